@@ -1,0 +1,1 @@
+"""What a user sees: identifiers, errors, messages, options and enumerations (Ergo's ``gen``)."""

@@ -1,0 +1,255 @@
+"""Errors and termination reasons, with Ergo's names (``gen.ErrProcessUnknown`` is ``ProcessUnknown``).
+
+Every error is an exception class; its default message is Ergo's text and callers add what
+was wrong (``ProcessUnknown("no process <A3D4BDDA.0.1005> on node_local_11@localhost")``).
+Errors compare equal by class and message, so a reason that crossed the network equals
+the one that was sent.
+
+Termination reasons are errors too, as in Ergo: ``TerminateReasonNormal``,
+``TerminateReasonKill``, ``TerminateReasonPanic`` and ``TerminateReasonShutdown`` are
+instances of :class:`TerminateReason`; a handler stops its process by raising one (or any
+``TerminateReason``), and any other exception is a panic.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ErgoError",
+    "TerminateReason",
+    "TerminateReasonNormal",
+    "TerminateReasonKill",
+    "TerminateReasonPanic",
+    "TerminateReasonShutdown",
+    "ERRORS",
+]
+
+
+class ErgoError(Exception):
+    """Base class of every error the runtime raises or delivers."""
+
+    default = "error"
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(args or (self.default,)))
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.args == self.args  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.args))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(map(repr, self.args))})"
+
+    def __reduce__(self):  # keep args (copy/deepcopy), never used on the wire
+        return (type(self), self.args)
+
+
+# Ergo's gen/errors.go, in its order; the default message is Ergo's text.
+
+
+class NameUnknown(ErgoError):
+    """Ergo's ``ErrNameUnknown``."""
+
+    default = "unknown name"
+
+
+class ParentUnknown(ErgoError):
+    """Ergo's ``ErrParentUnknown``."""
+
+    default = "parent/leader is not set"
+
+
+class NodeTerminated(ErgoError):
+    """Ergo's ``ErrNodeTerminated``."""
+
+    default = "node terminated"
+
+
+class MailboxFull(ErgoError):
+    """Ergo's ``ErrMailboxFull``."""
+
+    default = "process mailbox is full"
+
+
+class ProcessUnknown(ErgoError):
+    """Ergo's ``ErrProcessUnknown``."""
+
+    default = "unknown process"
+
+
+class ProcessIncarnation(ErgoError):
+    """Ergo's ``ErrProcessIncarnation``."""
+
+    default = "process ID belongs to the previous incarnation"
+
+
+class ProcessTerminated(ErgoError):
+    """Ergo's ``ErrProcessTerminated``."""
+
+    default = "process terminated"
+
+
+class MetaUnknown(ErgoError):
+    """Ergo's ``ErrMetaUnknown``."""
+
+    default = "unknown meta process"
+
+
+class MetaMailboxFull(ErgoError):
+    """Ergo's ``ErrMetaMailboxFull``."""
+
+    default = "meta process mailbox is full"
+
+
+class ApplicationUnknown(ErgoError):
+    """Ergo's ``ErrApplicationUnknown``."""
+
+    default = "unknown application"
+
+
+class TargetUnknown(ErgoError):
+    """Ergo's ``ErrTargetUnknown``."""
+
+    default = "unknown target"
+
+
+class TargetExist(ErgoError):
+    """Ergo's ``ErrTargetExist``."""
+
+    default = "target is already exist"
+
+
+class AliasUnknown(ErgoError):
+    """Ergo's ``ErrAliasUnknown``."""
+
+    default = "unknown alias"
+
+
+class AliasOwner(ErgoError):
+    """Ergo's ``ErrAliasOwner``."""
+
+    default = "not an owner"
+
+
+class EventUnknown(ErgoError):
+    """Ergo's ``ErrEventUnknown``."""
+
+    default = "unknown event"
+
+
+class EventOwner(ErgoError):
+    """Ergo's ``ErrEventOwner``."""
+
+    default = "not an owner"
+
+
+class Taken(ErgoError):
+    """Ergo's ``ErrTaken``."""
+
+    default = "resource is taken"
+
+
+class AtomTooLong(ErgoError, ValueError):
+    """Ergo's ``ErrAtomTooLong``."""
+
+    default = "too long Atom (max: 255)"
+
+
+class Timeout(ErgoError, TimeoutError):
+    """Ergo's ``ErrTimeout``."""
+
+    default = "timed out"
+
+
+class Unsupported(ErgoError):
+    """Ergo's ``ErrUnsupported``."""
+
+    default = "not supported"
+
+
+class Unknown(ErgoError):
+    """Ergo's ``ErrUnknown``."""
+
+    default = "unknown"
+
+
+class NotAllowed(ErgoError):
+    """Ergo's ``ErrNotAllowed``."""
+
+    default = "not allowed"
+
+
+class Incorrect(ErgoError, ValueError):
+    """Ergo's ``ErrIncorrect``."""
+
+    default = "incorrect value or argument"
+
+
+class Malformed(ErgoError, ValueError):
+    """Ergo's ``ErrMalformed``."""
+
+    default = "malformed value"
+
+
+class ResponseIgnored(ErgoError):
+    """Ergo's ``ErrResponseIgnored``."""
+
+    default = "response ignored"
+
+
+class Unregistered(ErgoError):
+    """Ergo's ``ErrUnregistered``."""
+
+    default = "unregistered"
+
+
+class TooLarge(ErgoError):
+    """Ergo's ``ErrTooLarge``."""
+
+    default = "too large"
+
+
+class NetworkStopped(ErgoError):
+    """Ergo's ``ErrNetworkStopped``."""
+
+    default = "network stack is stopped"
+
+
+class NoConnection(ErgoError):
+    """Ergo's ``ErrNoConnection``."""
+
+    default = "no connection"
+
+
+class NoRoute(ErgoError):
+    """Ergo's ``ErrNoRoute``."""
+
+    default = "no route"
+
+
+class Internal(ErgoError):
+    """Ergo's ``ErrInternal``."""
+
+    default = "internal error"
+
+
+class TerminateReason(ErgoError):
+    """Why a process terminated. Raise one from a handler to stop the process with it."""
+
+    default = "normal"
+
+
+TerminateReasonNormal = TerminateReason("normal")
+TerminateReasonKill = TerminateReason("kill")
+TerminateReasonPanic = TerminateReason("panic")
+TerminateReasonShutdown = TerminateReason("shutdown")
+
+#: Every error class by name: what the codec may rebuild from the wire, and nothing else.
+ERRORS: dict[str, type[ErgoError]] = {
+    c.__name__: c
+    for c in [ErgoError, TerminateReason, *(v for v in list(globals().values()) if isinstance(v, type))]
+    if issubclass(c, ErgoError)
+}
+
+__all__ += [n for n in ERRORS if n not in __all__]

@@ -1,0 +1,196 @@
+"""Identifiers: Atom, PID, ProcessID, Ref, Alias and Event, printed exactly as Ergo prints them.
+
+Every identifier is immutable, hashable and ordered.  The node part of each one is printed
+as Ergo's CRC-32 of the node name (polynomial 0xD5828281 in reflected form, init and final
+xor 0xFFFFFFFF): this is *not* zlib's CRC, so it is computed here from its own table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .errors import AtomTooLong, Incorrect
+
+__all__ = ["Atom", "PID", "ProcessID", "Ref", "Alias", "Event", "crc32", "node_crc"]
+
+_POLY = 0xD5828281
+
+
+def _make_table() -> tuple[int, ...]:
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ _POLY if c & 1 else c >> 1
+        table.append(c)
+    return tuple(table)
+
+
+_TABLE = _make_table()
+
+
+def crc32(data: bytes) -> int:
+    """Ergo's CRC-32 of ``data`` (Go's ``crc32.Checksum(data, crc32.MakeTable(0xD5828281))``)."""
+    crc = 0xFFFFFFFF
+    table = _TABLE
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+@lru_cache(maxsize=4096)
+def node_crc(node: str) -> str:
+    """The ``%08X`` CRC that stands for a node name in printed identifiers."""
+    return "%08X" % crc32(node.encode("utf-8"))
+
+
+class Atom(str):
+    """An Erlang/Ergo atom: a name of at most 255 bytes (UTF-8).
+
+    It is a ``str``, so it compares equal to the plain string and can be used wherever a
+    name is expected; on the wire it stays an atom.  It prints as ``'name'``.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: str = "") -> "Atom":
+        if isinstance(value, Atom):
+            return value
+        if not isinstance(value, str):
+            raise Incorrect(f"an Atom is made from a str, not {type(value).__name__}")
+        if len(value) > 63 and len(value.encode("utf-8")) > 255:
+            raise AtomTooLong(f"atom of {len(value.encode('utf-8'))} bytes (max 255): {value[:32]!r}...")
+        return str.__new__(cls, value)
+
+    def __str__(self) -> str:
+        return "'" + str.__str__(self) + "'"
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    @property
+    def value(self) -> str:
+        """The atom's text without the quotes."""
+        return str.__str__(self)
+
+    def crc32(self) -> str:
+        return node_crc(self)
+
+
+def _atom(value: object, what: str) -> Atom:
+    if isinstance(value, str):
+        return Atom(value)
+    raise Incorrect(f"{what} must be a str or Atom, not {type(value).__name__}")
+
+
+def _int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Incorrect(f"{what} must be an int, not {type(value).__name__}")
+    return value
+
+
+def _int32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - 0x100000000 if v & 0x80000000 else v
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PID:
+    """A process identifier: node name, a 64-bit id and the node's creation."""
+
+    node: Atom
+    id: int
+    creation: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "node", _atom(self.node, "PID.node"))
+        _int(self.id, "PID.id")
+        _int(self.creation, "PID.creation")
+
+    def __str__(self) -> str:
+        return "<%s.%d.%d>" % (node_crc(self.node), _int32(self.id >> 32), _int32(self.id))
+
+    __repr__ = __str__
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ProcessID:
+    """A registered name on a node: ``{name, node}``."""
+
+    name: Atom
+    node: Atom
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _atom(self.name, "ProcessID.name"))
+        object.__setattr__(self, "node", _atom(self.node, "ProcessID.node"))
+
+    def __str__(self) -> str:
+        return "<%s.%s>" % (node_crc(self.node), str.__str__(self.name))
+
+    __repr__ = __str__
+
+
+def _ref_id(value: object, what: str) -> tuple[int, int, int]:
+    if not isinstance(value, tuple) or len(value) != 3:
+        raise Incorrect(f"{what} must be a tuple of three ints")
+    for v in value:
+        _int(v, what)
+    return value  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Ref:
+    """A unique reference made by ``make_ref``; also the token of a registered event."""
+
+    node: Atom
+    creation: int
+    id: tuple[int, int, int]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "node", _atom(self.node, "Ref.node"))
+        _int(self.creation, "Ref.creation")
+        _ref_id(self.id, "Ref.id")
+
+    def __str__(self) -> str:
+        return "Ref#<%s.%d.%d.%d>" % (node_crc(self.node), *self.id)
+
+    __repr__ = __str__
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Alias:
+    """A temporary identifier of a process, or the identity of a meta-process."""
+
+    node: Atom
+    creation: int
+    id: tuple[int, int, int]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "node", _atom(self.node, "Alias.node"))
+        _int(self.creation, "Alias.creation")
+        _ref_id(self.id, "Alias.id")
+
+    def __str__(self) -> str:
+        return "Alias#<%s.%d.%d.%d>" % (node_crc(self.node), *self.id)
+
+    __repr__ = __str__
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Event:
+    """A registered event: ``{name, node}``."""
+
+    name: Atom
+    node: Atom
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _atom(self.name, "Event.name"))
+        object.__setattr__(self, "node", _atom(self.node, "Event.node"))
+
+    def __str__(self) -> str:
+        return "Event#<%s:%s>" % (node_crc(self.node), str.__str__(self.name))
+
+    __repr__ = __str__

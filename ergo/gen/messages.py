@@ -1,0 +1,177 @@
+"""The messages the runtime itself delivers: exits, downs, events, fallbacks and log records.
+
+These are Ergo's ``gen.Message*`` types.  Exit messages arrive at a process that traps
+exits (a link fired, or someone called ``send_exit``); down messages arrive when a monitor
+fires; event messages go to ``handle_event``.  All are immutable, and all cross the
+network as themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ids import PID, Alias, Atom, Event, ProcessID
+
+__all__ = [
+    "MessageDownPID",
+    "MessageDownProcessID",
+    "MessageDownAlias",
+    "MessageDownEvent",
+    "MessageDownNode",
+    "MessageExitPID",
+    "MessageExitProcessID",
+    "MessageExitAlias",
+    "MessageExitEvent",
+    "MessageExitNode",
+    "MessageFallback",
+    "MessageEventStart",
+    "MessageEventStop",
+    "MessageEvent",
+    "MessageLog",
+    "MessageLogProcess",
+    "MessageLogMeta",
+    "MessageLogNode",
+    "MessageLogNetwork",
+]
+
+_frozen = dataclass(frozen=True, slots=True)
+
+
+@_frozen
+class MessageDownPID:
+    pid: PID
+    reason: BaseException
+
+
+@_frozen
+class MessageDownProcessID:
+    process_id: ProcessID
+    reason: BaseException
+
+
+@_frozen
+class MessageDownAlias:
+    alias: Alias
+    reason: BaseException
+
+
+@_frozen
+class MessageDownEvent:
+    event: Event
+    reason: BaseException
+
+
+@_frozen
+class MessageDownNode:
+    name: Atom
+
+
+@_frozen
+class MessageExitPID:
+    pid: PID
+    reason: BaseException
+
+
+@_frozen
+class MessageExitProcessID:
+    process_id: ProcessID
+    reason: BaseException
+
+
+@_frozen
+class MessageExitAlias:
+    alias: Alias
+    reason: BaseException
+
+
+@_frozen
+class MessageExitEvent:
+    event: Event
+    reason: BaseException
+
+
+@_frozen
+class MessageExitNode:
+    name: Atom
+
+
+@_frozen
+class MessageFallback:
+    """A message that did not fit a full mailbox, forwarded to the fallback process."""
+
+    pid: PID
+    tag: str
+    target: Any
+    message: Any
+
+
+@_frozen
+class MessageEventStart:
+    """To a producer registered with ``notify``: the first subscriber arrived."""
+
+    name: Atom
+
+
+@_frozen
+class MessageEventStop:
+    """To a producer registered with ``notify``: the last subscriber left."""
+
+    name: Atom
+
+
+@_frozen
+class MessageEvent:
+    event: Event
+    timestamp: int  # nanoseconds since the epoch, as Ergo's
+    message: Any
+
+
+@_frozen
+class MessageLogNode:
+    node: Atom
+    creation: int
+
+
+@_frozen
+class MessageLogNetwork:
+    node: Atom
+    peer: Atom
+    creation: int
+
+
+@_frozen
+class MessageLogProcess:
+    node: Atom
+    pid: PID
+    name: Atom
+    behavior: str
+
+
+@_frozen
+class MessageLogMeta:
+    node: Atom
+    parent: PID
+    meta: Alias
+    behavior: str
+
+
+@_frozen
+class MessageLog:
+    """One log record as loggers receive it; ``time`` is in seconds since the epoch."""
+
+    time: float
+    level: Any  # LogLevel
+    source: Any  # MessageLogNode | MessageLogNetwork | MessageLogProcess | MessageLogMeta
+    format: str
+    args: tuple = ()
+    fields: tuple = field(default=())
+
+    def text(self) -> str:
+        """The formatted message (``format % args``, as the standard logging module does)."""
+        if not self.args:
+            return self.format
+        try:
+            return self.format % self.args
+        except (TypeError, ValueError):
+            return f"{self.format} {self.args!r}"
