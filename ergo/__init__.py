@@ -1,23 +1,62 @@
 """ergo: the core of the runtime (no I/O). The public API is listed here and nowhere else."""
 
-from .gen.errors import *  # noqa: F401,F403  (errors are listed in ergo.gen.errors.__all__)
+from .act.actor import Actor
+from .gen.errors import *
 from .gen.errors import __all__ as _errors_all
 from .gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
-from .gen.messages import *  # noqa: F401,F403
+from .gen.messages import *
 from .gen.messages import __all__ as _messages_all
+from .gen.options import (
+    DEFAULT_CALL_TIMEOUT,
+    CompressionOptions,
+    Fallback,
+    LogOptions,
+    MetaInfo,
+    NetworkOptions,
+    NodeInfo,
+    NodeOptions,
+    ProcessInfo,
+    ProcessOptions,
+)
 from .gen.types import Compression, LogLevel, MessagePriority, ProcessState
+from .node.log import DefaultFormatter, JSONFormatter, Log
+from .node.meta import MetaBehavior, MetaProcess
+from .node.node import Node
+from .node.process import Process
+from .scheduler import Future, Scheduler, TimerHandle
 
 __all__ = [
     *_errors_all,
     *_messages_all,
-    "Atom",
-    "PID",
-    "ProcessID",
-    "Ref",
+    "Actor",
     "Alias",
-    "Event",
+    "Atom",
     "Compression",
+    "CompressionOptions",
+    "DEFAULT_CALL_TIMEOUT",
+    "DefaultFormatter",
+    "Event",
+    "Fallback",
+    "Future",
+    "JSONFormatter",
+    "Log",
     "LogLevel",
+    "LogOptions",
     "MessagePriority",
+    "MetaBehavior",
+    "MetaInfo",
+    "MetaProcess",
+    "NetworkOptions",
+    "Node",
+    "NodeInfo",
+    "NodeOptions",
+    "PID",
+    "Process",
+    "ProcessID",
+    "ProcessInfo",
+    "ProcessOptions",
     "ProcessState",
+    "Ref",
+    "Scheduler",
+    "TimerHandle",
 ]

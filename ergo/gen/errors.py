@@ -14,13 +14,13 @@ instances of :class:`TerminateReason`; a handler stops its process by raising on
 from __future__ import annotations
 
 __all__ = [
+    "ERRORS",
     "ErgoError",
     "TerminateReason",
-    "TerminateReasonNormal",
     "TerminateReasonKill",
+    "TerminateReasonNormal",
     "TerminateReasonPanic",
     "TerminateReasonShutdown",
-    "ERRORS",
 ]
 
 

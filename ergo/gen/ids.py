@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from .errors import AtomTooLong, Incorrect
 
-__all__ = ["Atom", "PID", "ProcessID", "Ref", "Alias", "Event", "crc32", "node_crc"]
+__all__ = ["PID", "Alias", "Atom", "Event", "ProcessID", "Ref", "crc32", "node_crc"]
 
 _POLY = 0xD5828281
 
@@ -54,7 +54,7 @@ class Atom(str):
 
     __slots__ = ()
 
-    def __new__(cls, value: str = "") -> "Atom":
+    def __new__(cls, value: str = "") -> Atom:
         if isinstance(value, Atom):
             return value
         if not isinstance(value, str):

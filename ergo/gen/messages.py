@@ -14,25 +14,25 @@ from typing import Any
 from .ids import PID, Alias, Atom, Event, ProcessID
 
 __all__ = [
-    "MessageDownPID",
-    "MessageDownProcessID",
     "MessageDownAlias",
     "MessageDownEvent",
     "MessageDownNode",
-    "MessageExitPID",
-    "MessageExitProcessID",
+    "MessageDownPID",
+    "MessageDownProcessID",
+    "MessageEvent",
+    "MessageEventStart",
+    "MessageEventStop",
     "MessageExitAlias",
     "MessageExitEvent",
     "MessageExitNode",
+    "MessageExitPID",
+    "MessageExitProcessID",
     "MessageFallback",
-    "MessageEventStart",
-    "MessageEventStop",
-    "MessageEvent",
     "MessageLog",
-    "MessageLogProcess",
     "MessageLogMeta",
-    "MessageLogNode",
     "MessageLogNetwork",
+    "MessageLogNode",
+    "MessageLogProcess",
 ]
 
 _frozen = dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["ProcessState", "MessagePriority", "LogLevel", "Compression"]
+__all__ = ["Compression", "LogLevel", "MessagePriority", "ProcessState"]
 
 
 class ProcessState(enum.IntEnum):
@@ -62,7 +62,7 @@ class LogLevel(enum.IntEnum):
         return self.name.lower()
 
     @classmethod
-    def parse(cls, value: "LogLevel | str | int") -> "LogLevel":
+    def parse(cls, value: LogLevel | str | int) -> LogLevel:
         """A level from its name (``"info"``), its number, or itself; a clear error otherwise."""
         if isinstance(value, cls):
             return value

@@ -1,0 +1,100 @@
+"""Actor: the general-purpose behaviour (Ergo's act.Actor).
+
+Subclass it and override the callbacks you need.  Any handler may be ``async def``: inside
+it, ``await self.call(...)`` and ``await self.sleep(...)`` suspend this process only.
+To stop, raise a ``TerminateReason`` (``raise TerminateReasonNormal``); any other exception
+is a panic: the process terminates with reason ``panic`` and the traceback is logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import CoroutineType
+from typing import Any
+
+from ..gen.errors import NotAllowed, Unsupported
+from ..gen.ids import PID, Ref
+from ..gen.messages import MessageEvent, MessageLog
+from ..node.process import Process
+from ..node.runner import EVENT, EXIT, INSPECT, LOG, MSG, REQUEST
+
+__all__ = ["Actor"]
+
+
+class Actor(Process):
+    """Base class of actors.  ``init`` runs inside ``spawn``; handlers run one message at a time."""
+
+    def init(self, *args: Any) -> None:
+        """Called once with the spawn's ``args``, before ``spawn`` returns. Must not be async."""
+
+    def handle_message(self, from_: PID, message: Any) -> Any:
+        """A message from ``from_``; also trapped exits (``MessageExit*``) and downs (``MessageDown*``)."""
+        self.log.warning("unhandled message from %s: %r", from_, message)
+
+    def handle_call(self, from_: PID, ref: Ref, request: Any) -> Any:
+        """A call: return the reply, or return None and reply later with ``send_response(from_, ref, v)``."""
+        self.log.warning("unhandled call from %s: %r", from_, request)
+        self.send_response_error(from_, ref, Unsupported(f"{type(self).__qualname__} does not handle calls"))
+        return None
+
+    def handle_event(self, message: MessageEvent) -> Any:
+        """An event this process subscribed to."""
+        self.log.warning("unhandled event %s: %r", message.event, message.message)
+
+    def handle_inspect(self, from_: PID, *items: str) -> dict[str, str]:
+        """What ``inspect`` reports about this process."""
+        return {}
+
+    def handle_log(self, message: MessageLog) -> Any:
+        """A log message, when this process was added as a logger (``node.logger_add_process``)."""
+
+    def terminate(self, reason: BaseException) -> None:
+        """Called once when the process terminates (not when it is killed while busy)."""
+
+    # -- the runtime's side ----------------------------------------------------------------
+
+    def _init(self, args: tuple) -> Any:
+        return self.init(*args)
+
+    def _on_terminate(self, reason: BaseException) -> None:
+        self.terminate(reason)
+
+    def _dispatch(self, item: tuple) -> Any:
+        kind = item[0]
+        if kind == MSG:
+            return self.handle_message(item[1], item[3])
+        if kind == REQUEST:
+            result = self.handle_call(item[1], item[2], item[3])
+            if result is not None and type(result) is not CoroutineType:
+                self._node._route_response(item[1], item[2], result, None)
+                return None
+            return result
+        if kind == EXIT:
+            message = item[3]
+            if self._trap_exit and item[1] != self._parent:
+                return self.handle_message(item[1], message)
+            self._terminate(message.reason)
+            return None
+        if kind == EVENT:
+            return self.handle_event(item[3])
+        if kind == INSPECT:
+            result = self.handle_inspect(item[1], *item[3])
+            if type(result) is CoroutineType:
+                result.close()
+                raise NotAllowed("handle_inspect must be a plain method")
+            self._node._route_response(item[1], item[2], result, None)
+            return None
+        if kind == LOG:
+            return self.handle_log(item[3])
+        raise NotAllowed(f"unknown mailbox item kind {kind}")  # pragma: no cover
+
+    def _after(self, item: tuple) -> Callable[[Any], None] | None:
+        if item[0] != REQUEST:
+            return None
+        to, ref = item[1], item[2]
+
+        def reply(value: Any) -> None:
+            if value is not None:
+                self._node._route_response(to, ref, value, None)
+
+        return reply

@@ -1,0 +1,174 @@
+"""Options a user passes (node, process, logging) and the info records the node returns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ids import PID, Alias, Atom
+from .types import LogLevel, MessagePriority
+
+__all__ = [
+    "DEFAULT_CALL_TIMEOUT",
+    "DEFAULT_COMPRESSION_THRESHOLD",
+    "CompressionOptions",
+    "Fallback",
+    "LogOptions",
+    "MetaInfo",
+    "NetworkOptions",
+    "NodeInfo",
+    "NodeOptions",
+    "ProcessInfo",
+    "ProcessOptions",
+]
+
+#: seconds a call waits for its reply unless told otherwise (Ergo's DefaultRequestTimeout)
+DEFAULT_CALL_TIMEOUT = 5.0
+#: payloads above this many bytes are compressed when compression is enabled
+DEFAULT_COMPRESSION_THRESHOLD = 1024
+
+
+@dataclass
+class LogOptions:
+    """The node's logging: its level, the default logger (stdout) on or off, and its format."""
+
+    level: LogLevel | str = LogLevel.INFO
+    default_logger: bool = True
+    #: ``strftime`` format of the time in the default logger's line; ``None`` prints
+    #: nanoseconds since the epoch, as Ergo does when no format is set
+    time_format: str | None = "%Y-%m-%d %H:%M:%S.%f"
+    json: bool = False
+    include_name: bool = False
+    include_behavior: bool = False
+    #: where the default logger writes; ``None`` means ``sys.stdout`` at the time of writing
+    output: Any = None
+
+
+@dataclass
+class NetworkOptions:
+    """Network settings; the network stack itself arrives in a later release."""
+
+    mode: str = "enabled"  # enabled | hidden | disabled
+    cookie: str = ""
+    max_message_size: int = 0
+    pool_size: int = 3
+
+
+@dataclass
+class NodeOptions:
+    env: Mapping[str, Any] = field(default_factory=dict)
+    log: LogOptions = field(default_factory=LogOptions)
+    network: NetworkOptions = field(default_factory=NetworkOptions)
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Where a message goes when the receiver's mailbox is full: ``MessageFallback`` to ``name``."""
+
+    name: Atom | str | PID
+    tag: str = ""
+
+
+@dataclass(frozen=True)
+class CompressionOptions:
+    enable: bool = False
+    level: int = 0
+    threshold: int = DEFAULT_COMPRESSION_THRESHOLD
+
+
+@dataclass
+class ProcessOptions:
+    """How to spawn a process (Ergo's gen.ProcessOptions)."""
+
+    #: per-queue limit of the mailbox; 0 is unlimited.  A full queue refuses with
+    #: ``MailboxFull``, or forwards to ``fallback`` when one is set.
+    mailbox_size: int = 0
+    fallback: Fallback | None = None
+    #: the group leader; by default the parent's leader
+    leader: PID | None = None
+    env: Mapping[str, Any] = field(default_factory=dict)
+    compression: CompressionOptions = field(default_factory=CompressionOptions)
+    send_priority: MessagePriority = MessagePriority.NORMAL
+    important_delivery: bool = False
+    #: the new process links to its parent (it gets an exit signal when the parent dies)
+    link_parent: bool = False
+    #: the parent links to the new process
+    link_child: bool = False
+    log_level: LogLevel | str = LogLevel.DEFAULT
+
+    def __post_init__(self) -> None:
+        from .errors import Incorrect
+
+        if isinstance(self.mailbox_size, bool) or not isinstance(self.mailbox_size, int) or self.mailbox_size < 0:
+            raise Incorrect(f"mailbox_size must be an int >= 0, not {self.mailbox_size!r}")
+        if self.fallback is not None and not isinstance(self.fallback, Fallback):
+            raise Incorrect(f"fallback must be a Fallback, not {type(self.fallback).__name__}")
+        self.send_priority = MessagePriority(self.send_priority)
+        self.log_level = LogLevel.parse(self.log_level)
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    pid: PID
+    name: Atom | None
+    behavior: str
+    state: Any  # ProcessState
+    parent: PID
+    leader: PID
+    uptime: float
+    mailbox_size: int
+    #: messages waiting in each queue: urgent, system, main, log
+    mailbox_queues: Mapping[str, int]
+    messages_in: int
+    messages_out: int
+    running_time: float
+    message_priority: MessagePriority
+    trap_exit: bool
+    env: Mapping[str, Any]
+    aliases: tuple[Alias, ...]
+    metas: tuple[Alias, ...]
+    log_level: LogLevel
+    important_delivery: bool
+    compression: CompressionOptions
+    fallback: Fallback | None
+    links: tuple[Any, ...] = ()
+    monitors: tuple[Any, ...] = ()
+    events: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetaInfo:
+    id: Alias
+    parent: PID
+    behavior: str
+    state: Any  # ProcessState
+    uptime: float
+    mailbox_size: int
+    mailbox_queues: Mapping[str, int]
+    messages_in: int
+    messages_out: int
+    log_level: LogLevel
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: Atom
+    creation: int
+    uptime: float
+    version: str
+    env: Mapping[str, Any]
+    log_level: LogLevel
+    loggers: tuple[str, ...]
+    processes_total: int
+    processes_running: int
+    processes_zombee: int
+    registered_names: int
+    registered_aliases: int
+    registered_events: int
+
+
+def _levels(filter: Iterable[LogLevel | str] | None) -> frozenset[LogLevel]:
+    if filter is None:
+        return frozenset(lv for lv in LogLevel if lv not in (LogLevel.DEFAULT, LogLevel.DISABLED))
+    return frozenset(LogLevel.parse(lv) for lv in filter)

@@ -1,0 +1,286 @@
+"""Ergo's logging subsystem, built on the standard ``logging`` module.
+
+Each node owns one ``logging.Logger`` (outside the global registry, so nodes never share
+handlers); its loggers are handlers on it.  A record carries Ergo's
+:class:`~ergo.gen.messages.MessageLog` as ``record.ergo`` and its time is the scheduler's
+(virtual in simulation), so a simulated run logs the same lines every time.
+
+A logger is any of: a ``logging.Handler`` (all of the standard library's work), an object
+with ``log(message: MessageLog)`` and optionally ``terminate()`` (Ergo's LoggerBehavior),
+or a process (its ``handle_log`` receives the messages through its log queue).  Each has a
+filter: the set of levels it receives.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..gen.errors import Incorrect, Taken, Unknown
+from ..gen.messages import MessageLog, MessageLogMeta, MessageLogNetwork, MessageLogNode, MessageLogProcess
+from ..gen.options import LogOptions, _levels
+from ..gen.types import LogLevel
+
+if TYPE_CHECKING:
+    from ..gen.ids import PID
+    from .node import Node
+
+__all__ = ["DefaultFormatter", "JSONFormatter", "Log", "Logging"]
+
+_TRACE, _DEBUG, _INFO, _WARNING, _ERROR, _PANIC = (
+    LogLevel.TRACE,
+    LogLevel.DEBUG,
+    LogLevel.INFO,
+    LogLevel.WARNING,
+    LogLevel.ERROR,
+    LogLevel.PANIC,
+)
+
+
+class Log:
+    """The logger of a node, process or meta-process: ``log.info("format %s", arg)``."""
+
+    __slots__ = ("_level", "_logging", "_source")
+
+    def __init__(self, logging_: Logging, level: LogLevel, source: Any) -> None:
+        self._logging = logging_
+        self._level = int(level)
+        self._source = source
+
+    @property
+    def level(self) -> LogLevel:
+        return LogLevel(self._level)
+
+    @level.setter
+    def level(self, value: LogLevel | str) -> None:
+        level = LogLevel.parse(value)
+        if level is LogLevel.DEFAULT:
+            raise Incorrect("a logger's level cannot be set to 'default'")
+        self._level = int(level)
+
+    def trace(self, fmt: str, *args: Any) -> None:
+        if self._level <= _TRACE:
+            self._logging.emit(_TRACE, self._source, fmt, args)
+
+    def debug(self, fmt: str, *args: Any) -> None:
+        if self._level <= _DEBUG:
+            self._logging.emit(_DEBUG, self._source, fmt, args)
+
+    def info(self, fmt: str, *args: Any) -> None:
+        if self._level <= _INFO:
+            self._logging.emit(_INFO, self._source, fmt, args)
+
+    def warning(self, fmt: str, *args: Any) -> None:
+        if self._level <= _WARNING:
+            self._logging.emit(_WARNING, self._source, fmt, args)
+
+    def error(self, fmt: str, *args: Any) -> None:
+        if self._level <= _ERROR:
+            self._logging.emit(_ERROR, self._source, fmt, args)
+
+    def panic(self, fmt: str, *args: Any) -> None:
+        if self._level <= _PANIC:
+            self._logging.emit(_PANIC, self._source, fmt, args)
+
+
+def source_text(source: Any) -> str:
+    """How the default logger names a source: Ergo's ``<PID>``, ``Alias#<...>`` or node CRC."""
+    if isinstance(source, MessageLogProcess):
+        return str(source.pid)
+    if isinstance(source, MessageLogMeta):
+        return str(source.meta)
+    if isinstance(source, MessageLogNode):
+        return source.node.crc32()
+    if isinstance(source, MessageLogNetwork):
+        return f"{source.node.crc32()}-{source.peer.crc32()}"
+    return repr(source)
+
+
+class DefaultFormatter(logging.Formatter):
+    """``<time> [level] <source>: message`` — the default logger's line, as Ergo prints it."""
+
+    def __init__(self, time_format: str | None = "%Y-%m-%d %H:%M:%S.%f", include_name: bool = False,
+                 include_behavior: bool = False) -> None:
+        super().__init__()
+        self.time_format = time_format
+        self.include_name = include_name
+        self.include_behavior = include_behavior
+
+    def format_time(self, t: float) -> str:
+        if self.time_format is None:
+            return str(round(t * 1e9))
+        return datetime.fromtimestamp(t, UTC).strftime(self.time_format)
+
+    def format(self, record: logging.LogRecord) -> str:
+        m: MessageLog | None = getattr(record, "ergo", None)
+        if m is None:
+            return super().format(record)
+        parts = [self.format_time(m.time), f" [{m.level}] ", source_text(m.source)]
+        src = m.source
+        if self.include_name and isinstance(src, MessageLogProcess) and src.name:
+            parts.append(f" {src.name}")
+        if self.include_behavior and isinstance(src, (MessageLogProcess, MessageLogMeta)):
+            parts.append(f" {src.behavior}")
+        parts.append(": ")
+        parts.append(m.text())
+        if record.exc_text:
+            parts.append("\n" + record.exc_text)
+        return "".join(parts)
+
+
+class JSONFormatter(DefaultFormatter):
+    """One JSON object a line: time, level, source, message (Ergo's ``EnableJSON``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        m: MessageLog | None = getattr(record, "ergo", None)
+        if m is None:
+            return json.dumps({"level": record.levelname.lower(), "message": record.getMessage()})
+        src = m.source
+        if isinstance(src, MessageLogProcess):
+            source: dict[str, Any] = {"type": "process", "pid": str(src.pid)}
+            if self.include_name and src.name:
+                source["name"] = str(src.name)
+            if self.include_behavior:
+                source["behavior"] = src.behavior
+        elif isinstance(src, MessageLogMeta):
+            source = {"type": "meta", "meta": str(src.meta)}
+            if self.include_behavior:
+                source["behavior"] = src.behavior
+        elif isinstance(src, MessageLogNetwork):
+            source = {"type": "network", "node": src.node.crc32(), "peer": src.peer.crc32()}
+        elif isinstance(src, MessageLogNode):
+            source = {"type": "node", "node": src.node.crc32()}
+        else:
+            source = {"type": "unknown", "raw": repr(src)}
+        t: Any = self.format_time(m.time)
+        if self.time_format is None:
+            t = int(t)
+        return json.dumps({"time": t, "level": str(m.level), "source": source, "message": m.text()})
+
+
+class _StreamHandler(logging.StreamHandler):
+    """Writes to ``sys.stdout`` as it is at the time of writing (so captured output works)."""
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._follow_stdout = stream is None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._follow_stdout:
+            self.stream = sys.stdout
+        super().emit(record)
+
+
+class _BehaviorHandler(logging.Handler):
+    """Adapts Ergo's LoggerBehavior (``log(message)``, ``terminate()``) to a handler."""
+
+    def __init__(self, behavior: Any) -> None:
+        super().__init__()
+        self.behavior = behavior
+
+    def emit(self, record: logging.LogRecord) -> None:
+        m = getattr(record, "ergo", None)
+        if m is not None:
+            self.behavior.log(m)
+
+    def close(self) -> None:
+        terminate = getattr(self.behavior, "terminate", None)
+        if terminate is not None:
+            terminate()
+        super().close()
+
+
+class _ProcessHandler(logging.Handler):
+    """Delivers log messages to a process's log queue (its ``handle_log``)."""
+
+    def __init__(self, node: Node, pid: PID) -> None:
+        super().__init__()
+        self.node = node
+        self.pid = pid
+
+    def emit(self, record: logging.LogRecord) -> None:
+        m = getattr(record, "ergo", None)
+        if m is None:
+            return
+        if isinstance(m.source, MessageLogProcess) and m.source.pid == self.pid:
+            return  # a process never logs to itself: that would loop
+        self.node._deliver_log(self.pid, m)
+
+
+class _LevelFilter(logging.Filter):
+    def __init__(self, levels: frozenset[LogLevel]) -> None:
+        super().__init__()
+        self.levels = levels
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        m = getattr(record, "ergo", None)
+        return m is not None and m.level in self.levels
+
+
+class Logging:
+    """The node's logging subsystem: its level, its loggers and the fan-out to them."""
+
+    def __init__(self, node: Node, options: LogOptions) -> None:
+        self._node = node
+        self._logger = logging.Logger(f"ergo.{node._name.value}")
+        self._logger.propagate = False
+        self._handlers: dict[str, logging.Handler] = {}
+        if options.default_logger:
+            formatter_cls = JSONFormatter if options.json else DefaultFormatter
+            handler = _StreamHandler(options.output)
+            handler.setFormatter(formatter_cls(options.time_format, options.include_name, options.include_behavior))
+            self.add("default", handler)
+
+    def emit(self, level: LogLevel, source: Any, fmt: str, args: tuple) -> None:
+        if not self._handlers:
+            return
+        message = MessageLog(self._node._scheduler.time(), LogLevel(level), source, fmt, args)
+        record = logging.LogRecord(self._logger.name, int(level), "", 0, fmt, args, None)
+        record.created = message.time
+        record.msecs = (message.time - int(message.time)) * 1000
+        record.levelname = str(message.level)
+        record.ergo = message  # type: ignore[attr-defined]
+        self._logger.handle(record)
+
+    def add(self, name: str, logger: Any, filter: Iterable[LogLevel | str] | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise Incorrect("a logger needs a non-empty name")
+        if name in self._handlers:
+            raise Taken(f"a logger named {name!r} is already added")
+        if isinstance(logger, logging.Handler):
+            handler = logger
+        elif callable(getattr(logger, "log", None)):
+            handler = _BehaviorHandler(logger)
+        else:
+            raise Incorrect(
+                f"a logger is a logging.Handler or has a log(message) method; {type(logger).__name__} is neither"
+            )
+        handler.addFilter(_LevelFilter(_levels(filter)))
+        self._handlers[name] = handler
+        self._logger.addHandler(handler)
+
+    def add_process(self, pid: PID, name: str, filter: Iterable[LogLevel | str] | None = None) -> None:
+        self.add(name, _ProcessHandler(self._node, pid), filter)
+
+    def delete(self, name: str) -> None:
+        handler = self._handlers.pop(name, None)
+        if handler is None:
+            raise Unknown(f"no logger named {name!r}")
+        self._logger.removeHandler(handler)
+        handler.close()
+
+    def delete_process(self, pid: PID) -> None:
+        for name, h in list(self._handlers.items()):
+            if isinstance(h, _ProcessHandler) and h.pid == pid:
+                self.delete(name)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._handlers)
+
+    def close(self) -> None:
+        for name in list(self._handlers):
+            self.delete(name)

@@ -1,0 +1,246 @@
+"""Meta-processes: helpers owned by a process, identified by an alias (Ergo's gen.MetaProcess).
+
+A meta-process has a mailbox and handlers like a process, plus ``start``: the activity it
+exists for (reading a socket, polling a device).  ``start`` may be ``async def``; when it
+returns, the meta-process terminates with reason ``normal``.  The default ``start`` waits
+until the meta-process is stopped.  A meta-process dies with its owner.
+"""
+
+from __future__ import annotations
+
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any
+
+from ..gen.errors import (
+    Incorrect,
+    NotAllowed,
+    TerminateReason,
+    TerminateReasonKill,
+    TerminateReasonNormal,
+)
+from ..gen.ids import PID, Alias, Ref
+from ..gen.messages import MessageLogMeta
+from ..gen.options import MetaInfo
+from ..scheduler import Future
+from .log import Log
+from .runner import EXIT, INSPECT, MSG, REQUEST, TERMINATED, ZOMBEE, Runner
+
+if TYPE_CHECKING:
+    from .process import Process
+
+__all__ = ["MetaBehavior", "MetaProcess"]
+
+
+class MetaBehavior:
+    """Base class of meta-process behaviours; ``self.process`` is the :class:`MetaProcess`."""
+
+    process: MetaProcess
+
+    def init(self, process: MetaProcess) -> None:
+        self.process = process
+
+    async def start(self) -> None:
+        """The meta-process's own activity; by default, wait until it is stopped."""
+        await process_forever(self.process)
+
+    def handle_message(self, from_: PID, message: Any) -> Any:
+        self.process.log.warning("unhandled message from %s: %r", from_, message)
+
+    def handle_call(self, from_: PID, ref: Ref, request: Any) -> Any:
+        self.process.log.warning("unhandled call from %s: %r", from_, request)
+        return None
+
+    def handle_inspect(self, from_: PID, *items: str) -> dict[str, str]:
+        return {}
+
+    def terminate(self, reason: BaseException) -> None:
+        pass
+
+
+def process_forever(meta: MetaProcess) -> Future:
+    return meta._forever
+
+
+class MetaProcess(Runner):
+    """The runtime side of a meta-process and the API its behaviour uses."""
+
+    __slots__ = ("_behavior", "_forever", "_id", "_log", "_owner", "_start_coro")
+
+    @classmethod
+    def _start(cls, owner: Process, behavior: MetaBehavior, mailbox_size: int) -> Alias:
+        if not isinstance(behavior, MetaBehavior):
+            raise Incorrect(f"a meta-process behaviour subclasses MetaBehavior, not {type(behavior).__name__}")
+        node = owner._node
+        m = cls()
+        m._setup(node, mailbox_size)
+        m._id = node._new_alias()
+        m._owner = owner
+        m._behavior = behavior
+        m._forever = Future()
+        m._start_coro = None
+        m._log = Log(node._logging, owner._log.level,
+                     MessageLogMeta(node._name, owner._pid, m._id, type(behavior).__qualname__))
+        previous = node._current
+        node._current = m
+        try:
+            result = behavior.init(m)
+            if type(result) is CoroutineType:
+                result.close()
+                raise NotAllowed("MetaBehavior.init must be a plain method")
+        finally:
+            node._current = previous
+        node._aliases[m._id] = m
+        if owner._metas is None:
+            owner._metas = {}
+        owner._metas[m._id] = m
+        m._activate()
+        node._scheduler.call_soon(m._run_start)
+        return m._id
+
+    # -- API for the behaviour ---------------------------------------------------------
+
+    @property
+    def id(self) -> Alias:
+        return self._id
+
+    @property
+    def parent(self) -> PID:
+        return self._owner._pid
+
+    @property
+    def log(self) -> Log:
+        return self._log
+
+    def send(self, to: Any, message: Any) -> None:
+        """Send on behalf of the owner (the receiver sees the owner's PID as the sender)."""
+        self._node._route_send(self._owner._pid, to, message, self._owner._priority)
+        self._messages_out += 1
+
+    def send_response(self, to: PID, ref: Ref, value: Any) -> None:
+        self._node._route_response(to, ref, value, None)
+
+    def env(self, name: str) -> Any:
+        return self._owner.env(name)
+
+    def info(self) -> MetaInfo:
+        return MetaInfo(
+            id=self._id,
+            parent=self._owner._pid,
+            behavior=type(self._behavior).__qualname__,
+            state=self._state,
+            uptime=self._node._scheduler.now() - self._start_time,
+            mailbox_size=self._mailbox_size,
+            mailbox_queues=self._queue_sizes(),
+            messages_in=self._messages_in,
+            messages_out=self._messages_out,
+            log_level=self._log.level,
+        )
+
+    # -- the start activity ------------------------------------------------------------
+
+    def _run_start(self) -> None:
+        if self._state is TERMINATED:
+            return
+        try:
+            result = self._behavior.start()
+        except TerminateReason as r:
+            self._terminate(r.with_traceback(None))
+            return
+        except Exception as e:
+            self._panic(e)
+            return
+        if type(result) is CoroutineType:
+            self._start_coro = result
+            self._step_start(None, None)
+        else:
+            self._terminate(TerminateReasonNormal)
+
+    def _step_start(self, value: Any, exc: BaseException | None) -> None:
+        coro = self._start_coro
+        if coro is None or self._state is TERMINATED:
+            return
+        try:
+            yielded = coro.throw(exc) if exc is not None else coro.send(value)
+        except StopIteration:
+            self._start_coro = None
+            self._terminate(TerminateReasonNormal)
+        except TerminateReason as r:
+            self._start_coro = None
+            self._terminate(r.with_traceback(None))
+        except Exception as e:
+            self._start_coro = None
+            self._panic(e)
+        else:
+            sched = self._node._scheduler
+            if isinstance(yielded, Future):
+                yielded.add_done_callback(
+                    lambda f: sched.call_soon(self._step_start, f._result, f.exception()))
+            elif not sched.adapt(yielded, lambda v, e: sched.call_soon(self._step_start, v, e)):
+                sched.call_soon(self._step_start, None,
+                                NotAllowed(f"meta-process {self._id} awaited {yielded!r}, not a runtime awaitable"))
+
+    # -- mailbox -------------------------------------------------------------------------
+
+    def _dispatch(self, item: tuple) -> Any:
+        kind, from_, ref, message = item
+        b = self._behavior
+        if kind == MSG:
+            return b.handle_message(from_, message)
+        if kind == REQUEST:
+            result = b.handle_call(from_, ref, message)
+            if result is not None and type(result) is not CoroutineType:
+                self._node._route_response(from_, ref, result, None)
+                return None
+            return result
+        if kind == INSPECT:
+            self._node._route_response(from_, ref, b.handle_inspect(from_, *message), None)
+            return None
+        if kind == EXIT:
+            self._terminate(message.reason)
+        return None
+
+    def _after(self, item: tuple) -> Any:
+        if item[0] != REQUEST:
+            return None
+        to, ref = item[1], item[2]
+        return lambda v: v is not None and self._node._route_response(to, ref, v, None)
+
+    # -- ending --------------------------------------------------------------------------
+
+    def _owner_terminated(self, reason: BaseException) -> None:
+        self._terminate(reason)
+
+    def _terminate(self, reason: BaseException) -> None:
+        if self._state is TERMINATED or self._state is ZOMBEE:
+            return
+        self._state = TERMINATED
+        if not self._in_coro:
+            self._close_coroutine()
+        coro, self._start_coro = self._start_coro, None
+        if coro is not None:
+            try:
+                coro.close()
+            except BaseException as e:
+                self._log.error("closing start() of %s raised %r", self._id, e)
+        self._forever.set_result(None)
+        node = self._node
+        node._aliases.pop(self._id, None)
+        if self._owner._metas:
+            self._owner._metas.pop(self._id, None)
+        try:
+            self._behavior.terminate(reason)
+        except Exception as e:
+            self._log.panic("terminate of meta-process %s raised %r", self._id, e)
+
+    def _kill(self) -> None:
+        self._terminate(TerminateReasonKill)
+
+    def _describe(self) -> str:
+        return f"meta-process {self._id}"
+
+    def _log_error(self, fmt: str, *args: Any) -> None:
+        self._log.error(fmt, *args)
+
+    def _log_panic(self, fmt: str, *args: Any) -> None:
+        self._log.panic(fmt, *args)
+

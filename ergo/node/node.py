@@ -1,0 +1,604 @@
+"""The node: process table, names, aliases, message routing, env, logging and shutdown.
+
+A node is built by a backend (``sim`` or ``net``) on that backend's scheduler; nothing here
+knows which one.  Routing is synchronous: a send resolves its target, appends to the
+target's mailbox and wakes it, or raises the error that says why it could not
+(``ProcessUnknown``, ``MailboxFull``, ...).  Only one handler runs at a time, so the
+tables need no locks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..gen.errors import (
+    AliasUnknown,
+    Incorrect,
+    MailboxFull,
+    MetaUnknown,
+    NameUnknown,
+    NetworkStopped,
+    NodeTerminated,
+    NotAllowed,
+    ProcessTerminated,
+    ProcessUnknown,
+    Taken,
+    TerminateReasonShutdown,
+    Timeout,
+)
+from ..gen.ids import PID, Alias, Atom, ProcessID, Ref
+from ..gen.messages import MessageExitPID, MessageLogNode
+from ..gen.options import (
+    DEFAULT_CALL_TIMEOUT,
+    MetaInfo,
+    NodeInfo,
+    NodeOptions,
+    ProcessInfo,
+    ProcessOptions,
+)
+from ..gen.types import LogLevel, MessagePriority, ProcessState
+from ..scheduler import Future, Scheduler, TimerHandle
+from .log import Log, Logging
+from .process import Process, _check_delay, _env_name
+from .runner import EXIT, INSPECT, LOG, LOGQ, MSG, REQUEST, TERMINATED, URGENT, Runner
+
+__all__ = ["VERSION", "Node"]
+
+VERSION = "0.1.0"
+
+_RUNNING, _STOPPING, _STOPPED = "running", "stopping", "stopped"
+_NORMAL = MessagePriority.NORMAL
+_QUEUE_OF = Runner._queue_of
+
+
+def validate_node_name(name: object) -> Atom:
+    """``name@host``: one ``@``, both parts non-empty, at most 255 bytes."""
+    if not isinstance(name, str):
+        raise Incorrect(f"a node name is a str like 'demo@localhost', not {type(name).__name__}")
+    if name.count("@") != 1:
+        raise Incorrect(f"a node name has exactly one '@' (name@host): {str.__str__(name)!r}")
+    local, host = str.__str__(name).split("@")
+    if not local or not host:
+        raise Incorrect(f"both parts of a node name must be non-empty (name@host): {str.__str__(name)!r}")
+    if len(name.encode("utf-8")) > 255:
+        raise Incorrect(f"a node name is at most 255 bytes, this one has {len(name.encode('utf-8'))}")
+    return Atom(name)
+
+
+class Node:
+    """A running node.  Made by a backend: ``sim.Sim().host(...).start_node(...)`` or ``net.start_node(...)``."""
+
+    def __init__(self, name: str, scheduler: Scheduler, options: NodeOptions | None = None) -> None:
+        self._name = validate_node_name(name)
+        if options is None:
+            options = NodeOptions()
+        if not isinstance(options, NodeOptions):
+            raise Incorrect(f"options must be NodeOptions, not {type(options).__name__}")
+        self._scheduler = scheduler
+        self._options = options
+        self._started = scheduler.now()
+        self._creation = int(scheduler.time())
+        self._state = _RUNNING
+        self._stopped = Future()
+        self._on_stopped: list[Callable[[], None]] = []
+        self._env: dict[str, Any] = {}
+        for k, v in dict(options.env).items():
+            self.set_env(k, v)
+        self._processes: dict[int, Process] = {}
+        self._names: dict[Atom, Process] = {}
+        self._aliases: dict[Alias, Runner] = {}
+        self._ids = itertools.count(1001)
+        self._refs = itertools.count(1)
+        self._core_pid = PID(self._name, 1, self._creation)
+        self._core_pending: dict[Ref, tuple[Future, TimerHandle]] = {}
+        #: the process or meta-process whose handler is running now, if any
+        self._current: Runner | None = None
+        level = LogLevel.parse(options.log.level)
+        if level is LogLevel.DEFAULT:
+            level = LogLevel.INFO
+        self._logging = Logging(self, options.log)
+        self._log = Log(self._logging, level, MessageLogNode(self._name, self._creation))
+        self._log.info("node %s started (creation %d)", self._name.value, self._creation)
+
+    # -- identity ----------------------------------------------------------------------
+
+    @property
+    def name(self) -> Atom:
+        return self._name
+
+    @property
+    def creation(self) -> int:
+        return self._creation
+
+    @property
+    def pid(self) -> PID:
+        """The PID of the node's core (id 1): the sender of messages sent by ``node.send``."""
+        return self._core_pid
+
+    @property
+    def uptime(self) -> float:
+        """Seconds since the node started (virtual in simulation); 0 once stopped."""
+        if self._state == _STOPPED:
+            return 0.0
+        return self._scheduler.now() - self._started
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return self._scheduler
+
+    def is_alive(self) -> bool:
+        return self._state != _STOPPED
+
+    def make_ref(self) -> Ref:
+        """A reference unique on this node (and, with the creation, across its restarts)."""
+        return Ref(self._name, self._creation, (next(self._refs), 0, 0))
+
+    def _new_alias(self) -> Alias:
+        return Alias(self._name, self._creation, (next(self._refs), 0, 0))
+
+    def info(self) -> NodeInfo:
+        procs = self._processes.values()
+        return NodeInfo(
+            name=self._name,
+            creation=self._creation,
+            uptime=self.uptime,
+            version=VERSION,
+            env=dict(self._env),
+            log_level=self._log.level,
+            loggers=self._logging.names(),
+            processes_total=len(self._processes),
+            processes_running=sum(1 for p in procs if p._state in (ProcessState.RUNNING, ProcessState.WAIT_RESPONSE)),
+            processes_zombee=sum(1 for p in procs if p._state is ProcessState.ZOMBEE),
+            registered_names=len(self._names),
+            registered_aliases=len(self._aliases),
+            registered_events=0,
+        )
+
+    # -- env -----------------------------------------------------------------------------
+
+    def env(self, name: str) -> Any:
+        """A node environment variable (case-insensitive name), or None."""
+        return self._env.get(_env_name(name))
+
+    def set_env(self, name: str, value: Any) -> None:
+        """Set a variable (``None`` deletes it); processes spawned from now on inherit it."""
+        key = _env_name(name)
+        if value is None:
+            self._env.pop(key, None)
+        else:
+            self._env[key] = value
+
+    def env_list(self) -> dict[str, Any]:
+        return dict(self._env)
+
+    # -- processes -----------------------------------------------------------------------
+
+    def spawn(self, factory: Callable[[], Process], options: ProcessOptions | None = None, *args: Any) -> PID:
+        """Spawn a process: ``factory()`` makes the behaviour, ``init(*args)`` runs before this returns."""
+        return self._spawn(factory, options, args, None, None)
+
+    def spawn_register(self, name: str, factory: Callable[[], Process], options: ProcessOptions | None = None,
+                       *args: Any) -> PID:
+        """Spawn a process registered under ``name`` (``Taken`` if the name is in use)."""
+        return self._spawn(factory, options, args, None, name)
+
+    def _spawn(self, factory: Callable[[], Process], options: ProcessOptions | None, args: tuple,
+               parent: Process | None, register: str | None) -> PID:
+        self._check_running()
+        if options is None:
+            options = ProcessOptions()
+        elif not isinstance(options, ProcessOptions):
+            raise Incorrect(f"options must be ProcessOptions or None, not {type(options).__name__}")
+        if not callable(factory):
+            raise Incorrect(f"a factory is a callable returning a process behaviour (e.g. an Actor subclass), "
+                            f"not {factory!r}")
+        name = None
+        if register is not None:
+            name = _name(register)
+            if name in self._names:
+                raise Taken(f"the name {name} is taken by {self._names[name]._pid}")
+        behavior = factory()
+        if not isinstance(behavior, Process):
+            raise Incorrect(f"the factory {factory!r} returned {type(behavior).__name__}, not a process behaviour "
+                            "(subclass ergo.Actor)")
+        if getattr(behavior, "_node", None) is not None:
+            raise Incorrect(f"the factory {factory!r} returned a behaviour that is already a process")
+        if parent is None:
+            parent_pid = leader = self._core_pid
+            env = dict(self._env)
+            log_level = self._log.level
+        else:
+            parent_pid, leader = parent._pid, parent._leader
+            env = dict(self._env)
+            env.update(parent._env)
+            log_level = parent._log.level
+        if options.leader is not None:
+            leader = options.leader
+        for k, v in dict(options.env).items():
+            env[_env_name(k)] = v
+        if options.log_level is not LogLevel.DEFAULT:
+            log_level = options.log_level
+        pid = PID(self._name, next(self._ids), self._creation)
+        behavior._bind(self, pid, parent_pid, leader, env, options, log_level)
+        self._processes[pid.id] = behavior
+        if name is not None:
+            self._set_name(behavior, name)
+        previous = self._current
+        self._current = behavior
+        try:
+            result = behavior._init(args)
+            if result is not None and hasattr(result, "close"):
+                result.close()
+                raise NotAllowed(f"init of {type(behavior).__qualname__} must be a plain method, not async def")
+        except BaseException:
+            behavior._state = TERMINATED
+            self._unregister(behavior, None)
+            raise
+        finally:
+            self._current = previous
+        behavior._activate()
+        return pid
+
+    def register_name(self, name: str, pid: PID) -> None:
+        """Register ``name`` for a local process; a process has at most one name."""
+        atom = _name(name)
+        p = self._local_process(pid)
+        if atom in self._names:
+            raise Taken(f"the name {atom} is taken by {self._names[atom]._pid}")
+        if p._name is not None:
+            raise Taken(f"{pid} is already registered as {p._name}")
+        self._set_name(p, atom)
+
+    def _set_name(self, p: Process, name: Atom) -> None:
+        self._names[name] = p
+        p._name = name
+        p._log._source = p._log_source()
+
+    def unregister_name(self, name: str) -> PID:
+        """Release ``name``; returns the PID that had it."""
+        atom = _name(name)
+        p = self._names.pop(atom, None)
+        if p is None:
+            raise NameUnknown(f"no process is registered as {atom}")
+        p._name = None
+        p._log._source = p._log_source()
+        return p._pid
+
+    def whereis(self, name: str) -> PID | None:
+        """The PID registered as ``name`` on this node, or None."""
+        p = self._names.get(_name(name))
+        return None if p is None else p._pid
+
+    def kill(self, pid: PID) -> None:
+        """Terminate a local process at once with reason ``kill``; it cannot trap this."""
+        self._local_process(pid)._kill()
+
+    def send_exit(self, pid: PID, reason: BaseException) -> None:
+        """Send an exit signal from the node's core; it terminates ``pid`` unless it traps exits."""
+        self._route_exit(self._core_pid, pid, Runner._reason(reason))
+
+    def process_info(self, pid: PID) -> ProcessInfo:
+        p = self._local_process(pid)
+        return ProcessInfo(
+            pid=p._pid,
+            name=p._name,
+            behavior=p._behavior,
+            state=p._state,
+            parent=p._parent,
+            leader=p._leader,
+            uptime=p.uptime,
+            mailbox_size=p._mailbox_size,
+            mailbox_queues=p._queue_sizes(),
+            messages_in=p._messages_in,
+            messages_out=p._messages_out,
+            running_time=p._running_time,
+            message_priority=p._priority,
+            trap_exit=p._trap_exit,
+            env=dict(p._env),
+            aliases=tuple(p._aliases or ()),
+            metas=tuple(p._metas or ()),
+            log_level=p._log.level,
+            important_delivery=p._important,
+            compression=p._compression,
+            fallback=p._fallback,
+        )
+
+    def process_list(self) -> list[PID]:
+        return [p._pid for p in self._processes.values()]
+
+    def meta_info(self, alias: Alias) -> MetaInfo:
+        from .meta import MetaProcess
+
+        m = self._aliases.get(alias)
+        if not isinstance(m, MetaProcess):
+            raise MetaUnknown(f"no meta-process {alias} on {self._name}")
+        return m.info()
+
+    def _local_process(self, pid: PID) -> Process:
+        if not isinstance(pid, PID):
+            raise Incorrect(f"a PID is needed, not {pid!r}")
+        p = self._processes.get(pid.id) if pid.node == self._name else None
+        if p is None or p._pid.creation != pid.creation:
+            raise ProcessUnknown(f"no process {pid} on {self._name}")
+        return p
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def send(self, to: Any, message: Any) -> None:
+        """Send from outside any process (the sender is the node's core PID)."""
+        self._check_running()
+        self._route_send(self._core_pid, to, message, _NORMAL)
+
+    def _resolve(self, to: Any) -> Runner:
+        """The local process (or meta-process) ``to`` names, or the error that says why not."""
+        t = type(to)
+        if t is PID:
+            p = self._processes.get(to.id) if to.node == self._name else None
+            if p is None or p._pid.creation != to.creation:
+                if to.node != self._name:
+                    return self._remote(to)
+                raise ProcessUnknown(f"no process {to} on {self._name}")
+            return p
+        if t is Atom or t is str:
+            p = self._names.get(to)
+            if p is None:
+                raise ProcessUnknown(f"no process is registered as {Atom(to)} on {self._name}")
+            return p
+        if t is ProcessID:
+            if to.node != self._name:
+                return self._remote(to)
+            p = self._names.get(to.name)
+            if p is None:
+                raise ProcessUnknown(f"no process is registered as {to.name} on {self._name}")
+            return p
+        if t is Alias:
+            if to.node != self._name:
+                return self._remote(to)
+            r = self._aliases.get(to)
+            if r is None:
+                raise ProcessUnknown(f"no process has the alias {to}")
+            return r
+        raise Incorrect(f"cannot send to {to!r}: a PID, ProcessID, Alias or registered name is needed")
+
+    def _remote(self, to: Any) -> Runner:
+        raise NetworkStopped(f"{to} is on another node and this node has no network stack yet")
+
+    def _route_send(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> None:
+        if type(to) is PID and to.node == self._name:  # the hot path, inlined
+            p = self._processes.get(to.id)
+            if p is None or p._pid.creation != to.creation:
+                raise ProcessUnknown(f"no process {to} on {self._name}")
+        else:
+            p = self._resolve(to)
+        if p._state >= TERMINATED:
+            raise ProcessTerminated(f"{to} is terminating")
+        if priority is _NORMAL:
+            p._push_main((MSG, from_, None, message))
+        else:
+            p._push(_QUEUE_OF(priority), (MSG, from_, None, message))
+
+    def _route_request(self, caller: Runner | None, to: Any, ref: Ref, request: Any,
+                       priority: MessagePriority, kind: int) -> None:
+        p = self._resolve(to)
+        if p is caller:
+            raise NotAllowed(f"{caller._describe()} cannot call itself")
+        if p._state >= TERMINATED:
+            raise ProcessTerminated(f"{to} is terminating")
+        from_ = caller._pid if isinstance(caller, Process) else self._core_pid
+        queue = URGENT if kind == INSPECT else _QUEUE_OF(priority)
+        p._push(queue, (kind, from_, ref, request))
+
+    def _route_response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
+        if not isinstance(to, PID):
+            raise Incorrect(f"a response goes to the caller's PID, not {to!r}")
+        if not isinstance(ref, Ref):
+            raise Incorrect(f"a response needs the call's Ref, not {ref!r}")
+        if to.node != self._name:
+            self._remote(to)
+            return
+        if to == self._core_pid:
+            entry = self._core_pending.pop(ref, None)
+            if entry is not None:
+                entry[1].cancel()
+                if error is not None:
+                    entry[0].set_exception(error)
+                else:
+                    entry[0].set_result(value)
+            return
+        p = self._processes.get(to.id)
+        if p is not None and p._pid.creation == to.creation:
+            p._response(ref, value, error)
+        # otherwise the caller is gone: the reply is dropped, as a late one is
+
+    def _route_exit(self, from_: PID, to: PID, reason: BaseException) -> None:
+        if not isinstance(to, PID):
+            raise Incorrect(f"an exit signal goes to a PID, not {to!r}")
+        if to.node != self._name:
+            self._remote(to)
+            return
+        p = self._local_process(to)
+        if p._state >= TERMINATED:
+            raise ProcessTerminated(f"{to} is terminating")
+        p._push(URGENT, (EXIT, from_, None, MessageExitPID(from_, reason)))
+
+    def _deliver_log(self, pid: PID, message: Any) -> None:
+        p = self._processes.get(pid.id)
+        if p is None or p._state >= TERMINATED:
+            return
+        try:
+            p._push(LOGQ, (LOG, None, None, message))
+        except MailboxFull:
+            pass  # a logger that cannot keep up loses lines, never blocks the node
+
+    # -- calls from outside any process --------------------------------------------------
+
+    def _start_call(self, to: Any, request: Any, timeout: float, kind: int = REQUEST) -> Future:
+        self._check_running()
+        _check_delay(timeout)
+        ref = self.make_ref()
+        self._route_request(None, to, ref, request, _NORMAL, kind)
+        fut = Future()
+        handle = self._scheduler.call_later(timeout, self._core_timeout, ref, to, timeout)
+        self._core_pending[ref] = (fut, handle)
+        return fut
+
+    def _core_timeout(self, ref: Ref, to: Any, timeout: float) -> None:
+        entry = self._core_pending.pop(ref, None)
+        if entry is not None:
+            entry[0].set_exception(Timeout(f"call to {to} got no reply within {timeout} s"))
+
+    def _check_can_block(self, what: str) -> None:
+        if self._current is not None:
+            raise NotAllowed(f"node.{what} cannot block inside a handler; in an async def handler use "
+                             f"`await self.{what}(...)`")
+
+    def _block(self, fut: Future, timeout: float | None, what: str) -> bool:
+        self._check_can_block(what)
+        return self._scheduler.run_until(fut, timeout)
+
+    def call(self, to: Any, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Any:
+        """Make a call from outside any process and wait for the reply (the clock runs meanwhile)."""
+        self._check_can_block("call")
+        fut = self._start_call(to, request, timeout)
+        self._block(fut, None, "call")
+        return fut.result()
+
+    async def call_async(self, to: Any, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Any:
+        """``call`` for code running on the backend's event loop (an asyncio program)."""
+        return await self._scheduler.wait_for(self._start_call(to, request, timeout))
+
+    def inspect(self, pid: PID, *items: str) -> dict[str, str]:
+        """A process's ``handle_inspect`` report."""
+        self._check_can_block("inspect")
+        fut = self._start_call(pid, items, DEFAULT_CALL_TIMEOUT, INSPECT)
+        self._block(fut, None, "inspect")
+        return fut.result()
+
+    # -- logging -----------------------------------------------------------------------------
+
+    @property
+    def log(self) -> Log:
+        """The node's own logger; its ``level`` is the node's log level."""
+        return self._log
+
+    def logger_add(self, name: str, logger: Any, filter: Iterable[LogLevel | str] | None = None) -> None:
+        """Add a logger: a ``logging.Handler`` or an object with ``log(MessageLog)``.
+
+        ``filter`` is the levels it receives (all by default).
+        """
+        self._logging.add(name, logger, filter)
+
+    def logger_add_process(self, pid: PID, name: str | None = None,
+                           filter: Iterable[LogLevel | str] | None = None) -> None:
+        """Make a local process a logger: its ``handle_log`` gets each message through its log queue."""
+        self._local_process(pid)
+        self._logging.add_process(pid, name or str(pid), filter)
+
+    def logger_delete(self, name: str) -> None:
+        self._logging.delete(name)
+
+    def logger_delete_process(self, pid: PID) -> None:
+        self._logging.delete_process(pid)
+
+    def loggers(self) -> tuple[str, ...]:
+        return self._logging.names()
+
+    # -- termination ---------------------------------------------------------------------
+
+    def _unregister(self, p: Process, reason: BaseException | None) -> None:
+        """Release everything a terminated process held; ``reason`` None means its init failed."""
+        self._processes.pop(p._pid.id, None)
+        if p._name is not None and self._names.get(p._name) is p:
+            del self._names[p._name]
+        for alias in p._aliases or ():
+            self._aliases.pop(alias, None)
+        p._aliases = None
+        if p._metas:
+            for meta in list(p._metas.values()):
+                meta._owner_terminated(reason if reason is not None else TerminateReasonShutdown)
+        if p._pending:
+            for _fut, handle in p._pending.values():
+                handle.cancel()
+            p._pending = None
+        self._logging.delete_process(p._pid)
+        if self._state == _STOPPING and not self._processes:
+            self._finish_stop()
+
+    def _delete_alias(self, alias: Alias) -> None:
+        if self._aliases.pop(alias, None) is None:
+            raise AliasUnknown(f"no alias {alias} on {self._name}")
+
+    def _check_running(self) -> None:
+        if self._state == _STOPPED:
+            raise NodeTerminated(f"node {self._name.value} is stopped")
+
+    def stop(self) -> None:
+        """Stop gracefully: every process gets an untrappable exit ``shutdown`` from its parent.
+
+        Called from outside any handler it returns once the node has stopped; called from a
+        handler (or on a running asyncio loop) it returns at once and the stop proceeds
+        when the handler returns (``wait`` / ``wait_async`` for the end).
+        """
+        if self._state == _STOPPED:
+            return
+        if self._state == _RUNNING:
+            self._state = _STOPPING
+            self._log.info("node %s is stopping", self._name.value)
+            for p in list(self._processes.values()):
+                try:
+                    self._route_exit(p._parent, p._pid, TerminateReasonShutdown)
+                except (MailboxFull, ProcessUnknown, ProcessTerminated):
+                    p._kill()  # it could not be told: no choice left
+            if not self._processes:
+                self._finish_stop()
+        if self._current is None and self._state != _STOPPED:
+            try:
+                self._scheduler.run_until(self._stopped, None)
+            except NotAllowed:
+                pass  # a running event loop: the stop goes on, await node.wait_async() for its end
+
+    def stop_force(self) -> None:
+        """Kill every process without waiting for them, then stop."""
+        if self._state == _STOPPED:
+            return
+        self._state = _STOPPING
+        self._log.info("node %s is stopping (forced)", self._name.value)
+        for p in list(self._processes.values()):
+            p._kill()
+        if self._state != _STOPPED:
+            self._finish_stop()
+
+    def _finish_stop(self) -> None:
+        if self._state == _STOPPED:
+            return
+        for entry in self._core_pending.values():
+            entry[1].cancel()
+        self._core_pending.clear()
+        self._log.info("node %s stopped", self._name.value)
+        self._state = _STOPPED
+        self._logging.close()
+        for fn in self._on_stopped:
+            fn()
+        self._stopped.set_result(True)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the node stops (True), or ``timeout`` seconds pass (False)."""
+        if self._state == _STOPPED:
+            return True
+        return self._block(self._stopped, timeout, "wait")
+
+    async def wait_async(self) -> None:
+        """Await the node's stop from code running on the backend's event loop."""
+        await self._scheduler.wait_for(self._stopped)
+
+    def __repr__(self) -> str:
+        return f"<Node {self._name.value} {self._state}>"
+
+
+def _name(name: object) -> Atom:
+    if not isinstance(name, str) or not name:
+        raise Incorrect(f"a process name is a non-empty str, not {name!r}")
+    return Atom(name)
+

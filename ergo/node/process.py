@@ -1,0 +1,411 @@
+"""A process: its identity and everything a handler can do through it (Ergo's gen.Process).
+
+A behaviour (``Actor`` and the ones to come) *is* a process: it subclasses
+:class:`Process`, so a handler writes ``self.send(...)`` as an Ergo actor writes
+``a.Send(...)``.  The runtime's own fields live in slots whose names start with ``_``; the
+public names below (``pid``, ``name``, ``node``, ``log``, ...) are reserved.  A behaviour's
+``__init__`` is free: the node binds the process after the factory made it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..gen.errors import (
+    AliasOwner,
+    Incorrect,
+    NotAllowed,
+    TerminateReasonKill,
+    Timeout,
+)
+from ..gen.ids import PID, Alias, Atom, Ref
+from ..gen.options import DEFAULT_CALL_TIMEOUT, CompressionOptions, ProcessOptions
+from ..gen.types import LogLevel, MessagePriority, ProcessState
+from ..scheduler import Future, TimerHandle
+from .log import Log
+from .runner import INSPECT, REQUEST, TERMINATED, WAIT_RESPONSE, ZOMBEE, Runner
+
+if TYPE_CHECKING:
+    from .meta import MetaBehavior
+    from .node import Node
+
+__all__ = ["Process"]
+
+
+class Process(Runner):
+    """The runtime side of a process, and the API its handlers use."""
+
+    __slots__ = (
+        "__weakref__",
+        "_aliases",
+        "_behavior",
+        "_compression",
+        "_env",
+        "_fallback",
+        "_important",
+        "_leader",
+        "_log",
+        "_metas",
+        "_name",
+        "_parent",
+        "_pending",
+        "_pid",
+        "_priority",
+        "_trap_exit",
+    )
+
+    def _bind(self, node: Node, pid: PID, parent: PID, leader: PID, env: dict, options: ProcessOptions,
+              log_level: LogLevel) -> None:
+        self._setup(node, options.mailbox_size)
+        self._pid = pid
+        self._name: Atom | None = None
+        self._parent = parent
+        self._leader = leader
+        self._env = env
+        self._pending: dict[Ref, tuple[Future, TimerHandle]] | None = None
+        self._aliases: list[Alias] | None = None
+        self._metas: dict[Alias, Any] | None = None
+        self._priority = options.send_priority
+        self._important = options.important_delivery
+        self._trap_exit = False
+        self._compression = options.compression
+        self._fallback = options.fallback
+        self._behavior = type(self).__qualname__
+        self._log = Log(node._logging, log_level, self._log_source())
+
+    def _log_source(self) -> Any:
+        from ..gen.messages import MessageLogProcess
+
+        return MessageLogProcess(self._node._name, self._pid, self._name or Atom(""), self._behavior)
+
+    # -- identity ----------------------------------------------------------------------
+
+    @property
+    def pid(self) -> PID:
+        return self._pid
+
+    @property
+    def name(self) -> Atom | None:
+        """The registered name, or None."""
+        return self._name
+
+    @property
+    def node(self) -> Node:
+        return self._node
+
+    @property
+    def parent(self) -> PID:
+        return self._parent
+
+    @property
+    def leader(self) -> PID:
+        return self._leader
+
+    @property
+    def state(self) -> ProcessState:
+        return self._state
+
+    @property
+    def uptime(self) -> float:
+        """Seconds since the process was spawned."""
+        return self._node._scheduler.now() - self._start_time
+
+    @property
+    def log(self) -> Log:
+        """This process's logger: ``self.log.info("got %s", msg)``; its ``level`` is settable."""
+        return self._log
+
+    def info(self) -> Any:
+        return self._node.process_info(self._pid)
+
+    # -- settings ----------------------------------------------------------------------
+
+    @property
+    def trap_exit(self) -> bool:
+        """True turns exit signals into ``MessageExit*`` messages (except from the parent, and kill)."""
+        return self._trap_exit
+
+    @trap_exit.setter
+    def trap_exit(self, value: bool) -> None:
+        self._trap_exit = bool(value)
+
+    @property
+    def send_priority(self) -> MessagePriority:
+        return self._priority
+
+    @send_priority.setter
+    def send_priority(self, value: MessagePriority) -> None:
+        self._priority = MessagePriority(value)
+
+    @property
+    def important_delivery(self) -> bool:
+        return self._important
+
+    @important_delivery.setter
+    def important_delivery(self, value: bool) -> None:
+        self._important = bool(value)
+
+    @property
+    def compression(self) -> CompressionOptions:
+        return self._compression
+
+    @compression.setter
+    def compression(self, value: CompressionOptions) -> None:
+        if not isinstance(value, CompressionOptions):
+            raise Incorrect(f"compression takes CompressionOptions, not {type(value).__name__}")
+        self._compression = value
+
+    # -- env -----------------------------------------------------------------------------
+
+    def env(self, name: str) -> Any:
+        """The value of an environment variable (names are case-insensitive), or None."""
+        return self._env.get(_env_name(name))
+
+    def set_env(self, name: str, value: Any) -> None:
+        """Set a variable of this process; ``None`` deletes it."""
+        key = _env_name(name)
+        if value is None:
+            self._env.pop(key, None)
+        else:
+            self._env[key] = value
+
+    def env_list(self) -> dict[str, Any]:
+        return dict(self._env)
+
+    # -- names and aliases -------------------------------------------------------------
+
+    def register_name(self, name: str) -> None:
+        self._node.register_name(name, self._pid)
+
+    def unregister_name(self) -> PID:
+        if self._name is None:
+            from ..gen.errors import NameUnknown
+
+            raise NameUnknown(f"{self._pid} has no registered name")
+        return self._node.unregister_name(self._name)
+
+    def create_alias(self) -> Alias:
+        """A new alias of this process: messages sent to it arrive here, until deleted."""
+        alias = self._node._new_alias()
+        if self._aliases is None:
+            self._aliases = []
+        self._aliases.append(alias)
+        self._node._aliases[alias] = self
+        return alias
+
+    def delete_alias(self, alias: Alias) -> None:
+        if not self._aliases or alias not in self._aliases or alias in (self._metas or ()):
+            raise AliasOwner(f"{alias} is not an alias of {self._pid}")
+        self._aliases.remove(alias)
+        self._node._delete_alias(alias)
+
+    def aliases(self) -> list[Alias]:
+        return list(self._aliases or ())
+
+    # -- messages ------------------------------------------------------------------------
+
+    def send(self, to: Any, message: Any) -> None:
+        """Send ``message`` to a PID, ProcessID, Alias or local name, with this process's priority."""
+        self._node._route_send(self._pid, to, message, self._priority)
+        self._messages_out += 1
+
+    def send_with_priority(self, to: Any, message: Any, priority: MessagePriority) -> None:
+        self._node._route_send(self._pid, to, message, MessagePriority(priority))
+        self._messages_out += 1
+
+    def send_important(self, to: Any, message: Any) -> None:
+        """Send and learn at once whether it reached the mailbox (an error is raised if not).
+
+        Locally every send is important; across the network this waits for the peer's
+        acknowledgement (coming with the network stack).
+        """
+        self.send(to, message)
+
+    def send_after(self, to: Any, message: Any, delay: float) -> TimerHandle:
+        """Send ``message`` after ``delay`` seconds; ``cancel()`` the returned handle to stop it."""
+        _check_delay(delay)
+        return self._node._scheduler.call_later(delay, self._send_later, to, message)
+
+    def _send_later(self, to: Any, message: Any) -> None:
+        try:
+            self._node._route_send(self._pid, to, message, self._priority)
+        except Exception as e:  # the target may be gone by now: that is not the sender's crash
+            self._log.debug("send_after to %s failed: %r", to, e)
+
+    def send_exit(self, to: PID, reason: BaseException) -> None:
+        """Send an exit signal; it terminates ``to`` unless it traps exits."""
+        self._node._route_exit(self._pid, to, self._reason(reason))
+
+    def call(self, to: Any, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Future:
+        """Make a synchronous request; ``await`` it from an ``async def`` handler.
+
+        Raises ``Timeout`` when no reply comes within ``timeout`` seconds, or the error the
+        other side replied with (``send_response_error``).
+        """
+        return self._request(to, request, timeout, REQUEST)
+
+    def inspect(self, to: PID, *items: str) -> Future:
+        """Ask a local process for its ``handle_inspect`` report (a dict of strings)."""
+        return self._request(to, items, DEFAULT_CALL_TIMEOUT, INSPECT)
+
+    def _request(self, to: Any, request: Any, timeout: float, kind: int) -> Future:
+        if not self._in_coro:
+            raise NotAllowed(
+                f"{self._pid} called {to} from a plain handler: "
+                "make the handler `async def` and `await` the call"
+            )
+        _check_delay(timeout)
+        node = self._node
+        ref = node.make_ref()
+        node._route_request(self, to, ref, request, self._priority, kind)
+        fut = Future()
+        handle = node._scheduler.call_later(timeout, self._call_timeout, ref, to, timeout)
+        if self._pending is None:
+            self._pending = {}
+        self._pending[ref] = (fut, handle)
+        self._messages_out += 1
+        return fut
+
+    def _call_timeout(self, ref: Ref, to: Any, timeout: float) -> None:
+        entry = self._pending.pop(ref, None) if self._pending else None
+        if entry is not None:
+            entry[0].set_exception(Timeout(f"call to {to} got no reply within {timeout} s"))
+
+    def _response(self, ref: Ref, value: Any, error: BaseException | None) -> bool:
+        entry = self._pending.pop(ref, None) if self._pending else None
+        if entry is None:
+            return False  # a late reply: its call already timed out
+        fut, handle = entry
+        handle.cancel()
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(value)
+        return True
+
+    def send_response(self, to: PID, ref: Ref, value: Any) -> None:
+        """Reply to a call later, from any process: ``to`` and ``ref`` come from ``handle_call``."""
+        self._node._route_response(to, ref, value, None)
+        self._messages_out += 1
+
+    def send_response_error(self, to: PID, ref: Ref, error: BaseException) -> None:
+        """Reply to a call with an error: the caller's ``await`` raises it."""
+        if not isinstance(error, BaseException):
+            raise Incorrect(f"send_response_error takes an exception, not {type(error).__name__}")
+        self._node._route_response(to, ref, None, error)
+        self._messages_out += 1
+
+    def sleep(self, delay: float) -> Future:
+        """``await self.sleep(s)`` suspends this process only; its mailbox keeps filling."""
+        _check_delay(delay)
+        fut = Future()
+        self._node._scheduler.call_later(delay, fut.set_result, None)
+        return fut
+
+    # -- spawning ------------------------------------------------------------------------
+
+    def spawn(self, factory: Callable[[], Process], options: ProcessOptions | None = None, *args: Any) -> PID:
+        """Spawn a child of this process; its leader is this process's leader unless set."""
+        return self._node._spawn(factory, options, args, self, None)
+
+    def spawn_register(self, name: str, factory: Callable[[], Process], options: ProcessOptions | None = None,
+                       *args: Any) -> PID:
+        return self._node._spawn(factory, options, args, self, name)
+
+    def spawn_meta(self, behavior: MetaBehavior, mailbox_size: int = 0) -> Alias:
+        """Start a meta-process owned by this process; it is identified by the returned alias."""
+        from .meta import MetaProcess
+
+        return MetaProcess._start(self, behavior, mailbox_size)
+
+    # -- behaviour hooks (the runtime calls these; a behaviour overrides them) ----------
+
+    def _init(self, args: tuple) -> Any:  # pragma: no cover - every behaviour overrides
+        return None
+
+    def _on_terminate(self, reason: BaseException) -> None:
+        """Call the behaviour's terminate callback."""
+
+    # -- termination ---------------------------------------------------------------------
+
+    def _terminate(self, reason: BaseException) -> None:
+        state = self._state
+        if state is TERMINATED or state is ZOMBEE:
+            return
+        self._state = TERMINATED
+        if not self._in_coro:
+            self._close_coroutine()
+        node = self._node
+        previous = node._current
+        node._current = self
+        try:
+            self._on_terminate(reason)
+        except Exception as e:
+            self._log.panic("terminate callback of %s raised %r", self._pid, e)
+        finally:
+            node._current = previous
+        node._unregister(self, reason)
+
+    def _kill(self) -> None:
+        """Terminate at once with reason ``kill``: untrappable, whatever the process is doing."""
+        state = self._state
+        if state is TERMINATED or state is ZOMBEE:
+            return
+        node = self._node
+        busy = node._current is self or state is WAIT_RESPONSE or self._coro is not None
+        self._state = ZOMBEE if busy else TERMINATED
+        if not self._in_coro:
+            self._close_coroutine()
+        node._unregister(self, TerminateReasonKill)
+        if not busy:
+            previous = node._current
+            node._current = self
+            try:
+                self._on_terminate(TerminateReasonKill)
+            except Exception as e:
+                self._log.panic("terminate callback of %s raised %r", self._pid, e)
+            finally:
+                node._current = previous
+
+    def _finish_zombee(self) -> None:
+        self._close_coroutine()
+        self._q_urgent = self._q_system = self._q_main = self._q_log = None
+
+    def _mailbox_full(self, queue: int, item: tuple) -> None:
+        fallback = self._fallback
+        if fallback is None:
+            Runner._mailbox_full(self, queue, item)
+        from ..gen.messages import MessageFallback
+
+        to = fallback.name
+        msg = MessageFallback(self._pid, fallback.tag, self._pid, item[3])
+        self._node._route_send(item[1], to, msg, MessagePriority.NORMAL)
+
+    def _describe(self) -> str:
+        return str(self._pid)
+
+    def _log_error(self, fmt: str, *args: Any) -> None:
+        self._log.error(fmt, *args)
+
+    def _log_panic(self, fmt: str, *args: Any) -> None:
+        self._log.panic(fmt, *args)
+
+    def __repr__(self) -> str:
+        try:
+            return f"<{type(self).__qualname__} {self._pid} {self._state}>"
+        except AttributeError:
+            return f"<{type(self).__qualname__} (not spawned)>"
+
+
+
+def _env_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise Incorrect(f"an environment variable name is a str, not {type(name).__name__}")
+    return str.__str__(name).upper()
+
+
+def _check_delay(delay: object) -> None:
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+        raise Incorrect(f"a delay or timeout is a number of seconds >= 0, not {delay!r}")
+

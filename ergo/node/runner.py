@@ -1,0 +1,332 @@
+"""What processes and meta-processes share: a four-queue mailbox and the loop that drains it.
+
+A runner is not a task.  Sending appends to a queue and, if the runner sleeps, schedules
+one run with ``call_soon``; a run handles a bounded batch and reschedules itself if more is
+waiting.  When a handler returns a coroutine (an ``async def`` handler), the runner drives
+it by hand: the coroutine yields the runtime's :class:`~ergo.scheduler.Future`, the runner
+parks in ``waitresponse`` (the mailbox keeps filling, nothing else is handled) and resumes
+the coroutine through the scheduler once the future completes.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections import deque
+from collections.abc import Callable
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any
+
+from ..gen.errors import Incorrect, MailboxFull, NotAllowed, TerminateReason, TerminateReasonPanic
+from ..gen.types import MessagePriority, ProcessState
+from ..scheduler import Future
+
+if TYPE_CHECKING:
+    from .node import Node
+
+__all__ = ["Runner"]
+
+# mailbox item kinds: an item is (kind, from, ref, message)
+MSG, REQUEST, EVENT, EXIT, INSPECT, LOG = range(6)
+
+# queue indexes, in the order a run drains them
+URGENT, SYSTEM, MAIN, LOGQ = range(4)
+_QUEUE_OF_PRIORITY = {MessagePriority.NORMAL: MAIN, MessagePriority.HIGH: SYSTEM, MessagePriority.MAX: URGENT}
+
+#: mailbox items one run handles before yielding to others
+BATCH = 100
+
+INIT = ProcessState.INIT
+SLEEP = ProcessState.SLEEP
+RUNNING = ProcessState.RUNNING
+WAIT_RESPONSE = ProcessState.WAIT_RESPONSE
+TERMINATED = ProcessState.TERMINATED
+ZOMBEE = ProcessState.ZOMBEE
+
+
+class Runner:
+    """A mailbox with a run loop; :class:`Process` and :class:`MetaProcess` build on it."""
+
+    __slots__ = (
+        "_coro",
+        "_coro_done",
+        "_in_coro",
+        "_mailbox_size",
+        "_messages_in",
+        "_messages_out",
+        "_node",
+        "_q_log",
+        "_q_main",
+        "_q_system",
+        "_q_urgent",
+        "_running_time",
+        "_start_time",
+        "_state",
+    )
+
+    def _setup(self, node: Node, mailbox_size: int = 0) -> None:
+        self._node = node
+        self._state = INIT
+        # queues are made on first use: an idle process then costs no deque at all
+        self._q_urgent: deque | None = None
+        self._q_system: deque | None = None
+        self._q_main: deque | None = None
+        self._q_log: deque | None = None
+        self._mailbox_size = mailbox_size
+        self._coro: Any = None
+        self._coro_done: Callable[[Any], None] | None = None
+        self._in_coro = False
+        self._messages_in = 0
+        self._messages_out = 0
+        self._running_time = 0.0
+        self._start_time = node._scheduler.now()
+
+    # -- mailbox -----------------------------------------------------------------------
+
+    def _push(self, queue: int, item: tuple) -> None:
+        """Append to a queue; wake the runner if it sleeps. Raise MailboxFull if the queue is full."""
+        if queue == MAIN:
+            q = self._q_main
+            if q is None:
+                q = self._q_main = deque()
+        elif queue == URGENT:
+            q = self._q_urgent
+            if q is None:
+                q = self._q_urgent = deque()
+        elif queue == SYSTEM:
+            q = self._q_system
+            if q is None:
+                q = self._q_system = deque()
+        else:
+            q = self._q_log
+            if q is None:
+                q = self._q_log = deque()
+        if self._mailbox_size and len(q) >= self._mailbox_size:
+            self._mailbox_full(queue, item)
+            return
+        q.append(item)
+        self._messages_in += 1
+        if self._state is SLEEP:
+            self._state = RUNNING
+            self._node._scheduler.call_soon(self._run)
+
+    def _push_main(self, item: tuple) -> None:
+        """The hot path of ``send``: ``_push(MAIN, item)`` without the dispatch on the queue."""
+        q = self._q_main
+        if q is None:
+            q = self._q_main = deque()
+        elif self._mailbox_size and len(q) >= self._mailbox_size:
+            self._mailbox_full(MAIN, item)
+            return
+        q.append(item)
+        self._messages_in += 1
+        if self._state is SLEEP:
+            self._state = RUNNING
+            self._node._scheduler.call_soon(self._run)
+
+    def _mailbox_full(self, queue: int, item: tuple) -> None:
+        raise MailboxFull(f"the mailbox of {self._describe()} is full ({self._mailbox_size} in a queue)")
+
+    def _pop(self) -> tuple | None:
+        q = self._q_urgent
+        if q:
+            return q.popleft()
+        q = self._q_system
+        if q:
+            return q.popleft()
+        q = self._q_main
+        if q:
+            return q.popleft()
+        q = self._q_log
+        if q:
+            return q.popleft()
+        return None
+
+    def _has_items(self) -> bool:
+        return bool(self._q_urgent or self._q_system or self._q_main or self._q_log)
+
+    def _queue_sizes(self) -> dict[str, int]:
+        return {
+            "urgent": len(self._q_urgent or ()),
+            "system": len(self._q_system or ()),
+            "main": len(self._q_main or ()),
+            "log": len(self._q_log or ()),
+        }
+
+    # -- running -----------------------------------------------------------------------
+
+    def _activate(self) -> None:
+        """Leave init: sleep, or run at once if messages arrived during init."""
+        if self._state is INIT:
+            if self._has_items():
+                self._state = RUNNING
+                self._node._scheduler.call_soon(self._run)
+            else:
+                self._state = SLEEP
+
+    def _run(self) -> None:
+        if self._state is not RUNNING or self._coro is not None:
+            return
+        node = self._node
+        previous = node._current
+        node._current = self
+        now = node._scheduler.now
+        started = now()
+        try:
+            n = BATCH
+            while n:
+                item = self._pop()
+                if item is None:
+                    break
+                self._handle(item)
+                if self._state is not RUNNING or self._coro is not None:
+                    break
+                n -= 1
+        finally:
+            node._current = previous
+            self._running_time += now() - started
+        state = self._state
+        if state is RUNNING:
+            if self._coro is not None:
+                return
+            if self._has_items():
+                node._scheduler.call_soon(self._run)
+            else:
+                self._state = SLEEP
+        elif state is ZOMBEE:
+            self._finish_zombee()
+
+    def _handle(self, item: tuple) -> None:
+        """Handle one mailbox item: call the behaviour, catch what it raises."""
+        try:
+            result = self._dispatch(item)
+            if result is not None and type(result) is CoroutineType:
+                self._start_coroutine(result, self._after(item))
+        except TerminateReason as reason:
+            self._terminate(reason.with_traceback(None))
+        except Exception as exc:
+            self._panic(exc)
+
+    def _dispatch(self, item: tuple) -> Any:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def _after(self, item: tuple) -> Callable[[Any], None] | None:
+        """What to do with an async handler's return value (a call replies with it)."""
+        return None
+
+    # -- coroutines --------------------------------------------------------------------
+
+    def _start_coroutine(self, coro: Any, done: Callable[[Any], None] | None) -> None:
+        self._coro = coro
+        self._coro_done = done
+        self._step(None, None)
+
+    def _step(self, value: Any, exc: BaseException | None) -> None:
+        coro = self._coro
+        if coro is None or self._state is TERMINATED or self._state is ZOMBEE:
+            return
+        node = self._node
+        previous = node._current
+        node._current = self
+        self._in_coro = True
+        self._state = RUNNING
+        started = node._scheduler.now()
+        try:
+            yielded = coro.throw(exc) if exc is not None else coro.send(value)
+        except StopIteration as stop:
+            self._coro = None
+            done, self._coro_done = self._coro_done, None
+            if done is not None:
+                try:
+                    done(stop.value)
+                except Exception as e:  # a reply that cannot be routed must not kill the process
+                    self._log_error("failed to deliver the result of the async handler: %r", e)
+        except TerminateReason as reason:
+            self._coro = None
+            self._terminate(reason.with_traceback(None))
+        except Exception as e:
+            self._coro = None
+            self._panic(e)
+        else:
+            if isinstance(yielded, Future):
+                self._state = WAIT_RESPONSE
+                yielded.add_done_callback(self._future_done)
+            elif node._scheduler.adapt(yielded, self._foreign_done):
+                self._state = WAIT_RESPONSE
+            else:
+                err = NotAllowed(
+                    f"a handler of {self._describe()} awaited {yielded!r}: only the runtime's own "
+                    "awaitables (call, sleep, ...) can be awaited here"
+                )
+                node._scheduler.call_soon(self._step, None, err)
+        finally:
+            self._in_coro = False
+            node._current = previous
+            self._running_time += node._scheduler.now() - started
+        if self._coro is None and self._state is RUNNING:
+            # the handler finished: go on with the mailbox
+            if self._has_items():
+                node._scheduler.call_soon(self._run)
+            else:
+                self._state = SLEEP
+        elif self._state is ZOMBEE:
+            self._finish_zombee()
+
+    def _future_done(self, fut: Future) -> None:
+        if self._coro is None:
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self._node._scheduler.call_soon(self._step, None, exc)
+        else:
+            self._node._scheduler.call_soon(self._step, fut._result, None)
+
+    def _foreign_done(self, value: Any, exc: BaseException | None) -> None:
+        if self._coro is not None:
+            self._node._scheduler.call_soon(self._step, value, exc)
+
+    def _close_coroutine(self) -> None:
+        coro, self._coro = self._coro, None
+        self._coro_done = None
+        if coro is not None:
+            try:
+                coro.close()
+            except BaseException as e:  # a finally block that raised: log, the process is gone anyway
+                self._log_error("closing the handler of a killed process raised %r", e)
+
+    # -- ending ------------------------------------------------------------------------
+
+    def _panic(self, exc: BaseException) -> None:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self._log_panic("panic in a handler: %r\n%s", exc, tb.rstrip())
+        exc.__traceback__ = None
+        self._terminate(TerminateReasonPanic)
+
+    def _terminate(self, reason: BaseException) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _finish_zombee(self) -> None:
+        """A killed runner's handler has returned: nothing more to do but let it go."""
+
+    def _describe(self) -> str:  # pragma: no cover - overridden
+        return "runner"
+
+    def _log_error(self, fmt: str, *args: Any) -> None:  # pragma: no cover - overridden
+        pass
+
+    def _log_panic(self, fmt: str, *args: Any) -> None:  # pragma: no cover - overridden
+        pass
+
+    @staticmethod
+    def _queue_of(priority: MessagePriority) -> int:
+        return _QUEUE_OF_PRIORITY[priority]
+
+    @staticmethod
+    def _reason(reason: object) -> BaseException:
+        if isinstance(reason, BaseException):
+            return reason
+        raise Incorrect(
+            f"an exit reason is an exception (e.g. TerminateReasonNormal), not {type(reason).__name__}"
+        )
+
+
+__all__ += ["BATCH", "EVENT", "EXIT", "INSPECT", "LOG", "LOGQ", "MAIN", "MSG", "REQUEST", "SYSTEM", "URGENT"]

@@ -1,0 +1,185 @@
+"""The scheduler seam: the one interface through which the core sees time and runs work.
+
+The core never reads a clock, sleeps or creates a task.  It asks its scheduler for the time
+(``now`` for intervals, ``time`` for timestamps), to run a function soon or later, and for
+randomness.  ``sim`` implements this on a SimPy environment (virtual time, seeded RNG) and
+``net`` on an asyncio loop; everything above the seam is shared.
+
+:class:`Future` is the core's only awaitable.  A process's ``async def`` handler awaits
+futures made by the runtime (a call's reply, a sleep); the process runner sees the future
+the coroutine yields and resumes the coroutine through the scheduler when it completes.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import Any
+
+__all__ = ["Future", "ReadyQueue", "Scheduler", "TimerHandle"]
+
+_PENDING = object()
+
+
+class Future:
+    """A result that arrives later; awaitable from a handler (``await fut``) and waitable by a backend."""
+
+    __slots__ = ("_callbacks", "_exception", "_result")
+
+    def __init__(self) -> None:
+        self._result: Any = _PENDING
+        self._exception: BaseException | None = None
+        self._callbacks: list[Callable[[Future], None]] | None = None
+
+    def done(self) -> bool:
+        return self._result is not _PENDING or self._exception is not None
+
+    def result(self) -> Any:
+        """The value, or raise the exception; a clear error if it is not there yet."""
+        if self._exception is not None:
+            raise self._exception
+        if self._result is _PENDING:
+            from .gen.errors import NotAllowed
+
+            raise NotAllowed("the result is not ready yet")
+        return self._result
+
+    def exception(self) -> BaseException | None:
+        return self._exception
+
+    def set_result(self, value: Any) -> bool:
+        """Complete with ``value``; False (and nothing changes) if it was already complete."""
+        if self.done():
+            return False
+        self._result = value
+        self._fire()
+        return True
+
+    def set_exception(self, exc: BaseException) -> bool:
+        if self.done():
+            return False
+        self._exception = exc
+        self._fire()
+        return True
+
+    def add_done_callback(self, fn: Callable[[Future], None]) -> None:
+        """Call ``fn(self)`` when complete: at once if it already is."""
+        if self.done():
+            fn(self)
+        elif self._callbacks is None:
+            self._callbacks = [fn]
+        else:
+            self._callbacks.append(fn)
+
+    def _fire(self) -> None:
+        callbacks, self._callbacks = self._callbacks, None
+        if callbacks:
+            for fn in callbacks:
+                fn(self)
+
+    def __await__(self) -> Generator[Future, None, Any]:
+        if not self.done():
+            yield self
+        return self.result()
+
+    def __repr__(self) -> str:
+        if self._exception is not None:
+            return f"<Future exception={self._exception!r}>"
+        if self._result is _PENDING:
+            return "<Future pending>"
+        return f"<Future result={self._result!r}>"
+
+
+class TimerHandle(ABC):
+    """What ``call_later`` returns: cancel it and the function does not run."""
+
+    @abstractmethod
+    def cancel(self) -> None: ...
+
+
+class Scheduler(ABC):
+    """What a backend gives the core: time, deferred calls, randomness and a way to wait."""
+
+    #: the source of every random choice the core makes (seeded in simulation)
+    random: random.Random
+
+    @abstractmethod
+    def now(self) -> float:
+        """Monotonic seconds, for intervals and timeouts (virtual in simulation)."""
+
+    @abstractmethod
+    def time(self) -> float:
+        """Seconds since the epoch, for timestamps and creation (virtual in simulation)."""
+
+    @abstractmethod
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` after the current callback, in FIFO order with other soon-calls."""
+
+    @abstractmethod
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
+        """Run ``fn(*args)`` once ``delay`` seconds have passed."""
+
+    @abstractmethod
+    def run_until(self, future: Future, timeout: float | None = None) -> bool:
+        """Drive the clock until ``future`` is done (True) or ``timeout`` passed (False).
+
+        A backend that cannot block where it is called (a running asyncio loop) raises
+        ``NotAllowed`` saying what to do instead.
+        """
+
+    def adapt(self, awaitable: Any, wake: Callable[[Any, BaseException | None], None]) -> bool:
+        """Take over an object a handler's coroutine yielded that is not a :class:`Future`.
+
+        Return True if this backend will call ``wake(value, exception)`` once it completes
+        (the asyncio backend accepts asyncio futures); False makes it a clear error in the
+        handler (simulation accepts only the runtime's own awaitables).
+        """
+        return False
+
+    async def wait_for(self, future: Future) -> Any:
+        """Await ``future`` from code running on this backend's own loop (asyncio programs)."""
+        from .gen.errors import NotAllowed
+
+        raise NotAllowed(f"{type(self).__name__} has no event loop to await on")
+
+
+class ReadyQueue:
+    """FIFO of soon-calls drained in batches, shared by both backends.
+
+    Scheduling one backend callback per drain instead of one per ``call_soon`` is what
+    makes a message send cheap.  A drain runs only the calls that were queued when it
+    started, so work that keeps scheduling more work cannot starve the backend's I/O.
+    """
+
+    __slots__ = ("_arm", "_armed", "_queue")
+
+    def __init__(self, arm: Callable[[], None]) -> None:
+        self._queue: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._armed = False
+        self._arm = arm  # asks the backend to call drain() soon
+
+    def push(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self._queue.append((fn, args))
+        if not self._armed:
+            self._armed = True
+            self._arm()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def drain(self) -> None:
+        queue = self._queue
+        popleft = queue.popleft
+        n = len(queue)
+        try:
+            while n:
+                fn, args = popleft()
+                fn(*args)
+                n -= 1
+        finally:
+            if queue:
+                self._arm()
+            else:
+                self._armed = False

@@ -1,0 +1,39 @@
+"""A simulated host: a name, a scheduler view of the world's clock, and the nodes it runs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ergo.gen.errors import Incorrect, Taken
+from ergo.gen.options import NodeOptions
+from ergo.node.node import Node, validate_node_name
+
+from .scheduler import SimScheduler
+
+if TYPE_CHECKING:
+    from .world import World
+
+__all__ = ["Host"]
+
+
+class Host:
+    def __init__(self, world: World, name: str) -> None:
+        self.world = world
+        self.name = name
+        self.scheduler = SimScheduler(world.env, world.rng(f"host/{name}"), world.epoch)
+        self.nodes: dict[str, Node] = {}
+
+    def start_node(self, name: str, options: NodeOptions | None = None) -> Node:
+        """Start a node ``name`` (``something@<this host>``) on this host's clock."""
+        atom = validate_node_name(name)
+        if atom.value.split("@")[1] != self.name:
+            raise Incorrect(f"node {atom.value} names host {atom.value.split('@')[1]!r}, not {self.name!r}")
+        running = self.nodes.get(atom.value)
+        if running is not None and running.is_alive():
+            raise Taken(f"a node named {atom.value} already runs on host {self.name}")
+        node = Node(atom, self.scheduler, options)
+        self.nodes[atom.value] = node
+        return node
+
+    def __repr__(self) -> str:
+        return f"<Host {self.name} nodes={list(self.nodes)}>"

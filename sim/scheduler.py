@@ -1,0 +1,79 @@
+"""The scheduler seam on a SimPy environment: virtual time, seeded randomness, no wall clock."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+
+from ergo.gen.errors import Timeout
+from ergo.scheduler import Future, ReadyQueue, Scheduler, TimerHandle
+
+__all__ = ["SimScheduler"]
+
+
+class _SimTimer(TimerHandle):
+    __slots__ = ("_args", "_fn")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple) -> None:
+        self._fn: Callable[..., Any] | None = fn
+        self._args = args
+
+    def cancel(self) -> None:
+        self._fn = None
+        self._args = ()
+
+    def _fire(self, _event: simpy.Event) -> None:
+        fn = self._fn
+        if fn is not None:
+            self._fn = None
+            fn(*self._args)
+
+
+class SimScheduler(Scheduler):
+    """Runs the core on ``env``.  Soon-calls of one scheduler are drained by one SimPy event
+    per batch, in FIFO order, so the order of everything follows from the seed alone."""
+
+    def __init__(self, env: simpy.Environment, rng: random.Random, epoch: float) -> None:
+        self._env = env
+        self.random = rng
+        self._epoch = epoch
+        self._ready = ReadyQueue(self._arm)
+
+    def _arm(self) -> None:
+        self._env.timeout(0).callbacks.append(self._drain)
+
+    def _drain(self, _event: simpy.Event) -> None:
+        self._ready.drain()
+
+    def now(self) -> float:
+        return self._env.now
+
+    def time(self) -> float:
+        return self._epoch + self._env.now
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._ready.push(fn, args)
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
+        timer = _SimTimer(fn, args)
+        self._env.timeout(delay).callbacks.append(timer._fire)
+        return timer
+
+    def run_until(self, future: Future, timeout: float | None = None) -> bool:
+        """Step the simulation until ``future`` is done; every host's clock moves with it."""
+        env = self._env
+        deadline = math.inf if timeout is None else env.now + timeout
+        while not future.done():
+            t = env.peek()
+            if t > deadline:
+                if deadline > env.now:
+                    env.run(until=deadline)
+                return False
+            if t == math.inf:
+                raise Timeout("the simulation has nothing left to run, so this would wait forever")
+            env.step()
+        return True

@@ -1,0 +1,28 @@
+"""The simulated world: one SimPy environment, its seed, and the hosts in it."""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+import simpy
+
+if TYPE_CHECKING:
+    from .host import Host
+
+__all__ = ["EPOCH", "World"]
+
+#: virtual time 0 is this moment (2026-01-01T00:00:00Z): timestamps and creations are stable
+EPOCH = 1767225600.0
+
+
+class World:
+    def __init__(self, seed: int, epoch: float = EPOCH) -> None:
+        self.seed = seed
+        self.epoch = epoch
+        self.env = simpy.Environment()
+        self.hosts: dict[str, Host] = {}
+
+    def rng(self, purpose: str) -> random.Random:
+        """A generator of its own for each purpose, derived from the seed alone."""
+        return random.Random(f"{self.seed}/{purpose}")

@@ -1,0 +1,662 @@
+"""The local node on both schedulers: identity, env, names, routing, calls, kill/exit, info."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import Collector
+
+import ergo
+from ergo import (
+    PID,
+    Actor,
+    Alias,
+    Atom,
+    Fallback,
+    Incorrect,
+    MailboxFull,
+    MessageExitPID,
+    MessageFallback,
+    MessagePriority,
+    NameUnknown,
+    NodeTerminated,
+    NotAllowed,
+    ProcessID,
+    ProcessOptions,
+    ProcessState,
+    ProcessUnknown,
+    Taken,
+    TerminateReason,
+    TerminateReasonKill,
+    TerminateReasonNormal,
+    TerminateReasonPanic,
+    TerminateReasonShutdown,
+    Timeout,
+)
+
+
+class Recorder(Actor):
+    """Records what happens to it in a shared list (the test keeps the list)."""
+
+    def init(self, journal: list, trap: bool = False) -> None:
+        self.journal = journal
+        self.trap_exit = trap
+
+    def handle_message(self, from_: PID, message: Any) -> None:
+        self.journal.append(("message", from_, message))
+        if message == "stop":
+            raise TerminateReasonNormal
+        if message == "crash":
+            raise RuntimeError("boom")
+        if message == "stop-node":
+            self.node.stop()
+            self.journal.append(("stop returned",))
+
+    def handle_call(self, from_: PID, ref: Any, request: Any) -> Any:
+        if request == "ignore":
+            return None
+        if request == "crash":
+            raise RuntimeError("boom in call")
+        return ("reply", request)
+
+    def terminate(self, reason: BaseException) -> None:
+        self.journal.append(("terminate", reason))
+
+
+# -- the node ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["noat", "a@b@c", "@host", "name@", "x" * 250 + "@" + "y" * 10, 5])
+def test_node_name_must_be_name_at_host(backend, bad):
+    with pytest.raises(Incorrect):
+        backend.node(bad)
+
+
+def test_node_identity_and_info(backend):
+    node = backend.node("demo@localhost")
+    assert node.name == "demo@localhost" and isinstance(node.name, Atom)
+    assert node.is_alive()
+    assert node.pid == PID("demo@localhost", 1, node.creation)
+    assert node.uptime >= 0
+    pid = node.spawn(Collector)
+    assert pid.id == 1001 and pid.creation == node.creation
+    assert node.spawn(Collector).id == 1002
+    info = node.info()
+    assert info.name == node.name and info.processes_total == 2 and info.registered_names == 0
+    assert "captured" in info.loggers
+    r1, r2 = node.make_ref(), node.make_ref()
+    assert r1 != r2 and r1.node == node.name
+
+
+def test_env_is_case_insensitive_and_inherited_by_later_spawns_only(backend):
+    node = backend.node()
+    node.set_env("Color", "red")
+    assert node.env("COLOR") == "red" and node.env("color") == "red"
+    before = node.spawn(Collector)
+    node.set_env("size", 3)
+    after = node.spawn(Collector, ProcessOptions(env={"own": 1}))
+    assert node.process_info(before).env == {"COLOR": "red"}
+    assert node.process_info(after).env == {"COLOR": "red", "SIZE": 3, "OWN": 1}
+    node.set_env("color", None)
+    assert node.env("color") is None and node.env_list() == {"SIZE": 3}
+    assert node.process_info(after).env["COLOR"] == "red"
+
+
+def test_child_inherits_parent_env(backend):
+    node = backend.node()
+
+    class Parent(Actor):
+        def init(self) -> None:
+            self.set_env("from_parent", "yes")
+            self.child = self.spawn(Collector)
+
+        def handle_call(self, from_, ref, request):
+            return self.child
+
+    parent = node.spawn(Parent)
+    child = node.call(parent, "child")
+    info = node.process_info(child)
+    assert info.env["FROM_PARENT"] == "yes" and info.parent == parent and info.leader == node.pid
+
+
+# -- names and spawn ------------------------------------------------------------------------
+
+
+def test_spawn_register_and_names(backend):
+    node = backend.node()
+    pid = node.spawn_register("main", Collector)
+    assert node.process_info(pid).name == "main" and node.whereis("main") == pid
+    with pytest.raises(Taken):
+        node.spawn_register("main", Collector)
+    other = node.spawn(Collector)
+    with pytest.raises(Taken):
+        node.register_name("main", other)
+    with pytest.raises(Taken):
+        node.register_name("second", pid)  # a process has one name at most
+    assert node.unregister_name("main") == pid
+    with pytest.raises(NameUnknown):
+        node.unregister_name("main")
+    node.register_name("main", other)
+    assert node.whereis("main") == other
+
+
+def test_spawn_rejects_bad_arguments(backend):
+    node = backend.node()
+    with pytest.raises(Incorrect):
+        node.spawn(42)
+    with pytest.raises(Incorrect):
+        node.spawn(dict)
+    with pytest.raises(Incorrect):
+        node.spawn(Collector, {"mailbox_size": 1})
+    with pytest.raises(Incorrect):
+        ProcessOptions(mailbox_size=-1)
+
+
+def test_failed_init_raises_from_spawn_and_frees_the_name(backend):
+    node = backend.node()
+
+    class Bad(Actor):
+        def init(self) -> None:
+            raise ValueError("no config")
+
+    with pytest.raises(ValueError, match="no config"):
+        node.spawn_register("bad", Bad)
+    assert node.whereis("bad") is None and node.process_list() == []
+
+
+def test_async_init_is_refused(backend):
+    node = backend.node()
+
+    class AsyncInit(Actor):
+        async def init(self) -> None:
+            pass
+
+    with pytest.raises(NotAllowed):
+        node.spawn(AsyncInit)
+    assert node.process_list() == []
+
+
+def test_message_sent_to_self_during_init_is_handled_after_init(backend):
+    node = backend.node()
+    journal: list = []
+
+    class SelfSender(Recorder):
+        def init(self, journal: list) -> None:
+            super().init(journal)
+            self.send(self.pid, "hello me")
+            journal.append(("init done",))
+
+    node.spawn(SelfSender, None, journal)
+    backend.settle()
+    assert journal[0] == ("init done",) and journal[1][2] == "hello me"
+
+
+# -- routing -------------------------------------------------------------------------------
+
+
+def test_send_to_pid_name_processid_and_alias(backend):
+    node = backend.node()
+
+    class AliasMaker(Collector):
+        def handle_call(self, from_, ref, request):
+            if request == "alias":
+                return self.create_alias()
+            return super().handle_call(from_, ref, request)
+
+    pid = node.spawn_register("c", AliasMaker)
+    alias = node.call(pid, "alias")
+    assert isinstance(alias, Alias)
+    node.send(pid, 1)
+    node.send("c", 2)
+    node.send(Atom("c"), 3)
+    node.send(ProcessID("c", node.name), 4)
+    node.send(alias, 5)
+    assert node.call(pid, ("wait", 5)) == [1, 2, 3, 4, 5]
+    assert node.call(pid, "senders") == [node.pid] * 5
+
+
+def test_send_errors_say_what_was_wrong(backend):
+    node = backend.node()
+    with pytest.raises(ProcessUnknown, match="1234"):
+        node.send(PID(node.name, 1234, node.creation), "x")
+    with pytest.raises(ProcessUnknown, match="nobody"):
+        node.send("nobody", "x")
+    with pytest.raises(ProcessUnknown):
+        node.send(Alias(node.name, node.creation, (999, 0, 0)), "x")
+    with pytest.raises(Incorrect, match="cannot send to"):
+        node.send(3.5, "x")
+    pid = node.spawn(Collector)
+    with pytest.raises(ProcessUnknown):  # an older incarnation of the node
+        node.send(PID(node.name, pid.id, node.creation - 1), "x")
+
+
+def test_messages_from_one_sender_arrive_in_order(backend):
+    node = backend.node()
+    sink = node.spawn(Collector)
+
+    class Burst(Actor):
+        def handle_message(self, from_, message):
+            for i in range(500):
+                self.send(sink, i)
+
+    node.send(node.spawn(Burst), "go")
+    assert node.call(sink, ("wait", 500)) == list(range(500))
+
+
+def test_priorities_drain_urgent_then_system_then_main(backend):
+    node = backend.node()
+    sink = node.spawn(Collector)
+
+    class Sender(Actor):
+        def handle_message(self, from_, message):
+            # the sink is asleep while this handler runs: all three are queued before it runs
+            self.send(sink, "normal")
+            self.send_with_priority(sink, "high", MessagePriority.HIGH)
+            self.send_with_priority(sink, "max", MessagePriority.MAX)
+
+    node.send(node.spawn(Sender), "go")
+    assert node.call(sink, ("wait", 3)) == ["max", "high", "normal"]
+
+
+def test_mailbox_full_refuses_with_a_clear_error(backend):
+    node = backend.node()
+    errors = []
+
+    class Flood(Actor):
+        def handle_message(self, from_, message):
+            for i in range(3):
+                try:
+                    self.send(message, i)
+                except MailboxFull as e:
+                    errors.append(str(e))
+
+    small = node.spawn(Collector, ProcessOptions(mailbox_size=2))
+    node.send(node.spawn(Flood), small)
+    backend.settle()
+    assert node.call(small, "messages") == [0, 1]
+    assert len(errors) == 1 and str(small) in errors[0]
+
+
+def test_full_mailbox_forwards_to_the_fallback(backend):
+    node = backend.node()
+    spare = node.spawn_register("spare", Collector)
+
+    class Flood(Actor):
+        def handle_message(self, from_, message):
+            for i in range(3):
+                self.send(message, i)
+
+    small = node.spawn(Collector, ProcessOptions(mailbox_size=2, fallback=Fallback("spare", tag="overflow")))
+    node.send(node.spawn(Flood), small)
+    [fallback] = node.call(spare, ("wait", 1))
+    assert fallback == MessageFallback(small, "overflow", small, 2)
+
+
+def test_send_after_delivers_later_and_can_be_cancelled(backend):
+    node = backend.node()
+    sink = node.spawn(Collector)
+
+    class Timer(Actor):
+        def handle_message(self, from_, message):
+            self.send_after(sink, "late", 0.02)
+            handle = self.send_after(sink, "cancelled", 0.01)
+            handle.cancel()
+            self.send(sink, "now")
+
+    node.send(node.spawn(Timer), "go")
+    assert node.call(sink, ("wait", 2)) == ["now", "late"]
+    backend.settle()
+    assert node.call(sink, "messages") == ["now", "late"]
+
+
+def test_aliases_route_until_deleted(backend):
+    node = backend.node()
+
+    class Owner(Collector):
+        def handle_call(self, from_, ref, request):
+            if request == "make":
+                self.alias = self.create_alias()
+                return self.alias
+            if request == "delete":
+                self.delete_alias(self.alias)
+                return "deleted"
+            if request == "delete-foreign":
+                try:
+                    self.delete_alias(Alias(node.name, node.creation, (77, 0, 0)))
+                except ergo.AliasOwner:
+                    return "not mine"
+            return super().handle_call(from_, ref, request)
+
+    pid = node.spawn(Owner)
+    alias = node.call(pid, "make")
+    assert node.process_info(pid).aliases == (alias,)
+    node.send(alias, "via alias")
+    assert node.call(pid, ("wait", 1)) == ["via alias"]
+    assert node.call(pid, "delete-foreign") == "not mine"
+    assert node.call(pid, "delete") == "deleted"
+    with pytest.raises(ProcessUnknown):
+        node.send(alias, "gone")
+
+
+# -- calls ---------------------------------------------------------------------------------
+
+
+def test_call_from_outside_gets_the_reply(backend):
+    node = backend.node()
+    pid = node.spawn(Recorder, None, [])
+    assert node.call(pid, 7) == ("reply", 7)
+
+
+def test_call_times_out_when_no_reply_comes(backend):
+    node = backend.node()
+    pid = node.spawn(Recorder, None, [])
+    with pytest.raises(Timeout, match="no reply"):
+        node.call(pid, "ignore", timeout=0.01)
+    assert node.call(pid, 1) == ("reply", 1)  # the process is fine
+
+
+def test_call_to_unknown_process_raises_at_once(backend):
+    node = backend.node()
+    with pytest.raises(ProcessUnknown):
+        node.call("nobody", 1)
+
+
+def test_handler_exception_is_a_panic_that_hurts_nobody_else(backend):
+    node = backend.node()
+    journal: list = []
+    victim = node.spawn(Recorder, None, journal)
+    bystander = node.spawn(Recorder, None, [])
+    with pytest.raises(Timeout):
+        node.call(victim, "crash", timeout=0.01)
+    assert journal[-1] == ("terminate", TerminateReasonPanic)
+    assert victim not in node.process_list()
+    panics = node.captured.texts(ergo.LogLevel.PANIC)
+    assert any("RuntimeError: boom in call" in t and "Traceback" in t for t in panics)
+    assert node.call(bystander, 1) == ("reply", 1) and node.is_alive()
+
+
+def test_async_handler_calls_another_process_and_replies(backend):
+    node = backend.node()
+    echo = node.spawn(Recorder, None, [])
+
+    class Proxy(Actor):
+        async def handle_call(self, from_, ref, request):
+            answer = await self.call(echo, request)
+            await self.sleep(0.001)
+            return ("proxied", answer)
+
+    proxy = node.spawn(Proxy)
+    assert node.call(proxy, 5) == ("proxied", ("reply", 5))
+
+
+def test_waiting_process_keeps_its_mailbox_filling(backend):
+    node = backend.node()
+    slow = node.spawn(Recorder, None, [])
+    observed: dict = {}
+
+    class Waiter(Collector):
+        async def handle_call(self, from_, ref, request):
+            if request == "block":
+                try:
+                    await self.call(slow, "ignore", timeout=0.05)
+                except Timeout:
+                    return "timed out"
+            return super().handle_call(from_, ref, request)
+
+    class Prober(Actor):
+        async def handle_message(self, from_, message):
+            waiter = message
+            result_future = self.call(waiter, "block", timeout=1)
+            await self.sleep(0.001)
+            for i in range(3):
+                self.send(waiter, i)
+            info = node.process_info(waiter)
+            observed["state"] = info.state
+            observed["main"] = info.mailbox_queues["main"]
+            observed["result"] = await result_future
+
+    waiter = node.spawn(Waiter)
+    prober = node.spawn(Prober)
+    node.send(prober, waiter)
+    assert node.call(waiter, ("wait", 3)) == [0, 1, 2]
+    backend.settle()
+    assert observed == {"state": ProcessState.WAIT_RESPONSE, "main": 3, "result": "timed out"}
+
+
+def test_deferred_reply_from_another_process(backend):
+    node = backend.node()
+
+    class Worker(Actor):
+        def handle_message(self, from_, message):
+            caller, ref, request = message
+            if request == "fail":
+                self.send_response_error(caller, ref, Taken("busy"))
+            else:
+                self.send_response(caller, ref, request * 2)
+
+    worker = node.spawn(Worker)
+
+    class Front(Actor):
+        def handle_call(self, from_, ref, request):
+            self.send(worker, (from_, ref, request))
+            return None  # the worker replies
+
+    front = node.spawn(Front)
+    assert node.call(front, 21) == 42
+    with pytest.raises(Taken, match="busy"):
+        node.call(front, "fail")
+
+
+def test_late_reply_is_dropped(backend):
+    node = backend.node()
+
+    class Late(Actor):
+        def handle_call(self, from_, ref, request):
+            self.pending = (from_, ref)
+
+        def handle_message(self, from_, message):
+            self.send_response(*self.pending, "too late")
+
+    late = node.spawn(Late)
+
+    class Caller(Collector):
+        async def handle_message(self, from_, message):
+            if message == "go":
+                try:
+                    await self.call(late, "q", timeout=0.01)
+                except Timeout:
+                    self.got.append((None, "timeout"))
+                    self.send(late, "now reply")
+                    await self.sleep(0.01)
+                    self.got.append((None, "still alive"))
+
+    caller = node.spawn(Caller)
+    node.send(caller, "go")
+    backend.settle()
+    assert node.call(caller, "messages") == ["timeout", "still alive"]
+
+
+def test_calling_yourself_is_not_allowed(backend):
+    node = backend.node()
+
+    class Narcissus(Actor):
+        async def handle_call(self, from_, ref, request):
+            try:
+                await self.call(self.pid, "me")
+            except NotAllowed as e:
+                return str(e)
+
+    pid = node.spawn(Narcissus)
+    assert "cannot call itself" in node.call(pid, "go")
+
+
+def test_call_from_a_plain_handler_says_to_use_async(backend):
+    node = backend.node()
+    other = node.spawn(Collector)
+
+    class Plain(Actor):
+        def handle_call(self, from_, ref, request):
+            try:
+                self.call(other, "messages")
+            except NotAllowed as e:
+                return str(e)
+
+    assert "async def" in node.call(node.spawn(Plain), "go")
+
+
+def test_node_call_inside_a_handler_is_refused(backend):
+    node = backend.node()
+
+    class Blocker(Actor):
+        def handle_call(self, from_, ref, request):
+            try:
+                node.call(from_, "x")
+            except NotAllowed as e:
+                return str(e)
+
+    assert "cannot block inside a handler" in node.call(node.spawn(Blocker), "go")
+
+
+# -- exit signals and kill --------------------------------------------------------------
+
+
+def test_send_exit_terminates_with_the_reason(backend):
+    node = backend.node()
+    journal: list = []
+    pid = node.spawn(Recorder, None, journal)
+    node.send_exit(pid, TerminateReason("enough"))
+    backend.settle()
+    assert journal == [("terminate", TerminateReason("enough"))]
+    with pytest.raises(ProcessUnknown):
+        node.process_info(pid)
+    with pytest.raises(Incorrect):
+        node.send_exit(node.spawn(Collector), "not an exception")
+
+
+def test_trapped_exit_arrives_as_a_message_but_not_from_the_parent(backend):
+    node = backend.node()
+    journal: list = []
+
+    class Parent(Actor):
+        def init(self) -> None:
+            self.child = self.spawn(Recorder, None, journal, True)
+
+        def handle_call(self, from_, ref, request):
+            if request == "child":
+                return self.child
+            self.send_exit(self.child, TerminateReason("from parent"))
+            return "sent"
+
+    parent = node.spawn(Parent)
+    child = node.call(parent, "child")
+    node.send_exit(child, TerminateReason("from core"))
+    backend.settle()
+    assert journal == [("message", node.pid, MessageExitPID(node.pid, TerminateReason("from core")))]
+    assert node.call(parent, "exit") == "sent"
+    backend.settle()
+    assert journal[-1] == ("terminate", TerminateReason("from parent"))
+
+
+def test_kill_a_sleeping_process(backend):
+    node = backend.node()
+    journal: list = []
+    pid = node.spawn_register("k", Recorder, None, journal, True)
+    node.kill(pid)
+    assert pid not in node.process_list() and node.whereis("k") is None
+    assert journal == [("terminate", TerminateReasonKill)]
+    with pytest.raises(ProcessUnknown):
+        node.kill(pid)
+
+
+def test_kill_a_waiting_process_closes_its_coroutine(backend):
+    node = backend.node()
+    silent = node.spawn(Recorder, None, [])
+    journal: list = []
+
+    class Waiter(Actor):
+        async def handle_message(self, from_, message):
+            try:
+                await self.call(silent, "ignore", timeout=100)
+            finally:
+                journal.append("coroutine closed")
+
+        def terminate(self, reason):
+            journal.append(("terminate", reason))
+
+    waiter = node.spawn(Waiter)
+    node.send(waiter, "go")
+    node.call(silent, 0)  # by now the waiter waits
+    assert node.process_info(waiter).state == ProcessState.WAIT_RESPONSE
+    node.kill(waiter)
+    assert journal == ["coroutine closed"]
+    assert waiter not in node.process_list()
+
+
+def test_a_process_killed_while_running_finishes_as_a_zombee(backend):
+    node = backend.node()
+    journal: list = []
+
+    class Suicidal(Actor):
+        def handle_message(self, from_, message):
+            node.kill(self.pid)
+            journal.append(("after kill", self.state))
+
+    pid = node.spawn(Suicidal)
+    node.send(pid, "go")
+    backend.settle()
+    assert journal == [("after kill", ProcessState.ZOMBEE)]
+    assert pid not in node.process_list()
+
+
+def test_process_info_and_list(backend):
+    node = backend.node()
+    pid = node.spawn_register("p", Collector, ProcessOptions(mailbox_size=10, send_priority=MessagePriority.HIGH))
+    node.send(pid, "m")
+    node.call(pid, ("wait", 1))
+    info = node.process_info(pid)
+    assert info.pid == pid and info.name == "p" and info.behavior == "Collector"
+    assert info.state == ProcessState.SLEEP and info.mailbox_size == 10
+    assert info.message_priority == MessagePriority.HIGH and info.messages_in == 2
+    assert info.parent == node.pid and info.mailbox_queues == {"urgent": 0, "system": 0, "main": 0, "log": 0}
+    assert node.process_list() == [pid]
+
+
+def test_inspect_reports_what_the_process_says(backend):
+    node = backend.node()
+
+    class Inspectable(Actor):
+        def handle_inspect(self, from_, *items):
+            return {"items": ",".join(items)}
+
+    assert node.inspect(node.spawn(Inspectable), "a", "b") == {"items": "a,b"}
+
+
+def test_awaiting_a_foreign_awaitable_in_simulation_is_a_clear_error():
+    from conftest import SimBackend
+
+    b = SimBackend()
+    node = b.node()
+
+    class Foreign:
+        def __await__(self):
+            yield "not a runtime future"
+
+    class Bad(Actor):
+        async def handle_call(self, from_, ref, request):
+            try:
+                await Foreign()
+            except NotAllowed as e:
+                return str(e)
+
+    assert "only the runtime's own awaitables" in node.call(node.spawn(Bad), "go")
+
+
+def test_stopped_node_refuses_work(backend):
+    node = backend.node()
+    node.stop()
+    assert not node.is_alive()
+    with pytest.raises(NodeTerminated):
+        node.spawn(Collector)
+    with pytest.raises(NodeTerminated):
+        node.send("x", 1)
