@@ -29,28 +29,28 @@ from ergo.gen.errors import ERRORS, ErgoError, Incorrect, Malformed, Taken, Unsu
 from ergo.gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 
 __all__ = [
-    "Registry",
     "DEFAULT",
-    "DecodeError",
-    "EncodeError",
-    "RemoteError",
-    "register_type",
-    "encode",
-    "decode",
+    "EXT_ALIAS",
     "EXT_ATOM",
+    "EXT_BIGINT",
+    "EXT_CODES",
+    "EXT_ERROR",
+    "EXT_EVENT",
+    "EXT_FROZENSET",
     "EXT_PID",
     "EXT_PROCESS_ID",
-    "EXT_REF",
-    "EXT_ALIAS",
-    "EXT_EVENT",
-    "EXT_TUPLE",
-    "EXT_SET",
-    "EXT_FROZENSET",
-    "EXT_BIGINT",
-    "EXT_ERROR",
     "EXT_RECORD",
-    "EXT_CODES",
+    "EXT_REF",
+    "EXT_SET",
+    "EXT_TUPLE",
     "MAX_DEPTH",
+    "DecodeError",
+    "EncodeError",
+    "Registry",
+    "RemoteError",
+    "decode",
+    "encode",
+    "register_type",
 ]
 
 
@@ -216,7 +216,9 @@ class Registry:
             self._add_error(cls, name)
             return name
         if not dataclasses.is_dataclass(cls):
-            raise Incorrect(f"{cls.__qualname__} is not a dataclass (only dataclasses and exceptions register)")
+            raise Incorrect(
+                f"{cls.__qualname__} is not a dataclass (only dataclasses and exceptions register)"
+            )
         known = self._records.get(name)
         if known is not None or cls in self._record_names:
             if known is not None and known[0] is cls and self._record_names[cls][0] == name:
@@ -227,7 +229,7 @@ class Registry:
             getter = operator.attrgetter(*names)
             get = getter if len(names) > 1 else (lambda obj, _g=getter: (_g(obj),))
         else:
-            get = lambda obj: ()  # noqa: E731
+            get = lambda obj: ()
         self._records[name] = (cls, len(names))
         self._record_names[cls] = (name, get, len(names))
         self._encoders[cls] = self._enc_record
@@ -439,7 +441,9 @@ class Registry:
             if not data or len(data) < 1 + data[0]:
                 raise DecodeError(f"truncated {EXT_CODES[code]}")
             n = data[0] + 1
-            value = (ProcessID if code == EXT_PROCESS_ID else Event)(self._atom(data[1:n]), self._atom(data[n:]))
+            value = (ProcessID if code == EXT_PROCESS_ID else Event)(
+                self._atom(data[1:n]), self._atom(data[n:])
+            )
         if len(self._ids) >= _CACHE_MAX:
             self._ids.clear()
         self._ids[key] = value
@@ -498,9 +502,7 @@ def _enc_ref_like(code: int, obj: Ref | Alias) -> msgpack.ExtType:
     try:
         head = _REF_HEAD.pack(obj.creation, *obj.id)
     except struct.error:
-        raise EncodeError(
-            f"{obj}: creation must fit 64 signed bits and each id 64 unsigned bits"
-        ) from None
+        raise EncodeError(f"{obj}: creation must fit 64 signed bits and each id 64 unsigned bits") from None
     return _ExtType(code, head + _node_bytes(obj.node))
 
 
