@@ -263,8 +263,8 @@ class Registry:
             return packer.pack(value)
         except EncodeError:
             raise
-        except (ValueError, OverflowError, TypeError) as e:
-            raise EncodeError(f"cannot encode {type(value).__name__}: {e}") from None
+        except Exception as e:  # noqa: BLE001 - e.g. a registered class whose fields fail to read
+            raise EncodeError(f"cannot encode {type(value).__name__}: {type(e).__name__}: {e}") from None
         finally:
             pool.append(packer)
 
