@@ -312,7 +312,7 @@ class _Handshake:
         Bytes that arrive after a refusal are ignored; bytes after success belong to ENP.
         """
         if self._result is not None:
-            if isinstance(self._result, Refused):
+            if isinstance(self._result, Refused) or not data:
                 return []
             raise Incorrect("the handshake has finished: give further bytes to the ENP FrameDecoder")
         self._in += data

@@ -267,7 +267,9 @@ def test_nesting_deeper_than_the_limit_is_refused_both_ways():
         REG.encode(value)
     data = msgpack.packb(1)
     for _ in range(1000):
-        data = msgpack.packb(msgpack.ExtType(edf.EXT_TUPLE, msgpack.packb([msgpack.ExtType(edf.EXT_TUPLE, data)])))
+        data = msgpack.packb(
+            msgpack.ExtType(edf.EXT_TUPLE, msgpack.packb([msgpack.ExtType(edf.EXT_TUPLE, data)]))
+        )
     with pytest.raises(edf.DecodeError, match="nest deeper"):
         REG.decode(data)
 
@@ -316,7 +318,9 @@ def test_decode_error_is_a_malformed_ergo_error():
     assert issubclass(edf.EncodeError, gerrors.ErgoError)
 
 
-@given(st.lists(st.integers(-(2**63), 2**64 - 1) | st.text(max_size=5) | st.floats(allow_nan=False), max_size=50))
+@given(
+    st.lists(st.integers(-(2**63), 2**64 - 1) | st.text(max_size=5) | st.floats(allow_nan=False), max_size=50)
+)
 def test_plain_values_encode_exactly_as_msgpack(value):
     # the common case costs nothing extra on the wire: EDF of plain data *is* msgpack
     assert REG.encode(value) == msgpack.packb(value)

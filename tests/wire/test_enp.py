@@ -60,7 +60,13 @@ def test_every_documented_message_type_has_a_frame():
 
 @pytest.mark.parametrize(
     "target",
-    [B, ProcessID("srv", "b@localhost"), Alias("b@localhost", 2, (1, 2, 3)), Event("ev", "b@localhost"), Atom("b@localhost")],
+    [
+        B,
+        ProcessID("srv", "b@localhost"),
+        Alias("b@localhost", 2, (1, 2, 3)),
+        Event("ev", "b@localhost"),
+        Atom("b@localhost"),
+    ],
 )
 @pytest.mark.parametrize("kind", [enp.Link, enp.Unlink, enp.Monitor, enp.Demonitor])
 def test_link_and_monitor_frames_carry_every_target_kind(kind, target):
@@ -143,10 +149,14 @@ def test_unregistered_payload_drops_one_message_and_keeps_the_connection():
 
     sender = make_registry()
     sender.register_type(Private, "private")
-    data = enp.encode(enp.RequestPID(A, B, REF, Private(1)), registry=sender) + enp.encode(enp.SendPID(A, B, "next"))
+    data = enp.encode(enp.RequestPID(A, B, REF, Private(1)), registry=sender) + enp.encode(
+        enp.SendPID(A, B, "next")
+    )
     first, second = enp.FrameDecoder(REG).feed(data)
     assert isinstance(first, enp.Undecodable)
-    assert first.message == enp.RequestPID(A, B, REF, None) and "unknown record type 'private'" in str(first.error)
+    assert first.message == enp.RequestPID(A, B, REF, None) and "unknown record type 'private'" in str(
+        first.error
+    )
     assert second == enp.SendPID(A, B, "next")
 
 

@@ -89,8 +89,12 @@ def test_enp_bytes_sent_right_after_ready_arrive_as_the_tail():
 
 
 def test_same_seed_gives_the_same_bytes_for_simulation():
-    one = Pipe(hs.Dialer(NODE_A, COOKIE, random=seeded(1)), hs.Acceptor(NODE_B, COOKIE, random=seeded(2))).run()
-    two = Pipe(hs.Dialer(NODE_A, COOKIE, random=seeded(1)), hs.Acceptor(NODE_B, COOKIE, random=seeded(2))).run()
+    one = Pipe(
+        hs.Dialer(NODE_A, COOKIE, random=seeded(1)), hs.Acceptor(NODE_B, COOKIE, random=seeded(2))
+    ).run()
+    two = Pipe(
+        hs.Dialer(NODE_A, COOKIE, random=seeded(1)), hs.Acceptor(NODE_B, COOKIE, random=seeded(2))
+    ).run()
     assert one.wire == two.wire
 
 
@@ -112,9 +116,15 @@ def refusals(pipe: Pipe) -> tuple[hs.Refused | None, hs.Refused | None]:
 
 
 def test_join_of_an_unknown_connection_is_refused():
-    pipe = Pipe(hs.Dialer(NODE_A, COOKIE, join="nope"), hs.Acceptor(NODE_B, COOKIE, peers={"a@localhost": "x"})).run()
+    pipe = Pipe(
+        hs.Dialer(NODE_A, COOKIE, join="nope"), hs.Acceptor(NODE_B, COOKIE, peers={"a@localhost": "x"})
+    ).run()
     d, a = refusals(pipe)
-    assert isinstance(a.reason, hs.UnknownConnection) and isinstance(d.reason, hs.UnknownConnection) and d.by_peer
+    assert (
+        isinstance(a.reason, hs.UnknownConnection)
+        and isinstance(d.reason, hs.UnknownConnection)
+        and d.by_peer
+    )
 
 
 def test_wrong_cookie_is_refused_on_both_sides():
@@ -185,7 +195,12 @@ def test_dialer_reaching_an_unexpected_node_refuses():
 
 @pytest.mark.parametrize(
     "garbage",
-    [b"GET / HTTP/1.1\r\n\r\n", b"\x00", b"\x16\x03\x01\x02\x00", struct.pack(">BBBH", 87, 1, 1, 5) + b"\xc1" * 5],
+    [
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"\x00",
+        b"\x16\x03\x01\x02\x00",
+        struct.pack(">BBBH", 87, 1, 1, 5) + b"\xc1" * 5,
+    ],
 )
 def test_garbage_is_refused_and_answered_with_a_refuse_message(garbage):
     acceptor = hs.Acceptor(NODE_B, COOKIE)
@@ -231,7 +246,9 @@ def test_truncated_exchange_is_refused_when_the_connection_closes(stop_after):
         step()
     (lost_a,) = acceptor.connection_lost()
     (lost_d,) = dialer.connection_lost()
-    assert isinstance(lost_a.reason, hs.HandshakeTruncated) and isinstance(lost_d.reason, hs.HandshakeTruncated)
+    assert isinstance(lost_a.reason, hs.HandshakeTruncated) and isinstance(
+        lost_d.reason, hs.HandshakeTruncated
+    )
     assert acceptor.connection_lost() == []  # a second close changes nothing
 
 

@@ -58,7 +58,9 @@ terminate_reasons = st.sampled_from(
 reasons = st.one_of(ergo_errors, terminate_reasons)
 
 datetimes = st.datetimes(
-    min_value=datetime.datetime(1970, 1, 1), max_value=datetime.datetime(2400, 1, 1), timezones=st.just(datetime.UTC)
+    min_value=datetime.datetime(1970, 1, 1),
+    max_value=datetime.datetime(2400, 1, 1),
+    timezones=st.just(datetime.UTC),
 ).map(lambda d: d.replace(fold=0))  # fold means nothing in UTC and is not sent
 
 hashable_leaves = st.one_of(
@@ -87,7 +89,12 @@ def _containers(inner: st.SearchStrategy) -> st.SearchStrategy:
         st.sets(hashables, max_size=4),
         st.frozensets(hashables, max_size=4),
         st.builds(Point, st.integers(), inner),
-        st.builds(Box, st.text(max_size=8), st.lists(inner, max_size=3), st.none() | st.builds(Point, st.integers(), inner)),
+        st.builds(
+            Box,
+            st.text(max_size=8),
+            st.lists(inner, max_size=3),
+            st.none() | st.builds(Point, st.integers(), inner),
+        ),
         st.builds(gmessages.MessageExitPID, pids, reasons),
         st.builds(gmessages.MessageDownProcessID, process_ids, reasons),
         st.builds(gmessages.MessageEvent, events, st.integers(0, 2**63), inner),
@@ -114,7 +121,15 @@ frames = st.one_of(
     st.builds(enp.Monitor, pids, targets, refs),
     st.builds(enp.Demonitor, pids, targets, refs),
     st.builds(enp.Result, pids, refs, st.none() | reasons, values),
-    st.builds(enp.Spawn, pids, refs, atoms, st.none() | atoms, st.dictionaries(st.text(max_size=8), values, max_size=3), st.lists(values, max_size=3).map(tuple)),
+    st.builds(
+        enp.Spawn,
+        pids,
+        refs,
+        atoms,
+        st.none() | atoms,
+        st.dictionaries(st.text(max_size=8), values, max_size=3),
+        st.lists(values, max_size=3).map(tuple),
+    ),
     st.builds(enp.Ack, pids, pids, refs, st.none() | reasons),
     st.builds(enp.TerminatePID, pids, reasons),
     st.builds(enp.TerminateProcessID, process_ids, reasons),
@@ -134,7 +149,10 @@ def same(a: Any, b: Any) -> bool:
         if len(a) != len(b):
             return False
         keys_b = {_key(k): k for k in b}
-        return all(_key(k) in keys_b and same(k, keys_b[_key(k)]) and same(v, b[keys_b[_key(k)]]) for k, v in a.items())
+        return all(
+            _key(k) in keys_b and same(k, keys_b[_key(k)]) and same(v, b[keys_b[_key(k)]])
+            for k, v in a.items()
+        )
     if isinstance(a, (set, frozenset)):
         return {_key(x) for x in a} == {_key(x) for x in b}
     if dataclasses.is_dataclass(a):
@@ -147,5 +165,8 @@ def same(a: Any, b: Any) -> bool:
 def _key(x: Any) -> Any:
     """A hashable key that keeps types apart, for comparing sets and dict keys strictly."""
     if isinstance(x, (tuple, frozenset)):
-        return (type(x), tuple(sorted(map(repr, map(_key, x)))) if isinstance(x, frozenset) else tuple(map(_key, x)))
+        return (
+            type(x),
+            tuple(sorted(map(repr, map(_key, x)))) if isinstance(x, frozenset) else tuple(map(_key, x)),
+        )
     return (type(x), repr(x))
