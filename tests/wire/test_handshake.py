@@ -182,10 +182,10 @@ def test_duplicate_name_already_connected_is_refused():
     assert isinstance(a.reason, hs.DuplicateName) and isinstance(d.reason, hs.DuplicateName)
 
 
-def test_peer_using_our_own_name_is_refused_by_either_side():
+def test_peer_using_our_own_name_is_refused():
     twin = hs.NodeInfo("b@localhost", 5)
     d, a = refusals(Pipe(hs.Dialer(twin, COOKIE), hs.Acceptor(NODE_B, COOKIE)).run())
-    assert isinstance(a.reason, hs.DuplicateName)
+    assert isinstance(a.reason, hs.DuplicateName) and isinstance(d.reason, hs.DuplicateName) and d.by_peer
 
 
 def test_dialer_reaching_an_unexpected_node_refuses():
