@@ -170,7 +170,9 @@ class Registry:
         self._errors: dict[str, type[BaseException]] = {}
         self._error_names: dict[type, str] = {}
         self._atoms: dict[bytes, Atom] = {}
-        self._ids: dict[tuple[int, bytes], Any] = {}
+        self._ids: dict[int, dict[bytes, Any]] = {
+            c: {} for c in (EXT_PID, EXT_REF, EXT_ALIAS, EXT_PROCESS_ID, EXT_EVENT)
+        }
         self._encoders: dict[type, Callable[[Any, int], msgpack.ExtType]] = {
             Atom: _enc_atom,
             PID: _enc_pid,
@@ -312,17 +314,17 @@ class Registry:
         raise EncodeError(f"cannot encode a {type(obj).__module__}.{type(obj).__qualname__}")
 
     def _enc_tuple(self, obj: tuple, depth: int) -> msgpack.ExtType:
-        return _ExtType(EXT_TUPLE, self._pack(list(obj), depth + 1))
+        return _tuple_new(_ExtType, (EXT_TUPLE, self._pack(list(obj), depth + 1)))
 
     def _enc_set(self, obj: set, depth: int) -> msgpack.ExtType:
-        return _ExtType(EXT_SET, self._pack(list(obj), depth + 1))
+        return _tuple_new(_ExtType, (EXT_SET, self._pack(list(obj), depth + 1)))
 
     def _enc_frozenset(self, obj: frozenset, depth: int) -> msgpack.ExtType:
-        return _ExtType(EXT_FROZENSET, self._pack(list(obj), depth + 1))
+        return _tuple_new(_ExtType, (EXT_FROZENSET, self._pack(list(obj), depth + 1)))
 
     def _enc_record(self, obj: Any, depth: int) -> msgpack.ExtType:
         name, get, _ = self._record_names[type(obj)]
-        return _ExtType(EXT_RECORD, self._pack([name, *get(obj)], depth + 1))
+        return _tuple_new(_ExtType, (EXT_RECORD, self._pack([name, *get(obj)], depth + 1)))
 
     def _enc_error(self, err: BaseException, depth: int) -> msgpack.ExtType:
         name = self._error_names.get(type(err))
@@ -336,7 +338,7 @@ class Registry:
         except EncodeError:
             # an exit reason must always travel: keep the class, give up on odd arguments
             data = self._pack([name, [str(a) for a in args]], depth + 1)
-        return _ExtType(EXT_ERROR, data)
+        return _tuple_new(_ExtType, (EXT_ERROR, data))
 
     # -- decoding -------------------------------------------------------------------------
 
@@ -423,8 +425,8 @@ class Registry:
     def _dec_id(self, code: int, data: bytes) -> Any:
         # Identifiers repeat (the same PIDs talk all the time), so each distinct encoding is
         # validated and built once and then served from a bounded cache.
-        key = (code, data)
-        value = self._ids.get(key)
+        cache = self._ids[code]
+        value = cache.get(data)
         if value is not None:
             return value
         if code == EXT_PID:
@@ -444,9 +446,9 @@ class Registry:
             value = (ProcessID if code == EXT_PROCESS_ID else Event)(
                 self._atom(data[1:n]), self._atom(data[n:])
             )
-        if len(self._ids) >= _CACHE_MAX:
-            self._ids.clear()
-        self._ids[key] = value
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[data] = value
         return value
 
     def _dec_record(self, data: bytes, depth: int) -> Any:
@@ -486,24 +488,51 @@ def _node_bytes(node: str) -> bytes:
     return str.__str__(node).encode("utf-8")
 
 
+# msgpack.ExtType validates its arguments in Python on every construction, which costs more
+# than packing the value; ours are valid by construction, so build the tuple directly.
+_tuple_new = tuple.__new__
+
+# Identifiers are immutable and the same few are sent over and over, so each one's ext value
+# is cached, keyed by the object's id() *with* the object kept alive next to it (an id is
+# only reused after its object dies, and a cached object cannot die).
+_enc_cache: dict[int, tuple[Any, msgpack.ExtType]] = {}
+
+
+def _cached(obj: Any, code: int, data: bytes) -> msgpack.ExtType:
+    ext = _tuple_new(_ExtType, (code, data))
+    if len(_enc_cache) >= _CACHE_MAX:
+        _enc_cache.clear()
+    _enc_cache[id(obj)] = (obj, ext)
+    return ext
+
+
 def _enc_atom(obj: Atom, depth: int) -> msgpack.ExtType:
-    return _ExtType(EXT_ATOM, str.__str__(obj).encode("utf-8"))
+    hit = _enc_cache.get(id(obj))
+    if hit is not None and hit[0] is obj:
+        return hit[1]
+    return _cached(obj, EXT_ATOM, str.__str__(obj).encode("utf-8"))
 
 
 def _enc_pid(obj: PID, depth: int) -> msgpack.ExtType:
+    hit = _enc_cache.get(id(obj))
+    if hit is not None and hit[0] is obj:
+        return hit[1]
     try:
         head = _PID_HEAD.pack(obj.id, obj.creation)
     except struct.error:
         raise EncodeError(f"PID {obj}: id must fit 64 unsigned bits and creation 64 signed bits") from None
-    return _ExtType(EXT_PID, head + _node_bytes(obj.node))
+    return _cached(obj, EXT_PID, head + _node_bytes(obj.node))
 
 
 def _enc_ref_like(code: int, obj: Ref | Alias) -> msgpack.ExtType:
+    hit = _enc_cache.get(id(obj))
+    if hit is not None and hit[0] is obj:
+        return hit[1]
     try:
         head = _REF_HEAD.pack(obj.creation, *obj.id)
     except struct.error:
         raise EncodeError(f"{obj}: creation must fit 64 signed bits and each id 64 unsigned bits") from None
-    return _ExtType(code, head + _node_bytes(obj.node))
+    return _cached(obj, code, head + _node_bytes(obj.node))
 
 
 def _enc_ref(obj: Ref, depth: int) -> msgpack.ExtType:
@@ -514,22 +543,25 @@ def _enc_alias(obj: Alias, depth: int) -> msgpack.ExtType:
     return _enc_ref_like(EXT_ALIAS, obj)
 
 
-def _enc_named(code: int, name: str, node: str) -> msgpack.ExtType:
-    raw = _node_bytes(name)
-    return _ExtType(code, bytes((len(raw),)) + raw + _node_bytes(node))
+def _enc_named(code: int, obj: ProcessID | Event) -> msgpack.ExtType:
+    hit = _enc_cache.get(id(obj))
+    if hit is not None and hit[0] is obj:
+        return hit[1]
+    raw = _node_bytes(obj.name)
+    return _cached(obj, code, bytes((len(raw),)) + raw + _node_bytes(obj.node))
 
 
 def _enc_process_id(obj: ProcessID, depth: int) -> msgpack.ExtType:
-    return _enc_named(EXT_PROCESS_ID, obj.name, obj.node)
+    return _enc_named(EXT_PROCESS_ID, obj)
 
 
 def _enc_event(obj: Event, depth: int) -> msgpack.ExtType:
-    return _enc_named(EXT_EVENT, obj.name, obj.node)
+    return _enc_named(EXT_EVENT, obj)
 
 
 def _enc_bigint(obj: int, depth: int) -> msgpack.ExtType:
     # only reached for ints msgpack cannot hold in 64 bits
-    return _ExtType(EXT_BIGINT, obj.to_bytes((obj.bit_length() + 8) // 8, "big", signed=True))
+    return _tuple_new(_ExtType, (EXT_BIGINT, obj.to_bytes((obj.bit_length() + 8) // 8, "big", signed=True)))
 
 
 #: The registry the module-level functions use; a node that needs its own makes a Registry.

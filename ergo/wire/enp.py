@@ -100,6 +100,9 @@ class _Frame:
     _SPEC: ClassVar[tuple[Any, ...]]
     _get: ClassVar[attrgetter]
     _values: ClassVar[tuple[int, ...]]
+    _priorities: ClassVar[tuple[int, ...]]
+    _what: ClassVar[str]
+    _checks: ClassVar[tuple[tuple[int, Any], ...]]
 
 
 def _frame(type_code: int, *spec: Any):
@@ -113,6 +116,11 @@ def _frame(type_code: int, *spec: Any):
         cls._SPEC = spec
         cls._get = attrgetter(*names) if len(names) > 1 else (lambda m, _n=names[0]: (getattr(m, _n),))
         cls._values = tuple(i for i, kind in enumerate(spec) if kind is _VALUE)
+        cls._what = f"{cls.__name__} value"
+        cls._priorities = tuple(i for i, kind in enumerate(spec) if kind is _PRIORITY)
+        cls._checks = tuple(
+            (i, kind) for i, kind in enumerate(spec) if kind is not _VALUE and kind is not _PRIORITY
+        )
         FRAME_TYPES[type_code] = cls
         return cls
 
@@ -527,24 +535,25 @@ class FrameDecoder:
             items = reg._unpack(body, 0, f"{cls.__name__} frame")
         except DecodeError as e:
             self._fail(str(e))
-        spec = cls._SPEC
-        if type(items) is not list or len(items) != len(spec):
-            self._fail(f"{cls.__name__} frame must be an array of {len(spec)} fields")
+        if type(items) is not list or len(items) != len(cls._SPEC):
+            self._fail(f"{cls.__name__} frame must be an array of {len(cls._SPEC)} fields")
+        for i, kind in cls._checks:
+            if not isinstance(items[i], kind):
+                self._fail(f"{cls.__name__} field {i} has the wrong type {type(items[i]).__name__}")
+        for i in cls._priorities:
+            value = items[i]
+            if type(value) is not int or not 0 <= value <= 2:
+                self._fail(f"{cls.__name__} priority must be 0, 1 or 2, not {value!r}")
         error = None
-        for i, (value, kind) in enumerate(zip(items, spec)):
-            if kind is _VALUE:
-                if type(value) is not bytes:
-                    self._fail(f"{cls.__name__} field {i} must be an EDF blob (bin)")
-                try:
-                    items[i] = reg._unpack(value, 0, f"{cls.__name__} value")
-                except DecodeError as e:
-                    error = e
-                    items[i] = None
-            elif kind is _PRIORITY:
-                if type(value) is not int or not 0 <= value <= 2:
-                    self._fail(f"{cls.__name__} priority must be 0, 1 or 2, not {value!r}")
-            elif not isinstance(value, kind):
-                self._fail(f"{cls.__name__} field {i} has the wrong type {type(value).__name__}")
+        for i in cls._values:
+            value = items[i]
+            if type(value) is not bytes:
+                self._fail(f"{cls.__name__} field {i} must be an EDF blob (bin)")
+            try:
+                items[i] = reg._unpack(value, 0, cls._what)
+            except DecodeError as e:
+                error = e
+                items[i] = None
         msg = cls(*items)
         return msg if error is None else Undecodable(msg, error)
 
