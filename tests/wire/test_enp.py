@@ -211,3 +211,33 @@ def test_encoding_something_that_is_not_a_frame_is_refused():
 def test_unencodable_payload_is_an_encode_error_and_nothing_is_sent():
     with pytest.raises(edf.EncodeError):
         enp.encode(enp.SendPID(A, B, object()))
+
+
+def test_documented_examples_match_the_encoder_byte_for_byte():
+    # docs/wire.md shows these bytes; if this fails, fix the document with the code
+    pid_a, pid_b = PID("a@h", 1005, 7), PID("b@h", 1010, 9)
+    assert edf.encode(pid_a).hex(" ") == "c7 13 02 00 00 00 00 00 00 03 ed 00 00 00 00 00 00 00 07 61 40 68"
+    assert edf.encode((1, "x")).hex(" ") == "d6 10 92 01 a1 78"
+    assert edf.encode(gerrors.Taken("no")).hex(" ") == "c7 0b 20 92 a5 54 61 6b 65 6e 91 a2 6e 6f"
+    frame = enp.encode(enp.SendPID(pid_a, pid_b, "hi"))
+    assert frame[:8].hex(" ") == "4e 01 00 00 00 3d f1 65"
+    assert frame[8:9] == b"\x96" and frame[-8:].hex(" ") == "c4 03 a2 68 69 00 c2 c0"
+
+
+def test_wire_modules_import_no_io_backend_and_no_pickle():
+    import ast
+    import pathlib
+
+    import ergo.wire
+
+    forbidden = {"asyncio", "socket", "simpy", "sim", "net", "pickle", "marshal", "ssl", "time", "threading"}
+    for path in pathlib.Path(ergo.wire.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
