@@ -1,0 +1,579 @@
+"""ENP, the Ergo Network Protocol: the frames two connected nodes exchange, and their decoder.
+
+Every frame starts with an 8-byte header (magic, version, length, order key, type) and
+carries one message: a send, a call and its answer, a link or monitor request, a
+termination notice, a spawn, an important-delivery acknowledgement or a heartbeat.  The
+order key is in the header so a connection pool can pick the link for a frame without
+decoding it; every frame with the same non-zero key must take the same link, which is how
+messages from one sender keep their order.
+
+The body is one EDF array of the message's fields.  The user's value (the message, the
+reason, the result) sits in it as a nested EDF blob, so a value this node cannot decode
+(a type it never registered) loses only that message: the decoder reports it as
+:class:`Undecodable` with the routing fields intact and the connection stays up.  Anything
+wrong with the framing itself is a :class:`ProtocolError`, after which the connection must
+be closed.  Frames above the sender's threshold may be lz4-compressed; the receiver
+decompresses whatever it gets.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, fields
+from operator import attrgetter
+from typing import Any, ClassVar
+
+import lz4.block
+
+from ergo.gen.errors import Malformed, TooLarge
+from ergo.gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
+
+from . import edf
+from .edf import DecodeError, Registry
+
+__all__ = [
+    "COMPRESSION_LZ4",
+    "DEFAULT_COMPRESSION_THRESHOLD",
+    "FRAME_TYPES",
+    "HEADER_SIZE",
+    "MAGIC",
+    "VERSION",
+    "Ack",
+    "Demonitor",
+    "FrameDecoder",
+    "Heartbeat",
+    "Link",
+    "Monitor",
+    "ProtocolError",
+    "RequestAlias",
+    "RequestPID",
+    "RequestProcessID",
+    "Response",
+    "ResponseError",
+    "Result",
+    "SendAlias",
+    "SendEvent",
+    "SendExit",
+    "SendPID",
+    "SendProcessID",
+    "Spawn",
+    "TerminateAlias",
+    "TerminateEvent",
+    "TerminatePID",
+    "TerminateProcessID",
+    "Undecodable",
+    "Unlink",
+    "encode",
+    "order_key",
+]
+
+MAGIC = 78  # "N"
+VERSION = 1
+HEADER_SIZE = 8
+DEFAULT_COMPRESSION_THRESHOLD = 1024
+COMPRESSION_LZ4 = 1
+TYPE_COMPRESSED = 200
+
+_HEADER = struct.Struct(">BBIBB")  # magic, version, length (whole frame), order, type
+_ZHEAD = struct.Struct(">BBI")  # algorithm, inner type, inner body length
+_LZ4_MAX_RATIO = 255  # lz4 cannot expand more than this: a bound checked before allocating
+
+
+class ProtocolError(Malformed):
+    """The peer broke the framing (bad magic, version, length, type or body); close the connection."""
+
+    default = "ENP protocol error"
+
+
+# Field kinds in a frame's wire spec.  A type (or tuple of types) is checked with isinstance.
+_VALUE = "value"  # a nested EDF blob: any value; failing to decode it spares the connection
+_PRIORITY = "priority"  # an int 0..2 (MessagePriority)
+_TARGET = (PID, ProcessID, Alias, Event, Atom)  # link / monitor targets (an Atom is a node)
+_NONE = type(None)
+
+
+class _Frame:
+    """What every message class shares: its type byte and its field spec, in wire order."""
+
+    __slots__ = ()
+    TYPE: ClassVar[int]
+    _SPEC: ClassVar[tuple[Any, ...]]
+    _get: ClassVar[attrgetter]
+    _values: ClassVar[tuple[int, ...]]
+    _priorities: ClassVar[tuple[int, ...]]
+    _what: ClassVar[str]
+    _checks: ClassVar[tuple[tuple[int, Any], ...]]
+
+
+def _frame(type_code: int, *spec: Any):
+    """Declare a frame: a slotted dataclass whose fields, in order, are its wire fields."""
+
+    def wrap(cls: type) -> type:
+        cls = dataclass(slots=True)(cls)
+        names = tuple(f.name for f in fields(cls))
+        assert len(names) == len(spec), cls
+        cls.TYPE = type_code
+        cls._SPEC = spec
+        cls._get = attrgetter(*names) if len(names) > 1 else (lambda m, _n=names[0]: (getattr(m, _n),))
+        cls._values = tuple(i for i, kind in enumerate(spec) if kind is _VALUE)
+        cls._what = f"{cls.__name__} value"
+        cls._priorities = tuple(i for i, kind in enumerate(spec) if kind is _PRIORITY)
+        cls._checks = tuple(
+            (i, kind) for i, kind in enumerate(spec) if kind is not _VALUE and kind is not _PRIORITY
+        )
+        FRAME_TYPES[type_code] = cls
+        return cls
+
+    return wrap
+
+
+#: Every message class by its type byte.
+FRAME_TYPES: dict[int, type] = {}
+
+
+# --- sends (Ergo's Send* methods) --------------------------------------------------------
+
+
+@_frame(101, PID, PID, _VALUE, _PRIORITY, bool, (Ref, _NONE))
+class SendPID(_Frame):
+    """A message to a process by PID.  With ``important`` the receiver answers with an :class:`Ack`
+    carrying ``ref``."""
+
+    from_: PID
+    to: PID
+    message: Any
+    priority: int = 0
+    important: bool = False
+    ref: Ref | None = None
+
+
+@_frame(102, PID, ProcessID, _VALUE, _PRIORITY, bool, (Ref, _NONE))
+class SendProcessID(_Frame):
+    """A message to a process by registered name."""
+
+    from_: PID
+    to: ProcessID
+    message: Any
+    priority: int = 0
+    important: bool = False
+    ref: Ref | None = None
+
+
+@_frame(104, PID, Alias, _VALUE, _PRIORITY, bool, (Ref, _NONE))
+class SendAlias(_Frame):
+    """A message to a process (or meta-process) by alias."""
+
+    from_: PID
+    to: Alias
+    message: Any
+    priority: int = 0
+    important: bool = False
+    ref: Ref | None = None
+
+
+@_frame(105, PID, Event, int, _VALUE, _PRIORITY)
+class SendEvent(_Frame):
+    """One published event, sent once per subscribing node and fanned out there."""
+
+    from_: PID
+    event: Event
+    timestamp: int  # nanoseconds since the epoch, as MessageEvent's
+    message: Any
+    priority: int = 0
+
+
+@_frame(107, PID, PID, _VALUE)
+class SendExit(_Frame):
+    """An exit signal (``send_exit``) from one process to another; always max priority."""
+
+    from_: PID
+    to: PID
+    reason: BaseException
+
+
+# --- calls --------------------------------------------------------------------------------
+
+
+@_frame(121, PID, PID, Ref, _VALUE, _PRIORITY, bool)
+class RequestPID(_Frame):
+    """A call to a process by PID; answered by :class:`Response` or :class:`ResponseError` with ``ref``."""
+
+    from_: PID
+    to: PID
+    ref: Ref
+    message: Any
+    priority: int = 0
+    important: bool = False
+
+
+@_frame(122, PID, ProcessID, Ref, _VALUE, _PRIORITY, bool)
+class RequestProcessID(_Frame):
+    """A call to a process by registered name."""
+
+    from_: PID
+    to: ProcessID
+    ref: Ref
+    message: Any
+    priority: int = 0
+    important: bool = False
+
+
+@_frame(124, PID, Alias, Ref, _VALUE, _PRIORITY, bool)
+class RequestAlias(_Frame):
+    """A call to a process by alias."""
+
+    from_: PID
+    to: Alias
+    ref: Ref
+    message: Any
+    priority: int = 0
+    important: bool = False
+
+
+@_frame(129, PID, PID, Ref, _VALUE, _PRIORITY, bool)
+class Response(_Frame):
+    """The answer to a call, to the caller's PID, carrying the request's ref."""
+
+    from_: PID
+    to: PID
+    ref: Ref
+    message: Any
+    priority: int = 0
+    important: bool = False
+
+
+@_frame(130, PID, PID, Ref, _VALUE, _PRIORITY, bool)
+class ResponseError(_Frame):
+    """A call that failed: the error the caller's ``call`` raises."""
+
+    from_: PID
+    to: PID
+    ref: Ref
+    error: BaseException
+    priority: int = 0
+    important: bool = False
+
+
+# --- links and monitors (target: PID, ProcessID, Alias, Event, or a node's name as Atom) ---
+
+
+@_frame(140, PID, _TARGET, Ref)
+class Link(_Frame):
+    """``from_`` links to ``target`` on the receiving node; answered by :class:`Result` with ``ref``."""
+
+    from_: PID
+    target: PID | ProcessID | Alias | Event | Atom
+    ref: Ref
+
+
+@_frame(141, PID, _TARGET, Ref)
+class Unlink(_Frame):
+    """``from_`` removes its link to ``target``; answered by :class:`Result`."""
+
+    from_: PID
+    target: PID | ProcessID | Alias | Event | Atom
+    ref: Ref
+
+
+@_frame(142, PID, _TARGET, Ref)
+class Monitor(_Frame):
+    """``from_`` monitors ``target``; answered by :class:`Result`."""
+
+    from_: PID
+    target: PID | ProcessID | Alias | Event | Atom
+    ref: Ref
+
+
+@_frame(143, PID, _TARGET, Ref)
+class Demonitor(_Frame):
+    """``from_`` removes its monitor of ``target``; answered by :class:`Result`."""
+
+    from_: PID
+    target: PID | ProcessID | Alias | Event | Atom
+    ref: Ref
+
+
+@_frame(150, PID, Ref, _VALUE, _VALUE)
+class Result(_Frame):
+    """The answer to a Link/Unlink/Monitor/Demonitor/Spawn request with the same ``ref``.
+
+    ``error`` is None on success; ``result`` is the spawned PID for a spawn, the buffered
+    events for a link or monitor of an event, and None otherwise.
+    """
+
+    to: PID
+    ref: Ref
+    error: BaseException | None
+    result: Any = None
+
+
+@_frame(160, PID, Ref, str, (str, _NONE), _VALUE, _VALUE)
+class Spawn(_Frame):
+    """A remote spawn request: start the factory enabled as ``name`` on the receiving node.
+
+    ``from_`` becomes the parent; ``register`` names the new process; ``options`` holds the
+    process options as plain values; ``args`` go to ``init``.  Answered by :class:`Result`.
+    """
+
+    from_: PID
+    ref: Ref
+    name: str
+    register: str | None
+    options: dict
+    args: tuple
+
+
+@_frame(170, PID, PID, Ref, _VALUE)
+class Ack(_Frame):
+    """Important delivery: the message with ``ref`` reached ``from_``'s mailbox (``error`` None) or not."""
+
+    from_: PID
+    to: PID
+    ref: Ref
+    error: BaseException | None = None
+
+
+# --- termination notices: the target is gone, fire links and monitors on it --------------
+
+
+@_frame(181, PID, _VALUE)
+class TerminatePID(_Frame):
+    """The process ``target`` terminated with ``reason``."""
+
+    target: PID
+    reason: BaseException
+
+
+@_frame(182, ProcessID, _VALUE)
+class TerminateProcessID(_Frame):
+    """The name ``target`` went away (its process terminated, or it was unregistered)."""
+
+    target: ProcessID
+    reason: BaseException
+
+
+@_frame(184, Alias, _VALUE)
+class TerminateAlias(_Frame):
+    """The alias ``target`` was deleted or its process terminated."""
+
+    target: Alias
+    reason: BaseException
+
+
+@_frame(185, Event, _VALUE)
+class TerminateEvent(_Frame):
+    """The event ``target`` was unregistered or its producer terminated."""
+
+    target: Event
+    reason: BaseException
+
+
+@_frame(190, int)
+class Heartbeat(_Frame):
+    """Proof of life on an idle link; ``seq`` lets the sender match echoes if it wants to."""
+
+    seq: int = 0
+
+
+@dataclass(slots=True)
+class Undecodable:
+    """A frame whose routing fields decoded but whose value did not (e.g. an unregistered type).
+
+    ``message`` is the frame with its value fields set to None.  The connection stays up;
+    the node logs this and, for a request, may answer the caller with ``error``.
+    """
+
+    message: Any
+    error: DecodeError
+
+
+def order_key(pid: PID) -> int:
+    """The header order key for frames from (or about) ``pid``: 1..255, never 0 ("any link")."""
+    return 1 + pid.id % 255
+
+
+def _default_order(msg: Any) -> int:
+    sender = getattr(msg, "from_", None)
+    if sender is not None:
+        return 1 + sender.id % 255
+    if type(msg) is TerminatePID:  # after the process's own messages, on their link
+        return 1 + msg.target.id % 255
+    return 0
+
+
+def encode(
+    msg: Any,
+    *,
+    registry: Registry | None = None,
+    order: int | None = None,
+    compression: bool = False,
+    threshold: int = DEFAULT_COMPRESSION_THRESHOLD,
+    max_message_size: int = 0,
+) -> bytes:
+    """One frame, ready for the wire.
+
+    ``order`` defaults to :func:`order_key` of the sender (for a :class:`TerminatePID`, of
+    the target), else 0.  With ``compression`` a body longer than ``threshold`` bytes is
+    lz4-compressed when that makes it smaller.  ``max_message_size`` is the *peer's* limit
+    (0: none); a larger frame raises ``TooLarge`` and nothing is sent.  A value EDF cannot
+    carry raises ``EncodeError``.
+    """
+    cls = type(msg)
+    if FRAME_TYPES.get(getattr(cls, "TYPE", None)) is not cls:
+        raise edf.EncodeError(f"{cls.__qualname__} is not an ENP message")
+    reg = registry or edf.DEFAULT
+    pack = reg._pack
+    values = cls._values
+    if values:
+        items = list(cls._get(msg))
+        for i in values:
+            items[i] = pack(items[i], 0)
+        body = pack(items, 0)
+    else:
+        body = pack(list(cls._get(msg)), 0)
+    if order is None:
+        order = _default_order(msg)
+    ftype = cls.TYPE
+    if compression and len(body) > threshold:
+        packed = lz4.block.compress(body, store_size=False)
+        if len(packed) + _ZHEAD.size < len(body):
+            body = _ZHEAD.pack(COMPRESSION_LZ4, ftype, len(body)) + packed
+            ftype = TYPE_COMPRESSED
+    length = HEADER_SIZE + len(body)
+    if max_message_size and length > max_message_size:
+        raise TooLarge(
+            f"{cls.__name__} frame of {length} bytes exceeds the peer's limit of {max_message_size}"
+        )
+    return _HEADER.pack(MAGIC, VERSION, length, order, ftype) + body
+
+
+class FrameDecoder:
+    """Turns the byte stream of one connection into messages, whatever way it was split.
+
+    ``receive_data`` buffers bytes and ``next_event`` returns the next message (or
+    :class:`Undecodable`), or None when it needs more bytes; :meth:`feed` does both.  A
+    frame longer than ``max_message_size`` (0: no limit beyond the 4 GiB length field) is a
+    :class:`ProtocolError` as soon as its header arrives, so a huge length prefix never
+    allocates anything.  After a ProtocolError the decoder stays failed.
+    """
+
+    def __init__(self, registry: Registry | None = None, max_message_size: int = 0) -> None:
+        self._reg = registry or edf.DEFAULT
+        self.max_message_size = max_message_size
+        self._buf = bytearray()
+        self._pos = 0
+        self._error: ProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet returned as messages."""
+        return len(self._buf) - self._pos
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Add bytes received from the peer."""
+        if self._error is not None:
+            raise self._error
+        self._buf += data
+
+    def next_event(self) -> Any:
+        """The next complete message, or None if more bytes are needed; raises ProtocolError."""
+        if self._error is not None:
+            raise self._error
+        buf = self._buf
+        pos = self._pos
+        avail = len(buf) - pos
+        if avail < HEADER_SIZE:
+            return self._compact()
+        magic, version, length, _order, ftype = _HEADER.unpack_from(buf, pos)
+        if magic != MAGIC:
+            self._fail(f"bad magic byte {magic} (expected {MAGIC})")
+        if version != VERSION:
+            self._fail(f"ENP version {version} (this node speaks {VERSION})")
+        if length < HEADER_SIZE:
+            self._fail(f"frame length {length} is shorter than its header")
+        if self.max_message_size and length > self.max_message_size:
+            self._fail(f"frame of {length} bytes exceeds the limit of {self.max_message_size}")
+        if avail < length:
+            return self._compact()
+        body = buf[pos + HEADER_SIZE : pos + length]
+        self._pos = pos + length
+        return self._decode(ftype, body)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Any]:
+        """``receive_data`` then every complete message.  On a ProtocolError, the messages
+        decoded before the bad frame in this call are on the error's ``events`` attribute."""
+        self.receive_data(data)
+        events: list[Any] = []
+        next_event = self.next_event
+        try:
+            while (event := next_event()) is not None:
+                events.append(event)
+        except ProtocolError as e:
+            e.events = events  # type: ignore[attr-defined]
+            raise
+        return events
+
+    def _compact(self) -> None:
+        if self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+
+    def _fail(self, why: str) -> None:
+        self._error = ProtocolError(why)
+        self._buf = bytearray()
+        self._pos = 0
+        raise self._error
+
+    def _decode(self, ftype: int, body: bytearray) -> Any:
+        if ftype == TYPE_COMPRESSED:
+            ftype, body = self._decompress(body)
+        cls = FRAME_TYPES.get(ftype)
+        if cls is None:
+            self._fail(f"unknown frame type {ftype}")
+        reg = self._reg
+        try:
+            items = reg._unpack(body, 0, f"{cls.__name__} frame")
+        except DecodeError as e:
+            self._fail(str(e))
+        if type(items) is not list or len(items) != len(cls._SPEC):
+            self._fail(f"{cls.__name__} frame must be an array of {len(cls._SPEC)} fields")
+        for i, kind in cls._checks:
+            if not isinstance(items[i], kind):
+                self._fail(f"{cls.__name__} field {i} has the wrong type {type(items[i]).__name__}")
+        for i in cls._priorities:
+            value = items[i]
+            if type(value) is not int or not 0 <= value <= 2:
+                self._fail(f"{cls.__name__} priority must be 0, 1 or 2, not {value!r}")
+        error = None
+        for i in cls._values:
+            value = items[i]
+            if type(value) is not bytes:
+                self._fail(f"{cls.__name__} field {i} must be an EDF blob (bin)")
+            try:
+                items[i] = reg._unpack(value, 0, cls._what)
+            except DecodeError as e:
+                error = e
+                items[i] = None
+        msg = cls(*items)
+        return msg if error is None else Undecodable(msg, error)
+
+    def _decompress(self, body: bytearray) -> tuple[int, bytes]:
+        if len(body) < _ZHEAD.size:
+            self._fail("compressed frame shorter than its header")
+        algorithm, ftype, size = _ZHEAD.unpack_from(body)
+        if algorithm != COMPRESSION_LZ4:
+            self._fail(f"unknown compression algorithm {algorithm}")
+        if ftype == TYPE_COMPRESSED:
+            self._fail("a compressed frame inside a compressed frame")
+        packed = body[_ZHEAD.size :]
+        if self.max_message_size and size + HEADER_SIZE > self.max_message_size:
+            self._fail(f"compressed frame expands to {size} bytes, over the limit of {self.max_message_size}")
+        if size > len(packed) * _LZ4_MAX_RATIO + 64:
+            self._fail(f"compressed frame claims {size} bytes from {len(packed)}: more than lz4 can expand")
+        try:
+            data = lz4.block.decompress(packed, uncompressed_size=size)
+        except Exception as e:  # noqa: BLE001 - lz4 raises its own error types for bad input
+            self._fail(f"corrupt lz4 data: {e}")
+        if len(data) != size:
+            self._fail(f"compressed frame expanded to {len(data)} bytes, not the {size} it announced")
+        return ftype, data

@@ -1,0 +1,559 @@
+"""The handshake: two nodes prove to each other that they share the cookie, then introduce themselves.
+
+It is a state machine per side, :class:`Dialer` and :class:`Acceptor`: the transport hands
+it the bytes it received (:meth:`receive_data`, which returns events) and writes whatever
+:meth:`data_to_send` returns.  It ends in exactly one :class:`Accepted` (with the peer's
+:class:`NodeInfo` and any bytes that already belong to ENP) or one :class:`Refused`.
+
+The exchange (byte layouts in ``docs/wire.md``)::
+
+    dialer                                   acceptor
+    HELLO      nonce_d                  ->
+                                        <-   CHALLENGE  nonce_a
+    INTRODUCE  info_d, mac_d            ->                       (JOIN for a pool link)
+                                        <-   ACCEPT     info_a, mac_a   (or REFUSE)
+    READY      mac_r                    ->   (or REFUSE)
+
+Each ``mac`` is HMAC-SHA256 keyed by the cookie over a label, both nonces and everything
+introduced so far, so each side proves it knows the cookie for *this* exchange and the
+cookie itself never crosses the wire.  Neither side accepts an ENP frame before the
+exchange is complete: the acceptor waits for READY, so the dialer can still refuse what
+the acceptor introduced.  Nonces come from the ``random`` callable so a simulation can
+seed them.  There are no clocks here: a transport that gives up waiting calls
+:meth:`abort`, and one whose peer closed calls :meth:`connection_lost`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import IntFlag
+from typing import Any
+
+import msgpack
+
+from ergo.gen.errors import ErgoError, Incorrect, Malformed
+from ergo.gen.ids import Atom
+
+from . import enp
+
+__all__ = [
+    "MAGIC",
+    "MAX_BODY",
+    "VERSION",
+    "Accepted",
+    "Acceptor",
+    "BadCookie",
+    "Dialer",
+    "DuplicateName",
+    "HandshakeError",
+    "HandshakeTruncated",
+    "MalformedHandshake",
+    "NetworkFlags",
+    "NodeInfo",
+    "Refused",
+    "UnexpectedPeer",
+    "UnknownConnection",
+    "VersionMismatch",
+]
+
+MAGIC = 87  # "W", as Ergo's handshake
+VERSION = 1
+MAX_BODY = 4096  # a handshake message is small; anything longer is garbage
+NONCE_SIZE = 32
+
+HELLO, CHALLENGE, INTRODUCE, JOIN, ACCEPT, READY, REFUSE = range(1, 8)
+_NAMES = {
+    HELLO: "HELLO",
+    CHALLENGE: "CHALLENGE",
+    INTRODUCE: "INTRODUCE",
+    JOIN: "JOIN",
+    ACCEPT: "ACCEPT",
+    READY: "READY",
+    REFUSE: "REFUSE",
+}
+_HEADER = struct.Struct(">BBBH")  # magic, version, type, body length
+
+
+class NetworkFlags(IntFlag):
+    """What a node offers its peers (Ergo's ``gen.NetworkFlags``, same bits)."""
+
+    ENABLE = 1
+    REMOTE_SPAWN = 2
+    REMOTE_APPLICATION_START = 4
+    FRAGMENTATION = 8
+    PROXY_TRANSIT = 16
+    PROXY_ACCEPT = 32
+    IMPORTANT_DELIVERY = 64
+
+
+DEFAULT_FLAGS = NetworkFlags.ENABLE | NetworkFlags.REMOTE_SPAWN | NetworkFlags.IMPORTANT_DELIVERY
+
+
+class HandshakeError(ErgoError):
+    """Why a handshake was refused."""
+
+    default = "handshake refused"
+
+
+class BadCookie(HandshakeError):
+    """A digest did not match: the two nodes do not share the cookie."""
+
+    default = "incorrect cookie digest"
+
+
+class VersionMismatch(HandshakeError):
+    """The peer speaks another handshake or ENP version."""
+
+    default = "unsupported protocol version"
+
+
+class DuplicateName(HandshakeError):
+    """The peer's name is this node's own, or a node of that name is already connected."""
+
+    default = "duplicate node name"
+
+
+class UnknownConnection(HandshakeError):
+    """A JOIN for a connection this node does not have (or no longer has)."""
+
+    default = "unknown connection to join"
+
+
+class UnexpectedPeer(HandshakeError):
+    """The dialer reached a node other than the one it dialed."""
+
+    default = "unexpected peer"
+
+
+class MalformedHandshake(HandshakeError, Malformed):
+    """Bytes that are not a handshake message, or one out of turn."""
+
+    default = "malformed handshake"
+
+
+class HandshakeTruncated(HandshakeError):
+    """The connection closed (or the transport gave up) before the exchange completed."""
+
+    default = "handshake truncated"
+
+
+_REFUSALS: dict[str, type[HandshakeError]] = {
+    c.__name__: c
+    for c in (
+        HandshakeError,
+        BadCookie,
+        VersionMismatch,
+        DuplicateName,
+        UnknownConnection,
+        UnexpectedPeer,
+        MalformedHandshake,
+        HandshakeTruncated,
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """What a node tells its peer about itself.
+
+    ``version`` is the ENP version it speaks; ``max_message_size`` the largest frame it
+    accepts (0: no limit); ``pool_size`` how many links it wants per peer.
+    """
+
+    name: str
+    creation: int
+    flags: int = int(DEFAULT_FLAGS)
+    max_message_size: int = 0
+    pool_size: int = 3
+    version: int = enp.VERSION
+
+    def __post_init__(self) -> None:
+        problem = _check_info(
+            {
+                "name": self.name,
+                "creation": self.creation,
+                "flags": self.flags,
+                "max_message_size": self.max_message_size,
+                "pool_size": self.pool_size,
+                "version": self.version,
+            }
+        )
+        if problem:
+            raise Incorrect(f"NodeInfo: {problem}")
+
+    def _pack(self, **extra: Any) -> bytes:
+        return msgpack.packb(
+            {
+                "name": str.__str__(self.name),
+                "creation": self.creation,
+                "flags": int(self.flags),
+                "max_message_size": self.max_message_size,
+                "pool_size": self.pool_size,
+                "version": self.version,
+                **extra,
+            }
+        )
+
+
+_INT_RANGES = {
+    "creation": (-(1 << 63), (1 << 63) - 1),
+    "flags": (0, (1 << 64) - 1),
+    "max_message_size": (0, (1 << 32) - 1),
+    "pool_size": (1, 255),
+    "version": (0, 255),
+}
+
+
+def _check_info(info: Any) -> str | None:
+    """What is wrong with an introduced node description, or None."""
+    if not isinstance(info, dict):
+        return "not a map"
+    name = info.get("name")
+    if not isinstance(name, str):
+        return "name is not a string"
+    host = name.partition("@")[2]
+    if name.count("@") != 1 or not host or name.startswith("@") or len(name.encode("utf-8")) > 255:
+        return f"node name {name[:64]!r} is not name@host of at most 255 bytes"
+    for key, (low, high) in _INT_RANGES.items():
+        value = info.get(key)
+        if type(value) is not int or not low <= value <= high:
+            return f"{key} must be an int in [{low}, {high}], not {value!r}"
+    return None
+
+
+def _info_from(info: dict) -> NodeInfo:
+    return NodeInfo(
+        name=Atom(info["name"]),
+        creation=info["creation"],
+        flags=info["flags"],
+        max_message_size=info["max_message_size"],
+        pool_size=info["pool_size"],
+        version=info["version"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The handshake succeeded: start ENP on this connection.
+
+    ``tail`` holds bytes that arrived after the handshake and belong to the first
+    ENP frames; feed them to the connection's FrameDecoder first.  ``pool_size`` is the
+    number of links both sides agreed on (the smaller wish); the dialer opens the others
+    with ``Dialer(..., join=connection_id)``.
+    """
+
+    peer: NodeInfo
+    connection_id: str
+    join: bool
+    pool_size: int
+    tail: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The handshake failed; close the connection after writing ``data_to_send()``.
+
+    ``by_peer`` is True when the peer refused (its reason arrived in a REFUSE message).
+    """
+
+    reason: HandshakeError
+    by_peer: bool = False
+
+
+def _frame(mtype: int, body: dict) -> bytes:
+    data = msgpack.packb(body)
+    return _HEADER.pack(MAGIC, VERSION, mtype, len(data)) + data
+
+
+def _mac(cookie: bytes, label: bytes, *parts: bytes) -> bytes:
+    return hmac.new(cookie, label + b"".join(parts), hashlib.sha256).digest()
+
+
+class _Handshake:
+    """What both sides share: buffering, message parsing, refusing and the outgoing bytes."""
+
+    _expect: tuple[int, ...] = ()
+
+    def __init__(self, node: NodeInfo, cookie: str | bytes, random: Callable[[int], bytes]) -> None:
+        if not isinstance(node, NodeInfo):
+            raise Incorrect("node must be a NodeInfo")
+        self.node = node
+        self._cookie = cookie.encode("utf-8") if isinstance(cookie, str) else bytes(cookie)
+        self._random = random
+        self._in = bytearray()
+        self._out = bytearray()
+        self._result: Accepted | Refused | None = None
+        self.state = "start"
+
+    @property
+    def done(self) -> bool:
+        """True once the handshake ended, either way."""
+        return self._result is not None
+
+    @property
+    def result(self) -> Accepted | Refused | None:
+        """The event it ended with, or None while it is running."""
+        return self._result
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the peer now (and empties the outgoing buffer)."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Accepted | Refused]:
+        """Bytes from the peer; returns [] while the exchange runs, then [Accepted] or [Refused].
+
+        Bytes that arrive after a refusal are ignored; bytes after success belong to ENP.
+        """
+        if self._result is not None:
+            if isinstance(self._result, Refused) or not data:
+                return []
+            raise Incorrect("the handshake has finished: give further bytes to the ENP FrameDecoder")
+        self._in += data
+        events: list[Accepted | Refused] = []
+        while self._result is None:
+            message = self._next_message()
+            if message is None:
+                break
+            mtype, body = message
+            try:
+                self._handle(mtype, body)
+            except HandshakeError as e:
+                self._refuse(e)
+        if self._result is not None:
+            events.append(self._result)
+        return events
+
+    def connection_lost(self) -> list[Refused]:
+        """The peer closed the connection (EOF) before the exchange ended."""
+        return self.abort(
+            HandshakeTruncated(f"connection closed during the handshake (in state {self.state})")
+        )
+
+    def abort(self, reason: HandshakeError | None = None) -> list[Refused]:
+        """Give up (a timeout, a shutdown): refuse with ``reason`` and tell the peer why."""
+        if self._result is not None:
+            return []
+        self._refuse(reason or HandshakeTruncated(f"handshake aborted in state {self.state}"))
+        return [self._result]  # type: ignore[list-item]
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _next_message(self) -> tuple[int, dict] | None:
+        buf = self._in
+        if not buf:
+            return None
+        if buf[0] != MAGIC:
+            self._refuse(
+                MalformedHandshake(f"not a handshake message (first byte {buf[0]}, expected {MAGIC})")
+            )
+            return None
+        if len(buf) < _HEADER.size:
+            return None
+        _magic, version, mtype, length = _HEADER.unpack_from(buf)
+        if version != VERSION:
+            self._refuse(VersionMismatch(f"handshake version {version} (this node speaks {VERSION})"))
+            return None
+        if length > MAX_BODY:
+            self._refuse(MalformedHandshake(f"handshake message of {length} bytes (max {MAX_BODY})"))
+            return None
+        end = _HEADER.size + length
+        if len(buf) < end:
+            return None
+        raw = bytes(buf[_HEADER.size : end])
+        del buf[:end]
+        try:
+            body = msgpack.unpackb(raw)
+        except Exception:  # noqa: BLE001 - any garbage is the same refusal
+            body = None
+        if not isinstance(body, dict):
+            self._refuse(MalformedHandshake(f"{_NAMES.get(mtype, mtype)} body is not a msgpack map"))
+            return None
+        return mtype, body
+
+    def _handle(self, mtype: int, body: dict) -> None:
+        if mtype == REFUSE:
+            reason, text = body.get("reason"), body.get("text")
+            cls = _REFUSALS.get(reason, HandshakeError) if isinstance(reason, str) else HandshakeError
+            text = text if isinstance(text, str) else "no reason given"
+            self._result = Refused(cls(f"peer refused: {text[:512]}"), by_peer=True)
+            self.state = "refused"
+            return
+        if mtype not in self._expect:
+            wanted = " or ".join(_NAMES[t] for t in self._expect)
+            raise MalformedHandshake(
+                f"expected {wanted} in state {self.state}, got {_NAMES.get(mtype, mtype)}"
+            )
+        self._on(mtype, body)
+
+    def _on(self, mtype: int, body: dict) -> None:
+        raise NotImplementedError
+
+    def _refuse(self, reason: HandshakeError) -> None:
+        self._out += _frame(REFUSE, {"reason": type(reason).__name__, "text": str(reason)})
+        self._result = Refused(reason)
+        self._in.clear()
+        self.state = "refused"
+
+    def _send(self, mtype: int, body: dict) -> None:
+        self._out += _frame(mtype, body)
+
+    @staticmethod
+    def _bin(body: dict, key: str, size: int | None = None) -> bytes:
+        value = body.get(key)
+        if type(value) is not bytes or (size is not None and len(value) != size):
+            want = f"{size} bytes" if size else "bytes"
+            raise MalformedHandshake(f"field {key!r} must be {want}")
+        return value
+
+    def _peer_info(self, raw: bytes) -> dict:
+        try:
+            info = msgpack.unpackb(raw)
+        except Exception:  # noqa: BLE001
+            info = None
+        problem = _check_info(info)
+        if problem:
+            raise MalformedHandshake(f"peer's introduction: {problem}")
+        if info["version"] != self.node.version:
+            raise VersionMismatch(f"peer speaks ENP version {info['version']}, this node {self.node.version}")
+        return info
+
+    def _accepted(self, peer: NodeInfo, connection_id: str, join: bool) -> None:
+        tail = bytes(self._in)
+        self._in.clear()
+        pool = min(self.node.pool_size, peer.pool_size)
+        self._result = Accepted(peer, connection_id, join, pool, tail)
+        self.state = "established"
+
+
+class Dialer(_Handshake):
+    """The side that opened the connection.  Its HELLO is ready in :meth:`data_to_send` at once.
+
+    ``expect`` is the node name it meant to reach (refused if another answers); ``join``
+    is the connection id from a first handshake's :class:`Accepted`, to add a pool link.
+    """
+
+    def __init__(
+        self,
+        node: NodeInfo,
+        cookie: str | bytes,
+        *,
+        expect: str | None = None,
+        join: str | None = None,
+        random: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        super().__init__(node, cookie, random)
+        self.expect = expect
+        self.join = join
+        self._nonce = random(NONCE_SIZE)
+        self._nonce_a = b""
+        self._intro = b""
+        self._send(HELLO, {"nonce": self._nonce})
+        self.state = "wait_challenge"
+        self._expect = (CHALLENGE,)
+
+    def _on(self, mtype: int, body: dict) -> None:
+        if mtype == CHALLENGE:
+            self._nonce_a = self._bin(body, "nonce", NONCE_SIZE)
+            if self.join is None:
+                kind, label, self._intro = INTRODUCE, b"ergo-introduce", self.node._pack()
+            else:
+                kind, label, self._intro = JOIN, b"ergo-join", self.node._pack(connection_id=self.join)
+            mac = _mac(self._cookie, label, self._nonce, self._nonce_a, self._intro)
+            self._send(kind, {"info": self._intro, "mac": mac})
+            self.state = "wait_accept"
+            self._expect = (ACCEPT,)
+            return
+        # ACCEPT
+        raw = self._bin(body, "info")
+        mac = _mac(self._cookie, b"ergo-accept", self._nonce, self._nonce_a, self._intro, raw)
+        if not hmac.compare_digest(mac, self._bin(body, "mac", 32)):
+            raise BadCookie("the acceptor's digest does not match our cookie")
+        info = self._peer_info(raw)
+        connection_id = info.get("connection_id")
+        if not isinstance(connection_id, str) or not 0 < len(connection_id) <= 64:
+            raise MalformedHandshake("ACCEPT carries no connection id")
+        if self.join is not None and connection_id != self.join:
+            raise UnknownConnection(f"joined {connection_id!r}, asked for {self.join!r}")
+        if info["name"] == self.node.name:
+            raise DuplicateName(f"the peer calls itself {info['name']!r}, this node's own name")
+        if self.expect is not None and info["name"] != self.expect:
+            raise UnexpectedPeer(f"dialed {self.expect!r} but reached {info['name']!r}")
+        self._send(READY, {"mac": _mac(self._cookie, b"ergo-ready", self._nonce, self._nonce_a, raw)})
+        self._accepted(_info_from(info), connection_id, self.join is not None)
+
+
+class Acceptor(_Handshake):
+    """The side that accepted the connection.
+
+    ``peers`` maps the name of every node this one is connected to, to that connection's
+    id (it is read during the handshake, so pass the node's live mapping): a full
+    introduction from a connected name is a :class:`DuplicateName`, and a JOIN must name a
+    connection in it.
+    """
+
+    def __init__(
+        self,
+        node: NodeInfo,
+        cookie: str | bytes,
+        *,
+        peers: Mapping[str, str] | None = None,
+        random: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        super().__init__(node, cookie, random)
+        self.peers: Mapping[str, str] = peers if peers is not None else {}
+        self._nonce = random(NONCE_SIZE)
+        self._nonce_d = b""
+        self._info_a = b""
+        self._peer: NodeInfo | None = None
+        self._connection_id = ""
+        self._joining = False
+        self.state = "wait_hello"
+        self._expect = (HELLO,)
+
+    def _on(self, mtype: int, body: dict) -> None:
+        if mtype == HELLO:
+            self._nonce_d = self._bin(body, "nonce", NONCE_SIZE)
+            self._send(CHALLENGE, {"nonce": self._nonce})
+            self.state = "wait_introduce"
+            self._expect = (INTRODUCE, JOIN)
+            return
+        if mtype in (INTRODUCE, JOIN):
+            raw = self._bin(body, "info")
+            label = b"ergo-introduce" if mtype == INTRODUCE else b"ergo-join"
+            mac = _mac(self._cookie, label, self._nonce_d, self._nonce, raw)
+            if not hmac.compare_digest(mac, self._bin(body, "mac", 32)):
+                raise BadCookie("the dialer's digest does not match our cookie")
+            info = self._peer_info(raw)
+            name = info["name"]
+            if name == self.node.name:
+                raise DuplicateName(f"the peer calls itself {name!r}, this node's own name")
+            if mtype == INTRODUCE:
+                if name in self.peers:
+                    raise DuplicateName(f"a node named {name!r} is already connected")
+                self._connection_id = self._random(16).hex()
+            else:
+                wanted = info.get("connection_id")
+                if not isinstance(wanted, str) or self.peers.get(name) != wanted:
+                    raise UnknownConnection(f"no connection {wanted!r} with {name!r} to join")
+                self._connection_id = wanted
+                self._joining = True
+            self._peer = _info_from(info)
+            self._info_a = self.node._pack(connection_id=self._connection_id)
+            mac = _mac(self._cookie, b"ergo-accept", self._nonce_d, self._nonce, raw, self._info_a)
+            self._send(ACCEPT, {"info": self._info_a, "mac": mac})
+            self.state = "wait_ready"
+            self._expect = (READY,)
+            return
+        # READY
+        mac = _mac(self._cookie, b"ergo-ready", self._nonce_d, self._nonce, self._info_a)
+        if not hmac.compare_digest(mac, self._bin(body, "mac", 32)):
+            raise BadCookie("the dialer's READY digest does not match our cookie")
+        assert self._peer is not None
+        self._accepted(self._peer, self._connection_id, self._joining)

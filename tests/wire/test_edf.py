@@ -1,0 +1,332 @@
+"""EDF: every value comes back as itself, with its type; bad bytes raise one DecodeError."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import math
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from wire_strategies import Box, Point, identifiers, make_registry, reasons, same, values
+
+from ergo.gen import errors as gerrors
+from ergo.gen import messages as gmessages
+from ergo.gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
+from ergo.wire import edf
+
+REG = make_registry()
+NODE = "node_local_11@localhost"
+
+
+def round_trip(value, reg=REG):
+    return reg.decode(reg.encode(value))
+
+
+@given(values)
+def test_every_value_round_trips_with_its_type(value):
+    assert same(round_trip(value), value)
+
+
+@given(identifiers)
+def test_identifiers_round_trip(value):
+    back = round_trip(value)
+    assert type(back) is type(value) and back == value and str(back) == str(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, 1, -1, 2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 2**1000, -(2**1000), 255, -256],
+)
+def test_ints_of_any_size_round_trip(value):
+    assert same(round_trip(value), value)
+
+
+def test_tuples_and_lists_stay_distinct():
+    value = [(1, [2, (3,)]), [(), []]]
+    assert same(round_trip(value), value)
+    assert type(round_trip((1, 2))) is tuple and type(round_trip([1, 2])) is list
+
+
+def test_atom_stays_atom_and_str_stays_str():
+    back = round_trip([Atom("a"), "a", {Atom("k"): "v"}])
+    assert type(back[0]) is Atom and type(back[1]) is str
+    assert type(next(iter(back[2]))) is Atom
+
+
+def test_sets_and_frozensets_round_trip():
+    assert same(round_trip({1, (2, 3)}), {1, (2, 3)})
+    assert same(round_trip(frozenset({Atom("x")})), frozenset({Atom("x")}))
+    assert same(round_trip({frozenset({1}): {2}}), {frozenset({1}): {2}})
+
+
+def test_dict_with_non_string_keys_round_trips():
+    value = {1: "a", (1, 2): "b", PID(NODE, 1005): "c", None: 1, b"x": 2}
+    assert same(round_trip(value), value)
+
+
+def test_floats_keep_their_edges():
+    for value in [0.0, -0.0, float("inf"), float("-inf"), 1e-308, 1.7976931348623157e308]:
+        assert same(round_trip(value), value)
+    assert math.isnan(round_trip(float("nan")))
+
+
+def test_aware_datetime_round_trips_and_naive_is_refused():
+    when = datetime.datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=datetime.UTC)
+    assert round_trip(when) == when
+    with pytest.raises(edf.EncodeError, match="tzinfo"):
+        REG.encode(datetime.datetime(2024, 5, 1))
+
+
+@pytest.mark.parametrize("cls", sorted(gerrors.ERRORS.values(), key=lambda c: c.__name__))
+def test_every_ergo_error_comes_back_as_the_same_class(cls):
+    err = cls("what went wrong")
+    back = round_trip(err)
+    assert type(back) is cls and back == err
+    assert round_trip(cls()) == cls()
+
+
+@given(reasons)
+def test_exit_reasons_round_trip(reason):
+    assert round_trip(reason) == reason
+
+
+def test_terminate_reasons_come_back_equal_to_the_constants():
+    for reason in [
+        gerrors.TerminateReasonNormal,
+        gerrors.TerminateReasonKill,
+        gerrors.TerminateReasonPanic,
+        gerrors.TerminateReasonShutdown,
+    ]:
+        assert round_trip(reason) == reason
+
+
+def test_foreign_exception_arrives_as_remote_error_with_its_name_and_text():
+    back = round_trip(KeyError("missing"))
+    assert back == edf.RemoteError("KeyError", "'missing'")
+    assert back.type_name == "KeyError" and isinstance(back, gerrors.ErgoError)
+    assert round_trip(back) == back
+
+
+def test_error_class_unknown_to_the_receiver_arrives_as_remote_error():
+    class Custom(gerrors.ErgoError):
+        pass
+
+    sender = edf.Registry()
+    sender.register_type(Custom, "app.Custom")
+    back = edf.Registry().decode(sender.encode(Custom("boom")))
+    assert back == edf.RemoteError("app.Custom", "boom")
+
+
+def test_registered_error_class_comes_back_as_itself():
+    class Custom(gerrors.ErgoError):
+        pass
+
+    reg = edf.Registry()
+    reg.register_type(Custom, "app.Custom")
+    assert reg.decode(reg.encode(Custom("boom"))) == Custom("boom")
+
+
+def test_error_with_unencodable_args_still_travels_as_text():
+    err = gerrors.Internal(object())
+    back = round_trip(err)
+    assert type(back) is gerrors.Internal and isinstance(back.args[0], str)
+
+
+def test_runtime_messages_round_trip():
+    pid = PID(NODE, 1005, 7)
+    for message in [
+        gmessages.MessageExitPID(pid, gerrors.TerminateReasonShutdown),
+        gmessages.MessageExitProcessID(ProcessID("srv", NODE), gerrors.Unregistered()),
+        gmessages.MessageExitAlias(Alias(NODE, 7, (1, 2, 3)), gerrors.NoConnection()),
+        gmessages.MessageExitEvent(Event("ev", NODE), gerrors.TerminateReasonNormal),
+        gmessages.MessageExitNode(Atom(NODE)),
+        gmessages.MessageDownPID(pid, gerrors.TerminateReasonKill),
+        gmessages.MessageDownProcessID(ProcessID("srv", NODE), gerrors.Unregistered()),
+        gmessages.MessageDownAlias(Alias(NODE, 7, (1, 2, 3)), gerrors.TerminateReasonPanic),
+        gmessages.MessageDownEvent(Event("ev", NODE), gerrors.Unregistered()),
+        gmessages.MessageDownNode(Atom(NODE)),
+        gmessages.MessageEvent(Event("ev", NODE), 1_700_000_000_000_000_000, {"k": (1,)}),
+        gmessages.MessageEventStart(Atom("ev")),
+        gmessages.MessageEventStop(Atom("ev")),
+        gmessages.MessageFallback(pid, "tag", pid, "msg"),
+    ]:
+        assert same(round_trip(message), message)
+
+
+def test_nested_registered_dataclasses_round_trip():
+    value = Box("outer", [Point(1, Box("inner", [Point(2, (3,))])), 4], Point(5, None))
+    assert same(round_trip(value), value)
+
+
+def test_unregistered_dataclass_is_refused_on_encode_naming_it():
+    @dataclasses.dataclass
+    class Secret:
+        x: int
+
+    with pytest.raises(edf.EncodeError, match="unregistered dataclass .*Secret"):
+        REG.encode([Secret(1)])
+
+
+def test_unregistered_record_name_is_a_decode_error_not_a_class():
+    data = REG.encode(Point(1, 2))
+    with pytest.raises(edf.DecodeError, match="unknown record type 'test.Point'"):
+        edf.Registry().decode(data)
+
+
+def test_decoding_never_builds_a_class_by_its_import_path():
+    inner = msgpack.packb(["os.system", "echo hacked"])
+    data = msgpack.packb(msgpack.ExtType(edf.EXT_RECORD, inner))
+    with pytest.raises(edf.DecodeError, match="unknown record type 'os.system'"):
+        REG.decode(data)
+
+
+def test_registries_are_independent():
+    @dataclasses.dataclass
+    class Only:
+        x: int
+
+    a, b = edf.Registry(), edf.Registry()
+    a.register_type(Only, "only")
+    assert a.decode(a.encode(Only(1))) == Only(1)
+    with pytest.raises(edf.EncodeError):
+        b.encode(Only(1))
+
+
+def test_registering_a_taken_name_or_class_is_refused_and_repeating_is_harmless():
+    reg = make_registry()
+    assert reg.register_type(Point, "test.Point") == "test.Point"
+    with pytest.raises(gerrors.Taken):
+        reg.register_type(Box, "test.Point")
+    with pytest.raises(gerrors.Taken):
+        reg.register_type(Point, "test.Other")
+    with pytest.raises(gerrors.Incorrect):
+        reg.register_type(int)
+
+
+def test_default_name_is_module_and_qualname():
+    @dataclasses.dataclass
+    class Named:
+        x: int
+
+    reg = edf.Registry()
+    assert reg.register_type(Named) == f"{__name__}.test_default_name_is_module_and_qualname.<locals>.Named"
+
+
+def test_module_level_functions_use_the_default_registry():
+    @dataclasses.dataclass
+    class Global:
+        x: int
+
+    edf.register_type(Global, "tests.wire.Global")
+    assert edf.decode(edf.encode(Global(3))) == Global(3)
+
+
+def test_init_false_fields_are_recomputed_not_sent():
+    @dataclasses.dataclass
+    class Derived:
+        a: int
+        b: int = dataclasses.field(init=False)
+
+        def __post_init__(self):
+            self.b = self.a * 2
+
+    reg = edf.Registry()
+    reg.register_type(Derived, "derived")
+    assert reg.decode(reg.encode(Derived(4))).b == 8
+
+
+def test_int_and_str_enums_travel_as_their_values():
+    class Color(enum.IntEnum):
+        RED = 1
+
+    class Mode(enum.StrEnum):
+        FAST = "fast"
+
+    assert same(round_trip([Color.RED, Mode.FAST]), [1, "fast"])
+
+
+def test_unsupported_object_is_an_encode_error_naming_its_type():
+    with pytest.raises(edf.EncodeError, match="builtins.object"):
+        REG.encode({"x": object()})
+
+
+def test_identifier_out_of_64_bits_is_an_encode_error():
+    with pytest.raises(edf.EncodeError, match="64"):
+        REG.encode(PID(NODE, 2**64))
+
+
+def test_nesting_deeper_than_the_limit_is_refused_both_ways():
+    value: object = 1
+    for _ in range(edf.MAX_DEPTH + 2):
+        value = (value,)
+    with pytest.raises(edf.EncodeError, match="nest deeper"):
+        REG.encode(value)
+    data = msgpack.packb(1)
+    for _ in range(1000):
+        data = msgpack.packb(
+            msgpack.ExtType(edf.EXT_TUPLE, msgpack.packb([msgpack.ExtType(edf.EXT_TUPLE, data)]))
+        )
+    with pytest.raises(edf.DecodeError, match="nest deeper"):
+        REG.decode(data)
+
+
+def test_nesting_up_to_the_limit_round_trips():
+    value: object = 1
+    for _ in range(edf.MAX_DEPTH):
+        value = (value,)
+    assert round_trip(value) == value
+
+
+def _ext(code: int, data: bytes) -> bytes:
+    return msgpack.packb(msgpack.ExtType(code, data))
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b"", "truncated"),
+        (b"\x92\x01", "truncated"),
+        (b"\x01\x02", "extra bytes"),
+        (b"\xc1", "starts no msgpack value"),
+        (b"\xa2\xff\xfe", "UTF-8"),
+        (b"\x81\x91\x01\x02", "unhashable"),
+        (_ext(99, b"x"), "unknown EDF ext type 99"),
+        (_ext(edf.EXT_PID, b"\x00" * 3), "truncated PID"),
+        (_ext(edf.EXT_REF, b"\x00" * 8), "truncated Ref"),
+        (_ext(edf.EXT_ATOM, b"a" * 300), "atom of 300 bytes"),
+        (_ext(edf.EXT_ATOM, b"\xff"), "UTF-8"),
+        (_ext(edf.EXT_PROCESS_ID, b"\x09ab"), "truncated ProcessID"),
+        (_ext(edf.EXT_TUPLE, msgpack.packb(3)), "tuple must hold a msgpack array"),
+        (_ext(edf.EXT_SET, msgpack.packb([[1]])), "unhashable|malformed set"),
+        (_ext(edf.EXT_BIGINT, b""), "empty big int"),
+        (_ext(edf.EXT_ERROR, msgpack.packb(["Taken"])), r"\[name, \[args...\]\]"),
+        (_ext(edf.EXT_RECORD, msgpack.packb([])), "start with its type name"),
+        (_ext(edf.EXT_RECORD, msgpack.packb(["test.Point", 1])), "has 1 fields, expected 2"),
+    ],
+)
+def test_malformed_bytes_raise_one_decode_error_that_says_what(data, why):
+    with pytest.raises(edf.DecodeError, match=why):
+        REG.decode(data)
+
+
+def test_decode_error_is_a_malformed_ergo_error():
+    assert issubclass(edf.DecodeError, gerrors.Malformed)
+    assert issubclass(edf.EncodeError, gerrors.ErgoError)
+
+
+@given(
+    st.lists(st.integers(-(2**63), 2**64 - 1) | st.text(max_size=5) | st.floats(allow_nan=False), max_size=50)
+)
+def test_plain_values_encode_exactly_as_msgpack(value):
+    # the common case costs nothing extra on the wire: EDF of plain data *is* msgpack
+    assert REG.encode(value) == msgpack.packb(value)
+
+
+def test_identifier_encodings_are_compact():
+    pid = PID(NODE, 1005, 1)
+    assert len(REG.encode(pid)) == 3 + 16 + len(NODE)  # ext8 header + id + creation + node
+    assert len(REG.encode(Ref(NODE, 1, (1, 2, 3)))) == 3 + 32 + len(NODE)

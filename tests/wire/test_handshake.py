@@ -1,0 +1,287 @@
+"""Handshake: a successful exchange over in-memory byte pipes, and a clear refusal for each failure."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ergo.gen import errors as gerrors
+from ergo.gen.ids import PID
+from ergo.wire import enp
+from ergo.wire import handshake as hs
+
+COOKIE = "secret cookie"
+NODE_A = hs.NodeInfo("a@localhost", 1700000001, pool_size=3, max_message_size=1 << 20)
+NODE_B = hs.NodeInfo("b@localhost", 1700000002, pool_size=2)
+
+
+def seeded(seed: int):
+    rng = random.Random(seed)
+    return rng.randbytes
+
+
+class Pipe:
+    """Two handshake objects wired back to back; records every byte that crossed."""
+
+    def __init__(self, dialer: hs.Dialer, acceptor: hs.Acceptor, chunk: int | None = None) -> None:
+        self.dialer, self.acceptor, self.chunk = dialer, acceptor, chunk
+        self.events_d: list = []
+        self.events_a: list = []
+        self.wire = b""
+
+    def _deliver(self, data: bytes, to: hs._Handshake, events: list) -> None:
+        self.wire += data
+        step = self.chunk or max(1, len(data))
+        for i in range(0, len(data), step):
+            if to.done and isinstance(to.result, hs.Accepted):
+                break
+            events += to.receive_data(data[i : i + step])
+
+    def run(self, extra_after_ready: bytes = b"") -> Pipe:
+        for _ in range(10):
+            out_d = self.dialer.data_to_send()
+            if out_d and self.dialer.done and isinstance(self.dialer.result, hs.Accepted):
+                out_d += extra_after_ready
+                extra_after_ready = b""
+            if out_d and not self.acceptor.done:
+                self._deliver(out_d, self.acceptor, self.events_a)
+            out_a = self.acceptor.data_to_send()
+            if out_a and not self.dialer.done:
+                self._deliver(out_a, self.dialer, self.events_d)
+            if not out_d and not out_a:
+                break
+        return self
+
+
+def test_successful_exchange_gives_both_sides_the_peers_info():
+    pipe = Pipe(hs.Dialer(NODE_A, COOKIE, expect="b@localhost"), hs.Acceptor(NODE_B, COOKIE)).run()
+    (acc_d,) = pipe.events_d
+    (acc_a,) = pipe.events_a
+    assert acc_d.peer == NODE_B and acc_a.peer == NODE_A
+    assert acc_d.connection_id == acc_a.connection_id and acc_d.connection_id
+    assert acc_d.pool_size == acc_a.pool_size == 2  # the smaller wish
+    assert not acc_d.join and not acc_a.join
+    assert pipe.dialer.state == pipe.acceptor.state == "established"
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 50])
+def test_exchange_succeeds_whatever_the_split(chunk):
+    pipe = Pipe(hs.Dialer(NODE_A, COOKIE), hs.Acceptor(NODE_B, COOKIE), chunk=chunk).run()
+    assert [type(e) for e in pipe.events_d + pipe.events_a] == [hs.Accepted, hs.Accepted]
+
+
+def test_cookie_never_crosses_the_wire():
+    pipe = Pipe(hs.Dialer(NODE_A, COOKIE), hs.Acceptor(NODE_B, COOKIE)).run()
+    assert COOKIE.encode() not in pipe.wire and b"cookie" not in pipe.wire
+
+
+def test_enp_bytes_sent_right_after_ready_arrive_as_the_tail():
+    frame = enp.encode(enp.SendPID(PID("a@localhost", 1001), PID("b@localhost", 1001), "first"))
+    pipe = Pipe(hs.Dialer(NODE_A, COOKIE), hs.Acceptor(NODE_B, COOKIE)).run(extra_after_ready=frame)
+    (accepted,) = pipe.events_a
+    assert accepted.tail == frame
+    assert enp.FrameDecoder().feed(accepted.tail)[0].message == "first"
+
+
+def test_same_seed_gives_the_same_bytes_for_simulation():
+    one = Pipe(
+        hs.Dialer(NODE_A, COOKIE, random=seeded(1)), hs.Acceptor(NODE_B, COOKIE, random=seeded(2))
+    ).run()
+    two = Pipe(
+        hs.Dialer(NODE_A, COOKIE, random=seeded(1)), hs.Acceptor(NODE_B, COOKIE, random=seeded(2))
+    ).run()
+    assert one.wire == two.wire
+
+
+def test_join_adds_a_pool_link_to_a_known_connection():
+    first = Pipe(hs.Dialer(NODE_A, COOKIE), hs.Acceptor(NODE_B, COOKIE)).run()
+    conn_id = first.events_a[0].connection_id
+    peers = {"a@localhost": conn_id}
+    pipe = Pipe(hs.Dialer(NODE_A, COOKIE, join=conn_id), hs.Acceptor(NODE_B, COOKIE, peers=peers)).run()
+    (acc_d,) = pipe.events_d
+    (acc_a,) = pipe.events_a
+    assert acc_d.join and acc_a.join and acc_d.connection_id == acc_a.connection_id == conn_id
+
+
+def refusals(pipe: Pipe) -> tuple[hs.Refused | None, hs.Refused | None]:
+    assert not any(isinstance(e, hs.Accepted) for e in pipe.events_d + pipe.events_a)
+    d = pipe.events_d[0] if pipe.events_d else None
+    a = pipe.events_a[0] if pipe.events_a else None
+    return d, a
+
+
+def test_join_of_an_unknown_connection_is_refused():
+    pipe = Pipe(
+        hs.Dialer(NODE_A, COOKIE, join="nope"), hs.Acceptor(NODE_B, COOKIE, peers={"a@localhost": "x"})
+    ).run()
+    d, a = refusals(pipe)
+    assert (
+        isinstance(a.reason, hs.UnknownConnection)
+        and isinstance(d.reason, hs.UnknownConnection)
+        and d.by_peer
+    )
+
+
+def test_wrong_cookie_is_refused_on_both_sides():
+    pipe = Pipe(hs.Dialer(NODE_A, COOKIE), hs.Acceptor(NODE_B, "another cookie")).run()
+    d, a = refusals(pipe)
+    assert isinstance(a.reason, hs.BadCookie) and not a.by_peer
+    assert isinstance(d.reason, hs.BadCookie) and d.by_peer
+
+
+def test_acceptor_that_does_not_know_the_cookie_is_refused_by_the_dialer():
+    dialer = hs.Dialer(NODE_A, COOKIE)
+    dialer.data_to_send()
+    nonce_a = b"\x01" * hs.NONCE_SIZE
+    dialer.receive_data(hs._frame(hs.CHALLENGE, {"nonce": nonce_a}))
+    dialer.data_to_send()  # INTRODUCE, which a fake acceptor cannot check and answers anyway
+    info_a = NODE_B._pack(connection_id="c1")
+    bad_mac = hs._mac(b"guess", b"ergo-accept", dialer._nonce, nonce_a, dialer._intro, info_a)
+    (refused,) = dialer.receive_data(hs._frame(hs.ACCEPT, {"info": info_a, "mac": bad_mac}))
+    assert isinstance(refused.reason, hs.BadCookie) and not refused.by_peer
+
+
+def test_replayed_introduction_is_refused_because_the_nonce_changed():
+    first = Pipe(hs.Dialer(NODE_A, COOKIE), hs.Acceptor(NODE_B, COOKIE))
+    hello = first.dialer.data_to_send()
+    first.acceptor.receive_data(hello)
+    first.dialer.receive_data(first.acceptor.data_to_send())
+    introduce = first.dialer.data_to_send()
+    victim = hs.Acceptor(NODE_B, COOKIE)
+    victim.receive_data(hello)
+    (refused,) = victim.receive_data(introduce)
+    assert isinstance(refused.reason, hs.BadCookie)
+
+
+def test_wrong_handshake_version_is_refused():
+    acceptor = hs.Acceptor(NODE_B, COOKIE)
+    (refused,) = acceptor.receive_data(struct.pack(">BBBH", 87, 9, 1, 0))
+    assert isinstance(refused.reason, hs.VersionMismatch) and "version 9" in str(refused.reason)
+    dialer = hs.Dialer(NODE_A, COOKIE)
+    (refused,) = dialer.receive_data(struct.pack(">BBBH", 87, 2, 2, 0))
+    assert isinstance(refused.reason, hs.VersionMismatch)
+
+
+def test_wrong_enp_version_is_refused_after_authentication():
+    old = hs.NodeInfo("a@localhost", 1, version=enp.VERSION + 1)
+    d, a = refusals(Pipe(hs.Dialer(old, COOKIE), hs.Acceptor(NODE_B, COOKIE)).run())
+    assert isinstance(a.reason, hs.VersionMismatch) and isinstance(d.reason, hs.VersionMismatch)
+    old_b = hs.NodeInfo("b@localhost", 1, version=enp.VERSION + 1)
+    d, a = refusals(Pipe(hs.Dialer(NODE_A, COOKIE), hs.Acceptor(old_b, COOKIE)).run())
+    assert isinstance(a.reason, hs.VersionMismatch) and isinstance(d.reason, hs.VersionMismatch) and d.by_peer
+
+
+def test_duplicate_name_already_connected_is_refused():
+    pipe = Pipe(hs.Dialer(NODE_A, COOKIE), hs.Acceptor(NODE_B, COOKIE, peers={"a@localhost": "c1"})).run()
+    d, a = refusals(pipe)
+    assert isinstance(a.reason, hs.DuplicateName) and isinstance(d.reason, hs.DuplicateName)
+
+
+def test_peer_using_our_own_name_is_refused():
+    twin = hs.NodeInfo("b@localhost", 5)
+    d, a = refusals(Pipe(hs.Dialer(twin, COOKIE), hs.Acceptor(NODE_B, COOKIE)).run())
+    assert isinstance(a.reason, hs.DuplicateName) and isinstance(d.reason, hs.DuplicateName) and d.by_peer
+
+
+def test_dialer_reaching_an_unexpected_node_refuses():
+    d, a = refusals(Pipe(hs.Dialer(NODE_A, COOKIE, expect="c@localhost"), hs.Acceptor(NODE_B, COOKIE)).run())
+    assert isinstance(d.reason, hs.UnexpectedPeer) and isinstance(a.reason, hs.UnexpectedPeer) and a.by_peer
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"\x00",
+        b"\x16\x03\x01\x02\x00",
+        struct.pack(">BBBH", 87, 1, 1, 5) + b"\xc1" * 5,
+    ],
+)
+def test_garbage_is_refused_and_answered_with_a_refuse_message(garbage):
+    acceptor = hs.Acceptor(NODE_B, COOKIE)
+    (refused,) = acceptor.receive_data(garbage)
+    assert isinstance(refused.reason, hs.MalformedHandshake)
+    reply = acceptor.data_to_send()
+    assert reply[0] == hs.MAGIC and reply[2] == hs.REFUSE
+    assert acceptor.receive_data(b"more garbage") == []  # and stays refused
+
+
+def test_oversized_handshake_message_is_refused_without_waiting_for_it():
+    acceptor = hs.Acceptor(NODE_B, COOKIE)
+    (refused,) = acceptor.receive_data(struct.pack(">BBBH", 87, 1, 1, 60000))
+    assert isinstance(refused.reason, hs.MalformedHandshake) and "max" in str(refused.reason)
+
+
+def test_message_out_of_turn_is_refused():
+    acceptor = hs.Acceptor(NODE_B, COOKIE)
+    (refused,) = acceptor.receive_data(hs._frame(hs.READY, {"mac": b"\x00" * 32}))
+    assert isinstance(refused.reason, hs.MalformedHandshake) and "expected HELLO" in str(refused.reason)
+
+
+def test_enp_frames_before_ready_are_refused_not_accepted():
+    dialer, acceptor = hs.Dialer(NODE_A, COOKIE), hs.Acceptor(NODE_B, COOKIE)
+    acceptor.receive_data(dialer.data_to_send())
+    dialer.receive_data(acceptor.data_to_send())
+    acceptor.receive_data(dialer.data_to_send())  # INTRODUCE; the acceptor now waits for READY
+    frame = enp.encode(enp.Heartbeat(1))
+    (refused,) = acceptor.receive_data(frame)
+    assert isinstance(refused.reason, hs.MalformedHandshake)
+
+
+@pytest.mark.parametrize("stop_after", [0, 1, 2, 3])
+def test_truncated_exchange_is_refused_when_the_connection_closes(stop_after):
+    dialer, acceptor = hs.Dialer(NODE_A, COOKIE), hs.Acceptor(NODE_B, COOKIE)
+    steps = [
+        lambda: acceptor.receive_data(dialer.data_to_send()),
+        lambda: dialer.receive_data(acceptor.data_to_send()),
+        lambda: acceptor.receive_data(dialer.data_to_send()),
+        lambda: dialer.receive_data(acceptor.data_to_send()[:-3]),  # ACCEPT cut short
+    ]
+    for step in steps[:stop_after]:
+        step()
+    (lost_a,) = acceptor.connection_lost()
+    (lost_d,) = dialer.connection_lost()
+    assert isinstance(lost_a.reason, hs.HandshakeTruncated) and isinstance(
+        lost_d.reason, hs.HandshakeTruncated
+    )
+    assert acceptor.connection_lost() == []  # a second close changes nothing
+
+
+def test_abort_refuses_with_the_given_reason_for_a_timeout():
+    dialer = hs.Dialer(NODE_A, COOKIE)
+    (refused,) = dialer.abort(hs.HandshakeTruncated("timed out after 5 s"))
+    assert refused.reason == hs.HandshakeTruncated("timed out after 5 s") and dialer.done
+
+
+def test_feeding_after_success_is_a_usage_error():
+    pipe = Pipe(hs.Dialer(NODE_A, COOKIE), hs.Acceptor(NODE_B, COOKIE)).run()
+    with pytest.raises(gerrors.Incorrect, match="FrameDecoder"):
+        pipe.acceptor.receive_data(b"x")
+
+
+def test_refuse_from_peer_with_unknown_reason_is_a_plain_handshake_error():
+    dialer = hs.Dialer(NODE_A, COOKIE)
+    (refused,) = dialer.receive_data(hs._frame(hs.REFUSE, {"reason": "os.system", "text": 5}))
+    assert type(refused.reason) is hs.HandshakeError and refused.by_peer
+
+
+def test_invalid_node_info_is_refused_at_construction():
+    with pytest.raises(gerrors.Incorrect):
+        hs.NodeInfo("no-at-sign", 1)
+    with pytest.raises(gerrors.Incorrect):
+        hs.NodeInfo("a@h", 1, pool_size=0)
+
+
+@given(st.binary(max_size=64))
+def test_introduction_with_bad_fields_is_refused_as_malformed(info):
+    dialer, acceptor = hs.Dialer(NODE_A, COOKIE), hs.Acceptor(NODE_B, COOKIE)
+    acceptor.receive_data(dialer.data_to_send())
+    nonce_a = msgpack.unpackb(acceptor.data_to_send()[5:])["nonce"]
+    mac = hs._mac(COOKIE.encode(), b"ergo-introduce", dialer._nonce, nonce_a, info)
+    (refused,) = acceptor.receive_data(hs._frame(hs.INTRODUCE, {"info": info, "mac": mac}))
+    assert isinstance(refused.reason, hs.MalformedHandshake)
