@@ -149,11 +149,17 @@ class ReadyQueue:
     """FIFO of soon-calls drained in batches, shared by both backends.
 
     Scheduling one backend callback per drain instead of one per ``call_soon`` is what
-    makes a message send cheap.  A drain runs only the calls that were queued when it
-    started, so work that keeps scheduling more work cannot starve the backend's I/O.
+    makes a message send cheap.  A drain runs the calls that were queued when it started
+    and then keeps going with calls queued meanwhile, up to :attr:`BUDGET` calls in all:
+    a call's request and its reply (or a ping and its pong) then take one backend
+    callback instead of one each, while work that keeps scheduling more work still
+    cannot starve the backend's I/O.
     """
 
     __slots__ = ("_arm", "_armed", "_queue")
+
+    #: the most calls one drain runs when more keep arriving (all queued ones run anyway)
+    BUDGET = 256
 
     def __init__(self, arm: Callable[[], None]) -> None:
         self._queue: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
@@ -173,8 +179,10 @@ class ReadyQueue:
         queue = self._queue
         popleft = queue.popleft
         n = len(queue)
+        if n < self.BUDGET:
+            n = self.BUDGET
         try:
-            while n:
+            while n and queue:
                 fn, args = popleft()
                 fn(*args)
                 n -= 1

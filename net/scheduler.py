@@ -19,6 +19,10 @@ class AsyncioScheduler(Scheduler):
         self._loop = loop
         self.random = random.Random()
         self._ready = ReadyQueue(self._arm)
+        # the core reads the clock several times per handler run: asyncio's own loop.time()
+        # is time.monotonic() behind a Python method, so call the C function directly then
+        if type(loop).time is asyncio.BaseEventLoop.time:
+            self.now = time.monotonic  # type: ignore[method-assign]
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

@@ -51,6 +51,8 @@ VERSION = "0.1.0"
 _RUNNING, _STOPPING, _STOPPED = "running", "stopping", "stopped"
 _NORMAL = MessagePriority.NORMAL
 _QUEUE_OF = Runner._queue_of
+_new_ref = object.__new__
+_set_field = object.__setattr__  # Ref is a frozen dataclass
 
 
 def validate_node_name(name: object) -> Atom:
@@ -133,7 +135,13 @@ class Node:
 
     def make_ref(self) -> Ref:
         """A reference unique on this node (and, with the creation, across its restarts)."""
-        return Ref(self._name, self._creation, (next(self._refs), 0, 0))
+        # every call makes one: skip Ref's argument checks, the node's name and creation
+        # were checked when the node started and the counter yields ints
+        ref = _new_ref(Ref)
+        _set_field(ref, "node", self._name)
+        _set_field(ref, "creation", self._creation)
+        _set_field(ref, "id", (next(self._refs), 0, 0))
+        return ref
 
     def _new_alias(self) -> Alias:
         return Alias(self._name, self._creation, (next(self._refs), 0, 0))
@@ -387,18 +395,22 @@ class Node:
         if p._state >= TERMINATED:
             raise ProcessTerminated(f"{to} is terminating")
         from_ = caller._pid if isinstance(caller, Process) else self._core_pid
-        queue = URGENT if kind == INSPECT else _QUEUE_OF(priority)
-        p._push(queue, (kind, from_, ref, request))
+        if kind == INSPECT:
+            p._push(URGENT, (kind, from_, ref, request))
+        elif priority is _NORMAL:
+            p._push_main((kind, from_, ref, request))
+        else:
+            p._push(_QUEUE_OF(priority), (kind, from_, ref, request))
 
     def _route_response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
-        if not isinstance(to, PID):
+        if type(to) is not PID and not isinstance(to, PID):
             raise Incorrect(f"a response goes to the caller's PID, not {to!r}")
-        if not isinstance(ref, Ref):
+        if type(ref) is not Ref and not isinstance(ref, Ref):
             raise Incorrect(f"a response needs the call's Ref, not {ref!r}")
         if to.node != self._name:
             self._remote(to)
             return
-        if to == self._core_pid:
+        if to.id == 1 and to == self._core_pid:  # the id first: PID's __eq__ is Python code
             entry = self._core_pending.pop(ref, None)
             if entry is not None:
                 entry[1].cancel()

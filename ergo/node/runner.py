@@ -171,13 +171,29 @@ class Runner:
         node._current = self
         now = node._scheduler.now
         started = now()
+        dispatch = self._dispatch
         try:
             n = BATCH
             while n:
-                item = self._pop()
-                if item is None:
-                    break
-                self._handle(item)
+                # self._pop() and self._handle(item), inlined: this loop runs once per message
+                q = self._q_urgent
+                if not q:
+                    q = self._q_system
+                    if not q:
+                        q = self._q_main
+                        if not q:
+                            q = self._q_log
+                            if not q:
+                                break
+                item = q.popleft()
+                try:
+                    result = dispatch(item)
+                    if result is not None and type(result) is CoroutineType:
+                        self._start_coroutine(result, self._after(item))
+                except TerminateReason as reason:
+                    self._terminate(reason.with_traceback(None))
+                except Exception as exc:
+                    self._panic(exc)
                 if self._state is not RUNNING or self._coro is not None:
                     break
                 n -= 1
@@ -196,7 +212,7 @@ class Runner:
             self._finish_zombee()
 
     def _handle(self, item: tuple) -> None:
-        """Handle one mailbox item: call the behaviour, catch what it raises."""
+        """Handle one mailbox item: call the behaviour, catch what it raises (``_run`` inlines this)."""
         try:
             result = self._dispatch(item)
             if result is not None and type(result) is CoroutineType:

@@ -1,0 +1,45 @@
+"""The benchmarks run and print well-formed lines (their timing is never checked here)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+pytest.importorskip("pykka")
+
+from bench import local  # noqa: E402
+
+TINY = {"send": 300, "send_pykka": 100, "call": 50, "call_pykka": 20, "spawn": 200, "memory": 200, "sim": 400}
+
+
+def _check(line: dict) -> None:
+    assert set(line) >= {"name", "value", "unit", "baseline", "ratio"}
+    assert isinstance(line["name"], str) and isinstance(line["unit"], str)
+    for key in ("value", "baseline", "ratio"):
+        assert isinstance(line[key], (int, float)) and math.isfinite(line[key]) and line[key] > 0
+    assert isinstance(line.get("baseline_name", ""), str)
+    if "target" in line:
+        assert line["target_on"] in ("ratio", "value") and line["target_op"] in (">=", "<=")
+        assert isinstance(line["met"], bool)
+    assert json.loads(json.dumps(line)) == line
+
+
+@pytest.mark.parametrize("name", list(local.BENCHES))
+def test_bench_function_yields_json_lines(name):
+    lines = local.BENCHES[name](TINY, 1)
+    assert lines
+    for line in lines:
+        _check(line)
+
+
+def test_main_prints_one_json_object_per_line(capsys, monkeypatch):
+    monkeypatch.setattr(local, "QUICK_SIZES", TINY)
+    assert local.main(["--quick", "--only", "send,spawn"]) == 0
+    out, err = capsys.readouterr()
+    lines = [json.loads(s) for s in out.splitlines()]
+    assert [line["name"] for line in lines] == ["send.local.asyncio", "send.local.asyncio.vs_pykka", "spawn_kill.local"]
+    for line in lines:
+        _check(line)
+    assert "ergonode local benchmarks" in err
