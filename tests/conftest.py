@@ -1,104 +1,24 @@
-"""The backend fixture: every behavioural test runs on the SimPy clock and on asyncio.
+"""Fixtures and Hypothesis profiles for the whole suite.
 
-Tests synchronise on events, never on time: ``settle()`` runs the backend until no process
-has work left (on asyncio it spins the loop with zero-length yields, it never sleeps), and
-a :class:`Collector` defers a call's reply until the messages it waits for have arrived.
+``backend`` runs a behavioural test once on the SimPy clock and once on asyncio.  The "ci"
+profile is derandomized so a CI run is reproducible (chosen when CI is set);
+HYPOTHESIS_PROFILE overrides the choice.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+from support import AsyncioBackend, SimBackend
 
-import ergo
-import net
-import sim
-from ergo import LogOptions, NodeOptions, ProcessState
-
-settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", deadline=None)
-settings.load_profile("ci" if os.environ.get("CI") else "dev")
-
-
-class ListLogger:
-    """An Ergo-style logger behaviour that keeps what it is given."""
-
-    def __init__(self) -> None:
-        self.messages: list[ergo.MessageLog] = []
-
-    def log(self, message: ergo.MessageLog) -> None:
-        self.messages.append(message)
-
-    def texts(self, level: ergo.LogLevel | None = None) -> list[str]:
-        return [m.text() for m in self.messages if level is None or m.level == level]
-
-
-class Backend:
-    name: str
-
-    def node(self, name: str = "test@localhost", **log: Any) -> ergo.Node:
-        log.setdefault("default_logger", False)
-        n = self._start(name, NodeOptions(log=LogOptions(**log)))
-        self.nodes.append(n)
-        n.captured = ListLogger()
-        n.logger_add("captured", n.captured)
-        return n
-
-    def close(self) -> None:
-        for n in self.nodes:
-            if n.is_alive():
-                n.stop_force()
-
-
-class SimBackend(Backend):
-    name = "sim"
-
-    def __init__(self, seed: int = 1) -> None:
-        self.sim = sim.Sim(seed)
-        self.nodes: list[ergo.Node] = []
-
-    def _start(self, name: str, options: NodeOptions) -> ergo.Node:
-        return self.sim.start_node(name, options)
-
-    def settle(self) -> None:
-        self.sim.run()
-
-
-class AsyncioBackend(Backend):
-    name = "asyncio"
-
-    def __init__(self) -> None:
-        self.nodes = []
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def _start(self, name: str, options: NodeOptions) -> ergo.Node:
-        n = net.start_node(name, options, handle_signals=False)
-        self.loop = n.scheduler.loop
-        return n
-
-    def settle(self) -> None:
-        async def idle() -> None:
-            for _ in range(100_000):
-                busy = any(len(n.scheduler._ready) for n in self.nodes) or any(
-                    p._state in (ProcessState.RUNNING,) for n in self.nodes for p in n._processes.values()
-                )
-                if not busy:
-                    return
-                await asyncio.sleep(0)
-            raise AssertionError("the node did not settle")
-
-        self.loop.run_until_complete(idle())
-
-    def close(self) -> None:
-        super().close()
-        if self.loop is not None:
-            self.loop.close()
-            asyncio.set_event_loop(None)
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, max_examples=60, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture(params=["sim", "asyncio"])
@@ -106,34 +26,3 @@ def backend(request: pytest.FixtureRequest):
     b = SimBackend() if request.param == "sim" else AsyncioBackend()
     yield b
     b.close()
-
-
-class Collector(ergo.Actor):
-    """Keeps every message; ``call(("wait", n))`` replies with the first n once they are in."""
-
-    def init(self, *args: Any) -> None:
-        self.got: list[tuple[Any, Any]] = []
-        self.waiting: list[tuple[Any, Any, int]] = []
-
-    def handle_message(self, from_: Any, message: Any) -> None:
-        self.got.append((from_, message))
-        still = []
-        for f, r, n in self.waiting:
-            if len(self.got) >= n:
-                self.send_response(f, r, [m for _, m in self.got[:n]])
-            else:
-                still.append((f, r, n))
-        self.waiting = still
-
-    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
-        if request == "messages":
-            return [m for _, m in self.got]
-        if request == "senders":
-            return [f for f, _ in self.got]
-        if isinstance(request, tuple) and request[0] == "wait":
-            n = request[1]
-            if len(self.got) >= n:
-                return [m for _, m in self.got[:n]]
-            self.waiting.append((from_, ref, n))
-            return None
-        raise ValueError(f"Collector does not know {request!r}")

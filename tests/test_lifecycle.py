@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import Collector, ListLogger, SimBackend
+from support import Collector, ListLogger, SimBackend
 
 import ergo
 from ergo import (

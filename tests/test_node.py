@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Collector
+from support import Collector
 
 import ergo
 from ergo import (
@@ -31,7 +31,6 @@ from ergo import (
     TerminateReasonKill,
     TerminateReasonNormal,
     TerminateReasonPanic,
-    TerminateReasonShutdown,
     Timeout,
 )
 
@@ -633,7 +632,7 @@ def test_inspect_reports_what_the_process_says(backend):
 
 
 def test_awaiting_a_foreign_awaitable_in_simulation_is_a_clear_error():
-    from conftest import SimBackend
+    from support import SimBackend
 
     b = SimBackend()
     node = b.node()
