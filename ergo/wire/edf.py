@@ -231,7 +231,7 @@ class Registry:
             getter = operator.attrgetter(*names)
             get = getter if len(names) > 1 else (lambda obj, _g=getter: (_g(obj),))
         else:
-            get = lambda obj: ()
+            get = _no_fields
         self._records[name] = (cls, len(names))
         self._record_names[cls] = (name, get, len(names))
         self._encoders[cls] = self._enc_record
@@ -581,3 +581,7 @@ def encode(value: Any) -> bytes:
 def decode(data: bytes | bytearray | memoryview) -> Any:
     """The one EDF value in ``data``, using :data:`DEFAULT`; :class:`DecodeError` on bad input."""
     return DEFAULT._unpack(data, 0, "value")
+
+
+def _no_fields(obj: object) -> tuple:
+    return ()
