@@ -66,6 +66,10 @@ class AsyncioScheduler(Scheduler):
         return True
 
     def adapt(self, awaitable: Any, wake: Callable[[Any, BaseException | None], None]) -> bool:
+        # a bare yield (asyncio.sleep(0)): resume on the next loop iteration, as a Task does
+        if awaitable is None:
+            self._loop.call_soon(wake, None, None)
+            return True
         # an asyncio future yielded by `await fut` inside a handler: resume when it completes;
         # the coroutine then reads the result (or the exception) from the future itself
         if not asyncio.isfuture(awaitable) or not getattr(awaitable, "_asyncio_future_blocking", False):

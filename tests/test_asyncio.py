@@ -1,0 +1,84 @@
+"""The two ways to run a node on asyncio: inside an asyncio program, and as a plain script."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import net
+from ergo import Actor, LogOptions, NodeOptions, NotAllowed, TerminateReasonShutdown
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_node_inside_a_running_asyncio_program():
+    journal: list = []
+
+    class Worker(Actor):
+        async def handle_call(self, from_, ref, request):
+            fut = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(fut.set_result, request * 2)
+            value = await fut  # an asyncio future: allowed on this backend
+            await asyncio.sleep(0)
+            return value
+
+        def terminate(self, reason):
+            journal.append(reason)
+
+    async def main() -> None:
+        node = net.start_node("inner@localhost", NodeOptions(log=LogOptions(default_logger=False)))
+        pid = node.spawn(Worker)
+        assert await node.call_async(pid, 21) == 42
+        with pytest.raises(NotAllowed, match="await"):
+            node.call(pid, 1)  # blocking on a running loop is refused with a hint
+        node.stop()  # returns at once on a running loop
+        await node.wait_async()
+        assert not node.is_alive()
+
+    asyncio.run(main())
+    assert journal == [TerminateReasonShutdown]
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import net
+    from ergo import Actor
+
+    class Worker(Actor):
+        def terminate(self, reason):
+            print("worker terminated:", reason, flush=True)
+
+    node = net.start_node("script@localhost")
+    node.spawn(Worker)
+    print("ready", flush=True)
+    stopped = node.wait()
+    print("wait returned", stopped, flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_plain_script_waits_and_stops_gracefully_on_a_signal(tmp_path, sig):
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={"PYTHONPATH": str(ROOT)})
+    try:
+        while (line := proc.stdout.readline()) and line.strip() != "ready":
+            pass  # the default logger's lines come first
+        assert line.strip() == "ready", proc.stderr.read()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert f"got {sig.name}: stopping gracefully" in out
+    assert "worker terminated: shutdown" in out
+    assert "wait returned True" in out
