@@ -12,9 +12,17 @@ from collections.abc import Callable
 from types import CoroutineType
 from typing import Any
 
-from ..gen.errors import NotAllowed, Unsupported
+from ..gen.errors import LinkExit, NoConnection, NotAllowed, Unsupported
 from ..gen.ids import PID, Ref
-from ..gen.messages import MessageEvent, MessageLog
+from ..gen.messages import (
+    MessageEvent,
+    MessageExitAlias,
+    MessageExitEvent,
+    MessageExitNode,
+    MessageExitPID,
+    MessageExitProcessID,
+    MessageLog,
+)
 from ..node.process import Process
 from ..node.runner import EVENT, EXIT, INSPECT, LOG, MSG, REQUEST
 
@@ -71,9 +79,10 @@ class Actor(Process):
             return result
         if kind == EXIT:
             message = item[3]
-            if self._trap_exit and item[1] != self._parent:
+            # an exit from the parent cannot be trapped (that is why shutdown always works)
+            if self._trap_exit and not (item[1] == self._parent and type(message) is MessageExitPID):
                 return self.handle_message(item[1], message)
-            self._terminate(message.reason)
+            self._terminate(_exit_reason(message, item[2] is not None))
             return None
         if kind == EVENT:
             return self.handle_event(item[3])
@@ -98,3 +107,21 @@ class Actor(Process):
                 self._node._route_response(to, ref, value, None)
 
         return reply
+
+
+_TARGET_OF_EXIT = {
+    MessageExitPID: "pid",
+    MessageExitProcessID: "process_id",
+    MessageExitAlias: "alias",
+    MessageExitEvent: "event",
+}
+
+
+def _exit_reason(message: Any, from_link: bool) -> BaseException:
+    """What a non-trapping process dies of: the signal's reason, or for a link both the
+    target and its reason (Ergo's ``fmt.Errorf("%s: %w", target, reason)``)."""
+    if type(message) is MessageExitNode:
+        return LinkExit(message.name, NoConnection())
+    if not from_link:
+        return message.reason
+    return LinkExit(getattr(message, _TARGET_OF_EXIT[type(message)]), message.reason)

@@ -240,6 +240,30 @@ class TerminateReason(ErgoError):
     default = "normal"
 
 
+class LinkExit(TerminateReason):
+    """The reason of a process that a link exit terminated: ``LinkExit(target, cause)``.
+
+    As in Ergo, a non-trapping process dies of a link exit whatever the cause (``normal``
+    included), and its own reason names both: it prints ``<A3D4BDDA.0.1005>: normal``.
+    ``target`` is what the link pointed at, ``cause`` that target's reason.
+    """
+
+    default = "link exit"
+
+    @property
+    def target(self) -> object:
+        return self.args[0]
+
+    @property
+    def cause(self) -> BaseException:
+        return self.args[1]  # type: ignore[return-value]
+
+    def __str__(self) -> str:
+        if len(self.args) != 2:
+            return super().__str__()
+        return f"{self.args[0]}: {self.args[1]}"
+
+
 TerminateReasonNormal = TerminateReason("normal")
 TerminateReasonKill = TerminateReason("kill")
 TerminateReasonPanic = TerminateReason("panic")
@@ -248,7 +272,7 @@ TerminateReasonShutdown = TerminateReason("shutdown")
 #: Every error class by name: what the codec may rebuild from the wire, and nothing else.
 ERRORS: dict[str, type[ErgoError]] = {
     c.__name__: c
-    for c in [ErgoError, TerminateReason, *(v for v in list(globals().values()) if isinstance(v, type))]
+    for c in [ErgoError, TerminateReason, LinkExit, *(v for v in list(globals().values()) if isinstance(v, type))]
     if issubclass(c, ErgoError)
 }
 

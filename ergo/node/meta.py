@@ -227,6 +227,7 @@ class MetaProcess(Runner):
         node._aliases.pop(self._id, None)
         if self._owner._metas:
             self._owner._metas.pop(self._id, None)
+        node._pubsub.fire(self._id, reason, self._owner._pid)
         try:
             self._behavior.terminate(reason)
         except Exception as e:

@@ -25,6 +25,7 @@ from ..gen.errors import (
     ProcessTerminated,
     ProcessUnknown,
     Taken,
+    TerminateReasonKill,
     TerminateReasonShutdown,
     Timeout,
 )
@@ -42,6 +43,7 @@ from ..gen.types import LogLevel, MessagePriority, ProcessState
 from ..scheduler import Future, Scheduler, TimerHandle
 from .log import Log, Logging
 from .process import Process, _check_delay, _env_name
+from .pubsub import UNREGISTERED, PubSub
 from .runner import EXIT, INSPECT, LOG, LOGQ, MSG, REQUEST, TERMINATED, URGENT, Runner
 
 __all__ = ["VERSION", "Node"]
@@ -95,6 +97,7 @@ class Node:
         self._refs = itertools.count(1)
         self._core_pid = PID(self._name, 1, self._creation)
         self._core_pending: dict[Ref, tuple[Future, TimerHandle]] = {}
+        self._pubsub = PubSub(self)
         #: the process or meta-process whose handler is running now, if any
         self._current: Runner | None = None
         level = LogLevel.parse(options.log.level)
@@ -161,7 +164,7 @@ class Node:
             processes_zombee=sum(1 for p in procs if p._state is ProcessState.ZOMBEE),
             registered_names=len(self._names),
             registered_aliases=len(self._aliases),
-            registered_events=0,
+            registered_events=self._pubsub.size()[2],
         )
 
     # -- env -----------------------------------------------------------------------------
@@ -240,12 +243,18 @@ class Node:
             if result is not None and hasattr(result, "close"):
                 result.close()
                 raise NotAllowed(f"init of {type(behavior).__qualname__} must be a plain method, not async def")
-        except BaseException:
+        except BaseException as e:
+            # children spawned by init with link_parent must hear of it: fire with the error
             behavior._state = TERMINATED
-            self._unregister(behavior, None)
+            self._unregister(behavior, e if isinstance(e, Exception) else TerminateReasonKill)
             raise
         finally:
             self._current = previous
+        if parent is not None:
+            if options.link_parent:
+                self._pubsub.add_link_quietly(behavior, parent._pid)
+            if options.link_child:
+                self._pubsub.add_link_quietly(parent, pid)
         behavior._activate()
         return pid
 
@@ -272,6 +281,7 @@ class Node:
             raise NameUnknown(f"no process is registered as {atom}")
         p._name = None
         p._log._source = p._log_source()
+        self._pubsub.fire(ProcessID(atom, self._name), UNREGISTERED, p._pid)
         return p._pid
 
     def whereis(self, name: str) -> PID | None:
@@ -311,6 +321,9 @@ class Node:
             important_delivery=p._important,
             compression=p._compression,
             fallback=p._fallback,
+            links=tuple(p._linked or ()),
+            monitors=tuple(p._monitored or ()),
+            events=self._pubsub.events_of(p._pid),
         )
 
     def process_list(self) -> list[PID]:
@@ -519,28 +532,53 @@ class Node:
 
     # -- termination ---------------------------------------------------------------------
 
-    def _unregister(self, p: Process, reason: BaseException | None) -> None:
-        """Release everything a terminated process held; ``reason`` None means its init failed."""
+    def _unregister(self, p: Process, reason: BaseException) -> None:
+        """Release everything a terminated process held, then tell who watched it.
+
+        The name and aliases are free before any notice is queued, so a watcher that hears
+        of the termination can take the name at once.
+        """
         self._processes.pop(p._pid.id, None)
-        if p._name is not None and self._names.get(p._name) is p:
-            del self._names[p._name]
-        for alias in p._aliases or ():
+        name = p._name
+        if name is not None and self._names.get(name) is p:
+            del self._names[name]
+        else:
+            name = None
+        aliases = p._aliases or []
+        for alias in aliases:
             self._aliases.pop(alias, None)
         p._aliases = None
         if p._metas:
             for meta in list(p._metas.values()):
-                meta._owner_terminated(reason if reason is not None else TerminateReasonShutdown)
+                meta._owner_terminated(reason)
         if p._pending:
             for _fut, handle in p._pending.values():
                 handle.cancel()
             p._pending = None
         self._logging.delete_process(p._pid)
+        self._pubsub.process_terminated(p, reason, name, aliases)
         if self._state == _STOPPING and not self._processes:
             self._finish_stop()
 
-    def _delete_alias(self, alias: Alias) -> None:
+    def _delete_alias(self, alias: Alias, owner: PID) -> None:
         if self._aliases.pop(alias, None) is None:
             raise AliasUnknown(f"no alias {alias} on {self._name}")
+        self._pubsub.fire(alias, UNREGISTERED, owner)
+
+    # -- events of the node itself (the producer is the core PID) --------------------------
+
+    def register_event(self, name: str, notify: bool = False, buffer: int = 0) -> Ref:
+        """Register an event produced by the node itself; returns the token ``send_event`` needs."""
+        self._check_running()
+        return self._pubsub.register_event(self._core_pid, name, notify, buffer)
+
+    def unregister_event(self, name: str) -> None:
+        self._pubsub.unregister_event(self._core_pid, name)
+
+    def send_event(self, name: str, token: Ref, message: Any) -> None:
+        """Publish to every subscriber of event ``name`` (anyone holding its token may)."""
+        self._check_running()
+        self._pubsub.send_event(self._core_pid, name, token, message, _NORMAL)
 
     def _check_running(self) -> None:
         if self._state == _STOPPED:

@@ -40,6 +40,8 @@ class Process(Runner):
         "__weakref__",
         "_aliases",
         "_behavior",
+        "_linked",
+        "_monitored",
         "_compression",
         "_env",
         "_fallback",
@@ -72,6 +74,8 @@ class Process(Runner):
         self._compression = options.compression
         self._fallback = options.fallback
         self._behavior = type(self).__qualname__
+        self._linked: dict[Any, None] | None = None  # what this process links to
+        self._monitored: dict[Any, None] | None = None  # what it monitors
         self._log = Log(node._logging, log_level, self._log_source())
 
     def _log_source(self) -> Any:
@@ -198,7 +202,7 @@ class Process(Runner):
         if not self._aliases or alias not in self._aliases or alias in (self._metas or ()):
             raise AliasOwner(f"{alias} is not an alias of {self._pid}")
         self._aliases.remove(alias)
-        self._node._delete_alias(alias)
+        self._node._delete_alias(alias, self._pid)
 
     def aliases(self) -> list[Alias]:
         return list(self._aliases or ())
@@ -319,6 +323,49 @@ class Process(Runner):
 
         return MetaProcess._start(self, behavior, mailbox_size)
 
+    # -- links, monitors, events ---------------------------------------------------------
+
+    def link(self, target: Any) -> list | None:
+        """Link to a PID, ProcessID, Alias or Event: when it goes away, this process gets an
+        exit signal (terminating it unless it traps exits).  For an Event, returns its
+        buffered last messages, as ``link_event`` does."""
+        return self._node._pubsub.link(self, target)
+
+    def unlink(self, target: Any) -> None:
+        self._node._pubsub.unlink(self, target)
+
+    def monitor(self, target: Any) -> list | None:
+        """Monitor a PID, ProcessID, Alias or Event: when it goes away, this process gets a
+        ``MessageDown*`` message.  For an Event, returns its buffered last messages."""
+        return self._node._pubsub.monitor(self, target)
+
+    def demonitor(self, target: Any) -> None:
+        self._node._pubsub.demonitor(self, target)
+
+    def link_event(self, event: Any) -> list:
+        """Subscribe to ``event`` with a link; returns the buffered last ``MessageEvent``s."""
+        return self._node._pubsub.link(self, _event(event))
+
+    def monitor_event(self, event: Any) -> list:
+        """Subscribe to ``event`` with a monitor; returns the buffered last ``MessageEvent``s."""
+        return self._node._pubsub.monitor(self, _event(event))
+
+    def register_event(self, name: str, notify: bool = False, buffer: int = 0) -> Ref:
+        """Become the producer of event ``name``; ``send_event`` needs the returned token.
+
+        With ``notify`` this process gets ``MessageEventStart`` when the first subscriber
+        arrives and ``MessageEventStop`` when the last leaves; ``buffer`` keeps that many
+        last messages for new subscribers."""
+        return self._node._pubsub.register_event(self._pid, name, notify, buffer)
+
+    def unregister_event(self, name: str) -> None:
+        self._node._pubsub.unregister_event(self._pid, name)
+
+    def send_event(self, name: str, token: Ref, message: Any) -> None:
+        """Publish ``message`` to every subscriber of event ``name`` (``EventOwner`` without its token)."""
+        self._node._pubsub.send_event(self._pid, name, token, message, self._priority)
+        self._messages_out += 1
+
     # -- behaviour hooks (the runtime calls these; a behaviour overrides them) ----------
 
     def _init(self, args: tuple) -> Any:  # pragma: no cover - every behaviour overrides
@@ -397,6 +444,14 @@ class Process(Runner):
         except AttributeError:
             return f"<{type(self).__qualname__} (not spawned)>"
 
+
+
+def _event(event: object) -> Any:
+    from ..gen.ids import Event
+
+    if not isinstance(event, Event):
+        raise Incorrect(f"an event is an Event(name, node), not {event!r}")
+    return event
 
 
 def _env_name(name: object) -> str:

@@ -82,8 +82,12 @@ class Runner:
 
     # -- mailbox -----------------------------------------------------------------------
 
-    def _push(self, queue: int, item: tuple) -> None:
-        """Append to a queue; wake the runner if it sleeps. Raise MailboxFull if the queue is full."""
+    def _push(self, queue: int, item: tuple, limit: bool = True) -> None:
+        """Append to a queue; wake the runner if it sleeps.
+
+        Raise MailboxFull if the queue is full, unless ``limit`` is False (the runtime's own
+        notices: an exit or down must not be lost to a full mailbox).
+        """
         if queue == MAIN:
             q = self._q_main
             if q is None:
@@ -100,7 +104,7 @@ class Runner:
             q = self._q_log
             if q is None:
                 q = self._q_log = deque()
-        if self._mailbox_size and len(q) >= self._mailbox_size:
+        if limit and self._mailbox_size and len(q) >= self._mailbox_size:
             self._mailbox_full(queue, item)
             return
         q.append(item)

@@ -1,0 +1,311 @@
+"""Pub/sub: links, monitors and events (Ergo's target manager and event registry).
+
+One structure serves all three.  A *target* is a PID, ProcessID, Alias or Event; its
+*consumers* are the processes that linked to it or monitor it.  Links and monitors are
+one-way: the consumer is told, the target is not affected.  When a target goes away
+(terminated, name unregistered, alias deleted, event unregistered) every consumer gets
+one notice and the entry is removed, so a link or monitor fires at most once.
+
+Bookkeeping is O(1) per operation: ``target → {consumer: None}`` here, and on each
+consumer ``target → None`` for what it watches, so either side going away releases the
+entries that concern it.  Dicts keep insertion order: notices go out in the order the
+links and monitors were made, which keeps simulated runs deterministic.
+
+Notices are queued, never handled at once: exits go to the consumer's urgent queue (an
+exit signal), downs to its system queue (a message).  Both ignore the mailbox limit: a
+notice about a link must not be lost to a full mailbox.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ..gen.errors import (
+    AliasUnknown,
+    EventOwner,
+    EventUnknown,
+    Incorrect,
+    NotAllowed,
+    ProcessTerminated,
+    ProcessUnknown,
+    Taken,
+    TargetExist,
+    TargetUnknown,
+    Unregistered,
+)
+from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
+from ..gen.messages import (
+    MessageDownAlias,
+    MessageDownEvent,
+    MessageDownPID,
+    MessageDownProcessID,
+    MessageEvent,
+    MessageEventStart,
+    MessageEventStop,
+    MessageExitAlias,
+    MessageExitEvent,
+    MessageExitPID,
+    MessageExitProcessID,
+)
+from ..gen.types import MessagePriority
+from .runner import EVENT, EXIT, MSG, SYSTEM, TERMINATED, URGENT, Runner
+
+if TYPE_CHECKING:
+    from .node import Node
+    from .process import Process
+
+__all__ = ["PubSub", "UNREGISTERED", "LINK"]
+
+#: the reason consumers get when a name is unregistered, an alias deleted, an event unregistered
+UNREGISTERED = Unregistered()
+#: marks an exit item that a link produced (an exit signal from ``send_exit`` has None there)
+LINK = "link"
+
+_EXIT = {PID: MessageExitPID, ProcessID: MessageExitProcessID, Alias: MessageExitAlias, Event: MessageExitEvent}
+_DOWN = {PID: MessageDownPID, ProcessID: MessageDownProcessID, Alias: MessageDownAlias, Event: MessageDownEvent}
+
+
+class _EventEntry:
+    __slots__ = ("event", "producer", "token", "notify", "last", "consumers")
+
+    def __init__(self, event: Event, producer: PID, token: Ref, notify: bool, buffer: int) -> None:
+        self.event = event
+        self.producer = producer
+        self.token = token
+        self.notify = notify
+        self.last: deque[MessageEvent] | None = deque(maxlen=buffer) if buffer > 0 else None
+        self.consumers = 0
+
+
+class PubSub:
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._links: dict[Any, dict[PID, None]] = {}
+        self._monitors: dict[Any, dict[PID, None]] = {}
+        self._events: dict[Event, _EventEntry] = {}
+
+    # -- making and removing links and monitors ----------------------------------------
+
+    def _check_target(self, consumer: Process, target: Any) -> None:
+        """Raise the error Ergo raises for a target that cannot be watched (local targets)."""
+        node = self._node
+        t = type(target)
+        if t is PID:
+            if target == consumer._pid:
+                raise NotAllowed(f"{consumer._pid} cannot link to or monitor itself")
+            p = node._processes.get(target.id)
+            if p is None or p._pid.creation != target.creation:
+                raise ProcessUnknown(f"no process {target} on {node._name}")
+            if p._state >= TERMINATED:
+                raise ProcessTerminated(f"{target} is terminating")
+        elif t is ProcessID:
+            p = node._names.get(target.name)
+            if p is None:
+                raise ProcessUnknown(f"no process is registered as {target.name} on {node._name}")
+            if p is consumer:
+                raise NotAllowed(f"{consumer._pid} cannot link to or monitor itself")
+            if p._state >= TERMINATED:
+                raise ProcessTerminated(f"{target} is terminating")
+        elif t is Alias:
+            owner = node._aliases.get(target)
+            if owner is None:
+                raise AliasUnknown(f"no alias {target} on {node._name}")
+            if owner is consumer:
+                raise NotAllowed(f"{consumer._pid} cannot link to or monitor its own alias")
+        elif t is Event:
+            if target not in self._events:
+                raise EventUnknown(f"no event {target} on {node._name}")
+        else:
+            raise Incorrect(f"cannot link to or monitor {target!r}: a PID, ProcessID, Alias or Event is needed")
+
+    def add(self, consumer: Process, target: Any, table: dict, mine_attr: str) -> list[MessageEvent] | None:
+        """Add a link (``table`` is the links) or a monitor; return buffered events for an event."""
+        t = type(target)
+        if t is Atom:  # a node name, as in Ergo's Link(target any)
+            if target == self._node._name:
+                raise NotAllowed(f"{consumer._pid} cannot link to or monitor its own node")
+            self._node._remote(target)
+        elif t is str:
+            raise Incorrect(f"cannot link to or monitor the str {target!r}: use ProcessID(name, node) for a "
+                            "registered process, or Atom('name@host') for a node")
+        elif t in (PID, ProcessID, Alias, Event) and target.node != self._node._name:
+            self._node._remote(target)
+        self._check_target(consumer, target)
+        mine = getattr(consumer, mine_attr)
+        if mine is not None and target in mine:
+            raise TargetExist(f"{consumer._pid} already watches {target}")
+        if mine is None:
+            mine = {}
+            setattr(consumer, mine_attr, mine)
+        mine[target] = None
+        consumers = table.get(target)
+        if consumers is None:
+            consumers = table[target] = {}
+        consumers[consumer._pid] = None
+        if type(target) is Event:
+            return self._subscribed(target)
+        return None
+
+    def remove(self, consumer: Process, target: Any, table: dict, mine_attr: str) -> None:
+        mine = getattr(consumer, mine_attr)
+        if not mine or target not in mine:
+            raise TargetUnknown(f"{consumer._pid} does not watch {target}")
+        del mine[target]
+        self._drop(table, target, consumer._pid)
+
+    def _drop(self, table: dict, target: Any, pid: PID) -> None:
+        consumers = table.get(target)
+        if consumers is not None:
+            consumers.pop(pid, None)
+            if not consumers:
+                del table[target]
+        if type(target) is Event:
+            self._unsubscribed(target)
+
+    def link(self, consumer: Process, target: Any) -> list[MessageEvent] | None:
+        return self.add(consumer, target, self._links, "_linked")
+
+    def unlink(self, consumer: Process, target: Any) -> None:
+        self.remove(consumer, target, self._links, "_linked")
+
+    def monitor(self, consumer: Process, target: Any) -> list[MessageEvent] | None:
+        return self.add(consumer, target, self._monitors, "_monitored")
+
+    def demonitor(self, consumer: Process, target: Any) -> None:
+        self.remove(consumer, target, self._monitors, "_monitored")
+
+    def add_link_quietly(self, consumer: Process, target: PID) -> None:
+        """The spawn options link_parent / link_child: no checks, both sides are alive."""
+        if consumer._linked is None:
+            consumer._linked = {}
+        if target not in consumer._linked:
+            consumer._linked[target] = None
+            self._links.setdefault(target, {})[consumer._pid] = None
+
+    # -- a target went away ------------------------------------------------------------
+
+    def fire(self, target: Any, reason: BaseException, from_: PID) -> None:
+        """Tell every consumer of ``target`` that it is gone, once, and forget them."""
+        node = self._node
+        links = self._links.pop(target, None)
+        monitors = self._monitors.pop(target, None)
+        if links:
+            exit_message = _EXIT[type(target)](target, reason)
+            for pid in links:
+                c = node._processes.get(pid.id)
+                if c is not None and c._pid == pid and c._linked is not None:
+                    c._linked.pop(target, None)
+                    if c._state < TERMINATED:
+                        c._push(URGENT, (EXIT, from_, LINK, exit_message), False)
+        if monitors:
+            down_message = _DOWN[type(target)](target, reason)
+            for pid in monitors:
+                c = node._processes.get(pid.id)
+                if c is not None and c._pid == pid and c._monitored is not None:
+                    c._monitored.pop(target, None)
+                    if c._state < TERMINATED:
+                        c._push(SYSTEM, (MSG, from_, None, down_message), False)
+
+    def consumer_gone(self, p: Process) -> None:
+        """A terminated process stops watching: release its side of every link and monitor."""
+        linked, monitored = p._linked, p._monitored
+        p._linked = p._monitored = None
+        for target in linked or ():
+            self._drop(self._links, target, p._pid)
+        for target in monitored or ():
+            self._drop(self._monitors, target, p._pid)
+
+    def process_terminated(self, p: Process, reason: BaseException, name: Atom | None,
+                           aliases: list[Alias]) -> None:
+        """Fire everything a terminated process was: its PID, its name, aliases and events.
+
+        The caller has already released the name and aliases, so a watcher that hears of
+        the termination can take the name at once.
+        """
+        self.consumer_gone(p)
+        pid = p._pid
+        self.fire(pid, reason, pid)
+        if name is not None:
+            self.fire(ProcessID(name, self._node._name), reason, pid)
+        for alias in aliases:
+            self.fire(alias, reason, pid)
+        for event in [e for e, entry in self._events.items() if entry.producer == pid]:
+            del self._events[event]
+            self.fire(event, reason, pid)
+
+    # -- events ------------------------------------------------------------------------
+
+    def register_event(self, producer: PID, name: str, notify: bool, buffer: int) -> Ref:
+        if not isinstance(name, str) or not name:
+            raise Incorrect(f"an event name is a non-empty str, not {name!r}")
+        if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 0:
+            raise Incorrect(f"an event buffer is an int >= 0, not {buffer!r}")
+        event = Event(name, self._node._name)
+        if event in self._events:
+            raise Taken(f"the event {event} is registered by {self._events[event].producer}")
+        token = self._node.make_ref()
+        self._events[event] = _EventEntry(event, producer, token, bool(notify), buffer)
+        return token
+
+    def unregister_event(self, producer: PID, name: str) -> None:
+        event = Event(name, self._node._name)
+        entry = self._events.get(event)
+        if entry is None:
+            raise EventUnknown(f"no event {event} on {self._node._name}")
+        if entry.producer != producer:
+            raise EventOwner(f"{producer} is not the producer of {event}")
+        del self._events[event]
+        self.fire(event, UNREGISTERED, producer)
+
+    def send_event(self, from_: PID, name: str, token: Ref, message: Any, priority: MessagePriority) -> None:
+        node = self._node
+        event = Event(name, node._name)
+        entry = self._events.get(event)
+        if entry is None:
+            raise EventUnknown(f"no event {event} on {node._name}")
+        if token != entry.token:
+            raise EventOwner(f"the token does not match the one {event} was registered with")
+        m = MessageEvent(event, int(node._scheduler.time() * 1e9), message)
+        if entry.last is not None:
+            entry.last.append(m)
+        queue = Runner._queue_of(priority)
+        item = (EVENT, from_, None, m)
+        for table in (self._links, self._monitors):
+            for pid in table.get(event, ()):
+                c = node._processes.get(pid.id)
+                if c is None or c._state >= TERMINATED:
+                    continue
+                try:
+                    c._push(queue, item)
+                except Exception as e:  # a full mailbox loses this event for that consumer only
+                    node._log.error("event %s not delivered to %s: %s", event, pid, e)
+
+    def _subscribed(self, event: Event) -> list[MessageEvent]:
+        entry = self._events[event]
+        entry.consumers += 1
+        if entry.notify and entry.consumers == 1:
+            self._notify(entry, MessageEventStart(event.name))
+        return list(entry.last) if entry.last is not None else []
+
+    def _unsubscribed(self, event: Event) -> None:
+        entry = self._events.get(event)
+        if entry is None:
+            return
+        entry.consumers -= 1
+        if entry.notify and entry.consumers == 0:
+            self._notify(entry, MessageEventStop(event.name))
+
+    def _notify(self, entry: _EventEntry, message: Any) -> None:
+        node = self._node
+        p = node._processes.get(entry.producer.id)
+        if p is not None and p._pid == entry.producer and p._state < TERMINATED:
+            p._push(SYSTEM, (MSG, node._core_pid, None, message), False)
+
+    def events_of(self, pid: PID) -> tuple[Event, ...]:
+        return tuple(e for e, entry in self._events.items() if entry.producer == pid)
+
+    def size(self) -> tuple[int, int, int]:
+        """How many targets have links, monitors, and how many events exist (for leak tests)."""
+        return len(self._links), len(self._monitors), len(self._events)
+
