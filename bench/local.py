@@ -66,6 +66,9 @@ SIZES = {
     "spawn": 100_000,
     "memory": 100_000,
     "sim": 300_000,
+    "monitor_rounds": 100_000,
+    "fanout_subscribers": 10_000,
+    "fanout_events": 20,
 }
 QUICK_SIZES = {
     "send": 30_000,
@@ -75,6 +78,9 @@ QUICK_SIZES = {
     "spawn": 10_000,
     "memory": 10_000,
     "sim": 30_000,
+    "monitor_rounds": 10_000,
+    "fanout_subscribers": 10_000,
+    "fanout_events": 2,
 }
 
 #: a sender yields to the loop after this many messages (the raw producer does the same)
@@ -535,12 +541,156 @@ def bench_sim(sizes: dict[str, int], repeats: int) -> list[dict[str, Any]]:
 
 # -- main --------------------------------------------------------------------------------------
 
+# -- 6. pub/sub: spawn + monitor + exit + down, and event fan-out ------------------------------
+
+
+class _MonitorLooper(ergo.Actor):
+    """One round: spawn a process, monitor it, send it an exit, receive its down; repeat."""
+
+    def init(self, n: int, done: Callable[[], None]) -> None:
+        self.left = n
+        self.done = done
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        if not self.left:
+            self.done()
+            return
+        self.left -= 1
+        target = self.spawn(_Idle)
+        self.monitor(target)
+        self.send_exit(target, ergo.TerminateReasonNormal)
+
+
+def ergo_monitor_rounds(n: int) -> float:
+    node, loop = _node()
+    try:
+        finished = loop.create_future()
+        looper = node.spawn(_MonitorLooper, None, n, lambda: finished.set_result(None))
+        t0 = time.perf_counter()
+        node.send(looper, "go")
+        loop.run_until_complete(finished)
+        return time.perf_counter() - t0
+    finally:
+        _done_node(node, loop)
+
+
+def raw_task_watch_rounds(n: int) -> float:
+    """The asyncio analogue: create a task, watch it with a done callback, cancel it, next."""
+    loop = _fresh_loop()
+    try:
+        async def idle(fut: asyncio.Future) -> None:
+            await fut
+
+        async def run() -> float:
+            finished = loop.create_future()
+            left = [n]
+
+            def round_(_task: Any = None) -> None:
+                if not left[0]:
+                    finished.set_result(None)
+                    return
+                left[0] -= 1
+                task = loop.create_task(idle(loop.create_future()))
+                task.add_done_callback(round_)
+                task.cancel()
+
+            t0 = time.perf_counter()
+            round_()
+            await finished
+            return time.perf_counter() - t0
+
+        return loop.run_until_complete(run())
+    finally:
+        _close_loop(loop)
+
+
+class _Subscriber(ergo.Actor):
+    def init(self, event: ergo.Event, counter: list, total: int, done: Callable[[], None]) -> None:
+        self.monitor_event(event)
+        self.counter, self.total, self.done = counter, total, done
+
+    def handle_event(self, message: Any) -> None:
+        self.counter[0] += 1
+        if self.counter[0] == self.total:
+            self.done()
+
+
+def ergo_fanout(subscribers: int, events: int) -> float:
+    node, loop = _node()
+    try:
+        token = node.register_event("ticks")
+        event = ergo.Event("ticks", node.name)
+        finished = loop.create_future()
+        counter = [0]
+        for _ in range(subscribers):
+            node.spawn(_Subscriber, None, event, counter, subscribers * events, lambda: finished.set_result(None))
+        t0 = time.perf_counter()
+        for i in range(events):
+            node.send_event("ticks", token, i)
+        loop.run_until_complete(finished)
+        return time.perf_counter() - t0
+    finally:
+        _done_node(node, loop)
+
+
+def raw_queue_fanout(subscribers: int, events: int) -> float:
+    """The asyncio analogue: one queue and one consumer task per subscriber."""
+    loop = _fresh_loop()
+    try:
+        async def run() -> float:
+            total = subscribers * events
+            count = [0]
+            finished = loop.create_future()
+
+            async def consume(q: asyncio.Queue) -> None:
+                while True:
+                    await q.get()
+                    count[0] += 1
+                    if count[0] == total:
+                        finished.set_result(None)
+
+            queues = [asyncio.Queue() for _ in range(subscribers)]
+            tasks = [loop.create_task(consume(q)) for q in queues]
+            await asyncio.sleep(0)
+            t0 = time.perf_counter()
+            for i in range(events):
+                for q in queues:
+                    q.put_nowait(i)
+            await finished
+            elapsed = time.perf_counter() - t0
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return elapsed
+
+        return loop.run_until_complete(run())
+    finally:
+        _close_loop(loop)
+
+
+def bench_pubsub(sizes: dict[str, int], repeats: int) -> list[dict[str, Any]]:
+    n = sizes["monitor_rounds"]
+    ours = best_rate(ergo_monitor_rounds, n, repeats)
+    raw = best_rate(raw_task_watch_rounds, n, repeats)
+    subs, events = sizes["fanout_subscribers"], sizes["fanout_events"]
+    deliveries = subs * events
+    fan = best_rate(lambda _n: ergo_fanout(subs, events), deliveries, repeats)
+    raw_fan = best_rate(lambda _n: raw_queue_fanout(subs, events), deliveries, repeats)
+    return [
+        result("spawn_monitor_exit_down.local", ours, "rounds/s", raw,
+               "asyncio create_task + add_done_callback + cancel", 100_000, "value"),
+        result(f"event_fanout.local.{subs}_subscribers", fan, "deliveries/s", raw_fan,
+               "asyncio: one Queue + consumer task per subscriber, put_nowait to each"),
+    ]
+
+
 BENCHES = {
     "send": bench_send,
     "call": bench_call,
     "spawn": bench_spawn,
     "memory": bench_memory,
     "sim": bench_sim,
+    "pubsub": bench_pubsub,
 }
 
 
