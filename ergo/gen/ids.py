@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from .errors import AtomTooLong, Incorrect
 
-__all__ = ["PID", "Alias", "Atom", "Event", "ProcessID", "Ref", "crc32", "node_crc"]
+__all__ = ["Atom", "PID", "ProcessID", "Ref", "Alias", "Event", "crc32", "node_crc", "trusted"]
 
 _POLY = 0xD5828281
 
@@ -90,6 +91,19 @@ def _int(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise Incorrect(f"{what} must be an int, not {type(value).__name__}")
     return value
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def trusted(cls: type, *values: object) -> Any:
+    """Make an identifier without checking its fields: for values the node itself built
+    from checked parts (its own name and creation, its counters), on hot paths."""
+    obj = _new(cls)
+    for name, value in zip(cls.__dataclass_fields__, values):
+        _set(obj, name, value)
+    return obj
 
 
 def _int32(v: int) -> int:

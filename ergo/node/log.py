@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,12 +44,22 @@ _TRACE, _DEBUG, _INFO, _WARNING, _ERROR, _PANIC = (
 class Log:
     """The logger of a node, process or meta-process: ``log.info("format %s", arg)``."""
 
-    __slots__ = ("_level", "_logging", "_source")
+    __slots__ = ("_level", "_logging", "_make_source", "_source")
 
-    def __init__(self, logging_: Logging, level: LogLevel, source: Any) -> None:
+    def __init__(self, logging_: Logging, level: LogLevel, source: Any,
+                 make_source: Callable[[], Any] | None = None) -> None:
         self._logging = logging_
         self._level = int(level)
+        #: who logs (a MessageLog* source); None: made by ``make_source`` when first needed
         self._source = source
+        self._make_source = make_source
+
+    @property
+    def source(self) -> Any:
+        src = self._source
+        if src is None and self._make_source is not None:
+            src = self._source = self._make_source()
+        return src
 
     @property
     def level(self) -> LogLevel:
@@ -64,27 +74,27 @@ class Log:
 
     def trace(self, fmt: str, *args: Any) -> None:
         if self._level <= _TRACE:
-            self._logging.emit(_TRACE, self._source, fmt, args)
+            self._logging.emit(_TRACE, self.source, fmt, args)
 
     def debug(self, fmt: str, *args: Any) -> None:
         if self._level <= _DEBUG:
-            self._logging.emit(_DEBUG, self._source, fmt, args)
+            self._logging.emit(_DEBUG, self.source, fmt, args)
 
     def info(self, fmt: str, *args: Any) -> None:
         if self._level <= _INFO:
-            self._logging.emit(_INFO, self._source, fmt, args)
+            self._logging.emit(_INFO, self.source, fmt, args)
 
     def warning(self, fmt: str, *args: Any) -> None:
         if self._level <= _WARNING:
-            self._logging.emit(_WARNING, self._source, fmt, args)
+            self._logging.emit(_WARNING, self.source, fmt, args)
 
     def error(self, fmt: str, *args: Any) -> None:
         if self._level <= _ERROR:
-            self._logging.emit(_ERROR, self._source, fmt, args)
+            self._logging.emit(_ERROR, self.source, fmt, args)
 
     def panic(self, fmt: str, *args: Any) -> None:
         if self._level <= _PANIC:
-            self._logging.emit(_PANIC, self._source, fmt, args)
+            self._logging.emit(_PANIC, self.source, fmt, args)
 
 
 def source_text(source: Any) -> str:
@@ -229,6 +239,7 @@ class Logging:
         self._logger = logging.Logger(f"ergo.{node._name.value}")
         self._logger.propagate = False
         self._handlers: dict[str, logging.Handler] = {}
+        self._process_loggers: set[PID] = set()
         if options.default_logger:
             formatter_cls = JSONFormatter if options.json else DefaultFormatter
             handler = _StreamHandler(options.output)
@@ -265,6 +276,7 @@ class Logging:
 
     def add_process(self, pid: PID, name: str, filter: Iterable[LogLevel | str] | None = None) -> None:
         self.add(name, _ProcessHandler(self._node, pid), filter)
+        self._process_loggers.add(pid)
 
     def delete(self, name: str) -> None:
         handler = self._handlers.pop(name, None)
@@ -274,6 +286,9 @@ class Logging:
         handler.close()
 
     def delete_process(self, pid: PID) -> None:
+        if pid not in self._process_loggers:
+            return
+        self._process_loggers.discard(pid)
         for name, h in list(self._handlers.items()):
             if isinstance(h, _ProcessHandler) and h.pid == pid:
                 self.delete(name)

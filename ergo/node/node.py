@@ -29,7 +29,7 @@ from ..gen.errors import (
     TerminateReasonShutdown,
     Timeout,
 )
-from ..gen.ids import PID, Alias, Atom, ProcessID, Ref
+from ..gen.ids import PID, Alias, Atom, ProcessID, Ref, trusted
 from ..gen.messages import MessageExitPID, MessageLogNode
 from ..gen.options import (
     DEFAULT_CALL_TIMEOUT,
@@ -53,8 +53,7 @@ VERSION = "0.1.0"
 _RUNNING, _STOPPING, _STOPPED = "running", "stopping", "stopped"
 _NORMAL = MessagePriority.NORMAL
 _QUEUE_OF = Runner._queue_of
-_new_ref = object.__new__
-_set_field = object.__setattr__  # Ref is a frozen dataclass
+_DEFAULT_PROCESS_OPTIONS = ProcessOptions()
 
 
 def validate_node_name(name: object) -> Atom:
@@ -140,14 +139,10 @@ class Node:
         """A reference unique on this node (and, with the creation, across its restarts)."""
         # every call makes one: skip Ref's argument checks, the node's name and creation
         # were checked when the node started and the counter yields ints
-        ref = _new_ref(Ref)
-        _set_field(ref, "node", self._name)
-        _set_field(ref, "creation", self._creation)
-        _set_field(ref, "id", (next(self._refs), 0, 0))
-        return ref
+        return trusted(Ref, self._name, self._creation, (next(self._refs), 0, 0))
 
     def _new_alias(self) -> Alias:
-        return Alias(self._name, self._creation, (next(self._refs), 0, 0))
+        return trusted(Alias, self._name, self._creation, (next(self._refs), 0, 0))
 
     def info(self) -> NodeInfo:
         procs = self._processes.values()
@@ -199,7 +194,7 @@ class Node:
                parent: Process | None, register: str | None) -> PID:
         self._check_running()
         if options is None:
-            options = ProcessOptions()
+            options = _DEFAULT_PROCESS_OPTIONS  # never mutated: _bind only reads it
         elif not isinstance(options, ProcessOptions):
             raise Incorrect(f"options must be ProcessOptions or None, not {type(options).__name__}")
         if not callable(factory):
@@ -231,7 +226,7 @@ class Node:
             env[_env_name(k)] = v
         if options.log_level is not LogLevel.DEFAULT:
             log_level = options.log_level
-        pid = PID(self._name, next(self._ids), self._creation)
+        pid = trusted(PID, self._name, next(self._ids), self._creation)
         behavior._bind(self, pid, parent_pid, leader, env, options, log_level)
         self._processes[pid.id] = behavior
         if name is not None:
@@ -271,7 +266,7 @@ class Node:
     def _set_name(self, p: Process, name: Atom) -> None:
         self._names[name] = p
         p._name = name
-        p._log._source = p._log_source()
+        p._log._source = None
 
     def unregister_name(self, name: str) -> PID:
         """Release ``name``; returns the PID that had it."""
@@ -280,7 +275,7 @@ class Node:
         if p is None:
             raise NameUnknown(f"no process is registered as {atom}")
         p._name = None
-        p._log._source = p._log_source()
+        p._log._source = None  # made again, with the new name, when next needed
         self._pubsub.fire(ProcessID(atom, self._name), UNREGISTERED, p._pid)
         return p._pid
 

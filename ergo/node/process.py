@@ -76,7 +76,7 @@ class Process(Runner):
         self._behavior = type(self).__qualname__
         self._linked: dict[Any, None] | None = None  # what this process links to
         self._monitored: dict[Any, None] | None = None  # what it monitors
-        self._log = Log(node._logging, log_level, self._log_source())
+        self._log = Log(node._logging, log_level, None, self._log_source)
 
     def _log_source(self) -> Any:
         from ..gen.messages import MessageLogProcess

@@ -84,6 +84,7 @@ class PubSub:
         self._links: dict[Any, dict[PID, None]] = {}
         self._monitors: dict[Any, dict[PID, None]] = {}
         self._events: dict[Event, _EventEntry] = {}
+        self._produced: dict[PID, dict[Event, None]] = {}  # producer -> its events
 
     # -- making and removing links and monitors ----------------------------------------
 
@@ -230,7 +231,7 @@ class PubSub:
             self.fire(ProcessID(name, self._node._name), reason, pid)
         for alias in aliases:
             self.fire(alias, reason, pid)
-        for event in [e for e, entry in self._events.items() if entry.producer == pid]:
+        for event in self._produced.pop(pid, ()):
             del self._events[event]
             self.fire(event, reason, pid)
 
@@ -246,6 +247,7 @@ class PubSub:
             raise Taken(f"the event {event} is registered by {self._events[event].producer}")
         token = self._node.make_ref()
         self._events[event] = _EventEntry(event, producer, token, bool(notify), buffer)
+        self._produced.setdefault(producer, {})[event] = None
         return token
 
     def unregister_event(self, producer: PID, name: str) -> None:
@@ -256,6 +258,10 @@ class PubSub:
         if entry.producer != producer:
             raise EventOwner(f"{producer} is not the producer of {event}")
         del self._events[event]
+        produced = self._produced[producer]
+        del produced[event]
+        if not produced:
+            del self._produced[producer]
         self.fire(event, UNREGISTERED, producer)
 
     def send_event(self, from_: PID, name: str, token: Ref, message: Any, priority: MessagePriority) -> None:
@@ -303,7 +309,7 @@ class PubSub:
             p._push(SYSTEM, (MSG, node._core_pid, None, message), False)
 
     def events_of(self, pid: PID) -> tuple[Event, ...]:
-        return tuple(e for e, entry in self._events.items() if entry.producer == pid)
+        return tuple(self._produced.get(pid, ()))
 
     def size(self) -> tuple[int, int, int]:
         """How many targets have links, monitors, and how many events exist (for leak tests)."""
