@@ -41,8 +41,9 @@ from ..gen.options import (
 )
 from ..gen.types import LogLevel, MessagePriority, ProcessState
 from ..scheduler import Future, Scheduler, TimerHandle
+from .env import Env, _env_name
 from .log import Log, Logging
-from .process import Process, _check_delay, _env_name
+from .process import Process, _check_delay
 from .pubsub import UNREGISTERED, PubSub
 from .runner import EXIT, INSPECT, LOG, LOGQ, MSG, REQUEST, TERMINATED, URGENT, Runner
 
@@ -70,7 +71,7 @@ def validate_node_name(name: object) -> Atom:
     return Atom(name)
 
 
-class Node:
+class Node(Env):
     """A running node.  Made by a backend: ``sim.Sim().host(...).start_node(...)`` or ``net.start_node(...)``."""
 
     def __init__(self, name: str, scheduler: Scheduler, options: NodeOptions | None = None) -> None:
@@ -161,23 +162,6 @@ class Node:
             registered_aliases=len(self._aliases),
             registered_events=self._pubsub.size()[2],
         )
-
-    # -- env -----------------------------------------------------------------------------
-
-    def env(self, name: str) -> Any:
-        """A node environment variable (case-insensitive name), or None."""
-        return self._env.get(_env_name(name))
-
-    def set_env(self, name: str, value: Any) -> None:
-        """Set a variable (``None`` deletes it); processes spawned from now on inherit it."""
-        key = _env_name(name)
-        if value is None:
-            self._env.pop(key, None)
-        else:
-            self._env[key] = value
-
-    def env_list(self) -> dict[str, Any]:
-        return dict(self._env)
 
     # -- processes -----------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from ..gen.ids import PID, Alias, Atom, Ref
 from ..gen.options import DEFAULT_CALL_TIMEOUT, CompressionOptions, ProcessOptions
 from ..gen.types import LogLevel, MessagePriority, ProcessState
 from ..scheduler import Future, TimerHandle
+from .env import Env
 from .log import Log
 from .runner import INSPECT, REQUEST, TERMINATED, WAIT_RESPONSE, ZOMBEE, Runner
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Process"]
 
 
-class Process(Runner):
+class Process(Runner, Env):
     """The runtime side of a process, and the API its handlers use."""
 
     __slots__ = (
@@ -159,23 +160,6 @@ class Process(Runner):
         if not isinstance(value, CompressionOptions):
             raise Incorrect(f"compression takes CompressionOptions, not {type(value).__name__}")
         self._compression = value
-
-    # -- env -----------------------------------------------------------------------------
-
-    def env(self, name: str) -> Any:
-        """The value of an environment variable (names are case-insensitive), or None."""
-        return self._env.get(_env_name(name))
-
-    def set_env(self, name: str, value: Any) -> None:
-        """Set a variable of this process; ``None`` deletes it."""
-        key = _env_name(name)
-        if value is None:
-            self._env.pop(key, None)
-        else:
-            self._env[key] = value
-
-    def env_list(self) -> dict[str, Any]:
-        return dict(self._env)
 
     # -- names and aliases -------------------------------------------------------------
 
@@ -454,10 +438,6 @@ def _event(event: object) -> Any:
     return event
 
 
-def _env_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise Incorrect(f"an environment variable name is a str, not {type(name).__name__}")
-    return str.__str__(name).upper()
 
 
 def _check_delay(delay: object) -> None:

@@ -188,25 +188,26 @@ class PubSub:
 
     def fire(self, target: Any, reason: BaseException, from_: PID) -> None:
         """Tell every consumer of ``target`` that it is gone, once, and forget them."""
-        node = self._node
         links = self._links.pop(target, None)
         monitors = self._monitors.pop(target, None)
         if links:
-            exit_message = _EXIT[type(target)](target, reason)
-            for pid in links:
-                c = node._processes.get(pid.id)
-                if c is not None and c._pid == pid and c._linked is not None:
-                    c._linked.pop(target, None)
-                    if c._state < TERMINATED:
-                        c._push(URGENT, (EXIT, from_, LINK, exit_message), False)
+            item = (EXIT, from_, LINK, _EXIT[type(target)](target, reason))
+            self._tell(links, target, "_linked", URGENT, item)
         if monitors:
-            down_message = _DOWN[type(target)](target, reason)
-            for pid in monitors:
-                c = node._processes.get(pid.id)
-                if c is not None and c._pid == pid and c._monitored is not None:
-                    c._monitored.pop(target, None)
-                    if c._state < TERMINATED:
-                        c._push(SYSTEM, (MSG, from_, None, down_message), False)
+            item = (MSG, from_, None, _DOWN[type(target)](target, reason))
+            self._tell(monitors, target, "_monitored", SYSTEM, item)
+
+    def _tell(self, consumers: dict[PID, None], target: Any, mine_attr: str, queue: int, item: tuple) -> None:
+        processes = self._node._processes
+        for pid in consumers:
+            c = processes.get(pid.id)
+            if c is None or c._pid != pid:
+                continue
+            mine = getattr(c, mine_attr)
+            if mine is not None:
+                mine.pop(target, None)
+            if c._state < TERMINATED:
+                c._push(queue, item, False)
 
     def consumer_gone(self, p: Process) -> None:
         """A terminated process stops watching: release its side of every link and monitor."""
