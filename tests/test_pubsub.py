@@ -445,3 +445,17 @@ def test_shutdown_reason_reaches_monitors(backend):
     node.send_exit(target, TerminateReasonShutdown)
     backend.settle()
     assert downs == [MessageDownPID(target, TerminateReasonShutdown)]
+
+
+def test_a_process_linked_and_monitoring_an_event_gets_each_message_once(backend):
+    node = backend.node()
+    token = node.register_event("once")
+    sub = node.spawn(Watcher)
+    event = Event("once", node.name)
+    do(node, sub, "link_event", event)
+    do(node, sub, "monitor_event", event)
+    node.send_event("once", token, 1)
+    node.send_event("once", token, 2)
+    assert [m.message for m in node.call(sub, ("wait", 2))] == [1, 2]
+    backend.settle()
+    assert [m.message for m in node.call(sub, "messages")] == [1, 2]

@@ -278,15 +278,17 @@ class PubSub:
             entry.last.append(m)
         queue = Runner._queue_of(priority)
         item = (EVENT, from_, None, m)
-        for table in (self._links, self._monitors):
-            for pid in table.get(event, ()):
-                c = node._processes.get(pid.id)
-                if c is None or c._state >= TERMINATED:
-                    continue
-                try:
-                    c._push(queue, item)
-                except Exception as e:  # a full mailbox loses this event for that consumer only
-                    node._log.error("event %s not delivered to %s: %s", event, pid, e)
+        # a process that both links to and monitors the event gets each message once
+        consumers = dict(self._links.get(event, ()))
+        consumers.update(self._monitors.get(event, ()))
+        for pid in consumers:
+            c = node._processes.get(pid.id)
+            if c is None or c._state >= TERMINATED:
+                continue
+            try:
+                c._push(queue, item)
+            except Exception as e:  # a full mailbox loses this event for that consumer only
+                node._log.error("event %s not delivered to %s: %s", event, pid, e)
 
     def _subscribed(self, event: Event) -> list[MessageEvent]:
         entry = self._events[event]
