@@ -659,3 +659,25 @@ def test_stopped_node_refuses_work(backend):
         node.spawn(Collector)
     with pytest.raises(NodeTerminated):
         node.send("x", 1)
+
+
+def test_a_process_that_kills_itself_then_awaits_never_resumes(backend):
+    node = backend.node()
+    journal: list = []
+
+    class Suicidal(Actor):
+        async def handle_message(self, from_, message):
+            node.kill(self.pid)
+            try:
+                await self.sleep(0.001)
+                journal.append("resumed after death")
+            finally:
+                journal.append("coroutine closed")
+
+    pid = node.spawn(Suicidal)
+    node.send(pid, "go")
+    backend.settle()
+    node.spawn(Collector)  # the clock goes on; a wrongly parked coroutine would resume by now
+    backend.settle()
+    assert journal == ["coroutine closed"]
+    assert pid not in node.process_list()

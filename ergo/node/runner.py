@@ -267,7 +267,9 @@ class Runner:
             self._coro = None
             self._panic(e)
         else:
-            if isinstance(yielded, Future):
+            if self._state is not RUNNING:
+                pass  # killed while it ran: never park it, it is closed below
+            elif isinstance(yielded, Future):
                 self._state = WAIT_RESPONSE
                 yielded.add_done_callback(self._future_done)
             elif node._scheduler.adapt(yielded, self._foreign_done):
