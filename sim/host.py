@@ -20,7 +20,7 @@ class Host:
     def __init__(self, world: World, name: str) -> None:
         self.world = world
         self.name = name
-        self.scheduler = SimScheduler(world.env, world.rng(f"host/{name}"), world.epoch)
+        self.scheduler = SimScheduler(world.env, world.rng(f"host/{name}"), world.epoch, world.cancelled_timers)
         self.nodes: dict[str, Node] = {}
 
     def start_node(self, name: str, options: NodeOptions | None = None) -> Node:

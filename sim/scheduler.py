@@ -16,29 +16,40 @@ __all__ = ["SimScheduler"]
 
 
 class _SimTimer(TimerHandle):
-    __slots__ = ("_args", "_fn")
+    """A SimPy timeout cannot be taken back, so a cancelled timer stays queued until its
+    time; the world counts those, so that "run until nothing is left" can stop early."""
 
-    def __init__(self, fn: Callable[..., Any], args: tuple) -> None:
+    __slots__ = ("_fn", "_args", "_counts")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple, counts: list[int]) -> None:
         self._fn: Callable[..., Any] | None = fn
         self._args = args
+        self._counts = counts
 
     def cancel(self) -> None:
-        self._fn = None
-        self._args = ()
+        if self._fn is not None:
+            self._fn = None
+            self._args = ()
+            self._counts[0] += 1
 
     def _fire(self, _event: simpy.Event) -> None:
         fn = self._fn
         if fn is not None:
             self._fn = None
             fn(*self._args)
+        else:
+            self._counts[0] -= 1
 
 
 class SimScheduler(Scheduler):
     """Runs the core on ``env``.  Soon-calls of one scheduler are drained by one SimPy event
     per batch, in FIFO order, so the order of everything follows from the seed alone."""
 
-    def __init__(self, env: simpy.Environment, rng: random.Random, epoch: float) -> None:
+    def __init__(self, env: simpy.Environment, rng: random.Random, epoch: float,
+                 cancelled: list[int] | None = None) -> None:
         self._env = env
+        #: [number of cancelled timers still queued in env], shared by the world's schedulers
+        self._cancelled = cancelled if cancelled is not None else [0]
         self.random = rng
         self._epoch = epoch
         self._ready = ReadyQueue(self._arm)
@@ -59,7 +70,7 @@ class SimScheduler(Scheduler):
         self._ready.push(fn, args)
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
-        timer = _SimTimer(fn, args)
+        timer = _SimTimer(fn, args, self._cancelled)
         self._env.timeout(delay).callbacks.append(timer._fire)
         return timer
 

@@ -44,10 +44,16 @@ class Sim:
         return self.host(host).start_node(name, options)
 
     def run(self, until: float | None = None) -> None:
-        """Run the clock until virtual time ``until``, or until nothing is left to happen."""
+        """Run the clock until virtual time ``until``, or until nothing is left to happen.
+
+        Without ``until`` the clock stops at the last thing that happened: timers that were
+        cancelled (a call's timeout once its reply came) do not drag it forward.
+        """
         env = self.world.env
         if until is None:
-            env.run()
+            quiet = self.world.quiet
+            while not quiet():
+                env.step()
         elif until > env.now:
             env.run(until=until)
 

@@ -22,6 +22,15 @@ class World:
         self.epoch = epoch
         self.env = simpy.Environment()
         self.hosts: dict[str, Host] = {}
+        #: cancelled timers still queued in ``env`` (one counter for every host's scheduler)
+        self.cancelled_timers = [0]
+
+    def quiet(self) -> bool:
+        """True when nothing but cancelled timers is left to happen."""
+        queue = getattr(self.env, "_queue", None)  # SimPy's event heap; no public size
+        if queue is None:
+            return self.env.peek() == float("inf")
+        return len(queue) <= self.cancelled_timers[0]
 
     def rng(self, purpose: str) -> random.Random:
         """A generator of its own for each purpose, derived from the seed alone."""
