@@ -130,21 +130,6 @@ class Runner:
     def _mailbox_full(self, queue: int, item: tuple) -> None:
         raise MailboxFull(f"the mailbox of {self._describe()} is full ({self._mailbox_size} in a queue)")
 
-    def _pop(self) -> tuple | None:
-        q = self._q_urgent
-        if q:
-            return q.popleft()
-        q = self._q_system
-        if q:
-            return q.popleft()
-        q = self._q_main
-        if q:
-            return q.popleft()
-        q = self._q_log
-        if q:
-            return q.popleft()
-        return None
-
     def _has_items(self) -> bool:
         return bool(self._q_urgent or self._q_system or self._q_main or self._q_log)
 
@@ -179,7 +164,7 @@ class Runner:
         try:
             n = BATCH
             while n:
-                # self._pop() and self._handle(item), inlined: this loop runs once per message
+                # the queues in priority order, inlined: this loop runs once per message
                 q = self._q_urgent
                 if not q:
                     q = self._q_system
@@ -214,17 +199,6 @@ class Runner:
                 self._state = SLEEP
         elif state is ZOMBEE:
             self._finish_zombee()
-
-    def _handle(self, item: tuple) -> None:
-        """Handle one mailbox item: call the behaviour, catch what it raises (``_run`` inlines this)."""
-        try:
-            result = self._dispatch(item)
-            if result is not None and type(result) is CoroutineType:
-                self._start_coroutine(result, self._after(item))
-        except TerminateReason as reason:
-            self._terminate(reason.with_traceback(None))
-        except Exception as exc:
-            self._panic(exc)
 
     def _dispatch(self, item: tuple) -> Any:  # pragma: no cover - every subclass overrides
         raise NotImplementedError
