@@ -324,3 +324,19 @@ def test_same_seed_same_log_lines():
     first, second = _scenario(7), _scenario(7)
     assert len(first) > 50 and first == second
     assert _scenario(8) != first
+
+
+def test_no_process_can_be_spawned_while_the_node_stops(backend):
+    node = backend.node()
+    refused: list = []
+
+    class Respawner(Actor):
+        def terminate(self, reason):
+            try:
+                node.spawn(Collector)  # e.g. a naive restart during shutdown
+            except ergo.NodeTerminated as e:
+                refused.append(str(e))
+
+    node.spawn(Respawner)
+    node.stop()
+    assert node.wait() is True and refused and "stopping" in refused[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
+from types import CoroutineType
 from typing import Any
 
 from ..gen.errors import (
@@ -176,7 +177,9 @@ class Node(Env):
 
     def _spawn(self, factory: Callable[[], Process], options: ProcessOptions | None, args: tuple,
                parent: Process | None, register: str | None) -> PID:
-        self._check_running()
+        if self._state != _RUNNING:
+            # a process spawned now would miss the shutdown signal and the stop would wait for it
+            raise NodeTerminated(f"node {self._name.value} is {self._state}: no new processes")
         if options is None:
             options = _DEFAULT_PROCESS_OPTIONS  # never mutated: _bind only reads it
         elif not isinstance(options, ProcessOptions):
@@ -219,7 +222,7 @@ class Node(Env):
         self._current = behavior
         try:
             result = behavior._init(args)
-            if result is not None and hasattr(result, "close"):
+            if type(result) is CoroutineType:
                 result.close()
                 raise NotAllowed(f"init of {type(behavior).__qualname__} must be a plain method, not async def")
         except BaseException as e:
