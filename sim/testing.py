@@ -330,10 +330,10 @@ class PubSubModel:
             return ProcessUnknown
         item = ("exit", from_, None, MessageExitPID(from_, reason))
         if from_ == self.core:
-            self._push(to, _URGENT, item)
+            self._push(to, _URGENT, item, from_)
             self._run()
         else:
-            self._as(from_, self._push, to, _URGENT, item)
+            self._as(from_, self._push, to, _URGENT, item, from_)
         return None
 
     def kill(self, pid: PID) -> type[ErgoError] | None:
@@ -347,7 +347,7 @@ class PubSubModel:
         """A ``("stop", reason)`` message: the process raises the reason (or panics)."""
         if not self.alive(pid):
             return ProcessUnknown
-        self._push(pid, _MAIN, ("stop", reason))
+        self._push(pid, _MAIN, ("stop", reason), self.core)
         self._run()
         return None
 
@@ -372,7 +372,7 @@ class PubSubModel:
         for when, pid, reason in due:
             self.now = when
             if self.alive(pid):
-                self._push(pid, _MAIN, ("stop", reason))
+                self._push(pid, _MAIN, ("stop", reason), pid)  # send_after to itself
                 self._run()
         self.now = until
 
@@ -403,7 +403,7 @@ class PubSubModel:
         if entry is not None:
             entry.subscriptions += 1
             if entry.notify and entry.subscriptions == 1:
-                self._push(entry.producer, _SYSTEM, ("notice", MessageEventStart(target.name)))
+                self._push(entry.producer, _SYSTEM, ("notice", MessageEventStart(target.name)), self.core)
 
     def _drop(self, table: dict, target: Any, consumer: PID) -> None:
         consumers = table[target]
@@ -414,16 +414,16 @@ class PubSubModel:
         if entry is not None:
             entry.subscriptions -= 1
             if entry.notify and entry.subscriptions == 0:
-                self._push(entry.producer, _SYSTEM, ("notice", MessageEventStop(target.name)))
+                self._push(entry.producer, _SYSTEM, ("notice", MessageEventStop(target.name)), self.core)
 
     def _fire(self, target: Any, reason: BaseException, from_: PID) -> None:
         """``target`` went away: each consumer hears of it once, and forgets it."""
         for consumer in self.links.pop(target, {}):
             del self.procs[consumer].linked[target]
-            self._push(consumer, _URGENT, ("exit", from_, target, _EXIT[type(target)](target, reason)))
+            self._push(consumer, _URGENT, ("exit", from_, target, _EXIT[type(target)](target, reason)), from_)
         for consumer in self.monitors.pop(target, {}):
             del self.procs[consumer].monitored[target]
-            self._push(consumer, _SYSTEM, ("notice", _DOWN[type(target)](target, reason)))
+            self._push(consumer, _SYSTEM, ("notice", _DOWN[type(target)](target, reason)), from_)
 
     def _terminate(self, p: _Proc, reason: BaseException) -> None:
         p.alive = False
@@ -454,11 +454,18 @@ class PubSubModel:
 
     # -- delivery: mailboxes and the ready queue ------------------------------------------
 
-    def _push(self, pid: PID, queue: int, item: tuple) -> None:
+    def _push(self, pid: PID, queue: int, item: tuple, sender: PID | None = None) -> None:
+        """Queue ``item`` from ``sender``; a signal (urgent or system) never overtakes what
+        the same sender queued before it in a lower queue, as the node's ``_push_signal``."""
         p = self.procs.get(pid)
         if p is None or not p.alive:
             return
-        p.queues[queue].append(item)
+        if sender is not None:
+            for lower in (_MAIN, _SYSTEM):
+                if lower > queue and any(s == sender for s, _ in p.queues[lower]):
+                    queue = lower
+                    break
+        p.queues[queue].append((sender, item))
         if p.state == "sleep":
             p.state = "ready"
             self._ready.append(pid)
@@ -483,7 +490,7 @@ class PubSubModel:
             queue = next((q for q in p.queues if q), None)
             if queue is None:
                 break
-            self._handle(p, queue.popleft())
+            self._handle(p, queue.popleft()[1])
             n -= 1
         if p.alive:
             if any(p.queues):

@@ -459,3 +459,31 @@ def test_a_process_linked_and_monitoring_an_event_gets_each_message_once(backend
     assert [m.message for m in node.call(sub, ("wait", 2))] == [1, 2]
     backend.settle()
     assert [m.message for m in node.call(sub, "messages")] == [1, 2]
+
+
+def test_a_signal_never_overtakes_what_its_sender_sent_before(backend):
+    node = backend.node()
+    watcher = node.spawn(Watcher, None, True)  # traps exits: they arrive as messages
+
+    class Chatter(Actor):
+        def handle_message(self, from_, message):
+            for i in range(3):
+                self.send(watcher, i)
+            if message == "exit":
+                self.send_exit(watcher, TerminateReason("bye"))
+                self.send(watcher, "after the exit")
+            else:
+                raise TerminateReasonNormal  # its down and link exit follow its messages
+
+    other = node.spawn(Watcher)
+    chatter = node.spawn(Chatter)
+    do(node, watcher, "monitor", chatter)
+    do(node, watcher, "link", chatter)
+    node.send(chatter, "exit")
+    node.send(other, "first from someone else")  # unrelated: may be overtaken, is not checked
+    assert node.call(watcher, ("wait", 5)) == [0, 1, 2, MessageExitPID(chatter, TerminateReason("bye")),
+                                               "after the exit"]
+    node.send(chatter, "die")
+    got = node.call(watcher, ("wait", 10))[5:]
+    assert got[:3] == [0, 1, 2]
+    assert sorted(map(type, got[3:]), key=str) == sorted([MessageDownPID, MessageExitPID], key=str)

@@ -428,7 +428,7 @@ class Node(Env):
         p = self._local_process(to)
         if p._state >= TERMINATED:
             raise ProcessTerminated(f"{to} is terminating")
-        p._push(URGENT, (EXIT, from_, None, MessageExitPID(from_, reason)))
+        p._push_signal(URGENT, (EXIT, from_, None, MessageExitPID(from_, reason)))
 
     def _deliver_log(self, pid: PID, message: Any) -> None:
         p = self._processes.get(pid.id)

@@ -207,7 +207,7 @@ class PubSub:
             if mine is not None:
                 mine.pop(target, None)
             if c._state < TERMINATED:
-                c._push(queue, item, False)
+                c._push_signal(queue, item)
 
     def consumer_gone(self, p: Process) -> None:
         """A terminated process stops watching: release its side of every link and monitor."""
@@ -309,7 +309,7 @@ class PubSub:
         node = self._node
         p = node._processes.get(entry.producer.id)
         if p is not None and p._pid == entry.producer and p._state < TERMINATED:
-            p._push(SYSTEM, (MSG, node._core_pid, None, message), False)
+            p._push_signal(SYSTEM, (MSG, node._core_pid, None, message))
 
     def events_of(self, pid: PID) -> tuple[Event, ...]:
         return tuple(self._produced.get(pid, ()))

@@ -113,6 +113,24 @@ class Runner:
             self._state = RUNNING
             self._node._scheduler.call_soon(self._run)
 
+    def _push_signal(self, queue: int, item: tuple) -> None:
+        """Queue a signal (an exit, a down, an event notice) where it cannot overtake what
+        its sender sent before it: in ``queue`` (urgent or system), unless a queue of lower
+        priority still holds an item from the same sender; then behind that item.
+
+        Priorities let signals overtake *other* senders' messages; order from one sender to
+        one receiver holds for signals and messages alike, as in Erlang.  The scan only
+        happens when a lower queue is not empty, and signals are rare next to messages.
+        """
+        q = self._q_main
+        if q and _holds_from(q, item[1]):  # every signal queue (urgent, system) is above main
+            queue = MAIN
+        elif queue == URGENT:
+            q = self._q_system
+            if q and _holds_from(q, item[1]):
+                queue = SYSTEM
+        self._push(queue, item, False)
+
     def _push_main(self, item: tuple) -> None:
         """The hot path of ``send``: ``_push(MAIN, item)`` without the dispatch on the queue."""
         q = self._q_main
@@ -323,6 +341,14 @@ class Runner:
         raise Incorrect(
             f"an exit reason is an exception (e.g. TerminateReasonNormal), not {type(reason).__name__}"
         )
+
+
+def _holds_from(q: deque, sender: object) -> bool:
+    for item in reversed(q):
+        f = item[1]
+        if f is sender or f == sender:
+            return True
+    return False
 
 
 __all__ += ["BATCH", "EVENT", "EXIT", "INSPECT", "LOG", "LOGQ", "MAIN", "MSG", "REQUEST", "SYSTEM", "URGENT"]
