@@ -338,23 +338,21 @@ class Node(Env):
         """The local process (or meta-process) ``to`` names, or the error that says why not."""
         t = type(to)
         if t is PID:
-            p = self._processes.get(to.id) if to.node == self._name else None
+            if to.node != self._name:
+                return self._remote(to)
+            p = self._processes.get(to.id)
             if p is None or p._pid.creation != to.creation:
-                if to.node != self._name:
-                    return self._remote(to)
                 raise ProcessUnknown(f"no process {to} on {self._name}")
-            return p
-        if t is Atom or t is str:
-            p = self._names.get(to)
-            if p is None:
-                raise ProcessUnknown(f"no process is registered as {Atom(to)} on {self._name}")
             return p
         if t is ProcessID:
             if to.node != self._name:
                 return self._remote(to)
-            p = self._names.get(to.name)
+            to = to.name
+            t = Atom
+        if t is Atom or t is str:
+            p = self._names.get(to)
             if p is None:
-                raise ProcessUnknown(f"no process is registered as {to.name} on {self._name}")
+                raise ProcessUnknown(f"no process is registered as {Atom(to)} on {self._name}")
             return p
         if t is Alias:
             if to.node != self._name:
