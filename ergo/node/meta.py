@@ -23,7 +23,7 @@ from ..gen.messages import MessageLogMeta
 from ..gen.options import MetaInfo
 from ..scheduler import Future
 from .log import Log
-from .runner import EXIT, INSPECT, MSG, REQUEST, TERMINATED, ZOMBEE, Runner
+from .runner import EXIT, INSPECT, MSG, REQUEST, TERMINATED, ZOMBEE, Runner, resume_when
 
 if TYPE_CHECKING:
     from .process import Process
@@ -172,10 +172,7 @@ class MetaProcess(Runner):
             self._panic(e)
         else:
             sched = self._node._scheduler
-            if isinstance(yielded, Future):
-                yielded.add_done_callback(
-                    lambda f: sched.call_soon(self._step_start, f._result, f.exception()))
-            elif not sched.adapt(yielded, lambda v, e: sched.call_soon(self._step_start, v, e)):
+            if not resume_when(sched, yielded, self._step_start):
                 sched.call_soon(self._step_start, None,
                                 NotAllowed(f"meta-process {self._id} awaited {yielded!r}, not a runtime awaitable"))
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..gen.errors import Incorrect, MailboxFull, NotAllowed, TerminateReason, TerminateReasonPanic
 from ..gen.types import MessagePriority, ProcessState
-from ..scheduler import Future
+from ..scheduler import Future, Scheduler
 
 if TYPE_CHECKING:
     from .node import Node
@@ -261,10 +261,7 @@ class Runner:
         else:
             if self._state is not RUNNING:
                 pass  # killed while it ran: never park it, it is closed below
-            elif isinstance(yielded, Future):
-                self._state = WAIT_RESPONSE
-                yielded.add_done_callback(self._future_done)
-            elif node._scheduler.adapt(yielded, self._foreign_done):
+            elif resume_when(node._scheduler, yielded, self._step):
                 self._state = WAIT_RESPONSE
             else:
                 err = NotAllowed(
@@ -284,19 +281,6 @@ class Runner:
                 self._state = SLEEP
         elif self._state is ZOMBEE:
             self._finish_zombee()
-
-    def _future_done(self, fut: Future) -> None:
-        if self._coro is None:
-            return
-        exc = fut.exception()
-        if exc is not None:
-            self._node._scheduler.call_soon(self._step, None, exc)
-        else:
-            self._node._scheduler.call_soon(self._step, fut._result, None)
-
-    def _foreign_done(self, value: Any, exc: BaseException | None) -> None:
-        if self._coro is not None:
-            self._node._scheduler.call_soon(self._step, value, exc)
 
     def _close_coroutine(self) -> None:
         coro, self._coro = self._coro, None
@@ -341,6 +325,16 @@ class Runner:
         raise Incorrect(
             f"an exit reason is an exception (e.g. TerminateReasonNormal), not {type(reason).__name__}"
         )
+
+
+def resume_when(scheduler: Scheduler, yielded: Any, resume: Callable[[Any, BaseException | None], None]) -> bool:
+    """Have ``scheduler`` call ``resume(value, exception)`` once what a handler's coroutine
+    yielded completes: a runtime :class:`Future`, or whatever the backend adapts (asyncio
+    futures).  False if it is neither: awaiting it is an error the caller reports."""
+    if isinstance(yielded, Future):
+        yielded.add_done_callback(lambda f: scheduler.call_soon(resume, f._result, f._exception))
+        return True
+    return scheduler.adapt(yielded, lambda v, e: scheduler.call_soon(resume, v, e))
 
 
 def _holds_from(q: deque, sender: object) -> bool:
