@@ -32,6 +32,9 @@ class Driver(Actor):
     def handle_message(self, from_: PID, message: Any) -> None:
         self.journal.append(message)
 
+    def handle_event(self, message: Any) -> None:
+        self.journal.append(message)
+
     def terminate(self, reason: BaseException) -> None:
         self.journal.append(("terminate", reason))
 

@@ -23,10 +23,12 @@ from ergo import (
     NotAllowed,
     ProcessID,
     ProcessOptions,
+    ProcessTerminated,
     ProcessUnknown,
     Ref,
     Taken,
     TerminateReasonKill,
+    TerminateReasonNormal,
     TerminateReasonShutdown,
 )
 
@@ -388,3 +390,30 @@ def test_a_logger_process_gets_log_lines_until_it_goes(backend):
     node.log.info("not for the sink")
     backend.settle()
     assert "not for the sink" not in lines
+
+
+def test_a_node_name_may_have_255_bytes_and_no_more(backend):
+    assert backend.node("n" * 251 + "@h.x").name == "n" * 251 + "@h.x"
+    with pytest.raises(Incorrect):
+        backend.node("n" * 252 + "@h.x")
+
+
+def test_a_terminating_process_takes_no_more_messages_or_exits(backend):
+    node = backend.node()
+    seen: list = []
+
+    class Last(Driver):
+        def handle_message(self, from_: PID, message: Any) -> None:
+            raise TerminateReasonNormal
+
+        def terminate(self, reason: BaseException) -> None:
+            for attempt in (lambda: self.send(self.pid, "to myself"),
+                            lambda: self.node.send_exit(self.pid, TerminateReasonKill)):
+                try:
+                    attempt()
+                except Exception as e:
+                    seen.append(type(e))
+
+    node.send(node.spawn(Last), "stop")
+    backend.settle()
+    assert seen == [ProcessTerminated, ProcessTerminated]

@@ -288,3 +288,24 @@ def test_running_time_grows_with_the_work_handlers_do():
         assert node.process_info(r).running_time == 0
     finally:
         s.close()
+
+
+@pytest.mark.parametrize("priority,order", [
+    (MessagePriority.NORMAL, ["message", "call"]),
+    (HIGH, ["call", "message"]),
+    (MAX, ["call", "message"]),
+])
+def test_a_call_is_queued_by_the_callers_priority(backend, priority, order):
+    from test_process_contract import Caller
+
+    node = backend.node()
+    w, journal, gate = blocked(backend, node)
+    s = node.spawn(Driver)
+    caller = node.spawn(Caller)
+    act(node, caller, lambda p: setattr(p, "send_priority", priority))
+    act(node, s, lambda p: p.send(w, "message"))
+    node.send(caller, ("call", w, lambda p: p.journal.append("call"), 1000))
+    settle_now(backend)
+    node.send(gate, "go")
+    settle_now(backend)
+    assert journal[-2:] == order

@@ -1,0 +1,109 @@
+"""Links, monitors and events (ergo/node/pubsub.py) at their edges: argument checks, the
+notices a producer gets, buffers, and what a consumer that is gone leaves behind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from drive import Driver, act
+
+from ergo import (
+    PID,
+    Event,
+    Incorrect,
+    MessageEventStart,
+    MessageEventStop,
+    TerminateReasonNormal,
+)
+
+
+@pytest.mark.parametrize("bad", ["", 5, None])
+def test_an_event_name_is_a_non_empty_str(backend, bad):
+    node = backend.node()
+    p = node.spawn(Driver)
+    with pytest.raises(Incorrect):
+        act(node, p, lambda p: p.register_event(bad))
+    with pytest.raises(Incorrect):
+        node.register_event(bad)
+    assert node.info().registered_events == 0
+
+
+@pytest.mark.parametrize("bad", [-1, True, 1.5, "2"])
+def test_an_event_buffer_is_an_int_not_below_zero(backend, bad):
+    node = backend.node()
+    with pytest.raises(Incorrect):
+        node.register_event("e", buffer=bad)
+    node.register_event("e", buffer=0)
+
+
+def test_a_terminating_consumer_is_sent_no_more_events(backend):
+    node = backend.node()
+    token = node.register_event("news")
+    seen: list = []
+
+    class Consumer(Driver):
+        def handle_message(self, from_: PID, message: Any) -> None:
+            raise TerminateReasonNormal
+
+        def terminate(self, reason: BaseException) -> None:
+            self.node.send_event("news", token, "while terminating")
+            seen.append(self.info().mailbox_queues)
+
+    c = node.spawn(Consumer)
+    act(node, c, lambda p: p.monitor_event(Event("news", node.name)))
+    node.send(c, "stop")
+    backend.settle()
+    assert seen == [{"urgent": 0, "system": 0, "main": 0, "log": 0}]
+
+
+def test_the_node_itself_may_produce_an_event_with_notify(backend):
+    node = backend.node()
+    token = node.register_event("by-node", notify=True)
+    journal: list = []
+    c = node.spawn(Driver, None, journal)
+    ev = Event("by-node", node.name)
+    act(node, c, lambda p: p.link_event(ev))  # the core has no mailbox to be told in
+    node.send_event("by-node", token, "hello")
+    act(node, c, lambda p: p.unlink(ev))
+    backend.settle()
+    assert [m.message for m in journal] == ["hello"]
+
+
+def test_a_producer_with_notify_hears_first_subscriber_and_last_leaving(backend):
+    node = backend.node()
+    journal: list = []
+    producer = node.spawn(Driver, None, journal)
+    act(node, producer, lambda p: p.register_event("e", notify=True))
+    c1, c2 = node.spawn(Driver), node.spawn(Driver)
+    ev = Event("e", node.name)
+    act(node, c1, lambda p: p.monitor(ev))
+    act(node, c2, lambda p: p.link(ev))
+    act(node, c1, lambda p: p.demonitor(ev))
+    node.kill(c2)
+    backend.settle()
+    assert journal == [MessageEventStart("e"), MessageEventStop("e")]
+
+
+def test_a_terminating_producer_is_not_told_its_last_subscriber_left(backend):
+    node = backend.node()
+    seen: list = []
+
+    class Producer(Driver):
+        def handle_message(self, from_: PID, message: Any) -> None:
+            if message == "stop":
+                raise TerminateReasonNormal
+
+        def terminate(self, reason: BaseException) -> None:
+            self.node.kill(self.consumer)  # its subscription ends while this process terminates
+            seen.append(self.info().mailbox_queues["system"])
+
+    producer = node.spawn(Producer)
+    act(node, producer, lambda p: p.register_event("e", notify=True))
+    consumer = node.spawn(Driver)
+    act(node, consumer, lambda p: p.monitor(Event("e", node.name)))
+    act(node, producer, lambda p: setattr(p, "consumer", consumer))
+    backend.settle()
+    node.send(producer, "stop")
+    backend.settle()
+    assert seen == [0]
