@@ -34,7 +34,11 @@ class LogOptions:
     """The node's logging: its level, the default logger (stdout) on or off, and its format."""
 
     level: LogLevel | str = LogLevel.INFO
-    default_logger: bool = True
+    #: the node's own stdout logger: True, False, or None (the default) for "on if
+    #: ``output`` is set or the application configured no ``logging`` handler (on ``ergo``
+    #: or the root) before the node started": a plain script sees the node's lines, an
+    #: application that configured logging does not get them twice
+    default_logger: bool | None = None
     #: ``strftime`` format of the time in the default logger's line; ``None`` prints
     #: nanoseconds since the epoch, as Ergo does when no format is set
     time_format: str | None = "%Y-%m-%d %H:%M:%S.%f"

@@ -228,7 +228,7 @@ class MetaProcess(Runner):
         try:
             self._behavior.terminate(reason)
         except Exception as e:
-            self._log.panic("terminate of meta-process %s raised %r", self._id, e)
+            self._log.panic("terminate of meta-process %s raised %r", self._id, e, exc_info=e)
 
     def _kill(self) -> None:
         self._terminate(TerminateReasonKill)
@@ -239,6 +239,6 @@ class MetaProcess(Runner):
     def _log_error(self, fmt: str, *args: Any) -> None:
         self._log.error(fmt, *args)
 
-    def _log_panic(self, fmt: str, *args: Any) -> None:
-        self._log.panic(fmt, *args)
+    def _log_panic(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
+        self._log.panic(fmt, *args, exc_info=exc_info)
 

@@ -373,7 +373,7 @@ class Process(Runner, Env):
         try:
             self._on_terminate(reason)
         except Exception as e:
-            self._log.panic("terminate callback of %s raised %r", self._pid, e)
+            self._log.panic("terminate callback of %s raised %r", self._pid, e, exc_info=e)
         finally:
             node._current = previous
         node._unregister(self, reason)
@@ -395,7 +395,7 @@ class Process(Runner, Env):
             try:
                 self._on_terminate(TerminateReasonKill)
             except Exception as e:
-                self._log.panic("terminate callback of %s raised %r", self._pid, e)
+                self._log.panic("terminate callback of %s raised %r", self._pid, e, exc_info=e)
             finally:
                 node._current = previous
 
@@ -419,8 +419,8 @@ class Process(Runner, Env):
     def _log_error(self, fmt: str, *args: Any) -> None:
         self._log.error(fmt, *args)
 
-    def _log_panic(self, fmt: str, *args: Any) -> None:
-        self._log.panic(fmt, *args)
+    def _log_panic(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
+        self._log.panic(fmt, *args, exc_info=exc_info)
 
     def __repr__(self) -> str:
         try:
