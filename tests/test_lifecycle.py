@@ -13,6 +13,7 @@ from support import Collector, ListLogger, SimBackend
 import ergo
 from ergo import (
     Actor,
+    ExitSignal,
     LogLevel,
     LogOptions,
     MessageLogProcess,
@@ -230,7 +231,10 @@ def test_stop_sends_untrappable_shutdown_to_every_process_and_releases_wait(back
     node.stop()
     assert node.wait() is True and not node.is_alive()
     terminations = [e for e in journal if e[0] == "terminate"]
-    assert len(terminations) == 3 and all(e[2] == TerminateReasonShutdown for e in terminations)
+    # each is told the parent sent it: the core for the top two, the parent for its child
+    assert len(terminations) == 3 and all(type(e[2]) is ExitSignal and e[2].cause == TerminateReasonShutdown
+                                          for e in terminations)
+    assert sorted(str(e[2].source) for e in terminations) == sorted(map(str, [node.pid, node.pid, parent]))
     assert not [e for e in journal if e[0] == "trapped"]
     assert parent in [e[1] for e in terminations]
     assert node.captured.texts()[-1] == "node test@localhost stopped"
@@ -250,7 +254,7 @@ def test_stop_from_inside_a_handler_does_not_deadlock(backend):
 
     node.send(node.spawn(Stopper), "stop")
     assert node.wait() is True
-    assert journal == ["stop returned inside the handler", ("terminate", TerminateReasonShutdown)]
+    assert journal == ["stop returned inside the handler", ("terminate", ExitSignal(node.pid, TerminateReasonShutdown))]
 
 
 def test_stop_force_kills_without_waiting(backend):

@@ -13,6 +13,7 @@ from ergo import (
     Actor,
     Alias,
     Atom,
+    ExitSignal,
     Fallback,
     Incorrect,
     MailboxFull,
@@ -526,7 +527,9 @@ def test_send_exit_terminates_with_the_reason(backend):
     pid = node.spawn(Recorder, None, journal)
     node.send_exit(pid, TerminateReason("enough"))
     backend.settle()
-    assert journal == [("terminate", TerminateReason("enough"))]
+    # Ergo's "<sender>: reason": terminate() is told who sent the signal
+    assert journal == [("terminate", ExitSignal(node.pid, TerminateReason("enough")))]
+    assert str(journal[0][1]) == f"{node.pid}: enough"
     with pytest.raises(ProcessUnknown):
         node.process_info(pid)
     with pytest.raises(Incorrect):
@@ -554,7 +557,7 @@ def test_trapped_exit_arrives_as_a_message_but_not_from_the_parent(backend):
     assert journal == [("message", node.pid, MessageExitPID(node.pid, TerminateReason("from core")))]
     assert node.call(parent, "exit") == "sent"
     backend.settle()
-    assert journal[-1] == ("terminate", TerminateReason("from parent"))
+    assert journal[-1] == ("terminate", ExitSignal(parent, TerminateReason("from parent")))
 
 
 def test_kill_a_sleeping_process(backend):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from types import CoroutineType
 from typing import Any
 
-from ..gen.errors import LinkExit, NoConnection, NotAllowed, Unsupported
+from ..gen.errors import ExitSignal, LinkExit, NoConnection, NotAllowed, Unsupported
 from ..gen.ids import PID, Ref
 from ..gen.messages import (
     MessageEvent,
@@ -118,10 +118,12 @@ _TARGET_OF_EXIT = {
 
 
 def _exit_reason(message: Any, from_link: bool) -> BaseException:
-    """What a non-trapping process dies of: the signal's reason, or for a link both the
-    target and its reason (Ergo's ``fmt.Errorf("%s: %w", target, reason)``)."""
+    """What a non-trapping process dies of: the signal's source and reason together, as
+    Ergo's ``fmt.Errorf("%s: %w", exit.PID, exit.Reason)``; the source is the sender of a
+    ``send_exit`` and the target of a link.  Its watchers are told the reason alone
+    (``unwrap_reason``)."""
     if type(message) is MessageExitNode:
         return LinkExit(message.name, NoConnection())
     if not from_link:
-        return message.reason
+        return ExitSignal(message.pid, message.reason)
     return LinkExit(getattr(message, _TARGET_OF_EXIT[type(message)]), message.reason)

@@ -18,6 +18,7 @@ from ..gen.errors import (
     NotAllowed,
     TerminateReasonKill,
     Timeout,
+    unwrap_reason,
 )
 from ..gen.ids import PID, Alias, Atom, Ref
 from ..gen.options import DEFAULT_CALL_TIMEOUT, CompressionOptions, ProcessOptions
@@ -376,7 +377,8 @@ class Process(Runner, Env):
             self._log.panic("terminate callback of %s raised %r", self._pid, e)
         finally:
             node._current = previous
-        node._unregister(self, reason)
+        # terminate() was told how the process died; who watched it is told why
+        node._unregister(self, unwrap_reason(reason))
 
     def _kill(self) -> None:
         """Terminate at once with reason ``kill``: untrappable, whatever the process is doing."""
