@@ -269,7 +269,7 @@ def test_stop_force_kills_without_waiting(backend):
     node.send(waiter, "go")
     node.call(slow, "messages")
     node.stop_force()
-    assert not node.is_alive() and node.process_list() == []
+    assert not node.is_alive() and node._processes == {}
     assert node.wait(timeout=0) is True
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support import Collector
+from support import Collector, ListLogger
 
 import ergo
 from ergo import (
@@ -662,6 +662,27 @@ def test_stopped_node_refuses_work(backend):
         node.spawn(Collector)
     with pytest.raises(NodeTerminated):
         node.send("x", 1)
+
+
+def test_a_stopped_node_raises_node_terminated_where_ergo_does(backend):
+    """Ergo's Info, ProcessInfo, ProcessList, MetaInfo, Kill, SendExit, RegisterName,
+    UnregisterName, RegisterEvent, UnregisterEvent, LoggerAdd(PID) and calls all fail with
+    ErrNodeTerminated once the node has stopped; its name, env and loggers still answer."""
+    node = backend.node()
+    pid = node.spawn(Collector)
+    node.stop()
+    for attempt in [
+        node.info, node.process_list, lambda: node.process_info(pid), lambda: node.kill(pid),
+        lambda: node.send_exit(pid, TerminateReason("x")), lambda: node.register_name("n", pid),
+        lambda: node.unregister_name("n"), lambda: node.register_event("e"), lambda: node.unregister_event("e"),
+        lambda: node.meta_info(node._new_alias()), lambda: node.logger_add("l", ListLogger()),
+        lambda: node.logger_add_process(pid), lambda: node.call(pid, 1),
+    ]:
+        with pytest.raises(NodeTerminated):
+            attempt()
+    assert node.name == "test@localhost" and node.env_list() == {} and node.loggers() == ()
+    node.set_env("still", 1)
+    assert node.env("still") == 1
 
 
 def test_a_process_that_kills_itself_then_awaits_never_resumes(backend):

@@ -147,6 +147,7 @@ class Node(Env):
         return trusted(Alias, self._name, self._creation, (next(self._refs), 0, 0))
 
     def info(self) -> NodeInfo:
+        self._check_running()
         procs = self._processes.values()
         return NodeInfo(
             name=self._name,
@@ -242,6 +243,7 @@ class Node(Env):
 
     def register_name(self, name: str, pid: PID) -> None:
         """Register ``name`` for a local process; a process has at most one name."""
+        self._check_running()
         atom = _name(name)
         p = self._local_process(pid)
         if atom in self._names:
@@ -257,6 +259,7 @@ class Node(Env):
 
     def unregister_name(self, name: str) -> PID:
         """Release ``name``; returns the PID that had it."""
+        self._check_running()
         atom = _name(name)
         p = self._names.pop(atom, None)
         if p is None:
@@ -273,13 +276,16 @@ class Node(Env):
 
     def kill(self, pid: PID) -> None:
         """Terminate a local process at once with reason ``kill``; it cannot trap this."""
+        self._check_running()
         self._local_process(pid)._kill()
 
     def send_exit(self, pid: PID, reason: BaseException) -> None:
         """Send an exit signal from the node's core; it terminates ``pid`` unless it traps exits."""
+        self._check_running()
         self._route_exit(self._core_pid, pid, Runner._reason(reason))
 
     def process_info(self, pid: PID) -> ProcessInfo:
+        self._check_running()
         p = self._local_process(pid)
         return ProcessInfo(
             pid=p._pid,
@@ -309,11 +315,13 @@ class Node(Env):
         )
 
     def process_list(self) -> list[PID]:
+        self._check_running()
         return [p._pid for p in self._processes.values()]
 
     def meta_info(self, alias: Alias) -> MetaInfo:
         from .meta import MetaProcess
 
+        self._check_running()
         m = self._aliases.get(alias)
         if not isinstance(m, MetaProcess):
             raise MetaUnknown(f"no meta-process {alias} on {self._name}")
@@ -493,11 +501,13 @@ class Node(Env):
 
         ``filter`` is the levels it receives (all by default).
         """
+        self._check_running()
         self._logging.add(name, logger, filter)
 
     def logger_add_process(self, pid: PID, name: str | None = None,
                            filter: Iterable[LogLevel | str] | None = None) -> None:
         """Make a local process a logger: its ``handle_log`` gets each message through its log queue."""
+        self._check_running()
         self._local_process(pid)
         self._logging.add_process(pid, name or str(pid), filter)
 
@@ -553,6 +563,7 @@ class Node(Env):
         return self._pubsub.register_event(self._core_pid, name, notify, buffer)
 
     def unregister_event(self, name: str) -> None:
+        self._check_running()
         self._pubsub.unregister_event(self._core_pid, name)
 
     def send_event(self, name: str, token: Ref, message: Any) -> None:
@@ -561,6 +572,8 @@ class Node(Env):
         self._pubsub.send_event(self._core_pid, name, token, message, _NORMAL)
 
     def _check_running(self) -> None:
+        # Ergo's rule: what asks the node to act or to describe its processes fails once it
+        # has stopped; its identity, env, loggers and stop/wait still answer
         if self._state == _STOPPED:
             raise NodeTerminated(f"node {self._name.value} is stopped")
 
