@@ -496,3 +496,26 @@ def test_a_signal_never_overtakes_what_its_sender_sent_before(backend):
     got = node.call(watcher, ("wait", 10))[5:]
     assert got[:3] == [0, 1, 2]
     assert sorted(map(type, got[3:]), key=str) == sorted([MessageDownPID, MessageExitPID], key=str)
+
+
+def test_an_empty_node_in_an_event_or_processid_names_the_local_node(backend):
+    """Ergo fills an empty node with the local one (LinkEvent, MonitorEvent, sends by
+    ProcessID): an unknown event is then EventUnknown, not a network error."""
+    node = backend.node()
+    producer = node.spawn_register("producer", Watcher)
+    consumer = node.spawn(Watcher)
+    with pytest.raises(EventUnknown):
+        do(node, consumer, "monitor_event", Event("nope", ""))
+    with pytest.raises(EventUnknown):
+        do(node, consumer, "link", Event("nope", ""))
+    do(node, producer, "register_event", "ev")
+    assert do(node, consumer, "monitor_event", Event("ev", "")) == []
+    assert do(node, consumer, "link_event", Event("ev", "")) == []
+    assert node.process_info(consumer).monitors == (Event("ev", node.name),)
+    do(node, consumer, "demonitor", Event("ev", ""))
+    do(node, consumer, "unlink", Event("ev", ""))
+    assert node.process_info(consumer).monitors == () and node.process_info(consumer).links == ()
+    do(node, consumer, "monitor", ProcessID("producer", ""))
+    assert node.process_info(consumer).monitors == (ProcessID("producer", node.name),)
+    node.send(ProcessID("producer", ""), "hello")
+    assert node.call(producer, ("wait", 1)) == ["hello"]

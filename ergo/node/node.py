@@ -353,7 +353,7 @@ class Node(Env):
                 raise ProcessUnknown(f"no process {to} on {self._name}")
             return p
         if t is ProcessID:
-            if to.node != self._name:
+            if to.node != self._name and to.node:  # an empty node is this one, as in Ergo
                 return self._remote(to)
             to = to.name
             t = Atom
