@@ -18,6 +18,7 @@ from ..gen.errors import (
     AliasUnknown,
     Incorrect,
     MailboxFull,
+    MetaMailboxFull,
     MetaUnknown,
     NameUnknown,
     NetworkStopped,
@@ -46,7 +47,7 @@ from .env import Env, _env_name
 from .log import Log, Logging
 from .process import Process, _check_delay
 from .pubsub import UNREGISTERED, PubSub
-from .runner import EXIT, INSPECT, LOG, LOGQ, MSG, REQUEST, TERMINATED, URGENT, Runner
+from .runner import EXIT, INSPECT, LOG, LOGQ, MAIN, MSG, REQUEST, SYSTEM, TERMINATED, URGENT, Runner, _holds_from
 
 __all__ = ["VERSION", "Node"]
 
@@ -379,14 +380,16 @@ class Node(Env):
             p = self._processes.get(to.id)
             if p is None or p._pid.creation != to.creation:
                 raise ProcessUnknown(f"no process {to} on {self._name}")
+            item = (MSG, from_, None, message)
         else:
             p = self._resolve(to)
+            item = _addressed((MSG, from_, None, message), to, p)
         if p._state >= TERMINATED:
             raise ProcessTerminated(f"{to} is terminating")
         if priority is _NORMAL:
-            p._push_main((MSG, from_, None, message))
+            p._push_main(item)
         else:
-            p._push(_QUEUE_OF(priority), (MSG, from_, None, message))
+            p._push(_QUEUE_OF(priority), item)
 
     def _route_request(self, caller: Runner | None, to: Any, ref: Ref, request: Any,
                        priority: MessagePriority, kind: int) -> None:
@@ -398,10 +401,12 @@ class Node(Env):
         from_ = caller._pid if isinstance(caller, Process) else self._core_pid
         if kind == INSPECT:
             p._push(URGENT, (kind, from_, ref, request))
-        elif priority is _NORMAL:
-            p._push_main((kind, from_, ref, request))
+            return
+        item = _addressed((kind, from_, ref, request), to, p)
+        if priority is _NORMAL:
+            p._push_main(item)
         else:
-            p._push(_QUEUE_OF(priority), (kind, from_, ref, request))
+            p._push(_QUEUE_OF(priority), item)
 
     def _route_response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
         if type(to) is not PID and not isinstance(to, PID):
@@ -435,6 +440,28 @@ class Node(Env):
         if p._state >= TERMINATED:
             raise ProcessTerminated(f"{to} is terminating")
         p._push_signal(URGENT, (EXIT, from_, None, MessageExitPID(from_, reason)))
+
+    def _route_exit_meta(self, from_: PID, alias: Alias, reason: BaseException) -> None:
+        """Ergo's ``SendExitMeta``: an exit signal to a meta-process, which terminates it
+        with ``reason`` (a meta-process never traps exits)."""
+        from .meta import MetaProcess
+
+        if not isinstance(alias, Alias):
+            raise Incorrect(f"an exit signal to a meta-process goes to its Alias, not {alias!r}")
+        m = self._aliases.get(alias)
+        if m is None:
+            raise AliasUnknown(f"no alias {alias} on {self._name}")
+        if not isinstance(m, MetaProcess):
+            raise MetaUnknown(f"{alias} is an alias of {m._describe()}, not a meta-process")
+        if m._state >= TERMINATED or m._owner._state >= TERMINATED:
+            raise ProcessTerminated(f"meta-process {alias} is terminating")
+        item = (EXIT, from_, None, MessageExitPID(from_, reason))
+        # the system queue, as Ergo; behind the sender's earlier messages, as every signal
+        q = m._q_main
+        try:
+            m._push(MAIN if q and _holds_from(q, from_) else SYSTEM, item)
+        except MailboxFull:
+            raise MetaMailboxFull(f"the mailbox of meta-process {alias} is full") from None
 
     def _deliver_log(self, pid: PID, message: Any) -> None:
         p = self._processes.get(pid.id)
@@ -638,6 +665,18 @@ class Node(Env):
 
     def __repr__(self) -> str:
         return f"<Node {self._name.value} {self._state}>"
+
+
+def _addressed(item: tuple, to: Any, p: Runner) -> tuple:
+    """A message or call sent by name or by alias carries that name (an Atom) or alias as
+    a fifth field, for split handling (Ergo's ``MailboxMessage.Target``).  A send to a PID
+    keeps the four-field item: the hot path pays nothing for it."""
+    t = type(to)
+    if t is PID:
+        return item
+    if t is Alias:
+        return (*item, to)
+    return (*item, p._name)  # str, Atom or ProcessID: the name ``p`` holds
 
 
 def _name(name: object) -> Atom:

@@ -226,6 +226,13 @@ class Process(Runner, Env):
         """Send an exit signal; it terminates ``to`` unless it traps exits."""
         self._node._route_exit(self._pid, to, self._reason(reason))
 
+    def send_exit_meta(self, alias: Alias, reason: BaseException) -> None:
+        """Send an exit signal to a meta-process (Ergo's ``SendExitMeta``): it terminates with
+        ``reason``.  ``AliasUnknown``, ``MetaUnknown`` (a process's alias),
+        ``ProcessTerminated`` or ``MetaMailboxFull`` say why it could not be sent."""
+        self._node._route_exit_meta(self._pid, alias, self._reason(reason))
+        self._messages_out += 1
+
     def call(self, to: Any, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Future:
         """Make a synchronous request; ``await`` it from an ``async def`` handler.
 
@@ -345,6 +352,10 @@ class Process(Runner, Env):
 
     def unregister_event(self, name: str) -> None:
         self._node._pubsub.unregister_event(self._pid, name)
+
+    def events(self) -> list[Atom]:
+        """The names of the events this process registered (and has not unregistered)."""
+        return [event.name for event in self._node._pubsub.events_of(self._pid)]
 
     def send_event(self, name: str, token: Ref, message: Any) -> None:
         """Publish ``message`` to every subscriber of event ``name`` (``EventOwner`` without its token)."""
