@@ -705,3 +705,45 @@ def test_a_process_that_kills_itself_then_awaits_never_resumes(backend):
     backend.settle()
     assert journal == ["coroutine closed"]
     assert pid not in node.process_list()
+
+
+def test_split_handle_routes_by_how_a_message_or_call_was_addressed(backend):
+    """Ergo's SetSplitHandle: by registered name (a str, an Atom or a ProcessID) or by
+    alias, messages and calls reach their own callbacks; by PID, the usual ones."""
+    node = backend.node()
+    seen: list = []
+
+    class Split(Actor):
+        def init(self) -> None:
+            self.split_handle = True
+
+        def handle_message(self, from_, message):
+            seen.append(("pid", message))
+
+        def handle_message_name(self, name, from_, message):
+            seen.append(("name", name, message))
+
+        def handle_message_alias(self, alias, from_, message):
+            seen.append(("alias", alias, message))
+
+        def handle_call(self, from_, ref, request):
+            if request == "alias":
+                return self.create_alias()
+            return ("pid", request)
+
+        async def handle_call_name(self, name, from_, ref, request):
+            return ("name", name, request)  # an async one replies with its return value
+
+    pid = node.spawn_register("split", Split)
+    alias = node.call(pid, "alias")
+    for to in (pid, "split", ergo.Atom("split"), ProcessID("split", node.name), alias):
+        node.send(to, 1)
+    backend.settle()
+    assert seen == [("pid", 1), ("name", "split", 1), ("name", "split", 1), ("name", "split", 1),
+                    ("alias", alias, 1)]
+    assert type(seen[1][1]) is ergo.Atom
+    assert node.call(pid, 2) == ("pid", 2)
+    assert node.call(ProcessID("split", node.name), 2) == ("name", "split", 2)
+    # the default handle_call_alias answers as handle_call does: Unsupported
+    with pytest.raises(ergo.Unsupported):
+        node.call(alias, 2)
