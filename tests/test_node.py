@@ -747,3 +747,22 @@ def test_split_handle_routes_by_how_a_message_or_call_was_addressed(backend):
     # the default handle_call_alias answers as handle_call does: Unsupported
     with pytest.raises(ergo.Unsupported):
         node.call(alias, 2)
+
+
+@pytest.mark.parametrize("bad", [
+    dict(level=100), dict(level=-1), dict(level=True), dict(level="2"),
+    dict(threshold=1023), dict(threshold=1), dict(threshold=2048.0), dict(enable="yes"),
+])
+def test_compression_options_take_ergos_levels_and_minimum_threshold(bad):
+    with pytest.raises(Incorrect):
+        ergo.CompressionOptions(**bad)
+
+
+def test_compression_options_are_checked_on_spawn_and_on_set(backend):
+    node = backend.node()
+    with pytest.raises(Incorrect):
+        ProcessOptions(compression="fast")
+    good = ergo.CompressionOptions(enable=True, level=ergo.CompressionLevel.BEST_SPEED, threshold=4096)
+    pid = node.spawn(Collector, ProcessOptions(compression=good))
+    assert node.process_info(pid).compression == good
+    assert ergo.CompressionOptions(level=2).level is ergo.CompressionLevel.BEST_SIZE
