@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ from .types import LogLevel, MessagePriority
 __all__ = [
     "DEFAULT_CALL_TIMEOUT",
     "DEFAULT_COMPRESSION_THRESHOLD",
+    "CompressionLevel",
     "CompressionOptions",
     "Fallback",
     "LogOptions",
@@ -74,11 +76,43 @@ class Fallback:
     tag: str = ""
 
 
+class CompressionLevel(enum.IntEnum):
+    """Ergo's compression levels (``gen.CompressionDefault``, ``...BestSpeed``, ``...BestSize``)."""
+
+    DEFAULT = 0
+    BEST_SPEED = 1
+    BEST_SIZE = 2
+
+
 @dataclass(frozen=True)
 class CompressionOptions:
+    """Compression of what a process sends over the network (Ergo's ``gen.Compression``).
+
+    As Ergo's ``SetCompressionLevel`` / ``SetCompressionThreshold``: the level is one of
+    :class:`CompressionLevel`, and the threshold (bytes) is at least
+    ``DEFAULT_COMPRESSION_THRESHOLD``; anything else is ``Incorrect``.
+    """
+
     enable: bool = False
-    level: int = 0
+    level: CompressionLevel | int = CompressionLevel.DEFAULT
     threshold: int = DEFAULT_COMPRESSION_THRESHOLD
+
+    def __post_init__(self) -> None:
+        from .errors import Incorrect
+
+        if not isinstance(self.enable, bool):
+            raise Incorrect(f"CompressionOptions.enable is a bool, not {self.enable!r}")
+        if isinstance(self.level, bool) or not isinstance(self.level, int) or self.level not in _LEVELS:
+            raise Incorrect(f"compression level {self.level!r} is not one of Ergo's: "
+                            f"{', '.join(f'{v.value} ({v.name})' for v in CompressionLevel)}")
+        object.__setattr__(self, "level", CompressionLevel(self.level))
+        t = self.threshold
+        if isinstance(t, bool) or not isinstance(t, int) or t < DEFAULT_COMPRESSION_THRESHOLD:
+            raise Incorrect(f"compression threshold is an int >= {DEFAULT_COMPRESSION_THRESHOLD} bytes "
+                            f"(Ergo's minimum), not {t!r}")
+
+
+_LEVELS = frozenset(int(v) for v in CompressionLevel)
 
 
 @dataclass
@@ -106,6 +140,8 @@ class ProcessOptions:
 
         if isinstance(self.mailbox_size, bool) or not isinstance(self.mailbox_size, int) or self.mailbox_size < 0:
             raise Incorrect(f"mailbox_size must be an int >= 0, not {self.mailbox_size!r}")
+        if not isinstance(self.compression, CompressionOptions):
+            raise Incorrect(f"compression must be CompressionOptions, not {type(self.compression).__name__}")
         if self.fallback is not None and not isinstance(self.fallback, Fallback):
             raise Incorrect(f"fallback must be a Fallback, not {type(self.fallback).__name__}")
         self.send_priority = MessagePriority(self.send_priority)

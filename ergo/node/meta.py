@@ -70,6 +70,9 @@ class MetaProcess(Runner):
     def _start(cls, owner: Process, behavior: MetaBehavior, mailbox_size: int) -> Alias:
         if not isinstance(behavior, MetaBehavior):
             raise Incorrect(f"a meta-process behaviour subclasses MetaBehavior, not {type(behavior).__name__}")
+        if owner._state >= TERMINATED:
+            # Ergo: any live process (or its meta-processes) may spawn one, a dead one not
+            raise NotAllowed(f"{owner._pid} is terminated: it cannot spawn a meta-process")
         node = owner._node
         m = cls()
         m._setup(node, mailbox_size)
@@ -118,6 +121,11 @@ class MetaProcess(Runner):
 
     def send_response(self, to: PID, ref: Ref, value: Any) -> None:
         self._node._route_response(to, ref, value, None)
+
+    def spawn(self, behavior: MetaBehavior, mailbox_size: int = 0) -> Alias:
+        """Start another meta-process owned by the same process (Ergo's ``MetaProcess.Spawn``):
+        it lives and dies with that process, not with this meta-process."""
+        return MetaProcess._start(self._owner, behavior, mailbox_size)
 
     def env(self, name: str) -> Any:
         return self._owner.env(name)
@@ -179,7 +187,7 @@ class MetaProcess(Runner):
     # -- mailbox -------------------------------------------------------------------------
 
     def _dispatch(self, item: tuple) -> Any:
-        kind, from_, ref, message = item
+        kind, from_, ref, message = item[0], item[1], item[2], item[3]  # a fifth: how it was addressed
         b = self._behavior
         if kind == MSG:
             return b.handle_message(from_, message)

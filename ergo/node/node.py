@@ -18,6 +18,7 @@ from ..gen.errors import (
     AliasUnknown,
     Incorrect,
     MailboxFull,
+    MetaMailboxFull,
     MetaUnknown,
     NameUnknown,
     NetworkStopped,
@@ -46,7 +47,7 @@ from .env import Env, _env_name
 from .log import Log, Logging
 from .process import Process, _check_delay
 from .pubsub import UNREGISTERED, PubSub
-from .runner import EXIT, INSPECT, LOG, LOGQ, MSG, REQUEST, TERMINATED, URGENT, Runner
+from .runner import EXIT, INSPECT, LOG, LOGQ, MAIN, MSG, REQUEST, SYSTEM, TERMINATED, URGENT, Runner, _holds_from
 
 __all__ = ["VERSION", "Node"]
 
@@ -147,6 +148,7 @@ class Node(Env):
         return trusted(Alias, self._name, self._creation, (next(self._refs), 0, 0))
 
     def info(self) -> NodeInfo:
+        self._check_running()
         procs = self._processes.values()
         return NodeInfo(
             name=self._name,
@@ -242,6 +244,7 @@ class Node(Env):
 
     def register_name(self, name: str, pid: PID) -> None:
         """Register ``name`` for a local process; a process has at most one name."""
+        self._check_running()
         atom = _name(name)
         p = self._local_process(pid)
         if atom in self._names:
@@ -257,6 +260,7 @@ class Node(Env):
 
     def unregister_name(self, name: str) -> PID:
         """Release ``name``; returns the PID that had it."""
+        self._check_running()
         atom = _name(name)
         p = self._names.pop(atom, None)
         if p is None:
@@ -273,13 +277,16 @@ class Node(Env):
 
     def kill(self, pid: PID) -> None:
         """Terminate a local process at once with reason ``kill``; it cannot trap this."""
+        self._check_running()
         self._local_process(pid)._kill()
 
     def send_exit(self, pid: PID, reason: BaseException) -> None:
         """Send an exit signal from the node's core; it terminates ``pid`` unless it traps exits."""
+        self._check_running()
         self._route_exit(self._core_pid, pid, Runner._reason(reason))
 
     def process_info(self, pid: PID) -> ProcessInfo:
+        self._check_running()
         p = self._local_process(pid)
         return ProcessInfo(
             pid=p._pid,
@@ -309,11 +316,13 @@ class Node(Env):
         )
 
     def process_list(self) -> list[PID]:
+        self._check_running()
         return [p._pid for p in self._processes.values()]
 
     def meta_info(self, alias: Alias) -> MetaInfo:
         from .meta import MetaProcess
 
+        self._check_running()
         m = self._aliases.get(alias)
         if not isinstance(m, MetaProcess):
             raise MetaUnknown(f"no meta-process {alias} on {self._name}")
@@ -345,7 +354,7 @@ class Node(Env):
                 raise ProcessUnknown(f"no process {to} on {self._name}")
             return p
         if t is ProcessID:
-            if to.node != self._name:
+            if to.node != self._name and to.node:  # an empty node is this one, as in Ergo
                 return self._remote(to)
             to = to.name
             t = Atom
@@ -371,14 +380,16 @@ class Node(Env):
             p = self._processes.get(to.id)
             if p is None or p._pid.creation != to.creation:
                 raise ProcessUnknown(f"no process {to} on {self._name}")
+            item = (MSG, from_, None, message)
         else:
             p = self._resolve(to)
+            item = _addressed((MSG, from_, None, message), to, p)
         if p._state >= TERMINATED:
             raise ProcessTerminated(f"{to} is terminating")
         if priority is _NORMAL:
-            p._push_main((MSG, from_, None, message))
+            p._push_main(item)
         else:
-            p._push(_QUEUE_OF(priority), (MSG, from_, None, message))
+            p._push(_QUEUE_OF(priority), item)
 
     def _route_request(self, caller: Runner | None, to: Any, ref: Ref, request: Any,
                        priority: MessagePriority, kind: int) -> None:
@@ -390,10 +401,12 @@ class Node(Env):
         from_ = caller._pid if isinstance(caller, Process) else self._core_pid
         if kind == INSPECT:
             p._push(URGENT, (kind, from_, ref, request))
-        elif priority is _NORMAL:
-            p._push_main((kind, from_, ref, request))
+            return
+        item = _addressed((kind, from_, ref, request), to, p)
+        if priority is _NORMAL:
+            p._push_main(item)
         else:
-            p._push(_QUEUE_OF(priority), (kind, from_, ref, request))
+            p._push(_QUEUE_OF(priority), item)
 
     def _route_response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
         if type(to) is not PID and not isinstance(to, PID):
@@ -427,6 +440,28 @@ class Node(Env):
         if p._state >= TERMINATED:
             raise ProcessTerminated(f"{to} is terminating")
         p._push_signal(URGENT, (EXIT, from_, None, MessageExitPID(from_, reason)))
+
+    def _route_exit_meta(self, from_: PID, alias: Alias, reason: BaseException) -> None:
+        """Ergo's ``SendExitMeta``: an exit signal to a meta-process, which terminates it
+        with ``reason`` (a meta-process never traps exits)."""
+        from .meta import MetaProcess
+
+        if not isinstance(alias, Alias):
+            raise Incorrect(f"an exit signal to a meta-process goes to its Alias, not {alias!r}")
+        m = self._aliases.get(alias)
+        if m is None:
+            raise AliasUnknown(f"no alias {alias} on {self._name}")
+        if not isinstance(m, MetaProcess):
+            raise MetaUnknown(f"{alias} is an alias of {m._describe()}, not a meta-process")
+        if m._state >= TERMINATED or m._owner._state >= TERMINATED:
+            raise ProcessTerminated(f"meta-process {alias} is terminating")
+        item = (EXIT, from_, None, MessageExitPID(from_, reason))
+        # the system queue, as Ergo; behind the sender's earlier messages, as every signal
+        q = m._q_main
+        try:
+            m._push(MAIN if q and _holds_from(q, from_) else SYSTEM, item)
+        except MailboxFull:
+            raise MetaMailboxFull(f"the mailbox of meta-process {alias} is full") from None
 
     def _deliver_log(self, pid: PID, message: Any) -> None:
         p = self._processes.get(pid.id)
@@ -493,11 +528,13 @@ class Node(Env):
 
         ``filter`` is the levels it receives (all by default).
         """
+        self._check_running()
         self._logging.add(name, logger, filter)
 
     def logger_add_process(self, pid: PID, name: str | None = None,
                            filter: Iterable[LogLevel | str] | None = None) -> None:
         """Make a local process a logger: its ``handle_log`` gets each message through its log queue."""
+        self._check_running()
         self._local_process(pid)
         self._logging.add_process(pid, name or str(pid), filter)
 
@@ -553,6 +590,7 @@ class Node(Env):
         return self._pubsub.register_event(self._core_pid, name, notify, buffer)
 
     def unregister_event(self, name: str) -> None:
+        self._check_running()
         self._pubsub.unregister_event(self._core_pid, name)
 
     def send_event(self, name: str, token: Ref, message: Any) -> None:
@@ -561,6 +599,8 @@ class Node(Env):
         self._pubsub.send_event(self._core_pid, name, token, message, _NORMAL)
 
     def _check_running(self) -> None:
+        # Ergo's rule: what asks the node to act or to describe its processes fails once it
+        # has stopped; its identity, env, loggers and stop/wait still answer
         if self._state == _STOPPED:
             raise NodeTerminated(f"node {self._name.value} is stopped")
 
@@ -625,6 +665,18 @@ class Node(Env):
 
     def __repr__(self) -> str:
         return f"<Node {self._name.value} {self._state}>"
+
+
+def _addressed(item: tuple, to: Any, p: Runner) -> tuple:
+    """A message or call sent by name or by alias carries that name (an Atom) or alias as
+    a fifth field, for split handling (Ergo's ``MailboxMessage.Target``).  A send to a PID
+    keeps the four-field item: the hot path pays nothing for it."""
+    t = type(to)
+    if t is PID:
+        return item
+    if t is Alias:
+        return (*item, to)
+    return (*item, p._name)  # str, Atom or ProcessID: the name ``p`` holds
 
 
 def _name(name: object) -> Atom:
