@@ -9,6 +9,7 @@ tables need no locks.
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 from collections.abc import Callable, Iterable
 from types import CoroutineType
@@ -179,6 +180,7 @@ class Node(Env):
 
     def _spawn(self, factory: Callable[[], Process], options: ProcessOptions | None, args: tuple,
                parent: Process | None, register: str | None) -> PID:
+        self._check_thread("spawn")
         if self._state != _RUNNING:
             # a process spawned now would miss the shutdown signal and the stop would wait for it
             raise NodeTerminated(f"node {self._name.value} is {self._state}: no new processes")
@@ -277,11 +279,13 @@ class Node(Env):
 
     def kill(self, pid: PID) -> None:
         """Terminate a local process at once with reason ``kill``; it cannot trap this."""
+        self._check_thread("kill")
         self._check_running()
         self._local_process(pid)._kill()
 
     def send_exit(self, pid: PID, reason: BaseException) -> None:
         """Send an exit signal from the node's core; it terminates ``pid`` unless it traps exits."""
+        self._check_thread("send_exit")
         self._check_running()
         self._route_exit(self._core_pid, pid, Runner._reason(reason))
 
@@ -340,8 +344,50 @@ class Node(Env):
 
     def send(self, to: Any, message: Any) -> None:
         """Send from outside any process (the sender is the node's core PID)."""
+        self._check_thread("send")
         self._check_running()
         self._route_send(self._core_pid, to, message, _NORMAL)
+
+    def send_threadsafe(self, to: Any, message: Any) -> None:
+        """``send`` from any thread: the message is sent on the node's own thread, soon.
+
+        Nothing is raised here for a target that is unknown by then: such a send is logged
+        at warning level (use ``call_threadsafe`` to learn the outcome).
+        """
+        self._scheduler.call_soon_threadsafe(self._send_later, to, message)
+
+    def _send_later(self, to: Any, message: Any) -> None:
+        try:
+            self._check_running()
+            self._route_send(self._core_pid, to, message, _NORMAL)
+        except Exception as e:
+            self._log.warning("send_threadsafe to %s failed: %r", to, e)
+
+    def call_threadsafe(self, to: Any, request: Any,
+                        timeout: float = DEFAULT_CALL_TIMEOUT) -> concurrent.futures.Future[Any]:
+        """``call`` from any thread: returns a ``concurrent.futures.Future`` of the reply
+        (``.result()`` waits for it; it raises what the call raises)."""
+        result: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def start() -> None:
+            if not result.set_running_or_notify_cancel():
+                return
+            try:
+                fut = self._start_call(to, request, timeout)
+            except Exception as e:
+                result.set_exception(e)
+                return
+            fut.add_done_callback(
+                lambda f: result.set_exception(f._exception) if f._exception is not None
+                else result.set_result(f._result))
+
+        self._scheduler.call_soon_threadsafe(start)
+        return result
+
+    def _check_thread(self, what: str) -> None:
+        if not self._scheduler.in_thread():
+            raise NotAllowed(f"node.{what} was called from another thread than node {self._name.value}'s: "
+                             "use node.send_threadsafe / node.call_threadsafe there")
 
     def _resolve(self, to: Any) -> Runner:
         """The local process (or meta-process) ``to`` names, or the error that says why not."""
@@ -475,6 +521,7 @@ class Node(Env):
     # -- calls from outside any process --------------------------------------------------
 
     def _start_call(self, to: Any, request: Any, timeout: float, kind: int = REQUEST) -> Future:
+        self._check_thread("call")
         self._check_running()
         _check_delay(timeout)
         ref = self.make_ref()
@@ -613,6 +660,7 @@ class Node(Env):
         """
         if self._state == _STOPPED:
             return
+        self._check_thread("stop")
         if self._state == _RUNNING:
             self._state = _STOPPING
             self._log.info("node %s is stopping", self._name.value)
@@ -633,6 +681,7 @@ class Node(Env):
         """Kill every process without waiting for them, then stop."""
         if self._state == _STOPPED:
             return
+        self._check_thread("stop_force")
         self._state = _STOPPING
         self._log.info("node %s is stopping (forced)", self._name.value)
         for p in list(self._processes.values()):
@@ -662,6 +711,25 @@ class Node(Env):
     async def wait_async(self) -> None:
         """Await the node's stop from code running on the backend's event loop."""
         await self._scheduler.wait_for(self._stopped)
+
+    async def stop_async(self) -> None:
+        """Stop gracefully and await the end, from code running on the node's event loop."""
+        self.stop()  # on a running loop this only begins the stop
+        await self.wait_async()
+
+    async def __aenter__(self) -> Node:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """``async with net.start_node(...) as node:`` stops the node gracefully at the end."""
+        await self.stop_async()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """``with sim.start_node(...) as node:`` (or a plain script's node) stops it at the end."""
+        self.stop()
 
     def __repr__(self) -> str:
         return f"<Node {self._name.value} {self._state}>"
