@@ -8,6 +8,7 @@ from .gen.messages import *
 from .gen.messages import __all__ as _messages_all
 from .gen.options import (
     DEFAULT_CALL_TIMEOUT,
+    CompressionLevel,
     CompressionOptions,
     Fallback,
     LogOptions,
@@ -32,6 +33,7 @@ __all__ = [
     "Alias",
     "Atom",
     "Compression",
+    "CompressionLevel",
     "CompressionOptions",
     "DEFAULT_CALL_TIMEOUT",
     "DefaultFormatter",

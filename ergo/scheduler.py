@@ -13,6 +13,7 @@ the coroutine yields and resumes the coroutine through the scheduler when it com
 from __future__ import annotations
 
 import random
+import threading
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Generator
@@ -121,6 +122,21 @@ class Scheduler(ABC):
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
         """Run ``fn(*args)`` once ``delay`` seconds have passed."""
 
+    #: the thread that owns this scheduler: the node's API may be used from it alone
+    thread: int
+
+    def in_thread(self) -> bool:
+        """True when the caller runs on the scheduler's own thread."""
+        return threading.get_ident() == self.thread
+
+    def call_soon_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the scheduler's thread, called from any thread."""
+        from .gen.errors import NotAllowed
+
+        if not self.in_thread():
+            raise NotAllowed(f"{type(self).__name__} runs on one thread: call it from that thread")
+        self.call_soon(fn, *args)
+
     @abstractmethod
     def run_until(self, future: Future, timeout: float | None = None) -> bool:
         """Drive the clock until ``future`` is done (True) or ``timeout`` passed (False).
@@ -169,8 +185,11 @@ class ReadyQueue:
     def push(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self._queue.append((fn, args))
         if not self._armed:
-            self._armed = True
+            # armed only once the backend took the request: if it raised (a closed loop,
+            # asyncio's debug check of the calling thread), the call stays queued and the
+            # next push arms again, instead of the queue never draining
             self._arm()
+            self._armed = True
 
     def __len__(self) -> int:
         return len(self._queue)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+from types import FrameType
+from typing import Any
 
+from ergo.gen.errors import NotAllowed
 from ergo.gen.options import NodeOptions
 from ergo.node.node import Node
 
@@ -13,44 +16,73 @@ from .scheduler import AsyncioScheduler
 
 __all__ = ["start_node"]
 
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-def start_node(name: str, options: NodeOptions | None = None, handle_signals: bool = True) -> Node:
+
+def start_node(name: str, options: NodeOptions | None = None, handle_signals: bool | None = None) -> Node:
     """Start a node on the running asyncio loop, or on a new one if none is running.
 
     In a plain script, ``node.wait()`` then runs the loop until the node stops; inside an
-    asyncio program, ``await node.wait_async()``.  With ``handle_signals`` (and on the
-    main thread), SIGINT and SIGTERM stop the node gracefully.
+    asyncio program, ``await node.wait_async()`` (or ``async with start_node(...)``).
+
+    ``handle_signals``: SIGINT and SIGTERM stop the node gracefully (a second one forces
+    the stop), and the handlers that were there before come back when the node stops.
+    The default, None, does so in a plain script only: inside a running loop the signals
+    belong to the application (an aiohttp or uvicorn server has its own).  Signals can be
+    handled on the main thread only.
     """
     try:
         loop = asyncio.get_running_loop()
+        inside = True
     except RuntimeError:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
+        inside = False
+    on_main = threading.current_thread() is threading.main_thread()
+    if handle_signals and not on_main:
+        raise NotAllowed("signal handlers can be installed on the main thread only: start the node there, "
+                         "or pass handle_signals=False")
     node = Node(name, AsyncioScheduler(loop), options)
-    if handle_signals and threading.current_thread() is threading.main_thread():
+    if handle_signals or (handle_signals is None and not inside and on_main):
         _install_signals(loop, node)
     return node
 
 
 def _install_signals(loop: asyncio.AbstractEventLoop, node: Node) -> None:
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    """Plain ``signal.signal`` handlers, not ``loop.add_signal_handler``: they run whether or
+    not the loop runs yet, so a signal that arrives before ``wait()`` is not lost (uvloop
+    loses it), and the previous handlers can be put back exactly."""
+    previous = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
         try:
-            loop.add_signal_handler(sig, _on_signal, node, sig)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # not on this platform / thread
+            loop.call_soon_threadsafe(_on_signal, node, signum)
+        except RuntimeError:  # the loop is closed: the node is gone, nothing to stop
             pass
 
-    def remove() -> None:
-        for sig in installed:
-            try:
-                loop.remove_signal_handler(sig)
-            except (RuntimeError, ValueError):
-                pass
+    for sig in _SIGNALS:
+        signal.signal(sig, on_signal)
 
-    node._on_stopped.append(remove)
+    def restore() -> None:
+        for sig, handler in previous.items():
+            if signal.getsignal(sig) is on_signal:  # unless the application replaced ours since
+                signal.signal(sig, _handler(handler))
+
+    node._on_stopped.append(restore)
 
 
-def _on_signal(node: Node, sig: signal.Signals) -> None:
-    node.log.info("got %s: stopping gracefully", signal.Signals(sig).name)
+def _handler(handler: Any) -> Any:
+    # getsignal gives None for a handler not installed from Python: the default then
+    return signal.SIG_DFL if handler is None else handler
+
+
+def _on_signal(node: Node, sig: int) -> None:
+    name = signal.Signals(sig).name
+    if not node.is_alive():
+        return
+    if node._state == "stopping":  # the first signal's stop is still waiting for processes
+        node.log.warning("got %s again: forcing the stop", name)
+        node.stop_force()
+        return
+    node.log.info("got %s: stopping gracefully", name)
     node.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,8 @@ class AsyncioScheduler(Scheduler):
         self._loop = loop
         self.random = random.Random()
         self._ready = ReadyQueue(self._arm)
+        #: the thread that runs the loop: the one that started the node (see net.start_node)
+        self.thread = threading.get_ident()
         # the core reads the clock several times per handler run: asyncio's own loop.time()
         # is time.monotonic() behind a Python method, so call the C function directly then
         if type(loop).time is asyncio.BaseEventLoop.time:
@@ -42,6 +45,12 @@ class AsyncioScheduler(Scheduler):
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
         return self._loop.call_later(delay, fn, *args)  # asyncio's handle has cancel()
+
+    def call_soon_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self.in_thread():
+            self.call_soon(fn, *args)
+        else:  # wakes the loop at once, even if it sleeps in select()
+            self._loop.call_soon_threadsafe(fn, *args)
 
     def _bridge(self, fut: Future) -> asyncio.Future:
         af = self._loop.create_future()

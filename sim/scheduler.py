@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,7 @@ class SimScheduler(Scheduler):
         self.random = rng
         self._epoch = epoch
         self._ready = ReadyQueue(self._arm)
+        self.thread = threading.get_ident()  # a simulation runs on the thread that built it
 
     def _arm(self) -> None:
         self._env.timeout(0).callbacks.append(self._drain)

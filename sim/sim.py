@@ -6,12 +6,24 @@ a story: make hosts, start nodes on them, send, run the clock, look at what happ
 
 from __future__ import annotations
 
-from ergo.gen.errors import Incorrect
+import math
+from collections.abc import Callable
+
+from ergo.gen.errors import Incorrect, Timeout
 
 from .host import Host
 from .world import EPOCH, World
 
-__all__ = ["Sim"]
+__all__ = ["DEFAULT_RUN_LIMIT", "Sim"]
+
+#: how many virtual seconds ``Sim.run()`` goes on without going quiet before it gives up
+DEFAULT_RUN_LIMIT = 3600.0
+
+
+def _seconds(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise Incorrect(f"{what} is a finite number of seconds >= 0, not {value!r}")
+    return float(value)
 
 
 class Sim:
@@ -43,25 +55,61 @@ class Sim:
         host = name.split("@", 1)[1] if isinstance(name, str) and "@" in name else ""
         return self.host(host).start_node(name, options)
 
-    def run(self, until: float | None = None) -> None:
+    def run(self, until: float | None = None, *, limit: float = DEFAULT_RUN_LIMIT) -> None:
         """Run the clock until virtual time ``until``, or until nothing is left to happen.
 
-        Without ``until`` the clock stops at the last thing that happened: timers that were
-        cancelled (a call's timeout once its reply came) do not drag it forward.
+        With ``until``, everything due at or before it runs (a timer due exactly then
+        included) and the clock then reads ``until``.  Without it the clock stops at the
+        last thing that happened: timers that were cancelled (a call's timeout once its
+        reply came) do not drag it forward.  A simulation that never goes quiet (a periodic
+        timer, an endless exchange) raises ``Timeout`` once ``limit`` virtual seconds have
+        passed, instead of hanging: use ``run_for`` or ``run_until`` for those.
         """
         env = self.world.env
-        if until is None:
-            quiet = self.world.quiet
-            while not quiet():
-                env.step()
-        elif until > env.now:
-            env.run(until=until)
+        if until is not None:
+            self._run_to(_seconds(until, "until"))
+            return
+        deadline = env.now + _seconds(limit, "limit")
+        quiet = self.world.quiet
+        while not quiet():
+            if env.peek() > deadline:
+                raise Timeout(
+                    f"the simulation is still busy after {limit} virtual seconds (a periodic timer or "
+                    "an endless exchange keeps it going): use run_for(seconds) or run_until(predicate), "
+                    "or pass a larger limit"
+                )
+            env.step()
 
     def run_for(self, seconds: float) -> None:
-        """Advance the clock by ``seconds``, running everything due meanwhile."""
-        if seconds < 0:
-            raise Incorrect(f"cannot run for a negative time ({seconds})")
-        self.run(self.world.env.now + seconds)
+        """Advance the clock by ``seconds``, running everything due meanwhile, a timer due
+        exactly at the end included."""
+        self._run_to(self.world.env.now + _seconds(seconds, "seconds"))
+
+    def run_until(self, predicate: Callable[[], object], timeout: float | None = None) -> None:
+        """Run the clock until ``predicate()`` is true (it is checked before each event).
+
+        Raises ``Timeout`` if nothing is left to run while it is still false (it never will
+        be), or once ``timeout`` virtual seconds have passed.
+        """
+        if not callable(predicate):
+            raise Incorrect(f"run_until takes a function returning a truth value, not {predicate!r}")
+        env = self.world.env
+        deadline = math.inf if timeout is None else env.now + _seconds(timeout, "timeout")
+        quiet = self.world.quiet
+        while not predicate():
+            if quiet():
+                raise Timeout(f"the condition is still false and nothing is left to run (at {env.now} s)")
+            if env.peek() > deadline:
+                self._run_to(deadline)
+                raise Timeout(f"the condition is still false after {timeout} virtual seconds")
+            env.step()
+
+    def _run_to(self, t: float) -> None:
+        env = self.world.env
+        while env.peek() <= t:
+            env.step()
+        if t > env.now:
+            env.run(until=t)  # nothing is due before t: this only moves the clock
 
     def step(self) -> bool:
         """Run one event; False if there was none."""

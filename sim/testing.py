@@ -40,6 +40,7 @@ from ergo import (
     Event,
     EventOwner,
     EventUnknown,
+    ExitSignal,
     LinkExit,
     LogOptions,
     MessageDownAlias,
@@ -70,6 +71,7 @@ from ergo import (
     TerminateReasonPanic,
     TerminateReasonShutdown,
     Unregistered,
+    unwrap_reason,
 )
 
 from .sim import Sim
@@ -220,8 +222,9 @@ class PubSubModel:
     its event unregistered (``Unregistered``).  A link queues an exit signal (urgent), a
     monitor a down message (system).  A process that traps exits hears exit signals as
     messages, except an exit signal from its parent about its parent; one that does not
-    dies of the first it handles: ``LinkExit(target, reason)`` for a link, the reason
-    itself for ``send_exit``.  ``kill`` is immediate and untrappable.
+    dies of the first it handles: ``LinkExit(target, reason)`` for a link,
+    ``ExitSignal(sender, reason)`` for ``send_exit``; its own watchers are told ``reason``
+    itself.  ``kill`` is immediate and untrappable.
 
     Methods named for an operation return the error class the node must raise for it
     (None: it must succeed) and, if it succeeds, apply it and run the node until quiet.
@@ -446,6 +449,7 @@ class PubSubModel:
         events = [e for e, entry in self.events.items() if entry.producer == p.pid]
         for event in events:
             del self.events[event]
+        reason = unwrap_reason(reason)  # terminate() was told how it died; watchers hear why
         self._fire(p.pid, reason, p.pid)
         if name is not None:
             self._fire(ProcessID(name, self.node), reason, p.pid)
@@ -510,7 +514,7 @@ class PubSubModel:
             if p.trap and not (from_ == p.parent and type(message) is MessageExitPID):
                 p.heard.append(message)
             elif target is None:
-                self._terminate(p, message.reason)
+                self._terminate(p, ExitSignal(from_, message.reason))
             else:
                 self._terminate(p, LinkExit(target, message.reason))
 

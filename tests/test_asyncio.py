@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import net
-from ergo import Actor, LogOptions, NodeOptions, NotAllowed, TerminateReasonShutdown
+from ergo import Actor, LogOptions, NodeOptions, NotAllowed, TerminateReasonShutdown, unwrap_reason
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +42,7 @@ def test_node_inside_a_running_asyncio_program():
         assert not node.is_alive()
 
     asyncio.run(main())
-    assert journal == [TerminateReasonShutdown]
+    assert [unwrap_reason(r) for r in journal] == [TerminateReasonShutdown]
 
 
 SCRIPT = textwrap.dedent(
@@ -80,5 +80,5 @@ def test_plain_script_waits_and_stops_gracefully_on_a_signal(tmp_path, sig):
         proc.kill()
     assert proc.returncode == 0, err
     assert f"got {sig.name}: stopping gracefully" in out
-    assert "worker terminated: shutdown" in out
+    assert "worker terminated: <" in out and ">: shutdown" in out  # ExitSignal(parent, shutdown)
     assert "wait returned True" in out

@@ -13,6 +13,7 @@ from support import Collector, ListLogger, SimBackend
 import ergo
 from ergo import (
     Actor,
+    ExitSignal,
     LogLevel,
     LogOptions,
     MessageLogProcess,
@@ -24,6 +25,7 @@ from ergo import (
     Taken,
     TerminateReasonShutdown,
 )
+from ergo.scheduler import Future
 
 # -- logging -----------------------------------------------------------------------------
 
@@ -201,6 +203,110 @@ def test_meta_process_ends_when_its_start_returns(backend):
         node.meta_info(meta)
 
 
+class Blocked(Relay):
+    """Handles one message and then waits forever: what is sent after stays queued."""
+
+    async def handle_message(self, from_, message):
+        self.journal.append(("meta got", message))
+        await Future()
+
+
+class MetaOwner(Collector):
+    """Does in a handler what a call asks: ``node.call(owner, fn)`` returns ``fn(self)``."""
+
+    def handle_call(self, from_, ref, request):
+        if callable(request):
+            try:
+                return ("ok", request(self))
+            except Exception as e:
+                return ("error", e)
+        return super().handle_call(from_, ref, request)
+
+
+def test_a_meta_process_spawns_another_owned_by_the_same_process(backend):
+    node = backend.node()
+    journal: list = []
+
+    class Spawner(Relay):
+        def handle_call(self, from_, ref, request):
+            return self.process.spawn(Relay(journal))
+
+    owner = node.spawn(MetaOwner)
+    _, first = node.call(owner, lambda p: p.spawn_meta(Spawner(journal)))
+    second = node.call(first, "spawn")
+    assert node.meta_info(second).parent == owner
+    assert set(node.process_info(owner).metas) == {first, second}
+    # it belongs to the process: it outlives the meta-process that started it
+    assert node.call(owner, lambda p: p.send_exit_meta(first, ergo.TerminateReason("first"))) == ("ok", None)
+    backend.settle()
+    assert node.process_info(owner).metas == (second,)
+    node.send_exit(owner, ergo.TerminateReason("owner"))
+    backend.settle()
+    assert journal == [("meta terminate", ergo.TerminateReason("first")),
+                       ("meta terminate", ergo.TerminateReason("owner"))]
+
+
+def test_send_exit_meta_terminates_it_after_what_the_sender_sent_before(backend):
+    """The exit goes to the meta-process's system queue (Ergo), but never overtakes the
+    sender's own earlier messages; the meta-process ends with the reason itself."""
+    node = backend.node()
+    journal: list = []
+    owner = node.spawn(MetaOwner)
+    _, meta = node.call(owner, lambda p: p.spawn_meta(Relay(journal)))
+
+    def send_then_exit(p):
+        p.send(meta, "first")
+        p.send_exit_meta(meta, ergo.TerminateReason("then exit"))
+
+    node.call(owner, send_then_exit)
+    assert node.call(owner, ("wait", 1)) == [("via meta", "first")]
+    backend.settle()
+    assert journal == [("meta terminate", ergo.TerminateReason("then exit"))]
+    with pytest.raises(MetaUnknown):
+        node.meta_info(meta)
+
+
+def test_send_exit_meta_says_why_it_cannot_be_sent(backend):
+    node = backend.node()
+    journal: list = []
+    owner = node.spawn(MetaOwner)
+    _, alias = node.call(owner, lambda p: p.create_alias())
+    _, meta = node.call(owner, lambda p: p.spawn_meta(Blocked(journal), 1))
+    unknown = ergo.Alias(node.name, node.creation, (0, 0, 0))
+    cases = [
+        (unknown, ergo.TerminateReason("x"), ergo.AliasUnknown),
+        (alias, ergo.TerminateReason("x"), MetaUnknown),  # a process's alias
+        (meta, "not an exception", ergo.Incorrect),
+        (owner, ergo.TerminateReason("x"), ergo.Incorrect),  # a PID is not a meta-process
+    ]
+    for target, reason, error in cases:
+        status, e = node.call(owner, lambda p, t=target, r=reason: p.send_exit_meta(t, r))
+        assert status == "error" and type(e) is error, (target, e)
+    # a full system queue refuses it: the meta-process waits in its first handler
+    node.send(meta, "block")
+    backend.settle()
+    node.call(owner, lambda p: p.send_with_priority(meta, "queued", ergo.MessagePriority.HIGH))
+    status, e = node.call(owner, lambda p: p.send_exit_meta(meta, ergo.TerminateReason("x")))
+    assert status == "error" and type(e) is ergo.MetaMailboxFull
+    assert journal == [("meta got", "block")]
+
+
+def test_a_terminated_process_cannot_spawn_a_meta_process(backend):
+    node = backend.node()
+    journal: list = []
+
+    class Late(Actor):
+        def terminate(self, reason):
+            try:
+                self.spawn_meta(Relay(journal))
+            except ergo.NotAllowed as e:
+                journal.append(e)
+
+    node.send_exit(node.spawn(Late), ergo.TerminateReasonNormal)
+    backend.settle()
+    assert len(journal) == 1 and isinstance(journal[0], ergo.NotAllowed)
+
+
 # -- shutdown -----------------------------------------------------------------------------
 
 
@@ -230,7 +336,10 @@ def test_stop_sends_untrappable_shutdown_to_every_process_and_releases_wait(back
     node.stop()
     assert node.wait() is True and not node.is_alive()
     terminations = [e for e in journal if e[0] == "terminate"]
-    assert len(terminations) == 3 and all(e[2] == TerminateReasonShutdown for e in terminations)
+    # each is told the parent sent it: the core for the top two, the parent for its child
+    assert len(terminations) == 3 and all(type(e[2]) is ExitSignal and e[2].cause == TerminateReasonShutdown
+                                          for e in terminations)
+    assert sorted(str(e[2].source) for e in terminations) == sorted(map(str, [node.pid, node.pid, parent]))
     assert not [e for e in journal if e[0] == "trapped"]
     assert parent in [e[1] for e in terminations]
     assert node.captured.texts()[-1] == "node test@localhost stopped"
@@ -250,7 +359,7 @@ def test_stop_from_inside_a_handler_does_not_deadlock(backend):
 
     node.send(node.spawn(Stopper), "stop")
     assert node.wait() is True
-    assert journal == ["stop returned inside the handler", ("terminate", TerminateReasonShutdown)]
+    assert journal == ["stop returned inside the handler", ("terminate", ExitSignal(node.pid, TerminateReasonShutdown))]
 
 
 def test_stop_force_kills_without_waiting(backend):
@@ -265,7 +374,7 @@ def test_stop_force_kills_without_waiting(backend):
     node.send(waiter, "go")
     node.call(slow, "messages")
     node.stop_force()
-    assert not node.is_alive() and node.process_list() == []
+    assert not node.is_alive() and node._processes == {}
     assert node.wait(timeout=0) is True
 
 

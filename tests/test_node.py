@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support import Collector
+from support import Collector, ListLogger
 
 import ergo
 from ergo import (
@@ -13,6 +13,7 @@ from ergo import (
     Actor,
     Alias,
     Atom,
+    ExitSignal,
     Fallback,
     Incorrect,
     MailboxFull,
@@ -526,7 +527,9 @@ def test_send_exit_terminates_with_the_reason(backend):
     pid = node.spawn(Recorder, None, journal)
     node.send_exit(pid, TerminateReason("enough"))
     backend.settle()
-    assert journal == [("terminate", TerminateReason("enough"))]
+    # Ergo's "<sender>: reason": terminate() is told who sent the signal
+    assert journal == [("terminate", ExitSignal(node.pid, TerminateReason("enough")))]
+    assert str(journal[0][1]) == f"{node.pid}: enough"
     with pytest.raises(ProcessUnknown):
         node.process_info(pid)
     with pytest.raises(Incorrect):
@@ -554,7 +557,7 @@ def test_trapped_exit_arrives_as_a_message_but_not_from_the_parent(backend):
     assert journal == [("message", node.pid, MessageExitPID(node.pid, TerminateReason("from core")))]
     assert node.call(parent, "exit") == "sent"
     backend.settle()
-    assert journal[-1] == ("terminate", TerminateReason("from parent"))
+    assert journal[-1] == ("terminate", ExitSignal(parent, TerminateReason("from parent")))
 
 
 def test_kill_a_sleeping_process(backend):
@@ -661,6 +664,27 @@ def test_stopped_node_refuses_work(backend):
         node.send("x", 1)
 
 
+def test_a_stopped_node_raises_node_terminated_where_ergo_does(backend):
+    """Ergo's Info, ProcessInfo, ProcessList, MetaInfo, Kill, SendExit, RegisterName,
+    UnregisterName, RegisterEvent, UnregisterEvent, LoggerAdd(PID) and calls all fail with
+    ErrNodeTerminated once the node has stopped; its name, env and loggers still answer."""
+    node = backend.node()
+    pid = node.spawn(Collector)
+    node.stop()
+    for attempt in [
+        node.info, node.process_list, lambda: node.process_info(pid), lambda: node.kill(pid),
+        lambda: node.send_exit(pid, TerminateReason("x")), lambda: node.register_name("n", pid),
+        lambda: node.unregister_name("n"), lambda: node.register_event("e"), lambda: node.unregister_event("e"),
+        lambda: node.meta_info(node._new_alias()), lambda: node.logger_add("l", ListLogger()),
+        lambda: node.logger_add_process(pid), lambda: node.call(pid, 1),
+    ]:
+        with pytest.raises(NodeTerminated):
+            attempt()
+    assert node.name == "test@localhost" and node.env_list() == {} and node.loggers() == ()
+    node.set_env("still", 1)
+    assert node.env("still") == 1
+
+
 def test_a_process_that_kills_itself_then_awaits_never_resumes(backend):
     node = backend.node()
     journal: list = []
@@ -681,3 +705,64 @@ def test_a_process_that_kills_itself_then_awaits_never_resumes(backend):
     backend.settle()
     assert journal == ["coroutine closed"]
     assert pid not in node.process_list()
+
+
+def test_split_handle_routes_by_how_a_message_or_call_was_addressed(backend):
+    """Ergo's SetSplitHandle: by registered name (a str, an Atom or a ProcessID) or by
+    alias, messages and calls reach their own callbacks; by PID, the usual ones."""
+    node = backend.node()
+    seen: list = []
+
+    class Split(Actor):
+        def init(self) -> None:
+            self.split_handle = True
+
+        def handle_message(self, from_, message):
+            seen.append(("pid", message))
+
+        def handle_message_name(self, name, from_, message):
+            seen.append(("name", name, message))
+
+        def handle_message_alias(self, alias, from_, message):
+            seen.append(("alias", alias, message))
+
+        def handle_call(self, from_, ref, request):
+            if request == "alias":
+                return self.create_alias()
+            return ("pid", request)
+
+        async def handle_call_name(self, name, from_, ref, request):
+            return ("name", name, request)  # an async one replies with its return value
+
+    pid = node.spawn_register("split", Split)
+    alias = node.call(pid, "alias")
+    for to in (pid, "split", ergo.Atom("split"), ProcessID("split", node.name), alias):
+        node.send(to, 1)
+    backend.settle()
+    assert seen == [("pid", 1), ("name", "split", 1), ("name", "split", 1), ("name", "split", 1),
+                    ("alias", alias, 1)]
+    assert type(seen[1][1]) is ergo.Atom
+    assert node.call(pid, 2) == ("pid", 2)
+    assert node.call(ProcessID("split", node.name), 2) == ("name", "split", 2)
+    # the default handle_call_alias answers as handle_call does: Unsupported
+    with pytest.raises(ergo.Unsupported):
+        node.call(alias, 2)
+
+
+@pytest.mark.parametrize("bad", [
+    dict(level=100), dict(level=-1), dict(level=True), dict(level="2"),
+    dict(threshold=1023), dict(threshold=1), dict(threshold=2048.0), dict(enable="yes"),
+])
+def test_compression_options_take_ergos_levels_and_minimum_threshold(bad):
+    with pytest.raises(Incorrect):
+        ergo.CompressionOptions(**bad)
+
+
+def test_compression_options_are_checked_on_spawn_and_on_set(backend):
+    node = backend.node()
+    with pytest.raises(Incorrect):
+        ProcessOptions(compression="fast")
+    good = ergo.CompressionOptions(enable=True, level=ergo.CompressionLevel.BEST_SPEED, threshold=4096)
+    pid = node.spawn(Collector, ProcessOptions(compression=good))
+    assert node.process_info(pid).compression == good
+    assert ergo.CompressionOptions(level=2).level is ergo.CompressionLevel.BEST_SIZE

@@ -16,6 +16,7 @@ from ergo import (
     Event,
     EventOwner,
     EventUnknown,
+    ExitSignal,
     Incorrect,
     LinkExit,
     MessageDownAlias,
@@ -178,21 +179,29 @@ def test_link_exit_kills_a_non_trapping_process_even_for_normal(backend):
     assert ends[0][1].target == target and ends[0][1].cause == TerminateReasonNormal
 
 
-def test_link_exit_cascades_with_nested_reasons(backend):
+def test_link_exit_cascades_with_the_original_reason(backend):
+    """Ergo and Erlang agree: a process that died of a link exit is reported to its own
+    watchers with the reason it received, so the root cause travels down a chain;
+    only terminate() is told the wrapper that names the source."""
     node = backend.node()
     ends: list = []
     a = node.spawn(Watcher, None, False, ends)
     b = node.spawn(Watcher, None, False, ends)
     c = node.spawn(Watcher, None, False, ends)
+    watcher = node.spawn(Watcher)
     do(node, b, "link", a)
     do(node, c, "link", b)
-    node.send_exit(a, TerminateReason("root cause"))
+    do(node, watcher, "monitor", b)
+    do(node, watcher, "monitor", c)
+    root = TerminateReason("root cause")
+    node.send_exit(a, root)
     backend.settle()
     assert ends == [
-        (a, TerminateReason("root cause")),
-        (b, LinkExit(a, TerminateReason("root cause"))),
-        (c, LinkExit(b, LinkExit(a, TerminateReason("root cause")))),
+        (a, ExitSignal(node.pid, root)),
+        (b, LinkExit(a, root)),
+        (c, LinkExit(b, root)),
     ]
+    assert node.call(watcher, ("wait", 2)) == [MessageDownPID(b, root), MessageDownPID(c, root)]
 
 
 def test_trapped_link_exit_arrives_as_a_message_for_every_target_kind(backend):
@@ -487,3 +496,26 @@ def test_a_signal_never_overtakes_what_its_sender_sent_before(backend):
     got = node.call(watcher, ("wait", 10))[5:]
     assert got[:3] == [0, 1, 2]
     assert sorted(map(type, got[3:]), key=str) == sorted([MessageDownPID, MessageExitPID], key=str)
+
+
+def test_an_empty_node_in_an_event_or_processid_names_the_local_node(backend):
+    """Ergo fills an empty node with the local one (LinkEvent, MonitorEvent, sends by
+    ProcessID): an unknown event is then EventUnknown, not a network error."""
+    node = backend.node()
+    producer = node.spawn_register("producer", Watcher)
+    consumer = node.spawn(Watcher)
+    with pytest.raises(EventUnknown):
+        do(node, consumer, "monitor_event", Event("nope", ""))
+    with pytest.raises(EventUnknown):
+        do(node, consumer, "link", Event("nope", ""))
+    do(node, producer, "register_event", "ev")
+    assert do(node, consumer, "monitor_event", Event("ev", "")) == []
+    assert do(node, consumer, "link_event", Event("ev", "")) == []
+    assert node.process_info(consumer).monitors == (Event("ev", node.name),)
+    do(node, consumer, "demonitor", Event("ev", ""))
+    do(node, consumer, "unlink", Event("ev", ""))
+    assert node.process_info(consumer).monitors == () and node.process_info(consumer).links == ()
+    do(node, consumer, "monitor", ProcessID("producer", ""))
+    assert node.process_info(consumer).monitors == (ProcessID("producer", node.name),)
+    node.send(ProcessID("producer", ""), "hello")
+    assert node.call(producer, ("wait", 1)) == ["hello"]

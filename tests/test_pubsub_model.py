@@ -18,6 +18,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from ergo import (
     Alias,
+    ExitSignal,
     LinkExit,
     MessageDownAlias,
     MessageDownPID,
@@ -52,8 +53,10 @@ def test_the_harness_replays_a_cascade_step_by_step():
     m.end(how="node_send_exit", sender=c, to=a, exit_reason=TerminateReasonShutdown,
           stop_reason=TerminateReasonNormal, delay=1.0)
     m.node_agrees_with_model()
-    assert m.journal.reasons == {a: TerminateReasonShutdown, b: LinkExit(a, TerminateReasonShutdown)}
-    b_died = LinkExit(a, TerminateReasonShutdown)
+    # terminate() is told how each died; watchers of b hear a's reason, not the wrapper
+    assert m.journal.reasons == {a: ExitSignal(m.node.pid, TerminateReasonShutdown),
+                                 b: LinkExit(a, TerminateReasonShutdown)}
+    b_died = TerminateReasonShutdown
     assert Counter(m.journal.heard[c]) == Counter([
         MessageExitProcessID(ProcessID("a", m.node.name), TerminateReasonShutdown),
         MessageDownPID(b, b_died),
@@ -75,7 +78,7 @@ def test_a_parent_exit_is_not_trapped_but_a_sibling_exit_is():
     assert m.journal.heard[child] == [MessageExitPID(sibling, TerminateReasonNormal)]
     m.end(how="send_exit", sender=parent, to=child, exit_reason=TerminateReasonNormal,
           stop_reason=TerminateReasonNormal, delay=1.0)
-    assert m.journal.reasons[child] == TerminateReasonNormal
+    assert m.journal.reasons[child] == ExitSignal(parent, TerminateReasonNormal)
     m.node_agrees_with_model()
     m.teardown()
 

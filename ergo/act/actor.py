@@ -12,8 +12,8 @@ from collections.abc import Callable
 from types import CoroutineType
 from typing import Any
 
-from ..gen.errors import LinkExit, NoConnection, NotAllowed, Unsupported
-from ..gen.ids import PID, Ref
+from ..gen.errors import ExitSignal, LinkExit, NoConnection, NotAllowed, Unsupported
+from ..gen.ids import PID, Alias, Atom, Ref
 from ..gen.messages import (
     MessageEvent,
     MessageExitAlias,
@@ -32,6 +32,20 @@ __all__ = ["Actor"]
 class Actor(Process):
     """Base class of actors.  ``init`` runs inside ``spawn``; handlers run one message at a time."""
 
+    #: split handling (Ergo's ``SetSplitHandle``); a class default, set per process
+    _split = False
+
+    @property
+    def split_handle(self) -> bool:
+        """True sends messages and calls that arrived by registered name or by alias to
+        ``handle_message_name`` / ``handle_message_alias`` / ``handle_call_name`` /
+        ``handle_call_alias`` instead of ``handle_message`` / ``handle_call``."""
+        return self._split
+
+    @split_handle.setter
+    def split_handle(self, value: bool) -> None:
+        self._split = bool(value)
+
     def init(self, *args: Any) -> None:
         """Called once with the spawn's ``args``, before ``spawn`` returns. Must not be async."""
 
@@ -43,6 +57,26 @@ class Actor(Process):
         """A call: return the reply, or return None and reply later with ``send_response(from_, ref, v)``."""
         self.log.warning("unhandled call from %s: %r", from_, request)
         self.send_response_error(from_, ref, Unsupported(f"{type(self).__qualname__} does not handle calls"))
+        return None
+
+    def handle_message_name(self, name: Atom, from_: PID, message: Any) -> Any:
+        """With ``split_handle``: a message sent to this process's registered ``name``."""
+        self.log.warning("unhandled message to the name %s from %s: %r", name, from_, message)
+
+    def handle_message_alias(self, alias: Alias, from_: PID, message: Any) -> Any:
+        """With ``split_handle``: a message sent to one of this process's aliases."""
+        self.log.warning("unhandled message to the alias %s from %s: %r", alias, from_, message)
+
+    def handle_call_name(self, name: Atom, from_: PID, ref: Ref, request: Any) -> Any:
+        """With ``split_handle``: a call to this process's registered ``name``; replies as ``handle_call``."""
+        self.log.warning("unhandled call to the name %s from %s: %r", name, from_, request)
+        self.send_response_error(from_, ref, Unsupported(f"{type(self).__qualname__} does not handle calls by name"))
+        return None
+
+    def handle_call_alias(self, alias: Alias, from_: PID, ref: Ref, request: Any) -> Any:
+        """With ``split_handle``: a call to one of this process's aliases; replies as ``handle_call``."""
+        self.log.warning("unhandled call to the alias %s from %s: %r", alias, from_, request)
+        self.send_response_error(from_, ref, Unsupported(f"{type(self).__qualname__} does not handle calls by alias"))
         return None
 
     def handle_event(self, message: MessageEvent) -> Any:
@@ -70,9 +104,21 @@ class Actor(Process):
     def _dispatch(self, item: tuple) -> Any:
         kind = item[0]
         if kind == MSG:
+            if self._split and len(item) == 5:
+                target = item[4]
+                if type(target) is Alias:
+                    return self.handle_message_alias(target, item[1], item[3])
+                return self.handle_message_name(target, item[1], item[3])
             return self.handle_message(item[1], item[3])
         if kind == REQUEST:
-            result = self.handle_call(item[1], item[2], item[3])
+            if self._split and len(item) == 5:
+                target = item[4]
+                if type(target) is Alias:
+                    result = self.handle_call_alias(target, item[1], item[2], item[3])
+                else:
+                    result = self.handle_call_name(target, item[1], item[2], item[3])
+            else:
+                result = self.handle_call(item[1], item[2], item[3])
             if result is not None and type(result) is not CoroutineType:
                 self._node._route_response(item[1], item[2], result, None)
                 return None
@@ -118,10 +164,12 @@ _TARGET_OF_EXIT = {
 
 
 def _exit_reason(message: Any, from_link: bool) -> BaseException:
-    """What a non-trapping process dies of: the signal's reason, or for a link both the
-    target and its reason (Ergo's ``fmt.Errorf("%s: %w", target, reason)``)."""
+    """What a non-trapping process dies of: the signal's source and reason together, as
+    Ergo's ``fmt.Errorf("%s: %w", exit.PID, exit.Reason)``; the source is the sender of a
+    ``send_exit`` and the target of a link.  Its watchers are told the reason alone
+    (``unwrap_reason``)."""
     if type(message) is MessageExitNode:
         return LinkExit(message.name, NoConnection())
     if not from_link:
-        return message.reason
+        return ExitSignal(message.pid, message.reason)
     return LinkExit(getattr(message, _TARGET_OF_EXIT[type(message)]), message.reason)

@@ -21,6 +21,7 @@ __all__ = [
     "TerminateReasonNormal",
     "TerminateReasonPanic",
     "TerminateReasonShutdown",
+    "unwrap_reason",
 ]
 
 
@@ -240,18 +241,21 @@ class TerminateReason(ErgoError):
     default = "normal"
 
 
-class LinkExit(TerminateReason):
-    """The reason of a process that a link exit terminated: ``LinkExit(target, cause)``.
+class ExitSignal(TerminateReason):
+    """What a non-trapping process dies of when an exit signal ends it: ``ExitSignal(source, cause)``.
 
-    As in Ergo, a non-trapping process dies of a link exit whatever the cause (``normal``
-    included), and its own reason names both: it prints ``<A3D4BDDA.0.1005>: normal``.
-    ``target`` is what the link pointed at, ``cause`` that target's reason.
+    As Ergo's ``fmt.Errorf("%s: %w", ...)``, it names both parts and prints
+    ``<A3D4BDDA.0.1005>: shutdown``: ``source`` is the PID that sent the signal
+    (``send_exit``, and the parent's ``shutdown`` when the node stops), ``cause`` its
+    reason.  Only ``terminate`` sees the wrapper: links, monitors and meta-processes of the
+    dead process are told ``cause`` itself (Ergo unwraps it there, and Erlang's watchers see
+    the reason too), so a chain of links reports the original reason all the way down.
     """
 
-    default = "link exit"
+    default = "exit signal"
 
     @property
-    def target(self) -> object:
+    def source(self) -> object:
         return self.args[0]
 
     @property
@@ -264,6 +268,29 @@ class LinkExit(TerminateReason):
         return f"{self.args[0]}: {self.args[1]}"
 
 
+class LinkExit(ExitSignal):
+    """The reason of a process that a link exit terminated: ``LinkExit(target, cause)``.
+
+    As in Ergo, a non-trapping process dies of a link exit whatever the cause (``normal``
+    included), and its ``terminate`` is told both: it prints ``<A3D4BDDA.0.1005>: normal``.
+    ``target`` (also ``source``) is what the link pointed at, ``cause`` that target's reason.
+    """
+
+    default = "link exit"
+
+    @property
+    def target(self) -> object:
+        return self.args[0]
+
+
+def unwrap_reason(reason: BaseException) -> BaseException:
+    """The reason watchers of a dead process are told: an :class:`ExitSignal`'s cause, or
+    the reason itself (Ergo's one ``errors.Unwrap``, for the wrapper the runtime made)."""
+    if isinstance(reason, ExitSignal) and len(reason.args) == 2:
+        return reason.args[1]  # type: ignore[return-value]
+    return reason
+
+
 TerminateReasonNormal = TerminateReason("normal")
 TerminateReasonKill = TerminateReason("kill")
 TerminateReasonPanic = TerminateReason("panic")
@@ -272,7 +299,8 @@ TerminateReasonShutdown = TerminateReason("shutdown")
 #: Every error class by name: what the codec may rebuild from the wire, and nothing else.
 ERRORS: dict[str, type[ErgoError]] = {
     c.__name__: c
-    for c in [ErgoError, TerminateReason, LinkExit, *(v for v in list(globals().values()) if isinstance(v, type))]
+    for c in [ErgoError, TerminateReason, ExitSignal, LinkExit,
+              *(v for v in list(globals().values()) if isinstance(v, type))]
     if issubclass(c, ErgoError)
 }
 

@@ -166,12 +166,18 @@ class MessageLog:
     format: str
     args: tuple = ()
     fields: tuple = field(default=())
+    #: the formatted traceback of the exception logged with the line (a panic's), or ""
+    traceback: str = ""
 
     def text(self) -> str:
-        """The formatted message (``format % args``, as the standard logging module does)."""
-        if not self.args:
-            return self.format
-        try:
-            return self.format % self.args
-        except (TypeError, ValueError):
-            return f"{self.format} {self.args!r}"
+        """The formatted message (``format % args``, as the standard logging module does),
+        followed by the traceback on the next lines when there is one."""
+        text = self.format
+        if self.args:
+            try:
+                text = self.format % self.args
+            except (TypeError, ValueError):
+                text = f"{self.format} {self.args!r}"
+        if self.traceback:
+            return f"{text}\n{self.traceback}"
+        return text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ from .types import LogLevel, MessagePriority
 __all__ = [
     "DEFAULT_CALL_TIMEOUT",
     "DEFAULT_COMPRESSION_THRESHOLD",
+    "CompressionLevel",
     "CompressionOptions",
     "Fallback",
     "LogOptions",
@@ -34,7 +36,11 @@ class LogOptions:
     """The node's logging: its level, the default logger (stdout) on or off, and its format."""
 
     level: LogLevel | str = LogLevel.INFO
-    default_logger: bool = True
+    #: the node's own stdout logger: True, False, or None (the default) for "on if
+    #: ``output`` is set or the application configured no ``logging`` handler (on ``ergo``
+    #: or the root) before the node started": a plain script sees the node's lines, an
+    #: application that configured logging does not get them twice
+    default_logger: bool | None = None
     #: ``strftime`` format of the time in the default logger's line; ``None`` prints
     #: nanoseconds since the epoch, as Ergo does when no format is set
     time_format: str | None = "%Y-%m-%d %H:%M:%S.%f"
@@ -70,11 +76,43 @@ class Fallback:
     tag: str = ""
 
 
+class CompressionLevel(enum.IntEnum):
+    """Ergo's compression levels (``gen.CompressionDefault``, ``...BestSpeed``, ``...BestSize``)."""
+
+    DEFAULT = 0
+    BEST_SPEED = 1
+    BEST_SIZE = 2
+
+
 @dataclass(frozen=True)
 class CompressionOptions:
+    """Compression of what a process sends over the network (Ergo's ``gen.Compression``).
+
+    As Ergo's ``SetCompressionLevel`` / ``SetCompressionThreshold``: the level is one of
+    :class:`CompressionLevel`, and the threshold (bytes) is at least
+    ``DEFAULT_COMPRESSION_THRESHOLD``; anything else is ``Incorrect``.
+    """
+
     enable: bool = False
-    level: int = 0
+    level: CompressionLevel | int = CompressionLevel.DEFAULT
     threshold: int = DEFAULT_COMPRESSION_THRESHOLD
+
+    def __post_init__(self) -> None:
+        from .errors import Incorrect
+
+        if not isinstance(self.enable, bool):
+            raise Incorrect(f"CompressionOptions.enable is a bool, not {self.enable!r}")
+        if isinstance(self.level, bool) or not isinstance(self.level, int) or self.level not in _LEVELS:
+            raise Incorrect(f"compression level {self.level!r} is not one of Ergo's: "
+                            f"{', '.join(f'{v.value} ({v.name})' for v in CompressionLevel)}")
+        object.__setattr__(self, "level", CompressionLevel(self.level))
+        t = self.threshold
+        if isinstance(t, bool) or not isinstance(t, int) or t < DEFAULT_COMPRESSION_THRESHOLD:
+            raise Incorrect(f"compression threshold is an int >= {DEFAULT_COMPRESSION_THRESHOLD} bytes "
+                            f"(Ergo's minimum), not {t!r}")
+
+
+_LEVELS = frozenset(int(v) for v in CompressionLevel)
 
 
 @dataclass
@@ -102,6 +140,8 @@ class ProcessOptions:
 
         if isinstance(self.mailbox_size, bool) or not isinstance(self.mailbox_size, int) or self.mailbox_size < 0:
             raise Incorrect(f"mailbox_size must be an int >= 0, not {self.mailbox_size!r}")
+        if not isinstance(self.compression, CompressionOptions):
+            raise Incorrect(f"compression must be CompressionOptions, not {type(self.compression).__name__}")
         if self.fallback is not None and not isinstance(self.fallback, Fallback):
             raise Incorrect(f"fallback must be a Fallback, not {type(self.fallback).__name__}")
         self.send_priority = MessagePriority(self.send_priority)

@@ -1,13 +1,22 @@
 """Ergo's logging subsystem, built on the standard ``logging`` module.
 
-Each node owns one ``logging.Logger`` (outside the global registry, so nodes never share
-handlers); its loggers are handlers on it.  A record carries Ergo's
-:class:`~ergo.gen.messages.MessageLog` as ``record.ergo`` and its time is the scheduler's
-(virtual in simulation), so a simulated run logs the same lines every time.
+A line goes two ways.  It goes into the standard ``logging`` tree, through the named
+loggers ``ergo.node``, ``ergo.process.<Behavior>`` and ``ergo.meta.<Behavior>``, so that
+``logging.config.dictConfig`` and the application's handlers see it like any library's
+lines.  And it goes to the node's own loggers, Ergo's ``LoggerAdd``: each node owns one
+private ``logging.Logger`` (outside the registry, so nodes never share them) whose
+handlers are those loggers.  A record carries Ergo's :class:`~ergo.gen.messages.MessageLog`
+as ``record.ergo``, the node, pid, name and behaviour as plain string attributes, and the
+scheduler's time (virtual in simulation), so a simulated run logs the same lines every time.
 
-A logger is any of: a ``logging.Handler`` (all of the standard library's work), an object
-with ``log(message: MessageLog)`` and optionally ``terminate()`` (Ergo's LoggerBehavior),
-or a process (its ``handle_log`` receives the messages through its log queue).  Each has a
+Loggers in the tree are named by behaviour, not by node or process: node names and PIDs
+contain dots (which the tree reads as levels), and the registry never frees a logger, so
+one per process would grow without bound.  ``record.node`` and ``record.pid`` tell them
+apart.
+
+A node's own logger is any of: a ``logging.Handler``, an object with
+``log(message: MessageLog)`` and optionally ``terminate()`` (Ergo's LoggerBehavior), or a
+process (its ``handle_log`` receives the messages through its log queue).  Each has a
 filter: the set of levels it receives.
 """
 
@@ -16,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -25,11 +35,15 @@ from ..gen.messages import MessageLog, MessageLogMeta, MessageLogNetwork, Messag
 from ..gen.options import LogOptions, _levels
 from ..gen.types import LogLevel
 
+# the ``ergo`` tree never falls back to logging's last resort (warnings on stderr) when
+# the application configured nothing: the node's default logger covers that case
+logging.getLogger("ergo").addHandler(logging.NullHandler())
+
 if TYPE_CHECKING:
     from ..gen.ids import PID
     from .node import Node
 
-__all__ = ["DefaultFormatter", "JSONFormatter", "Log", "Logging"]
+__all__ = ["DefaultFormatter", "JSONFormatter", "Log", "Logging", "tree_configured"]
 
 _TRACE, _DEBUG, _INFO, _WARNING, _ERROR, _PANIC = (
     LogLevel.TRACE,
@@ -72,29 +86,29 @@ class Log:
             raise Incorrect("a logger's level cannot be set to 'default'")
         self._level = int(level)
 
-    def trace(self, fmt: str, *args: Any) -> None:
+    def trace(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
         if self._level <= _TRACE:
-            self._logging.emit(_TRACE, self.source, fmt, args)
+            self._logging.emit(_TRACE, self.source, fmt, args, exc_info)
 
-    def debug(self, fmt: str, *args: Any) -> None:
+    def debug(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
         if self._level <= _DEBUG:
-            self._logging.emit(_DEBUG, self.source, fmt, args)
+            self._logging.emit(_DEBUG, self.source, fmt, args, exc_info)
 
-    def info(self, fmt: str, *args: Any) -> None:
+    def info(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
         if self._level <= _INFO:
-            self._logging.emit(_INFO, self.source, fmt, args)
+            self._logging.emit(_INFO, self.source, fmt, args, exc_info)
 
-    def warning(self, fmt: str, *args: Any) -> None:
+    def warning(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
         if self._level <= _WARNING:
-            self._logging.emit(_WARNING, self.source, fmt, args)
+            self._logging.emit(_WARNING, self.source, fmt, args, exc_info)
 
-    def error(self, fmt: str, *args: Any) -> None:
+    def error(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
         if self._level <= _ERROR:
-            self._logging.emit(_ERROR, self.source, fmt, args)
+            self._logging.emit(_ERROR, self.source, fmt, args, exc_info)
 
-    def panic(self, fmt: str, *args: Any) -> None:
+    def panic(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
         if self._level <= _PANIC:
-            self._logging.emit(_PANIC, self.source, fmt, args)
+            self._logging.emit(_PANIC, self.source, fmt, args, exc_info)
 
 
 def source_text(source: Any) -> str:
@@ -136,9 +150,7 @@ class DefaultFormatter(logging.Formatter):
         if self.include_behavior and isinstance(src, (MessageLogProcess, MessageLogMeta)):
             parts.append(f" {src.behavior}")
         parts.append(": ")
-        parts.append(m.text())
-        if record.exc_text:
-            parts.append("\n" + record.exc_text)
+        parts.append(m.text())  # with the traceback, if any: record.exc_info is not printed twice
         return "".join(parts)
 
 
@@ -231,6 +243,54 @@ class _LevelFilter(logging.Filter):
         return m is not None and m.level in self.levels
 
 
+_LEVEL_NAMES = {5: "TRACE", 10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
+
+
+def tree_configured(name: str = "ergo") -> bool:
+    """True if a line logged to ``name`` reaches a handler the application set up: one on
+    that logger or on an ancestor it propagates to, other than a ``NullHandler``."""
+    logger: logging.Logger | None = logging.getLogger(name)
+    while logger is not None:
+        if any(not isinstance(h, logging.NullHandler) for h in logger.handlers):
+            return True
+        logger = logger.parent if logger.propagate else None
+    return False
+
+
+_tree_loggers: dict[str, logging.Logger] = {}
+
+
+def _tree_logger(source: Any) -> logging.Logger:
+    """The logger of the ``logging`` tree a source's lines go to."""
+    if isinstance(source, MessageLogProcess):
+        name = "ergo.process." + source.behavior
+    elif isinstance(source, MessageLogMeta):
+        name = "ergo.meta." + source.behavior
+    elif isinstance(source, MessageLogNetwork):
+        name = "ergo.network"
+    else:
+        name = "ergo.node"
+    logger = _tree_loggers.get(name)
+    if logger is None:  # getLogger takes the logging module's lock: once per name is enough
+        logger = _tree_loggers[name] = logging.getLogger(name)
+    return logger
+
+
+def _record_fields(source: Any) -> dict[str, str]:
+    """Who logged, as plain strings a JSON handler can print (``record.node``, ``record.pid``...)."""
+    if isinstance(source, MessageLogProcess):
+        return {"node": source.node.value, "pid": str(source.pid), "process_name": source.name.value,
+                "behavior": source.behavior}
+    if isinstance(source, MessageLogMeta):
+        return {"node": source.node.value, "pid": str(source.parent), "meta": str(source.meta),
+                "behavior": source.behavior}
+    if isinstance(source, MessageLogNetwork):
+        return {"node": source.node.value, "peer": source.peer.value}
+    if isinstance(source, MessageLogNode):
+        return {"node": source.node.value}
+    return {}
+
+
 class Logging:
     """The node's logging subsystem: its level, its loggers and the fan-out to them."""
 
@@ -240,22 +300,37 @@ class Logging:
         self._logger.propagate = False
         self._handlers: dict[str, logging.Handler] = {}
         self._process_loggers: set[PID] = set()
-        if options.default_logger:
+        default = options.default_logger
+        if default is None:  # auto: a script that configured no logging still sees the node's lines
+            default = options.output is not None or not tree_configured()
+        if default:
             formatter_cls = JSONFormatter if options.json else DefaultFormatter
             handler = _StreamHandler(options.output)
             handler.setFormatter(formatter_cls(options.time_format, options.include_name, options.include_behavior))
             self.add("default", handler)
 
-    def emit(self, level: LogLevel, source: Any, fmt: str, args: tuple) -> None:
-        if not self._handlers:
+    def emit(self, level: LogLevel, source: Any, fmt: str, args: tuple,
+             exc: BaseException | None = None) -> None:
+        tree = _tree_logger(source)
+        to_tree = tree.isEnabledFor(level)
+        if not to_tree and not self._handlers:
             return
-        message = MessageLog(self._node._scheduler.time(), LogLevel(level), source, fmt, args)
-        record = logging.LogRecord(self._logger.name, int(level), "", 0, fmt, args, None)
+        tb = ""
+        exc_info = None
+        if exc is not None:
+            exc_info = (type(exc), exc, exc.__traceback__)
+            tb = "".join(traceback.format_exception(*exc_info)).rstrip()
+        message = MessageLog(self._node._scheduler.time(), LogLevel(level), source, fmt, args, traceback=tb)
+        record = logging.LogRecord(tree.name, int(level), "", 0, fmt, args, exc_info)
         record.created = message.time
         record.msecs = (message.time - int(message.time)) * 1000
-        record.levelname = str(message.level)
+        record.levelname = _LEVEL_NAMES.get(int(level), str(message.level).upper())
         record.ergo = message  # type: ignore[attr-defined]
-        self._logger.handle(record)
+        record.__dict__.update(_record_fields(source))
+        if self._handlers:
+            self._logger.handle(record)
+        if to_tree:
+            tree.handle(record)
 
     def add(self, name: str, logger: Any, filter: Iterable[LogLevel | str] | None = None) -> None:
         if not isinstance(name, str) or not name:

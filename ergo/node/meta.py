@@ -70,6 +70,9 @@ class MetaProcess(Runner):
     def _start(cls, owner: Process, behavior: MetaBehavior, mailbox_size: int) -> Alias:
         if not isinstance(behavior, MetaBehavior):
             raise Incorrect(f"a meta-process behaviour subclasses MetaBehavior, not {type(behavior).__name__}")
+        if owner._state >= TERMINATED:
+            # Ergo: any live process (or its meta-processes) may spawn one, a dead one not
+            raise NotAllowed(f"{owner._pid} is terminated: it cannot spawn a meta-process")
         node = owner._node
         m = cls()
         m._setup(node, mailbox_size)
@@ -118,6 +121,11 @@ class MetaProcess(Runner):
 
     def send_response(self, to: PID, ref: Ref, value: Any) -> None:
         self._node._route_response(to, ref, value, None)
+
+    def spawn(self, behavior: MetaBehavior, mailbox_size: int = 0) -> Alias:
+        """Start another meta-process owned by the same process (Ergo's ``MetaProcess.Spawn``):
+        it lives and dies with that process, not with this meta-process."""
+        return MetaProcess._start(self._owner, behavior, mailbox_size)
 
     def env(self, name: str) -> Any:
         return self._owner.env(name)
@@ -179,7 +187,7 @@ class MetaProcess(Runner):
     # -- mailbox -------------------------------------------------------------------------
 
     def _dispatch(self, item: tuple) -> Any:
-        kind, from_, ref, message = item
+        kind, from_, ref, message = item[0], item[1], item[2], item[3]  # a fifth: how it was addressed
         b = self._behavior
         if kind == MSG:
             return b.handle_message(from_, message)
@@ -228,7 +236,7 @@ class MetaProcess(Runner):
         try:
             self._behavior.terminate(reason)
         except Exception as e:
-            self._log.panic("terminate of meta-process %s raised %r", self._id, e)
+            self._log.panic("terminate of meta-process %s raised %r", self._id, e, exc_info=e)
 
     def _kill(self) -> None:
         self._terminate(TerminateReasonKill)
@@ -239,6 +247,6 @@ class MetaProcess(Runner):
     def _log_error(self, fmt: str, *args: Any) -> None:
         self._log.error(fmt, *args)
 
-    def _log_panic(self, fmt: str, *args: Any) -> None:
-        self._log.panic(fmt, *args)
+    def _log_panic(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
+        self._log.panic(fmt, *args, exc_info=exc_info)
 

@@ -9,6 +9,7 @@ tables need no locks.
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 from collections.abc import Callable, Iterable
 from types import CoroutineType
@@ -18,6 +19,7 @@ from ..gen.errors import (
     AliasUnknown,
     Incorrect,
     MailboxFull,
+    MetaMailboxFull,
     MetaUnknown,
     NameUnknown,
     NetworkStopped,
@@ -46,7 +48,7 @@ from .env import Env, _env_name
 from .log import Log, Logging
 from .process import Process, _check_delay
 from .pubsub import UNREGISTERED, PubSub
-from .runner import EXIT, INSPECT, LOG, LOGQ, MSG, REQUEST, TERMINATED, URGENT, Runner
+from .runner import EXIT, INSPECT, LOG, LOGQ, MAIN, MSG, REQUEST, SYSTEM, TERMINATED, URGENT, Runner, _holds_from
 
 __all__ = ["VERSION", "Node"]
 
@@ -147,6 +149,7 @@ class Node(Env):
         return trusted(Alias, self._name, self._creation, (next(self._refs), 0, 0))
 
     def info(self) -> NodeInfo:
+        self._check_running()
         procs = self._processes.values()
         return NodeInfo(
             name=self._name,
@@ -177,6 +180,7 @@ class Node(Env):
 
     def _spawn(self, factory: Callable[[], Process], options: ProcessOptions | None, args: tuple,
                parent: Process | None, register: str | None) -> PID:
+        self._check_thread("spawn")
         if self._state != _RUNNING:
             # a process spawned now would miss the shutdown signal and the stop would wait for it
             raise NodeTerminated(f"node {self._name.value} is {self._state}: no new processes")
@@ -242,6 +246,7 @@ class Node(Env):
 
     def register_name(self, name: str, pid: PID) -> None:
         """Register ``name`` for a local process; a process has at most one name."""
+        self._check_running()
         atom = _name(name)
         p = self._local_process(pid)
         if atom in self._names:
@@ -257,6 +262,7 @@ class Node(Env):
 
     def unregister_name(self, name: str) -> PID:
         """Release ``name``; returns the PID that had it."""
+        self._check_running()
         atom = _name(name)
         p = self._names.pop(atom, None)
         if p is None:
@@ -273,13 +279,18 @@ class Node(Env):
 
     def kill(self, pid: PID) -> None:
         """Terminate a local process at once with reason ``kill``; it cannot trap this."""
+        self._check_thread("kill")
+        self._check_running()
         self._local_process(pid)._kill()
 
     def send_exit(self, pid: PID, reason: BaseException) -> None:
         """Send an exit signal from the node's core; it terminates ``pid`` unless it traps exits."""
+        self._check_thread("send_exit")
+        self._check_running()
         self._route_exit(self._core_pid, pid, Runner._reason(reason))
 
     def process_info(self, pid: PID) -> ProcessInfo:
+        self._check_running()
         p = self._local_process(pid)
         return ProcessInfo(
             pid=p._pid,
@@ -309,11 +320,13 @@ class Node(Env):
         )
 
     def process_list(self) -> list[PID]:
+        self._check_running()
         return [p._pid for p in self._processes.values()]
 
     def meta_info(self, alias: Alias) -> MetaInfo:
         from .meta import MetaProcess
 
+        self._check_running()
         m = self._aliases.get(alias)
         if not isinstance(m, MetaProcess):
             raise MetaUnknown(f"no meta-process {alias} on {self._name}")
@@ -331,8 +344,50 @@ class Node(Env):
 
     def send(self, to: Any, message: Any) -> None:
         """Send from outside any process (the sender is the node's core PID)."""
+        self._check_thread("send")
         self._check_running()
         self._route_send(self._core_pid, to, message, _NORMAL)
+
+    def send_threadsafe(self, to: Any, message: Any) -> None:
+        """``send`` from any thread: the message is sent on the node's own thread, soon.
+
+        Nothing is raised here for a target that is unknown by then: such a send is logged
+        at warning level (use ``call_threadsafe`` to learn the outcome).
+        """
+        self._scheduler.call_soon_threadsafe(self._send_later, to, message)
+
+    def _send_later(self, to: Any, message: Any) -> None:
+        try:
+            self._check_running()
+            self._route_send(self._core_pid, to, message, _NORMAL)
+        except Exception as e:
+            self._log.warning("send_threadsafe to %s failed: %r", to, e)
+
+    def call_threadsafe(self, to: Any, request: Any,
+                        timeout: float = DEFAULT_CALL_TIMEOUT) -> concurrent.futures.Future[Any]:
+        """``call`` from any thread: returns a ``concurrent.futures.Future`` of the reply
+        (``.result()`` waits for it; it raises what the call raises)."""
+        result: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def start() -> None:
+            if not result.set_running_or_notify_cancel():
+                return
+            try:
+                fut = self._start_call(to, request, timeout)
+            except Exception as e:
+                result.set_exception(e)
+                return
+            fut.add_done_callback(
+                lambda f: result.set_exception(f._exception) if f._exception is not None
+                else result.set_result(f._result))
+
+        self._scheduler.call_soon_threadsafe(start)
+        return result
+
+    def _check_thread(self, what: str) -> None:
+        if not self._scheduler.in_thread():
+            raise NotAllowed(f"node.{what} was called from another thread than node {self._name.value}'s: "
+                             "use node.send_threadsafe / node.call_threadsafe there")
 
     def _resolve(self, to: Any) -> Runner:
         """The local process (or meta-process) ``to`` names, or the error that says why not."""
@@ -345,7 +400,7 @@ class Node(Env):
                 raise ProcessUnknown(f"no process {to} on {self._name}")
             return p
         if t is ProcessID:
-            if to.node != self._name:
+            if to.node != self._name and to.node:  # an empty node is this one, as in Ergo
                 return self._remote(to)
             to = to.name
             t = Atom
@@ -371,14 +426,16 @@ class Node(Env):
             p = self._processes.get(to.id)
             if p is None or p._pid.creation != to.creation:
                 raise ProcessUnknown(f"no process {to} on {self._name}")
+            item = (MSG, from_, None, message)
         else:
             p = self._resolve(to)
+            item = _addressed((MSG, from_, None, message), to, p)
         if p._state >= TERMINATED:
             raise ProcessTerminated(f"{to} is terminating")
         if priority is _NORMAL:
-            p._push_main((MSG, from_, None, message))
+            p._push_main(item)
         else:
-            p._push(_QUEUE_OF(priority), (MSG, from_, None, message))
+            p._push(_QUEUE_OF(priority), item)
 
     def _route_request(self, caller: Runner | None, to: Any, ref: Ref, request: Any,
                        priority: MessagePriority, kind: int) -> None:
@@ -390,10 +447,12 @@ class Node(Env):
         from_ = caller._pid if isinstance(caller, Process) else self._core_pid
         if kind == INSPECT:
             p._push(URGENT, (kind, from_, ref, request))
-        elif priority is _NORMAL:
-            p._push_main((kind, from_, ref, request))
+            return
+        item = _addressed((kind, from_, ref, request), to, p)
+        if priority is _NORMAL:
+            p._push_main(item)
         else:
-            p._push(_QUEUE_OF(priority), (kind, from_, ref, request))
+            p._push(_QUEUE_OF(priority), item)
 
     def _route_response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
         if type(to) is not PID and not isinstance(to, PID):
@@ -428,6 +487,28 @@ class Node(Env):
             raise ProcessTerminated(f"{to} is terminating")
         p._push_signal(URGENT, (EXIT, from_, None, MessageExitPID(from_, reason)))
 
+    def _route_exit_meta(self, from_: PID, alias: Alias, reason: BaseException) -> None:
+        """Ergo's ``SendExitMeta``: an exit signal to a meta-process, which terminates it
+        with ``reason`` (a meta-process never traps exits)."""
+        from .meta import MetaProcess
+
+        if not isinstance(alias, Alias):
+            raise Incorrect(f"an exit signal to a meta-process goes to its Alias, not {alias!r}")
+        m = self._aliases.get(alias)
+        if m is None:
+            raise AliasUnknown(f"no alias {alias} on {self._name}")
+        if not isinstance(m, MetaProcess):
+            raise MetaUnknown(f"{alias} is an alias of {m._describe()}, not a meta-process")
+        if m._state >= TERMINATED or m._owner._state >= TERMINATED:
+            raise ProcessTerminated(f"meta-process {alias} is terminating")
+        item = (EXIT, from_, None, MessageExitPID(from_, reason))
+        # the system queue, as Ergo; behind the sender's earlier messages, as every signal
+        q = m._q_main
+        try:
+            m._push(MAIN if q and _holds_from(q, from_) else SYSTEM, item)
+        except MailboxFull:
+            raise MetaMailboxFull(f"the mailbox of meta-process {alias} is full") from None
+
     def _deliver_log(self, pid: PID, message: Any) -> None:
         p = self._processes.get(pid.id)
         if p is None or p._state >= TERMINATED:
@@ -440,6 +521,7 @@ class Node(Env):
     # -- calls from outside any process --------------------------------------------------
 
     def _start_call(self, to: Any, request: Any, timeout: float, kind: int = REQUEST) -> Future:
+        self._check_thread("call")
         self._check_running()
         _check_delay(timeout)
         ref = self.make_ref()
@@ -493,11 +575,13 @@ class Node(Env):
 
         ``filter`` is the levels it receives (all by default).
         """
+        self._check_running()
         self._logging.add(name, logger, filter)
 
     def logger_add_process(self, pid: PID, name: str | None = None,
                            filter: Iterable[LogLevel | str] | None = None) -> None:
         """Make a local process a logger: its ``handle_log`` gets each message through its log queue."""
+        self._check_running()
         self._local_process(pid)
         self._logging.add_process(pid, name or str(pid), filter)
 
@@ -553,6 +637,7 @@ class Node(Env):
         return self._pubsub.register_event(self._core_pid, name, notify, buffer)
 
     def unregister_event(self, name: str) -> None:
+        self._check_running()
         self._pubsub.unregister_event(self._core_pid, name)
 
     def send_event(self, name: str, token: Ref, message: Any) -> None:
@@ -561,6 +646,8 @@ class Node(Env):
         self._pubsub.send_event(self._core_pid, name, token, message, _NORMAL)
 
     def _check_running(self) -> None:
+        # Ergo's rule: what asks the node to act or to describe its processes fails once it
+        # has stopped; its identity, env, loggers and stop/wait still answer
         if self._state == _STOPPED:
             raise NodeTerminated(f"node {self._name.value} is stopped")
 
@@ -573,6 +660,7 @@ class Node(Env):
         """
         if self._state == _STOPPED:
             return
+        self._check_thread("stop")
         if self._state == _RUNNING:
             self._state = _STOPPING
             self._log.info("node %s is stopping", self._name.value)
@@ -593,6 +681,7 @@ class Node(Env):
         """Kill every process without waiting for them, then stop."""
         if self._state == _STOPPED:
             return
+        self._check_thread("stop_force")
         self._state = _STOPPING
         self._log.info("node %s is stopping (forced)", self._name.value)
         for p in list(self._processes.values()):
@@ -623,8 +712,39 @@ class Node(Env):
         """Await the node's stop from code running on the backend's event loop."""
         await self._scheduler.wait_for(self._stopped)
 
+    async def stop_async(self) -> None:
+        """Stop gracefully and await the end, from code running on the node's event loop."""
+        self.stop()  # on a running loop this only begins the stop
+        await self.wait_async()
+
+    async def __aenter__(self) -> Node:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """``async with net.start_node(...) as node:`` stops the node gracefully at the end."""
+        await self.stop_async()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """``with sim.start_node(...) as node:`` (or a plain script's node) stops it at the end."""
+        self.stop()
+
     def __repr__(self) -> str:
         return f"<Node {self._name.value} {self._state}>"
+
+
+def _addressed(item: tuple, to: Any, p: Runner) -> tuple:
+    """A message or call sent by name or by alias carries that name (an Atom) or alias as
+    a fifth field, for split handling (Ergo's ``MailboxMessage.Target``).  A send to a PID
+    keeps the four-field item: the hot path pays nothing for it."""
+    t = type(to)
+    if t is PID:
+        return item
+    if t is Alias:
+        return (*item, to)
+    return (*item, p._name)  # str, Atom or ProcessID: the name ``p`` holds
 
 
 def _name(name: object) -> Atom:

@@ -18,6 +18,7 @@ from ..gen.errors import (
     NotAllowed,
     TerminateReasonKill,
     Timeout,
+    unwrap_reason,
 )
 from ..gen.ids import PID, Alias, Atom, Ref
 from ..gen.options import DEFAULT_CALL_TIMEOUT, CompressionOptions, ProcessOptions
@@ -225,6 +226,13 @@ class Process(Runner, Env):
         """Send an exit signal; it terminates ``to`` unless it traps exits."""
         self._node._route_exit(self._pid, to, self._reason(reason))
 
+    def send_exit_meta(self, alias: Alias, reason: BaseException) -> None:
+        """Send an exit signal to a meta-process (Ergo's ``SendExitMeta``): it terminates with
+        ``reason``.  ``AliasUnknown``, ``MetaUnknown`` (a process's alias),
+        ``ProcessTerminated`` or ``MetaMailboxFull`` say why it could not be sent."""
+        self._node._route_exit_meta(self._pid, alias, self._reason(reason))
+        self._messages_out += 1
+
     def call(self, to: Any, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Future:
         """Make a synchronous request; ``await`` it from an ``async def`` handler.
 
@@ -345,6 +353,10 @@ class Process(Runner, Env):
     def unregister_event(self, name: str) -> None:
         self._node._pubsub.unregister_event(self._pid, name)
 
+    def events(self) -> list[Atom]:
+        """The names of the events this process registered (and has not unregistered)."""
+        return [event.name for event in self._node._pubsub.events_of(self._pid)]
+
     def send_event(self, name: str, token: Ref, message: Any) -> None:
         """Publish ``message`` to every subscriber of event ``name`` (``EventOwner`` without its token)."""
         self._node._pubsub.send_event(self._pid, name, token, message, self._priority)
@@ -373,10 +385,11 @@ class Process(Runner, Env):
         try:
             self._on_terminate(reason)
         except Exception as e:
-            self._log.panic("terminate callback of %s raised %r", self._pid, e)
+            self._log.panic("terminate callback of %s raised %r", self._pid, e, exc_info=e)
         finally:
             node._current = previous
-        node._unregister(self, reason)
+        # terminate() was told how the process died; who watched it is told why
+        node._unregister(self, unwrap_reason(reason))
 
     def _kill(self) -> None:
         """Terminate at once with reason ``kill``: untrappable, whatever the process is doing."""
@@ -395,7 +408,7 @@ class Process(Runner, Env):
             try:
                 self._on_terminate(TerminateReasonKill)
             except Exception as e:
-                self._log.panic("terminate callback of %s raised %r", self._pid, e)
+                self._log.panic("terminate callback of %s raised %r", self._pid, e, exc_info=e)
             finally:
                 node._current = previous
 
@@ -419,8 +432,8 @@ class Process(Runner, Env):
     def _log_error(self, fmt: str, *args: Any) -> None:
         self._log.error(fmt, *args)
 
-    def _log_panic(self, fmt: str, *args: Any) -> None:
-        self._log.panic(fmt, *args)
+    def _log_panic(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
+        self._log.panic(fmt, *args, exc_info=exc_info)
 
     def __repr__(self) -> str:
         try:

@@ -120,8 +120,17 @@ class PubSub:
         else:
             raise Incorrect(f"cannot link to or monitor {target!r}: a PID, ProcessID, Alias or Event is needed")
 
+    def _local(self, target: Any) -> Any:
+        """An Event or ProcessID with an empty node names the local node (Ergo's ``LinkEvent``
+        and ``MonitorEvent`` fill it in the same way)."""
+        t = type(target)
+        if (t is Event or t is ProcessID) and not target.node:
+            return t(target.name, self._node._name)
+        return target
+
     def add(self, consumer: Process, target: Any, table: dict, mine_attr: str) -> list[MessageEvent] | None:
         """Add a link (``table`` is the links) or a monitor; return buffered events for an event."""
+        target = self._local(target)
         t = type(target)
         if t is Atom:  # a node name, as in Ergo's Link(target any)
             if target == self._node._name:
@@ -149,6 +158,7 @@ class PubSub:
         return None
 
     def remove(self, consumer: Process, target: Any, table: dict, mine_attr: str) -> None:
+        target = self._local(target)
         mine = getattr(consumer, mine_attr)
         if not mine or target not in mine:
             raise TargetUnknown(f"{consumer._pid} does not watch {target}")

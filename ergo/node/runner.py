@@ -10,7 +10,6 @@ the coroutine through the scheduler once the future completes.
 
 from __future__ import annotations
 
-import traceback
 from collections import deque
 from collections.abc import Callable
 from types import CoroutineType
@@ -294,9 +293,8 @@ class Runner:
     # -- ending ------------------------------------------------------------------------
 
     def _panic(self, exc: BaseException) -> None:
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self._log_panic("panic in a handler: %r\n%s", exc, tb.rstrip())
-        exc.__traceback__ = None
+        self._log_panic("panic in a handler: %r", exc, exc_info=exc)
+        exc.__traceback__ = None  # the frames (and this process) are not kept alive by the error
         self._terminate(TerminateReasonPanic)
 
     def _terminate(self, reason: BaseException) -> None:  # pragma: no cover - overridden
@@ -311,7 +309,7 @@ class Runner:
     def _log_error(self, fmt: str, *args: Any) -> None:  # pragma: no cover - overridden
         pass
 
-    def _log_panic(self, fmt: str, *args: Any) -> None:  # pragma: no cover - overridden
+    def _log_panic(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:  # pragma: no cover
         pass
 
     @staticmethod

@@ -1,0 +1,300 @@
+"""A node's lifecycle inside asyncio programs and scripts: signals, ``async with``,
+``stop_async``, and the node's API from other threads."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import net
+import sim
+from ergo import Actor, LogOptions, NodeOptions, NotAllowed, ProcessUnknown
+from ergo.scheduler import ReadyQueue
+
+ROOT = Path(__file__).resolve().parent.parent
+QUIET = NodeOptions(log=LogOptions(default_logger=False))
+
+
+class Echo(Actor):
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        return ("echo", request)
+
+
+class StopOn(Actor):
+    """Stops the node when it gets the message it waits for; keeps what it got."""
+
+    def init(self, wanted: Any, got: list) -> None:
+        self.wanted, self.got = wanted, got
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        self.got.append(message)
+        if message == self.wanted:
+            self.node.stop()
+
+
+@pytest.fixture
+def own_handlers():
+    """SIGINT/SIGTERM handlers of the test's own, put back afterwards whatever happens."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    seen: list[int] = []
+
+    def mine(signum: int, frame: Any) -> None:
+        seen.append(signum)
+
+    for sig in saved:
+        signal.signal(sig, mine)
+    yield mine, seen
+    for sig, h in saved.items():
+        signal.signal(sig, h)
+
+
+def _close(node: Any) -> None:
+    if node.is_alive():
+        node.stop_force()
+    node.scheduler.loop.close()
+    asyncio.set_event_loop(None)
+
+
+# -- signals ---------------------------------------------------------------------------------
+
+
+def test_a_node_inside_a_running_loop_leaves_signals_to_the_application(own_handlers):
+    mine, _ = own_handlers
+
+    async def main() -> None:
+        async with net.start_node("web@localhost", QUIET) as node:
+            assert signal.getsignal(signal.SIGTERM) is mine and signal.getsignal(signal.SIGINT) is mine
+            assert node.is_alive()
+        assert not node.is_alive()
+
+    asyncio.run(main())
+
+
+def test_the_previous_handlers_come_back_when_the_node_stops(own_handlers):
+    mine, _ = own_handlers
+    node = net.start_node("script@localhost", QUIET)  # a plain script: the node takes the signals
+    try:
+        assert signal.getsignal(signal.SIGTERM) is not mine
+        node.stop()
+        assert signal.getsignal(signal.SIGTERM) is mine and signal.getsignal(signal.SIGINT) is mine
+    finally:
+        _close(node)
+
+
+def test_a_signal_before_wait_is_not_lost_and_a_second_one_forces_the_stop(own_handlers):
+    node = net.start_node("script@localhost", QUIET)
+    try:
+        got: list = []
+
+        class Stubborn(Actor):
+            """Suspended in a long call, so a graceful stop waits for it."""
+
+            async def handle_message(self, from_: Any, message: Any) -> None:
+                got.append("calling")
+                await self.call(blackhole, "never answered", 3600)
+
+        class Blackhole(Actor):
+            def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+                return None  # replies later, i.e. never
+
+        blackhole = node.spawn(Blackhole)
+        node.send(node.spawn(Stubborn), "go")
+        os.kill(os.getpid(), signal.SIGTERM)  # before the loop runs at all
+        loop = node.scheduler.loop
+        loop.call_soon(os.kill, os.getpid(), signal.SIGINT)  # the impatient second Ctrl-C
+        assert node.wait(timeout=60) is True
+        assert got == ["calling"] and not node.is_alive()
+    finally:
+        _close(node)
+
+
+def test_handle_signals_true_off_the_main_thread_is_refused():
+    errors: list = []
+
+    def other() -> None:
+        try:
+            net.start_node("t@localhost", QUIET, handle_signals=True)
+        except NotAllowed as e:
+            errors.append(e)
+        finally:
+            asyncio.set_event_loop(None)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert len(errors) == 1 and "main thread" in str(errors[0])
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import os, signal
+    import net
+    from ergo import Actor
+
+    class Worker(Actor):
+        def terminate(self, reason):
+            print("worker terminated:", reason, flush=True)
+
+    node = net.start_node("script@localhost")
+    node.spawn(Worker)
+    os.kill(os.getpid(), signal.SIGTERM)   # arrives before wait() runs the loop
+    print("wait returned", node.wait(timeout=60), flush=True)
+    """
+)
+
+
+def test_a_script_that_gets_a_signal_before_wait_stops_gracefully(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT)
+    proc = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT)}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "got SIGTERM: stopping gracefully" in proc.stdout
+    assert "worker terminated: shutdown" in proc.stdout
+    assert "wait returned True" in proc.stdout
+
+
+# -- async with, stop_async ------------------------------------------------------------------
+
+
+def test_async_with_and_stop_async():
+    async def main() -> list:
+        stopped = []
+        async with net.start_node("a@localhost", QUIET) as node:
+            pid = node.spawn(Echo)
+            assert await node.call_async(pid, 1) == ("echo", 1)
+        stopped.append(node.is_alive())
+        other = net.start_node("b@localhost", QUIET)
+        await other.stop_async()
+        stopped.append(other.is_alive())
+        return stopped
+
+    assert asyncio.run(main()) == [False, False]
+
+
+def test_with_on_a_simulated_node_stops_it():
+    s = sim.Sim(seed=1)
+    with s.start_node("w@localhost", QUIET) as node:
+        assert node.call(node.spawn(Echo), 2) == ("echo", 2)
+    assert not node.is_alive()
+
+
+# -- threads ---------------------------------------------------------------------------------
+
+
+def _in_thread(fn: Any) -> threading.Thread:
+    t = threading.Thread(target=fn)
+    t.start()
+    return t
+
+
+def test_send_threadsafe_wakes_a_sleeping_loop():
+    node = net.start_node("th@localhost", QUIET, handle_signals=False)
+    try:
+        got: list = []
+        pid = node.spawn(StopOn, None, "from a thread", got)
+        t = _in_thread(lambda: node.send_threadsafe(pid, "from a thread"))
+        assert node.wait(timeout=60) is True  # the loop sleeps in select() until the thread's send
+        t.join()
+        assert got == ["from a thread"]
+    finally:
+        _close(node)
+
+
+def test_call_threadsafe_returns_a_concurrent_future():
+    node = net.start_node("th@localhost", QUIET, handle_signals=False)
+    try:
+        echo = node.spawn(Echo)
+        got: list = []
+        stopper = node.spawn(StopOn, None, "done", got)
+        results: list = []
+
+        def worker() -> None:
+            fut = node.call_threadsafe(echo, "hi")
+            assert isinstance(fut, concurrent.futures.Future)
+            results.append(fut.result(timeout=60))
+            bad = node.call_threadsafe(node.pid.__class__(node.name, 999_999, node.creation), "x")
+            results.append(type(bad.exception(timeout=60)))
+            node.send_threadsafe(stopper, "done")
+
+        t = _in_thread(worker)
+        assert node.wait(timeout=60) is True
+        t.join()
+        assert results == [("echo", "hi"), ProcessUnknown]
+    finally:
+        _close(node)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_the_wrong_thread_gets_a_clear_error_and_the_node_goes_on(debug):
+    node = net.start_node("th@localhost", QUIET, handle_signals=False)
+    node.scheduler.loop.set_debug(debug)
+    try:
+        got: list = []
+        pid = node.spawn(StopOn, None, "last", got)
+        errors: list = []
+
+        def worker() -> None:
+            for fn in (lambda: node.send(pid, "wrong"), lambda: node.spawn(Echo), lambda: node.kill(pid),
+                       lambda: node.call(pid, 1)):
+                try:
+                    fn()
+                except NotAllowed as e:
+                    errors.append(str(e))
+            node.send_threadsafe(pid, "last")
+
+        t = _in_thread(worker)
+        assert node.wait(timeout=60) is True
+        t.join()
+        assert len(errors) == 4 and all("send_threadsafe" in e for e in errors)
+        assert got == ["last"]
+    finally:
+        _close(node)
+
+
+def test_a_simulation_refuses_other_threads():
+    s = sim.Sim(seed=1)
+    node = s.start_node("s@localhost", QUIET)
+    got: list = []
+    pid = node.spawn(StopOn, None, "never", got)
+    node.send_threadsafe(pid, "same thread")  # from the simulation's own thread: fine
+    s.run()
+    errors: list = []
+
+    def worker() -> None:
+        for fn in (lambda: node.send_threadsafe(pid, "x"), lambda: node.send(pid, "x")):
+            try:
+                fn()
+            except NotAllowed as e:
+                errors.append(e)
+
+    _in_thread(worker).join()
+    assert got == ["same thread"] and len(errors) == 2
+    node.stop()
+
+
+def test_a_ready_queue_whose_arming_failed_arms_again_on_the_next_push():
+    ran: list = []
+    armed: list = []
+
+    def arm() -> None:
+        armed.append(1)
+        if len(armed) == 1:
+            raise RuntimeError("the backend refused")
+
+    q = ReadyQueue(arm)
+    with pytest.raises(RuntimeError):
+        q.push(ran.append, ("first",))
+    q.push(ran.append, ("second",))  # arms again: the queue is not wedged
+    q.drain()
+    assert ran == ["first", "second"] and len(armed) == 2
