@@ -14,6 +14,7 @@ from ergo import (
     PID,
     Alias,
     Atom,
+    ExitSignal,
     Incorrect,
     MessageDownPID,
     MessageDownProcessID,
@@ -42,8 +43,11 @@ def test_stop_returns_once_every_process_has_terminated(backend):
     act(node, parent, lambda p: p.spawn(Driver, None, p.journal))
     node.stop()
     assert not node.is_alive()
-    assert node.process_list() == []
-    assert journal == [("terminate", TerminateReasonShutdown)] * 2
+    with pytest.raises(NodeTerminated):  # Ergo's rule: a stopped node describes no processes
+        node.process_list()
+    # each from its parent, wrapped as Ergo's "<parent>: shutdown" (docs/node.md)
+    assert journal == [("terminate", ExitSignal(node.pid, TerminateReasonShutdown)),
+                       ("terminate", ExitSignal(parent, TerminateReasonShutdown))]
     assert node.wait(0) is True
     assert node.uptime == 0.0
     node.stop()  # a second stop is a no-op
@@ -63,7 +67,7 @@ def test_stop_from_a_handler_returns_at_once_and_the_node_stops_after(backend):
     pid = node.spawn(Stopper, None, journal)
     node.send(pid, "stop")
     assert node.wait(10) is True
-    assert journal == [("stop returned", True), ("terminate", TerminateReasonShutdown)]
+    assert journal == [("stop returned", True), ("terminate", ExitSignal(node.pid, TerminateReasonShutdown))]
 
 
 def test_stop_force_kills_without_asking(backend):
@@ -71,7 +75,7 @@ def test_stop_force_kills_without_asking(backend):
     journal: list = []
     node.spawn(Driver, None, journal)
     node.stop_force()
-    assert not node.is_alive() and node.process_list() == []
+    assert not node.is_alive()
     assert journal == [("terminate", TerminateReasonKill)]
 
 
