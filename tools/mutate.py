@@ -46,15 +46,16 @@ ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT_FILE = ROOT / "tools" / "mutants_equivalent.txt"
 RESULTS = ROOT / ".mutate"
 
+# the contract tests first: they are fast, and -x stops at the first test that notices
 _NODE_TESTS = [
+    "tests/test_runner_contract.py",
+    "tests/test_process_contract.py",
+    "tests/test_node_contract.py",
     "tests/test_node.py",
     "tests/test_lifecycle.py",
     "tests/test_pubsub.py",
     "tests/test_asyncio.py",
     "tests/test_sim.py",
-    "tests/test_runner_contract.py",
-    "tests/test_process_contract.py",
-    "tests/test_node_contract.py",
 ]
 
 #: module -> (file, the fast tests that should notice a change in it)
@@ -62,14 +63,14 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "node": ("ergo/node/node.py", _NODE_TESTS),
     "process": ("ergo/node/process.py", _NODE_TESTS),
     "runner": ("ergo/node/runner.py", _NODE_TESTS),
-    "pubsub": ("ergo/node/pubsub.py", ["tests/test_pubsub.py", "tests/test_node.py", "tests/test_lifecycle.py",
-                                       "tests/test_pubsub_contract.py"]),
-    "enp": ("ergo/wire/enp.py", ["tests/wire/test_enp.py", "tests/wire/test_wire_constants.py",
-                                 "tests/wire/test_enp_contract.py"]),
-    "handshake": ("ergo/wire/handshake.py", ["tests/wire/test_handshake.py", "tests/wire/test_wire_constants.py",
-                                             "tests/wire/test_handshake_contract.py"]),
-    "edf": ("ergo/wire/edf.py", ["tests/wire/test_edf.py", "tests/wire/test_wire_constants.py",
-                                 "tests/wire/test_edf_contract.py"]),
+    "pubsub": ("ergo/node/pubsub.py", ["tests/test_pubsub_contract.py", "tests/test_pubsub.py", "tests/test_node.py",
+                                       "tests/test_lifecycle.py"]),
+    "enp": ("ergo/wire/enp.py", ["tests/wire/test_wire_constants.py", "tests/wire/test_enp_contract.py",
+                                 "tests/wire/test_enp.py"]),
+    "handshake": ("ergo/wire/handshake.py", ["tests/wire/test_wire_constants.py",
+                                             "tests/wire/test_handshake_contract.py", "tests/wire/test_handshake.py"]),
+    "edf": ("ergo/wire/edf.py", ["tests/wire/test_wire_constants.py", "tests/wire/test_edf_contract.py",
+                                 "tests/wire/test_edf.py"]),
 }
 
 _COPY = ["ergo", "sim", "net", "tests", "pyproject.toml", "docs"]
@@ -331,6 +332,10 @@ def _pytest(tree: Path, tests: list[str], timeout: float) -> tuple[str, float]:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         return "timeout", time.monotonic() - started
+    except BaseException:  # interrupted: take the test run down with us, then clean up
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     took = time.monotonic() - started
     if rc == 0:
         return "survived", took
@@ -420,6 +425,8 @@ def main() -> None:
     parser.add_argument("--survivors", action="store_true", help="run only the last run's survivors of each module")
     parser.add_argument("--list", action="store_true", help="print the sampled mutants, run nothing")
     args = parser.parse_args()
+    # a plain kill still removes the temporary tree and the test run it started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     unknown = set(args.modules) - set(MODULES)
     if unknown:
         parser.error(f"unknown modules {sorted(unknown)}: choose from {', '.join(MODULES)}")

@@ -1,0 +1,75 @@
+"""ENP at its edges (ergo/wire/enp.py): the bounds a receiver checks in a frame body, values
+nested up to EDF's limit inside a frame, and a decoder that stays failed."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from ergo.gen.ids import PID
+from ergo.wire import edf, enp
+
+A, B = PID("a@h", 1005, 7), PID("b@h", 1010, 9)
+
+
+def frame(ftype: int, fields: list, order: int = 0) -> bytes:
+    body = edf.encode(fields)
+    return struct.pack(">BBIBB", enp.MAGIC, enp.VERSION, 8 + len(body), order, ftype) + body
+
+
+def send_pid(priority: object) -> bytes:
+    return frame(101, [A, B, edf.encode("m"), priority, False, None])
+
+
+@pytest.mark.parametrize("priority", [0, 1, 2])
+def test_a_priority_of_0_1_or_2_is_accepted(priority):
+    [msg] = enp.FrameDecoder().feed(send_pid(priority))
+    assert msg == enp.SendPID(A, B, "m", priority)
+
+
+@pytest.mark.parametrize("priority", [-1, 3, True, 1.0, "1", None])
+def test_any_other_priority_is_a_protocol_error(priority):
+    with pytest.raises(enp.ProtocolError, match="priority"):
+        enp.FrameDecoder().feed(send_pid(priority))
+
+
+def test_a_value_nested_to_edfs_limit_travels_inside_a_frame():
+    value: object = "deep"
+    for _ in range(edf.MAX_DEPTH):
+        value = (value,)
+    [msg] = enp.FrameDecoder().feed(enp.encode(enp.SendPID(A, B, value)))
+    assert msg.message == value
+
+
+def test_a_failed_decoder_stays_failed():
+    decoder = enp.FrameDecoder()
+    with pytest.raises(enp.ProtocolError):
+        decoder.feed(b"\x00" * 8)
+    with pytest.raises(enp.ProtocolError):
+        decoder.receive_data(enp.encode(enp.Heartbeat()))
+    with pytest.raises(enp.ProtocolError):
+        decoder.next_event()
+    assert decoder.buffered == 0
+
+
+def test_buffered_counts_bytes_not_yet_returned():
+    decoder = enp.FrameDecoder()
+    data = enp.encode(enp.Heartbeat(1)) + enp.encode(enp.Heartbeat(2))
+    decoder.receive_data(data[:-3])
+    assert decoder.buffered == len(data) - 3
+    assert decoder.next_event() == enp.Heartbeat(1)
+    assert decoder.buffered == len(data) // 2 - 3 and decoder.next_event() is None
+    decoder.receive_data(data[-3:])
+    assert decoder.next_event() == enp.Heartbeat(2) and decoder.buffered == 0
+    assert decoder.next_event() is None
+
+
+@pytest.mark.parametrize("fields", [
+    [A, B, edf.encode("m"), 0, False],  # one field short
+    [A, B, edf.encode("m"), 0, False, None, None],  # one too many
+    {"not": "an array"},
+])
+def test_a_body_of_the_wrong_shape_is_a_protocol_error(fields):
+    with pytest.raises(enp.ProtocolError, match="array of 6 fields"):
+        enp.FrameDecoder().feed(frame(101, fields))
