@@ -73,3 +73,44 @@ def test_buffered_counts_bytes_not_yet_returned():
 def test_a_body_of_the_wrong_shape_is_a_protocol_error(fields):
     with pytest.raises(enp.ProtocolError, match="array of 6 fields"):
         enp.FrameDecoder().feed(frame(101, fields))
+
+
+def test_a_frame_is_sent_compressed_only_when_that_makes_it_strictly_smaller():
+    import random
+
+    import lz4.block
+
+    # find a body whose compressed form plus its 6-byte header is exactly as long as it
+    for size in range(1200, 3000, 10):
+        msg = enp.SendPID(A, B, random.Random(1).randbytes(size))
+        body = enp.encode(msg)[8:]
+        if len(lz4.block.compress(body, store_size=False)) + 6 == len(body):
+            break
+    else:
+        raise AssertionError("no body found at the edge")
+    sent = enp.encode(msg, compression=True, threshold=16)
+    assert sent[7] == 101 and sent[8:] == body
+
+
+def test_a_decoder_waiting_for_the_rest_of_a_frame_holds_only_that_frame():
+    decoder = enp.FrameDecoder()
+    whole = [enp.encode(enp.Heartbeat(i)) for i in range(50)]
+    partial = enp.encode(enp.SendPID(A, B, "x" * 100))
+    events = decoder.feed(b"".join(whole) + partial[:20])
+    assert len(events) == 50
+    assert len(decoder._buf) == 20  # what was consumed is released, not kept until the next frame
+
+
+def test_a_compressed_frame_must_expand_to_exactly_the_size_it_announced():
+    import lz4.block
+
+    body = enp.encode(enp.SendPID(A, B, "x" * 3000))[8:]
+    packed = lz4.block.compress(body, store_size=False)
+
+    def compressed(claimed: int) -> bytes:
+        inner = struct.pack(">BBI", 1, 101, claimed) + packed
+        return struct.pack(">BBIBB", 78, 1, 8 + len(inner), 0, 200) + inner
+
+    assert enp.FrameDecoder().feed(compressed(len(body)))[0].message == "x" * 3000
+    with pytest.raises(enp.ProtocolError, match="not the"):
+        enp.FrameDecoder().feed(compressed(len(body) + 10))
