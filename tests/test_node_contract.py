@@ -411,8 +411,11 @@ def test_a_terminating_process_takes_no_more_messages_or_exits(backend):
             raise TerminateReasonNormal
 
         def terminate(self, reason: BaseException) -> None:
+            # call_async's first step routes the request at once: the one way to call a
+            # process from inside its own terminate callback
             for attempt in (lambda: self.send(self.pid, "to myself"),
-                            lambda: self.node.send_exit(self.pid, TerminateReasonKill)):
+                            lambda: self.node.send_exit(self.pid, TerminateReasonKill),
+                            lambda: self.node.call_async(self.pid, "late call").send(None)):
                 try:
                     attempt()
                 except Exception as e:
@@ -420,4 +423,52 @@ def test_a_terminating_process_takes_no_more_messages_or_exits(backend):
 
     node.send(node.spawn(Last), "stop")
     backend.settle()
-    assert seen == [ProcessTerminated, ProcessTerminated]
+    assert seen == [ProcessTerminated, ProcessTerminated, ProcessTerminated]
+
+
+def test_killing_a_process_that_is_already_terminating_changes_nothing(backend):
+    node = backend.node()
+    journal: list = []
+
+    class KillsItself(Driver):
+        def handle_message(self, from_: PID, message: Any) -> None:
+            raise TerminateReasonNormal
+
+        def terminate(self, reason: BaseException) -> None:
+            self.node.kill(self.pid)  # too late: it is terminating with its own reason
+
+    victim = node.spawn(KillsItself)
+    watcher = node.spawn(Driver, None, journal)
+    act(node, watcher, lambda p: p.monitor(victim))
+    node.send(victim, "stop")
+    backend.settle()
+    assert journal == [MessageDownPID(victim, TerminateReasonNormal)]
+
+
+def test_stop_from_another_thread_is_refused(backend):
+    import threading
+
+    node = backend.node()
+    errors: list = []
+
+    def elsewhere() -> None:
+        for stop in (node.stop, node.stop_force):
+            try:
+                stop()
+            except Exception as e:
+                errors.append(type(e))
+
+    t = threading.Thread(target=elsewhere)
+    t.start()
+    t.join()
+    assert errors == [NotAllowed, NotAllowed]
+    assert node.is_alive()
+
+
+def test_a_node_used_as_a_context_manager_stops_at_the_end(backend):
+    journal: list = []
+    with backend.node() as node:
+        node.spawn(Driver, None, journal)
+        assert node.is_alive()
+    assert not node.is_alive()
+    assert journal == [("terminate", ExitSignal(node.pid, TerminateReasonShutdown))]

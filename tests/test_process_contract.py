@@ -38,6 +38,8 @@ def test_identity_properties_read_back_what_the_node_assigned(backend):
     seen = act(node, pid, lambda p: (p.pid, p.name, p.node, p.parent, p.leader, p.state))
     assert seen == (pid, None, node, node.pid, node.pid, ProcessState.RUNNING)
     child = act(node, pid, lambda p: p.spawn(Driver))
+    named = act(node, pid, lambda p: p.spawn_register("named child", Driver))
+    assert node.whereis("named child") == named and node.process_info(named).parent == pid
     assert act(node, child, lambda p: (p.parent, p.leader)) == (pid, node.pid)
     led = act(node, pid, lambda p: p.spawn(Driver, ProcessOptions(leader=child)))
     assert act(node, led, lambda p: (p.parent, p.leader)) == (pid, child)

@@ -12,8 +12,10 @@ from ergo import (
     PID,
     Event,
     Incorrect,
+    MessageDownPID,
     MessageEventStart,
     MessageEventStop,
+    TerminateReasonKill,
     TerminateReasonNormal,
 )
 
@@ -107,3 +109,20 @@ def test_a_terminating_producer_is_not_told_its_last_subscriber_left(backend):
     node.send(producer, "stop")
     backend.settle()
     assert seen == [0]
+
+
+def test_one_watcher_leaving_keeps_the_others(backend):
+    node = backend.node()
+    target = node.spawn(Driver)
+    journals: list = [[], [], []]
+    watchers = [node.spawn(Driver, None, j) for j in journals]
+    for w in watchers:
+        act(node, w, lambda p: (p.monitor(target), p.link(target)) and None)
+    act(node, watchers[0], lambda p: (p.demonitor(target), p.unlink(target)) and None)
+    act(node, watchers[1], lambda p: p.unlink(target))
+    node.kill(target)
+    backend.settle()
+    assert journals[0] == []
+    assert journals[1] == [MessageDownPID(target, TerminateReasonKill)]
+    # its link ended it (it does not trap exits) before it handled the down
+    assert len(journals[2]) == 1 and journals[2][0][0] == "terminate"
