@@ -12,9 +12,11 @@ from ergo import (
     PID,
     Event,
     Incorrect,
+    LogLevel,
     MessageDownPID,
     MessageEventStart,
     MessageEventStop,
+    ProcessOptions,
     TerminateReasonKill,
     TerminateReasonNormal,
 )
@@ -126,3 +128,21 @@ def test_one_watcher_leaving_keeps_the_others(backend):
     assert journals[1] == [MessageDownPID(target, TerminateReasonKill)]
     # its link ended it (it does not trap exits) before it handled the down
     assert len(journals[2]) == 1 and journals[2][0][0] == "terminate"
+
+
+def test_an_event_a_full_consumer_cannot_take_is_lost_for_it_alone_and_logged(backend):
+    node = backend.node()
+    small_journal: list = []
+    big_journal: list = []
+    producer = node.spawn(Driver)
+    token = act(node, producer, lambda p: p.register_event("e"))
+    small = node.spawn(Driver, ProcessOptions(mailbox_size=1), small_journal)
+    big = node.spawn(Driver, None, big_journal)
+    for c in (small, big):
+        act(node, c, lambda p: p.monitor(Event("e", node.name)))
+    act(node, producer, lambda p: (p.send_event("e", token, 1), p.send_event("e", token, 2)))
+    backend.settle()
+    assert [m.message for m in small_journal] == [1]
+    assert [m.message for m in big_journal] == [1, 2]
+    errors = node.captured.texts(LogLevel.ERROR)
+    assert sum(f"not delivered to {small}" in t for t in errors) == 1
