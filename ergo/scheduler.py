@@ -73,6 +73,16 @@ class Future:
         else:
             self._callbacks.append(fn)
 
+    def _detach(self, fn: Callable[[Future], None]) -> None:
+        """Forget the callback ``fn`` of a waiter that is gone (a killed process), so that
+        this future no longer keeps it alive."""
+        callbacks = self._callbacks
+        if callbacks:
+            try:
+                callbacks.remove(fn)
+            except ValueError:
+                pass
+
     def _fire(self) -> None:
         callbacks, self._callbacks = self._callbacks, None
         if callbacks:
@@ -129,14 +139,15 @@ class Scheduler(ABC):
         ``NotAllowed`` saying what to do instead.
         """
 
-    def adapt(self, awaitable: Any, wake: Callable[[Any, BaseException | None], None]) -> bool:
+    def adapt(self, awaitable: Any, wake: Callable[[Any, BaseException | None], None]) -> Callable[[], None] | None:
         """Take over an object a handler's coroutine yielded that is not a :class:`Future`.
 
-        Return True if this backend will call ``wake(value, exception)`` once it completes
-        (the asyncio backend accepts asyncio futures); False makes it a clear error in the
-        handler (simulation accepts only the runtime's own awaitables).
+        If this backend will call ``wake(value, exception)`` once it completes (the asyncio
+        backend accepts asyncio futures), return a function that forgets ``wake`` again
+        (the process was killed meanwhile: nothing may keep it alive); None makes it a clear
+        error in the handler (simulation accepts only the runtime's own awaitables).
         """
-        return False
+        return None
 
     async def wait_for(self, future: Future) -> Any:
         """Await ``future`` from code running on this backend's own loop (asyncio programs)."""

@@ -64,7 +64,7 @@ def process_forever(meta: MetaProcess) -> Future:
 class MetaProcess(Runner):
     """The runtime side of a meta-process and the API its behaviour uses."""
 
-    __slots__ = ("_behavior", "_forever", "_id", "_log", "_owner", "_start_coro")
+    __slots__ = ("_behavior", "_forever", "_id", "_log", "_owner", "_start_coro", "_start_detach")
 
     @classmethod
     def _start(cls, owner: Process, behavior: MetaBehavior, mailbox_size: int) -> Alias:
@@ -78,6 +78,7 @@ class MetaProcess(Runner):
         m._behavior = behavior
         m._forever = Future()
         m._start_coro = None
+        m._start_detach = None
         m._log = Log(node._logging, owner._log.level,
                      MessageLogMeta(node._name, owner._pid, m._id, type(behavior).__qualname__))
         previous = node._current
@@ -149,6 +150,9 @@ class MetaProcess(Runner):
         except Exception as e:
             self._panic(e)
             return
+        except BaseException as e:
+            self._uncaught(e)
+            return
         if type(result) is CoroutineType:
             self._start_coro = result
             self._step_start(None, None)
@@ -159,6 +163,7 @@ class MetaProcess(Runner):
         coro = self._start_coro
         if coro is None or self._state is TERMINATED:
             return
+        self._start_detach = None
         try:
             yielded = coro.throw(exc) if exc is not None else coro.send(value)
         except StopIteration:
@@ -170,9 +175,13 @@ class MetaProcess(Runner):
         except Exception as e:
             self._start_coro = None
             self._panic(e)
+        except BaseException as e:
+            self._start_coro = None
+            self._uncaught(e)
         else:
             sched = self._node._scheduler
-            if not resume_when(sched, yielded, self._step_start):
+            self._start_detach = resume_when(sched, yielded, self._step_start)
+            if self._start_detach is None:
                 sched.call_soon(self._step_start, None,
                                 NotAllowed(f"meta-process {self._id} awaited {yielded!r}, not a runtime awaitable"))
 
@@ -213,12 +222,15 @@ class MetaProcess(Runner):
         self._state = TERMINATED
         if not self._in_coro:
             self._close_coroutine()
+        detach, self._start_detach = self._start_detach, None
+        if detach is not None:
+            detach()  # what start() awaited must not keep the meta-process alive
         coro, self._start_coro = self._start_coro, None
         if coro is not None:
             try:
                 coro.close()
             except BaseException as e:
-                self._log.error("closing start() of %s raised %r", self._id, e)
+                self._callback_failed("closing start()", e)
         self._forever.set_result(None)
         node = self._node
         node._aliases.pop(self._id, None)
@@ -227,8 +239,8 @@ class MetaProcess(Runner):
         node._pubsub.fire(self._id, reason, self._owner._pid)
         try:
             self._behavior.terminate(reason)
-        except Exception as e:
-            self._log.panic("terminate of meta-process %s raised %r", self._id, e)
+        except BaseException as e:  # it must not break its owner's termination, which may have called this
+            self._callback_failed("terminate", e)
 
     def _kill(self) -> None:
         self._terminate(TerminateReasonKill)

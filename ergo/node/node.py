@@ -26,7 +26,7 @@ from ..gen.errors import (
     ProcessTerminated,
     ProcessUnknown,
     Taken,
-    TerminateReasonKill,
+    TerminateReasonPanic,
     TerminateReasonShutdown,
     Timeout,
 )
@@ -228,7 +228,7 @@ class Node(Env):
         except BaseException as e:
             # children spawned by init with link_parent must hear of it: fire with the error
             behavior._state = TERMINATED
-            self._unregister(behavior, e if isinstance(e, Exception) else TerminateReasonKill)
+            self._unregister(behavior, e if isinstance(e, Exception) else TerminateReasonPanic)
             raise
         finally:
             self._current = previous
@@ -560,6 +560,9 @@ class Node(Env):
         self._check_running()
         self._pubsub.send_event(self._core_pid, name, token, message, _NORMAL)
 
+    def _stopping(self) -> bool:
+        return self._state == _STOPPING
+
     def _check_running(self) -> None:
         if self._state == _STOPPED:
             raise NodeTerminated(f"node {self._name.value} is stopped")
@@ -573,21 +576,42 @@ class Node(Env):
         """
         if self._state == _STOPPED:
             return
-        if self._state == _RUNNING:
-            self._state = _STOPPING
-            self._log.info("node %s is stopping", self._name.value)
-            for p in list(self._processes.values()):
-                try:
-                    self._route_exit(p._parent, p._pid, TerminateReasonShutdown)
-                except (MailboxFull, ProcessUnknown, ProcessTerminated):
-                    p._kill()  # it could not be told: no choice left
-            if not self._processes:
-                self._finish_stop()
+        self._begin_stop()
         if self._current is None and self._state != _STOPPED:
             try:
                 self._scheduler.run_until(self._stopped, None)
             except NotAllowed:
                 pass  # a running event loop: the stop goes on, await node.wait_async() for its end
+
+    def _begin_stop(self) -> None:
+        if self._state != _RUNNING:
+            return
+        self._state = _STOPPING
+        self._log.info("node %s is stopping", self._name.value)
+        for p in list(self._processes.values()):
+            if p._state is ProcessState.WAIT_RESPONSE and not p._holds_stop():
+                # suspended in a sleep (or on an asyncio future): only calls in flight may
+                # hold a stop, so it is stopped where it waits (its finally blocks run)
+                p._terminate(TerminateReasonShutdown)
+                continue
+            try:
+                self._route_exit(p._parent, p._pid, TerminateReasonShutdown)
+            except (MailboxFull, ProcessUnknown, ProcessTerminated):
+                p._kill()  # it could not be told: no choice left
+        if not self._processes:
+            self._finish_stop()
+
+    def _interrupted(self, exc: BaseException) -> None:
+        """A handler (or terminate callback) raised KeyboardInterrupt or SystemExit: begin a
+        graceful stop and raise it again out of the backend's loop, as asyncio does with
+        these two.  Deferred to a soon-call of its own, so that it leaves no bookkeeping
+        half done and is raised from a clean stack; a later ``stop()`` or ``wait()``
+        finishes the stop."""
+        self._scheduler.call_soon(self._raise_interrupt, exc)
+
+    def _raise_interrupt(self, exc: BaseException) -> None:
+        self._begin_stop()
+        raise exc
 
     def stop_force(self) -> None:
         """Kill every process without waiting for them, then stop."""
@@ -603,9 +627,13 @@ class Node(Env):
     def _finish_stop(self) -> None:
         if self._state == _STOPPED:
             return
-        for entry in self._core_pending.values():
-            entry[1].cancel()
+        # calls from outside any process fail now rather than at their timeout: nothing
+        # can answer them any more
+        pending = list(self._core_pending.values())
         self._core_pending.clear()
+        for fut, handle in pending:
+            handle.cancel()
+            fut.set_exception(NodeTerminated(f"node {self._name.value} stopped before the reply came"))
         self._log.info("node %s stopped", self._name.value)
         self._state = _STOPPED
         self._logging.close()

@@ -213,13 +213,8 @@ class Process(Runner, Env):
     def send_after(self, to: Any, message: Any, delay: float) -> TimerHandle:
         """Send ``message`` after ``delay`` seconds; ``cancel()`` the returned handle to stop it."""
         _check_delay(delay)
-        return self._node._scheduler.call_later(delay, self._send_later, to, message)
-
-    def _send_later(self, to: Any, message: Any) -> None:
-        try:
-            self._node._route_send(self._pid, to, message, self._priority)
-        except Exception as e:  # the target may be gone by now: that is not the sender's crash
-            self._log.debug("send_after to %s failed: %r", to, e)
+        node = self._node
+        return node._scheduler.call_later(delay, _send_later, node, self._pid, to, message, self._priority)
 
     def send_exit(self, to: PID, reason: BaseException) -> None:
         """Send an exit signal; it terminates ``to`` unless it traps exits."""
@@ -285,10 +280,13 @@ class Process(Runner, Env):
         self._messages_out += 1
 
     def sleep(self, delay: float) -> Future:
-        """``await self.sleep(s)`` suspends this process only; its mailbox keeps filling."""
+        """``await self.sleep(s)`` suspends this process only; its mailbox keeps filling.
+
+        Killing the process, or the node's stop, ends the sleep at once (the handler's
+        ``finally`` blocks run): a sleep never holds a process in memory or a stop."""
         _check_delay(delay)
-        fut = Future()
-        self._node._scheduler.call_later(delay, fut.set_result, None)
+        fut = _Sleep()
+        fut._timer = self._node._scheduler.call_later(delay, fut.set_result, None)
         return fut
 
     # -- spawning ------------------------------------------------------------------------
@@ -372,8 +370,8 @@ class Process(Runner, Env):
         node._current = self
         try:
             self._on_terminate(reason)
-        except Exception as e:
-            self._log.panic("terminate callback of %s raised %r", self._pid, e)
+        except BaseException as e:  # whatever it raised, the process is gone: never left half-unregistered
+            self._callback_failed("the terminate callback", e)
         finally:
             node._current = previous
         node._unregister(self, reason)
@@ -394,10 +392,17 @@ class Process(Runner, Env):
             node._current = self
             try:
                 self._on_terminate(TerminateReasonKill)
-            except Exception as e:
-                self._log.panic("terminate callback of %s raised %r", self._pid, e)
+            except BaseException as e:
+                self._callback_failed("the terminate callback", e)
             finally:
                 node._current = previous
+
+    def _holds_stop(self) -> bool:
+        waiting, pending = self._waiting, self._pending
+        if waiting is None or not pending:
+            return False
+        awaited = waiting[0]
+        return any(entry[0] is awaited for entry in pending.values())
 
     def _finish_zombee(self) -> None:
         self._close_coroutine()
@@ -428,6 +433,30 @@ class Process(Runner, Env):
         except AttributeError:
             return f"<{type(self).__qualname__} (not spawned)>"
 
+
+
+class _Sleep(Future):
+    """What ``sleep`` returns: a future its own timer completes.  When its sleeper goes
+    away (killed, or stopped by the node's shutdown), the timer is cancelled with it."""
+
+    __slots__ = ("_timer",)
+
+    _timer: TimerHandle
+
+    def _detach(self, fn: Callable[[Future], None]) -> None:
+        Future._detach(self, fn)
+        if not self._callbacks:
+            self._timer.cancel()
+
+
+def _send_later(node: Node, sender: PID, to: Any, message: Any, priority: MessagePriority) -> None:
+    """The send of a ``send_after`` timer.  The timer holds the sender's PID, not the
+    process: the message goes even if the sender has terminated meanwhile (as in Ergo),
+    and a pending timer never keeps a terminated process in memory."""
+    try:
+        node._route_send(sender, to, message, priority)
+    except Exception as e:  # the target may be gone by now: that is not the sender's crash
+        node._log.debug("send_after from %s to %s failed: %r", sender, to, e)
 
 
 def _event(event: object) -> Any:
