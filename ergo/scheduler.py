@@ -12,15 +12,39 @@ the coroutine yields and resumes the coroutine through the scheduler when it com
 
 from __future__ import annotations
 
+import math
 import random
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
 
-__all__ = ["Future", "ReadyQueue", "Scheduler", "TimerHandle"]
+__all__ = ["Future", "ReadyQueue", "Scheduler", "TimerHandle", "check_delay"]
 
 _PENDING = object()
+
+
+def check_delay(delay: object, what: str = "a delay or timeout") -> float:
+    """``delay`` as seconds for a timer, or ``Incorrect``: every delay and timeout the
+    runtime takes (sleep, send_after, call timeouts, waits, the simulation's clock) goes
+    through here, so they all accept and refuse the same values.
+
+    A finite number >= 0 (int or float, not bool).  NaN and infinity are refused: NaN would
+    make the simulated clock NaN for the rest of the run (and fire at once on asyncio), and
+    an infinite timeout would let a call hold a node's stop forever; Ergo's timeouts are
+    finite too.  An int too big for a float is refused rather than overflowing later.
+    """
+    from .gen.errors import Incorrect
+
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)):
+        raise Incorrect(f"{what} is a number of seconds, not {type(delay).__name__}")
+    try:
+        seconds = float(delay)
+    except OverflowError:  # an int past the float range: say so without printing its digits
+        raise Incorrect(f"{what} is a finite number of seconds >= 0, not an int of {delay.bit_length()} bits") from None
+    if not 0 <= seconds < math.inf:  # NaN fails both comparisons
+        raise Incorrect(f"{what} is a finite number of seconds >= 0, not {seconds!r}")
+    return seconds
 
 
 class Future:

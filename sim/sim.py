@@ -7,6 +7,7 @@ a story: make hosts, start nodes on them, send, run the clock, look at what happ
 from __future__ import annotations
 
 from ergo.gen.errors import Incorrect
+from ergo.scheduler import check_delay
 
 from .host import Host
 from .world import EPOCH, World
@@ -54,14 +55,14 @@ class Sim:
             quiet = self.world.quiet
             while not quiet():
                 env.step()
-        elif until > env.now:
+            return
+        until = check_delay(until, "a time to run until")
+        if until > env.now:
             env.run(until=until)
 
     def run_for(self, seconds: float) -> None:
         """Advance the clock by ``seconds``, running everything due meanwhile."""
-        if seconds < 0:
-            raise Incorrect(f"cannot run for a negative time ({seconds})")
-        self.run(self.world.env.now + seconds)
+        self.run(self.world.env.now + check_delay(seconds, "a time to run for"))
 
     def step(self) -> bool:
         """Run one event; False if there was none."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import math
 import weakref
 from typing import Any
 
@@ -21,10 +22,18 @@ from support import AsyncioBackend, Collector, SimBackend
 from ergo import (
     PID,
     Actor,
+    AliasOwner,
+    AtomTooLong,
+    CompressionOptions,
+    ErgoError,
+    Fallback,
+    Incorrect,
     LogLevel,
     MessageDownPID,
     MetaBehavior,
+    NameUnknown,
     NodeTerminated,
+    ProcessOptions,
     ProcessState,
     ProcessUnknown,
     TerminateReasonNormal,
@@ -233,6 +242,51 @@ def test_call_async_pending_when_the_node_stops_fails_with_node_terminated():
         backend.close()
 
 
+# -- 3. delays and timeouts ---------------------------------------------------------------------
+
+BAD_DELAYS = [math.nan, math.inf, -math.inf, -1, -0.5, 10**400, "1", [1], True]
+
+
+class Prober(Actor):
+    """Runs ``request(self)`` inside an async handler and answers with the error class it raised."""
+
+    async def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        try:
+            result = request(self)
+        except Exception as e:
+            return type(e)
+        if hasattr(result, "cancel"):
+            result.cancel()
+        return "no error"  # (None would mean "the reply comes later")
+
+
+def probe(node: Any, fn: Any) -> Any:
+    return node.call(node.spawn(Prober), fn)
+
+
+@pytest.mark.parametrize("bad", BAD_DELAYS, ids=repr)
+def test_a_delay_or_timeout_that_is_not_a_finite_number_of_seconds_is_incorrect(backend, bad):
+    node = backend.node()
+    other = node.spawn(Collector)
+    assert probe(node, lambda p: p.sleep(bad)) is Incorrect
+    assert probe(node, lambda p: p.send_after(other, "m", bad)) is Incorrect
+    assert probe(node, lambda p: p.call(other, "messages", timeout=bad)) is Incorrect
+    with pytest.raises(Incorrect):
+        node.call(other, "messages", timeout=bad)
+    with pytest.raises(Incorrect):
+        node.call_async(other, "messages", timeout=bad).send(None)
+    with pytest.raises(Incorrect):
+        node.wait(bad)
+    if isinstance(backend, SimBackend):
+        now = backend.sim.now
+        with pytest.raises(Incorrect):
+            backend.sim.run_for(bad)
+        with pytest.raises(Incorrect):
+            backend.sim.run(bad)
+        assert backend.sim.now == now  # the clock is untouched (NaN would have stuck to it)
+    assert node.call(other, "messages") == []  # nothing was sent, the node goes on
+
+
 # -- 5. kill and shutdown release a sleeper at once -------------------------------------------
 
 
@@ -364,3 +418,142 @@ def test_only_a_call_in_flight_holds_a_stop_and_only_up_to_its_timeout():
     assert backend.sim.now == 10
     assert journal == [("call over", 10), "finally", TerminateReasonShutdown]
     backend.close()
+
+
+# -- 6. argument checks ------------------------------------------------------------------------
+
+
+class Meta(MetaBehavior):
+    pass
+
+
+LONG = "x" * 300
+
+NODE_CASES: list[tuple[str, Any, type[ErgoError]]] = [
+    ("spawn factory", lambda n, p: n.spawn(5), Incorrect),
+    ("spawn options", lambda n, p: n.spawn(Collector, 5), Incorrect),
+    ("spawn_register None", lambda n, p: n.spawn_register(None, Collector), Incorrect),
+    ("spawn_register int", lambda n, p: n.spawn_register(5, Collector), Incorrect),
+    ("spawn_register empty", lambda n, p: n.spawn_register("", Collector), Incorrect),
+    ("spawn_register too long", lambda n, p: n.spawn_register(LONG, Collector), AtomTooLong),
+    ("spawn mutated options", lambda n, p: n.spawn(Collector, _mutated(mailbox_size=-1)), Incorrect),
+    ("spawn mutated priority", lambda n, p: n.spawn(Collector, _mutated(send_priority=9)), Incorrect),
+    ("register_name int", lambda n, p: n.register_name(5, p), Incorrect),
+    ("register_name too long", lambda n, p: n.register_name(LONG, p), AtomTooLong),
+    ("register_name pid", lambda n, p: n.register_name("n", "pid"), Incorrect),
+    ("unregister_name int", lambda n, p: n.unregister_name(5), Incorrect),
+    ("unregister_name too long", lambda n, p: n.unregister_name(LONG), NameUnknown),
+    ("whereis int", lambda n, p: n.whereis(5), Incorrect),
+    ("kill str", lambda n, p: n.kill("pid"), Incorrect),
+    ("send_exit to", lambda n, p: n.send_exit(5, TerminateReasonNormal), Incorrect),
+    ("send_exit reason", lambda n, p: n.send_exit(p, "why"), Incorrect),
+    ("process_info", lambda n, p: n.process_info(5), Incorrect),
+    ("meta_info list", lambda n, p: n.meta_info([]), Incorrect),
+    ("meta_info pid", lambda n, p: n.meta_info(p), Incorrect),
+    ("send to int", lambda n, p: n.send(5, "m"), Incorrect),
+    ("send to too long", lambda n, p: n.send(LONG, "m"), ProcessUnknown),
+    ("call to int", lambda n, p: n.call(5, "m"), Incorrect),
+    ("call to too long", lambda n, p: n.call(LONG, "m"), ProcessUnknown),
+    ("call timeout str", lambda n, p: n.call(p, "m", "5"), Incorrect),
+    ("inspect", lambda n, p: n.inspect(5), Incorrect),
+    ("logger_add_process", lambda n, p: n.logger_add_process(5), Incorrect),
+    ("logger_delete_process", lambda n, p: n.logger_delete_process([]), Incorrect),
+    ("register_event name", lambda n, p: n.register_event(5), Incorrect),
+    ("register_event buffer", lambda n, p: n.register_event("e", False, -1), Incorrect),
+    ("register_event huge buffer", lambda n, p: n.register_event("e", False, 10**400), Incorrect),
+    ("wait timeout", lambda n, p: n.wait("1"), Incorrect),
+    ("set_env", lambda n, p: n.set_env(5, 1), Incorrect),
+    ("log level", lambda n, p: setattr(n.log, "level", "loud"), Incorrect),
+    ("options priority", lambda n, p: ProcessOptions(send_priority=5), Incorrect),
+    ("options priority name", lambda n, p: ProcessOptions(send_priority="urgent"), Incorrect),
+    ("options mailbox", lambda n, p: ProcessOptions(mailbox_size="8"), Incorrect),
+    ("options leader", lambda n, p: ProcessOptions(leader="boss"), Incorrect),
+    ("options env", lambda n, p: ProcessOptions(env=5), Incorrect),
+    ("options compression", lambda n, p: ProcessOptions(compression=True), Incorrect),
+    ("options flag", lambda n, p: ProcessOptions(link_parent="yes"), Incorrect),
+    ("options log level", lambda n, p: ProcessOptions(log_level="loud"), Incorrect),
+    ("options fallback", lambda n, p: ProcessOptions(fallback="spare"), Incorrect),
+    ("fallback name", lambda n, p: Fallback(None), Incorrect),
+    ("fallback empty name", lambda n, p: Fallback(""), Incorrect),
+    ("fallback tag", lambda n, p: Fallback("spare", 5), Incorrect),
+]
+
+PROCESS_CASES: list[tuple[str, Any, type[ErgoError]]] = [
+    ("send to int", lambda p, o: p.send(5, "m"), Incorrect),
+    ("send to too long", lambda p, o: p.send(LONG, "m"), ProcessUnknown),
+    ("priority out of range", lambda p, o: p.send_with_priority(o, "m", 3), Incorrect),
+    ("priority negative", lambda p, o: p.send_with_priority(o, "m", -1), Incorrect),
+    ("priority None", lambda p, o: p.send_with_priority(o, "m", None), Incorrect),
+    ("priority bool", lambda p, o: p.send_with_priority(o, "m", True), Incorrect),
+    ("priority setter", lambda p, o: setattr(p, "send_priority", 7), Incorrect),
+    ("send_after to", lambda p, o: p.send_after(5, "m", 1), Incorrect),
+    ("send_exit to", lambda p, o: p.send_exit(5, TerminateReasonNormal), Incorrect),
+    ("send_exit reason", lambda p, o: p.send_exit(o, "why"), Incorrect),
+    ("call to int", lambda p, o: p.call(5, "m"), Incorrect),
+    ("call to too long", lambda p, o: p.call(LONG, "m"), ProcessUnknown),
+    ("call timeout None", lambda p, o: p.call(o, "m", None), Incorrect),
+    ("inspect", lambda p, o: p.inspect(5), Incorrect),
+    ("send_response to", lambda p, o: p.send_response(5, p.node.make_ref(), 1), Incorrect),
+    ("send_response ref", lambda p, o: p.send_response(o, 5, 1), Incorrect),
+    ("send_response_error", lambda p, o: p.send_response_error(o, p.node.make_ref(), "err"), Incorrect),
+    ("sleep", lambda p, o: p.sleep("1"), Incorrect),
+    ("spawn", lambda p, o: p.spawn(5), Incorrect),
+    ("spawn_register None", lambda p, o: p.spawn_register(None, Collector), Incorrect),
+    ("spawn_register too long", lambda p, o: p.spawn_register(LONG, Collector), AtomTooLong),
+    ("spawn_meta behaviour", lambda p, o: p.spawn_meta(5), Incorrect),
+    ("spawn_meta mailbox negative", lambda p, o: p.spawn_meta(Meta(), -1), Incorrect),
+    ("spawn_meta mailbox str", lambda p, o: p.spawn_meta(Meta(), "8"), Incorrect),
+    ("spawn_meta mailbox float", lambda p, o: p.spawn_meta(Meta(), 1.5), Incorrect),
+    ("spawn_meta mailbox bool", lambda p, o: p.spawn_meta(Meta(), True), Incorrect),
+    ("link", lambda p, o: p.link(5), Incorrect),
+    ("monitor", lambda p, o: p.monitor(5), Incorrect),
+    ("link_event", lambda p, o: p.link_event("ev"), Incorrect),
+    ("register_event buffer", lambda p, o: p.register_event("e", False, "1"), Incorrect),
+    ("register_name", lambda p, o: p.register_name(None), Incorrect),
+    ("delete_alias", lambda p, o: p.delete_alias(5), AliasOwner),
+    ("compression", lambda p, o: setattr(p, "compression", 5), Incorrect),
+    ("log level", lambda p, o: setattr(p.log, "level", "loud"), Incorrect),
+    ("set_env", lambda p, o: p.set_env(5, 1), Incorrect),
+]
+
+
+def _mutated(**fields: Any) -> ProcessOptions:
+    options = ProcessOptions()
+    for k, v in fields.items():
+        setattr(options, k, v)
+    return options
+
+
+@pytest.mark.parametrize("fn, error", [c[1:] for c in NODE_CASES], ids=[c[0] for c in NODE_CASES])
+def test_node_methods_refuse_wrong_arguments_with_an_ergo_error(backend, fn, error):
+    node = backend.node()
+    pid = node.spawn(Collector)
+    with pytest.raises(error):
+        fn(node, pid)
+    assert node.process_list() == [pid]  # nothing was spawned or lost on the way
+    assert node.call(pid, "messages") == []
+
+
+@pytest.mark.parametrize("fn, error", [c[1:] for c in PROCESS_CASES], ids=[c[0] for c in PROCESS_CASES])
+def test_process_methods_refuse_wrong_arguments_with_an_ergo_error(backend, fn, error):
+    node = backend.node()
+    other = node.spawn(Collector)
+    assert probe(node, lambda p: fn(p, other)) is error
+    assert node.call(other, "messages") == []
+    assert len(node.process_list()) == 2  # the prober and the other: nothing spawned
+
+
+def test_a_name_no_process_can_have_is_looked_up_like_any_unknown_name(backend):
+    node = backend.node()
+    assert node.whereis(LONG) is None and node.whereis("") is None
+    with pytest.raises(ProcessUnknown):
+        node.send("", "m")
+
+
+def test_valid_priorities_and_options_still_work(backend):
+    node = backend.node()
+    pid = node.spawn(Collector, ProcessOptions(send_priority="high", compression=CompressionOptions(),
+                                               leader=node.pid, env={"k": 1}, link_parent=False))
+    assert probe(node, lambda p: p.send_with_priority(pid, "m", 2)) == "no error"
+    assert node.call(pid, ("wait", 1)) == ["m"]
+    assert node.process_info(pid).message_priority == 1

@@ -41,6 +41,23 @@ class MessagePriority(enum.IntEnum):
     def __str__(self) -> str:
         return self.name.lower()
 
+    @classmethod
+    def parse(cls, value: MessagePriority | str | int) -> MessagePriority:
+        """A priority from itself, its number (0-2) or its name (``"high"``); ``Incorrect`` otherwise."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            member = cls.__members__.get(value.upper())
+            if member is not None:
+                return member
+        elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2:
+            return cls(value)
+        from .errors import Incorrect
+
+        shown = repr(value[:40]) if isinstance(value, str) else f"{type(value).__name__} {value}" if isinstance(
+            value, int) and abs(value) < 10**9 else type(value).__name__
+        raise Incorrect(f"a message priority is MessagePriority.NORMAL, HIGH or MAX (0, 1, 2), not {shown}")
+
 
 class LogLevel(enum.IntEnum):
     """Ergo's log levels, numbered to fit the standard ``logging`` module's scale.

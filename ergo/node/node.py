@@ -41,12 +41,12 @@ from ..gen.options import (
     ProcessOptions,
 )
 from ..gen.types import LogLevel, MessagePriority, ProcessState
-from ..scheduler import Future, Scheduler, TimerHandle
+from ..scheduler import Future, Scheduler, TimerHandle, check_delay
 from .env import Env, _env_name
 from .log import Log, Logging
-from .process import Process, _check_delay
+from .process import Process
 from .pubsub import UNREGISTERED, PubSub
-from .runner import EXIT, INSPECT, LOG, LOGQ, MSG, REQUEST, TERMINATED, URGENT, Runner
+from .runner import EXIT, INSPECT, LOG, LOGQ, MSG, REQUEST, TERMINATED, URGENT, Runner, show
 
 __all__ = ["VERSION", "Node"]
 
@@ -173,7 +173,7 @@ class Node(Env):
     def spawn_register(self, name: str, factory: Callable[[], Process], options: ProcessOptions | None = None,
                        *args: Any) -> PID:
         """Spawn a process registered under ``name`` (``Taken`` if the name is in use)."""
-        return self._spawn(factory, options, args, None, name)
+        return self._spawn(factory, options, args, None, _name(name))
 
     def _spawn(self, factory: Callable[[], Process], options: ProcessOptions | None, args: tuple,
                parent: Process | None, register: str | None) -> PID:
@@ -184,20 +184,21 @@ class Node(Env):
             options = _DEFAULT_PROCESS_OPTIONS  # never mutated: _bind only reads it
         elif not isinstance(options, ProcessOptions):
             raise Incorrect(f"options must be ProcessOptions or None, not {type(options).__name__}")
+        else:
+            options.check()  # a dataclass can be changed after it was made: check what is used
         if not callable(factory):
             raise Incorrect(f"a factory is a callable returning a process behaviour (e.g. an Actor subclass), "
-                            f"not {factory!r}")
-        name = None
-        if register is not None:
-            name = _name(register)
+                            f"not {show(factory)}")
+        name = register  # an Atom from spawn_register, or None
+        if name is not None:
             if name in self._names:
                 raise Taken(f"the name {name} is taken by {self._names[name]._pid}")
         behavior = factory()
         if not isinstance(behavior, Process):
-            raise Incorrect(f"the factory {factory!r} returned {type(behavior).__name__}, not a process behaviour "
+            raise Incorrect(f"the factory {show(factory)} returned {type(behavior).__name__}, not a process behaviour "
                             "(subclass ergo.Actor)")
         if getattr(behavior, "_node", None) is not None:
-            raise Incorrect(f"the factory {factory!r} returned a behaviour that is already a process")
+            raise Incorrect(f"the factory {show(factory)} returned a behaviour that is already a process")
         if parent is None:
             parent_pid = leader = self._core_pid
             env = dict(self._env)
@@ -257,10 +258,10 @@ class Node(Env):
 
     def unregister_name(self, name: str) -> PID:
         """Release ``name``; returns the PID that had it."""
-        atom = _name(name)
-        p = self._names.pop(atom, None)
+        p = self._names.pop(_lookup_name(name), None)
         if p is None:
-            raise NameUnknown(f"no process is registered as {atom}")
+            raise NameUnknown(f"no process is registered as '{str.__str__(name)}'")
+        atom = p._name
         p._name = None
         p._log._source = None  # made again, with the new name, when next needed
         self._pubsub.fire(ProcessID(atom, self._name), UNREGISTERED, p._pid)
@@ -268,7 +269,7 @@ class Node(Env):
 
     def whereis(self, name: str) -> PID | None:
         """The PID registered as ``name`` on this node, or None."""
-        p = self._names.get(_name(name))
+        p = self._names.get(_lookup_name(name))
         return None if p is None else p._pid
 
     def kill(self, pid: PID) -> None:
@@ -314,6 +315,8 @@ class Node(Env):
     def meta_info(self, alias: Alias) -> MetaInfo:
         from .meta import MetaProcess
 
+        if not isinstance(alias, Alias):
+            raise Incorrect(f"a meta-process is named by its Alias, not {show(alias)}")
         m = self._aliases.get(alias)
         if not isinstance(m, MetaProcess):
             raise MetaUnknown(f"no meta-process {alias} on {self._name}")
@@ -321,7 +324,7 @@ class Node(Env):
 
     def _local_process(self, pid: PID) -> Process:
         if not isinstance(pid, PID):
-            raise Incorrect(f"a PID is needed, not {pid!r}")
+            raise Incorrect(f"a PID is needed, not {show(pid)}")
         p = self._processes.get(pid.id) if pid.node == self._name else None
         if p is None or p._pid.creation != pid.creation:
             raise ProcessUnknown(f"no process {pid} on {self._name}")
@@ -350,9 +353,11 @@ class Node(Env):
             to = to.name
             t = Atom
         if t is Atom or t is str:
+            # looked up as it is: a name that could never be registered (too long) is as
+            # unknown as any other, never an AtomTooLong
             p = self._names.get(to)
             if p is None:
-                raise ProcessUnknown(f"no process is registered as {Atom(to)} on {self._name}")
+                raise ProcessUnknown(f"no process is registered as '{str.__str__(to)}' on {self._name}")
             return p
         if t is Alias:
             if to.node != self._name:
@@ -361,7 +366,7 @@ class Node(Env):
             if r is None:
                 raise ProcessUnknown(f"no process has the alias {to}")
             return r
-        raise Incorrect(f"cannot send to {to!r}: a PID, ProcessID, Alias or registered name is needed")
+        raise Incorrect(f"cannot send to {show(to)}: a PID, ProcessID, Alias or registered name is needed")
 
     def _remote(self, to: Any) -> Runner:
         raise NetworkStopped(f"{to} is on another node and this node has no network stack yet")
@@ -397,9 +402,9 @@ class Node(Env):
 
     def _route_response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
         if type(to) is not PID and not isinstance(to, PID):
-            raise Incorrect(f"a response goes to the caller's PID, not {to!r}")
+            raise Incorrect(f"a response goes to the caller's PID, not {show(to)}")
         if type(ref) is not Ref and not isinstance(ref, Ref):
-            raise Incorrect(f"a response needs the call's Ref, not {ref!r}")
+            raise Incorrect(f"a response needs the call's Ref, not {show(ref)}")
         if to.node != self._name:
             self._remote(to)
             return
@@ -419,7 +424,7 @@ class Node(Env):
 
     def _route_exit(self, from_: PID, to: PID, reason: BaseException) -> None:
         if not isinstance(to, PID):
-            raise Incorrect(f"an exit signal goes to a PID, not {to!r}")
+            raise Incorrect(f"an exit signal goes to a PID, not {show(to)}")
         if to.node != self._name:
             self._remote(to)
             return
@@ -441,7 +446,7 @@ class Node(Env):
 
     def _start_call(self, to: Any, request: Any, timeout: float, kind: int = REQUEST) -> Future:
         self._check_running()
-        _check_delay(timeout)
+        timeout = check_delay(timeout, "a call's timeout")
         ref = self.make_ref()
         self._route_request(None, to, ref, request, _NORMAL, kind)
         fut = Future()
@@ -505,6 +510,8 @@ class Node(Env):
         self._logging.delete(name)
 
     def logger_delete_process(self, pid: PID) -> None:
+        if not isinstance(pid, PID):
+            raise Incorrect(f"a process logger is named by its PID, not {show(pid)}")
         self._logging.delete_process(pid)
 
     def loggers(self) -> tuple[str, ...]:
@@ -643,6 +650,8 @@ class Node(Env):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the node stops (True), or ``timeout`` seconds pass (False)."""
+        if timeout is not None:
+            timeout = check_delay(timeout, "a wait's timeout")
         if self._state == _STOPPED:
             return True
         return self._block(self._stopped, timeout, "wait")
@@ -656,7 +665,16 @@ class Node(Env):
 
 
 def _name(name: object) -> Atom:
+    """A name to register: a non-empty str of at most 255 bytes (``AtomTooLong`` beyond)."""
     if not isinstance(name, str) or not name:
-        raise Incorrect(f"a process name is a non-empty str, not {name!r}")
+        raise Incorrect(f"a process name is a non-empty str, not {show(name)}")
     return Atom(name)
+
+
+def _lookup_name(name: object) -> str:
+    """A name to look up: any str.  One that no process can have (empty, too long) is
+    simply not found, as every unknown name is."""
+    if not isinstance(name, str):
+        raise Incorrect(f"a process name is a str, not {type(name).__name__}")
+    return name
 

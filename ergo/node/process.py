@@ -19,13 +19,13 @@ from ..gen.errors import (
     TerminateReasonKill,
     Timeout,
 )
-from ..gen.ids import PID, Alias, Atom, Ref
+from ..gen.ids import PID, Alias, Atom, ProcessID, Ref
 from ..gen.options import DEFAULT_CALL_TIMEOUT, CompressionOptions, ProcessOptions
 from ..gen.types import LogLevel, MessagePriority, ProcessState
-from ..scheduler import Future, TimerHandle
+from ..scheduler import Future, TimerHandle, check_delay
 from .env import Env
 from .log import Log
-from .runner import INSPECT, REQUEST, TERMINATED, WAIT_RESPONSE, ZOMBEE, Runner
+from .runner import INSPECT, REQUEST, TERMINATED, WAIT_RESPONSE, ZOMBEE, Runner, show
 
 if TYPE_CHECKING:
     from .meta import MetaBehavior
@@ -141,7 +141,7 @@ class Process(Runner, Env):
 
     @send_priority.setter
     def send_priority(self, value: MessagePriority) -> None:
-        self._priority = MessagePriority(value)
+        self._priority = MessagePriority.parse(value)
 
     @property
     def important_delivery(self) -> bool:
@@ -199,7 +199,7 @@ class Process(Runner, Env):
         self._messages_out += 1
 
     def send_with_priority(self, to: Any, message: Any, priority: MessagePriority) -> None:
-        self._node._route_send(self._pid, to, message, MessagePriority(priority))
+        self._node._route_send(self._pid, to, message, MessagePriority.parse(priority))
         self._messages_out += 1
 
     def send_important(self, to: Any, message: Any) -> None:
@@ -212,7 +212,8 @@ class Process(Runner, Env):
 
     def send_after(self, to: Any, message: Any, delay: float) -> TimerHandle:
         """Send ``message`` after ``delay`` seconds; ``cancel()`` the returned handle to stop it."""
-        _check_delay(delay)
+        delay = check_delay(delay)
+        _check_target(to)  # whether it exists is known only then, but what it is can be checked now
         node = self._node
         return node._scheduler.call_later(delay, _send_later, node, self._pid, to, message, self._priority)
 
@@ -238,7 +239,7 @@ class Process(Runner, Env):
                 f"{self._pid} called {to} from a plain handler: "
                 "make the handler `async def` and `await` the call"
             )
-        _check_delay(timeout)
+        timeout = check_delay(timeout, "a call's timeout")
         node = self._node
         ref = node.make_ref()
         node._route_request(self, to, ref, request, self._priority, kind)
@@ -284,9 +285,8 @@ class Process(Runner, Env):
 
         Killing the process, or the node's stop, ends the sleep at once (the handler's
         ``finally`` blocks run): a sleep never holds a process in memory or a stop."""
-        _check_delay(delay)
         fut = _Sleep()
-        fut._timer = self._node._scheduler.call_later(delay, fut.set_result, None)
+        fut._timer = self._node._scheduler.call_later(check_delay(delay), fut.set_result, None)
         return fut
 
     # -- spawning ------------------------------------------------------------------------
@@ -297,12 +297,16 @@ class Process(Runner, Env):
 
     def spawn_register(self, name: str, factory: Callable[[], Process], options: ProcessOptions | None = None,
                        *args: Any) -> PID:
-        return self._node._spawn(factory, options, args, self, name)
+        from .node import _name
+
+        return self._node._spawn(factory, options, args, self, _name(name))
 
     def spawn_meta(self, behavior: MetaBehavior, mailbox_size: int = 0) -> Alias:
         """Start a meta-process owned by this process; it is identified by the returned alias."""
         from .meta import MetaProcess
 
+        if isinstance(mailbox_size, bool) or not isinstance(mailbox_size, int) or mailbox_size < 0:
+            raise Incorrect(f"a meta-process's mailbox_size is an int >= 0 (0: unlimited), not {show(mailbox_size)}")
         return MetaProcess._start(self, behavior, mailbox_size)
 
     # -- links, monitors, events ---------------------------------------------------------
@@ -459,17 +463,17 @@ def _send_later(node: Node, sender: PID, to: Any, message: Any, priority: Messag
         node._log.debug("send_after from %s to %s failed: %r", sender, to, e)
 
 
+def _check_target(to: object) -> None:
+    if not isinstance(to, (PID, ProcessID, Alias, str)):
+        raise Incorrect(f"cannot send to {show(to)}: a PID, ProcessID, Alias or registered name is needed")
+
+
 def _event(event: object) -> Any:
     from ..gen.ids import Event
 
     if not isinstance(event, Event):
-        raise Incorrect(f"an event is an Event(name, node), not {event!r}")
+        raise Incorrect(f"an event is an Event(name, node), not {show(event)}")
     return event
 
 
-
-
-def _check_delay(delay: object) -> None:
-    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
-        raise Incorrect(f"a delay or timeout is a number of seconds >= 0, not {delay!r}")
 

@@ -49,7 +49,7 @@ from ..gen.messages import (
     MessageExitProcessID,
 )
 from ..gen.types import MessagePriority
-from .runner import EVENT, EXIT, MSG, SYSTEM, TERMINATED, URGENT, Runner
+from .runner import EVENT, EXIT, MSG, SYSTEM, TERMINATED, URGENT, Runner, show
 
 if TYPE_CHECKING:
     from .node import Node
@@ -61,6 +61,9 @@ __all__ = ["PubSub", "UNREGISTERED", "LINK"]
 UNREGISTERED = Unregistered()
 #: marks an exit item that a link produced (an exit signal from ``send_exit`` has None there)
 LINK = "link"
+
+#: the largest event buffer: a deque's own limit (no buffer that long would fit in memory anyway)
+_MAX_BUFFER = 2**63 - 1
 
 _EXIT = {PID: MessageExitPID, ProcessID: MessageExitProcessID, Alias: MessageExitAlias, Event: MessageExitEvent}
 _DOWN = {PID: MessageDownPID, ProcessID: MessageDownProcessID, Alias: MessageDownAlias, Event: MessageDownEvent}
@@ -118,7 +121,7 @@ class PubSub:
             if target not in self._events:
                 raise EventUnknown(f"no event {target} on {node._name}")
         else:
-            raise Incorrect(f"cannot link to or monitor {target!r}: a PID, ProcessID, Alias or Event is needed")
+            raise Incorrect(f"cannot link to or monitor {show(target)}: a PID, ProcessID, Alias or Event is needed")
 
     def add(self, consumer: Process, target: Any, table: dict, mine_attr: str) -> list[MessageEvent] | None:
         """Add a link (``table`` is the links) or a monitor; return buffered events for an event."""
@@ -128,7 +131,7 @@ class PubSub:
                 raise NotAllowed(f"{consumer._pid} cannot link to or monitor its own node")
             self._node._remote(target)
         elif t is str:
-            raise Incorrect(f"cannot link to or monitor the str {target!r}: use ProcessID(name, node) for a "
+            raise Incorrect(f"cannot link to or monitor the str {show(target)}: use ProcessID(name, node) for a "
                             "registered process, or Atom('name@host') for a node")
         elif t in (PID, ProcessID, Alias, Event) and target.node != self._node._name:
             self._node._remote(target)
@@ -240,9 +243,9 @@ class PubSub:
 
     def register_event(self, producer: PID, name: str, notify: bool, buffer: int) -> Ref:
         if not isinstance(name, str) or not name:
-            raise Incorrect(f"an event name is a non-empty str, not {name!r}")
-        if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 0:
-            raise Incorrect(f"an event buffer is an int >= 0, not {buffer!r}")
+            raise Incorrect(f"an event name is a non-empty str, not {show(name)}")
+        if isinstance(buffer, bool) or not isinstance(buffer, int) or not 0 <= buffer <= _MAX_BUFFER:
+            raise Incorrect(f"an event buffer is an int from 0 to {_MAX_BUFFER}, not {show(buffer)}")
         event = Event(name, self._node._name)
         if event in self._events:
             raise Taken(f"the event {event} is registered by {self._events[event].producer}")

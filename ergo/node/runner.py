@@ -406,6 +406,17 @@ def resume_when(scheduler: Scheduler, yielded: Any,
     return scheduler.adapt(yielded, lambda v, e: scheduler.call_soon(resume, v, e))
 
 
+def show(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for an error message about a caller's argument: shortened, and never
+    raising itself (an int too long to print, a list nested past the recursion limit, a
+    broken ``__repr__``), so the error the caller gets is the one that says what was wrong."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _holds_from(q: deque, sender: object) -> bool:
     for item in reversed(q):
         f = item[1]
@@ -414,4 +425,4 @@ def _holds_from(q: deque, sender: object) -> bool:
     return False
 
 
-__all__ += ["BATCH", "EVENT", "EXIT", "INSPECT", "LOG", "LOGQ", "MAIN", "MSG", "REQUEST", "SYSTEM", "URGENT"]
+__all__ += ["show", "BATCH", "EVENT", "EXIT", "INSPECT", "LOG", "LOGQ", "MAIN", "MSG", "REQUEST", "SYSTEM", "URGENT"]
