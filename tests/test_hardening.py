@@ -26,10 +26,13 @@ from ergo import (
     AtomTooLong,
     CompressionOptions,
     ErgoError,
+    Event,
     Fallback,
     Incorrect,
     LogLevel,
+    MailboxFull,
     MessageDownPID,
+    MessageFallback,
     MetaBehavior,
     NameUnknown,
     NodeTerminated,
@@ -285,6 +288,88 @@ def test_a_delay_or_timeout_that_is_not_a_finite_number_of_seconds_is_incorrect(
             backend.sim.run(bad)
         assert backend.sim.now == now  # the clock is untouched (NaN would have stuck to it)
     assert node.call(other, "messages") == []  # nothing was sent, the node goes on
+
+
+# -- 4. mailbox fallbacks -------------------------------------------------------------------------
+
+
+def full(node: Any, name: str, fallback: str | None, **kw: Any) -> PID:
+    """A registered Collector whose one-slot mailbox is already full (it has not run yet)."""
+    options = ProcessOptions(mailbox_size=1, fallback=Fallback(fallback, "t") if fallback else None, **kw)
+    pid = node.spawn_register(name, Collector, options)
+    node.send(pid, "first")
+    return pid
+
+
+def test_a_process_that_falls_back_to_itself_refuses_with_mailbox_full(backend):
+    node = backend.node()
+    pid = full(node, "a", "a")
+    with pytest.raises(MailboxFull, match="is this process"):
+        node.send(pid, "second")
+    backend.settle()
+    assert node.call(pid, "messages") == ["first"]
+
+
+def test_a_fallback_is_one_hop(backend):
+    node = backend.node()
+    a = full(node, "a", "b")
+    b = full(node, "b", "a")  # each falls back to the other: no ping-pong
+    with pytest.raises(MailboxFull, match="full too"):
+        node.send(a, "second")
+    c = node.spawn_register("c", Collector)
+    d = full(node, "d", "e")
+    e = full(node, "e", "c")  # d's fallback is full and would fall back further: it does not
+    with pytest.raises(MailboxFull):
+        node.send(d, "second")
+    backend.settle()
+    assert node.call(a, "messages") == ["first"] and node.call(b, "messages") == ["first"]
+    assert node.call(c, "messages") == [] and node.call(e, "messages") == ["first"]
+
+
+def test_a_fallback_that_cannot_take_the_message_is_mailbox_full(backend):
+    node = backend.node()
+    pid = full(node, "a", "nobody")
+    with pytest.raises(MailboxFull, match="nobody"):
+        node.send(pid, "second")
+
+
+def test_a_call_into_a_full_mailbox_is_refused_at_once_never_forwarded(backend):
+    node = backend.node()
+    spare = node.spawn_register("spare", Collector)
+    pid = full(node, "a", "spare")
+    with pytest.raises(MailboxFull):
+        node.call(pid, "messages", timeout=3600)
+    pid2 = full(node, "a2", "spare")
+
+    def fill_then_call(p: Any) -> Any:
+        p.send(pid2, "fills it")  # it has handled "first" by now; it cannot run while this handler does
+        return p.call(pid2, "messages", timeout=3600)
+
+    assert probe(node, fill_then_call) is MailboxFull
+    node.send(pid, "fills it")  # a message still falls back
+    node.send(pid, "second")
+    assert node.call(spare, ("wait", 1)) == [MessageFallback(pid, "t", pid, "second")]
+    if isinstance(backend, SimBackend):
+        assert backend.sim.now == 0  # no caller waited for its timeout
+
+
+def test_an_event_for_a_full_mailbox_does_not_fall_back(backend):
+    node = backend.node()
+    token = node.register_event("ev")
+    spare = node.spawn_register("spare", Collector)
+
+    class Subscriber(Collector):
+        def init(self) -> None:
+            super().init()
+            self.monitor_event(Event("ev", node.name))
+
+    sub = node.spawn(Subscriber, ProcessOptions(mailbox_size=1, fallback=Fallback("spare")))
+    node.send(sub, "first")
+    node.send_event("ev", token, "news")  # lost for this subscriber only, and logged
+    backend.settle()
+    assert node.call(spare, "messages") == []
+    assert node.call(sub, "messages") == ["first"]
+    assert any("not delivered" in t for t in node.captured.texts())
 
 
 # -- 5. kill and shutdown release a sleeper at once -------------------------------------------

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..gen.errors import (
     AliasOwner,
+    ErgoError,
     Incorrect,
+    MailboxFull,
     NotAllowed,
     TerminateReasonKill,
     Timeout,
@@ -25,7 +27,7 @@ from ..gen.types import LogLevel, MessagePriority, ProcessState
 from ..scheduler import Future, TimerHandle, check_delay
 from .env import Env
 from .log import Log
-from .runner import INSPECT, REQUEST, TERMINATED, WAIT_RESPONSE, ZOMBEE, Runner, show
+from .runner import INSPECT, MSG, REQUEST, TERMINATED, WAIT_RESPONSE, ZOMBEE, Runner, show
 
 if TYPE_CHECKING:
     from .meta import MetaBehavior
@@ -413,14 +415,38 @@ class Process(Runner, Env):
         self._q_urgent = self._q_system = self._q_main = self._q_log = None
 
     def _mailbox_full(self, queue: int, item: tuple) -> None:
+        """A queue is full: a message goes to the fallback, if there is one, for one hop.
+
+        Only a plain message falls back, as in Ergo: a call is refused with ``MailboxFull``
+        at once (forwarded, its ref would be lost and its caller would wait its whole
+        timeout), and so are events and inspections.  The fallback takes it only if its
+        own queue has room: its own fallback is never followed, so two full processes
+        that fall back to each other (or one that falls back to itself) refuse the message
+        with ``MailboxFull`` instead of passing it round.
+        """
         fallback = self._fallback
-        if fallback is None:
+        if fallback is None or item[0] != MSG:
             Runner._mailbox_full(self, queue, item)
+        node = self._node
+        try:
+            spare = node._resolve(fallback.name)
+        except ErgoError as e:
+            raise MailboxFull(f"the mailbox of {self._pid} is full and its fallback {fallback.name} "
+                              f"cannot take the message: {e}") from None
+        if spare is self:
+            why = "is this process"
+        elif spare._state >= TERMINATED:
+            why = "is terminating"
+        elif spare._full(queue):
+            why = "is full too"
+        else:
+            why = None
+        if why is not None:
+            raise MailboxFull(f"the mailbox of {self._pid} is full and its fallback {fallback.name} {why}")
         from ..gen.messages import MessageFallback
 
-        to = fallback.name
         msg = MessageFallback(self._pid, fallback.tag, self._pid, item[3])
-        self._node._route_send(item[1], to, msg, MessagePriority.NORMAL)
+        spare._push(queue, (MSG, item[1], None, msg), False)
 
     def _describe(self) -> str:
         return str(self._pid)

@@ -161,6 +161,13 @@ class Runner:
     def _mailbox_full(self, queue: int, item: tuple) -> None:
         raise MailboxFull(f"the mailbox of {self._describe()} is full ({self._mailbox_size} in a queue)")
 
+    def _full(self, queue: int) -> bool:
+        """Whether ``queue`` is at the mailbox limit (a send there would be refused)."""
+        if not self._mailbox_size:
+            return False
+        q = (self._q_urgent, self._q_system, self._q_main, self._q_log)[queue]
+        return q is not None and len(q) >= self._mailbox_size
+
     def _has_items(self) -> bool:
         return bool(self._q_urgent or self._q_system or self._q_main or self._q_log)
 
