@@ -475,6 +475,21 @@ def test_stop_ends_a_sleep_at_once(backend, from_):
         assert backend.sim.now == 0
 
 
+def test_a_sleep_that_has_just_ended_is_not_cut_short_by_the_stop():
+    backend = SimBackend()
+    node = backend.node()
+    journal: list = []
+    pid = sleeping(node, journal, 7)
+    s = backend.sim
+    while s.world.env.peek() < 7:
+        s.step()
+    s.step()  # the sleep's timer fires: the process's resume is queued, it has not run yet
+    assert s.now == 7 and node.process_info(pid).state is ProcessState.WAIT_RESPONSE
+    node.stop()
+    assert journal == ["woke", "finally", TerminateReasonShutdown]
+    backend.close()
+
+
 def test_only_a_call_in_flight_holds_a_stop_and_only_up_to_its_timeout():
     backend = SimBackend()
     node = backend.node()

@@ -404,6 +404,8 @@ class Process(Runner, Env):
                 node._current = previous
 
     def _holds_stop(self) -> bool:
+        if Runner._holds_stop(self):
+            return True
         waiting, pending = self._waiting, self._pending
         if waiting is None or not pending:
             return False

@@ -316,9 +316,15 @@ class Runner:
             self._terminate(TerminateReasonShutdown)
 
     def _holds_stop(self) -> bool:
-        """Whether the suspended coroutine awaits something that may hold the node's stop
-        (a call of its own, up to its timeout); sleeps and everything else do not."""
-        return False
+        """Whether the suspended coroutine awaits something that may hold the node's stop:
+        a call of its own (up to its timeout, see Process), or anything that is already
+        done (its resume is queued: it goes on at once).  A sleep or anything else still
+        pending does not."""
+        waiting = self._waiting
+        if waiting is None:
+            return False
+        done = getattr(waiting[0], "done", None)  # a runtime Future or an asyncio future
+        return done is not None and done()
 
     def _release_wait(self) -> None:
         """Forget what the suspended coroutine awaited: a killed runner is not kept alive by
