@@ -23,7 +23,7 @@ from ..gen.messages import MessageLogMeta
 from ..gen.options import MetaInfo
 from ..scheduler import Future
 from .log import Log
-from .runner import EXIT, INSPECT, MSG, REQUEST, TERMINATED, ZOMBEE, Runner, resume_when
+from .runner import EXIT, INSPECT, MSG, REQUEST, TERMINATED, ZOMBEE, Runner, resume_when, show
 
 if TYPE_CHECKING:
     from .process import Process
@@ -70,6 +70,8 @@ class MetaProcess(Runner):
     def _start(cls, owner: Process, behavior: MetaBehavior, mailbox_size: int) -> Alias:
         if not isinstance(behavior, MetaBehavior):
             raise Incorrect(f"a meta-process behaviour subclasses MetaBehavior, not {type(behavior).__name__}")
+        if isinstance(mailbox_size, bool) or not isinstance(mailbox_size, int) or mailbox_size < 0:
+            raise Incorrect(f"a meta-process's mailbox_size is an int >= 0 (0: unlimited), not {show(mailbox_size)}")
         node = owner._node
         m = cls()
         m._setup(node, mailbox_size)

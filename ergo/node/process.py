@@ -307,8 +307,6 @@ class Process(Runner, Env):
         """Start a meta-process owned by this process; it is identified by the returned alias."""
         from .meta import MetaProcess
 
-        if isinstance(mailbox_size, bool) or not isinstance(mailbox_size, int) or mailbox_size < 0:
-            raise Incorrect(f"a meta-process's mailbox_size is an int >= 0 (0: unlimited), not {show(mailbox_size)}")
         return MetaProcess._start(self, behavior, mailbox_size)
 
     # -- links, monitors, events ---------------------------------------------------------
