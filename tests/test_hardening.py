@@ -657,3 +657,135 @@ def test_valid_priorities_and_options_still_work(backend):
     assert probe(node, lambda p: p.send_with_priority(pid, "m", 2)) == "no error"
     assert node.call(pid, ("wait", 1)) == ["m"]
     assert node.process_info(pid).message_priority == 1
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+#: values of every wrong kind, and two whose repr() itself raises (too many digits, too deep)
+GARBAGE = [None, 5, -1, 3.5, math.nan, LONG, "", [], object(), b"x", True, 10**5000, _nested(5000)]
+
+NODE_SWEEP: dict[str, Any] = {
+    "spawn": lambda n, p, b: n.spawn(b),
+    "spawn options": lambda n, p, b: n.spawn(Collector, b),
+    "spawn_register": lambda n, p, b: n.spawn_register(b, Collector),
+    "register_name": lambda n, p, b: n.register_name(b, p),
+    "register_name pid": lambda n, p, b: n.register_name("n", b),
+    "unregister_name": lambda n, p, b: n.unregister_name(b),
+    "whereis": lambda n, p, b: n.whereis(b),
+    "kill": lambda n, p, b: n.kill(b),
+    "send_exit": lambda n, p, b: n.send_exit(b, TerminateReasonNormal),
+    "send_exit reason": lambda n, p, b: n.send_exit(p, b),
+    "process_info": lambda n, p, b: n.process_info(b),
+    "meta_info": lambda n, p, b: n.meta_info(b),
+    "send": lambda n, p, b: n.send(b, "m"),
+    "call": lambda n, p, b: n.call(b, "m"),
+    "inspect": lambda n, p, b: n.inspect(b),
+    "logger_add name": lambda n, p, b: n.logger_add(b, lambda m: None),
+    "logger_add logger": lambda n, p, b: n.logger_add("l", b),
+    "logger_add filter": lambda n, p, b: n.logger_add("f", lambda m: None, b),
+    "logger_add_process": lambda n, p, b: n.logger_add_process(b),
+    "logger_delete": lambda n, p, b: n.logger_delete(b),
+    "logger_delete_process": lambda n, p, b: n.logger_delete_process(b),
+    "register_event": lambda n, p, b: n.register_event(b),
+    "register_event buffer": lambda n, p, b: n.register_event("e", False, b),
+    "unregister_event": lambda n, p, b: n.unregister_event(b),
+    "send_event": lambda n, p, b: n.send_event(b, n.make_ref(), "m"),
+    "send_event token": lambda n, p, b: n.send_event("e", b, "m"),
+    "env": lambda n, p, b: n.env(b),
+    "set_env": lambda n, p, b: n.set_env(b, 1),
+    "log level": lambda n, p, b: setattr(n.log, "level", b),
+    "ProcessOptions mailbox_size": lambda n, p, b: ProcessOptions(mailbox_size=b),
+    "ProcessOptions fallback": lambda n, p, b: ProcessOptions(fallback=b),
+    "ProcessOptions leader": lambda n, p, b: ProcessOptions(leader=b),
+    "ProcessOptions env": lambda n, p, b: ProcessOptions(env=b),
+    "ProcessOptions compression": lambda n, p, b: ProcessOptions(compression=b),
+    "ProcessOptions send_priority": lambda n, p, b: ProcessOptions(send_priority=b),
+    "ProcessOptions flag": lambda n, p, b: ProcessOptions(important_delivery=b),
+    "ProcessOptions log_level": lambda n, p, b: ProcessOptions(log_level=b),
+    "Fallback name": lambda n, p, b: Fallback(b),
+    "Fallback tag": lambda n, p, b: Fallback("spare", b),
+}
+
+PROCESS_SWEEP: dict[str, Any] = {
+    "send": lambda p, o, b: p.send(b, "m"),
+    "send_with_priority": lambda p, o, b: p.send_with_priority(o, "m", b),
+    "send_after to": lambda p, o, b: p.send_after(b, "m", 1),
+    "send_after delay": lambda p, o, b: p.send_after(o, "m", b),
+    "send_exit": lambda p, o, b: p.send_exit(b, TerminateReasonNormal),
+    "send_exit reason": lambda p, o, b: p.send_exit(o, b),
+    "call to": lambda p, o, b: p.call(b, "m"),
+    "call timeout": lambda p, o, b: p.call(o, "m", b),
+    "inspect": lambda p, o, b: p.inspect(b),
+    "send_response to": lambda p, o, b: p.send_response(b, p.node.make_ref(), 1),
+    "send_response ref": lambda p, o, b: p.send_response(o, b, 1),
+    "send_response_error": lambda p, o, b: p.send_response_error(o, p.node.make_ref(), b),
+    "sleep": lambda p, o, b: p.sleep(b),
+    "spawn": lambda p, o, b: p.spawn(b),
+    "spawn options": lambda p, o, b: p.spawn(Collector, b),
+    "spawn_register": lambda p, o, b: p.spawn_register(b, Collector),
+    "spawn_meta": lambda p, o, b: p.spawn_meta(b),
+    "spawn_meta mailbox": lambda p, o, b: p.spawn_meta(Meta(), b),
+    "link": lambda p, o, b: p.link(b),
+    "unlink": lambda p, o, b: p.unlink(b),
+    "monitor": lambda p, o, b: p.monitor(b),
+    "demonitor": lambda p, o, b: p.demonitor(b),
+    "link_event": lambda p, o, b: p.link_event(b),
+    "monitor_event": lambda p, o, b: p.monitor_event(b),
+    "register_event": lambda p, o, b: p.register_event(b),
+    "register_event buffer": lambda p, o, b: p.register_event("e", False, b),
+    "unregister_event": lambda p, o, b: p.unregister_event(b),
+    "send_event": lambda p, o, b: p.send_event(b, p.node.make_ref(), "m"),
+    "send_event token": lambda p, o, b: p.send_event("e", b, "m"),
+    "register_name": lambda p, o, b: p.register_name(b),
+    "delete_alias": lambda p, o, b: p.delete_alias(b),
+    "env": lambda p, o, b: p.env(b),
+    "set_env": lambda p, o, b: p.set_env(b, 1),
+    "send_priority": lambda p, o, b: setattr(p, "send_priority", b),
+    "compression": lambda p, o, b: setattr(p, "compression", b),
+    "log level": lambda p, o, b: setattr(p.log, "level", b),
+}
+
+
+class Sweeper(Actor):
+    """Calls ``fn(self, other, value)`` for each garbage value inside an async handler and
+    answers with what escaped that is not an ErgoError."""
+
+    async def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        fn, other = request
+        escaped = []
+        for value in GARBAGE:
+            try:
+                fn(self, other, value)
+            except ErgoError:
+                pass
+            except Exception as e:
+                escaped.append((type(value).__name__, type(e).__name__))
+        return escaped
+
+
+@pytest.mark.parametrize("fn", list(NODE_SWEEP.values()), ids=list(NODE_SWEEP))
+def test_no_node_method_lets_anything_but_an_ergo_error_out_on_garbage(backend, fn):
+    node = backend.node()
+    pid = node.spawn(Collector)
+    escaped = []
+    for value in GARBAGE:
+        try:
+            fn(node, pid, value)
+        except ErgoError:
+            pass
+        except Exception as e:
+            escaped.append((type(value).__name__, type(e).__name__))
+    assert escaped == []
+    assert isinstance(node.call(pid, "messages"), list)  # the node still answers
+
+
+@pytest.mark.parametrize("fn", list(PROCESS_SWEEP.values()), ids=list(PROCESS_SWEEP))
+def test_no_process_method_lets_anything_but_an_ergo_error_out_on_garbage(backend, fn):
+    node = backend.node()
+    other = node.spawn(Collector)
+    assert node.call(node.spawn(Sweeper), (fn, other)) == []

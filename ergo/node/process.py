@@ -186,7 +186,7 @@ class Process(Runner, Env):
 
     def delete_alias(self, alias: Alias) -> None:
         if not self._aliases or alias not in self._aliases or alias in (self._metas or ()):
-            raise AliasOwner(f"{alias} is not an alias of {self._pid}")
+            raise AliasOwner(f"{show(alias)} is not an alias of {self._pid}")
         self._aliases.remove(alias)
         self._node._delete_alias(alias, self._pid)
 

@@ -62,6 +62,9 @@ UNREGISTERED = Unregistered()
 #: marks an exit item that a link produced (an exit signal from ``send_exit`` has None there)
 LINK = "link"
 
+#: what can be linked to or monitored: the exact types (a node is an Atom)
+_TARGETS = (PID, ProcessID, Alias, Event, Atom)
+
 #: the largest event buffer: a deque's own limit (no buffer that long would fit in memory anyway)
 _MAX_BUFFER = 2**63 - 1
 
@@ -152,6 +155,9 @@ class PubSub:
         return None
 
     def remove(self, consumer: Process, target: Any, table: dict, mine_attr: str) -> None:
+        if type(target) not in _TARGETS:  # (an unhashable one could not even be looked up)
+            raise Incorrect(f"cannot unlink or demonitor {show(target)}: a PID, ProcessID, Alias, Event "
+                            "or node name is needed")
         mine = getattr(consumer, mine_attr)
         if not mine or target not in mine:
             raise TargetUnknown(f"{consumer._pid} does not watch {target}")
