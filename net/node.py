@@ -21,12 +21,20 @@ def start_node(name: str, options: NodeOptions | None = None, handle_signals: bo
     asyncio program, ``await node.wait_async()``.  With ``handle_signals`` (and on the
     main thread), SIGINT and SIGTERM stop the node gracefully.
     """
+    created = False
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         loop = asyncio.new_event_loop()
+        created = True
+    try:
+        node = Node(name, AsyncioScheduler(loop), options)
+    except BaseException:
+        if created:  # a start refused for a bad name or options leaves no loop behind
+            loop.close()
+        raise
+    if created:
         asyncio.set_event_loop(loop)
-    node = Node(name, AsyncioScheduler(loop), options)
     if handle_signals and threading.current_thread() is threading.main_thread():
         _install_signals(loop, node)
     return node

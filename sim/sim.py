@@ -18,7 +18,7 @@ __all__ = ["Sim"]
 class Sim:
     def __init__(self, seed: int = 0, epoch: float = EPOCH) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
-            raise Incorrect(f"a seed is an int, not {seed!r}")
+            raise Incorrect(f"a seed is an int, not {type(seed).__name__}")
         self.world = World(seed, epoch)
 
     @property
@@ -33,7 +33,8 @@ class Sim:
     def host(self, name: str = "localhost") -> Host:
         """The host called ``name``, made on first use."""
         if not isinstance(name, str) or not name or "@" in name:
-            raise Incorrect(f"a host name is a non-empty str without '@', not {name!r}")
+            shown = repr(name[:40]) if isinstance(name, str) else type(name).__name__
+            raise Incorrect(f"a host name is a non-empty str without '@', not {shown}")
         host = self.world.hosts.get(name)
         if host is None:
             host = self.world.hosts[name] = Host(self.world, name)

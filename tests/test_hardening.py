@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from support import AsyncioBackend, Collector, SimBackend
 
+import net
+import sim
 from ergo import (
     PID,
     Actor,
@@ -30,11 +32,13 @@ from ergo import (
     Fallback,
     Incorrect,
     LogLevel,
+    LogOptions,
     MailboxFull,
     MessageDownPID,
     MessageFallback,
     MetaBehavior,
     NameUnknown,
+    NodeOptions,
     NodeTerminated,
     ProcessOptions,
     ProcessState,
@@ -789,3 +793,57 @@ def test_no_process_method_lets_anything_but_an_ergo_error_out_on_garbage(backen
     node = backend.node()
     other = node.spawn(Collector)
     assert node.call(node.spawn(Sweeper), (fn, other)) == []
+
+
+START_SWEEP: dict[str, Any] = {
+    "name": lambda b: (b, NodeOptions(log=LogOptions(default_logger=False))),
+    "options": lambda b: ("g@localhost", b),
+    "env": lambda b: ("g@localhost", NodeOptions(env=b, log=LogOptions(default_logger=False))),
+    "log": lambda b: ("g@localhost", NodeOptions(log=b)),
+    "log level": lambda b: ("g@localhost", NodeOptions(log=LogOptions(level=b, default_logger=False))),
+}
+
+
+@pytest.mark.parametrize("args", list(START_SWEEP.values()), ids=list(START_SWEEP))
+def test_starting_a_node_lets_only_ergo_errors_out_on_garbage(backend, args):
+    escaped = []
+    for value in GARBAGE:
+        try:
+            backend.nodes.append(backend._start(*args(value)))  # a level like 5 (trace) is valid
+        except ErgoError:
+            pass
+        except Exception as e:
+            escaped.append((type(value).__name__, type(e).__name__))
+        for n in backend.nodes:
+            n.stop_force()
+    assert escaped == []
+
+
+def test_the_simulation_lets_only_ergo_errors_out_on_garbage():
+    s = sim.Sim(1)
+    escaped = []
+    for fn in (sim.Sim, s.host, s.start_node, s.run_for, s.run):
+        for value in GARBAGE:
+            if value is None and fn == s.run:
+                continue  # run(None): until nothing is left, valid
+            try:
+                fn(value)
+            except ErgoError:
+                pass
+            except Exception as e:
+                escaped.append((getattr(fn, "__name__", fn), type(value).__name__, type(e).__name__))
+    assert escaped == []
+
+
+def test_a_refused_asyncio_start_leaves_no_event_loop_behind(monkeypatch):
+    made: list[asyncio.AbstractEventLoop] = []
+    new_event_loop = asyncio.new_event_loop
+
+    def recording() -> asyncio.AbstractEventLoop:
+        made.append(new_event_loop())
+        return made[-1]
+
+    monkeypatch.setattr(asyncio, "new_event_loop", recording)
+    with pytest.raises(Incorrect):
+        net.start_node("no at sign", handle_signals=False)
+    assert len(made) == 1 and made[0].is_closed()

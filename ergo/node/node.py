@@ -10,7 +10,7 @@ tables need no locks.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import CoroutineType
 from typing import Any
 
@@ -34,6 +34,7 @@ from ..gen.ids import PID, Alias, Atom, ProcessID, Ref, trusted
 from ..gen.messages import MessageExitPID, MessageLogNode
 from ..gen.options import (
     DEFAULT_CALL_TIMEOUT,
+    LogOptions,
     MetaInfo,
     NodeInfo,
     NodeOptions,
@@ -81,6 +82,10 @@ class Node(Env):
             options = NodeOptions()
         if not isinstance(options, NodeOptions):
             raise Incorrect(f"options must be NodeOptions, not {type(options).__name__}")
+        if not isinstance(options.env, Mapping):
+            raise Incorrect(f"NodeOptions.env must be a mapping of names to values, not {type(options.env).__name__}")
+        if not isinstance(options.log, LogOptions):
+            raise Incorrect(f"NodeOptions.log must be LogOptions, not {type(options.log).__name__}")
         self._scheduler = scheduler
         self._options = options
         self._started = scheduler.now()
