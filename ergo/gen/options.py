@@ -75,6 +75,14 @@ class Fallback:
     name: Atom | str | PID
     tag: str = ""
 
+    def __post_init__(self) -> None:
+        from .errors import Incorrect
+
+        if not (isinstance(self.name, PID) or (isinstance(self.name, str) and self.name)):
+            raise Incorrect(f"a fallback is a registered name (non-empty str) or a PID, not {type(self.name).__name__}")
+        if not isinstance(self.tag, str):
+            raise Incorrect(f"a fallback's tag is a str, not {type(self.tag).__name__}")
+
 
 class CompressionLevel(enum.IntEnum):
     """Ergo's compression levels (``gen.CompressionDefault``, ``...BestSpeed``, ``...BestSize``)."""
@@ -136,15 +144,31 @@ class ProcessOptions:
     log_level: LogLevel | str = LogLevel.DEFAULT
 
     def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """``Incorrect`` for a field of the wrong type or out of range (run when made, and
+        again by ``spawn``: a dataclass's fields can be changed after it was made)."""
         from .errors import Incorrect
 
-        if isinstance(self.mailbox_size, bool) or not isinstance(self.mailbox_size, int) or self.mailbox_size < 0:
-            raise Incorrect(f"mailbox_size must be an int >= 0, not {self.mailbox_size!r}")
+        size = self.mailbox_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            shown = size if isinstance(size, int) and not isinstance(size, bool) else type(size).__name__
+            raise Incorrect(f"mailbox_size must be an int >= 0, not {shown}")
         if not isinstance(self.compression, CompressionOptions):
             raise Incorrect(f"compression must be CompressionOptions, not {type(self.compression).__name__}")
         if self.fallback is not None and not isinstance(self.fallback, Fallback):
             raise Incorrect(f"fallback must be a Fallback, not {type(self.fallback).__name__}")
-        self.send_priority = MessagePriority(self.send_priority)
+        if self.leader is not None and not isinstance(self.leader, PID):
+            raise Incorrect(f"leader must be a PID or None, not {type(self.leader).__name__}")
+        if not isinstance(self.env, Mapping):
+            raise Incorrect(f"env must be a mapping of names to values, not {type(self.env).__name__}")
+        if not isinstance(self.compression, CompressionOptions):
+            raise Incorrect(f"compression must be CompressionOptions, not {type(self.compression).__name__}")
+        for flag in ("important_delivery", "link_parent", "link_child"):
+            if not isinstance(getattr(self, flag), bool):
+                raise Incorrect(f"{flag} must be a bool, not {type(getattr(self, flag)).__name__}")
+        self.send_priority = MessagePriority.parse(self.send_priority)
         self.log_level = LogLevel.parse(self.log_level)
 
 
