@@ -20,6 +20,7 @@ import datetime
 import operator
 import struct
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import msgpack
@@ -27,6 +28,8 @@ import msgpack
 from ergo.gen import messages as _messages
 from ergo.gen.errors import ERRORS, ErgoError, Incorrect, Malformed, Taken, Unsupported
 from ergo.gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
+
+from ._brief import brief, brief_error
 
 __all__ = [
     "DEFAULT",
@@ -44,6 +47,7 @@ __all__ = [
     "EXT_SET",
     "EXT_TUPLE",
     "MAX_DEPTH",
+    "MAX_SHARED_HASH",
     "DecodeError",
     "EncodeError",
     "Registry",
@@ -124,6 +128,21 @@ EXT_CODES: dict[int, str] = {
 #: msgpack itself.
 MAX_DEPTH = 32
 
+#: How many *distinct* tuples, frozensets, big ints, records and errors of one decoded value
+#: may share one hash.  Python's hash of an int is the int modulo 2**61 - 1 and a tuple's
+#: hash is an invertible mix of its items' hashes, so a peer can craft any number of distinct
+#: values with equal hashes; a set or map of them costs quadratic time to build (a 415 KB set
+#: of such big ints: 5.6 s).  Strings, bytes, atoms and identifiers hash with Python's salted
+#: SipHash and plain 64-bit ints and floats can only share a hash a handful of times, so the
+#: ext values above are the only keys a peer controls, and all of them are made by the
+#: decoder's ext hook, which counts them: with at most this many per hash, building any set
+#: or map of one value costs at most this many comparisons per key.  See ``docs/wire.md``.
+MAX_SHARED_HASH = 32
+# The first _UNCOUNTED such values of a decode are only remembered (at most this many can
+# collide, which is harmless); the table is built from them when one more arrives, so small
+# messages never pay for hashing their tuples.
+_UNCOUNTED = MAX_SHARED_HASH
+
 _ExtType = msgpack.ExtType
 _PID_HEAD = struct.Struct(">Qq")  # id (u64), creation (i64), then the node name
 _REF_HEAD = struct.Struct(">qQQQ")  # creation (i64), id[0..2] (u64), then the node name
@@ -185,10 +204,9 @@ class Registry:
             set: self._enc_set,
             frozenset: self._enc_frozenset,
         }
-        # one encoder hook, packer pool and decoder hook per nesting depth (see MAX_DEPTH)
+        # one encoder hook and packer pool per nesting depth (see MAX_DEPTH)
         self._pools: list[list[msgpack.Packer]] = [[] for _ in range(MAX_DEPTH + 1)]
         self._defaults = [self._make_default(d) for d in range(MAX_DEPTH + 1)]
-        self._hooks = [self._make_ext_hook(d) for d in range(MAX_DEPTH + 1)]
         for name, cls in ERRORS.items():
             self._add_error(cls, name)
         for cls in (DecodeError, EncodeError, RemoteError):
@@ -346,12 +364,20 @@ class Registry:
         """The value in ``data``, which must hold exactly one EDF value; else :class:`DecodeError`."""
         return self._unpack(data, 0, "value")
 
-    def _unpack(self, data: Any, depth: int, what: str) -> Any:
+    def _unpack(self, data: Any, depth: int, what: str, keyed: list | None = None) -> Any:
+        # ``keyed`` is the one decode's count of values a set or map could use as keys (see
+        # MAX_SHARED_HASH), shared by every nested level: [None], then [list], then [dict]
         if depth > MAX_DEPTH:
             raise DecodeError(f"tuples, sets, errors and records nest deeper than {MAX_DEPTH}")
+        if keyed is None:
+            keyed = [None]
         try:
             return msgpack.unpackb(
-                data, ext_hook=self._hooks[depth], strict_map_key=False, timestamp=3, raw=False
+                data,
+                ext_hook=partial(self._ext_hook, depth, keyed),
+                strict_map_key=False,
+                timestamp=3,
+                raw=False,
             )
         except DecodeError:
             raise
@@ -364,51 +390,50 @@ class Registry:
         except msgpack.FormatError:
             raise DecodeError(f"a byte that starts no msgpack value in the {what}") from None
         except TypeError as e:
-            raise DecodeError(f"unhashable map key in the {what} ({e})") from None
+            raise DecodeError(f"unhashable map key in the {what} ({brief_error(e)})") from None
+        except RecursionError:  # a subclass of RuntimeError, named for what it means here
+            raise DecodeError(f"the {what} nests too deep for this thread's stack") from None
         except ValueError as e:
             if "incomplete" in str(e):
                 raise DecodeError(f"truncated {what}") from None
             if "exceeds max_" in str(e):  # a length longer than the bytes that are left
-                raise DecodeError(f"truncated {what} ({e})") from None
-            raise DecodeError(f"malformed {what}: {e}") from None
+                raise DecodeError(f"truncated {what} ({brief_error(e)})") from None
+            raise DecodeError(f"malformed {what}: {brief_error(e)}") from None
         except Exception as e:  # noqa: BLE001 - hostile bytes must only ever raise DecodeError
-            raise DecodeError(f"malformed {what}: {type(e).__name__}: {e}") from None
+            raise DecodeError(f"malformed {what}: {brief_error(e)}") from None
 
-    def _make_ext_hook(self, depth: int) -> Callable[[int, bytes], Any]:
-        def ext_hook(code: int, data: bytes) -> Any:
-            try:
-                if code == EXT_PID or code == EXT_REF or code == EXT_ALIAS:
-                    return self._dec_id(code, data)
-                if code == EXT_ATOM:
-                    return self._atom(data)
-                if code == EXT_TUPLE:
-                    return tuple(self._container(data, depth, "tuple"))
-                if code == EXT_PROCESS_ID or code == EXT_EVENT:
-                    return self._dec_id(code, data)
-                if code == EXT_RECORD:
-                    return self._dec_record(data, depth)
-                if code == EXT_ERROR:
-                    return self._dec_error(data, depth)
-                if code == EXT_SET:
-                    return set(self._container(data, depth, "set"))
-                if code == EXT_FROZENSET:
-                    return frozenset(self._container(data, depth, "frozenset"))
-                if code == EXT_BIGINT:
-                    if not data:
-                        raise DecodeError("empty big int")
-                    return int.from_bytes(data, "big", signed=True)
-            except DecodeError:
-                raise
-            except Exception as e:  # noqa: BLE001
-                raise DecodeError(f"malformed {EXT_CODES[code]}: {type(e).__name__}: {e}") from None
-            raise DecodeError(f"unknown EDF ext type {code}")
+    def _ext_hook(self, depth: int, keyed: list, code: int, data: bytes) -> Any:
+        try:
+            if code == EXT_PID or code == EXT_REF or code == EXT_ALIAS:
+                return self._dec_id(code, data)
+            if code == EXT_ATOM:
+                return self._atom(data)
+            if code == EXT_TUPLE:
+                return _count(keyed, tuple(self._container(data, depth, "tuple", keyed)))
+            if code == EXT_PROCESS_ID or code == EXT_EVENT:
+                return self._dec_id(code, data)
+            if code == EXT_RECORD:
+                return _count(keyed, self._dec_record(data, depth, keyed))
+            if code == EXT_ERROR:
+                return _count(keyed, self._dec_error(data, depth, keyed))
+            if code == EXT_SET:
+                return set(self._container(data, depth, "set", keyed))
+            if code == EXT_FROZENSET:
+                return _count(keyed, frozenset(self._container(data, depth, "frozenset", keyed)))
+            if code == EXT_BIGINT:
+                if not data:
+                    raise DecodeError("empty big int")
+                return _count(keyed, int.from_bytes(data, "big", signed=True))
+        except DecodeError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise DecodeError(f"malformed {EXT_CODES[code]}: {brief_error(e)}") from None
+        raise DecodeError(f"unknown EDF ext type {code}")
 
-        return ext_hook
-
-    def _container(self, data: bytes, depth: int, what: str) -> list:
-        items = self._unpack(data, depth + 1, what)
+    def _container(self, data: bytes, depth: int, what: str, keyed: list) -> list:
+        items = self._unpack(data, depth + 1, what, keyed)
         if type(items) is not list:
-            raise DecodeError(f"a {what} must hold a msgpack array, not {type(items).__name__}")
+            raise DecodeError(f"a {what} must hold a msgpack array, not {brief(items)}")
         return items
 
     def _atom(self, data: bytes) -> Atom:
@@ -451,24 +476,24 @@ class Registry:
         cache[data] = value
         return value
 
-    def _dec_record(self, data: bytes, depth: int) -> Any:
-        items = self._container(data, depth, "record")
+    def _dec_record(self, data: bytes, depth: int, keyed: list) -> Any:
+        items = self._container(data, depth, "record", keyed)
         if not items or type(items[0]) is not str:
             raise DecodeError("a record must start with its type name")
         name = items[0]
         known = self._records.get(name)
         if known is None:
-            raise DecodeError(f"unknown record type {name!r} (not registered on this node)")
+            raise DecodeError(f"unknown record type {brief(name)} (not registered on this node)")
         cls, nfields = known
         if len(items) - 1 != nfields:
             raise DecodeError(f"record {name!r} has {len(items) - 1} fields, expected {nfields}")
         try:
             return cls(*items[1:])
         except Exception as e:  # noqa: BLE001
-            raise DecodeError(f"record {name!r} refused its fields: {type(e).__name__}: {e}") from None
+            raise DecodeError(f"record {name!r} refused its fields: {brief_error(e)}") from None
 
-    def _dec_error(self, data: bytes, depth: int) -> BaseException:
-        items = self._container(data, depth, "error")
+    def _dec_error(self, data: bytes, depth: int, keyed: list) -> BaseException:
+        items = self._container(data, depth, "error", keyed)
         if len(items) != 2 or type(items[0]) is not str or type(items[1]) is not list:
             raise DecodeError("an error must be [name, [args...]]")
         name, args = items
@@ -476,12 +501,65 @@ class Registry:
         if cls is None:
             # an error class this node does not know: keep its name and text (exit reasons
             # must always arrive), never import or build it
-            text = str(args[0]) if len(args) == 1 else ", ".join(map(str, args))
-            return RemoteError(name, text)
+            return RemoteError(name, ", ".join(map(_arg_text, args)))
         try:
             return cls(*args)
         except Exception as e:  # noqa: BLE001
-            raise DecodeError(f"error {name!r} refused its arguments: {type(e).__name__}: {e}") from None
+            raise DecodeError(f"error {brief(name)} refused its arguments: {brief_error(e)}") from None
+
+
+def _arg_text(arg: Any) -> str:
+    # str() of a plain scalar is what the sender meant; anything else may be hostile (a
+    # deep list, a 5000-digit int) and is described, never printed
+    if type(arg) is str:
+        return arg
+    return brief(arg, 200)
+
+
+def _count(keyed: list, value: Any) -> Any:
+    """Note a decoded value a set or map could use as a key; refuse one hash shared too often.
+
+    ``keyed[0]`` holds what the decode has seen: None, then a list of the first
+    _UNCOUNTED such values, then a dict from each hash to the distinct values that have it.
+    """
+    seen = keyed[0]
+    if type(seen) is dict:
+        _enter(seen, value)
+    elif seen is None:
+        keyed[0] = [value]
+    else:
+        seen.append(value)
+        if len(seen) > _UNCOUNTED:
+            table: dict[int, Any] = {}
+            keyed[0] = table
+            for v in seen:
+                _enter(table, v)
+    return value
+
+
+def _enter(table: dict[int, Any], value: Any) -> None:
+    # table maps a hash to the one value that has it, or to a list of the distinct values
+    # that share it (a hashable value is never exactly a list, so the two cannot be confused)
+    try:
+        h = hash(value)
+    except TypeError:  # holds a list or a dict: it can never be a key
+        return
+    same = table.setdefault(h, value)
+    if same is value:
+        return
+    if type(same) is not list:
+        if same != value:  # a repeated value costs a set or map nothing
+            table[h] = [same, value]
+        return
+    for other in same:
+        if other == value:
+            return
+    if len(same) >= MAX_SHARED_HASH:
+        raise DecodeError(
+            f"more than {MAX_SHARED_HASH} distinct values share one hash "
+            f"(the last a {type(value).__name__}): a hash-flooding attempt"
+        )
+    same.append(value)
 
 
 def _node_bytes(node: str) -> bytes:
