@@ -499,6 +499,8 @@ class Registry:
         name, args = items
         cls = self._errors.get(name)
         if cls is None:
+            if len(name) > 63 and len(name.encode("utf-8")) > 255:  # as register_type refuses
+                raise DecodeError(f"error name {brief(name)} is longer than 255 bytes")
             # an error class this node does not know: keep its name and text (exit reasons
             # must always arrive), never import or build it
             return RemoteError(name, ", ".join(map(_arg_text, args)))

@@ -176,7 +176,7 @@ def _frame(ftype: int, body: bytes, magic: int = 78, version: int = 1) -> bytes:
         (_frame(101, b"\xc1"), "starts no msgpack value"),
         (_frame(101, REG.encode([A, B])), "array of 6 fields"),
         (_frame(101, REG.encode([A, "b", REG.encode(1), 0, False, None])), "SendPID.to must be a PID, not 'b'"),
-        (_frame(101, REG.encode([A, B, REG.encode(1), 7, False, None])), r"SendPID.priority must be an int 0..2 \(MessagePriority\), not 7"),
+        (_frame(101, REG.encode([A, B, REG.encode(1), 7, False, None])), "SendPID.priority must be an int 0..2"),
         (_frame(101, REG.encode([A, B, 1, 0, False, None])), "SendPID.message must be an EDF value in a bin, not 1"),
         (_frame(200, b"\x01"), "shorter than its header"),
         (_frame(200, struct.pack(">BBI", 9, 101, 4) + b"abcd"), "unknown compression algorithm 9"),
