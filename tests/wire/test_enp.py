@@ -243,3 +243,60 @@ def test_wire_modules_import_no_io_backend_and_no_pickle():
                 continue
             for name in names:
                 assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
+
+
+# -- every field is checked against its frame's spec, on both ends (issue 10, item 10) ----------
+
+
+def _blob(value) -> bytes:
+    return REG.encode(value)
+
+
+WRONG_VALUE_FIELDS = [
+    (enp.SendExit, [A, B, _blob(5)], "SendExit.reason must be an error, not 5"),
+    (enp.TerminatePID, [A, _blob("normal")], "TerminatePID.reason must be an error, not 'normal'"),
+    (enp.TerminateProcessID, [ProcessID("n", "a@h"), _blob(None)], "TerminateProcessID.reason must be an error"),
+    (enp.Spawn, [A, REF, "f", None, _blob(5), _blob(())], "Spawn.options must be a map, not 5"),
+    (enp.Spawn, [A, REF, "f", None, _blob({}), _blob("args")], "Spawn.args must be a tuple, not 'args'"),
+    (enp.Ack, [A, B, REF, _blob([1])], r"Ack.error must be an error or nil, not <list of 1 items>"),
+    (enp.Result, [A, REF, _blob(5), _blob(None)], "Result.error must be an error or nil, not 5"),
+    (enp.ResponseError, [A, B, REF, _blob("x"), 0, False], "ResponseError.error must be an error, not 'x'"),
+    (enp.SendEvent, [A, Event("e", "a@h"), 2**64, _blob(1), 0], "SendEvent.timestamp must be an int of 64"),
+    (enp.SendPID, [A, B, _blob(1), True, False, None], "SendPID.priority must be an int 0..2"),
+    (enp.Heartbeat, [-1], "Heartbeat.seq must be an int of 64 unsigned bits, not -1"),
+    (enp.Spawn, [A, REF, 5, None, _blob({}), _blob(())], "Spawn.name must be a str, not 5"),
+]
+
+
+@pytest.mark.parametrize(("cls", "items", "why"), WRONG_VALUE_FIELDS, ids=lambda x: getattr(x, "__name__", ""))
+def test_a_field_of_the_wrong_type_is_refused_as_docs_wire_md_says(cls, items, why):
+    decoder = enp.FrameDecoder(REG)
+    with pytest.raises(enp.ProtocolError, match=why):
+        decoder.feed(_frame(cls.TYPE, REG.encode(items)))
+    assert decoder.failed
+
+
+@pytest.mark.parametrize(("cls", "items", "why"), WRONG_VALUE_FIELDS, ids=lambda x: getattr(x, "__name__", ""))
+def test_the_encoder_refuses_what_the_peer_would_refuse(cls, items, why):
+    values = [REG.decode(x) if cls._SPEC[i].blob else x for i, x in enumerate(items)]
+    with pytest.raises(gerrors.Incorrect, match=why):
+        enp.encode(cls(*values), registry=REG)
+
+
+def test_an_undecodable_value_is_not_mistaken_for_a_value_of_the_wrong_type():
+    @dataclasses.dataclass
+    class Private:
+        x: int
+
+    sender = make_registry()
+    sender.register_type(Private, "private.Reason")
+    data = enp.encode(enp.Spawn(A, REF, "f", None, {"x": Private(1)}, ()), registry=sender)
+    (event,) = enp.FrameDecoder(REG).feed(data)
+    assert isinstance(event, enp.Undecodable) and event.message == enp.Spawn(A, REF, "f", None, None, ())
+
+
+@pytest.mark.parametrize("order", [256, -1, "1", 1.0, True])
+def test_encode_with_an_order_key_out_of_range_is_incorrect(order):
+    with pytest.raises(gerrors.Incorrect, match="order must be an int 0..255"):
+        enp.encode(enp.Heartbeat(1), order=order)
+    assert enp.encode(enp.Heartbeat(1), order=255)[6] == 255
