@@ -30,10 +30,11 @@ DEFAULT_CALL_TIMEOUT = 5.0
 #: payloads above this many bytes are compressed when compression is enabled
 DEFAULT_COMPRESSION_THRESHOLD = 1024
 #: the largest network frame (ENP, after decompression) a node accepts unless told otherwise:
-#: 4 MiB, gRPC's default.  Decoding a frame costs time and memory in proportion to its size
-#: (docs/wire.md, "Work per frame"), so the limit is what bounds them; a peer learns it in
-#: the handshake and refuses to send more (``TooLarge``).
-DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
+#: 1 MiB.  Decoding a frame costs time and memory in proportion to its size, up to about a
+#: microsecond and 75 bytes per byte for the worst content (docs/wire.md, "Work per
+#: frame"), all of it on the node's one thread, so this limit is what bounds a stall; a
+#: peer learns it in the handshake and refuses to send more (``TooLarge``).
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 
 
 @dataclass

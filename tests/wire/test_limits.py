@@ -99,8 +99,8 @@ def test_a_frame_with_a_hash_flood_in_its_value_is_undecodable_and_spares_the_co
 # -- the default max message size ------------------------------------------------------------------
 
 
-def test_default_max_message_size_is_a_finite_4_mib_everywhere():
-    assert DEFAULT_MAX_MESSAGE_SIZE == 4 * 1024 * 1024 == enp.DEFAULT_MAX_MESSAGE_SIZE
+def test_default_max_message_size_is_a_finite_1_mib_everywhere():
+    assert DEFAULT_MAX_MESSAGE_SIZE == 1024 * 1024 == enp.DEFAULT_MAX_MESSAGE_SIZE
     assert NetworkOptions().max_message_size == DEFAULT_MAX_MESSAGE_SIZE
     assert enp.FrameDecoder().max_message_size == DEFAULT_MAX_MESSAGE_SIZE
     assert hs.NodeInfo("a@h", 1).max_message_size == DEFAULT_MAX_MESSAGE_SIZE
@@ -113,7 +113,7 @@ def _header(length: int, ftype: int = 101) -> bytes:
 def test_default_decoder_refuses_a_frame_one_byte_over_the_limit_at_its_header():
     decoder = enp.FrameDecoder(REG)
     assert decoder.feed(_header(DEFAULT_MAX_MESSAGE_SIZE)) == []  # at the limit: waits for the body
-    with pytest.raises(enp.ProtocolError, match="exceeds the limit of 4194304"):
+    with pytest.raises(enp.ProtocolError, match="exceeds the limit of 1048576"):
         enp.FrameDecoder(REG).feed(_header(DEFAULT_MAX_MESSAGE_SIZE + 1))
 
 
@@ -121,7 +121,7 @@ def test_default_decoder_refuses_a_compressed_frame_expanding_past_the_limit():
     inner = REG.encode([None] * (DEFAULT_MAX_MESSAGE_SIZE - enp.HEADER_SIZE))  # > limit once expanded
     packed = lz4.block.compress(inner, store_size=False)
     body = struct.pack(">BBI", enp.COMPRESSION_LZ4, 101, len(inner)) + packed
-    with pytest.raises(enp.ProtocolError, match="expands to .* over the limit of 4194304"):
+    with pytest.raises(enp.ProtocolError, match="expands to .* over the limit of 1048576"):
         enp.FrameDecoder(REG).feed(_header(8 + len(body), enp.TYPE_COMPRESSED) + body)
 
 
