@@ -20,7 +20,6 @@ import datetime
 import operator
 import struct
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import msgpack
@@ -204,9 +203,11 @@ class Registry:
             set: self._enc_set,
             frozenset: self._enc_frozenset,
         }
-        # one encoder hook and packer pool per nesting depth (see MAX_DEPTH)
+        # one encoder hook and packer pool per nesting depth (see MAX_DEPTH), and a pool of
+        # decoding states (see _unpack)
         self._pools: list[list[msgpack.Packer]] = [[] for _ in range(MAX_DEPTH + 1)]
         self._defaults = [self._make_default(d) for d in range(MAX_DEPTH + 1)]
+        self._cells: list[list] = []
         for name, cls in ERRORS.items():
             self._add_error(cls, name)
         for cls in (DecodeError, EncodeError, RemoteError):
@@ -362,23 +363,29 @@ class Registry:
 
     def decode(self, data: bytes | bytearray | memoryview) -> Any:
         """The value in ``data``, which must hold exactly one EDF value; else :class:`DecodeError`."""
-        return self._unpack(data, 0, "value")
+        return self._unpack(data, "value")
 
-    def _unpack(self, data: Any, depth: int, what: str, keyed: list | None = None) -> Any:
-        # ``keyed`` is the one decode's count of values a set or map could use as keys (see
-        # MAX_SHARED_HASH), shared by every nested level: [None], then [list], then [dict]
-        if depth > MAX_DEPTH:
+    def _unpack(self, data: Any, what: str, cell: list | None = None) -> Any:
+        # One decode's state is a cell [count, hook, depth]: ``count`` the values a set or
+        # map could use as keys (see MAX_SHARED_HASH: None, then a list, then a dict),
+        # ``hook`` the ext hook closed over the cell, ``depth`` how many tuples, sets,
+        # errors and records enclose the bytes being decoded.  A new decode takes a cell
+        # from a pool (cheaper than making a hook per decode; one per thread or re-entrant
+        # decode at a time), and nested levels share it.
+        top = cell is None
+        if top:
+            pool = self._cells
+            try:
+                cell = pool.pop()
+            except IndexError:
+                cell = [None, None, 0]
+                cell[1] = self._make_ext_hook(cell)
+        elif cell[2] >= MAX_DEPTH:
             raise DecodeError(f"tuples, sets, errors and records nest deeper than {MAX_DEPTH}")
-        if keyed is None:
-            keyed = [None]
+        else:
+            cell[2] += 1
         try:
-            return msgpack.unpackb(
-                data,
-                ext_hook=partial(self._ext_hook, depth, keyed),
-                strict_map_key=False,
-                timestamp=3,
-                raw=False,
-            )
+            return msgpack.unpackb(data, ext_hook=cell[1], strict_map_key=False, timestamp=3, raw=False)
         except DecodeError:
             raise
         except msgpack.ExtraData:
@@ -401,37 +408,46 @@ class Registry:
             raise DecodeError(f"malformed {what}: {brief_error(e)}") from None
         except Exception as e:  # noqa: BLE001 - hostile bytes must only ever raise DecodeError
             raise DecodeError(f"malformed {what}: {brief_error(e)}") from None
+        finally:
+            if top:
+                cell[0] = None  # hold on to no decoded value while pooled
+                pool.append(cell)
+            else:
+                cell[2] -= 1
 
-    def _ext_hook(self, depth: int, keyed: list, code: int, data: bytes) -> Any:
-        try:
-            if code == EXT_PID or code == EXT_REF or code == EXT_ALIAS:
-                return self._dec_id(code, data)
-            if code == EXT_ATOM:
-                return self._atom(data)
-            if code == EXT_TUPLE:
-                return _count(keyed, tuple(self._container(data, depth, "tuple", keyed)))
-            if code == EXT_PROCESS_ID or code == EXT_EVENT:
-                return self._dec_id(code, data)
-            if code == EXT_RECORD:
-                return _count(keyed, self._dec_record(data, depth, keyed))
-            if code == EXT_ERROR:
-                return _count(keyed, self._dec_error(data, depth, keyed))
-            if code == EXT_SET:
-                return set(self._container(data, depth, "set", keyed))
-            if code == EXT_FROZENSET:
-                return _count(keyed, frozenset(self._container(data, depth, "frozenset", keyed)))
-            if code == EXT_BIGINT:
-                if not data:
-                    raise DecodeError("empty big int")
-                return _count(keyed, int.from_bytes(data, "big", signed=True))
-        except DecodeError:
-            raise
-        except Exception as e:  # noqa: BLE001
-            raise DecodeError(f"malformed {EXT_CODES[code]}: {brief_error(e)}") from None
-        raise DecodeError(f"unknown EDF ext type {code}")
+    def _make_ext_hook(self, keyed: list) -> Callable[[int, bytes], Any]:
+        def ext_hook(code: int, data: bytes) -> Any:
+            try:
+                if code == EXT_PID or code == EXT_REF or code == EXT_ALIAS:
+                    return self._dec_id(code, data)
+                if code == EXT_ATOM:
+                    return self._atom(data)
+                if code == EXT_TUPLE:
+                    return _count(keyed, tuple(self._container(data, "tuple", keyed)))
+                if code == EXT_PROCESS_ID or code == EXT_EVENT:
+                    return self._dec_id(code, data)
+                if code == EXT_RECORD:
+                    return _count(keyed, self._dec_record(data, keyed))
+                if code == EXT_ERROR:
+                    return _count(keyed, self._dec_error(data, keyed))
+                if code == EXT_SET:
+                    return set(self._container(data, "set", keyed))
+                if code == EXT_FROZENSET:
+                    return _count(keyed, frozenset(self._container(data, "frozenset", keyed)))
+                if code == EXT_BIGINT:
+                    if not data:
+                        raise DecodeError("empty big int")
+                    return _count(keyed, int.from_bytes(data, "big", signed=True))
+            except DecodeError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                raise DecodeError(f"malformed {EXT_CODES[code]}: {brief_error(e)}") from None
+            raise DecodeError(f"unknown EDF ext type {code}")
 
-    def _container(self, data: bytes, depth: int, what: str, keyed: list) -> list:
-        items = self._unpack(data, depth + 1, what, keyed)
+        return ext_hook
+
+    def _container(self, data: bytes, what: str, cell: list) -> list:
+        items = self._unpack(data, what, cell)
         if type(items) is not list:
             raise DecodeError(f"a {what} must hold a msgpack array, not {brief(items)}")
         return items
@@ -476,8 +492,8 @@ class Registry:
         cache[data] = value
         return value
 
-    def _dec_record(self, data: bytes, depth: int, keyed: list) -> Any:
-        items = self._container(data, depth, "record", keyed)
+    def _dec_record(self, data: bytes, cell: list) -> Any:
+        items = self._container(data, "record", cell)
         if not items or type(items[0]) is not str:
             raise DecodeError("a record must start with its type name")
         name = items[0]
@@ -492,8 +508,8 @@ class Registry:
         except Exception as e:  # noqa: BLE001
             raise DecodeError(f"record {name!r} refused its fields: {brief_error(e)}") from None
 
-    def _dec_error(self, data: bytes, depth: int, keyed: list) -> BaseException:
-        items = self._container(data, depth, "error", keyed)
+    def _dec_error(self, data: bytes, cell: list) -> BaseException:
+        items = self._container(data, "error", cell)
         if len(items) != 2 or type(items[0]) is not str or type(items[1]) is not list:
             raise DecodeError("an error must be [name, [args...]]")
         name, args = items
@@ -660,7 +676,7 @@ def encode(value: Any) -> bytes:
 
 def decode(data: bytes | bytearray | memoryview) -> Any:
     """The one EDF value in ``data``, using :data:`DEFAULT`; :class:`DecodeError` on bad input."""
-    return DEFAULT._unpack(data, 0, "value")
+    return DEFAULT._unpack(data, "value")
 
 
 def _no_fields(obj: object) -> tuple:
