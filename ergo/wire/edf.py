@@ -130,12 +130,13 @@ MAX_DEPTH = 32
 #: How many *distinct* tuples, frozensets, big ints, records and errors of one decoded value
 #: may share one hash.  Python's hash of an int is the int modulo 2**61 - 1 and a tuple's
 #: hash is an invertible mix of its items' hashes, so a peer can craft any number of distinct
-#: values with equal hashes; a set or map of them costs quadratic time to build (a 415 KB set
-#: of such big ints: 5.6 s).  Strings, bytes, atoms and identifiers hash with Python's salted
-#: SipHash and plain 64-bit ints and floats can only share a hash a handful of times, so the
-#: ext values above are the only keys a peer controls, and all of them are made by the
-#: decoder's ext hook, which counts them: with at most this many per hash, building any set
-#: or map of one value costs at most this many comparisons per key.  See ``docs/wire.md``.
+#: values with equal hashes; a set or map of them costs quadratic time to build (the issue's
+#: 415 KB set of such big ints took 5.6 s).  Strings, bytes, atoms and identifiers hash with
+#: Python's salted SipHash and plain 64-bit ints and floats can only share a hash a handful
+#: of times, so the ext values above are the only keys a peer controls, and all of them are
+#: made by the decoder's ext hook, which counts them: with at most this many per hash,
+#: building any set or map of one value costs at most this many comparisons per key.  See
+#: ``docs/wire.md``.
 MAX_SHARED_HASH = 32
 # The first _UNCOUNTED such values of a decode are only remembered (at most this many can
 # collide, which is harmless); the table is built from them when one more arrives, so small

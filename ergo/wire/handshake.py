@@ -596,7 +596,7 @@ class Acceptor(_Handshake):
             else:
                 wanted = info.get("connection_id")
                 if not isinstance(wanted, str) or self.peers.get(name) != wanted:
-                    raise UnknownConnection(f"no connection {wanted!r} with {name!r} to join")
+                    raise UnknownConnection(f"no connection {brief(wanted)} with {name!r} to join")
                 self._connection_id = wanted
                 self._joining = True
             self._peer = _info_from(info)
