@@ -268,3 +268,16 @@ def test_a_failed_registrar_decoder_raises_a_fresh_error_each_time_and_memory_st
             pass
 
     assert _growth(again) < 50_000
+
+
+def test_a_join_naming_a_hostile_connection_id_is_refused_as_an_unknown_connection():
+    dialer = hs.Dialer(hs.NodeInfo("a@h", 1), COOKIE)
+    acceptor = hs.Acceptor(hs.NodeInfo("b@h", 2), COOKIE, peers={"a@h": "c1"})
+    acceptor.receive_data(dialer.data_to_send())
+    nonce_a = msgpack.unpackb(acceptor.data_to_send()[5:])["nonce"]
+    fields = {k: msgpack.packb(v) for k, v in msgpack.unpackb(hs.NodeInfo("a@h", 1)._pack()).items()}
+    fields["connection_id"] = deep_list()
+    info = bytes([0x80 + len(fields)]) + b"".join(msgpack.packb(k) + v for k, v in fields.items())
+    mac = hs._mac(COOKIE.encode(), b"ergo-join", dialer._nonce, nonce_a, info)
+    (refused,) = acceptor.receive_data(hs._frame(hs.JOIN, {"info": info, "mac": mac}))
+    assert type(refused.reason) is hs.UnknownConnection and "<list of 1 items>" in str(refused.reason)
