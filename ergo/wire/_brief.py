@@ -29,10 +29,11 @@ def brief(value: Any, limit: int = 60) -> str:
         return f"<int of {value.bit_length()} bits>"
     if kind is float:
         return repr(value)
-    if kind is str or kind is bytes or kind is bytearray:
+    if isinstance(value, (str, bytes, bytearray)):  # an Atom too: a slice of it is a plain str
+        head = (str if isinstance(value, str) else bytes)(value[:limit])
         if len(value) <= limit:
-            return repr(value)
-        return f"{repr(value[:limit])[:-1]}...{repr(value[:1])[-1]} ({len(value)} long)"
+            return repr(head)
+        return f"{repr(head)[:-1]}...{repr(head)[-1]} ({len(value)} long)"
     if kind in (list, tuple, dict, set, frozenset):
         return f"<{kind.__name__} of {len(value)} items>"
     # Anything else (an identifier, a record, an error, a subclass of a plain type) is named
