@@ -8,6 +8,7 @@ from .gen.messages import *
 from .gen.messages import __all__ as _messages_all
 from .gen.options import (
     DEFAULT_CALL_TIMEOUT,
+    DEFAULT_MAX_MESSAGE_SIZE,
     CompressionLevel,
     CompressionOptions,
     Fallback,
@@ -36,6 +37,7 @@ __all__ = [
     "CompressionLevel",
     "CompressionOptions",
     "DEFAULT_CALL_TIMEOUT",
+    "DEFAULT_MAX_MESSAGE_SIZE",
     "DefaultFormatter",
     "Event",
     "Fallback",

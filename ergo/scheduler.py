@@ -12,6 +12,7 @@ the coroutine yields and resumes the coroutine through the scheduler when it com
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from abc import ABC, abstractmethod
@@ -19,9 +20,32 @@ from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
 
-__all__ = ["Future", "ReadyQueue", "Scheduler", "TimerHandle"]
+__all__ = ["Future", "ReadyQueue", "Scheduler", "TimerHandle", "check_delay"]
 
 _PENDING = object()
+
+
+def check_delay(delay: object, what: str = "a delay or timeout") -> float:
+    """``delay`` as seconds for a timer, or ``Incorrect``: every delay and timeout the
+    runtime takes (sleep, send_after, call timeouts, waits, the simulation's clock) goes
+    through here, so they all accept and refuse the same values.
+
+    A finite number >= 0 (int or float, not bool).  NaN and infinity are refused: NaN would
+    make the simulated clock NaN for the rest of the run (and fire at once on asyncio), and
+    an infinite timeout would let a call hold a node's stop forever; Ergo's timeouts are
+    finite too.  An int too big for a float is refused rather than overflowing later.
+    """
+    from .gen.errors import Incorrect
+
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)):
+        raise Incorrect(f"{what} is a number of seconds, not {type(delay).__name__}")
+    try:
+        seconds = float(delay)
+    except OverflowError:  # an int past the float range: say so without printing its digits
+        raise Incorrect(f"{what} is a finite number of seconds >= 0, not an int of {delay.bit_length()} bits") from None
+    if not 0 <= seconds < math.inf:  # NaN fails both comparisons
+        raise Incorrect(f"{what} is a finite number of seconds >= 0, not {seconds!r}")
+    return seconds
 
 
 class Future:
@@ -73,6 +97,16 @@ class Future:
             self._callbacks = [fn]
         else:
             self._callbacks.append(fn)
+
+    def _detach(self, fn: Callable[[Future], None]) -> None:
+        """Forget the callback ``fn`` of a waiter that is gone (a killed process), so that
+        this future no longer keeps it alive."""
+        callbacks = self._callbacks
+        if callbacks:
+            try:
+                callbacks.remove(fn)
+            except ValueError:
+                pass
 
     def _fire(self) -> None:
         callbacks, self._callbacks = self._callbacks, None
@@ -145,14 +179,15 @@ class Scheduler(ABC):
         ``NotAllowed`` saying what to do instead.
         """
 
-    def adapt(self, awaitable: Any, wake: Callable[[Any, BaseException | None], None]) -> bool:
+    def adapt(self, awaitable: Any, wake: Callable[[Any, BaseException | None], None]) -> Callable[[], None] | None:
         """Take over an object a handler's coroutine yielded that is not a :class:`Future`.
 
-        Return True if this backend will call ``wake(value, exception)`` once it completes
-        (the asyncio backend accepts asyncio futures); False makes it a clear error in the
-        handler (simulation accepts only the runtime's own awaitables).
+        If this backend will call ``wake(value, exception)`` once it completes (the asyncio
+        backend accepts asyncio futures), return a function that forgets ``wake`` again
+        (the process was killed meanwhile: nothing may keep it alive); None makes it a clear
+        error in the handler (simulation accepts only the runtime's own awaitables).
         """
-        return False
+        return None
 
     async def wait_for(self, future: Future) -> Any:
         """Await ``future`` from code running on this backend's own loop (asyncio programs)."""

@@ -31,19 +31,25 @@ def start_node(name: str, options: NodeOptions | None = None, handle_signals: bo
     belong to the application (an aiohttp or uvicorn server has its own).  Signals can be
     handled on the main thread only.
     """
+    created = False
     try:
         loop = asyncio.get_running_loop()
-        inside = True
     except RuntimeError:
         loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        inside = False
+        created = True
     on_main = threading.current_thread() is threading.main_thread()
-    if handle_signals and not on_main:
-        raise NotAllowed("signal handlers can be installed on the main thread only: start the node there, "
-                         "or pass handle_signals=False")
-    node = Node(name, AsyncioScheduler(loop), options)
-    if handle_signals or (handle_signals is None and not inside and on_main):
+    try:
+        if handle_signals and not on_main:
+            raise NotAllowed("signal handlers can be installed on the main thread only: start the node there, "
+                             "or pass handle_signals=False")
+        node = Node(name, AsyncioScheduler(loop), options)
+    except BaseException:
+        if created:  # a start refused for a bad name or options leaves no loop behind
+            loop.close()
+        raise
+    if created:
+        asyncio.set_event_loop(loop)
+    if handle_signals or (handle_signals is None and created and on_main):
         _install_signals(loop, node)
     return node
 

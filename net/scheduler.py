@@ -67,27 +67,44 @@ class AsyncioScheduler(Scheduler):
             raise NotAllowed("the asyncio loop is running here, so this cannot block: await the *_async form")
         if future.done():
             return True
+        # a bare asyncio future, no task: if a handler's KeyboardInterrupt or SystemExit
+        # comes out of the loop, nothing is left half-run behind it
         af = self._bridge(future)
+        timer = None
+        if timeout is not None:
+            timer = self._loop.call_later(timeout, _set_if_pending, af)
         try:
-            self._loop.run_until_complete(asyncio.wait_for(af, timeout))
-        except TimeoutError:
-            return False
-        return True
+            self._loop.run_until_complete(af)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        return future.done()
 
-    def adapt(self, awaitable: Any, wake: Callable[[Any, BaseException | None], None]) -> bool:
+    def adapt(self, awaitable: Any, wake: Callable[[Any, BaseException | None], None]) -> Callable[[], None] | None:
         # a bare yield (asyncio.sleep(0)): resume on the next loop iteration, as a Task does
         if awaitable is None:
-            self._loop.call_soon(wake, None, None)
-            return True
+            handle = self._loop.call_soon(wake, None, None)
+            return handle.cancel
         # an asyncio future yielded by `await fut` inside a handler: resume when it completes;
         # the coroutine then reads the result (or the exception) from the future itself
         if not asyncio.isfuture(awaitable) or not getattr(awaitable, "_asyncio_future_blocking", False):
-            return False
+            return None
         awaitable._asyncio_future_blocking = False
-        awaitable.add_done_callback(lambda _f: wake(None, None))
-        return True
+
+        def done(_f: asyncio.Future) -> None:
+            wake(None, None)
+
+        awaitable.add_done_callback(done)
+        # forgetting the waiter does not cancel the future: it may be shared, and closing
+        # the handler's coroutine already runs the cleanup of whatever made it
+        return lambda: awaitable.remove_done_callback(done)
 
     async def wait_for(self, future: Future) -> Any:
         if not future.done():
             await self._bridge(future)
         return future.result()
+
+
+def _set_if_pending(af: asyncio.Future) -> None:
+    if not af.done():
+        af.set_result(None)

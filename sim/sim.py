@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable
 
 from ergo.gen.errors import Incorrect, Timeout
+from ergo.scheduler import check_delay
 
 from .host import Host
 from .world import EPOCH, World
@@ -20,16 +21,10 @@ __all__ = ["DEFAULT_RUN_LIMIT", "Sim"]
 DEFAULT_RUN_LIMIT = 3600.0
 
 
-def _seconds(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise Incorrect(f"{what} is a finite number of seconds >= 0, not {value!r}")
-    return float(value)
-
-
 class Sim:
     def __init__(self, seed: int = 0, epoch: float = EPOCH) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
-            raise Incorrect(f"a seed is an int, not {seed!r}")
+            raise Incorrect(f"a seed is an int, not {type(seed).__name__}")
         self.world = World(seed, epoch)
 
     @property
@@ -44,7 +39,8 @@ class Sim:
     def host(self, name: str = "localhost") -> Host:
         """The host called ``name``, made on first use."""
         if not isinstance(name, str) or not name or "@" in name:
-            raise Incorrect(f"a host name is a non-empty str without '@', not {name!r}")
+            shown = repr(name[:40]) if isinstance(name, str) else type(name).__name__
+            raise Incorrect(f"a host name is a non-empty str without '@', not {shown}")
         host = self.world.hosts.get(name)
         if host is None:
             host = self.world.hosts[name] = Host(self.world, name)
@@ -67,9 +63,9 @@ class Sim:
         """
         env = self.world.env
         if until is not None:
-            self._run_to(_seconds(until, "until"))
+            self._run_to(check_delay(until, "a time to run until"))
             return
-        deadline = env.now + _seconds(limit, "limit")
+        deadline = env.now + check_delay(limit, "a run limit")
         quiet = self.world.quiet
         while not quiet():
             if env.peek() > deadline:
@@ -83,7 +79,7 @@ class Sim:
     def run_for(self, seconds: float) -> None:
         """Advance the clock by ``seconds``, running everything due meanwhile, a timer due
         exactly at the end included."""
-        self._run_to(self.world.env.now + _seconds(seconds, "seconds"))
+        self._run_to(self.world.env.now + check_delay(seconds, "a time to run for"))
 
     def run_until(self, predicate: Callable[[], object], timeout: float | None = None) -> None:
         """Run the clock until ``predicate()`` is true (it is checked before each event).
@@ -94,7 +90,7 @@ class Sim:
         if not callable(predicate):
             raise Incorrect(f"run_until takes a function returning a truth value, not {predicate!r}")
         env = self.world.env
-        deadline = math.inf if timeout is None else env.now + _seconds(timeout, "timeout")
+        deadline = math.inf if timeout is None else env.now + check_delay(timeout, "a timeout")
         quiet = self.world.quiet
         while not predicate():
             if quiet():

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .ids import PID, Alias, Atom
@@ -14,6 +15,7 @@ __all__ = [
     "DEFAULT_CALL_TIMEOUT",
     "DEFAULT_COMPRESSION_THRESHOLD",
     "CompressionLevel",
+    "DEFAULT_MAX_MESSAGE_SIZE",
     "CompressionOptions",
     "Fallback",
     "LogOptions",
@@ -29,6 +31,12 @@ __all__ = [
 DEFAULT_CALL_TIMEOUT = 5.0
 #: payloads above this many bytes are compressed when compression is enabled
 DEFAULT_COMPRESSION_THRESHOLD = 1024
+#: the largest network frame (ENP, after decompression) a node accepts unless told otherwise:
+#: 1 MiB.  Decoding a frame costs time and memory in proportion to its size, up to about a
+#: microsecond and 75 bytes per byte for the worst content (docs/wire.md, "Work per
+#: frame"), all of it on the node's one thread, so this limit is what bounds a stall; a
+#: peer learns it in the handshake and refuses to send more (``TooLarge``).
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 
 
 @dataclass
@@ -53,12 +61,45 @@ class LogOptions:
 
 @dataclass
 class NetworkOptions:
-    """Network settings; the network stack itself arrives in a later release."""
+    """Network settings; the network stack itself arrives in a later release.
+
+    ``cookie`` is the secret two nodes must share to connect.  None or "" (the default)
+    means *none configured*: as Ergo does, the node then makes a random one when its
+    network starts and logs a warning (:meth:`with_cookie`), so such a node accepts only
+    peers given its cookie, never every peer that also left it empty.
+    ``max_message_size`` is the largest frame this node accepts (0: no limit).
+    """
 
     mode: str = "enabled"  # enabled | hidden | disabled
-    cookie: str = ""
-    max_message_size: int = 0
+    cookie: str | None = None
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     pool_size: int = 3
+
+    def __post_init__(self) -> None:
+        from .errors import Incorrect
+
+        if self.mode not in ("enabled", "hidden", "disabled"):
+            raise Incorrect(f"network mode must be enabled, hidden or disabled, not {self.mode!r}"[:200])
+        if self.cookie is not None and not isinstance(self.cookie, str):
+            raise Incorrect(f"cookie must be a str or None, not {type(self.cookie).__name__}")
+        size = self.max_message_size
+        if type(size) is not int or not 0 <= size <= 0xFFFFFFFF:
+            raise Incorrect(f"max_message_size must be an int in 0..2**32-1 (0: no limit), not {size!r}"[:200])
+        if type(self.pool_size) is not int or not 1 <= self.pool_size <= 255:
+            raise Incorrect(f"pool_size must be an int in 1..255, not {self.pool_size!r}"[:200])
+
+    def with_cookie(self, random: Callable[[int], bytes] = os.urandom) -> tuple[NetworkOptions, str | None]:
+        """These options with a cookie the network can use, and the warning to log (or None).
+
+        The network layer calls this when it starts.  Without a configured cookie the copy
+        holds a random one (128 bits from ``random``, so a simulation can seed it) and the
+        warning says so; the secret itself is never in the warning.  A configured cookie is
+        kept and there is nothing to warn about.
+        """
+        if self.cookie:
+            return self, None
+        warning = "cookie is empty (NetworkOptions.cookie): using a random one; only nodes given it can connect"
+        return replace(self, cookie=random(16).hex()), warning
 
 
 @dataclass
@@ -74,6 +115,14 @@ class Fallback:
 
     name: Atom | str | PID
     tag: str = ""
+
+    def __post_init__(self) -> None:
+        from .errors import Incorrect
+
+        if not (isinstance(self.name, PID) or (isinstance(self.name, str) and self.name)):
+            raise Incorrect(f"a fallback is a registered name (non-empty str) or a PID, not {type(self.name).__name__}")
+        if not isinstance(self.tag, str):
+            raise Incorrect(f"a fallback's tag is a str, not {type(self.tag).__name__}")
 
 
 class CompressionLevel(enum.IntEnum):
@@ -136,15 +185,31 @@ class ProcessOptions:
     log_level: LogLevel | str = LogLevel.DEFAULT
 
     def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """``Incorrect`` for a field of the wrong type or out of range (run when made, and
+        again by ``spawn``: a dataclass's fields can be changed after it was made)."""
         from .errors import Incorrect
 
-        if isinstance(self.mailbox_size, bool) or not isinstance(self.mailbox_size, int) or self.mailbox_size < 0:
-            raise Incorrect(f"mailbox_size must be an int >= 0, not {self.mailbox_size!r}")
+        size = self.mailbox_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            shown = size if isinstance(size, int) and not isinstance(size, bool) else type(size).__name__
+            raise Incorrect(f"mailbox_size must be an int >= 0, not {shown}")
         if not isinstance(self.compression, CompressionOptions):
             raise Incorrect(f"compression must be CompressionOptions, not {type(self.compression).__name__}")
         if self.fallback is not None and not isinstance(self.fallback, Fallback):
             raise Incorrect(f"fallback must be a Fallback, not {type(self.fallback).__name__}")
-        self.send_priority = MessagePriority(self.send_priority)
+        if self.leader is not None and not isinstance(self.leader, PID):
+            raise Incorrect(f"leader must be a PID or None, not {type(self.leader).__name__}")
+        if not isinstance(self.env, Mapping):
+            raise Incorrect(f"env must be a mapping of names to values, not {type(self.env).__name__}")
+        if not isinstance(self.compression, CompressionOptions):
+            raise Incorrect(f"compression must be CompressionOptions, not {type(self.compression).__name__}")
+        for flag in ("important_delivery", "link_parent", "link_child"):
+            if not isinstance(getattr(self, flag), bool):
+                raise Incorrect(f"{flag} must be a bool, not {type(getattr(self, flag)).__name__}")
+        self.send_priority = MessagePriority.parse(self.send_priority)
         self.log_level = LogLevel.parse(self.log_level)
 
 

@@ -41,6 +41,21 @@ class MessagePriority(enum.IntEnum):
     def __str__(self) -> str:
         return self.name.lower()
 
+    @classmethod
+    def parse(cls, value: MessagePriority | str | int) -> MessagePriority:
+        """A priority from itself, its number (0-2) or its name (``"high"``); ``Incorrect`` otherwise."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            member = cls.__members__.get(value.upper())
+            if member is not None:
+                return member
+        elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2:
+            return cls(value)
+        from .errors import Incorrect
+
+        raise Incorrect(f"a message priority is MessagePriority.NORMAL, HIGH or MAX (0, 1, 2), not {_shown(value)}")
+
 
 class LogLevel(enum.IntEnum):
     """Ergo's log levels, numbered to fit the standard ``logging`` module's scale.
@@ -79,10 +94,21 @@ class LogLevel(enum.IntEnum):
         from .errors import Incorrect
 
         names = ", ".join(str(v) for v in cls)
-        raise Incorrect(f"unknown log level {value!r} (one of: {names})")
+        raise Incorrect(f"unknown log level {_shown(value)} (one of: {names})")
 
 
 class Compression(enum.Enum):
     """Compression algorithms for messages a process sends over the network."""
 
     LZ4 = "lz4"
+
+
+def _shown(value: object) -> str:
+    """A wrong value for an error message, without calling its repr: a str shortened, a
+    small int as it is, anything else by its type (a 5000-digit int or a list nested
+    past the recursion limit cannot even be printed)."""
+    if isinstance(value, str):
+        return repr(value[:40])
+    if isinstance(value, int) and not isinstance(value, bool) and -10**9 < value < 10**9:
+        return f"int {value}"
+    return type(value).__name__ if not isinstance(value, bool) else f"bool {value}"

@@ -354,6 +354,8 @@ class Logging:
         self._process_loggers.add(pid)
 
     def delete(self, name: str) -> None:
+        if not isinstance(name, str):
+            raise Incorrect(f"a logger's name is a str, not {type(name).__name__}")
         handler = self._handlers.pop(name, None)
         if handler is None:
             raise Unknown(f"no logger named {name!r}")

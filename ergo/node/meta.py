@@ -23,7 +23,7 @@ from ..gen.messages import MessageLogMeta
 from ..gen.options import MetaInfo
 from ..scheduler import Future
 from .log import Log
-from .runner import EXIT, INSPECT, MSG, REQUEST, TERMINATED, ZOMBEE, Runner, resume_when
+from .runner import EXIT, INSPECT, MSG, REQUEST, TERMINATED, ZOMBEE, Runner, resume_when, show
 
 if TYPE_CHECKING:
     from .process import Process
@@ -64,12 +64,14 @@ def process_forever(meta: MetaProcess) -> Future:
 class MetaProcess(Runner):
     """The runtime side of a meta-process and the API its behaviour uses."""
 
-    __slots__ = ("_behavior", "_forever", "_id", "_log", "_owner", "_start_coro")
+    __slots__ = ("_behavior", "_forever", "_id", "_log", "_owner", "_start_coro", "_start_detach")
 
     @classmethod
     def _start(cls, owner: Process, behavior: MetaBehavior, mailbox_size: int) -> Alias:
         if not isinstance(behavior, MetaBehavior):
             raise Incorrect(f"a meta-process behaviour subclasses MetaBehavior, not {type(behavior).__name__}")
+        if isinstance(mailbox_size, bool) or not isinstance(mailbox_size, int) or mailbox_size < 0:
+            raise Incorrect(f"a meta-process's mailbox_size is an int >= 0 (0: unlimited), not {show(mailbox_size)}")
         if owner._state >= TERMINATED:
             # Ergo: any live process (or its meta-processes) may spawn one, a dead one not
             raise NotAllowed(f"{owner._pid} is terminated: it cannot spawn a meta-process")
@@ -81,6 +83,7 @@ class MetaProcess(Runner):
         m._behavior = behavior
         m._forever = Future()
         m._start_coro = None
+        m._start_detach = None
         m._log = Log(node._logging, owner._log.level,
                      MessageLogMeta(node._name, owner._pid, m._id, type(behavior).__qualname__))
         previous = node._current
@@ -157,6 +160,9 @@ class MetaProcess(Runner):
         except Exception as e:
             self._panic(e)
             return
+        except BaseException as e:
+            self._uncaught(e)
+            return
         if type(result) is CoroutineType:
             self._start_coro = result
             self._step_start(None, None)
@@ -167,6 +173,7 @@ class MetaProcess(Runner):
         coro = self._start_coro
         if coro is None or self._state is TERMINATED:
             return
+        self._start_detach = None
         try:
             yielded = coro.throw(exc) if exc is not None else coro.send(value)
         except StopIteration:
@@ -178,9 +185,13 @@ class MetaProcess(Runner):
         except Exception as e:
             self._start_coro = None
             self._panic(e)
+        except BaseException as e:
+            self._start_coro = None
+            self._uncaught(e)
         else:
             sched = self._node._scheduler
-            if not resume_when(sched, yielded, self._step_start):
+            self._start_detach = resume_when(sched, yielded, self._step_start)
+            if self._start_detach is None:
                 sched.call_soon(self._step_start, None,
                                 NotAllowed(f"meta-process {self._id} awaited {yielded!r}, not a runtime awaitable"))
 
@@ -221,12 +232,15 @@ class MetaProcess(Runner):
         self._state = TERMINATED
         if not self._in_coro:
             self._close_coroutine()
+        detach, self._start_detach = self._start_detach, None
+        if detach is not None:
+            detach()  # what start() awaited must not keep the meta-process alive
         coro, self._start_coro = self._start_coro, None
         if coro is not None:
             try:
                 coro.close()
             except BaseException as e:
-                self._log.error("closing start() of %s raised %r", self._id, e)
+                self._callback_failed("closing start()", e)
         self._forever.set_result(None)
         node = self._node
         node._aliases.pop(self._id, None)
@@ -235,8 +249,8 @@ class MetaProcess(Runner):
         node._pubsub.fire(self._id, reason, self._owner._pid)
         try:
             self._behavior.terminate(reason)
-        except Exception as e:
-            self._log.panic("terminate of meta-process %s raised %r", self._id, e, exc_info=e)
+        except BaseException as e:  # it must not break its owner's termination, which may have called this
+            self._callback_failed("terminate", e)
 
     def _kill(self) -> None:
         self._terminate(TerminateReasonKill)

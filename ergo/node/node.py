@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import CoroutineType
 from typing import Any
 
 from ..gen.errors import (
     AliasUnknown,
+    ExitSignal,
     Incorrect,
     MailboxFull,
     MetaMailboxFull,
@@ -28,7 +29,7 @@ from ..gen.errors import (
     ProcessTerminated,
     ProcessUnknown,
     Taken,
-    TerminateReasonKill,
+    TerminateReasonPanic,
     TerminateReasonShutdown,
     Timeout,
 )
@@ -36,6 +37,7 @@ from ..gen.ids import PID, Alias, Atom, ProcessID, Ref, trusted
 from ..gen.messages import MessageExitPID, MessageLogNode
 from ..gen.options import (
     DEFAULT_CALL_TIMEOUT,
+    LogOptions,
     MetaInfo,
     NodeInfo,
     NodeOptions,
@@ -43,12 +45,12 @@ from ..gen.options import (
     ProcessOptions,
 )
 from ..gen.types import LogLevel, MessagePriority, ProcessState
-from ..scheduler import Future, Scheduler, TimerHandle
+from ..scheduler import Future, Scheduler, TimerHandle, check_delay
 from .env import Env, _env_name
 from .log import Log, Logging
-from .process import Process, _check_delay
+from .process import Process
 from .pubsub import UNREGISTERED, PubSub
-from .runner import EXIT, INSPECT, LOG, LOGQ, MAIN, MSG, REQUEST, SYSTEM, TERMINATED, URGENT, Runner, _holds_from
+from .runner import EXIT, INSPECT, LOG, LOGQ, MAIN, MSG, REQUEST, SYSTEM, TERMINATED, URGENT, Runner, _holds_from, show
 
 __all__ = ["VERSION", "Node"]
 
@@ -83,6 +85,10 @@ class Node(Env):
             options = NodeOptions()
         if not isinstance(options, NodeOptions):
             raise Incorrect(f"options must be NodeOptions, not {type(options).__name__}")
+        if not isinstance(options.env, Mapping):
+            raise Incorrect(f"NodeOptions.env must be a mapping of names to values, not {type(options.env).__name__}")
+        if not isinstance(options.log, LogOptions):
+            raise Incorrect(f"NodeOptions.log must be LogOptions, not {type(options.log).__name__}")
         self._scheduler = scheduler
         self._options = options
         self._started = scheduler.now()
@@ -176,7 +182,7 @@ class Node(Env):
     def spawn_register(self, name: str, factory: Callable[[], Process], options: ProcessOptions | None = None,
                        *args: Any) -> PID:
         """Spawn a process registered under ``name`` (``Taken`` if the name is in use)."""
-        return self._spawn(factory, options, args, None, name)
+        return self._spawn(factory, options, args, None, _name(name))
 
     def _spawn(self, factory: Callable[[], Process], options: ProcessOptions | None, args: tuple,
                parent: Process | None, register: str | None) -> PID:
@@ -188,20 +194,21 @@ class Node(Env):
             options = _DEFAULT_PROCESS_OPTIONS  # never mutated: _bind only reads it
         elif not isinstance(options, ProcessOptions):
             raise Incorrect(f"options must be ProcessOptions or None, not {type(options).__name__}")
+        else:
+            options.check()  # a dataclass can be changed after it was made: check what is used
         if not callable(factory):
             raise Incorrect(f"a factory is a callable returning a process behaviour (e.g. an Actor subclass), "
-                            f"not {factory!r}")
-        name = None
-        if register is not None:
-            name = _name(register)
+                            f"not {show(factory)}")
+        name = register  # an Atom from spawn_register, or None
+        if name is not None:
             if name in self._names:
                 raise Taken(f"the name {name} is taken by {self._names[name]._pid}")
         behavior = factory()
         if not isinstance(behavior, Process):
-            raise Incorrect(f"the factory {factory!r} returned {type(behavior).__name__}, not a process behaviour "
+            raise Incorrect(f"the factory {show(factory)} returned {type(behavior).__name__}, not a process behaviour "
                             "(subclass ergo.Actor)")
         if getattr(behavior, "_node", None) is not None:
-            raise Incorrect(f"the factory {factory!r} returned a behaviour that is already a process")
+            raise Incorrect(f"the factory {show(factory)} returned a behaviour that is already a process")
         if parent is None:
             parent_pid = leader = self._core_pid
             env = dict(self._env)
@@ -232,7 +239,7 @@ class Node(Env):
         except BaseException as e:
             # children spawned by init with link_parent must hear of it: fire with the error
             behavior._state = TERMINATED
-            self._unregister(behavior, e if isinstance(e, Exception) else TerminateReasonKill)
+            self._unregister(behavior, e if isinstance(e, Exception) else TerminateReasonPanic)
             raise
         finally:
             self._current = previous
@@ -263,10 +270,10 @@ class Node(Env):
     def unregister_name(self, name: str) -> PID:
         """Release ``name``; returns the PID that had it."""
         self._check_running()
-        atom = _name(name)
-        p = self._names.pop(atom, None)
+        p = self._names.pop(_lookup_name(name), None)
         if p is None:
-            raise NameUnknown(f"no process is registered as {atom}")
+            raise NameUnknown(f"no process is registered as '{str.__str__(name)}'")
+        atom = p._name
         p._name = None
         p._log._source = None  # made again, with the new name, when next needed
         self._pubsub.fire(ProcessID(atom, self._name), UNREGISTERED, p._pid)
@@ -274,7 +281,7 @@ class Node(Env):
 
     def whereis(self, name: str) -> PID | None:
         """The PID registered as ``name`` on this node, or None."""
-        p = self._names.get(_name(name))
+        p = self._names.get(_lookup_name(name))
         return None if p is None else p._pid
 
     def kill(self, pid: PID) -> None:
@@ -326,6 +333,8 @@ class Node(Env):
     def meta_info(self, alias: Alias) -> MetaInfo:
         from .meta import MetaProcess
 
+        if not isinstance(alias, Alias):
+            raise Incorrect(f"a meta-process is named by its Alias, not {show(alias)}")
         self._check_running()
         m = self._aliases.get(alias)
         if not isinstance(m, MetaProcess):
@@ -334,7 +343,7 @@ class Node(Env):
 
     def _local_process(self, pid: PID) -> Process:
         if not isinstance(pid, PID):
-            raise Incorrect(f"a PID is needed, not {pid!r}")
+            raise Incorrect(f"a PID is needed, not {show(pid)}")
         p = self._processes.get(pid.id) if pid.node == self._name else None
         if p is None or p._pid.creation != pid.creation:
             raise ProcessUnknown(f"no process {pid} on {self._name}")
@@ -405,9 +414,11 @@ class Node(Env):
             to = to.name
             t = Atom
         if t is Atom or t is str:
+            # looked up as it is: a name that could never be registered (too long) is as
+            # unknown as any other, never an AtomTooLong
             p = self._names.get(to)
             if p is None:
-                raise ProcessUnknown(f"no process is registered as {Atom(to)} on {self._name}")
+                raise ProcessUnknown(f"no process is registered as '{str.__str__(to)}' on {self._name}")
             return p
         if t is Alias:
             if to.node != self._name:
@@ -416,7 +427,7 @@ class Node(Env):
             if r is None:
                 raise ProcessUnknown(f"no process has the alias {to}")
             return r
-        raise Incorrect(f"cannot send to {to!r}: a PID, ProcessID, Alias or registered name is needed")
+        raise Incorrect(f"cannot send to {show(to)}: a PID, ProcessID, Alias or registered name is needed")
 
     def _remote(self, to: Any) -> Runner:
         raise NetworkStopped(f"{to} is on another node and this node has no network stack yet")
@@ -456,9 +467,9 @@ class Node(Env):
 
     def _route_response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
         if type(to) is not PID and not isinstance(to, PID):
-            raise Incorrect(f"a response goes to the caller's PID, not {to!r}")
+            raise Incorrect(f"a response goes to the caller's PID, not {show(to)}")
         if type(ref) is not Ref and not isinstance(ref, Ref):
-            raise Incorrect(f"a response needs the call's Ref, not {ref!r}")
+            raise Incorrect(f"a response needs the call's Ref, not {show(ref)}")
         if to.node != self._name:
             self._remote(to)
             return
@@ -478,7 +489,7 @@ class Node(Env):
 
     def _route_exit(self, from_: PID, to: PID, reason: BaseException) -> None:
         if not isinstance(to, PID):
-            raise Incorrect(f"an exit signal goes to a PID, not {to!r}")
+            raise Incorrect(f"an exit signal goes to a PID, not {show(to)}")
         if to.node != self._name:
             self._remote(to)
             return
@@ -523,7 +534,7 @@ class Node(Env):
     def _start_call(self, to: Any, request: Any, timeout: float, kind: int = REQUEST) -> Future:
         self._check_thread("call")
         self._check_running()
-        _check_delay(timeout)
+        timeout = check_delay(timeout, "a call's timeout")
         ref = self.make_ref()
         self._route_request(None, to, ref, request, _NORMAL, kind)
         fut = Future()
@@ -589,6 +600,8 @@ class Node(Env):
         self._logging.delete(name)
 
     def logger_delete_process(self, pid: PID) -> None:
+        if not isinstance(pid, PID):
+            raise Incorrect(f"a process logger is named by its PID, not {show(pid)}")
         self._logging.delete_process(pid)
 
     def loggers(self) -> tuple[str, ...]:
@@ -645,6 +658,9 @@ class Node(Env):
         self._check_running()
         self._pubsub.send_event(self._core_pid, name, token, message, _NORMAL)
 
+    def _stopping(self) -> bool:
+        return self._state == _STOPPING
+
     def _check_running(self) -> None:
         # Ergo's rule: what asks the node to act or to describe its processes fails once it
         # has stopped; its identity, env, loggers and stop/wait still answer
@@ -661,21 +677,42 @@ class Node(Env):
         if self._state == _STOPPED:
             return
         self._check_thread("stop")
-        if self._state == _RUNNING:
-            self._state = _STOPPING
-            self._log.info("node %s is stopping", self._name.value)
-            for p in list(self._processes.values()):
-                try:
-                    self._route_exit(p._parent, p._pid, TerminateReasonShutdown)
-                except (MailboxFull, ProcessUnknown, ProcessTerminated):
-                    p._kill()  # it could not be told: no choice left
-            if not self._processes:
-                self._finish_stop()
+        self._begin_stop()
         if self._current is None and self._state != _STOPPED:
             try:
                 self._scheduler.run_until(self._stopped, None)
             except NotAllowed:
                 pass  # a running event loop: the stop goes on, await node.wait_async() for its end
+
+    def _begin_stop(self) -> None:
+        if self._state != _RUNNING:
+            return
+        self._state = _STOPPING
+        self._log.info("node %s is stopping", self._name.value)
+        for p in list(self._processes.values()):
+            if p._state is ProcessState.WAIT_RESPONSE and not p._holds_stop():
+                # suspended in a sleep (or on an asyncio future): only calls in flight may
+                # hold a stop, so it is stopped where it waits (its finally blocks run)
+                p._terminate(ExitSignal(p._parent, TerminateReasonShutdown))  # as if the exit arrived
+                continue
+            try:
+                self._route_exit(p._parent, p._pid, TerminateReasonShutdown)
+            except (MailboxFull, ProcessUnknown, ProcessTerminated):
+                p._kill()  # it could not be told: no choice left
+        if not self._processes:
+            self._finish_stop()
+
+    def _interrupted(self, exc: BaseException) -> None:
+        """A handler (or terminate callback) raised KeyboardInterrupt or SystemExit: begin a
+        graceful stop and raise it again out of the backend's loop, as asyncio does with
+        these two.  Deferred to a soon-call of its own, so that it leaves no bookkeeping
+        half done and is raised from a clean stack; a later ``stop()`` or ``wait()``
+        finishes the stop."""
+        self._scheduler.call_soon(self._raise_interrupt, exc)
+
+    def _raise_interrupt(self, exc: BaseException) -> None:
+        self._begin_stop()
+        raise exc
 
     def stop_force(self) -> None:
         """Kill every process without waiting for them, then stop."""
@@ -692,9 +729,13 @@ class Node(Env):
     def _finish_stop(self) -> None:
         if self._state == _STOPPED:
             return
-        for entry in self._core_pending.values():
-            entry[1].cancel()
+        # calls from outside any process fail now rather than at their timeout: nothing
+        # can answer them any more
+        pending = list(self._core_pending.values())
         self._core_pending.clear()
+        for fut, handle in pending:
+            handle.cancel()
+            fut.set_exception(NodeTerminated(f"node {self._name.value} stopped before the reply came"))
         self._log.info("node %s stopped", self._name.value)
         self._state = _STOPPED
         self._logging.close()
@@ -704,6 +745,8 @@ class Node(Env):
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the node stops (True), or ``timeout`` seconds pass (False)."""
+        if timeout is not None:
+            timeout = check_delay(timeout, "a wait's timeout")
         if self._state == _STOPPED:
             return True
         return self._block(self._stopped, timeout, "wait")
@@ -748,7 +791,16 @@ def _addressed(item: tuple, to: Any, p: Runner) -> tuple:
 
 
 def _name(name: object) -> Atom:
+    """A name to register: a non-empty str of at most 255 bytes (``AtomTooLong`` beyond)."""
     if not isinstance(name, str) or not name:
-        raise Incorrect(f"a process name is a non-empty str, not {name!r}")
+        raise Incorrect(f"a process name is a non-empty str, not {show(name)}")
     return Atom(name)
+
+
+def _lookup_name(name: object) -> str:
+    """A name to look up: any str.  One that no process can have (empty, too long) is
+    simply not found, as every unknown name is."""
+    if not isinstance(name, str):
+        raise Incorrect(f"a process name is a str, not {type(name).__name__}")
+    return name
 

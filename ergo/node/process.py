@@ -14,19 +14,21 @@ from typing import TYPE_CHECKING, Any
 
 from ..gen.errors import (
     AliasOwner,
+    ErgoError,
     Incorrect,
+    MailboxFull,
     NotAllowed,
     TerminateReasonKill,
     Timeout,
     unwrap_reason,
 )
-from ..gen.ids import PID, Alias, Atom, Ref
+from ..gen.ids import PID, Alias, Atom, ProcessID, Ref
 from ..gen.options import DEFAULT_CALL_TIMEOUT, CompressionOptions, ProcessOptions
 from ..gen.types import LogLevel, MessagePriority, ProcessState
-from ..scheduler import Future, TimerHandle
+from ..scheduler import Future, TimerHandle, check_delay
 from .env import Env
 from .log import Log
-from .runner import INSPECT, REQUEST, TERMINATED, WAIT_RESPONSE, ZOMBEE, Runner
+from .runner import INSPECT, MSG, REQUEST, TERMINATED, WAIT_RESPONSE, ZOMBEE, Runner, show
 
 if TYPE_CHECKING:
     from .meta import MetaBehavior
@@ -142,7 +144,7 @@ class Process(Runner, Env):
 
     @send_priority.setter
     def send_priority(self, value: MessagePriority) -> None:
-        self._priority = MessagePriority(value)
+        self._priority = MessagePriority.parse(value)
 
     @property
     def important_delivery(self) -> bool:
@@ -185,7 +187,7 @@ class Process(Runner, Env):
 
     def delete_alias(self, alias: Alias) -> None:
         if not self._aliases or alias not in self._aliases or alias in (self._metas or ()):
-            raise AliasOwner(f"{alias} is not an alias of {self._pid}")
+            raise AliasOwner(f"{show(alias)} is not an alias of {self._pid}")
         self._aliases.remove(alias)
         self._node._delete_alias(alias, self._pid)
 
@@ -200,7 +202,7 @@ class Process(Runner, Env):
         self._messages_out += 1
 
     def send_with_priority(self, to: Any, message: Any, priority: MessagePriority) -> None:
-        self._node._route_send(self._pid, to, message, MessagePriority(priority))
+        self._node._route_send(self._pid, to, message, MessagePriority.parse(priority))
         self._messages_out += 1
 
     def send_important(self, to: Any, message: Any) -> None:
@@ -213,14 +215,10 @@ class Process(Runner, Env):
 
     def send_after(self, to: Any, message: Any, delay: float) -> TimerHandle:
         """Send ``message`` after ``delay`` seconds; ``cancel()`` the returned handle to stop it."""
-        _check_delay(delay)
-        return self._node._scheduler.call_later(delay, self._send_later, to, message)
-
-    def _send_later(self, to: Any, message: Any) -> None:
-        try:
-            self._node._route_send(self._pid, to, message, self._priority)
-        except Exception as e:  # the target may be gone by now: that is not the sender's crash
-            self._log.debug("send_after to %s failed: %r", to, e)
+        delay = check_delay(delay)
+        _check_target(to)  # whether it exists is known only then, but what it is can be checked now
+        node = self._node
+        return node._scheduler.call_later(delay, _send_later, node, self._pid, to, message, self._priority)
 
     def send_exit(self, to: PID, reason: BaseException) -> None:
         """Send an exit signal; it terminates ``to`` unless it traps exits."""
@@ -251,7 +249,7 @@ class Process(Runner, Env):
                 f"{self._pid} called {to} from a plain handler: "
                 "make the handler `async def` and `await` the call"
             )
-        _check_delay(timeout)
+        timeout = check_delay(timeout, "a call's timeout")
         node = self._node
         ref = node.make_ref()
         node._route_request(self, to, ref, request, self._priority, kind)
@@ -293,10 +291,12 @@ class Process(Runner, Env):
         self._messages_out += 1
 
     def sleep(self, delay: float) -> Future:
-        """``await self.sleep(s)`` suspends this process only; its mailbox keeps filling."""
-        _check_delay(delay)
-        fut = Future()
-        self._node._scheduler.call_later(delay, fut.set_result, None)
+        """``await self.sleep(s)`` suspends this process only; its mailbox keeps filling.
+
+        Killing the process, or the node's stop, ends the sleep at once (the handler's
+        ``finally`` blocks run): a sleep never holds a process in memory or a stop."""
+        fut = _Sleep()
+        fut._timer = self._node._scheduler.call_later(check_delay(delay), fut.set_result, None)
         return fut
 
     # -- spawning ------------------------------------------------------------------------
@@ -307,7 +307,9 @@ class Process(Runner, Env):
 
     def spawn_register(self, name: str, factory: Callable[[], Process], options: ProcessOptions | None = None,
                        *args: Any) -> PID:
-        return self._node._spawn(factory, options, args, self, name)
+        from .node import _name
+
+        return self._node._spawn(factory, options, args, self, _name(name))
 
     def spawn_meta(self, behavior: MetaBehavior, mailbox_size: int = 0) -> Alias:
         """Start a meta-process owned by this process; it is identified by the returned alias."""
@@ -384,8 +386,8 @@ class Process(Runner, Env):
         node._current = self
         try:
             self._on_terminate(reason)
-        except Exception as e:
-            self._log.panic("terminate callback of %s raised %r", self._pid, e, exc_info=e)
+        except BaseException as e:  # whatever it raised, the process is gone: never left half-unregistered
+            self._callback_failed("the terminate callback", e)
         finally:
             node._current = previous
         # terminate() was told how the process died; who watched it is told why
@@ -407,24 +409,57 @@ class Process(Runner, Env):
             node._current = self
             try:
                 self._on_terminate(TerminateReasonKill)
-            except Exception as e:
-                self._log.panic("terminate callback of %s raised %r", self._pid, e, exc_info=e)
+            except BaseException as e:
+                self._callback_failed("the terminate callback", e)
             finally:
                 node._current = previous
+
+    def _holds_stop(self) -> bool:
+        if Runner._holds_stop(self):
+            return True
+        waiting, pending = self._waiting, self._pending
+        if waiting is None or not pending:
+            return False
+        awaited = waiting[0]
+        return any(entry[0] is awaited for entry in pending.values())
 
     def _finish_zombee(self) -> None:
         self._close_coroutine()
         self._q_urgent = self._q_system = self._q_main = self._q_log = None
 
     def _mailbox_full(self, queue: int, item: tuple) -> None:
+        """A queue is full: a message goes to the fallback, if there is one, for one hop.
+
+        Only a plain message falls back, as in Ergo: a call is refused with ``MailboxFull``
+        at once (forwarded, its ref would be lost and its caller would wait its whole
+        timeout), and so are events and inspections.  The fallback takes it only if its
+        own queue has room: its own fallback is never followed, so two full processes
+        that fall back to each other (or one that falls back to itself) refuse the message
+        with ``MailboxFull`` instead of passing it round.
+        """
         fallback = self._fallback
-        if fallback is None:
+        if fallback is None or item[0] != MSG:
             Runner._mailbox_full(self, queue, item)
+        node = self._node
+        try:
+            spare = node._resolve(fallback.name)
+        except ErgoError as e:
+            raise MailboxFull(f"the mailbox of {self._pid} is full and its fallback {fallback.name} "
+                              f"cannot take the message: {e}") from None
+        if spare is self:
+            why = "is this process"
+        elif spare._state >= TERMINATED:
+            why = "is terminating"
+        elif spare._full(queue):
+            why = "is full too"
+        else:
+            why = None
+        if why is not None:
+            raise MailboxFull(f"the mailbox of {self._pid} is full and its fallback {fallback.name} {why}")
         from ..gen.messages import MessageFallback
 
-        to = fallback.name
         msg = MessageFallback(self._pid, fallback.tag, self._pid, item[3])
-        self._node._route_send(item[1], to, msg, MessagePriority.NORMAL)
+        spare._push(queue, (MSG, item[1], None, msg), False)
 
     def _describe(self) -> str:
         return str(self._pid)
@@ -443,17 +478,41 @@ class Process(Runner, Env):
 
 
 
+class _Sleep(Future):
+    """What ``sleep`` returns: a future its own timer completes.  When its sleeper goes
+    away (killed, or stopped by the node's shutdown), the timer is cancelled with it."""
+
+    __slots__ = ("_timer",)
+
+    _timer: TimerHandle
+
+    def _detach(self, fn: Callable[[Future], None]) -> None:
+        Future._detach(self, fn)
+        if not self._callbacks:
+            self._timer.cancel()
+
+
+def _send_later(node: Node, sender: PID, to: Any, message: Any, priority: MessagePriority) -> None:
+    """The send of a ``send_after`` timer.  The timer holds the sender's PID, not the
+    process: the message goes even if the sender has terminated meanwhile (as in Ergo),
+    and a pending timer never keeps a terminated process in memory."""
+    try:
+        node._route_send(sender, to, message, priority)
+    except Exception as e:  # the target may be gone by now: that is not the sender's crash
+        node._log.debug("send_after from %s to %s failed: %r", sender, to, e)
+
+
+def _check_target(to: object) -> None:
+    if not isinstance(to, (PID, ProcessID, Alias, str)):
+        raise Incorrect(f"cannot send to {show(to)}: a PID, ProcessID, Alias or registered name is needed")
+
+
 def _event(event: object) -> Any:
     from ..gen.ids import Event
 
     if not isinstance(event, Event):
-        raise Incorrect(f"an event is an Event(name, node), not {event!r}")
+        raise Incorrect(f"an event is an Event(name, node), not {show(event)}")
     return event
 
 
-
-
-def _check_delay(delay: object) -> None:
-    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
-        raise Incorrect(f"a delay or timeout is a number of seconds >= 0, not {delay!r}")
 

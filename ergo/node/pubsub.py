@@ -49,7 +49,7 @@ from ..gen.messages import (
     MessageExitProcessID,
 )
 from ..gen.types import MessagePriority
-from .runner import EVENT, EXIT, MSG, SYSTEM, TERMINATED, URGENT, Runner
+from .runner import EVENT, EXIT, MSG, SYSTEM, TERMINATED, URGENT, Runner, show
 
 if TYPE_CHECKING:
     from .node import Node
@@ -61,6 +61,12 @@ __all__ = ["PubSub", "UNREGISTERED", "LINK"]
 UNREGISTERED = Unregistered()
 #: marks an exit item that a link produced (an exit signal from ``send_exit`` has None there)
 LINK = "link"
+
+#: what can be linked to or monitored: the exact types (a node is an Atom)
+_TARGETS = (PID, ProcessID, Alias, Event, Atom)
+
+#: the largest event buffer: a deque's own limit (no buffer that long would fit in memory anyway)
+_MAX_BUFFER = 2**63 - 1
 
 _EXIT = {PID: MessageExitPID, ProcessID: MessageExitProcessID, Alias: MessageExitAlias, Event: MessageExitEvent}
 _DOWN = {PID: MessageDownPID, ProcessID: MessageDownProcessID, Alias: MessageDownAlias, Event: MessageDownEvent}
@@ -118,7 +124,7 @@ class PubSub:
             if target not in self._events:
                 raise EventUnknown(f"no event {target} on {node._name}")
         else:
-            raise Incorrect(f"cannot link to or monitor {target!r}: a PID, ProcessID, Alias or Event is needed")
+            raise Incorrect(f"cannot link to or monitor {show(target)}: a PID, ProcessID, Alias or Event is needed")
 
     def _local(self, target: Any) -> Any:
         """An Event or ProcessID with an empty node names the local node (Ergo's ``LinkEvent``
@@ -137,7 +143,7 @@ class PubSub:
                 raise NotAllowed(f"{consumer._pid} cannot link to or monitor its own node")
             self._node._remote(target)
         elif t is str:
-            raise Incorrect(f"cannot link to or monitor the str {target!r}: use ProcessID(name, node) for a "
+            raise Incorrect(f"cannot link to or monitor the str {show(target)}: use ProcessID(name, node) for a "
                             "registered process, or Atom('name@host') for a node")
         elif t in (PID, ProcessID, Alias, Event) and target.node != self._node._name:
             self._node._remote(target)
@@ -158,6 +164,9 @@ class PubSub:
         return None
 
     def remove(self, consumer: Process, target: Any, table: dict, mine_attr: str) -> None:
+        if type(target) not in _TARGETS:  # (an unhashable one could not even be looked up)
+            raise Incorrect(f"cannot unlink or demonitor {show(target)}: a PID, ProcessID, Alias, Event "
+                            "or node name is needed")
         target = self._local(target)
         mine = getattr(consumer, mine_attr)
         if not mine or target not in mine:
@@ -250,9 +259,9 @@ class PubSub:
 
     def register_event(self, producer: PID, name: str, notify: bool, buffer: int) -> Ref:
         if not isinstance(name, str) or not name:
-            raise Incorrect(f"an event name is a non-empty str, not {name!r}")
-        if isinstance(buffer, bool) or not isinstance(buffer, int) or buffer < 0:
-            raise Incorrect(f"an event buffer is an int >= 0, not {buffer!r}")
+            raise Incorrect(f"an event name is a non-empty str, not {show(name)}")
+        if isinstance(buffer, bool) or not isinstance(buffer, int) or not 0 <= buffer <= _MAX_BUFFER:
+            raise Incorrect(f"an event buffer is an int from 0 to {_MAX_BUFFER}, not {show(buffer)}")
         event = Event(name, self._node._name)
         if event in self._events:
             raise Taken(f"the event {event} is registered by {self._events[event].producer}")

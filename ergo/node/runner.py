@@ -15,7 +15,14 @@ from collections.abc import Callable
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
-from ..gen.errors import Incorrect, MailboxFull, NotAllowed, TerminateReason, TerminateReasonPanic
+from ..gen.errors import (
+    Incorrect,
+    MailboxFull,
+    NotAllowed,
+    TerminateReason,
+    TerminateReasonPanic,
+    TerminateReasonShutdown,
+)
 from ..gen.types import MessagePriority, ProcessState
 from ..scheduler import Future, Scheduler
 
@@ -33,6 +40,9 @@ _QUEUE_OF_PRIORITY = {MessagePriority.NORMAL: MAIN, MessagePriority.HIGH: SYSTEM
 
 #: mailbox items one run handles before yielding to others
 BATCH = 100
+
+#: what a handler raises to stop the whole program rather than itself (see Runner._uncaught)
+INTERRUPTS = (KeyboardInterrupt, SystemExit)
 
 INIT = ProcessState.INIT
 SLEEP = ProcessState.SLEEP
@@ -60,6 +70,7 @@ class Runner:
         "_running_time",
         "_start_time",
         "_state",
+        "_waiting",
     )
 
     def _setup(self, node: Node, mailbox_size: int = 0) -> None:
@@ -74,6 +85,8 @@ class Runner:
         self._coro: Any = None
         self._coro_done: Callable[[Any], None] | None = None
         self._in_coro = False
+        #: (what the suspended coroutine awaits, a function that forgets this runner there)
+        self._waiting: tuple[Any, Callable[[], None]] | None = None
         self._messages_in = 0
         self._messages_out = 0
         self._running_time = 0.0
@@ -147,6 +160,13 @@ class Runner:
     def _mailbox_full(self, queue: int, item: tuple) -> None:
         raise MailboxFull(f"the mailbox of {self._describe()} is full ({self._mailbox_size} in a queue)")
 
+    def _full(self, queue: int) -> bool:
+        """Whether ``queue`` is at the mailbox limit (a send there would be refused)."""
+        if not self._mailbox_size:
+            return False
+        q = (self._q_urgent, self._q_system, self._q_main, self._q_log)[queue]
+        return q is not None and len(q) >= self._mailbox_size
+
     def _has_items(self) -> bool:
         return bool(self._q_urgent or self._q_system or self._q_main or self._q_log)
 
@@ -200,6 +220,8 @@ class Runner:
                     self._terminate(reason.with_traceback(None))
                 except Exception as exc:
                     self._panic(exc)
+                except BaseException as exc:
+                    self._uncaught(exc)
                 if self._state is not RUNNING or self._coro is not None:
                     break
                 n -= 1
@@ -235,6 +257,7 @@ class Runner:
         coro = self._coro
         if coro is None or self._state is TERMINATED or self._state is ZOMBEE:
             return
+        self._waiting = None
         node = self._node
         previous = node._current
         node._current = self
@@ -257,11 +280,15 @@ class Runner:
         except Exception as e:
             self._coro = None
             self._panic(e)
+        except BaseException as e:
+            self._coro = None
+            self._uncaught(e)
         else:
             if self._state is not RUNNING:
                 pass  # killed while it ran: never park it, it is closed below
-            elif resume_when(node._scheduler, yielded, self._step):
+            elif (detach := resume_when(node._scheduler, yielded, self._step)) is not None:
                 self._state = WAIT_RESPONSE
+                self._waiting = (yielded, detach)
             else:
                 err = NotAllowed(
                     f"a handler of {self._describe()} awaited {yielded!r}: only the runtime's own "
@@ -280,15 +307,40 @@ class Runner:
                 self._state = SLEEP
         elif self._state is ZOMBEE:
             self._finish_zombee()
+        elif self._state is TERMINATED:
+            self._close_coroutine()  # terminated from inside its own handler (its owner killed)
+        elif self._state is WAIT_RESPONSE and node._stopping() and not self._holds_stop():
+            # it suspended in a sleep (or on anything but a call) after the node began to
+            # stop: only calls may hold a stop, so the shutdown takes it now
+            self._terminate(TerminateReasonShutdown)
+
+    def _holds_stop(self) -> bool:
+        """Whether the suspended coroutine awaits something that may hold the node's stop:
+        a call of its own (up to its timeout, see Process), or anything that is already
+        done (its resume is queued: it goes on at once).  A sleep or anything else still
+        pending does not."""
+        waiting = self._waiting
+        if waiting is None:
+            return False
+        done = getattr(waiting[0], "done", None)  # a runtime Future or an asyncio future
+        return done is not None and done()
+
+    def _release_wait(self) -> None:
+        """Forget what the suspended coroutine awaited: a killed runner is not kept alive by
+        a sleep's timer or another's future, and a sleep's timer is cancelled."""
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting[1]()
 
     def _close_coroutine(self) -> None:
+        self._release_wait()
         coro, self._coro = self._coro, None
         self._coro_done = None
         if coro is not None:
             try:
                 coro.close()
             except BaseException as e:  # a finally block that raised: log, the process is gone anyway
-                self._log_error("closing the handler of a killed process raised %r", e)
+                self._callback_failed("closing the handler of a terminated process", e)
 
     # -- ending ------------------------------------------------------------------------
 
@@ -296,6 +348,30 @@ class Runner:
         self._log_panic("panic in a handler: %r", exc, exc_info=exc)
         exc.__traceback__ = None  # the frames (and this process) are not kept alive by the error
         self._terminate(TerminateReasonPanic)
+
+    def _uncaught(self, exc: BaseException) -> None:
+        """A handler raised a BaseException that is not an Exception.
+
+        ``KeyboardInterrupt`` and ``SystemExit`` ask to stop the program, not one process:
+        the process terminates with reason ``shutdown``, the node begins a graceful stop
+        and the exception is raised again out of the backend's loop (``sim.run()``,
+        ``node.wait()``, ``run_until_complete``), never from the middle of the runtime's
+        bookkeeping.  Anything else (asyncio's ``CancelledError`` when an awaited future was
+        cancelled, ``GeneratorExit``, a user's own) is a panic of this process.
+        """
+        if isinstance(exc, INTERRUPTS):
+            self._log_error("a handler raised %r: %s terminates and the node stops", exc, self._describe())
+            self._terminate(TerminateReasonShutdown)
+            self._node._interrupted(exc)
+        else:
+            self._panic(exc)
+
+    def _callback_failed(self, what: str, exc: BaseException) -> None:
+        """A callback run outside the mailbox loop (``terminate``, a coroutine's ``finally``)
+        raised: the runner is ending anyway, so log it; an interrupt still stops the node."""
+        self._log_panic("%s of %s raised %r", what, self._describe(), exc, exc_info=exc)
+        if isinstance(exc, INTERRUPTS):
+            self._node._interrupted(exc)
 
     def _terminate(self, reason: BaseException) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -325,14 +401,31 @@ class Runner:
         )
 
 
-def resume_when(scheduler: Scheduler, yielded: Any, resume: Callable[[Any, BaseException | None], None]) -> bool:
+def resume_when(scheduler: Scheduler, yielded: Any,
+                resume: Callable[[Any, BaseException | None], None]) -> Callable[[], None] | None:
     """Have ``scheduler`` call ``resume(value, exception)`` once what a handler's coroutine
     yielded completes: a runtime :class:`Future`, or whatever the backend adapts (asyncio
-    futures).  False if it is neither: awaiting it is an error the caller reports."""
+    futures).  Returns a function that undoes this (the runner was killed and must not be
+    kept alive by what it awaited), or None if ``yielded`` is neither: awaiting it is an
+    error the caller reports."""
     if isinstance(yielded, Future):
-        yielded.add_done_callback(lambda f: scheduler.call_soon(resume, f._result, f._exception))
-        return True
+        def wake(f: Future) -> None:
+            scheduler.call_soon(resume, f._result, f._exception)
+
+        yielded.add_done_callback(wake)
+        return lambda: yielded._detach(wake)
     return scheduler.adapt(yielded, lambda v, e: scheduler.call_soon(resume, v, e))
+
+
+def show(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for an error message about a caller's argument: shortened, and never
+    raising itself (an int too long to print, a list nested past the recursion limit, a
+    broken ``__repr__``), so the error the caller gets is the one that says what was wrong."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _holds_from(q: deque, sender: object) -> bool:
@@ -343,4 +436,4 @@ def _holds_from(q: deque, sender: object) -> bool:
     return False
 
 
-__all__ += ["BATCH", "EVENT", "EXIT", "INSPECT", "LOG", "LOGQ", "MAIN", "MSG", "REQUEST", "SYSTEM", "URGENT"]
+__all__ += ["show", "BATCH", "EVENT", "EXIT", "INSPECT", "LOG", "LOGQ", "MAIN", "MSG", "REQUEST", "SYSTEM", "URGENT"]

@@ -28,6 +28,8 @@ from ergo.gen import messages as _messages
 from ergo.gen.errors import ERRORS, ErgoError, Incorrect, Malformed, Taken, Unsupported
 from ergo.gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 
+from ._brief import brief, brief_error
+
 __all__ = [
     "DEFAULT",
     "EXT_ALIAS",
@@ -44,6 +46,7 @@ __all__ = [
     "EXT_SET",
     "EXT_TUPLE",
     "MAX_DEPTH",
+    "MAX_SHARED_HASH",
     "DecodeError",
     "EncodeError",
     "Registry",
@@ -124,6 +127,22 @@ EXT_CODES: dict[int, str] = {
 #: msgpack itself.
 MAX_DEPTH = 32
 
+#: How many *distinct* tuples, frozensets, big ints, records and errors of one decoded value
+#: may share one hash.  Python's hash of an int is the int modulo 2**61 - 1 and a tuple's
+#: hash is an invertible mix of its items' hashes, so a peer can craft any number of distinct
+#: values with equal hashes; a set or map of them costs quadratic time to build (the issue's
+#: 415 KB set of such big ints took 5.6 s).  Strings, bytes, atoms and identifiers hash with
+#: Python's salted SipHash and plain 64-bit ints and floats can only share a hash a handful
+#: of times, so the ext values above are the only keys a peer controls, and all of them are
+#: made by the decoder's ext hook, which counts them: with at most this many per hash,
+#: building any set or map of one value costs at most this many comparisons per key.  See
+#: ``docs/wire.md``.
+MAX_SHARED_HASH = 32
+# The first _UNCOUNTED such values of a decode are only remembered (at most this many can
+# collide, which is harmless); the table is built from them when one more arrives, so small
+# messages never pay for hashing their tuples.
+_UNCOUNTED = MAX_SHARED_HASH
+
 _ExtType = msgpack.ExtType
 _PID_HEAD = struct.Struct(">Qq")  # id (u64), creation (i64), then the node name
 _REF_HEAD = struct.Struct(">qQQQ")  # creation (i64), id[0..2] (u64), then the node name
@@ -185,10 +204,11 @@ class Registry:
             set: self._enc_set,
             frozenset: self._enc_frozenset,
         }
-        # one encoder hook, packer pool and decoder hook per nesting depth (see MAX_DEPTH)
+        # one encoder hook and packer pool per nesting depth (see MAX_DEPTH), and a pool of
+        # decoding states (see _unpack)
         self._pools: list[list[msgpack.Packer]] = [[] for _ in range(MAX_DEPTH + 1)]
         self._defaults = [self._make_default(d) for d in range(MAX_DEPTH + 1)]
-        self._hooks = [self._make_ext_hook(d) for d in range(MAX_DEPTH + 1)]
+        self._cells: list[list] = []
         for name, cls in ERRORS.items():
             self._add_error(cls, name)
         for cls in (DecodeError, EncodeError, RemoteError):
@@ -344,15 +364,29 @@ class Registry:
 
     def decode(self, data: bytes | bytearray | memoryview) -> Any:
         """The value in ``data``, which must hold exactly one EDF value; else :class:`DecodeError`."""
-        return self._unpack(data, 0, "value")
+        return self._unpack(data, "value")
 
-    def _unpack(self, data: Any, depth: int, what: str) -> Any:
-        if depth > MAX_DEPTH:
+    def _unpack(self, data: Any, what: str, cell: list | None = None) -> Any:
+        # One decode's state is a cell [count, hook, depth]: ``count`` the values a set or
+        # map could use as keys (see MAX_SHARED_HASH: None, then a list, then a dict),
+        # ``hook`` the ext hook closed over the cell, ``depth`` how many tuples, sets,
+        # errors and records enclose the bytes being decoded.  A new decode takes a cell
+        # from a pool (cheaper than making a hook per decode; one per thread or re-entrant
+        # decode at a time), and nested levels share it.
+        top = cell is None
+        if top:
+            pool = self._cells
+            try:
+                cell = pool.pop()
+            except IndexError:
+                cell = [None, None, 0]
+                cell[1] = self._make_ext_hook(cell)
+        elif cell[2] >= MAX_DEPTH:
             raise DecodeError(f"tuples, sets, errors and records nest deeper than {MAX_DEPTH}")
+        else:
+            cell[2] += 1
         try:
-            return msgpack.unpackb(
-                data, ext_hook=self._hooks[depth], strict_map_key=False, timestamp=3, raw=False
-            )
+            return msgpack.unpackb(data, ext_hook=cell[1], strict_map_key=False, timestamp=3, raw=False)
         except DecodeError:
             raise
         except msgpack.ExtraData:
@@ -364,17 +398,25 @@ class Registry:
         except msgpack.FormatError:
             raise DecodeError(f"a byte that starts no msgpack value in the {what}") from None
         except TypeError as e:
-            raise DecodeError(f"unhashable map key in the {what} ({e})") from None
+            raise DecodeError(f"unhashable map key in the {what} ({brief_error(e)})") from None
+        except RecursionError:  # a subclass of RuntimeError, named for what it means here
+            raise DecodeError(f"the {what} nests too deep for this thread's stack") from None
         except ValueError as e:
             if "incomplete" in str(e):
                 raise DecodeError(f"truncated {what}") from None
             if "exceeds max_" in str(e):  # a length longer than the bytes that are left
-                raise DecodeError(f"truncated {what} ({e})") from None
-            raise DecodeError(f"malformed {what}: {e}") from None
+                raise DecodeError(f"truncated {what} ({brief_error(e)})") from None
+            raise DecodeError(f"malformed {what}: {brief_error(e)}") from None
         except Exception as e:  # noqa: BLE001 - hostile bytes must only ever raise DecodeError
-            raise DecodeError(f"malformed {what}: {type(e).__name__}: {e}") from None
+            raise DecodeError(f"malformed {what}: {brief_error(e)}") from None
+        finally:
+            if top:
+                cell[0] = None  # hold on to no decoded value while pooled
+                pool.append(cell)
+            else:
+                cell[2] -= 1
 
-    def _make_ext_hook(self, depth: int) -> Callable[[int, bytes], Any]:
+    def _make_ext_hook(self, keyed: list) -> Callable[[int, bytes], Any]:
         def ext_hook(code: int, data: bytes) -> Any:
             try:
                 if code == EXT_PID or code == EXT_REF or code == EXT_ALIAS:
@@ -382,33 +424,33 @@ class Registry:
                 if code == EXT_ATOM:
                     return self._atom(data)
                 if code == EXT_TUPLE:
-                    return tuple(self._container(data, depth, "tuple"))
+                    return _count(keyed, tuple(self._container(data, "tuple", keyed)))
                 if code == EXT_PROCESS_ID or code == EXT_EVENT:
                     return self._dec_id(code, data)
                 if code == EXT_RECORD:
-                    return self._dec_record(data, depth)
+                    return _count(keyed, self._dec_record(data, keyed))
                 if code == EXT_ERROR:
-                    return self._dec_error(data, depth)
+                    return _count(keyed, self._dec_error(data, keyed))
                 if code == EXT_SET:
-                    return set(self._container(data, depth, "set"))
+                    return set(self._container(data, "set", keyed))
                 if code == EXT_FROZENSET:
-                    return frozenset(self._container(data, depth, "frozenset"))
+                    return _count(keyed, frozenset(self._container(data, "frozenset", keyed)))
                 if code == EXT_BIGINT:
                     if not data:
                         raise DecodeError("empty big int")
-                    return int.from_bytes(data, "big", signed=True)
+                    return _count(keyed, int.from_bytes(data, "big", signed=True))
             except DecodeError:
                 raise
             except Exception as e:  # noqa: BLE001
-                raise DecodeError(f"malformed {EXT_CODES[code]}: {type(e).__name__}: {e}") from None
+                raise DecodeError(f"malformed {EXT_CODES[code]}: {brief_error(e)}") from None
             raise DecodeError(f"unknown EDF ext type {code}")
 
         return ext_hook
 
-    def _container(self, data: bytes, depth: int, what: str) -> list:
-        items = self._unpack(data, depth + 1, what)
+    def _container(self, data: bytes, what: str, cell: list) -> list:
+        items = self._unpack(data, what, cell)
         if type(items) is not list:
-            raise DecodeError(f"a {what} must hold a msgpack array, not {type(items).__name__}")
+            raise DecodeError(f"a {what} must hold a msgpack array, not {brief(items)}")
         return items
 
     def _atom(self, data: bytes) -> Atom:
@@ -451,37 +493,92 @@ class Registry:
         cache[data] = value
         return value
 
-    def _dec_record(self, data: bytes, depth: int) -> Any:
-        items = self._container(data, depth, "record")
+    def _dec_record(self, data: bytes, cell: list) -> Any:
+        items = self._container(data, "record", cell)
         if not items or type(items[0]) is not str:
             raise DecodeError("a record must start with its type name")
         name = items[0]
         known = self._records.get(name)
         if known is None:
-            raise DecodeError(f"unknown record type {name!r} (not registered on this node)")
+            raise DecodeError(f"unknown record type {brief(name)} (not registered on this node)")
         cls, nfields = known
         if len(items) - 1 != nfields:
             raise DecodeError(f"record {name!r} has {len(items) - 1} fields, expected {nfields}")
         try:
             return cls(*items[1:])
         except Exception as e:  # noqa: BLE001
-            raise DecodeError(f"record {name!r} refused its fields: {type(e).__name__}: {e}") from None
+            raise DecodeError(f"record {name!r} refused its fields: {brief_error(e)}") from None
 
-    def _dec_error(self, data: bytes, depth: int) -> BaseException:
-        items = self._container(data, depth, "error")
+    def _dec_error(self, data: bytes, cell: list) -> BaseException:
+        items = self._container(data, "error", cell)
         if len(items) != 2 or type(items[0]) is not str or type(items[1]) is not list:
             raise DecodeError("an error must be [name, [args...]]")
         name, args = items
         cls = self._errors.get(name)
         if cls is None:
+            if len(name) > 63 and len(name.encode("utf-8")) > 255:  # as register_type refuses
+                raise DecodeError(f"error name {brief(name)} is longer than 255 bytes")
             # an error class this node does not know: keep its name and text (exit reasons
             # must always arrive), never import or build it
-            text = str(args[0]) if len(args) == 1 else ", ".join(map(str, args))
-            return RemoteError(name, text)
+            return RemoteError(name, ", ".join(map(_arg_text, args)))
         try:
             return cls(*args)
         except Exception as e:  # noqa: BLE001
-            raise DecodeError(f"error {name!r} refused its arguments: {type(e).__name__}: {e}") from None
+            raise DecodeError(f"error {brief(name)} refused its arguments: {brief_error(e)}") from None
+
+
+def _arg_text(arg: Any) -> str:
+    # str() of a plain scalar is what the sender meant; anything else may be hostile (a
+    # deep list, a 5000-digit int) and is described, never printed
+    if type(arg) is str:
+        return arg
+    return brief(arg, 200)
+
+
+def _count(keyed: list, value: Any) -> Any:
+    """Note a decoded value a set or map could use as a key; refuse one hash shared too often.
+
+    ``keyed[0]`` holds what the decode has seen: None, then a list of the first
+    _UNCOUNTED such values, then a dict from each hash to the distinct values that have it.
+    """
+    seen = keyed[0]
+    if type(seen) is dict:
+        _enter(seen, value)
+    elif seen is None:
+        keyed[0] = [value]
+    else:
+        seen.append(value)
+        if len(seen) > _UNCOUNTED:
+            table: dict[int, Any] = {}
+            keyed[0] = table
+            for v in seen:
+                _enter(table, v)
+    return value
+
+
+def _enter(table: dict[int, Any], value: Any) -> None:
+    # table maps a hash to the one value that has it, or to a list of the distinct values
+    # that share it (a hashable value is never exactly a list, so the two cannot be confused)
+    try:
+        h = hash(value)
+    except TypeError:  # holds a list or a dict: it can never be a key
+        return
+    same = table.setdefault(h, value)
+    if same is value:
+        return
+    if type(same) is not list:
+        if same != value:  # a repeated value costs a set or map nothing
+            table[h] = [same, value]
+        return
+    for other in same:
+        if other == value:
+            return
+    if len(same) >= MAX_SHARED_HASH:
+        raise DecodeError(
+            f"more than {MAX_SHARED_HASH} distinct values share one hash "
+            f"(the last a {type(value).__name__}): a hash-flooding attempt"
+        )
+    same.append(value)
 
 
 def _node_bytes(node: str) -> bytes:
@@ -580,7 +677,7 @@ def encode(value: Any) -> bytes:
 
 def decode(data: bytes | bytearray | memoryview) -> Any:
     """The one EDF value in ``data``, using :data:`DEFAULT`; :class:`DecodeError` on bad input."""
-    return DEFAULT._unpack(data, 0, "value")
+    return DEFAULT._unpack(data, "value")
 
 
 def _no_fields(obj: object) -> tuple:

@@ -29,7 +29,7 @@ import hashlib
 import hmac
 import os
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from enum import IntFlag
 from typing import Any
@@ -38,8 +38,10 @@ import msgpack
 
 from ergo.gen.errors import ErgoError, Incorrect, Malformed
 from ergo.gen.ids import Atom
+from ergo.gen.options import DEFAULT_MAX_MESSAGE_SIZE
 
 from . import enp
+from ._brief import brief, brief_error
 
 __all__ = [
     "MAGIC",
@@ -56,9 +58,11 @@ __all__ = [
     "NetworkFlags",
     "NodeInfo",
     "Refused",
+    "SimultaneousConnect",
     "UnexpectedPeer",
     "UnknownConnection",
     "VersionMismatch",
+    "keeps_own_dial",
 ]
 
 MAGIC = 87  # "W", as Ergo's handshake
@@ -142,6 +146,16 @@ class HandshakeTruncated(HandshakeError):
     default = "handshake truncated"
 
 
+class SimultaneousConnect(HandshakeError):
+    """Both nodes dialed each other at once; this connection lost (see :func:`keeps_own_dial`).
+
+    Not a failure: the other connection between the same two nodes is the one both keep.
+    A dialer refused with it should wait for (or use) the connection its peer dialed.
+    """
+
+    default = "simultaneous connect: the other connection is kept"
+
+
 _REFUSALS: dict[str, type[HandshakeError]] = {
     c.__name__: c
     for c in (
@@ -153,8 +167,20 @@ _REFUSALS: dict[str, type[HandshakeError]] = {
         UnexpectedPeer,
         MalformedHandshake,
         HandshakeTruncated,
+        SimultaneousConnect,
     )
 }
+
+
+def keeps_own_dial(this_node: str, peer: str) -> bool:
+    """Whether ``this_node`` keeps its own dial to ``peer`` when their handshakes cross.
+
+    Erlang's rule (``dist_util``): the node with the greater name keeps the connection it
+    dialed and refuses the one it is offered; the other accepts the offered one and drops
+    its own dial.  Both sides compute the same answer from the same two names, so they
+    always keep the same single connection.
+    """
+    return str.__str__(this_node) > str.__str__(peer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,13 +188,14 @@ class NodeInfo:
     """What a node tells its peer about itself.
 
     ``version`` is the ENP version it speaks; ``max_message_size`` the largest frame it
-    accepts (0: no limit); ``pool_size`` how many links it wants per peer.
+    accepts (0: no limit; default ``DEFAULT_MAX_MESSAGE_SIZE``); ``pool_size`` how many
+    links it wants per peer.
     """
 
     name: str
     creation: int
     flags: int = int(DEFAULT_FLAGS)
-    max_message_size: int = 0
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     pool_size: int = 3
     version: int = enp.VERSION
 
@@ -215,14 +242,14 @@ def _check_info(info: Any) -> str | None:
         return "not a map"
     name = info.get("name")
     if not isinstance(name, str):
-        return "name is not a string"
+        return f"name must be a str, not {brief(name)}"
     host = name.partition("@")[2]
     if name.count("@") != 1 or not host or name.startswith("@") or len(name.encode("utf-8")) > 255:
-        return f"node name {name[:64]!r} is not name@host of at most 255 bytes"
+        return f"node name {brief(name)} is not name@host of at most 255 bytes"
     for key, (low, high) in _INT_RANGES.items():
         value = info.get(key)
         if type(value) is not int or not low <= value <= high:
-            return f"{key} must be an int in [{low}, {high}], not {value!r}"
+            return f"{key} must be an int in [{low}, {high}], not {brief(value)}"
     return None
 
 
@@ -244,7 +271,9 @@ class Accepted:
     ``tail`` holds bytes that arrived after the handshake and belong to the first
     ENP frames; feed them to the connection's FrameDecoder first.  ``pool_size`` is the
     number of links both sides agreed on (the smaller wish); the dialer opens the others
-    with ``Dialer(..., join=connection_id)``.
+    with ``Dialer(..., join=connection_id)``.  ``crossed`` is True on an acceptor that took
+    this connection while its own node was dialing the same peer: the connection layer
+    ends that dial with ``dialer.abort(SimultaneousConnect())`` and keeps this one.
     """
 
     peer: NodeInfo
@@ -252,6 +281,7 @@ class Accepted:
     join: bool
     pool_size: int
     tail: bytes = b""
+    crossed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +312,10 @@ class _Handshake:
     def __init__(self, node: NodeInfo, cookie: str | bytes, random: Callable[[int], bytes]) -> None:
         if not isinstance(node, NodeInfo):
             raise Incorrect("node must be a NodeInfo")
+        if not isinstance(cookie, (str, bytes)) or not cookie:
+            # an empty cookie is one every peer that left its own empty shares: it would
+            # authenticate anyone.  NetworkOptions.with_cookie makes a random one instead.
+            raise Incorrect("the handshake needs a non-empty cookie (see NetworkOptions.with_cookie)")
         self.node = node
         self._cookie = cookie.encode("utf-8") if isinstance(cookie, str) else bytes(cookie)
         self._random = random
@@ -318,14 +352,15 @@ class _Handshake:
         self._in += data
         events: list[Accepted | Refused] = []
         while self._result is None:
-            message = self._next_message()
-            if message is None:
-                break
-            mtype, body = message
             try:
-                self._handle(mtype, body)
+                message = self._next_message()
+                if message is None:
+                    break
+                self._handle(*message)
             except HandshakeError as e:
                 self._refuse(e)
+            except Exception as e:  # noqa: BLE001 - whatever the bytes, the outcome is a refusal
+                self._refuse(MalformedHandshake(f"in state {self.state}: {brief_error(e)}"))
         if self._result is not None:
             events.append(self._result)
         return events
@@ -424,11 +459,11 @@ class _Handshake:
             raise VersionMismatch(f"peer speaks ENP version {info['version']}, this node {self.node.version}")
         return info
 
-    def _accepted(self, peer: NodeInfo, connection_id: str, join: bool) -> None:
+    def _accepted(self, peer: NodeInfo, connection_id: str, join: bool, crossed: bool = False) -> None:
         tail = bytes(self._in)
         self._in.clear()
         pool = min(self.node.pool_size, peer.pool_size)
-        self._result = Accepted(peer, connection_id, join, pool, tail)
+        self._result = Accepted(peer, connection_id, join, pool, tail, crossed)
         self.state = "established"
 
 
@@ -496,6 +531,14 @@ class Acceptor(_Handshake):
     id (it is read during the handshake, so pass the node's live mapping): a full
     introduction from a connected name is a :class:`DuplicateName`, and a JOIN must name a
     connection in it.
+
+    ``dialing`` holds the names this node is dialing right now (its own handshakes not yet
+    ended; pass the live set).  An introduction from one of them means the two handshakes
+    crossed: by :func:`keeps_own_dial`, this node either refuses it with
+    :class:`SimultaneousConnect` (its own dial wins) or accepts it with
+    ``Accepted.crossed`` set (the peer's dial wins; end our own).  The connection layer
+    keeps one rule for this to hold: never dial a name that is connected, being dialed, or
+    has an acceptor past its introduction (:attr:`peer_name` set, not yet ended).
     """
 
     def __init__(
@@ -504,10 +547,15 @@ class Acceptor(_Handshake):
         cookie: str | bytes,
         *,
         peers: Mapping[str, str] | None = None,
+        dialing: Container[str] = (),
         random: Callable[[int], bytes] = os.urandom,
     ) -> None:
         super().__init__(node, cookie, random)
         self.peers: Mapping[str, str] = peers if peers is not None else {}
+        self.dialing = dialing
+        #: the authenticated peer's name once its introduction was accepted, else None
+        self.peer_name: str | None = None
+        self._crossed = False
         self._nonce = random(NONCE_SIZE)
         self._nonce_d = b""
         self._info_a = b""
@@ -537,14 +585,22 @@ class Acceptor(_Handshake):
             if mtype == INTRODUCE:
                 if name in self.peers:
                     raise DuplicateName(f"a node named {name!r} is already connected")
+                if name in self.dialing:
+                    if keeps_own_dial(self.node.name, name):
+                        raise SimultaneousConnect(
+                            f"{self.node.name!r} and {name!r} dialed each other: "
+                            f"the connection {self.node.name!r} dialed is kept"
+                        )
+                    self._crossed = True
                 self._connection_id = self._random(16).hex()
             else:
                 wanted = info.get("connection_id")
                 if not isinstance(wanted, str) or self.peers.get(name) != wanted:
-                    raise UnknownConnection(f"no connection {wanted!r} with {name!r} to join")
+                    raise UnknownConnection(f"no connection {brief(wanted)} with {name!r} to join")
                 self._connection_id = wanted
                 self._joining = True
             self._peer = _info_from(info)
+            self.peer_name = name
             self._info_a = self.node._pack(connection_id=self._connection_id)
             mac = _mac(self._cookie, b"ergo-accept", self._nonce_d, self._nonce, raw, self._info_a)
             self._send(ACCEPT, {"info": self._info_a, "mac": mac})
@@ -556,4 +612,4 @@ class Acceptor(_Handshake):
         if not hmac.compare_digest(mac, self._bin(body, "mac", 32)):
             raise BadCookie("the dialer's READY digest does not match our cookie")
         assert self._peer is not None
-        self._accepted(self._peer, self._connection_id, self._joining)
+        self._accepted(self._peer, self._connection_id, self._joining, self._crossed)

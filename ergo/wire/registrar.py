@@ -20,6 +20,7 @@ import msgpack
 
 from ergo.gen.errors import ERRORS, ErgoError, Incorrect, Malformed
 
+from ._brief import brief, brief_error
 from .edf import RemoteError
 
 __all__ = [
@@ -75,14 +76,14 @@ def _route_problem(item: Any) -> str | None:
         return "a route is [host, port, tls, handshake_version, proto_version]"
     host, port, tls, hs, proto = item
     if not isinstance(host, str) or not host or len(host) > 255:
-        return f"host must be a non-empty string of at most 255 characters, not {host!r}"
+        return f"host must be a non-empty string of at most 255 characters, not {brief(host)}"
     if type(port) is not int or not 0 < port < 65536:
-        return f"port must be an int in 1..65535, not {port!r}"
+        return f"port must be an int in 1..65535, not {brief(port)}"
     if type(tls) is not bool:
-        return "tls must be a bool"
+        return f"tls must be a bool, not {brief(tls)}"
     for v in (hs, proto):
         if type(v) is not int or not 0 <= v <= 255:
-            return f"a version must be an int in 0..255, not {v!r}"
+            return f"a version must be an int in 0..255, not {brief(v)}"
     return None
 
 
@@ -155,7 +156,7 @@ class ResolveReply(_Message):
 
 def _node_problem(node: Any) -> str | None:
     if not isinstance(node, str) or node.count("@") != 1 or node.startswith("@") or node.endswith("@"):
-        return f"node name must be name@host, not {node!r}"[:300]
+        return f"node name must be name@host, not {brief(node)}"
     if len(node.encode("utf-8")) > 255:
         return "node name longer than 255 bytes"
     return None
@@ -223,14 +224,23 @@ def _decode_body(mtype: int, raw: bytes) -> Any:
 
 def decode_datagram(data: bytes | bytearray | memoryview) -> Any:
     """The one message in a UDP datagram; anything else (short, long, garbage) raises
-    :class:`RegistrarProtocolError`."""
+    :class:`RegistrarProtocolError`, and nothing else ever leaves."""
     data = bytes(data)
     mtype, length = _check_header(data)
     if len(data) != _HEADER.size + length:
         raise RegistrarProtocolError(
             f"datagram of {len(data)} bytes, its header says {_HEADER.size + length}"
         )
-    return _decode_body(mtype, data[_HEADER.size :])
+    return _decode_body_safely(mtype, data[_HEADER.size :])
+
+
+def _decode_body_safely(mtype: int, raw: bytes) -> Any:
+    try:
+        return _decode_body(mtype, raw)
+    except RegistrarProtocolError:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever the bytes, only the protocol error leaves
+        raise RegistrarProtocolError(f"registrar message of type {mtype}: {brief_error(e)}") from None
 
 
 def _check_header(data: bytes | bytearray) -> tuple[int, int]:
@@ -247,17 +257,25 @@ def _check_header(data: bytes | bytearray) -> tuple[int, int]:
 class MessageDecoder:
     """The registration connection's byte stream, split any way, turned into messages.
 
-    After a :class:`RegistrarProtocolError` the decoder stays failed: close the connection.
+    Only :class:`RegistrarProtocolError` ever leaves it.  The messages a :meth:`feed`
+    completed before the bad one are on the error's ``events`` attribute.  After the error
+    the decoder stays failed (close the connection): every later call raises a new error
+    with the same text, so nothing piles up however often it is called.
     """
 
     def __init__(self) -> None:
         self._buf = bytearray()
-        self._error: RegistrarProtocolError | None = None
+        self._failure: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True once a RegistrarProtocolError was raised."""
+        return self._failure is not None
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Any]:
         """Add received bytes; return every message they complete."""
-        if self._error is not None:
-            raise self._error
+        if self._failure is not None:
+            raise RegistrarProtocolError(self._failure)
         buf = self._buf
         buf += data
         out: list[Any] = []
@@ -269,9 +287,10 @@ class MessageDecoder:
                     break
                 raw = bytes(buf[_HEADER.size : end])
                 del buf[:end]
-                out.append(_decode_body(mtype, raw))
+                out.append(_decode_body_safely(mtype, raw))
         except RegistrarProtocolError as e:
-            self._error = e
+            self._failure = str(e)
             self._buf = bytearray()
+            e.events = out  # type: ignore[attr-defined]
             raise
         return out

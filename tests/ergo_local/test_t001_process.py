@@ -111,8 +111,6 @@ def test_compression(t1):
     run(node, pid, check)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="issue 10 item 6 (another branch): an out-of-range priority raises ValueError, not Incorrect")
 def test_send_priority(t1):
     node, pid = t1
 

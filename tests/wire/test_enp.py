@@ -137,7 +137,9 @@ def test_compressed_frame_expanding_past_the_limit_is_refused_before_decompressi
     body = struct.pack(">BBI", 1, 101, 50_000_000) + b"\x00" * 16
     frame = struct.pack(">BBIBB", 78, 1, 8 + len(body), 0, 200) + body
     with pytest.raises(enp.ProtocolError, match="more than lz4 can expand"):
-        decode_all(frame)
+        decode_all(frame, max_message_size=0)  # no limit: the ratio bound still holds
+    with pytest.raises(enp.ProtocolError, match="over the limit of 1048576"):
+        decode_all(frame)  # the default limit
     with pytest.raises(enp.ProtocolError, match="over the limit"):
         decode_all(frame, max_message_size=1 << 20)
 
@@ -173,9 +175,9 @@ def _frame(ftype: int, body: bytes, magic: int = 78, version: int = 1) -> bytes:
         (_frame(99, REG.encode([])), "unknown frame type 99"),
         (_frame(101, b"\xc1"), "starts no msgpack value"),
         (_frame(101, REG.encode([A, B])), "array of 6 fields"),
-        (_frame(101, REG.encode([A, "b", REG.encode(1), 0, False, None])), "field 1 has the wrong type"),
-        (_frame(101, REG.encode([A, B, REG.encode(1), 7, False, None])), "priority must be 0, 1 or 2"),
-        (_frame(101, REG.encode([A, B, 1, 0, False, None])), "EDF blob"),
+        (_frame(101, REG.encode([A, "b", REG.encode(1), 0, False, None])), "SendPID.to must be a PID, not 'b'"),
+        (_frame(101, REG.encode([A, B, REG.encode(1), 7, False, None])), "SendPID.priority must be an int 0..2"),
+        (_frame(101, REG.encode([A, B, 1, 0, False, None])), "SendPID.message must be an EDF value in a bin, not 1"),
         (_frame(200, b"\x01"), "shorter than its header"),
         (_frame(200, struct.pack(">BBI", 9, 101, 4) + b"abcd"), "unknown compression algorithm 9"),
         (_frame(200, struct.pack(">BBI", 1, 200, 4) + b"abcd"), "compressed frame inside"),
@@ -241,3 +243,60 @@ def test_wire_modules_import_no_io_backend_and_no_pickle():
                 continue
             for name in names:
                 assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
+
+
+# -- every field is checked against its frame's spec, on both ends (issue 10, item 10) ----------
+
+
+def _blob(value) -> bytes:
+    return REG.encode(value)
+
+
+WRONG_VALUE_FIELDS = [
+    (enp.SendExit, [A, B, _blob(5)], "SendExit.reason must be an error, not 5"),
+    (enp.TerminatePID, [A, _blob("normal")], "TerminatePID.reason must be an error, not 'normal'"),
+    (enp.TerminateProcessID, [ProcessID("n", "a@h"), _blob(None)], "TerminateProcessID.reason must be an error"),
+    (enp.Spawn, [A, REF, "f", None, _blob(5), _blob(())], "Spawn.options must be a map, not 5"),
+    (enp.Spawn, [A, REF, "f", None, _blob({}), _blob("args")], "Spawn.args must be a tuple, not 'args'"),
+    (enp.Ack, [A, B, REF, _blob([1])], r"Ack.error must be an error or nil, not <list of 1 items>"),
+    (enp.Result, [A, REF, _blob(5), _blob(None)], "Result.error must be an error or nil, not 5"),
+    (enp.ResponseError, [A, B, REF, _blob("x"), 0, False], "ResponseError.error must be an error, not 'x'"),
+    (enp.SendEvent, [A, Event("e", "a@h"), 2**64, _blob(1), 0], "SendEvent.timestamp must be an int of 64"),
+    (enp.SendPID, [A, B, _blob(1), True, False, None], "SendPID.priority must be an int 0..2"),
+    (enp.Heartbeat, [-1], "Heartbeat.seq must be an int of 64 unsigned bits, not -1"),
+    (enp.Spawn, [A, REF, 5, None, _blob({}), _blob(())], "Spawn.name must be a str, not 5"),
+]
+
+
+@pytest.mark.parametrize(("cls", "items", "why"), WRONG_VALUE_FIELDS, ids=lambda x: getattr(x, "__name__", ""))
+def test_a_field_of_the_wrong_type_is_refused_as_docs_wire_md_says(cls, items, why):
+    decoder = enp.FrameDecoder(REG)
+    with pytest.raises(enp.ProtocolError, match=why):
+        decoder.feed(_frame(cls.TYPE, REG.encode(items)))
+    assert decoder.failed
+
+
+@pytest.mark.parametrize(("cls", "items", "why"), WRONG_VALUE_FIELDS, ids=lambda x: getattr(x, "__name__", ""))
+def test_the_encoder_refuses_what_the_peer_would_refuse(cls, items, why):
+    values = [REG.decode(x) if cls._SPEC[i].blob else x for i, x in enumerate(items)]
+    with pytest.raises(gerrors.Incorrect, match=why):
+        enp.encode(cls(*values), registry=REG)
+
+
+def test_an_undecodable_value_is_not_mistaken_for_a_value_of_the_wrong_type():
+    @dataclasses.dataclass
+    class Private:
+        x: int
+
+    sender = make_registry()
+    sender.register_type(Private, "private.Reason")
+    data = enp.encode(enp.Spawn(A, REF, "f", None, {"x": Private(1)}, ()), registry=sender)
+    (event,) = enp.FrameDecoder(REG).feed(data)
+    assert isinstance(event, enp.Undecodable) and event.message == enp.Spawn(A, REF, "f", None, None, ())
+
+
+@pytest.mark.parametrize("order", [256, -1, "1", 1.0, True])
+def test_encode_with_an_order_key_out_of_range_is_incorrect(order):
+    with pytest.raises(gerrors.Incorrect, match="order must be an int 0..255"):
+        enp.encode(enp.Heartbeat(1), order=order)
+    assert enp.encode(enp.Heartbeat(1), order=255)[6] == 255

@@ -285,3 +285,146 @@ def test_introduction_with_bad_fields_is_refused_as_malformed(info):
     mac = hs._mac(COOKIE.encode(), b"ergo-introduce", dialer._nonce, nonce_a, info)
     (refused,) = acceptor.receive_data(hs._frame(hs.INTRODUCE, {"info": info, "mac": mac}))
     assert isinstance(refused.reason, hs.MalformedHandshake)
+
+
+# -- the cookie (issue 10, item 11) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cookie", ["", b"", None, 5])
+def test_a_handshake_never_runs_with_an_empty_or_missing_cookie(cookie):
+    with pytest.raises(gerrors.Incorrect, match="non-empty cookie"):
+        hs.Dialer(NODE_A, cookie)
+    with pytest.raises(gerrors.Incorrect, match="non-empty cookie"):
+        hs.Acceptor(NODE_B, cookie)
+
+
+def test_two_nodes_that_configured_no_cookie_do_not_authenticate_each_other():
+    from ergo.gen.options import NetworkOptions
+
+    opts_a, warning_a = NetworkOptions().with_cookie(seeded(1))
+    opts_b, warning_b = NetworkOptions(cookie="").with_cookie(seeded(2))
+    assert warning_a and warning_b and opts_a.cookie != opts_b.cookie
+    pipe = Pipe(hs.Dialer(NODE_A, opts_a.cookie), hs.Acceptor(NODE_B, opts_b.cookie)).run()
+    assert [type(e.reason) for e in pipe.events_a] == [hs.BadCookie]
+
+
+# -- crossing handshakes (issue 10, item 12) ------------------------------------------------------
+
+
+def test_keeps_own_dial_is_erlangs_rule_the_greater_name_keeps_its_dial():
+    assert hs.keeps_own_dial("b@h", "a@h") and not hs.keeps_own_dial("a@h", "b@h")
+    assert hs.keeps_own_dial("a@host2", "a@host1")
+
+
+class Layer:
+    """The part of a connection layer the handshake needs: who is connected, who is being dialed.
+
+    It follows the contract of ``hs.Acceptor``: it never dials a name that is connected,
+    being dialed, or has an acceptor past its introduction.
+    """
+
+    def __init__(self, name: str, seed: int) -> None:
+        self.info = hs.NodeInfo(name, seed)
+        self.random = seeded(seed)
+        self.peers: dict[str, str] = {}
+        self.dialing: set[str] = set()
+        self.dials: dict[str, hs.Dialer] = {}
+        self.acceptors: list[hs.Acceptor] = []
+        self.kept: list[tuple[str, str]] = []  # (peer, connection id) of every connection established
+        self.losses: list[type] = []  # why each of its handshakes that did not end in a connection ended
+
+    def may_dial(self, peer: str) -> bool:
+        busy = any(a.peer_name == peer and not a.done for a in self.acceptors)
+        return peer not in self.peers and peer not in self.dialing and not busy
+
+    def dial(self, peer: str) -> hs.Dialer:
+        dialer = hs.Dialer(self.info, COOKIE, expect=peer, random=self.random)
+        self.dialing.add(peer)
+        self.dials[peer] = dialer
+        return dialer
+
+    def accept(self) -> hs.Acceptor:
+        acceptor = hs.Acceptor(self.info, COOKIE, peers=self.peers, dialing=self.dialing, random=self.random)
+        self.acceptors.append(acceptor)
+        return acceptor
+
+    def on(self, side: hs._Handshake, events: list) -> None:
+        for event in events:
+            peer = side.expect if isinstance(side, hs.Dialer) else side.peer_name
+            if isinstance(side, hs.Dialer):
+                self.dialing.discard(peer)
+            if isinstance(event, hs.Refused):
+                self.losses.append(type(event.reason))
+                continue
+            self.peers[event.peer.name] = event.connection_id
+            self.kept.append((event.peer.name, event.connection_id))
+            if event.crossed:  # the peer's dial won: end ours, which tells the peer too
+                self.on(self.dials[peer], self.dials[peer].abort(hs.SimultaneousConnect("crossed")))
+
+
+class Cluster:
+    """Two layers and the byte streams between them, delivered in whatever order a test picks."""
+
+    def __init__(self) -> None:
+        self.a, self.b = Layer("a@localhost", 1), Layer("b@localhost", 2)
+        self.streams: list[tuple[Layer, hs._Handshake, Layer, hs._Handshake, bytearray]] = []
+
+    def dial(self, src: Layer, dst: Layer) -> None:
+        dialer, acceptor = src.dial(dst.info.name), dst.accept()
+        self.streams.append((src, dialer, dst, acceptor, bytearray()))  # dialer -> acceptor
+        self.streams.append((dst, acceptor, src, dialer, bytearray()))  # acceptor -> dialer
+
+    def pending(self) -> list[int]:
+        for _, sender, _, _, buf in self.streams:
+            buf += sender.data_to_send()
+        return [i for i, s in enumerate(self.streams) if s[4]]
+
+    def deliver(self, i: int) -> None:
+        _, _, layer, receiver, buf = self.streams[i]
+        data = bytes(buf)
+        buf.clear()
+        if receiver.done:
+            return  # a closed connection: bytes after the end are dropped, as a transport would
+        layer.on(receiver, receiver.receive_data(data))
+
+
+def _settle(cluster: Cluster, choose, late_dial_at: int | None) -> None:
+    for step in range(200):
+        if step == late_dial_at and cluster.b.may_dial("a@localhost"):
+            cluster.dial(cluster.b, cluster.a)
+        pending = cluster.pending()
+        if not pending:
+            if late_dial_at is not None and step < late_dial_at:
+                continue
+            return
+        cluster.deliver(pending[choose(len(pending))])
+    raise AssertionError("the handshakes never settled")
+
+
+def _one_shared_connection(cluster: Cluster) -> None:
+    a, b = cluster.a, cluster.b
+    assert len(a.kept) == 1 and len(b.kept) == 1, (a.kept, b.kept)
+    assert a.peers == {"b@localhost": b.peers["a@localhost"]}
+    assert set(a.losses) | set(b.losses) <= {hs.SimultaneousConnect, hs.DuplicateName}
+
+
+def test_crossing_handshakes_in_lockstep_keep_only_the_greater_names_dial():
+    cluster = Cluster()
+    cluster.dial(cluster.a, cluster.b)
+    cluster.dial(cluster.b, cluster.a)
+    _settle(cluster, lambda n: 0, None)  # oldest stream first: HELLOs, CHALLENGEs, INTRODUCEs cross
+    _one_shared_connection(cluster)
+    b_dial = cluster.b.dials["a@localhost"].result
+    assert isinstance(b_dial, hs.Accepted) and cluster.a.peers["b@localhost"] == b_dial.connection_id
+    a_dial = cluster.a.dials["b@localhost"].result
+    assert isinstance(a_dial, hs.Refused) and type(a_dial.reason) is hs.SimultaneousConnect
+
+
+@given(st.data(), st.none() | st.integers(0, 12))
+def test_crossing_handshakes_end_with_one_connection_both_sides_agree_on_whatever_the_timing(data, late):
+    cluster = Cluster()
+    cluster.dial(cluster.a, cluster.b)
+    if late is None:
+        cluster.dial(cluster.b, cluster.a)
+    _settle(cluster, lambda n: data.draw(st.integers(0, n - 1)), late)
+    _one_shared_connection(cluster)

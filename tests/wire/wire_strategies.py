@@ -109,7 +109,7 @@ frames = st.one_of(
     st.builds(enp.SendPID, pids, pids, values, priorities, st.booleans(), st.none() | refs),
     st.builds(enp.SendProcessID, pids, process_ids, values, priorities, st.booleans(), st.none() | refs),
     st.builds(enp.SendAlias, pids, aliases, values, priorities, st.booleans(), st.none() | refs),
-    st.builds(enp.SendEvent, pids, events, st.integers(0, 2**63), values, priorities),
+    st.builds(enp.SendEvent, pids, events, i64, values, priorities),
     st.builds(enp.SendExit, pids, pids, reasons),
     st.builds(enp.RequestPID, pids, pids, refs, values, priorities, st.booleans()),
     st.builds(enp.RequestProcessID, pids, process_ids, refs, values, priorities, st.booleans()),
