@@ -177,7 +177,8 @@ def test_send_after_delivers_after_the_delay_and_cancel_stops_it():
         node.kill(r)
         b.sim.run_for(2)
         assert s in node.process_list()
-        assert any(f"send_after to {r} failed" in t for t in node.captured.texts(ergo.LogLevel.DEBUG))
+        debug = node.captured.texts(ergo.LogLevel.DEBUG)
+        assert any("send_after" in t and f"to {r} failed" in t for t in debug)
     finally:
         b.close()
 

@@ -152,7 +152,8 @@ FRAME_ROWS = [(int(t), name, fields) for t, name, fields in table(ENP, "| type |
 
 
 def _fields(doc: str) -> list[str]:
-    return [f.strip() for f in doc.split(",")]
+    """The comma-separated fields of a table cell; commas inside parentheses are not separators."""
+    return [f.strip() for f in re.split(r",(?![^(]*\))", doc)]
 
 
 @pytest.mark.parametrize("code,name,fields", FRAME_ROWS)
@@ -162,7 +163,7 @@ def test_each_frame_type_has_its_documented_code_and_fields(code, name, fields):
     documented = _fields(fields)
     assert len(cls.__dataclass_fields__) == len(documented)
     values = [i for i, f in enumerate(documented) if "*value*" in f]
-    assert list(cls._values) == values
+    assert [i for i, _types in cls._blobs] == values
 
 
 def test_no_frame_type_is_undocumented():
@@ -319,6 +320,15 @@ def test_a_node_name_is_name_at_host_of_at_most_255_bytes(name, ok):
     assert hs._check_info([info]) == "not a map"
 
 
+_MIB = re.search(r"\| `max_message_size` \|[^|]*\|[^|]*\(default (\d+) MiB\)", HANDSHAKE)
+DEFAULT_MAX = int(_MIB.group(1)) << 20
+
+
+def test_the_default_max_message_size_is_the_documented_one():
+    assert hs.NodeInfo("a@h", 1).max_message_size == DEFAULT_MAX == 1 << 20
+    assert enp.FrameDecoder().max_message_size == DEFAULT_MAX
+
+
 def test_the_documented_macs_and_bodies_byte_by_byte():
     """One whole exchange, rebuilt from the document's table of MAC inputs."""
     cookie = b"the cookie"
@@ -342,8 +352,8 @@ def test_the_documented_macs_and_bodies_byte_by_byte():
     kind, body = message(introduce)
     info_d = body["info"]
     assert kind == 3 and body["mac"] == mac(b"ergo-introduce", nd, na, info_d)
-    assert msgpack.unpackb(info_d) == {"name": "d@h", "creation": 5, "flags": 67, "max_message_size": 0,
-                                       "pool_size": 4, "version": 1}
+    assert msgpack.unpackb(info_d) == {"name": "d@h", "creation": 5, "flags": 67,
+                                       "max_message_size": DEFAULT_MAX, "pool_size": 4, "version": 1}
     acceptor.receive_data(introduce)
     accept = acceptor.data_to_send()
     kind, body = message(accept)
