@@ -17,6 +17,7 @@ from ergo import (
     Event,
     Fallback,
     Incorrect,
+    LinkExit,
     Log,
     MessageDownPID,
     MessageFallback,
@@ -369,3 +370,31 @@ def test_a_meta_process_mailbox_is_unlimited_by_default(backend):
     alias = act(node, owner, lambda p: p.spawn_meta(ergo.MetaBehavior()))
     assert node.meta_info(alias).mailbox_size == 0
     assert node.process_info(owner).metas == (alias,)
+
+
+def test_events_lists_the_names_a_process_registered(backend):
+    node = backend.node()
+    p = node.spawn(Driver)
+    assert act(node, p, lambda p: p.events()) == []
+    act(node, p, lambda p: (p.register_event("one"), p.register_event("two")))
+    assert act(node, p, lambda p: p.events()) == ["one", "two"]
+    act(node, p, lambda p: p.unregister_event("one"))
+    assert act(node, p, lambda p: p.events()) == ["two"]
+
+
+def test_children_linked_during_a_failing_init_hear_its_error(backend):
+    node = backend.node()
+    journal: list = []
+    error = ValueError("init failed")
+
+    class Parent(Driver):
+        def init(self) -> None:
+            self.spawn(Driver, ProcessOptions(link_parent=True), journal)
+            raise error
+
+    with pytest.raises(ValueError):
+        node.spawn(Parent)
+    backend.settle()
+    # the link from its parent ends it (a parent's exit cannot be trapped), with the error
+    [(what, reason)] = journal
+    assert what == "terminate" and type(reason) is LinkExit and reason.args[1] is error

@@ -12,6 +12,7 @@ from support import Collector
 
 from ergo import (
     PID,
+    LogLevel,
     MailboxFull,
     MessageDownPID,
     MessageExitPID,
@@ -309,3 +310,66 @@ def test_a_call_is_queued_by_the_callers_priority(backend, priority, order):
     node.send(gate, "go")
     settle_now(backend)
     assert journal[-2:] == order
+
+
+# -- what a handler returns, and ending while busy ----------------------------------------------
+
+
+def test_a_plain_handler_may_return_any_value(backend):
+    node = backend.node()
+    journal: list = []
+
+    class Returns(Driver):
+        def handle_message(self, from_: PID, message: Any) -> Any:
+            self.journal.append(message)
+            return message  # a value, not a coroutine: nothing to drive
+
+    pid = node.spawn(Returns, None, journal)
+    for m in (5, "text", [1]):
+        node.send(pid, m)
+    backend.settle()
+    assert journal == [5, "text", [1]]
+    assert pid in node.process_list()
+
+
+def test_a_failing_finally_of_a_killed_handler_is_logged(backend):
+    node = backend.node()
+    gate = node.spawn(Collector)
+
+    class BadFinally(Driver):
+        async def handle_message(self, from_: PID, message: Any) -> None:
+            try:
+                await self.call(gate, ("wait", 1), timeout=1000)
+            finally:
+                self.journal.append("finally ran")
+                raise RuntimeError("the finally block failed")
+
+    journal: list = []
+    pid = node.spawn(BadFinally, None, journal)
+    node.send(pid, "go")
+    settle_now(backend)
+    node.kill(pid)
+    settle_now(backend)
+    assert journal == ["finally ran"]  # at the kill, not whenever the coroutine is collected
+    panics = node.captured.texts(LogLevel.PANIC)
+    assert sum("closing the handler" in t and "the finally block failed" in t for t in panics) == 1
+    assert pid not in node.process_list()
+
+
+def test_a_handler_that_kills_its_own_process_then_raises_is_terminated_once(backend):
+    node = backend.node()
+    journal: list = []
+    watcher_journal: list = []
+
+    class KillThenFail(Driver):
+        def handle_message(self, from_: PID, message: Any) -> None:
+            self.node.kill(self.pid)
+            raise RuntimeError("after the kill")
+
+    pid = node.spawn(KillThenFail, None, journal)
+    watcher = node.spawn(Driver, None, watcher_journal)
+    act(node, watcher, lambda p: p.monitor(pid))
+    node.send(pid, "go")
+    backend.settle()
+    assert journal == []  # killed while busy: terminate is not called, and not later either
+    assert watcher_journal == [MessageDownPID(pid, TerminateReasonKill)]
