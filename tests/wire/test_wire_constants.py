@@ -102,7 +102,7 @@ def test_plain_int_range_is_the_documented_one():
 def test_an_atom_is_at_most_255_bytes():
     data = lambda n: msgpack.packb(msgpack.ExtType(edf.EXT_ATOM, b"a" * n))  # noqa: E731
     assert edf.decode(data(255)) == "a" * 255
-    with pytest.raises(edf.DecodeError):
+    with pytest.raises(edf.DecodeError, match="atom of 256 bytes"):
         edf.decode(data(256))
 
 
@@ -133,6 +133,19 @@ def test_the_nesting_limit_holds_exactly_at_its_documented_depth():
     assert edf.decode(_nested_tuple_bytes(DEPTH)) == at
     with pytest.raises(edf.DecodeError):
         edf.decode(_nested_tuple_bytes(DEPTH + 1))
+
+
+SHARED = int(re.search(r"more than (\d+) distinct keyable values sharing one hash", EDF).group(1))
+
+
+def test_at_most_the_documented_number_of_values_may_share_a_hash():
+    # big ints that differ by multiples of 2**61 - 1 all hash alike in Python
+    alike = [(1 << 70) + k * ((1 << 61) - 1) for k in range(SHARED + 1)]
+    assert len({hash(n) for n in alike}) == 1
+    assert SHARED == edf.MAX_SHARED_HASH
+    assert edf.decode(edf.encode(set(alike[:SHARED]))) == set(alike[:SHARED])
+    with pytest.raises(edf.DecodeError):
+        edf.decode(edf.encode(set(alike)))
 
 
 # -- ENP ----------------------------------------------------------------------------------------
@@ -263,6 +276,21 @@ def test_handshake_header_and_body_limit_are_the_documented_ones():
     assert hello[:3] == bytes([87, 1, 1])
     assert struct.unpack(">H", hello[3:5])[0] == len(hello) - 5
     assert msgpack.unpackb(hello[5:]) == {"nonce": b"\x01" * 32}
+
+
+def test_a_handshake_body_of_exactly_the_limit_is_read_and_one_byte_more_is_refused():
+    def hello(size: int) -> bytes:
+        body = {"nonce": b"n" * 32, "pad": b""}
+        pad = size - len(msgpack.packb(body))
+        body["pad"] = b"p" * (pad - 1)  # past 255 bytes, a bin header takes one byte more
+        data = msgpack.packb(body)
+        assert len(data) == size
+        return struct.pack(">BBBH", 87, 1, 1, size) + data
+
+    ok = hs.Acceptor(hs.NodeInfo("a@h", 1), "c")
+    assert ok.receive_data(hello(hs.MAX_BODY)) == [] and ok.state == "wait_introduce"
+    [refused] = hs.Acceptor(hs.NodeInfo("a@h", 1), "c").receive_data(hello(hs.MAX_BODY + 1))
+    assert isinstance(refused.reason, hs.MalformedHandshake)
 
 
 def test_handshake_message_types_are_the_documented_ones():
