@@ -146,6 +146,9 @@ def test_at_most_the_documented_number_of_values_may_share_a_hash():
     assert edf.decode(edf.encode(set(alike[:SHARED]))) == set(alike[:SHARED])
     with pytest.raises(edf.DecodeError):
         edf.decode(edf.encode(set(alike)))
+    # a value repeated is not another value sharing the hash: only distinct ones count
+    repeated = [alike[0]] * 100 + [alike[1]] * 100 + alike[:SHARED]
+    assert edf.decode(edf.encode(repeated)) == repeated
 
 
 # -- ENP ----------------------------------------------------------------------------------------
