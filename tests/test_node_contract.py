@@ -472,3 +472,50 @@ def test_a_node_used_as_a_context_manager_stops_at_the_end(backend):
         assert node.is_alive()
     assert not node.is_alive()
     assert journal == [("terminate", ExitSignal(node.pid, TerminateReasonShutdown))]
+
+
+def test_node_options_are_checked_when_the_node_starts():
+    import sim
+    from ergo import NodeOptions
+
+    for bad in (NodeOptions(log={"level": "info"}), NodeOptions(env=[("a", 1)]), {"log": None}):
+        with pytest.raises(Incorrect):
+            sim.Sim(1).start_node("n@h", bad)
+
+
+def test_the_node_exposes_its_scheduler_and_numbers_its_refs_from_one(backend):
+    node = backend.node()
+    assert node.scheduler is act(node, node.spawn(Driver), lambda p: p.node.scheduler)
+    assert node.scheduler.now() >= 0
+    # the counter is shared with aliases; the first ones already went to the test's calls
+    refs = [node.make_ref() for _ in range(2)]
+    assert refs[1].id[0] == refs[0].id[0] + 1
+    fresh = backend.node("fresh@localhost")
+    assert fresh.make_ref().id == (1, 0, 0)
+
+
+def test_a_stopped_node_describes_no_meta_process_and_closes_its_loggers(backend):
+    node = backend.node()
+    closed: list = []
+
+    class Closing:
+        def log(self, message: Any) -> None:
+            pass
+
+        def terminate(self) -> None:
+            closed.append("closed")
+
+    node.logger_add("closing", Closing())
+    owner = node.spawn(Driver)
+    alias = act(node, owner, lambda p: p.spawn_meta(ergo.MetaBehavior()))
+    assert node.meta_info(alias).id == alias
+    node.stop()
+    assert closed == ["closed"]
+    with pytest.raises(NodeTerminated):
+        node.meta_info(alias)
+
+
+def test_a_process_logger_is_named_by_its_pid(backend):
+    node = backend.node()
+    with pytest.raises(Incorrect):
+        node.logger_delete_process("sink")

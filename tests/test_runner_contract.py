@@ -373,3 +373,17 @@ def test_a_handler_that_kills_its_own_process_then_raises_is_terminated_once(bac
     backend.settle()
     assert journal == []  # killed while busy: terminate is not called, and not later either
     assert watcher_journal == [MessageDownPID(pid, TerminateReasonKill)]
+
+
+def test_an_argument_shown_in_an_error_is_cut_past_80_characters():
+    from ergo.node.runner import show
+
+    assert show("x" * 78) == repr("x" * 78)  # 80 characters with its quotes: shown whole
+    long = show("x" * 79)
+    assert len(long) == 80 and long.endswith("...")
+
+    class Broken:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    assert show(Broken()) == "<Broken>"
