@@ -387,3 +387,13 @@ def test_an_argument_shown_in_an_error_is_cut_past_80_characters():
             raise RuntimeError("no repr")
 
     assert show(Broken()) == "<Broken>"
+
+
+def test_a_process_killed_with_messages_waiting_handles_none_of_them(backend):
+    node = backend.node()
+    journal: list = []
+    victim = node.spawn(Driver, None, journal)
+    s = node.spawn(Driver)
+    act(node, s, lambda p: ([p.send(victim, i) for i in range(3)], p.node.kill(victim)))
+    backend.settle()
+    assert journal == [("terminate", TerminateReasonKill)]

@@ -7,6 +7,7 @@ import struct
 
 import pytest
 
+from ergo.gen.errors import Incorrect
 from ergo.gen.ids import PID
 from ergo.wire import edf, enp
 
@@ -114,3 +115,27 @@ def test_a_compressed_frame_must_expand_to_exactly_the_size_it_announced():
     assert enp.FrameDecoder().feed(compressed(len(body)))[0].message == "x" * 3000
     with pytest.raises(enp.ProtocolError, match="not the"):
         enp.FrameDecoder().feed(compressed(len(body) + 10))
+
+
+I64 = (-(1 << 63), (1 << 63) - 1)
+U64 = (0, (1 << 64) - 1)
+
+
+def _event_frame(ts: object) -> bytes:
+    from ergo.gen.ids import Event
+
+    return frame(105, [A, Event("e", "a@h"), ts, edf.encode("m"), 0])
+
+
+@pytest.mark.parametrize("build,bounds", [(_event_frame, I64), (lambda seq: frame(190, [seq]), U64)])
+def test_int_fields_hold_exactly_their_documented_range(build, bounds):
+    # docs/wire.md: SendEvent's timestamp is an i64, Heartbeat's seq a u64
+    low, high = bounds
+    for ok in (low, high):
+        [msg] = enp.FrameDecoder().feed(build(ok))
+        assert ok in (getattr(msg, "timestamp", None), getattr(msg, "seq", None))
+    for bad in (low - 1, high + 1, True, 1.5, None):
+        with pytest.raises(enp.ProtocolError):
+            enp.FrameDecoder().feed(build(bad))
+    with pytest.raises(Incorrect, match="64 unsigned bits"):  # nothing out of range is sent either
+        enp.encode(enp.Heartbeat(U64[1] + 1))
