@@ -397,3 +397,47 @@ def test_a_process_killed_with_messages_waiting_handles_none_of_them(backend):
     act(node, s, lambda p: ([p.send(victim, i) for i in range(3)], p.node.kill(victim)))
     backend.settle()
     assert journal == [("terminate", TerminateReasonKill)]
+
+
+def test_an_async_handler_that_kills_its_own_process_is_closed_at_its_next_await(backend):
+    node = backend.node()
+    journal: list = []
+
+    class KillsItself(Driver):
+        async def handle_message(self, from_: PID, message: Any) -> None:
+            try:
+                self.node.kill(self.pid)
+                await self.sleep(5)
+                self.journal.append("after the sleep")
+            finally:
+                self.journal.append("finally")
+
+    pid = node.spawn(KillsItself, None, journal)
+    node.send(pid, "go")
+    settle_now(backend)
+    assert journal == ["finally"]
+    assert pid not in node.process_list()
+
+
+def test_an_interrupt_from_a_terminate_callback_stops_the_node():
+    from support import SimBackend
+
+    b = SimBackend()
+    try:
+        node = b.node()
+
+        class Interrupts(Driver):
+            def terminate(self, reason: BaseException) -> None:
+                raise KeyboardInterrupt
+
+        journal: list = []
+        pid = node.spawn(Interrupts)
+        node.spawn(Driver, None, journal)
+        node.kill(pid)
+        with pytest.raises(KeyboardInterrupt):  # out of the loop, as asyncio raises it
+            b.sim.run()
+        node.wait(10)
+        assert not node.is_alive()
+        assert len(journal) == 1 and journal[0][0] == "terminate"  # the others were stopped
+    finally:
+        b.close()
