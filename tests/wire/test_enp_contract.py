@@ -100,6 +100,11 @@ def test_a_decoder_waiting_for_the_rest_of_a_frame_holds_only_that_frame():
     events = decoder.feed(b"".join(whole) + partial[:20])
     assert len(events) == 50
     assert len(decoder._buf) == 20  # what was consumed is released, not kept until the next frame
+    # and the same while only part of a header has come
+    decoder = enp.FrameDecoder()
+    assert len(decoder.feed(b"".join(whole) + partial[:5])) == 50
+    assert len(decoder._buf) == 5
+    assert len(decoder.feed(partial[5:])) == 1 and len(decoder._buf) == 0
 
 
 def test_a_compressed_frame_must_expand_to_exactly_the_size_it_announced():
