@@ -398,3 +398,79 @@ def test_children_linked_during_a_failing_init_hear_its_error(backend):
     # the link from its parent ends it (a parent's exit cannot be trapped), with the error
     [(what, reason)] = journal
     assert what == "terminate" and type(reason) is LinkExit and reason.args[1] is error
+
+
+def test_a_call_counts_as_a_message_out(backend):
+    from test_runner_contract import settle_now
+
+    node = backend.node()
+    journal: list = []
+    caller = node.spawn(Caller, None, journal)
+    node.send(caller, ("call", node.spawn(Collector), "messages", 1000))
+    settle_now(backend)
+    assert journal == [("reply", [])]
+    assert node.process_info(caller).messages_out == 1
+
+
+class Sleeper(Driver):
+    async def handle_message(self, from_: PID, message: Any) -> None:
+        try:
+            await self.sleep(100)
+            self.journal.append("woke")
+        finally:
+            self.journal.append("finally")
+
+
+def test_a_sleeping_process_is_shut_down_at_once_when_the_node_stops():
+    from support import SimBackend
+
+    b = SimBackend()
+    try:
+        node = b.node()
+        journal: list = []
+        node.send(node.spawn(Sleeper, None, journal), "nap")
+        b.sim.run_for(1)
+        node.stop()
+        assert b.sim.now == pytest.approx(1)  # the sleep does not hold the stop
+        assert journal[0] == "finally" and journal[1][0] == "terminate"
+    finally:
+        b.close()
+
+
+def test_a_call_in_flight_holds_the_stop_up_to_its_timeout():
+    from support import SimBackend
+
+    b = SimBackend()
+    try:
+        node = b.node()
+        journal: list = []
+        caller = node.spawn(Caller, None, journal)
+        node.send(caller, ("call", node.spawn(Silent, None, []), "anyone?", 3))
+        b.sim.run_for(1)
+        node.stop()
+        assert b.sim.now == pytest.approx(3)  # the call's timeout, then the shutdown
+        assert isinstance(journal[0][1], Timeout) and journal[1][0] == "terminate"
+    finally:
+        b.close()
+
+
+def test_a_process_killed_in_a_sleep_is_released_at_once():
+    import gc
+    import weakref
+
+    from support import SimBackend
+
+    b = SimBackend()
+    try:
+        node = b.node()
+        pid = node.spawn(Sleeper, None, [])
+        ref = weakref.ref(act(node, pid, lambda p: p))
+        node.send(pid, "nap")
+        b.sim.run_for(1)
+        node.kill(pid)
+        gc.collect()
+        assert ref() is None  # not kept until the sleep would have ended
+        b.sim.run()
+        assert b.sim.now == pytest.approx(1)  # its timer was cancelled, not left to fire
+    finally:
+        b.close()

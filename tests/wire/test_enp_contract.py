@@ -144,3 +144,15 @@ def test_int_fields_hold_exactly_their_documented_range(build, bounds):
             enp.FrameDecoder().feed(build(bad))
     with pytest.raises(Incorrect, match="64 unsigned bits"):  # nothing out of range is sent either
         enp.encode(enp.Heartbeat(U64[1] + 1))
+
+
+def test_a_compressed_frame_may_expand_to_exactly_the_limit():
+    import lz4.block
+
+    body = enp.encode(enp.SendPID(A, B, "x" * 3000))[8:]
+    packed = lz4.block.compress(body, store_size=False)
+    inner = struct.pack(">BBI", 1, 101, len(body)) + packed
+    data = struct.pack(">BBIBB", 78, 1, 8 + len(inner), 0, 200) + inner
+    assert enp.FrameDecoder(max_message_size=len(body) + 8).feed(data)[0].message == "x" * 3000
+    with pytest.raises(enp.ProtocolError, match="over the limit"):
+        enp.FrameDecoder(max_message_size=len(body) + 7).feed(data)
