@@ -519,3 +519,28 @@ def test_a_process_logger_is_named_by_its_pid(backend):
     node = backend.node()
     with pytest.raises(Incorrect):
         node.logger_delete_process("sink")
+
+
+def test_stop_force_stops_a_node_without_processes(backend):
+    node = backend.node()
+    node.stop_force()
+    assert not node.is_alive() and node.wait(0) is True
+
+
+def test_a_reply_to_an_old_incarnation_of_the_core_is_not_taken_for_a_call_of_this_one():
+    from support import SimBackend
+
+    b = SimBackend()
+    try:
+        node = b.node()
+
+        class Forger(Driver):
+            def handle_call(self, from_: PID, ref: Any, request: Any) -> Any:
+                old_core = PID(node.name, 1, node.creation + 1)
+                self.send_response(old_core, ref, "forged")  # same id 1, another creation
+                return None
+
+        with pytest.raises(ergo.Timeout):
+            node.call(node.spawn(Forger), "anything", timeout=1)
+    finally:
+        b.close()
