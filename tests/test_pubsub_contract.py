@@ -82,8 +82,12 @@ def test_a_producer_with_notify_hears_first_subscriber_and_last_leaving(backend)
     c1, c2 = node.spawn(Driver), node.spawn(Driver)
     ev = Event("e", node.name)
     act(node, c1, lambda p: p.monitor(ev))
+    backend.settle()
+    assert journal == [MessageEventStart("e")]  # at the first subscriber, not a later one
     act(node, c2, lambda p: p.link(ev))
     act(node, c1, lambda p: p.demonitor(ev))
+    backend.settle()
+    assert journal == [MessageEventStart("e")]
     node.kill(c2)
     backend.settle()
     assert journal == [MessageEventStart("e"), MessageEventStop("e")]
