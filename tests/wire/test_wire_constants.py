@@ -102,8 +102,11 @@ def test_plain_int_range_is_the_documented_one():
 def test_an_atom_is_at_most_255_bytes():
     data = lambda n: msgpack.packb(msgpack.ExtType(edf.EXT_ATOM, b"a" * n))  # noqa: E731
     assert edf.decode(data(255)) == "a" * 255
-    with pytest.raises(edf.DecodeError, match="atom of 256 bytes"):
+    with pytest.raises(edf.DecodeError, match="^atom of 256 bytes"):  # the length, said first
         edf.decode(data(256))
+    too_long_and_bad = msgpack.packb(msgpack.ExtType(edf.EXT_ATOM, b"\xff" * 256))
+    with pytest.raises(edf.DecodeError, match="^atom of 256 bytes"):  # checked before its UTF-8
+        edf.decode(too_long_and_bad)
 
 
 DEPTH = int(re.search(r"may nest at most (\d+) deep", EDF).group(1))
