@@ -20,7 +20,7 @@ from .gen.options import (
     ProcessInfo,
     ProcessOptions,
 )
-from .gen.types import Compression, LogLevel, MessagePriority, ProcessState
+from .gen.types import Compression, LogLevel, MessagePriority, NoReply, ProcessState
 from .node.log import DefaultFormatter, JSONFormatter, Log
 from .node.meta import MetaBehavior, MetaProcess
 from .node.node import Node
@@ -54,6 +54,7 @@ __all__ = [
     "Node",
     "NodeInfo",
     "NodeOptions",
+    "NoReply",
     "PID",
     "Process",
     "ProcessID",

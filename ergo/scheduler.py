@@ -15,12 +15,13 @@ from __future__ import annotations
 import math
 import random
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
 
-__all__ = ["Future", "ReadyQueue", "Scheduler", "TimerHandle", "check_delay"]
+__all__ = ["CallFuture", "Future", "ReadyQueue", "Scheduler", "TimerHandle", "check_delay"]
 
 _PENDING = object()
 
@@ -125,6 +126,39 @@ class Future:
         if self._result is _PENDING:
             return "<Future pending>"
         return f"<Future result={self._result!r}>"
+
+
+class CallFuture(Future):
+    """A call's reply (``Process.call``): reported when it is dropped without anyone having
+    looked at it, as Python reports a coroutine that was never awaited, because a call
+    whose ``await`` was forgotten fails silently otherwise."""
+
+    __slots__ = ("_consumed", "_to")
+
+    def __init__(self, to: Any) -> None:
+        super().__init__()
+        self._to = to
+        self._consumed = False
+
+    def __await__(self) -> Generator[Future, None, Any]:
+        self._consumed = True
+        return super().__await__()
+
+    def result(self) -> Any:
+        self._consumed = True
+        return super().result()
+
+    def exception(self) -> BaseException | None:
+        self._consumed = True
+        return super().exception()
+
+    def add_done_callback(self, fn: Callable[[Future], None]) -> None:
+        self._consumed = True
+        super().add_done_callback(fn)
+
+    def __del__(self) -> None:
+        if not self._consumed:
+            warnings.warn(f"the call to {self._to} was never awaited", RuntimeWarning, stacklevel=1, source=self)
 
 
 class TimerHandle(ABC):

@@ -43,10 +43,10 @@ class Pinger(Actor):
     def init(self, ponger: PID, rounds: int) -> None:
         self.ponger, self.rounds, self.waiting = ponger, rounds, None
 
-    def handle_call(self, from_: PID, ref: ergo.Ref, request: Any) -> None:
+    def handle_call(self, from_: PID, ref: ergo.Ref, request: Any) -> Any:
         self.waiting = (from_, ref)
         self.send(self.ponger, ("ping", 1))
-        return None  # the reply comes later, from handle_message
+        return ergo.NoReply  # the reply comes later, from handle_message
 
     def handle_message(self, from_: PID, message: Any) -> None:
         _, n = message

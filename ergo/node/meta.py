@@ -17,10 +17,12 @@ from ..gen.errors import (
     TerminateReason,
     TerminateReasonKill,
     TerminateReasonNormal,
+    Unsupported,
 )
 from ..gen.ids import PID, Alias, Ref
 from ..gen.messages import MessageLogMeta
 from ..gen.options import MetaInfo
+from ..gen.types import NoReply
 from ..scheduler import Future
 from .log import Log
 from .runner import EXIT, INSPECT, MSG, REQUEST, TERMINATED, ZOMBEE, Runner, resume_when, show
@@ -47,8 +49,12 @@ class MetaBehavior:
         self.process.log.warning("unhandled message from %s: %r", from_, message)
 
     def handle_call(self, from_: PID, ref: Ref, request: Any) -> Any:
+        """A call: return the reply (``None`` included), or ``NoReply`` and answer later
+        with ``self.process.send_response``."""
         self.process.log.warning("unhandled call from %s: %r", from_, request)
-        return None
+        self.process._node._route_response(
+            from_, ref, None, Unsupported(f"{type(self).__qualname__} does not handle calls"))
+        return NoReply
 
     def handle_inspect(self, from_: PID, *items: str) -> dict[str, str]:
         return {}
@@ -204,10 +210,10 @@ class MetaProcess(Runner):
             return b.handle_message(from_, message)
         if kind == REQUEST:
             result = b.handle_call(from_, ref, message)
-            if result is not None and type(result) is not CoroutineType:
-                self._node._route_response(from_, ref, result, None)
-                return None
-            return result
+            if type(result) is CoroutineType:
+                return result
+            self._reply(from_, ref, result)
+            return None
         if kind == INSPECT:
             self._node._route_response(from_, ref, b.handle_inspect(from_, *message), None)
             return None
@@ -219,7 +225,7 @@ class MetaProcess(Runner):
         if item[0] != REQUEST:
             return None
         to, ref = item[1], item[2]
-        return lambda v: v is not None and self._node._route_response(to, ref, v, None)
+        return lambda value: self._reply(to, ref, value)
 
     # -- ending --------------------------------------------------------------------------
 
@@ -243,6 +249,8 @@ class MetaProcess(Runner):
                 self._callback_failed("closing start()", e)
         self._forever.set_result(None)
         node = self._node
+        if self._calls_in:
+            node._fail_calls(self, reason)
         node._aliases.pop(self._id, None)
         if self._owner._metas:
             self._owner._metas.pop(self._id, None)

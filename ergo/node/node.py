@@ -106,6 +106,8 @@ class Node(Env):
         self._refs = itertools.count(1)
         self._core_pid = PID(self._name, 1, self._creation)
         self._core_pending: dict[Ref, tuple[Future, TimerHandle]] = {}
+        #: calls routed to a local process or meta-process and not answered yet: ref -> it
+        self._in_flight: dict[Ref, Runner] = {}
         self._pubsub = PubSub(self)
         #: the process or meta-process whose handler is running now, if any
         self._current: Runner | None = None
@@ -458,18 +460,53 @@ class Node(Env):
         from_ = caller._pid if isinstance(caller, Process) else self._core_pid
         if kind == INSPECT:
             p._push(URGENT, (kind, from_, ref, request))
-            return
-        item = _addressed((kind, from_, ref, request), to, p)
-        if priority is _NORMAL:
-            p._push_main(item)
         else:
-            p._push(_QUEUE_OF(priority), item)
+            item = _addressed((kind, from_, ref, request), to, p)
+            if priority is _NORMAL:
+                p._push_main(item)
+            else:
+                p._push(_QUEUE_OF(priority), item)
+        # in flight until answered: if ``p`` terminates first, the caller is told at once
+        calls = p._calls_in
+        if calls is None:
+            calls = p._calls_in = {}
+        calls[ref] = from_
+        self._in_flight[ref] = p
+
+    def _fail_calls(self, p: Runner, reason: BaseException, detail: str = "") -> None:
+        """``p`` terminates with calls it has not answered: fail each caller at once with
+        the reason (Erlang's ``gen_server:call`` monitors its target; Ergo lets the caller
+        time out)."""
+        calls, p._calls_in = p._calls_in, None
+        if not calls:
+            return
+        why = f"{reason}: {detail}" if detail else str(reason)
+        # while the node stops, that is the news: its processes end because it does
+        error = NodeTerminated if self._state != _RUNNING else ProcessTerminated
+        for ref, caller in calls.items():
+            if self._in_flight.pop(ref, None) is None:
+                continue
+            err = error(f"{p._describe()} terminated ({why}) before it replied")
+            err.__cause__ = reason
+            self._route_response(caller, ref, None, err)
+
+    def _forget_call(self, ref: Ref) -> None:
+        """The caller gave up on ``ref`` (timed out, or terminated): its target no longer owes
+        an answer, and a long-lived target that never answers holds nothing for it."""
+        target = self._in_flight.pop(ref, None)
+        if target is not None and target._calls_in is not None:
+            target._calls_in.pop(ref, None)
+
+    def _answered(self, ref: Ref) -> bool:
+        """True once the call ``ref`` was answered (or is not a call this node routed)."""
+        return ref not in self._in_flight
 
     def _route_response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
         if type(to) is not PID and not isinstance(to, PID):
             raise Incorrect(f"a response goes to the caller's PID, not {show(to)}")
         if type(ref) is not Ref and not isinstance(ref, Ref):
             raise Incorrect(f"a response needs the call's Ref, not {show(ref)}")
+        self._forget_call(ref)
         if to.node != self._name:
             self._remote(to)
             return
@@ -543,6 +580,7 @@ class Node(Env):
         return fut
 
     def _core_timeout(self, ref: Ref, to: Any, timeout: float) -> None:
+        self._forget_call(ref)
         entry = self._core_pending.pop(ref, None)
         if entry is not None:
             entry[0].set_exception(Timeout(f"call to {to} got no reply within {timeout} s"))
@@ -629,9 +667,12 @@ class Node(Env):
             for meta in list(p._metas.values()):
                 meta._owner_terminated(reason)
         if p._pending:
-            for _fut, handle in p._pending.values():
+            for ref, (_fut, handle) in p._pending.items():
                 handle.cancel()
+                self._forget_call(ref)
             p._pending = None
+        if p._calls_in:
+            self._fail_calls(p, reason)
         self._logging.delete_process(p._pid)
         self._pubsub.process_terminated(p, reason, name, aliases)
         if self._state == _STOPPING and not self._processes:

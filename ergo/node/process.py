@@ -25,7 +25,7 @@ from ..gen.errors import (
 from ..gen.ids import PID, Alias, Atom, ProcessID, Ref
 from ..gen.options import DEFAULT_CALL_TIMEOUT, CompressionOptions, ProcessOptions
 from ..gen.types import LogLevel, MessagePriority, ProcessState
-from ..scheduler import Future, TimerHandle, check_delay
+from ..scheduler import CallFuture, Future, TimerHandle, check_delay
 from .env import Env
 from .log import Log
 from .runner import INSPECT, MSG, REQUEST, TERMINATED, WAIT_RESPONSE, ZOMBEE, Runner, show
@@ -253,7 +253,7 @@ class Process(Runner, Env):
         node = self._node
         ref = node.make_ref()
         node._route_request(self, to, ref, request, self._priority, kind)
-        fut = Future()
+        fut = CallFuture(to)
         handle = node._scheduler.call_later(timeout, self._call_timeout, ref, to, timeout)
         if self._pending is None:
             self._pending = {}
@@ -262,6 +262,7 @@ class Process(Runner, Env):
         return fut
 
     def _call_timeout(self, ref: Ref, to: Any, timeout: float) -> None:
+        self._node._forget_call(ref)
         entry = self._pending.pop(ref, None) if self._pending else None
         if entry is not None:
             entry[0].set_exception(Timeout(f"call to {to} got no reply within {timeout} s"))
