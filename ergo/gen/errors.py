@@ -304,4 +304,13 @@ ERRORS: dict[str, type[ErgoError]] = {
     if issubclass(c, ErgoError)
 }
 
-__all__ += [n for n in ERRORS if n not in __all__]
+# every error class, written out (not computed from ERRORS) so that type checkers see
+# ``from ergo import Timeout``; tests/test_typing.py checks it lists all of ERRORS
+__all__ += [
+    "ExitSignal", "LinkExit", "NameUnknown", "ParentUnknown", "NodeTerminated", "MailboxFull",
+    "ProcessUnknown", "ProcessIncarnation", "ProcessTerminated", "MetaUnknown", "MetaMailboxFull",
+    "ApplicationUnknown", "TargetUnknown", "TargetExist", "AliasUnknown", "AliasOwner", "EventUnknown",
+    "EventOwner", "Taken", "AtomTooLong", "Timeout", "Unsupported", "Unknown", "NotAllowed", "Incorrect",
+    "Malformed", "ResponseIgnored", "Unregistered", "TooLarge", "NetworkStopped", "NoConnection", "NoRoute",
+    "Internal",
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from .errors import AtomTooLong, Incorrect
 
@@ -97,11 +97,14 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def trusted(cls: type, *values: object) -> Any:
+_T = TypeVar("_T")
+
+
+def trusted(cls: type[_T], *values: object) -> _T:
     """Make an identifier without checking its fields: for values the node itself built
     from checked parts (its own name and creation, its counters), on hot paths."""
-    obj = _new(cls)
-    for name, value in zip(cls.__dataclass_fields__, values):
+    obj: _T = _new(cls)
+    for name, value in zip(cls.__dataclass_fields__, values):  # type: ignore[attr-defined]
         _set(obj, name, value)
     return obj
 
@@ -118,6 +121,9 @@ class PID:
     node: Atom
     id: int
     creation: int = 0
+
+    if TYPE_CHECKING:  # a name may be given as a plain str: __post_init__ makes it an Atom
+        def __init__(self, node: str, id: int, creation: int = 0) -> None: ...
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "node", _atom(self.node, "PID.node"))
@@ -136,6 +142,9 @@ class ProcessID:
 
     name: Atom
     node: Atom
+
+    if TYPE_CHECKING:  # a name may be given as a plain str: __post_init__ makes it an Atom
+        def __init__(self, name: str, node: str) -> None: ...
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _atom(self.name, "ProcessID.name"))
@@ -163,6 +172,9 @@ class Ref:
     creation: int
     id: tuple[int, int, int]
 
+    if TYPE_CHECKING:  # a name may be given as a plain str: __post_init__ makes it an Atom
+        def __init__(self, node: str, creation: int, id: tuple[int, int, int]) -> None: ...
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "node", _atom(self.node, "Ref.node"))
         _int(self.creation, "Ref.creation")
@@ -182,6 +194,9 @@ class Alias:
     creation: int
     id: tuple[int, int, int]
 
+    if TYPE_CHECKING:  # a name may be given as a plain str: __post_init__ makes it an Atom
+        def __init__(self, node: str, creation: int, id: tuple[int, int, int]) -> None: ...
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "node", _atom(self.node, "Alias.node"))
         _int(self.creation, "Alias.creation")
@@ -199,6 +214,9 @@ class Event:
 
     name: Atom
     node: Atom
+
+    if TYPE_CHECKING:  # a name may be given as a plain str: __post_init__ makes it an Atom
+        def __init__(self, name: str, node: str) -> None: ...
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _atom(self.name, "Event.name"))

@@ -8,6 +8,7 @@ until the meta-process is stopped.  A meta-process dies with its owner.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,15 @@ class MetaProcess(Runner):
 
     __slots__ = ("_behavior", "_forever", "_id", "_log", "_owner", "_start_coro", "_start_detach")
 
+    # the slots, for type checkers: _start sets them all before the meta-process is used
+    _behavior: MetaBehavior
+    _forever: Future
+    _id: Alias
+    _log: Log
+    _owner: Process
+    _start_coro: Coroutine[Any, Any, Any] | None
+    _start_detach: Callable[[], None] | None
+
     @classmethod
     def _start(cls, owner: Process, behavior: MetaBehavior, mailbox_size: int) -> Alias:
         if not isinstance(behavior, MetaBehavior):
@@ -89,7 +99,7 @@ class MetaProcess(Runner):
         previous = node._current
         node._current = m
         try:
-            result = behavior.init(m)
+            result = behavior.init(m)  # type: ignore[func-returns-value]  # an override may be async by mistake
             if type(result) is CoroutineType:
                 result.close()
                 raise NotAllowed("MetaBehavior.init must be a plain method")
@@ -219,7 +229,7 @@ class MetaProcess(Runner):
         if item[0] != REQUEST:
             return None
         to, ref = item[1], item[2]
-        return lambda v: v is not None and self._node._route_response(to, ref, v, None)
+        return lambda v: v is not None and self._node._route_response(to, ref, v, None)  # type: ignore[func-returns-value]
 
     # -- ending --------------------------------------------------------------------------
 
