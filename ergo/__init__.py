@@ -4,7 +4,7 @@ from .act.actor import Actor
 from .gen import errors as _errors
 from .gen import messages as _messages
 from .gen.errors import *
-from .gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
+from .gen.ids import PID, Alias, Atom, Event, ProcessID, Ref, Target
 from .gen.messages import *
 from .gen.options import (
     DEFAULT_CALL_TIMEOUT,
@@ -60,6 +60,7 @@ __all__ = [
     "ProcessState",
     "Ref",
     "Scheduler",
+    "Target",
     "TimerHandle",
 ]
 # in this form (not ``[*errors.__all__, ...]``) type checkers see these names as exported

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 from .errors import AtomTooLong, Incorrect
 
-__all__ = ["Atom", "PID", "ProcessID", "Ref", "Alias", "Event", "crc32", "node_crc", "trusted"]
+__all__ = ["Atom", "PID", "ProcessID", "Ref", "Alias", "Event", "Target", "crc32", "node_crc", "trusted"]
 
 _POLY = 0xD5828281
 
@@ -226,3 +226,9 @@ class Event:
         return "Event#<%s:%s>" % (node_crc(self.node), str.__str__(self.name))
 
     __repr__ = __str__
+
+
+#: What a message or call can be sent to (and what a link or monitor can watch, with Event):
+#: a process by PID, a registered name (a ProcessID, or a plain str / Atom for a local one)
+#: or an alias.
+Target: TypeAlias = PID | ProcessID | Alias | Atom | str

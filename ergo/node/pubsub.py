@@ -19,7 +19,7 @@ notice about a link must not be lost to a full mailbox.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ..gen.errors import (
     AliasUnknown,
@@ -183,12 +183,20 @@ class PubSub:
         if type(target) is Event:
             self._unsubscribed(target)
 
+    @overload
+    def link(self, consumer: Process, target: Event) -> list[MessageEvent]: ...
+    @overload
+    def link(self, consumer: Process, target: Any) -> list[MessageEvent] | None: ...
     def link(self, consumer: Process, target: Any) -> list[MessageEvent] | None:
         return self.add(consumer, target, self._links, "_linked")
 
     def unlink(self, consumer: Process, target: Any) -> None:
         self.remove(consumer, target, self._links, "_linked")
 
+    @overload
+    def monitor(self, consumer: Process, target: Event) -> list[MessageEvent]: ...
+    @overload
+    def monitor(self, consumer: Process, target: Any) -> list[MessageEvent] | None: ...
     def monitor(self, consumer: Process, target: Any) -> list[MessageEvent] | None:
         return self.add(consumer, target, self._monitors, "_monitored")
 
@@ -210,7 +218,7 @@ class PubSub:
         links = self._links.pop(target, None)
         monitors = self._monitors.pop(target, None)
         if links:
-            item = (EXIT, from_, LINK, _EXIT[type(target)](target, reason))
+            item: tuple[Any, ...] = (EXIT, from_, LINK, _EXIT[type(target)](target, reason))
             self._tell(links, target, "_linked", URGENT, item)
         if monitors:
             item = (MSG, from_, None, _DOWN[type(target)](target, reason))
