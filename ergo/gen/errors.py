@@ -34,7 +34,7 @@ class ErgoError(Exception):
         super().__init__(*(args or (self.default,)))
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.args == self.args  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.args == self.args
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.args))
@@ -260,7 +260,7 @@ class ExitSignal(TerminateReason):
 
     @property
     def cause(self) -> BaseException:
-        return self.args[1]  # type: ignore[return-value]
+        return self.args[1]
 
     def __str__(self) -> str:
         if len(self.args) != 2:
@@ -287,7 +287,7 @@ def unwrap_reason(reason: BaseException) -> BaseException:
     """The reason watchers of a dead process are told: an :class:`ExitSignal`'s cause, or
     the reason itself (Ergo's one ``errors.Unwrap``, for the wrapper the runtime made)."""
     if isinstance(reason, ExitSignal) and len(reason.args) == 2:
-        return reason.args[1]  # type: ignore[return-value]
+        return reason.args[1]
     return reason
 
 

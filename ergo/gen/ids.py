@@ -161,7 +161,7 @@ def _ref_id(value: object, what: str) -> tuple[int, int, int]:
         raise Incorrect(f"{what} must be a tuple of three ints")
     for v in value:
         _int(v, what)
-    return value  # type: ignore[return-value]
+    return value
 
 
 @dataclass(frozen=True, slots=True, order=True)

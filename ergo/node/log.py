@@ -325,7 +325,7 @@ class Logging:
         record.created = message.time
         record.msecs = (message.time - int(message.time)) * 1000
         record.levelname = _LEVEL_NAMES.get(int(level), str(message.level).upper())
-        record.ergo = message  # type: ignore[attr-defined]
+        record.ergo = message
         record.__dict__.update(_record_fields(source))
         if self._handlers:
             self._logger.handle(record)

@@ -249,7 +249,7 @@ class Registry:
         names = [f.name for f in dataclasses.fields(cls) if f.init]
         if names:
             getter = operator.attrgetter(*names)
-            get = getter if len(names) > 1 else (lambda obj, _g=getter: (_g(obj),))
+            get: Callable[..., tuple[Any, ...]] = getter if len(names) > 1 else (lambda obj, _g=getter: (_g(obj),))
         else:
             get = _no_fields
         self._records[name] = (cls, len(names))
@@ -366,7 +366,7 @@ class Registry:
         """The value in ``data``, which must hold exactly one EDF value; else :class:`DecodeError`."""
         return self._unpack(data, "value")
 
-    def _unpack(self, data: Any, what: str, cell: list | None = None) -> Any:
+    def _unpack(self, data: Any, what: str, cell: Any = None) -> Any:  # cell: a list, see below
         # One decode's state is a cell [count, hook, depth]: ``count`` the values a set or
         # map could use as keys (see MAX_SHARED_HASH: None, then a list, then a dict),
         # ``hook`` the ext hook closed over the cell, ``depth`` how many tuples, sets,

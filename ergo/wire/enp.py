@@ -146,7 +146,7 @@ class _Frame:
 def _frame(type_code: int, *spec: _Kind):
     """Declare a frame: a slotted dataclass whose fields, in order, are its wire fields."""
 
-    def wrap(cls: type) -> type:
+    def wrap(cls: Any) -> Any:
         cls = dataclass(slots=True)(cls)
         names = tuple(f.name for f in fields(cls))
         assert len(names) == len(spec), cls
@@ -207,7 +207,7 @@ def _field_problem(cls: Any, i: int, value: Any) -> str:
 
 
 #: Every message class by its type byte.
-FRAME_TYPES: dict[int, type] = {}
+FRAME_TYPES: dict[int, type[Any]] = {}  # the classes _frame made, with TYPE, _SPEC, ...
 
 
 # --- sends (Ergo's Send* methods) --------------------------------------------------------
@@ -501,7 +501,7 @@ def encode(
     ``EncodeError``.
     """
     cls = type(msg)
-    if FRAME_TYPES.get(getattr(cls, "TYPE", None)) is not cls:
+    if FRAME_TYPES.get(getattr(cls, "TYPE", None)) is not cls:  # type: ignore[arg-type]
         raise edf.EncodeError(f"{cls.__qualname__} is not an ENP message")
     if order is None:
         order = _default_order(msg)
@@ -627,7 +627,7 @@ class FrameDecoder:
         self._pos = 0
         raise ProtocolError(why) from None
 
-    def _decode(self, ftype: int, body: bytearray) -> Any:
+    def _decode(self, ftype: int, body: bytes | bytearray) -> Any:
         if ftype == TYPE_COMPRESSED:
             ftype, body = self._decompress(body)
         cls = FRAME_TYPES.get(ftype)
@@ -657,7 +657,7 @@ class FrameDecoder:
             return cls(*items)
         return Undecodable(cls(*[None if v is _UNDECODED else v for v in items]), error)
 
-    def _decompress(self, body: bytearray) -> tuple[int, bytes]:
+    def _decompress(self, body: bytes | bytearray) -> tuple[int, bytes]:
         if len(body) < _ZHEAD.size:
             self._fail("compressed frame shorter than its header")
         algorithm, ftype, size = _ZHEAD.unpack_from(body)
