@@ -162,8 +162,8 @@ class MessageLog:
     level: Any  # LogLevel
     source: Any  # MessageLogNode | MessageLogNetwork | MessageLogProcess | MessageLogMeta
     format: str
-    args: tuple = ()
-    fields: tuple = field(default=())
+    args: tuple[Any, ...] = ()
+    fields: tuple[Any, ...] = field(default=())
     #: the formatted traceback of the exception logged with the line (a panic's), or ""
     traceback: str = ""
 

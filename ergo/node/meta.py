@@ -58,7 +58,7 @@ class MetaBehavior:
         pass
 
 
-def process_forever(meta: MetaProcess) -> Future:
+def process_forever(meta: MetaProcess) -> Future[Any]:
     return meta._forever
 
 
@@ -69,7 +69,7 @@ class MetaProcess(Runner):
 
     # the slots, for type checkers: _start sets them all before the meta-process is used
     _behavior: MetaBehavior
-    _forever: Future
+    _forever: Future[Any]
     _id: Alias
     _log: Log
     _owner: Process
@@ -99,7 +99,7 @@ class MetaProcess(Runner):
         previous = node._current
         node._current = m
         try:
-            result = behavior.init(m)  # type: ignore[func-returns-value]  # an override may be async by mistake
+            result: object = behavior.init(m)  # type: ignore[func-returns-value]  # an override may be async by mistake
             if type(result) is CoroutineType:
                 result.close()
                 raise NotAllowed("MetaBehavior.init must be a plain method")
@@ -207,7 +207,7 @@ class MetaProcess(Runner):
 
     # -- mailbox -------------------------------------------------------------------------
 
-    def _dispatch(self, item: tuple) -> Any:
+    def _dispatch(self, item: tuple[Any, ...]) -> Any:
         kind, from_, ref, message = item[0], item[1], item[2], item[3]  # a fifth: how it was addressed
         b = self._behavior
         if kind == MSG:
@@ -225,7 +225,7 @@ class MetaProcess(Runner):
             self._terminate(message.reason)
         return None
 
-    def _after(self, item: tuple) -> Any:
+    def _after(self, item: tuple[Any, ...]) -> Any:
         if item[0] != REQUEST:
             return None
         to, ref = item[1], item[2]

@@ -184,7 +184,7 @@ class Node(Env):
         """Spawn a process registered under ``name`` (``Taken`` if the name is in use)."""
         return self._spawn(factory, options, args, None, _name(name))
 
-    def _spawn(self, factory: Callable[[], Process], options: ProcessOptions | None, args: tuple,
+    def _spawn(self, factory: Callable[[], Process], options: ProcessOptions | None, args: tuple[Any, ...],
                parent: Process | None, register: Atom | None) -> PID:
         self._check_thread("spawn")
         if self._state != _RUNNING:
@@ -570,7 +570,7 @@ class Node(Env):
     def inspect(self, pid: PID, *items: str) -> dict[str, str]:
         """A process's ``handle_inspect`` report."""
         self._check_can_block("inspect")
-        fut = self._start_call(pid, items, DEFAULT_CALL_TIMEOUT, INSPECT)
+        fut: Future[dict[str, str]] = self._start_call(pid, items, DEFAULT_CALL_TIMEOUT, INSPECT)
         self._block(fut, None, "inspect")
         return fut.result()
 
@@ -778,7 +778,7 @@ class Node(Env):
         return f"<Node {self._name.value} {self._state}>"
 
 
-def _addressed(item: tuple, to: Any, p: Runner) -> tuple:
+def _addressed(item: tuple[Any, ...], to: Any, p: Runner) -> tuple[Any, ...]:
     """A message or call sent by name or by alias carries that name (an Atom) or alias as
     a fifth field, for split handling (Ergo's ``MailboxMessage.Target``).  A send to a PID
     keeps the four-field item: the hot path pays nothing for it."""

@@ -63,7 +63,7 @@ class Process(Runner, Env):
         "_trap_exit",
     )
 
-    def _bind(self, node: Node, pid: PID, parent: PID, leader: PID, env: dict, options: ProcessOptions,
+    def _bind(self, node: Node, pid: PID, parent: PID, leader: PID, env: dict[Any, Any], options: ProcessOptions,
               log_level: LogLevel) -> None:
         self._setup(node, options.mailbox_size)
         self._pid = pid
@@ -368,7 +368,7 @@ class Process(Runner, Env):
 
     # -- behaviour hooks (the runtime calls these; a behaviour overrides them) ----------
 
-    def _init(self, args: tuple) -> Any:  # pragma: no cover - every behaviour overrides
+    def _init(self, args: tuple[Any, ...]) -> Any:  # pragma: no cover - every behaviour overrides
         return None
 
     def _on_terminate(self, reason: BaseException) -> None:
@@ -429,7 +429,7 @@ class Process(Runner, Env):
         self._close_coroutine()
         self._q_urgent = self._q_system = self._q_main = self._q_log = None
 
-    def _mailbox_full(self, queue: int, item: tuple) -> None:
+    def _mailbox_full(self, queue: int, item: tuple[Any, ...]) -> None:
         """A queue is full: a message goes to the fallback, if there is one, for one hop.
 
         Only a plain message falls back, as in Ergo: a call is refused with ``MailboxFull``

@@ -19,6 +19,7 @@ decompresses whatever it gets.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from operator import attrgetter, itemgetter
 from typing import Any, ClassVar, NoReturn
@@ -135,7 +136,7 @@ class _Frame:
     TYPE: ClassVar[int]
     _SPEC: ClassVar[tuple[_Kind, ...]]
     _NAMES: ClassVar[tuple[str, ...]]
-    _get: ClassVar[attrgetter]
+    _get: ClassVar[attrgetter[Any]]
     _typed_get: ClassVar[Any]
     _typed_types: ClassVar[tuple[tuple[type, ...], ...]]
     _ints: ClassVar[tuple[tuple[int, int, int], ...]]
@@ -143,7 +144,7 @@ class _Frame:
     _what: ClassVar[str]
 
 
-def _frame(type_code: int, *spec: _Kind):
+def _frame(type_code: int, *spec: _Kind) -> Callable[[Any], Any]:
     """Declare a frame: a slotted dataclass whose fields, in order, are its wire fields."""
 
     def wrap(cls: Any) -> Any:
@@ -398,8 +399,8 @@ class Spawn(_Frame):
     ref: Ref
     name: str
     register: str | None
-    options: dict
-    args: tuple
+    options: dict[Any, Any]
+    args: tuple[Any, ...]
 
 
 @_frame(170, _A_PID, _A_PID, _A_REF, _AN_ERROR_OR_NIL)

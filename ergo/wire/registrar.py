@@ -13,6 +13,7 @@ unknown name: ``NoRoute``) is a reply carrying the error.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -99,7 +100,7 @@ class _Message:
 _TYPES: dict[int, type[Any]] = {}  # the classes _message made, with TYPE and _SPEC
 
 
-def _message(type_code: int, *spec: str):
+def _message(type_code: int, *spec: str) -> Callable[[Any], Any]:
     def wrap(cls: Any) -> Any:
         cls = dataclass(frozen=True, slots=True)(cls)
         cls.TYPE = type_code
