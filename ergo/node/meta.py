@@ -19,7 +19,7 @@ from ..gen.errors import (
     TerminateReasonKill,
     TerminateReasonNormal,
 )
-from ..gen.ids import PID, Alias, Ref
+from ..gen.ids import PID, Alias, Ref, Target
 from ..gen.messages import MessageLogMeta
 from ..gen.options import MetaInfo
 from ..scheduler import Future
@@ -127,7 +127,7 @@ class MetaProcess(Runner):
     def log(self) -> Log:
         return self._log
 
-    def send(self, to: Any, message: Any) -> None:
+    def send(self, to: Target, message: Any) -> None:
         """Send on behalf of the owner (the receiver sees the owner's PID as the sender)."""
         self._node._route_send(self._owner._pid, to, message, self._owner._priority)
         self._messages_out += 1
