@@ -97,13 +97,13 @@ class Actor(Process):
 
     # -- the runtime's side ----------------------------------------------------------------
 
-    def _init(self, args: tuple) -> Any:
+    def _init(self, args: tuple[Any, ...]) -> Any:
         return self.init(*args)
 
     def _on_terminate(self, reason: BaseException) -> None:
         self.terminate(reason)
 
-    def _dispatch(self, item: tuple) -> Any:
+    def _dispatch(self, item: tuple[Any, ...]) -> Any:
         kind = item[0]
         if kind == MSG:
             if self._split and len(item) == 5:
@@ -136,7 +136,7 @@ class Actor(Process):
             return self.handle_event(item[3])
         if kind == INSPECT:
             result = self.handle_inspect(item[1], *item[3])
-            if type(result) is CoroutineType:
+            if type(result) is CoroutineType:  # type: ignore[comparison-overlap]  # an async override by mistake
                 result.close()
                 raise NotAllowed("handle_inspect must be a plain method")
             self._node._route_response(item[1], item[2], result, None)
@@ -145,7 +145,7 @@ class Actor(Process):
             return self.handle_log(item[3])
         raise NotAllowed(f"unknown mailbox item kind {kind}")  # pragma: no cover
 
-    def _after(self, item: tuple) -> Callable[[Any], None] | None:
+    def _after(self, item: tuple[Any, ...]) -> Callable[[Any], None] | None:
         if item[0] != REQUEST:
             return None
         to, ref = item[1], item[2]

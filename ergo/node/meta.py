@@ -8,6 +8,7 @@ until the meta-process is stopped.  A meta-process dies with its owner.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from ..gen.errors import (
     TerminateReasonNormal,
     Unsupported,
 )
-from ..gen.ids import PID, Alias, Ref
+from ..gen.ids import PID, Alias, Ref, Target
 from ..gen.messages import MessageLogMeta
 from ..gen.options import MetaInfo
 from ..gen.types import NoReply
@@ -63,7 +64,7 @@ class MetaBehavior:
         pass
 
 
-def process_forever(meta: MetaProcess) -> Future:
+def process_forever(meta: MetaProcess) -> Future[Any]:
     return meta._forever
 
 
@@ -71,6 +72,15 @@ class MetaProcess(Runner):
     """The runtime side of a meta-process and the API its behaviour uses."""
 
     __slots__ = ("_behavior", "_forever", "_id", "_log", "_owner", "_start_coro", "_start_detach")
+
+    # the slots, for type checkers: _start sets them all before the meta-process is used
+    _behavior: MetaBehavior
+    _forever: Future[Any]
+    _id: Alias
+    _log: Log
+    _owner: Process
+    _start_coro: Coroutine[Any, Any, Any] | None
+    _start_detach: Callable[[], None] | None
 
     @classmethod
     def _start(cls, owner: Process, behavior: MetaBehavior, mailbox_size: int) -> Alias:
@@ -95,7 +105,7 @@ class MetaProcess(Runner):
         previous = node._current
         node._current = m
         try:
-            result = behavior.init(m)
+            result: object = behavior.init(m)  # type: ignore[func-returns-value]  # an override may be async by mistake
             if type(result) is CoroutineType:
                 result.close()
                 raise NotAllowed("MetaBehavior.init must be a plain method")
@@ -123,7 +133,7 @@ class MetaProcess(Runner):
     def log(self) -> Log:
         return self._log
 
-    def send(self, to: Any, message: Any) -> None:
+    def send(self, to: Target, message: Any) -> None:
         """Send on behalf of the owner (the receiver sees the owner's PID as the sender)."""
         self._node._route_send(self._owner._pid, to, message, self._owner._priority)
         self._messages_out += 1
@@ -203,7 +213,7 @@ class MetaProcess(Runner):
 
     # -- mailbox -------------------------------------------------------------------------
 
-    def _dispatch(self, item: tuple) -> Any:
+    def _dispatch(self, item: tuple[Any, ...]) -> Any:
         kind, from_, ref, message = item[0], item[1], item[2], item[3]  # a fifth: how it was addressed
         b = self._behavior
         if kind == MSG:
@@ -221,7 +231,7 @@ class MetaProcess(Runner):
             self._terminate(message.reason)
         return None
 
-    def _after(self, item: tuple) -> Any:
+    def _after(self, item: tuple[Any, ...]) -> Any:
         if item[0] != REQUEST:
             return None
         to, ref = item[1], item[2]
