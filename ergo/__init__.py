@@ -1,11 +1,11 @@
 """ergo: the core of the runtime (no I/O). The public API is listed here and nowhere else."""
 
 from .act.actor import Actor
+from .gen import errors as _errors
+from .gen import messages as _messages
 from .gen.errors import *
-from .gen.errors import __all__ as _errors_all
-from .gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
+from .gen.ids import PID, Alias, Atom, Event, ProcessID, Ref, Target
 from .gen.messages import *
-from .gen.messages import __all__ as _messages_all
 from .gen.options import (
     DEFAULT_CALL_TIMEOUT,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -20,7 +20,7 @@ from .gen.options import (
     ProcessInfo,
     ProcessOptions,
 )
-from .gen.types import Compression, LogLevel, MessagePriority, ProcessState
+from .gen.types import Compression, LogLevel, MessagePriority, NoReply, ProcessState
 from .node.log import DefaultFormatter, JSONFormatter, Log
 from .node.meta import MetaBehavior, MetaProcess
 from .node.node import Node
@@ -28,8 +28,6 @@ from .node.process import Process
 from .scheduler import Future, Scheduler, TimerHandle
 
 __all__ = [
-    *_errors_all,
-    *_messages_all,
     "Actor",
     "Alias",
     "Atom",
@@ -54,6 +52,7 @@ __all__ = [
     "Node",
     "NodeInfo",
     "NodeOptions",
+    "NoReply",
     "PID",
     "Process",
     "ProcessID",
@@ -62,5 +61,9 @@ __all__ = [
     "ProcessState",
     "Ref",
     "Scheduler",
+    "Target",
     "TimerHandle",
 ]
+# in this form (not ``[*errors.__all__, ...]``) type checkers see these names as exported
+__all__ += _errors.__all__
+__all__ += _messages.__all__

@@ -15,14 +15,17 @@ from __future__ import annotations
 import math
 import random
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["Future", "ReadyQueue", "Scheduler", "TimerHandle", "check_delay"]
+__all__ = ["CallFuture", "Future", "ReadyQueue", "Scheduler", "TimerHandle", "check_delay"]
 
-_PENDING = object()
+_PENDING: Any = object()
+
+T = TypeVar("T")
 
 
 def check_delay(delay: object, what: str = "a delay or timeout") -> float:
@@ -42,26 +45,30 @@ def check_delay(delay: object, what: str = "a delay or timeout") -> float:
     try:
         seconds = float(delay)
     except OverflowError:  # an int past the float range: say so without printing its digits
-        raise Incorrect(f"{what} is a finite number of seconds >= 0, not an int of {delay.bit_length()} bits") from None
+        bits = delay.bit_length()  # type: ignore[union-attr]  # only an int overflows a float
+        raise Incorrect(f"{what} is a finite number of seconds >= 0, not an int of {bits} bits") from None
     if not 0 <= seconds < math.inf:  # NaN fails both comparisons
         raise Incorrect(f"{what} is a finite number of seconds >= 0, not {seconds!r}")
     return seconds
 
 
-class Future:
-    """A result that arrives later; awaitable from a handler (``await fut``) and waitable by a backend."""
+class Future(Generic[T]):
+    """A result that arrives later; awaitable from a handler (``await fut``) and waitable by a backend.
+
+    ``Future[T]`` for type checkers: ``await fut`` gives a ``T`` (``call`` gives ``Future[Any]``,
+    ``sleep`` a ``Future[None]``)."""
 
     __slots__ = ("_callbacks", "_exception", "_result")
 
     def __init__(self) -> None:
-        self._result: Any = _PENDING
+        self._result: T = _PENDING
         self._exception: BaseException | None = None
-        self._callbacks: list[Callable[[Future], None]] | None = None
+        self._callbacks: list[Callable[[Future[T]], None]] | None = None
 
     def done(self) -> bool:
         return self._result is not _PENDING or self._exception is not None
 
-    def result(self) -> Any:
+    def result(self) -> T:
         """The value, or raise the exception; a clear error if it is not there yet."""
         if self._exception is not None:
             raise self._exception
@@ -74,7 +81,7 @@ class Future:
     def exception(self) -> BaseException | None:
         return self._exception
 
-    def set_result(self, value: Any) -> bool:
+    def set_result(self, value: T) -> bool:
         """Complete with ``value``; False (and nothing changes) if it was already complete."""
         if self.done():
             return False
@@ -89,7 +96,7 @@ class Future:
         self._fire()
         return True
 
-    def add_done_callback(self, fn: Callable[[Future], None]) -> None:
+    def add_done_callback(self, fn: Callable[[Future[T]], None]) -> None:
         """Call ``fn(self)`` when complete: at once if it already is."""
         if self.done():
             fn(self)
@@ -98,7 +105,7 @@ class Future:
         else:
             self._callbacks.append(fn)
 
-    def _detach(self, fn: Callable[[Future], None]) -> None:
+    def _detach(self, fn: Callable[[Future[T]], None]) -> None:
         """Forget the callback ``fn`` of a waiter that is gone (a killed process), so that
         this future no longer keeps it alive."""
         callbacks = self._callbacks
@@ -114,7 +121,7 @@ class Future:
             for fn in callbacks:
                 fn(self)
 
-    def __await__(self) -> Generator[Future, None, Any]:
+    def __await__(self) -> Generator[Future[T], None, T]:
         if not self.done():
             yield self
         return self.result()
@@ -127,10 +134,44 @@ class Future:
         return f"<Future result={self._result!r}>"
 
 
-class TimerHandle(ABC):
-    """What ``call_later`` returns: cancel it and the function does not run."""
+class CallFuture(Future[T]):
+    """A call's reply (``Process.call``): reported when it is dropped without anyone having
+    looked at it, as Python reports a coroutine that was never awaited, because a call
+    whose ``await`` was forgotten fails silently otherwise."""
 
-    @abstractmethod
+    __slots__ = ("_consumed", "_to")
+
+    def __init__(self, to: Any) -> None:
+        super().__init__()
+        self._to = to
+        self._consumed = False
+
+    def __await__(self) -> Generator[Future[T], None, T]:
+        self._consumed = True
+        return super().__await__()
+
+    def result(self) -> T:
+        self._consumed = True
+        return super().result()
+
+    def exception(self) -> BaseException | None:
+        self._consumed = True
+        return super().exception()
+
+    def add_done_callback(self, fn: Callable[[Future[T]], None]) -> None:
+        self._consumed = True
+        super().add_done_callback(fn)
+
+    def __del__(self) -> None:
+        if not self._consumed:
+            warnings.warn(f"the call to {self._to} was never awaited", RuntimeWarning, stacklevel=1, source=self)
+
+
+class TimerHandle(Protocol):
+    """What ``call_later`` returns: cancel it and the function does not run.
+
+    A protocol, not a base class: the asyncio backend returns asyncio's own handle."""
+
     def cancel(self) -> None: ...
 
 
@@ -172,7 +213,7 @@ class Scheduler(ABC):
         self.call_soon(fn, *args)
 
     @abstractmethod
-    def run_until(self, future: Future, timeout: float | None = None) -> bool:
+    def run_until(self, future: Future[Any], timeout: float | None = None) -> bool:
         """Drive the clock until ``future`` is done (True) or ``timeout`` passed (False).
 
         A backend that cannot block where it is called (a running asyncio loop) raises
@@ -189,7 +230,7 @@ class Scheduler(ABC):
         """
         return None
 
-    async def wait_for(self, future: Future) -> Any:
+    async def wait_for(self, future: Future[T]) -> T:
         """Await ``future`` from code running on this backend's own loop (asyncio programs)."""
         from .gen.errors import NotAllowed
 

@@ -41,12 +41,13 @@ class Pinger(Actor):
     """Plays ``rounds`` of ping-pong, then tells whoever asked (a deferred reply)."""
 
     def init(self, ponger: PID, rounds: int) -> None:
-        self.ponger, self.rounds, self.waiting = ponger, rounds, None
+        self.ponger, self.rounds = ponger, rounds
+        self.waiting: tuple[PID, ergo.Ref] | None = None
 
-    def handle_call(self, from_: PID, ref: ergo.Ref, request: Any) -> None:
+    def handle_call(self, from_: PID, ref: ergo.Ref, request: Any) -> Any:
         self.waiting = (from_, ref)
         self.send(self.ponger, ("ping", 1))
-        return None  # the reply comes later, from handle_message
+        return ergo.NoReply  # the reply comes later, from handle_message
 
     def handle_message(self, from_: PID, message: Any) -> None:
         _, n = message
@@ -54,6 +55,7 @@ class Pinger(Actor):
             self.send(self.ponger, ("ping", n + 1))
         else:
             self.log.info("played %d rounds of ping-pong with %s", n, from_)
+            assert self.waiting is not None  # the call came first
             self.send_response(*self.waiting, n)
             raise TerminateReasonNormal  # done: stop this process normally
 

@@ -97,7 +97,7 @@ class AsyncioScheduler(Scheduler):
         awaitable.add_done_callback(done)
         # forgetting the waiter does not cancel the future: it may be shared, and closing
         # the handler's coroutine already runs the cleanup of whatever made it
-        return lambda: awaitable.remove_done_callback(done)
+        return lambda: awaitable.remove_done_callback(done)  # type: ignore[return-value]  # its count is unused
 
     async def wait_for(self, future: Future) -> Any:
         if not future.done():

@@ -18,7 +18,8 @@ does ``--sim-seeds N`` for every test that uses the seed; a failing case is name
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from typing import cast
 
 import pytest
 
@@ -70,7 +71,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport,
+                                                                                         pytest.TestReport]:
     report = yield
     callspec = getattr(item, "callspec", None)
     seed = callspec.params.get("sim_seed") if callspec is not None else None
@@ -133,7 +135,7 @@ def asyncio_node() -> Iterator[Node]:
     import net  # here, not at the top: a project that only simulates need not import asyncio code
 
     node = net.start_node("test@localhost", _QUIET, handle_signals=False)  # on a new loop of its own
-    loop = node.scheduler.loop
+    loop = cast(net.AsyncioScheduler, node.scheduler).loop
     try:
         yield node
     finally:

@@ -22,7 +22,7 @@ class _SimTimer(TimerHandle):
 
     __slots__ = ("_fn", "_args", "_counts")
 
-    def __init__(self, fn: Callable[..., Any], args: tuple, counts: list[int]) -> None:
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], counts: list[int]) -> None:
         self._fn: Callable[..., Any] | None = fn
         self._args = args
         self._counts = counts
@@ -76,7 +76,7 @@ class SimScheduler(Scheduler):
         self._env.timeout(delay).callbacks.append(timer._fire)
         return timer
 
-    def run_until(self, future: Future, timeout: float | None = None) -> bool:
+    def run_until(self, future: Future[Any], timeout: float | None = None) -> bool:
         """Step the simulation until ``future`` is done; every host's clock moves with it."""
         env = self._env
         deadline = math.inf if timeout is None else env.now + timeout

@@ -10,6 +10,8 @@ import math
 from collections.abc import Callable
 
 from ergo.gen.errors import Incorrect, Timeout
+from ergo.gen.options import NodeOptions
+from ergo.node.node import Node
 from ergo.scheduler import check_delay
 
 from .host import Host
@@ -46,7 +48,7 @@ class Sim:
             host = self.world.hosts[name] = Host(self.world, name)
         return host
 
-    def start_node(self, name: str, options=None):
+    def start_node(self, name: str, options: NodeOptions | None = None) -> Node:
         """Start ``name@host`` on its host (made on first use)."""
         host = name.split("@", 1)[1] if isinstance(name, str) and "@" in name else ""
         return self.host(host).start_node(name, options)

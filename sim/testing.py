@@ -198,7 +198,7 @@ class _Proc:
         self.trap = trap
         self.alive = True
         self.state = "sleep"  # sleep | ready (in the ready queue) | running | dead
-        self.queues: tuple[deque, deque, deque] = (deque(), deque(), deque())
+        self.queues: tuple[deque[Any], deque[Any], deque[Any]] = (deque(), deque(), deque())
         self.name: Atom | None = None
         self.aliases: list[Alias] = []
         self.linked: dict[Any, None] = {}
@@ -399,7 +399,7 @@ class PubSubModel:
             return NotAllowed if owner == consumer else None
         return None if target in self.events else EventUnknown
 
-    def _watch(self, consumer: PID, target: Any, table: dict, mine: str) -> None:
+    def _watch(self, consumer: PID, target: Any, table: dict[Any, Any], mine: str) -> None:
         getattr(self.procs[consumer], mine)[target] = None
         table.setdefault(target, {})[consumer] = None
         entry = self.events.get(target) if type(target) is Event else None
@@ -408,7 +408,7 @@ class PubSubModel:
             if entry.notify and entry.subscriptions == 1:
                 self._push(entry.producer, _SYSTEM, ("notice", MessageEventStart(target.name)), self.core)
 
-    def _drop(self, table: dict, target: Any, consumer: PID) -> None:
+    def _drop(self, table: dict[Any, Any], target: Any, consumer: PID) -> None:
         consumers = table[target]
         del consumers[consumer]
         if not consumers:
@@ -458,7 +458,7 @@ class PubSubModel:
 
     # -- delivery: mailboxes and the ready queue ------------------------------------------
 
-    def _push(self, pid: PID, queue: int, item: tuple, sender: PID | None = None) -> None:
+    def _push(self, pid: PID, queue: int, item: tuple[Any, ...], sender: PID | None = None) -> None:
         """Queue ``item`` from ``sender``; a signal (urgent or system) never overtakes what
         the same sender queued before it in a lower queue, as the node's ``_push_signal``."""
         p = self.procs.get(pid)
@@ -503,7 +503,7 @@ class PubSubModel:
             else:
                 p.state = "sleep"
 
-    def _handle(self, p: _Proc, item: tuple) -> None:
+    def _handle(self, p: _Proc, item: tuple[Any, ...]) -> None:
         kind = item[0]
         if kind == "notice":
             p.heard.append(item[1])
@@ -826,8 +826,9 @@ def check_node(node: Node, model: PubSubModel, journal: Journal) -> None:
     want_events = {e: (x.producer, x.notify, x.subscriptions) for e, x in model.events.items()}
     assert events == want_events, f"events: node {events}, model {want_events}"
     assert {n: p._pid for n, p in node._names.items()} == model.names, "names"
-    assert {a: r._pid for a, r in node._aliases.items()} == model.aliases, "aliases"
+    # the model makes no meta-processes: every alias belongs to a Process
+    assert {a: r._pid for a, r in node._aliases.items()} == model.aliases, "aliases"  # type: ignore[attr-defined]
 
 
-def _diff(got: Counter, want: Counter) -> str:
+def _diff(got: Counter[Any], want: Counter[Any]) -> str:
     return f"{dict(got - want) or 'nothing'} the model does not expect, and missed {dict(want - got) or 'nothing'}"

@@ -121,5 +121,5 @@ class Collector(ergo.Actor):
             if len(self.got) >= n:
                 return [m for _, m in self.got[:n]]
             self.waiting.append((from_, ref, n))
-            return None
+            return ergo.NoReply
         raise ValueError(f"Collector does not know {request!r}")

@@ -18,7 +18,7 @@ import pytest
 
 import net
 import sim
-from ergo import Actor, LogOptions, NodeOptions, NotAllowed, ProcessUnknown
+from ergo import Actor, LogOptions, NodeOptions, NoReply, NotAllowed, ProcessUnknown
 from ergo.scheduler import ReadyQueue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +105,7 @@ def test_a_signal_before_wait_is_not_lost_and_a_second_one_forces_the_stop(own_h
 
         class Blackhole(Actor):
             def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
-                return None  # replies later, i.e. never
+                return NoReply  # replies later, i.e. never
 
         blackhole = node.spawn(Blackhole)
         node.send(node.spawn(Stubborn), "go")

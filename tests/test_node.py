@@ -22,10 +22,12 @@ from ergo import (
     MessagePriority,
     NameUnknown,
     NodeTerminated,
+    NoReply,
     NotAllowed,
     ProcessID,
     ProcessOptions,
     ProcessState,
+    ProcessTerminated,
     ProcessUnknown,
     Taken,
     TerminateReason,
@@ -55,7 +57,7 @@ class Recorder(Actor):
 
     def handle_call(self, from_: PID, ref: Any, request: Any) -> Any:
         if request == "ignore":
-            return None
+            return NoReply
         if request == "crash":
             raise RuntimeError("boom in call")
         return ("reply", request)
@@ -367,8 +369,9 @@ def test_handler_exception_is_a_panic_that_hurts_nobody_else(backend):
     journal: list = []
     victim = node.spawn(Recorder, None, journal)
     bystander = node.spawn(Recorder, None, [])
-    with pytest.raises(Timeout):
-        node.call(victim, "crash", timeout=0.01)
+    # the caller learns at once, and why (as Erlang's gen_server:call does; Ergo times out)
+    with pytest.raises(ProcessTerminated, match=r"terminated \(panic: RuntimeError\('boom in call'\)\)"):
+        node.call(victim, "crash", timeout=60)
     assert journal[-1] == ("terminate", TerminateReasonPanic)
     assert victim not in node.process_list()
     panics = node.captured.texts(ergo.LogLevel.PANIC)
@@ -440,7 +443,7 @@ def test_deferred_reply_from_another_process(backend):
     class Front(Actor):
         def handle_call(self, from_, ref, request):
             self.send(worker, (from_, ref, request))
-            return None  # the worker replies
+            return NoReply  # the worker replies
 
     front = node.spawn(Front)
     assert node.call(front, 21) == 42
@@ -454,6 +457,7 @@ def test_late_reply_is_dropped(backend):
     class Late(Actor):
         def handle_call(self, from_, ref, request):
             self.pending = (from_, ref)
+            return NoReply
 
         def handle_message(self, from_, message):
             self.send_response(*self.pending, "too late")

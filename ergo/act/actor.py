@@ -23,6 +23,7 @@ from ..gen.messages import (
     MessageExitProcessID,
     MessageLog,
 )
+from ..gen.types import NoReply
 from ..node.process import Process
 from ..node.runner import EVENT, EXIT, INSPECT, LOG, MSG, REQUEST
 
@@ -54,10 +55,11 @@ class Actor(Process):
         self.log.warning("unhandled message from %s: %r", from_, message)
 
     def handle_call(self, from_: PID, ref: Ref, request: Any) -> Any:
-        """A call: return the reply, or return None and reply later with ``send_response(from_, ref, v)``."""
+        """A call: return the reply (``None`` included), or return ``NoReply`` and answer later
+        with ``send_response(from_, ref, v)`` from this or any process."""
         self.log.warning("unhandled call from %s: %r", from_, request)
         self.send_response_error(from_, ref, Unsupported(f"{type(self).__qualname__} does not handle calls"))
-        return None
+        return NoReply
 
     def handle_message_name(self, name: Atom, from_: PID, message: Any) -> Any:
         """With ``split_handle``: a message sent to this process's registered ``name``."""
@@ -71,13 +73,13 @@ class Actor(Process):
         """With ``split_handle``: a call to this process's registered ``name``; replies as ``handle_call``."""
         self.log.warning("unhandled call to the name %s from %s: %r", name, from_, request)
         self.send_response_error(from_, ref, Unsupported(f"{type(self).__qualname__} does not handle calls by name"))
-        return None
+        return NoReply
 
     def handle_call_alias(self, alias: Alias, from_: PID, ref: Ref, request: Any) -> Any:
         """With ``split_handle``: a call to one of this process's aliases; replies as ``handle_call``."""
         self.log.warning("unhandled call to the alias %s from %s: %r", alias, from_, request)
         self.send_response_error(from_, ref, Unsupported(f"{type(self).__qualname__} does not handle calls by alias"))
-        return None
+        return NoReply
 
     def handle_event(self, message: MessageEvent) -> Any:
         """An event this process subscribed to."""
@@ -95,13 +97,13 @@ class Actor(Process):
 
     # -- the runtime's side ----------------------------------------------------------------
 
-    def _init(self, args: tuple) -> Any:
+    def _init(self, args: tuple[Any, ...]) -> Any:
         return self.init(*args)
 
     def _on_terminate(self, reason: BaseException) -> None:
         self.terminate(reason)
 
-    def _dispatch(self, item: tuple) -> Any:
+    def _dispatch(self, item: tuple[Any, ...]) -> Any:
         kind = item[0]
         if kind == MSG:
             if self._split and len(item) == 5:
@@ -119,10 +121,10 @@ class Actor(Process):
                     result = self.handle_call_name(target, item[1], item[2], item[3])
             else:
                 result = self.handle_call(item[1], item[2], item[3])
-            if result is not None and type(result) is not CoroutineType:
-                self._node._route_response(item[1], item[2], result, None)
-                return None
-            return result
+            if type(result) is CoroutineType:
+                return result  # async: _after replies with what it returns
+            self._reply(item[1], item[2], result)
+            return None
         if kind == EXIT:
             message = item[3]
             # an exit from the parent cannot be trapped (that is why shutdown always works)
@@ -134,7 +136,7 @@ class Actor(Process):
             return self.handle_event(item[3])
         if kind == INSPECT:
             result = self.handle_inspect(item[1], *item[3])
-            if type(result) is CoroutineType:
+            if type(result) is CoroutineType:  # type: ignore[comparison-overlap]  # an async override by mistake
                 result.close()
                 raise NotAllowed("handle_inspect must be a plain method")
             self._node._route_response(item[1], item[2], result, None)
@@ -143,16 +145,11 @@ class Actor(Process):
             return self.handle_log(item[3])
         raise NotAllowed(f"unknown mailbox item kind {kind}")  # pragma: no cover
 
-    def _after(self, item: tuple) -> Callable[[Any], None] | None:
+    def _after(self, item: tuple[Any, ...]) -> Callable[[Any], None] | None:
         if item[0] != REQUEST:
             return None
         to, ref = item[1], item[2]
-
-        def reply(value: Any) -> None:
-            if value is not None:
-                self._node._route_response(to, ref, value, None)
-
-        return reply
+        return lambda value: self._reply(to, ref, value)
 
 
 _TARGET_OF_EXIT = {

@@ -13,6 +13,8 @@ instances of :class:`TerminateReason`; a handler stops its process by raising on
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ERRORS",
     "ErgoError",
@@ -34,7 +36,7 @@ class ErgoError(Exception):
         super().__init__(*(args or (self.default,)))
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.args == self.args  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.args == self.args
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.args))
@@ -42,7 +44,7 @@ class ErgoError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(map(repr, self.args))})"
 
-    def __reduce__(self):  # keep args (copy/deepcopy), never used on the wire
+    def __reduce__(self) -> tuple[type[ErgoError], tuple[Any, ...]]:  # args, for copy/deepcopy (not the wire)
         return (type(self), self.args)
 
 
@@ -260,7 +262,7 @@ class ExitSignal(TerminateReason):
 
     @property
     def cause(self) -> BaseException:
-        return self.args[1]  # type: ignore[return-value]
+        return self.args[1]  # type: ignore[no-any-return]  # made as (source, cause)
 
     def __str__(self) -> str:
         if len(self.args) != 2:
@@ -287,7 +289,7 @@ def unwrap_reason(reason: BaseException) -> BaseException:
     """The reason watchers of a dead process are told: an :class:`ExitSignal`'s cause, or
     the reason itself (Ergo's one ``errors.Unwrap``, for the wrapper the runtime made)."""
     if isinstance(reason, ExitSignal) and len(reason.args) == 2:
-        return reason.args[1]  # type: ignore[return-value]
+        return reason.args[1]  # type: ignore[no-any-return]  # made as (source, cause)
     return reason
 
 
@@ -304,4 +306,13 @@ ERRORS: dict[str, type[ErgoError]] = {
     if issubclass(c, ErgoError)
 }
 
-__all__ += [n for n in ERRORS if n not in __all__]
+# every error class, written out (not computed from ERRORS) so that type checkers see
+# ``from ergo import Timeout``; tests/test_typing.py checks it lists all of ERRORS
+__all__ += [
+    "ExitSignal", "LinkExit", "NameUnknown", "ParentUnknown", "NodeTerminated", "MailboxFull",
+    "ProcessUnknown", "ProcessIncarnation", "ProcessTerminated", "MetaUnknown", "MetaMailboxFull",
+    "ApplicationUnknown", "TargetUnknown", "TargetExist", "AliasUnknown", "AliasOwner", "EventUnknown",
+    "EventOwner", "Taken", "AtomTooLong", "Timeout", "Unsupported", "Unknown", "NotAllowed", "Incorrect",
+    "Malformed", "ResponseIgnored", "Unregistered", "TooLarge", "NetworkStopped", "NoConnection", "NoRoute",
+    "Internal",
+]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 from .errors import AtomTooLong, Incorrect
 
-__all__ = ["Atom", "PID", "ProcessID", "Ref", "Alias", "Event", "crc32", "node_crc", "trusted"]
+__all__ = ["Atom", "PID", "ProcessID", "Ref", "Alias", "Event", "Target", "crc32", "node_crc", "trusted"]
 
 _POLY = 0xD5828281
 
@@ -97,11 +97,14 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def trusted(cls: type, *values: object) -> Any:
+_T = TypeVar("_T")
+
+
+def trusted(cls: type[_T], *values: object) -> _T:
     """Make an identifier without checking its fields: for values the node itself built
     from checked parts (its own name and creation, its counters), on hot paths."""
-    obj = _new(cls)
-    for name, value in zip(cls.__dataclass_fields__, values):
+    obj: _T = _new(cls)
+    for name, value in zip(cls.__dataclass_fields__, values):  # type: ignore[attr-defined]
         _set(obj, name, value)
     return obj
 
@@ -118,6 +121,9 @@ class PID:
     node: Atom
     id: int
     creation: int = 0
+
+    if TYPE_CHECKING:  # a name may be given as a plain str: __post_init__ makes it an Atom
+        def __init__(self, node: str, id: int, creation: int = 0) -> None: ...
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "node", _atom(self.node, "PID.node"))
@@ -137,6 +143,9 @@ class ProcessID:
     name: Atom
     node: Atom
 
+    if TYPE_CHECKING:  # a name may be given as a plain str: __post_init__ makes it an Atom
+        def __init__(self, name: str, node: str) -> None: ...
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _atom(self.name, "ProcessID.name"))
         object.__setattr__(self, "node", _atom(self.node, "ProcessID.node"))
@@ -152,7 +161,7 @@ def _ref_id(value: object, what: str) -> tuple[int, int, int]:
         raise Incorrect(f"{what} must be a tuple of three ints")
     for v in value:
         _int(v, what)
-    return value  # type: ignore[return-value]
+    return value
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -162,6 +171,9 @@ class Ref:
     node: Atom
     creation: int
     id: tuple[int, int, int]
+
+    if TYPE_CHECKING:  # a name may be given as a plain str: __post_init__ makes it an Atom
+        def __init__(self, node: str, creation: int, id: tuple[int, int, int]) -> None: ...
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "node", _atom(self.node, "Ref.node"))
@@ -182,6 +194,9 @@ class Alias:
     creation: int
     id: tuple[int, int, int]
 
+    if TYPE_CHECKING:  # a name may be given as a plain str: __post_init__ makes it an Atom
+        def __init__(self, node: str, creation: int, id: tuple[int, int, int]) -> None: ...
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "node", _atom(self.node, "Alias.node"))
         _int(self.creation, "Alias.creation")
@@ -200,6 +215,9 @@ class Event:
     name: Atom
     node: Atom
 
+    if TYPE_CHECKING:  # a name may be given as a plain str: __post_init__ makes it an Atom
+        def __init__(self, name: str, node: str) -> None: ...
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _atom(self.name, "Event.name"))
         object.__setattr__(self, "node", _atom(self.node, "Event.node"))
@@ -208,3 +226,9 @@ class Event:
         return "Event#<%s:%s>" % (node_crc(self.node), str.__str__(self.name))
 
     __repr__ = __str__
+
+
+#: What a message or call can be sent to (and what a link or monitor can watch, with Event):
+#: a process by PID, a registered name (a ProcessID, or a plain str / Atom for a local one)
+#: or an alias.
+Target: TypeAlias = PID | ProcessID | Alias | Atom | str

@@ -35,68 +35,66 @@ __all__ = [
     "MessageLogProcess",
 ]
 
-_frozen = dataclass(frozen=True, slots=True)
 
-
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageDownPID:
     pid: PID
     reason: BaseException
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageDownProcessID:
     process_id: ProcessID
     reason: BaseException
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageDownAlias:
     alias: Alias
     reason: BaseException
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageDownEvent:
     event: Event
     reason: BaseException
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageDownNode:
     name: Atom
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageExitPID:
     pid: PID
     reason: BaseException
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageExitProcessID:
     process_id: ProcessID
     reason: BaseException
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageExitAlias:
     alias: Alias
     reason: BaseException
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageExitEvent:
     event: Event
     reason: BaseException
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageExitNode:
     name: Atom
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageFallback:
     """A message that did not fit a full mailbox, forwarded to the fallback process."""
 
@@ -106,41 +104,41 @@ class MessageFallback:
     message: Any
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageEventStart:
     """To a producer registered with ``notify``: the first subscriber arrived."""
 
     name: Atom
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageEventStop:
     """To a producer registered with ``notify``: the last subscriber left."""
 
     name: Atom
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageEvent:
     event: Event
     timestamp: int  # nanoseconds since the epoch, as Ergo's
     message: Any
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageLogNode:
     node: Atom
     creation: int
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageLogNetwork:
     node: Atom
     peer: Atom
     creation: int
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageLogProcess:
     node: Atom
     pid: PID
@@ -148,7 +146,7 @@ class MessageLogProcess:
     behavior: str
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageLogMeta:
     node: Atom
     parent: PID
@@ -156,7 +154,7 @@ class MessageLogMeta:
     behavior: str
 
 
-@_frozen
+@dataclass(frozen=True, slots=True)
 class MessageLog:
     """One log record as loggers receive it; ``time`` is in seconds since the epoch."""
 
@@ -164,8 +162,8 @@ class MessageLog:
     level: Any  # LogLevel
     source: Any  # MessageLogNode | MessageLogNetwork | MessageLogProcess | MessageLogMeta
     format: str
-    args: tuple = ()
-    fields: tuple = field(default=())
+    args: tuple[Any, ...] = ()
+    fields: tuple[Any, ...] = field(default=())
     #: the formatted traceback of the exception logged with the line (a panic's), or ""
     traceback: str = ""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Compression", "LogLevel", "MessagePriority", "ProcessState"]
+__all__ = ["Compression", "LogLevel", "MessagePriority", "NoReply", "ProcessState"]
 
 
 class ProcessState(enum.IntEnum):
@@ -112,3 +112,17 @@ def _shown(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and -10**9 < value < 10**9:
         return f"int {value}"
     return type(value).__name__ if not isinstance(value, bool) else f"bool {value}"
+
+
+class _NoReply(enum.Enum):
+    """The type of :data:`NoReply` (an enum member, so type checkers know it is one value)."""
+
+    NoReply = "NoReply"
+
+    def __repr__(self) -> str:
+        return "NoReply"
+
+
+#: What ``handle_call`` returns to answer later, with ``send_response`` (Erlang's
+#: ``{noreply, State}``).  Anything else it returns is the reply, ``None`` included.
+NoReply = _NoReply.NoReply

@@ -184,7 +184,7 @@ class JSONFormatter(DefaultFormatter):
         return json.dumps({"time": t, "level": str(m.level), "source": source, "message": m.text()})
 
 
-class _StreamHandler(logging.StreamHandler):
+class _StreamHandler(logging.StreamHandler):  # type: ignore[type-arg]  # its stream is any text stream
     """Writes to ``sys.stdout`` as it is at the time of writing (so captured output works)."""
 
     def __init__(self, stream: Any = None) -> None:
@@ -309,7 +309,7 @@ class Logging:
             handler.setFormatter(formatter_cls(options.time_format, options.include_name, options.include_behavior))
             self.add("default", handler)
 
-    def emit(self, level: LogLevel, source: Any, fmt: str, args: tuple,
+    def emit(self, level: LogLevel, source: Any, fmt: str, args: tuple[Any, ...],
              exc: BaseException | None = None) -> None:
         tree = _tree_logger(source)
         to_tree = tree.isEnabledFor(level)
@@ -325,7 +325,7 @@ class Logging:
         record.created = message.time
         record.msecs = (message.time - int(message.time)) * 1000
         record.levelname = _LEVEL_NAMES.get(int(level), str(message.level).upper())
-        record.ergo = message  # type: ignore[attr-defined]
+        record.ergo = message
         record.__dict__.update(_record_fields(source))
         if self._handlers:
             self._logger.handle(record)

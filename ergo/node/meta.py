@@ -8,6 +8,7 @@ until the meta-process is stopped.  A meta-process dies with its owner.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +18,12 @@ from ..gen.errors import (
     TerminateReason,
     TerminateReasonKill,
     TerminateReasonNormal,
+    Unsupported,
 )
-from ..gen.ids import PID, Alias, Ref
+from ..gen.ids import PID, Alias, Ref, Target
 from ..gen.messages import MessageLogMeta
 from ..gen.options import MetaInfo
+from ..gen.types import NoReply
 from ..scheduler import Future
 from .log import Log
 from .runner import EXIT, INSPECT, MSG, REQUEST, TERMINATED, ZOMBEE, Runner, resume_when, show
@@ -47,8 +50,12 @@ class MetaBehavior:
         self.process.log.warning("unhandled message from %s: %r", from_, message)
 
     def handle_call(self, from_: PID, ref: Ref, request: Any) -> Any:
+        """A call: return the reply (``None`` included), or ``NoReply`` and answer later
+        with ``self.process.send_response``."""
         self.process.log.warning("unhandled call from %s: %r", from_, request)
-        return None
+        self.process._node._route_response(
+            from_, ref, None, Unsupported(f"{type(self).__qualname__} does not handle calls"))
+        return NoReply
 
     def handle_inspect(self, from_: PID, *items: str) -> dict[str, str]:
         return {}
@@ -57,7 +64,7 @@ class MetaBehavior:
         pass
 
 
-def process_forever(meta: MetaProcess) -> Future:
+def process_forever(meta: MetaProcess) -> Future[Any]:
     return meta._forever
 
 
@@ -65,6 +72,15 @@ class MetaProcess(Runner):
     """The runtime side of a meta-process and the API its behaviour uses."""
 
     __slots__ = ("_behavior", "_forever", "_id", "_log", "_owner", "_start_coro", "_start_detach")
+
+    # the slots, for type checkers: _start sets them all before the meta-process is used
+    _behavior: MetaBehavior
+    _forever: Future[Any]
+    _id: Alias
+    _log: Log
+    _owner: Process
+    _start_coro: Coroutine[Any, Any, Any] | None
+    _start_detach: Callable[[], None] | None
 
     @classmethod
     def _start(cls, owner: Process, behavior: MetaBehavior, mailbox_size: int) -> Alias:
@@ -89,7 +105,7 @@ class MetaProcess(Runner):
         previous = node._current
         node._current = m
         try:
-            result = behavior.init(m)
+            result: object = behavior.init(m)  # type: ignore[func-returns-value]  # an override may be async by mistake
             if type(result) is CoroutineType:
                 result.close()
                 raise NotAllowed("MetaBehavior.init must be a plain method")
@@ -117,7 +133,7 @@ class MetaProcess(Runner):
     def log(self) -> Log:
         return self._log
 
-    def send(self, to: Any, message: Any) -> None:
+    def send(self, to: Target, message: Any) -> None:
         """Send on behalf of the owner (the receiver sees the owner's PID as the sender)."""
         self._node._route_send(self._owner._pid, to, message, self._owner._priority)
         self._messages_out += 1
@@ -197,17 +213,17 @@ class MetaProcess(Runner):
 
     # -- mailbox -------------------------------------------------------------------------
 
-    def _dispatch(self, item: tuple) -> Any:
+    def _dispatch(self, item: tuple[Any, ...]) -> Any:
         kind, from_, ref, message = item[0], item[1], item[2], item[3]  # a fifth: how it was addressed
         b = self._behavior
         if kind == MSG:
             return b.handle_message(from_, message)
         if kind == REQUEST:
             result = b.handle_call(from_, ref, message)
-            if result is not None and type(result) is not CoroutineType:
-                self._node._route_response(from_, ref, result, None)
-                return None
-            return result
+            if type(result) is CoroutineType:
+                return result
+            self._reply(from_, ref, result)
+            return None
         if kind == INSPECT:
             self._node._route_response(from_, ref, b.handle_inspect(from_, *message), None)
             return None
@@ -215,11 +231,11 @@ class MetaProcess(Runner):
             self._terminate(message.reason)
         return None
 
-    def _after(self, item: tuple) -> Any:
+    def _after(self, item: tuple[Any, ...]) -> Any:
         if item[0] != REQUEST:
             return None
         to, ref = item[1], item[2]
-        return lambda v: v is not None and self._node._route_response(to, ref, v, None)
+        return lambda value: self._reply(to, ref, value)
 
     # -- ending --------------------------------------------------------------------------
 
@@ -243,6 +259,8 @@ class MetaProcess(Runner):
                 self._callback_failed("closing start()", e)
         self._forever.set_result(None)
         node = self._node
+        if self._calls_in:
+            node._fail_calls(self, reason)
         node._aliases.pop(self._id, None)
         if self._owner._metas:
             self._owner._metas.pop(self._id, None)

@@ -33,7 +33,7 @@ from ..gen.errors import (
     TerminateReasonShutdown,
     Timeout,
 )
-from ..gen.ids import PID, Alias, Atom, ProcessID, Ref, trusted
+from ..gen.ids import PID, Alias, Atom, ProcessID, Ref, Target, trusted
 from ..gen.messages import MessageExitPID, MessageLogNode
 from ..gen.options import (
     DEFAULT_CALL_TIMEOUT,
@@ -94,18 +94,20 @@ class Node(Env):
         self._started = scheduler.now()
         self._creation = int(scheduler.time())
         self._state = _RUNNING
-        self._stopped = Future()
+        self._stopped: Future[bool] = Future()
         self._on_stopped: list[Callable[[], None]] = []
         self._env: dict[str, Any] = {}
         for k, v in dict(options.env).items():
             self.set_env(k, v)
         self._processes: dict[int, Process] = {}
-        self._names: dict[Atom, Process] = {}
+        self._names: dict[str, Process] = {}  # Atom keys, looked up by any str
         self._aliases: dict[Alias, Runner] = {}
         self._ids = itertools.count(1001)
         self._refs = itertools.count(1)
         self._core_pid = PID(self._name, 1, self._creation)
-        self._core_pending: dict[Ref, tuple[Future, TimerHandle]] = {}
+        self._core_pending: dict[Ref, tuple[Future[Any], TimerHandle]] = {}
+        #: calls routed to a local process or meta-process and not answered yet: ref -> it
+        self._in_flight: dict[Ref, Runner] = {}
         self._pubsub = PubSub(self)
         #: the process or meta-process whose handler is running now, if any
         self._current: Runner | None = None
@@ -184,8 +186,8 @@ class Node(Env):
         """Spawn a process registered under ``name`` (``Taken`` if the name is in use)."""
         return self._spawn(factory, options, args, None, _name(name))
 
-    def _spawn(self, factory: Callable[[], Process], options: ProcessOptions | None, args: tuple,
-               parent: Process | None, register: str | None) -> PID:
+    def _spawn(self, factory: Callable[[], Process], options: ProcessOptions | None, args: tuple[Any, ...],
+               parent: Process | None, register: Atom | None) -> PID:
         self._check_thread("spawn")
         if self._state != _RUNNING:
             # a process spawned now would miss the shutdown signal and the stop would wait for it
@@ -223,7 +225,7 @@ class Node(Env):
         for k, v in dict(options.env).items():
             env[_env_name(k)] = v
         if options.log_level is not LogLevel.DEFAULT:
-            log_level = options.log_level
+            log_level = options.log_level  # type: ignore[assignment]  # check() made it a LogLevel
         pid = trusted(PID, self._name, next(self._ids), self._creation)
         behavior._bind(self, pid, parent_pid, leader, env, options, log_level)
         self._processes[pid.id] = behavior
@@ -273,7 +275,7 @@ class Node(Env):
         p = self._names.pop(_lookup_name(name), None)
         if p is None:
             raise NameUnknown(f"no process is registered as '{str.__str__(name)}'")
-        atom = p._name
+        atom: Atom = p._name  # type: ignore[assignment]  # found by its name: it has one
         p._name = None
         p._log._source = None  # made again, with the new name, when next needed
         self._pubsub.fire(ProcessID(atom, self._name), UNREGISTERED, p._pid)
@@ -351,13 +353,13 @@ class Node(Env):
 
     # -- routing ---------------------------------------------------------------------------
 
-    def send(self, to: Any, message: Any) -> None:
+    def send(self, to: Target, message: Any) -> None:
         """Send from outside any process (the sender is the node's core PID)."""
         self._check_thread("send")
         self._check_running()
         self._route_send(self._core_pid, to, message, _NORMAL)
 
-    def send_threadsafe(self, to: Any, message: Any) -> None:
+    def send_threadsafe(self, to: Target, message: Any) -> None:
         """``send`` from any thread: the message is sent on the node's own thread, soon.
 
         Nothing is raised here for a target that is unknown by then: such a send is logged
@@ -372,7 +374,7 @@ class Node(Env):
         except Exception as e:
             self._log.warning("send_threadsafe to %s failed: %r", to, e)
 
-    def call_threadsafe(self, to: Any, request: Any,
+    def call_threadsafe(self, to: Target, request: Any,
                         timeout: float = DEFAULT_CALL_TIMEOUT) -> concurrent.futures.Future[Any]:
         """``call`` from any thread: returns a ``concurrent.futures.Future`` of the reply
         (``.result()`` waits for it; it raises what the call raises)."""
@@ -434,8 +436,8 @@ class Node(Env):
 
     def _route_send(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> None:
         if type(to) is PID and to.node == self._name:  # the hot path, inlined
-            p = self._processes.get(to.id)
-            if p is None or p._pid.creation != to.creation:
+            p: Runner | None = self._processes.get(to.id)
+            if p is None or p._pid.creation != to.creation:  # type: ignore[attr-defined]  # a Process
                 raise ProcessUnknown(f"no process {to} on {self._name}")
             item = (MSG, from_, None, message)
         else:
@@ -458,18 +460,53 @@ class Node(Env):
         from_ = caller._pid if isinstance(caller, Process) else self._core_pid
         if kind == INSPECT:
             p._push(URGENT, (kind, from_, ref, request))
-            return
-        item = _addressed((kind, from_, ref, request), to, p)
-        if priority is _NORMAL:
-            p._push_main(item)
         else:
-            p._push(_QUEUE_OF(priority), item)
+            item = _addressed((kind, from_, ref, request), to, p)
+            if priority is _NORMAL:
+                p._push_main(item)
+            else:
+                p._push(_QUEUE_OF(priority), item)
+        # in flight until answered: if ``p`` terminates first, the caller is told at once
+        calls = p._calls_in
+        if calls is None:
+            calls = p._calls_in = {}
+        calls[ref] = from_
+        self._in_flight[ref] = p
+
+    def _fail_calls(self, p: Runner, reason: BaseException, detail: str = "") -> None:
+        """``p`` terminates with calls it has not answered: fail each caller at once with
+        the reason (Erlang's ``gen_server:call`` monitors its target; Ergo lets the caller
+        time out)."""
+        calls, p._calls_in = p._calls_in, None
+        if not calls:
+            return
+        why = f"{reason}: {detail}" if detail else str(reason)
+        # while the node stops, that is the news: its processes end because it does
+        error = NodeTerminated if self._state != _RUNNING else ProcessTerminated
+        for ref, caller in calls.items():
+            if self._in_flight.pop(ref, None) is None:
+                continue
+            err = error(f"{p._describe()} terminated ({why}) before it replied")
+            err.__cause__ = reason
+            self._route_response(caller, ref, None, err)
+
+    def _forget_call(self, ref: Ref) -> None:
+        """The caller gave up on ``ref`` (timed out, or terminated): its target no longer owes
+        an answer, and a long-lived target that never answers holds nothing for it."""
+        target = self._in_flight.pop(ref, None)
+        if target is not None and target._calls_in is not None:
+            target._calls_in.pop(ref, None)
+
+    def _answered(self, ref: Ref) -> bool:
+        """True once the call ``ref`` was answered (or is not a call this node routed)."""
+        return ref not in self._in_flight
 
     def _route_response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
         if type(to) is not PID and not isinstance(to, PID):
             raise Incorrect(f"a response goes to the caller's PID, not {show(to)}")
         if type(ref) is not Ref and not isinstance(ref, Ref):
             raise Incorrect(f"a response needs the call's Ref, not {show(ref)}")
+        self._forget_call(ref)
         if to.node != self._name:
             self._remote(to)
             return
@@ -531,18 +568,19 @@ class Node(Env):
 
     # -- calls from outside any process --------------------------------------------------
 
-    def _start_call(self, to: Any, request: Any, timeout: float, kind: int = REQUEST) -> Future:
+    def _start_call(self, to: Any, request: Any, timeout: float, kind: int = REQUEST) -> Future[Any]:
         self._check_thread("call")
         self._check_running()
         timeout = check_delay(timeout, "a call's timeout")
         ref = self.make_ref()
         self._route_request(None, to, ref, request, _NORMAL, kind)
-        fut = Future()
+        fut: Future[Any] = Future()
         handle = self._scheduler.call_later(timeout, self._core_timeout, ref, to, timeout)
         self._core_pending[ref] = (fut, handle)
         return fut
 
     def _core_timeout(self, ref: Ref, to: Any, timeout: float) -> None:
+        self._forget_call(ref)
         entry = self._core_pending.pop(ref, None)
         if entry is not None:
             entry[0].set_exception(Timeout(f"call to {to} got no reply within {timeout} s"))
@@ -552,25 +590,25 @@ class Node(Env):
             raise NotAllowed(f"node.{what} cannot block inside a handler; in an async def handler use "
                              f"`await self.{what}(...)`")
 
-    def _block(self, fut: Future, timeout: float | None, what: str) -> bool:
+    def _block(self, fut: Future[Any], timeout: float | None, what: str) -> bool:
         self._check_can_block(what)
         return self._scheduler.run_until(fut, timeout)
 
-    def call(self, to: Any, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Any:
+    def call(self, to: Target, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Any:
         """Make a call from outside any process and wait for the reply (the clock runs meanwhile)."""
         self._check_can_block("call")
         fut = self._start_call(to, request, timeout)
         self._block(fut, None, "call")
         return fut.result()
 
-    async def call_async(self, to: Any, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Any:
+    async def call_async(self, to: Target, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Any:
         """``call`` for code running on the backend's event loop (an asyncio program)."""
         return await self._scheduler.wait_for(self._start_call(to, request, timeout))
 
     def inspect(self, pid: PID, *items: str) -> dict[str, str]:
         """A process's ``handle_inspect`` report."""
         self._check_can_block("inspect")
-        fut = self._start_call(pid, items, DEFAULT_CALL_TIMEOUT, INSPECT)
+        fut: Future[dict[str, str]] = self._start_call(pid, items, DEFAULT_CALL_TIMEOUT, INSPECT)
         self._block(fut, None, "inspect")
         return fut.result()
 
@@ -629,9 +667,12 @@ class Node(Env):
             for meta in list(p._metas.values()):
                 meta._owner_terminated(reason)
         if p._pending:
-            for _fut, handle in p._pending.values():
+            for ref, (_fut, handle) in p._pending.items():
                 handle.cancel()
+                self._forget_call(ref)
             p._pending = None
+        if p._calls_in:
+            self._fail_calls(p, reason)
         self._logging.delete_process(p._pid)
         self._pubsub.process_terminated(p, reason, name, aliases)
         if self._state == _STOPPING and not self._processes:
@@ -778,7 +819,7 @@ class Node(Env):
         return f"<Node {self._name.value} {self._state}>"
 
 
-def _addressed(item: tuple, to: Any, p: Runner) -> tuple:
+def _addressed(item: tuple[Any, ...], to: Any, p: Runner) -> tuple[Any, ...]:
     """A message or call sent by name or by alias carries that name (an Atom) or alias as
     a fifth field, for split handling (Ergo's ``MailboxMessage.Target``).  A send to a PID
     keeps the four-field item: the hot path pays nothing for it."""
@@ -787,7 +828,7 @@ def _addressed(item: tuple, to: Any, p: Runner) -> tuple:
         return item
     if t is Alias:
         return (*item, to)
-    return (*item, p._name)  # str, Atom or ProcessID: the name ``p`` holds
+    return (*item, p._name)  # type: ignore[attr-defined]  # str, Atom or ProcessID: the name the Process ``p`` holds
 
 
 def _name(name: object) -> Atom:

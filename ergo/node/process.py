@@ -22,15 +22,17 @@ from ..gen.errors import (
     Timeout,
     unwrap_reason,
 )
-from ..gen.ids import PID, Alias, Atom, ProcessID, Ref
+from ..gen.ids import PID, Alias, Atom, ProcessID, Ref, Target
 from ..gen.options import DEFAULT_CALL_TIMEOUT, CompressionOptions, ProcessOptions
 from ..gen.types import LogLevel, MessagePriority, ProcessState
-from ..scheduler import Future, TimerHandle, check_delay
+from ..scheduler import CallFuture, Future, TimerHandle, check_delay
 from .env import Env
 from .log import Log
 from .runner import INSPECT, MSG, REQUEST, TERMINATED, WAIT_RESPONSE, ZOMBEE, Runner, show
 
 if TYPE_CHECKING:
+    from ..gen.ids import Event
+    from ..gen.messages import MessageEvent
     from .meta import MetaBehavior
     from .node import Node
 
@@ -61,7 +63,7 @@ class Process(Runner, Env):
         "_trap_exit",
     )
 
-    def _bind(self, node: Node, pid: PID, parent: PID, leader: PID, env: dict, options: ProcessOptions,
+    def _bind(self, node: Node, pid: PID, parent: PID, leader: PID, env: dict[Any, Any], options: ProcessOptions,
               log_level: LogLevel) -> None:
         self._setup(node, options.mailbox_size)
         self._pid = pid
@@ -69,7 +71,7 @@ class Process(Runner, Env):
         self._parent = parent
         self._leader = leader
         self._env = env
-        self._pending: dict[Ref, tuple[Future, TimerHandle]] | None = None
+        self._pending: dict[Ref, tuple[Future[Any], TimerHandle]] | None = None
         self._aliases: list[Alias] | None = None
         self._metas: dict[Alias, Any] | None = None
         self._priority = options.send_priority
@@ -196,16 +198,16 @@ class Process(Runner, Env):
 
     # -- messages ------------------------------------------------------------------------
 
-    def send(self, to: Any, message: Any) -> None:
+    def send(self, to: Target, message: Any) -> None:
         """Send ``message`` to a PID, ProcessID, Alias or local name, with this process's priority."""
         self._node._route_send(self._pid, to, message, self._priority)
         self._messages_out += 1
 
-    def send_with_priority(self, to: Any, message: Any, priority: MessagePriority) -> None:
+    def send_with_priority(self, to: Target, message: Any, priority: MessagePriority | str | int) -> None:
         self._node._route_send(self._pid, to, message, MessagePriority.parse(priority))
         self._messages_out += 1
 
-    def send_important(self, to: Any, message: Any) -> None:
+    def send_important(self, to: Target, message: Any) -> None:
         """Send and learn at once whether it reached the mailbox (an error is raised if not).
 
         Locally every send is important; across the network this waits for the peer's
@@ -213,7 +215,7 @@ class Process(Runner, Env):
         """
         self.send(to, message)
 
-    def send_after(self, to: Any, message: Any, delay: float) -> TimerHandle:
+    def send_after(self, to: Target, message: Any, delay: float) -> TimerHandle:
         """Send ``message`` after ``delay`` seconds; ``cancel()`` the returned handle to stop it."""
         delay = check_delay(delay)
         _check_target(to)  # whether it exists is known only then, but what it is can be checked now
@@ -231,7 +233,7 @@ class Process(Runner, Env):
         self._node._route_exit_meta(self._pid, alias, self._reason(reason))
         self._messages_out += 1
 
-    def call(self, to: Any, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Future:
+    def call(self, to: Target, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Future[Any]:
         """Make a synchronous request; ``await`` it from an ``async def`` handler.
 
         Raises ``Timeout`` when no reply comes within ``timeout`` seconds, or the error the
@@ -239,11 +241,11 @@ class Process(Runner, Env):
         """
         return self._request(to, request, timeout, REQUEST)
 
-    def inspect(self, to: PID, *items: str) -> Future:
+    def inspect(self, to: PID, *items: str) -> Future[dict[str, str]]:
         """Ask a local process for its ``handle_inspect`` report (a dict of strings)."""
         return self._request(to, items, DEFAULT_CALL_TIMEOUT, INSPECT)
 
-    def _request(self, to: Any, request: Any, timeout: float, kind: int) -> Future:
+    def _request(self, to: Any, request: Any, timeout: float, kind: int) -> Future[Any]:
         if not self._in_coro:
             raise NotAllowed(
                 f"{self._pid} called {to} from a plain handler: "
@@ -253,7 +255,7 @@ class Process(Runner, Env):
         node = self._node
         ref = node.make_ref()
         node._route_request(self, to, ref, request, self._priority, kind)
-        fut = Future()
+        fut: Future[Any] = CallFuture(to)
         handle = node._scheduler.call_later(timeout, self._call_timeout, ref, to, timeout)
         if self._pending is None:
             self._pending = {}
@@ -262,6 +264,7 @@ class Process(Runner, Env):
         return fut
 
     def _call_timeout(self, ref: Ref, to: Any, timeout: float) -> None:
+        self._node._forget_call(ref)
         entry = self._pending.pop(ref, None) if self._pending else None
         if entry is not None:
             entry[0].set_exception(Timeout(f"call to {to} got no reply within {timeout} s"))
@@ -290,7 +293,7 @@ class Process(Runner, Env):
         self._node._route_response(to, ref, None, error)
         self._messages_out += 1
 
-    def sleep(self, delay: float) -> Future:
+    def sleep(self, delay: float) -> Future[None]:
         """``await self.sleep(s)`` suspends this process only; its mailbox keeps filling.
 
         Killing the process, or the node's stop, ends the sleep at once (the handler's
@@ -319,28 +322,28 @@ class Process(Runner, Env):
 
     # -- links, monitors, events ---------------------------------------------------------
 
-    def link(self, target: Any) -> list | None:
+    def link(self, target: Target | Event) -> list[MessageEvent] | None:
         """Link to a PID, ProcessID, Alias or Event: when it goes away, this process gets an
         exit signal (terminating it unless it traps exits).  For an Event, returns its
         buffered last messages, as ``link_event`` does."""
         return self._node._pubsub.link(self, target)
 
-    def unlink(self, target: Any) -> None:
+    def unlink(self, target: Target | Event) -> None:
         self._node._pubsub.unlink(self, target)
 
-    def monitor(self, target: Any) -> list | None:
+    def monitor(self, target: Target | Event) -> list[MessageEvent] | None:
         """Monitor a PID, ProcessID, Alias or Event: when it goes away, this process gets a
         ``MessageDown*`` message.  For an Event, returns its buffered last messages."""
         return self._node._pubsub.monitor(self, target)
 
-    def demonitor(self, target: Any) -> None:
+    def demonitor(self, target: Target | Event) -> None:
         self._node._pubsub.demonitor(self, target)
 
-    def link_event(self, event: Any) -> list:
+    def link_event(self, event: Event) -> list[MessageEvent]:
         """Subscribe to ``event`` with a link; returns the buffered last ``MessageEvent``s."""
         return self._node._pubsub.link(self, _event(event))
 
-    def monitor_event(self, event: Any) -> list:
+    def monitor_event(self, event: Event) -> list[MessageEvent]:
         """Subscribe to ``event`` with a monitor; returns the buffered last ``MessageEvent``s."""
         return self._node._pubsub.monitor(self, _event(event))
 
@@ -366,7 +369,7 @@ class Process(Runner, Env):
 
     # -- behaviour hooks (the runtime calls these; a behaviour overrides them) ----------
 
-    def _init(self, args: tuple) -> Any:  # pragma: no cover - every behaviour overrides
+    def _init(self, args: tuple[Any, ...]) -> Any:  # pragma: no cover - every behaviour overrides
         return None
 
     def _on_terminate(self, reason: BaseException) -> None:
@@ -427,7 +430,7 @@ class Process(Runner, Env):
         self._close_coroutine()
         self._q_urgent = self._q_system = self._q_main = self._q_log = None
 
-    def _mailbox_full(self, queue: int, item: tuple) -> None:
+    def _mailbox_full(self, queue: int, item: tuple[Any, ...]) -> None:
         """A queue is full: a message goes to the fallback, if there is one, for one hop.
 
         Only a plain message falls back, as in Ergo: a call is refused with ``MailboxFull``
@@ -440,6 +443,7 @@ class Process(Runner, Env):
         fallback = self._fallback
         if fallback is None or item[0] != MSG:
             Runner._mailbox_full(self, queue, item)
+            return  # not reached: it raised MailboxFull
         node = self._node
         try:
             spare = node._resolve(fallback.name)
@@ -478,7 +482,7 @@ class Process(Runner, Env):
 
 
 
-class _Sleep(Future):
+class _Sleep(Future[None]):
     """What ``sleep`` returns: a future its own timer completes.  When its sleeper goes
     away (killed, or stopped by the node's shutdown), the timer is cancelled with it."""
 
@@ -486,7 +490,7 @@ class _Sleep(Future):
 
     _timer: TimerHandle
 
-    def _detach(self, fn: Callable[[Future], None]) -> None:
+    def _detach(self, fn: Callable[[Future[None]], None]) -> None:
         Future._detach(self, fn)
         if not self._callbacks:
             self._timer.cancel()
@@ -507,7 +511,7 @@ def _check_target(to: object) -> None:
         raise Incorrect(f"cannot send to {show(to)}: a PID, ProcessID, Alias or registered name is needed")
 
 
-def _event(event: object) -> Any:
+def _event(event: object) -> Event:
     from ..gen.ids import Event
 
     if not isinstance(event, Event):

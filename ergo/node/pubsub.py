@@ -19,7 +19,7 @@ notice about a link must not be lost to a full mailbox.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ..gen.errors import (
     AliasUnknown,
@@ -134,7 +134,7 @@ class PubSub:
             return t(target.name, self._node._name)
         return target
 
-    def add(self, consumer: Process, target: Any, table: dict, mine_attr: str) -> list[MessageEvent] | None:
+    def add(self, consumer: Process, target: Any, table: dict[Any, Any], mine_attr: str) -> list[MessageEvent] | None:
         """Add a link (``table`` is the links) or a monitor; return buffered events for an event."""
         target = self._local(target)
         t = type(target)
@@ -163,7 +163,7 @@ class PubSub:
             return self._subscribed(target)
         return None
 
-    def remove(self, consumer: Process, target: Any, table: dict, mine_attr: str) -> None:
+    def remove(self, consumer: Process, target: Any, table: dict[Any, Any], mine_attr: str) -> None:
         if type(target) not in _TARGETS:  # (an unhashable one could not even be looked up)
             raise Incorrect(f"cannot unlink or demonitor {show(target)}: a PID, ProcessID, Alias, Event "
                             "or node name is needed")
@@ -174,7 +174,7 @@ class PubSub:
         del mine[target]
         self._drop(table, target, consumer._pid)
 
-    def _drop(self, table: dict, target: Any, pid: PID) -> None:
+    def _drop(self, table: dict[Any, Any], target: Any, pid: PID) -> None:
         consumers = table.get(target)
         if consumers is not None:
             consumers.pop(pid, None)
@@ -183,12 +183,20 @@ class PubSub:
         if type(target) is Event:
             self._unsubscribed(target)
 
+    @overload
+    def link(self, consumer: Process, target: Event) -> list[MessageEvent]: ...
+    @overload
+    def link(self, consumer: Process, target: Any) -> list[MessageEvent] | None: ...
     def link(self, consumer: Process, target: Any) -> list[MessageEvent] | None:
         return self.add(consumer, target, self._links, "_linked")
 
     def unlink(self, consumer: Process, target: Any) -> None:
         self.remove(consumer, target, self._links, "_linked")
 
+    @overload
+    def monitor(self, consumer: Process, target: Event) -> list[MessageEvent]: ...
+    @overload
+    def monitor(self, consumer: Process, target: Any) -> list[MessageEvent] | None: ...
     def monitor(self, consumer: Process, target: Any) -> list[MessageEvent] | None:
         return self.add(consumer, target, self._monitors, "_monitored")
 
@@ -210,13 +218,13 @@ class PubSub:
         links = self._links.pop(target, None)
         monitors = self._monitors.pop(target, None)
         if links:
-            item = (EXIT, from_, LINK, _EXIT[type(target)](target, reason))
+            item: tuple[Any, ...] = (EXIT, from_, LINK, _EXIT[type(target)](target, reason))
             self._tell(links, target, "_linked", URGENT, item)
         if monitors:
             item = (MSG, from_, None, _DOWN[type(target)](target, reason))
             self._tell(monitors, target, "_monitored", SYSTEM, item)
 
-    def _tell(self, consumers: dict[PID, None], target: Any, mine_attr: str, queue: int, item: tuple) -> None:
+    def _tell(self, consumers: dict[PID, None], target: Any, mine_attr: str, queue: int, item: tuple[Any, ...]) -> None:
         processes = self._node._processes
         for pid in consumers:
             c = processes.get(pid.id)

@@ -23,10 +23,11 @@ from ..gen.errors import (
     TerminateReasonPanic,
     TerminateReasonShutdown,
 )
-from ..gen.types import MessagePriority, ProcessState
+from ..gen.types import MessagePriority, NoReply, ProcessState
 from ..scheduler import Future, Scheduler
 
 if TYPE_CHECKING:
+    from ..gen.ids import PID, Ref
     from .node import Node
 
 __all__ = ["Runner"]
@@ -56,6 +57,7 @@ class Runner:
     """A mailbox with a run loop; :class:`Process` and :class:`MetaProcess` build on it."""
 
     __slots__ = (
+        "_calls_in",
         "_coro",
         "_coro_done",
         "_in_coro",
@@ -81,6 +83,8 @@ class Runner:
         self._q_system: deque | None = None
         self._q_main: deque | None = None
         self._q_log: deque | None = None
+        #: calls made to this runner and not answered yet: ref -> caller
+        self._calls_in: dict[Ref, PID] | None = None
         self._mailbox_size = mailbox_size
         self._coro: Any = None
         self._coro_done: Callable[[Any], None] | None = None
@@ -246,6 +250,12 @@ class Runner:
         """What to do with an async handler's return value (a call replies with it)."""
         return None
 
+    def _reply(self, to: PID, ref: Ref, value: Any) -> None:
+        """Answer a call with what its handler returned: ``NoReply`` answers later, and a call
+        the handler already answered (``send_response``) is not answered twice."""
+        if value is not NoReply and not self._node._answered(ref):
+            self._node._route_response(to, ref, value, None)
+
     # -- coroutines --------------------------------------------------------------------
 
     def _start_coroutine(self, coro: Any, done: Callable[[Any], None] | None) -> None:
@@ -346,6 +356,8 @@ class Runner:
 
     def _panic(self, exc: BaseException) -> None:
         self._log_panic("panic in a handler: %r", exc, exc_info=exc)
+        if self._calls_in:  # its callers learn why, not only the log: the exception is part of the error
+            self._node._fail_calls(self, TerminateReasonPanic, show(exc, 400))
         exc.__traceback__ = None  # the frames (and this process) are not kept alive by the error
         self._terminate(TerminateReasonPanic)
 

@@ -30,7 +30,7 @@ def brief(value: Any, limit: int = 60) -> str:
     if kind is float:
         return repr(value)
     if isinstance(value, (str, bytes, bytearray)):  # an Atom too: a slice of it is a plain str
-        head = (str if isinstance(value, str) else bytes)(value[:limit])
+        head = (str if isinstance(value, str) else bytes)(value[:limit])  # type: ignore[arg-type]
         if len(value) <= limit:
             return repr(head)
         return f"{repr(head)[:-1]}...{repr(head)[-1]} ({len(value)} long)"

@@ -208,7 +208,7 @@ class Registry:
         # decoding states (see _unpack)
         self._pools: list[list[msgpack.Packer]] = [[] for _ in range(MAX_DEPTH + 1)]
         self._defaults = [self._make_default(d) for d in range(MAX_DEPTH + 1)]
-        self._cells: list[list] = []
+        self._cells: list[list[Any]] = []
         for name, cls in ERRORS.items():
             self._add_error(cls, name)
         for cls in (DecodeError, EncodeError, RemoteError):
@@ -249,7 +249,7 @@ class Registry:
         names = [f.name for f in dataclasses.fields(cls) if f.init]
         if names:
             getter = operator.attrgetter(*names)
-            get = getter if len(names) > 1 else (lambda obj, _g=getter: (_g(obj),))
+            get: Callable[..., tuple[Any, ...]] = getter if len(names) > 1 else (lambda obj, _g=getter: (_g(obj),))
         else:
             get = _no_fields
         self._records[name] = (cls, len(names))
@@ -333,13 +333,13 @@ class Registry:
             )
         raise EncodeError(f"cannot encode a {type(obj).__module__}.{type(obj).__qualname__}")
 
-    def _enc_tuple(self, obj: tuple, depth: int) -> msgpack.ExtType:
+    def _enc_tuple(self, obj: tuple[Any, ...], depth: int) -> msgpack.ExtType:
         return _tuple_new(_ExtType, (EXT_TUPLE, self._pack(list(obj), depth + 1)))
 
-    def _enc_set(self, obj: set, depth: int) -> msgpack.ExtType:
+    def _enc_set(self, obj: set[Any], depth: int) -> msgpack.ExtType:
         return _tuple_new(_ExtType, (EXT_SET, self._pack(list(obj), depth + 1)))
 
-    def _enc_frozenset(self, obj: frozenset, depth: int) -> msgpack.ExtType:
+    def _enc_frozenset(self, obj: frozenset[Any], depth: int) -> msgpack.ExtType:
         return _tuple_new(_ExtType, (EXT_FROZENSET, self._pack(list(obj), depth + 1)))
 
     def _enc_record(self, obj: Any, depth: int) -> msgpack.ExtType:
@@ -366,7 +366,7 @@ class Registry:
         """The value in ``data``, which must hold exactly one EDF value; else :class:`DecodeError`."""
         return self._unpack(data, "value")
 
-    def _unpack(self, data: Any, what: str, cell: list | None = None) -> Any:
+    def _unpack(self, data: Any, what: str, cell: Any = None) -> Any:  # cell: a list, see below
         # One decode's state is a cell [count, hook, depth]: ``count`` the values a set or
         # map could use as keys (see MAX_SHARED_HASH: None, then a list, then a dict),
         # ``hook`` the ext hook closed over the cell, ``depth`` how many tuples, sets,
@@ -416,7 +416,7 @@ class Registry:
             else:
                 cell[2] -= 1
 
-    def _make_ext_hook(self, keyed: list) -> Callable[[int, bytes], Any]:
+    def _make_ext_hook(self, keyed: list[Any]) -> Callable[[int, bytes], Any]:
         def ext_hook(code: int, data: bytes) -> Any:
             try:
                 if code == EXT_PID or code == EXT_REF or code == EXT_ALIAS:
@@ -447,7 +447,7 @@ class Registry:
 
         return ext_hook
 
-    def _container(self, data: bytes, what: str, cell: list) -> list:
+    def _container(self, data: bytes, what: str, cell: list[Any]) -> list[Any]:
         items = self._unpack(data, what, cell)
         if type(items) is not list:
             raise DecodeError(f"a {what} must hold a msgpack array, not {brief(items)}")
@@ -493,7 +493,7 @@ class Registry:
         cache[data] = value
         return value
 
-    def _dec_record(self, data: bytes, cell: list) -> Any:
+    def _dec_record(self, data: bytes, cell: list[Any]) -> Any:
         items = self._container(data, "record", cell)
         if not items or type(items[0]) is not str:
             raise DecodeError("a record must start with its type name")
@@ -509,7 +509,7 @@ class Registry:
         except Exception as e:  # noqa: BLE001
             raise DecodeError(f"record {name!r} refused its fields: {brief_error(e)}") from None
 
-    def _dec_error(self, data: bytes, cell: list) -> BaseException:
+    def _dec_error(self, data: bytes, cell: list[Any]) -> BaseException:
         items = self._container(data, "error", cell)
         if len(items) != 2 or type(items[0]) is not str or type(items[1]) is not list:
             raise DecodeError("an error must be [name, [args...]]")
@@ -535,7 +535,7 @@ def _arg_text(arg: Any) -> str:
     return brief(arg, 200)
 
 
-def _count(keyed: list, value: Any) -> Any:
+def _count(keyed: list[Any], value: Any) -> Any:
     """Note a decoded value a set or map could use as a key; refuse one hash shared too often.
 
     ``keyed[0]`` holds what the decode has seen: None, then a list of the first
@@ -680,5 +680,5 @@ def decode(data: bytes | bytearray | memoryview) -> Any:
     return DEFAULT._unpack(data, "value")
 
 
-def _no_fields(obj: object) -> tuple:
+def _no_fields(obj: object) -> tuple[Any, ...]:
     return ()

@@ -19,6 +19,7 @@ decompresses whatever it gets.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from operator import attrgetter, itemgetter
 from typing import Any, ClassVar, NoReturn
@@ -135,7 +136,7 @@ class _Frame:
     TYPE: ClassVar[int]
     _SPEC: ClassVar[tuple[_Kind, ...]]
     _NAMES: ClassVar[tuple[str, ...]]
-    _get: ClassVar[attrgetter]
+    _get: ClassVar[attrgetter[Any]]
     _typed_get: ClassVar[Any]
     _typed_types: ClassVar[tuple[tuple[type, ...], ...]]
     _ints: ClassVar[tuple[tuple[int, int, int], ...]]
@@ -143,10 +144,10 @@ class _Frame:
     _what: ClassVar[str]
 
 
-def _frame(type_code: int, *spec: _Kind):
+def _frame(type_code: int, *spec: _Kind) -> Callable[[Any], Any]:
     """Declare a frame: a slotted dataclass whose fields, in order, are its wire fields."""
 
-    def wrap(cls: type) -> type:
+    def wrap(cls: Any) -> Any:
         cls = dataclass(slots=True)(cls)
         names = tuple(f.name for f in fields(cls))
         assert len(names) == len(spec), cls
@@ -207,7 +208,7 @@ def _field_problem(cls: Any, i: int, value: Any) -> str:
 
 
 #: Every message class by its type byte.
-FRAME_TYPES: dict[int, type] = {}
+FRAME_TYPES: dict[int, type[Any]] = {}  # the classes _frame made, with TYPE, _SPEC, ...
 
 
 # --- sends (Ergo's Send* methods) --------------------------------------------------------
@@ -398,8 +399,8 @@ class Spawn(_Frame):
     ref: Ref
     name: str
     register: str | None
-    options: dict
-    args: tuple
+    options: dict[Any, Any]
+    args: tuple[Any, ...]
 
 
 @_frame(170, _A_PID, _A_PID, _A_REF, _AN_ERROR_OR_NIL)
@@ -501,7 +502,7 @@ def encode(
     ``EncodeError``.
     """
     cls = type(msg)
-    if FRAME_TYPES.get(getattr(cls, "TYPE", None)) is not cls:
+    if FRAME_TYPES.get(getattr(cls, "TYPE", None)) is not cls:  # type: ignore[arg-type]
         raise edf.EncodeError(f"{cls.__qualname__} is not an ENP message")
     if order is None:
         order = _default_order(msg)
@@ -627,7 +628,7 @@ class FrameDecoder:
         self._pos = 0
         raise ProtocolError(why) from None
 
-    def _decode(self, ftype: int, body: bytearray) -> Any:
+    def _decode(self, ftype: int, body: bytes | bytearray) -> Any:
         if ftype == TYPE_COMPRESSED:
             ftype, body = self._decompress(body)
         cls = FRAME_TYPES.get(ftype)
@@ -657,7 +658,7 @@ class FrameDecoder:
             return cls(*items)
         return Undecodable(cls(*[None if v is _UNDECODED else v for v in items]), error)
 
-    def _decompress(self, body: bytearray) -> tuple[int, bytes]:
+    def _decompress(self, body: bytes | bytearray) -> tuple[int, bytes]:
         if len(body) < _ZHEAD.size:
             self._fail("compressed frame shorter than its header")
         algorithm, ftype, size = _ZHEAD.unpack_from(body)

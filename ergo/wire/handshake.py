@@ -253,7 +253,7 @@ def _check_info(info: Any) -> str | None:
     return None
 
 
-def _info_from(info: dict) -> NodeInfo:
+def _info_from(info: dict[Any, Any]) -> NodeInfo:
     return NodeInfo(
         name=Atom(info["name"]),
         creation=info["creation"],
@@ -295,7 +295,7 @@ class Refused:
     by_peer: bool = False
 
 
-def _frame(mtype: int, body: dict) -> bytes:
+def _frame(mtype: int, body: dict[Any, Any]) -> bytes:
     data = msgpack.packb(body)
     return _HEADER.pack(MAGIC, VERSION, mtype, len(data)) + data
 
@@ -380,7 +380,7 @@ class _Handshake:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _next_message(self) -> tuple[int, dict] | None:
+    def _next_message(self) -> tuple[int, dict[Any, Any]] | None:
         buf = self._in
         if not buf:
             return None
@@ -412,7 +412,7 @@ class _Handshake:
             return None
         return mtype, body
 
-    def _handle(self, mtype: int, body: dict) -> None:
+    def _handle(self, mtype: int, body: dict[Any, Any]) -> None:
         if mtype == REFUSE:
             reason, text = body.get("reason"), body.get("text")
             cls = _REFUSALS.get(reason, HandshakeError) if isinstance(reason, str) else HandshakeError
@@ -427,7 +427,7 @@ class _Handshake:
             )
         self._on(mtype, body)
 
-    def _on(self, mtype: int, body: dict) -> None:
+    def _on(self, mtype: int, body: dict[Any, Any]) -> None:
         raise NotImplementedError
 
     def _refuse(self, reason: HandshakeError) -> None:
@@ -436,18 +436,18 @@ class _Handshake:
         self._in.clear()
         self.state = "refused"
 
-    def _send(self, mtype: int, body: dict) -> None:
+    def _send(self, mtype: int, body: dict[Any, Any]) -> None:
         self._out += _frame(mtype, body)
 
     @staticmethod
-    def _bin(body: dict, key: str, size: int | None = None) -> bytes:
+    def _bin(body: dict[Any, Any], key: str, size: int | None = None) -> bytes:
         value = body.get(key)
         if type(value) is not bytes or (size is not None and len(value) != size):
             want = f"{size} bytes" if size else "bytes"
             raise MalformedHandshake(f"field {key!r} must be {want}")
         return value
 
-    def _peer_info(self, raw: bytes) -> dict:
+    def _peer_info(self, raw: bytes) -> dict[Any, Any]:
         try:
             info = msgpack.unpackb(raw)
         except Exception:  # noqa: BLE001
@@ -493,7 +493,7 @@ class Dialer(_Handshake):
         self.state = "wait_challenge"
         self._expect = (CHALLENGE,)
 
-    def _on(self, mtype: int, body: dict) -> None:
+    def _on(self, mtype: int, body: dict[Any, Any]) -> None:
         if mtype == CHALLENGE:
             self._nonce_a = self._bin(body, "nonce", NONCE_SIZE)
             if self.join is None:
@@ -565,7 +565,7 @@ class Acceptor(_Handshake):
         self.state = "wait_hello"
         self._expect = (HELLO,)
 
-    def _on(self, mtype: int, body: dict) -> None:
+    def _on(self, mtype: int, body: dict[Any, Any]) -> None:
         if mtype == HELLO:
             self._nonce_d = self._bin(body, "nonce", NONCE_SIZE)
             self._send(CHALLENGE, {"nonce": self._nonce})

@@ -13,6 +13,7 @@ unknown name: ``NoRoute``) is a reply carrying the error.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -96,11 +97,11 @@ class _Message:
     _SPEC: ClassVar[tuple[str, ...]]
 
 
-_TYPES: dict[int, type] = {}
+_TYPES: dict[int, type[Any]] = {}  # the classes _message made, with TYPE and _SPEC
 
 
-def _message(type_code: int, *spec: str):
-    def wrap(cls: type) -> type:
+def _message(type_code: int, *spec: str) -> Callable[[Any], Any]:
+    def wrap(cls: Any) -> Any:
         cls = dataclass(frozen=True, slots=True)(cls)
         cls.TYPE = type_code
         cls._SPEC = spec
@@ -165,7 +166,7 @@ def _node_problem(node: Any) -> str | None:
 def encode(msg: Any) -> bytes:
     """One registrar message as bytes (a whole UDP datagram, or a piece of the TCP stream)."""
     cls = type(msg)
-    if _TYPES.get(getattr(cls, "TYPE", None)) is not cls:
+    if _TYPES.get(getattr(cls, "TYPE", None)) is not cls:  # type: ignore[arg-type]
         raise Incorrect(f"{cls.__qualname__} is not a registrar message")
     items: list[Any] = []
     for kind, value in zip(cls._SPEC, (getattr(msg, f) for f in cls.__slots__)):
