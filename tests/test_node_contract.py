@@ -538,7 +538,7 @@ def test_a_reply_to_an_old_incarnation_of_the_core_is_not_taken_for_a_call_of_th
             def handle_call(self, from_: PID, ref: Any, request: Any) -> Any:
                 old_core = PID(node.name, 1, node.creation + 1)
                 self.send_response(old_core, ref, "forged")  # same id 1, another creation
-                return None
+                return ergo.NoReply
 
         with pytest.raises(ergo.Timeout):
             node.call(node.spawn(Forger), "anything", timeout=1)
