@@ -475,3 +475,27 @@ def test_a_process_killed_in_a_sleep_is_released_at_once():
         assert b.sim.now == pytest.approx(1)  # its timer was cancelled, not left to fire
     finally:
         b.close()
+
+
+def test_a_fallback_that_is_terminating_takes_nothing(backend):
+    node = backend.node()
+    seen: list = []
+
+    class Spare(Driver):
+        def handle_message(self, from_: PID, message: Any) -> None:
+            if message == "stop":
+                raise TerminateReasonNormal
+
+        def terminate(self, reason: BaseException) -> None:
+            self.send(self.small, "fills it")  # small runs only after this callback
+            try:
+                self.send(self.small, "overflow")  # small is full and falls back to this process
+            except Exception as e:
+                seen.append(e)
+
+    spare = node.spawn_register("spare", Spare)
+    small = node.spawn(Driver, ProcessOptions(mailbox_size=1, fallback=Fallback("spare", "t")))
+    act(node, spare, lambda p: setattr(p, "small", small))
+    node.send(spare, "stop")
+    backend.settle()
+    assert len(seen) == 1 and type(seen[0]).__name__ == "MailboxFull" and "terminating" in str(seen[0])

@@ -452,3 +452,21 @@ def test_an_interrupt_from_a_terminate_callback_stops_the_node():
         assert len(journal) == 1 and journal[0][0] == "terminate"  # the others were stopped
     finally:
         b.close()
+
+
+def test_a_process_an_async_handler_stopped_stays_terminated(backend):
+    node = backend.node()
+    helper = node.spawn(Collector)
+
+    class StopsAfterAwait(Driver):
+        async def handle_message(self, from_: PID, message: Any) -> None:
+            await self.call(helper, "messages")
+            raise TerminateReasonNormal
+
+    pid = node.spawn(StopsAfterAwait)
+    behaviour = act(node, pid, lambda p: p)
+    node.send(pid, "go")
+    node.send(pid, "never handled")
+    settle_now(backend)
+    assert pid not in node.process_list()
+    assert behaviour.state is ProcessState.TERMINATED  # not put back to sleep with mail waiting
