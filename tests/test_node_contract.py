@@ -90,6 +90,8 @@ def test_a_stopped_node_refuses_new_work(backend):
     with pytest.raises(NodeTerminated):
         node.register_event("late")
     with pytest.raises(NodeTerminated):
+        node.send_event("late", node.make_ref(), "news")
+    with pytest.raises(NodeTerminated):
         node.call(pid, "late")
 
 
