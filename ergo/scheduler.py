@@ -297,16 +297,6 @@ class Scheduler(ABC):
         (simulation)."""
         return None
 
-    def adapt(self, awaitable: Any, wake: Callable[[Any, BaseException | None], None]) -> Callable[[], None] | None:
-        """Take over an object a handler's coroutine yielded that is not a :class:`Future`.
-
-        If this backend will call ``wake(value, exception)`` once it completes (the asyncio
-        backend accepts asyncio futures), return a function that forgets ``wake`` again
-        (the process was killed meanwhile: nothing may keep it alive); None makes it a clear
-        error in the handler (simulation accepts only the runtime's own awaitables).
-        """
-        return None
-
     async def wait_for(self, future: Future) -> Any:
         """Await ``future`` from code running on this backend's own loop (asyncio programs)."""
         from .gen.errors import NotAllowed

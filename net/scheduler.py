@@ -72,7 +72,10 @@ class AsyncioScheduler(Scheduler):
         self._loop = loop
         self.random = random.Random()
         self._ready = ReadyQueue(self._arm)
-        _ready_queues[loop] = self._ready
+        try:
+            _ready_queues[loop] = self._ready
+        except TypeError:  # a loop that cannot be weakly referenced: its tasks wake through its own queue
+            pass
         _BRIDGE._last = (None, None)
         #: the thread that runs the loop: the one that started the node (see net.start_node)
         self.thread = threading.get_ident()
@@ -138,25 +141,6 @@ class AsyncioScheduler(Scheduler):
             if timer is not None:
                 timer.cancel()
         return future.done()
-
-    def adapt(self, awaitable: Any, wake: Callable[[Any, BaseException | None], None]) -> Callable[[], None] | None:
-        # a bare yield (asyncio.sleep(0)): resume on the next loop iteration, as a Task does
-        if awaitable is None:
-            handle = self._loop.call_soon(wake, None, None)
-            return handle.cancel
-        # an asyncio future yielded by `await fut` inside a handler: resume when it completes;
-        # the coroutine then reads the result (or the exception) from the future itself
-        if not asyncio.isfuture(awaitable) or not getattr(awaitable, "_asyncio_future_blocking", False):
-            return None
-        awaitable._asyncio_future_blocking = False
-
-        def done(_f: asyncio.Future) -> None:
-            wake(None, None)
-
-        awaitable.add_done_callback(done)
-        # forgetting the waiter does not cancel the future: it may be shared, and closing
-        # the handler's coroutine already runs the cleanup of whatever made it
-        return lambda: awaitable.remove_done_callback(done)
 
     async def wait_for(self, future: Future) -> Any:
         if not future.done():

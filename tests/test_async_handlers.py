@@ -11,14 +11,17 @@ asyncio's is ``NotAllowed`` in that process, saying so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from support import AsyncioBackend, Collector, SimBackend
+from test_asyncio_recipes import recipe
 
 from ergo import Actor, MetaBehavior, NotAllowed, ProcessState, ProcessUnknown, Timeout
 
@@ -158,6 +161,24 @@ def test_asyncio_gather_of_runtime_calls_and_asyncio_awaitables(aio):
     assert ask(aio, node, body) == [0, 1, "held", 9]
 
 
+def test_tasks_a_handler_starts_and_waits_for_may_call_for_its_process(aio):
+    node = aio.node()
+    echo = node.spawn(Echo)
+    later, opened = held(node, aio.loop)
+
+    async def body(p: Actor) -> Any:
+        async def fetch(to: Any, v: Any) -> Any:
+            return await p.call(to, v)  # in a task of its own, not the handler's
+
+        async with asyncio.TaskGroup() as group:
+            first = group.create_task(fetch(echo, 1))
+            group.create_task(open_later(opened))
+        both = await asyncio.gather(fetch(echo, 2), fetch(later, 3))
+        return first.result(), both
+
+    assert ask(aio, node, body) == (1, [2, 3])
+
+
 def test_a_calls_own_timeout_still_raises_timeout_inside_a_task(aio):
     node = aio.node()
     gate = blocked(node)
@@ -232,9 +253,9 @@ def test_an_async_meta_process_start_runs_as_an_asyncio_task(aio):
     assert node.call(collector, ("wait", 1)) == [True]
 
 
-def test_a_handler_fetches_from_an_aiohttp_server_on_loopback(aio):
-    node = aio.node()
-    loop = aio.loop
+@contextlib.contextmanager
+def hello_server(loop: asyncio.AbstractEventLoop) -> Iterator[str]:
+    """An aiohttp server on loopback answering ``/hello?who=x`` with ``hello x``; yields its URL."""
 
     async def hello(request: web.Request) -> web.Response:
         return web.Response(text=f"hello {request.query['who']}")
@@ -245,17 +266,34 @@ def test_a_handler_fetches_from_an_aiohttp_server_on_loopback(aio):
     loop.run_until_complete(runner.setup())
     site = web.TCPSite(runner, "127.0.0.1", 0)
     loop.run_until_complete(site.start())
-    port = site._server.sockets[0].getsockname()[1]
     try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hello"
+    finally:
+        loop.run_until_complete(runner.cleanup())
+
+
+def test_a_handler_fetches_from_an_aiohttp_server_on_loopback(aio):
+    node = aio.node()
+    with hello_server(aio.loop) as url:
         async def body(p: Actor) -> Any:
             async with aiohttp.ClientSession() as session:
                 async with asyncio.timeout(30):
-                    async with session.get(f"http://127.0.0.1:{port}/hello", params={"who": "actor"}) as r:
+                    async with session.get(url, params={"who": "actor"}) as r:
                         return r.status, await r.text()
 
         assert ask(aio, node, body) == (200, "hello actor")
-    finally:
-        loop.run_until_complete(runner.cleanup())
+
+
+def test_the_fetcher_recipe_of_the_asyncio_doc_runs_as_written(aio):
+    ns = recipe("fetcher")
+    node = aio.node()
+    with hello_server(aio.loop) as url:
+        fetcher = node.spawn(ns["Fetcher"])
+        assert node.call(fetcher, f"{url}?who=doc", timeout=60) == (200, "hello doc")
+        echo = node.spawn(Echo)
+        node.send(fetcher, (echo, echo))
+        aio.settle()
+        assert any("replies ['ping', 'ping']" in t for t in node.captured.texts())
 
 
 # -- what a handler raises, and how it ends -------------------------------------------------------

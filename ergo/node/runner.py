@@ -391,6 +391,13 @@ class Runner:
             # stop: only calls may hold a stop, so the shutdown takes it now
             self._terminate(TerminateReasonShutdown)
 
+    def _in_handler_task(self) -> bool:
+        """Whether code of this runner's async handler runs now outside the handler's own
+        steps: a task the handler started and waits for (``asyncio.gather`` of coroutines,
+        a ``TaskGroup``), on the event loop.  Such code may call on the process's behalf, as
+        the handler itself may; a plain handler (of this or another process) may not."""
+        return type(self._coro) is Steps and self._node._current is None
+
     def _holds_stop(self) -> bool:
         """Whether the suspended coroutine awaits something that may hold the node's stop:
         a call of its own (up to its timeout, see Process), or anything that is already
@@ -659,18 +666,18 @@ def _is_cancel(exc: BaseException) -> bool:
 
 def resume_when(scheduler: Scheduler, yielded: Any,
                 resume: Callable[[Any, BaseException | None], None]) -> Callable[[], None] | None:
-    """Have ``scheduler`` call ``resume(value, exception)`` once what a handler's coroutine
-    yielded completes: a runtime :class:`Future`, or whatever the backend adapts (asyncio
-    futures).  Returns a function that undoes this (the runner was killed and must not be
-    kept alive by what it awaited), or None if ``yielded`` is neither: awaiting it is an
-    error the caller reports."""
+    """Have ``scheduler`` call ``resume(value, exception)`` once what a hand-driven
+    coroutine yielded completes (simulation: a runtime :class:`Future`).  Returns a
+    function that undoes this (the runner was killed and must not be kept alive by what it
+    awaited), or None if ``yielded`` is anything else: awaiting it is an error the caller
+    reports (see :func:`foreign`)."""
     if isinstance(yielded, Future):
         def wake(f: Future) -> None:
             scheduler.call_soon(resume, f._result, f._exception)
 
         yielded._on_done(wake)
         return lambda: yielded._detach(wake)
-    return scheduler.adapt(yielded, lambda v, e: scheduler.call_soon(resume, v, e))
+    return None
 
 
 def show(value: object, limit: int = 80) -> str:
