@@ -403,6 +403,74 @@ def test_a_handler_that_kills_its_own_process_is_cancelled_at_its_next_await(aio
     assert pid.id not in node._processes
 
 
+def test_a_handler_killed_before_its_task_started_never_runs(aio, caplog):
+    node = aio.node()
+    journal: list = []
+
+    class Worker(Actor):
+        async def handle_message(self, from_: Any, message: Any) -> None:
+            journal.append("ran")
+
+    pid = node.spawn(Worker)
+    node.send(pid, "go")
+    node.scheduler._ready.drain()  # the message is dispatched: its task is made, not run yet
+    assert node.process_info(pid).state is ProcessState.WAIT_RESPONSE
+    node.kill(pid)
+    aio.settle()
+    aio.loop.run_until_complete(asyncio.sleep(0))
+    assert journal == []
+    assert not [t for t in asyncio.all_tasks(aio.loop) if not t.done()]
+    assert not [r for r in caplog.records if r.name == "asyncio"]
+
+
+def test_a_meta_process_killed_in_an_asyncio_await_of_its_start_is_released_at_once(aio):
+    node = aio.node()
+    journal: list = []
+
+    class Meta(MetaBehavior):
+        async def start(self) -> None:
+            try:
+                await asyncio.sleep(3600)
+            finally:
+                journal.append("start's finally")
+
+        def terminate(self, reason: BaseException) -> None:
+            journal.append("terminate")
+
+    class Owner(Actor):
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            return self.spawn_meta(Meta())
+
+    owner = node.spawn(Owner)
+    alias = node.call(owner, "spawn")
+    aio.settle()
+    aio.loop.run_until_complete(asyncio.sleep(0))  # start() is in its sleep
+    assert node.meta_info(alias) is not None
+    node.kill(owner)  # a meta-process dies with its owner
+    assert journal == ["start's finally", "terminate"]
+
+
+def test_each_handler_task_starts_with_a_context_of_its_own(aio):
+    import contextvars
+
+    node = aio.node()
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    collector = node.spawn(Collector)
+
+    async def body(p: Actor) -> Any:
+        seen = var.get()
+        var.set("set by the handler")
+        return seen
+
+    async def sender() -> None:
+        var.set("set by the sender")
+        node.send(node.spawn(Probe), (body, collector))
+        node.send(node.spawn(Probe), (body, collector))
+
+    aio.loop.run_until_complete(sender())
+    assert node.call(collector, ("wait", 2)) == ["unset", "unset"]
+
+
 def test_no_asyncio_warning_when_the_loop_closes_with_a_killed_handler(caplog):
     backend = AsyncioBackend()
     node = backend.node()
