@@ -197,6 +197,18 @@ class Future:
         exc = self._exception
         return exc is not None and _bridge is not None and _bridge.is_cancelled_error(exc)
 
+    # what asyncio.gather reads of a cancelled child future
+    @property
+    def _cancel_message(self) -> Any:
+        exc = self._exception
+        return exc.args[0] if self.cancelled() and exc is not None and exc.args else None
+
+    def _make_cancelled_error(self) -> BaseException:
+        exc = self._exception
+        if self.cancelled() and exc is not None:
+            return exc.with_traceback(None)
+        return _bridge.cancelled_error() if _bridge is not None else RuntimeError("not cancelled")
+
     def _detach(self, fn: Callable[[Future], None]) -> None:
         """Forget the callback ``fn`` of a waiter that is gone (a killed process), so that
         this future no longer keeps it alive."""

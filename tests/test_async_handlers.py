@@ -161,6 +161,23 @@ def test_asyncio_gather_of_runtime_calls_and_asyncio_awaitables(aio):
     assert ask(aio, node, body) == [0, 1, "held", 9]
 
 
+def test_a_timeout_around_a_gather_of_runtime_calls_cancels_them_cleanly(aio, caplog):
+    node = aio.node()
+    echo, gate = node.spawn(Echo), blocked(node)
+
+    async def body(p: Actor) -> Any:
+        try:
+            async with asyncio.timeout(0):
+                await asyncio.gather(p.call(echo, 1), p.call(gate, "never answered", timeout=3600))
+        except TimeoutError:
+            return "timed out", await p.call(echo, "after")
+        return "no timeout", None
+
+    assert ask(aio, node, body) == ("timed out", "after")
+    aio.settle()
+    assert not [r for r in caplog.records if r.name == "asyncio"]  # e.g. "Exception in callback"
+
+
 def test_tasks_a_handler_starts_and_waits_for_may_call_for_its_process(aio):
     node = aio.node()
     echo = node.spawn(Echo)

@@ -279,13 +279,8 @@ class Runner:
         self._waiting = None
         started = node._scheduler.now()
         yielded: Any = ENDED
-        guard = node._scheduler.step_guard
         try:
-            if guard is None:
-                yielded = coro.throw(exc) if exc is not None else coro.send(value)
-            else:
-                with guard:
-                    yielded = coro.throw(exc) if exc is not None else coro.send(value)
+            yielded = coro.throw(exc) if exc is not None else coro.send(value)
         except StopIteration as stop:
             self._coro = None
             done, self._coro_done = self._coro_done, None
