@@ -37,21 +37,21 @@ class _AsyncioBridge(LoopBridge):
         return _running_loop()
 
     def waker(self, fn: Callable[[Future], Any], fut: Future, context: Any) -> tuple[Any, ...] | None:
-        # on the node's ready queue, a task woken by a reply runs in the same drain as the reply
+        # on the node's ready queue, a task woken by a reply runs in the same drain as the
+        # reply; anything else (gather's callbacks, a user's) is asyncio's own callback,
+        # run by the loop, where its failure is logged without touching the queue's drain
         loop = _running_loop()
         if loop is None:
             return None
+        if context is None:
+            return loop.call_soon, (fn, fut), fn
         last_loop, ready = self._last
         if loop is not last_loop:
             ready = _ready_queues.get(loop)
             if ready is not None:  # a loop without a node is not remembered: one may start there
                 self._last = (loop, ready)
         if ready is None:  # a loop without a node: asyncio's own queue
-            if context is None:
-                return loop.call_soon, (fn, fut), fn
             return functools.partial(loop.call_soon, context=context), (fn, fut), fn
-        if context is None:
-            return ready.push, (fn, (fut,)), fn
         return ready.push, (context.run, (fn, fut)), fn
 
     def cancelled_error(self, msg: Any = None) -> BaseException:
