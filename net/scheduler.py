@@ -33,8 +33,8 @@ class _AsyncioBridge(LoopBridge):
     def __init__(self) -> None:
         self._last: tuple[Any, ReadyQueue | None] = (None, None)  # the loop looked up last, its queue
 
-    def running_loop(self) -> Any:
-        return _running_loop()
+    # asyncio's C function itself: a task asks for it (Future.get_loop) at every await
+    running_loop = staticmethod(_running_loop)  # type: ignore[assignment]
 
     def waker(self, fn: Callable[[Future], Any], fut: Future, context: Any) -> tuple[Any, ...] | None:
         # on the node's ready queue, a task woken by a reply runs in the same drain as the
