@@ -265,7 +265,7 @@ class Process(Runner, Env):
         return self._request(to, items, DEFAULT_CALL_TIMEOUT, INSPECT)
 
     def _request(self, to: Any, request: Any, timeout: float, kind: int) -> Future[Any]:
-        if not self._in_coro:
+        if not self._in_coro and not self._in_handler_task():
             raise NotAllowed(
                 f"{self._pid} called {to} from a plain handler: "
                 "make the handler `async def` and `await` the call"
@@ -513,6 +513,12 @@ class _Sleep(Future[None]):
         Future._detach(self, fn)
         if not self._callbacks:
             self._timer.cancel()
+
+    def cancel(self, msg: Any = None) -> bool:
+        if not Future.cancel(self, msg):
+            return False
+        self._timer.cancel()  # cancelled by asyncio (a timeout, the task's cancel): its timer goes too
+        return True
 
 
 def _send_later(node: Node, sender: PID, to: Any, message: Any, priority: MessagePriority) -> None:
