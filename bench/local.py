@@ -176,8 +176,8 @@ def ergo_send(n: int) -> float:
     node, loop = _node()
     try:
         done = loop.create_future()
-        rx = node.spawn(_Receiver, None, n, lambda: done.set_result(None))
-        tx = node.spawn(_Sender, None, rx, n)
+        rx = node.spawn(_Receiver, n, lambda: done.set_result(None))
+        tx = node.spawn(_Sender, rx, n)
         t0 = time.perf_counter()
         node.send(tx, "go")
         loop.run_until_complete(done)
@@ -280,7 +280,7 @@ def ergo_call(n: int) -> float:
     try:
         done = loop.create_future()
         echo = node.spawn(_Echo)
-        caller = node.spawn(_Caller, None, echo, n, lambda: done.set_result(None))
+        caller = node.spawn(_Caller, echo, n, lambda: done.set_result(None))
         t0 = time.perf_counter()
         node.send(caller, "go")
         loop.run_until_complete(done)
@@ -504,8 +504,8 @@ def ergo_sim(n: int) -> float:
     counter = [0]
     per_pair = n // SIM_PAIRS
     for _ in range(SIM_PAIRS):
-        a = node.spawn(_Ping, None, counter)
-        b = node.spawn(_Ping, None, counter)
+        a = node.spawn(_Ping, counter)
+        b = node.spawn(_Ping, counter)
         node.send(a, ("serve", b, per_pair - 1))
     t0 = time.perf_counter()
     s.run()
@@ -565,7 +565,7 @@ def ergo_monitor_rounds(n: int) -> float:
     node, loop = _node()
     try:
         finished = loop.create_future()
-        looper = node.spawn(_MonitorLooper, None, n, lambda: finished.set_result(None))
+        looper = node.spawn(_MonitorLooper, n, lambda: finished.set_result(None))
         t0 = time.perf_counter()
         node.send(looper, "go")
         loop.run_until_complete(finished)
@@ -623,7 +623,7 @@ def ergo_fanout(subscribers: int, events: int) -> float:
         finished = loop.create_future()
         counter = [0]
         for _ in range(subscribers):
-            node.spawn(_Subscriber, None, event, counter, subscribers * events, lambda: finished.set_result(None))
+            node.spawn(_Subscriber, event, counter, subscribers * events, lambda: finished.set_result(None))
         t0 = time.perf_counter()
         for i in range(events):
             node.send_event("ticks", token, i)

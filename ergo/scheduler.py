@@ -6,8 +6,14 @@ randomness.  ``sim`` implements this on a SimPy environment (virtual time, seede
 ``net`` on an asyncio loop; everything above the seam is shared.
 
 :class:`Future` is the core's only awaitable.  A process's ``async def`` handler awaits
-futures made by the runtime (a call's reply, a sleep); the process runner sees the future
-the coroutine yields and resumes the coroutine through the scheduler when it completes.
+futures made by the runtime (a call's reply, a sleep).  In simulation the process runner
+drives the coroutine by hand: it sees the future the coroutine yields and resumes the
+coroutine through the scheduler when it completes.  On an event loop the handler runs as a
+real task of that loop (see :meth:`Scheduler.start_task`), so :class:`Future` also speaks
+the protocol asyncio's tasks and ``asyncio.gather`` / ``wait_for`` expect of a future; the
+loop-specific parts (which loop runs, how a callback is scheduled, what a cancellation
+raises) come from the :class:`LoopBridge` the backend installs, so the core imports no
+event loop.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["CallFuture", "Future", "ReadyQueue", "Scheduler", "TimerHandle", "check_delay"]
+__all__ = [
+    "CallFuture", "Future", "LoopBridge", "ReadyQueue", "Scheduler", "TimerHandle", "check_delay", "set_loop_bridge",
+]
 
 _PENDING: Any = object()
 
@@ -52,18 +60,63 @@ def check_delay(delay: object, what: str = "a delay or timeout") -> float:
     return seconds
 
 
+class LoopBridge(ABC):
+    """What an event-loop backend tells :class:`Future` so that an asyncio task can await
+    it (installed with :func:`set_loop_bridge`; simulation installs none)."""
+
+    @abstractmethod
+    def running_loop(self) -> Any:
+        """The event loop running in this thread, or None."""
+
+    @abstractmethod
+    def waker(self, fn: Callable[[Future[Any]], Any], fut: Future[Any], context: Any) -> tuple[Any, ...] | None:
+        """``(push, args, fn)``: when ``fut`` completes, ``push(*args)`` runs ``fn(fut)`` in
+        ``context`` soon on the running loop (how a future completed by the runtime wakes
+        the task waiting for it, never from inside ``set_result``); None if no loop runs
+        here.  A tuple, not a closure: this is on the path of every await of a call."""
+
+    @abstractmethod
+    def cancelled_error(self, msg: Any = None) -> BaseException:
+        """The exception a cancelled future raises (``asyncio.CancelledError``)."""
+
+    @abstractmethod
+    def is_cancelled_error(self, exc: BaseException) -> bool: ...
+
+
+_bridge: LoopBridge | None = None
+# the bridge's two functions a task uses at every await, looked up once
+_running_loop: Callable[[], Any] | None = None
+_waker: Callable[[Callable[[Future[Any]], Any], Future[Any], Any], tuple[Any, ...] | None] | None = None
+
+
+def set_loop_bridge(bridge: LoopBridge) -> None:
+    """Install the event-loop side of :class:`Future` (done once by the asyncio backend)."""
+    global _bridge, _running_loop, _waker
+    _bridge = bridge
+    _running_loop = bridge.running_loop
+    _waker = bridge.waker
+
+
 class Future(Generic[T]):
     """A result that arrives later; awaitable from a handler (``await fut``) and waitable by a backend.
 
-    ``Future[T]`` for type checkers: ``await fut`` gives a ``T`` (``call`` gives ``Future[Any]``,
-    ``sleep`` a ``Future[None]``)."""
+    On an event loop it is also a future in asyncio's sense: an asyncio task awaits it, and
+    ``asyncio.gather``, ``asyncio.wait_for`` and ``asyncio.timeout`` take it as they take
+    an ``asyncio.Future`` (cancelling it completes it with ``asyncio.CancelledError``).
 
-    __slots__ = ("_callbacks", "_exception", "_result")
+    ``Future[T]`` for type checkers: ``await fut`` gives a ``T`` (``call`` gives ``Future[Any]``,
+    ``sleep`` a ``Future[None]``).
+    """
+
+    __slots__ = ("_asyncio_future_blocking", "_callbacks", "_exception", "_result")
 
     def __init__(self) -> None:
         self._result: T = _PENDING
         self._exception: BaseException | None = None
-        self._callbacks: list[Callable[[Future[T]], None]] | None = None
+        # the runtime's callbacks, and asyncio waiters' wakers (tuples, see add_done_callback)
+        self._callbacks: list[Callable[[Future[T]], None] | tuple[Any, ...]] | None = None
+        #: asyncio's marker of a future (``asyncio.isfuture``): True while a task's ``await`` yields it
+        self._asyncio_future_blocking = False
 
     def done(self) -> bool:
         return self._result is not _PENDING or self._exception is not None
@@ -96,14 +149,75 @@ class Future(Generic[T]):
         self._fire()
         return True
 
-    def add_done_callback(self, fn: Callable[[Future[T]], None]) -> None:
-        """Call ``fn(self)`` when complete: at once if it already is."""
+    def _on_done(self, fn: Callable[[Future[T]], None]) -> None:
+        """The runtime's own callback: call ``fn(self)`` when complete, at once if it already is."""
         if self.done():
             fn(self)
         elif self._callbacks is None:
             self._callbacks = [fn]
         else:
             self._callbacks.append(fn)
+
+    def add_done_callback(self, fn: Callable[[Future[T]], Any], *, context: Any = None) -> None:
+        """Call ``fn(self)`` when complete.  On an event loop, as asyncio does, ``fn`` is
+        scheduled on the loop (in ``context``), even if the future is already done; without
+        one (simulation) it is called when the future completes, at once if it is done."""
+        waker = _waker(fn, self, context) if _waker is not None else None
+        if waker is None:
+            self._on_done(fn)
+        elif self.done():
+            waker[0](*waker[1])
+        elif self._callbacks is None:
+            self._callbacks = [waker]
+        else:
+            self._callbacks.append(waker)
+
+    def remove_done_callback(self, fn: Callable[[Future[T]], Any]) -> int:
+        """Forget ``fn`` (added with ``add_done_callback``); how many were removed."""
+        callbacks = self._callbacks
+        if not callbacks:
+            return 0
+        kept = [c for c in callbacks if c is not fn and not (type(c) is tuple and c[2] is fn)]
+        removed = len(callbacks) - len(kept)
+        self._callbacks = kept or None
+        return removed
+
+    def get_loop(self) -> Any:
+        """The running event loop (asyncio asks this of what a task awaits)."""
+        loop = _running_loop() if _running_loop is not None else None
+        if loop is None:
+            from .gen.errors import NotAllowed
+
+            raise NotAllowed("no event loop runs here: a runtime Future is awaited from a handler")
+        return loop
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Complete with ``asyncio.CancelledError`` (on an event loop), as an asyncio future
+        does; False if it was already complete.  What made the future lets go of it when
+        it completes (a call's reply is then dropped, a sleep's timer cancelled)."""
+        if self.done():
+            return False
+        if _bridge is None:
+            from .gen.errors import NotAllowed
+
+            raise NotAllowed("a runtime Future can be cancelled only on an event loop")
+        return self.set_exception(_bridge.cancelled_error(msg))
+
+    def cancelled(self) -> bool:
+        exc = self._exception
+        return exc is not None and _bridge is not None and _bridge.is_cancelled_error(exc)
+
+    # what asyncio.gather reads of a cancelled child future
+    @property
+    def _cancel_message(self) -> Any:
+        exc = self._exception
+        return exc.args[0] if self.cancelled() and exc is not None and exc.args else None
+
+    def _make_cancelled_error(self) -> BaseException:
+        exc = self._exception
+        if self.cancelled() and exc is not None:
+            return exc.with_traceback(None)
+        return _bridge.cancelled_error() if _bridge is not None else RuntimeError("not cancelled")
 
     def _detach(self, fn: Callable[[Future[T]], None]) -> None:
         """Forget the callback ``fn`` of a waiter that is gone (a killed process), so that
@@ -119,10 +233,14 @@ class Future(Generic[T]):
         callbacks, self._callbacks = self._callbacks, None
         if callbacks:
             for fn in callbacks:
-                fn(self)
+                if type(fn) is tuple:  # an asyncio waiter's (see add_done_callback): queue it
+                    fn[0](*fn[1])
+                else:
+                    fn(self)  # type: ignore[operator]  # not a waker: a runtime callback
 
     def __await__(self) -> Generator[Future[T], None, T]:
         if not self.done():
+            self._asyncio_future_blocking = True
             yield self
         return self.result()
 
@@ -158,9 +276,9 @@ class CallFuture(Future[T]):
         self._consumed = True
         return super().exception()
 
-    def add_done_callback(self, fn: Callable[[Future[T]], None]) -> None:
+    def add_done_callback(self, fn: Callable[[Future[T]], Any], *, context: Any = None) -> None:
         self._consumed = True
-        super().add_done_callback(fn)
+        super().add_done_callback(fn, context=context)
 
     def __del__(self) -> None:
         if not self._consumed:
@@ -200,6 +318,13 @@ class Scheduler(ABC):
     #: the thread that owns this scheduler: the node's API may be used from it alone
     thread: int
 
+    #: whether handlers' coroutines run as tasks of an event loop (:meth:`start_task`)
+    tasks: bool = False
+
+    #: a context manager around each step of a hand-driven handler coroutine, or None
+    #: (simulation uses it to make asyncio's calls a clear error there)
+    step_guard: Any = None
+
     def in_thread(self) -> bool:
         """True when the caller runs on the scheduler's own thread."""
         return threading.get_ident() == self.thread
@@ -220,14 +345,11 @@ class Scheduler(ABC):
         ``NotAllowed`` saying what to do instead.
         """
 
-    def adapt(self, awaitable: Any, wake: Callable[[Any, BaseException | None], None]) -> Callable[[], None] | None:
-        """Take over an object a handler's coroutine yielded that is not a :class:`Future`.
-
-        If this backend will call ``wake(value, exception)`` once it completes (the asyncio
-        backend accepts asyncio futures), return a function that forgets ``wake`` again
-        (the process was killed meanwhile: nothing may keep it alive); None makes it a clear
-        error in the handler (simulation accepts only the runtime's own awaitables).
-        """
+    def start_task(self, coro: Any) -> Any:
+        """Run ``coro`` (a handler's coroutine, wrapped by the runner) as a task of this
+        backend's event loop and return the task (it has ``cancel()``), or None: then the
+        runner drives the coroutine by hand, awaiting only the runtime's own futures
+        (simulation)."""
         return None
 
     async def wait_for(self, future: Future[T]) -> T:

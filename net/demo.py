@@ -76,7 +76,7 @@ class Coordinator(Actor):
 
         self.log.info("step 2: a pinger and a ponger exchange messages")
         ponger = self.spawn(Ponger)
-        pinger = self.spawn(Pinger, None, ponger, 1000)
+        pinger = self.spawn(Pinger, ponger, 1000)
         rounds = await self.call(pinger, "play")
         self.log.info("the pinger reported %d rounds; it has terminated normally", rounds)
 

@@ -1,25 +1,82 @@
-"""The scheduler seam on an asyncio event loop (real time)."""
+"""The scheduler seam on an asyncio event loop (real time).
+
+A handler's coroutine runs as an ``asyncio.Task`` of the loop (:meth:`AsyncioScheduler.start_task`),
+and the runtime's :class:`~ergo.scheduler.Future` is a future asyncio's tasks can await
+(:class:`_AsyncioBridge`): a task woken by a reply is stepped from the node's ready queue,
+in the same drain as the reply, as a hand-driven coroutine was.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from ergo.gen.errors import NotAllowed
-from ergo.scheduler import Future, ReadyQueue, Scheduler, TimerHandle
+from ergo.scheduler import Future, LoopBridge, ReadyQueue, Scheduler, TimerHandle, set_loop_bridge
 
 __all__ = ["AsyncioScheduler"]
 
+#: the ready queue of each loop that runs a node: a task awaiting a runtime future is woken
+#: through it (the latest node started on a loop serves them all)
+_ready_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReadyQueue] = weakref.WeakKeyDictionary()
+_running_loop = asyncio._get_running_loop
+
+
+class _AsyncioBridge(LoopBridge):
+    def __init__(self) -> None:
+        self._last: tuple[Any, ReadyQueue | None] = (None, None)  # the loop looked up last, its queue
+
+    # asyncio's C function itself: a task asks for it (Future.get_loop) at every await
+    running_loop = staticmethod(_running_loop)
+
+    def waker(self, fn: Callable[[Future], Any], fut: Future, context: Any) -> tuple[Any, ...] | None:
+        # on the node's ready queue, a task woken by a reply runs in the same drain as the
+        # reply; anything else (gather's callbacks, a user's) is asyncio's own callback,
+        # run by the loop, where its failure is logged without touching the queue's drain
+        loop = _running_loop()
+        if loop is None:
+            return None
+        if context is None:
+            return loop.call_soon, (fn, fut), fn
+        last_loop, ready = self._last
+        if loop is not last_loop:
+            ready = _ready_queues.get(loop)
+            if ready is not None:  # a loop without a node is not remembered: one may start there
+                self._last = (loop, ready)
+        if ready is None:  # a loop without a node: asyncio's own queue
+            return functools.partial(loop.call_soon, context=context), (fn, fut), fn
+        return ready.push, (context.run, (fn, fut)), fn
+
+    def cancelled_error(self, msg: Any = None) -> BaseException:
+        return asyncio.CancelledError() if msg is None else asyncio.CancelledError(msg)
+
+    def is_cancelled_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, asyncio.CancelledError)
+
+
+_BRIDGE = _AsyncioBridge()
+set_loop_bridge(_BRIDGE)
+
 
 class AsyncioScheduler(Scheduler):
+    tasks = True
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.random = random.Random()
         self._ready = ReadyQueue(self._arm)
+        try:
+            _ready_queues[loop] = self._ready
+        except TypeError:  # a loop that cannot be weakly referenced: its tasks wake through its own queue
+            pass
+        _BRIDGE._last = (None, None)
         #: the thread that runs the loop: the one that started the node (see net.start_node)
         self.thread = threading.get_ident()
         # the core reads the clock several times per handler run: asyncio's own loop.time()
@@ -59,8 +116,13 @@ class AsyncioScheduler(Scheduler):
             if not af.done():
                 af.set_result(None)
 
-        fut.add_done_callback(done)
+        fut._on_done(done)
         return af
+
+    def start_task(self, coro: Any) -> asyncio.Task:
+        # a fresh context for each handler, as for any task: a handler's context variables
+        # are its own, not those of whatever code sent the message that started it
+        return self._loop.create_task(coro, context=contextvars.Context())
 
     def run_until(self, future: Future, timeout: float | None = None) -> bool:
         if self._loop.is_running():
@@ -79,25 +141,6 @@ class AsyncioScheduler(Scheduler):
             if timer is not None:
                 timer.cancel()
         return future.done()
-
-    def adapt(self, awaitable: Any, wake: Callable[[Any, BaseException | None], None]) -> Callable[[], None] | None:
-        # a bare yield (asyncio.sleep(0)): resume on the next loop iteration, as a Task does
-        if awaitable is None:
-            handle = self._loop.call_soon(wake, None, None)
-            return handle.cancel
-        # an asyncio future yielded by `await fut` inside a handler: resume when it completes;
-        # the coroutine then reads the result (or the exception) from the future itself
-        if not asyncio.isfuture(awaitable) or not getattr(awaitable, "_asyncio_future_blocking", False):
-            return None
-        awaitable._asyncio_future_blocking = False
-
-        def done(_f: asyncio.Future) -> None:
-            wake(None, None)
-
-        awaitable.add_done_callback(done)
-        # forgetting the waiter does not cancel the future: it may be shared, and closing
-        # the handler's coroutine already runs the cleanup of whatever made it
-        return lambda: awaitable.remove_done_callback(done)  # type: ignore[return-value]  # its count is unused
 
     async def wait_for(self, future: Future) -> Any:
         if not future.done():

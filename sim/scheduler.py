@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import threading
@@ -10,7 +11,7 @@ from typing import Any
 
 import simpy
 
-from ergo.gen.errors import Timeout
+from ergo.gen.errors import NotAllowed, Timeout
 from ergo.scheduler import Future, ReadyQueue, Scheduler, TimerHandle
 
 __all__ = ["SimScheduler"]
@@ -42,6 +43,46 @@ class _SimTimer(TimerHandle):
             self._counts[0] -= 1
 
 
+class _NoLoop:
+    """The "running event loop" a handler sees in simulation: asyncio's own awaitables
+    (``asyncio.sleep(1)``, ``wait_for``, ``gather``, ...) ask for the running loop, and then
+    raise ``NotAllowed`` saying why, instead of asyncio's "no running event loop"."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotAllowed(
+            f"a handler used asyncio (loop.{name}) in simulation: only the runtime's own awaitables "
+            "(self.call, self.sleep, self.inspect, ...) can be awaited in simulation, not asyncio's "
+            "or another library's"
+        )
+
+    def __repr__(self) -> str:
+        return "<no event loop: simulation>"
+
+
+_NO_LOOP = _NoLoop()
+
+
+class _StepGuard:
+    """Around each step of a handler's coroutine: the stand-in loop is the running one,
+    unless a real loop runs (a simulation driven from an asyncio program: the runner then
+    refuses asyncio's futures itself)."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set: list[bool] = []
+
+    def __enter__(self) -> None:
+        take = asyncio._get_running_loop() is None
+        if take:
+            asyncio._set_running_loop(_NO_LOOP)  # type: ignore[arg-type]
+        self._set.append(take)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._set.pop():
+            asyncio._set_running_loop(None)
+
+
 class SimScheduler(Scheduler):
     """Runs the core on ``env``.  Soon-calls of one scheduler are drained by one SimPy event
     per batch, in FIFO order, so the order of everything follows from the seed alone."""
@@ -55,6 +96,7 @@ class SimScheduler(Scheduler):
         self._epoch = epoch
         self._ready = ReadyQueue(self._arm)
         self.thread = threading.get_ident()  # a simulation runs on the thread that built it
+        self.step_guard = _StepGuard()
 
     def _arm(self) -> None:
         self._env.timeout(0).callbacks.append(self._drain)

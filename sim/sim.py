@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from ergo.gen.errors import Incorrect, Timeout
 from ergo.gen.options import NodeOptions
-from ergo.node.node import Node
+from ergo.node.node import Node, validate_node_name
 from ergo.scheduler import check_delay
 
 from .host import Host
@@ -50,8 +50,8 @@ class Sim:
 
     def start_node(self, name: str, options: NodeOptions | None = None) -> Node:
         """Start ``name@host`` on its host (made on first use)."""
-        host = name.split("@", 1)[1] if isinstance(name, str) and "@" in name else ""
-        return self.host(host).start_node(name, options)
+        atom = validate_node_name(name)  # says what is wrong with the name ("app": no @host) first
+        return self.host(atom.value.split("@", 1)[1]).start_node(name, options)
 
     def run(self, until: float | None = None, *, limit: float = DEFAULT_RUN_LIMIT) -> None:
         """Run the clock until virtual time ``until``, or until nothing is left to happen.

@@ -119,7 +119,7 @@ class Journal:
 
 def _spawn_child(p: Recorder, trap: bool, link_parent: bool, link_child: bool) -> PID:
     options = ProcessOptions(link_parent=link_parent, link_child=link_child)
-    return p.spawn(Recorder, options, p.journal, trap)
+    return p.spawn(Recorder, p.journal, trap, options=options)
 
 
 def _stop_after(p: Recorder, reason: Any, delay: float) -> None:
@@ -658,7 +658,7 @@ class PubSubMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.model.live()) < _MAX_PROCESSES)
     @rule(trap=st.booleans())
     def spawn(self, trap: bool) -> None:
-        pid = self.node.spawn(Recorder, None, self.journal, trap)
+        pid = self.node.spawn(Recorder, self.journal, trap)
         self.model.spawn(pid, self.node.pid, trap)
 
     @precondition(lambda self: 0 < len(self.model.live()) < _MAX_PROCESSES)

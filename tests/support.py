@@ -76,7 +76,7 @@ class AsyncioBackend(Backend):
         async def idle() -> None:
             for _ in range(100_000):
                 busy = any(len(n.scheduler._ready) for n in self.nodes) or any(
-                    p._state in (ProcessState.RUNNING,) for n in self.nodes for p in n._processes.values()
+                    _busy(p) for n in self.nodes for p in n._processes.values()
                 )
                 if not busy:
                     return
@@ -92,6 +92,17 @@ class AsyncioBackend(Backend):
             asyncio.set_event_loop(None)
 
 
+
+
+def _busy(p: Any) -> bool:
+    """Running, or suspended in a handler whose resume is already queued (a handler's task
+    that has not taken its first step yet, or whose awaited future is done)."""
+    if p._state is ProcessState.RUNNING:
+        return True
+    if p._state is ProcessState.WAIT_RESPONSE:
+        waiting = p._waiting
+        return waiting is not None and waiting[0] is not None and waiting[0].done()
+    return False
 
 
 class Collector(ergo.Actor):

@@ -202,7 +202,7 @@ def test_send_threadsafe_wakes_a_sleeping_loop():
     node = net.start_node("th@localhost", QUIET, handle_signals=False)
     try:
         got: list = []
-        pid = node.spawn(StopOn, None, "from a thread", got)
+        pid = node.spawn(StopOn, "from a thread", got)
         t = _in_thread(lambda: node.send_threadsafe(pid, "from a thread"))
         assert node.wait(timeout=60) is True  # the loop sleeps in select() until the thread's send
         t.join()
@@ -216,7 +216,7 @@ def test_call_threadsafe_returns_a_concurrent_future():
     try:
         echo = node.spawn(Echo)
         got: list = []
-        stopper = node.spawn(StopOn, None, "done", got)
+        stopper = node.spawn(StopOn, "done", got)
         results: list = []
 
         def worker() -> None:
@@ -241,7 +241,7 @@ def test_the_wrong_thread_gets_a_clear_error_and_the_node_goes_on(debug):
     node.scheduler.loop.set_debug(debug)
     try:
         got: list = []
-        pid = node.spawn(StopOn, None, "last", got)
+        pid = node.spawn(StopOn, "last", got)
         errors: list = []
 
         def worker() -> None:
@@ -266,7 +266,7 @@ def test_a_simulation_refuses_other_threads():
     s = sim.Sim(seed=1)
     node = s.start_node("s@localhost", QUIET)
     got: list = []
-    pid = node.spawn(StopOn, None, "never", got)
+    pid = node.spawn(StopOn, "never", got)
     node.send_threadsafe(pid, "same thread")  # from the simulation's own thread: fine
     s.run()
     errors: list = []

@@ -122,8 +122,8 @@ def panics(node: Any) -> str:
 def test_a_base_exception_out_of_a_handler_is_a_panic_of_that_process_only(backend, exc, how):
     node = backend.node()
     journal: list = []
-    pid = node.spawn(Raiser, None, journal)
-    watcher = node.spawn(Watcher, None, pid)
+    pid = node.spawn(Raiser, journal)
+    watcher = node.spawn(Watcher, pid)
     bystander = node.spawn(Collector)
     node.send(pid, (how, exc("odd")))
     reason = down_reason(node, watcher)
@@ -150,7 +150,7 @@ def test_an_awaited_asyncio_future_that_is_cancelled_panics_its_process():
                 await fut
 
         pid = node.spawn(Awaiter)
-        watcher = node.spawn(Watcher, None, pid)
+        watcher = node.spawn(Watcher, pid)
         node.send(pid, "go")
         backend.settle()
         assert node.process_info(pid).state is ProcessState.WAIT_RESPONSE
@@ -169,8 +169,8 @@ def test_keyboard_interrupt_or_system_exit_stops_the_node_and_is_raised_out_of_i
     node = backend.node()
     journal: list = []
     others: list = []
-    pid = node.spawn(Raiser, None, journal)
-    node.spawn(Raiser, None, others)
+    pid = node.spawn(Raiser, journal)
+    node.spawn(Raiser, others)
     node.send(pid, (how, exc()))
     with pytest.raises(exc):  # not swallowed: it comes out of whatever runs the loop
         node.wait()
@@ -214,7 +214,7 @@ class MetaOwner(Actor):
 @pytest.mark.parametrize("exc", [asyncio.CancelledError, GeneratorExit], ids=lambda c: c.__name__)
 def test_a_base_exception_out_of_a_meta_process_start_is_its_panic(backend, exc):
     node = backend.node()
-    owner = node.spawn(MetaOwner, None, exc())
+    owner = node.spawn(MetaOwner, exc())
     backend.settle()
     assert node.call(owner, "metas") == []  # the meta-process is gone, its owner is not
     assert exc.__name__ in panics(node)
@@ -307,7 +307,7 @@ def test_a_delay_or_timeout_that_is_not_a_finite_number_of_seconds_is_incorrect(
 def full(node: Any, name: str, fallback: str | None, **kw: Any) -> PID:
     """A registered Collector whose one-slot mailbox is already full (it has not run yet)."""
     options = ProcessOptions(mailbox_size=1, fallback=Fallback(fallback, "t") if fallback else None, **kw)
-    pid = node.spawn_register(name, Collector, options)
+    pid = node.spawn_register(name, Collector, options=options)
     node.send(pid, "first")
     return pid
 
@@ -374,7 +374,7 @@ def test_an_event_for_a_full_mailbox_does_not_fall_back(backend):
             super().init()
             self.monitor_event(Event("ev", node.name))
 
-    sub = node.spawn(Subscriber, ProcessOptions(mailbox_size=1, fallback=Fallback("spare")))
+    sub = node.spawn(Subscriber, options=ProcessOptions(mailbox_size=1, fallback=Fallback("spare")))
     node.send(sub, "first")
     node.send_event("ev", token, "news")  # lost for this subscriber only, and logged
     backend.settle()
@@ -405,7 +405,7 @@ class Sleeper(Actor):
 
 
 def sleeping(node: Any, journal: list, seconds: float = 3600) -> PID:
-    pid = node.spawn(Sleeper, None, journal)
+    pid = node.spawn(Sleeper, journal)
     node.send(pid, seconds)
     node.call(node.spawn(Collector), "messages")  # FIFO: by now it has started its sleep
     assert node.process_info(pid).state is ProcessState.WAIT_RESPONSE
@@ -543,13 +543,13 @@ LONG = "x" * 300
 
 NODE_CASES: list[tuple[str, Any, type[ErgoError]]] = [
     ("spawn factory", lambda n, p: n.spawn(5), Incorrect),
-    ("spawn options", lambda n, p: n.spawn(Collector, 5), Incorrect),
+    ("spawn options", lambda n, p: n.spawn(Collector, options=5), Incorrect),
     ("spawn_register None", lambda n, p: n.spawn_register(None, Collector), Incorrect),
     ("spawn_register int", lambda n, p: n.spawn_register(5, Collector), Incorrect),
     ("spawn_register empty", lambda n, p: n.spawn_register("", Collector), Incorrect),
     ("spawn_register too long", lambda n, p: n.spawn_register(LONG, Collector), AtomTooLong),
-    ("spawn mutated options", lambda n, p: n.spawn(Collector, _mutated(mailbox_size=-1)), Incorrect),
-    ("spawn mutated priority", lambda n, p: n.spawn(Collector, _mutated(send_priority=9)), Incorrect),
+    ("spawn mutated options", lambda n, p: n.spawn(Collector, options=_mutated(mailbox_size=-1)), Incorrect),
+    ("spawn mutated priority", lambda n, p: n.spawn(Collector, options=_mutated(send_priority=9)), Incorrect),
     ("register_name int", lambda n, p: n.register_name(5, p), Incorrect),
     ("register_name too long", lambda n, p: n.register_name(LONG, p), AtomTooLong),
     ("register_name pid", lambda n, p: n.register_name("n", "pid"), Incorrect),
@@ -664,7 +664,7 @@ def test_a_name_no_process_can_have_is_looked_up_like_any_unknown_name(backend):
 
 def test_valid_priorities_and_options_still_work(backend):
     node = backend.node()
-    pid = node.spawn(Collector, ProcessOptions(send_priority="high", compression=CompressionOptions(),
+    pid = node.spawn(Collector, options=ProcessOptions(send_priority="high", compression=CompressionOptions(),
                                                leader=node.pid, env={"k": 1}, link_parent=False))
     assert probe(node, lambda p: p.send_with_priority(pid, "m", 2)) == "no error"
     assert node.call(pid, ("wait", 1)) == ["m"]
@@ -683,7 +683,7 @@ GARBAGE = [None, 5, -1, 3.5, math.nan, LONG, "", [], object(), b"x", True, 10**5
 
 NODE_SWEEP: dict[str, Any] = {
     "spawn": lambda n, p, b: n.spawn(b),
-    "spawn options": lambda n, p, b: n.spawn(Collector, b),
+    "spawn options": lambda n, p, b: n.spawn(Collector, options=b),
     "spawn_register": lambda n, p, b: n.spawn_register(b, Collector),
     "register_name": lambda n, p, b: n.register_name(b, p),
     "register_name pid": lambda n, p, b: n.register_name("n", b),
@@ -740,7 +740,7 @@ PROCESS_SWEEP: dict[str, Any] = {
     "send_response_error": lambda p, o, b: p.send_response_error(o, p.node.make_ref(), b),
     "sleep": lambda p, o, b: p.sleep(b),
     "spawn": lambda p, o, b: p.spawn(b),
-    "spawn options": lambda p, o, b: p.spawn(Collector, b),
+    "spawn options": lambda p, o, b: p.spawn(Collector, options=b),
     "spawn_register": lambda p, o, b: p.spawn_register(b, Collector),
     "spawn_meta": lambda p, o, b: p.spawn_meta(b),
     "spawn_meta mailbox": lambda p, o, b: p.spawn_meta(Meta(), b),

@@ -42,7 +42,7 @@ class Chatty(Actor):
 def test_node_and_process_levels_filter_messages(backend):
     node = backend.node(level="warning")
     quiet = node.spawn(Chatty)
-    loud = node.spawn(Chatty, ProcessOptions(log_level="trace"))
+    loud = node.spawn(Chatty, options=ProcessOptions(log_level="trace"))
     node.captured.messages.clear()
     node.send(quiet, "q")
     node.send(loud, "l")
@@ -329,10 +329,10 @@ def test_stop_sends_untrappable_shutdown_to_every_process_and_releases_wait(back
     class Parent(Trapper):
         def init(self, journal):
             super().init(journal)
-            self.spawn(Trapper, None, journal)
+            self.spawn(Trapper, journal)
 
-    parent = node.spawn(Parent, None, journal)
-    node.spawn(Trapper, None, journal)
+    parent = node.spawn(Parent, journal)
+    node.spawn(Trapper, journal)
     node.stop()
     assert node.wait() is True and not node.is_alive()
     terminations = [e for e in journal if e[0] == "terminate"]
@@ -422,7 +422,7 @@ def _scenario(seed: int) -> list[str]:
 
     peers: list = []
     for _ in range(4):
-        peers.append(node.spawn(Worker, None, peers))
+        peers.append(node.spawn(Worker, peers))
     node.send(peers[0], 0)
     b.sim.run()
     node.stop()

@@ -138,7 +138,7 @@ def test_a_panic_is_logged_critical_with_exc_info_and_its_traceback_once(tree: K
 def test_per_process_levels_still_decide_before_the_tree(tree: Keep):
     s = sim.Sim(seed=1)
     node = _node(s, default_logger=False, level="debug")
-    quiet = node.spawn(Talker, ProcessOptions(log_level=LogLevel.WARNING))
+    quiet = node.spawn(Talker, options=ProcessOptions(log_level=LogLevel.WARNING))
     loud = node.spawn(Talker)
     node.send(quiet, "q")
     node.send(loud, "l")

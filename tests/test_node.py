@@ -97,7 +97,7 @@ def test_env_is_case_insensitive_and_inherited_by_later_spawns_only(backend):
     assert node.env("COLOR") == "red" and node.env("color") == "red"
     before = node.spawn(Collector)
     node.set_env("size", 3)
-    after = node.spawn(Collector, ProcessOptions(env={"own": 1}))
+    after = node.spawn(Collector, options=ProcessOptions(env={"own": 1}))
     assert node.process_info(before).env == {"COLOR": "red"}
     assert node.process_info(after).env == {"COLOR": "red", "SIZE": 3, "OWN": 1}
     node.set_env("color", None)
@@ -150,7 +150,7 @@ def test_spawn_rejects_bad_arguments(backend):
     with pytest.raises(Incorrect):
         node.spawn(dict)
     with pytest.raises(Incorrect):
-        node.spawn(Collector, {"mailbox_size": 1})
+        node.spawn(Collector, options={"mailbox_size": 1})
     with pytest.raises(Incorrect):
         ProcessOptions(mailbox_size=-1)
 
@@ -189,7 +189,7 @@ def test_message_sent_to_self_during_init_is_handled_after_init(backend):
             self.send(self.pid, "hello me")
             journal.append(("init done",))
 
-    node.spawn(SelfSender, None, journal)
+    node.spawn(SelfSender, journal)
     backend.settle()
     assert journal[0] == ("init done",) and journal[1][2] == "hello me"
 
@@ -273,7 +273,7 @@ def test_mailbox_full_refuses_with_a_clear_error(backend):
                 except MailboxFull as e:
                     errors.append(str(e))
 
-    small = node.spawn(Collector, ProcessOptions(mailbox_size=2))
+    small = node.spawn(Collector, options=ProcessOptions(mailbox_size=2))
     node.send(node.spawn(Flood), small)
     backend.settle()
     assert node.call(small, "messages") == [0, 1]
@@ -289,7 +289,7 @@ def test_full_mailbox_forwards_to_the_fallback(backend):
             for i in range(3):
                 self.send(message, i)
 
-    small = node.spawn(Collector, ProcessOptions(mailbox_size=2, fallback=Fallback("spare", tag="overflow")))
+    small = node.spawn(Collector, options=ProcessOptions(mailbox_size=2, fallback=Fallback("spare", tag="overflow")))
     node.send(node.spawn(Flood), small)
     [fallback] = node.call(spare, ("wait", 1))
     assert fallback == MessageFallback(small, "overflow", small, 2)
@@ -346,13 +346,13 @@ def test_aliases_route_until_deleted(backend):
 
 def test_call_from_outside_gets_the_reply(backend):
     node = backend.node()
-    pid = node.spawn(Recorder, None, [])
+    pid = node.spawn(Recorder, [])
     assert node.call(pid, 7) == ("reply", 7)
 
 
 def test_call_times_out_when_no_reply_comes(backend):
     node = backend.node()
-    pid = node.spawn(Recorder, None, [])
+    pid = node.spawn(Recorder, [])
     with pytest.raises(Timeout, match="no reply"):
         node.call(pid, "ignore", timeout=0.01)
     assert node.call(pid, 1) == ("reply", 1)  # the process is fine
@@ -367,8 +367,8 @@ def test_call_to_unknown_process_raises_at_once(backend):
 def test_handler_exception_is_a_panic_that_hurts_nobody_else(backend):
     node = backend.node()
     journal: list = []
-    victim = node.spawn(Recorder, None, journal)
-    bystander = node.spawn(Recorder, None, [])
+    victim = node.spawn(Recorder, journal)
+    bystander = node.spawn(Recorder, [])
     # the caller learns at once, and why (as Erlang's gen_server:call does; Ergo times out)
     with pytest.raises(ProcessTerminated, match=r"terminated \(panic: RuntimeError\('boom in call'\)\)"):
         node.call(victim, "crash", timeout=60)
@@ -381,7 +381,7 @@ def test_handler_exception_is_a_panic_that_hurts_nobody_else(backend):
 
 def test_async_handler_calls_another_process_and_replies(backend):
     node = backend.node()
-    echo = node.spawn(Recorder, None, [])
+    echo = node.spawn(Recorder, [])
 
     class Proxy(Actor):
         async def handle_call(self, from_, ref, request):
@@ -395,7 +395,7 @@ def test_async_handler_calls_another_process_and_replies(backend):
 
 def test_waiting_process_keeps_its_mailbox_filling(backend):
     node = backend.node()
-    slow = node.spawn(Recorder, None, [])
+    slow = node.spawn(Recorder, [])
     observed: dict = {}
 
     class Waiter(Collector):
@@ -528,7 +528,7 @@ def test_node_call_inside_a_handler_is_refused(backend):
 def test_send_exit_terminates_with_the_reason(backend):
     node = backend.node()
     journal: list = []
-    pid = node.spawn(Recorder, None, journal)
+    pid = node.spawn(Recorder, journal)
     node.send_exit(pid, TerminateReason("enough"))
     backend.settle()
     # Ergo's "<sender>: reason": terminate() is told who sent the signal
@@ -546,7 +546,7 @@ def test_trapped_exit_arrives_as_a_message_but_not_from_the_parent(backend):
 
     class Parent(Actor):
         def init(self) -> None:
-            self.child = self.spawn(Recorder, None, journal, True)
+            self.child = self.spawn(Recorder, journal, True)
 
         def handle_call(self, from_, ref, request):
             if request == "child":
@@ -567,7 +567,7 @@ def test_trapped_exit_arrives_as_a_message_but_not_from_the_parent(backend):
 def test_kill_a_sleeping_process(backend):
     node = backend.node()
     journal: list = []
-    pid = node.spawn_register("k", Recorder, None, journal, True)
+    pid = node.spawn_register("k", Recorder, journal, True)
     node.kill(pid)
     assert pid not in node.process_list() and node.whereis("k") is None
     assert journal == [("terminate", TerminateReasonKill)]
@@ -577,7 +577,7 @@ def test_kill_a_sleeping_process(backend):
 
 def test_kill_a_waiting_process_closes_its_coroutine(backend):
     node = backend.node()
-    silent = node.spawn(Recorder, None, [])
+    silent = node.spawn(Recorder, [])
     journal: list = []
 
     class Waiter(Actor):
@@ -617,7 +617,8 @@ def test_a_process_killed_while_running_finishes_as_a_zombee(backend):
 
 def test_process_info_and_list(backend):
     node = backend.node()
-    pid = node.spawn_register("p", Collector, ProcessOptions(mailbox_size=10, send_priority=MessagePriority.HIGH))
+    pid = node.spawn_register("p", Collector,
+                              options=ProcessOptions(mailbox_size=10, send_priority=MessagePriority.HIGH))
     node.send(pid, "m")
     node.call(pid, ("wait", 1))
     info = node.process_info(pid)
@@ -767,6 +768,6 @@ def test_compression_options_are_checked_on_spawn_and_on_set(backend):
     with pytest.raises(Incorrect):
         ProcessOptions(compression="fast")
     good = ergo.CompressionOptions(enable=True, level=ergo.CompressionLevel.BEST_SPEED, threshold=4096)
-    pid = node.spawn(Collector, ProcessOptions(compression=good))
+    pid = node.spawn(Collector, options=ProcessOptions(compression=good))
     assert node.process_info(pid).compression == good
     assert ergo.CompressionOptions(level=2).level is ergo.CompressionLevel.BEST_SIZE

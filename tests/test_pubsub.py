@@ -170,7 +170,7 @@ def test_link_exit_kills_a_non_trapping_process_even_for_normal(backend):
     node = backend.node()
     ends: list = []
     target = node.spawn(Watcher)
-    linked = node.spawn(Watcher, None, False, ends)
+    linked = node.spawn(Watcher, False, ends)
     do(node, linked, "link", target)
     node.send(target, "stop")  # terminates normally
     backend.settle()
@@ -185,9 +185,9 @@ def test_link_exit_cascades_with_the_original_reason(backend):
     only terminate() is told the wrapper that names the source."""
     node = backend.node()
     ends: list = []
-    a = node.spawn(Watcher, None, False, ends)
-    b = node.spawn(Watcher, None, False, ends)
-    c = node.spawn(Watcher, None, False, ends)
+    a = node.spawn(Watcher, False, ends)
+    b = node.spawn(Watcher, False, ends)
+    c = node.spawn(Watcher, False, ends)
     watcher = node.spawn(Watcher)
     do(node, b, "link", a)
     do(node, c, "link", b)
@@ -209,7 +209,7 @@ def test_trapped_link_exit_arrives_as_a_message_for_every_target_kind(backend):
     owner = node.spawn_register("named", Watcher)
     alias = do(node, owner, "create_alias")
     token = do(node, owner, "register_event", "ev")
-    trapper = node.spawn(Watcher, None, True)
+    trapper = node.spawn(Watcher, True)
     event = Event("ev", node.name)
     do(node, trapper, "link", owner)
     do(node, trapper, "link", ProcessID("named", node.name))
@@ -235,7 +235,7 @@ def test_link_parent_exit_cannot_be_trapped(backend):
     class Parent(Watcher):
         def init(self) -> None:
             super().init()
-            self.child = self.spawn(Watcher, ProcessOptions(link_parent=True), True, ends)
+            self.child = self.spawn(Watcher, True, ends, options=ProcessOptions(link_parent=True))
 
         def handle_call(self, from_, ref, request):
             if request == "child":
@@ -257,7 +257,7 @@ def test_link_child_makes_the_parent_hear_of_the_child(backend):
         def handle_call(self, from_, ref, request):
             if request == "spawn child":
                 self.trap_exit = True
-                return self.spawn(Watcher, ProcessOptions(link_child=True))
+                return self.spawn(Watcher, options=ProcessOptions(link_child=True))
             return super().handle_call(from_, ref, request)
 
     parent = node.spawn(Parent)
@@ -450,7 +450,7 @@ def test_shutdown_reason_reaches_monitors(backend):
             downs.append(message)
 
     target = node.spawn(Watcher)
-    node.spawn(Spy, None, target)
+    node.spawn(Spy, target)
     node.send_exit(target, TerminateReasonShutdown)
     backend.settle()
     assert downs == [MessageDownPID(target, TerminateReasonShutdown)]
@@ -472,7 +472,7 @@ def test_a_process_linked_and_monitoring_an_event_gets_each_message_once(backend
 
 def test_a_signal_never_overtakes_what_its_sender_sent_before(backend):
     node = backend.node()
-    watcher = node.spawn(Watcher, None, True)  # traps exits: they arrive as messages
+    watcher = node.spawn(Watcher, True)  # traps exits: they arrive as messages
 
     class Chatter(Actor):
         def handle_message(self, from_, message):

@@ -26,7 +26,7 @@ from ..gen.options import MetaInfo
 from ..gen.types import NoReply
 from ..scheduler import Future
 from .log import Log
-from .runner import EXIT, INSPECT, MSG, REQUEST, TERMINATED, ZOMBEE, Runner, resume_when, show
+from .runner import ENDED, EXIT, INSPECT, MSG, REQUEST, TERMINATED, ZOMBEE, Runner, Steps, foreign, resume_when, show
 
 if TYPE_CHECKING:
     from .process import Process
@@ -180,18 +180,52 @@ class MetaProcess(Runner):
             self._uncaught(e)
             return
         if type(result) is CoroutineType:
+            scheduler = self._node._scheduler
+            if scheduler.tasks:  # a task of the event loop, as an async handler (see Runner)
+                steps = Steps(self, result, self._start_task_step)
+                self._start_coro = steps
+                steps._task = scheduler.start_task(steps)
+                return
             self._start_coro = result
             self._step_start(None, None)
         else:
             self._terminate(TerminateReasonNormal)
+
+    def _start_task_step(self, coro: Any, value: Any, exc: BaseException | None) -> Any:
+        """One step of ``start()`` run as a task (see :class:`~ergo.node.runner.Steps`)."""
+        node = self._node
+        previous = node._current
+        node._current = self
+        try:
+            return coro.throw(exc) if exc is not None else coro.send(value)
+        except StopIteration:
+            self._start_coro = None
+            self._terminate(TerminateReasonNormal)
+        except TerminateReason as r:
+            self._start_coro = None
+            self._terminate(r.with_traceback(None))
+        except Exception as e:
+            self._start_coro = None
+            self._panic(e)
+        except BaseException as e:
+            self._start_coro = None
+            self._uncaught(e)
+        finally:
+            node._current = previous
+        return ENDED
 
     def _step_start(self, value: Any, exc: BaseException | None) -> None:
         coro = self._start_coro
         if coro is None or self._state is TERMINATED:
             return
         self._start_detach = None
+        guard = self._node._scheduler.step_guard
         try:
-            yielded = coro.throw(exc) if exc is not None else coro.send(value)
+            if guard is None:
+                yielded = coro.throw(exc) if exc is not None else coro.send(value)
+            else:
+                with guard:
+                    yielded = coro.throw(exc) if exc is not None else coro.send(value)
         except StopIteration:
             self._start_coro = None
             self._terminate(TerminateReasonNormal)
@@ -208,8 +242,7 @@ class MetaProcess(Runner):
             sched = self._node._scheduler
             self._start_detach = resume_when(sched, yielded, self._step_start)
             if self._start_detach is None:
-                sched.call_soon(self._step_start, None,
-                                NotAllowed(f"meta-process {self._id} awaited {yielded!r}, not a runtime awaitable"))
+                sched.call_soon(self._step_start, None, foreign(self._describe(), yielded))
 
     # -- mailbox -------------------------------------------------------------------------
 
@@ -252,7 +285,9 @@ class MetaProcess(Runner):
         if detach is not None:
             detach()  # what start() awaited must not keep the meta-process alive
         coro, self._start_coro = self._start_coro, None
-        if coro is not None:
+        if type(coro) is Steps:
+            coro._cancel(self)  # a task: cancelled where it waits, its finally blocks run now
+        elif coro is not None:
             try:
                 coro.close()
             except BaseException as e:

@@ -177,12 +177,12 @@ class Node(Env):
 
     # -- processes -----------------------------------------------------------------------
 
-    def spawn(self, factory: Callable[[], Process], options: ProcessOptions | None = None, *args: Any) -> PID:
+    def spawn(self, factory: Callable[[], Process], *args: Any, options: ProcessOptions | None = None) -> PID:
         """Spawn a process: ``factory()`` makes the behaviour, ``init(*args)`` runs before this returns."""
         return self._spawn(factory, options, args, None, None)
 
-    def spawn_register(self, name: str, factory: Callable[[], Process], options: ProcessOptions | None = None,
-                       *args: Any) -> PID:
+    def spawn_register(self, name: str, factory: Callable[[], Process], *args: Any,
+                       options: ProcessOptions | None = None) -> PID:
         """Spawn a process registered under ``name`` (``Taken`` if the name is in use)."""
         return self._spawn(factory, options, args, None, _name(name))
 
@@ -198,6 +198,10 @@ class Node(Env):
             raise Incorrect(f"options must be ProcessOptions or None, not {type(options).__name__}")
         else:
             options.check()  # a dataclass can be changed after it was made: check what is used
+        for a in args:
+            if type(a) is ProcessOptions:  # Ergo's order, spawn(factory, options, *args): say so
+                raise Incorrect("ProcessOptions go in options=..., not among init's arguments: "
+                                "spawn(factory, *args, options=ProcessOptions(...))")
         if not callable(factory):
             raise Incorrect(f"a factory is a callable returning a process behaviour (e.g. an Actor subclass), "
                             f"not {show(factory)}")

@@ -9,6 +9,8 @@ public names below (``pid``, ``name``, ``node``, ``log``, ...) are reserved.  A 
 
 from __future__ import annotations
 
+import dis
+import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +64,23 @@ class Process(Runner, Env):
         "_priority",
         "_trap_exit",
     )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _check_reserved(cls)
+
+    if not TYPE_CHECKING:  # for type checkers a Process has exactly the attributes it declares
+
+        def __getattr__(self, name: str) -> Any:
+            # only reached when normal lookup failed: a runtime field read before spawn bound it
+            try:
+                object.__getattribute__(self, "_node")
+            except AttributeError:
+                raise AttributeError(
+                    f"{type(self).__qualname__} is not spawned yet: {name!r} exists once node.spawn() has "
+                    "made it a process (set up state in init(), which runs after that, not in __init__)"
+                ) from None
+            raise AttributeError(f"{type(self).__qualname__!r} object has no attribute {name!r}")
 
     def _bind(self, node: Node, pid: PID, parent: PID, leader: PID, env: dict[Any, Any], options: ProcessOptions,
               log_level: LogLevel) -> None:
@@ -246,7 +265,7 @@ class Process(Runner, Env):
         return self._request(to, items, DEFAULT_CALL_TIMEOUT, INSPECT)
 
     def _request(self, to: Any, request: Any, timeout: float, kind: int) -> Future[Any]:
-        if not self._in_coro:
+        if not self._in_coro and not self._in_handler_task():
             raise NotAllowed(
                 f"{self._pid} called {to} from a plain handler: "
                 "make the handler `async def` and `await` the call"
@@ -304,12 +323,12 @@ class Process(Runner, Env):
 
     # -- spawning ------------------------------------------------------------------------
 
-    def spawn(self, factory: Callable[[], Process], options: ProcessOptions | None = None, *args: Any) -> PID:
+    def spawn(self, factory: Callable[[], Process], *args: Any, options: ProcessOptions | None = None) -> PID:
         """Spawn a child of this process; its leader is this process's leader unless set."""
         return self._node._spawn(factory, options, args, self, None)
 
-    def spawn_register(self, name: str, factory: Callable[[], Process], options: ProcessOptions | None = None,
-                       *args: Any) -> PID:
+    def spawn_register(self, name: str, factory: Callable[[], Process], *args: Any,
+                       options: ProcessOptions | None = None) -> PID:
         from .node import _name
 
         return self._node._spawn(factory, options, args, self, _name(name))
@@ -495,6 +514,12 @@ class _Sleep(Future[None]):
         if not self._callbacks:
             self._timer.cancel()
 
+    def cancel(self, msg: Any = None) -> bool:
+        if not Future.cancel(self, msg):
+            return False
+        self._timer.cancel()  # cancelled by asyncio (a timeout, the task's cancel): its timer goes too
+        return True
+
 
 def _send_later(node: Node, sender: PID, to: Any, message: Any, priority: MessagePriority) -> None:
     """The send of a ``send_after`` timer.  The timer holds the sender's PID, not the
@@ -519,4 +544,47 @@ def _event(event: object) -> Event:
     return event
 
 
+def _reserved_names() -> frozenset[str]:
+    """What a behaviour must not assign or redefine: the process's read-only properties."""
+    return frozenset(k for k, v in vars(Process).items()
+                     if isinstance(v, property) and v.fset is None and not k.startswith("_"))
 
+
+def _check_reserved(cls: type) -> None:
+    """Refuse, when the class is defined, a behaviour that redefines or assigns a name the
+    runtime owns (``self.state = ...`` would fail much later with "property has no setter")."""
+    reserved = _RESERVED or _reserved_names()
+    for key, value in vars(cls).items():
+        if key in reserved:
+            raise Incorrect(f"{cls.__qualname__} defines {key!r}, which is the runtime's "
+                            f"(Process.{key}, read-only): give yours another name")
+        code = getattr(getattr(value, "__func__", value), "__code__", None)
+        if code is not None:
+            bad = _assigned_on_self(code, reserved)
+            if bad is not None:
+                raise Incorrect(f"{cls.__qualname__}.{key} assigns self.{bad}, but {bad!r} is the runtime's "
+                                f"(Process.{bad}, read-only): give yours another name, e.g. self.{bad}_")
+
+
+def _assigned_on_self(code: types.CodeType, reserved: frozenset[str], me: str | None = None) -> str | None:
+    """The first reserved name a method stores on its first argument, ``me`` (also from a
+    function nested in it, where ``me`` is a closure variable)."""
+    if me is None:
+        if not code.co_argcount:
+            return None
+        me = code.co_varnames[0]
+    previous = None
+    for ins in dis.get_instructions(code):
+        if (ins.opname == "STORE_ATTR" and ins.argval in reserved and previous is not None
+                and previous.opname in ("LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE") and previous.argval == me):
+            return str(ins.argval)
+        previous = ins
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            found = _assigned_on_self(const, reserved, me)
+            if found is not None:
+                return found
+    return None
+
+
+_RESERVED: frozenset[str] = _reserved_names()

@@ -2,19 +2,23 @@
 
 A runner is not a task.  Sending appends to a queue and, if the runner sleeps, schedules
 one run with ``call_soon``; a run handles a bounded batch and reschedules itself if more is
-waiting.  When a handler returns a coroutine (an ``async def`` handler), the runner drives
-it by hand: the coroutine yields the runtime's :class:`~ergo.scheduler.Future`, the runner
-parks in ``waitresponse`` (the mailbox keeps filling, nothing else is handled) and resumes
-the coroutine through the scheduler once the future completes.
+waiting.  When a handler returns a coroutine (an ``async def`` handler), the runner parks in
+``waitresponse`` (the mailbox keeps filling, nothing else is handled) until the coroutine
+returns.  On an event loop the coroutine runs as a task of that loop (:class:`Steps` wraps
+it, so the runtime's bookkeeping happens at each of its steps), which makes it asyncio code
+like any other: ``asyncio.timeout``, ``current_task()``, aiohttp, httpx.  In simulation the
+runner drives it by hand: the coroutine yields the runtime's :class:`~ergo.scheduler.Future`
+and the runner resumes it through the scheduler once the future completes.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
+from .. import scheduler as _scheduler
 from ..gen.errors import (
     Incorrect,
     MailboxFull,
@@ -30,7 +34,7 @@ if TYPE_CHECKING:
     from ..gen.ids import PID, Ref
     from .node import Node
 
-__all__ = ["Runner"]
+__all__ = ["Runner", "Steps"]
 
 # mailbox item kinds: an item is (kind, from, ref, message)
 MSG, REQUEST, EVENT, EXIT, INSPECT, LOG = range(6)
@@ -259,9 +263,76 @@ class Runner:
     # -- coroutines --------------------------------------------------------------------
 
     def _start_coroutine(self, coro: Any, done: Callable[[Any], None] | None) -> None:
-        self._coro = coro
         self._coro_done = done
+        scheduler = self._node._scheduler
+        if scheduler.tasks:
+            # a task of the loop: its first step runs on the loop's next turn; meanwhile the
+            # process is busy, and its resume counts as queued (it holds a stop, see _holds_stop)
+            steps = Steps(self, coro, self._task_step)
+            self._coro = steps
+            self._state = WAIT_RESPONSE
+            self._waiting = _QUEUED
+            steps._task = scheduler.start_task(steps)
+            return
+        self._coro = coro
         self._step(None, None)
+
+    def _task_step(self, coro: Any, value: Any, exc: BaseException | None) -> Any:
+        """One step of a handler's coroutine run as a task (see :class:`Steps`): the same
+        bookkeeping as :meth:`_step`, but the task, not the runner, waits for what the
+        coroutine awaits.  Returns what it yielded, or ``ENDED`` once it has returned."""
+        node = self._node
+        previous = node._current
+        node._current = self
+        self._in_coro = True
+        self._state = RUNNING
+        self._waiting = None
+        started = node._scheduler.now()
+        yielded: Any = ENDED
+        try:
+            yielded = coro.throw(exc) if exc is not None else coro.send(value)
+        except StopIteration as stop:
+            self._coro = None
+            done, self._coro_done = self._coro_done, None
+            if done is not None:
+                try:
+                    done(stop.value)
+                except Exception as e:  # a reply that cannot be routed must not kill the process
+                    self._log_error("failed to deliver the result of the async handler: %r", e)
+        except TerminateReason as reason:
+            self._coro = None
+            self._terminate(reason.with_traceback(None))
+        except Exception as e:
+            self._coro = None
+            self._panic(e)
+        except BaseException as e:  # a CancelledError of its own included: see _uncaught
+            self._coro = None
+            self._uncaught(e)
+        else:
+            if self._state is RUNNING:
+                self._state = WAIT_RESPONSE
+                self._waiting = (yielded, _nothing)
+        finally:
+            self._in_coro = False
+            node._current = previous
+            self._running_time += node._scheduler.now() - started
+        state = self._state
+        if self._coro is None:
+            if state is RUNNING:
+                if self._has_items():
+                    node._scheduler.call_soon(self._run)
+                else:
+                    self._state = SLEEP
+            elif state is ZOMBEE:
+                self._finish_zombee()
+            return ENDED
+        if state is ZOMBEE:
+            self._finish_zombee()  # killed from inside its own step: cancelled below, in its task
+        elif state is TERMINATED:
+            self._close_coroutine()
+        elif state is WAIT_RESPONSE and node._stopping() and not self._holds_stop():
+            self._terminate(TerminateReasonShutdown)  # as in _step
+        return yielded
 
     def _step(self, value: Any, exc: BaseException | None) -> None:
         coro = self._coro
@@ -274,8 +345,13 @@ class Runner:
         self._in_coro = True
         self._state = RUNNING
         started = node._scheduler.now()
+        guard = node._scheduler.step_guard
         try:
-            yielded = coro.throw(exc) if exc is not None else coro.send(value)
+            if guard is None:
+                yielded = coro.throw(exc) if exc is not None else coro.send(value)
+            else:
+                with guard:
+                    yielded = coro.throw(exc) if exc is not None else coro.send(value)
         except StopIteration as stop:
             self._coro = None
             done, self._coro_done = self._coro_done, None
@@ -300,11 +376,7 @@ class Runner:
                 self._state = WAIT_RESPONSE
                 self._waiting = (yielded, detach)
             else:
-                err = NotAllowed(
-                    f"a handler of {self._describe()} awaited {yielded!r}: only the runtime's own "
-                    "awaitables (call, sleep, ...) can be awaited here"
-                )
-                node._scheduler.call_soon(self._step, None, err)
+                node._scheduler.call_soon(self._step, None, foreign(self._describe(), yielded))
         finally:
             self._in_coro = False
             node._current = previous
@@ -323,6 +395,13 @@ class Runner:
             # it suspended in a sleep (or on anything but a call) after the node began to
             # stop: only calls may hold a stop, so the shutdown takes it now
             self._terminate(TerminateReasonShutdown)
+
+    def _in_handler_task(self) -> bool:
+        """Whether code of this runner's async handler runs now outside the handler's own
+        steps: a task the handler started and waits for (``asyncio.gather`` of coroutines,
+        a ``TaskGroup``), on the event loop.  Such code may call on the process's behalf, as
+        the handler itself may; a plain handler (of this or another process) may not."""
+        return type(self._coro) is Steps and self._node._current is None
 
     def _holds_stop(self) -> bool:
         """Whether the suspended coroutine awaits something that may hold the node's stop:
@@ -346,7 +425,9 @@ class Runner:
         self._release_wait()
         coro, self._coro = self._coro, None
         self._coro_done = None
-        if coro is not None:
+        if type(coro) is Steps:
+            coro._cancel(self)  # a task: cancelled where it waits, its finally blocks run now
+        elif coro is not None:
             try:
                 coro.close()
             except BaseException as e:  # a finally block that raised: log, the process is gone anyway
@@ -413,20 +494,197 @@ class Runner:
         )
 
 
+#: what a step returns once the coroutine has returned (see Runner._task_step)
+ENDED: Any = object()
+_GIVEN: Any = object()  # Steps: the cleanup's awaitable has been handed to the task
+
+
+class _Queued:
+    """What a runner whose task has not taken its first step yet waits for: a resume that
+    is already queued (``done()``), so a node's stop lets it start (as in _holds_stop)."""
+
+    __slots__ = ()
+
+    def done(self) -> bool:
+        return True
+
+
+_QUEUED = (_Queued(), lambda: None)
+
+
+def _nothing() -> None:
+    """The task waits for what its coroutine awaits: the runner has nothing to let go of."""
+
+
+def foreign(who: str, yielded: object) -> NotAllowed:
+    """The error a hand-driven coroutine (simulation) gets for awaiting something else than
+    the runtime's own awaitables."""
+    return NotAllowed(
+        f"a handler of {who} awaited {show(yielded)}: in simulation only the runtime's own awaitables "
+        "(self.call, self.sleep, self.inspect, ...) can be awaited, not asyncio's or another library's"
+    )
+
+
+class Steps(Coroutine):
+    """A handler's coroutine as the event loop's task runs it.
+
+    The task sends to and throws into this wrapper; each step goes through ``step`` (the
+    runner's bookkeeping: ``node._current``, the process state, what a handler's return or
+    exception means).  The runtime cancels it with :meth:`_cancel` when its process is
+    killed or terminated: the cancellation is raised in the coroutine at once, where it
+    waits, so its ``finally`` blocks run before the process's ``terminate``; if that
+    cleanup awaits (``async with`` exits do), the task drives the rest of it, with no more
+    bookkeeping: the process is gone.
+    """
+
+    __slots__ = ("_coro", "_handoff", "_inside", "_later", "_log_to", "_runner", "_step", "_task")
+
+    def __init__(self, runner: Any, coro: Any, step: Callable[[Any, Any, BaseException | None], Any]) -> None:
+        self._runner = runner
+        self._coro = coro
+        self._step: Callable[[Any, Any, BaseException | None], Any] | None = step
+        self._task: Any = None
+        self._inside = False
+        self._handoff: Any = ENDED
+        #: where a failure of the cleanup is logged (not the process: it must not be kept alive)
+        self._log_to: tuple[Any, str, Any] | None = None
+        self._later: Any = None  # the runner, while a cancellation waits for the running step to end
+
+    def send(self, value: Any) -> Any:
+        if self._runner is None:
+            return self._cleanup(value, None)
+        # _go inlined: this is the step of every await
+        self._inside = True
+        try:
+            yielded = self._step(self._coro, value, None)  # type: ignore[misc]
+        finally:
+            self._inside = False
+        if yielded is ENDED or self._runner is None:
+            return self._ended(yielded)
+        return yielded
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if val is None:
+            val = typ() if isinstance(typ, type) else typ
+        return self._go(None, val)
+
+    def close(self) -> None:
+        """The task is discarded unfinished (its loop closed): close the coroutine."""
+        coro, self._coro = self._coro, None
+        self._runner = None
+        if coro is not None:
+            coro.close()
+
+    def __await__(self) -> Any:  # pragma: no cover - a task never awaits its own coroutine
+        raise NotAllowed("a handler's task is run by the runtime, not awaited")
+
+    def _go(self, value: Any, exc: BaseException | None) -> Any:
+        if self._runner is None:
+            return self._cleanup(value, exc)
+        self._inside = True
+        try:
+            yielded = self._step(self._coro, value, exc)  # type: ignore[misc]
+        finally:
+            self._inside = False
+        if yielded is ENDED or self._runner is None:
+            return self._ended(yielded)
+        return yielded
+
+    def _ended(self, yielded: Any) -> Any:
+        if yielded is ENDED:
+            self._runner = self._coro = self._later = self._step = None
+            raise StopIteration
+        # cancelled in this step (it ended its own process, or the node's stop took it)
+        later, self._later = self._later, None
+        if later is not None:
+            self._throw_cancel(later)
+        return self._cleanup(None, None)
+
+    def _cleanup(self, value: Any, exc: BaseException | None) -> Any:
+        """A step after the process is gone: hand the task what the cancelled coroutine's
+        cleanup awaits, then drive that cleanup to its end and finish quietly."""
+        handoff = self._handoff
+        if handoff is not _GIVEN:
+            if handoff is ENDED:
+                raise StopIteration  # the cancellation that woke the task has done its work
+            self._handoff = _GIVEN
+            return handoff  # the task's own cancellation is spent on getting here
+        coro = self._coro
+        if coro is None:  # pragma: no cover - defensive: the cleanup has ended
+            raise StopIteration
+        try:
+            return coro.throw(exc) if exc is not None else coro.send(value)
+        except BaseException as e:
+            self._coro = None
+            self._handoff = ENDED
+            if not isinstance(e, StopIteration) and not _is_cancel(e):
+                self._log_cleanup_failed(e)
+            raise StopIteration from None
+
+    def _cancel(self, runner: Any) -> None:
+        """Cancel the coroutine now: raise asyncio's CancelledError where it waits (its
+        ``finally`` blocks run before this returns) and let go of the process.  Called while
+        the coroutine itself runs (it ended its own process), at the end of that step."""
+        self._runner = self._step = None  # the task must not keep the process alive
+        if self._inside and getattr(self._coro, "cr_running", False):
+            self._later = runner
+            return
+        self._throw_cancel(runner)
+        if not self._inside:
+            # wake the task where it waits, so that it ends (or goes on with the cleanup);
+            # if the loop never runs again, its discarded task is no leak worth a warning
+            task = self._task
+            if task is not None:
+                task.cancel()
+                task._log_destroy_pending = False
+
+    def _throw_cancel(self, runner: Any) -> None:
+        coro = self._coro
+        if coro is None:
+            self._handoff = ENDED
+            return
+        node = runner._node
+        previous = node._current
+        node._current = runner
+        try:
+            self._handoff = coro.throw(_scheduler._bridge.cancelled_error())  # type: ignore[union-attr]
+            self._log_to = (runner._log, runner._describe(), node)  # its cleanup goes on in the task
+        except BaseException as e:  # it ended: returned, re-raised the cancellation, or a finally raised
+            self._coro = None
+            self._handoff = ENDED
+            if not isinstance(e, StopIteration) and not _is_cancel(e):
+                runner._callback_failed("closing the handler of a terminated process", e)
+        finally:
+            node._current = previous
+
+    def _log_cleanup_failed(self, exc: BaseException) -> None:
+        if self._log_to is None:  # pragma: no cover - set whenever a cleanup goes on in the task
+            return
+        log, who, node = self._log_to
+        log.panic("the cleanup of the cancelled handler of %s raised %r", who, exc, exc_info=exc)
+        if isinstance(exc, INTERRUPTS):
+            node._interrupted(exc)
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    bridge = _scheduler._bridge
+    return bridge is not None and bridge.is_cancelled_error(exc)
+
+
 def resume_when(scheduler: Scheduler, yielded: Any,
                 resume: Callable[[Any, BaseException | None], None]) -> Callable[[], None] | None:
-    """Have ``scheduler`` call ``resume(value, exception)`` once what a handler's coroutine
-    yielded completes: a runtime :class:`Future`, or whatever the backend adapts (asyncio
-    futures).  Returns a function that undoes this (the runner was killed and must not be
-    kept alive by what it awaited), or None if ``yielded`` is neither: awaiting it is an
-    error the caller reports."""
+    """Have ``scheduler`` call ``resume(value, exception)`` once what a hand-driven
+    coroutine yielded completes (simulation: a runtime :class:`Future`).  Returns a
+    function that undoes this (the runner was killed and must not be kept alive by what it
+    awaited), or None if ``yielded`` is anything else: awaiting it is an error the caller
+    reports (see :func:`foreign`)."""
     if isinstance(yielded, Future):
         def wake(f: Future) -> None:
             scheduler.call_soon(resume, f._result, f._exception)
 
-        yielded.add_done_callback(wake)
+        yielded._on_done(wake)
         return lambda: yielded._detach(wake)
-    return scheduler.adapt(yielded, lambda v, e: scheduler.call_soon(resume, v, e))
+    return None
 
 
 def show(value: object, limit: int = 80) -> str:
@@ -448,4 +706,5 @@ def _holds_from(q: deque, sender: object) -> bool:
     return False
 
 
-__all__ += ["show", "BATCH", "EVENT", "EXIT", "INSPECT", "LOG", "LOGQ", "MAIN", "MSG", "REQUEST", "SYSTEM", "URGENT"]
+__all__ += ["show", "foreign", "ENDED"]
+__all__ += ["BATCH", "EVENT", "EXIT", "INSPECT", "LOG", "LOGQ", "MAIN", "MSG", "REQUEST", "SYSTEM", "URGENT"]

@@ -26,7 +26,7 @@ PROCESS_ENV = {"B": 1.23, "D": "d"}
 @pytest.fixture
 def t1(backend):
     node = node_with_env(backend, "t1node@localhost", NODE_ENV)
-    pid = node.spawn_register("a", Probe, ProcessOptions(env=PROCESS_ENV))
+    pid = node.spawn_register("a", Probe, options=ProcessOptions(env=PROCESS_ENV))
     return node, pid
 
 

@@ -10,7 +10,7 @@ from ergo import ExitSignal, MessageExitPID, TerminateReasonShutdown, unwrap_rea
 def test_trap_exit(backend):
     node = backend.node("t2node@localhost")
     journal: list = []
-    pid = node.spawn(Probe, None, journal)
+    pid = node.spawn(Probe, journal)
 
     def toggle(p):
         assert p.trap_exit is False
@@ -21,8 +21,8 @@ def test_trap_exit(backend):
 
     assert run(node, pid, toggle) is False
 
-    target = run(node, pid, lambda p: p.spawn(Probe, None, journal, True))  # a child that traps
-    alien = run(node, pid, lambda p: p.spawn(Probe, None, journal))
+    target = run(node, pid, lambda p: p.spawn(Probe, journal, True))  # a child that traps
+    alien = run(node, pid, lambda p: p.spawn(Probe, journal))
     # a sibling's exit signal is trapped: a message
     run(node, alien, lambda p: p.send_exit(target, TerminateReasonShutdown))
     backend.settle()

@@ -12,8 +12,8 @@ from ergo import Atom, ProcessID, ProcessUnknown
 def _pong(backend, address, value):
     node = backend.node("t3node@localhost")
     journal: list = []
-    sender = node.spawn(Probe, None, journal)
-    target = run(node, sender, lambda p: p.spawn(Probe, None, journal))
+    sender = node.spawn(Probe, journal)
+    target = run(node, sender, lambda p: p.spawn(Probe, journal))
     to = address(node, target)
     run(node, sender, lambda p: p.send(to, value))
     backend.settle()

@@ -42,7 +42,7 @@ def _call_and_stop(backend, address, value):
     node = backend.node("t4node@localhost")
     caller = node.spawn(Probe)
     aliases: list = []
-    target = run(node, caller, lambda p: p.spawn(Replier, None, None, aliases))
+    target = run(node, caller, lambda p: p.spawn(Replier, None, aliases))
     to = address(node, target, aliases)
 
     async def call(p):
@@ -78,7 +78,7 @@ def test_call_forward(backend):
     node = backend.node("t4node@localhost")
     caller = node.spawn(Probe)
     answerer = node.spawn(Answerer)
-    target = run(node, caller, lambda p: p.spawn(Replier, None, answerer))
+    target = run(node, caller, lambda p: p.spawn(Replier, answerer))
 
     async def call(p):
         return await p.call(target, 12.34)

@@ -65,8 +65,8 @@ def _make_target(kind: str, p: Any, node: Any) -> Any:
 def _monitor_case(backend, kind: str, reason: BaseException) -> None:
     node = backend.node("t5node@localhost")
     journal: list = []
-    monitoring = node.spawn(Probe, None, journal)
-    target_pid = run(node, monitoring, lambda p: p.spawn(Probe, None, journal, False, _target_react))
+    monitoring = node.spawn(Probe, journal)
+    target_pid = run(node, monitoring, lambda p: p.spawn(Probe, journal, False, _target_react))
     target = run(node, target_pid, lambda p: _make_target(kind, p, node))
     assert node.process_info(monitoring).monitors == ()
     if kind == "event":

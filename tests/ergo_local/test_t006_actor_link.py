@@ -63,8 +63,8 @@ def _make_target(kind: str, p: Any, node: Any) -> Any:
 def _link_case(backend, kind: str, trap: bool, reason: BaseException) -> None:
     node = backend.node("t6node@localhost")
     journal: list = []
-    linking = node.spawn(Probe, None, journal, trap)
-    child = run(node, linking, lambda p: p.spawn(Probe, None, journal, False, _target_react))
+    linking = node.spawn(Probe, journal, trap)
+    child = run(node, linking, lambda p: p.spawn(Probe, journal, False, _target_react))
     target = run(node, child, lambda p: _make_target(kind, p, node))
     if kind == "event":
         assert run(node, linking, lambda p: p.link_event(target)) == []

@@ -16,12 +16,12 @@ def _events(journal: list, pid) -> list[MessageEvent]:
 def test_event(backend):
     node = backend.node("t7node@localhost")
     journal: list = []
-    driver = node.spawn(Probe, None, journal)
-    producer = run(node, driver, lambda p: p.spawn(Probe, None, journal))
+    driver = node.spawn(Probe, journal)
+    producer = run(node, driver, lambda p: p.spawn(Probe, journal))
     token = run(node, producer, lambda p: p.register_event("t7event", notify=True, buffer=10))
     event = Event("t7event", node.name)
 
-    consumer1 = run(node, driver, lambda p: p.spawn(Probe, None, journal))
+    consumer1 = run(node, driver, lambda p: p.spawn(Probe, journal))
     assert run(node, consumer1, lambda p: p.link_event(event)) == []
     backend.settle()
     assert messages(journal, producer) == [MessageEventStart("t7event")]
@@ -31,7 +31,7 @@ def test_event(backend):
     (mev,) = _events(journal, consumer1)
     assert mev.event == event and mev.message == 123 and mev.timestamp != 0
 
-    consumer2 = run(node, driver, lambda p: p.spawn(Probe, None, journal))
+    consumer2 = run(node, driver, lambda p: p.spawn(Probe, journal))
     assert run(node, consumer2, lambda p: p.monitor_event(event)) == [mev]  # the buffered last one
 
     run(node, producer, lambda p: p.send_event("t7event", token, 1234))

@@ -57,7 +57,7 @@ def test_split_handle(backend, split):
     driver = node.spawn(Probe)
     seen: list = []
     aliases: list = []
-    pid = run(node, driver, lambda p: p.spawn_register("splitter", Split, None, split, seen, aliases))
+    pid = run(node, driver, lambda p: p.spawn_register("splitter", Split, split, seen, aliases))
     for to in (pid, Atom("splitter"), aliases[0]):
         expected = to if split else pid
 

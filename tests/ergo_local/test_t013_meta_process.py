@@ -55,7 +55,7 @@ def _meta_ends(journal: list, alias: Alias) -> list[BaseException]:
 def test_basic(backend):
     node = backend.node("t13node@localhost")
     journal: list = []
-    pid = node.spawn(Probe, None, journal)
+    pid = node.spawn(Probe, journal)
     meta = run(node, pid, lambda p: p.spawn_meta(TestMeta(journal)))
 
     async def call(p, request):
@@ -94,8 +94,8 @@ def test_send_exit_meta_errors(backend):
 def test_link_monitor(backend):
     node = backend.node("t13node@localhost")
     journal: list = []
-    driver = node.spawn(Probe, None, journal)
-    owner = run(node, driver, lambda p: p.spawn(Probe, None, journal, True))  # traps exits
+    driver = node.spawn(Probe, journal)
+    owner = run(node, driver, lambda p: p.spawn(Probe, journal, True))  # traps exits
 
     meta = run(node, owner, lambda p: p.spawn_meta(TestMeta(journal)))
     run(node, driver, lambda p: p.send(meta, owner))  # the meta-process sends "forward" to it
