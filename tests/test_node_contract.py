@@ -39,8 +39,8 @@ from ergo import (
 def test_stop_returns_once_every_process_has_terminated(backend):
     node = backend.node()
     journal: list = []
-    parent = node.spawn(Driver, None, journal)
-    act(node, parent, lambda p: p.spawn(Driver, None, p.journal))
+    parent = node.spawn(Driver, journal)
+    act(node, parent, lambda p: p.spawn(Driver, p.journal))
     node.stop()
     assert not node.is_alive()
     with pytest.raises(NodeTerminated):  # Ergo's rule: a stopped node describes no processes
@@ -64,7 +64,7 @@ def test_stop_from_a_handler_returns_at_once_and_the_node_stops_after(backend):
             self.node.stop()
             self.journal.append(("stop returned", self.node.is_alive()))
 
-    pid = node.spawn(Stopper, None, journal)
+    pid = node.spawn(Stopper, journal)
     node.send(pid, "stop")
     assert node.wait(10) is True
     assert journal == [("stop returned", True), ("terminate", ExitSignal(node.pid, TerminateReasonShutdown))]
@@ -73,7 +73,7 @@ def test_stop_from_a_handler_returns_at_once_and_the_node_stops_after(backend):
 def test_stop_force_kills_without_asking(backend):
     node = backend.node()
     journal: list = []
-    node.spawn(Driver, None, journal)
+    node.spawn(Driver, journal)
     node.stop_force()
     assert not node.is_alive()
     assert journal == [("terminate", TerminateReasonKill)]
@@ -170,7 +170,7 @@ def test_node_info_counts_running_and_zombee_processes(backend):
 def test_spawn_checks_its_arguments(backend):
     node = backend.node()
     with pytest.raises(Incorrect):
-        node.spawn(Driver, {"mailbox_size": 1})
+        node.spawn(Driver, options={"mailbox_size": 1})
     with pytest.raises(Incorrect):
         node.spawn("not callable")
     with pytest.raises(Incorrect):
@@ -208,9 +208,9 @@ def test_a_failing_init_spawns_nothing_and_raises_its_error(backend):
 def test_spawn_options_set_env_log_level_and_links(backend):
     node = backend.node()
     node.set_env("from_node", 1)
-    parent = node.spawn(Driver, ProcessOptions(env={"from_parent": 2}))
+    parent = node.spawn(Driver, options=ProcessOptions(env={"from_parent": 2}))
     opts = ProcessOptions(env={"own": 3}, log_level="debug", link_parent=True, link_child=True)
-    child = act(node, parent, lambda p: p.spawn(Driver, opts))
+    child = act(node, parent, lambda p: p.spawn(Driver, options=opts))
     info = node.process_info(child)
     assert info.env == {"FROM_NODE": 1, "FROM_PARENT": 2, "OWN": 3}
     assert info.log_level == ergo.LogLevel.DEBUG
@@ -243,7 +243,7 @@ def test_unregistering_a_name_tells_its_watchers(backend):
     node = backend.node()
     journal: list = []
     target = node.spawn_register("watched", Driver)
-    watcher = node.spawn(Driver, None, journal)
+    watcher = node.spawn(Driver, journal)
     act(node, watcher, lambda p: p.monitor(ProcessID("watched", node.name)))
     node.unregister_name("watched")
     backend.settle()
@@ -263,7 +263,7 @@ def test_a_terminated_process_frees_its_name_and_aliases_before_its_watchers_hea
 
     owner = node.spawn_register("reused", Driver)
     alias = act(node, owner, lambda p: p.create_alias())
-    taker = node.spawn(Taker, None, journal)
+    taker = node.spawn(Taker, journal)
     act(node, taker, lambda p: p.monitor(owner))
     node.kill(owner)
     backend.settle()
@@ -277,7 +277,7 @@ def test_a_terminated_process_frees_its_name_and_aliases_before_its_watchers_hea
 def test_targets_resolve_by_pid_name_process_id_and_alias(backend):
     node = backend.node()
     journal: list = []
-    pid = node.spawn_register("target", Driver, None, journal)
+    pid = node.spawn_register("target", Driver, journal)
     alias = act(node, pid, lambda p: p.create_alias())
     for to in (pid, "target", Atom("target"), ProcessID("target", node.name), alias):
         node.send(to, str(type(to).__name__))
@@ -350,7 +350,7 @@ def test_calling_yourself_is_not_allowed(backend):
 
     node = backend.node()
     journal: list = []
-    caller = node.spawn(Caller, None, journal)
+    caller = node.spawn(Caller, journal)
     node.send(caller, ("call", caller, "me?", 5))
     backend.settle()
     assert len(journal) == 1 and isinstance(journal[0][1], NotAllowed)
@@ -373,7 +373,7 @@ def test_node_calls_from_outside(backend):
                     self.journal.append("refused")
 
     journal: list = []
-    node.send(node.spawn(Inside, None, journal), "go")
+    node.send(node.spawn(Inside, journal), "go")
     backend.settle()
     assert journal == ["refused"] * 3
 
@@ -440,7 +440,7 @@ def test_killing_a_process_that_is_already_terminating_changes_nothing(backend):
             self.node.kill(self.pid)  # too late: it is terminating with its own reason
 
     victim = node.spawn(KillsItself)
-    watcher = node.spawn(Driver, None, journal)
+    watcher = node.spawn(Driver, journal)
     act(node, watcher, lambda p: p.monitor(victim))
     node.send(victim, "stop")
     backend.settle()
@@ -470,7 +470,7 @@ def test_stop_from_another_thread_is_refused(backend):
 def test_a_node_used_as_a_context_manager_stops_at_the_end(backend):
     journal: list = []
     with backend.node() as node:
-        node.spawn(Driver, None, journal)
+        node.spawn(Driver, journal)
         assert node.is_alive()
     assert not node.is_alive()
     assert journal == [("terminate", ExitSignal(node.pid, TerminateReasonShutdown))]

@@ -42,7 +42,7 @@ def test_identity_properties_read_back_what_the_node_assigned(backend):
     named = act(node, pid, lambda p: p.spawn_register("named child", Driver))
     assert node.whereis("named child") == named and node.process_info(named).parent == pid
     assert act(node, child, lambda p: (p.parent, p.leader)) == (pid, node.pid)
-    led = act(node, pid, lambda p: p.spawn(Driver, ProcessOptions(leader=child)))
+    led = act(node, pid, lambda p: p.spawn(Driver, options=ProcessOptions(leader=child)))
     assert act(node, led, lambda p: (p.parent, p.leader)) == (pid, child)
     own = act(node, pid, lambda p: p.info())
     assert (own.pid, own.parent, own.state) == (pid, node.pid, ProcessState.RUNNING)
@@ -91,7 +91,7 @@ def test_settings_default_and_read_back(backend):
 def test_send_priority_decides_the_queue_of_plain_sends(backend):
     node = backend.node()
     journal: list = []
-    r = node.spawn(Driver, None, journal)
+    r = node.spawn(Driver, journal)
     s = node.spawn(Driver)
 
     def sends(p):
@@ -119,7 +119,7 @@ def test_names_of_a_process(backend):
 def test_aliases_of_a_process(backend):
     node = backend.node()
     journal: list = []
-    pid = node.spawn(Driver, None, journal)
+    pid = node.spawn(Driver, journal)
     other = node.spawn(Driver)
     assert act(node, pid, lambda p: p.aliases()) == []
     a1 = act(node, pid, lambda p: p.create_alias())
@@ -164,7 +164,7 @@ def test_send_after_delivers_after_the_delay_and_cancel_stops_it():
     try:
         node = b.node(level="debug")
         journal: list = []
-        r = node.spawn(Driver, None, journal)
+        r = node.spawn(Driver, journal)
         s = node.spawn(Driver)
         act(node, s, lambda p: p.send_after(r, "later", 2))
         handle = act(node, s, lambda p: p.send_after(r, "never", 1))
@@ -222,8 +222,8 @@ def test_a_call_without_reply_times_out_and_a_late_reply_is_dropped():
         node = b.node()
         journal: list = []
         asked: list = []
-        caller = node.spawn(Caller, None, journal)
-        silent = node.spawn(Silent, None, asked)
+        caller = node.spawn(Caller, journal)
+        silent = node.spawn(Silent, asked)
         node.send(caller, ("call", silent, "anyone?", 3))
         b.sim.run_for(2.9)
         assert journal == []
@@ -243,8 +243,8 @@ def test_a_reply_later_reaches_the_caller_and_an_error_reply_raises_there(backen
     node = backend.node()
     journal: list = []
     asked: list = []
-    caller = node.spawn(Caller, None, journal)
-    silent = node.spawn(Silent, None, asked)
+    caller = node.spawn(Caller, journal)
+    silent = node.spawn(Silent, asked)
     node.send(caller, ("call", silent, "one", 1000))
     settle_now(backend)
     (f1, ref1), = asked
@@ -291,7 +291,7 @@ def test_a_terminate_callback_that_raises_is_logged_and_the_process_still_goes(b
 
     victim = node.spawn(BadEnd)
     killed = node.spawn(BadEnd)
-    watcher = node.spawn(Driver, None, journal)
+    watcher = node.spawn(Driver, journal)
     act(node, watcher, lambda p: (p.monitor(victim), p.monitor(killed)))
     node.send(victim, "anything")  # Driver.handle_message records it, so stop it another way
     act(node, node.spawn(Driver), lambda p: p.send_exit(victim, TerminateReasonNormal))
@@ -308,7 +308,7 @@ def test_a_killed_idle_process_gets_its_terminate_callback_a_busy_one_does_not(b
     node = backend.node()
     idle_journal: list = []
     busy_journal: list = []
-    idle = node.spawn(Driver, None, idle_journal)
+    idle = node.spawn(Driver, idle_journal)
     node.kill(idle)
     assert idle_journal == [("terminate", TerminateReasonKill)]
     gate = node.spawn(Collector)
@@ -320,7 +320,7 @@ def test_a_killed_idle_process_gets_its_terminate_callback_a_busy_one_does_not(b
             finally:
                 self.journal.append("finally ran")
 
-    busy = node.spawn(Busy, None, busy_journal)
+    busy = node.spawn(Busy, busy_journal)
     node.send(busy, "go")
     from test_runner_contract import settle_now
 
@@ -334,11 +334,11 @@ def test_a_killed_idle_process_gets_its_terminate_callback_a_busy_one_does_not(b
 def test_a_full_mailbox_with_a_fallback_forwards_the_message(backend):
     node = backend.node()
     spare_journal: list = []
-    spare = node.spawn(Driver, None, spare_journal)
+    spare = node.spawn(Driver, spare_journal)
     node.register_name("spare", spare)
     from test_runner_contract import settle_now
 
-    small = node.spawn(Driver, ProcessOptions(mailbox_size=1, fallback=Fallback("spare", "overflow")))
+    small = node.spawn(Driver, options=ProcessOptions(mailbox_size=1, fallback=Fallback("spare", "overflow")))
     s = node.spawn(Driver)
 
     def fill(p):
@@ -389,7 +389,7 @@ def test_children_linked_during_a_failing_init_hear_its_error(backend):
 
     class Parent(Driver):
         def init(self) -> None:
-            self.spawn(Driver, ProcessOptions(link_parent=True), journal)
+            self.spawn(Driver, journal, options=ProcessOptions(link_parent=True))
             raise error
 
     with pytest.raises(ValueError):
@@ -405,7 +405,7 @@ def test_a_call_counts_as_a_message_out(backend):
 
     node = backend.node()
     journal: list = []
-    caller = node.spawn(Caller, None, journal)
+    caller = node.spawn(Caller, journal)
     node.send(caller, ("call", node.spawn(Collector), "messages", 1000))
     settle_now(backend)
     assert journal == [("reply", [])]
@@ -428,7 +428,7 @@ def test_a_sleeping_process_is_shut_down_at_once_when_the_node_stops():
     try:
         node = b.node()
         journal: list = []
-        node.send(node.spawn(Sleeper, None, journal), "nap")
+        node.send(node.spawn(Sleeper, journal), "nap")
         b.sim.run_for(1)
         node.stop()
         assert b.sim.now == pytest.approx(1)  # the sleep does not hold the stop
@@ -444,8 +444,8 @@ def test_a_call_to_a_local_process_does_not_hold_the_stop():
     try:
         node = b.node()
         journal: list = []
-        caller = node.spawn(Caller, None, journal)
-        node.send(caller, ("call", node.spawn(Silent, None, []), "anyone?", 3))
+        caller = node.spawn(Caller, journal)
+        node.send(caller, ("call", node.spawn(Silent, []), "anyone?", 3))
         b.sim.run_for(1)
         node.stop()
         # its target is stopped too, so the call fails at once (docs/node.md, Shutdown)
@@ -464,7 +464,7 @@ def test_a_process_killed_in_a_sleep_is_released_at_once():
     b = SimBackend()
     try:
         node = b.node()
-        pid = node.spawn(Sleeper, None, [])
+        pid = node.spawn(Sleeper, [])
         ref = weakref.ref(act(node, pid, lambda p: p))
         node.send(pid, "nap")
         b.sim.run_for(1)
@@ -494,7 +494,7 @@ def test_a_fallback_that_is_terminating_takes_nothing(backend):
                 seen.append(e)
 
     spare = node.spawn_register("spare", Spare)
-    small = node.spawn(Driver, ProcessOptions(mailbox_size=1, fallback=Fallback("spare", "t")))
+    small = node.spawn(Driver, options=ProcessOptions(mailbox_size=1, fallback=Fallback("spare", "t")))
     act(node, spare, lambda p: setattr(p, "small", small))
     node.send(spare, "stop")
     backend.settle()

@@ -65,7 +65,7 @@ def test_the_node_itself_may_produce_an_event_with_notify(backend):
     node = backend.node()
     token = node.register_event("by-node", notify=True)
     journal: list = []
-    c = node.spawn(Driver, None, journal)
+    c = node.spawn(Driver, journal)
     ev = Event("by-node", node.name)
     act(node, c, lambda p: p.link_event(ev))  # the core has no mailbox to be told in
     node.send_event("by-node", token, "hello")
@@ -77,7 +77,7 @@ def test_the_node_itself_may_produce_an_event_with_notify(backend):
 def test_a_producer_with_notify_hears_first_subscriber_and_last_leaving(backend):
     node = backend.node()
     journal: list = []
-    producer = node.spawn(Driver, None, journal)
+    producer = node.spawn(Driver, journal)
     act(node, producer, lambda p: p.register_event("e", notify=True))
     c1, c2 = node.spawn(Driver), node.spawn(Driver)
     ev = Event("e", node.name)
@@ -121,7 +121,7 @@ def test_one_watcher_leaving_keeps_the_others(backend):
     node = backend.node()
     target = node.spawn(Driver)
     journals: list = [[], [], []]
-    watchers = [node.spawn(Driver, None, j) for j in journals]
+    watchers = [node.spawn(Driver, j) for j in journals]
     for w in watchers:
         act(node, w, lambda p: (p.monitor(target), p.link(target)) and None)
     act(node, watchers[0], lambda p: (p.demonitor(target), p.unlink(target)) and None)
@@ -140,8 +140,8 @@ def test_an_event_a_full_consumer_cannot_take_is_lost_for_it_alone_and_logged(ba
     big_journal: list = []
     producer = node.spawn(Driver)
     token = act(node, producer, lambda p: p.register_event("e"))
-    small = node.spawn(Driver, ProcessOptions(mailbox_size=1), small_journal)
-    big = node.spawn(Driver, None, big_journal)
+    small = node.spawn(Driver, small_journal, options=ProcessOptions(mailbox_size=1))
+    big = node.spawn(Driver, big_journal)
     for c in (small, big):
         act(node, c, lambda p: p.monitor(Event("e", node.name)))
     act(node, producer, lambda p: (p.send_event("e", token, 1), p.send_event("e", token, 2)))

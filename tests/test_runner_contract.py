@@ -52,7 +52,7 @@ def blocked(backend, node, mailbox_size: int = 0, trap: bool = True):
     """A Waiter suspended in a call (state waitresponse), its journal, and the gate that frees it."""
     journal: list = []
     gate = node.spawn(Collector)
-    w = node.spawn(Waiter, ProcessOptions(mailbox_size=mailbox_size), journal, trap)
+    w = node.spawn(Waiter, journal, trap, options=ProcessOptions(mailbox_size=mailbox_size))
     node.send(w, ("block", gate))
     settle_now(backend)
     assert node.process_info(w).state is ProcessState.WAIT_RESPONSE
@@ -78,7 +78,7 @@ def test_an_async_handler_that_raises_terminates_its_process(backend, when, how,
     node = backend.node()
     journal: list = []
     victim = node.spawn(AsyncFailer)
-    watcher = node.spawn(Driver, None, journal)
+    watcher = node.spawn(Driver, journal)
     act(node, watcher, lambda p: p.monitor(victim))
     node.send(victim, (how, when, node.spawn(Collector)))
     backend.settle()
@@ -93,8 +93,8 @@ def test_an_async_handler_that_raises_terminates_its_process(backend, when, how,
 def test_a_process_does_not_trap_exits_until_it_asks(backend):
     node = backend.node()
     plain_journal: list = []
-    plain = node.spawn(Driver, None, plain_journal)
-    trapping = node.spawn(Driver, None, [])
+    plain = node.spawn(Driver, plain_journal)
+    trapping = node.spawn(Driver, [])
     sender = node.spawn(Driver)
     assert node.process_info(plain).trap_exit is False
     assert act(node, plain, lambda p: p.trap_exit) is False
@@ -115,7 +115,7 @@ def test_a_behaviour_that_never_mentions_trap_exit_dies_of_an_exit_signal(backen
     journal: list = []
     plain = node.spawn(Collector)  # its init does not touch trap_exit
     assert node.process_info(plain).trap_exit is False
-    watcher = node.spawn(Driver, None, journal)
+    watcher = node.spawn(Driver, journal)
     act(node, watcher, lambda p: (p.monitor(plain), p.send_exit(plain, TerminateReason("bye"))))
     backend.settle()
     assert plain not in node.process_list()
@@ -140,7 +140,7 @@ def test_queues_are_drained_urgent_then_system_then_main(backend):
 def test_an_exit_signal_never_overtakes_an_earlier_message_of_the_same_sender(backend, priority):
     node = backend.node()
     journal: list = []
-    r = node.spawn(Driver, None, journal, True)
+    r = node.spawn(Driver, journal, True)
     s = node.spawn(Driver)
     reason = TerminateReason("after the message")
     act(node, s, lambda p: (p.send_with_priority(r, "first", priority), p.send_exit(r, reason)))
@@ -172,7 +172,7 @@ class Speaker(Driver):
 def test_a_down_never_overtakes_an_earlier_message_of_the_same_sender(backend):
     node = backend.node()
     journal: list = []
-    watcher = node.spawn(Driver, None, journal)
+    watcher = node.spawn(Driver, journal)
     speaker = node.spawn(Speaker)
     act(node, watcher, lambda p: p.monitor(speaker))
     node.send(speaker, (watcher, "last words"))
@@ -235,8 +235,8 @@ def test_a_run_handles_at_most_100_items_then_lets_others_run(backend):
     # 100 is the batch docs/testing.md gives the model ("up to 100 items a run")
     node = backend.node()
     journal: list = []
-    busy = node.spawn(Driver, None, journal)
-    other = node.spawn(Driver, None, journal)
+    busy = node.spawn(Driver, journal)
+    other = node.spawn(Driver, journal)
     s = node.spawn(Driver)
     act(node, s, lambda p: ([p.send(busy, i) for i in range(150)], p.send(other, "other")))
     backend.settle()
@@ -252,7 +252,7 @@ def test_messages_sent_during_init_are_handled_once_spawn_returns(backend):
             super().init(journal)
             self.send(self.pid, "to myself, from init")
 
-    node.spawn(Early, None, journal)
+    node.spawn(Early, journal)
     backend.settle()
     assert journal == ["to myself, from init"]
 
@@ -324,7 +324,7 @@ def test_a_plain_handler_may_return_any_value(backend):
             self.journal.append(message)
             return message  # a value, not a coroutine: nothing to drive
 
-    pid = node.spawn(Returns, None, journal)
+    pid = node.spawn(Returns, journal)
     for m in (5, "text", [1]):
         node.send(pid, m)
     backend.settle()
@@ -345,7 +345,7 @@ def test_a_failing_finally_of_a_killed_handler_is_logged(backend):
                 raise RuntimeError("the finally block failed")
 
     journal: list = []
-    pid = node.spawn(BadFinally, None, journal)
+    pid = node.spawn(BadFinally, journal)
     node.send(pid, "go")
     settle_now(backend)
     node.kill(pid)
@@ -366,8 +366,8 @@ def test_a_handler_that_kills_its_own_process_then_raises_is_terminated_once(bac
             self.node.kill(self.pid)
             raise RuntimeError("after the kill")
 
-    pid = node.spawn(KillThenFail, None, journal)
-    watcher = node.spawn(Driver, None, watcher_journal)
+    pid = node.spawn(KillThenFail, journal)
+    watcher = node.spawn(Driver, watcher_journal)
     act(node, watcher, lambda p: p.monitor(pid))
     node.send(pid, "go")
     backend.settle()
@@ -392,7 +392,7 @@ def test_an_argument_shown_in_an_error_is_cut_past_80_characters():
 def test_a_process_killed_with_messages_waiting_handles_none_of_them(backend):
     node = backend.node()
     journal: list = []
-    victim = node.spawn(Driver, None, journal)
+    victim = node.spawn(Driver, journal)
     s = node.spawn(Driver)
     act(node, s, lambda p: ([p.send(victim, i) for i in range(3)], p.node.kill(victim)))
     backend.settle()
@@ -419,7 +419,7 @@ def test_an_async_handler_that_kills_its_own_process_is_closed_at_its_next_await
 
     import gc
 
-    pid = node.spawn(KillsItself, None, journal)
+    pid = node.spawn(KillsItself, journal)
     gc.disable()  # the finally must run at the kill, not whenever the collector finds the coroutine
     try:
         node.send(pid, message)
@@ -443,7 +443,7 @@ def test_an_interrupt_from_a_terminate_callback_stops_the_node():
 
         journal: list = []
         pid = node.spawn(Interrupts)
-        node.spawn(Driver, None, journal)
+        node.spawn(Driver, journal)
         node.kill(pid)
         with pytest.raises(KeyboardInterrupt):  # out of the loop, as asyncio raises it
             b.sim.run()
