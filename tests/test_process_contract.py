@@ -260,6 +260,13 @@ def test_a_reply_later_reaches_the_caller_and_an_error_reply_raises_there(backen
     settle_now(backend)
     assert journal[1][0] == "error" and isinstance(journal[1][1], NameUnknown)
     assert node.process_info(silent).messages_out == 2
+    # a handler that caught its call's error ended normally: the caller goes on with its mail
+    node.send(caller, ("call", silent, "three", 1000))
+    settle_now(backend)
+    f3, ref3 = asked[2]
+    act(node, silent, lambda p: p.send_response(f3, ref3, "third"))
+    settle_now(backend)
+    assert journal[2] == ("reply", "third")
 
 
 def test_calls_and_inspects_need_an_async_handler(backend):

@@ -10,6 +10,7 @@ import pytest
 from drive import Driver, act
 from support import Collector
 
+import ergo
 from ergo import (
     PID,
     LogLevel,
@@ -470,3 +471,69 @@ def test_a_process_an_async_handler_stopped_stays_terminated(backend):
     settle_now(backend)
     assert pid not in node.process_list()
     assert behaviour.state is ProcessState.TERMINATED  # not put back to sleep with mail waiting
+
+
+def test_a_handler_that_stops_the_node_then_sleeps_is_stopped_where_it_waits(backend):
+    node = backend.node()
+    journal: list = []
+
+    class StopsThenSleeps(Driver):
+        async def handle_message(self, from_: PID, message: Any) -> None:
+            try:
+                self.node.stop()  # from a handler: returns at once, the stop goes on
+                await self.sleep(100)
+                self.journal.append("woke")
+            finally:
+                self.journal.append("finally")
+
+    node.send(node.spawn(StopsThenSleeps, journal), "go")
+    assert node.wait(5) is True  # a sleep never holds a stop
+    assert journal[0] == "finally" and journal[1][0] == "terminate"
+
+
+def test_a_caller_learns_the_panic_of_its_target_shown_up_to_400_characters(backend):
+    node = backend.node()
+
+    class Panics(Driver):
+        def handle_call(self, from_: PID, ref: Any, request: Any) -> Any:
+            raise RuntimeError("x" * 1000)
+
+    with pytest.raises(ergo.ProcessTerminated) as e:
+        node.call(node.spawn(Panics), "anything", timeout=5)
+    shown = str(e.value)
+    assert "RuntimeError('" + "x" * 383 + "..." in shown  # repr cut to 400 characters
+    assert "x" * 384 not in shown
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_cleanup_of_a_killed_task_handler_is_logged_only_when_it_fails(fails):
+    import asyncio as aio
+
+    from support import AsyncioBackend
+
+    b = AsyncioBackend()
+    try:
+        node = b.node()
+        journal: list = []
+        gate = node.spawn(Collector)
+
+        class Cleans(Driver):
+            async def handle_message(self, from_: PID, message: Any) -> None:
+                try:
+                    await self.call(gate, ("wait", 1), timeout=1000)
+                finally:
+                    await aio.sleep(0)  # a cleanup that awaits: the task drives it on
+                    self.journal.append("cleaned")
+                    if fails:
+                        raise RuntimeError("cleanup failed")
+
+        pid = node.spawn(Cleans, journal)
+        node.send(pid, "go")
+        b.settle()
+        node.kill(pid)
+        b.settle()
+        assert journal == ["cleaned"]
+        logged = [t for t in node.captured.texts(LogLevel.PANIC) if "cleanup of the cancelled handler" in t]
+        assert len(logged) == (1 if fails else 0)
+    finally:
+        b.close()

@@ -53,6 +53,7 @@ _NODE_TESTS = [
     "tests/test_node_contract.py",
     "tests/test_hardening.py",
     "tests/test_calls_fail_fast.py",
+    "tests/test_newcomer_traps.py",
     "tests/ergo_local",
     "tests/test_node.py",
     "tests/test_lifecycle.py",
