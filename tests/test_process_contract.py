@@ -506,3 +506,24 @@ def test_a_fallback_that_is_terminating_takes_nothing(backend):
     node.send(spare, "stop")
     backend.settle()
     assert len(seen) == 1 and type(seen[0]).__name__ == "MailboxFull" and "terminating" in str(seen[0])
+
+
+def test_a_replied_call_and_a_cancelled_sleep_leave_no_timer_behind():
+    from support import SimBackend
+
+    b = SimBackend()
+    try:
+        node = b.node()
+        journal: list = []
+        caller = node.spawn(Caller, journal)
+        node.send(caller, ("call", node.spawn(Collector), "messages", 50))
+        b.sim.run()
+        assert journal == [("reply", [])]
+        assert b.sim.now < 50  # the call's timeout timer went with its reply
+        sleeper = node.spawn(Driver)
+        cancelled = act(node, sleeper, lambda p: (lambda f: (f.cancel(), f.cancel(), f.cancelled()))(p.sleep(30)))
+        assert cancelled == (True, False, True)
+        b.sim.run()
+        assert b.sim.now < 30  # nor the sleep's, once cancelled
+    finally:
+        b.close()
