@@ -527,3 +527,10 @@ def test_a_replied_call_and_a_cancelled_sleep_leave_no_timer_behind():
         assert b.sim.now < 30  # nor the sleep's, once cancelled
     finally:
         b.close()
+
+
+def test_a_behaviour_class_takes_no_class_keywords():
+    with pytest.raises(TypeError):
+
+        class Odd(Driver, flavour="strange"):  # type: ignore[call-arg]
+            pass
