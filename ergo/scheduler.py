@@ -46,6 +46,8 @@ def check_delay(delay: object, what: str = "a delay or timeout") -> float:
     an infinite timeout would let a call hold a node's stop forever; Ergo's timeouts are
     finite too.  An int too big for a float is refused rather than overflowing later.
     """
+    if type(delay) is float and 0.0 <= delay < math.inf:  # the common case (every call's timeout)
+        return delay
     from .gen.errors import Incorrect
 
     if isinstance(delay, bool) or not isinstance(delay, (int, float)):

@@ -517,6 +517,7 @@ def test_no_asyncio_warning_when_the_loop_closes_with_a_killed_handler(caplog):
 
 
 @pytest.mark.parametrize("what", ["asyncio.sleep(1)", "asyncio.sleep(0)", "an asyncio future", "wait_for"])
+@pytest.mark.filterwarnings("ignore:the call to .* was never awaited:RuntimeWarning")  # wait_for never got to it
 def test_in_simulation_awaiting_asyncio_is_not_allowed_in_that_process(what):
     backend = SimBackend()
     node = backend.node()

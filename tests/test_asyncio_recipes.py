@@ -36,7 +36,7 @@ def test_the_aiohttp_recipe_serves_calls_on_loopback_and_stops_the_node():
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         host, port = runner.addresses[0][:2]
-        node = app["node"]
+        node = app[ns["NODE"]]
         try:
             async with aiohttp.ClientSession() as session:
 

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import pytest
-from support import Collector, SimBackend
+from support import Collector
 
-from ergo import Actor, Incorrect
+import sim
+from ergo import Actor, Incorrect, Node
 
 
-def test_run_stops_at_the_last_real_event_not_at_cancelled_timeouts():
-    b = SimBackend()
-    node = b.node()
+def test_run_stops_at_the_last_real_event_not_at_cancelled_timeouts(simulation: sim.Sim, sim_node: Node):
+    node = sim_node
     pid = node.spawn(Collector)
     for _ in range(3):
         node.call(pid, "messages")  # each leaves a cancelled 5 s timeout behind
-    b.sim.run()
-    assert b.sim.now == 0
+    simulation.run()
+    assert simulation.now == 0
 
 
-def test_run_still_reaches_live_timers_and_run_for_advances_exactly():
-    b = SimBackend()
-    node = b.node()
+def test_run_still_reaches_live_timers_and_run_for_advances_exactly(simulation: sim.Sim, sim_node: Node):
+    node = sim_node
     sink = node.spawn(Collector)
 
     class Later(Actor):
@@ -29,22 +28,21 @@ def test_run_still_reaches_live_timers_and_run_for_advances_exactly():
             self.send_after(sink, "cancelled at 9", 9).cancel()
 
     node.spawn(Later)
-    b.sim.run()
-    assert b.sim.now == 7 and node.call(sink, "messages") == ["at 7"]
-    b.sim.run_for(2.5)
-    assert b.sim.now == 9.5
-    b.sim.run(until=3)  # the past: nothing happens
-    assert b.sim.now == 9.5
+    simulation.run()
+    assert simulation.now == 7 and node.call(sink, "messages") == ["at 7"]
+    simulation.run_for(2.5)
+    assert simulation.now == 9.5
+    simulation.run(until=3)  # the past: nothing happens
+    assert simulation.now == 9.5
     with pytest.raises(Incorrect):
-        b.sim.run_for(-1)
+        simulation.run_for(-1)
 
 
-def test_hosts_and_node_names_must_agree():
-    b = SimBackend()
+def test_hosts_and_node_names_must_agree(simulation: sim.Sim):
     with pytest.raises(Incorrect, match="names host"):
-        b.sim.host("alpha").start_node("n@beta")
-    b.sim.host("alpha").start_node("n@alpha")
+        simulation.host("alpha").start_node("n@beta")
+    simulation.host("alpha").start_node("n@alpha")
     with pytest.raises(Exception, match="already runs"):
-        b.sim.host("alpha").start_node("n@alpha")
+        simulation.host("alpha").start_node("n@alpha")
     with pytest.raises(Incorrect):
-        b.sim.host("a@b")
+        simulation.host("a@b")

@@ -17,7 +17,6 @@ from typing import Any
 
 from ..gen.errors import (
     AliasUnknown,
-    ExitSignal,
     Incorrect,
     MailboxFull,
     MetaMailboxFull,
@@ -738,7 +737,7 @@ class Node(Env):
             if p._state is ProcessState.WAIT_RESPONSE and not p._holds_stop():
                 # suspended in a sleep (or on an asyncio future): only calls in flight may
                 # hold a stop, so it is stopped where it waits (its finally blocks run)
-                p._terminate(ExitSignal(p._parent, TerminateReasonShutdown))  # as if the exit arrived
+                p._terminate(p._shutdown_reason())
                 continue
             try:
                 self._route_exit(p._parent, p._pid, TerminateReasonShutdown)

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 from ..gen.errors import (
     AliasOwner,
     ErgoError,
+    ExitSignal,
     Incorrect,
     MailboxFull,
     NotAllowed,
     TerminateReasonKill,
+    TerminateReasonShutdown,
     Timeout,
     unwrap_reason,
 )
@@ -486,6 +488,9 @@ class Process(Runner, Env):
 
     def _describe(self) -> str:
         return str(self._pid)
+
+    def _shutdown_reason(self) -> BaseException:
+        return ExitSignal(self._parent, TerminateReasonShutdown)  # the parent's exit, as it arrives
 
     def _log_error(self, fmt: str, *args: Any) -> None:
         self._log.error(fmt, *args)

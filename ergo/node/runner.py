@@ -291,23 +291,8 @@ class Runner:
         yielded: Any = ENDED
         try:
             yielded = coro.throw(exc) if exc is not None else coro.send(value)
-        except StopIteration as stop:
-            self._coro = None
-            done, self._coro_done = self._coro_done, None
-            if done is not None:
-                try:
-                    done(stop.value)
-                except Exception as e:  # a reply that cannot be routed must not kill the process
-                    self._log_error("failed to deliver the result of the async handler: %r", e)
-        except TerminateReason as reason:
-            self._coro = None
-            self._terminate(reason.with_traceback(None))
-        except Exception as e:
-            self._coro = None
-            self._panic(e)
-        except BaseException as e:  # a CancelledError of its own included: see _uncaught
-            self._coro = None
-            self._uncaught(e)
+        except BaseException as e:  # returned, stopped, panicked (a CancelledError of its own included)
+            self._coroutine_ended(e)
         else:
             if self._state is RUNNING:
                 self._state = WAIT_RESPONSE
@@ -331,7 +316,7 @@ class Runner:
         elif state is TERMINATED:
             self._close_coroutine()
         elif state is WAIT_RESPONSE and node._stopping() and not self._holds_stop():
-            self._terminate(TerminateReasonShutdown)  # as in _step
+            self._terminate(self._shutdown_reason())  # as in _step
         return yielded
 
     def _step(self, value: Any, exc: BaseException | None) -> None:
@@ -352,23 +337,8 @@ class Runner:
             else:
                 with guard:
                     yielded = coro.throw(exc) if exc is not None else coro.send(value)
-        except StopIteration as stop:
-            self._coro = None
-            done, self._coro_done = self._coro_done, None
-            if done is not None:
-                try:
-                    done(stop.value)
-                except Exception as e:  # a reply that cannot be routed must not kill the process
-                    self._log_error("failed to deliver the result of the async handler: %r", e)
-        except TerminateReason as reason:
-            self._coro = None
-            self._terminate(reason.with_traceback(None))
-        except Exception as e:
-            self._coro = None
-            self._panic(e)
-        except BaseException as e:
-            self._coro = None
-            self._uncaught(e)
+        except BaseException as e:  # returned, stopped, panicked (a CancelledError of its own included)
+            self._coroutine_ended(e)
         else:
             if self._state is not RUNNING:
                 pass  # killed while it ran: never park it, it is closed below
@@ -394,7 +364,30 @@ class Runner:
         elif self._state is WAIT_RESPONSE and node._stopping() and not self._holds_stop():
             # it suspended in a sleep (or on anything but a call) after the node began to
             # stop: only calls may hold a stop, so the shutdown takes it now
-            self._terminate(TerminateReasonShutdown)
+            self._terminate(self._shutdown_reason())
+
+    def _coroutine_ended(self, exc: BaseException) -> None:
+        """What a step of the handler's coroutine raised: ``StopIteration`` (it returned: a
+        call replies with the value), a ``TerminateReason``, a panic, or a ``BaseException``."""
+        self._coro = None
+        if type(exc) is StopIteration:
+            done, self._coro_done = self._coro_done, None
+            if done is not None:
+                try:
+                    done(exc.value)
+                except Exception as e:  # a reply that cannot be routed must not kill the process
+                    self._log_error("failed to deliver the result of the async handler: %r", e)
+        elif isinstance(exc, TerminateReason):
+            self._terminate(exc.with_traceback(None))
+        elif isinstance(exc, Exception):
+            self._panic(exc)
+        else:
+            self._uncaught(exc)
+
+    def _shutdown_reason(self) -> BaseException:
+        """What a runner stopped where it waits at a node's stop dies of: what the shutdown
+        exit it cannot handle would have made of it."""
+        return TerminateReasonShutdown
 
     def _in_handler_task(self) -> bool:
         """Whether code of this runner's async handler runs now outside the handler's own
