@@ -71,19 +71,6 @@ class Process(Runner, Env):
         super().__init_subclass__(**kwargs)
         _check_reserved(cls)
 
-    if not TYPE_CHECKING:  # for type checkers a Process has exactly the attributes it declares
-
-        def __getattr__(self, name: str) -> Any:
-            # only reached when normal lookup failed: a runtime field read before spawn bound it
-            try:
-                object.__getattribute__(self, "_node")
-            except AttributeError:
-                raise AttributeError(
-                    f"{type(self).__qualname__} is not spawned yet: {name!r} exists once node.spawn() has "
-                    "made it a process (set up state in init(), which runs after that, not in __init__)"
-                ) from None
-            raise AttributeError(f"{type(self).__qualname__!r} object has no attribute {name!r}")
-
     def _bind(self, node: Node, pid: PID, parent: PID, leader: PID, env: dict[Any, Any], options: ProcessOptions,
               log_level: LogLevel) -> None:
         self._setup(node, options.mailbox_size)
@@ -114,38 +101,62 @@ class Process(Runner, Env):
 
     @property
     def pid(self) -> PID:
-        return self._pid
+        try:
+            return self._pid
+        except AttributeError:
+            raise _not_spawned(self, "pid") from None
 
     @property
     def name(self) -> Atom | None:
         """The registered name, or None."""
-        return self._name
+        try:
+            return self._name
+        except AttributeError:
+            raise _not_spawned(self, "name") from None
 
     @property
     def node(self) -> Node:
-        return self._node
+        try:
+            return self._node
+        except AttributeError:
+            raise _not_spawned(self, "node") from None
 
     @property
     def parent(self) -> PID:
-        return self._parent
+        try:
+            return self._parent
+        except AttributeError:
+            raise _not_spawned(self, "parent") from None
 
     @property
     def leader(self) -> PID:
-        return self._leader
+        try:
+            return self._leader
+        except AttributeError:
+            raise _not_spawned(self, "leader") from None
 
     @property
     def state(self) -> ProcessState:
-        return self._state
+        try:
+            return self._state
+        except AttributeError:
+            raise _not_spawned(self, "state") from None
 
     @property
     def uptime(self) -> float:
         """Seconds since the process was spawned."""
-        return self._node._scheduler.now() - self._start_time
+        try:
+            return self._node._scheduler.now() - self._start_time
+        except AttributeError:
+            raise _not_spawned(self, "uptime") from None
 
     @property
     def log(self) -> Log:
         """This process's logger: ``self.log.info("got %s", msg)``; its ``level`` is settable."""
-        return self._log
+        try:
+            return self._log
+        except AttributeError:
+            raise _not_spawned(self, "log") from None
 
     def info(self) -> Any:
         return self._node.process_info(self._pid)
@@ -593,3 +604,10 @@ def _assigned_on_self(code: types.CodeType, reserved: frozenset[str], me: str | 
 
 
 _RESERVED: frozenset[str] = _reserved_names()
+
+
+def _not_spawned(p: Process, what: str) -> AttributeError:
+    """``self.pid`` (and the like) read before ``spawn`` bound the process: say so.  Not a
+    ``__getattr__``: a class with one loses CPython's fast attribute access on every read."""
+    return AttributeError(f"{type(p).__qualname__} is not spawned yet: {what!r} exists once node.spawn() has "
+                          "made it a process (set up state in init(), which runs after that, not in __init__)")
