@@ -198,21 +198,24 @@ class MetaProcess(Runner):
         node._current = self
         try:
             return coro.throw(exc) if exc is not None else coro.send(value)
-        except StopIteration:
-            self._start_coro = None
-            self._terminate(TerminateReasonNormal)
-        except TerminateReason as r:
-            self._start_coro = None
-            self._terminate(r.with_traceback(None))
-        except Exception as e:
-            self._start_coro = None
-            self._panic(e)
-        except BaseException as e:
-            self._start_coro = None
-            self._uncaught(e)
+        except BaseException as e:  # start() returned, stopped or panicked
+            self._start_ended(e)
         finally:
             node._current = previous
         return ENDED
+
+    def _start_ended(self, exc: BaseException) -> None:
+        """What a step of ``start()`` raised: it returned (the meta-process ends normally),
+        a ``TerminateReason``, a panic, or another ``BaseException``."""
+        self._start_coro = None
+        if type(exc) is StopIteration:
+            self._terminate(TerminateReasonNormal)
+        elif isinstance(exc, TerminateReason):
+            self._terminate(exc.with_traceback(None))
+        elif isinstance(exc, Exception):
+            self._panic(exc)
+        else:
+            self._uncaught(exc)
 
     def _step_start(self, value: Any, exc: BaseException | None) -> None:
         coro = self._start_coro
@@ -226,18 +229,8 @@ class MetaProcess(Runner):
             else:
                 with guard:
                     yielded = coro.throw(exc) if exc is not None else coro.send(value)
-        except StopIteration:
-            self._start_coro = None
-            self._terminate(TerminateReasonNormal)
-        except TerminateReason as r:
-            self._start_coro = None
-            self._terminate(r.with_traceback(None))
-        except Exception as e:
-            self._start_coro = None
-            self._panic(e)
-        except BaseException as e:
-            self._start_coro = None
-            self._uncaught(e)
+        except BaseException as e:  # start() returned, stopped or panicked
+            self._start_ended(e)
         else:
             sched = self._node._scheduler
             self._start_detach = resume_when(sched, yielded, self._step_start)
