@@ -210,12 +210,8 @@ class MetaProcess(Runner):
         self._start_coro = None
         if type(exc) is StopIteration:
             self._terminate(TerminateReasonNormal)
-        elif isinstance(exc, TerminateReason):
-            self._terminate(exc.with_traceback(None))
-        elif isinstance(exc, Exception):
-            self._panic(exc)
         else:
-            self._uncaught(exc)
+            self._raised(exc)
 
     def _step_start(self, value: Any, exc: BaseException | None) -> None:
         coro = self._start_coro

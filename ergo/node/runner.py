@@ -377,7 +377,13 @@ class Runner:
                     done(exc.value)
                 except Exception as e:  # a reply that cannot be routed must not kill the process
                     self._log_error("failed to deliver the result of the async handler: %r", e)
-        elif isinstance(exc, TerminateReason):
+        else:
+            self._raised(exc)
+
+    def _raised(self, exc: BaseException) -> None:
+        """A handler (or a meta-process's start) raised: a ``TerminateReason`` stops the
+        runner with it, any other ``Exception`` is a panic, anything else see ``_uncaught``."""
+        if isinstance(exc, TerminateReason):
             self._terminate(exc.with_traceback(None))
         elif isinstance(exc, Exception):
             self._panic(exc)

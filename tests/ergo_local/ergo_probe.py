@@ -14,7 +14,7 @@ from types import CoroutineType
 from typing import Any
 
 import ergo
-from ergo import PID, Actor, LogOptions, NodeOptions
+from ergo import PID, Actor, Event, LogOptions, NodeOptions, ProcessID
 
 
 class Failed:
@@ -80,3 +80,30 @@ def messages(journal: list, pid: PID) -> list[Any]:
 
 def ends(journal: list, pid: PID) -> list[BaseException]:
     return [e[2] for e in journal if e[0] == "terminate" and e[1] == pid]
+
+
+def target_react(p: Any, from_: PID, message: Any) -> None:
+    """What the watched process of the t005/t006 cases does: panic, or drop what was watched."""
+    if message == "custom panic":
+        raise RuntimeError("custom panic")
+    if isinstance(message, tuple) and message[0] == "unregister":
+        kind, what = message[1], message[2]
+        if kind == "process_id":
+            p.unregister_name()
+        elif kind == "alias":
+            p.delete_alias(what)
+        else:
+            p.unregister_event(what.name)
+
+
+def make_target(kind: str, p: Any, node: Any, prefix: str) -> Any:
+    """A target of ``kind`` (pid, process_id, alias, event) for process ``p``: names start with ``prefix``."""
+    if kind == "pid":
+        return p.pid
+    if kind == "process_id":
+        p.register_name(f"{prefix}target")
+        return ProcessID(f"{prefix}target", node.name)
+    if kind == "alias":
+        return p.create_alias()
+    p.register_event(f"{prefix}event", buffer=10)
+    return Event(f"{prefix}event", node.name)

@@ -6,10 +6,8 @@ target's reason; the target's ``terminate`` is told Ergo's ``"<parent>: reason"`
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from ergo_probe import Probe, ends, messages, run
+from ergo_probe import Probe, ends, make_target, messages, run, target_react
 
 from ergo import (
     PID,
@@ -37,37 +35,14 @@ DOWN = {"pid": MessageDownPID, "process_id": MessageDownProcessID, "alias": Mess
         "event": MessageDownEvent}
 
 
-def _target_react(p: Any, from_: PID, message: Any) -> None:
-    if message == "custom panic":
-        raise RuntimeError("custom panic")
-    if isinstance(message, tuple) and message[0] == "unregister":
-        kind, what = message[1], message[2]
-        if kind == "process_id":
-            p.unregister_name()
-        elif kind == "alias":
-            p.delete_alias(what)
-        else:
-            p.unregister_event(what.name)
-
-
-def _make_target(kind: str, p: Any, node: Any) -> Any:
-    if kind == "pid":
-        return p.pid
-    if kind == "process_id":
-        p.register_name("t5target")
-        return ProcessID("t5target", node.name)
-    if kind == "alias":
-        return p.create_alias()
-    p.register_event("t5event", buffer=10)
-    return Event("t5event", node.name)
 
 
 def _monitor_case(backend, kind: str, reason: BaseException) -> None:
     node = backend.node("t5node@localhost")
     journal: list = []
     monitoring = node.spawn(Probe, journal)
-    target_pid = run(node, monitoring, lambda p: p.spawn(Probe, journal, False, _target_react))
-    target = run(node, target_pid, lambda p: _make_target(kind, p, node))
+    target_pid = run(node, monitoring, lambda p: p.spawn(Probe, journal, False, target_react))
+    target = run(node, target_pid, lambda p: make_target(kind, p, node, "t5"))
     assert node.process_info(monitoring).monitors == ()
     if kind == "event":
         assert run(node, monitoring, lambda p: p.monitor_event(target)) == []

@@ -7,10 +7,8 @@ child's reason; one that does not trap terminates, its ``terminate`` told
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from ergo_probe import Probe, ends, messages, run
+from ergo_probe import Probe, ends, make_target, messages, run, target_react
 
 from ergo import (
     PID,
@@ -37,35 +35,14 @@ EXIT = {"pid": MessageExitPID, "process_id": MessageExitProcessID, "alias": Mess
         "event": MessageExitEvent}
 
 
-def _target_react(p: Any, from_: PID, message: Any) -> None:
-    if isinstance(message, tuple) and message[0] == "unregister":
-        kind, what = message[1], message[2]
-        if kind == "process_id":
-            p.unregister_name()
-        elif kind == "alias":
-            p.delete_alias(what)
-        else:
-            p.unregister_event(what.name)
-
-
-def _make_target(kind: str, p: Any, node: Any) -> Any:
-    if kind == "pid":
-        return p.pid
-    if kind == "process_id":
-        p.register_name("t6target")
-        return ProcessID("t6target", node.name)
-    if kind == "alias":
-        return p.create_alias()
-    p.register_event("t6event", buffer=10)
-    return Event("t6event", node.name)
 
 
 def _link_case(backend, kind: str, trap: bool, reason: BaseException) -> None:
     node = backend.node("t6node@localhost")
     journal: list = []
     linking = node.spawn(Probe, journal, trap)
-    child = run(node, linking, lambda p: p.spawn(Probe, journal, False, _target_react))
-    target = run(node, child, lambda p: _make_target(kind, p, node))
+    child = run(node, linking, lambda p: p.spawn(Probe, journal, False, target_react))
+    target = run(node, child, lambda p: make_target(kind, p, node, "t6"))
     if kind == "event":
         assert run(node, linking, lambda p: p.link_event(target)) == []
     else:
