@@ -67,6 +67,7 @@ set_loop_bridge(_BRIDGE)
 
 class AsyncioScheduler(Scheduler):
     tasks = True
+    idle_timers_free = True
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop

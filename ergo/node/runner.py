@@ -46,6 +46,9 @@ _QUEUE_OF_PRIORITY = {MessagePriority.NORMAL: MAIN, MessagePriority.HIGH: SYSTEM
 #: mailbox items one run handles before yielding to others
 BATCH = 100
 
+#: the node's state while it runs (node.py's ``_RUNNING``: here so a step can test it inline)
+NODE_RUNNING = "running"
+
 #: what a handler raises to stop the whole program rather than itself (see Runner._uncaught)
 INTERRUPTS = (KeyboardInterrupt, SystemExit)
 
@@ -257,7 +260,8 @@ class Runner:
     def _reply(self, to: PID, ref: Ref, value: Any) -> None:
         """Answer a call with what its handler returned: ``NoReply`` answers later, and a call
         the handler already answered (``send_response``) is not answered twice."""
-        if value is not NoReply and not self._node._answered(ref):
+        calls = self._calls_in  # it owes ``ref`` an answer until answered (or the call ended)
+        if value is not NoReply and calls and ref in calls:
             self._node._route_response(to, ref, value, None)
 
     # -- coroutines --------------------------------------------------------------------
@@ -315,7 +319,7 @@ class Runner:
             self._finish_zombee()  # killed from inside its own step: cancelled below, in its task
         elif state is TERMINATED:
             self._close_coroutine()
-        elif state is WAIT_RESPONSE and node._stopping() and not self._holds_stop():
+        elif state is WAIT_RESPONSE and node._state is not NODE_RUNNING and node._stopping() and not self._holds_stop():
             self._terminate(self._shutdown_reason())  # as in _step
         return yielded
 
