@@ -644,7 +644,10 @@ class Node(Env):
 
     async def call_async(self, to: Target, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Any:
         """``call`` for code running on the backend's event loop (an asyncio program)."""
-        return await self._scheduler.wait_for(self._start_call(to, request, timeout))
+        fut = self._start_call(to, request, timeout)
+        if self._scheduler.tasks:  # an event loop's task awaits the runtime's Future itself
+            return await fut
+        return await self._scheduler.wait_for(fut)
 
     def inspect(self, pid: PID, *items: str) -> dict[str, str]:
         """A process's ``handle_inspect`` report."""
