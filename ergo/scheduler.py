@@ -313,6 +313,10 @@ class Scheduler(ABC):
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
         """Run ``fn(*args)`` once ``delay`` seconds have passed."""
 
+    @abstractmethod
+    def pending(self) -> int:
+        """How many soon-calls are queued and have not run yet (``Node.is_idle`` asks)."""
+
     #: the thread that owns this scheduler: the node's API may be used from it alone
     thread: int
 

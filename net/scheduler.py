@@ -101,6 +101,9 @@ class AsyncioScheduler(Scheduler):
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         self._ready.push(fn, args)
 
+    def pending(self) -> int:
+        return len(self._ready)
+
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
         return self._loop.call_later(delay, fn, *args)  # asyncio's handle has cancel()
 

@@ -82,6 +82,9 @@ class _Clock(Scheduler):
     def call_soon(self, fn: Any, *args: Any) -> None:
         fn(*args)
 
+    def pending(self) -> int:
+        return 0
+
     def call_later(self, delay: float, fn: Any, *args: Any) -> Any:
         timer = [self.t + delay, fn, args, False]
 

@@ -167,6 +167,22 @@ class Node(Env):
     def is_alive(self) -> bool:
         return self._state != _STOPPED
 
+    def is_idle(self) -> bool:
+        """True when nothing on this node can make progress right now: no process or
+        meta-process has a message or signal waiting or a handler ready to resume, and no
+        work is queued on the node's scheduler.
+
+        Timers and what handlers await (a sleep, a call's reply, I/O) do not count: an idle
+        node may wake later.  Tests of asyncio code wait for it with :func:`net.settle`; in
+        simulation ``Sim.run()`` goes further, until the clock has nothing left either.
+        """
+        if self._scheduler.pending():
+            return False
+        for p in self._processes.values():
+            if p._busy() or (p._metas and any(m._busy() for m in p._metas.values())):
+                return False
+        return True
+
     def make_ref(self) -> Ref:
         """A reference unique on this node (and, with the creation, across its restarts)."""
         # every call makes one: skip Ref's argument checks, the node's name and creation

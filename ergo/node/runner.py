@@ -406,6 +406,24 @@ class Runner:
         the handler itself may; a plain handler (of this or another process) may not."""
         return type(self._coro) is Steps and self._node._current is None
 
+    def _busy(self) -> bool:
+        """Whether it can make progress now: running (a message or signal queued counts, as
+        a sleeping runner with one is made running), or suspended in a handler whose resume
+        is already queued (a handler's task before its first step, or whose awaited future
+        is done)."""
+        state = self._state
+        if state is RUNNING:
+            return True
+        if state is WAIT_RESPONSE:
+            waiting = self._waiting
+            if waiting is None:
+                return False
+            if waiting[0] is None:  # a task's bare yield (asyncio.sleep(0)): it runs again soon
+                return True
+            done = getattr(waiting[0], "done", None)  # a runtime Future, or an asyncio one
+            return done is not None and bool(done())
+        return False
+
     def _holds_stop(self) -> bool:
         """Whether the suspended coroutine awaits something that may hold the node's stop:
         a call of its own (up to its timeout, see Process), or anything that is already
