@@ -2,5 +2,6 @@
 
 from .node import start_node
 from .scheduler import AsyncioScheduler
+from .transport import AsyncioTransport
 
-__all__ = ["AsyncioScheduler", "start_node"]
+__all__ = ["AsyncioScheduler", "AsyncioTransport", "start_node"]
