@@ -61,6 +61,27 @@ class SimHarness(Harness):
         self.sim.host("host1").scheduler.call_soon(fn, *args)
 
 
+class _Tracking(AsyncioTransport):
+    """Remembers what it opened, so the harness can close it all before closing the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, opened: list[Any]) -> None:
+        super().__init__(loop)
+        self.opened = opened
+
+    def listen(self, *args: Any, **kwargs: Any) -> Any:
+        self.opened.append(super().listen(*args, **kwargs))
+        return self.opened[-1]
+
+    def connect(self, *args: Any, **kwargs: Any) -> Any:
+        fut = super().connect(*args, **kwargs)
+        fut._on_done(lambda f: f.exception() is None and self.opened.append(f.result()))
+        return fut
+
+    def datagram(self, *args: Any, **kwargs: Any) -> Any:
+        self.opened.append(super().datagram(*args, **kwargs))
+        return self.opened[-1]
+
+
 class AsyncioHarness(Harness):
     def __init__(self, name: str = "asyncio") -> None:
         self.name = name
@@ -72,9 +93,15 @@ class AsyncioHarness(Harness):
             self.loop = asyncio.new_event_loop()
         self.client_host = self.server_host = "127.0.0.1"
         self.foreign_host = "192.0.2.1"  # TEST-NET-1: never an address of this machine
-        self.client = AsyncioTransport(self.loop)
-        self.server = AsyncioTransport(self.loop)
+        self.opened: list[Any] = []
+        self.client: AsyncioTransport = _Tracking(self.loop, self.opened)
+        self.server: AsyncioTransport = _Tracking(self.loop, self.opened)
         self._event: asyncio.Event | None = None
+        #: what the loop's exception handler got: a callback that raised fails the test
+        self.errors: list[dict[str, Any]] = []
+        #: set by a test in which asyncio logs an expected error (a refused TLS handshake)
+        self.allow_errors = False
+        self.loop.set_exception_handler(lambda _loop, context: self.errors.append(context))
 
     def poke(self) -> None:
         if self._event is not None:
@@ -98,10 +125,21 @@ class AsyncioHarness(Harness):
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         self.loop.call_soon(fn, *args)
 
+    def track(self, stream: Any) -> None:
+        self.opened.append(stream)
+
     def close(self) -> None:
-        # let aborted and closed transports finish, then close the loop
-        self.loop.run_until_complete(asyncio.sleep(0))
+        # close what the test opened and let the loop finish closing it, then close the loop
+        for thing in self.opened:
+            if hasattr(thing, "abort"):
+                thing.abort()
+            else:
+                thing.close()
+        for _ in range(5):
+            self.loop.run_until_complete(asyncio.sleep(0))
         self.loop.close()
+        if not self.allow_errors:
+            assert not self.errors, [c.get("message") for c in self.errors]
 
 
 class Recorder(StreamProtocol):
@@ -136,6 +174,8 @@ class Recorder(StreamProtocol):
     def connection_made(self, stream: Any) -> None:
         self._check("connection_made")
         self.stream = stream
+        if isinstance(self.h, AsyncioHarness):
+            self.h.track(stream)
         self.events.append("made")
         if self.paused_at_start:
             stream.pause_reading()
