@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import socket
 import ssl as _ssl
 import struct
@@ -46,6 +47,8 @@ DEFAULT_RECEIVE_BUFFER = 256 * 1024
 #: datagrams kept while the loop has not yet opened the endpoint; more are dropped, as UDP may
 _PENDING_DATAGRAMS = 64
 _BACKLOG = 128
+#: host names a datagram endpoint remembers the address of (forgotten all at once past this)
+_NAMES_KEPT = 256
 #: SO_LINGER on, timeout 0: close() then sends a reset, which is what abort() promises the peer
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
@@ -401,6 +404,7 @@ class _AsyncioDatagram(asyncio.DatagramProtocol, DatagramEndpoint):
         self.address: Address = _address(sock.getsockname())
         self._t: asyncio.DatagramTransport | None = None
         self._pending: list[tuple[bytes, Address]] = []
+        self._names: dict[str, str] = {}  # host name -> IP address, looked up once
         self._closed = False
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -432,10 +436,35 @@ class _AsyncioDatagram(asyncio.DatagramProtocol, DatagramEndpoint):
         target = check_address(addr[0], addr[1], "a datagram's destination")
         if self._closed:
             return
+        resolved = self._resolve(target)
+        if resolved is None:  # a name nobody knows: silence, as for any lost datagram
+            return
         if self._t is not None:
-            self._t.sendto(payload, target)
+            self._t.sendto(payload, resolved)
         elif len(self._pending) < _PENDING_DATAGRAMS:
-            self._pending.append((payload, target))
+            self._pending.append((payload, resolved))
+
+    def _resolve(self, target: Address) -> Address | None:
+        """``target`` with an IP address for its host: uvloop's ``sendto`` takes no names.  A
+        name (``localhost``) is looked up once, synchronously (fast for the hosts file; the
+        registrar's peers are addressed by the host part of node names), and remembered."""
+        host, port = target
+        try:
+            ipaddress.ip_address(host)
+            return target
+        except ValueError:
+            pass
+        ip = self._names.get(host)
+        if ip is None:
+            try:
+                info = socket.getaddrinfo(host, port, family=self._sock.family, type=socket.SOCK_DGRAM)
+            except OSError:
+                return None
+            ip = str(info[0][4][0])
+            if len(self._names) >= _NAMES_KEPT:
+                self._names.clear()
+            self._names[host] = ip
+        return (ip, port)
 
     def close(self) -> None:
         if not self._closed:

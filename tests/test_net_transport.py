@@ -130,3 +130,12 @@ def test_os_errors_of_a_connect_become_noconnection_saying_why():
     for exc, said in cases.items():
         error = _connect_error(exc, "h", 1)
         assert isinstance(error, NoConnection) and said in str(error), (exc, error)
+
+
+def test_a_datagram_to_a_host_name_is_sent_to_its_address(h):
+    got = Datagrams(h)
+    a = h.client.datagram("127.0.0.1", 0, Datagrams(h))
+    b = h.server.datagram("127.0.0.1", 0, got)
+    a.sendto(b"by name", ("localhost", b.address[1]))  # uvloop's own sendto takes IP addresses only
+    h.run_until(lambda: got.got, "the datagram")
+    assert got.got == [(b"by name", a.address)]
