@@ -262,3 +262,12 @@ def test_pause_and_resume_reading_are_idempotent(h):
     server.do("resume_reading")
     server.do("resume_reading")
     h.run_until(lambda: bytes(server.data) == b"held", "the held bytes")
+
+
+def test_a_connect_given_up_before_it_completes_is_aborted_without_calling_the_factory(h):
+    listener, accepted = serve(h)
+    fut, made = dial(h, listener.address[1])
+    fut.set_exception(NoConnection("gave up"))  # what a caller's connect timeout does
+    h.run_until(lambda: accepted and accepted[0].is_lost, "the listener's end of it reset")
+    assert made == []
+    assert isinstance(accepted[0].lost, NoConnection) and "reset" in str(accepted[0].lost)
