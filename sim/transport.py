@@ -114,6 +114,8 @@ class SimTransport(Transport):
         self.window = window
         self._stream_ports: dict[int, _SimListener | _SimStream] = {}
         self._datagram_ports: dict[int, _SimDatagram] = {}
+        #: the host's open streams, in the order they opened (what a crash will end without a FIN)
+        self.streams: dict[_SimStream, None] = {}
         self._next_port = {"stream": EPHEMERAL_PORTS[0], "datagram": EPHEMERAL_PORTS[0]}
 
     @property
@@ -387,7 +389,7 @@ class _SimStream(Stream):
         self._connecting = None
         if future.done():  # the caller gave up on this connect
             self._closing = True
-            self._end(None, reset=True, tell=False)
+            self._end(None, reset=True)  # no protocol yet: nobody to tell
             return
         self._attach(factory())
         future.set_result(self)
@@ -405,9 +407,10 @@ class _SimStream(Stream):
 
     def _attach(self, protocol: StreamProtocol) -> None:
         self._protocol = protocol
+        self._transport.streams[self] = None
         protocol.connection_made(self)
 
-    def _end(self, error: ErgoError | None, *, reset: bool, tell: bool = True) -> None:
+    def _end(self, error: ErgoError | None, *, reset: bool) -> None:
         """Done: drop the queue, free the port, maybe send a reset, and queue ``connection_lost``."""
         if self._done:
             return
@@ -417,10 +420,10 @@ class _SimStream(Stream):
         self._buffered = 0
         t = self._transport
         t._release(t._stream_ports, self.local[1], self)
+        t.streams.pop(self, None)
         if reset and self._other is not None:
             self._link.carry(self._source, self._other._arrive, _RESET)
-        if tell:
-            t.host.scheduler.call_soon(self._lost, error)
+        t.host.scheduler.call_soon(self._lost, error)
 
     def _tell(self, name: str) -> None:
         self._transport.host.scheduler.call_soon(self._call, name)

@@ -177,9 +177,11 @@ def test_a_closed_stream_frees_its_ephemeral_port():
     port = fut.result().local[1]
     with pytest.raises(Taken):
         h.client.listen("host1", port, StreamProtocol)
+    assert list(h.client.streams) == [fut.result()]  # the hook a host crash will use
     made[0].do("close")
     h.sim.run()
     h.client.listen("host1", port, StreamProtocol).close()
+    assert not h.client.streams and not h.server.streams
 
 
 def _story(seed: int) -> list[tuple[float, str, str]]:
