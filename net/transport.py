@@ -119,9 +119,12 @@ class AsyncioTransport(Transport):
 def _bind(host: str, port: int, kind: socket.SocketKind) -> socket.socket:
     """A socket bound to ``(host, port)`` (listening, for a stream), or the project's error."""
     try:
-        family, type_, proto, _, addr = socket.getaddrinfo(host, port, type=kind, flags=socket.AI_PASSIVE)[0]
+        infos = socket.getaddrinfo(host, port, type=kind, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise Incorrect(f"cannot bind {host}:{port}: {exc.strerror}") from None
+    # a name with both (``localhost``): IPv4, so that a datagram endpoint and a listener
+    # named alike end up on the same address whatever order the resolver gives
+    family, type_, proto, _, addr = min(infos, key=lambda info: info[0] != socket.AF_INET)
     sock = socket.socket(family, type_, proto)
     try:
         if kind == socket.SOCK_STREAM:

@@ -139,3 +139,17 @@ def test_a_datagram_to_a_host_name_is_sent_to_its_address(h):
     a.sendto(b"by name", ("localhost", b.address[1]))  # uvloop's own sendto takes IP addresses only
     h.run_until(lambda: got.got, "the datagram")
     assert got.got == [(b"by name", a.address)]
+
+
+def test_a_name_with_both_address_families_binds_ipv4(h, monkeypatch):
+    real = socket.getaddrinfo
+
+    def ipv6_first(host, port, *args, **kwargs):  # what many resolvers answer for "localhost"
+        infos = real("127.0.0.1", port, *args, **kwargs)
+        return [(socket.AF_INET6, info[1], info[2], "", ("::1", port, 0, 0)) for info in infos] + infos
+
+    monkeypatch.setattr(socket, "getaddrinfo", ipv6_first)
+    listener = h.server.listen("localhost", 0, lambda: Recorder(h))
+    endpoint = h.server.datagram("localhost", 0, Datagrams(h))
+    monkeypatch.undo()
+    assert listener.address[0] == endpoint.address[0] == "127.0.0.1"
