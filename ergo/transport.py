@@ -37,9 +37,11 @@ The rules every implementation keeps (``tests/test_transport_contract.py`` pins 
 * **Connect resolves after** ``connection_made``: the factory is called and its protocol's
   ``connection_made(stream)`` runs first, then the future completes with the stream.  A
   failed connect never calls the factory; its future fails with ``NoConnection`` whose
-  message says why (refused, unknown host, unreachable, TLS failure).  If the future is
-  already done when the connection completes (the caller cancelled it), the stream is
-  aborted and the factory is not called.
+  message says why (refused, unknown host, unreachable, TLS failure).  There is no
+  connect timeout here: a caller that gives up completes the future itself (its own
+  timer, ``set_exception``); the backend then stops dialling if it can (asyncio cancels
+  the attempt), and a connection that completes anyway is aborted without calling the
+  factory.
 * **Binding is synchronous** (``listen``, ``datagram``): a port in use raises
   :class:`~ergo.gen.errors.Taken`, an address this host cannot bind raises
   :class:`~ergo.gen.errors.Incorrect`, both at once; port 0 asks for an ephemeral port,

@@ -88,7 +88,15 @@ class AsyncioTransport(Transport):
             raise Incorrect(f"a connect's factory is a callable making a StreamProtocol, not {factory!r}"[:200])
         future: Future[Stream] = Future()
         stream = _AsyncioStream(self, factory, ssl is not None, future=future)
-        self.loop.create_task(self._connect(stream, future, host, port, ssl, server_hostname))
+        task = self.loop.create_task(self._connect(stream, future, host, port, ssl, server_hostname))
+
+        def given_up(_future: Future[Stream]) -> None:
+            # completed by the caller (its connect timeout), not by the task: stop dialling
+            # rather than wait out the OS's own timeout for an address that never answers
+            if not task.done() and not stream._settled:
+                task.cancel()
+
+        future._on_done(given_up)
         return future
 
     async def _connect(self, stream: _AsyncioStream, future: Future[Stream], host: str, port: int,
@@ -100,11 +108,14 @@ class AsyncioTransport(Transport):
         try:
             await self.loop.create_connection(lambda: stream, host, port, **kwargs)
         except asyncio.CancelledError:
+            stream._settled = True
             future.set_exception(NoConnection(f"cannot connect to {host}:{port}: the connect was cancelled"))
             raise
         except Exception as exc:
+            stream._settled = True
             future.set_exception(_connect_error(exc, host, port))
             return
+        stream._settled = True
         if not future.set_result(stream):  # the caller gave up meanwhile (connection_made aborted it)
             stream.abort()
 
@@ -226,6 +237,7 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
         self._factory = factory
         self._tls = tls
         self._future = future
+        self._settled = False  # the connect's own outcome reached the future (see connect)
         self._listener = listener
         self._t: asyncio.Transport | None = None
         self._protocol: StreamProtocol | None = None

@@ -153,3 +153,14 @@ def test_a_name_with_both_address_families_binds_ipv4(h, monkeypatch):
     endpoint = h.server.datagram("localhost", 0, Datagrams(h))
     monkeypatch.undo()
     assert listener.address[0] == endpoint.address[0] == "127.0.0.1"
+
+
+def test_a_connect_given_up_is_cancelled_before_it_dials(h):
+    accepted: list[Recorder] = []
+    listener = h.server.listen("127.0.0.1", 0, lambda: accepted.append(Recorder(h)) or accepted[-1])
+    fut = h.client.connect("127.0.0.1", listener.address[1], lambda: Recorder(h))
+    fut.set_exception(NoConnection("gave up"))
+    later = h.client.connect("127.0.0.1", listener.address[1], lambda: Recorder(h))
+    later._on_done(lambda _f: h.poke())
+    h.run_until(lambda: later.done() and accepted, "the later connect")
+    assert [a.stream.peer for a in accepted] == [later.result().local]  # the first never dialled
