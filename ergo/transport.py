@@ -48,7 +48,7 @@ The rules every implementation keeps (``tests/test_transport_contract.py`` pins 
   which ``address`` then reports.  A node can start before its event loop runs.
 * **Callbacks must not raise.**  The network layer catches its own errors; what escapes a
   callback is a bug (simulation lets it propagate out of ``Sim.run``; asyncio logs it
-  through the loop's exception handler and drops that connection).
+  through the loop's exception handler and aborts that connection alone).
 """
 
 from __future__ import annotations

@@ -268,8 +268,12 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
             self._reset()
             return
         self._view = memoryview(bytearray(self._receive_size))
-        self._protocol = protocol = self._factory()
-        protocol.connection_made(self)
+        try:
+            self._protocol = protocol = self._factory()
+            protocol.connection_made(self)
+        except Exception as exc:
+            self._failed(exc, "connection_made")
+            raise  # asyncio logs it through the loop's exception handler
         if not self._reading:  # paused in connection_made: make sure it holds on uvloop too
             self._loop.call_soon(self._repause)
 
@@ -285,7 +289,11 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
         protocol = self._protocol
         if protocol is not None and self._view is not None and not self._closing:
             if self._reading:
-                protocol.data_received(self._view[:nbytes])
+                try:
+                    protocol.data_received(self._view[:nbytes])
+                except Exception as exc:  # free when nothing is raised (3.11's zero-cost try)
+                    self._failed(exc, "data_received")
+                    raise
             else:
                 self._held.append(bytes(self._view[:nbytes]))
 
@@ -300,7 +308,20 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
 
     def _call(self, name: str) -> None:
         if not self._lost and self._protocol is not None:
-            getattr(self._protocol, name)()
+            try:
+                getattr(self._protocol, name)()
+            except Exception as exc:
+                self._failed(exc, name)
+                raise
+
+    def _failed(self, exc: Exception, where: str) -> None:
+        """A callback raised (a bug in the network layer): drop this connection, as asyncio
+        does when ``data_received`` raises, and say why in ``connection_lost``."""
+        if not self._lost:
+            self._error = NoConnection(f"the stream with {self.peer[0]}:{self.peer[1]} was aborted: "
+                                       f"its protocol's {where} raised {type(exc).__name__}: {exc}")
+            self._closing = True
+            self._reset()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
@@ -402,7 +423,11 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
         held = self._held
         protocol = self._protocol
         while held and self._reading and not self._closing and protocol is not None:
-            protocol.data_received(memoryview(held.pop(0)))
+            try:
+                protocol.data_received(memoryview(held.pop(0)))
+            except Exception as exc:
+                self._failed(exc, "data_received")
+                raise
         # paused again inside data_received: the rest stays held and the transport paused
         if self._reading and not held and not self._lost and self._t is not None:
             self._t.resume_reading()

@@ -164,3 +164,46 @@ def test_a_connect_given_up_is_cancelled_before_it_dials(h):
     later._on_done(lambda _f: h.poke())
     h.run_until(lambda: later.done() and accepted, "the later connect")
     assert [a.stream.peer for a in accepted] == [later.result().local]  # the first never dialled
+
+
+@pytest.mark.parametrize("where", ["connection_made", "data_received", "pause_writing"])
+def test_a_callback_that_raises_drops_only_its_connection_and_is_logged(h, where):
+    h.allow_errors = True
+
+    class Faulty(Recorder):
+        def connection_made(self, stream) -> None:
+            super().connection_made(stream)
+            if where == "connection_made":
+                raise ValueError("bug")
+
+        def data_received(self, data) -> None:
+            super().data_received(data)
+            if where == "data_received":
+                raise ValueError("bug")
+
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            raise ValueError("bug")
+
+    from ergo.transport import FlowLimits
+
+    h.set_limits(FlowLimits(high=1, low=0, max_buffer=64 * 1024 * 1024))
+    accepted: list[Recorder] = []
+    listener = h.server.listen("127.0.0.1", 0, lambda: accepted.append(Faulty(h, echo=True)) or accepted[-1])
+    made: list[Recorder] = []
+    paused = where == "pause_writing"  # a client that does not read: the echo backs up, the server pauses
+    fut = h.client.connect("127.0.0.1", listener.address[1],
+                           lambda: made.append(Recorder(h, paused=paused)) or made[-1])
+    fut._on_done(lambda _f: h.poke())
+    h.run_until(lambda: fut.done() and accepted, "the connect")
+    made[0].do("write", b"x" * (32_000_000 if paused else 1000))
+    h.run_until(lambda: accepted[0].is_lost, "the faulty end dropped")
+    made[0].do("resume_reading")
+    h.run_until(lambda: made[0].is_lost, "the reset at the other end")
+    assert isinstance(accepted[0].lost, NoConnection) and "ValueError" in str(accepted[0].lost)
+    assert isinstance(made[0].lost, NoConnection)  # reset
+    assert h.errors  # logged by the loop
+    other = h.client.connect("127.0.0.1", listener.address[1], lambda: Recorder(h))
+    other._on_done(lambda _f: h.poke())
+    h.run_until(other.done, "another connect")
+    assert other.result().peer == listener.address  # the listener keeps serving
