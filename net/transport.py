@@ -357,19 +357,22 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
             return
         t = self._t
         assert t is not None
-        t.write(data)
+        # bytes as they are now: asyncio (3.12 on) and uvloop may keep a reference to what
+        # they cannot send at once, and the caller may reuse its buffer after this call
+        t.write(data if type(data) is bytes else bytes(data))
         self._check_cap(t)
 
     def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
-        chunks = list(chunks)
+        copied = []
         for data in chunks:
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise Incorrect(f"a stream writes bytes-like data, not {type(data).__name__}")
+            copied.append(data if type(data) is bytes else bytes(data))  # as write() does
         if self._closing:
             return
         t = self._t
         assert t is not None
-        t.writelines(chunks)
+        t.writelines(copied)
         self._check_cap(t)
 
     def _check_cap(self, t: asyncio.Transport) -> None:

@@ -107,6 +107,8 @@ class SimTransport(Transport):
     """The ports of one simulated host: its listeners, its streams' local ports, its datagram endpoints."""
 
     def __init__(self, host: Host, limits: FlowLimits | None = None, window: int = DEFAULT_WINDOW) -> None:
+        if type(window) is not int or window < 1:
+            raise Incorrect(f"a stream window is an int > 0 (bytes), not {window!r}"[:200])
         self.host = host
         self.world = host.world
         self.limits = limits if limits is not None else FlowLimits()

@@ -85,6 +85,17 @@ def test_connect_echo_delivers_every_byte_in_order(h):
     assert bytes(accepted[0].data) == sent
 
 
+def test_a_writer_may_reuse_its_buffer_once_write_returns(h):
+    _listener, client, server = connected(h, paused=True)  # so that the bytes must wait
+    buf = bytearray(b"a" * 4_000_000)
+    client.do("write", buf)
+    client.do("writelines", [memoryview(buf)[:10]])
+    buf[:] = b"b" * len(buf)
+    server.do("resume_reading")
+    h.run_until(lambda: len(server.data) >= 4_000_010, "the bytes")
+    assert bytes(server.data) == b"a" * 4_000_010
+
+
 def test_close_flushes_then_peer_sees_clean_connection_lost(h):
     _listener, client, server = connected(h)
     payload = b"x" * 100_000
