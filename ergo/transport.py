@@ -9,7 +9,8 @@ on simulated hosts and links (virtual time, latency per host pair, determined by
 seed); ``net`` on asyncio (TCP, TLS through the standard ``ssl`` module, UDP), and it runs
 on uvloop too.  The same network layer runs unchanged over both.
 
-The rules every implementation keeps (``tests/test_transport_contract.py`` pins them on both):
+The rules every implementation keeps (``tests/test_transport_contract.py`` pins them on the
+simulation, asyncio and uvloop):
 
 * **Callbacks come from the scheduler, never from inside a call into the transport.**
   ``write``, ``writelines``, ``close``, ``abort``, ``pause_reading`` and ``resume_reading``
@@ -25,7 +26,10 @@ The rules every implementation keeps (``tests/test_transport_contract.py`` pins 
   by the peer, the hard cap below, a network error).  After it, nothing more is called.
 * **Writes after close are dropped.**  Once ``close``, ``abort`` or a loss happened,
   ``write`` does nothing: the loss is (or will be) reported through ``connection_lost``, so
-  every write site need not guard a race the callback already reports.
+  every write site need not guard a race the callback already reports.  Once ``write``
+  returns, the caller may reuse its buffer (what must wait is copied).
+* **A paused reader learns of the end when it resumes**: a FIN or reset that arrives
+  while reading is paused is reported after the bytes before it, on ``resume_reading``.
 * **Flow control is bounded** (:class:`FlowLimits`).  When the bytes waiting to be sent
   (``Stream.buffered``) rise above ``high``, the protocol's ``pause_writing`` is called;
   when they fall to ``low`` or below, ``resume_writing``.  A write that leaves more than
@@ -44,7 +48,8 @@ The rules every implementation keeps (``tests/test_transport_contract.py`` pins 
   factory.
 * **Binding is synchronous** (``listen``, ``datagram``): a port in use raises
   :class:`~ergo.gen.errors.Taken`, an address this host cannot bind raises
-  :class:`~ergo.gen.errors.Incorrect`, both at once; port 0 asks for an ephemeral port,
+  :class:`~ergo.gen.errors.Incorrect` (a privileged port without the privilege:
+  ``NotAllowed``), all at once; port 0 asks for an ephemeral port,
   which ``address`` then reports.  A node can start before its event loop runs.
 * **Callbacks must not raise.**  The network layer catches its own errors; what escapes a
   callback is a bug (simulation lets it propagate out of ``Sim.run``; asyncio logs it
