@@ -75,29 +75,39 @@ class Link:
     """What lies between hosts ``a`` and ``b`` (``a <= b``; ``a == b`` is a host's loopback).
 
     :meth:`carry` is the one way across: each direction keeps its own order, which is
-    what a later one-way fault needs.
+    what a later one-way fault needs.  Items due at the same moment in one direction
+    travel as one batch (one SimPy event for all of them), so a burst of writes and
+    their acknowledgements costs one event, not one each.
     """
 
-    __slots__ = ("a", "b", "latency", "_env", "_last")
+    __slots__ = ("a", "b", "latency", "_env", "_in_flight")
 
     def __init__(self, world: World, a: str, b: str, latency: float) -> None:
         self.a, self.b = a, b
         #: seconds one way (both ways); changing it never reorders what is already in flight
         self.latency = latency
         self._env = world.env
-        #: when the last item sent from each end arrives: nothing sent later arrives before it
-        self._last: dict[str, float] = {a: 0.0, b: 0.0}
+        #: per sending end: the batches on their way, oldest first, as [due, [(deliver, args), ...]]
+        self._in_flight: dict[str, deque[list[Any]]] = {a: deque(), b: deque()}
 
     def carry(self, source: str, deliver: Callable[..., Any], *args: Any) -> None:
         """Run ``deliver(*args)`` at the far end after the latency, after everything
         ``source`` sent on this link before.  (The hook for fault verbs.)"""
         env = self._env
         due = env.now + self.latency
-        last = self._last[source]
-        if due < last:
-            due = last
-        self._last[source] = due
-        env.timeout(due - env.now).callbacks.append(lambda _event: deliver(*args))
+        batches = self._in_flight[source]
+        if batches:
+            last = batches[-1]
+            if due <= last[0]:  # due with the last batch (or before it, the latency was lowered): join it
+                last[1].append((deliver, args))
+                return
+        batches.append([due, [(deliver, args)]])
+        env.timeout(due - env.now).callbacks.append(lambda _event: self._arrive(source))
+
+    def _arrive(self, source: str) -> None:
+        _due, items = self._in_flight[source].popleft()
+        for deliver, args in items:
+            deliver(*args)
 
     def __repr__(self) -> str:
         return f"<Link {self.a} <-> {self.b} latency={self.latency}>"
