@@ -230,3 +230,21 @@ def test_same_seed_gives_the_same_trace():
     assert first == _story(7)
     assert len(first) > 30
     assert first != _story(8)
+
+
+def test_datagrams_take_the_link_latency():
+    h = SimHarness()
+    h.sim.set_latency("host1", "host2", 0.003)
+    arrived: list[float] = []
+
+    class Clock(Datagrams):
+        def datagram_received(self, data, addr) -> None:
+            super().datagram_received(data, addr)
+            arrived.append(h.sim.now)
+
+    a = h.client.datagram("host1", 0, Datagrams(h))
+    b = h.server.datagram("host2", 4499, Clock(h))
+    h.sim.run_for(0.010)
+    a.sendto(b"resolve", b.address)
+    h.sim.run()
+    assert arrived == [pytest.approx(0.013)]
