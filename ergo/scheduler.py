@@ -110,7 +110,7 @@ class Future(Generic[T]):
     ``sleep`` a ``Future[None]``).
     """
 
-    __slots__ = ("_asyncio_future_blocking", "_callbacks", "_exception", "_result")
+    __slots__ = ("_asyncio_future_blocking", "_callbacks", "_consumed", "_exception", "_result")
 
     def __init__(self) -> None:
         self._result: T = _PENDING
@@ -119,12 +119,17 @@ class Future(Generic[T]):
         self._callbacks: list[Callable[[Future[T]], None] | tuple[Any, ...]] | None = None
         #: asyncio's marker of a future (``asyncio.isfuture``): True while a task's ``await`` yields it
         self._asyncio_future_blocking = False
+        #: whether anyone looked for the outcome (awaited it, asked for it, or asked to be
+        #: told): a :class:`CallFuture` dropped unconsumed is reported.  Kept here, not by
+        #: overrides in CallFuture, because those would add a frame to every await of a call
+        self._consumed = False
 
     def done(self) -> bool:
         return self._result is not _PENDING or self._exception is not None
 
     def result(self) -> T:
         """The value, or raise the exception; a clear error if it is not there yet."""
+        self._consumed = True
         if self._exception is not None:
             raise self._exception
         if self._result is _PENDING:
@@ -134,11 +139,12 @@ class Future(Generic[T]):
         return self._result
 
     def exception(self) -> BaseException | None:
+        self._consumed = True
         return self._exception
 
     def set_result(self, value: T) -> bool:
         """Complete with ``value``; False (and nothing changes) if it was already complete."""
-        if self.done():
+        if self._result is not _PENDING or self._exception is not None:  # done(), inlined
             return False
         self._result = value
         self._fire()
@@ -164,6 +170,7 @@ class Future(Generic[T]):
         """Call ``fn(self)`` when complete.  On an event loop, as asyncio does, ``fn`` is
         scheduled on the loop (in ``context``), even if the future is already done; without
         one (simulation) it is called when the future completes, at once if it is done."""
+        self._consumed = True
         waker = _waker(fn, self, context) if _waker is not None else None
         if waker is None:
             self._on_done(fn)
@@ -241,7 +248,8 @@ class Future(Generic[T]):
                     fn(self)  # type: ignore[operator]  # not a waker: a runtime callback
 
     def __await__(self) -> Generator[Future[T], None, T]:
-        if not self.done():
+        self._consumed = True
+        if self._result is _PENDING and self._exception is None:  # not done(), inlined
             self._asyncio_future_blocking = True
             yield self
         return self.result()
@@ -259,28 +267,16 @@ class CallFuture(Future[T]):
     looked at it, as Python reports a coroutine that was never awaited, because a call
     whose ``await`` was forgotten fails silently otherwise."""
 
-    __slots__ = ("_consumed", "_to")
+    __slots__ = ("_to",)
 
     def __init__(self, to: Any) -> None:
-        super().__init__()
-        self._to = to
+        # Future.__init__ inlined: a call makes one of these every time
+        self._result = _PENDING
+        self._exception = None
+        self._callbacks = None
+        self._asyncio_future_blocking = False
         self._consumed = False
-
-    def __await__(self) -> Generator[Future[T], None, T]:
-        self._consumed = True
-        return super().__await__()
-
-    def result(self) -> T:
-        self._consumed = True
-        return super().result()
-
-    def exception(self) -> BaseException | None:
-        self._consumed = True
-        return super().exception()
-
-    def add_done_callback(self, fn: Callable[[Future[T]], Any], *, context: Any = None) -> None:
-        self._consumed = True
-        super().add_done_callback(fn, context=context)
+        self._to = to
 
     def __del__(self) -> None:
         if not self._consumed:
@@ -317,11 +313,21 @@ class Scheduler(ABC):
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
         """Run ``fn(*args)`` once ``delay`` seconds have passed."""
 
+    @abstractmethod
+    def pending(self) -> int:
+        """How many soon-calls are queued and have not run yet (``Node.is_idle`` asks)."""
+
     #: the thread that owns this scheduler: the node's API may be used from it alone
     thread: int
 
     #: whether handlers' coroutines run as tasks of an event loop (:meth:`start_task`)
     tasks: bool = False
+
+    #: whether a timer left armed with nothing to do is free (an event loop: it fires and
+    #: does nothing), so the runtime may keep one armed between calls instead of making one
+    #: per call; in simulation an armed timer keeps the clock going (``Sim.run()`` runs until
+    #: nothing is left to happen), so there a timer is cancelled once it has nothing to do
+    idle_timers_free: bool = False
 
     #: a context manager around each step of a hand-driven handler coroutine, or None
     #: (simulation uses it to make asyncio's calls a clear error there)

@@ -1,7 +1,7 @@
 """The asyncio backend: the node on a real event loop."""
 
-from .node import start_node
+from .node import settle, start_node
 from .scheduler import AsyncioScheduler
 from .transport import AsyncioTransport
 
-__all__ = ["AsyncioScheduler", "AsyncioTransport", "start_node"]
+__all__ = ["AsyncioScheduler", "AsyncioTransport", "settle", "start_node"]

@@ -8,13 +8,13 @@ import threading
 from types import FrameType
 from typing import Any
 
-from ergo.gen.errors import NotAllowed
+from ergo.gen.errors import NotAllowed, Timeout
 from ergo.gen.options import NodeOptions
 from ergo.node.node import Node
 
 from .scheduler import AsyncioScheduler
 
-__all__ = ["start_node"]
+__all__ = ["settle", "start_node"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -92,3 +92,18 @@ def _on_signal(node: Node, sig: int) -> None:
         return
     node.log.info("got %s: stopping gracefully", name)
     node.stop()
+
+
+async def settle(*nodes: Node, turns: int = 100_000) -> None:
+    """Let the running loop turn until every node in ``nodes`` is idle (``Node.is_idle``):
+    for tests of asyncio code, which synchronise on events, never on time.
+
+    It never sleeps, so it does not wait for timers, sleeps or I/O, only for the work
+    already queued (messages, replies, handler steps) and whatever that work queues in
+    turn.  ``Timeout`` if the nodes are still busy after ``turns`` turns of the loop.
+    """
+    for _ in range(turns):
+        if all(n.is_idle() for n in nodes):
+            return
+        await asyncio.sleep(0)
+    raise Timeout(f"the nodes were still busy after {turns} turns of the loop")

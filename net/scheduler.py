@@ -67,6 +67,7 @@ set_loop_bridge(_BRIDGE)
 
 class AsyncioScheduler(Scheduler):
     tasks = True
+    idle_timers_free = True
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -99,6 +100,9 @@ class AsyncioScheduler(Scheduler):
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         self._ready.push(fn, args)
+
+    def pending(self) -> int:
+        return len(self._ready)
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
         return self._loop.call_later(delay, fn, *args)  # asyncio's handle has cancel()

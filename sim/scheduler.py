@@ -113,6 +113,9 @@ class SimScheduler(Scheduler):
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         self._ready.push(fn, args)
 
+    def pending(self) -> int:
+        return len(self._ready)
+
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
         timer = _SimTimer(fn, args, self._cancelled)
         self._env.timeout(delay).callbacks.append(timer._fire)

@@ -13,7 +13,7 @@ from typing import Any
 import ergo
 import net
 import sim
-from ergo import LogOptions, NodeOptions, ProcessState
+from ergo import LogOptions, NodeOptions
 
 
 class ListLogger:
@@ -73,17 +73,7 @@ class AsyncioBackend(Backend):
         return n
 
     def settle(self) -> None:
-        async def idle() -> None:
-            for _ in range(100_000):
-                busy = any(len(n.scheduler._ready) for n in self.nodes) or any(
-                    _busy(p) for n in self.nodes for p in n._processes.values()
-                )
-                if not busy:
-                    return
-                await asyncio.sleep(0)
-            raise AssertionError("the node did not settle")
-
-        self.loop.run_until_complete(idle())
+        self.loop.run_until_complete(net.settle(*self.nodes))
 
     def close(self) -> None:
         super().close()
@@ -92,17 +82,6 @@ class AsyncioBackend(Backend):
             asyncio.set_event_loop(None)
 
 
-
-
-def _busy(p: Any) -> bool:
-    """Running, or suspended in a handler whose resume is already queued (a handler's task
-    that has not taken its first step yet, or whose awaited future is done)."""
-    if p._state is ProcessState.RUNNING:
-        return True
-    if p._state is ProcessState.WAIT_RESPONSE:
-        waiting = p._waiting
-        return waiting is not None and waiting[0] is not None and waiting[0].done()
-    return False
 
 
 class Collector(ergo.Actor):

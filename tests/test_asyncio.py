@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 import net
-from ergo import Actor, LogOptions, NodeOptions, NotAllowed, TerminateReasonShutdown, unwrap_reason
+from ergo import (
+    Actor,
+    LogOptions,
+    NodeOptions,
+    NoReply,
+    NotAllowed,
+    TerminateReasonShutdown,
+    Timeout,
+    unwrap_reason,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +52,81 @@ def test_node_inside_a_running_asyncio_program():
 
     asyncio.run(main())
     assert [unwrap_reason(r) for r in journal] == [TerminateReasonShutdown]
+
+
+def test_call_async_in_asyncio_gather_wait_for_and_cancellation():
+    class Holder(Actor):
+        def init(self) -> None:
+            self.held: list = []
+
+        def handle_call(self, from_, ref, request):
+            if request == "hold":
+                self.held.append((from_, ref))
+                return NoReply
+            return request
+
+        def handle_message(self, from_, message):
+            for f, r in self.held:
+                self.send_response(f, r, "late")
+
+    async def main() -> None:
+        node = net.start_node("gather@localhost", NodeOptions(log=LogOptions(default_logger=False)))
+        pid = node.spawn(Holder)
+        assert await asyncio.gather(*(node.call_async(pid, i) for i in range(50))) == list(range(50))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(node.call_async(pid, "hold", timeout=3600), 0.001)
+        task = asyncio.ensure_future(node.call_async(pid, "hold", timeout=3600))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        node.send(pid, "answer the held ones")  # the late replies find nobody: dropped
+        assert await node.call_async(pid, "still serving") == "still serving"
+        node.stop()
+        await node.wait_async()
+
+    asyncio.run(main())
+
+
+def test_settle_waits_for_queued_work_and_its_consequences_not_for_timers():
+    got: list = []
+
+    class Relay(Actor):
+        def init(self, to) -> None:
+            self.to = to
+
+        async def handle_message(self, from_, message):
+            await asyncio.sleep(0)  # a handler step queued on the loop is work too
+            if self.to is None:
+                got.append(message)
+            else:
+                self.send(self.to, message + 1)
+
+    class Sleeper(Actor):
+        async def handle_message(self, from_, message):
+            await self.sleep(3600)
+
+    class Spinner(Actor):
+        def handle_message(self, from_, message):
+            self.send(self.pid, message)  # always has work: never idle
+
+    async def main() -> None:
+        node = net.start_node("settle@localhost", NodeOptions(log=LogOptions(default_logger=False)))
+        last = node.spawn(Relay, None)
+        first = node.spawn(Relay, node.spawn(Relay, last))
+        node.send(first, 1)
+        assert not node.is_idle()
+        await net.settle(node)
+        assert got == [3] and node.is_idle()
+        node.send(node.spawn(Sleeper), "sleep")  # a timer is not work: settle does not wait for it
+        await net.settle(node)
+        assert node.is_idle() and got == [3]
+        node.send(node.spawn(Spinner), "spin")
+        with pytest.raises(Timeout, match="still busy after 50 turns"):
+            await net.settle(node, turns=50)
+        node.stop_force()
+
+    asyncio.run(main())
 
 
 SCRIPT = textwrap.dedent(

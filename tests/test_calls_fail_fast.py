@@ -249,6 +249,6 @@ def test_calls_nobody_waits_for_leave_nothing_behind(backend):
     node.send(caller, ("call", holder))
     node.call(node.spawn(Collector), "messages")  # the caller's call is made by now
     # only the one call still waited for is in flight: the timed-out ones were forgotten
-    assert len(node._in_flight) == 1 and len(node._processes[holder.id]._calls_in) == 1
+    assert len(node._timeouts) == 1 and len(node._processes[holder.id]._calls_in) == 1
     node.kill(caller)  # the caller that still waited is gone: its call is forgotten too
-    assert node._in_flight == {} and not node._processes[holder.id]._calls_in
+    assert len(node._timeouts) == 0 and not node._processes[holder.id]._calls_in

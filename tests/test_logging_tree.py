@@ -73,8 +73,8 @@ def _node(s: sim.Sim, name: str = "tree@localhost", **log: Any):
     return s.start_node(name, NodeOptions(log=LogOptions(**log)))
 
 
-def test_dictconfig_captures_the_nodes_first_lines(tree: Keep):
-    s = sim.Sim(seed=1)
+def test_dictconfig_captures_the_nodes_first_lines(simulation: sim.Sim, tree: Keep):
+    s = simulation
     node = _node(s, default_logger=False)
     started = tree.of("ergo.node")
     assert started and "started" in started[0].getMessage()
@@ -85,8 +85,8 @@ def test_dictconfig_captures_the_nodes_first_lines(tree: Keep):
     assert any("stopped" in r.getMessage() for r in tree.of("ergo.node"))
 
 
-def test_process_lines_go_to_a_logger_named_by_behaviour_with_fields(tree: Keep):
-    s = sim.Sim(seed=1)
+def test_process_lines_go_to_a_logger_named_by_behaviour_with_fields(simulation: sim.Sim, tree: Keep):
+    s = simulation
     node = _node(s, default_logger=False)
     pid = node.spawn(Talker)
     node.register_name("talker", pid)
@@ -100,8 +100,8 @@ def test_process_lines_go_to_a_logger_named_by_behaviour_with_fields(tree: Keep)
     node.stop()
 
 
-def test_fields_reach_a_json_formatter(tree: Keep):
-    s = sim.Sim(seed=1)
+def test_fields_reach_a_json_formatter(simulation: sim.Sim, tree: Keep):
+    s = simulation
     node = _node(s, default_logger=False)
     pid = node.spawn(Talker)
     node.send(pid, 1)
@@ -118,8 +118,8 @@ def test_fields_reach_a_json_formatter(tree: Keep):
     node.stop()
 
 
-def test_a_panic_is_logged_critical_with_exc_info_and_its_traceback_once(tree: Keep):
-    s = sim.Sim(seed=1)
+def test_a_panic_is_logged_critical_with_exc_info_and_its_traceback_once(simulation: sim.Sim, tree: Keep):
+    s = simulation
     node = _node(s, default_logger=False)
     pid = node.spawn(Talker)
     node.send(pid, "boom")
@@ -135,8 +135,8 @@ def test_a_panic_is_logged_critical_with_exc_info_and_its_traceback_once(tree: K
     node.stop()
 
 
-def test_per_process_levels_still_decide_before_the_tree(tree: Keep):
-    s = sim.Sim(seed=1)
+def test_per_process_levels_still_decide_before_the_tree(simulation: sim.Sim, tree: Keep):
+    s = simulation
     node = _node(s, default_logger=False, level="debug")
     quiet = node.spawn(Talker, options=ProcessOptions(log_level=LogLevel.WARNING))
     loud = node.spawn(Talker)
@@ -148,10 +148,10 @@ def test_per_process_levels_still_decide_before_the_tree(tree: Keep):
     node.stop()
 
 
-def test_the_tree_level_filters_only_the_tree(tree: Keep):
+def test_the_tree_level_filters_only_the_tree(simulation: sim.Sim, tree: Keep):
     logging.getLogger("ergo.process").setLevel(logging.WARNING)
     try:
-        s = sim.Sim(seed=1)
+        s = simulation
         node = _node(s, default_logger=False)
         own: list[str] = []
 
@@ -170,9 +170,9 @@ def test_the_tree_level_filters_only_the_tree(tree: Keep):
         logging.getLogger("ergo.process").setLevel(logging.NOTSET)
 
 
-def test_default_logger_is_on_when_no_logging_is_configured(capsys: pytest.CaptureFixture):
+def test_default_logger_is_on_when_no_logging_is_configured(simulation: sim.Sim, capsys: pytest.CaptureFixture):
     with unconfigured():
-        s = sim.Sim(seed=1)
+        s = simulation
         node = _node(s)
         assert "default" in node.loggers()
         node.stop()
@@ -181,16 +181,16 @@ def test_default_logger_is_on_when_no_logging_is_configured(capsys: pytest.Captu
     assert err == ""
 
 
-def test_default_logger_steps_aside_when_the_application_configured_logging(tree: Keep):
-    s = sim.Sim(seed=1)
+def test_default_logger_steps_aside_when_the_application_configured_logging(simulation: sim.Sim, tree: Keep):
+    s = simulation
     node = _node(s)
     assert "default" not in node.loggers()
     node.stop()
     assert tree.of("ergo.node")  # the lines went to the application's handler instead
 
 
-def test_default_logger_is_on_when_given_an_output_or_asked_for(tree: Keep):
-    s = sim.Sim(seed=1)
+def test_default_logger_is_on_when_given_an_output_or_asked_for(simulation: sim.Sim, tree: Keep):
+    s = simulation
     out = io.StringIO()
     a = _node(s, "a@localhost", output=out)
     b = _node(s, "b@localhost", default_logger=True, output=io.StringIO())
@@ -200,9 +200,11 @@ def test_default_logger_is_on_when_given_an_output_or_asked_for(tree: Keep):
     assert "started" in out.getvalue()
 
 
-def test_nothing_reaches_logging_last_resort_when_the_default_logger_is_off(capsys: pytest.CaptureFixture):
+def test_nothing_reaches_logging_last_resort_when_the_default_logger_is_off(
+    simulation: sim.Sim, capsys: pytest.CaptureFixture
+):
     with unconfigured():
-        s = sim.Sim(seed=1)
+        s = simulation
         node = _node(s, default_logger=False)
         pid = node.spawn(Talker)
         node.send(pid, "boom")  # a panic: logged at CRITICAL, which the last resort would print

@@ -44,18 +44,38 @@ from ..gen.options import (
     ProcessOptions,
 )
 from ..gen.types import LogLevel, MessagePriority, ProcessState
-from ..scheduler import Future, Scheduler, TimerHandle, check_delay
+from ..scheduler import Future, Scheduler, check_delay
+from .calls import CallTimeouts
 from .env import Env, _env_name
 from .log import Log, Logging
 from .process import Process
 from .pubsub import UNREGISTERED, PubSub
-from .runner import EXIT, INSPECT, LOG, LOGQ, MAIN, MSG, REQUEST, SYSTEM, TERMINATED, URGENT, Runner, _holds_from, show
+from .runner import (
+    EXIT,
+    INSPECT,
+    LOG,
+    LOGQ,
+    MAIN,
+    MSG,
+    NODE_RUNNING,
+    REQUEST,
+    SYSTEM,
+    TERMINATED,
+    URGENT,
+    Runner,
+    _holds_from,
+    show,
+)
+
+_new = object.__new__
+_set = object.__setattr__
 
 __all__ = ["VERSION", "Node"]
 
 VERSION = "0.1.0"
 
-_RUNNING, _STOPPING, _STOPPED = "running", "stopping", "stopped"
+_STOPPING, _STOPPED = "stopping", "stopped"
+_RUNNING = NODE_RUNNING
 _NORMAL = MessagePriority.NORMAL
 _QUEUE_OF = Runner._queue_of
 _DEFAULT_PROCESS_OPTIONS = ProcessOptions()
@@ -104,9 +124,10 @@ class Node(Env):
         self._ids = itertools.count(1001)
         self._refs = itertools.count(1)
         self._core_pid = PID(self._name, 1, self._creation)
-        self._core_pending: dict[Ref, tuple[Future[Any], TimerHandle]] = {}
-        #: calls routed to a local process or meta-process and not answered yet: ref -> it
-        self._in_flight: dict[Ref, Runner] = {}
+        #: calls made from outside any process, not answered yet: ref -> entry (see calls.py)
+        self._core_pending: dict[Ref, list[Any]] = {}
+        #: the deadlines of every call made here
+        self._timeouts = CallTimeouts(scheduler, self._expire_call)
         self._pubsub = PubSub(self)
         #: the process or meta-process whose handler is running now, if any
         self._current: Runner | None = None
@@ -146,11 +167,31 @@ class Node(Env):
     def is_alive(self) -> bool:
         return self._state != _STOPPED
 
+    def is_idle(self) -> bool:
+        """True when nothing on this node can make progress right now: no process or
+        meta-process has a message or signal waiting or a handler ready to resume, and no
+        work is queued on the node's scheduler.
+
+        Timers and what handlers await (a sleep, a call's reply, I/O) do not count: an idle
+        node may wake later.  Tests of asyncio code wait for it with :func:`net.settle`; in
+        simulation ``Sim.run()`` goes further, until the clock has nothing left either.
+        """
+        if self._scheduler.pending():
+            return False
+        for p in self._processes.values():
+            if p._busy() or (p._metas and any(m._busy() for m in p._metas.values())):
+                return False
+        return True
+
     def make_ref(self) -> Ref:
         """A reference unique on this node (and, with the creation, across its restarts)."""
         # every call makes one: skip Ref's argument checks, the node's name and creation
         # were checked when the node started and the counter yields ints
-        return trusted(Ref, self._name, self._creation, (next(self._refs), 0, 0))
+        ref = _new(Ref)  # trusted() inlined: one per call
+        _set(ref, "node", self._name)
+        _set(ref, "creation", self._creation)
+        _set(ref, "id", (next(self._refs), 0, 0))
+        return ref
 
     def _new_alias(self) -> Alias:
         return trusted(Alias, self._name, self._creation, (next(self._refs), 0, 0))
@@ -454,8 +495,15 @@ class Node(Env):
             p._push(_QUEUE_OF(priority), item)
 
     def _route_request(self, caller: Runner | None, to: Any, ref: Ref, request: Any,
-                       priority: MessagePriority, kind: int) -> None:
-        p = self._resolve(to)
+                       priority: MessagePriority, kind: int) -> Runner:
+        """Queue a request at its target and return the target, which owes the caller an
+        answer from now on (see :meth:`_fail_calls`)."""
+        if type(to) is PID and to.node == self._name:  # the hot path: _resolve inlined
+            p: Runner | None = self._processes.get(to.id)
+            if p is None or p._pid.creation != to.creation:  # type: ignore[attr-defined]  # a Process
+                raise ProcessUnknown(f"no process {to} on {self._name}")
+        else:
+            p = self._resolve(to)
         if p is caller:
             raise NotAllowed(f"{caller._describe()} cannot call itself")
         if p._state >= TERMINATED:
@@ -474,7 +522,7 @@ class Node(Env):
         if calls is None:
             calls = p._calls_in = {}
         calls[ref] = from_
-        self._in_flight[ref] = p
+        return p
 
     def _fail_calls(self, p: Runner, reason: BaseException, detail: str = "") -> None:
         """``p`` terminates with calls it has not answered: fail each caller at once with
@@ -487,45 +535,56 @@ class Node(Env):
         # while the node stops, that is the news: its processes end because it does
         error = NodeTerminated if self._state != _RUNNING else ProcessTerminated
         for ref, caller in calls.items():
-            if self._in_flight.pop(ref, None) is None:
-                continue
             err = error(f"{p._describe()} terminated ({why}) before it replied")
             err.__cause__ = reason
             self._route_response(caller, ref, None, err)
 
-    def _forget_call(self, ref: Ref) -> None:
-        """The caller gave up on ``ref`` (timed out, or terminated): its target no longer owes
-        an answer, and a long-lived target that never answers holds nothing for it."""
-        target = self._in_flight.pop(ref, None)
-        if target is not None and target._calls_in is not None:
-            target._calls_in.pop(ref, None)
+    def _forget_call(self, entry: list[Any]) -> None:
+        """The call ``entry`` (see calls.py) ended without an answer (its caller timed out or
+        terminated): its target no longer owes one, and a long-lived target that never
+        answers holds nothing for it."""
+        calls, ref = entry[1]._calls_in, entry[3]
+        self._timeouts.end(entry)
+        if calls:
+            calls.pop(ref, None)
 
-    def _answered(self, ref: Ref) -> bool:
-        """True once the call ``ref`` was answered (or is not a call this node routed)."""
-        return ref not in self._in_flight
+    def _expire_call(self, entry: list[Any], timeout: float) -> None:
+        fut, target, _, ref, caller, to = entry
+        pending = self._core_pending if caller is None else caller._pending
+        if pending:
+            pending.pop(ref, None)
+        calls = target._calls_in
+        if calls:
+            calls.pop(ref, None)
+        fut.set_exception(Timeout(f"call to {to} got no reply within {timeout} s"))
 
     def _route_response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
         if type(to) is not PID and not isinstance(to, PID):
             raise Incorrect(f"a response goes to the caller's PID, not {show(to)}")
         if type(ref) is not Ref and not isinstance(ref, Ref):
             raise Incorrect(f"a response needs the call's Ref, not {show(ref)}")
-        self._forget_call(ref)
         if to.node != self._name:
             self._remote(to)
             return
         if to.id == 1 and to == self._core_pid:  # the id first: PID's __eq__ is Python code
             entry = self._core_pending.pop(ref, None)
-            if entry is not None:
-                entry[1].cancel()
-                if error is not None:
-                    entry[0].set_exception(error)
-                else:
-                    entry[0].set_result(value)
+        else:
+            p = self._processes.get(to.id)
+            pending = p._pending if p is not None and p._pid.creation == to.creation else None
+            entry = pending.pop(ref, None) if pending else None
+        if entry is None:
+            # the caller is gone, or its call timed out: the call was forgotten then, and
+            # the reply is dropped, as a late one is
             return
-        p = self._processes.get(to.id)
-        if p is not None and p._pid.creation == to.creation:
-            p._response(ref, value, error)
-        # otherwise the caller is gone: the reply is dropped, as a late one is
+        # _forget_call inlined, as its call's answer: the target owes nothing any more
+        fut, calls = entry[0], entry[1]._calls_in
+        self._timeouts.end(entry)
+        if calls:
+            calls.pop(ref, None)
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(value)
 
     def _route_exit(self, from_: PID, to: PID, reason: BaseException) -> None:
         if not isinstance(to, PID):
@@ -576,17 +635,12 @@ class Node(Env):
         self._check_running()
         timeout = check_delay(timeout, "a call's timeout")
         ref = self.make_ref()
-        self._route_request(None, to, ref, request, _NORMAL, kind)
+        target = self._route_request(None, to, ref, request, _NORMAL, kind)
         fut: Future[Any] = Future()
-        handle = self._scheduler.call_later(timeout, self._core_timeout, ref, to, timeout)
-        self._core_pending[ref] = (fut, handle)
+        entry = [fut, target, None, ref, None, to]  # see calls.py
+        self._timeouts.add(entry, timeout)
+        self._core_pending[ref] = entry
         return fut
-
-    def _core_timeout(self, ref: Ref, to: Any, timeout: float) -> None:
-        self._forget_call(ref)
-        entry = self._core_pending.pop(ref, None)
-        if entry is not None:
-            entry[0].set_exception(Timeout(f"call to {to} got no reply within {timeout} s"))
 
     def _check_can_block(self, what: str) -> None:
         if self._current is not None:
@@ -606,7 +660,10 @@ class Node(Env):
 
     async def call_async(self, to: Target, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Any:
         """``call`` for code running on the backend's event loop (an asyncio program)."""
-        return await self._scheduler.wait_for(self._start_call(to, request, timeout))
+        fut = self._start_call(to, request, timeout)
+        if self._scheduler.tasks:  # an event loop's task awaits the runtime's Future itself
+            return await fut
+        return await self._scheduler.wait_for(fut)
 
     def inspect(self, pid: PID, *items: str) -> dict[str, str]:
         """A process's ``handle_inspect`` report."""
@@ -670,9 +727,8 @@ class Node(Env):
             for meta in list(p._metas.values()):
                 meta._owner_terminated(reason)
         if p._pending:
-            for ref, (_fut, handle) in p._pending.items():
-                handle.cancel()
-                self._forget_call(ref)
+            for entry in p._pending.values():
+                self._forget_call(entry)
             p._pending = None
         if p._calls_in:
             self._fail_calls(p, reason)
@@ -777,9 +833,11 @@ class Node(Env):
         # can answer them any more
         pending = list(self._core_pending.values())
         self._core_pending.clear()
-        for fut, handle in pending:
-            handle.cancel()
+        for entry in pending:
+            fut = entry[0]
+            self._forget_call(entry)
             fut.set_exception(NodeTerminated(f"node {self._name.value} stopped before the reply came"))
+        self._timeouts.cancel()
         self._log.info("node %s stopped", self._name.value)
         self._state = _STOPPED
         self._logging.close()

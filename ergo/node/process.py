@@ -23,7 +23,6 @@ from ..gen.errors import (
     NotAllowed,
     TerminateReasonKill,
     TerminateReasonShutdown,
-    Timeout,
     unwrap_reason,
 )
 from ..gen.ids import PID, Alias, Atom, ProcessID, Ref, Target
@@ -33,6 +32,8 @@ from ..scheduler import CallFuture, Future, TimerHandle, check_delay
 from .env import Env
 from .log import Log
 from .runner import INSPECT, MSG, REQUEST, TERMINATED, WAIT_RESPONSE, ZOMBEE, Runner, show
+
+_INF = float("inf")
 
 if TYPE_CHECKING:
     from ..gen.ids import Event
@@ -79,7 +80,8 @@ class Process(Runner, Env):
         self._parent = parent
         self._leader = leader
         self._env = env
-        self._pending: dict[Ref, tuple[Future[Any], TimerHandle]] | None = None
+        #: this process's calls not answered yet: ref -> entry (see calls.py)
+        self._pending: dict[Ref, list[Any]] | None = None
         self._aliases: list[Alias] | None = None
         self._metas: dict[Alias, Any] | None = None
         self._priority = options.send_priority
@@ -283,35 +285,20 @@ class Process(Runner, Env):
                 f"{self._pid} called {to} from a plain handler: "
                 "make the handler `async def` and `await` the call"
             )
-        timeout = check_delay(timeout, "a call's timeout")
+        if type(timeout) is not float or not 0.0 <= timeout < _INF:  # the default is a valid float
+            timeout = check_delay(timeout, "a call's timeout")
         node = self._node
         ref = node.make_ref()
-        node._route_request(self, to, ref, request, self._priority, kind)
+        target = node._route_request(self, to, ref, request, self._priority, kind)
         fut: Future[Any] = CallFuture(to)
-        handle = node._scheduler.call_later(timeout, self._call_timeout, ref, to, timeout)
-        if self._pending is None:
-            self._pending = {}
-        self._pending[ref] = (fut, handle)
+        entry = [fut, target, None, ref, self, to]  # see calls.py
+        node._timeouts.add(entry, timeout)
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = {}
+        pending[ref] = entry
         self._messages_out += 1
         return fut
-
-    def _call_timeout(self, ref: Ref, to: Any, timeout: float) -> None:
-        self._node._forget_call(ref)
-        entry = self._pending.pop(ref, None) if self._pending else None
-        if entry is not None:
-            entry[0].set_exception(Timeout(f"call to {to} got no reply within {timeout} s"))
-
-    def _response(self, ref: Ref, value: Any, error: BaseException | None) -> bool:
-        entry = self._pending.pop(ref, None) if self._pending else None
-        if entry is None:
-            return False  # a late reply: its call already timed out
-        fut, handle = entry
-        handle.cancel()
-        if error is not None:
-            fut.set_exception(error)
-        else:
-            fut.set_result(value)
-        return True
 
     def send_response(self, to: PID, ref: Ref, value: Any) -> None:
         """Reply to a call later, from any process: ``to`` and ``ref`` come from ``handle_call``."""

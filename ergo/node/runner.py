@@ -46,6 +46,9 @@ _QUEUE_OF_PRIORITY = {MessagePriority.NORMAL: MAIN, MessagePriority.HIGH: SYSTEM
 #: mailbox items one run handles before yielding to others
 BATCH = 100
 
+#: the node's state while it runs (node.py's ``_RUNNING``: here so a step can test it inline)
+NODE_RUNNING = "running"
+
 #: what a handler raises to stop the whole program rather than itself (see Runner._uncaught)
 INTERRUPTS = (KeyboardInterrupt, SystemExit)
 
@@ -257,7 +260,8 @@ class Runner:
     def _reply(self, to: PID, ref: Ref, value: Any) -> None:
         """Answer a call with what its handler returned: ``NoReply`` answers later, and a call
         the handler already answered (``send_response``) is not answered twice."""
-        if value is not NoReply and not self._node._answered(ref):
+        calls = self._calls_in  # it owes ``ref`` an answer until answered (or the call ended)
+        if value is not NoReply and calls and ref in calls:
             self._node._route_response(to, ref, value, None)
 
     # -- coroutines --------------------------------------------------------------------
@@ -315,7 +319,7 @@ class Runner:
             self._finish_zombee()  # killed from inside its own step: cancelled below, in its task
         elif state is TERMINATED:
             self._close_coroutine()
-        elif state is WAIT_RESPONSE and node._stopping() and not self._holds_stop():
+        elif state is WAIT_RESPONSE and node._state is not NODE_RUNNING and node._stopping() and not self._holds_stop():
             self._terminate(self._shutdown_reason())  # as in _step
         return yielded
 
@@ -401,6 +405,24 @@ class Runner:
         a ``TaskGroup``), on the event loop.  Such code may call on the process's behalf, as
         the handler itself may; a plain handler (of this or another process) may not."""
         return type(self._coro) is Steps and self._node._current is None
+
+    def _busy(self) -> bool:
+        """Whether it can make progress now: running (a message or signal queued counts, as
+        a sleeping runner with one is made running), or suspended in a handler whose resume
+        is already queued (a handler's task before its first step, or whose awaited future
+        is done)."""
+        state = self._state
+        if state is RUNNING:
+            return True
+        if state is WAIT_RESPONSE:
+            waiting = self._waiting
+            if waiting is None:
+                return False
+            if waiting[0] is None:  # a task's bare yield (asyncio.sleep(0)): it runs again soon
+                return True
+            done = getattr(waiting[0], "done", None)  # a runtime Future, or an asyncio one
+            return done is not None and bool(done())
+        return False
 
     def _holds_stop(self) -> bool:
         """Whether the suspended coroutine awaits something that may hold the node's stop:
