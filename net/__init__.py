@@ -2,5 +2,6 @@
 
 from .node import settle, start_node
 from .scheduler import AsyncioScheduler
+from .transport import AsyncioTransport
 
-__all__ = ["AsyncioScheduler", "settle", "start_node"]
+__all__ = ["AsyncioScheduler", "AsyncioTransport", "settle", "start_node"]

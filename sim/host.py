@@ -1,4 +1,4 @@
-"""A simulated host: a name, a scheduler view of the world's clock, and the nodes it runs."""
+"""A simulated host: a name (its address), a scheduler view of the world's clock, its ports, and its nodes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from ergo.gen.options import NodeOptions
 from ergo.node.node import Node, validate_node_name
 
 from .scheduler import SimScheduler
+from .transport import SimTransport
 
 if TYPE_CHECKING:
     from .world import World
@@ -22,6 +23,13 @@ class Host:
         self.name = name
         self.scheduler = SimScheduler(world.env, world.rng(f"host/{name}"), world.epoch, world.cancelled_timers)
         self.nodes: dict[str, Node] = {}
+        #: this host's ports (listeners, streams, datagram endpoints), shared by its nodes
+        self.transport = SimTransport(self)
+
+    @property
+    def address(self) -> str:
+        """What other hosts connect to: the host's name (the part after ``@`` in its nodes' names)."""
+        return self.name
 
     def start_node(self, name: str, options: NodeOptions | None = None) -> Node:
         """Start a node ``name`` (``something@<this host>``) on this host's clock."""

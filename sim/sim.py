@@ -15,6 +15,7 @@ from ergo.node.node import Node, validate_node_name
 from ergo.scheduler import check_delay
 
 from .host import Host
+from .transport import Link
 from .world import EPOCH, World
 
 __all__ = ["DEFAULT_RUN_LIMIT", "Sim"]
@@ -38,15 +39,30 @@ class Sim:
         """Virtual seconds since the simulation began."""
         return self.world.env.now
 
-    def host(self, name: str = "localhost") -> Host:
-        """The host called ``name``, made on first use."""
+    @staticmethod
+    def _host_name(name: object) -> str:
         if not isinstance(name, str) or not name or "@" in name:
             shown = repr(name[:40]) if isinstance(name, str) else type(name).__name__
             raise Incorrect(f"a host name is a non-empty str without '@', not {shown}")
+        return name
+
+    def host(self, name: str = "localhost") -> Host:
+        """The host called ``name``, made on first use."""
+        self._host_name(name)
         host = self.world.hosts.get(name)
         if host is None:
             host = self.world.hosts[name] = Host(self.world, name)
         return host
+
+    def link(self, a: str, b: str) -> Link:
+        """The link between hosts ``a`` and ``b`` (either order; ``a == b``: a host's loopback)."""
+        return self.world.link(self._host_name(a), self._host_name(b))
+
+    def set_latency(self, a: str, b: str, seconds: float) -> None:
+        """Bytes and datagrams between hosts ``a`` and ``b`` take ``seconds`` each way from now
+        on (what is already in flight keeps its time and order).  The default is
+        ``sim.transport.DEFAULT_LATENCY`` (1 ms), loopback included."""
+        self.link(a, b).latency = check_delay(seconds, "a latency")
 
     def start_node(self, name: str, options: NodeOptions | None = None) -> Node:
         """Start ``name@host`` on its host (made on first use)."""

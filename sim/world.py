@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import simpy
 
+from .transport import DEFAULT_LATENCY, Link
+
 if TYPE_CHECKING:
     from .host import Host
 
@@ -24,6 +26,18 @@ class World:
         self.hosts: dict[str, Host] = {}
         #: cancelled timers still queued in ``env`` (one counter for every host's scheduler)
         self.cancelled_timers = [0]
+        #: the link between each pair of host names (sorted), made on first use
+        self.links: dict[tuple[str, str], Link] = {}
+        #: the latency of links made from now on, unless set per pair
+        self.default_latency = DEFAULT_LATENCY
+
+    def link(self, a: str, b: str) -> Link:
+        """The link between hosts ``a`` and ``b`` (the same object both ways; ``a == b`` is loopback)."""
+        key = (a, b) if a <= b else (b, a)
+        link = self.links.get(key)
+        if link is None:
+            link = self.links[key] = Link(self, key[0], key[1], self.default_latency)
+        return link
 
     def quiet(self) -> bool:
         """True when nothing but cancelled timers is left to happen."""

@@ -1,0 +1,519 @@
+"""The transport seam on asyncio: TCP streams (optionally TLS, through the standard ``ssl``
+module) and UDP datagrams, on the running event loop or on uvloop's.
+
+A stream is an :class:`asyncio.BufferedProtocol` receiving into one preallocated buffer
+per connection: ``data_received`` gets a :class:`memoryview` of the bytes just read, valid
+during the call (asyncio's ``StreamReader`` allocates on every read; this does not).
+
+Binding is synchronous (a socket is made, bound and put to listen at once, so ``Taken`` is
+raised where ``listen`` is called, even before the loop runs); the loop starts serving
+it as soon as it runs (``loop.create_server(sock=...)``).  asyncio calls a protocol's
+``pause_writing`` from inside ``transport.write``; here it is deferred with
+``loop.call_soon``, so that the network layer never sees a callback in the middle of its
+own call (see :mod:`ergo.transport`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import socket
+import ssl as _ssl
+import struct
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+
+from ergo.gen.errors import ErgoError, Incorrect, NoConnection, NotAllowed, Taken
+from ergo.scheduler import Future
+from ergo.transport import (
+    Address,
+    DatagramEndpoint,
+    DatagramProtocol,
+    FlowLimits,
+    Listener,
+    Stream,
+    StreamProtocol,
+    Transport,
+    check_address,
+    check_datagram,
+    overflow_error,
+)
+
+__all__ = ["DEFAULT_RECEIVE_BUFFER", "AsyncioTransport"]
+
+#: bytes each stream receives into at most per read (one buffer per stream, made once)
+DEFAULT_RECEIVE_BUFFER = 256 * 1024
+#: datagrams kept while the loop has not yet opened the endpoint; more are dropped, as UDP may
+_PENDING_DATAGRAMS = 64
+_BACKLOG = 128
+#: host names a datagram endpoint remembers the address of (forgotten all at once past this)
+_NAMES_KEPT = 256
+#: SO_LINGER on, timeout 0: close() then sends a reset, which is what abort() promises the peer
+_LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+class AsyncioTransport(Transport):
+    """The seam on ``loop`` (asyncio's or uvloop's); one per node."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limits: FlowLimits | None = None,
+                 receive_buffer: int = DEFAULT_RECEIVE_BUFFER) -> None:
+        if type(receive_buffer) is not int or receive_buffer < 1:
+            raise Incorrect(f"receive_buffer is an int > 0, not {receive_buffer!r}"[:200])
+        self.loop = loop
+        self.limits = limits if limits is not None else FlowLimits()
+        self.receive_buffer = receive_buffer
+
+    def listen(self, host: str, port: int, factory: Callable[[], StreamProtocol], *,
+               ssl: _ssl.SSLContext | None = None) -> Listener:
+        check_address(host, port, "a listener")
+        if not callable(factory):
+            raise Incorrect(f"a listener's factory is a callable making a StreamProtocol, not {factory!r}"[:200])
+        sock = _bind(host, port, socket.SOCK_STREAM)
+        listener = _AsyncioListener(sock)
+        tls = ssl is not None
+
+        def accept() -> _AsyncioStream:
+            return _AsyncioStream(self, factory, tls, listener=listener)
+
+        listener._task = self.loop.create_task(listener._serve(self.loop, accept, ssl))
+        return listener
+
+    def connect(self, host: str, port: int, factory: Callable[[], StreamProtocol], *,
+                ssl: _ssl.SSLContext | None = None, server_hostname: str | None = None) -> Future[Stream]:
+        check_address(host, port, "a connect")
+        if port == 0:
+            raise Incorrect(f"cannot connect to {host}:0: port 0 is not a destination")
+        if not callable(factory):
+            raise Incorrect(f"a connect's factory is a callable making a StreamProtocol, not {factory!r}"[:200])
+        future: Future[Stream] = Future()
+        stream = _AsyncioStream(self, factory, ssl is not None, future=future)
+        task = self.loop.create_task(self._connect(stream, future, host, port, ssl, server_hostname))
+
+        def given_up(_future: Future[Stream]) -> None:
+            # completed by the caller (its connect timeout), not by the task: stop dialling
+            # rather than wait out the OS's own timeout for an address that never answers
+            if not task.done() and not stream._settled:
+                task.cancel()
+
+        future._on_done(given_up)
+        return future
+
+    async def _connect(self, stream: _AsyncioStream, future: Future[Stream], host: str, port: int,
+                       ssl: _ssl.SSLContext | None, server_hostname: str | None) -> None:
+        kwargs: dict[str, Any] = {}
+        if ssl is not None:
+            kwargs["ssl"] = ssl
+            kwargs["server_hostname"] = server_hostname if server_hostname is not None else host
+        try:
+            await self.loop.create_connection(lambda: stream, host, port, **kwargs)
+        except asyncio.CancelledError:
+            stream._settled = True
+            future.set_exception(NoConnection(f"cannot connect to {host}:{port}: the connect was cancelled"))
+            raise
+        except Exception as exc:
+            stream._settled = True
+            future.set_exception(_connect_error(exc, host, port))
+            return
+        stream._settled = True
+        if not future.set_result(stream):  # the caller gave up meanwhile (connection_made aborted it)
+            stream.abort()
+
+    def datagram(self, host: str, port: int, protocol: DatagramProtocol) -> DatagramEndpoint:
+        check_address(host, port, "a datagram endpoint")
+        sock = _bind(host, port, socket.SOCK_DGRAM)
+        endpoint = _AsyncioDatagram(sock, protocol)
+        self.loop.create_task(endpoint._open(self.loop))
+        return endpoint
+
+
+def _bind(host: str, port: int, kind: socket.SocketKind) -> socket.socket:
+    """A socket bound to ``(host, port)`` (listening, for a stream), or the project's error."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=kind, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise Incorrect(f"cannot bind {host}:{port}: {exc.strerror}") from None
+    # a name with both (``localhost``): IPv4, so that a datagram endpoint and a listener
+    # named alike end up on the same address whatever order the resolver gives
+    family, type_, proto, _, addr = min(infos, key=lambda info: info[0] != socket.AF_INET)
+    sock = socket.socket(family, type_, proto)
+    try:
+        if kind == socket.SOCK_STREAM:
+            # as asyncio's create_server does: a restarted node can take its port back while
+            # old connections linger in TIME_WAIT (Linux still refuses a second listener)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+            sock.listen(_BACKLOG)
+        else:
+            sock.bind(addr)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        what = "stream" if kind == socket.SOCK_STREAM else "datagram"
+        if exc.errno == errno.EADDRINUSE:
+            raise Taken(f"{host}:{port} is in use ({what} port)") from None
+        if exc.errno == errno.EACCES:
+            raise NotAllowed(f"cannot bind {host}:{port}: permission denied (ports below 1024 need privileges)"
+                             ) from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise Incorrect(f"cannot bind {host}:{port}: {host} is not an address of this host") from None
+        raise Incorrect(f"cannot bind {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def _address(sockaddr: Any) -> Address:
+    """``(host, port)`` of a socket address (IPv6 ones carry two more fields)."""
+    return (str(sockaddr[0]), int(sockaddr[1]))
+
+
+def _connect_error(exc: BaseException, host: str, port: int) -> NoConnection:
+    where = f"{host}:{port}"
+    if isinstance(exc, _ssl.SSLError):
+        return NoConnection(f"TLS handshake with {where} failed: {getattr(exc, 'reason', None) or exc}")
+    if isinstance(exc, ConnectionRefusedError):
+        return NoConnection(f"connection refused: nothing listens on {where}")
+    if isinstance(exc, socket.gaierror):
+        return NoConnection(f"cannot connect to {where}: unknown host ({exc.strerror})")
+    if isinstance(exc, ConnectionResetError):
+        return NoConnection(f"cannot connect to {where}: connection reset (a TLS listener refusing plain bytes?)")
+    if isinstance(exc, TimeoutError):
+        return NoConnection(f"cannot connect to {where}: timed out")
+    if isinstance(exc, OSError):
+        return NoConnection(f"cannot connect to {where}: {exc.strerror or exc}")
+    return NoConnection(f"cannot connect to {where}: {type(exc).__name__}: {exc}")
+
+
+def _lost_error(exc: BaseException, peer: Address) -> NoConnection:
+    where = f"{peer[0]}:{peer[1]}"
+    if isinstance(exc, _ssl.SSLError):
+        return NoConnection(f"TLS error on the stream with {where}: {getattr(exc, 'reason', None) or exc}")
+    if isinstance(exc, ConnectionResetError):
+        return NoConnection(f"connection reset by peer {where}")
+    if isinstance(exc, OSError):
+        return NoConnection(f"the stream with {where} was lost: {exc.strerror or exc}")
+    return NoConnection(f"the stream with {where} was lost: {type(exc).__name__}: {exc}")
+
+
+class _AsyncioListener(Listener):
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.address: Address = _address(sock.getsockname())
+        self._server: asyncio.AbstractServer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.closed = False
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop, accept: Callable[[], _AsyncioStream],
+                     ssl: _ssl.SSLContext | None) -> None:
+        if self.closed:  # closed before the loop ran: never serve
+            self._sock.close()
+            return
+        server = await loop.create_server(accept, sock=self._sock, ssl=ssl)
+        if self.closed:
+            server.close()
+        else:
+            self._server = server
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self._server is not None:
+            self._server.close()  # the listening socket only: accepted streams live on
+        # else _serve closes it when it runs (connections accepted meanwhile are aborted)
+
+    def __repr__(self) -> str:
+        return f"<AsyncioListener {self.address[0]}:{self.address[1]}{' closed' if self.closed else ''}>"
+
+
+class _AsyncioStream(asyncio.BufferedProtocol, Stream):
+    """Both asyncio's protocol (the methods asyncio calls) and the seam's :class:`Stream` (the
+    methods the network layer calls): one object, so a read costs one call into the user."""
+
+    def __init__(self, owner: AsyncioTransport, factory: Callable[[], StreamProtocol], tls: bool, *,
+                 future: Future[Stream] | None = None, listener: _AsyncioListener | None = None) -> None:
+        self._loop = owner.loop
+        self._limits = owner.limits
+        self._receive_size = owner.receive_buffer
+        self._factory = factory
+        self._tls = tls
+        self._future = future
+        self._settled = False  # the connect's own outcome reached the future (see connect)
+        self._listener = listener
+        self._t: asyncio.Transport | None = None
+        self._protocol: StreamProtocol | None = None
+        self._view: memoryview | None = None
+        self._error: ErgoError | None = None  # what connection_lost says instead of asyncio's reason
+        self._closing = False
+        self._lost = False
+        self._dropped = False  # aborted: nothing waits any more (uvloop still counts it a while)
+        self._reading = True
+        #: bytes read while reading was paused (uvloop starts reading after connection_made,
+        #: so a pause made there takes effect a moment late): kept for resume_reading
+        self._held: list[bytes] = []
+        self.local: Address = ("", 0)
+        self.peer: Address = ("", 0)
+
+    # asyncio's side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # not an isinstance check: uvloop's transports are not subclasses of asyncio's
+        self._t = transport = cast(asyncio.Transport, transport)
+        transport.set_write_buffer_limits(high=self._limits.high, low=self._limits.low)
+        self.local = _address(transport.get_extra_info("sockname"))
+        self.peer = _address(transport.get_extra_info("peername"))
+        gone = (self._future is not None and self._future.done()) or (
+            self._listener is not None and self._listener.closed)
+        if gone:  # a connect the caller gave up on, or a listener closed before it began serving
+            self._closing = True
+            self._reset()
+            return
+        self._view = memoryview(bytearray(self._receive_size))
+        try:
+            self._protocol = protocol = self._factory()
+            protocol.connection_made(self)
+        except Exception as exc:
+            self._failed(exc, "connection_made")
+            raise  # asyncio logs it through the loop's exception handler
+        if not self._reading:  # paused in connection_made: make sure it holds on uvloop too
+            self._loop.call_soon(self._repause)
+
+    def _repause(self) -> None:
+        if not self._reading and not self._lost and self._t is not None:
+            self._t.pause_reading()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        assert self._view is not None
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        protocol = self._protocol
+        if protocol is not None and self._view is not None and not self._closing:
+            if self._reading:
+                try:
+                    protocol.data_received(self._view[:nbytes])
+                except Exception as exc:  # free when nothing is raised (3.11's zero-cost try)
+                    self._failed(exc, "data_received")
+                    raise
+            else:
+                self._held.append(bytes(self._view[:nbytes]))
+
+    def eof_received(self) -> bool:
+        return False  # the peer's FIN closes this end too: connection_lost(None)
+
+    def pause_writing(self) -> None:
+        self._loop.call_soon(self._call, "pause_writing")
+
+    def resume_writing(self) -> None:
+        self._loop.call_soon(self._call, "resume_writing")
+
+    def _call(self, name: str) -> None:
+        if not self._lost and self._protocol is not None:
+            try:
+                getattr(self._protocol, name)()
+            except Exception as exc:
+                self._failed(exc, name)
+                raise
+
+    def _failed(self, exc: Exception, where: str) -> None:
+        """A callback raised (a bug in the network layer): drop this connection, as asyncio
+        does when ``data_received`` raises, and say why in ``connection_lost``."""
+        if not self._lost:
+            self._error = NoConnection(f"the stream with {self.peer[0]}:{self.peer[1]} was aborted: "
+                                       f"its protocol's {where} raised {type(exc).__name__}: {exc}")
+            self._closing = True
+            self._reset()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        if self._lost:
+            return
+        self._lost = self._dropped = True
+        self._view = None
+        error = self._error
+        if error is None and exc is not None:
+            error = _lost_error(exc, self.peer)
+        if self._protocol is not None:
+            self._protocol.connection_lost(error)
+
+    # the seam's side
+
+    @property
+    def tls(self) -> bool:
+        return self._tls
+
+    @property
+    def buffered(self) -> int:
+        t = self._t
+        return t.get_write_buffer_size() if t is not None and not self._dropped else 0
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise Incorrect(f"a stream writes bytes-like data, not {type(data).__name__}")
+        if self._closing:
+            return
+        t = self._t
+        assert t is not None
+        # bytes as they are now: asyncio (3.12 on) and uvloop may keep a reference to what
+        # they cannot send at once, and the caller may reuse its buffer after this call
+        t.write(data if type(data) is bytes else bytes(data))
+        self._check_cap(t)
+
+    def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
+        copied = []
+        for data in chunks:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise Incorrect(f"a stream writes bytes-like data, not {type(data).__name__}")
+            copied.append(data if type(data) is bytes else bytes(data))  # as write() does
+        if self._closing:
+            return
+        t = self._t
+        assert t is not None
+        t.writelines(copied)
+        self._check_cap(t)
+
+    def _check_cap(self, t: asyncio.Transport) -> None:
+        size = t.get_write_buffer_size()
+        if size > self._limits.max_buffer:
+            self._error = overflow_error(self.peer, size, self._limits)
+            self._closing = True
+            self._reset()
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        if self._t is not None:
+            self._t.close()
+
+    def abort(self) -> None:
+        if self._lost:
+            return
+        self._closing = True
+        self._reset()
+
+    def _reset(self) -> None:
+        """Drop what waits and close with a reset (not a FIN), so the peer learns it was not clean."""
+        t = self._t
+        self._dropped = True
+        if t is None:
+            return
+        sock = t.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            except OSError:  # already closed by the OS: the abort below is enough
+                pass
+        t.abort()
+
+    def pause_reading(self) -> None:
+        if self._reading and not self._lost and self._t is not None:
+            self._reading = False
+            self._t.pause_reading()
+
+    def resume_reading(self) -> None:
+        if not self._reading and not self._lost and self._t is not None:
+            self._reading = True
+            if self._held:  # delivered first, from the loop (never inside this call)
+                self._loop.call_soon(self._release_held)
+            else:
+                self._t.resume_reading()
+
+    def _release_held(self) -> None:
+        held = self._held
+        protocol = self._protocol
+        while held and self._reading and not self._closing and protocol is not None:
+            try:
+                protocol.data_received(memoryview(held.pop(0)))
+            except Exception as exc:
+                self._failed(exc, "data_received")
+                raise
+        # paused again inside data_received: the rest stays held and the transport paused
+        if self._reading and not held and not self._lost and self._t is not None:
+            self._t.resume_reading()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._lost else "closing" if self._closing else "open"
+        return f"<AsyncioStream {self.local[0]}:{self.local[1]} -> {self.peer[0]}:{self.peer[1]} {state}>"
+
+
+class _AsyncioDatagram(asyncio.DatagramProtocol, DatagramEndpoint):
+    def __init__(self, sock: socket.socket, protocol: DatagramProtocol) -> None:
+        self._sock = sock
+        self._protocol = protocol
+        self.address: Address = _address(sock.getsockname())
+        self._t: asyncio.DatagramTransport | None = None
+        self._pending: list[tuple[bytes, Address]] = []
+        self._names: dict[str, str] = {}  # host name -> IP address, looked up once
+        self._closed = False
+
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._closed:
+            self._sock.close()
+            return
+        await loop.create_datagram_endpoint(lambda: self, sock=self._sock)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._t = transport = cast(asyncio.DatagramTransport, transport)  # uvloop's is no subclass
+        if self._closed:
+            transport.close()
+            return
+        pending, self._pending = self._pending, []
+        for payload, addr in pending:
+            transport.sendto(payload, addr)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if not self._closed:
+            self._protocol.datagram_received(data, _address(addr))
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # an ICMP error about an earlier datagram: UDP promises nothing, the resolver retries
+
+    def sendto(self, data: bytes | bytearray | memoryview, addr: Address) -> None:
+        payload = check_datagram(data)
+        if not isinstance(addr, tuple) or len(addr) != 2:
+            raise Incorrect(f"a datagram's address is a (host, port) tuple, not {addr!r}"[:200])
+        target = check_address(addr[0], addr[1], "a datagram's destination")
+        if self._closed:
+            return
+        resolved = self._resolve(target)
+        if resolved is None:  # a name nobody knows: silence, as for any lost datagram
+            return
+        if self._t is not None:
+            self._t.sendto(payload, resolved)
+        elif len(self._pending) < _PENDING_DATAGRAMS:
+            self._pending.append((payload, resolved))
+
+    def _resolve(self, target: Address) -> Address | None:
+        """``target`` with an IP address for its host: uvloop's ``sendto`` takes no names.  A
+        name (``localhost``) is looked up once, synchronously (fast for the hosts file; the
+        registrar's peers are addressed by the host part of node names), and remembered."""
+        host, port = target
+        try:
+            ipaddress.ip_address(host)
+            return target
+        except ValueError:
+            pass
+        ip = self._names.get(host)
+        if ip is None:
+            try:
+                info = socket.getaddrinfo(host, port, family=self._sock.family, type=socket.SOCK_DGRAM)
+            except OSError:
+                return None
+            ip = str(info[0][4][0])
+            if len(self._names) >= _NAMES_KEPT:
+                self._names.clear()
+            self._names[host] = ip
+        return (ip, port)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            if self._t is not None:
+                self._t.close()
+
+    def __repr__(self) -> str:
+        return f"<AsyncioDatagram {self.address[0]}:{self.address[1]}>"

@@ -1,0 +1,485 @@
+"""The transport seam on simulated hosts: streams and datagrams carried by links with latency.
+
+Every host of a :class:`~sim.world.World` has one :class:`SimTransport` (``host.transport``,
+shared by the nodes on that host as an OS's ports are) and is addressed by its name
+(``"host1"``, ``"127.0.0.2"``: whatever follows the ``@`` of its nodes' names).  Between
+two hosts (or a host and itself) lies one :class:`Link`; everything that crosses it (a
+stream's connection request, its bytes, its FIN or reset, the receiver's acknowledgements,
+datagrams) goes through :meth:`Link.carry`, which delivers it after the link's latency,
+in the order it was sent in each direction.  Nothing reads the wall clock or iterates an
+unordered collection, so a run is determined by its seed.
+
+The stream model (close to TCP, without loss or bandwidth):
+
+* ``connect`` sends a request across the link; the far host answers after the same latency
+  with an accept (a listener is bound to that port) or a refusal.  An unknown host fails
+  at once.
+* A write goes onto the sender's queue; up to :attr:`SimTransport.window` bytes may be in
+  flight or unread at the receiver (the socket buffers of both ends); the rest waits in
+  the queue, which is what ``Stream.buffered`` counts and flow control bounds.  The
+  receiver acknowledges bytes when it hands them to its protocol; the acknowledgement
+  crosses the link back and lets more bytes go.  So a receiver that pauses reading makes
+  the sender's queue grow: ``pause_writing`` above the high-water mark, the stream
+  aborted past the hard cap (:class:`~ergo.transport.FlowLimits`).
+* ``close`` sends the queue, then a FIN behind the last byte; ``abort`` drops the queue
+  and sends a reset, which the peer sees as ``NoConnection``.
+
+Fault verbs (partition, hold/release, one-way, crash without FIN) belong on :class:`Link`
+(what :meth:`Link.carry` does with an item: drop it, keep it until released, deliver it)
+and on :class:`SimTransport` (a crash: every stream of the host gone without a FIN);
+the stream machinery above them does not change.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ergo.gen.errors import ErgoError, Incorrect, NoConnection, Taken
+from ergo.scheduler import Future
+from ergo.transport import (
+    Address,
+    DatagramEndpoint,
+    DatagramProtocol,
+    FlowLimits,
+    Listener,
+    Stream,
+    StreamProtocol,
+    Transport,
+    check_address,
+    check_datagram,
+    overflow_error,
+)
+
+if TYPE_CHECKING:
+    from ssl import SSLContext
+
+    from .host import Host
+    from .world import World
+
+__all__ = ["DEFAULT_LATENCY", "DEFAULT_WINDOW", "EPHEMERAL_PORTS", "Link", "SimTransport"]
+
+#: seconds one way between two hosts (and from a host to itself) unless set per pair
+DEFAULT_LATENCY = 0.001
+#: bytes a stream may have in flight or unread at the receiver before its writes queue up
+DEFAULT_WINDOW = 256 * 1024
+#: what crosses a link after a stream's last bytes: a clean close, or a reset
+_FIN = "FIN"
+_RESET = "RESET"
+#: the range ephemeral ports come from (IANA's), in order, skipping ports in use
+EPHEMERAL_PORTS = (49152, 65535)
+
+
+class Link:
+    """What lies between hosts ``a`` and ``b`` (``a <= b``; ``a == b`` is a host's loopback).
+
+    :meth:`carry` is the one way across: each direction keeps its own order, which is
+    what a later one-way fault needs.  Items due at the same moment in one direction
+    travel as one batch (one SimPy event for all of them), so a burst of writes and
+    their acknowledgements costs one event, not one each.
+    """
+
+    __slots__ = ("a", "b", "latency", "_env", "_in_flight")
+
+    def __init__(self, world: World, a: str, b: str, latency: float) -> None:
+        self.a, self.b = a, b
+        #: seconds one way (both ways); changing it never reorders what is already in flight
+        self.latency = latency
+        self._env = world.env
+        #: per sending end: the batches on their way, oldest first, as [due, [(deliver, args), ...]]
+        self._in_flight: dict[str, deque[list[Any]]] = {a: deque(), b: deque()}
+
+    def carry(self, source: str, deliver: Callable[..., Any], *args: Any) -> None:
+        """Run ``deliver(*args)`` at the far end after the latency, after everything
+        ``source`` sent on this link before.  (The hook for fault verbs.)"""
+        env = self._env
+        due = env.now + self.latency
+        batches = self._in_flight[source]
+        if batches:
+            last = batches[-1]
+            if due <= last[0]:  # due with the last batch (or before it, the latency was lowered): join it
+                last[1].append((deliver, args))
+                return
+        batches.append([due, [(deliver, args)]])
+        env.timeout(due - env.now).callbacks.append(lambda _event: self._arrive(source))
+
+    def _arrive(self, source: str) -> None:
+        _due, items = self._in_flight[source].popleft()
+        for deliver, args in items:
+            deliver(*args)
+
+    def __repr__(self) -> str:
+        return f"<Link {self.a} <-> {self.b} latency={self.latency}>"
+
+
+class SimTransport(Transport):
+    """The ports of one simulated host: its listeners, its streams' local ports, its datagram endpoints."""
+
+    def __init__(self, host: Host, limits: FlowLimits | None = None, window: int = DEFAULT_WINDOW) -> None:
+        if type(window) is not int or window < 1:
+            raise Incorrect(f"a stream window is an int > 0 (bytes), not {window!r}"[:200])
+        self.host = host
+        self.world = host.world
+        self.limits = limits if limits is not None else FlowLimits()
+        #: bytes a stream may have unacknowledged before writes queue (see the module's docstring)
+        self.window = window
+        self._stream_ports: dict[int, _SimListener | _SimStream] = {}
+        self._datagram_ports: dict[int, _SimDatagram] = {}
+        #: the host's open streams, in the order they opened (what a crash will end without a FIN)
+        self.streams: dict[_SimStream, None] = {}
+        self._next_port = {"stream": EPHEMERAL_PORTS[0], "datagram": EPHEMERAL_PORTS[0]}
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+    # ports
+
+    def _check_local(self, host: str, port: int, what: str) -> None:
+        check_address(host, port, what)
+        if host != self.name:
+            raise Incorrect(f"host {self.name} cannot bind {host}:{port}: {host} is not its address")
+
+    def _ephemeral(self, kind: str, table: dict[int, Any]) -> int:
+        low, high = EPHEMERAL_PORTS
+        port = self._next_port[kind]
+        for _ in range(high - low + 1):
+            nxt = port + 1 if port < high else low
+            if port not in table:
+                self._next_port[kind] = nxt
+                return port
+            port = nxt
+        raise Taken(f"host {self.name} has no free ephemeral port left")
+
+    def _bind(self, kind: str, table: dict[int, Any], port: int, owner: Any) -> int:
+        if port == 0:
+            port = self._ephemeral(kind, table)
+        elif port in table:
+            raise Taken(f"{self.name}:{port} is in use ({kind} port)")
+        table[port] = owner
+        return port
+
+    def _release(self, table: dict[int, Any], port: int, owner: Any) -> None:
+        if table.get(port) is owner:
+            del table[port]
+
+    def _link_to(self, other: str) -> Link:
+        return self.world.link(self.name, other)
+
+    # the seam
+
+    def listen(self, host: str, port: int, factory: Callable[[], StreamProtocol], *,
+               ssl: SSLContext | None = None) -> Listener:
+        self._check_local(host, port, "a listener")
+        if not callable(factory):
+            raise Incorrect(f"a listener's factory is a callable making a StreamProtocol, not {factory!r}"[:200])
+        listener = _SimListener(self, factory, ssl is not None)
+        listener.address = (self.name, self._bind("stream", self._stream_ports, port, listener))
+        return listener
+
+    def connect(self, host: str, port: int, factory: Callable[[], StreamProtocol], *,
+                ssl: SSLContext | None = None, server_hostname: str | None = None) -> Future[Stream]:
+        check_address(host, port, "a connect")
+        if port == 0:
+            raise Incorrect(f"cannot connect to {host}:0: port 0 is not a destination")
+        if not callable(factory):
+            raise Incorrect(f"a connect's factory is a callable making a StreamProtocol, not {factory!r}"[:200])
+        future: Future[Stream] = Future()
+        target = self.world.hosts.get(host)
+        if target is None:
+            error = NoConnection(f"cannot connect to {host}:{port}: no host named {host!r} in the simulation")
+            self.host.scheduler.call_soon(future.set_exception, error)
+            return future
+        link = self._link_to(host)
+        stream = _SimStream(self, link, (self.name, 0), (host, port), ssl is not None)
+        stream.local = (self.name, self._bind("stream", self._stream_ports, 0, stream))
+        stream._connecting = (future, factory)
+        link.carry(self.name, target.transport._syn, stream)
+        return future
+
+    def datagram(self, host: str, port: int, protocol: DatagramProtocol) -> DatagramEndpoint:
+        self._check_local(host, port, "a datagram endpoint")
+        endpoint = _SimDatagram(self, protocol)
+        endpoint.address = (self.name, self._bind("datagram", self._datagram_ports, port, endpoint))
+        return endpoint
+
+    # the far end of a connect
+
+    def _syn(self, client: _SimStream) -> None:
+        """A connection request arrived: accept it (a listener on the port) or refuse it."""
+        port = client.peer[1]
+        listener = self._stream_ports.get(port)
+        link = client._link
+        if not isinstance(listener, _SimListener):
+            error = NoConnection(f"connection refused: nothing listens on {self.name}:{port}")
+            link.carry(self.name, client._refused, error)
+            return
+        if listener.tls != client.tls:
+            side = "uses" if listener.tls else "does not use"
+            error = NoConnection(f"TLS handshake with {self.name}:{port} failed: the listener {side} TLS")
+            link.carry(self.name, client._refused, error)
+            return
+        server = _SimStream(self, link, (self.name, port), client.local, client.tls)
+        server._other, client._other = client, server
+        server._attach(listener.factory())
+        link.carry(self.name, client._accepted)
+
+    def _datagram_arrive(self, port: int, payload: bytes, source: Address) -> None:
+        endpoint = self._datagram_ports.get(port)
+        if endpoint is not None:  # nobody bound there: dropped, as UDP does
+            endpoint._protocol.datagram_received(payload, source)
+
+
+class _SimListener(Listener):
+    def __init__(self, transport: SimTransport, factory: Callable[[], StreamProtocol], tls: bool) -> None:
+        self._transport = transport
+        self.factory = factory
+        self.tls = tls
+        self.address: Address = (transport.name, 0)
+
+    def close(self) -> None:
+        t = self._transport
+        t._release(t._stream_ports, self.address[1], self)
+
+    def __repr__(self) -> str:
+        return f"<SimListener {self.address[0]}:{self.address[1]}>"
+
+
+class _SimStream(Stream):
+    """One end of a simulated stream; ``_other`` is the far end, reached only across the link."""
+
+    def __init__(self, transport: SimTransport, link: Link, local: Address, peer: Address, tls: bool) -> None:
+        self._transport = transport
+        self._link = link
+        self._source = transport.name  # this end's side of the link
+        self.local = local
+        self.peer = peer
+        self._tls = tls
+        self._protocol: StreamProtocol | None = None
+        self._other: _SimStream | None = None
+        self._connecting: tuple[Future[Stream], Callable[[], StreamProtocol]] | None = None
+        self._limits = transport.limits
+        # sending
+        self._queue: deque[bytes] = deque()
+        self._buffered = 0
+        self._unacked = 0
+        self._writing_paused = False
+        self._fin_pending = False  # close() was called: a FIN follows the queue
+        # receiving
+        self._inbox: deque[bytes | str] = deque()  # arrived while reading is paused, with _FIN and _RESET
+        self._reading = True
+        self._draining = False
+        # closing: no more writes or reads; done: connection_lost is queued, nothing more happens
+        self._closing = False
+        self._done = False
+        self._lost_told = False
+
+    # Stream
+
+    @property
+    def tls(self) -> bool:
+        return self._tls
+
+    @property
+    def buffered(self) -> int:
+        return self._buffered
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise Incorrect(f"a stream writes bytes-like data, not {type(data).__name__}")
+        if self._closing or not data:
+            return
+        chunk = bytes(data)
+        self._queue.append(chunk)
+        self._buffered += len(chunk)
+        self._pump()
+        limits = self._limits
+        if self._buffered > limits.max_buffer:
+            self._end(overflow_error(self.peer, self._buffered, limits), reset=True)
+        elif not self._writing_paused and self._buffered > limits.high:
+            self._writing_paused = True
+            self._tell("pause_writing")
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._fin_pending = True
+        self._pump()
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._end(None, reset=True)
+
+    def pause_reading(self) -> None:
+        self._reading = False
+
+    def resume_reading(self) -> None:
+        if self._reading:
+            return
+        self._reading = True
+        if self._inbox and not self._draining:
+            self._draining = True
+            self._transport.host.scheduler.call_soon(self._drain)
+
+    # sending
+
+    def _pump(self) -> None:
+        """Send what the window allows; then the FIN if close() asked for one and the queue is empty."""
+        if self._done:
+            return
+        other = self._other
+        queue = self._queue
+        room = self._transport.window - self._unacked
+        while queue and room > 0 and other is not None:
+            chunk = queue.popleft()
+            if len(chunk) > room:
+                chunk, rest = chunk[:room], chunk[room:]
+                queue.appendleft(rest)
+            n = len(chunk)
+            room -= n
+            self._unacked += n
+            self._buffered -= n
+            self._link.carry(self._source, other._arrive, chunk)
+        if self._writing_paused and self._buffered <= self._limits.low:
+            self._writing_paused = False
+            self._tell("resume_writing")
+        if self._fin_pending and not queue and other is not None:
+            self._fin_pending = False
+            self._link.carry(self._source, other._arrive, _FIN)
+            self._end(None, reset=False)
+
+    def _acked(self, n: int) -> None:
+        if not self._done:
+            self._unacked -= n
+            self._pump()
+
+    # receiving
+
+    def _arrive(self, chunk: bytes | str) -> None:
+        """Bytes (or _FIN, _RESET) from the far end, in the order they were sent.  A reader
+        that paused learns of the end when it resumes, after the bytes before it (as a
+        socket that is not read does not report the peer's FIN or reset either)."""
+        if self._closing:  # we closed or aborted: what still comes is dropped
+            return
+        if self._reading and not self._inbox:
+            self._deliver(chunk)
+        else:
+            self._inbox.append(chunk)
+
+    def _deliver(self, chunk: bytes | str) -> None:
+        if chunk is _FIN:  # the peer closed: a clean end here too (asyncio closes on EOF as well)
+            self._closing = True
+            self._end(None, reset=False)
+            return
+        if chunk is _RESET:
+            self._closing = True
+            self._end(NoConnection(f"connection reset by peer {self.peer[0]}:{self.peer[1]}"), reset=False)
+            return
+        assert isinstance(chunk, bytes)
+        assert self._protocol is not None and self._other is not None
+        self._protocol.data_received(memoryview(chunk))
+        self._link.carry(self._source, self._other._acked, len(chunk))
+
+    def _drain(self) -> None:
+        self._draining = False
+        inbox = self._inbox
+        while inbox and self._reading and not self._closing:
+            self._deliver(inbox.popleft())
+
+    # the connect's answer (client end)
+
+    def _accepted(self) -> None:
+        assert self._connecting is not None
+        future, factory = self._connecting
+        self._connecting = None
+        if future.done():  # the caller gave up on this connect
+            self._closing = True
+            self._end(None, reset=True)  # no protocol yet: nobody to tell
+            return
+        self._attach(factory())
+        future.set_result(self)
+
+    def _refused(self, error: NoConnection) -> None:
+        assert self._connecting is not None
+        future, _factory = self._connecting
+        self._connecting = None
+        self._done = self._closing = True
+        t = self._transport
+        t._release(t._stream_ports, self.local[1], self)
+        future.set_exception(error)
+
+    # both ends
+
+    def _attach(self, protocol: StreamProtocol) -> None:
+        self._protocol = protocol
+        self._transport.streams[self] = None
+        protocol.connection_made(self)
+
+    def _end(self, error: ErgoError | None, *, reset: bool) -> None:
+        """Done: drop the queue, free the port, maybe send a reset, and queue ``connection_lost``."""
+        if self._done:
+            return
+        self._done = self._closing = True
+        self._queue.clear()
+        self._inbox.clear()
+        self._buffered = 0
+        t = self._transport
+        t._release(t._stream_ports, self.local[1], self)
+        t.streams.pop(self, None)
+        if reset and self._other is not None:
+            self._link.carry(self._source, self._other._arrive, _RESET)
+        t.host.scheduler.call_soon(self._lost, error)
+
+    def _tell(self, name: str) -> None:
+        self._transport.host.scheduler.call_soon(self._call, name)
+
+    def _call(self, name: str) -> None:
+        if not self._lost_told and self._protocol is not None:
+            getattr(self._protocol, name)()
+
+    def _lost(self, error: ErgoError | None) -> None:
+        if not self._lost_told and self._protocol is not None:
+            self._lost_told = True
+            self._protocol.connection_lost(error)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._done else "closing" if self._closing else "open"
+        return f"<SimStream {self.local[0]}:{self.local[1]} -> {self.peer[0]}:{self.peer[1]} {state}>"
+
+
+class _SimDatagram(DatagramEndpoint):
+    def __init__(self, transport: SimTransport, protocol: DatagramProtocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self.address: Address = (transport.name, 0)
+        self._closed = False
+
+    def sendto(self, data: bytes | bytearray | memoryview, addr: Address) -> None:
+        payload = check_datagram(data)
+        if not isinstance(addr, tuple) or len(addr) != 2:
+            raise Incorrect(f"a datagram's address is a (host, port) tuple, not {addr!r}"[:200])
+        host, port = check_address(addr[0], addr[1], "a datagram's destination")
+        if self._closed:
+            return
+        target = self._transport.world.hosts.get(host)
+        if target is None:  # as UDP does: an unreachable destination is silence, not an error
+            return
+        self._transport._link_to(host).carry(self._transport.name, target.transport._datagram_arrive,
+                                             port, payload, self.address)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            t = self._transport
+            t._release(t._datagram_ports, self.address[1], self)
+
+    def __repr__(self) -> str:
+        return f"<SimDatagram {self.address[0]}:{self.address[1]}>"
+

@@ -1,0 +1,209 @@
+"""What the asyncio transport adds to the contract: TLS through the standard ssl module (with
+certificates made here by trustme), binding before the loop runs, and the same on uvloop.
+Loopback only, ephemeral ports."""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import socket
+import ssl
+
+import pytest
+from transport_support import AsyncioHarness, Datagrams, Recorder
+
+from ergo.gen.errors import NoConnection, Taken
+from net.transport import _connect_error
+
+trustme = pytest.importorskip("trustme")
+
+LOOPS = [
+    "asyncio",
+    pytest.param("uvloop", marks=pytest.mark.skipif(importlib.util.find_spec("uvloop") is None,
+                                                    reason="uvloop is not installed")),
+]
+
+
+@pytest.fixture(params=LOOPS)
+def h(request: pytest.FixtureRequest):
+    harness = AsyncioHarness(request.param)
+    yield harness
+    harness.close()
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return trustme.CA()
+
+
+def contexts(ca, name: str = "127.0.0.1") -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(name).configure_cert(server)
+    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ca.configure_trust(client)
+    return server, client
+
+
+def test_tls_stream_echoes_and_says_it_is_tls(h, ca):
+    server_ctx, client_ctx = contexts(ca)
+    accepted: list[Recorder] = []
+    listener = h.server.listen("127.0.0.1", 0, lambda: accepted.append(Recorder(h, echo=True)) or accepted[-1],
+                               ssl=server_ctx)
+    made: list[Recorder] = []
+    fut = h.client.connect("127.0.0.1", listener.address[1], lambda: made.append(Recorder(h)) or made[-1],
+                           ssl=client_ctx)
+    fut._on_done(lambda _f: h.poke())
+    h.run_until(fut.done, "the TLS connect")
+    stream = fut.result()
+    assert stream.tls and accepted[0].stream.tls
+    payload = bytes(range(256)) * 4000
+    made[0].do("write", payload)
+    h.run_until(lambda: len(made[0].data) >= len(payload), "the echo")
+    assert bytes(made[0].data) == payload
+    made[0].do("close")
+    h.run_until(lambda: accepted[0].is_lost and made[0].is_lost, "the close")
+    assert accepted[0].lost is None and made[0].lost is None
+
+
+@pytest.mark.parametrize("case", ["untrusted CA", "wrong server name"])
+def test_tls_failure_fails_the_connect_with_noconnection(h, ca, case):
+    h.allow_errors = True  # asyncio logs the listener's failed handshake
+    server_ctx, client_ctx = contexts(ca)
+    accepted: list[Recorder] = []
+    listener = h.server.listen("127.0.0.1", 0, lambda: accepted.append(Recorder(h)) or accepted[-1], ssl=server_ctx)
+    server_hostname = None
+    if case == "untrusted CA":
+        client_ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        trustme.CA().configure_trust(client_ctx)
+    else:
+        server_hostname = "elsewhere.example"
+    made: list[Recorder] = []
+    fut = h.client.connect("127.0.0.1", listener.address[1], lambda: made.append(Recorder(h)) or made[-1],
+                           ssl=client_ctx, server_hostname=server_hostname)
+    fut._on_done(lambda _f: h.poke())
+    h.run_until(fut.done, "the failed handshake")
+    with pytest.raises(NoConnection, match="TLS handshake with 127.0.0.1:.* failed"):
+        fut.result()
+    assert made == [] and accepted == []  # neither factory saw it
+
+
+def test_binding_works_before_the_loop_runs_and_taken_is_raised_at_once():
+    h = AsyncioHarness()  # its loop has not run yet
+    try:
+        transport = h.server
+        assert not h.loop.is_running()
+        accepted: list[Recorder] = []
+        listener = transport.listen("127.0.0.1", 0, lambda: accepted.append(Recorder(h)) or accepted[-1])
+        with pytest.raises(Taken, match=f"127.0.0.1:{listener.address[1]} is in use"):
+            transport.listen("127.0.0.1", listener.address[1], lambda: Recorder(h))
+        got = Datagrams(h)
+        a = transport.datagram("127.0.0.1", 0, Datagrams(h))
+        b = transport.datagram("127.0.0.1", 0, got)
+        a.sendto(b"sent before the loop ran", b.address)
+        fut = transport.connect("127.0.0.1", listener.address[1], lambda: Recorder(h))
+        fut._on_done(lambda _f: h.poke())
+        h.run_until(lambda: fut.done() and accepted and got.got, "the connect and the datagram")
+        assert fut.result().peer == listener.address
+        assert got.got == [(b"sent before the loop ran", a.address)]
+    finally:
+        h.close()
+
+
+def test_a_listener_closed_before_the_loop_ran_never_serves(h):
+    listener = h.server.listen("127.0.0.1", 0, lambda: Recorder(h))
+    listener.close()
+    fut = h.client.connect("127.0.0.1", listener.address[1], lambda: Recorder(h))
+    fut._on_done(lambda _f: h.poke())
+    h.run_until(fut.done, "the refusal")
+    with pytest.raises(NoConnection, match="refused"):
+        fut.result()
+
+
+def test_os_errors_of_a_connect_become_noconnection_saying_why():
+    cases = {
+        ConnectionRefusedError(errno.ECONNREFUSED, "refused"): "connection refused: nothing listens on h:1",
+        socket.gaierror(socket.EAI_NONAME, "Name or service not known"): "unknown host",
+        OSError(errno.ENETUNREACH, "Network is unreachable"): "Network is unreachable",
+        ssl.SSLCertVerificationError(1, "certificate verify failed"): "TLS handshake with h:1 failed",
+        TimeoutError(): "timed out",
+    }
+    for exc, said in cases.items():
+        error = _connect_error(exc, "h", 1)
+        assert isinstance(error, NoConnection) and said in str(error), (exc, error)
+
+
+def test_a_datagram_to_a_host_name_is_sent_to_its_address(h):
+    got = Datagrams(h)
+    a = h.client.datagram("127.0.0.1", 0, Datagrams(h))
+    b = h.server.datagram("127.0.0.1", 0, got)
+    a.sendto(b"by name", ("localhost", b.address[1]))  # uvloop's own sendto takes IP addresses only
+    h.run_until(lambda: got.got, "the datagram")
+    assert got.got == [(b"by name", a.address)]
+
+
+def test_a_name_with_both_address_families_binds_ipv4(h, monkeypatch):
+    real = socket.getaddrinfo
+
+    def ipv6_first(host, port, *args, **kwargs):  # what many resolvers answer for "localhost"
+        infos = real("127.0.0.1", port, *args, **kwargs)
+        return [(socket.AF_INET6, info[1], info[2], "", ("::1", port, 0, 0)) for info in infos] + infos
+
+    monkeypatch.setattr(socket, "getaddrinfo", ipv6_first)
+    listener = h.server.listen("localhost", 0, lambda: Recorder(h))
+    endpoint = h.server.datagram("localhost", 0, Datagrams(h))
+    monkeypatch.undo()
+    assert listener.address[0] == endpoint.address[0] == "127.0.0.1"
+
+
+def test_a_connect_given_up_is_cancelled_before_it_dials(h):
+    accepted: list[Recorder] = []
+    listener = h.server.listen("127.0.0.1", 0, lambda: accepted.append(Recorder(h)) or accepted[-1])
+    fut = h.client.connect("127.0.0.1", listener.address[1], lambda: Recorder(h))
+    fut.set_exception(NoConnection("gave up"))
+    later = h.client.connect("127.0.0.1", listener.address[1], lambda: Recorder(h))
+    later._on_done(lambda _f: h.poke())
+    h.run_until(lambda: later.done() and accepted, "the later connect")
+    assert [a.stream.peer for a in accepted] == [later.result().local]  # the first never dialled
+
+
+@pytest.mark.parametrize("where", ["connection_made", "data_received", "pause_writing"])
+def test_a_callback_that_raises_drops_only_its_connection_and_is_logged(h, where):
+    h.allow_errors = True
+
+    class Faulty(Recorder):
+        def connection_made(self, stream) -> None:
+            super().connection_made(stream)
+            if where == "connection_made":
+                raise ValueError("bug")
+
+        def data_received(self, data) -> None:
+            super().data_received(data)
+            if where == "data_received":
+                raise ValueError("bug")
+
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            raise ValueError("bug")
+
+    from ergo.transport import FlowLimits
+
+    h.set_limits(FlowLimits(high=1, low=0, max_buffer=64 * 1024 * 1024))
+    accepted: list[Recorder] = []
+    listener = h.server.listen("127.0.0.1", 0, lambda: accepted.append(Faulty(h, echo=True)) or accepted[-1])
+    made: list[Recorder] = []
+    paused = where == "pause_writing"  # a client that does not read: the echo backs up, the server pauses
+    fut = h.client.connect("127.0.0.1", listener.address[1],
+                           lambda: made.append(Recorder(h, paused=paused)) or made[-1])
+    fut._on_done(lambda _f: h.poke())
+    h.run_until(lambda: fut.done() and accepted, "the connect")
+    made[0].do("write", b"x" * (32_000_000 if paused else 1000))
+    h.run_until(lambda: accepted[0].is_lost, "the faulty end dropped")
+    made[0].do("resume_reading")
+    h.run_until(lambda: made[0].is_lost, "the reset at the other end")
+    assert isinstance(accepted[0].lost, NoConnection) and "ValueError" in str(accepted[0].lost)
+    assert isinstance(made[0].lost, NoConnection)  # reset
+    assert h.errors  # logged by the loop
+    other = h.client.connect("127.0.0.1", listener.address[1], lambda: Recorder(h))
+    other._on_done(lambda _f: h.poke())
+    h.run_until(other.done, "another connect")
+    assert other.result().peer == listener.address  # the listener keeps serving

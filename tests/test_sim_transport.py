@@ -1,0 +1,298 @@
+"""What the simulated transport adds to the contract: latency per host pair on the virtual
+clock, the link model (order, window), and runs determined by the seed."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from transport_support import Datagrams, Recorder, SimHarness
+
+import sim
+from ergo.gen.errors import Incorrect, NoConnection, Taken
+from ergo.transport import FlowLimits, StreamProtocol
+from sim.transport import DEFAULT_LATENCY, DEFAULT_WINDOW
+
+
+class Timed(Recorder):
+    """A recorder that notes the virtual time of each callback."""
+
+    def __init__(self, h: SimHarness, **kw) -> None:
+        super().__init__(h, **kw)
+        self.times: list[tuple[float, str]] = []
+
+    def connection_made(self, stream) -> None:
+        super().connection_made(stream)
+        self.times.append((self.h.sim.now, "made"))
+
+    def data_received(self, data) -> None:
+        super().data_received(data)
+        self.times.append((self.h.sim.now, bytes(data).decode()))
+
+
+def pair(h: SimHarness, *, client_host: str = "host1", server_host: str = "host2"):
+    accepted: list[Timed] = []
+    made: list[Timed] = []
+    listener = h.sim.host(server_host).transport.listen(server_host, 0,
+                                                        lambda: accepted.append(Timed(h)) or accepted[-1])
+    fut = h.sim.host(client_host).transport.connect(server_host, listener.address[1],
+                                                    lambda: made.append(Timed(h)) or made[-1])
+    return listener, fut, made, accepted
+
+
+def test_default_latency_is_one_millisecond_each_way():
+    h = SimHarness()
+    _listener, fut, made, accepted = pair(h)
+    h.sim.run_until(fut.done)
+    assert DEFAULT_LATENCY == 0.001
+    assert accepted[0].times == [(pytest.approx(0.001), "made")]  # the request crossed once
+    assert h.sim.now == pytest.approx(0.002)  # and the accept came back
+    start = h.sim.now
+    made[0].do("write", b"ping")
+    h.sim.run()
+    assert accepted[0].times[-1] == (pytest.approx(start + 0.001), "ping")
+
+
+def test_latency_set_per_host_pair_is_observed_on_the_virtual_clock():
+    h = SimHarness()
+    h.sim.host("host3")
+    h.sim.set_latency("host2", "host1", 0.005)  # either order names the same link
+    assert h.sim.link("host1", "host2").latency == 0.005
+    assert h.sim.link("host1", "host3").latency == DEFAULT_LATENCY
+    _listener, fut, made, accepted = pair(h)
+    h.sim.run_until(fut.done)
+    assert h.sim.now == pytest.approx(0.010)
+    made[0].do("write", b"a")
+    h.sim.run()
+    assert accepted[0].times[-1] == (pytest.approx(0.015), "a")
+    _l3, fut3, _made3, accepted3 = pair(h, server_host="host3")
+    start = h.sim.now
+    h.sim.run_until(fut3.done)
+    assert h.sim.now - start == pytest.approx(0.002)
+
+
+def test_lowering_the_latency_never_reorders_bytes_in_flight():
+    h = SimHarness()
+    _listener, fut, made, accepted = pair(h)
+    h.sim.run_until(fut.done)
+    h.sim.set_latency("host1", "host2", 0.050)
+    made[0].do("write", b"first")
+    h.sim.set_latency("host1", "host2", 0.001)
+    made[0].do("write", b"second")
+    h.sim.run()
+    assert [text for _, text in accepted[0].times[1:]] == ["first", "second"]
+    assert accepted[0].times[1][0] == accepted[0].times[2][0]  # the second waited for the first
+
+
+def test_a_latency_must_be_a_finite_number_of_seconds():
+    s = sim.Sim()
+    with pytest.raises(Incorrect):
+        s.set_latency("host1", "host2", -1)
+    with pytest.raises(Incorrect):
+        s.set_latency("host1", "host2", float("nan"))
+    with pytest.raises(Incorrect):
+        s.set_latency("host1", "a@host2", 0.1)
+
+
+def test_refusal_comes_after_one_round_trip():
+    h = SimHarness()
+    h.sim.set_latency("host1", "host2", 0.004)
+    fut = h.client.connect("host2", 4499, lambda: Recorder(h))
+    h.sim.run_until(fut.done)
+    assert h.sim.now == pytest.approx(0.008)
+    with pytest.raises(NoConnection, match="connection refused: nothing listens on host2:4499"):
+        fut.result()
+
+
+def test_connecting_to_an_unknown_host_fails_with_noconnection():
+    h = SimHarness()
+    fut = h.client.connect("nowhere", 80, lambda: Recorder(h))
+    h.sim.run_until(fut.done)
+    with pytest.raises(NoConnection, match="no host named 'nowhere'"):
+        fut.result()
+
+
+def test_hosts_named_like_loopback_addresses_connect_to_each_other_and_to_themselves():
+    h = SimHarness()
+    s = h.sim
+    a, b = s.host("127.0.0.2"), s.host("127.0.0.3")
+    assert a.address == "127.0.0.2"
+    got: list[Recorder] = []
+    listener = b.transport.listen("127.0.0.3", 4499, lambda: got.append(Recorder(h)) or got[-1])
+    fut = a.transport.connect("127.0.0.3", 4499, lambda: Recorder(h))
+    own = b.transport.connect("127.0.0.3", 4499, lambda: Recorder(h))  # loopback
+    s.run()
+    assert fut.result().peer == ("127.0.0.3", 4499) and own.result().local[0] == "127.0.0.3"
+    assert len(got) == 2 and listener.address == ("127.0.0.3", 4499)
+
+
+def test_nodes_of_one_host_share_its_ports():
+    s = sim.Sim()
+    host = s.host("host1")
+    host.transport.listen("host1", 4499, StreamProtocol)
+    with pytest.raises(Taken, match="host1:4499 is in use"):
+        s.host("host1").transport.listen("host1", 4499, StreamProtocol)
+    s.host("host2").transport.listen("host2", 4499, StreamProtocol)  # another host: its own ports
+
+
+def test_a_paused_reader_holds_at_most_the_window_and_the_rest_waits_at_the_writer():
+    h = SimHarness()
+    listener, accepted = h.server.listen("host2", 0, lambda: Recorder(h, paused=True)), []
+    fut = h.client.connect("host2", listener.address[1], lambda: accepted.append(Recorder(h)) or accepted[-1])
+    h.sim.run_until(fut.done)
+    client = accepted[0]
+    client.do("write", b"x" * (DEFAULT_WINDOW + 300_000))
+    assert client.stream.buffered == 300_000  # the window went at once, the rest waits
+    h.sim.run()
+    assert client.stream.buffered == 300_000  # nobody reads: nothing more moves
+    assert client.events == ["made", "pause"]  # above the high-water mark (256 KiB)
+
+
+def test_tls_on_both_ends_or_neither():
+    h = SimHarness()
+    tls = object()  # the simulation passes contexts through without reading them
+    listener = h.server.listen("host2", 0, lambda: Recorder(h), ssl=tls)
+    ok = h.client.connect("host2", listener.address[1], lambda: Recorder(h), ssl=tls)
+    plain = h.client.connect("host2", listener.address[1], lambda: Recorder(h))
+    h.sim.run()
+    assert ok.result().tls
+    with pytest.raises(NoConnection, match="TLS handshake with host2:.* failed"):
+        plain.result()
+
+
+def test_datagrams_to_nobody_are_dropped_silently():
+    h = SimHarness()
+    got = Datagrams(h)
+    a = h.client.datagram("host1", 0, got)
+    a.sendto(b"lost", ("host2", 4499))
+    a.sendto(b"lost", ("nowhere", 4499))
+    h.sim.run()
+    assert got.got == []
+
+
+def test_a_closed_stream_frees_its_ephemeral_port():
+    h = SimHarness()
+    listener = h.server.listen("host2", 0, lambda: Recorder(h))
+    made: list[Recorder] = []
+    fut = h.client.connect("host2", listener.address[1], lambda: made.append(Recorder(h)) or made[-1])
+    h.sim.run_until(fut.done)
+    port = fut.result().local[1]
+    with pytest.raises(Taken):
+        h.client.listen("host1", port, StreamProtocol)
+    assert list(h.client.streams) == [fut.result()]  # the hook a host crash will use
+    made[0].do("close")
+    h.sim.run()
+    h.client.listen("host1", port, StreamProtocol).close()
+    assert not h.client.streams and not h.server.streams
+
+
+def _story(seed: int) -> list[tuple[float, str, str]]:
+    """Three hosts exchanging bytes and datagrams with random sizes from the seed."""
+    h = SimHarness(seed)
+    s = h.sim
+    rng = s.world.rng("story")
+    trace: list[tuple[float, str, str]] = []
+
+    class Echo(StreamProtocol):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def connection_made(self, stream) -> None:
+            self.stream = stream
+            trace.append((s.now, self.name, f"made {stream.local} {stream.peer}"))
+
+        def data_received(self, data) -> None:
+            trace.append((s.now, self.name, f"{len(data)} bytes"))
+            if self.name.startswith("server"):
+                self.stream.write(bytes(data))
+
+        def connection_lost(self, error) -> None:
+            trace.append((s.now, self.name, f"lost {error!r}"))
+
+    for i, host in enumerate(["host1", "host2", "host3"]):
+        s.host(host).transport.listen(host, 7000 + i, lambda host=host: Echo(f"server@{host}"))
+    s.set_latency("host1", "host3", rng.uniform(0.001, 0.01))
+    clients = []
+    for src in ["host1", "host2", "host3"]:
+        for i, dst in enumerate(["host1", "host2", "host3"]):
+            fut = s.host(src).transport.connect(dst, 7000 + i, lambda src=src, dst=dst: Echo(f"{src}->{dst}"))
+            clients.append(fut)
+    s.run()
+    for fut in clients:
+        stream = fut.result()
+        stream.write(rng.randbytes(rng.randrange(1, 600_000)))
+        if rng.random() < 0.5:
+            stream.close()
+    s.run()
+    return trace
+
+
+def test_same_seed_gives_the_same_trace():
+    first = _story(7)
+    assert first == _story(7)
+    assert len(first) > 30
+    assert first != _story(8)
+
+
+def test_datagrams_take_the_link_latency():
+    h = SimHarness()
+    h.sim.set_latency("host1", "host2", 0.003)
+    arrived: list[float] = []
+
+    class Clock(Datagrams):
+        def datagram_received(self, data, addr) -> None:
+            super().datagram_received(data, addr)
+            arrived.append(h.sim.now)
+
+    a = h.client.datagram("host1", 0, Datagrams(h))
+    b = h.server.datagram("host2", 4499, Clock(h))
+    h.sim.run_for(0.010)
+    a.sendto(b"resolve", b.address)
+    h.sim.run()
+    assert arrived == [pytest.approx(0.013)]
+
+_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("write"), st.integers(1, 120_000)),
+        st.tuples(st.just("pause"), st.none()),
+        st.tuples(st.just("resume"), st.none()),
+        st.tuples(st.just("latency"), st.floats(0, 0.02)),
+        st.tuples(st.just("run"), st.floats(0, 0.01)),
+    ),
+    max_size=40,
+)
+
+
+@given(_steps)
+def test_any_mix_of_writes_pauses_and_latency_changes_delivers_a_prefix_in_order(steps):
+    h = SimHarness()
+    h.set_limits(FlowLimits(high=128 * 1024, low=32 * 1024, max_buffer=64 * 1024 * 1024))
+    h.client.window = 50_000  # smaller than many writes: chunks are split across acknowledgements
+    accepted: list[Recorder] = []
+    listener = h.server.listen("host2", 0, lambda: accepted.append(Recorder(h)) or accepted[-1])
+    made: list[Recorder] = []
+    fut = h.client.connect("host2", listener.address[1], lambda: made.append(Recorder(h)) or made[-1])
+    h.sim.run_until(fut.done)
+    client, server = made[0], accepted[0]
+    written = bytearray()
+    for i, (op, arg) in enumerate(steps):
+        if op == "write":
+            chunk = bytes([i % 256]) * arg
+            client.do("write", chunk)
+            written += chunk
+        elif op == "pause":
+            server.do("pause_reading")
+        elif op == "resume":
+            server.do("resume_reading")
+        elif op == "latency":
+            h.sim.set_latency("host1", "host2", arg)
+        else:
+            h.sim.run_for(arg)
+        assert written.startswith(server.data)  # in order, never more than was sent
+        assert client.stream.buffered <= max(0, len(written) - len(server.data))
+    server.do("resume_reading")
+    client.do("close")
+    h.sim.run()
+    assert bytes(server.data) == bytes(written)
+    assert server.lost is None and client.lost is None
+    assert not client.writing_paused  # every pause was followed by a resume
