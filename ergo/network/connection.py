@@ -74,10 +74,10 @@ class Link(StreamProtocol):
         self.last_in = self.last_out = now
         if self.dialer:
             assert self.conn is not None
-            self.hs = handshake.Dialer(net.info, net.cookie, expect=_text(self.conn.name), join=self.join,
+            self.hs = handshake.Dialer(net.hs_info, net.cookie, expect=_text(self.conn.name), join=self.join,
                                        random=net.random_bytes)
         else:
-            self.hs = handshake.Acceptor(net.info, net.cookie, peers=net.connection_ids, dialing=net.dialing,
+            self.hs = handshake.Acceptor(net.hs_info, net.cookie, peers=net.connection_ids, dialing=net.dialing,
                                          random=net.random_bytes)
         self._write_handshake()
         net.handshake_started(self)
@@ -224,6 +224,8 @@ class Connection:
         self.timer: Any = None
         #: the transport's connect future while the first link is being dialed
         self.attempt: Any = None
+        #: why it went down, once it did
+        self.error: ErgoError | None = None
         self.on_up: list[Callable[[Connection | None, BaseException | None], None]] = []
 
     # what Node._fail_calls asks of a target
@@ -236,21 +238,22 @@ class Connection:
 
     # -- sending ------------------------------------------------------------------------
 
-    def send(self, msg: Any, order: int) -> None:
-        """Frame ``msg`` for the link ``order`` picks (0: any).  Encoding errors and
-        ``TooLarge`` are raised here, before anything is sent."""
+    def send(self, msg: Any, order: int, compression: Any = None) -> None:
+        """Frame ``msg`` for the link ``order`` picks (0: any), lz4-compressed above the
+        threshold of ``compression`` (a sender's ``CompressionOptions``) if given.
+        Encoding errors and ``TooLarge`` are raised here, before anything is sent."""
         if self.state is UP:
-            frame = self.network.encode(msg, self.peer.max_message_size if self.peer else 0)
+            frame = self.network.encode(msg, self.peer.max_message_size if self.peer else 0, compression)
             links = self.links
             link = links[order % len(links)] if order and len(links) > 1 else links[0]
             link.write_frame(frame)
             self.frames_out += 1
         elif self.state is DIALING:
             # encoded now so that a value that cannot travel fails the sender here, at once
-            frame = self.network.encode(msg, 0)
+            frame = self.network.encode(msg, 0, compression)
             if self.queued_bytes + len(frame) > MAX_QUEUED:
                 raise TooLarge(f"{self.queued_bytes} bytes already wait for the connection to {self.name}")
-            self.queue.append((msg, order))
+            self.queue.append((msg, order, compression))
             self.queued_bytes += len(frame)
         else:
             raise NoConnection(f"the connection to {self.name} is down")
@@ -271,9 +274,9 @@ class Connection:
         self.state = UP
         queued, self.queue = self.queue, []
         self.queued_bytes = 0
-        for msg, order in queued:
+        for msg, order, compression in queued:
             try:
-                self.send(msg, order)
+                self.send(msg, order, compression)
             except ErgoError as e:  # too large for the peer's limit, known only now
                 self.network.log.warning("a message queued for %s was not sent: %s", self.name, e)
         waiting, self.on_up = self.on_up, []

@@ -165,7 +165,7 @@ class Network:
     """The network stack of one node; made by the node when its options ask for one."""
 
     def __init__(self, node: Node, transport: Transport, options: NetworkOptions) -> None:
-        self.node = node
+        self._node = node
         self.transport = transport
         self.scheduler = node._scheduler
         rng = self.scheduler.random
@@ -175,7 +175,7 @@ class Network:
         self.cookie: str = options.cookie  # type: ignore[assignment]  # with_cookie made one
         self.mode = options.mode
         self.registry = edf.DEFAULT
-        self.info = handshake.NodeInfo(
+        self.hs_info = handshake.NodeInfo(
             name=_text(node._name), creation=node._creation, max_message_size=options.max_message_size,
             pool_size=options.pool_size,
         )
@@ -203,7 +203,7 @@ class Network:
 
     def start(self) -> None:
         """Listen (mode "enabled") and register with the host's registrar."""
-        host = _text(self.node._name).split("@", 1)[1]
+        host = _text(self._node._name).split("@", 1)[1]
         routes: list[Route] = []
         if self.mode == "enabled":
             from ..gen.options import AcceptorOptions
@@ -225,7 +225,7 @@ class Network:
                 return self.transport.listen(host, port, self._accepted_link, ssl=acceptor.ssl)
             except Taken:
                 if port == 0 or port >= min(last, 65535):
-                    raise Taken(f"no free port for {self.node._name} in {acceptor.port}..{last} on {host}") from None
+                    raise Taken(f"no free port for {self._node._name} in {acceptor.port}..{last} on {host}") from None
                 port += 1
 
     def _accepted_link(self) -> Link:
@@ -238,15 +238,15 @@ class Network:
             return
         self._registrar = EsrdRegistrar(self.scheduler, self.transport, host,
                                         port=self.options.registrar_port, log=self.log)
-        self.registration = self._registrar.register(_text(self.node._name), routes)
+        self.registration = self._registrar.register(_text(self._node._name), routes)
         self.registration._on_done(self._registered)
 
     def _registered(self, f: Future[None]) -> None:
         if f._exception is not None and not self._stopped:
-            self.log.error("network: registration of %s with the registrar failed: %s", self.node._name,
+            self.log.error("network: registration of %s with the registrar failed: %s", self._node._name,
                            f._exception)
             if isinstance(f._exception, Taken):  # the name belongs to another node: this one cannot run
-                self.node.stop()
+                self._node.stop()
 
     def stop(self) -> None:
         """Close every connection and listener and unregister (the node is stopping)."""
@@ -257,7 +257,7 @@ class Network:
             listener.close()
         self._listeners = []
         for conn in list(self._connections.values()) + list(self._pending.values()):
-            self.connection_down(conn, NoConnection(f"node {self.node._name} stopped"))
+            self.connection_down(conn, NoConnection(f"node {self._node._name} stopped"))
         if self._registrar is not None:
             self._registrar.close()
 
@@ -316,7 +316,7 @@ class Network:
     def connection(self, name: Any) -> Connection:
         """The connection to ``name``, dialed if there is none (frames sent meanwhile wait)."""
         if self._stopped:
-            raise NoConnection(f"node {self.node._name} is stopping: its network is closed")
+            raise NoConnection(f"node {self._node._name} is stopping: its network is closed")
         key = _text(name)
         conn = self._connections.get(key)
         if conn is not None:
@@ -324,7 +324,10 @@ class Network:
         conn = self._pending.get(key)
         if conn is not None:
             return conn
-        return self._dial(key)
+        conn = self._dial(key)
+        if conn.error is not None:  # failed at once (no route): say why here
+            raise conn.error
+        return conn
 
     def connect(self, name: Any) -> Future[RemoteNode]:
         """The peer ``name``, connected (dialed if needed)."""
@@ -347,7 +350,7 @@ class Network:
         return fut
 
     def _dial(self, name: str) -> Connection:
-        if name == _text(self.node._name):
+        if name == _text(self._node._name):
             raise NotAllowed(f"node {name} cannot connect to itself")
         conn = Connection(self, Atom(name))
         self._pending[name] = conn
@@ -513,6 +516,7 @@ class Network:
         if conn.state is not DIALING and not was_up:
             return
         conn.state = "down"
+        conn.error = error
         name = _text(conn.name)
         if self._connections.get(name) is conn:
             del self._connections[name]
@@ -531,7 +535,7 @@ class Network:
         conn.queue = []
         if was_up:
             self.log.info("network: disconnected from %s: %s", _text(name), error)
-        node = self.node
+        node = self._node
         waiting, conn.on_up = conn.on_up, []
         for fn in waiting:
             fn(None, error)
@@ -572,9 +576,21 @@ class Network:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def encode(self, msg: Any, peer_limit: int) -> bytes:
-        frame: bytes = enp.encode(msg, registry=self.registry, max_message_size=peer_limit)
+    def encode(self, msg: Any, peer_limit: int, compression: Any = None) -> bytes:
+        if compression is not None:
+            frame: bytes = enp.encode(msg, registry=self.registry, max_message_size=peer_limit,
+                                      compression=True, threshold=compression.threshold)
+        else:
+            frame = enp.encode(msg, registry=self.registry, max_message_size=peer_limit)
         return frame
+
+    def _sender(self, from_: PID) -> Any:
+        """The local process ``from_`` names (its compression and important-delivery settings), or None."""
+        node = self._node
+        if from_.node != node._name:
+            return None
+        p = node._processes.get(from_.id)
+        return p if p is not None and p._pid == from_ else None
 
     def send_frame(self, conn: Connection, msg: Any, order: int) -> None:
         conn.send(msg, order)
@@ -585,20 +601,33 @@ class Network:
                                      f"(creation {to.creation}, now {conn.creation})")
 
     def send(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> None:
+        p = self._sender(from_)
+        if p is not None and p._important:  # every send of this process is important
+            self.send_important(from_, to, message, priority)
+            return
         conn = self.connection(to.node)
         self._check_creation(conn, to)
-        conn.send(_SEND[type(to)](from_, to, message, _PRIORITY[priority]), enp.order_key(from_))
+        compression = p._compression if p is not None and p._compression.enable else None
+        conn.send(_SEND[type(to)](from_, to, message, _PRIORITY[priority]), enp.order_key(from_), compression)
 
     def send_important(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> Future[None]:
         """Send and learn whether it reached the mailbox: the future completes on the
-        peer's acknowledgement or fails with what it said (``ProcessUnknown``, ...)."""
+        peer's acknowledgement or fails with what it said (``ProcessUnknown``,
+        ``MailboxFull``, ``NoConnection``...).  A failure nobody looked for is logged."""
         conn = self.connection(to.node)
         self._check_creation(conn, to)
-        ref = self.node.make_ref()
+        p = self._sender(from_)
+        compression = p._compression if p is not None and p._compression.enable else None
+        ref = self._node.make_ref()
         fut: Future[None] = Future()
-        conn.send(_SEND[type(to)](from_, to, message, _PRIORITY[priority], True, ref), enp.order_key(from_))
+        conn.send(_SEND[type(to)](from_, to, message, _PRIORITY[priority], True, ref), enp.order_key(from_),
+                  compression)
+
         def answered(error: BaseException | None, _result: Any) -> None:
             if error is not None:
+                if not fut._consumed:
+                    self.log.warning("network: an important message from %s to %s was not delivered: %s",
+                                     from_, to, error)
                 fut.set_exception(error)
             else:
                 fut.set_result(None)
@@ -610,7 +639,10 @@ class Network:
         """Send a call; returns the connection, which owes the caller an answer (or a failure)."""
         conn = self.connection(to.node)
         self._check_creation(conn, to)
-        conn.send(_REQUEST[type(to)](from_, to, ref, message, _PRIORITY[priority]), enp.order_key(from_))
+        p = self._sender(from_)
+        compression = p._compression if p is not None and p._compression.enable else None
+        conn.send(_REQUEST[type(to)](from_, to, ref, message, _PRIORITY[priority]), enp.order_key(from_),
+                  compression)
         calls = conn._calls_in
         if calls is None:
             calls = conn._calls_in = {}
@@ -621,14 +653,19 @@ class Network:
         target = self.remote_calls.pop(ref, None)
         if target is not None and target._calls_in:
             target._calls_in.pop(ref, None)
-        sender = from_ if from_ is not None else self.node._core_pid
+        sender = from_ if from_ is not None else self._node._core_pid
         conn = self._connections.get(_text(to.node))
         if conn is None:
             return  # the caller's node is gone: so is the caller
+        p = self._sender(sender)
+        compression = p._compression if p is not None and p._compression.enable else None
         if error is not None:
             conn.send(enp.ResponseError(sender, to, ref, error), enp.order_key(sender))
         else:
-            conn.send(enp.Response(sender, to, ref, value), enp.order_key(sender))
+            try:
+                conn.send(enp.Response(sender, to, ref, value), enp.order_key(sender), compression)
+            except ErgoError as e:  # a reply that cannot travel (too large, unencodable): the caller is told
+                conn.send(enp.ResponseError(sender, to, ref, e), enp.order_key(sender))
 
     def exit(self, from_: PID, to: PID, reason: BaseException) -> None:
         conn = self.connection(to.node)
@@ -637,7 +674,7 @@ class Network:
 
     def watch(self, target: Any, link: bool) -> None:
         """The first local watcher of the remote ``target`` (of this kind): subscribe."""
-        node = self.node
+        node = self._node
         if type(target) is Atom:  # a node: watched through its connection, no frame
             try:
                 conn = self.connection(target)
@@ -667,10 +704,10 @@ class Network:
         conn = self._connections.get(_text(target.node)) or self._pending.get(_text(target.node))
         if conn is None:
             return
-        ref = self.node.make_ref()
+        ref = self._node.make_ref()
         frame = enp.Unlink if link else enp.Demonitor
         try:
-            conn.send(frame(self.node._core_pid, target, ref), 0)
+            conn.send(frame(self._node._core_pid, target, ref), 0)
         except ErgoError:
             return
         conn.waiting[ref] = lambda error, result: None
@@ -686,7 +723,7 @@ class Network:
         if options is not None:
             for key in ("mailbox_size", "important_delivery"):
                 fields[key] = getattr(options, key, None)
-        node = self.node
+        node = self._node
         ref = node.make_ref()
         current = node._current
         from_ = current._pid if current is not None and hasattr(current, "_pid") else node._core_pid
@@ -730,7 +767,7 @@ class Network:
         return consumer
 
     def _on_send(self, conn: Connection, f: Any) -> None:
-        node = self.node
+        node = self._node
         to = f.to
         error: BaseException | None = None
         try:
@@ -745,7 +782,7 @@ class Network:
             self.log.debug("network: a message from %s to %s was dropped: %s", f.from_, to, error)
 
     def _on_request(self, conn: Connection, f: Any) -> None:
-        node = self.node
+        node = self._node
         try:
             to = f.to
             if type(to) is PID and to.creation != node._creation and to.node == node._name:
@@ -760,26 +797,26 @@ class Network:
     def _on_response(self, conn: Connection, f: Any) -> None:
         if conn._calls_in:
             conn._calls_in.pop(f.ref, None)
-        self.node._route_response(f.to, f.ref, f.message, None)
+        self._node._route_response(f.to, f.ref, f.message, None)
 
     def _on_response_error(self, conn: Connection, f: Any) -> None:
         if conn._calls_in:
             conn._calls_in.pop(f.ref, None)
-        self.node._route_response(f.to, f.ref, None, f.error)
+        self._node._route_response(f.to, f.ref, None, f.error)
 
     def _on_exit(self, conn: Connection, f: Any) -> None:
-        self.node._route_exit(f.from_, f.to, f.reason)
+        self._node._route_exit(f.from_, f.to, f.reason)
 
     def _on_watch(self, conn: Connection, f: Any) -> None:
-        pubsub = self.node._pubsub
+        pubsub = self._node._pubsub
         consumer = self._consumer(conn)
         target = f.target
         link = type(f) is enp.Link
         result: Any = None
         error: BaseException | None = None
         try:
-            if type(target) is Atom or getattr(target, "node", None) != self.node._name:
-                raise NotAllowed(f"{target} is not on {self.node._name}")
+            if type(target) is Atom or getattr(target, "node", None) != self._node._name:
+                raise NotAllowed(f"{target} is not on {self._node._name}")
             table, attr = (pubsub._links, "_linked") if link else (pubsub._monitors, "_monitored")
             buffered = pubsub.add(consumer, target, table, attr)  # type: ignore[arg-type]
             if buffered:
@@ -789,7 +826,7 @@ class Network:
         conn.send(enp.Result(f.from_, f.ref, error, result), 0)
 
     def _on_unwatch(self, conn: Connection, f: Any) -> None:
-        pubsub = self.node._pubsub
+        pubsub = self._node._pubsub
         consumer = self._consumer(conn)
         link = type(f) is enp.Unlink
         error: BaseException | None = None
@@ -808,14 +845,14 @@ class Network:
     def _on_terminate(self, conn: Connection, f: Any) -> None:
         target = f.target
         source = target if type(target) is PID else PID(conn.name, 1, conn.creation)
-        self.node._pubsub.fire(target, f.reason, source)
+        self._node._pubsub.fire(target, f.reason, source)
 
     def _on_event(self, conn: Connection, f: Any) -> None:
-        self.node._pubsub.remote_event(f.from_, MessageEvent(f.event, f.timestamp, f.message),
+        self._node._pubsub.remote_event(f.from_, MessageEvent(f.event, f.timestamp, f.message),
                                        _PRIORITY_OF.get(f.priority, MessagePriority.NORMAL))
 
     def _on_spawn(self, conn: Connection, f: Any) -> None:
-        node = self.node
+        node = self._node
         error: BaseException | None = None
         pid: PID | None = None
         entry = self._spawnable.get(f.name)
@@ -841,15 +878,15 @@ class Network:
                          type(msg).__name__, conn.name, f.error)
         ref = getattr(msg, "ref", None)
         if type(msg) in (enp.RequestPID, enp.RequestProcessID, enp.RequestAlias) and ref is not None:
-            conn.send(enp.ResponseError(self.node._core_pid, msg.from_, ref,
-                                        Malformed(f"{self.node._name} could not decode the request: {f.error}")), 0)
+            conn.send(enp.ResponseError(self._node._core_pid, msg.from_, ref,
+                                        Malformed(f"{self._node._name} could not decode the request: {f.error}")), 0)
         elif type(msg) in (enp.Response, enp.ResponseError) and ref is not None:
             if conn._calls_in:
                 conn._calls_in.pop(ref, None)
-            self.node._route_response(msg.to, ref, None,
+            self._node._route_response(msg.to, ref, None,
                                       Malformed(f"the reply from {conn.name} could not be decoded: {f.error}"))
         elif getattr(msg, "important", False) and ref is not None:
-            conn.send(enp.Ack(self.node._core_pid, msg.from_, ref, Malformed(str(f.error))), 0)
+            conn.send(enp.Ack(self._node._core_pid, msg.from_, ref, Malformed(str(f.error))), 0)
 
     def _on_heartbeat(self, conn: Connection, f: Any) -> None:
         pass
@@ -860,11 +897,38 @@ class Network:
         """The names of the connected peers."""
         return [c.name for c in self._connections.values()]
 
-    def remote_node(self, name: Any) -> RemoteNode:
+    def node(self, name: Any) -> RemoteNode:
+        """The connected peer ``name``; ``NoConnection`` if there is no connection to it (see
+        :meth:`get_node`, which makes one)."""
         conn = self._connections.get(_text(_node_name(name)))
         if conn is None:
-            raise NoConnection(f"{self.node._name} is not connected to {name}")
+            raise NoConnection(f"{self.node_name} is not connected to {name}")
         return RemoteNode(self, conn)
+
+    def get_node(self, name: Any) -> Future[RemoteNode]:
+        """The peer ``name``, connected first if need be (Ergo's ``GetNode``): ``await`` the
+        future in a handler, or ``node.wait_for(...)`` outside one.  It fails with
+        ``NoRoute``, ``NoConnection`` (refused, wrong cookie, unreachable) or ``Timeout``."""
+        return self.connect(name)
+
+    @property
+    def node_name(self) -> Atom:
+        return self._node._name
+
+    def info(self) -> dict[str, Any]:
+        """The network as it is now: mode, acceptors, registrar, routes, what remote nodes
+        may spawn here, and each peer (links, messages and bytes in and out)."""
+        return {
+            "mode": self.mode,
+            "acceptors": [{"host": lst.address[0], "port": lst.address[1]} for lst in self._listeners],
+            "registrar": self._registrar.info() if self._registrar is not None else None,
+            "max_message_size": self.options.max_message_size,
+            "pool_size": self.options.pool_size,
+            "routes": [{"match": m, "host": r.host, "port": r.port, "tls": r.tls, "weight": w}
+                       for m, _, r, w in self._routes],
+            "spawn": sorted(self._spawnable),
+            "peers": {_text(name): self.peer_info(conn) for name, conn in self._connections.items()},
+        }
 
     def peer_info(self, conn: Connection) -> dict[str, Any]:
         consumer = self._consumers.get(_text(conn.name))

@@ -241,13 +241,24 @@ class Process(Runner, Env):
         self._node._route_send(self._pid, to, message, MessagePriority.parse(priority))
         self._messages_out += 1
 
-    def send_important(self, to: Target, message: Any) -> None:
-        """Send and learn at once whether it reached the mailbox (an error is raised if not).
+    def send_important(self, to: Target, message: Any) -> Future[None]:
+        """Send and learn whether the message reached the mailbox.
 
-        Locally every send is important; across the network this waits for the peer's
-        acknowledgement (coming with the network stack).
+        Locally the send itself tells: an error (``ProcessUnknown``, ``MailboxFull``...) is
+        raised here and the returned future is already done.  To a process of another node
+        the future completes when the peer acknowledges delivery, or fails with what the
+        peer said (or ``NoConnection``): ``await`` it in an ``async def`` handler.  A plain
+        handler cannot wait; a failure nobody awaited is logged.
         """
+        node = self._node
+        if node._is_remote(to):
+            fut = node._net(to).send_important(self._pid, to, message, self._priority)
+            self._messages_out += 1
+            return fut
         self.send(to, message)
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
 
     def send_after(self, to: Target, message: Any, delay: float) -> TimerHandle:
         """Send ``message`` after ``delay`` seconds; ``cancel()`` the returned handle to stop it."""

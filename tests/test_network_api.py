@@ -1,0 +1,154 @@
+"""What ``node.network()`` offers a user, on both transports: peers, info, routes, important
+delivery, compression, and the errors of a node without a network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from network_support import AsyncioCluster, Cluster, SimCluster
+from support import Collector
+
+import sim
+from ergo import (
+    Actor,
+    CompressionOptions,
+    Incorrect,
+    NetworkStopped,
+    NodeOptions,
+    NoConnection,
+    NoRoute,
+    ProcessID,
+    ProcessOptions,
+    ProcessState,
+    ProcessUnknown,
+    Taken,
+)
+from ergo.network import NetworkRoute
+
+
+@pytest.fixture(params=["sim", "asyncio"])
+def cluster(request: pytest.FixtureRequest):
+    c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
+    yield c
+    c.close()
+
+
+class Important(Collector):
+    """Sends important messages from a plain or an async handler and keeps the outcomes."""
+
+    async def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        if isinstance(request, tuple) and request[0] == "important":
+            try:
+                await self.send_important(request[1], request[2])
+                return "delivered"
+            except Exception as e:
+                return type(e).__name__
+        return super().handle_call(from_, ref, request)
+
+
+def test_important_delivery_says_whether_the_message_reached_the_mailbox(cluster):
+    a, b = cluster.cluster(2)
+    collector = b.spawn_register("c", Collector)
+    sender = a.spawn(Important)
+    assert a.call(sender, ("important", ProcessID("c", b.name), "hello")) == "delivered"
+    assert b.call(collector, "messages") == ["hello"]  # delivered before the acknowledgement
+    assert a.call(sender, ("important", ProcessID("nobody", b.name), "lost")) == "ProcessUnknown"
+
+    class Blocker(Actor):
+        async def handle_message(self, from_: Any, message: Any) -> None:
+            await self.sleep(3600)
+
+    blocked = b.spawn(Blocker, options=ProcessOptions(mailbox_size=1))
+    b.send(blocked, "occupy")  # busy in its handler for an hour
+    cluster.run_until(lambda: b.process_info(blocked).state == ProcessState.WAIT_RESPONSE)
+    b.send(blocked, "fill")  # its one mailbox slot
+    assert a.call(sender, ("important", blocked, "one too many")) == "MailboxFull"
+
+
+def test_a_process_with_important_delivery_logs_what_was_not_delivered(cluster):
+    a, b = cluster.cluster(2)
+
+    class Plain(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            self.send(ProcessID("nobody", b.name), message)  # important: the peer acknowledges
+
+    pid = a.spawn(Plain, options=ProcessOptions(important_delivery=True))
+    a.send(pid, "lost")
+    cluster.run_until(lambda: any("was not delivered" in t for t in a.captured.texts()))
+    assert any("ProcessUnknown" in t or "no process" in t for t in a.captured.texts()
+               if "was not delivered" in t)
+
+
+def test_compression_per_process_carries_big_messages_in_fewer_bytes(cluster):
+    a, b = cluster.cluster(2)
+    collector = b.spawn_register("c", Collector)
+    big = "abc" * 20_000
+
+    class Sender(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            self.send(ProcessID("c", b.name), big)
+
+    plain = a.spawn(Sender)
+    packed = a.spawn(Sender, options=ProcessOptions(compression=CompressionOptions(enable=True)))
+    a.send(plain, "go")
+    assert b.call(collector, ("wait", 1)) == [big]
+    before = a.network().info()["peers"][str.__str__(b.name)]["bytes_out"]
+    a.send(packed, "go")
+    assert b.call(collector, ("wait", 2)) == [big, big]
+    sent = a.network().info()["peers"][str.__str__(b.name)]["bytes_out"] - before
+    assert sent < len(big) // 10  # lz4 made 60 kB of repetition a few hundred bytes
+
+
+def test_network_info_nodes_and_get_node(cluster):
+    a, b = cluster.cluster(2)
+    assert a.network().nodes() == []
+    with pytest.raises(NoConnection):
+        a.network().node(b.name)
+    remote = a.wait_for(a.network().get_node(b.name))
+    assert remote.name == b.name and remote.creation == b.creation and remote.is_connected()
+    assert a.network().node(b.name).name == b.name
+    name = str.__str__(b.name)
+    # the pool's other links join after the first handshake
+    cluster.run_until(lambda: a.network().info()["peers"][name]["links"] == 3)
+    info = a.network().info()
+    assert info["mode"] == "enabled" and len(info["acceptors"]) == 1 and info["registrar"] is None
+    peer = info["peers"][name]
+    assert peer["pool_size"] == 3 and peer["dialed"]
+    assert set(peer) >= {"messages_in", "messages_out", "bytes_in", "bytes_out", "uptime"}
+    remote.disconnect()
+    assert a.network().nodes() == []
+
+
+def test_routes_are_checked_and_listed(cluster):
+    (a,) = cluster.cluster(1)
+    net = a.network()
+    net.add_route("^x@", NetworkRoute("127.0.0.1", 1), weight=5)
+    with pytest.raises(Taken):
+        net.add_route("^x@", NetworkRoute("127.0.0.1", 2))
+    with pytest.raises(Incorrect):
+        net.add_route("(", NetworkRoute("127.0.0.1", 2))
+    with pytest.raises(Incorrect):
+        NetworkRoute("", 5)
+    assert [(m, r.port, w) for m, r, w in net.routes()] == [("^x@", 1, 5)]
+    net.remove_route("^x@")
+    with pytest.raises(NoRoute):
+        net.remove_route("^x@")
+    with pytest.raises(NoRoute):
+        a.wait_for(net.get_node("nowhere@host9"))  # no static route, no registrar
+
+
+def test_a_node_without_a_network_says_so():
+    s = sim.Sim(1)
+    node = s.start_node("alone@host1", NodeOptions())
+    with pytest.raises(NetworkStopped, match="no network"):
+        node.network()
+    with pytest.raises(NetworkStopped):
+        node.send(ProcessID("x", "other@host2"), 1)
+
+
+def test_a_call_to_an_unreachable_node_fails_with_the_reason(cluster):
+    (a,) = cluster.cluster(1)
+    a.network().add_route("^ghost@", NetworkRoute("127.0.0.1" if cluster.name == "asyncio" else "host1", 1))
+    with pytest.raises((NoConnection, ProcessUnknown)):
+        a.call(ProcessID("x", "ghost@nowhere"), "q", timeout=30)
