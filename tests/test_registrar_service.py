@@ -18,10 +18,12 @@ import pytest
 import sim
 from ergo.gen.errors import (
     Incorrect,
+    NameUnknown,
     NetworkStopped,
     NoConnection,
     NoRoute,
     Taken,
+    TooLarge,
     Unregistered,
 )
 from ergo.network import EsrdRegistrar, Registrar, Route
@@ -34,6 +36,8 @@ from ergo.wire.registrar import (
     RegisterReply,
     Resolve,
     ResolveReply,
+    Unregister,
+    UnregisterReply,
     decode_datagram,
     encode,
 )
@@ -272,6 +276,31 @@ def test_the_server_keeps_a_name_exactly_while_its_connection_lives(s, host1):
     assert "c@host1" in r1.info()["registered"]
     raw.stream.close()
     s.run_until(lambda: "c@host1" not in r1.info()["registered"], timeout=10)
+
+
+def test_register_refuses_more_routes_than_one_resolve_reply_can_carry(s):
+    many = tuple(Route("h" * 85, 1000 + i) for i in range(697))  # Register fits, ResolveReply would not
+    with pytest.raises(TooLarge):
+        make(s, "host1").register("a@host1", many)
+
+
+def test_the_server_refuses_another_hosts_name_and_a_second_name_on_one_connection(s, host1):
+    r1, _ = host1
+    raw = raw_connect(s, "host2", "host1")
+    raw.stream.write(encode(Register("x@host2", routes("host2"))))
+    s.run_until(lambda: raw.lost != "open", timeout=10)
+    assert len(raw.messages) == 1 and isinstance(raw.messages[0].error, Incorrect)
+    raw = raw_connect(s, "host1", "host1")
+    raw.stream.write(encode(Register("c@host1", routes("host1"))))
+    raw.stream.write(encode(Register("d@host1", routes("host1"))))
+    s.run_until(lambda: len(raw.messages) == 2, timeout=10)
+    assert raw.messages[0] == RegisterReply(None) and isinstance(raw.messages[1].error, Incorrect)
+    assert r1.info()["registered"] == ["a@host1", "b@host1", "c@host1"]
+    raw.stream.write(encode(Unregister("a@host1")))  # not this connection's name
+    raw.stream.write(encode(Unregister("c@host1")))
+    s.run_until(lambda: len(raw.messages) == 4, timeout=10)
+    assert isinstance(raw.messages[2].error, NameUnknown) and raw.messages[3] == UnregisterReply(None)
+    assert r1.info()["registered"] == ["a@host1", "b@host1"] and raw.lost == "open"
 
 
 # -- failover -------------------------------------------------------------------------------
