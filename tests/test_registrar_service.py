@@ -231,6 +231,13 @@ def test_register_checks_its_arguments_at_once(s):
         r.register("a@host1", [Route("host1", 1)])  # type: ignore[arg-type]
     with pytest.raises(Incorrect):
         r.resolve("nohost")
+    for timing in ("retry", "attempt_timeout", "register_timeout", "resolve_timeout"):
+        with pytest.raises(Incorrect, match=timing):
+            make(s, "host1", **{timing: 0})
+    with pytest.raises(Incorrect):
+        make(s, "host1", resolve_tries=0)
+    with pytest.raises(Incorrect):
+        make(s, "host1", port=0)
     r.register("a@host1", routes("host1"))
     with pytest.raises(Taken):
         r.register("a@host1", routes("host1"))
@@ -339,6 +346,15 @@ def test_failover_is_determined_by_the_seed_and_the_winner_varies_with_it():
     runs = {seed: _failover(seed) for seed in range(8)}
     assert _failover(5) == runs[5]
     assert {winner for winner, _, _ in runs.values()} == {"b", "c"}
+
+
+def test_a_resolve_in_flight_across_a_failover_gets_its_answer_from_the_new_server(s, host1):
+    r1, r2 = host1
+    resolver = make(s, "host2")
+    r1.close()
+    fut = resolver.resolve("b@host1")  # its first datagram finds nobody: the port is between servers
+    assert outcome(s, fut) == routes("host1", 1002)
+    assert r2.info()["mode"] == "server"
 
 
 def test_failover_logs_the_loss_and_the_new_server(s, host1):

@@ -184,6 +184,14 @@ def _node_host(node: object) -> str:
     return node.split("@", 1)[1]
 
 
+def _positive(seconds: object, what: str) -> float:
+    """A timing in seconds > 0: zero would make a retry loop spin without time passing."""
+    value = check_delay(seconds, what)
+    if value == 0:
+        raise Incorrect(f"{what} is a number of seconds > 0, not 0")
+    return value
+
+
 def _check_routes(node: str, routes: object) -> tuple[Route, ...]:
     if not isinstance(routes, tuple) or not routes or not all(type(r) is Route for r in routes):
         raise Incorrect(f"{node} registers a non-empty tuple of Route, not {routes!r}"[:200])
@@ -248,10 +256,10 @@ class EsrdRegistrar(Registrar):
         self.host = host
         self.port = port
         self._log: RegistrarLog = log if log is not None else _TreeLog()
-        self._retry = check_delay(retry, "retry")
-        self._attempt_timeout = check_delay(attempt_timeout, "attempt_timeout")
-        self._register_timeout = check_delay(register_timeout, "register_timeout")
-        self._resolve_timeout = check_delay(resolve_timeout, "resolve_timeout")
+        self._retry = _positive(retry, "retry")
+        self._attempt_timeout = _positive(attempt_timeout, "attempt_timeout")
+        self._register_timeout = _positive(register_timeout, "register_timeout")
+        self._resolve_timeout = _positive(resolve_timeout, "resolve_timeout")
         self._resolve_tries = resolve_tries
         self._where = f"{host}:{port}"
         self._closed = False
