@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -620,3 +623,43 @@ def test_on_asyncio_resolving_a_host_without_a_registrar_fails_within_its_bound(
     r = aio.make("127.0.0.24", port, resolve_timeout=0.3, resolve_tries=3)
     err = aio.result(r.resolve("a@127.0.0.25"))
     assert isinstance(err, NoConnection) and f"127.0.0.25:{port} did not answer" in str(err)
+
+
+_SERVER_PROCESS = """
+import asyncio, sys
+from ergo.network import EsrdRegistrar, Route
+from net.scheduler import AsyncioScheduler
+from net.transport import AsyncioTransport
+host, port = sys.argv[1], int(sys.argv[2])
+loop = asyncio.new_event_loop()
+r = EsrdRegistrar(AsyncioScheduler(loop), AsyncioTransport(loop), host, port=port)
+r.register("a@" + host, (Route(host, 1001),))
+print(r.info()["mode"], flush=True)
+loop.run_forever()
+"""
+
+
+def test_on_asyncio_killing_the_serving_process_makes_a_survivor_serve(aio):
+    host = "127.0.0.23"
+    port = _free_port(host)
+    proc = subprocess.Popen([sys.executable, "-c", _SERVER_PROCESS, host, str(port)], stdout=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).resolve().parent.parent)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "server"  # it holds both ports now
+        r2 = aio.make(host, port, retry=0.05)
+        resolver = aio.make("127.0.0.24", port)
+        assert aio.result(r2.register(f"b@{host}", routes(host, 1002))) is None
+        assert r2.info()["mode"] == "client"
+        assert aio.result(resolver.resolve(f"a@{host}")) == routes(host, 1001)
+        proc.kill()  # no goodbye: the OS closes its sockets
+        proc.wait()
+        aio.run_until(lambda: r2.info()["mode"] == "server")
+        assert r2.info()["registered"] == [f"b@{host}"]
+        assert aio.result(resolver.resolve(f"b@{host}")) == routes(host, 1002)
+        assert isinstance(aio.result(resolver.resolve(f"a@{host}")), NoRoute)
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
