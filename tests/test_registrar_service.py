@@ -489,6 +489,45 @@ def test_a_connection_that_never_registers_is_closed(s, host1):
     assert r1._log.has("warning", "no Register within")  # type: ignore[attr-defined]
 
 
+class FakeServer(StreamProtocol):
+    """Holds the registration port and answers every connection's first bytes with ``answer``."""
+
+    def __init__(self, answer: bytes, accepted: list[Any]) -> None:
+        self.answer = answer
+        self.stream: Any = None
+        accepted.append(self)
+
+    def connection_made(self, stream: Any) -> None:
+        self.stream = stream
+
+    def data_received(self, data: memoryview) -> None:
+        self.stream.write(self.answer)
+
+
+def test_malformed_bytes_from_the_registrar_close_the_connection_and_the_node_registers_again(s):
+    accepted: list[FakeServer] = []
+    s.host("host1").transport.listen("host1", DEFAULT_PORT,
+                                     lambda: FakeServer(encode(RegisterReply(None)) + b"garbage", accepted))
+    r = make(s, "host1")
+    assert outcome(s, r.register("a@host1", routes("host1"))) is None  # the reply came before the garbage
+    s.run_until(lambda: len(accepted) == 2, timeout=5)  # then it closed and tried again
+    assert r._log.has("error", "closing the registration connection to host1:4499")  # type: ignore[attr-defined]
+    assert accepted[0].stream.closing
+
+
+def test_a_register_callback_that_closes_the_registrar_ends_the_reading_of_that_connection(s):
+    accepted: list[FakeServer] = []
+    twice = encode(RegisterReply(None)) * 2  # a second reply is a violation, if it were still read
+    s.host("host1").transport.listen("host1", DEFAULT_PORT, lambda: FakeServer(twice, accepted))
+    r = make(s, "host1")
+    fut = r.register("a@host1", routes("host1"))
+    fut._on_done(lambda _f: r.close())
+    assert outcome(s, fut) is None
+    s.run_for(5)
+    assert r.info()["mode"] == "closed" and len(accepted) == 1
+    assert not any(level == "error" for level, _ in r._log.lines)  # type: ignore[attr-defined]
+
+
 def test_malformed_datagrams_are_dropped_and_resolving_goes_on(s, host1):
     r1, _ = host1
     listener = Datagrams()

@@ -630,18 +630,17 @@ class _ClientConn(StreamProtocol):
         if self.reg is None:
             return
         r = self.registrar
+        bad: RegistrarProtocolError | None = None
         try:
             messages = self.decoder.feed(data)
-        except RegistrarProtocolError as e:
-            r._log.error("registrar: closing the registration connection to %s: %s", r._where, e)
-            self.reason = f"malformed bytes from the registrar: {e}"
-            assert self.stream is not None
-            self.stream.abort()
-            return
+        except RegistrarProtocolError as e:  # what came before the bad bytes still counts
+            messages, bad = e.events, e  # type: ignore[attr-defined]
         for msg in messages:
+            reg = self.reg
+            if reg is None:  # what a completed register's callback did: unregistered, closed
+                return
             if type(msg) is RegisterReply and not self.registered:
                 self._cancel_timer()
-                reg = self.reg
                 if msg.error is None:
                     self.registered = True
                     r._registered(reg)
@@ -661,6 +660,11 @@ class _ClientConn(StreamProtocol):
                 assert self.stream is not None
                 self.stream.abort()
                 return
+        if bad is not None and self.reg is not None:
+            r._log.error("registrar: closing the registration connection to %s: %s", r._where, bad)
+            self.reason = f"malformed bytes from the registrar: {bad}"
+            assert self.stream is not None
+            self.stream.abort()
 
     def connection_lost(self, error: ErgoError | None) -> None:
         self._cancel_timer()
@@ -724,14 +728,11 @@ class _ServerConn(StreamProtocol):
         assert stream is not None
         if stream.closing:
             return
+        bad: RegistrarProtocolError | None = None
         try:
             messages = self.decoder.feed(data)
-        except RegistrarProtocolError as e:
-            r._malformed += 1
-            r._log.error("registrar: closing the registration connection from %s:%d (%s): %s",
-                         self.peer[0], self.peer[1], self.node or "not registered", e)
-            stream.abort()
-            return
+        except RegistrarProtocolError as e:  # what came before the bad bytes still counts
+            messages, bad = e.events, e  # type: ignore[attr-defined]
         for msg in messages:
             kind = type(msg)
             if kind is Register:
@@ -751,6 +752,11 @@ class _ServerConn(StreamProtocol):
                              self.peer[0], self.peer[1], kind.__name__)
                 stream.abort()
                 return
+        if bad is not None:
+            r._malformed += 1
+            r._log.error("registrar: closing the registration connection from %s:%d (%s): %s",
+                         self.peer[0], self.peer[1], self.node or "not registered", bad)
+            stream.abort()
 
     def connection_lost(self, error: ErgoError | None) -> None:
         if self.timer is not None:
