@@ -313,6 +313,13 @@ def test_the_server_refuses_another_hosts_name_and_a_second_name_on_one_connecti
     assert r1.info()["registered"] == ["a@host1", "b@host1"] and raw.lost == "open"
 
 
+def test_settled_registrars_leave_no_timer_running(s, host1):
+    assert outcome(s, make(s, "host2").resolve("a@host1")) == routes("host1", 1001)
+    settled = s.now
+    s.run()  # returns once nothing is left to happen: no attempt, deadline, idle or resolve timer
+    assert s.now == settled
+
+
 # -- failover -------------------------------------------------------------------------------
 
 
