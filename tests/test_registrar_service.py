@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sim
 from ergo.gen.errors import (
@@ -562,6 +564,32 @@ def test_a_resolver_ignores_garbage_and_strangers_and_takes_the_real_reply(s, ho
     forger.sendto(encode(ResolveReply(routes("evil"))), ("host2", port))
     assert outcome(s, fut) == routes("host1", 1001)
     assert r3._log.has("debug", "ignored a datagram")  # type: ignore[attr-defined]
+
+
+@settings(max_examples=40, deadline=None)
+@given(chunks=st.lists(st.binary(max_size=80), min_size=1, max_size=5),
+       datagrams=st.lists(st.binary(max_size=80), max_size=5),
+       prefix=st.sampled_from([b"", encode(Register("z@host1", routes("host1")))]))
+def test_any_bytes_on_either_port_leave_the_server_serving_everyone_else(chunks, datagrams, prefix):
+    s = sim.Sim(seed=11)
+    r1, r2 = make(s, "host1"), make(s, "host1")
+    r1.register("a@host1", routes("host1", 1001))
+    done(s, r2.register("b@host1", routes("host1", 1002)))
+    raw = raw_connect(s, "host2", "host1")
+    raw.stream.write(prefix)
+    for chunk in chunks:
+        raw.stream.write(chunk)
+    ep = s.host("host2").transport.datagram("host2", 0, Datagrams())
+    for payload in datagrams:
+        ep.sendto(payload, ("host1", DEFAULT_PORT))
+    s.run_for(5)  # long enough for the idle timeout of a connection that never registered
+    assert raw.lost != "open" or r1.info()["registered"] == ["a@host1", "b@host1", "z@host1"]
+    assert {"a@host1", "b@host1"} <= set(r1.info()["registered"])
+    assert r2.info()["nodes"] == {"b@host1": "registered"}
+    assert outcome(s, make(s, "host1").register("c@host1", routes("host1", 1003))) is None
+    resolver = make(s, "host2")
+    for name, port in (("a", 1001), ("b", 1002), ("c", 1003)):
+        assert outcome(s, resolver.resolve(f"{name}@host1")) == routes("host1", port)
 
 
 # -- on asyncio, over loopback ---------------------------------------------------------------
