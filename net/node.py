@@ -13,6 +13,7 @@ from ergo.gen.options import NodeOptions
 from ergo.node.node import Node
 
 from .scheduler import AsyncioScheduler
+from .transport import AsyncioTransport
 
 __all__ = ["settle", "start_node"]
 
@@ -42,7 +43,8 @@ def start_node(name: str, options: NodeOptions | None = None, handle_signals: bo
         if handle_signals and not on_main:
             raise NotAllowed("signal handlers can be installed on the main thread only: start the node there, "
                              "or pass handle_signals=False")
-        node = Node(name, AsyncioScheduler(loop), options)
+        node = Node(name, AsyncioScheduler(loop), options, AsyncioTransport(loop))
+        node._finish_start()
     except BaseException:
         if created:  # a start refused for a bad name or options leaves no loop behind
             loop.close()

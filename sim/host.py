@@ -39,8 +39,9 @@ class Host:
         running = self.nodes.get(atom.value)
         if running is not None and running.is_alive():
             raise Taken(f"a node named {atom.value} already runs on host {self.name}")
-        node = Node(atom, self.scheduler, options)
+        node = Node(atom, self.scheduler, options, self.transport)
         self.nodes[atom.value] = node
+        node._finish_start()
         return node
 
     def __repr__(self) -> str:

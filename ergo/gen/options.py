@@ -12,6 +12,10 @@ from .ids import PID, Alias, Atom
 from .types import LogLevel, MessagePriority
 
 __all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_PORT_RANGE",
+    "DEFAULT_REGISTRAR_PORT",
+    "AcceptorOptions",
     "DEFAULT_CALL_TIMEOUT",
     "DEFAULT_COMPRESSION_THRESHOLD",
     "CompressionLevel",
@@ -59,21 +63,77 @@ class LogOptions:
     output: Any = None
 
 
+#: the port a node's acceptor tries first (Ergo's gen.DefaultPort); the next free one is taken
+DEFAULT_PORT = 11144
+#: how many ports from ``AcceptorOptions.port`` on an acceptor tries before giving up
+DEFAULT_PORT_RANGE = 50
+#: the port of every host's registrar (Ergo's ESRD)
+DEFAULT_REGISTRAR_PORT = 4499
+
+
+def _seconds(value: object, what: str) -> None:
+    from .errors import Incorrect
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise Incorrect(f"{what} is a number of seconds > 0, not {value!r}"[:200])
+
+
+@dataclass(frozen=True)
+class AcceptorOptions:
+    """One listening port of a node.
+
+    ``host`` defaults to the host part of the node's name; ``port`` is tried first, then the
+    next ones up to ``port_range`` in all (0: an ephemeral port).  ``ssl`` is a server
+    ``ssl.SSLContext``: every connection it accepts is TLS.
+    """
+
+    host: str | None = None
+    port: int = DEFAULT_PORT
+    port_range: int = DEFAULT_PORT_RANGE
+    ssl: Any = None
+
+    def __post_init__(self) -> None:
+        from .errors import Incorrect
+
+        if self.host is not None and (not isinstance(self.host, str) or not self.host):
+            raise Incorrect(f"AcceptorOptions.host is a non-empty str or None, not {self.host!r}"[:200])
+        if type(self.port) is not int or not 0 <= self.port <= 65535:
+            raise Incorrect(f"AcceptorOptions.port is an int in 0..65535, not {self.port!r}"[:200])
+        if type(self.port_range) is not int or not 1 <= self.port_range <= 65536:
+            raise Incorrect(f"AcceptorOptions.port_range is an int >= 1, not {self.port_range!r}"[:200])
+
+
 @dataclass
 class NetworkOptions:
-    """Network settings; the network stack itself arrives in a later release.
+    """A node's network: give these to ``NodeOptions(network=...)`` and the node talks to others.
 
-    ``cookie`` is the secret two nodes must share to connect.  None or "" (the default)
-    means *none configured*: as Ergo does, the node then makes a random one when its
-    network starts and logs a warning (:meth:`with_cookie`), so such a node accepts only
-    peers given its cookie, never every peer that also left it empty.
+    ``mode``: "enabled" (listen, register with the host's registrar, dial out), "hidden"
+    (dial out only: no acceptor, registered without routes, as Ergo's hidden mode) or
+    "disabled".  ``cookie`` is the secret two nodes must share to connect.  None or ""
+    (the default) means *none configured*: as Ergo does, the node then makes a random one
+    when its network starts and logs a warning (:meth:`with_cookie`), so such a node
+    accepts only peers given its cookie, never every peer that also left it empty.
     ``max_message_size`` is the largest frame this node accepts (0: no limit).
+    ``pool_size`` is how many TCP links a connection to a peer has (the smaller wish of
+    the two nodes).  ``acceptors``: where to listen (default: one acceptor on the node
+    name's host, port 11144 or the next free one).  ``ssl`` is the client
+    ``ssl.SSLContext`` used to dial peers whose route says TLS.  A peer silent for
+    ``heartbeat_timeout`` seconds is declared down; each link sends a heartbeat every
+    ``heartbeat_interval`` seconds when it has nothing else to send.  ``registrar_port``:
+    the port of the hosts' registrars; None means no registrar at all (static routes only,
+    see ``Network.add_route``).  ``connect_timeout`` bounds a dial and its handshake.
     """
 
     mode: str = "enabled"  # enabled | hidden | disabled
     cookie: str | None = None
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     pool_size: int = 3
+    acceptors: tuple[AcceptorOptions, ...] = ()
+    ssl: Any = None
+    heartbeat_interval: float = 1.0
+    heartbeat_timeout: float = 5.0
+    registrar_port: int | None = DEFAULT_REGISTRAR_PORT
+    connect_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         from .errors import Incorrect
@@ -87,6 +147,22 @@ class NetworkOptions:
             raise Incorrect(f"max_message_size must be an int in 0..2**32-1 (0: no limit), not {size!r}"[:200])
         if type(self.pool_size) is not int or not 1 <= self.pool_size <= 255:
             raise Incorrect(f"pool_size must be an int in 1..255, not {self.pool_size!r}"[:200])
+        acceptors = self.acceptors
+        if isinstance(acceptors, AcceptorOptions):
+            acceptors = self.acceptors = (acceptors,)
+        if not isinstance(acceptors, (tuple, list)) or not all(isinstance(a, AcceptorOptions) for a in acceptors):
+            raise Incorrect("NetworkOptions.acceptors is a tuple of AcceptorOptions")
+        self.acceptors = tuple(acceptors)
+        for name in ("heartbeat_interval", "heartbeat_timeout", "connect_timeout"):
+            _seconds(getattr(self, name), f"NetworkOptions.{name}")
+        if self.heartbeat_timeout <= self.heartbeat_interval:
+            raise Incorrect(
+                f"NetworkOptions.heartbeat_timeout ({self.heartbeat_timeout}) must be longer than "
+                f"heartbeat_interval ({self.heartbeat_interval}): a live peer would be declared down"
+            )
+        port = self.registrar_port
+        if port is not None and (type(port) is not int or not 1 <= port <= 65535):
+            raise Incorrect(f"NetworkOptions.registrar_port is an int in 1..65535 or None, not {port!r}"[:200])
 
     def with_cookie(self, random: Callable[[int], bytes] = os.urandom) -> tuple[NetworkOptions, str | None]:
         """These options with a cookie the network can use, and the warning to log (or None).
@@ -106,7 +182,9 @@ class NetworkOptions:
 class NodeOptions:
     env: Mapping[str, Any] = field(default_factory=dict)
     log: LogOptions = field(default_factory=LogOptions)
-    network: NetworkOptions = field(default_factory=NetworkOptions)
+    #: None (the default): a local node, no network, as an Erlang node started without a
+    #: name; NetworkOptions(...) makes it a networked one (Ergo enables the network by default)
+    network: NetworkOptions | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import concurrent.futures
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 from types import CoroutineType
-from typing import Any
+from typing import Any, TypeVar
 
 from ..gen.errors import (
     AliasUnknown,
@@ -38,13 +38,16 @@ from ..gen.options import (
     DEFAULT_CALL_TIMEOUT,
     LogOptions,
     MetaInfo,
+    NetworkOptions,
     NodeInfo,
     NodeOptions,
     ProcessInfo,
     ProcessOptions,
 )
 from ..gen.types import LogLevel, MessagePriority, ProcessState
+from ..network.network import Network
 from ..scheduler import Future, Scheduler, check_delay
+from ..transport import Transport
 from .calls import CallTimeouts
 from .env import Env, _env_name
 from .log import Log, Logging
@@ -67,6 +70,7 @@ from .runner import (
     show,
 )
 
+T = TypeVar("T")
 _new = object.__new__
 _set = object.__setattr__
 
@@ -98,7 +102,8 @@ def validate_node_name(name: object) -> Atom:
 class Node(Env):
     """A running node.  Made by a backend: ``sim.Sim().host(...).start_node(...)`` or ``net.start_node(...)``."""
 
-    def __init__(self, name: str, scheduler: Scheduler, options: NodeOptions | None = None) -> None:
+    def __init__(self, name: str, scheduler: Scheduler, options: NodeOptions | None = None,
+                 transport: Transport | None = None) -> None:
         self._name = validate_node_name(name)
         if options is None:
             options = NodeOptions()
@@ -137,6 +142,60 @@ class Node(Env):
         self._logging = Logging(self, options.log)
         self._log = Log(self._logging, level, MessageLogNode(self._name, self._creation))
         self._log.info("node %s started (creation %d)", self._name.value, self._creation)
+        #: the network stack, when the options ask for one (see ergo/network)
+        self._network: Network | None = None
+        network = options.network
+        if network is not None:
+            if not isinstance(network, NetworkOptions):
+                raise Incorrect(f"NodeOptions.network must be NetworkOptions or None, not {type(network).__name__}")
+            if network.mode != "disabled":
+                if transport is None:
+                    raise Incorrect("this backend gave the node no transport: it cannot have a network")
+                self._network = Network(self, transport, network)
+                try:
+                    self._network.start()
+                except BaseException:
+                    self._network.stop()
+                    self._state = _STOPPED
+                    self._logging.close()
+                    raise
+
+    def _finish_start(self) -> None:
+        """Called by the backend once the node exists: wait for the registrar's answer where
+        blocking is possible, so that a name another node holds fails the start with ``Taken``
+        (inside a running event loop the registration goes on in the background, and a
+        refusal stops the node)."""
+        net = self._network
+        fut = net.registration if net is not None else None
+        if fut is None:
+            return
+        if not fut.done() and self._current is None:
+            try:
+                self._scheduler.run_until(fut, net.options.connect_timeout)  # type: ignore[union-attr]
+            except NotAllowed:
+                return
+        if fut.done() and fut._exception is not None:
+            self.stop_force()
+            raise fut._exception
+
+    def wait_for(self, future: Future[T], timeout: float | None = None) -> T:
+        """Block until ``future`` (a remote spawn, ``network().connect``, ...) completes and
+        return its result, or raise what it failed with; ``Timeout`` after ``timeout``
+        seconds.  Outside handlers only: a handler ``await``s the future instead."""
+        if timeout is not None:
+            timeout = check_delay(timeout, "a wait's timeout")
+        if not isinstance(future, Future):
+            raise Incorrect(f"wait_for takes a runtime Future, not {type(future).__name__}")
+        if not future.done() and not self._block(future, timeout, "wait_for"):
+            raise Timeout(f"the future was not done within {timeout} s")
+        return future.result()
+
+    def network(self) -> Network:
+        """The node's network stack (Ergo's ``node.Network()``); ``NetworkStopped`` if it has
+        none (``NodeOptions(network=NetworkOptions(...))`` gives it one)."""
+        if self._network is None:
+            raise NetworkStopped(f"node {self._name} has no network (NodeOptions.network is not set)")
+        return self._network
 
     # -- identity ----------------------------------------------------------------------
 
@@ -476,7 +535,19 @@ class Node(Env):
         raise Incorrect(f"cannot send to {show(to)}: a PID, ProcessID, Alias or registered name is needed")
 
     def _remote(self, to: Any) -> Runner:
-        raise NetworkStopped(f"{to} is on another node and this node has no network stack yet")
+        raise NetworkStopped(f"{to} is on another node and node {self._name} has no network "
+                             "(NodeOptions.network is not set)")
+
+    def _net(self, to: Any) -> Network:
+        net = self._network
+        if net is None:
+            self._remote(to)
+        return net  # type: ignore[return-value]
+
+    def _is_remote(self, to: Any) -> bool:
+        """Whether ``to`` (a PID, ProcessID or Alias) names a process of another node."""
+        t = type(to)
+        return (t is PID or t is ProcessID or t is Alias) and to.node != self._name and bool(to.node)
 
     def _route_send(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> None:
         if type(to) is PID and to.node == self._name:  # the hot path, inlined
@@ -485,6 +556,9 @@ class Node(Env):
                 raise ProcessUnknown(f"no process {to} on {self._name}")
             item = (MSG, from_, None, message)
         else:
+            if self._is_remote(to):
+                self._net(to).send(from_, to, message, priority)
+                return
             p = self._resolve(to)
             item = _addressed((MSG, from_, None, message), to, p)
         if p._state >= TERMINATED:
@@ -495,20 +569,27 @@ class Node(Env):
             p._push(_QUEUE_OF(priority), item)
 
     def _route_request(self, caller: Runner | None, to: Any, ref: Ref, request: Any,
-                       priority: MessagePriority, kind: int) -> Runner:
+                       priority: MessagePriority, kind: int, from_: PID | None = None) -> Any:
         """Queue a request at its target and return the target, which owes the caller an
-        answer from now on (see :meth:`_fail_calls`)."""
+        answer from now on (see :meth:`_fail_calls`): a local process, or the connection
+        to the target's node.  ``from_`` is a remote caller (``caller`` is then None)."""
         if type(to) is PID and to.node == self._name:  # the hot path: _resolve inlined
             p: Runner | None = self._processes.get(to.id)
             if p is None or p._pid.creation != to.creation:  # type: ignore[attr-defined]  # a Process
                 raise ProcessUnknown(f"no process {to} on {self._name}")
         else:
+            if self._is_remote(to):
+                if kind == INSPECT:
+                    raise NotAllowed(f"inspect works on local processes only, not {to}")
+                sender = caller._pid if isinstance(caller, Process) else self._core_pid
+                return self._net(to).request(sender, to, ref, request, priority)
             p = self._resolve(to)
         if p is caller:
             raise NotAllowed(f"{caller._describe()} cannot call itself")
         if p._state >= TERMINATED:
             raise ProcessTerminated(f"{to} is terminating")
-        from_ = caller._pid if isinstance(caller, Process) else self._core_pid
+        if from_ is None:
+            from_ = caller._pid if isinstance(caller, Process) else self._core_pid
         if kind == INSPECT:
             p._push(URGENT, (kind, from_, ref, request))
         else:
@@ -564,7 +645,8 @@ class Node(Env):
         if type(ref) is not Ref and not isinstance(ref, Ref):
             raise Incorrect(f"a response needs the call's Ref, not {show(ref)}")
         if to.node != self._name:
-            self._remote(to)
+            current = self._current
+            self._net(to).response(current._pid if isinstance(current, Process) else None, to, ref, value, error)
             return
         if to.id == 1 and to == self._core_pid:  # the id first: PID's __eq__ is Python code
             entry = self._core_pending.pop(ref, None)
@@ -590,7 +672,7 @@ class Node(Env):
         if not isinstance(to, PID):
             raise Incorrect(f"an exit signal goes to a PID, not {show(to)}")
         if to.node != self._name:
-            self._remote(to)
+            self._net(to).exit(from_, to, reason)
             return
         p = self._local_process(to)
         if p._state >= TERMINATED:
@@ -838,6 +920,8 @@ class Node(Env):
             self._forget_call(entry)
             fut.set_exception(NodeTerminated(f"node {self._name.value} stopped before the reply came"))
         self._timeouts.cancel()
+        if self._network is not None:
+            self._network.stop()
         self._log.info("node %s stopped", self._name.value)
         self._state = _STOPPED
         self._logging.close()

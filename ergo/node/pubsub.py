@@ -38,6 +38,7 @@ from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 from ..gen.messages import (
     MessageDownAlias,
     MessageDownEvent,
+    MessageDownNode,
     MessageDownPID,
     MessageDownProcessID,
     MessageEvent,
@@ -45,6 +46,7 @@ from ..gen.messages import (
     MessageEventStop,
     MessageExitAlias,
     MessageExitEvent,
+    MessageExitNode,
     MessageExitPID,
     MessageExitProcessID,
 )
@@ -138,16 +140,22 @@ class PubSub:
         """Add a link (``table`` is the links) or a monitor; return buffered events for an event."""
         target = self._local(target)
         t = type(target)
+        remote = False
         if t is Atom:  # a node name, as in Ergo's Link(target any)
             if target == self._node._name:
                 raise NotAllowed(f"{consumer._pid} cannot link to or monitor its own node")
-            self._node._remote(target)
+            self._node._net(target)
+            remote = True
         elif t is str:
             raise Incorrect(f"cannot link to or monitor the str {show(target)}: use ProcessID(name, node) for a "
                             "registered process, or Atom('name@host') for a node")
         elif t in (PID, ProcessID, Alias, Event) and target.node != self._node._name:
-            self._node._remote(target)
-        self._check_target(consumer, target)
+            self._node._net(target)
+            if consumer._pid.node != self._node._name:
+                raise NotAllowed(f"{target} is not on {self._node._name}")
+            remote = True
+        if not remote:
+            self._check_target(consumer, target)
         mine = getattr(consumer, mine_attr)
         if mine is not None and target in mine:
             raise TargetExist(f"{consumer._pid} already watches {target}")
@@ -159,6 +167,10 @@ class PubSub:
         if consumers is None:
             consumers = table[target] = {}
         consumers[consumer._pid] = None
+        if remote:
+            if len(consumers) == 1:  # the first local watcher of this kind: subscribe there
+                self._node._net(target).watch(target, table is self._links)
+            return [] if t is Event else None  # a remote event's buffer arrives as messages
         if type(target) is Event:
             return self._subscribed(target)
         return None
@@ -180,8 +192,19 @@ class PubSub:
             consumers.pop(pid, None)
             if not consumers:
                 del table[target]
-        if type(target) is Event:
+                if self._is_remote(target):  # the last local watcher of this kind: unsubscribe there
+                    net = self._node._network
+                    if net is not None:
+                        net.unwatch(target, table is self._links)
+                    return
+        if type(target) is Event and target in self._events:
             self._unsubscribed(target)
+
+    def _is_remote(self, target: Any) -> bool:
+        t = type(target)
+        if t is Atom:
+            return True
+        return t in _TARGETS and bool(target.node) and target.node != self._node._name
 
     @overload
     def link(self, consumer: Process, target: Event) -> list[MessageEvent]: ...
@@ -217,17 +240,36 @@ class PubSub:
         """Tell every consumer of ``target`` that it is gone, once, and forget them."""
         links = self._links.pop(target, None)
         monitors = self._monitors.pop(target, None)
+        node_target = type(target) is Atom
+        told: set[Any] = set()  # peer nodes told already: one Terminate each, links and monitors alike
         if links:
-            item: tuple[Any, ...] = (EXIT, from_, LINK, _EXIT[type(target)](target, reason))
-            self._tell(links, target, "_linked", URGENT, item)
+            message = MessageExitNode(target) if node_target else _EXIT[type(target)](target, reason)
+            item: tuple[Any, ...] = (EXIT, from_, LINK, message)
+            self._tell(links, target, "_linked", URGENT, item, told)
         if monitors:
-            item = (MSG, from_, None, _DOWN[type(target)](target, reason))
-            self._tell(monitors, target, "_monitored", SYSTEM, item)
+            message = MessageDownNode(target) if node_target else _DOWN[type(target)](target, reason)
+            item = (MSG, from_, None, message)
+            self._tell(monitors, target, "_monitored", SYSTEM, item, told)
 
-    def _tell(self, consumers: dict[PID, None], target: Any, mine_attr: str, queue: int, item: tuple[Any, ...]) -> None:
-        processes = self._node._processes
+    def _tell(self, consumers: dict[PID, None], target: Any, mine_attr: str, queue: int, item: tuple[Any, ...],
+              told: set[Any]) -> None:
+        node = self._node
+        processes = node._processes
+        local = node._name
         for pid in consumers:
-            c = processes.get(pid.id)
+            c: Any
+            if pid.node != local:  # a peer node watching a target here
+                c = node._network.remote_consumer(pid) if node._network is not None else None
+                if c is None:
+                    continue
+                if c in told:  # one Terminate per node, though links and monitors both fire
+                    mine = getattr(c, mine_attr)
+                    if mine is not None:
+                        mine.pop(target, None)
+                    continue
+                told.add(c)
+            else:
+                c = processes.get(pid.id)
             if c is None or c._pid != pid:
                 continue
             mine = getattr(c, mine_attr)
@@ -235,6 +277,61 @@ class PubSub:
                 mine.pop(target, None)
             if c._state < TERMINATED:
                 c._push_signal(queue, item)
+
+    # -- targets on other nodes ---------------------------------------------------------
+
+    def node_down(self, name: Atom, error: BaseException) -> None:
+        """The connection to node ``name`` is gone: every local watcher of a target there is
+        told ``error`` (``NoConnection``), and every watcher of the node itself
+        ``MessageDownNode`` / ``MessageExitNode``."""
+        source = PID(name, 1, 0)
+        targets = [t for table in (self._links, self._monitors) for t in table
+                   if type(t) is not Atom and t.node == name]
+        for target in dict.fromkeys(targets):
+            self.fire(target, error, target if type(target) is PID else source)
+        self.fire(Atom(name), error, source)
+
+    def remote_refused(self, target: Any, link: bool, error: BaseException) -> None:
+        """The target's node refused a link or monitor (no such process, ...): its local
+        watchers of that kind are told at once with that reason, as Erlang's ``noproc``."""
+        table = self._links if link else self._monitors
+        consumers = table.pop(target, None)
+        if not consumers:
+            return
+        if link:
+            item: tuple[Any, ...] = (EXIT, target if type(target) is PID else self._node._core_pid, LINK,
+                                     _EXIT[type(target)](target, error))
+            self._tell(consumers, target, "_linked", URGENT, item, set())
+        else:
+            item = (MSG, target if type(target) is PID else self._node._core_pid, None,
+                    _DOWN[type(target)](target, error))
+            self._tell(consumers, target, "_monitored", SYSTEM, item, set())
+
+    def remote_buffer(self, target: Any, link: bool, events: Any) -> None:
+        """A remote event's buffered messages, for the local watchers that subscribed first."""
+        if type(target) is not Event or not isinstance(events, list):
+            return
+        consumers = (self._links if link else self._monitors).get(target)
+        for m in events:
+            if isinstance(m, MessageEvent):
+                self._deliver_event(consumers or {}, (EVENT, self._node._core_pid, None, m), SYSTEM)
+
+    def remote_event(self, from_: PID, m: MessageEvent, priority: MessagePriority) -> None:
+        """An event from another node: fanned out to this node's subscribers."""
+        consumers = dict(self._links.get(m.event, ()))
+        consumers.update(self._monitors.get(m.event, ()))
+        self._deliver_event(consumers, (EVENT, from_, None, m), Runner._queue_of(priority))
+
+    def _deliver_event(self, consumers: dict[PID, None], item: tuple[Any, ...], queue: int) -> None:
+        node = self._node
+        for pid in consumers:
+            c = node._processes.get(pid.id) if pid.node == node._name else None
+            if c is None or c._state >= TERMINATED:
+                continue
+            try:
+                c._push(queue, item)
+            except Exception as e:  # a full mailbox loses this event for that consumer only
+                node._log.error("event %s not delivered to %s: %s", item[3].event, pid, e)
 
     def consumer_gone(self, p: Process) -> None:
         """A terminated process stops watching: release its side of every link and monitor."""
@@ -309,7 +406,11 @@ class PubSub:
         consumers = dict(self._links.get(event, ()))
         consumers.update(self._monitors.get(event, ()))
         for pid in consumers:
-            c = node._processes.get(pid.id)
+            c: Any
+            if pid.node != node._name:  # a subscribing node: one frame, fanned out there
+                c = node._network.remote_consumer(pid) if node._network is not None else None
+            else:
+                c = node._processes.get(pid.id)
             if c is None or c._state >= TERMINATED:
                 continue
             try:

@@ -1,0 +1,299 @@
+"""A connection to one peer node: a pool of links (streams), each a handshake and then ENP.
+
+A :class:`Link` is the :class:`~ergo.transport.StreamProtocol` of one stream.  It drives the
+sans-IO handshake (``ergo.wire.handshake``) until it ends, then frames (``ergo.wire.enp``)
+in both directions: outgoing frames are coalesced into one write per turn of the
+scheduler, incoming bytes are decoded and handed to the :class:`Connection`.
+
+A :class:`Connection` is the peer as the node sees it: created when the node first needs
+the peer (a dial) or when the peer's first link is accepted, *up* once a handshake has
+succeeded, and *down* for good once its last link is gone.  While it is being dialed the
+frames sent to it wait in a bounded queue; if the dial fails they are dropped and what
+waited for an answer is failed with the reason.  A frame takes the link its order key
+chooses, so the frames of one sender keep their order; a broken link of a pool that is
+still up is redialed by the side that dialed the first one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..gen.errors import ErgoError, NoConnection, TooLarge
+from ..gen.ids import PID, Atom, Ref
+from ..transport import Stream, StreamProtocol
+from ..wire import enp as _enp
+from ..wire import handshake
+from ..wire._brief import brief_error
+
+if TYPE_CHECKING:
+    from .network import Network
+
+__all__ = ["Connection", "Link"]
+
+enp: Any = _enp  # its frame classes are made in a way mypy cannot follow (see network.py)
+
+#: frames (in bytes) a connection being dialed keeps for its peer; more are refused
+MAX_QUEUED = 4 * 1024 * 1024
+
+DIALING, UP, DOWN = "dialing", "up", "down"
+
+
+def _text(name: Any) -> str:
+    return str.__str__(name)
+
+
+class Link(StreamProtocol):
+    """One stream to a peer."""
+
+    def __init__(self, network: Network, conn: Connection | None, *, dialer: bool, join: str | None = None) -> None:
+        self.network = network
+        self.conn = conn
+        self.dialer = dialer
+        self.join = join
+        self.stream: Stream | None = None
+        self.hs: handshake.Dialer | handshake.Acceptor | None = None
+        self.decoder: Any = None  # an enp.FrameDecoder once the handshake succeeded
+        self._out: list[bytes] = []
+        self._flushing = False
+        self.paused = False
+        self.lost = False
+        self.last_in = 0.0
+        self.last_out = 0.0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        #: why this node closed the link itself (a bad frame, a silent peer), for the log and the loss
+        self.why: str | None = None
+
+    # -- the stream's callbacks -------------------------------------------------------
+
+    def connection_made(self, stream: Stream) -> None:
+        self.stream = stream
+        net = self.network
+        now = net.scheduler.now()
+        self.last_in = self.last_out = now
+        if self.dialer:
+            assert self.conn is not None
+            self.hs = handshake.Dialer(net.info, net.cookie, expect=_text(self.conn.name), join=self.join,
+                                       random=net.random_bytes)
+        else:
+            self.hs = handshake.Acceptor(net.info, net.cookie, peers=net.connection_ids, dialing=net.dialing,
+                                         random=net.random_bytes)
+        self._write_handshake()
+        net.handshake_started(self)
+
+    def data_received(self, data: memoryview) -> None:
+        if self.lost:
+            return
+        self.bytes_in += len(data)
+        self.last_in = self.network.scheduler.now()
+        hs = self.hs
+        if hs is not None:
+            events = hs.receive_data(data)
+            self._write_handshake()
+            for event in events:
+                self.hs = None
+                if isinstance(event, handshake.Accepted):
+                    self.network.handshake_accepted(self, hs, event)
+                else:
+                    self.network.handshake_refused(self, hs, event)
+                    return
+            return
+        decoder = self.decoder
+        if decoder is None:  # refused or closing: nothing more is read
+            return
+        try:
+            frames = decoder.feed(data)
+        except enp.ProtocolError as e:
+            for frame in getattr(e, "events", ()):  # decoded before the bad one: delivered
+                self._dispatch(frame)
+                if self.lost:
+                    return
+            self.fail(f"malformed frame: {brief_error(e)}")
+            return
+        for frame in frames:
+            self._dispatch(frame)
+            if self.lost:
+                return
+
+    def _dispatch(self, frame: Any) -> None:
+        conn = self.conn
+        if conn is not None:
+            conn.frames_in += 1
+            conn.dispatch(frame)
+
+    def connection_lost(self, error: ErgoError | None) -> None:
+        if self.lost:
+            return
+        self.lost = True
+        hs, self.hs = self.hs, None
+        if hs is not None and not hs.done:
+            events = hs.connection_lost()
+            self.network.handshake_refused(self, hs, events[0] if events else None)
+            return
+        if self.conn is not None:
+            if error is None and self.why is not None:
+                error = NoConnection(self.why)
+            self.conn.link_lost(self, error)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self._out and not self._flushing:
+            self._flush()
+
+    # -- writing ----------------------------------------------------------------------
+
+    def _write_handshake(self) -> None:
+        hs = self.hs
+        if hs is not None and self.stream is not None:
+            out = hs.data_to_send()
+            if out:
+                self.stream.write(out)
+                self.bytes_out += len(out)
+
+    def start_enp(self, accepted: handshake.Accepted) -> None:
+        """The handshake succeeded: frames from now on (``accepted.tail`` holds the first bytes)."""
+        self.decoder = enp.FrameDecoder(self.network.registry, self.network.options.max_message_size)
+        if accepted.tail:
+            self.data_received(memoryview(accepted.tail))
+
+    def write_frame(self, frame: bytes) -> None:
+        """Queue a frame; the frames queued in one turn of the scheduler go in one write."""
+        self._out.append(frame)
+        if not self._flushing:
+            self._flushing = True
+            self.network.scheduler.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flushing = False
+        out, self._out = self._out, []
+        stream = self.stream
+        if not out or stream is None or self.lost:
+            return
+        size = 0
+        for chunk in out:
+            size += len(chunk)
+        self.bytes_out += size
+        self.last_out = self.network.scheduler.now()
+        stream.writelines(out)
+
+    def fail(self, why: str) -> None:
+        """Close this link for a reason of its own (bad bytes, a dead peer): logged, aborted."""
+        if self.lost:
+            return
+        conn = self.conn
+        peer = conn.name if conn is not None else (self.stream.peer if self.stream is not None else "?")
+        self.network.log.warning("link to %s closed: %s", peer, why)
+        self.why = why
+        self.decoder = None
+        if self.stream is not None:
+            self.stream.abort()  # connection_lost follows, from the scheduler
+
+    def close(self) -> None:
+        self.decoder = None
+        if self._out:
+            self._flush()
+        if self.stream is not None:
+            self.stream.close()
+
+
+class Connection:
+    """The node's connection to one peer (see the module's docstring)."""
+
+    def __init__(self, network: Network, name: Atom) -> None:
+        self.network = network
+        self.name = name
+        self.state = DIALING
+        self.links: list[Link] = []
+        self.peer: handshake.NodeInfo | None = None
+        self.connection_id = ""
+        self.pool_size = 1
+        self.dialed = False  # this node dialed the first link: it redials broken ones
+        self.since = 0.0
+        self.queue: list[Any] = []  # frames (messages) waiting while dialing
+        self.queued_bytes = 0
+        self.frames_in = 0
+        self.frames_out = 0
+        #: calls made to processes on the peer, not answered yet: ref -> caller (see Node._fail_calls)
+        self._calls_in: dict[Ref, PID] | None = None
+        #: important sends and link/monitor/spawn requests waiting for the peer's answer: ref -> callback
+        self.waiting: dict[Ref, Callable[[BaseException | None, Any], None]] = {}
+        self.timer: Any = None
+        #: the transport's connect future while the first link is being dialed
+        self.attempt: Any = None
+        self.on_up: list[Callable[[Connection | None, BaseException | None], None]] = []
+
+    # what Node._fail_calls asks of a target
+    def _describe(self) -> str:
+        return f"node {self.name}"
+
+    @property
+    def creation(self) -> int:
+        return self.peer.creation if self.peer is not None else 0
+
+    # -- sending ------------------------------------------------------------------------
+
+    def send(self, msg: Any, order: int) -> None:
+        """Frame ``msg`` for the link ``order`` picks (0: any).  Encoding errors and
+        ``TooLarge`` are raised here, before anything is sent."""
+        if self.state is UP:
+            frame = self.network.encode(msg, self.peer.max_message_size if self.peer else 0)
+            links = self.links
+            link = links[order % len(links)] if order and len(links) > 1 else links[0]
+            link.write_frame(frame)
+            self.frames_out += 1
+        elif self.state is DIALING:
+            # encoded now so that a value that cannot travel fails the sender here, at once
+            frame = self.network.encode(msg, 0)
+            if self.queued_bytes + len(frame) > MAX_QUEUED:
+                raise TooLarge(f"{self.queued_bytes} bytes already wait for the connection to {self.name}")
+            self.queue.append((msg, order))
+            self.queued_bytes += len(frame)
+        else:
+            raise NoConnection(f"the connection to {self.name} is down")
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def dispatch(self, frame: Any) -> None:
+        self.network.dispatch(self, frame)
+
+    # -- state ----------------------------------------------------------------------------
+
+    def add_link(self, link: Link) -> None:
+        link.conn = self
+        self.links.append(link)
+
+    def up(self) -> None:
+        """The first handshake succeeded: flush what waited, then tell who waited."""
+        self.state = UP
+        queued, self.queue = self.queue, []
+        self.queued_bytes = 0
+        for msg, order in queued:
+            try:
+                self.send(msg, order)
+            except ErgoError as e:  # too large for the peer's limit, known only now
+                self.network.log.warning("a message queued for %s was not sent: %s", self.name, e)
+        waiting, self.on_up = self.on_up, []
+        for fn in waiting:
+            fn(self, None)
+
+    def link_lost(self, link: Link, error: ErgoError | None) -> None:
+        if link in self.links:
+            self.links.remove(link)
+        if self.state is not UP:
+            return
+        if self.links:  # the rest of the pool carries on; the dialing side replaces this one
+            if self.dialed:
+                self.network.redial(self)
+            return
+        why = f"the connection to {self.name} was lost"
+        if error is not None:
+            why += f": {error}"
+        self.network.connection_down(self, NoConnection(why))
+
+    def close(self) -> None:
+        for link in list(self.links):
+            link.close()

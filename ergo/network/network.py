@@ -1,0 +1,940 @@
+"""A node's network stack: acceptors, connections, routes, and everything remote.
+
+One :class:`Network` per node (``node.network()``), the same code on both backends: it sees
+sockets only through the node's :class:`~ergo.transport.Transport` and time only through
+its scheduler.  It makes messages to a remote process look like local ones: the node's
+routing hands it whatever names another node (a PID, ProcessID or Alias of another node,
+a link or monitor of one, a call's reply to a remote caller), and it hands the node what
+arrives, as if a local process had sent it.
+
+Links, monitors and events across nodes keep Ergo's semantics with one subscription per
+watching *node*: the first local process that watches a remote target makes the watching
+node subscribe (a Link or Monitor frame), the last one to stop unsubscribes, and the
+target's node sends one Terminate frame per watching node, fanned out there to every
+local watcher.  On the target's side the watching node is one consumer in the ordinary
+pub/sub tables (:class:`RemoteConsumer`), so a remote watcher is told of everything a
+local one is told of (a termination, an unregistered name, a deleted alias, an event).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..gen.errors import (
+    ErgoError,
+    Incorrect,
+    Malformed,
+    NoConnection,
+    NoRoute,
+    NotAllowed,
+    ProcessIncarnation,
+    Taken,
+    Timeout,
+)
+from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
+from ..gen.messages import MessageEvent
+from ..gen.options import NetworkOptions, ProcessOptions
+from ..gen.types import MessagePriority
+from ..scheduler import Future
+from ..transport import Transport
+from ..wire import edf, handshake
+from ..wire import enp as _enp
+from ..wire.registrar import Route
+from .connection import DIALING, UP, Connection, Link
+
+if TYPE_CHECKING:
+    from ..node.node import Node
+    from ..node.runner import Runner
+
+__all__ = ["Network", "NetworkRoute", "RemoteConsumer", "RemoteNode"]
+
+#: the ENP module, its frame classes untyped: ``enp._frame`` makes them at import time, in a
+#: way mypy cannot follow (it would see no fields to construct them with)
+enp: Any = _enp
+
+_PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority.MAX: 2}
+_PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
+_TERMINATE = {PID: enp.TerminatePID, ProcessID: enp.TerminateProcessID, Alias: enp.TerminateAlias,
+              Event: enp.TerminateEvent}
+_SEND = {PID: enp.SendPID, ProcessID: enp.SendProcessID, Alias: enp.SendAlias}
+_REQUEST = {PID: enp.RequestPID, ProcessID: enp.RequestProcessID, Alias: enp.RequestAlias}
+
+
+@dataclass(frozen=True)
+class NetworkRoute:
+    """Where to dial a node, given by hand (``Network.add_route``) instead of asked of a registrar."""
+
+    host: str
+    port: int
+    tls: bool = False
+    #: the cookie for this peer (default: the node's own)
+    cookie: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.host, str) or not self.host:
+            raise Incorrect(f"NetworkRoute.host is a non-empty str, not {self.host!r}"[:200])
+        if type(self.port) is not int or not 1 <= self.port <= 65535:
+            raise Incorrect(f"NetworkRoute.port is an int in 1..65535, not {self.port!r}"[:200])
+
+
+class RemoteConsumer:
+    """A peer node as a consumer of this node's pub/sub: what a local process is told, it
+    is sent (see the module's docstring).  Quacks as much like a process as pub/sub asks."""
+
+    def __init__(self, network: Network, conn: Connection) -> None:
+        self.network = network
+        self.conn = conn
+        self._pid = PID(conn.name, 1, conn.creation)  # the peer's core: it stands for all its processes
+        self._linked: dict[Any, None] | None = None
+        self._monitored: dict[Any, None] | None = None
+        self._state = 0  # below TERMINATED: pub/sub tells it
+
+    def _describe(self) -> str:
+        return f"node {self.conn.name}"
+
+    def _push_signal(self, queue: int, item: tuple[Any, ...]) -> None:
+        message = item[3]
+        target, reason = getattr(message, message.__slots__[0]), getattr(message, "reason", None)
+        frame = _TERMINATE.get(type(target))
+        if frame is None or reason is None:
+            return
+        self.network.send_frame(self.conn, frame(target, reason), 0)
+
+    def _push(self, queue: int, item: tuple[Any, ...]) -> None:
+        m: MessageEvent = item[3]
+        self.network.send_frame(self.conn, enp.SendEvent(item[1], m.event, m.timestamp, m.message, 0),
+                                enp.order_key(item[1]))
+
+    def _push_main(self, item: tuple[Any, ...]) -> None:  # pragma: no cover - pub/sub never sends it plain messages
+        self._push(0, item)
+
+
+class RemoteNode:
+    """A connected peer (Ergo's ``gen.RemoteNode``): ``node.network().node(name)``."""
+
+    def __init__(self, network: Network, conn: Connection) -> None:
+        self._network = network
+        self._conn = conn
+
+    @property
+    def name(self) -> Atom:
+        return self._conn.name
+
+    @property
+    def creation(self) -> int:
+        return self._conn.creation
+
+    @property
+    def uptime(self) -> float:
+        """Seconds since this connection came up."""
+        if self._conn.state is not UP:
+            return 0.0
+        return self._network.scheduler.now() - self._conn.since
+
+    def is_connected(self) -> bool:
+        return self._conn.state is UP
+
+    def info(self) -> dict[str, Any]:
+        return self._network.peer_info(self._conn)
+
+    def spawn(self, name: str, *args: Any, options: ProcessOptions | None = None) -> Future[PID]:
+        """Spawn the factory the peer enabled as ``name`` (``enable_spawn``) there; the
+        future gets its PID, or ``NotAllowed`` if the peer does not offer ``name`` to this node."""
+        return self._network.remote_spawn(self._conn, name, None, args, options)
+
+    def spawn_register(self, register: str, name: str, *args: Any,
+                       options: ProcessOptions | None = None) -> Future[PID]:
+        """``spawn``, and register the new process as ``register`` on the peer."""
+        if not isinstance(register, str) or not register:
+            raise Incorrect(f"a name to register is a non-empty str, not {register!r}"[:200])
+        return self._network.remote_spawn(self._conn, name, register, args, options)
+
+    def disconnect(self) -> None:
+        """Close the connection (everything watching the peer is told ``NoConnection``)."""
+        if self._conn.state is UP:
+            self._network.connection_down(self._conn, NoConnection(f"disconnected from {self._conn.name}"))
+
+    def __repr__(self) -> str:
+        return f"<RemoteNode {self._conn.name} {self._conn.state}>"
+
+
+class Network:
+    """The network stack of one node; made by the node when its options ask for one."""
+
+    def __init__(self, node: Node, transport: Transport, options: NetworkOptions) -> None:
+        self.node = node
+        self.transport = transport
+        self.scheduler = node._scheduler
+        rng = self.scheduler.random
+        self.random_bytes: Callable[[int], bytes] = lambda n: rng.getrandbits(8 * n).to_bytes(n, "big")
+        options, warning = options.with_cookie(self.random_bytes)
+        self.options = options
+        self.cookie: str = options.cookie  # type: ignore[assignment]  # with_cookie made one
+        self.mode = options.mode
+        self.registry = edf.DEFAULT
+        self.info = handshake.NodeInfo(
+            name=_text(node._name), creation=node._creation, max_message_size=options.max_message_size,
+            pool_size=options.pool_size,
+        )
+        self.log = node._log  # the node's logger: its lines name the node
+        if warning:
+            self.log.warning("%s", warning)
+        self._connections: dict[str, Connection] = {}  # up, by peer name
+        self._pending: dict[str, Connection] = {}  # being dialed or accepted, not up yet
+        #: the live mappings the handshake's Acceptor reads
+        self.connection_ids: dict[str, str] = {}
+        self.dialing: set[str] = set()
+        self._listeners: list[Any] = []
+        self._routes: list[tuple[str, re.Pattern[str], NetworkRoute, int]] = []
+        self._spawnable: dict[str, tuple[Callable[..., Any], frozenset[str] | None]] = {}
+        self._consumers: dict[str, RemoteConsumer] = {}
+        #: calls from remote callers being handled here: ref -> the local target owing the answer
+        self.remote_calls: dict[Ref, Runner] = {}
+        self._registrar: Any = None
+        #: the registration with the host's registrar, once started (None: no registrar)
+        self.registration: Future[None] | None = None
+        self._stopped = False
+        self.started = self.scheduler.now()
+
+    # -- starting and stopping ----------------------------------------------------------
+
+    def start(self) -> None:
+        """Listen (mode "enabled") and register with the host's registrar."""
+        host = _text(self.node._name).split("@", 1)[1]
+        routes: list[Route] = []
+        if self.mode == "enabled":
+            from ..gen.options import AcceptorOptions
+
+            for acceptor in self.options.acceptors or (AcceptorOptions(),):
+                listener = self._listen(acceptor.host or host, acceptor)
+                self._listeners.append(listener)
+                bound_host, port = listener.address
+                routes.append(Route(acceptor.host or host, port, acceptor.ssl is not None))
+                self.log.info("network: accepting connections on %s:%d%s", bound_host, port,
+                              " (TLS)" if acceptor.ssl is not None else "")
+        if self.options.registrar_port is not None:
+            self._start_registrar(host, tuple(routes))
+
+    def _listen(self, host: str, acceptor: Any) -> Any:
+        port, last = acceptor.port, acceptor.port + acceptor.port_range - 1
+        while True:
+            try:
+                return self.transport.listen(host, port, self._accepted_link, ssl=acceptor.ssl)
+            except Taken:
+                if port == 0 or port >= min(last, 65535):
+                    raise Taken(f"no free port for {self.node._name} in {acceptor.port}..{last} on {host}") from None
+                port += 1
+
+    def _accepted_link(self) -> Link:
+        return Link(self, None, dialer=False)
+
+    def _start_registrar(self, host: str, routes: tuple[Route, ...]) -> None:
+        try:
+            from .registrar import EsrdRegistrar  # type: ignore[import-not-found, unused-ignore]
+        except ImportError:  # pragma: no cover - the registrar ships with the package
+            return
+        self._registrar = EsrdRegistrar(self.scheduler, self.transport, host,
+                                        port=self.options.registrar_port, log=self.log)
+        self.registration = self._registrar.register(_text(self.node._name), routes)
+        self.registration._on_done(self._registered)
+
+    def _registered(self, f: Future[None]) -> None:
+        if f._exception is not None and not self._stopped:
+            self.log.error("network: registration of %s with the registrar failed: %s", self.node._name,
+                           f._exception)
+            if isinstance(f._exception, Taken):  # the name belongs to another node: this one cannot run
+                self.node.stop()
+
+    def stop(self) -> None:
+        """Close every connection and listener and unregister (the node is stopping)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for listener in self._listeners:
+            listener.close()
+        self._listeners = []
+        for conn in list(self._connections.values()) + list(self._pending.values()):
+            self.connection_down(conn, NoConnection(f"node {self.node._name} stopped"))
+        if self._registrar is not None:
+            self._registrar.close()
+
+    # -- routes ---------------------------------------------------------------------------
+
+    def add_route(self, match: str, route: NetworkRoute, weight: int = 0) -> None:
+        """Dial nodes whose name matches the regular expression ``match`` at ``route``,
+        without asking a registrar; of several matching routes the heaviest is taken."""
+        if not isinstance(match, str) or not match:
+            raise Incorrect(f"a route's match is a non-empty regular expression, not {match!r}"[:200])
+        if not isinstance(route, NetworkRoute):
+            raise Incorrect(f"a route is a NetworkRoute, not {type(route).__name__}")
+        if type(weight) is not int:
+            raise Incorrect(f"a route's weight is an int, not {weight!r}"[:200])
+        if any(m == match for m, _, _, _ in self._routes):
+            raise Taken(f"a route for {match!r} exists already")
+        try:
+            pattern = re.compile(match)
+        except re.error as e:
+            raise Incorrect(f"a route's match is a regular expression: {e}") from None
+        self._routes.append((match, pattern, route, weight))
+        self._routes.sort(key=lambda r: -r[3])
+
+    def remove_route(self, match: str) -> None:
+        for i, r in enumerate(self._routes):
+            if r[0] == match:
+                del self._routes[i]
+                return
+        raise NoRoute(f"no route for {match!r}")
+
+    def routes(self) -> list[tuple[str, NetworkRoute, int]]:
+        return [(m, r, w) for m, _, r, w in self._routes]
+
+    def _resolve(self, name: str) -> Future[tuple[NetworkRoute, ...]]:
+        fut: Future[tuple[NetworkRoute, ...]] = Future()
+        for _, pattern, route, _ in self._routes:
+            if pattern.search(name):
+                fut.set_result((route,))
+                return fut
+        if self._registrar is None:
+            fut.set_exception(NoRoute(f"no route to {name}: no static route matches and there is no registrar"))
+            return fut
+        resolving = self._registrar.resolve(name)
+
+        def done(f: Future[Any]) -> None:
+            if f._exception is not None:
+                fut.set_exception(f._exception)
+            else:
+                fut.set_result(tuple(NetworkRoute(r.host, r.port, r.tls) for r in f._result))
+
+        resolving._on_done(done)
+        return fut
+
+    # -- connections ----------------------------------------------------------------------
+
+    def connection(self, name: Any) -> Connection:
+        """The connection to ``name``, dialed if there is none (frames sent meanwhile wait)."""
+        if self._stopped:
+            raise NoConnection(f"node {self.node._name} is stopping: its network is closed")
+        key = _text(name)
+        conn = self._connections.get(key)
+        if conn is not None:
+            return conn
+        conn = self._pending.get(key)
+        if conn is not None:
+            return conn
+        return self._dial(key)
+
+    def connect(self, name: Any) -> Future[RemoteNode]:
+        """The peer ``name``, connected (dialed if needed)."""
+        fut: Future[RemoteNode] = Future()
+        try:
+            conn = self.connection(_node_name(name))
+        except ErgoError as e:
+            fut.set_exception(e)
+            return fut
+        if conn.state is UP:
+            fut.set_result(RemoteNode(self, conn))
+        else:
+            def up(c: Connection | None, err: BaseException | None) -> None:
+                if err is not None or c is None:
+                    fut.set_exception(err or NoConnection(f"no connection to {name}"))
+                else:
+                    fut.set_result(RemoteNode(self, c))
+
+            conn.on_up.append(up)
+        return fut
+
+    def _dial(self, name: str) -> Connection:
+        if name == _text(self.node._name):
+            raise NotAllowed(f"node {name} cannot connect to itself")
+        conn = Connection(self, Atom(name))
+        self._pending[name] = conn
+        self.dialing.add(name)
+        conn.timer = self.scheduler.call_later(self.options.connect_timeout, self._dial_timeout, conn)
+        self._resolve(name)._on_done(lambda f: self._dial_route(conn, f))
+        return conn
+
+    def _dial_route(self, conn: Connection, routes: Future[tuple[NetworkRoute, ...]]) -> None:
+        if conn.state is not DIALING:
+            return
+        if routes._exception is not None:
+            self._dial_failed(conn, routes._exception)
+            return
+        route = routes._result[0]
+        ssl = None
+        if route.tls:
+            ssl = self.options.ssl
+            if ssl is None:
+                self._dial_failed(conn, NoConnection(
+                    f"{conn.name} accepts TLS only and NetworkOptions.ssl (a client SSLContext) is not set"))
+                return
+        try:
+            attempt = self.transport.connect(route.host, route.port, lambda: Link(self, conn, dialer=True), ssl=ssl)
+        except ErgoError as e:
+            self._dial_failed(conn, e)
+            return
+        conn.attempt = attempt
+
+        def done(f: Future[Any]) -> None:
+            if f._exception is not None:
+                self._dial_failed(conn, f._exception if isinstance(f._exception, ErgoError)
+                                  else NoConnection(str(f._exception)))
+
+        attempt._on_done(done)
+
+    def _dial_timeout(self, conn: Connection) -> None:
+        conn.timer = None
+        if conn.state is DIALING:
+            self._dial_failed(conn, Timeout(f"no connection to {conn.name} within "
+                                            f"{self.options.connect_timeout} s (NetworkOptions.connect_timeout)"))
+
+    def _dial_failed(self, conn: Connection, error: BaseException) -> None:
+        if conn.state is not DIALING:
+            return
+        if not isinstance(error, ErgoError):
+            error = NoConnection(str(error))
+        self.log.warning("network: cannot connect to %s: %s", conn.name, error)
+        self.connection_down(conn, error)
+
+    def redial(self, conn: Connection) -> None:
+        """A link of an up pool broke: the side that dialed replaces it (after a short pause)."""
+        def again() -> None:
+            if conn.state is UP and len(conn.links) < conn.pool_size:
+                self._join(conn)
+
+        self.scheduler.call_later(0.1, again)
+
+    def _join(self, conn: Connection) -> None:
+        routes = self._resolve(_text(conn.name))
+
+        def dial(f: Future[tuple[NetworkRoute, ...]]) -> None:
+            if f._exception is not None or conn.state is not UP:
+                return
+            route = f._result[0]
+            ssl = self.options.ssl if route.tls else None
+            try:
+                self.transport.connect(route.host, route.port,
+                                       lambda: Link(self, conn, dialer=True, join=conn.connection_id), ssl=ssl)
+            except ErgoError:
+                pass
+
+        routes._on_done(dial)
+
+    # -- the handshake's outcome (called by Link) -------------------------------------------
+
+    def handshake_started(self, link: Link) -> None:
+        pass
+
+    def handshake_accepted(self, link: Link, hs: Any, accepted: handshake.Accepted) -> None:
+        peer = accepted.peer
+        name = peer.name
+        if link.dialer:
+            conn = link.conn
+            assert conn is not None
+            if accepted.join:
+                if conn.state is UP and conn.connection_id == accepted.connection_id:
+                    conn.add_link(link)
+                    link.start_enp(accepted)
+                else:
+                    link.close()
+                return
+            if conn.state is not DIALING:  # given up meanwhile (timeout, crossed)
+                link.close()
+                return
+            conn.dialed = True
+        else:
+            if accepted.join:
+                conn = self._connections.get(name)
+                if conn is None or conn.connection_id != accepted.connection_id:
+                    link.close()
+                    return
+                conn.add_link(link)
+                link.start_enp(accepted)
+                return
+            conn = self._pending.get(name)
+            if conn is None or conn.state is not DIALING:
+                conn = Connection(self, Atom(name))
+            elif accepted.crossed:
+                # our own dial to this peer loses (see handshake.keeps_own_dial): end it
+                dialing = getattr(conn, "attempt", None)
+                conn.attempt = None
+                for own in list(conn.links):
+                    own.close()
+                conn.links = []
+                if dialing is not None and not dialing.done():
+                    dialing.set_exception(NoConnection("crossed: the peer's connection is kept"))
+            conn.dialed = False
+        conn.peer = peer
+        conn.connection_id = accepted.connection_id
+        conn.pool_size = accepted.pool_size
+        conn.add_link(link)
+        self._pending.pop(name, None)
+        self.dialing.discard(name)
+        if conn.timer is not None:
+            conn.timer.cancel()
+            conn.timer = None
+        self._connections[name] = conn
+        self.connection_ids[name] = accepted.connection_id
+        conn.since = self.scheduler.now()
+        link.start_enp(accepted)
+        self.log.info("network: connected to %s (creation %d, %d link%s)", _text(name), peer.creation,
+                      conn.pool_size, "" if conn.pool_size == 1 else "s")
+        conn.up()
+        self._heartbeat_later(conn)
+        if conn.dialed:
+            for _ in range(conn.pool_size - 1):
+                self._join(conn)
+
+    def handshake_refused(self, link: Link, hs: Any, refused: handshake.Refused | None) -> None:
+        reason = refused.reason if refused is not None else handshake.HandshakeTruncated()
+        if link.stream is not None:
+            link.stream.close()
+        if not link.dialer:
+            peer = getattr(hs, "peer_name", None) or (link.stream.peer if link.stream is not None else "?")
+            if not isinstance(reason, handshake.SimultaneousConnect):
+                self.log.warning("network: refused a connection from %s: %s", peer, reason)
+            return
+        conn = link.conn
+        if conn is None or link.join is not None or conn.state is not DIALING:
+            return
+        if isinstance(reason, handshake.SimultaneousConnect):
+            return  # the peer's own dial is the one both keep: it arrives as an accepted link
+        if link not in conn.links and getattr(conn, "attempt", None) is None:
+            return  # our crossed dial, ended on purpose
+        self._dial_failed(conn, NoConnection(f"{conn.name} refused the connection: {reason}"))
+
+    # -- losing a connection ----------------------------------------------------------------
+
+    def connection_down(self, conn: Connection, error: ErgoError) -> None:
+        """``conn`` is gone for good: everything that depended on it is told ``error``."""
+        was_up = conn.state is UP
+        if conn.state is not DIALING and not was_up:
+            return
+        conn.state = "down"
+        name = _text(conn.name)
+        if self._connections.get(name) is conn:
+            del self._connections[name]
+            self.connection_ids.pop(name, None)
+        if self._pending.get(name) is conn:
+            del self._pending[name]
+            self.dialing.discard(name)
+        if conn.timer is not None:
+            conn.timer.cancel()
+            conn.timer = None
+        for link in list(conn.links):
+            link.why = link.why or str(error)
+            if link.stream is not None:
+                link.stream.abort()
+        conn.links = []
+        conn.queue = []
+        if was_up:
+            self.log.info("network: disconnected from %s: %s", _text(name), error)
+        node = self.node
+        waiting, conn.on_up = conn.on_up, []
+        for fn in waiting:
+            fn(None, error)
+        calls, conn._calls_in = conn._calls_in, None
+        for ref, caller in (calls or {}).items():
+            node._route_response(caller, ref, None, NoConnection(f"{error} before the reply came"))
+        answers, conn.waiting = conn.waiting, {}
+        for answer in answers.values():
+            answer(error, None)
+        consumer = self._consumers.pop(name, None)
+        if consumer is not None:
+            node._pubsub.consumer_gone(consumer)  # type: ignore[arg-type]
+        node._pubsub.node_down(conn.name, error)
+
+    # -- heartbeats -----------------------------------------------------------------------
+
+    def _heartbeat_later(self, conn: Connection) -> None:
+        conn.timer = self.scheduler.call_later(self.options.heartbeat_interval, self._heartbeat, conn)
+
+    def _heartbeat(self, conn: Connection) -> None:
+        conn.timer = None
+        if conn.state is not UP:
+            return
+        now = self.scheduler.now()
+        interval, timeout = self.options.heartbeat_interval, self.options.heartbeat_timeout
+        beat = None
+        for link in list(conn.links):
+            if link.decoder is None:
+                continue
+            if now - link.last_in >= timeout:
+                link.fail(f"nothing heard from {conn.name} for {timeout} s (NetworkOptions.heartbeat_timeout)")
+            elif now - link.last_out >= interval * 0.999:
+                if beat is None:
+                    beat = enp.encode(enp.Heartbeat(0))
+                link.write_frame(beat)
+        if conn.state is UP:
+            self._heartbeat_later(conn)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def encode(self, msg: Any, peer_limit: int) -> bytes:
+        frame: bytes = enp.encode(msg, registry=self.registry, max_message_size=peer_limit)
+        return frame
+
+    def send_frame(self, conn: Connection, msg: Any, order: int) -> None:
+        conn.send(msg, order)
+
+    def _check_creation(self, conn: Connection, to: Any) -> None:
+        if type(to) is PID and conn.state is UP and to.creation != conn.creation:
+            raise ProcessIncarnation(f"{to} belongs to an earlier incarnation of {conn.name} "
+                                     f"(creation {to.creation}, now {conn.creation})")
+
+    def send(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> None:
+        conn = self.connection(to.node)
+        self._check_creation(conn, to)
+        conn.send(_SEND[type(to)](from_, to, message, _PRIORITY[priority]), enp.order_key(from_))
+
+    def send_important(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> Future[None]:
+        """Send and learn whether it reached the mailbox: the future completes on the
+        peer's acknowledgement or fails with what it said (``ProcessUnknown``, ...)."""
+        conn = self.connection(to.node)
+        self._check_creation(conn, to)
+        ref = self.node.make_ref()
+        fut: Future[None] = Future()
+        conn.send(_SEND[type(to)](from_, to, message, _PRIORITY[priority], True, ref), enp.order_key(from_))
+        def answered(error: BaseException | None, _result: Any) -> None:
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(None)
+
+        conn.waiting[ref] = answered
+        return fut
+
+    def request(self, from_: PID, to: Any, ref: Ref, message: Any, priority: MessagePriority) -> Connection:
+        """Send a call; returns the connection, which owes the caller an answer (or a failure)."""
+        conn = self.connection(to.node)
+        self._check_creation(conn, to)
+        conn.send(_REQUEST[type(to)](from_, to, ref, message, _PRIORITY[priority]), enp.order_key(from_))
+        calls = conn._calls_in
+        if calls is None:
+            calls = conn._calls_in = {}
+        calls[ref] = from_
+        return conn
+
+    def response(self, from_: PID | None, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
+        target = self.remote_calls.pop(ref, None)
+        if target is not None and target._calls_in:
+            target._calls_in.pop(ref, None)
+        sender = from_ if from_ is not None else self.node._core_pid
+        conn = self._connections.get(_text(to.node))
+        if conn is None:
+            return  # the caller's node is gone: so is the caller
+        if error is not None:
+            conn.send(enp.ResponseError(sender, to, ref, error), enp.order_key(sender))
+        else:
+            conn.send(enp.Response(sender, to, ref, value), enp.order_key(sender))
+
+    def exit(self, from_: PID, to: PID, reason: BaseException) -> None:
+        conn = self.connection(to.node)
+        self._check_creation(conn, to)
+        conn.send(enp.SendExit(from_, to, reason), enp.order_key(from_))
+
+    def watch(self, target: Any, link: bool) -> None:
+        """The first local watcher of the remote ``target`` (of this kind): subscribe."""
+        node = self.node
+        if type(target) is Atom:  # a node: watched through its connection, no frame
+            try:
+                conn = self.connection(target)
+            except ErgoError as e:
+                self.scheduler.call_soon(node._pubsub.node_down, target, e)
+                return
+            if conn.state is not UP:
+                conn.on_up.append(lambda c, err: None)  # its loss fires node_down
+            return
+        conn = self.connection(target.node)
+        ref = node.make_ref()
+        frame = enp.Link if link else enp.Monitor
+        conn.send(frame(node._core_pid, target, ref), 0)
+
+        def answered(error: BaseException | None, result: Any) -> None:
+            if error is not None:
+                node._pubsub.remote_refused(target, link, error)
+            elif result:
+                node._pubsub.remote_buffer(target, link, result)
+
+        conn.waiting[ref] = answered
+
+    def unwatch(self, target: Any, link: bool) -> None:
+        """The last local watcher of the remote ``target`` (of this kind) stopped: unsubscribe."""
+        if type(target) is Atom:
+            return
+        conn = self._connections.get(_text(target.node)) or self._pending.get(_text(target.node))
+        if conn is None:
+            return
+        ref = self.node.make_ref()
+        frame = enp.Unlink if link else enp.Demonitor
+        try:
+            conn.send(frame(self.node._core_pid, target, ref), 0)
+        except ErgoError:
+            return
+        conn.waiting[ref] = lambda error, result: None
+
+    def remote_spawn(self, conn: Connection, name: str, register: str | None, args: tuple[Any, ...],
+                     options: ProcessOptions | None) -> Future[PID]:
+        fut: Future[PID] = Future()
+        if not isinstance(name, str) or not name:
+            raise Incorrect(f"a remote spawn names what the peer enabled, a non-empty str, not {name!r}"[:200])
+        if options is not None and not isinstance(options, ProcessOptions):
+            raise Incorrect(f"options must be ProcessOptions, not {type(options).__name__}")
+        fields: dict[Any, Any] = {}
+        if options is not None:
+            for key in ("mailbox_size", "important_delivery"):
+                fields[key] = getattr(options, key, None)
+        node = self.node
+        ref = node.make_ref()
+        current = node._current
+        from_ = current._pid if current is not None and hasattr(current, "_pid") else node._core_pid
+        conn.send(enp.Spawn(from_, ref, name, register, fields, tuple(args)), 0)
+
+        def answered(error: BaseException | None, result: Any) -> None:
+            if error is not None:
+                fut.set_exception(error)
+            elif type(result) is not PID:
+                fut.set_exception(Malformed(f"{conn.name} answered a spawn with {type(result).__name__}, not a PID"))
+            else:
+                fut.set_result(result)
+
+        conn.waiting[ref] = answered
+        return fut
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def dispatch(self, conn: Connection, frame: Any) -> None:
+        """One frame from ``conn``'s peer, delivered as if a local process had sent it."""
+        handler = _DISPATCH.get(type(frame))
+        if handler is None:  # pragma: no cover - the decoder returns only the types above
+            return
+        try:
+            handler(self, conn, frame)
+        except ErgoError as e:
+            self.log.debug("network: a %s from %s was not delivered: %s", type(frame).__name__, conn.name, e)
+
+    def _consumer(self, conn: Connection) -> RemoteConsumer:
+        name = _text(conn.name)
+        consumer = self._consumers.get(name)
+        if consumer is None or consumer.conn is not conn:
+            consumer = self._consumers[name] = RemoteConsumer(self, conn)
+        return consumer
+
+    def remote_consumer(self, pid: PID) -> RemoteConsumer | None:
+        """The consumer standing for the peer whose core is ``pid`` (pub/sub asks)."""
+        consumer = self._consumers.get(_text(pid.node))
+        if consumer is None or consumer._pid != pid:
+            return None
+        return consumer
+
+    def _on_send(self, conn: Connection, f: Any) -> None:
+        node = self.node
+        to = f.to
+        error: BaseException | None = None
+        try:
+            if type(to) is PID and to.creation != node._creation and to.node == node._name:
+                raise ProcessIncarnation(f"{to} is of an earlier incarnation of {node._name}")
+            node._route_send(f.from_, to, f.message, _PRIORITY_OF.get(f.priority, MessagePriority.NORMAL))
+        except ErgoError as e:
+            error = e
+        if f.important and f.ref is not None:
+            conn.send(enp.Ack(to if type(to) is PID else node._core_pid, f.from_, f.ref, error), 0)
+        elif error is not None:
+            self.log.debug("network: a message from %s to %s was dropped: %s", f.from_, to, error)
+
+    def _on_request(self, conn: Connection, f: Any) -> None:
+        node = self.node
+        try:
+            to = f.to
+            if type(to) is PID and to.creation != node._creation and to.node == node._name:
+                raise ProcessIncarnation(f"{to} is of an earlier incarnation of {node._name}")
+            target = node._route_request(None, to, f.ref, f.message,
+                                         _PRIORITY_OF.get(f.priority, MessagePriority.NORMAL), 1, from_=f.from_)
+        except ErgoError as e:  # the caller learns at once, instead of at its timeout
+            conn.send(enp.ResponseError(node._core_pid, f.from_, f.ref, e), enp.order_key(f.from_))
+            return
+        self.remote_calls[f.ref] = target
+
+    def _on_response(self, conn: Connection, f: Any) -> None:
+        if conn._calls_in:
+            conn._calls_in.pop(f.ref, None)
+        self.node._route_response(f.to, f.ref, f.message, None)
+
+    def _on_response_error(self, conn: Connection, f: Any) -> None:
+        if conn._calls_in:
+            conn._calls_in.pop(f.ref, None)
+        self.node._route_response(f.to, f.ref, None, f.error)
+
+    def _on_exit(self, conn: Connection, f: Any) -> None:
+        self.node._route_exit(f.from_, f.to, f.reason)
+
+    def _on_watch(self, conn: Connection, f: Any) -> None:
+        pubsub = self.node._pubsub
+        consumer = self._consumer(conn)
+        target = f.target
+        link = type(f) is enp.Link
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            if type(target) is Atom or getattr(target, "node", None) != self.node._name:
+                raise NotAllowed(f"{target} is not on {self.node._name}")
+            table, attr = (pubsub._links, "_linked") if link else (pubsub._monitors, "_monitored")
+            buffered = pubsub.add(consumer, target, table, attr)  # type: ignore[arg-type]
+            if buffered:
+                result = buffered
+        except ErgoError as e:
+            error = e
+        conn.send(enp.Result(f.from_, f.ref, error, result), 0)
+
+    def _on_unwatch(self, conn: Connection, f: Any) -> None:
+        pubsub = self.node._pubsub
+        consumer = self._consumer(conn)
+        link = type(f) is enp.Unlink
+        error: BaseException | None = None
+        try:
+            table, attr = (pubsub._links, "_linked") if link else (pubsub._monitors, "_monitored")
+            pubsub.remove(consumer, f.target, table, attr)  # type: ignore[arg-type]
+        except ErgoError as e:
+            error = e
+        conn.send(enp.Result(f.from_, f.ref, error, None), 0)
+
+    def _on_answer(self, conn: Connection, f: Any) -> None:
+        fn = conn.waiting.pop(f.ref, None)
+        if fn is not None:
+            fn(f.error, getattr(f, "result", None))
+
+    def _on_terminate(self, conn: Connection, f: Any) -> None:
+        target = f.target
+        source = target if type(target) is PID else PID(conn.name, 1, conn.creation)
+        self.node._pubsub.fire(target, f.reason, source)
+
+    def _on_event(self, conn: Connection, f: Any) -> None:
+        self.node._pubsub.remote_event(f.from_, MessageEvent(f.event, f.timestamp, f.message),
+                                       _PRIORITY_OF.get(f.priority, MessagePriority.NORMAL))
+
+    def _on_spawn(self, conn: Connection, f: Any) -> None:
+        node = self.node
+        error: BaseException | None = None
+        pid: PID | None = None
+        entry = self._spawnable.get(f.name)
+        try:
+            if entry is None or (entry[1] is not None and _text(conn.name) not in entry[1]):
+                raise NotAllowed(f"{node._name} does not let {conn.name} spawn {f.name!r} (enable_spawn)")
+            factory = entry[0]
+            options = ProcessOptions(**{k: v for k, v in (f.options or {}).items()
+                                        if k in ("mailbox_size", "important_delivery") and v is not None})
+            if f.register:
+                pid = node.spawn_register(f.register, factory, *f.args, options=options)
+            else:
+                pid = node.spawn(factory, *f.args, options=options)
+        except ErgoError as e:
+            error = e
+        except Exception as e:  # a factory that raised: the requester learns why
+            error = Incorrect(f"spawning {f.name!r} failed: {type(e).__name__}: {e}"[:400])
+        conn.send(enp.Result(f.from_, f.ref, error, pid), 0)
+
+    def _on_undecodable(self, conn: Connection, f: Any) -> None:
+        msg = f.message
+        self.log.warning("network: a %s from %s could not be decoded and was dropped: %s",
+                         type(msg).__name__, conn.name, f.error)
+        ref = getattr(msg, "ref", None)
+        if type(msg) in (enp.RequestPID, enp.RequestProcessID, enp.RequestAlias) and ref is not None:
+            conn.send(enp.ResponseError(self.node._core_pid, msg.from_, ref,
+                                        Malformed(f"{self.node._name} could not decode the request: {f.error}")), 0)
+        elif type(msg) in (enp.Response, enp.ResponseError) and ref is not None:
+            if conn._calls_in:
+                conn._calls_in.pop(ref, None)
+            self.node._route_response(msg.to, ref, None,
+                                      Malformed(f"the reply from {conn.name} could not be decoded: {f.error}"))
+        elif getattr(msg, "important", False) and ref is not None:
+            conn.send(enp.Ack(self.node._core_pid, msg.from_, ref, Malformed(str(f.error))), 0)
+
+    def _on_heartbeat(self, conn: Connection, f: Any) -> None:
+        pass
+
+    # -- what the user sees ---------------------------------------------------------------
+
+    def nodes(self) -> list[Atom]:
+        """The names of the connected peers."""
+        return [c.name for c in self._connections.values()]
+
+    def remote_node(self, name: Any) -> RemoteNode:
+        conn = self._connections.get(_text(_node_name(name)))
+        if conn is None:
+            raise NoConnection(f"{self.node._name} is not connected to {name}")
+        return RemoteNode(self, conn)
+
+    def peer_info(self, conn: Connection) -> dict[str, Any]:
+        consumer = self._consumers.get(_text(conn.name))
+        return {
+            "name": conn.name,
+            "creation": conn.creation,
+            "state": conn.state,
+            "uptime": self.scheduler.now() - conn.since if conn.state is UP else 0.0,
+            "dialed": conn.dialed,
+            "pool_size": conn.pool_size,
+            "links": len(conn.links),
+            "messages_in": conn.frames_in,
+            "messages_out": conn.frames_out,
+            "bytes_in": sum(link.bytes_in for link in conn.links),
+            "bytes_out": sum(link.bytes_out for link in conn.links),
+            "calls_in_flight": len(conn._calls_in or ()),
+            "watching_here": len((consumer._linked or {}) if consumer else ()) +
+            len((consumer._monitored or {}) if consumer else ()),
+        }
+
+    def enable_spawn(self, name: str, factory: Callable[..., Any], nodes: Any = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise Incorrect(f"a spawnable name is a non-empty str, not {name!r}"[:200])
+        if not callable(factory):
+            raise Incorrect(f"a spawnable factory is a Process class or a callable, not {type(factory).__name__}")
+        allowed = None if nodes is None else frozenset(_text(_node_name(n)) for n in nodes)
+        self._spawnable[name] = (factory, allowed)
+
+    def disable_spawn(self, name: str) -> None:
+        if self._spawnable.pop(name, None) is None:
+            raise NameUnknownError(f"{name!r} is not enabled for remote spawn")
+
+
+def _text(name: Any) -> str:
+    """A node name as a plain str (an Atom's ``str()`` is quoted, as Ergo prints atoms)."""
+    return str.__str__(name)
+
+
+def _node_name(name: Any) -> Atom:
+    from ..node.node import validate_node_name
+
+    return validate_node_name(name)
+
+
+class NameUnknownError(ErgoError):
+    pass
+
+
+_DISPATCH: dict[type, Callable[[Network, Connection, Any], None]] = {
+    enp.SendPID: Network._on_send,
+    enp.SendProcessID: Network._on_send,
+    enp.SendAlias: Network._on_send,
+    enp.SendEvent: Network._on_event,
+    enp.SendExit: Network._on_exit,
+    enp.RequestPID: Network._on_request,
+    enp.RequestProcessID: Network._on_request,
+    enp.RequestAlias: Network._on_request,
+    enp.Response: Network._on_response,
+    enp.ResponseError: Network._on_response_error,
+    enp.Link: Network._on_watch,
+    enp.Monitor: Network._on_watch,
+    enp.Unlink: Network._on_unwatch,
+    enp.Demonitor: Network._on_unwatch,
+    enp.Result: Network._on_answer,
+    enp.Ack: Network._on_answer,
+    enp.Spawn: Network._on_spawn,
+    enp.TerminatePID: Network._on_terminate,
+    enp.TerminateProcessID: Network._on_terminate,
+    enp.TerminateAlias: Network._on_terminate,
+    enp.TerminateEvent: Network._on_terminate,
+    enp.Heartbeat: Network._on_heartbeat,
+    enp.Undecodable: Network._on_undecodable,
+}

@@ -1,0 +1,139 @@
+"""Clusters of networked nodes on the two transports, for one behavioural suite over both.
+
+``SimCluster`` runs nodes on simulated hosts (``n1@host1``, ``n2@host2``, ...), each with
+its own simulated address; ``AsyncioCluster`` runs them on one asyncio loop over real
+sockets on loopback, each listening on an ephemeral port.  Both connect nodes through
+static routes unless a test asks for the registrar, and both wait for things with
+``run_until(predicate)``: virtual time in simulation, turns of the loop on asyncio (a
+bound on wall time only to fail a broken test instead of hanging it, never to pass one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from support import ListLogger
+
+import ergo
+import net
+import sim
+from ergo import LogOptions, NetworkOptions, NodeOptions
+from ergo.gen.options import AcceptorOptions
+from ergo.network import NetworkRoute
+
+COOKIE = "test-cookie"
+
+
+def options(**network: Any) -> NodeOptions:
+    network.setdefault("cookie", COOKIE)
+    network.setdefault("registrar_port", None)
+    return NodeOptions(log=LogOptions(default_logger=False), network=NetworkOptions(**network))
+
+
+class Cluster:
+    name: str
+    nodes: list[ergo.Node]
+
+    def _captured(self, node: ergo.Node) -> ergo.Node:
+        node.captured = ListLogger()  # type: ignore[attr-defined]
+        node.logger_add("captured", node.captured)  # type: ignore[attr-defined]
+        self.nodes.append(node)
+        return node
+
+    def route_all(self) -> None:
+        """Static routes from every node to every other."""
+        for a in self.nodes:
+            for b in self.nodes:
+                if a is not b and a.is_alive() and b.is_alive():
+                    self.route(a, b)
+
+    def route(self, a: ergo.Node, b: ergo.Node) -> None:
+        host, port = b.network()._listeners[0].address
+        name = str.__str__(b.name)
+        net_ = a.network()
+        if any(m == f"^{name}$" for m, _, _ in net_.routes()):
+            net_.remove_route(f"^{name}$")
+        net_.add_route(f"^{name}$", NetworkRoute(host, port))
+
+    def cluster(self, n: int, **network: Any) -> list[ergo.Node]:
+        nodes = [self.start(i, **network) for i in range(1, n + 1)]
+        self.route_all()
+        return nodes
+
+    def start(self, i: int, **network: Any) -> ergo.Node:
+        raise NotImplementedError
+
+    def run_until(self, predicate: Callable[[], object], timeout: float = 10.0) -> None:
+        raise NotImplementedError
+
+    def run_for(self, seconds: float) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        for n in self.nodes:
+            if n.is_alive():
+                n.stop_force()
+
+
+class SimCluster(Cluster):
+    name = "sim"
+
+    def __init__(self, seed: int = 1) -> None:
+        self.sim = sim.Sim(seed)
+        self.nodes = []
+
+    def start(self, i: int, **network: Any) -> ergo.Node:
+        network.setdefault("acceptors", (AcceptorOptions(port=11144),))
+        return self._captured(self.sim.start_node(f"n{i}@host{i}", options(**network)))
+
+    def run_until(self, predicate: Callable[[], object], timeout: float = 10.0) -> None:
+        self.sim.run_until(predicate, timeout)
+
+    def run_for(self, seconds: float) -> None:
+        self.sim.run_for(seconds)
+
+    @property
+    def now(self) -> float:
+        return self.sim.now
+
+
+class AsyncioCluster(Cluster):
+    name = "asyncio"
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.nodes = []
+
+    def start(self, i: int, **network: Any) -> ergo.Node:
+        network.setdefault("acceptors", (AcceptorOptions(port=0),))
+
+        async def start() -> ergo.Node:
+            return net.start_node(f"n{i}@127.0.0.1", options(**network), handle_signals=False)
+
+        return self._captured(self.loop.run_until_complete(start()))
+
+    def run_until(self, predicate: Callable[[], object], timeout: float = 10.0) -> None:
+        async def wait() -> None:
+            deadline = time.monotonic() + timeout  # only so that a broken test fails instead of hanging
+            while not predicate():
+                if time.monotonic() > deadline:
+                    raise AssertionError("the condition did not come true")
+                await asyncio.sleep(0)
+
+        self.loop.run_until_complete(wait())
+
+    def run_for(self, seconds: float) -> None:
+        self.loop.run_until_complete(asyncio.sleep(seconds))
+
+    @property
+    def now(self) -> float:
+        return self.loop.time()
+
+    def close(self) -> None:
+        super().close()
+        self.loop.run_until_complete(asyncio.sleep(0))
+        self.loop.close()
+        asyncio.set_event_loop(None)

@@ -1,0 +1,282 @@
+"""Nodes that talk: one behavioural suite, run over the simulated transport and over real
+sockets on loopback (the same test code, as the local suite does for schedulers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from network_support import AsyncioCluster, Cluster, SimCluster
+from support import Collector
+
+from ergo import (
+    Actor,
+    Alias,
+    Atom,
+    Event,
+    MessageDownNode,
+    MessageDownPID,
+    MessageEvent,
+    MessageExitPID,
+    NoConnection,
+    NoReply,
+    NotAllowed,
+    ProcessID,
+    ProcessOptions,
+    ProcessUnknown,
+    TooLarge,
+)
+
+
+@pytest.fixture(params=["sim", "asyncio"])
+def cluster(request: pytest.FixtureRequest):
+    c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
+    yield c
+    c.close()
+
+
+class Counter(Actor):
+    def init(self) -> None:
+        self.n = 0
+        self.held: list = []
+
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        if request == "incr":
+            self.n += 1
+            return self.n
+        if request == "none":
+            return None
+        if request == "fail":
+            self.send_response_error(from_, ref, ValueError("refused here"))
+            return NoReply
+        if request == "later":
+            self.held.append((from_, ref))
+            return NoReply
+        if request == "alias":
+            return self.create_alias()
+        if request == "pid":
+            return self.pid
+        raise ValueError(f"unknown request {request!r}")
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        if message == "answer":
+            for f, r in self.held:
+                self.send_response(f, r, "answered later")
+
+
+class Watcher(Collector):
+    """Links to or monitors what it is told to; keeps everything it hears (exits trapped)."""
+
+    def init(self, *args: Any) -> None:
+        super().init()
+        self.trap_exit = True
+
+    def handle_event(self, message: Any) -> None:
+        self.handle_message(None, message)
+
+    async def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        if isinstance(request, tuple) and request[0] == "link":
+            return self.link(request[1])
+        if isinstance(request, tuple) and request[0] == "monitor":
+            return self.monitor(request[1])
+        if isinstance(request, tuple) and request[0] == "call":
+            try:
+                return ("ok", await self.call(request[1], request[2], timeout=request[3] if len(request) > 3 else 5))
+            except Exception as e:
+                return ("error", type(e).__name__, str(e))
+        if isinstance(request, tuple) and request[0] == "send_exit":
+            self.send_exit(request[1], request[2])
+            return "sent"
+        return super().handle_call(from_, ref, request)
+
+
+def test_a_remote_call_by_name_pid_and_alias(cluster):
+    a, b = cluster.cluster(2)
+    pid = b.spawn_register("counter", Counter)
+    counter = ProcessID("counter", b.name)
+    assert a.call(counter, "incr") == 1
+    assert a.call(pid, "incr") == 2
+    alias = a.call(counter, "alias")
+    assert type(alias) is Alias and alias.node == b.name
+    assert a.call(alias, "incr") == 3
+    assert a.call(counter, "pid") == pid
+    assert a.network().nodes() == [b.name] and b.network().nodes() == [a.name]
+
+
+def test_remote_replies_none_errors_and_deferred(cluster):
+    a, b = cluster.cluster(2)
+    b.spawn_register("counter", Counter)
+    counter = ProcessID("counter", b.name)
+    assert a.call(counter, "none") is None
+    with pytest.raises(Exception, match="refused here"):
+        a.call(counter, "fail")
+    caller = a.spawn(Watcher)
+
+    class Later(Actor):
+        async def handle_message(self, from_: Any, message: Any) -> None:
+            self.send(caller, await self.call(counter, "later"))
+
+    a.send(a.spawn(Later), "go")
+    cluster.run_until(lambda: b._names["counter"].held)
+    b.send(counter, "answer")
+    assert a.call(caller, ("wait", 1)) == ["answered later"]
+
+
+def test_messages_from_one_sender_keep_their_order(cluster):
+    a, b = cluster.cluster(2)
+    collector = b.spawn_register("collector", Collector)
+
+    class Sender(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            for i in range(200):
+                self.send(ProcessID("collector", b.name), i)
+
+    a.send(a.spawn(Sender), "go")
+    assert b.call(collector, ("wait", 200)) == list(range(200))
+
+
+def test_a_call_to_a_missing_remote_process_fails_at_once(cluster):
+    a, b = cluster.cluster(2)
+    watcher = a.spawn(Watcher)
+    assert a.call(b.spawn(Counter), "incr") == 1  # connected
+    started = cluster.now
+    result = a.call(watcher, ("call", ProcessID("nobody", b.name), "q", 60))
+    assert result[0:2] == ("error", "ProcessUnknown")
+    assert cluster.now - started < 5  # not the call's 60 s timeout
+
+
+def test_a_remote_monitor_and_link_are_told_the_reason(cluster):
+    a, b = cluster.cluster(2)
+    target = b.spawn(Counter)
+    other = b.spawn(Counter)
+    watcher = a.spawn(Watcher)
+    a.call(watcher, ("monitor", target))
+    a.call(watcher, ("link", other))
+    a.call(watcher, ("call", target, "incr"))  # the Monitor frame went before this call's request
+    b.send_exit(target, ValueError("gone"))
+    b.send_exit(other, ValueError("also gone"))
+    got = a.call(watcher, ("wait", 2))
+    downs = [m for m in got if isinstance(m, MessageDownPID)]
+    exits = [m for m in got if isinstance(m, MessageExitPID)]
+    assert [d.pid for d in downs] == [target] and "gone" in str(downs[0].reason)
+    assert [e.pid for e in exits] == [other] and "also gone" in str(exits[0].reason)
+
+
+def test_watching_a_remote_process_that_does_not_exist_is_told_at_once(cluster):
+    a, b = cluster.cluster(2)
+    a.call(b.spawn(Counter), "incr")
+    watcher = a.spawn(Watcher)
+    ghost = ProcessID("ghost", b.name)
+    assert a.call(watcher, ("monitor", ghost)) is None  # made at once; the peer's answer comes later
+    got = a.call(watcher, ("wait", 1))
+    assert type(got[0]).__name__ == "MessageDownProcessID" and isinstance(got[0].reason, ProcessUnknown)
+
+
+def test_a_lost_connection_fires_links_monitors_node_watchers_and_calls(cluster):
+    a, b = cluster.cluster(2)
+    target = b.spawn_register("counter", Counter)
+    b.spawn_register("slow", Counter)
+    watcher = a.spawn(Watcher)
+    a.call(watcher, ("monitor", target))
+    a.call(watcher, ("monitor", Atom(str.__str__(b.name))))
+    caller = a.spawn(Watcher)
+
+    class Hold(Actor):
+        async def handle_message(self, from_: Any, message: Any) -> None:
+            try:
+                await self.call(ProcessID("slow", b.name), "later", timeout=60)
+            except Exception as e:
+                self.send(caller, type(e).__name__)
+
+    a.send(a.spawn(Hold), "go")
+    cluster.run_until(lambda: b._names["slow"].held)
+    b.stop_force()
+    got = a.call(watcher, ("wait", 2))
+    assert any(isinstance(m, MessageDownPID) and isinstance(m.reason, NoConnection) for m in got)
+    assert any(isinstance(m, MessageDownNode) and m.name == b.name for m in got)
+    assert a.call(caller, ("wait", 1)) == ["NoConnection"]
+    assert a.network().nodes() == []
+
+
+def test_send_exit_to_a_remote_process(cluster):
+    a, b = cluster.cluster(2)
+    target = b.spawn(Counter)
+    watcher = b.spawn(Watcher)
+    b.call(watcher, ("monitor", target))
+    a.send_exit(target, ValueError("from afar"))
+    got = b.call(watcher, ("wait", 1))
+    assert isinstance(got[0], MessageDownPID) and "from afar" in str(got[0].reason)
+
+
+def test_remote_spawn_only_what_was_enabled(cluster):
+    a, b = cluster.cluster(2)
+    b.network().enable_spawn("counter", Counter)
+    remote = a.network().connect(b.name)
+    node = a.wait_for(remote)
+    pid = a.wait_for(node.spawn("counter"))
+    assert pid.node == b.name and a.call(pid, "incr") == 1
+    named = a.wait_for(node.spawn_register("registered", "counter", options=ProcessOptions()))
+    assert a.call(ProcessID("registered", b.name), "incr") == 1 and named.node == b.name
+    with pytest.raises(NotAllowed, match="enable_spawn"):
+        a.wait_for(node.spawn("worker"))
+    b.network().disable_spawn("counter")
+    with pytest.raises(NotAllowed):
+        a.wait_for(node.spawn("counter"))
+
+
+def test_a_wrong_cookie_is_refused_and_the_acceptor_keeps_serving(cluster):
+    a, b = cluster.cluster(2)
+    intruder = cluster.start(3, cookie="wrong")
+    cluster.route(intruder, b)
+    b.spawn_register("counter", Counter)
+    with pytest.raises(NoConnection, match="refused"):
+        intruder.call(ProcessID("counter", b.name), "incr")
+    assert any("refused a connection" in t for t in b.captured.texts())
+    assert a.call(ProcessID("counter", b.name), "incr") == 1
+
+
+def test_nodes_that_dial_each_other_at_once_end_with_one_connection(cluster):
+    a, b = cluster.cluster(2)
+    ca = a.spawn_register("c", Collector)
+    cb = b.spawn_register("c", Collector)
+    a.send(ProcessID("c", b.name), "from a")
+    b.send(ProcessID("c", a.name), "from b")
+    assert a.call(ca, ("wait", 1)) == ["from b"]
+    assert b.call(cb, ("wait", 1)) == ["from a"]
+    assert a.network().nodes() == [b.name] and b.network().nodes() == [a.name]
+    assert not [t for t in a.captured.texts() + b.captured.texts() if "cannot connect" in t]
+
+
+def test_too_large_for_the_peer_fails_the_sender_and_the_connection_stays(cluster):
+    a, b = cluster.cluster(2, max_message_size=4096)
+    collector = b.spawn_register("c", Collector)
+    a.send(collector, "small")
+    assert b.call(collector, ("wait", 1)) == ["small"]
+    with pytest.raises(TooLarge):
+        a.send(collector, "x" * 10_000)
+    a.send(collector, "small again")
+    assert b.call(collector, ("wait", 2)) == ["small", "small again"]
+
+
+def test_remote_events_one_subscription_per_node(cluster):
+    a, b = cluster.cluster(2)
+
+    class Producer(Actor):
+        def init(self) -> None:
+            self.token = self.register_event("ticks")
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            self.send_event("ticks", self.token, message)
+
+    producer = b.spawn(Producer)
+    event = Event("ticks", b.name)
+    subscribers = [a.spawn(Watcher) for _ in range(3)]
+    for s in subscribers:
+        assert a.call(s, ("link", event)) == []
+    b.call(b.spawn(Counter), "incr")  # settles nothing, but keeps the clocks comparable
+    cluster.run_until(lambda: len(b._pubsub._links.get(event, {})) == 1)
+    b.send(producer, "tick 1")
+    for s in subscribers:
+        got = a.call(s, ("wait", 1))
+        assert isinstance(got[0], MessageEvent) and got[0].message == "tick 1"
+    assert len(b._pubsub._links[event]) == 1  # one subscription: the node, not each process
