@@ -216,7 +216,7 @@ class Network:
                 self.log.info("network: accepting connections on %s:%d%s", bound_host, port,
                               " (TLS)" if acceptor.ssl is not None else "")
         if self.options.registrar_port is not None:
-            self._start_registrar(host, tuple(routes))
+            self._start_registrar(host, tuple(routes), self.options.registrar_port)
 
     def _listen(self, host: str, acceptor: Any) -> Any:
         port, last = acceptor.port, acceptor.port + acceptor.port_range - 1
@@ -231,13 +231,14 @@ class Network:
     def _accepted_link(self) -> Link:
         return Link(self, None, dialer=False)
 
-    def _start_registrar(self, host: str, routes: tuple[Route, ...]) -> None:
+    def _start_registrar(self, host: str, routes: tuple[Route, ...], port: int) -> None:
         try:
             from .registrar import EsrdRegistrar  # type: ignore[import-not-found, unused-ignore]
         except ImportError:  # pragma: no cover - the registrar ships with the package
             return
-        self._registrar = EsrdRegistrar(self.scheduler, self.transport, host,
-                                        port=self.options.registrar_port, log=self.log)
+        self._registrar = EsrdRegistrar(self.scheduler, self.transport, host, port=port, log=self.log)
+        if not routes:  # hidden: nothing to register (as Ergo), the registrar only resolves
+            return
         self.registration = self._registrar.register(_text(self.node._name), routes)
         self.registration._on_done(self._registered)
 
