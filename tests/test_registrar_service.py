@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sim
+from ergo import Actor, LogOptions, NetworkOptions, NodeOptions, ProcessID
 from ergo.gen.errors import (
     Incorrect,
     NameUnknown,
@@ -31,6 +33,7 @@ from ergo.gen.errors import (
     TooLarge,
     Unregistered,
 )
+from ergo.gen.options import AcceptorOptions
 from ergo.network import EsrdRegistrar, Registrar, Route
 from ergo.scheduler import Future
 from ergo.transport import DatagramProtocol, StreamProtocol
@@ -590,6 +593,40 @@ def test_any_bytes_on_either_port_leave_the_server_serving_everyone_else(chunks,
     resolver = make(s, "host2")
     for name, port in (("a", 1001), ("b", 1002), ("c", 1003)):
         assert outcome(s, resolver.resolve(f"{name}@host1")) == routes("host1", port)
+
+
+class Echo(Actor):
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        return ("echo", request)
+
+
+def _networked() -> NodeOptions:
+    """A node with the registrar on (the default port) and an acceptor on 11144 and up."""
+    return NodeOptions(log=LogOptions(default_logger=False),
+                       network=NetworkOptions(cookie="registrar-test", acceptors=(AcceptorOptions(port=11144),)))
+
+
+def test_nodes_find_each_other_through_their_hosts_registrars_and_after_a_failover():
+    s = sim.Sim(seed=4)
+    a, b = s.start_node("a@host1", _networked()), s.start_node("b@host1", _networked())
+    b.spawn_register("echo", Echo)
+    c = s.start_node("c@host2", _networked())
+    assert c.call(ProcessID("echo", "b@host1"), 1) == ("echo", 1)  # resolved through host1's registrar
+    a.stop()  # the node whose registrar served host1
+    s.run_for(2)
+    d = s.start_node("d@host3", _networked())
+    assert d.call(ProcessID("echo", "b@host1"), 2) == ("echo", 2)  # b's registrar serves now
+
+
+def test_a_hidden_node_resolves_through_the_registrar_but_is_not_registered():
+    s = sim.Sim(seed=4)
+    b = s.start_node("b@host1", _networked())
+    b.spawn_register("echo", Echo)
+    options = _networked()
+    assert options.network is not None
+    hidden = s.start_node("h@host2", NodeOptions(log=options.log, network=replace(options.network, mode="hidden")))
+    assert hidden.call(ProcessID("echo", "b@host1"), 3) == ("echo", 3)
+    assert isinstance(outcome(s, make(s, "host1").resolve("h@host2")), NoConnection)  # host2 serves nobody
 
 
 # -- on asyncio, over loopback ---------------------------------------------------------------
