@@ -562,11 +562,19 @@ def test_a_resolver_ignores_garbage_and_strangers_and_takes_the_real_reply(s, ho
     query = r3._queries["a@host1"]
     assert query.endpoint is not None
     port = query.endpoint.address[1]
-    # before the real reply: a forged one from another port of host1, and garbage from elsewhere
+    # before the real reply: a forged one from another port of host1, and garbage and a
+    # message of the wrong kind from a registrar port elsewhere
     forger = s.host("host1").transport.datagram("host1", 0, Datagrams())
     forger.sendto(encode(ResolveReply(routes("evil"))), ("host2", port))
+    stranger = s.host("host3").transport.datagram("host3", DEFAULT_PORT, Datagrams())
+    stranger.sendto(b"junk", ("host2", port))
+    stranger.sendto(encode(Resolve("a@host1")), ("host2", port))
     assert outcome(s, fut) == routes("host1", 1001)
-    assert r3._log.has("debug", "ignored a datagram")  # type: ignore[attr-defined]
+    log = r3._log
+    assert isinstance(log, Lines)
+    assert log.has("debug", "ignored a datagram from host1")
+    assert log.has("warning", "dropped a malformed reply from host3:4499")
+    assert log.has("warning", "dropped a Resolve from host3:4499")
 
 
 @settings(max_examples=40, deadline=None)
