@@ -9,6 +9,7 @@ over loopback, with addresses and a port of their own.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import socket
 import subprocess
 import sys
@@ -659,8 +660,13 @@ class Loop:
     """Registrars on one asyncio loop; ``run_until`` runs the loop until a log line or a
     future makes the condition true (a deadline against a hang, never a wait)."""
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, kind: str) -> None:
+        if kind == "uvloop":
+            import uvloop
+
+            self.loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        else:
+            self.loop = asyncio.new_event_loop()
         self.scheduler = AsyncioScheduler(self.loop)
         self.transport = AsyncioTransport(self.loop)
         self.event: asyncio.Event | None = None
@@ -697,9 +703,10 @@ class Loop:
         self.loop.close()
 
 
-@pytest.fixture
-def aio():
-    loop = Loop()
+@pytest.fixture(params=["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(
+    importlib.util.find_spec("uvloop") is None, reason="uvloop is not installed"))])
+def aio(request: pytest.FixtureRequest):
+    loop = Loop(request.param)
     yield loop
     loop.close()
 
