@@ -44,6 +44,7 @@ from ..wire import edf, handshake
 from ..wire import enp as _enp
 from ..wire.registrar import Route
 from .connection import DIALING, UP, Connection, Link
+from .registrar import EsrdRegistrar
 
 if TYPE_CHECKING:
     from ..node.node import Node
@@ -216,7 +217,7 @@ class Network:
                 self.log.info("network: accepting connections on %s:%d%s", bound_host, port,
                               " (TLS)" if acceptor.ssl is not None else "")
         if self.options.registrar_port is not None:
-            self._start_registrar(host, tuple(routes))
+            self._start_registrar(host, tuple(routes), self.options.registrar_port)
 
     def _listen(self, host: str, acceptor: Any) -> Any:
         port, last = acceptor.port, acceptor.port + acceptor.port_range - 1
@@ -231,13 +232,10 @@ class Network:
     def _accepted_link(self) -> Link:
         return Link(self, None, dialer=False)
 
-    def _start_registrar(self, host: str, routes: tuple[Route, ...]) -> None:
-        try:
-            from .registrar import EsrdRegistrar  # type: ignore[import-not-found, unused-ignore]
-        except ImportError:  # pragma: no cover - the registrar ships with the package
+    def _start_registrar(self, host: str, routes: tuple[Route, ...], port: int) -> None:
+        self._registrar = EsrdRegistrar(self.scheduler, self.transport, host, port=port, log=self.log)
+        if not routes:  # hidden: nothing to register (as Ergo), the registrar only resolves
             return
-        self._registrar = EsrdRegistrar(self.scheduler, self.transport, host,
-                                        port=self.options.registrar_port, log=self.log)
         self.registration = self._registrar.register(_text(self._node._name), routes)
         self.registration._on_done(self._registered)
 

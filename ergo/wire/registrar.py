@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, dataclass_transform
 
 import msgpack
 
@@ -100,6 +100,7 @@ class _Message:
 _TYPES: dict[int, type[Any]] = {}  # the classes _message made, with TYPE and _SPEC
 
 
+@dataclass_transform(frozen_default=True)  # so that type checkers know the messages' fields
 def _message(type_code: int, *spec: str) -> Callable[[Any], Any]:
     def wrap(cls: Any) -> Any:
         cls = dataclass(frozen=True, slots=True)(cls)

@@ -1,0 +1,873 @@
+"""The registrar: where a node registers the routes it accepts connections on, and where a
+node dialling ``name@host`` learns that node's routes.
+
+:class:`Registrar` is the small interface the rest of the network layer uses (register,
+unregister, resolve), so that a registrar on a cluster store (etcd) can stand in for the
+one here without touching connections.  :class:`EsrdRegistrar` is Ergo's ESRD ("Ergo
+Service Registration and Discovery") over the transport seam, speaking the protocol of
+:mod:`ergo.wire.registrar`:
+
+* **One server per host.**  The first registrar on a host to register a node binds the
+  registrar port (4499) twice: a TCP listener for registrations and a UDP endpoint for
+  resolves.  Its own nodes are registered in-process.  Every other registrar on that host
+  finds the port taken and registers each of its nodes over a TCP connection to it (one
+  connection per node); the server keeps the name while that connection lives and drops
+  it when the connection closes.  A name already registered refuses the new one with
+  ``Taken``.
+* **Failover.**  When the serving registrar goes (closed, or its process died: its
+  connections close), every survivor waits a random delay below the retry period (drawn
+  from the scheduler's ``random``, so a simulation is determined by its seed) and tries to
+  bind the port again: the first one serves, the others find the port taken and register
+  with it.  A re-registration that fails is retried every retry period (jittered) until
+  the registrar is closed.
+* **Resolving** ``name@host`` sends a ``Resolve`` datagram to ``host``'s registrar port
+  from an ephemeral UDP port of its own and waits for the ``ResolveReply``, sending again
+  a few times on silence (datagrams may be lost) within a bounded total time, then fails
+  with ``NoConnection`` saying which registrar did not answer.  A name the host's registrar
+  does not know fails with ``NoRoute``.  The server resolves its own host's names without
+  a datagram.
+* **Bad input.**  Malformed bytes on a registration connection close that connection
+  (logged; its name, if any, is dropped); a connection that does not register within the
+  attempt timeout is closed too.  A malformed datagram is dropped (logged).  Either way the
+  server keeps serving everyone else.
+
+All of it runs on the scheduler's thread, driven by the transport's callbacks and the
+scheduler's timers: nothing here blocks, sleeps or reads a clock of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from typing import Any, Protocol
+
+from ..gen.errors import (
+    ErgoError,
+    Incorrect,
+    NameUnknown,
+    NetworkStopped,
+    NoConnection,
+    NoRoute,
+    Taken,
+    TooLarge,
+    Unregistered,
+)
+from ..scheduler import Future, Scheduler, TimerHandle, check_delay
+from ..transport import (
+    MAX_DATAGRAM,
+    Address,
+    DatagramEndpoint,
+    DatagramProtocol,
+    Listener,
+    Stream,
+    StreamProtocol,
+    Transport,
+    check_address,
+)
+from ..wire.registrar import (
+    DEFAULT_PORT,
+    MessageDecoder,
+    Register,
+    RegisterReply,
+    RegistrarProtocolError,
+    Resolve,
+    ResolveReply,
+    Route,
+    Unregister,
+    UnregisterReply,
+    decode_datagram,
+    encode,
+)
+
+__all__ = [
+    "DEFAULT_ATTEMPT_TIMEOUT",
+    "DEFAULT_PORT",
+    "DEFAULT_REGISTER_TIMEOUT",
+    "DEFAULT_RESOLVE_TIMEOUT",
+    "DEFAULT_RESOLVE_TRIES",
+    "DEFAULT_RETRY",
+    "EsrdRegistrar",
+    "Registrar",
+    "RegistrarLog",
+    "Route",
+]
+
+#: seconds: survivors of a lost server try to bind within this; failed re-registrations retry every this (jittered)
+DEFAULT_RETRY = 1.0
+#: seconds one registration attempt (connect, Register, RegisterReply) may take; also how
+#: long the server waits for a new connection's Register before closing it
+DEFAULT_ATTEMPT_TIMEOUT = 2.0
+#: seconds a first ``register`` keeps trying before it fails with ``NoConnection``
+DEFAULT_REGISTER_TIMEOUT = 5.0
+#: seconds a ``resolve`` waits for the host's registrar in all, and how many datagrams it sends meanwhile
+DEFAULT_RESOLVE_TIMEOUT = 3.0
+DEFAULT_RESOLVE_TRIES = 3
+
+
+class RegistrarLog(Protocol):
+    """Where the registrar's lines go: a node's ``log`` fits (``fmt % args`` formatting)."""
+
+    def debug(self, fmt: str, *args: Any) -> None: ...
+    def info(self, fmt: str, *args: Any) -> None: ...
+    def warning(self, fmt: str, *args: Any) -> None: ...
+    def error(self, fmt: str, *args: Any) -> None: ...
+
+
+class _TreeLog:
+    """The default: the standard ``logging`` tree's ``ergo.registrar`` logger."""
+
+    def __init__(self) -> None:
+        self._logger = logging.getLogger("ergo.registrar")
+
+    def debug(self, fmt: str, *args: Any) -> None:
+        self._logger.debug(fmt, *args)
+
+    def info(self, fmt: str, *args: Any) -> None:
+        self._logger.info(fmt, *args)
+
+    def warning(self, fmt: str, *args: Any) -> None:
+        self._logger.warning(fmt, *args)
+
+    def error(self, fmt: str, *args: Any) -> None:
+        self._logger.error(fmt, *args)
+
+
+class Registrar(ABC):
+    """What the network layer asks of a registrar (one per node's network).
+
+    Every method runs on the scheduler's thread.  Bad arguments raise ``Incorrect`` at
+    once, and so does calling a closed registrar (``NetworkStopped``); what can only be
+    learnt later comes through the returned future.
+    """
+
+    @abstractmethod
+    def register(self, node: str, routes: tuple[Route, ...]) -> Future[None]:
+        """Make ``node`` (``name@host``) resolvable to ``routes`` (at least one) for as long
+        as this registrar lives or until :meth:`unregister`.
+
+        The future completes with None once registered; it fails with ``Taken`` when the
+        name is registered already (by anyone), with ``NoConnection`` when no registrar
+        could be reached in time.  After that the registrar keeps the registration alive
+        by itself (re-registering after a failover).
+        """
+
+    @abstractmethod
+    def unregister(self, node: str) -> None:
+        """Stop registering ``node``; a pending :meth:`register` of it fails with
+        ``Unregistered``.  A name this registrar does not register: nothing happens."""
+
+    @abstractmethod
+    def resolve(self, node: str) -> Future[tuple[Route, ...]]:
+        """The routes of ``node`` (``name@host``), asked of ``host``'s registrar.
+
+        Fails with ``NoRoute`` when that registrar does not know the name, with
+        ``NoConnection`` when it does not answer within the resolve timeout.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Drop every registration, stop serving (if serving) and fail what is pending with
+        ``NetworkStopped``.  Idempotent."""
+
+    @abstractmethod
+    def info(self) -> dict[str, Any]:
+        """What the registrar is doing, for ``network().info()`` (plain values only)."""
+
+
+def _node_host(node: object) -> str:
+    """The host part of ``name@host``, or ``Incorrect``."""
+    if not isinstance(node, str) or node.count("@") != 1 or node.startswith("@") or node.endswith("@"):
+        shown = repr(node[:60]) if isinstance(node, str) else type(node).__name__
+        raise Incorrect(f"a node name is name@host, not {shown}")
+    if len(node.encode("utf-8")) > 255:
+        raise Incorrect(f"a node name is at most 255 bytes, not {len(node.encode('utf-8'))}")
+    return node.split("@", 1)[1]
+
+
+def _positive(seconds: object, what: str) -> float:
+    """A timing in seconds > 0: zero would make a retry loop spin without time passing."""
+    value = check_delay(seconds, what)
+    if value == 0:
+        raise Incorrect(f"{what} is a number of seconds > 0, not 0")
+    return value
+
+
+def _check_routes(node: str, routes: object) -> tuple[Route, ...]:
+    if not isinstance(routes, tuple) or not routes or not all(type(r) is Route for r in routes):
+        raise Incorrect(f"{node} registers a non-empty tuple of Route, not {routes!r}"[:200])
+    encode(Register(node, routes))  # Incorrect if it cannot be sent
+    if len(encode(ResolveReply(routes))) > MAX_DATAGRAM:
+        raise TooLarge(f"{node} registers {len(routes)} routes: too many to answer a resolve in one datagram")
+    return routes
+
+
+class _Registration:
+    """One node this registrar registers: where it stands, and its first ``register``'s future."""
+
+    __slots__ = ("conn", "deadline", "failures", "future", "last_failure", "local", "node", "routes", "timer")
+
+    def __init__(self, node: str, routes: tuple[Route, ...], future: Future[None]) -> None:
+        self.node = node
+        self.routes = routes
+        #: the first register's future while it is pending; None once it completed
+        self.future: Future[None] | None = future
+        #: the first register's give-up timer, while it is pending
+        self.deadline: TimerHandle | None = None
+        #: why the last attempt failed (said when the first register gives up)
+        self.last_failure = "no attempt finished"
+        #: the registration connection (to another registrar on this host), while there is one
+        self.conn: _ClientConn | None = None
+        #: registered in this registrar's own server
+        self.local = False
+        #: the next attempt, while one waits
+        self.timer: TimerHandle | None = None
+        #: failed attempts in a row (the first of a streak is logged as a warning)
+        self.failures = 0
+
+    @property
+    def state(self) -> str:
+        if self.local or (self.conn is not None and self.conn.registered):
+            return "registered"
+        return "registering" if self.conn is not None else "waiting"
+
+
+class EsrdRegistrar(Registrar):
+    """Ergo's ESRD registrar for the nodes of ``host`` (the part after ``@`` of their names).
+
+    ``transport`` and ``scheduler`` are the node's; ``port`` is the registrar port (TCP and
+    UDP) on every host, 4499 unless a test or a deployment picks another.  The timings are
+    in seconds (see the module's constants).  ``log`` gets the registrar's lines (a node's
+    ``log`` fits; by default the ``ergo.registrar`` logger of the ``logging`` tree).
+    """
+
+    def __init__(self, scheduler: Scheduler, transport: Transport, host: str, *, port: int = DEFAULT_PORT,
+                 log: RegistrarLog | None = None, retry: float = DEFAULT_RETRY,
+                 attempt_timeout: float = DEFAULT_ATTEMPT_TIMEOUT,
+                 register_timeout: float = DEFAULT_REGISTER_TIMEOUT,
+                 resolve_timeout: float = DEFAULT_RESOLVE_TIMEOUT,
+                 resolve_tries: int = DEFAULT_RESOLVE_TRIES) -> None:
+        check_address(host, port, "the registrar")
+        if port == 0:
+            raise Incorrect("the registrar's port is a fixed port every host agrees on, not 0")
+        if type(resolve_tries) is not int or resolve_tries < 1:
+            raise Incorrect(f"resolve_tries is an int >= 1, not {resolve_tries!r}"[:200])
+        self._scheduler = scheduler
+        self._transport = transport
+        self.host = host
+        self.port = port
+        self._log: RegistrarLog = log if log is not None else _TreeLog()
+        self._retry = _positive(retry, "retry")
+        self._attempt_timeout = _positive(attempt_timeout, "attempt_timeout")
+        self._register_timeout = _positive(register_timeout, "register_timeout")
+        self._resolve_timeout = _positive(resolve_timeout, "resolve_timeout")
+        self._resolve_tries = resolve_tries
+        self._where = f"{host}:{port}"
+        self._closed = False
+        #: the nodes this registrar registers, in the order they were registered
+        self._regs: dict[str, _Registration] = {}
+        #: resolves in flight, one per node name (later askers of the same name wait on it)
+        self._queries: dict[str, _Query] = {}
+        # the server, while this registrar is the one serving its host
+        self._listener: Listener | None = None
+        self._endpoint: DatagramEndpoint | None = None
+        #: name -> (routes, owner): owner is a _Registration of ours or a _ServerConn
+        self._table: dict[str, tuple[tuple[Route, ...], _Registration | _ServerConn]] = {}
+        self._server_conns: dict[_ServerConn, None] = {}
+        #: malformed datagrams dropped and registration connections closed for bad bytes, while serving
+        self._malformed = 0
+
+    # -- the interface --------------------------------------------------------------------
+
+    def register(self, node: str, routes: tuple[Route, ...]) -> Future[None]:
+        self._check_open()
+        host = _node_host(node)
+        if host != self.host:
+            raise Incorrect(f"{node} is not a node of host {self.host}: its registrar is on {host}")
+        routes = _check_routes(node, routes)
+        if node in self._regs:
+            raise Taken(f"{node} is registered already by this registrar")
+        future: Future[None] = Future()
+        reg = _Registration(node, routes, future)
+        self._regs[node] = reg
+        reg.deadline = self._scheduler.call_later(self._register_timeout, self._give_up, reg)
+        self._attempt(reg)
+        return future
+
+    def unregister(self, node: str) -> None:
+        _node_host(node)
+        reg = self._regs.pop(node, None)
+        if reg is None:
+            return
+        self._cancel_timer(reg)
+        if reg.local:
+            reg.local = False
+            if self._table.get(node, (None, None))[1] is reg:
+                del self._table[node]
+        conn, reg.conn = reg.conn, None
+        if conn is not None:
+            conn.unregister()
+        self._settle(reg, Unregistered(f"{node} was unregistered before its registration completed"))
+        self._log.info("registrar: unregistered %s", node)
+
+    def resolve(self, node: str) -> Future[tuple[Route, ...]]:
+        self._check_open()
+        host = _node_host(node)
+        future: Future[tuple[Route, ...]] = Future()
+        if self._listener is not None and host == self.host:
+            entry = self._table.get(node)
+            if entry is None:
+                future.set_exception(NoRoute(f"no route to {node}: the registrar on {self._where} does not know it"))
+            else:
+                future.set_result(entry[0])
+            return future
+        query = self._queries.get(node)
+        if query is None:
+            query = self._queries[node] = _Query(self, node, host)
+            query.waiters.append(future)
+            query.start()
+        else:
+            query.waiters.append(future)
+        return future
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        stopped = NetworkStopped(f"the registrar on {self._where} was closed")
+        regs = list(self._regs.values())
+        self._regs.clear()
+        for reg in regs:
+            self._cancel_timer(reg)
+            conn, reg.conn = reg.conn, None
+            if conn is not None:
+                conn.drop()  # the server drops the name when the connection closes
+            self._settle(reg, stopped)
+        for query in list(self._queries.values()):
+            query.finish(stopped)
+        if self._listener is not None:
+            self._stop_serving()
+
+    def info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "registrar": "ESRD",
+            "mode": "closed" if self._closed else "server" if self._listener is not None else "client",
+            "host": self.host,
+            "port": self.port,
+            "nodes": {node: reg.state for node, reg in self._regs.items()},
+            "resolving": sorted(self._queries),
+        }
+        if self._listener is not None:
+            info["registered"] = sorted(self._table)
+            info["connections"] = len(self._server_conns)
+            info["malformed"] = self._malformed
+        return info
+
+    def __repr__(self) -> str:
+        mode = "closed" if self._closed else "server" if self._listener is not None else "client"
+        return f"<EsrdRegistrar {self._where} {mode} nodes={list(self._regs)}>"
+
+    # -- registering ----------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise NetworkStopped(f"the registrar on {self._where} is closed")
+
+    def _cancel_timer(self, reg: _Registration) -> None:
+        if reg.timer is not None:
+            reg.timer.cancel()
+            reg.timer = None
+
+    def _settle(self, reg: _Registration, error: ErgoError | None) -> None:
+        """Complete the first register of ``reg`` (failed: ``reg`` is forgotten)."""
+        future, reg.future = reg.future, None
+        if reg.deadline is not None:
+            reg.deadline.cancel()
+            reg.deadline = None
+        if future is None:
+            return
+        if error is None:
+            future.set_result(None)
+            return
+        if self._regs.get(reg.node) is reg:
+            del self._regs[reg.node]
+        self._cancel_timer(reg)
+        conn, reg.conn = reg.conn, None
+        if conn is not None:
+            conn.drop()
+        future.set_exception(error)
+
+    def _give_up(self, reg: _Registration) -> None:
+        reg.deadline = None
+        if reg.future is not None:
+            self._settle(reg, NoConnection(
+                f"cannot register {reg.node}: no registrar on {self._where} took it within "
+                f"{self._register_timeout} s (last attempt: {reg.last_failure})"))
+
+    def _current(self, reg: _Registration) -> bool:
+        return not self._closed and self._regs.get(reg.node) is reg
+
+    def _attempt(self, reg: _Registration) -> None:
+        """Register ``reg`` now: with our own server (binding the port if it is free), else
+        over a new connection to the registrar that holds it."""
+        reg.timer = None
+        if not self._current(reg):
+            return
+        if self._listener is None and self._try_serve():
+            return  # serving now: _try_serve registered every node of ours here, reg included
+        if self._listener is not None:
+            self._register_here(reg)
+            return
+        conn = reg.conn = _ClientConn(self, reg)
+        try:
+            connecting = self._transport.connect(self.host, self.port, lambda: conn)
+        except ErgoError as e:
+            reg.conn = None
+            self._attempt_failed(reg, str(e))
+            return
+        conn.started(connecting)
+
+    def _try_serve(self) -> bool:
+        """Bind the registrar port (TCP, then UDP); True if this registrar serves its host now."""
+        try:
+            listener = self._transport.listen(self.host, self.port, self._accept)
+        except Taken:
+            return False
+        except ErgoError as e:  # the host cannot bind it at all (a wrong address, a privileged port)
+            self._log.debug("registrar: cannot serve on %s: %s", self._where, e)
+            return False
+        try:
+            endpoint = self._transport.datagram(self.host, self.port, _ServerDatagrams(self))
+        except ErgoError as e:
+            listener.close()
+            self._log.debug("registrar: cannot serve on %s: %s", self._where, e)
+            return False
+        self._listener, self._endpoint = listener, endpoint
+        self._log.info("registrar: serving the nodes of %s on %s (registration over TCP, resolve over UDP)",
+                       self.host, self._where)
+        for reg in list(self._regs.values()):
+            self._cancel_timer(reg)
+            conn, reg.conn = reg.conn, None
+            if conn is not None:  # a connection to a server that is no more (we hold its port)
+                conn.drop()
+            self._register_here(reg)
+        return True
+
+    def _register_here(self, reg: _Registration) -> None:
+        entry = self._table.get(reg.node)
+        if entry is not None and entry[1] is not reg:
+            self._refused(reg, Taken(f"{reg.node} is registered already (registrar on {self._where})"))
+            return
+        self._table[reg.node] = (reg.routes, reg)
+        reg.local = True
+        self._registered(reg)
+
+    def _registered(self, reg: _Registration) -> None:
+        again = reg.future is None
+        reg.failures = 0
+        self._settle(reg, None)
+        if again:
+            self._log.info("registrar: %s is registered again (registrar on %s)", reg.node, self._where)
+        else:
+            self._log.debug("registrar: registered %s (registrar on %s)", reg.node, self._where)
+
+    def _refused(self, reg: _Registration, error: ErgoError) -> None:
+        """The registrar answered no (``Taken``, ``Incorrect``): a first register fails with
+        it; a re-registration keeps trying (a stale name goes when its connection does)."""
+        if reg.future is not None:
+            self._settle(reg, error)
+            return
+        self._attempt_failed(reg, f"refused: {error}")
+
+    def _lost(self, reg: _Registration, error: ErgoError | None) -> None:
+        """A registered node's connection closed: the server went (or dropped us); try again
+        within the retry period, jittered so that the survivors do not all bind at once."""
+        why = f" ({error})" if error is not None else ""
+        self._log.warning("registrar: lost the registration connection of %s to %s%s; registering again",
+                          reg.node, self._where, why)
+        reg.timer = self._scheduler.call_later(self._scheduler.random.uniform(0, self._retry), self._attempt, reg)
+
+    def _attempt_failed(self, reg: _Registration, reason: str) -> None:
+        if not self._current(reg):
+            return
+        reg.last_failure = reason
+        delay = self._retry * self._scheduler.random.uniform(0.5, 1.5)
+        reg.failures += 1
+        say = self._log.warning if reg.failures == 1 else self._log.debug
+        say("registrar: registering %s with %s failed (%s); trying again in %.3f s", reg.node, self._where,
+            reason, delay)
+        reg.timer = self._scheduler.call_later(delay, self._attempt, reg)
+
+    # -- serving --------------------------------------------------------------------------
+
+    def _accept(self) -> StreamProtocol:
+        return _ServerConn(self)
+
+    def _stop_serving(self) -> None:
+        listener, endpoint = self._listener, self._endpoint
+        self._listener = self._endpoint = None
+        if listener is not None:
+            listener.close()
+        if endpoint is not None:
+            endpoint.close()
+        conns = list(self._server_conns)
+        self._server_conns.clear()
+        self._table.clear()
+        for conn in conns:
+            conn.close()  # a clean close: the nodes behind them fail over
+        self._log.info("registrar: stopped serving on %s", self._where)
+
+    def _serve_register(self, conn: _ServerConn, msg: Register) -> ErgoError | None:
+        """Whether ``conn`` may register ``msg.node``: None (registered), else why not."""
+        if conn.node is not None:
+            return Incorrect(f"this connection registers {conn.node} already: one node per registration connection")
+        if _node_host(msg.node) != self.host:
+            return Incorrect(f"{msg.node} is not a node of host {self.host}")
+        if not msg.routes:
+            return Incorrect(f"{msg.node} registers no route")
+        if len(encode(ResolveReply(msg.routes))) > MAX_DATAGRAM:
+            return TooLarge(f"{msg.node} registers too many routes to answer a resolve in one datagram")
+        if msg.node in self._table:
+            return Taken(f"{msg.node} is registered already (registrar on {self._where})")
+        self._table[msg.node] = (msg.routes, conn)
+        conn.node = msg.node
+        self._log.info("registrar: registered %s from %s:%d", msg.node, *conn.peer)
+        return None
+
+    def _serve_unregister(self, conn: _ServerConn, msg: Unregister) -> ErgoError | None:
+        if conn.node != msg.node:
+            return NameUnknown(f"{msg.node} is not registered over this connection")
+        self._forget(conn)
+        return None
+
+    def _forget(self, conn: _ServerConn) -> None:
+        node, conn.node = conn.node, None
+        if node is not None and self._table.get(node, (None, None))[1] is conn:
+            del self._table[node]
+            self._log.info("registrar: %s is no longer registered (its registration connection closed "
+                           "or it unregistered)", node)
+
+    def _serve_resolve(self, data: bytes, addr: Address) -> None:
+        if self._endpoint is None:
+            return
+        try:
+            msg = decode_datagram(data)
+        except RegistrarProtocolError as e:
+            self._malformed += 1
+            self._log.warning("registrar: dropped a malformed datagram from %s:%d: %s", addr[0], addr[1], e)
+            return
+        if type(msg) is not Resolve:
+            self._malformed += 1
+            self._log.warning("registrar: dropped a %s datagram from %s:%d (only Resolve is asked over UDP)",
+                              type(msg).__name__, addr[0], addr[1])
+            return
+        entry = self._table.get(msg.node)
+        if entry is None:
+            reply = ResolveReply(error=NoRoute(f"{msg.node} is not registered with the registrar on {self._where}"))
+        else:
+            reply = ResolveReply(entry[0])
+        self._endpoint.sendto(encode(reply), addr)
+
+
+class _ClientConn(StreamProtocol):
+    """A node's registration connection to the registrar serving its host."""
+
+    def __init__(self, registrar: EsrdRegistrar, reg: _Registration) -> None:
+        self.registrar = registrar
+        self.reg: _Registration | None = reg  # None once detached (unregistered, closed, given up)
+        self.stream: Stream | None = None
+        self.connecting: Future[Stream] | None = None
+        self.registered = False
+        self.decoder = MessageDecoder()
+        self.timer: TimerHandle | None = None
+        #: why this attempt failed, when we decided it (a timeout, bad bytes): said instead of the close
+        self.reason: str | None = None
+
+    def started(self, connecting: Future[Stream]) -> None:
+        self.connecting = connecting
+        r = self.registrar
+        self.timer = r._scheduler.call_later(r._attempt_timeout, self._timed_out)
+        connecting._on_done(self._connect_done)
+
+    def _connect_done(self, connecting: Future[Stream]) -> None:
+        error = connecting.exception()
+        if error is not None:
+            self._failed(str(error))
+
+    def _timed_out(self) -> None:
+        self.timer = None
+        if self.registered:
+            return
+        self.reason = f"no RegisterReply within {self.registrar._attempt_timeout} s"
+        if self.stream is None:
+            if self.connecting is not None:  # giving up on the connect: the transport stops dialling
+                self.connecting.set_exception(NoConnection(f"cannot connect to {self.registrar._where}: timed out"))
+        else:
+            self.stream.abort()
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _failed(self, reason: str) -> None:
+        """This attempt is over without a registration (at most once)."""
+        self._cancel_timer()
+        reg, self.reg = self.reg, None
+        if reg is not None and reg.conn is self:
+            reg.conn = None
+            self.registrar._attempt_failed(reg, self.reason or reason)
+
+    # StreamProtocol
+
+    def connection_made(self, stream: Stream) -> None:
+        self.stream = stream
+        if self.reg is None:
+            stream.close()
+            return
+        stream.write(encode(Register(self.reg.node, self.reg.routes)))
+
+    def data_received(self, data: memoryview) -> None:
+        if self.reg is None:
+            return
+        r = self.registrar
+        bad: RegistrarProtocolError | None = None
+        try:
+            messages = self.decoder.feed(data)
+        except RegistrarProtocolError as e:  # what came before the bad bytes still counts
+            messages, bad = e.events, e  # type: ignore[attr-defined]
+        for msg in messages:
+            reg = self.reg
+            if reg is None:  # what a completed register's callback did: unregistered, closed
+                return
+            if type(msg) is RegisterReply and not self.registered:
+                self._cancel_timer()
+                if msg.error is None:
+                    self.registered = True
+                    r._registered(reg)
+                else:
+                    self.reg = None
+                    reg.conn = None
+                    assert self.stream is not None
+                    self.stream.close()
+                    r._refused(reg, msg.error)
+                    return
+            elif type(msg) is UnregisterReply:
+                pass  # the answer to an Unregister we sent before closing
+            else:
+                r._log.error("registrar: closing the registration connection to %s: unexpected %s",
+                             r._where, type(msg).__name__)
+                self.reason = f"the registrar sent an unexpected {type(msg).__name__}"
+                assert self.stream is not None
+                self.stream.abort()
+                return
+        if bad is not None and self.reg is not None:
+            r._log.error("registrar: closing the registration connection to %s: %s", r._where, bad)
+            self.reason = f"malformed bytes from the registrar: {bad}"
+            assert self.stream is not None
+            self.stream.abort()
+
+    def connection_lost(self, error: ErgoError | None) -> None:
+        self._cancel_timer()
+        reg = self.reg
+        if reg is None or reg.conn is not self:
+            return
+        if self.registered and self.reason is None:
+            self.reg = reg.conn = None
+            self.registrar._lost(reg, error)
+        else:
+            self._failed(f"the connection closed{f' ({error})' if error is not None else ''}")
+
+    # the registrar lets go of it
+
+    def drop(self) -> None:
+        """Detach and close: the server drops the name when it sees the close."""
+        self.reg = None
+        self._cancel_timer()
+        if self.stream is not None:
+            self.stream.close()
+        elif self.connecting is not None:
+            self.connecting.set_exception(NoConnection(f"the registration with {self.registrar._where} was dropped"))
+
+    def unregister(self) -> None:
+        """Say Unregister, then close."""
+        if self.stream is not None and self.reg is not None and self.registered:
+            self.stream.write(encode(Unregister(self.reg.node)))
+        self.drop()
+
+
+class _ServerConn(StreamProtocol):
+    """A registration connection accepted by the serving registrar: one node while it lives."""
+
+    def __init__(self, registrar: EsrdRegistrar) -> None:
+        self.registrar = registrar
+        self.stream: Stream | None = None
+        self.peer: Address = ("?", 0)
+        self.node: str | None = None
+        self.decoder = MessageDecoder()
+        self.timer: TimerHandle | None = None
+
+    def connection_made(self, stream: Stream) -> None:
+        r = self.registrar
+        self.stream, self.peer = stream, stream.peer
+        if r._listener is None:  # accepted as we stopped serving
+            stream.close()
+            return
+        r._server_conns[self] = None
+        self.timer = r._scheduler.call_later(r._attempt_timeout, self._idle)
+
+    def _idle(self) -> None:
+        self.timer = None
+        if self.node is None and self.stream is not None:
+            self.registrar._log.warning("registrar: closing the connection from %s:%d: no Register within %s s",
+                                        self.peer[0], self.peer[1], self.registrar._attempt_timeout)
+            self.stream.close()
+
+    def data_received(self, data: memoryview) -> None:
+        r = self.registrar
+        stream = self.stream
+        assert stream is not None
+        if stream.closing:
+            return
+        bad: RegistrarProtocolError | None = None
+        try:
+            messages = self.decoder.feed(data)
+        except RegistrarProtocolError as e:  # what came before the bad bytes still counts
+            messages, bad = e.events, e  # type: ignore[attr-defined]
+        for msg in messages:
+            kind = type(msg)
+            if kind is Register:
+                error = r._serve_register(self, msg)
+                stream.write(encode(RegisterReply(error)))
+                if error is not None and self.node is None:
+                    stream.close()  # as Ergo does: a refused connection has nothing more to say
+                    return
+                if self.timer is not None:
+                    self.timer.cancel()
+                    self.timer = None
+            elif kind is Unregister:
+                stream.write(encode(UnregisterReply(r._serve_unregister(self, msg))))
+            else:
+                r._malformed += 1
+                r._log.error("registrar: closing the registration connection from %s:%d: unexpected %s",
+                             self.peer[0], self.peer[1], kind.__name__)
+                stream.abort()
+                return
+        if bad is not None:
+            r._malformed += 1
+            r._log.error("registrar: closing the registration connection from %s:%d (%s): %s",
+                         self.peer[0], self.peer[1], self.node or "not registered", bad)
+            stream.abort()
+
+    def connection_lost(self, error: ErgoError | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        r = self.registrar
+        r._server_conns.pop(self, None)
+        r._forget(self)
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.node = None
+        if self.stream is not None:
+            self.stream.close()
+
+
+class _ServerDatagrams(DatagramProtocol):
+    def __init__(self, registrar: EsrdRegistrar) -> None:
+        self.registrar = registrar
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        self.registrar._serve_resolve(data, addr)
+
+
+class _Query(DatagramProtocol):
+    """One resolve in flight: a UDP port of its own (so the reply is known to be ours), a
+    datagram sent up to ``resolve_tries`` times within ``resolve_timeout``."""
+
+    def __init__(self, registrar: EsrdRegistrar, node: str, host: str) -> None:
+        self.registrar = registrar
+        self.node = node
+        self.target: Address = (host, registrar.port)
+        self.waiters: list[Future[tuple[Route, ...]]] = []
+        self.endpoint: DatagramEndpoint | None = None
+        self.timer: TimerHandle | None = None
+        self.sent = 0
+        self.done = False
+
+    @property
+    def where(self) -> str:
+        return f"{self.target[0]}:{self.target[1]}"
+
+    def start(self) -> None:
+        r = self.registrar
+        try:
+            self.endpoint = r._transport.datagram(r.host, 0, self)
+        except ErgoError as e:
+            self.finish(NoConnection(f"cannot resolve {self.node}: no UDP port to ask from on {r.host}: {e}"))
+            return
+        self._send()
+
+    def _send(self) -> None:
+        self.timer = None
+        if self.done:
+            return
+        r = self.registrar
+        if self.sent >= r._resolve_tries:
+            self.finish(NoConnection(
+                f"cannot resolve {self.node}: the registrar on {self.where} did not answer "
+                f"({self.sent} tries in {r._resolve_timeout} s)"))
+            return
+        assert self.endpoint is not None
+        self.sent += 1
+        try:
+            self.endpoint.sendto(encode(Resolve(self.node)), self.target)
+        except ErgoError as e:  # an address the transport refuses outright
+            self.finish(NoConnection(f"cannot resolve {self.node}: {e}"))
+            return
+        self.timer = r._scheduler.call_later(r._resolve_timeout / r._resolve_tries, self._send)
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        if self.done:
+            return
+        log = self.registrar._log
+        if addr[1] != self.target[1]:
+            log.debug("registrar: ignored a datagram from %s:%d while resolving %s", addr[0], addr[1], self.node)
+            return
+        try:
+            msg = decode_datagram(data)
+        except RegistrarProtocolError as e:
+            log.warning("registrar: dropped a malformed reply from %s:%d resolving %s: %s",
+                        addr[0], addr[1], self.node, e)
+            return
+        if type(msg) is not ResolveReply:
+            log.warning("registrar: dropped a %s from %s:%d resolving %s", type(msg).__name__, addr[0], addr[1],
+                        self.node)
+            return
+        if msg.error is None and msg.routes:
+            self.finish(msg.routes)
+        elif msg.error is None or isinstance(msg.error, NoRoute):
+            self.finish(NoRoute(f"no route to {self.node}: the registrar on {self.where} does not know it"))
+        else:
+            self.finish(msg.error)
+
+    def finish(self, outcome: tuple[Route, ...] | ErgoError) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.endpoint is not None:
+            self.endpoint.close()
+        queries = self.registrar._queries
+        if queries.get(self.node) is self:
+            del queries[self.node]
+        waiters, self.waiters = self.waiters, []
+        for future in waiters:
+            if isinstance(outcome, ErgoError):
+                future.set_exception(type(outcome)(*outcome.args))  # one each: a raise adds to its traceback
+            else:
+                future.set_result(outcome)
