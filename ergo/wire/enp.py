@@ -620,6 +620,7 @@ class FrameDecoder:
             why = str(e)
         except Exception as e:  # noqa: BLE001 - whatever the bytes, only ProtocolError leaves
             why = f"frame decoder: {brief_error(e)}"
+        data = view = None  # type: ignore[assignment]  # the error's traceback holds this frame
         raise self._failed(why, events)
 
     def _checked(self, run: Callable[[memoryview, list[Any]], None], view: memoryview, events: list[Any]) -> None:
@@ -630,6 +631,7 @@ class FrameDecoder:
             why = str(e)
         except Exception as e:  # noqa: BLE001 - whatever the bytes, only ProtocolError leaves
             why = f"frame decoder: {brief_error(e)}"
+        view = None  # type: ignore[assignment]  # the error's traceback holds this frame
         raise self._failed(why, events)
 
     def _failed(self, why: str, events: list[Any]) -> ProtocolError:
@@ -911,6 +913,10 @@ class LinkCodec:
         self.peer_max_message_size = peer_max_message_size
         self.batch_bytes = batch_bytes
         self.batch_entries = batch_entries
+        # the most entry bytes one batch frame may hold (this side's setting, the peer's limit)
+        self._room = batch_bytes
+        if peer_max_message_size and peer_max_message_size - _BATCH_HEAD.size < batch_bytes:
+            self._room = max(peer_max_message_size - _BATCH_HEAD.size, 0)
         self._reg = registry or edf.DEFAULT
         self._encode = self._reg._encoder()
         self._decode = self._reg._decoder()
@@ -933,6 +939,9 @@ class LinkCodec:
                 TYPE_LINK_RESPONSE: self._dec_response,
             }
         )
+        #: Every message completed by ``data``, in order (see the class and
+        #: :meth:`FrameDecoder.feed`; it is that method of the link's decoder).
+        self.feed: Callable[[bytes | bytearray | memoryview], list[Any]] = self._decoder.feed
         self._peer_pids: dict[int, PID] = {}
         self._local_pids: dict[int, PID] = {}
         self._peer_names: list[ProcessID | None] = [None] * NAME_TABLE_SIZE
@@ -1017,8 +1026,13 @@ class LinkCodec:
             if ref is not None:
                 return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
             if compress is None and self.batch_entries:
-                entry = self._encode([from_.id, to.id, priority, message])
-                if len(entry) > self._room or self._batch_n >= self.batch_entries - 1:
+                try:
+                    entry = self._encode([from_.id, to.id, priority, message])
+                except edf.EncodeError:
+                    # a value nested to the limit does not fit an entry (one level deeper):
+                    # it goes on its own, and anything else is raised from there
+                    return self.send_pid(from_, to, message, priority, compress=1 << 32)
+                if self._batch_n >= self.batch_entries - 1 or len(self._batch) + len(entry) > self._room:
                     return self._entry(entry)
                 if not self._batch_marked and MARK_BYTES in entry:
                     self._batch_marked = _FLAG_MARKED
@@ -1163,14 +1177,6 @@ class LinkCodec:
         out += value
         return self._ready()
 
-    @property
-    def _room(self) -> int:
-        """The most entry bytes one batch frame may hold (this side's setting, the peer's limit)."""
-        limit = self.peer_max_message_size
-        if limit and limit - _BATCH_HEAD.size < self.batch_bytes:
-            return limit - _BATCH_HEAD.size
-        return self.batch_bytes
-
     def _entry(self, entry: bytes) -> bytearray | None:
         """Add one packed plain send to the open batch (or as a batch of its own, if it is too big for one)."""
         room = self._room
@@ -1242,10 +1248,6 @@ class LinkCodec:
     def buffered(self) -> int:
         """Bytes received and not yet returned as messages."""
         return self._decoder.buffered
-
-    def feed(self, data: bytes | bytearray | memoryview) -> list[Any]:
-        """Every message completed by ``data`` (see the class and :meth:`FrameDecoder.feed`)."""
-        return self._decoder.feed(data)
 
     def _peer_pid(self, ident: int) -> PID:
         pid = self._peer_pids.get(ident)
@@ -1390,25 +1392,36 @@ class LinkCodec:
             self._batch_slowly(body, events)
 
     def _batch_entries(self, entries: list[Any], events: list[Any]) -> bool:
+        """The sends of a decoded batch, appended to ``events``; False if an entry is malformed."""
         out: list[Any] = []
+        append = out.append
         peer_pids = self._peer_pids
         local_pids = self._local_pids
         for entry in entries:
             if entry.__class__ is not list or len(entry) != 4:
                 return False
             from_id, to, kind, value = entry
-            if from_id.__class__ is not int or not 0 <= from_id <= _U64:
+            if from_id.__class__ is not int:
                 return False
-            from_ = peer_pids.get(from_id) or self._peer_pid(from_id)
-            if kind == 0 or kind == 1 or kind == 2:
-                if to.__class__ is not int or not 0 <= to <= _U64 or kind.__class__ is not int:
+            from_ = peer_pids.get(from_id)
+            if from_ is None:
+                if not 0 <= from_id <= _U64:
                     return False
-                out.append(_SendPID(from_, local_pids.get(to) or self._local_pid(to), value, kind, False, None))
+                from_ = self._peer_pid(from_id)
+            if kind.__class__ is int and 0 <= kind <= 2:
+                if to.__class__ is not int:
+                    return False
+                to_pid = local_pids.get(to)
+                if to_pid is None:
+                    if not 0 <= to <= _U64:
+                        return False
+                    to_pid = self._local_pid(to)
+                append(_SendPID(from_, to_pid, value, kind, False, None))
             else:
                 target = self._batch_target(to, kind)
                 if target is None:
                     return False
-                out.append(_SendProcessID(from_, target, value, kind & 3, False, None))
+                append(_SendProcessID(from_, target, value, kind & 3, False, None))
         events += out
         return True
 
@@ -1428,6 +1441,7 @@ class LinkCodec:
         unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(body), 1))
         data = bytes(body)
         unpacker.feed(data)
+        out: list[Any] = []
         try:
             count = unpacker.read_array_header()
             for _ in range(count):
@@ -1449,9 +1463,10 @@ class LinkCodec:
                     if target is None:
                         raise ProtocolError(f"a batch entry of kind {brief(kind)} to {brief(to)}: no such target")
                     msg = _SendProcessID(self._peer_pid(from_id), target, value, kind & 3, False, None)
-                events.append(msg if error is None else Undecodable(msg, error))
+                out.append(msg if error is None else Undecodable(msg, error))
             if unpacker.tell() != len(data):
                 raise ProtocolError("extra bytes after the batch's entries")
+            events += out  # only a whole batch is delivered
         except ProtocolError:
             raise
         except Exception as e:  # noqa: BLE001 - msgpack's errors for a malformed batch
