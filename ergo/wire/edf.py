@@ -531,14 +531,23 @@ class Registry:
                     cell[2] -= 1
                     del items[0]
                     value = tuple(items)
-                    # _count's common case inline: the first few keyable values are only noted
+                    # _count's common cases inline: the first few keyable values are only
+                    # noted, and later ones with a hash no other distinct value has pass
                     seen = cell[0]
                     if seen is None:
                         cell[0] = [value]
-                    elif seen.__class__ is list and len(seen) < uncounted:
-                        seen.append(value)
+                    elif seen.__class__ is list:
+                        if len(seen) < uncounted:
+                            seen.append(value)
+                        else:
+                            _count(cell, value)
                     else:
-                        _count(cell, value)
+                        try:
+                            same = seen.setdefault(hash(value), value)
+                        except TypeError:  # holds a list or a dict: it can never be a key
+                            return value
+                        if same is not value and (same.__class__ is list or same != value):
+                            _enter(seen, value)
                     return value
                 if head.__class__ is _Mark:
                     return marked(items, head)

@@ -1,4 +1,4 @@
-"""ENP, the Ergo Network Protocol: the frames two connected nodes exchange, and their decoder.
+"""ENP, the Ergo Network Protocol: the frames two connected nodes exchange, and their decoders.
 
 Every frame starts with an 8-byte header (magic, version, length, order key, type) and
 carries one message: a send, a call and its answer, a link or monitor request, a
@@ -7,13 +7,30 @@ order key is in the header so a connection pool can pick the link for a frame wi
 decoding it; every frame with the same non-zero key must take the same link, which is how
 messages from one sender keep their order.
 
-The body is one EDF array of the message's fields.  The user's value (the message, the
-reason, the result) sits in it as a nested EDF blob, so a value this node cannot decode
-(a type it never registered) loses only that message: the decoder reports it as
-:class:`Undecodable` with the routing fields intact and the connection stays up.  Anything
-wrong with the framing itself is a :class:`ProtocolError`, after which the connection must
-be closed.  Frames above the sender's threshold may be lz4-compressed; the receiver
-decompresses whatever it gets.
+Two ways to use it (byte layouts in ``docs/wire.md``):
+
+- :class:`LinkCodec`, the codec of one established link (what the network layer uses).
+  Made from the two nodes' handshake introductions (``LinkCodec.for_link(ours, peer,
+  registry)``), it leaves the node names and creations out of the frames of the hot path,
+  sends names of processes through a per-link table, and packs plain sends into batch
+  frames.  Sending: ``send(msg, compress=None)`` / ``send_pid(from_, to, message,
+  priority, important, ref, compress=None)`` append to its output and return the bytes to
+  write now once 64 KiB are pending (else None); ``flush()`` returns the rest when the
+  node's run ends.  ``TooLarge``, ``ProcessIncarnation``, ``Incorrect`` and ``EncodeError``
+  are raised at the call, with nothing appended.  Receiving: ``feed(memoryview)`` returns
+  the messages, identifiers whole; it decodes in place and copies only an unfinished
+  frame, so the transport may reuse its buffer after the call.
+- :func:`encode` and :class:`FrameDecoder`, which carry every identifier whole and need no
+  link (tests, tools, and the frames a link codec falls back on).
+
+The body of the full frames is one EDF array of the message's fields, the user's value
+(the message, the reason, the result) sitting in it as a nested EDF blob; in the link
+frames the value is the rest of the frame.  Either way a value this node cannot decode (a
+type it never registered) loses only that message: the decoder reports it as
+:class:`Undecodable` with the routing fields intact and the connection stays up.
+Anything wrong with the framing itself is a :class:`ProtocolError`, after which the
+connection must be closed.  Frames above the sender's threshold may be lz4-compressed; the
+receiver decompresses whatever it gets.
 """
 
 from __future__ import annotations
@@ -39,8 +56,13 @@ __all__ = [
     "COMPRESSION_LZ4",
     "DEFAULT_COMPRESSION_THRESHOLD",
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "BATCH_BYTES",
+    "BATCH_ENTRIES",
     "FRAME_TYPES",
     "HEADER_SIZE",
+    "LINK_TYPES",
+    "NAME_TABLE_SIZE",
+    "TYPE_BATCH",
     "MAGIC",
     "VERSION",
     "Ack",
@@ -48,6 +70,7 @@ __all__ = [
     "FrameDecoder",
     "Heartbeat",
     "Link",
+    "LinkCodec",
     "Monitor",
     "ProtocolError",
     "RequestAlias",
@@ -1038,7 +1061,7 @@ class LinkCodec:
                     self._batch_marked = _FLAG_MARKED
                 self._batch += entry
                 self._batch_n += 1
-                if len(self._batch) + len(self._out) >= self.batch_bytes:
+                if self._out and len(self._batch) + len(self._out) >= self.batch_bytes:
                     return self.flush()
                 return None
             value = self._encode(message)

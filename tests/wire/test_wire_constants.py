@@ -208,6 +208,17 @@ def test_no_frame_type_is_undocumented():
     assert re.search(r"\| 200 \| compressed \|", ENP) and enp.TYPE_COMPRESSED == 200
 
 
+def test_link_frame_types_and_limits_are_the_documented_ones():
+    rows = table(ENP, "| type | name | body |")
+    assert {int(t): name for t, name, _ in rows} == enp.LINK_TYPES
+    assert not set(enp.LINK_TYPES) & set(enp.FRAME_TYPES)
+    assert re.search(r"a table of (\d+) names", ENP).group(1) == str(enp.NAME_TABLE_SIZE) == "1024"
+    assert re.search(r"reach (\d+) KiB \(`BATCH_BYTES`", ENP).group(1) == str(enp.BATCH_BYTES >> 10) == "64"
+    assert re.search(r"or (\d+) sends \(`BATCH_ENTRIES`\)", ENP).group(1) == str(enp.BATCH_ENTRIES) == "1000"
+    assert "bit 2 (4) important" in ENP and enp._FLAG_IMPORTANT == 4
+    assert "bit 3 (8) the value may hold marked arrays" in ENP.replace("\n", " ") and enp._FLAG_MARKED == 8
+
+
 A, B = PID("a@h", 1005, 7), PID("b@h", 1010, 9)
 REF = Ref("a@h", 7, (1, 2, 3))
 
