@@ -837,6 +837,7 @@ _F_NAME_REF = struct.Struct(">QBQQQ")
 _BATCH_HEAD = struct.Struct(">BBIBBBBI")  # header, flags, then a msgpack array 32 header (0xdd, count)
 _ARRAY32 = 0xDD
 _PID_CACHE = 4096
+_NEVER = 1 << 32  # a compression threshold no frame passes
 # the message classes, typed for what the decorator made of them (a dataclass's __init__)
 _SendPID: Any = SendPID
 _SendProcessID: Any = SendProcessID
@@ -942,6 +943,9 @@ class LinkCodec:
             self._room = max(peer_max_message_size - _BATCH_HEAD.size, 0)
         self._reg = registry or edf.DEFAULT
         self._encode = self._reg._encoder()
+        self._pack_entry = self._reg._new_packer().pack  # raw: its errors are re-raised by _encode
+        # the largest frame the fast paths append without the checks of _frame
+        self._limit = min(peer_max_message_size or _MAX_LENGTH, _MAX_LENGTH)
         self._decode = self._reg._decoder()
         # what this node sends
         self._out = bytearray()
@@ -1050,11 +1054,11 @@ class LinkCodec:
                 return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
             if compress is None and self.batch_entries:
                 try:
-                    entry = self._encode([from_.id, to.id, priority, message])
-                except edf.EncodeError:
+                    entry = self._pack_entry([from_.id, to.id, priority, message])
+                except Exception:  # noqa: BLE001
                     # a value nested to the limit does not fit an entry (one level deeper):
-                    # it goes on its own, and anything else is raised from there
-                    return self.send_pid(from_, to, message, priority, compress=1 << 32)
+                    # it goes on its own; anything else raises its EncodeError from there
+                    return self.send_pid(from_, to, message, priority, compress=_NEVER)
                 if self._batch_n >= self.batch_entries - 1 or len(self._batch) + len(entry) > self._room:
                     return self._entry(entry)
                 if not self._batch_marked and MARK_BYTES in entry:
@@ -1065,11 +1069,17 @@ class LinkCodec:
                     return self.flush()
                 return None
             value = self._encode(message)
+            length = _H_SEND_PID.size + len(value)
             head = _H_SEND_PID.pack(
-                MAGIC, VERSION, _H_SEND_PID.size + len(value), 1 + from_.id % 255, TYPE_LINK_SEND_PID,
+                MAGIC, VERSION, length, 1 + from_.id % 255, TYPE_LINK_SEND_PID,
                 from_.id, to.id, priority | _FLAG_MARKED if MARK_BYTES in value else priority,
             )  # fmt: skip
-            return self._frame("SendPID", head, value, compress)
+            if compress is not None or self._batch_n or length > self._limit:
+                return self._frame("SendPID", head, value, compress)
+            out = self._out
+            out += head
+            out += value
+            return None if len(out) < self.batch_bytes else self.flush()
         if ref.__class__ is not Ref or ref.node != self.local or ref.creation != self.local_creation:
             return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
         value = self._encode(message)
@@ -1161,10 +1171,12 @@ class LinkCodec:
 
     def _full(self, msg: Any, compress: int | None) -> bytearray | None:
         """A frame with every identifier in full (what :func:`encode` makes)."""
-        targets: tuple[Any, ...] = (getattr(msg, "to", None), getattr(msg, "target", None))
-        for target in targets:
-            if type(target) in (PID, Alias) and target.node == self.peer:
-                self.check_target(target)
+        # every ``to`` is on the peer, and so is the target of a link or monitor (that of a
+        # termination notice is on this node)
+        kind = type(msg)
+        target = msg.target if kind in (Link, Unlink, Monitor, Demonitor) else getattr(msg, "to", None)
+        if type(target) in (PID, Alias, ProcessID):
+            self.check_target(target)
         frame = encode(
             msg,
             registry=self._reg,

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from wire_strategies import make_registry, reasons, same, values
 
 from ergo.gen import errors as gerrors
-from ergo.gen.ids import PID, Alias, Event, ProcessID, Ref
+from ergo.gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 from ergo.wire import edf, enp
 from ergo.wire import handshake as hs
 
@@ -159,8 +159,16 @@ def test_a_pid_of_another_incarnation_of_the_peer_is_refused_before_anything_is_
         with pytest.raises(gerrors.ProcessIncarnation, match="incarnation 8 of 'b@h', which is now 9"):
             send()
     assert sender.pending == 0
-    with pytest.raises(gerrors.Incorrect, match="not on this link's peer"):
-        sender.send_pid(FROM, PID("c@h", 1, CB), "x")
+    for send in (
+        lambda: sender.send_pid(FROM, PID("c@h", 1, CB), "x"),
+        lambda: sender.send(enp.SendProcessID(FROM, ProcessID("srv", "c@h"), "x")),
+        lambda: sender.send(enp.Monitor(FROM, PID("c@h", 1, CB), MY_REF)),
+        lambda: sender.send(enp.SendPID(PID("c@h", 1, 1), PID("c@h", 2, 1), "x")),
+    ):
+        with pytest.raises(gerrors.Incorrect, match="not on this link's peer"):
+            send()
+    sender.send(enp.TerminatePID(FROM, gerrors.TerminateReasonNormal))  # about a process of this node
+    sender.send(enp.Monitor(FROM, Atom(B), MY_REF))  # a node, by name
     sender.check_target(TO)
     sender.check_target(ProcessID("srv", B))
 
