@@ -633,6 +633,8 @@ class FrameDecoder:
         else:
             events = []
         view = data if data.__class__ is memoryview else memoryview(data)
+        if view.itemsize != 1:  # a view of anything but bytes: read its bytes
+            view = view.cast("B")
         try:
             if self._buf:
                 view = self._complete(view, events)

@@ -389,3 +389,14 @@ def test_a_codec_refuses_arguments_that_are_not_a_link(bad):
     with pytest.raises(gerrors.Incorrect):
         enp.LinkCodec(args.pop("local"), args.pop("local_creation"), args.pop("peer"), args.pop("peer_creation"),
                       **args)  # fmt: skip
+
+
+def test_a_view_of_wider_items_is_read_as_its_bytes():
+    import array
+
+    sender, receiver = link()
+    sender.send_pid(FROM, TO, "hi")
+    data = bytes(sender.flush())
+    data += bytes(-len(data) % 4)  # whole 4-byte items; the padding starts an unfinished frame
+    got = receiver.feed(memoryview(array.array("I", data)))
+    assert got == [enp.SendPID(FROM, TO, "hi")] and receiver.buffered == len(data) - 25 == 3
