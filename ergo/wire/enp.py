@@ -946,6 +946,8 @@ class LinkCodec:
         self._reg = registry or edf.DEFAULT
         self._encode = self._reg._encoder()
         self._pack_entry = self._reg._new_packer().pack  # raw: its errors are re-raised by _encode
+        self._checked_from: Any = None  # the last (sender, recipient) send_pid found fit
+        self._checked_to: Any = None
         # the largest frame the fast paths append without the checks of _frame
         self._limit = min(peer_max_message_size or _MAX_LENGTH, _MAX_LENGTH)
         self._decode = self._reg._decoder()
@@ -1036,21 +1038,25 @@ class LinkCodec:
         compress: int | None = None,
     ) -> bytearray | None:
         """Encode ``SendPID(from_, to, message, priority, important, ref)`` (see the class)."""
-        # the hot path, written out: a plain send from a process of this node
-        if (
-            from_.__class__ is not PID
-            or from_.creation != self.local_creation
-            or from_.node != self.local
-            or not 0 <= from_.id <= _U64
-            or to.__class__ is not PID
-            or not 0 <= to.id <= _U64
-            or priority.__class__ is not int
-            or not 0 <= priority <= 2
-            or important.__class__ is not bool
-        ):
+        # the hot path, written out: a plain send from a process of this node.  A sender
+        # sends to one recipient many times over: the pair checked last is not checked again
+        # (identifiers are immutable)
+        if from_ is not self._checked_from or to is not self._checked_to:
+            if (
+                from_.__class__ is not PID
+                or from_.creation != self.local_creation
+                or from_.node != self.local
+                or not 0 <= from_.id <= _U64
+                or to.__class__ is not PID
+                or not 0 <= to.id <= _U64
+            ):
+                return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
+            if to.creation != self.peer_creation or to.node != self.peer:
+                self.check_target(to)
+            self._checked_from = from_
+            self._checked_to = to
+        if priority.__class__ is not int or not 0 <= priority <= 2 or important.__class__ is not bool:
             return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
-        if to.creation != self.peer_creation or to.node != self.peer:
-            self.check_target(to)
         if not important:
             if ref is not None:
                 return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
