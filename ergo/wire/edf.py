@@ -271,9 +271,6 @@ class Registry:
 
     def encode(self, value: Any) -> bytes:
         """The EDF bytes of ``value``; raises :class:`EncodeError` for anything EDF cannot carry."""
-        return self._pack(value)
-
-    def _pack(self, value: Any) -> bytes:
         pool = self._packers
         try:
             packer = pool.pop()
@@ -285,6 +282,8 @@ class Registry:
             raise _encode_failure(value, e) from None
         finally:
             pool.append(packer)
+
+    _pack = encode
 
     def _new_packer(self) -> msgpack.Packer:
         return msgpack.Packer(default=self._default, use_bin_type=True, strict_types=True, datetime=True)
@@ -340,6 +339,7 @@ class Registry:
         encoders = self._encoders
         records = self._record_names
         fallback = self._fallback
+        id_types = frozenset(_ID_ENCODERS)
 
         def default(obj: Any) -> Any:
             # what msgpack packs in place of ``obj``: an ext value, or a marked array (a list
@@ -347,12 +347,11 @@ class Registry:
             t = obj.__class__
             if t is tuple:
                 return [_TUPLE_HEAD, *obj]
-            enc = _ID_ENCODERS.get(t)
-            if enc is not None:
+            if t in id_types:
                 try:
                     return obj._wire
                 except AttributeError:  # never sent before: encode it once, keep it on it
-                    return enc(obj)
+                    return _ID_ENCODERS[t](obj)
             if t is Atom:
                 ext = _atom_cache.get(obj)
                 return ext if ext is not None else _enc_atom(obj)
@@ -415,11 +414,9 @@ class Registry:
 
     # -- decoding -------------------------------------------------------------------------
 
-    def decode(self, data: bytes | bytearray | memoryview) -> Any:
-        """The value in ``data``, which must hold exactly one EDF value; else :class:`DecodeError`."""
-        return self._unpack(data, "value")
-
-    def _unpack(self, data: Any, what: str) -> Any:
+    def decode(self, data: bytes | bytearray | memoryview, what: str = "value") -> Any:
+        """The value in ``data``, which must hold exactly one EDF value; else :class:`DecodeError`
+        (whose message calls it ``what``)."""
         # One decode's state is a cell [seen, ext_hook, open, list_hook]: ``seen`` the values
         # a set or map could use as keys (see MAX_SHARED_HASH: None, then a list, then a
         # dict), ``open`` how many markers the ext hook made that no list hook consumed yet
@@ -465,6 +462,8 @@ class Registry:
             cell[0] = None  # hold on to no decoded value while pooled
             cell[2] = 0
             pool.append(cell)
+
+    _unpack = decode
 
     def _make_hooks(self, cell: list[Any]) -> tuple[Callable[[int, bytes], Any], Callable[[list[Any]], Any]]:
         # The two hooks run once per identifier and marked array of every message, so they
