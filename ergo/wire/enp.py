@@ -803,13 +803,17 @@ TYPE_BATCH = 110
 TYPE_LINK_SEND_PID = 111
 TYPE_LINK_SEND_PROCESS_ID = 112
 TYPE_LINK_REQUEST_PID = 131
+TYPE_LINK_REQUEST_PROCESS_ID = 132
 TYPE_LINK_RESPONSE = 139
+TYPE_LINK_ACK = 171
 LINK_TYPES: dict[int, str] = {
     TYPE_BATCH: "Batch",
     TYPE_LINK_SEND_PID: "LinkSendPID",
     TYPE_LINK_SEND_PROCESS_ID: "LinkSendProcessID",
     TYPE_LINK_REQUEST_PID: "LinkRequestPID",
+    TYPE_LINK_REQUEST_PROCESS_ID: "LinkRequestProcessID",
     TYPE_LINK_RESPONSE: "LinkResponse",
+    TYPE_LINK_ACK: "LinkAck",
 }
 
 #: How many names (of the ProcessIDs sent to) one direction of a link keeps in its table.
@@ -843,6 +847,8 @@ _NEVER = 1 << 32  # a compression threshold no frame passes
 # the message classes, typed for what the decorator made of them (a dataclass's __init__)
 _SendPID: Any = SendPID
 _SendProcessID: Any = SendProcessID
+_RequestProcessID: Any = RequestProcessID
+_Ack: Any = Ack
 _trusted_new = object.__new__
 _set_field = object.__setattr__
 
@@ -873,9 +879,11 @@ class LinkCodec:
     creations, the frames for the hot path leave them out (``docs/wire.md``, 2.3):
 
     - a send to a PID carries only the two ids, the flags and, when important, the ref's
-      ids; a call (:class:`RequestPID`) and its :class:`Response` the same with the ref;
-    - a send to a ProcessID carries the name through a table of :data:`NAME_TABLE_SIZE`
-      names per direction, defined inline the first time a name is used;
+      ids; a call (:class:`RequestPID`), its :class:`Response` and the :class:`Ack` of an
+      important message the same with the ref;
+    - a send or a call to a ProcessID carries the name through a table of
+      :data:`NAME_TABLE_SIZE` names per direction, defined inline the first time a name
+      is used;
     - plain sends (to a PID or a ProcessID, not important, not compressed) are packed at
       once, when :meth:`send` is called (so an encoding error is raised to the sender
       there), into the open **batch** frame: one msgpack array of
@@ -967,7 +975,9 @@ class LinkCodec:
                 TYPE_LINK_SEND_PID: self._dec_send_pid,
                 TYPE_LINK_SEND_PROCESS_ID: self._dec_send_name,
                 TYPE_LINK_REQUEST_PID: self._dec_request,
+                TYPE_LINK_REQUEST_PROCESS_ID: self._dec_request_name,
                 TYPE_LINK_RESPONSE: self._dec_response,
+                TYPE_LINK_ACK: self._dec_ack,
             }
         )
         #: Every message completed by ``data``, in order (see the class and
@@ -1105,56 +1115,77 @@ class LinkCodec:
             return self.send_pid(
                 msg.from_, msg.to, msg.message, msg.priority, msg.important, msg.ref, compress=compress
             )
-        if kind is SendProcessID and self._ours(msg.from_) and type(msg.to) is ProcessID:
+        if (kind is SendProcessID or kind is RequestProcessID) and self._ours(msg.from_) and type(msg.to) is ProcessID:
             return self._send_name(msg, compress)
-        if (kind is RequestPID or kind is Response) and self._ours(msg.from_) and type(msg.to) is PID:
+        if (kind is RequestPID or kind is Response or kind is Ack) and self._ours(msg.from_) and type(msg.to) is PID:
             return self._call(msg, compress)
         return self._full(msg, compress)
 
     def _ours(self, pid: Any) -> bool:
         return type(pid) is PID and pid.node == self.local and pid.creation == self.local_creation and pid.id <= _U64
 
-    def _send_name(self, msg: SendProcessID, compress: int | None) -> bytearray | None:
+    def _send_name(self, msg: SendProcessID | RequestProcessID, compress: int | None) -> bytearray | None:
         priority, important, ref = msg.priority, msg.important, msg.ref
+        request = type(msg) is RequestProcessID
         if (
             priority.__class__ is not int
             or not 0 <= priority <= 2
             or important.__class__ is not bool
-            or (ref is not None and not important)
-            or (important and (type(ref) is not Ref or ref.node != self.local or ref.creation != self.local_creation))
-        ):
+            or (ref is not None and not important and not request)
+            or ((important or request) and (type(ref) is not Ref or ref.node != self.local
+                                            or ref.creation != self.local_creation))
+        ):  # fmt: skip
             return self._full(msg, compress)
         to = msg.to
         self.check_target(to)
         index, define = self._name_ref(to.name)
-        if not important and compress is None and self.batch_entries:
+        if not important and not request and compress is None and self.batch_entries:
             name_ref: Any = [index, str.__str__(to.name)] if define else index
-            out = self._entry(self._encode([msg.from_.id, name_ref, 4 | priority, msg.message]))
-            if define:  # only now: the entry that defines it is on its way
-                self._define(index, to.name)
-            return out
+            try:
+                entry = self._encode([msg.from_.id, name_ref, 4 | priority, msg.message])
+            except edf.EncodeError:
+                entry = None  # too deep for an entry: on its own, which raises what is wrong
+            if entry is not None:
+                out = self._entry(entry)
+                if define:  # only now: the entry that defines it is on its way
+                    self._define(index, to.name)
+                return out
         value = self._encode(msg.message)
         name = _NAME_REF.pack(index | _DEFINE) + _name_bytes(to.name) if define else _NAME_REF.pack(index)
         order = 1 + msg.from_.id % 255
         flags = priority | (_FLAG_MARKED if MARK_BYTES in value else 0)
-        if important:
+        if request:
+            ftype = TYPE_LINK_REQUEST_PROCESS_ID
+            if important:
+                flags |= _FLAG_IMPORTANT
+        else:
+            ftype = TYPE_LINK_SEND_PROCESS_ID
+        if important or request:
             size = _H_SEND_NAME_REF.size + len(name) + len(value)
             head = _H_SEND_NAME_REF.pack(
-                MAGIC, VERSION, size, order, TYPE_LINK_SEND_PROCESS_ID, msg.from_.id, flags | _FLAG_IMPORTANT,
+                MAGIC, VERSION, size, order, ftype, msg.from_.id, flags | _FLAG_IMPORTANT if important else flags,
                 *ref.id,  # type: ignore[union-attr]
             )  # fmt: skip
         else:
             size = _H_SEND_NAME.size + len(name) + len(value)
-            head = _H_SEND_NAME.pack(MAGIC, VERSION, size, order, TYPE_LINK_SEND_PROCESS_ID, msg.from_.id, flags)
-        out = self._frame("SendProcessID", head + name, value, compress)
+            head = _H_SEND_NAME.pack(MAGIC, VERSION, size, order, ftype, msg.from_.id, flags)
+        out = self._frame(type(msg).__name__, head + name, value, compress)
         if define:
             self._define(index, to.name)
         return out
 
-    def _call(self, msg: RequestPID | Response, compress: int | None) -> bytearray | None:
-        ref, priority, important = msg.ref, msg.priority, msg.important
-        # a request's ref is made by the caller (this node); a response's by the caller (the peer)
-        if type(msg) is RequestPID:
+    def _call(self, msg: RequestPID | Response | Ack, compress: int | None) -> bytearray | None:
+        kind = type(msg)
+        ref = msg.ref
+        if kind is Ack:
+            priority, important, payload = 0, False, msg.error  # type: ignore[union-attr]
+            if payload is not None and not isinstance(payload, BaseException):
+                return self._full(msg, compress)  # which says what is wrong with it
+        else:
+            priority, important, payload = msg.priority, msg.important, msg.message  # type: ignore[union-attr]
+        # a request's ref is made by the caller (this node); the ref of a response or an
+        # acknowledgement by the peer (the caller, the sender of the important message)
+        if kind is RequestPID:
             node, creation = self.local, self.local_creation
         else:
             node, creation = self.peer, self.peer_creation
@@ -1168,14 +1199,14 @@ class LinkCodec:
         ):
             return self._full(msg, compress)
         self.check_target(msg.to)
-        value = self._encode(msg.message)
-        ftype = TYPE_LINK_REQUEST_PID if type(msg) is RequestPID else TYPE_LINK_RESPONSE
+        value = self._encode(payload)
+        ftype = {RequestPID: TYPE_LINK_REQUEST_PID, Response: TYPE_LINK_RESPONSE, Ack: TYPE_LINK_ACK}[kind]
         flags = priority | (_FLAG_IMPORTANT if important else 0) | (_FLAG_MARKED if MARK_BYTES in value else 0)
         head = _H_CALL.pack(
             MAGIC, VERSION, _H_CALL.size + len(value), 1 + msg.from_.id % 255, ftype,
             msg.from_.id, msg.to.id, flags, *ref.id,
         )  # fmt: skip
-        return self._frame(type(msg).__name__, head, value, compress)
+        return self._frame(kind.__name__, head, value, compress)
 
     def _full(self, msg: Any, compress: int | None) -> bytearray | None:
         """A frame with every identifier in full (what :func:`encode` makes)."""
@@ -1343,33 +1374,44 @@ class LinkCodec:
         events.append(_SendPID(from_, to, value, priority, ref is not None, ref))
 
     def _dec_send_name(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
-        body = view[start:end]
+        self._dec_name(view[start:end], events, SendProcessID)
+
+    def _dec_request_name(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
+        self._dec_name(view[start:end], events, RequestProcessID)
+
+    def _dec_name(self, body: memoryview, events: list[Any], cls: Any) -> None:
+        request = cls is RequestProcessID
+        what = "LinkRequestProcessID" if request else "LinkSendProcessID"
         if len(body) < _F_NAME.size:
-            raise ProtocolError("LinkSendProcessID frame shorter than its fields")
+            raise ProtocolError(f"{what} frame shorter than its fields")
         from_id, flags = _F_NAME.unpack_from(body)
-        priority = self._flags(flags, "LinkSendProcessID")
+        priority = self._flags(flags, what)
         ref = None
         start = _F_NAME.size
-        if flags & _FLAG_IMPORTANT:
+        if request or flags & _FLAG_IMPORTANT:
             if len(body) < _F_NAME_REF.size:
-                raise ProtocolError("LinkSendProcessID frame shorter than its fields")
+                raise ProtocolError(f"{what} frame shorter than its fields")
             ref = _ref(self.peer, self.peer_creation, _REF_IDS.unpack_from(body, start))
             start = _F_NAME_REF.size
         if len(body) < start + 2:
-            raise ProtocolError("LinkSendProcessID frame shorter than its name")
+            raise ProtocolError(f"{what} frame shorter than its name")
         (index,) = _NAME_REF.unpack_from(body, start)
         start += 2
         if index & _DEFINE:
             index &= ~_DEFINE
             if start >= len(body) or start + 1 + body[start] > len(body):
-                raise ProtocolError("LinkSendProcessID frame shorter than its name")
+                raise ProtocolError(f"{what} frame shorter than its name")
             size = body[start]
             to = self._define_peer_name(index, bytes(body[start + 1 : start + 1 + size]))
             start += 1 + size
         else:
             to = self._peer_name(index)
-        value, error = self._value(body[start:], "SendProcessID value", flags & _FLAG_MARKED)
-        msg = _SendProcessID(self._peer_pid(from_id), to, value, priority, ref is not None, ref)
+        value, error = self._value(body[start:], f"{cls.__name__} value", flags & _FLAG_MARKED)
+        important = bool(flags & _FLAG_IMPORTANT)
+        if request:
+            msg = _RequestProcessID(self._peer_pid(from_id), to, ref, value, priority, important)
+        else:
+            msg = _SendProcessID(self._peer_pid(from_id), to, value, priority, important, ref)
         events.append(msg if error is None else Undecodable(msg, error))
 
     def _define_peer_name(self, index: int, raw: bytes | str) -> ProcessID:
@@ -1397,26 +1439,36 @@ class LinkCodec:
         return to
 
     def _dec_call(self, body: memoryview, events: list[Any], cls: Any) -> None:
-        what = "LinkRequestPID" if cls is RequestPID else "LinkResponse"
+        what = {RequestPID: "LinkRequestPID", Response: "LinkResponse", Ack: "LinkAck"}[cls]
         if len(body) < _F_PID_REF.size:
             raise ProtocolError(f"{what} frame shorter than its fields")
         from_id, to_id, flags, a, b, c = _F_PID_REF.unpack_from(body)
         priority = self._flags(flags, what)
         if cls is RequestPID:
             ref = _ref(self.peer, self.peer_creation, (a, b, c))
-        else:  # the answer to a call this node made: the ref is its own
+        else:  # the answer to a call, or to an important message, of this node: its own ref
             ref = _ref(self.local, self.local_creation, (a, b, c))
         value, error = self._value(body[_F_PID_REF.size :], f"{cls.__name__} value", flags & _FLAG_MARKED)
-        msg = cls(self._peer_pid(from_id), self._local_pid(to_id), ref, value, priority, bool(flags & _FLAG_IMPORTANT))
+        msg: Any
+        if cls is Ack:
+            if flags & (_FLAG_PRIORITY | _FLAG_IMPORTANT):
+                raise ProtocolError(f"LinkAck flags {flags:#04x}: an acknowledgement has no priority")
+            msg = _Ack(self._peer_pid(from_id), self._local_pid(to_id), ref, value)
+            if error is None and value is not None and not isinstance(value, BaseException):
+                raise ProtocolError(f"Ack.error must be an error or nil, not {brief(value)}")
+        else:
+            important = bool(flags & _FLAG_IMPORTANT)
+            msg = cls(self._peer_pid(from_id), self._local_pid(to_id), ref, value, priority, important)
         events.append(msg if error is None else Undecodable(msg, error))
 
     def _dec_request(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
-        body = view[start:end]
-        self._dec_call(body, events, RequestPID)
+        self._dec_call(view[start:end], events, RequestPID)
 
     def _dec_response(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
-        body = view[start:end]
-        self._dec_call(body, events, Response)
+        self._dec_call(view[start:end], events, Response)
+
+    def _dec_ack(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
+        self._dec_call(view[start:end], events, Ack)
 
     def _dec_batch(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
         # One unpack call for the whole batch; if it fails (a value that does not decode,

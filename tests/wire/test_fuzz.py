@@ -13,7 +13,7 @@ import lz4.block
 import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wire_strategies import frames, make_registry, values
+from wire_strategies import frames, make_registry, reasons, values
 
 from ergo.gen.ids import PID, Alias, Event, ProcessID, Ref
 from ergo.wire import edf, enp
@@ -70,6 +70,10 @@ _LINK_MESSAGES = st.one_of(
               ProcessID("q", "b@h")]), values),  # fmt: skip
     st.builds(enp.RequestPID, st.just(PID("a@h", 5, 7)), st.just(PID("b@h", 6, 9)), st.just(Ref("a@h", 7, (1, 2, 3))),
               values),  # fmt: skip
+    st.builds(enp.RequestProcessID, st.just(PID("a@h", 5, 7)), st.just(ProcessID("p", "b@h")),
+              st.just(Ref("a@h", 7, (1, 2, 3))), values),  # fmt: skip
+    st.builds(enp.Ack, st.just(PID("a@h", 5, 7)), st.just(PID("b@h", 6, 9)), st.just(Ref("b@h", 9, (1, 2, 3))),
+              st.none() | reasons),  # fmt: skip
 )
 
 

@@ -70,6 +70,8 @@ messages = st.one_of(
     st.builds(enp.SendProcessID, senders, names_b, values, priorities, st.just(True), st.just(MY_REF)),
     st.builds(enp.RequestPID, senders, targets_b, st.just(MY_REF), values, priorities, st.booleans()),
     st.builds(enp.Response, senders, targets_b, st.just(THEIR_REF), values, priorities, st.booleans()),
+    st.builds(enp.RequestProcessID, senders, names_b, st.just(MY_REF), values, priorities, st.booleans()),
+    st.builds(enp.Ack, senders, targets_b, st.just(THEIR_REF), st.none() | reasons),
     # frames that keep their identifiers whole on a link too
     st.builds(enp.SendPID, st.just(PID("c@h", 1, 1)), targets_b, values),  # not this node's process
     st.builds(enp.SendAlias, senders, st.just(Alias(B, CB, (1, 2, 3))), values),
@@ -102,10 +104,15 @@ def test_plain_sends_share_one_batch_frame_and_the_rest_take_compact_frames():
     sender.send(enp.RequestPID(FROM, TO, MY_REF, "e"))
     sender.send(enp.Response(FROM, TO, THEIR_REF, "f"))
     sender.send(enp.SendProcessID(FROM, ProcessID("srv", B), "g", important=True, ref=MY_REF))
+    sender.send(enp.RequestProcessID(FROM, ProcessID("srv", B), MY_REF, "h", 1, True))
+    sender.send(enp.Ack(FROM, TO, THEIR_REF, gerrors.MailboxFull()))
+    sender.send(enp.Ack(FROM, TO, THEIR_REF))
     data = bytes(sender.flush())
-    assert frame_types(data) == [enp.TYPE_BATCH, 111, 131, 139, 112]
+    assert frame_types(data) == [enp.TYPE_BATCH, 111, 131, 139, 112, 132, 171, 171]
     got = receiver.feed(data)
-    assert [m.message for m in got] == ["a", "b", "c", "d", "e", "f", "g"]
+    assert [m.message for m in got[:8]] == ["a", "b", "c", "d", "e", "f", "g", "h"]
+    assert got[7] == enp.RequestProcessID(FROM, ProcessID("srv", B), MY_REF, "h", 1, True)
+    assert got[8].ref == THEIR_REF and isinstance(got[8].error, gerrors.MailboxFull) and got[9].error is None
     assert got[2] == enp.SendPID(FROM, TO, "c", 2) and got[1].to == ProcessID("srv", B)
     assert got[3] == enp.SendPID(FROM, TO, "d", 0, True, MY_REF)
     assert got[5] == enp.Response(FROM, TO, THEIR_REF, "f")
@@ -329,6 +336,9 @@ def _batch(*entries: bytes, flags: int = 0) -> bytes:
         (_raw(111, struct.pack(">QQB", 1, 2, 0x10)), "unknown bits"),
         (_raw(111, struct.pack(">QQB", 1, 2, 4) + b"\x00" * 23), "shorter than its fields"),
         (_raw(131, struct.pack(">QQB", 1, 2, 0)), "shorter than its fields"),
+        (_raw(132, struct.pack(">QB", 1, 0)), "shorter than its fields"),
+        (_raw(171, struct.pack(">QQBQQQ", 1, 2, 1, 0, 0, 0) + b"\xc0"), "an acknowledgement has no priority"),
+        (_raw(171, struct.pack(">QQBQQQ", 1, 2, 0, 0, 0, 0) + b"\x05"), "Ack.error must be an error or nil"),
         (_raw(112, struct.pack(">QBH", 1, 0, 5) + b"\xc0"), "entry never defined"),
         (_raw(112, struct.pack(">QBH", 1, 0, 5000) + b"\xc0"), "past the table of 1024"),
         (_raw(112, struct.pack(">QBH", 1, 0, 0x8000 | 5000) + b"\x01a\xc0"), "past the table"),
