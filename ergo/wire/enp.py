@@ -905,13 +905,17 @@ class LinkCodec:
     peer's node from another creation than the peer's, ``Incorrect`` for a message that
     does not hold what its frame's spec says or a target on another node, ``EncodeError``
     for a value EDF cannot carry.  ``compress`` (an int) asks for lz4 when the frame's body
-    is longer than that many bytes; such a send is never batched.
+    is longer than that many bytes; such a send is never batched.  A batch closes at
+    ``batch_bytes`` of entries (or the peer's limit) or ``batch_entries`` sends (default
+    1000; 0 turns batching off, every send then a frame of its own).
 
     **Receiving.**  :meth:`feed` as :meth:`FrameDecoder.feed` (it accepts a ``memoryview``
     valid only during the call and copies only an unfinished frame), returning the
     messages with every identifier whole (a batch as its sends, in order).  Malformed
     bytes raise :class:`ProtocolError` (with ``events``) and the link must close; a value
     that does not decode arrives as :class:`Undecodable` with its routing fields.
+
+    One codec serves one link, used from one thread at a time (the node's).
     """
 
     def __init__(
