@@ -50,7 +50,7 @@ from ergo.gen.options import DEFAULT_MAX_MESSAGE_SIZE
 
 from . import edf
 from ._brief import brief, brief_error
-from .edf import MARK_BYTES, DecodeError, Registry, has_marks
+from .edf import DecodeError, Registry, has_marks
 
 __all__ = [
     "COMPRESSION_LZ4",
@@ -1083,7 +1083,7 @@ class LinkCodec:
                     return self.send_pid(from_, to, message, priority, compress=_NEVER)
                 if self._batch_n >= self.batch_entries - 1 or len(self._batch) + len(entry) > self._room:
                     return self._entry(entry)
-                if not self._batch_marked and MARK_BYTES in entry:
+                if not self._batch_marked and has_marks(entry):
                     self._batch_marked = _FLAG_MARKED
                 self._batch += entry
                 self._batch_n += 1
@@ -1094,7 +1094,7 @@ class LinkCodec:
             length = _H_SEND_PID.size + len(value)
             head = _H_SEND_PID.pack(
                 MAGIC, VERSION, length, 1 + from_.id % 255, TYPE_LINK_SEND_PID,
-                from_.id, to.id, priority | _FLAG_MARKED if MARK_BYTES in value else priority,
+                from_.id, to.id, priority | _FLAG_MARKED if has_marks(value) else priority,
             )  # fmt: skip
             if compress is not None or self._batch_n or length > self._limit:
                 return self._frame("SendPID", head, value, compress)
@@ -1105,7 +1105,7 @@ class LinkCodec:
         if ref.__class__ is not Ref or ref.node != self.local or ref.creation != self.local_creation:
             return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
         value = self._encode(message)
-        flags = priority | _FLAG_IMPORTANT | (_FLAG_MARKED if MARK_BYTES in value else 0)
+        flags = priority | _FLAG_IMPORTANT | (_FLAG_MARKED if has_marks(value) else 0)
         head = _H_SEND_PID_REF.pack(
             MAGIC, VERSION, _H_SEND_PID_REF.size + len(value), 1 + from_.id % 255, TYPE_LINK_SEND_PID,
             from_.id, to.id, flags, *ref.id,
@@ -1157,7 +1157,7 @@ class LinkCodec:
         value = self._encode(msg.message)
         name = _NAME_REF.pack(index | _DEFINE) + _name_bytes(to.name) if define else _NAME_REF.pack(index)
         order = 1 + msg.from_.id % 255
-        flags = priority | (_FLAG_MARKED if MARK_BYTES in value else 0)
+        flags = priority | (_FLAG_MARKED if has_marks(value) else 0)
         if request:
             ftype = TYPE_LINK_REQUEST_PROCESS_ID
             if important:
@@ -1205,7 +1205,7 @@ class LinkCodec:
         self.check_target(msg.to)
         value = self._encode(payload)
         ftype = {RequestPID: TYPE_LINK_REQUEST_PID, Response: TYPE_LINK_RESPONSE, Ack: TYPE_LINK_ACK}[kind]
-        flags = priority | (_FLAG_IMPORTANT if important else 0) | (_FLAG_MARKED if MARK_BYTES in value else 0)
+        flags = priority | (_FLAG_IMPORTANT if important else 0) | (_FLAG_MARKED if has_marks(value) else 0)
         head = _H_CALL.pack(
             MAGIC, VERSION, _H_CALL.size + len(value), 1 + msg.from_.id % 255, ftype,
             msg.from_.id, msg.to.id, flags, *ref.id,
