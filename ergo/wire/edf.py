@@ -488,24 +488,25 @@ class Registry:
         uncounted = _UNCOUNTED
 
         def ext_hook(code: int, data: bytes) -> Any:
-            if data:
-                if code == EXT_PID:
-                    value = pids.get(data)
-                    if value is not None:
-                        return value
-                elif code == EXT_ATOM:
-                    value = atoms.get(data)
-                    if value is not None:
-                        return value
-                elif code == EXT_REF:
-                    value = refs.get(data)
-                    if value is not None:
-                        return value
-            else:
-                mark = marks.get(code)
-                if mark is not None:
+            # the cached identifiers by subscript (a miss costs an exception, once per value)
+            try:
+                if data:
+                    if code == EXT_PID:
+                        return pids[data]
+                    if code == EXT_ATOM:
+                        return atoms[data]
+                    if code == EXT_REF:
+                        return refs[data]
+                elif code == EXT_TUPLE:
                     cell[2] += 1
-                    return mark
+                    return tuple_mark
+                else:
+                    mark = marks.get(code)
+                    if mark is not None:
+                        cell[2] += 1
+                        return mark
+            except KeyError:
+                pass
             return slow_ext(code, data)
 
         def slow_ext(code: int, data: bytes) -> Any:
