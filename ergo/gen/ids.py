@@ -100,6 +100,18 @@ _set = object.__setattr__
 _T = TypeVar("_T")
 
 
+class _Wire:
+    """The one slot every identifier but Atom has: its encoded form, filled by the codec.
+
+    Identifiers are immutable and the same few are sent over and over, so the wire codec
+    (``ergo.wire.edf``) keeps each one's encoding on the object the first time it sends it.
+    The slot is no dataclass field: it takes no part in equality, hashing, ordering,
+    printing or copying, and an identifier whose slot was never filled simply has none.
+    """
+
+    __slots__ = ("_wire",)
+
+
 def trusted(cls: type[_T], *values: object) -> _T:
     """Make an identifier without checking its fields: for values the node itself built
     from checked parts (its own name and creation, its counters), on hot paths."""
@@ -115,7 +127,7 @@ def _int32(v: int) -> int:
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class PID:
+class PID(_Wire):
     """A process identifier: node name, a 64-bit id and the node's creation."""
 
     node: Atom
@@ -137,7 +149,7 @@ class PID:
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class ProcessID:
+class ProcessID(_Wire):
     """A registered name on a node: ``{name, node}``."""
 
     name: Atom
@@ -165,7 +177,7 @@ def _ref_id(value: object, what: str) -> tuple[int, int, int]:
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class Ref:
+class Ref(_Wire):
     """A unique reference made by ``make_ref``; also the token of a registered event."""
 
     node: Atom
@@ -194,7 +206,7 @@ class Ref:
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class Alias:
+class Alias(_Wire):
     """A temporary identifier of a process, or the identity of a meta-process."""
 
     node: Atom
@@ -223,7 +235,7 @@ class Alias:
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class Event:
+class Event(_Wire):
     """A registered event: ``{name, node}``."""
 
     name: Atom

@@ -1,10 +1,16 @@
 """EDF, the Ergo Data Format, on msgpack: how values cross the network between two nodes.
 
 Plain values (None, bool, int, float, str, bytes, list, dict) are msgpack's own types, so
-the common case runs entirely inside msgpack's C code.  Everything msgpack cannot say is a
-msgpack *ext* value whose type code is listed in :data:`EXT_CODES` and whose layout is in
-``docs/wire.md``: atoms and the other identifiers, tuples (kept distinct from lists), sets,
-ints beyond 64 bits, errors, and dataclasses registered by name on both nodes.
+the common case runs entirely inside msgpack's C code.  Identifiers (atoms, PIDs, ...) and
+ints beyond 64 bits are msgpack *ext* values whose type code is listed in
+:data:`EXT_CODES` and whose layout is in ``docs/wire.md``.  Tuples (kept distinct from
+lists), sets, errors and dataclasses registered by name on both nodes are *marked arrays*:
+a msgpack array whose first item is an empty ext value naming what the array is.  A marked
+array is packed by the same msgpack packer as everything around it (the encoder's hook
+only returns the list to pack) and rebuilt by the decoder's list hook, bottom up, inside
+the one C unpacker call: no nested packer or unpacker, no recursion in Python per object.
+An identifier keeps its encoded ext value on itself (the ``_wire`` slot of
+``ergo.gen.ids``), so sending the same PID again costs one attribute read.
 
 Decoding is a closed world.  It only ever builds the types above, the runtime's messages
 and errors, and classes registered with :meth:`Registry.register_type`; there is no pickle
@@ -18,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import operator
+import re
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -53,6 +60,7 @@ __all__ = [
     "RemoteError",
     "decode",
     "encode",
+    "has_marks",
     "register_type",
 ]
 
@@ -121,11 +129,11 @@ EXT_CODES: dict[int, str] = {
     EXT_RECORD: "record",
 }
 
-#: How many tuples, sets, errors and records may nest inside each other.  Each level is a
-#: nested msgpack call with its own C stack frame, so the bound is what keeps a hostile
-#: payload from exhausting the stack.  Lists and dicts nest natively and are bounded by
-#: msgpack itself.
-MAX_DEPTH = 32
+#: How deep lists, maps, tuples, sets, errors and records may nest inside each other in a
+#: value a decoder accepts: msgpack's own stack (the one C unpacker call builds the whole
+#: value, bottom up, with no recursion in Python).  msgpack's packer refuses a value more
+#: than 1025 levels deep, so the encoder's bound is the same to one level.
+MAX_DEPTH = 1024
 
 #: How many *distinct* tuples, frozensets, big ints, records and errors of one decoded value
 #: may share one hash.  Python's hash of an int is the int modulo 2**61 - 1 and a tuple's
@@ -192,22 +200,18 @@ class Registry:
         self._ids: dict[int, dict[bytes, Any]] = {
             c: {} for c in (EXT_PID, EXT_REF, EXT_ALIAS, EXT_PROCESS_ID, EXT_EVENT)
         }
-        self._encoders: dict[type, Callable[[Any, int], msgpack.ExtType]] = {
+        # what the encoder's hook does with a value msgpack cannot pack by itself, by exact
+        # type (identifiers and tuples are tested first, in the hook itself)
+        self._encoders: dict[type, Callable[[Any], Any]] = {
             Atom: _enc_atom,
-            PID: _enc_pid,
-            ProcessID: _enc_process_id,
-            Event: _enc_event,
-            Ref: _enc_ref,
-            Alias: _enc_alias,
             int: _enc_bigint,
-            tuple: self._enc_tuple,
-            set: self._enc_set,
-            frozenset: self._enc_frozenset,
+            set: _enc_set,
+            frozenset: _enc_frozenset,
         }
-        # one encoder hook and packer pool per nesting depth (see MAX_DEPTH), and a pool of
-        # decoding states (see _unpack)
-        self._pools: list[list[msgpack.Packer]] = [[] for _ in range(MAX_DEPTH + 1)]
-        self._defaults = [self._make_default(d) for d in range(MAX_DEPTH + 1)]
+        # a pool of packers (one per thread or re-entrant encode at a time) and of decoding
+        # states (see _unpack)
+        self._packers: list[msgpack.Packer] = []
+        self._default = self._make_default()
         self._cells: list[list[Any]] = []
         for name, cls in ERRORS.items():
             self._add_error(cls, name)
@@ -254,7 +258,6 @@ class Registry:
             get = _no_fields
         self._records[name] = (cls, len(names))
         self._record_names[cls] = (name, get, len(names))
-        self._encoders[cls] = self._enc_record
         return name
 
     def registered(self) -> list[str]:
@@ -269,49 +272,111 @@ class Registry:
 
     def encode(self, value: Any) -> bytes:
         """The EDF bytes of ``value``; raises :class:`EncodeError` for anything EDF cannot carry."""
-        return self._pack(value, 0)
-
-    def _pack(self, value: Any, depth: int) -> bytes:
-        if depth > MAX_DEPTH:
-            raise EncodeError(f"tuples, sets, errors and records nest deeper than {MAX_DEPTH}")
-        pool = self._pools[depth]
+        pool = self._packers
         try:
             packer = pool.pop()
         except IndexError:
-            packer = msgpack.Packer(
-                default=self._defaults[depth], use_bin_type=True, strict_types=True, datetime=True
-            )
+            packer = self._new_packer()
         try:
             return packer.pack(value)
-        except EncodeError:
-            raise
         except Exception as e:  # noqa: BLE001 - e.g. a registered class whose fields fail to read
-            raise EncodeError(f"cannot encode {type(value).__name__}: {type(e).__name__}: {e}") from None
+            raise _encode_failure(value, e) from None
         finally:
             pool.append(packer)
 
-    def _make_default(self, depth: int) -> Callable[[Any], Any]:
+    _pack = encode
+
+    def _new_packer(self) -> msgpack.Packer:
+        return msgpack.Packer(default=self._default, use_bin_type=True, strict_types=True, datetime=True)
+
+    def _encoder(self) -> Callable[[Any], bytes]:
+        """An encode function with a packer of its own, for one user at a time (one link's
+        sending side): the same bytes and errors as :meth:`encode`, without the pool."""
+        pack = self._new_packer().pack
+
+        def encode(value: Any) -> bytes:
+            try:
+                return pack(value)
+            except Exception as e:  # noqa: BLE001
+                raise _encode_failure(value, e) from None
+
+        return encode
+
+    def _decoder(self) -> Callable[[Any, str, int], Any]:
+        """A decode function with a state of its own, for one user at a time (one link's
+        receiving side): the same values and errors as :meth:`decode`, without the pool.
+
+        Its third argument says whether the bytes may hold marked arrays; when the sender
+        said they do not (see :func:`has_marks`), msgpack is not asked to call the list
+        hook for every array.  A sender that was wrong only costs a second decode.
+        """
+        cell: list[Any] = [None, None, 0, None]
+        ext_hook, list_hook = cell[1], cell[3] = self._make_hooks(cell)
+        unpackb = msgpack.unpackb
+        slow = self._unpack
+
+        def decode(data: Any, what: str, marked: int = 1) -> Any:
+            try:
+                value = unpackb(
+                    data, ext_hook=ext_hook, list_hook=list_hook if marked else None,
+                    strict_map_key=False, timestamp=3, raw=False,
+                )  # fmt: skip
+            except Exception:  # noqa: BLE001 - the pooled path says what was wrong, as a DecodeError
+                cell[0] = None
+                cell[2] = 0
+                return slow(data, what)
+            if cell[0] is not None:
+                cell[0] = None
+            if cell[2]:
+                cell[2] = 0
+                if not marked:
+                    return decode(data, what, 1)
+                raise DecodeError(f"a tuple, set, error or record marker that heads no array in the {what}")
+            return value
+
+        return decode
+
+    def _make_default(self) -> Callable[[Any], Any]:
         encoders = self._encoders
+        records = self._record_names
+        fallback = self._fallback
+        id_types = frozenset(_ID_ENCODERS)
 
         def default(obj: Any) -> Any:
-            enc = encoders.get(type(obj))
+            # what msgpack packs in place of ``obj``: an ext value, or a marked array (a list
+            # whose head is a marker) that the same packer then packs, items and all
+            t = obj.__class__
+            if t is tuple:
+                return [_TUPLE_HEAD, *obj]
+            if t in id_types:
+                try:
+                    return obj._wire
+                except AttributeError:  # never sent before: encode it once, keep it on it
+                    return _ID_ENCODERS[t](obj)
+            if t is Atom:
+                ext = _atom_cache.get(obj)
+                return ext if ext is not None else _enc_atom(obj)
+            known = records.get(t)
+            if known is not None:
+                return [_RECORD_HEAD, known[0], *known[1](obj)]
+            enc = encoders.get(t)
             if enc is not None:
-                return enc(obj, depth)
-            return self._fallback(obj, depth)
+                return enc(obj)
+            return fallback(obj)
 
         return default
 
-    def _fallback(self, obj: Any, depth: int) -> Any:
+    def _fallback(self, obj: Any) -> Any:
         """Values whose exact type has no encoder: exceptions, and subclasses of plain types."""
         if isinstance(obj, BaseException):
-            return self._enc_error(obj, depth)
+            return self._enc_error(obj)
         if isinstance(obj, bool):
             return bool(obj)
         if isinstance(obj, int):  # IntEnum and friends travel as their number
             value = int(obj)
-            return value if _INT64_MIN <= value <= _UINT64_MAX else _enc_bigint(value, depth)
+            return value if _INT64_MIN <= value <= _UINT64_MAX else _enc_bigint(value)
         if isinstance(obj, Atom):
-            return _enc_atom(obj, depth)
+            return _enc_atom(obj)
         if isinstance(obj, str):
             return str.__str__(obj)
         if isinstance(obj, float):
@@ -321,7 +386,7 @@ class Registry:
         if isinstance(obj, list):
             return list(obj)
         if isinstance(obj, tuple):
-            return self._enc_tuple(tuple(obj), depth)
+            return [_TUPLE_HEAD, *obj]
         if isinstance(obj, (bytes, memoryview)):
             return bytes(obj)
         if isinstance(obj, datetime.datetime):
@@ -333,60 +398,49 @@ class Registry:
             )
         raise EncodeError(f"cannot encode a {type(obj).__module__}.{type(obj).__qualname__}")
 
-    def _enc_tuple(self, obj: tuple[Any, ...], depth: int) -> msgpack.ExtType:
-        return _tuple_new(_ExtType, (EXT_TUPLE, self._pack(list(obj), depth + 1)))
-
-    def _enc_set(self, obj: set[Any], depth: int) -> msgpack.ExtType:
-        return _tuple_new(_ExtType, (EXT_SET, self._pack(list(obj), depth + 1)))
-
-    def _enc_frozenset(self, obj: frozenset[Any], depth: int) -> msgpack.ExtType:
-        return _tuple_new(_ExtType, (EXT_FROZENSET, self._pack(list(obj), depth + 1)))
-
-    def _enc_record(self, obj: Any, depth: int) -> msgpack.ExtType:
-        name, get, _ = self._record_names[type(obj)]
-        return _tuple_new(_ExtType, (EXT_RECORD, self._pack([name, *get(obj)], depth + 1)))
-
-    def _enc_error(self, err: BaseException, depth: int) -> msgpack.ExtType:
+    def _enc_error(self, err: BaseException) -> list[Any]:
         name = self._error_names.get(type(err))
         if name is None:
             args: list[Any] = [type(err).__name__, str(err)]
             name = "RemoteError"
         else:
             args = list(err.args)
-        try:
-            data = self._pack([name, args], depth + 1)
-        except EncodeError:
-            # an exit reason must always travel: keep the class, give up on odd arguments
-            data = self._pack([name, [str(a) for a in args]], depth + 1)
-        return _tuple_new(_ExtType, (EXT_ERROR, data))
+            try:
+                # an exit reason must always travel: arguments that cannot be encoded are
+                # sent as their str().  Errors are rare, so checking costs a nested pack.
+                self._pack(args)
+            except EncodeError:
+                args = [str(a) for a in args]
+        return [_ERROR_HEAD, name, *args]
 
     # -- decoding -------------------------------------------------------------------------
 
-    def decode(self, data: bytes | bytearray | memoryview) -> Any:
-        """The value in ``data``, which must hold exactly one EDF value; else :class:`DecodeError`."""
-        return self._unpack(data, "value")
-
-    def _unpack(self, data: Any, what: str, cell: Any = None) -> Any:  # cell: a list, see below
-        # One decode's state is a cell [count, hook, depth]: ``count`` the values a set or
-        # map could use as keys (see MAX_SHARED_HASH: None, then a list, then a dict),
-        # ``hook`` the ext hook closed over the cell, ``depth`` how many tuples, sets,
-        # errors and records enclose the bytes being decoded.  A new decode takes a cell
-        # from a pool (cheaper than making a hook per decode; one per thread or re-entrant
-        # decode at a time), and nested levels share it.
-        top = cell is None
-        if top:
-            pool = self._cells
-            try:
-                cell = pool.pop()
-            except IndexError:
-                cell = [None, None, 0]
-                cell[1] = self._make_ext_hook(cell)
-        elif cell[2] >= MAX_DEPTH:
-            raise DecodeError(f"tuples, sets, errors and records nest deeper than {MAX_DEPTH}")
-        else:
-            cell[2] += 1
+    def decode(self, data: bytes | bytearray | memoryview, what: str = "value") -> Any:
+        """The value in ``data``, which must hold exactly one EDF value; else :class:`DecodeError`
+        (whose message calls it ``what``)."""
+        # One decode's state is a cell [seen, ext_hook, open, list_hook]: ``seen`` the values
+        # a set or map could use as keys (see MAX_SHARED_HASH: None, then a list, then a
+        # dict), ``open`` how many markers the ext hook made that no list hook consumed yet
+        # (a marker anywhere but at the head of an array is refused), and the two hooks
+        # closed over the cell.  A decode takes a cell from a pool (cheaper than making hooks
+        # per decode; one per thread or re-entrant decode at a time).
+        pool = self._cells
         try:
-            return msgpack.unpackb(data, ext_hook=cell[1], strict_map_key=False, timestamp=3, raw=False)
+            cell = pool.pop()
+        except IndexError:
+            cell = [None, None, 0, None]
+            cell[1], cell[3] = self._make_hooks(cell)
+        try:
+            # bytes without the byte every marker starts with hold no marked array: msgpack
+            # need not call the list hook for each of their arrays (an int is searched for
+            # with memchr; a view is not searched, it gets the hook)
+            hook = None if data.__class__ is bytes and 0xC7 not in data else cell[3]
+            value = msgpack.unpackb(
+                data, ext_hook=cell[1], list_hook=hook, strict_map_key=False, timestamp=3, raw=False
+            )
+            if cell[2]:
+                raise DecodeError(f"a tuple, set, error or record marker that heads no array in the {what}")
+            return value
         except DecodeError:
             raise
         except msgpack.ExtraData:
@@ -394,7 +448,7 @@ class Registry:
         except UnicodeDecodeError:
             raise DecodeError(f"invalid UTF-8 in a string in the {what}") from None
         except msgpack.StackError:
-            raise DecodeError(f"lists and maps nest too deep in the {what}") from None
+            raise DecodeError(f"the {what} nests deeper than {MAX_DEPTH} levels") from None
         except msgpack.FormatError:
             raise DecodeError(f"a byte that starts no msgpack value in the {what}") from None
         except TypeError as e:
@@ -410,48 +464,140 @@ class Registry:
         except Exception as e:  # noqa: BLE001 - hostile bytes must only ever raise DecodeError
             raise DecodeError(f"malformed {what}: {brief_error(e)}") from None
         finally:
-            if top:
-                cell[0] = None  # hold on to no decoded value while pooled
-                pool.append(cell)
-            else:
-                cell[2] -= 1
+            cell[0] = None  # hold on to no decoded value while pooled
+            cell[2] = 0
+            pool.append(cell)
 
-    def _make_ext_hook(self, keyed: list[Any]) -> Callable[[int, bytes], Any]:
+    _unpack = decode
+
+    def _make_hooks(self, cell: list[Any]) -> tuple[Callable[[int, bytes], Any], Callable[[list[Any]], Any]]:
+        # The two hooks run once per identifier and marked array of every message, so they
+        # are written for speed: identity tests, the caches read inline.
+        dec_id = self._dec_id
+        atom = self._atom
+        atoms = self._atoms
+        pids = self._ids[EXT_PID]
+        refs = self._ids[EXT_REF]
+        marks = _MARKS
+        records = self._records
+        dec_error = self._dec_error
+        tuple_mark = _MARKS[EXT_TUPLE]
+        record_mark = _MARKS[EXT_RECORD]
+        set_mark = _MARKS[EXT_SET]
+        frozenset_mark = _MARKS[EXT_FROZENSET]
+        uncounted = _UNCOUNTED
+
         def ext_hook(code: int, data: bytes) -> Any:
+            # the cached identifiers by subscript (a miss costs an exception, once per value)
             try:
-                if code == EXT_PID or code == EXT_REF or code == EXT_ALIAS:
-                    return self._dec_id(code, data)
-                if code == EXT_ATOM:
-                    return self._atom(data)
-                if code == EXT_TUPLE:
-                    return _count(keyed, tuple(self._container(data, "tuple", keyed)))
-                if code == EXT_PROCESS_ID or code == EXT_EVENT:
-                    return self._dec_id(code, data)
-                if code == EXT_RECORD:
-                    return _count(keyed, self._dec_record(data, keyed))
-                if code == EXT_ERROR:
-                    return _count(keyed, self._dec_error(data, keyed))
-                if code == EXT_SET:
-                    return set(self._container(data, "set", keyed))
-                if code == EXT_FROZENSET:
-                    return _count(keyed, frozenset(self._container(data, "frozenset", keyed)))
+                if data:
+                    if code == EXT_PID:
+                        return pids[data]
+                    if code == EXT_ATOM:
+                        return atoms[data]
+                    if code == EXT_REF:
+                        return refs[data]
+                elif code == EXT_TUPLE:
+                    cell[2] += 1
+                    return tuple_mark
+                else:
+                    mark = marks.get(code)
+                    if mark is not None:
+                        cell[2] += 1
+                        return mark
+            except KeyError:
+                pass
+            return slow_ext(code, data)
+
+        def slow_ext(code: int, data: bytes) -> Any:
+            try:
+                if code <= EXT_EVENT:
+                    if code == EXT_ATOM:
+                        return atom(data)
+                    if code >= EXT_PID:
+                        return dec_id(code, data)
+                if code in marks:
+                    raise DecodeError(f"a {EXT_CODES[code]} marker carries {len(data)} bytes (it has none)")
                 if code == EXT_BIGINT:
                     if not data:
                         raise DecodeError("empty big int")
-                    return _count(keyed, int.from_bytes(data, "big", signed=True))
+                    return _count(cell, int.from_bytes(data, "big", signed=True))
             except DecodeError:
                 raise
             except Exception as e:  # noqa: BLE001
-                raise DecodeError(f"malformed {EXT_CODES[code]}: {brief_error(e)}") from None
+                raise DecodeError(f"malformed {EXT_CODES.get(code, code)}: {brief_error(e)}") from None
             raise DecodeError(f"unknown EDF ext type {code}")
 
-        return ext_hook
+        def list_hook(items: list[Any]) -> Any:
+            # called by msgpack for every array once its items are decoded (innermost first)
+            if items:
+                head = items[0]
+                if head is tuple_mark:  # the most common marked array, on the shortest path
+                    cell[2] -= 1
+                    del items[0]
+                    value = tuple(items)
+                    # _count's common cases inline: the first few keyable values are only
+                    # noted, and later ones with a hash no other distinct value has pass
+                    seen = cell[0]
+                    if seen is None:
+                        cell[0] = [value]
+                    elif seen.__class__ is list:
+                        if len(seen) < uncounted:
+                            seen.append(value)
+                        else:
+                            _count(cell, value)
+                    else:
+                        try:
+                            same = seen.setdefault(hash(value), value)
+                        except TypeError:  # holds a list or a dict: it can never be a key
+                            return value
+                        if same is not value and (same.__class__ is list or same != value):
+                            _enter(seen, value)
+                    return value
+                if head.__class__ is _Mark:
+                    return marked(items, head)
+            return items
 
-    def _container(self, data: bytes, what: str, cell: list[Any]) -> list[Any]:
-        items = self._unpack(data, what, cell)
-        if type(items) is not list:
-            raise DecodeError(f"a {what} must hold a msgpack array, not {brief(items)}")
-        return items
+        def marked(items: list[Any], head: _Mark) -> Any:
+            cell[2] -= 1
+            value: Any
+            if head is record_mark:
+                if len(items) < 2 or items[1].__class__ is not str:
+                    raise DecodeError("a record must start with its type name")
+                name = items[1]
+                known = records.get(name)
+                if known is None:
+                    raise DecodeError(f"unknown record type {brief(name)} (not registered on this node)")
+                cls, nfields = known
+                if len(items) - 2 != nfields:
+                    raise DecodeError(f"record {name!r} has {len(items) - 2} fields, expected {nfields}")
+                try:
+                    value = cls(*items[2:])
+                except Exception as e:  # noqa: BLE001
+                    raise DecodeError(f"record {name!r} refused its fields: {brief_error(e)}") from None
+            elif head is set_mark:
+                try:
+                    return set(items[1:])
+                except TypeError as e:
+                    raise DecodeError(f"unhashable item in a set ({brief_error(e)})") from None
+            elif head is frozenset_mark:
+                try:
+                    value = frozenset(items[1:])
+                except TypeError as e:
+                    raise DecodeError(f"unhashable item in a frozenset ({brief_error(e)})") from None
+            else:
+                value = dec_error(items)
+            # _count's common case inline: the first few keyable values are only noted
+            seen = cell[0]
+            if seen is None:
+                cell[0] = [value]
+            elif seen.__class__ is list and len(seen) < uncounted:
+                seen.append(value)
+            else:
+                _count(cell, value)
+            return value
+
+        return ext_hook, list_hook
 
     def _atom(self, data: bytes) -> Atom:
         atom = self._atoms.get(data)
@@ -493,27 +639,11 @@ class Registry:
         cache[data] = value
         return value
 
-    def _dec_record(self, data: bytes, cell: list[Any]) -> Any:
-        items = self._container(data, "record", cell)
-        if not items or type(items[0]) is not str:
-            raise DecodeError("a record must start with its type name")
-        name = items[0]
-        known = self._records.get(name)
-        if known is None:
-            raise DecodeError(f"unknown record type {brief(name)} (not registered on this node)")
-        cls, nfields = known
-        if len(items) - 1 != nfields:
-            raise DecodeError(f"record {name!r} has {len(items) - 1} fields, expected {nfields}")
-        try:
-            return cls(*items[1:])
-        except Exception as e:  # noqa: BLE001
-            raise DecodeError(f"record {name!r} refused its fields: {brief_error(e)}") from None
-
-    def _dec_error(self, data: bytes, cell: list[Any]) -> BaseException:
-        items = self._container(data, "error", cell)
-        if len(items) != 2 or type(items[0]) is not str or type(items[1]) is not list:
-            raise DecodeError("an error must be [name, [args...]]")
-        name, args = items
+    def _dec_error(self, items: list[Any]) -> BaseException:
+        if len(items) < 2 or type(items[1]) is not str:
+            raise DecodeError("an error must be [marker, name, args...]")
+        name = items[1]
+        args = items[2:]
         cls = self._errors.get(name)
         if cls is None:
             if len(name) > 63 and len(name.encode("utf-8")) > 255:  # as register_type refuses
@@ -525,7 +655,6 @@ class Registry:
             return cls(*args)
         except Exception as e:  # noqa: BLE001
             raise DecodeError(f"error {brief(name)} refused its arguments: {brief_error(e)}") from None
-
 
 def _arg_text(arg: Any) -> str:
     # str() of a plain scalar is what the sender meant; anything else may be hostile (a
@@ -581,6 +710,28 @@ def _enter(table: dict[int, Any], value: Any) -> None:
     same.append(value)
 
 
+#: Every marker is packed as these two bytes and its code (an ext 8 of no data), so bytes
+#: without them hold no marked array.  (They may also occur inside a string or a number.)
+MARK_BYTES = b"\xc7\x00"
+_find_mark = re.compile(re.escape(MARK_BYTES)).search
+
+
+def has_marks(data: bytes) -> bool:
+    """Whether EDF bytes may hold a marked array (False: they certainly do not)."""
+    # ``MARK_BYTES in data`` costs ~200 ns here (the buffer protocol on the needle); the one
+    # byte is found with memchr, and only then are the two looked for, by a compiled pattern
+    return 0xC7 in data and _find_mark(data) is not None
+
+
+def _encode_failure(value: Any, e: Exception) -> EncodeError:
+    """The EncodeError for what packing ``value`` raised."""
+    if isinstance(e, EncodeError):
+        return e
+    if isinstance(e, ValueError) and "recursion limit" in str(e):
+        return EncodeError(f"the value nests deeper than msgpack packs (about {MAX_DEPTH} levels)")
+    return EncodeError(f"cannot encode {type(value).__name__}: {type(e).__name__}: {e}")
+
+
 def _node_bytes(node: str) -> bytes:
     return str.__str__(node).encode("utf-8")
 
@@ -588,77 +739,103 @@ def _node_bytes(node: str) -> bytes:
 # msgpack.ExtType validates its arguments in Python on every construction, which costs more
 # than packing the value; ours are valid by construction, so build the tuple directly.
 _tuple_new = tuple.__new__
-
-# Identifiers are immutable and the same few are sent over and over, so each one's ext value
-# is cached, keyed by the object's id() *with* the object kept alive next to it (an id is
-# only reused after its object dies, and a cached object cannot die).
-_enc_cache: dict[int, tuple[Any, msgpack.ExtType]] = {}
+_set_slot = object.__setattr__
 
 
-def _cached(obj: Any, code: int, data: bytes) -> msgpack.ExtType:
-    ext = _tuple_new(_ExtType, (code, data))
-    if len(_enc_cache) >= _CACHE_MAX:
-        _enc_cache.clear()
-    _enc_cache[id(obj)] = (obj, ext)
+class _Mark:
+    """What the decoder's ext hook returns for a marker; the list hook turns its array into the value."""
+
+    __slots__ = ("code",)
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+_MARKS = {code: _Mark(code) for code in (EXT_TUPLE, EXT_SET, EXT_FROZENSET, EXT_ERROR, EXT_RECORD)}
+_TUPLE_HEAD = _tuple_new(_ExtType, (EXT_TUPLE, b""))
+_SET_HEAD = _tuple_new(_ExtType, (EXT_SET, b""))
+_FROZENSET_HEAD = _tuple_new(_ExtType, (EXT_FROZENSET, b""))
+_ERROR_HEAD = _tuple_new(_ExtType, (EXT_ERROR, b""))
+_RECORD_HEAD = _tuple_new(_ExtType, (EXT_RECORD, b""))
+
+# Atoms are str subclasses and can have no slot: their ext values are cached by value.
+_atom_cache: dict[str, msgpack.ExtType] = {}
+
+
+def _enc_atom(obj: Atom) -> msgpack.ExtType:
+    ext = _atom_cache.get(obj)
+    if ext is None:
+        ext = _tuple_new(_ExtType, (EXT_ATOM, str.__str__(obj).encode("utf-8")))
+        if len(_atom_cache) >= _CACHE_MAX:
+            _atom_cache.clear()
+        _atom_cache[str.__str__(obj)] = ext
     return ext
 
 
-def _enc_atom(obj: Atom, depth: int) -> msgpack.ExtType:
-    hit = _enc_cache.get(id(obj))
-    if hit is not None and hit[0] is obj:
-        return hit[1]
-    return _cached(obj, EXT_ATOM, str.__str__(obj).encode("utf-8"))
+def _keep(obj: Any, code: int, data: bytes) -> msgpack.ExtType:
+    # identifiers are immutable: the ext value is computed once and kept on the object
+    ext = _tuple_new(_ExtType, (code, data))
+    _set_slot(obj, "_wire", ext)
+    return ext
 
 
-def _enc_pid(obj: PID, depth: int) -> msgpack.ExtType:
-    hit = _enc_cache.get(id(obj))
-    if hit is not None and hit[0] is obj:
-        return hit[1]
+def _enc_pid(obj: PID) -> msgpack.ExtType:
     try:
         head = _PID_HEAD.pack(obj.id, obj.creation)
     except struct.error:
         raise EncodeError(f"PID {obj}: id must fit 64 unsigned bits and creation 64 signed bits") from None
-    return _cached(obj, EXT_PID, head + _node_bytes(obj.node))
+    return _keep(obj, EXT_PID, head + _node_bytes(obj.node))
 
 
 def _enc_ref_like(code: int, obj: Ref | Alias) -> msgpack.ExtType:
-    hit = _enc_cache.get(id(obj))
-    if hit is not None and hit[0] is obj:
-        return hit[1]
     try:
         head = _REF_HEAD.pack(obj.creation, *obj.id)
     except struct.error:
         raise EncodeError(f"{obj}: creation must fit 64 signed bits and each id 64 unsigned bits") from None
-    return _cached(obj, code, head + _node_bytes(obj.node))
+    return _keep(obj, code, head + _node_bytes(obj.node))
 
 
-def _enc_ref(obj: Ref, depth: int) -> msgpack.ExtType:
+def _enc_ref(obj: Ref) -> msgpack.ExtType:
     return _enc_ref_like(EXT_REF, obj)
 
 
-def _enc_alias(obj: Alias, depth: int) -> msgpack.ExtType:
+def _enc_alias(obj: Alias) -> msgpack.ExtType:
     return _enc_ref_like(EXT_ALIAS, obj)
 
 
 def _enc_named(code: int, obj: ProcessID | Event) -> msgpack.ExtType:
-    hit = _enc_cache.get(id(obj))
-    if hit is not None and hit[0] is obj:
-        return hit[1]
     raw = _node_bytes(obj.name)
-    return _cached(obj, code, bytes((len(raw),)) + raw + _node_bytes(obj.node))
+    return _keep(obj, code, bytes((len(raw),)) + raw + _node_bytes(obj.node))
 
 
-def _enc_process_id(obj: ProcessID, depth: int) -> msgpack.ExtType:
+def _enc_process_id(obj: ProcessID) -> msgpack.ExtType:
     return _enc_named(EXT_PROCESS_ID, obj)
 
 
-def _enc_event(obj: Event, depth: int) -> msgpack.ExtType:
+def _enc_event(obj: Event) -> msgpack.ExtType:
     return _enc_named(EXT_EVENT, obj)
 
 
-def _enc_bigint(obj: int, depth: int) -> msgpack.ExtType:
+_ID_ENCODERS: dict[type, Callable[[Any], msgpack.ExtType]] = {
+    PID: _enc_pid,
+    Ref: _enc_ref,
+    Alias: _enc_alias,
+    ProcessID: _enc_process_id,
+    Event: _enc_event,
+}
+
+
+def _enc_bigint(obj: int) -> msgpack.ExtType:
     # only reached for ints msgpack cannot hold in 64 bits
     return _tuple_new(_ExtType, (EXT_BIGINT, obj.to_bytes((obj.bit_length() + 8) // 8, "big", signed=True)))
+
+
+def _enc_set(obj: set[Any]) -> list[Any]:
+    return [_SET_HEAD, *obj]
+
+
+def _enc_frozenset(obj: frozenset[Any]) -> list[Any]:
+    return [_FROZENSET_HEAD, *obj]
 
 
 #: The registry the module-level functions use; a node that needs its own makes a Registry.
@@ -672,7 +849,7 @@ def register_type(cls: type, name: str | None = None) -> str:
 
 def encode(value: Any) -> bytes:
     """``value`` as EDF bytes, using :data:`DEFAULT`."""
-    return DEFAULT._pack(value, 0)
+    return DEFAULT._pack(value)
 
 
 def decode(data: bytes | bytearray | memoryview) -> Any:

@@ -1,4 +1,4 @@
-"""ENP, the Ergo Network Protocol: the frames two connected nodes exchange, and their decoder.
+"""ENP, the Ergo Network Protocol: the frames two connected nodes exchange, and their decoders.
 
 Every frame starts with an 8-byte header (magic, version, length, order key, type) and
 carries one message: a send, a call and its answer, a link or monitor request, a
@@ -7,13 +7,30 @@ order key is in the header so a connection pool can pick the link for a frame wi
 decoding it; every frame with the same non-zero key must take the same link, which is how
 messages from one sender keep their order.
 
-The body is one EDF array of the message's fields.  The user's value (the message, the
-reason, the result) sits in it as a nested EDF blob, so a value this node cannot decode
-(a type it never registered) loses only that message: the decoder reports it as
-:class:`Undecodable` with the routing fields intact and the connection stays up.  Anything
-wrong with the framing itself is a :class:`ProtocolError`, after which the connection must
-be closed.  Frames above the sender's threshold may be lz4-compressed; the receiver
-decompresses whatever it gets.
+Two ways to use it (byte layouts in ``docs/wire.md``):
+
+- :class:`LinkCodec`, the codec of one established link (what the network layer uses).
+  Made from the two nodes' handshake introductions (``LinkCodec.for_link(ours, peer,
+  registry)``), it leaves the node names and creations out of the frames of the hot path,
+  sends names of processes through a per-link table, and packs plain sends into batch
+  frames.  Sending: ``send(msg, compress=None)`` / ``send_pid(from_, to, message,
+  priority, important, ref, compress=None)`` append to its output and return the bytes to
+  write now once 64 KiB are pending (else None); ``flush()`` returns the rest when the
+  node's run ends.  ``TooLarge``, ``ProcessIncarnation``, ``Incorrect`` and ``EncodeError``
+  are raised at the call, with nothing appended.  Receiving: ``feed(memoryview)`` returns
+  the messages, identifiers whole; it decodes in place and copies only an unfinished
+  frame, so the transport may reuse its buffer after the call.
+- :func:`encode` and :class:`FrameDecoder`, which carry every identifier whole and need no
+  link (tests, tools, and the frames a link codec falls back on).
+
+The body of the full frames is one EDF array of the message's fields, the user's value
+(the message, the reason, the result) sitting in it as a nested EDF blob; in the link
+frames the value is the rest of the frame.  Either way a value this node cannot decode (a
+type it never registered) loses only that message: the decoder reports it as
+:class:`Undecodable` with the routing fields intact and the connection stays up.
+Anything wrong with the framing itself is a :class:`ProtocolError`, after which the
+connection must be closed.  Frames above the sender's threshold may be lz4-compressed; the
+receiver decompresses whatever it gets.
 """
 
 from __future__ import annotations
@@ -25,21 +42,27 @@ from operator import attrgetter, itemgetter
 from typing import Any, ClassVar, NoReturn
 
 import lz4.block
+import msgpack
 
-from ergo.gen.errors import Incorrect, Malformed, TooLarge
+from ergo.gen.errors import Incorrect, Malformed, ProcessIncarnation, TooLarge
 from ergo.gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 from ergo.gen.options import DEFAULT_MAX_MESSAGE_SIZE
 
 from . import edf
 from ._brief import brief, brief_error
-from .edf import DecodeError, Registry
+from .edf import DecodeError, Registry, has_marks
 
 __all__ = [
     "COMPRESSION_LZ4",
     "DEFAULT_COMPRESSION_THRESHOLD",
     "DEFAULT_MAX_MESSAGE_SIZE",
+    "BATCH_BYTES",
+    "BATCH_ENTRIES",
     "FRAME_TYPES",
     "HEADER_SIZE",
+    "LINK_TYPES",
+    "NAME_TABLE_SIZE",
+    "TYPE_BATCH",
     "MAGIC",
     "VERSION",
     "Ack",
@@ -47,6 +70,7 @@ __all__ = [
     "FrameDecoder",
     "Heartbeat",
     "Link",
+    "LinkCodec",
     "Monitor",
     "ProtocolError",
     "RequestAlias",
@@ -72,7 +96,7 @@ __all__ = [
 ]
 
 MAGIC = 78  # "N"
-VERSION = 1
+VERSION = 2
 HEADER_SIZE = 8
 DEFAULT_COMPRESSION_THRESHOLD = 1024
 COMPRESSION_LZ4 = 1
@@ -514,9 +538,14 @@ def encode(
         raise Incorrect(wrong)
     pack = (registry or edf.DEFAULT)._pack
     for i, _ in cls._blobs:
-        items[i] = pack(items[i], 0)
-    body = pack(items, 0)
-    ftype = cls.TYPE
+        items[i] = pack(items[i])
+    return _assemble(cls.__name__, cls.TYPE, order, pack(items), compression, threshold, max_message_size)
+
+
+def _assemble(
+    name: str, ftype: int, order: int, body: bytes, compression: bool, threshold: int, max_message_size: int
+) -> bytes:
+    """Header and body of one frame, compressed if asked and worth it; TooLarge over the peer's limit."""
     if compression and len(body) > threshold:
         packed = lz4.block.compress(body, store_size=False)
         if len(packed) + _ZHEAD.size < len(body):
@@ -524,23 +553,28 @@ def encode(
             ftype = TYPE_COMPRESSED
     length = HEADER_SIZE + len(body)
     if max_message_size and length > max_message_size:
-        raise TooLarge(
-            f"{cls.__name__} frame of {length} bytes exceeds the peer's limit of {max_message_size}"
-        )
+        raise TooLarge(f"{name} frame of {length} bytes exceeds the peer's limit of {max_message_size}")
     if length > _MAX_LENGTH:
-        raise TooLarge(f"{cls.__name__} frame of {length} bytes does not fit ENP's 32-bit length")
+        raise TooLarge(f"{name} frame of {length} bytes does not fit ENP's 32-bit length")
     return _HEADER.pack(MAGIC, VERSION, length, order, ftype) + body
 
 
 class FrameDecoder:
     """Turns the byte stream of one connection into messages, whatever way it was split.
 
-    ``receive_data`` buffers bytes and ``next_event`` returns the next message (or
-    :class:`Undecodable`), or None when it needs more bytes; :meth:`feed` does both.  A
-    frame longer than ``max_message_size`` (default :data:`DEFAULT_MAX_MESSAGE_SIZE`; 0: no
-    limit beyond the 4 GiB length field) is a :class:`ProtocolError` as soon as its header
+    :meth:`feed` takes the bytes just received (``bytes``, ``bytearray`` or a
+    ``memoryview`` that is only valid during the call: complete frames are decoded in
+    place, and only the tail of an unfinished frame is copied) and returns every message
+    they completed, in order.  ``receive_data`` buffers bytes and ``next_event`` returns
+    the next message (or :class:`Undecodable`), or None when it needs more bytes.  A frame
+    longer than ``max_message_size`` (default :data:`DEFAULT_MAX_MESSAGE_SIZE`; 0: no limit
+    beyond the 4 GiB length field) is a :class:`ProtocolError` as soon as its header
     arrives, so a huge length prefix never allocates anything; a compressed frame counts
-    with its decompressed size.
+    with its decompressed size.  Nothing a returned message holds refers to the bytes fed.
+
+    A plain FrameDecoder reads the frames that carry every identifier in full (what
+    :func:`encode` makes); the frames that only mean something on one link (compact
+    headers, batches: see :class:`LinkCodec`) are unknown types to it.
 
     Whatever the bytes, the only exception that leaves is :class:`ProtocolError`.  After one
     the decoder has failed for good: the connection must be closed, and every later call
@@ -553,9 +587,11 @@ class FrameDecoder:
             raise Incorrect(f"max_message_size must be an int >= 0, not {brief(max_message_size)}")
         self._reg = registry or edf.DEFAULT
         self.max_message_size = max_message_size
-        self._buf = bytearray()
-        self._pos = 0
+        self._buf = bytearray()  # the start of a frame not complete yet (and receive_data's bytes)
+        self._ready: list[Any] = []  # decoded, not yet returned by next_event
         self._failure: str | None = None
+        # the frame types this decoder reads beyond FRAME_TYPES, by type byte
+        self._handlers: dict[int, Callable[[memoryview, int, int, list[Any]], None]] = {}
 
     @property
     def failed(self) -> bool:
@@ -565,10 +601,10 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         """Bytes received and not yet returned as messages."""
-        return len(self._buf) - self._pos
+        return len(self._buf)
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Add bytes received from the peer."""
+        """Add bytes received from the peer (copied)."""
         if self._failure is not None:
             raise ProtocolError(self._failure)
         self._buf += data
@@ -577,12 +613,86 @@ class FrameDecoder:
         """The next complete message, or None if more bytes are needed; raises ProtocolError."""
         if self._failure is not None:
             raise ProtocolError(self._failure)
+        if not self._ready and self._buf:
+            data = bytes(self._buf)
+            self._buf.clear()
+            self._checked(self._run, memoryview(data), self._ready)
+        if self._ready:
+            return self._ready.pop(0)
+        return None
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Any]:
+        """Every message completed by ``data``, in order.  On a ProtocolError, the messages
+        decoded before the bad frame in this call are on the error's ``events`` attribute:
+        deliver them, then close the connection."""
+        if self._failure is not None:
+            raise ProtocolError(self._failure)
+        if self._ready:
+            events = self._ready
+            self._ready = []
+        else:
+            events = []
+        view = data if data.__class__ is memoryview else memoryview(data)
+        if view.itemsize != 1:  # a view of anything but bytes: read its bytes
+            view = view.cast("B")
+        try:
+            if self._buf:
+                view = self._complete(view, events)
+            if view:
+                self._run(view, events)
+            return events
+        except ProtocolError as e:
+            why = str(e)
+        except Exception as e:  # noqa: BLE001 - whatever the bytes, only ProtocolError leaves
+            why = f"frame decoder: {brief_error(e)}"
+        data = view = None  # type: ignore[assignment]  # the error's traceback holds this frame
+        raise self._failed(why, events)
+
+    def _checked(self, run: Callable[[memoryview, list[Any]], None], view: memoryview, events: list[Any]) -> None:
+        try:
+            run(view, events)
+            return
+        except ProtocolError as e:
+            why = str(e)
+        except Exception as e:  # noqa: BLE001 - whatever the bytes, only ProtocolError leaves
+            why = f"frame decoder: {brief_error(e)}"
+        view = None  # type: ignore[assignment]  # the error's traceback holds this frame
+        raise self._failed(why, events)
+
+    def _failed(self, why: str, events: list[Any]) -> ProtocolError:
+        # The error is made fresh here, outside the except clause: the one raised deeper
+        # holds frames whose locals are views of the caller's buffer, which must not
+        # outlive the call.
+        self._failure = why
+        self._buf = bytearray()
+        self._ready = []
+        error = ProtocolError(why)
+        error.events = events  # type: ignore[attr-defined]
+        return error
+
+    def _complete(self, view: memoryview, events: list[Any]) -> memoryview:
+        """Add to the unfinished frame from ``view``; decode it once whole.  Returns what is left."""
         buf = self._buf
-        pos = self._pos
-        avail = len(buf) - pos
-        if avail < HEADER_SIZE:
-            return self._compact()
-        magic, version, length, _order, ftype = _HEADER.unpack_from(buf, pos)
+        if len(buf) < HEADER_SIZE:
+            take = HEADER_SIZE - len(buf)
+            buf += view[:take]
+            view = view[take:]
+            if len(buf) < HEADER_SIZE:
+                return view[:0]
+        length = self._checked_header(buf, 0)[0]
+        take = length - len(buf)
+        if take > 0:
+            buf += view[:take]
+            view = view[take:]
+            if len(buf) < length:
+                return view[:0]
+        frame = memoryview(bytes(buf))  # a frame split over receives: copied once, whole
+        buf.clear()
+        self._run(frame, events)
+        return view
+
+    def _checked_header(self, data: Any, pos: int) -> tuple[int, int]:
+        magic, version, length, _order, ftype = _HEADER.unpack_from(data, pos)
         if magic != MAGIC:
             self._fail(f"bad magic byte {magic} (expected {MAGIC})")
         if version != VERSION:
@@ -591,49 +701,44 @@ class FrameDecoder:
             self._fail(f"frame length {length} is shorter than its header")
         if self.max_message_size and length > self.max_message_size:
             self._fail(f"frame of {length} bytes exceeds the limit of {self.max_message_size}")
-        if avail < length:
-            return self._compact()
-        body = buf[pos + HEADER_SIZE : pos + length]
-        self._pos = pos + length
-        try:
-            return self._decode(ftype, body)
-        except ProtocolError:
-            raise
-        except Exception as e:  # noqa: BLE001 - whatever the bytes, only ProtocolError leaves
-            self._fail(f"frame of type {ftype}: {brief_error(e)}")
+        return length, ftype
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[Any]:
-        """``receive_data`` then every complete message.  On a ProtocolError, the messages
-        decoded before the bad frame in this call are on the error's ``events`` attribute:
-        deliver them, then close the connection."""
-        self.receive_data(data)
-        events: list[Any] = []
-        next_event = self.next_event
-        try:
-            while (event := next_event()) is not None:
-                events.append(event)
-        except ProtocolError as e:
-            e.events = events  # type: ignore[attr-defined]
-            raise
-        return events
-
-    def _compact(self) -> None:
-        if self._pos:
-            del self._buf[: self._pos]
-            self._pos = 0
+    def _run(self, view: memoryview, events: list[Any]) -> None:
+        """Decode every whole frame of ``view`` in place; keep a copy of an unfinished one."""
+        pos = 0
+        end = len(view)
+        unpack = _HEADER.unpack_from
+        limit = self.max_message_size
+        handlers = self._handlers
+        while end - pos >= HEADER_SIZE:
+            magic, version, length, _order, ftype = unpack(view, pos)
+            if magic != MAGIC or version != VERSION or length < HEADER_SIZE or (limit and length > limit):
+                self._checked_header(view, pos)
+            if end - pos < length:
+                break
+            handler = handlers.get(ftype)
+            if handler is None:
+                self._decode(ftype, view[pos + HEADER_SIZE : pos + length], events)
+            else:
+                handler(view, pos + HEADER_SIZE, pos + length, events)
+            pos += length
+        if pos < end:
+            self._buf += view[pos:]
 
     def _fail(self, why: str) -> NoReturn:
-        self._failure = why
-        self._buf = bytearray()
-        self._pos = 0
         raise ProtocolError(why) from None
 
-    def _decode(self, ftype: int, body: bytes | bytearray) -> Any:
+    def _decode(self, ftype: int, body: memoryview, events: list[Any]) -> None:
         if ftype == TYPE_COMPRESSED:
-            ftype, body = self._decompress(body)
+            ftype, raw = self._decompress(body)
+            body = memoryview(raw)
         cls = FRAME_TYPES.get(ftype)
         if cls is None:
-            self._fail(f"unknown frame type {ftype}")
+            link = self._handlers.get(ftype)
+            if link is None:
+                self._fail(f"unknown frame type {ftype}")
+            link(body, 0, len(body), events)
+            return
         reg = self._reg
         try:
             items = reg._unpack(body, f"{cls.__name__} frame")
@@ -649,16 +754,17 @@ class FrameDecoder:
             try:
                 items[i] = reg._unpack(value, cls._what)
             except DecodeError as e:
-                error = e
+                error = DecodeError(str(e))
                 items[i] = _UNDECODED
         wrong = _wrong(cls, items)
         if wrong:
             self._fail(wrong)
         if error is None:
-            return cls(*items)
-        return Undecodable(cls(*[None if v is _UNDECODED else v for v in items]), error)
+            events.append(cls(*items))
+        else:
+            events.append(Undecodable(cls(*[None if v is _UNDECODED else v for v in items]), error))
 
-    def _decompress(self, body: bytes | bytearray) -> tuple[int, bytes]:
+    def _decompress(self, body: memoryview) -> tuple[int, bytes]:
         if len(body) < _ZHEAD.size:
             self._fail("compressed frame shorter than its header")
         algorithm, ftype, size = _ZHEAD.unpack_from(body)
@@ -687,3 +793,785 @@ class _Undecoded:
 
 
 _UNDECODED: Any = _Undecoded()
+
+
+# --- one link: compact headers, a table of names, batches ------------------------------------
+
+#: The frame types that only mean something on one link, between two nodes that agreed on
+#: their names and creations in the handshake (see :class:`LinkCodec` and ``docs/wire.md``).
+TYPE_BATCH = 110
+TYPE_LINK_SEND_PID = 111
+TYPE_LINK_SEND_PROCESS_ID = 112
+TYPE_LINK_REQUEST_PID = 131
+TYPE_LINK_REQUEST_PROCESS_ID = 132
+TYPE_LINK_RESPONSE = 139
+TYPE_LINK_ACK = 171
+LINK_TYPES: dict[int, str] = {
+    TYPE_BATCH: "Batch",
+    TYPE_LINK_SEND_PID: "LinkSendPID",
+    TYPE_LINK_SEND_PROCESS_ID: "LinkSendProcessID",
+    TYPE_LINK_REQUEST_PID: "LinkRequestPID",
+    TYPE_LINK_REQUEST_PROCESS_ID: "LinkRequestProcessID",
+    TYPE_LINK_RESPONSE: "LinkResponse",
+    TYPE_LINK_ACK: "LinkAck",
+}
+
+#: How many names (of the ProcessIDs sent to) one direction of a link keeps in its table.
+NAME_TABLE_SIZE = 1024
+#: A batch frame is closed when its entries reach this many bytes or ...
+BATCH_BYTES = 64 * 1024
+#: ... this many entries (or when the caller flushes).
+BATCH_ENTRIES = 1000
+
+_FLAG_PRIORITY = 0x03
+_FLAG_IMPORTANT = 0x04
+_FLAG_MARKED = 0x08  # the value may hold marked arrays (edf.has_marks); else none
+_DEFINE = 0x8000  # a name reference with this bit set defines the entry; the name follows
+_U64 = (1 << 64) - 1
+_REF_IDS = struct.Struct(">QQQ")
+_NAME_REF = struct.Struct(">H")
+# header and fixed fields of each compact frame, packed at once
+_H_SEND_PID = struct.Struct(">BBIBBQQB")  # header, from id, to id, flags
+_H_SEND_PID_REF = struct.Struct(">BBIBBQQBQQQ")  # ... and the ref's ids (important)
+_H_SEND_NAME = struct.Struct(">BBIBBQB")  # header, from id, flags
+_H_SEND_NAME_REF = struct.Struct(">BBIBBQBQQQ")
+_H_CALL = struct.Struct(">BBIBBQQBQQQ")  # header, from id, to id, flags, ref ids
+_F_PID = struct.Struct(">QQB")
+_F_PID_REF = struct.Struct(">QQBQQQ")
+_F_NAME = struct.Struct(">QB")
+_F_NAME_REF = struct.Struct(">QBQQQ")
+_BATCH_HEAD = struct.Struct(">BBIBBBBI")  # header, flags, then a msgpack array 32 header (0xdd, count)
+_ARRAY32 = 0xDD
+_PID_CACHE = 4096
+_NEVER = 1 << 32  # a compression threshold no frame passes
+# the message classes, typed for what the decorator made of them (a dataclass's __init__)
+_SendPID: Any = SendPID
+_SendProcessID: Any = SendProcessID
+_RequestProcessID: Any = RequestProcessID
+_Ack: Any = Ack
+_trusted_new = object.__new__
+_set_field = object.__setattr__
+
+
+def _pid(node: Atom, ident: int, creation: int) -> PID:
+    # a PID from checked parts (a link's names and creations, a u64 from the wire)
+    pid = _trusted_new(PID)
+    _set_field(pid, "node", node)
+    _set_field(pid, "id", ident)
+    _set_field(pid, "creation", creation)
+    return pid
+
+
+def _ref(node: Atom, creation: int, ids: tuple[int, int, int]) -> Ref:
+    ref = _trusted_new(Ref)
+    _set_field(ref, "node", node)
+    _set_field(ref, "creation", creation)
+    _set_field(ref, "id", ids)
+    return ref
+
+
+class LinkCodec:
+    """The codec of one link (one connection of a pool) between this node and a peer.
+
+    Made once the handshake accepted the link, from the two nodes' names and creations
+    (:meth:`for_link` takes the two ``NodeInfo``), it encodes what this node sends on the
+    link and decodes what the peer sends.  Because both ends know the two names and
+    creations, the frames for the hot path leave them out (``docs/wire.md``, 2.3):
+
+    - a send to a PID carries only the two ids, the flags and, when important, the ref's
+      ids; a call (:class:`RequestPID`), its :class:`Response` and the :class:`Ack` of an
+      important message the same with the ref;
+    - a send or a call to a ProcessID carries the name through a table of
+      :data:`NAME_TABLE_SIZE` names per direction, defined inline the first time a name
+      is used;
+    - plain sends (to a PID or a ProcessID, not important, not compressed) are packed at
+      once, when :meth:`send` is called (so an encoding error is raised to the sender
+      there), into the open **batch** frame: one msgpack array of
+      ``[from id, to, kind, value]`` entries, decoded on the other end with one unpack call
+      and delivered only once the whole batch decoded.
+
+    Everything else (and a send whose sender is not of this node, or whose ref is not this
+    node's) travels as the frames :func:`encode` makes, with every identifier in full.
+
+    **Sending.**  :meth:`send` (any ENP message) and :meth:`send_pid` (the same for a
+    :class:`SendPID`, without making one) append the frame to the codec's output, in call
+    order.  They return the bytes to write *now* once the output reached
+    ``batch_bytes`` (64 KiB by default), else None; :meth:`flush` returns everything
+    pending (b"" if nothing), closing the open batch: call it when the runner's batch
+    ends.  The order of the calls is the order on the wire, so messages from one sender to
+    one recipient keep their order as long as they take the same link.  Raised
+    synchronously, with nothing appended: ``TooLarge`` for a frame above the peer's max
+    message size (the link stays up), ``ProcessIncarnation`` for a PID or Alias of the
+    peer's node from another creation than the peer's, ``Incorrect`` for a message that
+    does not hold what its frame's spec says or a target on another node, ``EncodeError``
+    for a value EDF cannot carry.  ``compress`` (an int) asks for lz4 when the frame's body
+    is longer than that many bytes; such a send is never batched.  A batch closes at
+    ``batch_bytes`` of entries (or the peer's limit) or ``batch_entries`` sends (default
+    1000; 0 turns batching off, every send then a frame of its own).
+
+    **Receiving.**  :meth:`feed` as :meth:`FrameDecoder.feed` (it accepts a ``memoryview``
+    valid only during the call and copies only an unfinished frame), returning the
+    messages with every identifier whole (a batch as its sends, in order).  Malformed
+    bytes raise :class:`ProtocolError` (with ``events``) and the link must close; a value
+    that does not decode arrives as :class:`Undecodable` with its routing fields.
+
+    One codec serves one link, used from one thread at a time (the node's).
+    """
+
+    def __init__(
+        self,
+        local: str,
+        local_creation: int,
+        peer: str,
+        peer_creation: int,
+        *,
+        registry: Registry | None = None,
+        peer_max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        batch_bytes: int = BATCH_BYTES,
+        batch_entries: int = BATCH_ENTRIES,
+    ) -> None:
+        for what, value in (("local", local), ("peer", peer)):
+            if not isinstance(value, str) or not value:
+                raise Incorrect(f"LinkCodec {what} must be a node name, not {brief(value)}")
+        numbers: tuple[tuple[str, Any], ...] = (
+            ("local_creation", local_creation),
+            ("peer_creation", peer_creation),
+            ("peer_max_message_size", peer_max_message_size),
+            ("batch_bytes", batch_bytes),
+            ("batch_entries", batch_entries),
+        )
+        for what, value in numbers:
+            if type(value) is not int or (value < 0 and not what.endswith("creation")):
+                raise Incorrect(f"LinkCodec {what} must be an int, not {brief(value)}")
+        self.local = Atom(local)
+        self.local_creation = local_creation
+        self.peer = Atom(peer)
+        self.peer_creation = peer_creation
+        self.peer_max_message_size = peer_max_message_size
+        self.batch_bytes = batch_bytes
+        self.batch_entries = batch_entries
+        # the most entry bytes one batch frame may hold (this side's setting, the peer's limit)
+        self._room = batch_bytes
+        if peer_max_message_size and peer_max_message_size - _BATCH_HEAD.size < batch_bytes:
+            self._room = max(peer_max_message_size - _BATCH_HEAD.size, 0)
+        self._reg = registry or edf.DEFAULT
+        self._encode = self._reg._encoder()
+        self._pack_entry = self._reg._new_packer().pack  # raw: its errors are re-raised by _encode
+        self._checked_from: Any = None  # the last (sender, recipient) send_pid found fit
+        self._checked_to: Any = None
+        # the largest frame the fast paths append without the checks of _frame
+        self._limit = min(peer_max_message_size or _MAX_LENGTH, _MAX_LENGTH)
+        self._decode = self._reg._decoder()
+        # what this node sends
+        self._out = bytearray()
+        self._batch = bytearray()
+        self._batch_n = 0
+        self._batch_marked = 0  # _FLAG_MARKED once an entry of the open batch may hold marked arrays
+        self._names: dict[str, int] = {}  # the names this side defined, by index
+        self._by_index: list[str | None] = [None] * NAME_TABLE_SIZE
+        self._next_name = 0
+        # what the peer sends
+        self._decoder = FrameDecoder(self._reg, max_message_size)
+        self._decoder._handlers.update(
+            {
+                TYPE_BATCH: self._dec_batch,
+                TYPE_LINK_SEND_PID: self._dec_send_pid,
+                TYPE_LINK_SEND_PROCESS_ID: self._dec_send_name,
+                TYPE_LINK_REQUEST_PID: self._dec_request,
+                TYPE_LINK_REQUEST_PROCESS_ID: self._dec_request_name,
+                TYPE_LINK_RESPONSE: self._dec_response,
+                TYPE_LINK_ACK: self._dec_ack,
+            }
+        )
+        #: Every message completed by ``data``, in order (see the class and
+        #: :meth:`FrameDecoder.feed`; it is that method of the link's decoder).
+        self.feed: Callable[[bytes | bytearray | memoryview], list[Any]] = self._decoder.feed
+        self._peer_pids: dict[int, PID] = {}
+        self._local_pids: dict[int, PID] = {}
+        self._peer_names: list[ProcessID | None] = [None] * NAME_TABLE_SIZE
+
+    @classmethod
+    def for_link(cls, local: Any, peer: Any, registry: Registry | None = None, **options: Any) -> LinkCodec:
+        """The codec for a link between ``local`` and ``peer``, two ``handshake.NodeInfo``
+        (this node's own and ``Accepted.peer``): names, creations and both size limits."""
+        return cls(
+            local.name,
+            local.creation,
+            peer.name,
+            peer.creation,
+            registry=registry,
+            peer_max_message_size=peer.max_message_size,
+            max_message_size=local.max_message_size,
+            **options,
+        )
+
+    # -- sending -------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Bytes encoded and not yet returned (the open batch included)."""
+        return len(self._out) + len(self._batch) + (_BATCH_HEAD.size if self._batch_n else 0)
+
+    def flush(self) -> bytearray:
+        """Everything encoded so far, the open batch closed (empty if nothing is pending).
+
+        The bytearray returned is the caller's: the codec starts a new one.
+        """
+        if self._batch_n:
+            self._close_batch()
+        out = self._out
+        self._out = bytearray()
+        return out
+
+    def check_target(self, target: Any) -> None:
+        """Raise ``ProcessIncarnation`` for a PID or Alias of the peer's node from another
+        creation than the peer's (a process of an older incarnation of that node), and
+        ``Incorrect`` for a PID, ProcessID or Alias of another node than the peer."""
+        kind = type(target)
+        if kind is PID or kind is Alias or kind is ProcessID:
+            if target.node != self.peer:
+                raise Incorrect(
+                    f"{target} is on node {target.node.value!r}, not on this link's peer {self.peer.value!r}"
+                )
+            if kind is not ProcessID and target.creation != self.peer_creation:
+                raise ProcessIncarnation(
+                    f"{target} belongs to incarnation {target.creation} of {self.peer.value!r}, "
+                    f"which is now {self.peer_creation}"
+                )
+
+    def send_pid(
+        self,
+        from_: PID,
+        to: PID,
+        message: Any,
+        priority: int = 0,
+        important: bool = False,
+        ref: Ref | None = None,
+        *,
+        compress: int | None = None,
+    ) -> bytearray | None:
+        """Encode ``SendPID(from_, to, message, priority, important, ref)`` (see the class)."""
+        # the hot path, written out: a plain send from a process of this node.  A sender
+        # sends to one recipient many times over: the pair checked last is not checked again
+        # (identifiers are immutable)
+        if from_ is not self._checked_from or to is not self._checked_to:
+            if (
+                from_.__class__ is not PID
+                or from_.creation != self.local_creation
+                or from_.node != self.local
+                or not 0 <= from_.id <= _U64
+                or to.__class__ is not PID
+                or not 0 <= to.id <= _U64
+            ):
+                return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
+            if to.creation != self.peer_creation or to.node != self.peer:
+                self.check_target(to)
+            self._checked_from = from_
+            self._checked_to = to
+        if priority.__class__ is not int or not 0 <= priority <= 2 or important.__class__ is not bool:
+            return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
+        if not important:
+            if ref is not None:
+                return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
+            if compress is None and self.batch_entries:
+                try:
+                    entry = self._pack_entry([from_.id, to.id, priority, message])
+                except Exception:  # noqa: BLE001
+                    # a value nested to the limit does not fit an entry (one level deeper):
+                    # it goes on its own; anything else raises its EncodeError from there
+                    return self.send_pid(from_, to, message, priority, compress=_NEVER)
+                if self._batch_n >= self.batch_entries - 1 or len(self._batch) + len(entry) > self._room:
+                    return self._entry(entry)
+                if not self._batch_marked and has_marks(entry):
+                    self._batch_marked = _FLAG_MARKED
+                self._batch += entry
+                self._batch_n += 1
+                if self._out and len(self._batch) + len(self._out) >= self.batch_bytes:
+                    return self.flush()
+                return None
+            value = self._encode(message)
+            length = _H_SEND_PID.size + len(value)
+            head = _H_SEND_PID.pack(
+                MAGIC, VERSION, length, 1 + from_.id % 255, TYPE_LINK_SEND_PID,
+                from_.id, to.id, priority | _FLAG_MARKED if has_marks(value) else priority,
+            )  # fmt: skip
+            if compress is not None or self._batch_n or length > self._limit:
+                return self._frame("SendPID", head, value, compress)
+            out = self._out
+            out += head
+            out += value
+            return None if len(out) < self.batch_bytes else self.flush()
+        if ref.__class__ is not Ref or ref.node != self.local or ref.creation != self.local_creation:
+            return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
+        value = self._encode(message)
+        flags = priority | _FLAG_IMPORTANT | (_FLAG_MARKED if has_marks(value) else 0)
+        head = _H_SEND_PID_REF.pack(
+            MAGIC, VERSION, _H_SEND_PID_REF.size + len(value), 1 + from_.id % 255, TYPE_LINK_SEND_PID,
+            from_.id, to.id, flags, *ref.id,
+        )  # fmt: skip
+        return self._frame("SendPID", head, value, compress)
+
+    def send(self, msg: Any, *, compress: int | None = None) -> bytearray | None:
+        """Encode any ENP message (see the class); a compact or batched frame where one applies."""
+        kind = type(msg)
+        if kind is SendPID:
+            return self.send_pid(
+                msg.from_, msg.to, msg.message, msg.priority, msg.important, msg.ref, compress=compress
+            )
+        if (kind is SendProcessID or kind is RequestProcessID) and self._ours(msg.from_) and type(msg.to) is ProcessID:
+            return self._send_name(msg, compress)
+        if (kind is RequestPID or kind is Response or kind is Ack) and self._ours(msg.from_) and type(msg.to) is PID:
+            return self._call(msg, compress)
+        return self._full(msg, compress)
+
+    def _ours(self, pid: Any) -> bool:
+        return type(pid) is PID and pid.node == self.local and pid.creation == self.local_creation and pid.id <= _U64
+
+    def _send_name(self, msg: SendProcessID | RequestProcessID, compress: int | None) -> bytearray | None:
+        priority, important, ref = msg.priority, msg.important, msg.ref
+        request = type(msg) is RequestProcessID
+        if (
+            priority.__class__ is not int
+            or not 0 <= priority <= 2
+            or important.__class__ is not bool
+            or (ref is not None and not important and not request)
+            or ((important or request) and (type(ref) is not Ref or ref.node != self.local
+                                            or ref.creation != self.local_creation))
+        ):  # fmt: skip
+            return self._full(msg, compress)
+        to = msg.to
+        self.check_target(to)
+        index, define = self._name_ref(to.name)
+        if not important and not request and compress is None and self.batch_entries:
+            name_ref: Any = [index, str.__str__(to.name)] if define else index
+            try:
+                entry = self._encode([msg.from_.id, name_ref, 4 | priority, msg.message])
+            except edf.EncodeError:
+                entry = None  # too deep for an entry: on its own, which raises what is wrong
+            if entry is not None:
+                out = self._entry(entry)
+                if define:  # only now: the entry that defines it is on its way
+                    self._define(index, to.name)
+                return out
+        value = self._encode(msg.message)
+        name = _NAME_REF.pack(index | _DEFINE) + _name_bytes(to.name) if define else _NAME_REF.pack(index)
+        order = 1 + msg.from_.id % 255
+        flags = priority | (_FLAG_MARKED if has_marks(value) else 0)
+        if request:
+            ftype = TYPE_LINK_REQUEST_PROCESS_ID
+            if important:
+                flags |= _FLAG_IMPORTANT
+        else:
+            ftype = TYPE_LINK_SEND_PROCESS_ID
+        if important or request:
+            size = _H_SEND_NAME_REF.size + len(name) + len(value)
+            head = _H_SEND_NAME_REF.pack(
+                MAGIC, VERSION, size, order, ftype, msg.from_.id, flags | _FLAG_IMPORTANT if important else flags,
+                *ref.id,  # type: ignore[union-attr]
+            )  # fmt: skip
+        else:
+            size = _H_SEND_NAME.size + len(name) + len(value)
+            head = _H_SEND_NAME.pack(MAGIC, VERSION, size, order, ftype, msg.from_.id, flags)
+        out = self._frame(type(msg).__name__, head + name, value, compress)
+        if define:
+            self._define(index, to.name)
+        return out
+
+    def _call(self, msg: RequestPID | Response | Ack, compress: int | None) -> bytearray | None:
+        kind = type(msg)
+        ref = msg.ref
+        if kind is Ack:
+            priority, important, payload = 0, False, msg.error  # type: ignore[union-attr]
+            if payload is not None and not isinstance(payload, BaseException):
+                return self._full(msg, compress)  # which says what is wrong with it
+        else:
+            priority, important, payload = msg.priority, msg.important, msg.message  # type: ignore[union-attr]
+        # a request's ref is made by the caller (this node); the ref of a response or an
+        # acknowledgement by the peer (the caller, the sender of the important message)
+        if kind is RequestPID:
+            node, creation = self.local, self.local_creation
+        else:
+            node, creation = self.peer, self.peer_creation
+        if (
+            type(ref) is not Ref
+            or ref.node != node
+            or ref.creation != creation
+            or priority.__class__ is not int
+            or not 0 <= priority <= 2
+            or important.__class__ is not bool
+        ):
+            return self._full(msg, compress)
+        self.check_target(msg.to)
+        value = self._encode(payload)
+        ftype = {RequestPID: TYPE_LINK_REQUEST_PID, Response: TYPE_LINK_RESPONSE, Ack: TYPE_LINK_ACK}[kind]
+        flags = priority | (_FLAG_IMPORTANT if important else 0) | (_FLAG_MARKED if has_marks(value) else 0)
+        head = _H_CALL.pack(
+            MAGIC, VERSION, _H_CALL.size + len(value), 1 + msg.from_.id % 255, ftype,
+            msg.from_.id, msg.to.id, flags, *ref.id,
+        )  # fmt: skip
+        return self._frame(kind.__name__, head, value, compress)
+
+    def _full(self, msg: Any, compress: int | None) -> bytearray | None:
+        """A frame with every identifier in full (what :func:`encode` makes)."""
+        # every ``to`` is on the peer, and so is the target of a link or monitor (that of a
+        # termination notice is on this node)
+        kind = type(msg)
+        target = msg.target if kind in (Link, Unlink, Monitor, Demonitor) else getattr(msg, "to", None)
+        if type(target) in (PID, Alias, ProcessID):
+            self.check_target(target)
+        frame = encode(
+            msg,
+            registry=self._reg,
+            compression=compress is not None,
+            threshold=compress or 0,
+            max_message_size=self.peer_max_message_size,
+        )
+        if self._batch_n:
+            self._close_batch()
+        self._out += frame
+        return self._ready()
+
+    def _frame(self, name: str, head: bytes, value: bytes, compress: int | None) -> bytearray | None:
+        """Append a compact frame (``head`` holds its header, ``value`` ends it)."""
+        length = len(head) + len(value)
+        if compress is not None and length - HEADER_SIZE > compress:
+            frame = _assemble(
+                name, head[7], head[6], head[HEADER_SIZE:] + value, True, compress, self.peer_max_message_size
+            )
+            if self._batch_n:
+                self._close_batch()
+            self._out += frame
+            return self._ready()
+        limit = self.peer_max_message_size
+        if limit and length > limit:
+            raise TooLarge(f"{name} frame of {length} bytes exceeds the peer's limit of {limit}")
+        if length > _MAX_LENGTH:
+            raise TooLarge(f"{name} frame of {length} bytes does not fit ENP's 32-bit length")
+        if self._batch_n:
+            self._close_batch()
+        out = self._out
+        out += head
+        out += value
+        return self._ready()
+
+    def _entry(self, entry: bytes) -> bytearray | None:
+        """Add one packed plain send to the open batch (or as a batch of its own, if it is too big for one)."""
+        room = self._room
+        size = len(entry)
+        if size > room:
+            # too big to share a frame: a batch of one, checked against the peer's limit
+            length = _BATCH_HEAD.size + size
+            limit = self.peer_max_message_size
+            if limit and length > limit:
+                raise TooLarge(f"SendPID frame of {length} bytes exceeds the peer's limit of {limit}")
+            if length > _MAX_LENGTH:
+                raise TooLarge(f"SendPID frame of {length} bytes does not fit ENP's 32-bit length")
+            if self._batch_n:
+                self._close_batch()
+            flags = _FLAG_MARKED if has_marks(entry) else 0
+            self._out += _BATCH_HEAD.pack(MAGIC, VERSION, length, 0, TYPE_BATCH, flags, _ARRAY32, 1)
+            self._out += entry
+        else:
+            if self._batch_n and len(self._batch) + size > room:
+                self._close_batch()
+            if has_marks(entry):
+                self._batch_marked = _FLAG_MARKED
+            self._batch += entry
+            self._batch_n += 1
+            if self._batch_n >= self.batch_entries:
+                self._close_batch()
+        return self._ready()
+
+    def _close_batch(self) -> None:
+        batch = self._batch
+        self._out += _BATCH_HEAD.pack(
+            MAGIC, VERSION, _BATCH_HEAD.size + len(batch), 0, TYPE_BATCH, self._batch_marked, _ARRAY32, self._batch_n
+        )
+        self._batch_marked = 0
+        self._out += batch
+        batch.clear()
+        self._batch_n = 0
+
+    def _ready(self) -> bytearray | None:
+        if len(self._out) + len(self._batch) < self.batch_bytes:
+            return None
+        return self.flush()
+
+    def _name_ref(self, name: str) -> tuple[int, bool]:
+        """The table index of ``name`` and whether this use must define it."""
+        index = self._names.get(name)
+        if index is not None:
+            return index, False
+        return self._next_name % NAME_TABLE_SIZE, True
+
+    def _define(self, index: int, name: str) -> None:
+        # committed only once the frame defining it was appended: a send that failed to
+        # encode must not leave the table believing the peer knows the name
+        old = self._by_index[index]
+        if old is not None:
+            del self._names[old]
+        self._by_index[index] = name
+        self._names[name] = index
+        self._next_name += 1
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    @property
+    def failed(self) -> bool:
+        """True once :meth:`feed` raised a ProtocolError: close the link."""
+        return self._decoder.failed
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet returned as messages."""
+        return self._decoder.buffered
+
+    def _peer_pid(self, ident: int) -> PID:
+        pid = self._peer_pids.get(ident)
+        if pid is None:
+            if len(self._peer_pids) >= _PID_CACHE:
+                self._peer_pids.clear()
+            pid = self._peer_pids[ident] = _pid(self.peer, ident, self.peer_creation)
+        return pid
+
+    def _local_pid(self, ident: int) -> PID:
+        pid = self._local_pids.get(ident)
+        if pid is None:
+            if len(self._local_pids) >= _PID_CACHE:
+                self._local_pids.clear()
+            pid = self._local_pids[ident] = _pid(self.local, ident, self.local_creation)
+        return pid
+
+    def _value(self, data: Any, what: str, marked: int = _FLAG_MARKED) -> tuple[Any, DecodeError | None]:
+        try:
+            return self._decode(data, what, marked), None
+        except DecodeError as e:
+            return None, DecodeError(str(e))  # fresh: no traceback holding the caller's buffer
+
+    @staticmethod
+    def _flags(flags: int, what: str) -> int:
+        if flags & ~(_FLAG_PRIORITY | _FLAG_IMPORTANT | _FLAG_MARKED) or flags & _FLAG_PRIORITY == 3:
+            raise ProtocolError(f"{what} flags {flags:#04x}: unknown bits or priority 3")
+        return flags & _FLAG_PRIORITY
+
+    def _dec_send_pid(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
+        if end - start < _F_PID.size:
+            raise ProtocolError("LinkSendPID frame shorter than its fields")
+        from_id, to_id, flags = _F_PID.unpack_from(view, start)
+        ref = None
+        priority = 0
+        if flags:
+            priority = self._flags(flags, "LinkSendPID")
+            if flags & _FLAG_IMPORTANT:
+                if end - start < _F_PID_REF.size:
+                    raise ProtocolError("LinkSendPID frame shorter than its fields")
+                ref = _ref(self.peer, self.peer_creation, _REF_IDS.unpack_from(view, start + _F_PID.size))
+                start += _F_PID_REF.size - _F_PID.size
+        from_ = self._peer_pids.get(from_id) or self._peer_pid(from_id)
+        to = self._local_pids.get(to_id) or self._local_pid(to_id)
+        try:
+            value = self._decode(view[start + _F_PID.size : end], "SendPID value", flags & _FLAG_MARKED)
+        except DecodeError as e:
+            events.append(Undecodable(_SendPID(from_, to, None, priority, ref is not None, ref), DecodeError(str(e))))
+            return
+        events.append(_SendPID(from_, to, value, priority, ref is not None, ref))
+
+    def _dec_send_name(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
+        self._dec_name(view[start:end], events, SendProcessID)
+
+    def _dec_request_name(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
+        self._dec_name(view[start:end], events, RequestProcessID)
+
+    def _dec_name(self, body: memoryview, events: list[Any], cls: Any) -> None:
+        request = cls is RequestProcessID
+        what = "LinkRequestProcessID" if request else "LinkSendProcessID"
+        if len(body) < _F_NAME.size:
+            raise ProtocolError(f"{what} frame shorter than its fields")
+        from_id, flags = _F_NAME.unpack_from(body)
+        priority = self._flags(flags, what)
+        ref = None
+        start = _F_NAME.size
+        if request or flags & _FLAG_IMPORTANT:
+            if len(body) < _F_NAME_REF.size:
+                raise ProtocolError(f"{what} frame shorter than its fields")
+            ref = _ref(self.peer, self.peer_creation, _REF_IDS.unpack_from(body, start))
+            start = _F_NAME_REF.size
+        if len(body) < start + 2:
+            raise ProtocolError(f"{what} frame shorter than its name")
+        (index,) = _NAME_REF.unpack_from(body, start)
+        start += 2
+        if index & _DEFINE:
+            index &= ~_DEFINE
+            if start >= len(body) or start + 1 + body[start] > len(body):
+                raise ProtocolError(f"{what} frame shorter than its name")
+            size = body[start]
+            to = self._define_peer_name(index, bytes(body[start + 1 : start + 1 + size]))
+            start += 1 + size
+        else:
+            to = self._peer_name(index)
+        value, error = self._value(body[start:], f"{cls.__name__} value", flags & _FLAG_MARKED)
+        important = bool(flags & _FLAG_IMPORTANT)
+        if request:
+            msg = _RequestProcessID(self._peer_pid(from_id), to, ref, value, priority, important)
+        else:
+            msg = _SendProcessID(self._peer_pid(from_id), to, value, priority, important, ref)
+        events.append(msg if error is None else Undecodable(msg, error))
+
+    def _define_peer_name(self, index: int, raw: bytes | str) -> ProcessID:
+        if not 0 <= index < NAME_TABLE_SIZE:
+            raise ProtocolError(f"name definition at index {index}, past the table of {NAME_TABLE_SIZE}")
+        if type(raw) is bytes:
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ProtocolError("invalid UTF-8 in a name definition") from None
+        if type(raw) is not str or len(raw.encode("utf-8")) > 255:
+            raise ProtocolError(f"a name definition must be a str of at most 255 bytes, not {brief(raw)}")
+        pid = _trusted_new(ProcessID)
+        _set_field(pid, "name", Atom(raw))
+        _set_field(pid, "node", self.local)
+        self._peer_names[index] = pid
+        return pid
+
+    def _peer_name(self, index: int) -> ProcessID:
+        if not 0 <= index < NAME_TABLE_SIZE:
+            raise ProtocolError(f"name reference {index} past the table of {NAME_TABLE_SIZE}")
+        to = self._peer_names[index]
+        if to is None:
+            raise ProtocolError(f"name reference {index} to an entry never defined")
+        return to
+
+    def _dec_call(self, body: memoryview, events: list[Any], cls: Any) -> None:
+        what = {RequestPID: "LinkRequestPID", Response: "LinkResponse", Ack: "LinkAck"}[cls]
+        if len(body) < _F_PID_REF.size:
+            raise ProtocolError(f"{what} frame shorter than its fields")
+        from_id, to_id, flags, a, b, c = _F_PID_REF.unpack_from(body)
+        priority = self._flags(flags, what)
+        if cls is RequestPID:
+            ref = _ref(self.peer, self.peer_creation, (a, b, c))
+        else:  # the answer to a call, or to an important message, of this node: its own ref
+            ref = _ref(self.local, self.local_creation, (a, b, c))
+        value, error = self._value(body[_F_PID_REF.size :], f"{cls.__name__} value", flags & _FLAG_MARKED)
+        msg: Any
+        if cls is Ack:
+            if flags & (_FLAG_PRIORITY | _FLAG_IMPORTANT):
+                raise ProtocolError(f"LinkAck flags {flags:#04x}: an acknowledgement has no priority")
+            msg = _Ack(self._peer_pid(from_id), self._local_pid(to_id), ref, value)
+            if error is None and value is not None and not isinstance(value, BaseException):
+                raise ProtocolError(f"Ack.error must be an error or nil, not {brief(value)}")
+        else:
+            important = bool(flags & _FLAG_IMPORTANT)
+            msg = cls(self._peer_pid(from_id), self._local_pid(to_id), ref, value, priority, important)
+        events.append(msg if error is None else Undecodable(msg, error))
+
+    def _dec_request(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
+        self._dec_call(view[start:end], events, RequestPID)
+
+    def _dec_response(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
+        self._dec_call(view[start:end], events, Response)
+
+    def _dec_ack(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
+        self._dec_call(view[start:end], events, Ack)
+
+    def _dec_batch(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
+        # One unpack call for the whole batch; if it fails (a value that does not decode,
+        # or a malformed batch), the entries are read one by one to tell the two apart.
+        if start == end:
+            raise ProtocolError("batch frame without its flags")
+        flags = view[start]
+        if flags & ~_FLAG_MARKED:
+            raise ProtocolError(f"batch flags {flags:#04x}: unknown bits")
+        body = view[start + 1 : end]
+        try:
+            entries = self._decode(body, "batch", flags)
+        except DecodeError:
+            entries = None
+        if entries.__class__ is not list or not self._batch_entries(entries, events):
+            self._batch_slowly(body, events)
+
+    def _batch_entries(self, entries: list[Any], events: list[Any]) -> bool:
+        """The sends of a decoded batch, appended to ``events``; False if an entry is malformed."""
+        out: list[Any] = []
+        append = out.append
+        peer_pids = self._peer_pids
+        local_pids = self._local_pids
+        for entry in entries:
+            if entry.__class__ is not list or len(entry) != 4:
+                return False
+            from_id, to, kind, value = entry
+            if from_id.__class__ is not int:
+                return False
+            from_ = peer_pids.get(from_id)
+            if from_ is None:
+                if not 0 <= from_id <= _U64:
+                    return False
+                from_ = self._peer_pid(from_id)
+            if kind.__class__ is int and 0 <= kind <= 2:
+                if to.__class__ is not int:
+                    return False
+                to_pid = local_pids.get(to)
+                if to_pid is None:
+                    if not 0 <= to <= _U64:
+                        return False
+                    to_pid = self._local_pid(to)
+                append(_SendPID(from_, to_pid, value, kind, False, None))
+            else:
+                target = self._batch_target(to, kind)
+                if target is None:
+                    return False
+                append(_SendProcessID(from_, target, value, kind & 3, False, None))
+        events += out
+        return True
+
+    def _batch_target(self, to: Any, kind: Any) -> ProcessID | None:
+        if type(kind) is not int or not 4 <= kind <= 6:
+            return None
+        if type(to) is int:
+            if not 0 <= to < NAME_TABLE_SIZE or self._peer_names[to] is None:
+                return None
+            return self._peer_names[to]
+        if type(to) is list and len(to) == 2 and type(to[0]) is int and type(to[1]) is str:
+            return self._define_peer_name(to[0], to[1])
+        return None
+
+    def _batch_slowly(self, body: memoryview, events: list[Any]) -> None:
+        """Read a batch entry by entry: a value that does not decode spares the others."""
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=max(len(body), 1))
+        data = bytes(body)
+        unpacker.feed(data)
+        out: list[Any] = []
+        try:
+            count = unpacker.read_array_header()
+            for _ in range(count):
+                if unpacker.read_array_header() != 4:
+                    raise ProtocolError("a batch entry must be [from id, to, kind, value]")
+                from_id, to, kind = unpacker.unpack(), unpacker.unpack(), unpacker.unpack()
+                start = unpacker.tell()
+                unpacker.skip()
+                value, error = self._value(data[start : unpacker.tell()], "batch value")
+                if type(from_id) is not int or not 0 <= from_id <= _U64:
+                    raise ProtocolError(f"a batch entry's from id must be a u64, not {brief(from_id)}")
+                msg: Any
+                if kind == 0 or kind == 1 or kind == 2:
+                    if type(to) is not int or not 0 <= to <= _U64 or type(kind) is not int:
+                        raise ProtocolError(f"a batch entry to a PID needs a u64 id, not {brief(to)}")
+                    msg = _SendPID(self._peer_pid(from_id), self._local_pid(to), value, kind, False, None)
+                else:
+                    target = self._batch_target(to, kind)
+                    if target is None:
+                        raise ProtocolError(f"a batch entry of kind {brief(kind)} to {brief(to)}: no such target")
+                    msg = _SendProcessID(self._peer_pid(from_id), target, value, kind & 3, False, None)
+                out.append(msg if error is None else Undecodable(msg, error))
+            if unpacker.tell() != len(data):
+                raise ProtocolError("extra bytes after the batch's entries")
+            events += out  # only a whole batch is delivered
+        except ProtocolError:
+            raise
+        except Exception as e:  # noqa: BLE001 - msgpack's errors for a malformed batch
+            raise ProtocolError(f"malformed batch: {brief_error(e)}") from None
+
+
+def _name_bytes(name: str) -> bytes:
+    raw = str.__str__(name).encode("utf-8")
+    return bytes((len(raw),)) + raw

@@ -77,7 +77,7 @@ def test_link_and_monitor_frames_carry_every_target_kind(kind, target):
 def test_header_is_magic_version_length_order_type():
     data = enp.encode(enp.SendPID(A, B, "hi"))
     magic, version, length, order, ftype = struct.unpack(">BBIBB", data[:8])
-    assert (magic, version, length, order, ftype) == (78, 1, len(data), 1 + 1005 % 255, 101)
+    assert (magic, version, length, order, ftype) == (78, enp.VERSION, len(data), 1 + 1005 % 255, 101)
 
 
 def test_order_key_follows_the_sender_so_one_senders_frames_share_a_link():
@@ -112,7 +112,7 @@ def test_receiver_needs_no_setting_to_read_compressed_frames():
 
 def test_frame_over_the_max_size_is_a_protocol_error_from_its_header_alone():
     decoder = enp.FrameDecoder(REG, max_message_size=1024)
-    header = struct.pack(">BBIBB", 78, 1, 0xFFFFFFFF, 0, 101)
+    header = struct.pack(">BBIBB", 78, enp.VERSION, 0xFFFFFFFF, 0, 101)
     with pytest.raises(enp.ProtocolError, match="exceeds the limit of 1024"):
         decoder.feed(header)
     with pytest.raises(enp.ProtocolError):  # and it stays failed
@@ -135,7 +135,7 @@ def test_outgoing_frame_over_the_peers_limit_is_too_large():
 
 def test_compressed_frame_expanding_past_the_limit_is_refused_before_decompressing():
     body = struct.pack(">BBI", 1, 101, 50_000_000) + b"\x00" * 16
-    frame = struct.pack(">BBIBB", 78, 1, 8 + len(body), 0, 200) + body
+    frame = struct.pack(">BBIBB", 78, enp.VERSION, 8 + len(body), 0, 200) + body
     with pytest.raises(enp.ProtocolError, match="more than lz4 can expand"):
         decode_all(frame, max_message_size=0)  # no limit: the ratio bound still holds
     with pytest.raises(enp.ProtocolError, match="over the limit of 1048576"):
@@ -162,7 +162,7 @@ def test_unregistered_payload_drops_one_message_and_keeps_the_connection():
     assert second == enp.SendPID(A, B, "next")
 
 
-def _frame(ftype: int, body: bytes, magic: int = 78, version: int = 1) -> bytes:
+def _frame(ftype: int, body: bytes, magic: int = 78, version: int = enp.VERSION) -> bytes:
     return struct.pack(">BBIBB", magic, version, 8 + len(body), 0, ftype) + body
 
 
@@ -171,7 +171,7 @@ def _frame(ftype: int, body: bytes, magic: int = 78, version: int = 1) -> bytes:
     [
         (_frame(101, b"", magic=77), "bad magic byte 77"),
         (_frame(101, b"", version=9), "ENP version 9"),
-        (struct.pack(">BBIBB", 78, 1, 3, 0, 101), "shorter than its header"),
+        (struct.pack(">BBIBB", 78, enp.VERSION, 3, 0, 101), "shorter than its header"),
         (_frame(99, REG.encode([])), "unknown frame type 99"),
         (_frame(101, b"\xc1"), "starts no msgpack value"),
         (_frame(101, REG.encode([A, B])), "array of 6 fields"),
@@ -219,11 +219,21 @@ def test_documented_examples_match_the_encoder_byte_for_byte():
     # docs/wire.md shows these bytes; if this fails, fix the document with the code
     pid_a, pid_b = PID("a@h", 1005, 7), PID("b@h", 1010, 9)
     assert edf.encode(pid_a).hex(" ") == "c7 13 02 00 00 00 00 00 00 03 ed 00 00 00 00 00 00 00 07 61 40 68"
-    assert edf.encode((1, "x")).hex(" ") == "d6 10 92 01 a1 78"
-    assert edf.encode(gerrors.Taken("no")).hex(" ") == "c7 0b 20 92 a5 54 61 6b 65 6e 91 a2 6e 6f"
+    assert edf.encode((1, "x")).hex(" ") == "93 c7 00 10 01 a1 78"
+    assert edf.encode(gerrors.Taken("no")).hex(" ") == "93 c7 00 20 a5 54 61 6b 65 6e a2 6e 6f"
     frame = enp.encode(enp.SendPID(pid_a, pid_b, "hi"))
-    assert frame[:8].hex(" ") == "4e 01 00 00 00 3d f1 65"
+    assert frame[:8].hex(" ") == "4e 02 00 00 00 3d f1 65"
     assert frame[8:9] == b"\x96" and frame[-8:].hex(" ") == "c4 03 a2 68 69 00 c2 c0"
+    # 2.3: a plain send in a batch, then an important one in a compact frame
+    link = enp.LinkCodec("a@h", 7, "b@h", 9)
+    link.send_pid(pid_a, pid_b, "hi")
+    link.send_pid(pid_a, pid_b, "hi", important=True, ref=Ref("a@h", 7, (1, 2, 3)))
+    data = link.flush()
+    assert data[:25].hex(" ") == "4e 02 00 00 00 19 00 6e 00 dd 00 00 00 01 94 cd 03 ed cd 03 f2 00 a2 68 69"
+    ids = "".join(f" 00 00 00 00 00 00 00 0{i}" for i in (1, 2, 3))
+    assert data[25:].hex(" ") == (
+        "4e 02 00 00 00 34 f1 6f 00 00 00 00 00 00 03 ed 00 00 00 00 00 00 03 f2 04" + ids + " a2 68 69"
+    )
 
 
 def test_wire_modules_import_no_io_backend_and_no_pickle():

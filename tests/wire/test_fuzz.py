@@ -13,7 +13,7 @@ import lz4.block
 import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wire_strategies import frames, make_registry, values
+from wire_strategies import frames, make_registry, reasons, values
 
 from ergo.gen.ids import PID, Alias, Event, ProcessID, Ref
 from ergo.wire import edf, enp
@@ -58,6 +58,44 @@ def frame_bytes() -> st.SearchStrategy[bytes]:
     )
 
 
+def _link() -> enp.LinkCodec:
+    return enp.LinkCodec("b@h", 9, "a@h", 7, registry=REG)
+
+
+_LINK_MESSAGES = st.one_of(
+    st.builds(enp.SendPID, st.just(PID("a@h", 5, 7)), st.just(PID("b@h", 6, 9)), values, st.integers(0, 2)),
+    st.builds(enp.SendPID, st.just(PID("a@h", 5, 7)), st.just(PID("b@h", 6, 9)), values, st.integers(0, 2),
+              st.just(True), st.just(Ref("a@h", 7, (1, 2, 3)))),  # fmt: skip
+    st.builds(enp.SendProcessID, st.just(PID("a@h", 5, 7)), st.sampled_from([ProcessID("p", "b@h"),
+              ProcessID("q", "b@h")]), values),  # fmt: skip
+    st.builds(enp.RequestPID, st.just(PID("a@h", 5, 7)), st.just(PID("b@h", 6, 9)), st.just(Ref("a@h", 7, (1, 2, 3))),
+              values),  # fmt: skip
+    st.builds(enp.RequestProcessID, st.just(PID("a@h", 5, 7)), st.just(ProcessID("p", "b@h")),
+              st.just(Ref("a@h", 7, (1, 2, 3))), values),  # fmt: skip
+    st.builds(enp.Ack, st.just(PID("a@h", 5, 7)), st.just(PID("b@h", 6, 9)), st.just(Ref("b@h", 9, (1, 2, 3))),
+              st.none() | reasons),  # fmt: skip
+)
+
+
+def link_bytes() -> st.SearchStrategy[bytes]:
+    def encode(msgs: list) -> bytes:
+        sender = enp.LinkCodec("a@h", 7, "b@h", 9, registry=REG, batch_entries=3)
+        for i, msg in enumerate(msgs):
+            sender.send(msg, compress=32 if i % 4 == 3 else None)
+        return bytes(sender.flush())
+
+    return st.lists(_LINK_MESSAGES, min_size=1, max_size=6).map(encode)
+
+
+def _decode_link(data: bytes) -> None:
+    decoder = _link()
+    try:
+        for event in decoder.feed(memoryview(data)):
+            assert type(event) in enp.FRAME_TYPES.values() or isinstance(event, enp.Undecodable)
+    except enp.ProtocolError:
+        assert decoder.failed
+
+
 def _decode_edf(data: bytes) -> None:
     try:
         REG.decode(data)
@@ -90,6 +128,18 @@ def test_mutated_encodings_into_the_codec_raise_only_decode_error(data):
 @given(st.binary(max_size=300), st.sampled_from([0, 64, 1 << 20]))
 def test_random_bytes_into_the_frame_decoder_raise_only_protocol_error(data, max_size):
     _decode_frames(data, max_size)
+
+
+@fuzz
+@given(mutated(link_bytes()))
+def test_mutated_link_streams_raise_only_protocol_error(data):
+    _decode_link(data)
+
+
+@fuzz
+@given(st.binary(max_size=200), st.sampled_from(sorted(enp.LINK_TYPES)))
+def test_random_bodies_of_link_frames_raise_only_protocol_error(body, ftype):
+    _decode_link(struct.pack(">BBIBB", enp.MAGIC, enp.VERSION, 8 + len(body), 0, ftype) + body)
 
 
 @fuzz
@@ -445,6 +495,14 @@ def _run_handshake(data: bytes) -> None:
 DECODERS = {
     "edf": (REG.decode, edf.DecodeError),
     "enp stream": (lambda data: enp.FrameDecoder(REG).feed(data), enp.ProtocolError),
+    "link stream": (lambda data: _link().feed(data), enp.ProtocolError),
+    "link frame body": (
+        lambda data: [
+            _link().feed(struct.pack(">BBIBB", enp.MAGIC, enp.VERSION, 8 + len(data), 0, t) + data)
+            for t in enp.LINK_TYPES
+        ],
+        enp.ProtocolError,
+    ),
     "enp frame body": (
         lambda data: [
             enp.FrameDecoder(REG).feed(struct.pack(">BBIBB", enp.MAGIC, enp.VERSION, 8 + len(data), 0, t) + data)

@@ -11,6 +11,7 @@ import struct
 import msgpack
 import pytest
 
+from ergo.wire import enp
 from ergo.wire import handshake as hs
 
 COOKIE = b"the cookie"
@@ -37,7 +38,7 @@ def dialer_waiting_for_accept() -> tuple[hs.Dialer, bytes]:
 
 def accept(info_d: bytes, **info) -> bytes:
     info_a = msgpack.packb({"name": "a@h", "creation": 6, "flags": 1, "max_message_size": 0, "pool_size": 3,
-                            "version": 1, **info})
+                            "version": enp.VERSION, **info})
     return message(hs.ACCEPT, {"info": info_a, "mac": mac(b"ergo-accept", ND, NA, info_d, info_a)})
 
 

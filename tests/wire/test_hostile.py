@@ -13,7 +13,7 @@ import tracemalloc
 
 import msgpack
 import pytest
-from wire_strategies import make_registry
+from wire_strategies import make_registry, marked
 
 from ergo.gen.ids import PID, Ref
 from ergo.wire import edf, enp
@@ -81,15 +81,14 @@ def test_brief_error_survives_an_exception_whose_text_cannot_be_made():
 def test_edf_record_and_error_names_that_are_hostile_are_refused_with_a_short_decode_error(name):
     hostile = EDF_HOSTILE[name]
     for code in (edf.EXT_RECORD, edf.EXT_ERROR):
-        data = msgpack.packb(msgpack.ExtType(code, _array([hostile, b"\x90"])))
+        data = marked(code, hostile, b"\x90")
         with pytest.raises(edf.DecodeError) as info:
             REG.decode(data)
         assert len(str(info.value)) < MAX_MESSAGE
 
 
 def test_unknown_error_with_hostile_arguments_arrives_as_a_remote_error_with_short_text():
-    args = _array([deep_list(), huge_int_edf(), msgpack.packb("why")])
-    data = msgpack.packb(msgpack.ExtType(edf.EXT_ERROR, _array([msgpack.packb("NotHere"), args])))
+    data = marked(edf.EXT_ERROR, msgpack.packb("NotHere"), deep_list(), huge_int_edf(), msgpack.packb("why"))
     err = REG.decode(data)
     assert isinstance(err, edf.RemoteError) and err.type_name == "NotHere"
     assert err.text == "<list of 1 items>, <int of 16610 bits>, why"

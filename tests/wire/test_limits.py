@@ -10,9 +10,8 @@ import dataclasses
 import struct
 
 import lz4.block
-import msgpack
 import pytest
-from wire_strategies import make_registry
+from wire_strategies import make_registry, marked
 
 from ergo.gen import errors as gerrors
 from ergo.gen.options import DEFAULT_MAX_MESSAGE_SIZE, NetworkOptions
@@ -52,7 +51,7 @@ REG.register_type(Key, "test.Key")
 
 def test_the_issues_example_a_415_kb_set_of_colliding_big_ints_is_refused():
     # built as bytes: making the set here would itself take quadratic time
-    data = msgpack.packb(msgpack.ExtType(edf.EXT_SET, REG.encode(colliding_ints(35_000))))
+    data = marked(edf.EXT_SET, *(REG.encode(n) for n in colliding_ints(35_000)))
     assert len(data) > 415_000
     with pytest.raises(edf.DecodeError, match=f"more than {edf.MAX_SHARED_HASH} distinct values share one hash"):
         REG.decode(data)
@@ -137,13 +136,18 @@ def test_max_message_size_out_of_range_is_incorrect(size):
 # -- nesting -------------------------------------------------------------------------------------
 
 
-def test_ext_values_nest_to_max_depth_and_no_further():
+def test_values_nest_to_max_depth_and_no_further():
     value: object = 1
-    for _ in range(edf.MAX_DEPTH):
+    for _ in range(edf.MAX_DEPTH - 1):
         value = (value,)
-    assert REG.decode(REG.encode(value)) == value
-    with pytest.raises(edf.EncodeError):
-        REG.encode((value,))
-    one_deeper = msgpack.packb(msgpack.ExtType(edf.EXT_TUPLE, b"\x91" + REG.encode(value)))
-    with pytest.raises(edf.DecodeError, match="nest deeper than 32"):
+    data = REG.encode(value)
+    back = REG.decode(data)
+    for _ in range(edf.MAX_DEPTH - 1):  # compared level by level: == recurses
+        assert type(back) is tuple and len(back) == 1
+        (back,) = back
+    assert back == 1
+    with pytest.raises(edf.EncodeError):  # msgpack's packer refuses two more levels
+        REG.encode(((value,),))
+    one_deeper = b"\x91" + marked(edf.EXT_TUPLE, data)  # a hostile peer's bytes: [(value,)]
+    with pytest.raises(edf.DecodeError, match=f"nests deeper than {edf.MAX_DEPTH}"):
         REG.decode(one_deeper)

@@ -70,11 +70,21 @@ def _sample(name: str) -> object:
     }[name]
 
 
-@pytest.mark.parametrize("code,name", [(int(c), n) for c, n, _ in table(EDF, "| code | name |")])
-def test_each_ext_value_carries_its_documented_code(code, name):
+@pytest.mark.parametrize("code,name,data", [(int(c), n, d) for c, n, d in table(EDF, "| code | name |")])
+def test_each_ext_value_carries_its_documented_code(code, name, data):
     ext = msgpack.unpackb(edf.encode(_sample(name)), ext_hook=lambda c, d: (c, d))
-    assert ext[0] == code
+    if data.startswith("none: the marker of"):  # a marked array: [(code, no data), items...]
+        assert type(ext) is list and ext[0] == (code, b"")
+    else:
+        assert ext[0] == code
     assert edf.decode(edf.encode(_sample(name))) == _sample(name)
+
+
+def test_a_marker_is_packed_as_the_documented_three_bytes():
+    assert re.search(r"packed as\s+`c7 00 <code>`", EDF)
+    for code in (16, 17, 18, 32, 48):
+        assert msgpack.packb(msgpack.ExtType(code, b"")) == bytes([0xC7, 0, code])
+        assert edf.MARK_BYTES + bytes([code]) == bytes([0xC7, 0, code])
 
 
 def test_identifier_layouts_are_the_documented_ones():
@@ -109,7 +119,7 @@ def test_an_atom_is_at_most_255_bytes():
         edf.decode(too_long_and_bad)
 
 
-DEPTH = int(re.search(r"may nest at most (\d+) deep", EDF).group(1))
+DEPTH = int(re.search(r"nest at most (\d+)\s+deep", EDF).group(1))
 
 
 def _nested_tuples(n: int) -> object:
@@ -122,18 +132,26 @@ def _nested_tuples(n: int) -> object:
 def _nested_tuple_bytes(n: int) -> bytes:
     data = msgpack.packb(1)
     for _ in range(n):
-        data = msgpack.packb(msgpack.ExtType(edf.EXT_TUPLE, b"\x91" + data))  # an array of one
+        data = b"\x92\xc7\x00\x10" + data  # [tuple marker, data]
     return data
 
 
+def _depth(value: object) -> int:
+    # == of tuples nested a thousand deep hits Python's recursion limit: unwrap instead
+    n = 0
+    while type(value) is tuple:
+        (value,) = value
+        n += 1
+    return n if value == 1 else -1
+
+
 def test_the_nesting_limit_holds_exactly_at_its_documented_depth():
-    assert DEPTH == edf.MAX_DEPTH
-    at, past = _nested_tuples(DEPTH), _nested_tuples(DEPTH + 1)
-    assert edf.decode(edf.encode(at)) == at
-    with pytest.raises(edf.EncodeError):
-        edf.encode(past)
+    assert DEPTH == edf.MAX_DEPTH == 1024
+    assert _depth(edf.decode(edf.encode(_nested_tuples(DEPTH)))) == DEPTH
+    with pytest.raises(edf.EncodeError):  # msgpack's packer: at most one level more
+        edf.encode(_nested_tuples(DEPTH + 2))
     # and a hostile peer's bytes, built by hand, are refused one level past the limit
-    assert edf.decode(_nested_tuple_bytes(DEPTH)) == at
+    assert _depth(edf.decode(_nested_tuple_bytes(DEPTH))) == DEPTH
     with pytest.raises(edf.DecodeError):
         edf.decode(_nested_tuple_bytes(DEPTH + 1))
 
@@ -162,7 +180,7 @@ def test_enp_header_is_the_documented_one():
     assert rows["magic"][2].startswith(str(enp.MAGIC)) and rows["version"][2] == str(enp.VERSION)
     assert int(rows["body"][0]) == enp.HEADER_SIZE == 8
     frame = enp.encode(enp.Heartbeat(5), order=9)
-    assert frame[0] == 78 and frame[1] == 1
+    assert frame[0] == 78 and frame[1] == enp.VERSION == 2
     assert struct.unpack(">I", frame[2:6])[0] == len(frame)
     assert frame[6] == 9 and frame[7] == 190
 
@@ -188,6 +206,17 @@ def test_each_frame_type_has_its_documented_code_and_fields(code, name, fields):
 def test_no_frame_type_is_undocumented():
     assert sorted(enp.FRAME_TYPES) == sorted(code for code, _, _ in FRAME_ROWS)
     assert re.search(r"\| 200 \| compressed \|", ENP) and enp.TYPE_COMPRESSED == 200
+
+
+def test_link_frame_types_and_limits_are_the_documented_ones():
+    rows = table(ENP, "| type | name | body |")
+    assert {int(t): name for t, name, _ in rows} == enp.LINK_TYPES
+    assert not set(enp.LINK_TYPES) & set(enp.FRAME_TYPES)
+    assert re.search(r"a table of (\d+) names", ENP).group(1) == str(enp.NAME_TABLE_SIZE) == "1024"
+    assert re.search(r"reach (\d+) KiB \(`BATCH_BYTES`", ENP).group(1) == str(enp.BATCH_BYTES >> 10) == "64"
+    assert re.search(r"or (\d+) sends \(`BATCH_ENTRIES`\)", ENP).group(1) == str(enp.BATCH_ENTRIES) == "1000"
+    assert "bit 2 (4) important" in ENP and enp._FLAG_IMPORTANT == 4
+    assert "bit 3 (8) the value may hold marked arrays" in ENP.replace("\n", " ") and enp._FLAG_MARKED == 8
 
 
 A, B = PID("a@h", 1005, 7), PID("b@h", 1010, 9)
@@ -260,7 +289,7 @@ def test_the_decompression_bomb_bound_is_255_times_plus_64():
 
     def frame(claimed: int) -> bytes:
         inner = struct.pack(">BBI", 1, 190, claimed) + packed
-        return struct.pack(">BBIBB", 78, 1, 8 + len(inner), 0, 200) + inner
+        return struct.pack(">BBIBB", 78, enp.VERSION, 8 + len(inner), 0, 200) + inner
 
     with pytest.raises(enp.ProtocolError, match="more than lz4 can expand"):
         enp.FrameDecoder().feed(frame(bound + 1))
@@ -387,7 +416,7 @@ def test_the_documented_macs_and_bodies_byte_by_byte():
     info_d = body["info"]
     assert kind == 3 and body["mac"] == mac(b"ergo-introduce", nd, na, info_d)
     assert msgpack.unpackb(info_d) == {"name": "d@h", "creation": 5, "flags": 67,
-                                       "max_message_size": DEFAULT_MAX, "pool_size": 4, "version": 1}
+                                       "max_message_size": DEFAULT_MAX, "pool_size": 4, "version": enp.VERSION}
     acceptor.receive_data(introduce)
     accept = acceptor.data_to_send()
     kind, body = message(accept)

@@ -170,3 +170,11 @@ def _key(x: Any) -> Any:
             tuple(sorted(map(repr, map(_key, x)))) if isinstance(x, frozenset) else tuple(map(_key, x)),
         )
     return (type(x), repr(x))
+
+
+def marked(code: int, *items: bytes) -> bytes:
+    """The msgpack bytes of an EDF marked array: ``[marker of code, *items]``, each item
+    given as its own msgpack bytes (so a test can put anything, even garbage, in it)."""
+    n = len(items) + 1
+    head = bytes([0x90 | n]) if n < 16 else b"\xdd" + n.to_bytes(4, "big")
+    return head + bytes([0xC7, 0, code]) + b"".join(items)

@@ -1,0 +1,412 @@
+"""enp.LinkCodec: the codec of one link, with compact headers, a name table and batch frames.
+
+Every message a link carries arrives whole and in order on the other end, whichever frame
+carried it and however the bytes were split; what the sender refuses (TooLarge,
+ProcessIncarnation, a value EDF cannot carry) is refused at the call, with nothing
+appended; malformed link frames close the link and an undecodable value costs one message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from wire_strategies import make_registry, reasons, same, values
+
+from ergo.gen import errors as gerrors
+from ergo.gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
+from ergo.wire import edf, enp
+from ergo.wire import handshake as hs
+
+REG = make_registry()
+A, B = "a@h", "b@h"
+CA, CB = 7, 9
+FROM = PID(A, 1005, CA)
+TO = PID(B, 1010, CB)
+MY_REF = Ref(A, CA, (1, 2, 3))
+THEIR_REF = Ref(B, CB, (4, 5, 6))
+
+
+def link(**kw) -> tuple[enp.LinkCodec, enp.LinkCodec]:
+    """The two ends of one link from a@h (creation 7) to b@h (creation 9)."""
+    sender = enp.LinkCodec(A, CA, B, CB, registry=REG, **kw)
+    receiver = enp.LinkCodec(B, CB, A, CA, registry=REG)
+    return sender, receiver
+
+
+def frames_same(got: list, want: list) -> bool:
+    def fields(m):
+        if isinstance(m, enp.Undecodable):
+            return ("undecodable", *dataclasses.astuple(m.message))
+        return dataclasses.astuple(m)
+
+    return len(got) == len(want) and all(
+        type(g) is type(w) and same(fields(g), fields(w)) for g, w in zip(got, want)
+    )
+
+
+def frame_types(data: bytes) -> list[int]:
+    types, pos = [], 0
+    while pos < len(data):
+        _m, _v, length, _o, ftype = struct.unpack_from(">BBIBB", data, pos)
+        types.append(ftype)
+        pos += length
+    return types
+
+
+# what one process of a@h sends to b@h, in every form the link has a frame for
+priorities = st.integers(0, 2)
+targets_b = st.sampled_from([TO, PID(B, 7, CB), PID(B, 2**64 - 1, CB)])
+names_b = st.sampled_from([ProcessID("srv", B), ProcessID("other", B), ProcessID("ü" * 60, B)])
+senders = st.sampled_from([FROM, PID(A, 0, CA), PID(A, 2**64 - 1, CA)])
+messages = st.one_of(
+    st.builds(enp.SendPID, senders, targets_b, values, priorities),
+    st.builds(enp.SendPID, senders, targets_b, values, priorities, st.just(True), st.just(MY_REF)),
+    st.builds(enp.SendProcessID, senders, names_b, values, priorities),
+    st.builds(enp.SendProcessID, senders, names_b, values, priorities, st.just(True), st.just(MY_REF)),
+    st.builds(enp.RequestPID, senders, targets_b, st.just(MY_REF), values, priorities, st.booleans()),
+    st.builds(enp.Response, senders, targets_b, st.just(THEIR_REF), values, priorities, st.booleans()),
+    st.builds(enp.RequestProcessID, senders, names_b, st.just(MY_REF), values, priorities, st.booleans()),
+    st.builds(enp.Ack, senders, targets_b, st.just(THEIR_REF), st.none() | reasons),
+    # frames that keep their identifiers whole on a link too
+    st.builds(enp.SendPID, st.just(PID("c@h", 1, 1)), targets_b, values),  # not this node's process
+    st.builds(enp.SendAlias, senders, st.just(Alias(B, CB, (1, 2, 3))), values),
+    st.builds(enp.SendExit, senders, targets_b, reasons),
+    st.builds(enp.Link, senders, targets_b, st.just(MY_REF)),
+    st.builds(enp.SendEvent, senders, st.just(Event("ev", A)), st.integers(0, 2**40), values),
+    st.builds(enp.Heartbeat, st.integers(0, 2**64 - 1)),
+)
+
+
+@given(st.lists(messages, min_size=1, max_size=12), st.integers(0, 3), st.sampled_from([None, 0, 64]))
+def test_every_message_arrives_whole_and_in_order_whatever_the_split(batch, cut_seed, compress):
+    sender, receiver = link(batch_entries=3)
+    data = b""
+    for msg in batch:
+        data += sender.send(msg, compress=compress) or b""
+    data += sender.flush()
+    assert frames_same(receiver.feed(data), batch)
+    for cut in sorted({0, len(data) // 2, len(data) - 1, cut_seed * len(data) // 4}):
+        _, split = link()
+        assert frames_same(split.feed(memoryview(data[:cut])) + split.feed(memoryview(data[cut:])), batch)
+
+
+def test_plain_sends_share_one_batch_frame_and_the_rest_take_compact_frames():
+    sender, receiver = link()
+    sender.send_pid(FROM, TO, "a")
+    sender.send(enp.SendProcessID(FROM, ProcessID("srv", B), "b"))
+    sender.send_pid(FROM, TO, "c", 2)
+    sender.send_pid(FROM, TO, "d", important=True, ref=MY_REF)
+    sender.send(enp.RequestPID(FROM, TO, MY_REF, "e"))
+    sender.send(enp.Response(FROM, TO, THEIR_REF, "f"))
+    sender.send(enp.SendProcessID(FROM, ProcessID("srv", B), "g", important=True, ref=MY_REF))
+    sender.send(enp.RequestProcessID(FROM, ProcessID("srv", B), MY_REF, "h", 1, True))
+    sender.send(enp.Ack(FROM, TO, THEIR_REF, gerrors.MailboxFull()))
+    sender.send(enp.Ack(FROM, TO, THEIR_REF))
+    data = bytes(sender.flush())
+    assert frame_types(data) == [enp.TYPE_BATCH, 111, 131, 139, 112, 132, 171, 171]
+    got = receiver.feed(data)
+    assert [m.message for m in got[:8]] == ["a", "b", "c", "d", "e", "f", "g", "h"]
+    assert got[7] == enp.RequestProcessID(FROM, ProcessID("srv", B), MY_REF, "h", 1, True)
+    assert got[8].ref == THEIR_REF and isinstance(got[8].error, gerrors.MailboxFull) and got[9].error is None
+    assert got[2] == enp.SendPID(FROM, TO, "c", 2) and got[1].to == ProcessID("srv", B)
+    assert got[3] == enp.SendPID(FROM, TO, "d", 0, True, MY_REF)
+    assert got[5] == enp.Response(FROM, TO, THEIR_REF, "f")
+
+
+def test_compact_frames_leave_the_node_names_out():
+    sender, _ = link(batch_entries=0)
+    sender.send_pid(FROM, TO, "hi")
+    compact = sender.flush()
+    full = enp.encode(enp.SendPID(FROM, TO, "hi"))
+    assert len(compact) == 8 + 8 + 8 + 1 + 3 < len(full) and A.encode() not in compact
+
+
+def test_a_batch_closes_at_its_entry_limit_its_byte_limit_and_before_any_other_frame():
+    sender, _ = link(batch_entries=3, batch_bytes=1000)
+    for i in range(7):
+        assert sender.send_pid(FROM, TO, i) is None
+    assert frame_types(sender.flush()) == [enp.TYPE_BATCH] * 3  # 3 + 3 + 1
+    for _ in range(3):
+        assert sender.send_pid(FROM, TO, "x" * 300) is None
+    out = sender.send_pid(FROM, TO, "x" * 300)  # the output reached batch_bytes: write it now
+    assert out is not None and frame_types(bytes(out)) == [enp.TYPE_BATCH] * 2
+    sender.send_pid(FROM, TO, 1)
+    sender.send(enp.Heartbeat(1))
+    sender.send_pid(FROM, TO, 2)
+    assert frame_types(sender.flush()) == [enp.TYPE_BATCH, 190, enp.TYPE_BATCH]
+    assert sender.flush() == b"" and sender.pending == 0
+
+
+def test_one_sender_to_one_recipient_keeps_its_order_across_frame_kinds():
+    sender, receiver = link(batch_entries=2)
+    want = []
+    for i in range(20):
+        if i % 3 == 0:
+            sender.send_pid(FROM, TO, i, important=True, ref=MY_REF)
+        else:
+            sender.send_pid(FROM, TO, i)
+        want.append(i)
+    assert [m.message for m in receiver.feed(sender.flush())] == want
+
+
+def test_a_pid_of_another_incarnation_of_the_peer_is_refused_before_anything_is_sent():
+    sender, _ = link()
+    old = PID(B, 1010, CB - 1)
+    for send in (
+        lambda: sender.send_pid(FROM, old, "x"),
+        lambda: sender.send(enp.RequestPID(FROM, old, MY_REF, "x")),
+        lambda: sender.send(enp.SendAlias(FROM, Alias(B, CB - 1, (1, 2, 3)), "x")),
+        lambda: sender.send(enp.Link(FROM, old, MY_REF)),
+    ):
+        with pytest.raises(gerrors.ProcessIncarnation, match="incarnation 8 of 'b@h', which is now 9"):
+            send()
+    assert sender.pending == 0
+    for send in (
+        lambda: sender.send_pid(FROM, PID("c@h", 1, CB), "x"),
+        lambda: sender.send(enp.SendProcessID(FROM, ProcessID("srv", "c@h"), "x")),
+        lambda: sender.send(enp.Monitor(FROM, PID("c@h", 1, CB), MY_REF)),
+        lambda: sender.send(enp.SendPID(PID("c@h", 1, 1), PID("c@h", 2, 1), "x")),
+    ):
+        with pytest.raises(gerrors.Incorrect, match="not on this link's peer"):
+            send()
+    sender.send(enp.TerminatePID(FROM, gerrors.TerminateReasonNormal))  # about a process of this node
+    sender.send(enp.Monitor(FROM, Atom(B), MY_REF))  # a node, by name
+    sender.check_target(TO)
+    sender.check_target(ProcessID("srv", B))
+
+
+def test_a_frame_above_the_peers_limit_is_too_large_and_the_link_goes_on():
+    sender, receiver = link(peer_max_message_size=200)
+    sender.send_pid(FROM, TO, "before")
+    for send in (
+        lambda: sender.send_pid(FROM, TO, "x" * 300),
+        lambda: sender.send_pid(FROM, TO, "x" * 300, important=True, ref=MY_REF),
+        lambda: sender.send(enp.SendProcessID(FROM, ProcessID("new", B), "x" * 300)),
+        lambda: sender.send(enp.SendAlias(FROM, Alias(B, CB, (1, 2, 3)), "x" * 300)),
+    ):
+        with pytest.raises(gerrors.TooLarge, match="exceeds the peer's limit of 200"):
+            send()
+    sender.send(enp.SendProcessID(FROM, ProcessID("new", B), "after"))  # "new" was never defined
+    data = bytes(sender.flush())
+    assert [m.message for m in receiver.feed(data)] == ["before", "after"]
+    assert all(length <= 200 for length in _lengths(data))
+
+
+def _lengths(data: bytes) -> list[int]:
+    out, pos = [], 0
+    while pos < len(data):
+        out.append(struct.unpack_from(">I", data, pos + 2)[0])
+        pos += out[-1]
+    return out
+
+
+def test_a_batch_never_grows_past_the_peers_limit():
+    sender, receiver = link(peer_max_message_size=300)
+    for i in range(50):
+        sender.send_pid(FROM, TO, i)
+    data = bytes(sender.flush())
+    assert max(_lengths(data)) <= 300 and len(_lengths(data)) > 1
+    assert [m.message for m in receiver.feed(data)] == list(range(50))
+
+
+def test_an_unencodable_value_raises_at_send_and_leaves_nothing_behind():
+    @dataclasses.dataclass
+    class Secret:
+        x: int
+
+    sender, receiver = link()
+    for send in (
+        lambda: sender.send_pid(FROM, TO, Secret(1)),
+        lambda: sender.send_pid(FROM, TO, Secret(1), important=True, ref=MY_REF),
+        lambda: sender.send(enp.SendProcessID(FROM, ProcessID("fresh", B), Secret(1))),
+    ):
+        with pytest.raises(edf.EncodeError, match="unregistered dataclass"):
+            send()
+    assert sender.pending == 0
+    # the failed send defined no name: the next use of it must define it again
+    sender.send(enp.SendProcessID(FROM, ProcessID("fresh", B), "ok"))
+    assert [m.to for m in receiver.feed(sender.flush())] == [ProcessID("fresh", B)]
+
+
+def test_names_are_defined_once_then_referred_to_and_redefined_when_the_table_wraps():
+    sender, receiver = link(batch_entries=0)
+    sender.send(enp.SendProcessID(FROM, ProcessID("srv", B), 1))
+    first = bytes(sender.flush())
+    sender.send(enp.SendProcessID(FROM, ProcessID("srv", B), 2))
+    second = bytes(sender.flush())
+    assert b"srv" in first and b"srv" not in second and len(second) == len(first) - 4
+    assert [m.to for m in receiver.feed(first + second)] == [ProcessID("srv", B)] * 2
+    # more names than the table holds: every one still arrives as itself
+    sender, receiver = link(batch_entries=7)
+    names = [f"p{i}" for i in range(enp.NAME_TABLE_SIZE + 300)] + ["p0", "p5", "p1299"]
+    for name in names:
+        sender.send(enp.SendProcessID(FROM, ProcessID(name, B), name))
+    got = receiver.feed(sender.flush())
+    assert [m.to.name for m in got] == names == [m.message for m in got]
+
+
+def test_decoded_messages_hold_no_view_of_the_buffer_they_came_from():
+    sender, receiver = link()
+    sender.send_pid(FROM, TO, {"k": [b"bytes", "text", (1, 2)]})
+    sender.send_pid(FROM, TO, b"raw", important=True, ref=MY_REF)
+    data = bytes(sender.flush())
+    buf = bytearray(data) + bytearray(5)  # a transport's buffer, with an unfinished frame's start
+    got = receiver.feed(memoryview(buf)[: len(data) + 3])
+    buf[:] = b"\x00" * len(buf)  # the transport reuses its buffer after the callback
+    buf += b"grow"  # and may resize it: no view of it was kept
+    assert got == [enp.SendPID(FROM, TO, {"k": [b"bytes", "text", (1, 2)]}),
+                   enp.SendPID(FROM, TO, b"raw", 0, True, MY_REF)]  # fmt: skip
+    assert receiver.buffered == 3
+
+
+def test_a_protocol_error_keeps_no_view_of_the_callers_buffer():
+    _, receiver = link()
+    buf = bytearray(struct.pack(">BBIBB", 78, enp.VERSION, 12, 0, 111) + b"\x00" * 4)
+    with pytest.raises(enp.ProtocolError, match="shorter than its fields") as info:
+        receiver.feed(memoryview(buf))
+    buf += b"grow"  # would raise BufferError if the error's traceback held a view
+    assert receiver.failed and info.value.events == []
+
+
+def test_an_undecodable_value_in_a_batch_costs_only_its_own_send():
+    @dataclasses.dataclass
+    class Private:
+        x: int
+
+    other = make_registry()
+    other.register_type(Private, "private")
+    sender = enp.LinkCodec(A, CA, B, CB, registry=other)
+    receiver = enp.LinkCodec(B, CB, A, CA, registry=REG)
+    sender.send_pid(FROM, TO, "first")
+    sender.send_pid(FROM, TO, Private(1))
+    sender.send(enp.SendProcessID(FROM, ProcessID("srv", B), [Private(2)]))
+    sender.send_pid(FROM, TO, ("last",))
+    sender.send_pid(FROM, TO, Private(3), important=True, ref=MY_REF)
+    got = receiver.feed(sender.flush())
+    assert got[0] == enp.SendPID(FROM, TO, "first") and got[3] == enp.SendPID(FROM, TO, ("last",))
+    for i, want in ((1, enp.SendPID(FROM, TO, None)), (2, enp.SendProcessID(FROM, ProcessID("srv", B), None)),
+                    (4, enp.SendPID(FROM, TO, None, 0, True, MY_REF))):  # fmt: skip
+        assert isinstance(got[i], enp.Undecodable) and got[i].message == want
+        assert "unknown record type 'private'" in str(got[i].error)
+    assert not receiver.failed
+
+
+def test_a_value_nested_to_the_limit_in_a_batch_still_arrives():
+    value: object = 1
+    for _ in range(edf.MAX_DEPTH):
+        value = (value,)
+    sender, receiver = link()
+    sender.send_pid(FROM, TO, "a")
+    sender.send_pid(FROM, TO, value)  # two levels deeper inside the batch than on its own
+    got = receiver.feed(sender.flush())
+    assert got[0].message == "a" and type(got[1].message) is tuple
+
+
+def test_a_sender_that_leaves_the_marked_flag_off_wrongly_costs_only_time():
+    sender, receiver = link(batch_entries=0)
+    sender.send_pid(FROM, TO, ("t", {1}))
+    data = bytearray(sender.flush())
+    assert data[24] == enp._FLAG_MARKED
+    data[24] = 0
+    assert receiver.feed(data) == [enp.SendPID(FROM, TO, ("t", {1}))]
+
+
+def _raw(ftype: int, body: bytes) -> bytes:
+    return struct.pack(">BBIBB", 78, enp.VERSION, 8 + len(body), 0, ftype) + body
+
+
+def _entry(*items: object) -> bytes:
+    return msgpack.packb(list(items))
+
+
+def _batch(*entries: bytes, flags: int = 0) -> bytes:
+    return _raw(enp.TYPE_BATCH, bytes([flags]) + b"\xdd" + struct.pack(">I", len(entries)) + b"".join(entries))
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (_raw(111, b"\x00" * 16), "shorter than its fields"),
+        (_raw(111, struct.pack(">QQB", 1, 2, 3)), "priority 3"),
+        (_raw(111, struct.pack(">QQB", 1, 2, 0x10)), "unknown bits"),
+        (_raw(111, struct.pack(">QQB", 1, 2, 4) + b"\x00" * 23), "shorter than its fields"),
+        (_raw(131, struct.pack(">QQB", 1, 2, 0)), "shorter than its fields"),
+        (_raw(132, struct.pack(">QB", 1, 0)), "shorter than its fields"),
+        (_raw(171, struct.pack(">QQBQQQ", 1, 2, 1, 0, 0, 0) + b"\xc0"), "an acknowledgement has no priority"),
+        (_raw(171, struct.pack(">QQBQQQ", 1, 2, 0, 0, 0, 0) + b"\x05"), "Ack.error must be an error or nil"),
+        (_raw(112, struct.pack(">QBH", 1, 0, 5) + b"\xc0"), "entry never defined"),
+        (_raw(112, struct.pack(">QBH", 1, 0, 5000) + b"\xc0"), "past the table of 1024"),
+        (_raw(112, struct.pack(">QBH", 1, 0, 0x8000 | 5000) + b"\x01a\xc0"), "past the table"),
+        (_raw(112, struct.pack(">QBH", 1, 0, 0x8000) + b"\x05ab"), "shorter than its name"),
+        (_raw(112, struct.pack(">QBH", 1, 0, 0x8000) + b"\x01\xff\xc0"), "UTF-8"),
+        (_raw(112, struct.pack(">QB", 1, 0)), "shorter than its name"),
+        (_raw(enp.TYPE_BATCH, b""), "without its flags"),
+        (_batch(_entry(1, 2, 0, "x"), flags=1), "unknown bits"),
+        (_batch(_entry(1, 2, 0)), "entry must be"),
+        (_batch(_entry(-1, 2, 0, "x")), "from id must be a u64"),
+        (_batch(_entry("1", 2, 0, "x")), "from id must be a u64"),
+        (_batch(_entry(1, -2, 0, "x")), "needs a u64 id"),
+        (_batch(_entry(1, 2, 3, "x")), "kind 3"),
+        (_batch(_entry(1, 2, 7, "x")), "kind 7"),
+        (_batch(_entry(1, 5, 4, "x")), "no such target"),
+        (_batch(_entry(1, [2000, "n"], 4, "x")), "past the table"),
+        (_batch(_entry(1, [0, 5], 4, "x")), "no such target"),
+        (_raw(enp.TYPE_BATCH, b"\x00\xdd\x00\x00\x00\x02" + _entry(1, 2, 0, "x")), "malformed batch"),
+        (_raw(enp.TYPE_BATCH, b"\x00\xdd\x00\x00\x00\x01" + _entry(1, 2, 0, "x") + b"\x01"), "extra bytes"),
+    ],
+)
+def test_malformed_link_frames_close_the_link_with_a_reason(data, why):
+    _, receiver = link()
+    good = enp.encode(enp.Heartbeat(1))
+    with pytest.raises(enp.ProtocolError, match=why) as info:
+        receiver.feed(good + data)
+    assert info.value.events == [enp.Heartbeat(1)] and receiver.failed
+
+
+def test_a_name_defined_in_a_batch_serves_the_frames_after_it():
+    _, receiver = link()
+    data = _batch(_entry(1, [3, "srv"], 5, "x")) + _raw(112, struct.pack(">QBH", 1, 0, 3) + b"\xa1y")
+    got = receiver.feed(data)
+    srv = ProcessID("srv", B)
+    assert [(m.to, m.message, m.priority) for m in got] == [(srv, "x", 1), (srv, "y", 0)]
+
+
+def test_a_plain_frame_decoder_knows_no_link_frames():
+    sender, _ = link()
+    sender.send_pid(FROM, TO, 1)
+    with pytest.raises(enp.ProtocolError, match="unknown frame type 110"):
+        enp.FrameDecoder(REG).feed(sender.flush())
+
+
+def test_a_codec_is_made_from_the_two_introductions_of_the_handshake():
+    ours = hs.NodeInfo(A, CA, max_message_size=5000)
+    theirs = hs.NodeInfo(B, CB, max_message_size=300)
+    codec = enp.LinkCodec.for_link(ours, theirs, REG)
+    assert (codec.local, codec.local_creation, codec.peer, codec.peer_creation) == (A, CA, B, CB)
+    assert codec.peer_max_message_size == 300 and codec._decoder.max_message_size == 5000
+    with pytest.raises(gerrors.TooLarge):
+        codec.send_pid(FROM, TO, "x" * 400)
+
+
+@pytest.mark.parametrize("bad", [dict(local=""), dict(peer=5), dict(local_creation="1"), dict(batch_bytes=-1)])
+def test_a_codec_refuses_arguments_that_are_not_a_link(bad):
+    args = dict(local=A, local_creation=CA, peer=B, peer_creation=CB) | bad
+    with pytest.raises(gerrors.Incorrect):
+        enp.LinkCodec(args.pop("local"), args.pop("local_creation"), args.pop("peer"), args.pop("peer_creation"),
+                      **args)  # fmt: skip
+
+
+def test_a_view_of_wider_items_is_read_as_its_bytes():
+    import array
+
+    sender, receiver = link()
+    sender.send_pid(FROM, TO, "hi")
+    data = bytes(sender.flush())
+    data += bytes(-len(data) % 4)  # whole 4-byte items; the padding starts an unfinished frame
+    got = receiver.feed(memoryview(array.array("I", data)))
+    assert got == [enp.SendPID(FROM, TO, "hi")] and receiver.buffered == len(data) - 25 == 3
