@@ -53,8 +53,12 @@ class Link(StreamProtocol):
         self.join = join
         self.stream: Stream | None = None
         self.hs: handshake.Dialer | handshake.Acceptor | None = None
-        self.decoder: Any = None  # an enp.FrameDecoder once the handshake succeeded
-        self._out: list[bytes] = []
+        #: the link's codec (enp.LinkCodec) once the handshake succeeded; None before and once closing
+        self.decoder: Any = None
+        self.codec: Any = None
+        #: bytes encoded while the transport asked us to stop writing (pause_writing)
+        self._held: list[bytes | bytearray] = []
+        self._held_bytes = 0
         self._flushing = False
         self.paused = False
         self.lost = False
@@ -141,8 +145,14 @@ class Link(StreamProtocol):
 
     def resume_writing(self) -> None:
         self.paused = False
-        if self._out and not self._flushing:
-            self._flush()
+        held, self._held = self._held, []
+        self._held_bytes = 0
+        for data in held:
+            self._write(data)
+            if self.paused:  # paused again meanwhile: the rest waits in order
+                self._held.extend(held[held.index(data) + 1:])
+                self._held_bytes = sum(len(d) for d in self._held)
+                break
 
     # -- writing ----------------------------------------------------------------------
 
@@ -156,29 +166,41 @@ class Link(StreamProtocol):
 
     def start_enp(self, accepted: handshake.Accepted) -> None:
         """The handshake succeeded: frames from now on (``accepted.tail`` holds the first bytes)."""
-        self.decoder = enp.FrameDecoder(self.network.registry, self.network.options.max_message_size)
+        net = self.network
+        self.codec = self.decoder = enp.LinkCodec.for_link(net.hs_info, accepted.peer, net.registry)
         if accepted.tail:
             self.data_received(memoryview(accepted.tail))
 
-    def write_frame(self, frame: bytes) -> None:
-        """Queue a frame; the frames queued in one turn of the scheduler go in one write."""
-        self._out.append(frame)
+    def send(self, msg: Any, compress: int | None = None) -> None:
+        """Encode a frame (errors raised here, nothing sent); the frames of one turn of the
+        scheduler go out in one write, or sooner once 64 KiB are pending."""
+        out = self.codec.send(msg, compress=compress)
+        if out:
+            self._write(out)
         if not self._flushing:
             self._flushing = True
             self.network.scheduler.call_soon(self._flush)
 
+    def _write(self, data: bytes | bytearray) -> None:
+        if self.lost or self.stream is None:
+            return
+        if self.paused:  # the peer reads slower than we write: hold, up to the transport's own cap
+            self._held.append(data)
+            self._held_bytes += len(data)
+            if self._held_bytes > self.network.transport.limits.max_buffer:
+                self.fail(f"the peer stopped reading: {self._held_bytes} bytes wait to be sent")
+            return
+        self.bytes_out += len(data)
+        self.last_out = self.network.scheduler.now()
+        self.stream.write(data)
+
     def _flush(self) -> None:
         self._flushing = False
-        out, self._out = self._out, []
-        stream = self.stream
-        if not out or stream is None or self.lost:
+        if self.codec is None or self.lost:
             return
-        size = 0
-        for chunk in out:
-            size += len(chunk)
-        self.bytes_out += size
-        self.last_out = self.network.scheduler.now()
-        stream.writelines(out)
+        out = self.codec.flush()
+        if out:
+            self._write(out)
 
     def fail(self, why: str) -> None:
         """Close this link for a reason of its own (bad bytes, a dead peer): logged, aborted."""
@@ -188,14 +210,14 @@ class Link(StreamProtocol):
         peer = conn.name if conn is not None else (self.stream.peer if self.stream is not None else "?")
         self.network.log.warning("link to %s closed: %s", peer, why)
         self.why = why
-        self.decoder = None
+        self.decoder = self.codec = None
         if self.stream is not None:
             self.stream.abort()  # connection_lost follows, from the scheduler
 
     def close(self) -> None:
-        self.decoder = None
-        if self._out:
+        if self.codec is not None and not self.lost:
             self._flush()
+        self.decoder = self.codec = None
         if self.stream is not None:
             self.stream.close()
 
@@ -243,10 +265,9 @@ class Connection:
         threshold of ``compression`` (a sender's ``CompressionOptions``) if given.
         Encoding errors and ``TooLarge`` are raised here, before anything is sent."""
         if self.state is UP:
-            frame = self.network.encode(msg, self.peer.max_message_size if self.peer else 0, compression)
             links = self.links
             link = links[order % len(links)] if order and len(links) > 1 else links[0]
-            link.write_frame(frame)
+            link.send(msg, compression.threshold if compression is not None else None)
             self.frames_out += 1
         elif self.state is DIALING:
             # encoded now so that a value that cannot travel fails the sender here, at once

@@ -559,16 +559,13 @@ class Network:
             return
         now = self.scheduler.now()
         interval, timeout = self.options.heartbeat_interval, self.options.heartbeat_timeout
-        beat = None
         for link in list(conn.links):
-            if link.decoder is None:
+            if link.codec is None:
                 continue
             if now - link.last_in >= timeout:
                 link.fail(f"nothing heard from {conn.name} for {timeout} s (NetworkOptions.heartbeat_timeout)")
             elif now - link.last_out >= interval * 0.999:
-                if beat is None:
-                    beat = enp.encode(enp.Heartbeat(0))
-                link.write_frame(beat)
+                link.send(enp.Heartbeat(0))
         if conn.state is UP:
             self._heartbeat_later(conn)
 
