@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from network_support import AsyncioCluster, Cluster, SimCluster
+from network_support import TRANSPORTS, Cluster, make_cluster
 from support import Collector
 
 import sim
@@ -27,9 +27,9 @@ from ergo import (
 from ergo.network import NetworkRoute
 
 
-@pytest.fixture(params=["sim", "asyncio"])
+@pytest.fixture(params=TRANSPORTS)
 def cluster(request: pytest.FixtureRequest):
-    c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
+    c: Cluster = make_cluster(request.param)
     yield c
     c.close()
 
@@ -149,6 +149,6 @@ def test_a_node_without_a_network_says_so():
 
 def test_a_call_to_an_unreachable_node_fails_with_the_reason(cluster):
     (a,) = cluster.cluster(1)
-    a.network().add_route("^ghost@", NetworkRoute("127.0.0.1" if cluster.name == "asyncio" else "host1", 1))
+    a.network().add_route("^ghost@", NetworkRoute("host1" if cluster.name == "sim" else "127.0.0.1", 1))
     with pytest.raises((NoConnection, ProcessUnknown)):
         a.call(ProcessID("x", "ghost@nowhere"), "q", timeout=30)
