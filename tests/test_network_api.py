@@ -14,6 +14,8 @@ from ergo import (
     Actor,
     CompressionOptions,
     Incorrect,
+    MessageDownNode,
+    MessageDownPID,
     NetworkStopped,
     NoConnection,
     NodeOptions,
@@ -23,6 +25,8 @@ from ergo import (
     ProcessState,
     ProcessUnknown,
     Taken,
+    TerminateReasonShutdown,
+    unwrap_reason,
 )
 from ergo.network import NetworkRoute
 
@@ -152,3 +156,26 @@ def test_a_call_to_an_unreachable_node_fails_with_the_reason(cluster):
     a.network().add_route("^ghost@", NetworkRoute("host1" if cluster.name == "sim" else "127.0.0.1", 1))
     with pytest.raises((NoConnection, ProcessUnknown)):
         a.call(ProcessID("x", "ghost@nowhere"), "q", timeout=30)
+
+
+def test_a_graceful_stop_tells_remote_watchers_the_real_reason_before_the_connection_goes(cluster):
+    a, b = cluster.cluster(2)
+    target = b.spawn(Collector)
+    watcher = a.spawn(Collector)
+
+    class Watch(Actor):
+        def init(self, target: Any, report: Any) -> None:
+            self.report = report
+            self.monitor(target)
+            self.monitor(b.name)
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            self.send(self.report, message)
+
+    a.spawn(Watch, target, watcher)
+    a.call(target, "messages")  # the monitor went before this call's request
+    b.stop()
+    got = a.call(watcher, ("wait", 2))
+    down_pid = next(m for m in got if isinstance(m, MessageDownPID))
+    assert unwrap_reason(down_pid.reason) is TerminateReasonShutdown, down_pid.reason  # not NoConnection
+    assert any(isinstance(m, MessageDownNode) for m in got)

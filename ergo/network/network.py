@@ -156,7 +156,8 @@ class RemoteNode:
     def disconnect(self) -> None:
         """Close the connection (everything watching the peer is told ``NoConnection``)."""
         if self._conn.state is UP:
-            self._network.connection_down(self._conn, NoConnection(f"disconnected from {self._conn.name}"))
+            error = NoConnection(f"disconnected from {self._conn.name}")
+            self._network.connection_down(self._conn, error, graceful=True)
 
     def __repr__(self) -> str:
         return f"<RemoteNode {self._conn.name} {self._conn.state}>"
@@ -192,6 +193,8 @@ class Network:
         self._routes: list[tuple[str, re.Pattern[str], NetworkRoute, int]] = []
         self._spawnable: dict[str, tuple[Callable[..., Any], frozenset[str] | None]] = {}
         self._consumers: dict[str, RemoteConsumer] = {}
+        #: links whose handshake has not ended yet
+        self._handshaking: set[Link] = set()
         #: calls from remote callers being handled here: ref -> the local target owing the answer
         self.remote_calls: dict[Ref, Runner] = {}
         self._registrar: Any = None
@@ -254,8 +257,14 @@ class Network:
         for listener in self._listeners:
             listener.close()
         self._listeners = []
+        handshaking, self._handshaking = self._handshaking, set()
+        for link in handshaking:  # not connections yet: nothing depends on them
+            if link.stream is not None:
+                link.stream.abort()
         for conn in list(self._connections.values()) + list(self._pending.values()):
-            self.connection_down(conn, NoConnection(f"node {self._node._name} stopped"))
+            # closed, not aborted: what the stop sent last (its processes' termination
+            # notices) goes out before the FIN
+            self.connection_down(conn, NoConnection(f"node {self._node._name} stopped"), graceful=True)
         if self._registrar is not None:
             self._registrar.close()
 
@@ -426,9 +435,13 @@ class Network:
     # -- the handshake's outcome (called by Link) -------------------------------------------
 
     def handshake_started(self, link: Link) -> None:
-        pass
+        self._handshaking.add(link)
 
     def handshake_accepted(self, link: Link, hs: Any, accepted: handshake.Accepted) -> None:
+        self._handshaking.discard(link)
+        if self._stopped:
+            link.close()
+            return
         peer = accepted.peer
         name = peer.name
         if link.dialer:
@@ -489,9 +502,12 @@ class Network:
                 self._join(conn)
 
     def handshake_refused(self, link: Link, hs: Any, refused: handshake.Refused | None) -> None:
+        self._handshaking.discard(link)
         reason = refused.reason if refused is not None else handshake.HandshakeTruncated()
         if link.stream is not None:
             link.stream.close()
+        if self._stopped:
+            return
         if not link.dialer:
             peer = getattr(hs, "peer_name", None) or (link.stream.peer if link.stream is not None else "?")
             if not isinstance(reason, handshake.SimultaneousConnect):
@@ -508,8 +524,9 @@ class Network:
 
     # -- losing a connection ----------------------------------------------------------------
 
-    def connection_down(self, conn: Connection, error: ErgoError) -> None:
-        """``conn`` is gone for good: everything that depended on it is told ``error``."""
+    def connection_down(self, conn: Connection, error: ErgoError, graceful: bool = False) -> None:
+        """``conn`` is gone for good: everything that depended on it is told ``error``.
+        ``graceful``: its links are closed after sending what is pending (else aborted)."""
         was_up = conn.state is UP
         if conn.state is not DIALING and not was_up:
             return
@@ -527,7 +544,9 @@ class Network:
             conn.timer = None
         for link in list(conn.links):
             link.why = link.why or str(error)
-            if link.stream is not None:
+            if graceful:
+                link.close()
+            elif link.stream is not None:
                 link.stream.abort()
         conn.links = []
         conn.queue = []
