@@ -558,7 +558,11 @@ class Network:
             fn(None, error)
         calls, conn._calls_in = conn._calls_in, None
         for ref, caller in (calls or {}).items():
-            node._route_response(caller, ref, None, NoConnection(f"{error} before the reply came"))
+            # a call sent while dialing fails with why the dial failed (NoRoute, Timeout, a
+            # refusal), as a call to an unreachable node does at once; one in flight on a live
+            # connection with NoConnection.  Each caller gets an exception of its own.
+            failure = NoConnection(f"{error} before the reply came") if was_up else type(error)(*error.args)
+            node._route_response(caller, ref, None, failure)
         answers, conn.waiting = conn.waiting, {}
         for answer in answers.values():
             answer(error, None)
