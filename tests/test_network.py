@@ -190,7 +190,7 @@ def test_a_lost_connection_fires_links_monitors_node_watchers_and_calls(cluster)
 
     a.send(a.spawn(Hold), "go")
     cluster.run_until(lambda: b._names["slow"].held)
-    b.stop_force()
+    a.network().node(b.name).disconnect()  # the connection goes; the processes there live on
     got = a.call(watcher, ("wait", 2))
     assert any(isinstance(m, MessageDownPID) and isinstance(m.reason, NoConnection) for m in got)
     assert any(isinstance(m, MessageDownNode) and m.name == b.name for m in got)
