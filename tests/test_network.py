@@ -10,6 +10,7 @@ from network_support import AsyncioCluster, Cluster, SimCluster
 from support import Collector
 
 from ergo import (
+    PID,
     Actor,
     Alias,
     Atom,
@@ -20,6 +21,7 @@ from ergo import (
     MessageExitPID,
     NoConnection,
     NoReply,
+    NoRoute,
     NotAllowed,
     ProcessID,
     ProcessOptions,
@@ -280,3 +282,22 @@ def test_remote_events_one_subscription_per_node(cluster):
         got = a.call(s, ("wait", 1))
         assert isinstance(got[0], MessageEvent) and got[0].message == "tick 1"
     assert len(b._pubsub._links[event]) == 1  # one subscription: the node, not each process
+
+
+def test_no_route_fails_connect_send_and_watch_with_no_route(cluster):
+    (a,) = cluster.cluster(1)
+    nowhere = Atom("nowhere@nohost")
+    with pytest.raises(NoRoute):  # the future completes (it did not wait forever)
+        a.wait_for(a.network().connect(nowhere), timeout=30)
+    with pytest.raises(NoRoute):
+        a.send(ProcessID("x", nowhere), "hi")
+    watcher = a.spawn(Watcher)
+    target = PID(nowhere, 7, 1)
+    assert a.call(watcher, ("monitor", target)) is None  # made at once: the failure comes as a message
+    assert a.call(watcher, ("link", ProcessID("y", nowhere))) is None
+    got = a.call(watcher, ("wait", 2))
+    assert {type(m).__name__ for m in got} == {"MessageDownPID", "MessageExitProcessID"}
+    assert all(isinstance(m.reason, NoRoute) for m in got)
+    info = a.process_info(watcher)
+    assert info.links == () and info.monitors == ()  # nothing is left behind
+    assert not a._pubsub._links and not a._pubsub._monitors

@@ -225,6 +225,8 @@ class Connection:
         #: the transport's connect future while the first link is being dialed
         self.attempt: Any = None
         self.on_up: list[Callable[[Connection | None, BaseException | None], None]] = []
+        #: why it went down (set once it is down)
+        self.error: ErgoError | None = None
 
     # what Node._fail_calls asks of a target
     def _describe(self) -> str:

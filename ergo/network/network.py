@@ -43,7 +43,7 @@ from ..transport import Transport
 from ..wire import edf, handshake
 from ..wire import enp as _enp
 from ..wire.registrar import Route
-from .connection import DIALING, UP, Connection, Link
+from .connection import DIALING, DOWN, UP, Connection, Link
 
 if TYPE_CHECKING:
     from ..node.node import Node
@@ -324,7 +324,10 @@ class Network:
         conn = self._pending.get(key)
         if conn is not None:
             return conn
-        return self._dial(key)
+        conn = self._dial(key)
+        if conn.state is DOWN and conn.error is not None:  # failed before it began (no route, ...)
+            raise conn.error
+        return conn
 
     def connect(self, name: Any) -> Future[RemoteNode]:
         """The peer ``name``, connected (dialed if needed)."""
@@ -512,7 +515,8 @@ class Network:
         was_up = conn.state is UP
         if conn.state is not DIALING and not was_up:
             return
-        conn.state = "down"
+        conn.state = DOWN
+        conn.error = error
         name = _text(conn.name)
         if self._connections.get(name) is conn:
             del self._connections[name]
@@ -647,10 +651,14 @@ class Network:
             if conn.state is not UP:
                 conn.on_up.append(lambda c, err: None)  # its loss fires node_down
             return
-        conn = self.connection(target.node)
         ref = node.make_ref()
         frame = enp.Link if link else enp.Monitor
-        conn.send(frame(node._core_pid, target, ref), 0)
+        try:
+            conn = self.connection(target.node)
+            conn.send(frame(node._core_pid, target, ref), 0)
+        except ErgoError as e:  # no route, a connection down: the watchers are told, as a refusal is
+            self.scheduler.call_soon(node._pubsub.remote_refused, target, link, e)
+            return
 
         def answered(error: BaseException | None, result: Any) -> None:
             if error is not None:
