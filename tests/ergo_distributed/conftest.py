@@ -1,0 +1,22 @@
+"""The two nodes of Ergo's distributed cases, on both transports (see ``dist_probe.py``)."""
+
+from __future__ import annotations
+
+import pytest
+from network_support import AsyncioCluster, Cluster, SimCluster
+
+
+@pytest.fixture(params=["sim", "asyncio"])
+def cluster(request: pytest.FixtureRequest):
+    c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def nodes(cluster: Cluster):
+    """node1 and node2 as Ergo's cases start them (max message sizes 567 and 765), routed to each other."""
+    node1 = cluster.start(1, max_message_size=567)
+    node2 = cluster.start(2, max_message_size=765)
+    cluster.route_all()
+    return node1, node2
