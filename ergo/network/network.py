@@ -655,8 +655,9 @@ class Network:
         frame = enp.Link if link else enp.Monitor
         try:
             conn = self.connection(target.node)
+            self._check_creation(conn, target)
             conn.send(frame(node._core_pid, target, ref), 0)
-        except ErgoError as e:  # no route, a connection down: the watchers are told, as a refusal is
+        except ErgoError as e:  # no route, a connection down, an old PID: told as a refusal is
             self.scheduler.call_soon(node._pubsub.remote_refused, target, link, e)
             return
 
@@ -788,6 +789,8 @@ class Network:
         try:
             if type(target) is Atom or getattr(target, "node", None) != self.node._name:
                 raise NotAllowed(f"{target} is not on {self.node._name}")
+            if type(target) is PID and target.creation != self.node._creation:
+                raise ProcessIncarnation(f"{target} is of an earlier incarnation of {self.node._name}")
             table, attr = (pubsub._links, "_linked") if link else (pubsub._monitors, "_monitored")
             buffered = pubsub.add(consumer, target, table, attr)  # type: ignore[arg-type]
             if buffered:
