@@ -338,3 +338,189 @@ def test_a_pid_of_an_earlier_incarnation_gets_process_incarnation():
         assert b2.call(new, ("wait", 1)) == ["to the new run"]  # nothing of the old run's came first
     finally:
         cluster.close()
+
+
+def test_a_silent_peer_is_declared_down_within_the_heartbeat_timeout():
+    """(sim.)  b sends a heartbeat only every 10 s, so to a (timeout 3 s) an idle b is silent:
+    a declares it down within its own timeout (plus one check), though TCP says nothing."""
+    cluster = SimCluster()
+    try:
+        a = cluster.start(1, heartbeat_interval=1.0, heartbeat_timeout=3.0)
+        b = cluster.start(2, heartbeat_interval=10.0, heartbeat_timeout=30.0)
+        cluster.route_all()
+        target = b.spawn(Counter)
+        watcher = a.spawn(Watcher)
+        a.call(watcher, ("monitor", target))
+        a.call(watcher, ("monitor", Atom(str.__str__(b.name))))
+        assert a.call(target, "incr") == 1  # the last thing heard from b: this reply
+        heard = cluster.now
+        cluster.run_until(lambda: a.network().nodes() == [], timeout=60)
+        assert cluster.now - heard <= 3.0 + 1.0 + 0.01  # the timeout, and the check's period at most
+        got = a.call(watcher, ("wait", 2))
+        assert any(isinstance(m, MessageDownPID) and isinstance(m.reason, NoConnection) for m in got)
+        assert any(isinstance(m, MessageDownNode) and m.name == b.name for m in got)
+        assert any("nothing heard from" in t for t in a.captured.texts())
+    finally:
+        cluster.close()
+
+
+def test_an_idle_live_peer_is_never_declared_down():
+    """(sim.)  Two idle nodes with the default heartbeats stay connected over many timeouts:
+    one connection, the same links, nobody told anything."""
+    cluster = SimCluster()
+    try:
+        a, b = cluster.cluster(2)
+        watcher = a.spawn(Watcher)
+        a.call(watcher, ("monitor", Atom(str.__str__(b.name))))
+        target = b.spawn(Counter)
+        a.call(watcher, ("monitor", target))
+        assert a.call(target, "incr") == 1
+        cluster.run_for(1.0)  # the pool is complete
+        conn = a.network()._connections[str.__str__(b.name)]
+        links = list(conn.links)
+        assert len(links) == 3
+        cluster.run_for(20 * a.network().options.heartbeat_timeout)
+        assert a.network()._connections[str.__str__(b.name)] is conn and conn.links == links
+        assert b.network().nodes() == [a.name]
+        assert a.call(watcher, "messages") == []
+        assert a.call(target, "incr") == 2
+    finally:
+        cluster.close()
+
+
+@pytest.mark.parametrize("side", ["accepting", "dialing"])
+def test_a_broken_pool_link_is_redialed_and_traffic_goes_on(cluster, side):
+    """One link of the pool is aborted while the connection stays up: the dialing side
+    dials a replacement, and a sender's messages keep arriving in order, none twice."""
+    a, b = cluster.cluster(2)
+    collector = b.spawn_register("collector", Collector)
+    assert a.call(b.spawn(Counter), "incr") == 1  # a dialed b
+    cluster.run_until(lambda: len(a.network()._connections[str.__str__(b.name)].links) == 3
+                      and len(b.network()._connections[str.__str__(a.name)].links) == 3)
+    a_conn = a.network()._connections[str.__str__(b.name)]
+    b_conn = b.network()._connections[str.__str__(a.name)]
+
+    class Sender(Actor):
+        def init(self) -> None:
+            self.n = 0
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            for _ in range(message):
+                self.send(ProcessID("collector", b.name), self.n)
+                self.n += 1
+
+    sender = a.spawn(Sender)
+    a.send(sender, 50)
+    assert b.call(collector, ("wait", 50)) == list(range(50))
+    # a link the sender does not use breaks (its own would lose what is in flight on it, as TCP would)
+    own = a_conn.links[enp_order(sender) % 3]
+    victim = next(link for link in (a_conn.links if side == "dialing" else b_conn.links)
+                  if (link is not own if side == "dialing" else link.stream.peer != own.stream.local))
+    a.send(sender, 50)  # in flight while the link breaks
+    victim.stream.abort()
+    a.send(sender, 50)
+    assert b.call(collector, ("wait", 150)) == list(range(150))
+    assert a.network().nodes() == [b.name] and a_conn.state == "up"
+    cluster.run_until(lambda: len(a_conn.links) == 3 and len(b_conn.links) == 3)  # redialed by a
+    assert victim not in a_conn.links + b_conn.links
+    a.send(sender, 50)
+    assert b.call(collector, ("wait", 200)) == list(range(200))
+    cluster.run_for(0.5)
+    assert b.call(collector, "messages") == list(range(200))  # nothing twice, even late
+
+
+def enp_order(pid: Any) -> int:
+    from ergo.wire import enp
+
+    return enp.order_key(pid)
+
+
+class PlainWatcher(Collector):
+    """Links or monitors from a plain (not async) handler: the answer cannot be waited for
+    there, so a refusal comes as the exit or down message."""
+
+    def init(self, *args: Any) -> None:
+        super().init()
+        self.trap_exit = True
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        if isinstance(message, tuple) and message[0] == "link":
+            self.link(message[1])
+        elif isinstance(message, tuple) and message[0] == "monitor":
+            self.monitor(message[1])
+        else:
+            super().handle_message(from_, message)
+
+
+@pytest.mark.parametrize("handler", ["plain", "async"])
+def test_watching_a_missing_remote_process_from_either_handler_kind(cluster, handler):
+    a, b = cluster.cluster(2)
+    existing = b.spawn(Counter)
+    assert a.call(existing, "incr") == 1
+    missing = [PID(b.name, existing.id + 1000, existing.creation), ProcessID("nobody", b.name)]
+    watcher = a.spawn(PlainWatcher if handler == "plain" else Watcher)
+    for target in missing:
+        for kind in ("link", "monitor"):
+            if handler == "plain":
+                a.send(watcher, (kind, target))
+            else:
+                assert a.call(watcher, (kind, target)) is None
+    got = a.call(watcher, ("wait", 4))
+    assert sorted(type(m).__name__ for m in got) == ["MessageDownPID", "MessageDownProcessID",
+                                                     "MessageExitPID", "MessageExitProcessID"]
+    assert all(isinstance(m.reason, ProcessUnknown) for m in got)
+    assert a.is_alive() and a.process_info(watcher).links == () and a.process_info(watcher).monitors == ()
+
+
+def test_two_local_watchers_of_one_remote_target_are_one_consumer_there(cluster):
+    """Two monitors and a link from node a to one process of b: b holds one consumer (the
+    node a), sends one Terminate frame, and a fans it out to all three."""
+    a, b = cluster.cluster(2)
+    target = b.spawn(Counter)
+    watchers = [a.spawn(Watcher) for _ in range(3)]
+    a.call(watchers[0], ("monitor", target))
+    a.call(watchers[1], ("monitor", target))
+    a.call(watchers[2], ("link", target))
+    assert a.call(watchers[0], ("call", target, "incr")) == ("ok", 1)  # the Monitor/Link frames arrived before
+    assert list(b._pubsub._monitors[target]) == [a.pid] and list(b._pubsub._links[target]) == [a.pid]
+    conn = b.network()._connections[str.__str__(a.name)]
+    before = conn.frames_out
+    b.send_exit(target, ValueError("gone"))
+    got = [a.call(w, ("wait", 1))[0] for w in watchers]
+    assert [type(m).__name__ for m in got] == ["MessageDownPID", "MessageDownPID", "MessageExitPID"]
+    assert all(m.pid == target and "gone" in str(m.reason) for m in got)
+    assert conn.frames_out - before == 1  # one Terminate frame for the node a
+    assert target not in b._pubsub._monitors and target not in b._pubsub._links
+
+
+def test_a_remote_event_buffer_reaches_the_first_subscriber_as_events(cluster):
+    a, b = cluster.cluster(2)
+
+    class Producer(Actor):
+        def init(self) -> None:
+            self.token = self.register_event("news", buffer=3)
+            for i in range(5):
+                self.send_event("news", self.token, f"old {i}")
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            self.send_event("news", self.token, message)
+
+    producer = b.spawn(Producer)
+    event = Event("news", b.name)
+    first = a.spawn(Watcher)
+    assert a.call(first, ("monitor", event)) == []  # (locally: the buffer; remotely it comes as events)
+    got = a.call(first, ("wait", 3))
+    assert [m.message for m in got] == ["old 2", "old 3", "old 4"]
+    assert all(isinstance(m, MessageEvent) and m.event == event for m in got)
+    b.send(producer, "fresh")
+    assert [m.message for m in a.call(first, ("wait", 4))][3] == "fresh"
+
+
+def test_send_exit_to_a_remote_process_that_traps_exits(cluster):
+    a, b = cluster.cluster(2)
+    trapping = b.spawn(Watcher)  # traps exits: the signal becomes a message
+    sender = a.spawn(Watcher)
+    assert a.call(sender, ("send_exit", trapping, ValueError("please stop"))) == "sent"
+    (got,) = b.call(trapping, ("wait", 1))
+    assert isinstance(got, MessageExitPID) and got.pid == sender and "please stop" in str(got.reason)
+    assert b.process_info(trapping).pid == trapping  # still alive
