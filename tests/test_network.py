@@ -29,6 +29,8 @@ from ergo import (
     ProcessUnknown,
     TooLarge,
 )
+from ergo.gen.options import AcceptorOptions
+from ergo.network import NetworkRoute
 
 
 @pytest.fixture(params=["sim", "asyncio"])
@@ -524,3 +526,57 @@ def test_send_exit_to_a_remote_process_that_traps_exits(cluster):
     (got,) = b.call(trapping, ("wait", 1))
     assert isinstance(got, MessageExitPID) and got.pid == sender and "please stop" in str(got.reason)
     assert b.process_info(trapping).pid == trapping  # still alive
+
+
+def _tls_contexts() -> tuple[Any, Any]:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "host2")  # the host each transport dials
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+def test_tls_with_certificates_made_here(cluster):
+    """b accepts TLS only (certificates from a throwaway CA); a dials it with a client
+    context and works as over TCP; c, without a client context, gets a clear NoConnection."""
+    server, client = _tls_contexts()
+    port = 0 if cluster.name == "asyncio" else 11144
+    a = cluster.start(1, ssl=client)
+    b = cluster.start(2, acceptors=(AcceptorOptions(port=port, ssl=server),))
+    c = cluster.start(3)
+    for dialer in (a, c):
+        host, bport = b.network()._listeners[0].address
+        dialer.network().add_route(f"^{b.name.value}$", NetworkRoute(host, bport, tls=True))
+    b.spawn_register("counter", Counter)
+    counter = ProcessID("counter", b.name)
+    assert a.call(counter, "incr") == 1
+    assert a.call(counter, "incr") == 2
+    conn = a.network()._connections[str.__str__(b.name)]
+    assert all(link.stream.tls for link in conn.links)
+    with pytest.raises(NoConnection, match="NetworkOptions.ssl"):
+        c.call(counter, "incr")
+    assert a.call(counter, "incr") == 3  # b serves on
+
+
+def test_tls_acceptor_refuses_a_plain_dialer(cluster):
+    """A route that forgets tls=True to a TLS-only acceptor: the dial fails with
+    NoConnection, and the acceptor keeps serving TLS peers."""
+    server, client = _tls_contexts()
+    port = 0 if cluster.name == "asyncio" else 11144
+    a = cluster.start(1, ssl=client)
+    b = cluster.start(2, acceptors=(AcceptorOptions(port=port, ssl=server),))
+    c = cluster.start(3, ssl=client, connect_timeout=2.0)
+    host, bport = b.network()._listeners[0].address
+    a.network().add_route(f"^{b.name.value}$", NetworkRoute(host, bport, tls=True))
+    c.network().add_route(f"^{b.name.value}$", NetworkRoute(host, bport))
+    b.spawn_register("counter", Counter)
+    counter = ProcessID("counter", b.name)
+    with pytest.raises(NoConnection):
+        c.call(counter, "incr")
+    assert a.call(counter, "incr") == 1
