@@ -428,7 +428,19 @@ class Network:
     # -- the handshake's outcome (called by Link) -------------------------------------------
 
     def handshake_started(self, link: Link) -> None:
-        pass
+        if not link.dialer:  # a dial is bounded by its own timer; an accepted stream by this one
+            self.scheduler.call_later(self.options.connect_timeout, self._handshake_timeout, link, link.hs)
+
+    def _handshake_timeout(self, link: Link, hs: Any) -> None:
+        """An accepted stream still handshaking after the connect timeout (a peer that sent
+        half a HELLO, or nothing): refused and closed, so it cannot hold the stream for ever."""
+        if link.hs is not hs or hs is None or link.lost or hs.done:
+            return
+        events = hs.abort(handshake.HandshakeTruncated(
+            f"no complete handshake within {self.options.connect_timeout} s (NetworkOptions.connect_timeout)"))
+        link._write_handshake()  # the REFUSE saying why
+        link.hs = None
+        self.handshake_refused(link, hs, events[0] if events else None)
 
     def handshake_accepted(self, link: Link, hs: Any, accepted: handshake.Accepted) -> None:
         peer = accepted.peer

@@ -1,0 +1,124 @@
+"""Bad input at a live acceptor, on both transports: raw streams connect to node b and
+send garbage, truncated or stalled handshakes, and (past a real handshake, made with the
+right cookie by ``ergo.wire.handshake.Dialer``) oversized or malformed ENP frames.  Each
+bad link is closed by b and logged, and throughout a well-behaved peer (node a) keeps
+being served: a call round trip after each.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from network_support import COOKIE, AsyncioCluster, Cluster, SimCluster
+
+from ergo import Actor, ProcessID
+from ergo.transport import Stream, StreamProtocol
+from ergo.wire import handshake
+
+#: a few examples, the same every run (each one is a connection to a live node)
+FEW = settings(max_examples=12, derandomize=True, deadline=None, database=None,
+               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@pytest.fixture(params=["sim", "asyncio"])
+def cluster(request: pytest.FixtureRequest):
+    c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
+    yield c
+    c.close()
+
+
+class Counter(Actor):
+    def init(self) -> None:
+        self.n = 0
+
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        self.n += 1
+        return self.n
+
+
+class RawPeer(StreamProtocol):
+    """A stream that is nobody's node: it writes what the test says and keeps what arrives."""
+
+    def __init__(self) -> None:
+        self.stream: Stream | None = None
+        self.received = bytearray()
+        self.lost = False
+
+    def connection_made(self, stream: Stream) -> None:
+        self.stream = stream
+
+    def data_received(self, data: memoryview) -> None:
+        self.received += data
+
+    def connection_lost(self, error: Any) -> None:
+        self.lost = True
+
+
+class Fixture:
+    """Node a (well-behaved, routed to b), node b (the acceptor under attack, max message
+    size 4096), and a counter on b that a calls to show b still serves it."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.a = cluster.start(1)
+        self.b = cluster.start(2, max_message_size=4096, connect_timeout=2.0)
+        cluster.route(self.a, self.b)
+        self.b.spawn_register("counter", Counter)
+        self.calls = 0
+        self.names = itertools.count(1)
+        self.round_trip()
+
+    def round_trip(self) -> None:
+        self.calls += 1
+        assert self.a.call(ProcessID("counter", self.b.name), "incr") == self.calls
+
+    def connect(self) -> RawPeer:
+        peer = RawPeer()
+        host, port = self.b.network()._listeners[0].address
+        self.a.network().transport.connect(host, port, lambda: peer)
+        self.cluster.run_until(lambda: peer.stream is not None)
+        return peer
+
+    def handshake(self) -> RawPeer:
+        """A raw stream past a real handshake: b takes it for node ``rawN@rawhost``."""
+        peer = self.connect()
+        dialer = handshake.Dialer(handshake.NodeInfo(name=f"raw{next(self.names)}@rawhost", creation=1),
+                                  COOKIE, expect=str.__str__(self.b.name))
+        while True:
+            assert peer.stream is not None
+            out = dialer.data_to_send()
+            if out:
+                peer.stream.write(out)
+            if dialer.done:
+                return peer
+            self.cluster.run_until(lambda: peer.received or peer.lost)
+            assert not peer.lost, "b closed a good handshake"
+            data = bytes(peer.received)
+            peer.received.clear()
+            for event in dialer.receive_data(data):
+                assert isinstance(event, handshake.Accepted), event
+
+    def logged(self, *words: str) -> int:
+        return sum(1 for t in self.b.captured.texts() if all(w in t for w in words))
+
+    def closed_and_logged(self, peer: RawPeer, *words: str, before: int) -> None:
+        self.cluster.run_until(lambda: peer.lost)
+        self.cluster.run_until(lambda: self.logged(*words) > before)
+        self.round_trip()
+
+
+def test_a_stalled_handshake_is_closed_by_the_acceptor(cluster):
+    """A peer that connects and sends half a HELLO, then nothing: the acceptor closes it
+    once the connect timeout has passed (it held the stream for ever)."""
+    f = Fixture(cluster)
+    before = f.logged("refused a connection")
+    peer = f.connect()
+    hello = handshake.Dialer(handshake.NodeInfo(name="half@rawhost", creation=1), COOKIE).data_to_send()
+    assert peer.stream is not None
+    peer.stream.write(hello[: len(hello) // 2])
+    f.closed_and_logged(peer, "refused a connection", before=before)
+    silent = f.connect()  # and one that sends nothing at all
+    f.closed_and_logged(silent, "refused a connection", before=before + 1)
