@@ -11,12 +11,13 @@ import itertools
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from network_support import COOKIE, AsyncioCluster, Cluster, SimCluster
 
-from ergo import Actor, ProcessID
+from ergo import PID, Actor, ProcessID
 from ergo.transport import Stream, StreamProtocol
-from ergo.wire import handshake
+from ergo.wire import enp, handshake
 
 #: a few examples, the same every run (each one is a connection to a live node)
 FEW = settings(max_examples=12, derandomize=True, deadline=None, database=None,
@@ -122,3 +123,98 @@ def test_a_stalled_handshake_is_closed_by_the_acceptor(cluster):
     f.closed_and_logged(peer, "refused a connection", before=before)
     silent = f.connect()  # and one that sends nothing at all
     f.closed_and_logged(silent, "refused a connection", before=before + 1)
+
+
+#: bytes no frame or handshake message can start with, more than either may be long: sent
+#: after the garbage, they end whatever the garbage began (a frame or message still
+#: waiting for its body) with a malformed one, so every example ends with a bad link
+TRAILER = b"\xff" * (4096 + handshake.MAX_BODY + 16)
+
+
+def _hello() -> bytes:
+    return handshake.Dialer(handshake.NodeInfo(name="fuzz@rawhost", creation=1), COOKIE).data_to_send()
+
+
+def test_garbage_before_the_handshake(cluster):
+    f = Fixture(cluster)
+    hello = _hello()
+
+    @FEW
+    @given(st.one_of(
+        st.binary(min_size=1, max_size=300),  # anything
+        st.tuples(st.integers(0, len(hello)), st.binary(max_size=100)).map(lambda t: hello[:t[0]] + t[1]),
+    ))
+    def case(garbage: bytes) -> None:
+        before = f.logged("refused a connection")
+        peer = f.connect()
+        assert peer.stream is not None
+        peer.stream.write(garbage + TRAILER)
+        f.closed_and_logged(peer, "refused a connection", before=before)
+
+    case()
+
+
+def test_truncated_handshakes_closed_by_the_peer(cluster):
+    """A HELLO cut short, then the peer closes: refused as truncated, logged."""
+    f = Fixture(cluster)
+    hello = _hello()
+    for cut in (1, 3, len(hello) // 2, len(hello) - 1):
+        before = f.logged("refused a connection")
+        peer = f.connect()
+        assert peer.stream is not None
+        peer.stream.write(hello[:cut])
+        peer.stream.close()
+        f.closed_and_logged(peer, "refused a connection", before=before)
+
+
+def test_a_wrong_cookie_past_the_first_message(cluster):
+    f = Fixture(cluster)
+    before = f.logged("refused a connection")
+    peer = f.connect()
+    dialer = handshake.Dialer(handshake.NodeInfo(name="intruder@rawhost", creation=1), "not-the-cookie")
+    assert peer.stream is not None
+    peer.stream.write(dialer.data_to_send())
+    f.cluster.run_until(lambda: peer.received)
+    dialer.receive_data(bytes(peer.received))
+    peer.stream.write(dialer.data_to_send())
+    f.closed_and_logged(peer, "refused a connection", before=before)
+
+
+def test_an_oversized_frame_closes_that_link(cluster):
+    f = Fixture(cluster)
+    before = f.logged("closed")
+    peer = f.handshake()
+    to = PID(f.b.name, 1000, f.b.creation)
+    frame = enp.encode(enp.SendPID(PID("raw@rawhost", 1, 1), to, "x" * 10_000, 0))
+    assert len(frame) > 4096  # b's limit
+    assert peer.stream is not None
+    peer.stream.write(frame)
+    f.closed_and_logged(peer, "closed", "exceeds the limit", before=before)
+    peer = f.handshake()  # a header claiming 4 GiB allocates nothing and closes the link too
+    assert peer.stream is not None
+    peer.stream.write(bytes([enp.MAGIC, enp.VERSION]) + b"\xff\xff\xff\xff" + b"\x00\x01")
+    f.closed_and_logged(peer, "closed", "exceeds the limit", before=before + 1)
+
+
+def test_malformed_frames_after_a_handshake(cluster):
+    f = Fixture(cluster)
+    types = sorted(enp.FRAME_TYPES)
+
+    def framed(t: tuple[int, int, bytes]) -> bytes:
+        ftype, order, body = t
+        return bytes([enp.MAGIC, enp.VERSION]) + (8 + len(body)).to_bytes(4, "big") + bytes([order, ftype]) + body
+
+    @FEW
+    @given(st.one_of(
+        st.binary(min_size=1, max_size=300),  # anything
+        st.tuples(st.sampled_from(types), st.integers(0, 255), st.binary(max_size=200)).map(framed),
+        st.tuples(st.integers(0, 255), st.integers(0, 255), st.binary(max_size=200)).map(framed),
+    ))
+    def case(garbage: bytes) -> None:
+        before = f.logged("link to", "closed")
+        peer = f.handshake()
+        assert peer.stream is not None
+        peer.stream.write(garbage + TRAILER)
+        f.closed_and_logged(peer, "link to", "closed", before=before)
+
+    case()
