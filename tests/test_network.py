@@ -27,6 +27,7 @@ from ergo import (
     ProcessIncarnation,
     ProcessOptions,
     ProcessUnknown,
+    TerminateReasonPanic,
     TooLarge,
 )
 from ergo.gen.options import AcceptorOptions
@@ -580,3 +581,33 @@ def test_tls_acceptor_refuses_a_plain_dialer(cluster):
     with pytest.raises(NoConnection):
         c.call(counter, "incr")
     assert a.call(counter, "incr") == 1
+
+
+def test_a_process_s_messages_arrive_before_its_exit_or_down(cluster):
+    """As in Erlang: what a process sent before it ended reaches a watcher on another node
+    before the exit or down it causes there, even when its link of the pool is congested
+    (simulation: 200 ms each way, so 800 KB wait behind the window)."""
+    if cluster.name == "sim":
+        cluster.sim.set_latency("host1", "host2", 0.2)
+    a, b = cluster.cluster(2)
+    watcher = a.spawn(Watcher)
+
+    class Chatty(Actor):
+        def init(self, to: Any) -> None:
+            self.to = to
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            for i in range(100):
+                self.send(self.to, (i, "x" * 8000))
+            raise RuntimeError("done talking")
+
+    chatty = b.spawn(Chatty, watcher)
+    while enp_order(chatty) % 3 == 0:  # one whose link is not the first of the pool
+        chatty = b.spawn(Chatty, watcher)
+    a.call(watcher, ("monitor", chatty))
+    a.call(watcher, ("call", chatty, "hello"))  # the Monitor frame arrived before this (Chatty refuses calls)
+    cluster.run_until(lambda: len(b.network()._connections[str.__str__(a.name)].links) == 3)
+    b.send(chatty, "go")
+    got = a.call(watcher, ("wait", 101), timeout=60)
+    assert [m[0] for m in got[:100]] == list(range(100))
+    assert got[100] == MessageDownPID(chatty, TerminateReasonPanic)

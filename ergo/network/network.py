@@ -101,7 +101,11 @@ class RemoteConsumer:
         frame = _TERMINATE.get(type(target))
         if frame is None or reason is None:
             return
-        self.network.send_frame(self.conn, frame(target, reason), 0)
+        # on the link of the process that ended (``item[1]``), behind what it sent before
+        # (Erlang's order of signals between two processes); order 0 took the pool's first link
+        source = item[1]
+        order = enp.order_key(source) if type(source) is PID and source.node == self.network.node._name else 0
+        self.network.send_frame(self.conn, frame(target, reason), order)
 
     def _push(self, queue: int, item: tuple[Any, ...]) -> None:
         m: MessageEvent = item[3]
