@@ -611,3 +611,32 @@ def test_a_process_s_messages_arrive_before_its_exit_or_down(cluster):
     got = a.call(watcher, ("wait", 101), timeout=60)
     assert [m[0] for m in got[:100]] == list(range(100))
     assert got[100] == MessageDownPID(chatty, TerminateReasonPanic)
+
+
+def test_one_sender_keeps_its_order_while_the_pool_grows(cluster):
+    """The first messages go out while the connection has one link (the others are still
+    joining); those sent once the pool is complete must not overtake them, however busy
+    that first link is (simulation: 200 ms each way, 1.6 MB behind the window)."""
+    if cluster.name == "sim":
+        cluster.sim.set_latency("host1", "host2", 0.2)
+    a, b = cluster.cluster(2)
+    collector = b.spawn_register("collector", Collector)
+
+    class Sender(Actor):
+        def init(self) -> None:
+            self.n = 0
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            for _ in range(message):
+                self.send(ProcessID("collector", b.name), (self.n, "x" * 8000))
+                self.n += 1
+
+    sender = a.spawn(Sender)
+    while enp_order(sender) % 3 == 0:  # one whose link is not the first of the pool
+        sender = a.spawn(Sender)
+    a.send(sender, 200)  # dials; these wait for the connection, then all take its first link
+    peer = str.__str__(b.name)
+    cluster.run_until(lambda: peer in a.network()._connections and len(a.network()._connections[peer].links) == 3)
+    a.send(sender, 10)
+    got = b.call(collector, ("wait", 210), timeout=60)
+    assert [m[0] for m in got] == list(range(210))

@@ -214,6 +214,8 @@ class Connection:
         self.dialed = False  # this node dialed the first link: it redials broken ones
         self.since = 0.0
         self.queue: list[Any] = []  # frames (messages) waiting while dialing
+        #: order key (1..255) -> the link its frames take (see send)
+        self.routes: dict[int, Link] = {}
         self.queued_bytes = 0
         self.frames_in = 0
         self.frames_out = 0
@@ -243,8 +245,16 @@ class Connection:
         ``TooLarge`` are raised here, before anything is sent."""
         if self.state is UP:
             frame = self.network.encode(msg, self.peer.max_message_size if self.peer else 0)
-            links = self.links
-            link = links[order % len(links)] if order and len(links) > 1 else links[0]
+            if order:
+                # a key keeps the link it first took while that link lives: picking by
+                # ``order % len(links)`` alone moved a sender to another link whenever the
+                # pool grew or shrank, and its new frames overtook those still on the old one
+                link = self.routes.get(order)
+                if link is None or link.lost:
+                    links = self.links
+                    link = self.routes[order] = links[order % len(links)]
+            else:
+                link = self.links[0]
             link.write_frame(frame)
             self.frames_out += 1
         elif self.state is DIALING:
