@@ -640,3 +640,46 @@ def test_one_sender_keeps_its_order_while_the_pool_grows(cluster):
     a.send(sender, 10)
     got = b.call(collector, ("wait", 210), timeout=60)
     assert [m[0] for m in got] == list(range(210))
+
+
+def test_a_monitor_made_before_a_message_is_in_place_when_the_message_arrives(cluster):
+    """A process monitors a remote process and then sends it a message that ends it: the
+    down carries the real reason (the Monitor frame got there first, as Erlang orders the
+    signals of one process), not ProcessUnknown, even when the pool's first link is busy
+    (simulation: 200 ms each way, another sender's 1.6 MB on it)."""
+    if cluster.name == "sim":
+        cluster.sim.set_latency("host1", "host2", 0.2)
+    a, b = cluster.cluster(2)
+    b.spawn_register("collector", Collector)
+
+    class Victim(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            raise RuntimeError("told to die")
+
+    class Hog(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            for i in range(200):
+                self.send(ProcessID("collector", b.name), (i, "x" * 8000))
+
+    class MonitorThenSend(PlainWatcher):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            if isinstance(message, tuple) and message[0] == "kill":
+                self.monitor(message[1])
+                self.send(message[1], "die")
+            else:
+                super().handle_message(from_, message)
+
+    victim = b.spawn(Victim)
+    assert a.call(b.spawn(Counter), "incr") == 1
+    peer = str.__str__(b.name)
+    cluster.run_until(lambda: len(a.network()._connections[peer].links) == 3)
+    hog = a.spawn(Hog)
+    while enp_order(hog) % 3 != 0:  # a hog on the pool's first link
+        hog = a.spawn(Hog)
+    watcher = a.spawn(MonitorThenSend)
+    while enp_order(watcher) % 3 == 0:  # a watcher on another one
+        watcher = a.spawn(MonitorThenSend)
+    a.send(hog, "go")
+    a.send(watcher, ("kill", victim))
+    (down,) = a.call(watcher, ("wait", 1), timeout=60)
+    assert down == MessageDownPID(victim, TerminateReasonPanic)

@@ -655,8 +655,10 @@ class Network:
         self._check_creation(conn, to)
         conn.send(enp.SendExit(from_, to, reason), enp.order_key(from_))
 
-    def watch(self, target: Any, link: bool) -> None:
-        """The first local watcher of the remote ``target`` (of this kind): subscribe."""
+    def watch(self, target: Any, link: bool, by: PID | None = None) -> None:
+        """The first local watcher (``by``) of the remote ``target`` (of this kind): subscribe.
+        The frame takes ``by``'s link of the pool, so it arrives before anything ``by``
+        sends the target afterwards (a message that ends it must find the watch in place)."""
         node = self.node
         if type(target) is Atom:  # a node: watched through its connection, no frame
             try:
@@ -672,7 +674,7 @@ class Network:
         try:
             conn = self.connection(target.node)
             self._check_creation(conn, target)
-            conn.send(frame(node._core_pid, target, ref), 0)
+            conn.send(frame(node._core_pid, target, ref), enp.order_key(by) if by is not None else 0)
         except ErgoError as e:  # no route, a connection down, an old PID: told as a refusal is
             self.scheduler.call_soon(node._pubsub.remote_refused, target, link, e)
             return

@@ -169,7 +169,7 @@ class PubSub:
         consumers[consumer._pid] = None
         if remote:
             if len(consumers) == 1:  # the first local watcher of this kind: subscribe there
-                self._node._net(target).watch(target, table is self._links)
+                self._node._net(target).watch(target, table is self._links, consumer._pid)
             return [] if t is Event else None  # a remote event's buffer arrives as messages
         if type(target) is Event:
             return self._subscribed(target)
