@@ -683,3 +683,43 @@ def test_a_monitor_made_before_a_message_is_in_place_when_the_message_arrives(cl
     a.send(watcher, ("kill", victim))
     (down,) = a.call(watcher, ("wait", 1), timeout=60)
     assert down == MessageDownPID(victim, TerminateReasonPanic)
+
+
+def test_a_remote_event_buffer_comes_before_later_events(cluster):
+    """The buffer returned to a remote subscriber reaches it before the events the producer
+    sends once subscribed (here: at once, on MessageEventStart), even when the pool's first
+    link is busy (simulation: 200 ms each way, another sender's 1.6 MB on it)."""
+    if cluster.name == "sim":
+        cluster.sim.set_latency("host1", "host2", 0.2)
+    a, b = cluster.cluster(2)
+    a.spawn_register("collector", Collector)
+
+    class Producer(Actor):
+        def init(self) -> None:
+            self.token = self.register_event("news", notify=True, buffer=2)
+            self.send_event("news", self.token, "old 1")
+            self.send_event("news", self.token, "old 2")
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            if type(message).__name__ == "MessageEventStart":
+                self.send_event("news", self.token, "new")
+
+    class Hog(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            for i in range(200):
+                self.send(ProcessID("collector", a.name), (i, "x" * 8000))
+
+    assert a.call(b.spawn(Counter), "incr") == 1
+    peer = str.__str__(a.name)
+    cluster.run_until(lambda: peer in b.network()._connections and len(b.network()._connections[peer].links) == 3)
+    producer = b.spawn(Producer)
+    while enp_order(producer) % 3 == 0:  # a producer off the pool's first link
+        producer = b.spawn(Producer)
+    hog = b.spawn(Hog)
+    while enp_order(hog) % 3 != 0:  # a hog on it
+        hog = b.spawn(Hog)
+    b.send(hog, "go")
+    subscriber = a.spawn(Watcher)
+    assert a.call(subscriber, ("monitor", Event("news", b.name))) == []
+    got = a.call(subscriber, ("wait", 3), timeout=60)
+    assert [m.message for m in got] == ["old 1", "old 2", "new"]

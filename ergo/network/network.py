@@ -815,7 +815,10 @@ class Network:
                 result = buffered
         except ErgoError as e:
             error = e
-        conn.send(enp.Result(f.from_, f.ref, error, result), 0)
+        # an event's answer (its buffer) takes the producer's link, ahead of the events it
+        # sends from now on; on the pool's first link they could overtake it
+        entry = pubsub._events.get(target) if type(target) is Event else None
+        conn.send(enp.Result(f.from_, f.ref, error, result), enp.order_key(entry.producer) if entry else 0)
 
     def _on_unwatch(self, conn: Connection, f: Any) -> None:
         pubsub = self.node._pubsub
