@@ -85,6 +85,8 @@ class Watcher(Collector):
             return self.link(request[1])
         if isinstance(request, tuple) and request[0] == "monitor":
             return self.monitor(request[1])
+        if isinstance(request, tuple) and request[0] == "demonitor":
+            return self.demonitor(request[1])
         if isinstance(request, tuple) and request[0] == "call":
             try:
                 return ("ok", await self.call(request[1], request[2], timeout=request[3] if len(request) > 3 else 5))
@@ -723,3 +725,76 @@ def test_a_remote_event_buffer_comes_before_later_events(cluster):
     assert a.call(subscriber, ("monitor", Event("news", b.name))) == []
     got = a.call(subscriber, ("wait", 3), timeout=60)
     assert [m.message for m in got] == ["old 1", "old 2", "new"]
+
+
+def test_demonitor_then_monitor_from_another_process_keeps_the_subscription(cluster):
+    """The last local monitor of a remote target goes and another process monitors it at
+    once: the Demonitor and the Monitor frame may take different links of the pool and
+    arrive the other way round; the new monitor must neither be refused (TargetExist) nor
+    lose its subscription: it hears the target's real end (simulation: 200 ms each way,
+    another sender's 1.6 MB on the link the Demonitor takes)."""
+    if cluster.name == "sim":
+        cluster.sim.set_latency("host1", "host2", 0.2)
+    a, b = cluster.cluster(2)
+    b.spawn_register("collector", Collector)
+
+    class Hog(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            for i in range(200):
+                self.send(ProcessID("collector", b.name), (i, "x" * 8000))
+
+    class Handover(PlainWatcher):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            if isinstance(message, tuple) and message[0] == "handover":
+                _, target, successor = message
+                self.demonitor(target)
+                self.send(successor, ("monitor", target))  # a local message: the successor monitors at once
+            else:
+                super().handle_message(from_, message)
+
+    target = b.spawn(Counter)
+    assert a.call(target, "incr") == 1
+    peer = str.__str__(b.name)
+    cluster.run_until(lambda: len(a.network()._connections[peer].links) == 3)
+    hog = a.spawn(Hog)
+    while enp_order(hog) % 3 != 0:  # a hog on the pool's first link
+        hog = a.spawn(Hog)
+    first = a.spawn(Handover)
+    while enp_order(first) % 3 != 0:  # its Demonitor behind the hog's
+        first = a.spawn(Handover)
+    successor = a.spawn(PlainWatcher)
+    while enp_order(successor) % 3 == 0:  # its Monitor on a free link
+        successor = a.spawn(PlainWatcher)
+    a.send(first, ("monitor", target))
+    cluster.run_until(lambda: target in b._pubsub._monitors)
+    a.send(hog, "go")
+    a.send(first, ("handover", target, successor))
+    cluster.run_for(5.0)  # everything in flight has arrived
+    assert a.call(successor, "messages") == []  # not told anything: the target lives
+    assert list(b._pubsub._monitors.get(target, ())) == [a.pid]  # still subscribed there
+    b.send_exit(target, ValueError("the end"))
+    (down,) = a.call(successor, ("wait", 1), timeout=60)
+    assert isinstance(down, MessageDownPID) and "the end" in str(down.reason)
+
+
+def test_a_peer_s_watches_are_forgotten_with_their_targets(cluster):
+    """What a node keeps for a peer's links and monitors goes when the targets go (no
+    Demonitor follows a down), and when the peer withdraws them."""
+    a, b = cluster.cluster(2)
+    watcher = a.spawn(Watcher)
+    targets = [b.spawn(Counter) for _ in range(5)]
+    for t in targets:
+        a.call(watcher, ("monitor", t))
+        a.call(watcher, ("link", t))
+    assert a.call(watcher, ("call", targets[0], "incr")) == ("ok", 1)
+    consumer = b.network()._consumers[str.__str__(a.name)]
+    assert len(consumer.watches) == 10
+    for t in targets:
+        b.send_exit(t, ValueError("bye"))
+    a.call(watcher, ("wait", 10))
+    assert consumer.watches == {} and consumer._monitored == {} and consumer._linked == {}
+    alive = b.spawn(Counter)
+    a.call(watcher, ("monitor", alive))
+    a.call(watcher, ("demonitor", alive))
+    assert a.call(watcher, ("call", alive, "incr")) == ("ok", 1)  # the Demonitor arrived before
+    assert consumer.watches == {} and consumer._monitored == {}

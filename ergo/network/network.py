@@ -91,6 +91,10 @@ class RemoteConsumer:
         self._linked: dict[Any, None] | None = None
         self._monitored: dict[Any, None] | None = None
         self._state = 0  # below TERMINATED: pub/sub tells it
+        #: (link?, target) -> how many Link/Monitor frames the peer sent for it, less its
+        #: Unlink/Demonitor frames: they may cross on different links of the pool (the last
+        #: watcher there leaves and another comes), so they are counted, not just applied
+        self.watches: dict[tuple[bool, Any], int] = {}
 
     def _describe(self) -> str:
         return f"node {self.conn.name}"
@@ -98,6 +102,9 @@ class RemoteConsumer:
     def _push_signal(self, queue: int, item: tuple[Any, ...]) -> None:
         message = item[3]
         target, reason = getattr(message, message.__slots__[0]), getattr(message, "reason", None)
+        watches = self.watches  # the target is gone, and with it the peer's watches of it
+        watches.pop((True, target), None)
+        watches.pop((False, target), None)
         frame = _TERMINATE.get(type(target))
         if frame is None or reason is None:
             return
@@ -687,8 +694,9 @@ class Network:
 
         conn.waiting[ref] = answered
 
-    def unwatch(self, target: Any, link: bool) -> None:
-        """The last local watcher of the remote ``target`` (of this kind) stopped: unsubscribe."""
+    def unwatch(self, target: Any, link: bool, by: PID | None = None) -> None:
+        """The last local watcher (``by``) of the remote ``target`` (of this kind) stopped:
+        unsubscribe, on ``by``'s link of the pool (as :meth:`watch`)."""
         if type(target) is Atom:
             return
         conn = self._connections.get(_text(target.node)) or self._pending.get(_text(target.node))
@@ -697,7 +705,7 @@ class Network:
         ref = self.node.make_ref()
         frame = enp.Unlink if link else enp.Demonitor
         try:
-            conn.send(frame(self.node._core_pid, target, ref), 0)
+            conn.send(frame(self.node._core_pid, target, ref), enp.order_key(by) if by is not None else 0)
         except ErgoError:
             return
         conn.waiting[ref] = lambda error, result: None
@@ -810,7 +818,14 @@ class Network:
             if type(target) is PID and target.creation != self.node._creation:
                 raise ProcessIncarnation(f"{target} is of an earlier incarnation of {self.node._name}")
             table, attr = (pubsub._links, "_linked") if link else (pubsub._monitors, "_monitored")
-            buffered = pubsub.add(consumer, target, table, attr)  # type: ignore[arg-type]
+            key = (link, target)
+            mine = getattr(consumer, attr)
+            if mine is not None and target in mine:  # crossed its own withdrawal: still subscribed
+                consumer.watches[key] = consumer.watches.get(key, 1) + 1
+                buffered = pubsub.buffer_of(target) if type(target) is Event else None
+            else:
+                buffered = pubsub.add(consumer, target, table, attr)  # type: ignore[arg-type]
+                consumer.watches[key] = 1
             if buffered:
                 result = buffered
         except ErgoError as e:
@@ -827,7 +842,13 @@ class Network:
         error: BaseException | None = None
         try:
             table, attr = (pubsub._links, "_linked") if link else (pubsub._monitors, "_monitored")
-            pubsub.remove(consumer, f.target, table, attr)  # type: ignore[arg-type]
+            key = (link, f.target)
+            count = consumer.watches.pop(key, 0)
+            mine = getattr(consumer, attr)
+            if count > 1 and mine is not None and f.target in mine:  # a later subscription overtook this
+                consumer.watches[key] = count - 1
+            else:
+                pubsub.remove(consumer, f.target, table, attr)  # type: ignore[arg-type]
         except ErgoError as e:
             error = e
         conn.send(enp.Result(f.from_, f.ref, error, None), 0)
