@@ -798,3 +798,18 @@ def test_a_peer_s_watches_are_forgotten_with_their_targets(cluster):
     a.call(watcher, ("demonitor", alive))
     assert a.call(watcher, ("call", alive, "incr")) == ("ok", 1)  # the Demonitor arrived before
     assert consumer.watches == {} and consumer._monitored == {}
+
+
+def test_a_call_queued_while_dialing_and_too_large_for_the_peer_fails_at_once(cluster):
+    """The peer's limit is known only once connected: a request that waited for the
+    connection and is above it fails the caller with TooLarge then, not at its timeout."""
+    a = cluster.start(1)
+    b = cluster.start(2, max_message_size=4096)
+    cluster.route_all()
+    b.spawn_register("counter", Counter)
+    watcher = a.spawn(Watcher)
+    started = cluster.now
+    result = a.call(watcher, ("call", ProcessID("counter", b.name), "x" * 10_000, 30), timeout=60)
+    assert result[:2] == ("error", "TooLarge")
+    assert cluster.now - started < 5
+    assert a.call(ProcessID("counter", b.name), "incr") == 1  # the connection serves on

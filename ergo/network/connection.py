@@ -288,9 +288,25 @@ class Connection:
                 self.send(msg, order)
             except ErgoError as e:  # too large for the peer's limit, known only now
                 self.network.log.warning("a message queued for %s was not sent: %s", self.name, e)
+                self._not_sent(msg, e)
         waiting, self.on_up = self.on_up, []
         for fn in waiting:
             fn(self, None)
+
+    def _not_sent(self, msg: Any, error: ErgoError) -> None:
+        """A queued frame could not be sent after all: whoever waits for its answer (a
+        caller, an important send, a link or monitor) is told ``error`` now, instead of
+        waiting for an answer that cannot come."""
+        ref = getattr(msg, "ref", None)
+        if ref is None:
+            return
+        calls = self._calls_in
+        caller = calls.pop(ref, None) if calls else None
+        if caller is not None:
+            self.network.node._route_response(caller, ref, None, error)
+        answer = self.waiting.pop(ref, None)
+        if answer is not None:
+            answer(error, None)
 
     def link_lost(self, link: Link, error: ErgoError | None) -> None:
         if link in self.links:
