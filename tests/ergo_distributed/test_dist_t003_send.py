@@ -5,9 +5,9 @@ an exit signal with ``Taken`` as its reason terminates pong with that reason.
 
 Ergo's pong reports on a global channel; here it sends what it got back to the sender.
 
-Not ported here: the ``SendImportant`` cases (``Process.send_important`` across the
-network) and ``TestSendRemoteCompress`` (per-process compression) belong to API still
-being finished; ``tests/test_network.py`` covers important delivery at the network layer.
+Not ported yet: the ``SendImportant`` cases (``Process.send_important`` is not wired to
+the network's acknowledgements yet) and ``TestSendRemoteCompress`` (per-process
+compression over the network is not wired yet either).
 """
 
 from __future__ import annotations
