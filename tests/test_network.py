@@ -28,6 +28,7 @@ from ergo import (
     ProcessOptions,
     ProcessUnknown,
     TerminateReasonPanic,
+    TerminateReasonShutdown,
     TooLarge,
 )
 from ergo.gen.options import AcceptorOptions
@@ -813,3 +814,33 @@ def test_a_call_queued_while_dialing_and_too_large_for_the_peer_fails_at_once(cl
     assert result[:2] == ("error", "TooLarge")
     assert cluster.now - started < 5
     assert a.call(ProcessID("counter", b.name), "incr") == 1  # the connection serves on
+
+
+def test_a_graceful_stop_tells_remote_watchers_the_real_reasons(cluster):
+    """node.stop() ends every process with ``shutdown`` and then closes its connections:
+    what the processes' ends sent (Terminate frames, failed calls) reaches the peers
+    before the close, instead of being thrown away with a reset."""
+    a, b = cluster.cluster(2)
+    target = b.spawn_register("counter", Counter)
+    b.spawn_register("slow", Counter)
+    watcher = a.spawn(Watcher)
+    a.call(watcher, ("monitor", target))
+    a.call(watcher, ("monitor", Atom(str.__str__(b.name))))
+    assert a.call(watcher, ("call", target, "incr")) == ("ok", 1)
+    caller = a.spawn(Watcher)
+
+    class Hold(Actor):
+        async def handle_message(self, from_: Any, message: Any) -> None:
+            try:
+                await self.call(ProcessID("slow", b.name), "later", timeout=60)
+            except Exception as e:
+                self.send(caller, type(e).__name__)
+
+    a.send(a.spawn(Hold), "go")
+    cluster.run_until(lambda: b._names["slow"].held)
+    b.stop()
+    got = a.call(watcher, ("wait", 2))
+    assert got[0] == MessageDownPID(target, TerminateReasonShutdown)
+    assert got[1] == MessageDownNode(b.name)
+    assert a.call(caller, ("wait", 1)) == ["NodeTerminated"]  # the slow process ended with its node
+    assert not [t for t in a.captured.texts() if "reset" in t]

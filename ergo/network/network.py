@@ -259,14 +259,21 @@ class Network:
             if isinstance(f._exception, Taken):  # the name belongs to another node: this one cannot run
                 self.node.stop()
 
-    def stop(self) -> None:
-        """Close every connection and listener and unregister (the node is stopping)."""
+    def stop(self, graceful: bool = True) -> None:
+        """Close every connection and listener and unregister (the node is stopping).
+        ``graceful``: what is queued for the peers is sent before a FIN; otherwise the
+        connections are reset and the peers see them lost (``Node.stop_force``)."""
         if self._stopped:
             return
         self._stopped = True
         for listener in self._listeners:
             listener.close()
         self._listeners = []
+        for conn in self._connections.values() if graceful else ():
+            # what the processes' ends queued (Terminate frames, failed calls) goes out first,
+            # then a FIN: a peer hears the real reasons, not a reset (connection_down spares
+            # a closing stream)
+            conn.close()
         for conn in list(self._connections.values()) + list(self._pending.values()):
             self.connection_down(conn, NoConnection(f"node {self.node._name} stopped"))
         if self._registrar is not None:
@@ -552,7 +559,7 @@ class Network:
             conn.timer = None
         for link in list(conn.links):
             link.why = link.why or str(error)
-            if link.stream is not None:
+            if link.stream is not None and not link.stream.closing:
                 link.stream.abort()
         conn.links = []
         conn.queue = []
