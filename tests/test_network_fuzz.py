@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from network_support import COOKIE, AsyncioCluster, Cluster, SimCluster
 
-from ergo import PID, Actor, ProcessID
+from ergo import PID, Actor, NoConnection, ProcessID, Timeout
+from ergo.network import NetworkRoute
 from ergo.transport import Stream, StreamProtocol
 from ergo.wire import enp, handshake
 
@@ -218,3 +219,35 @@ def test_malformed_frames_after_a_handshake(cluster):
         f.closed_and_logged(peer, "link to", "closed", before=before)
 
     case()
+
+
+class Liar(RawPeer):
+    """An acceptor that answers every dial with the same bytes."""
+
+    def __init__(self, answer: bytes) -> None:
+        super().__init__()
+        self.answer = answer
+
+    def data_received(self, data: memoryview) -> None:
+        super().data_received(data)
+        if self.stream is not None and not self.stream.closing:
+            self.stream.write(self.answer)
+
+
+def test_a_dialer_meeting_garbage_fails_that_dial_and_serves_on(cluster):
+    """The other way round: node a dials something that answers garbage (or a cut
+    CHALLENGE): the dial fails with NoConnection or Timeout, logged, and a keeps working."""
+    f = Fixture(cluster)
+    liar_node = cluster.start(3)  # gives the liar a host and a port of its own
+    host, _ = liar_node.network()._listeners[0].address
+    answers = iter([b"garbage", b"\xff" * 5000, _hello(), _hello()[:5]])
+    for i, answer in enumerate(answers):
+        listener = liar_node.network().transport.listen(host, 0 if cluster.name == "asyncio" else 12000 + i,
+                                                        lambda answer=answer: Liar(answer))
+        lhost, lport = listener.address
+        name = f"liar{i}@{lhost}" if cluster.name == "asyncio" else f"liar{i}@host3"
+        f.a.network().add_route(f"^{name}$", NetworkRoute(lhost, lport))
+        with pytest.raises((NoConnection, Timeout)):  # Timeout: a's connect_timeout, for the cut answer
+            f.a.call(ProcessID("x", name), "hello", timeout=30)
+        listener.close()
+        f.round_trip()
