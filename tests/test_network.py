@@ -770,7 +770,9 @@ def test_demonitor_then_monitor_from_another_process_keeps_the_subscription(clus
     cluster.run_until(lambda: target in b._pubsub._monitors)
     a.send(hog, "go")
     a.send(first, ("handover", target, successor))
-    cluster.run_for(5.0)  # everything in flight has arrived
+    cluster.run_until(lambda: a.process_info(successor).monitors == (target,))  # both frames are out
+    conn = a.network()._connections[peer]
+    cluster.run_until(lambda: not conn.waiting, timeout=60)  # and b has answered both
     assert a.call(successor, "messages") == []  # not told anything: the target lives
     assert list(b._pubsub._monitors.get(target, ())) == [a.pid]  # still subscribed there
     b.send_exit(target, ValueError("the end"))

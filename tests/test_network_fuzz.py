@@ -63,10 +63,10 @@ class Fixture:
     """Node a (well-behaved, routed to b), node b (the acceptor under attack, max message
     size 4096), and a counter on b that a calls to show b still serves it."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, a_timeout: float = 5.0, b_timeout: float = 2.0) -> None:
         self.cluster = cluster
-        self.a = cluster.start(1)
-        self.b = cluster.start(2, max_message_size=4096, connect_timeout=2.0)
+        self.a = cluster.start(1, connect_timeout=a_timeout)
+        self.b = cluster.start(2, max_message_size=4096, connect_timeout=b_timeout)
         cluster.route(self.a, self.b)
         self.b.spawn_register("counter", Counter)
         self.calls = 0
@@ -115,7 +115,7 @@ class Fixture:
 def test_a_stalled_handshake_is_closed_by_the_acceptor(cluster):
     """A peer that connects and sends half a HELLO, then nothing: the acceptor closes it
     once the connect timeout has passed (it held the stream for ever)."""
-    f = Fixture(cluster)
+    f = Fixture(cluster, b_timeout=0.5)
     before = f.logged("refused a connection")
     peer = f.connect()
     hello = handshake.Dialer(handshake.NodeInfo(name="half@rawhost", creation=1), COOKIE).data_to_send()
@@ -237,7 +237,7 @@ class Liar(RawPeer):
 def test_a_dialer_meeting_garbage_fails_that_dial_and_serves_on(cluster):
     """The other way round: node a dials something that answers garbage (or a cut
     CHALLENGE): the dial fails with NoConnection or Timeout, logged, and a keeps working."""
-    f = Fixture(cluster)
+    f = Fixture(cluster, a_timeout=0.5)
     liar_node = cluster.start(3)  # gives the liar a host and a port of its own
     host, _ = liar_node.network()._listeners[0].address
     answers = iter([b"garbage", b"\xff" * 5000, _hello(), _hello()[:5]])
