@@ -80,11 +80,16 @@ def remote(node: ergo.Node, name: Atom) -> Any:
     return node.wait_for(node.network().connect(name))
 
 
+def connected(node: ergo.Node, name: Atom) -> Any:
+    """Ergo's ``node.Network().Node(name)``: the peer ``node`` is connected to (no dial)."""
+    return node.network().remote_node(name)
+
+
 def remote_spawn(p: Any, node: Atom, name: str, *args: Any, register: str | None = None) -> Any:
     """Ergo's ``process.RemoteSpawn`` / ``RemoteSpawnRegister`` from inside a handler: a
     Future of the new PID (``await`` it).  The connection must be up (as Ergo's
     ``RemoteSpawn`` dials first, these cases connect beforehand)."""
-    peer = p.node.network().remote_node(node)
+    peer = connected(p.node, node)
     if register is None:
         return peer.spawn(name, *args)
     return peer.spawn_register(register, name, *args)

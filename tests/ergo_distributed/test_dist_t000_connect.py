@@ -12,7 +12,7 @@ here (the registrar is tested elsewhere).
 from __future__ import annotations
 
 import pytest
-from dist_probe import remote
+from dist_probe import connected, remote
 
 from ergo import Atom, NetworkStopped, NodeOptions, NoRoute, ProcessID
 
@@ -28,7 +28,7 @@ def test_connect_and_both_sides_see_each_other(cluster, nodes):
     remote1 = remote(node1, node2.name)
     # Ergo sleeps 100 ms for node2 to register the connection; here it is waited for
     cluster.run_until(lambda: node2.network().nodes() == [node1.name])
-    remote2 = node2.network().remote_node(node1.name)
+    remote2 = connected(node2, node1.name)
     assert remote1.name == node2.name and remote2.name == node1.name
     assert remote1.creation == node2.creation and remote2.creation == node1.creation
     assert remote1.info()["name"] == node2.name and remote2.info()["name"] == node1.name

@@ -19,7 +19,7 @@ Differences pinned here:
 from __future__ import annotations
 
 import pytest
-from dist_probe import Probe, messages, remote, remote_spawn, run
+from dist_probe import Probe, connected, messages, remote, remote_spawn, run
 
 from ergo import (
     Actor,
@@ -110,7 +110,7 @@ def test_remote_target_terminated(cluster, pair, kind, link):
 def test_remote_target_node_down(cluster, pair, kind, link):
     node1, node2 = pair
     journal, watcher, pid, target = _watch(node1, node2, kind, link)
-    run(node1, watcher, lambda p: p.node.network().remote_node(node2.name).disconnect())
+    run(node1, watcher, lambda p: connected(p.node, node2.name).disconnect())
     cluster.run_until(lambda: messages(journal, watcher))
     (got,) = messages(journal, watcher)
     assert type(got) is (EXIT if link else DOWN)[kind]
@@ -126,6 +126,6 @@ def test_remote_node_down(cluster, pair, link):
     run(node1, watcher, (lambda p: p.link(node2.name)) if link else (lambda p: p.monitor(node2.name)))
     info = node1.process_info(watcher)
     assert (info.links if link else info.monitors) == (node2.name,)
-    run(node1, watcher, lambda p: p.node.network().remote_node(node2.name).disconnect())
+    run(node1, watcher, lambda p: connected(p.node, node2.name).disconnect())
     cluster.run_until(lambda: messages(journal, watcher))
     assert messages(journal, watcher) == [MessageExitNode(node2.name) if link else MessageDownNode(node2.name)]
