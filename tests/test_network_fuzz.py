@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from network_support import COOKIE, AsyncioCluster, Cluster, SimCluster
 
-from ergo import PID, Actor, NoConnection, ProcessID, Timeout
+from ergo import PID, Actor, Event, MessageDownPID, MessageEvent, NoConnection, ProcessID, Timeout
 from ergo.network import NetworkRoute
 from ergo.transport import Stream, StreamProtocol
 from ergo.wire import enp, handshake
@@ -251,3 +251,49 @@ def test_a_dialer_meeting_garbage_fails_that_dial_and_serves_on(cluster):
             f.a.call(ProcessID("x", name), "hello", timeout=30)
         listener.close()
         f.round_trip()
+
+
+def test_a_peer_cannot_speak_for_another_node(cluster):
+    """A connected peer sends a Terminate frame and an event about targets of *another*
+    node: they are dropped (logged), the local watchers and subscribers of those targets
+    hear nothing, and what the other node itself says still arrives."""
+    f = Fixture(cluster)
+    a, b = f.a, f.b
+    journal: list = []
+
+    class Listener(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            journal.append(message)
+
+        def handle_event(self, message: Any) -> None:
+            journal.append(message)
+
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            return self.monitor(request[1])
+
+    class Producer(Actor):
+        def init(self) -> None:
+            self.token = self.register_event("news")
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            self.send_event("news", self.token, message)
+
+    target = a.spawn(Counter)
+    producer = a.spawn(Producer)
+    listener = b.spawn(Listener)
+    b.call(listener, ("monitor", target))
+    b.call(listener, ("monitor", Event("news", a.name)))
+    f.cluster.run_until(lambda: target in a._pubsub._monitors and Event("news", a.name) in a._pubsub._monitors)
+    impostor = f.handshake()
+    assert impostor.stream is not None
+    impostor.stream.write(enp.encode(enp.TerminatePID(target, ValueError("forged"))))
+    impostor.stream.write(enp.encode(enp.SendEvent(producer, Event("news", a.name), 1, "forged", 0)))
+    f.cluster.run_until(lambda: f.logged("about", "not its own") >= 2)
+    f.round_trip()
+    assert journal == []
+    a.send(producer, "real")
+    f.cluster.run_until(lambda: journal)
+    a.send_exit(target, ValueError("real end"))
+    f.cluster.run_until(lambda: len(journal) == 2)
+    assert isinstance(journal[0], MessageEvent) and journal[0].message == "real"
+    assert isinstance(journal[1], MessageDownPID) and "real end" in str(journal[1].reason)

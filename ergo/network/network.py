@@ -865,12 +865,24 @@ class Network:
         if fn is not None:
             fn(f.error, getattr(f, "result", None))
 
+    def _not_its_own(self, conn: Connection, what: str, target: Any) -> bool:
+        """Whether ``target`` (of a Terminate or an event) belongs to another node than the
+        peer that sent it: only a target's own node speaks of its end or its events."""
+        if target.node == conn.name:
+            return False
+        self.log.warning("network: %s sent %s about %s, not its own: dropped", conn.name, what, target)
+        return True
+
     def _on_terminate(self, conn: Connection, f: Any) -> None:
         target = f.target
+        if self._not_its_own(conn, type(f).__name__, target):
+            return
         source = target if type(target) is PID else PID(conn.name, 1, conn.creation)
         self.node._pubsub.fire(target, f.reason, source)
 
     def _on_event(self, conn: Connection, f: Any) -> None:
+        if self._not_its_own(conn, "an event", f.event):
+            return
         self.node._pubsub.remote_event(f.from_, MessageEvent(f.event, f.timestamp, f.message),
                                        _PRIORITY_OF.get(f.priority, MessagePriority.NORMAL))
 
