@@ -19,6 +19,7 @@ from ergo import (
     MessageDownPID,
     MessageEvent,
     MessageExitPID,
+    MessagePriority,
     NoConnection,
     NoReply,
     NoRoute,
@@ -871,3 +872,45 @@ def test_a_watcher_is_told_even_when_the_terminate_frame_is_lost_with_its_link()
         assert [type(m) for m in a.call(watcher, "messages")] == [MessageDownPID]
     finally:
         cluster.close()
+
+
+def test_a_remote_event_keeps_its_producer_s_priority(cluster):
+    """An event sent with high priority reaches a busy remote subscriber ahead of the
+    ordinary messages already waiting in its mailbox, as it does a local one."""
+    a, b = cluster.cluster(2)
+    order: list = []
+    gate = a.spawn_register("gate", Counter)  # holds a call ("later") until told to answer
+
+    class Busy(Actor):
+        async def handle_message(self, from_: Any, message: Any) -> None:
+            order.append(message)
+            if message == "block":
+                await self.call(gate, "later", timeout=60)
+
+        def handle_event(self, message: Any) -> None:
+            order.append(("event", message.message))
+
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            return self.monitor(request)
+
+    class Urgent(Actor):
+        def init(self) -> None:
+            self.send_priority = MessagePriority.HIGH
+            self.token = self.register_event("alarm")
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            self.send_event("alarm", self.token, message)
+
+    producer = b.spawn(Urgent)
+    busy = a.spawn(Busy)
+    assert a.call(busy, Event("alarm", b.name)) == []
+    cluster.run_until(lambda: Event("alarm", b.name) in b._pubsub._monitors)
+    a.send(busy, "block")
+    cluster.run_until(lambda: a._names["gate"].held)  # busy waits for the gate
+    a.send(busy, "m1")
+    a.send(busy, "m2")
+    b.send(producer, "fire")
+    cluster.run_until(lambda: sum(a.process_info(busy).mailbox_queues.values()) == 3)
+    a.send(gate, "answer")
+    cluster.run_until(lambda: len(order) == 4)
+    assert order == ["block", ("event", "fire"), "m1", "m2"]

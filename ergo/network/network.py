@@ -38,6 +38,7 @@ from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 from ..gen.messages import MessageEvent
 from ..gen.options import NetworkOptions, ProcessOptions
 from ..gen.types import MessagePriority
+from ..node.runner import _QUEUE_OF_PRIORITY
 from ..scheduler import Future
 from ..transport import Transport
 from ..wire import edf, handshake
@@ -57,6 +58,8 @@ enp: Any = _enp
 
 _PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority.MAX: 2}
 _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
+#: a mailbox queue (what pub/sub hands a consumer) -> the ENP priority it came from
+_PRIORITY_OF_QUEUE = {q: _PRIORITY[p] for p, q in _QUEUE_OF_PRIORITY.items()}
 _TERMINATE = {PID: enp.TerminatePID, ProcessID: enp.TerminateProcessID, Alias: enp.TerminateAlias,
               Event: enp.TerminateEvent}
 _SEND = {PID: enp.SendPID, ProcessID: enp.SendProcessID, Alias: enp.SendAlias}
@@ -116,7 +119,9 @@ class RemoteConsumer:
 
     def _push(self, queue: int, item: tuple[Any, ...]) -> None:
         m: MessageEvent = item[3]
-        self.network.send_frame(self.conn, enp.SendEvent(item[1], m.event, m.timestamp, m.message, 0),
+        # the producer's priority travels with the event (it was always sent as normal)
+        self.network.send_frame(self.conn, enp.SendEvent(item[1], m.event, m.timestamp, m.message,
+                                                         _PRIORITY_OF_QUEUE.get(queue, 0)),
                                 enp.order_key(item[1]))
 
     def _push_main(self, item: tuple[Any, ...]) -> None:  # pragma: no cover - pub/sub never sends it plain messages
