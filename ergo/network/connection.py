@@ -236,6 +236,8 @@ class Connection:
         self.dialed = False  # this node dialed the first link: it redials broken ones
         self.since = 0.0
         self.queue: list[Any] = []  # frames (messages) waiting while dialing
+        #: order key (1..255) -> the link its frames take (see send)
+        self.routes: dict[int, Link] = {}
         self.queued_bytes = 0
         self.frames_in = 0
         self.frames_out = 0
@@ -246,9 +248,9 @@ class Connection:
         self.timer: Any = None
         #: the transport's connect future while the first link is being dialed
         self.attempt: Any = None
-        #: why it went down, once it did
-        self.error: ErgoError | None = None
         self.on_up: list[Callable[[Connection | None, BaseException | None], None]] = []
+        #: why it went down (set once it is down)
+        self.error: ErgoError | None = None
 
     # what Node._fail_calls asks of a target
     def _describe(self) -> str:
@@ -265,8 +267,16 @@ class Connection:
         threshold of ``compression`` (a sender's ``CompressionOptions``) if given.
         Encoding errors and ``TooLarge`` are raised here, before anything is sent."""
         if self.state is UP:
-            links = self.links
-            link = links[order % len(links)] if order and len(links) > 1 else links[0]
+            if order:
+                # a key keeps the link it first took while that link lives: picking by
+                # ``order % len(links)`` alone moved a sender to another link whenever the
+                # pool grew or shrank, and its new frames overtook those still on the old one
+                link = self.routes.get(order)
+                if link is None or link.lost:
+                    links = self.links
+                    link = self.routes[order] = links[order % len(links)]
+            else:
+                link = self.links[0]
             link.send(msg, compression.threshold if compression is not None else None)
             self.frames_out += 1
         elif self.state is DIALING:
@@ -300,9 +310,25 @@ class Connection:
                 self.send(msg, order, compression)
             except ErgoError as e:  # too large for the peer's limit, known only now
                 self.network.log.warning("a message queued for %s was not sent: %s", self.name, e)
+                self._not_sent(msg, e)
         waiting, self.on_up = self.on_up, []
         for fn in waiting:
             fn(self, None)
+
+    def _not_sent(self, msg: Any, error: ErgoError) -> None:
+        """A queued frame could not be sent after all: whoever waits for its answer (a
+        caller, an important send, a link or monitor) is told ``error`` now, instead of
+        waiting for an answer that cannot come."""
+        ref = getattr(msg, "ref", None)
+        if ref is None:
+            return
+        calls = self._calls_in
+        caller = calls.pop(ref, None) if calls else None
+        if caller is not None:
+            self.network._node._route_response(caller, ref, None, error)
+        answer = self.waiting.pop(ref, None)
+        if answer is not None:
+            answer(error, None)
 
     def link_lost(self, link: Link, error: ErgoError | None) -> None:
         if link in self.links:
