@@ -7,11 +7,10 @@ scheduler, incoming bytes are decoded and handed to the :class:`Connection`.
 
 A :class:`Connection` is the peer as the node sees it: created when the node first needs
 the peer (a dial) or when the peer's first link is accepted, *up* once a handshake has
-succeeded, and *down* for good once its last link is gone.  While it is being dialed the
-frames sent to it wait in a bounded queue; if the dial fails they are dropped and what
-waited for an answer is failed with the reason.  A frame takes the link its order key
-chooses, so the frames of one sender keep their order; a broken link of a pool that is
-still up is redialed by the side that dialed the first one.
+succeeded, and *down* for good once any of its links breaks (see ``link_lost``).  While
+it is being dialed the frames sent to it wait in a bounded queue; if the dial fails they
+are dropped and what waited for an answer is failed with the reason.  A frame takes the
+link its order key chooses, so the frames of one sender keep their order.
 """
 
 from __future__ import annotations
@@ -233,7 +232,7 @@ class Connection:
         self.peer: handshake.NodeInfo | None = None
         self.connection_id = ""
         self.pool_size = 1
-        self.dialed = False  # this node dialed the first link: it redials broken ones
+        self.dialed = False  # this node dialed the first link (and so the pool's others)
         self.since = 0.0
         self.queue: list[Any] = []  # frames (messages) waiting while dialing
         #: order key (1..255) -> the link its frames take (see send)
@@ -335,10 +334,11 @@ class Connection:
             self.links.remove(link)
         if self.state is not UP:
             return
-        if self.links:  # the rest of the pool carries on; the dialing side replaces this one
-            if self.dialed:
-                self.network.redial(self)
-            return
+        # One broken link takes the whole connection down, as Erlang's one connection does.
+        # What was in flight on it (a message, a Terminate, a Monitor, an acknowledgement)
+        # is lost, and the rest of the pool cannot say what: carrying on would leave a
+        # watch that never fires or a future that never completes, silently.  Down, every
+        # watcher and waiter is told NoConnection, and the next send dials again.
         why = f"the connection to {self.name} was lost"
         if error is not None:
             why += f": {error}"

@@ -429,14 +429,6 @@ class Network:
         self.log.warning("network: cannot connect to %s: %s", conn.name, error)
         self.connection_down(conn, error)
 
-    def redial(self, conn: Connection) -> None:
-        """A link of an up pool broke: the side that dialed replaces it (after a short pause)."""
-        def again() -> None:
-            if conn.state is UP and len(conn.links) < conn.pool_size:
-                self._join(conn)
-
-        self.scheduler.call_later(0.1, again)
-
     def _join(self, conn: Connection) -> None:
         routes = self._resolve(_text(conn.name))
 
