@@ -218,7 +218,10 @@ class Member:
 
     def kill(self) -> None:
         if self.proc.returncode is None:
-            self.proc.kill()
+            try:
+                self.proc.kill()
+            except ProcessLookupError:  # it ended on its own, just now
+                pass
 
 
 async def start_member(who: str, port: int, cookie: str) -> Member:
@@ -304,6 +307,8 @@ async def story(cast: Cast) -> None:
                           network=NetworkOptions(cookie=cookie, registrar_port=port))
     alice = cast.alice = start_node(node_name("alice"), options)
     say("alice", f"I am {alice.name.value}, process {os.getpid()}, listening on port {_port(alice)}.")
+    if alice.network().info()["registrar"]["mode"] != "server":  # another program took the port meanwhile
+        raise DemoFailed(f"alice could not serve the registrar on {HOST}:{port}; run the demo again")
     say("alice", f"I am the first node here, so I serve the registrar on {HOST}:{port} (TCP and UDP).")
     say("alice", "(Not the usual 4499: this demo must not meet a registrar already running there.)")
     say("alice", "starting bob and carol, two more Python processes...")

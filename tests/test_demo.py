@@ -134,3 +134,14 @@ def test_a_member_stops_when_the_main_process_goes_away():
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
+
+
+def test_a_registrar_port_taken_before_alice_binds_it_fails_the_demo_saying_so(monkeypatch, capsys):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with held("127.0.0.1", port) as holding:
+        assert holding
+        monkeypatch.setattr(net.demo, "free_port", lambda host: port)  # as if another program won the race
+        assert asyncio.run(net.demo.run()) == 1
+    assert f"demo failed: alice could not serve the registrar on 127.0.0.1:{port}" in capsys.readouterr().err
