@@ -19,6 +19,7 @@ from ergo import (
     NetworkStopped,
     NoConnection,
     NodeOptions,
+    NoReply,
     NoRoute,
     ProcessID,
     ProcessOptions,
@@ -179,3 +180,37 @@ def test_a_graceful_stop_tells_remote_watchers_the_real_reason_before_the_connec
     down_pid = next(m for m in got if isinstance(m, MessageDownPID))
     assert unwrap_reason(down_pid.reason) is TerminateReasonShutdown, down_pid.reason  # not NoConnection
     assert any(isinstance(m, MessageDownNode) for m in got)
+
+
+def test_calls_from_a_node_that_went_away_are_forgotten_and_a_spawn_over_a_dead_connection_fails_its_future(cluster):
+    a, b = cluster.cluster(2)
+
+    class Holder(Actor):
+        def init(self) -> None:
+            self.held: list = []
+
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            self.held.append((from_, ref))
+            return NoReply
+
+    holder = b.spawn_register("holder", Holder)
+    caller = a.spawn(Collector)
+
+    class Caller(Actor):
+        async def handle_message(self, from_: Any, message: Any) -> None:
+            try:
+                await self.call(ProcessID("holder", b.name), "q", timeout=60)
+            except Exception as e:
+                self.send(caller, type(e).__name__)
+
+    a.send(a.spawn(Caller), "go")
+    cluster.run_until(lambda: b._names["holder"].held)
+    assert len(b.network().remote_calls) == 1 and b._names["holder"]._calls_in
+    remote = a.network().node(b.name)
+    remote.disconnect()
+    assert a.call(caller, ("wait", 1)) == ["NoConnection"]
+    cluster.run_until(lambda: not b.network().nodes())
+    assert b.network().remote_calls == {} and not b._names["holder"]._calls_in  # nothing kept for them
+    spawn = remote.spawn("anything")
+    assert spawn.done() and isinstance(spawn.exception(), NoConnection)
+    assert holder is not None

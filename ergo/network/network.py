@@ -585,6 +585,14 @@ class Network:
         calls, conn._calls_in = conn._calls_in, None
         for ref, caller in (calls or {}).items():
             node._route_response(caller, ref, None, NoConnection(f"{error} before the reply came"))
+        # calls from the peer's processes being handled here: nobody will read their answers
+        for ref, target in list(self.remote_calls.items()):
+            calls = target._calls_in
+            caller = calls.get(ref) if calls else None
+            if caller is None or caller.node == conn.name:
+                del self.remote_calls[ref]
+                if calls and caller is not None:
+                    del calls[ref]
         answers, conn.waiting = conn.waiting, {}
         for answer in answers.values():
             answer(error, None)
@@ -775,7 +783,11 @@ class Network:
         ref = node.make_ref()
         current = node._current
         from_ = current._pid if current is not None and hasattr(current, "_pid") else node._core_pid
-        conn.send(enp.Spawn(from_, ref, name, register, fields, tuple(args)), 0)
+        try:
+            conn.send(enp.Spawn(from_, ref, name, register, fields, tuple(args)), 0)
+        except ErgoError as e:  # the connection is down, or the arguments cannot travel: the future says so
+            fut.set_exception(e)
+            return fut
 
         def answered(error: BaseException | None, result: Any) -> None:
             if error is not None:
