@@ -587,12 +587,12 @@ class Network:
             node._route_response(caller, ref, None, NoConnection(f"{error} before the reply came"))
         # calls from the peer's processes being handled here: nobody will read their answers
         for ref, target in list(self.remote_calls.items()):
-            calls = target._calls_in
-            caller = calls.get(ref) if calls else None
-            if caller is None or caller.node == conn.name:
+            owed = target._calls_in
+            by = owed.get(ref) if owed else None
+            if by is None or by.node == conn.name:
                 del self.remote_calls[ref]
-                if calls and caller is not None:
-                    del calls[ref]
+                if owed and by is not None:
+                    del owed[ref]
         answers, conn.waiting = conn.waiting, {}
         for answer in answers.values():
             answer(error, None)
