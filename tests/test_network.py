@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from network_support import AsyncioCluster, Cluster, SimCluster
+from network_support import TRANSPORTS, Cluster, SimCluster, make_cluster
 from support import Collector
 
 from ergo import (
@@ -36,9 +36,9 @@ from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
 
 
-@pytest.fixture(params=["sim", "asyncio"])
+@pytest.fixture(params=TRANSPORTS)  # the simulated transport, asyncio, and uvloop where installed
 def cluster(request: pytest.FixtureRequest):
-    c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
+    c: Cluster = make_cluster(request.param)
     yield c
     c.close()
 
