@@ -552,7 +552,7 @@ def test_tls_with_certificates_made_here(cluster):
     """b accepts TLS only (certificates from a throwaway CA); a dials it with a client
     context and works as over TCP; c, without a client context, gets a clear NoConnection."""
     server, client = _tls_contexts()
-    port = 0 if cluster.name == "asyncio" else 11144
+    port = 11144 if cluster.name == "sim" else 0
     a = cluster.start(1, ssl=client)
     b = cluster.start(2, acceptors=(AcceptorOptions(port=port, ssl=server),))
     c = cluster.start(3)
@@ -574,7 +574,7 @@ def test_tls_acceptor_refuses_a_plain_dialer(cluster):
     """A route that forgets tls=True to a TLS-only acceptor: the dial fails with
     NoConnection, and the acceptor keeps serving TLS peers."""
     server, client = _tls_contexts()
-    port = 0 if cluster.name == "asyncio" else 11144
+    port = 11144 if cluster.name == "sim" else 0
     a = cluster.start(1, ssl=client)
     b = cluster.start(2, acceptors=(AcceptorOptions(port=port, ssl=server),))
     c = cluster.start(3, ssl=client, connect_timeout=2.0)
