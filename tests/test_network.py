@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from network_support import TRANSPORTS, Cluster, SimCluster, make_cluster
+from network_support import TRANSPORTS, Cluster, SimCluster, hold_a_call, make_cluster
 from support import Collector
 
 from ergo import (
@@ -189,17 +189,7 @@ def test_a_lost_connection_fires_links_monitors_node_watchers_and_calls(cluster)
     watcher = a.spawn(Watcher)
     a.call(watcher, ("monitor", target))
     a.call(watcher, ("monitor", Atom(str.__str__(b.name))))
-    caller = a.spawn(Watcher)
-
-    class Hold(Actor):
-        async def handle_message(self, from_: Any, message: Any) -> None:
-            try:
-                await self.call(ProcessID("slow", b.name), "later", timeout=60)
-            except Exception as e:
-                self.send(caller, type(e).__name__)
-
-    a.send(a.spawn(Hold), "go")
-    cluster.run_until(lambda: b._names["slow"].held)
+    caller = hold_a_call(cluster, a, ProcessID("slow", b.name))
     a.network().node(b.name).disconnect()  # the connection goes; the processes there live on
     got = a.call(watcher, ("wait", 2))
     assert any(isinstance(m, MessageDownPID) and isinstance(m.reason, NoConnection) for m in got)
@@ -831,17 +821,7 @@ def test_a_graceful_stop_tells_remote_watchers_the_real_reasons(cluster):
     a.call(watcher, ("monitor", target))
     a.call(watcher, ("monitor", Atom(str.__str__(b.name))))
     assert a.call(watcher, ("call", target, "incr")) == ("ok", 1)
-    caller = a.spawn(Watcher)
-
-    class Hold(Actor):
-        async def handle_message(self, from_: Any, message: Any) -> None:
-            try:
-                await self.call(ProcessID("slow", b.name), "later", timeout=60)
-            except Exception as e:
-                self.send(caller, type(e).__name__)
-
-    a.send(a.spawn(Hold), "go")
-    cluster.run_until(lambda: b._names["slow"].held)
+    caller = hold_a_call(cluster, a, ProcessID("slow", b.name))
     b.stop()
     got = a.call(watcher, ("wait", 2))
     assert got[0] == MessageDownPID(target, TerminateReasonShutdown)
