@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from network_support import TRANSPORTS, Cluster, make_cluster
+from network_support import TRANSPORTS, Cluster, hold_a_call, make_cluster
 from support import Collector
+from test_calls_fail_fast import Holder
 
 import sim
 from ergo import (
@@ -179,3 +180,19 @@ def test_a_graceful_stop_tells_remote_watchers_the_real_reason_before_the_connec
     down_pid = next(m for m in got if isinstance(m, MessageDownPID))
     assert unwrap_reason(down_pid.reason) is TerminateReasonShutdown, down_pid.reason  # not NoConnection
     assert any(isinstance(m, MessageDownNode) for m in got)
+
+
+def test_calls_from_a_node_that_went_away_are_forgotten_and_a_spawn_over_a_dead_connection_fails_its_future(cluster):
+    a, b = cluster.cluster(2)
+
+    holder = b.spawn_register("holder", Holder)
+    caller = hold_a_call(cluster, a, ProcessID("holder", b.name))
+    assert len(b.network().remote_calls) == 1 and b._names["holder"]._calls_in
+    remote = a.network().node(b.name)
+    remote.disconnect()
+    assert a.call(caller, ("wait", 1)) == ["NoConnection"]
+    cluster.run_until(lambda: not b.network().nodes())
+    assert b.network().remote_calls == {} and not b._names["holder"]._calls_in  # nothing kept for them
+    spawn = remote.spawn("anything")
+    assert spawn.done() and isinstance(spawn.exception(), NoConnection)
+    assert holder is not None

@@ -589,6 +589,14 @@ class Network:
             # connection with NoConnection.  Each caller gets an exception of its own.
             failure = NoConnection(f"{error} before the reply came") if was_up else type(error)(*error.args)
             node._route_response(caller, ref, None, failure)
+        # calls from the peer's processes being handled here: nobody will read their answers
+        for ref, target in list(self.remote_calls.items()):
+            owed = target._calls_in
+            by = owed.get(ref) if owed else None
+            if by is None or by.node == conn.name:
+                del self.remote_calls[ref]
+                if owed and by is not None:
+                    del owed[ref]
         answers, conn.waiting = conn.waiting, {}
         for answer in answers.values():
             answer(error, None)
@@ -779,7 +787,11 @@ class Network:
         ref = node.make_ref()
         current = node._current
         from_ = current._pid if current is not None and hasattr(current, "_pid") else node._core_pid
-        conn.send(enp.Spawn(from_, ref, name, register, fields, tuple(args)), 0)
+        try:
+            conn.send(enp.Spawn(from_, ref, name, register, fields, tuple(args)), 0)
+        except ErgoError as e:  # the connection is down, or the arguments cannot travel: the future says so
+            fut.set_exception(e)
+            return fut
 
         def answered(error: BaseException | None, result: Any) -> None:
             if error is not None:
