@@ -32,7 +32,7 @@ STORY = [
     "[bob] connected to carol@127.0.0.1; I monitor that node too.",
     "Step 3: carol's process is killed",
     "[alice] told: carol's worker is down, reason NoConnection:",
-    "[alice]   the connection to 'carol@127.0.0.1' was lost",
+    "[alice]   the connection to carol@127.0.0.1 was lost",
     "[alice] told: node carol@127.0.0.1 is down.",
     "[bob] told: node carol@127.0.0.1 is down.",
     "Step 4: a graceful stop",

@@ -206,7 +206,7 @@ class Link(StreamProtocol):
         if self.lost:
             return
         conn = self.conn
-        peer = conn.name if conn is not None else (self.stream.peer if self.stream is not None else "?")
+        peer = _text(conn.name) if conn is not None else (self.stream.peer if self.stream is not None else "?")
         self.network.log.warning("link to %s closed: %s", peer, why)
         self.why = why
         self.decoder = self.codec = None
@@ -253,7 +253,7 @@ class Connection:
 
     # what Node._fail_calls asks of a target
     def _describe(self) -> str:
-        return f"node {self.name}"
+        return f"node {_text(self.name)}"
 
     @property
     def creation(self) -> int:
@@ -282,11 +282,11 @@ class Connection:
             # encoded now so that a value that cannot travel fails the sender here, at once
             frame = self.network.encode(msg, 0, compression)
             if self.queued_bytes + len(frame) > MAX_QUEUED:
-                raise TooLarge(f"{self.queued_bytes} bytes already wait for the connection to {self.name}")
+                raise TooLarge(f"{self.queued_bytes} bytes already wait for the connection to {_text(self.name)}")
             self.queue.append((msg, order, compression))
             self.queued_bytes += len(frame)
         else:
-            raise NoConnection(f"the connection to {self.name} is down")
+            raise NoConnection(f"the connection to {_text(self.name)} is down")
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -339,7 +339,7 @@ class Connection:
         # is lost, and the rest of the pool cannot say what: carrying on would leave a
         # watch that never fires or a future that never completes, silently.  Down, every
         # watcher and waiter is told NoConnection, and the next send dials again.
-        why = f"the connection to {self.name} was lost"
+        why = f"the connection to {_text(self.name)} was lost"
         if error is not None:
             why += f": {error}"
         self.network.connection_down(self, NoConnection(why))

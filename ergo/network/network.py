@@ -101,7 +101,7 @@ class RemoteConsumer:
         self.watches: dict[tuple[bool, Any], int] = {}
 
     def _describe(self) -> str:
-        return f"node {self.conn.name}"
+        return f"node {_text(self.conn.name)}"
 
     def _push_signal(self, queue: int, item: tuple[Any, ...]) -> None:
         message = item[3]
@@ -172,11 +172,11 @@ class RemoteNode:
     def disconnect(self) -> None:
         """Close the connection (everything watching the peer is told ``NoConnection``)."""
         if self._conn.state is UP:
-            error = NoConnection(f"disconnected from {self._conn.name}")
+            error = NoConnection(f"disconnected from {_text(self._conn.name)}")
             self._network.connection_down(self._conn, error, graceful=True)
 
     def __repr__(self) -> str:
-        return f"<RemoteNode {self._conn.name} {self._conn.state}>"
+        return f"<RemoteNode {_text(self._conn.name)} {self._conn.state}>"
 
 
 class Network:
@@ -245,7 +245,7 @@ class Network:
                 return self.transport.listen(host, port, self._accepted_link, ssl=acceptor.ssl)
             except Taken:
                 if port == 0 or port >= min(last, 65535):
-                    raise Taken(f"no free port for {self._node._name} in {acceptor.port}..{last} on {host}") from None
+                    raise Taken(f"no free port for {_text(self._node._name)} in {acceptor.port}..{last} on {host}") from None
                 port += 1
 
     def _accepted_link(self) -> Link:
@@ -285,7 +285,7 @@ class Network:
             # a closing stream)
             conn.close()
         for conn in list(self._connections.values()) + list(self._pending.values()):
-            self.connection_down(conn, NoConnection(f"node {self._node._name} stopped"))
+            self.connection_down(conn, NoConnection(f"node {_text(self._node._name)} stopped"))
         if self._registrar is not None:
             self._registrar.close()
 
@@ -344,7 +344,7 @@ class Network:
     def connection(self, name: Any) -> Connection:
         """The connection to ``name``, dialed if there is none (frames sent meanwhile wait)."""
         if self._stopped:
-            raise NoConnection(f"node {self._node._name} is stopping: its network is closed")
+            raise NoConnection(f"node {_text(self._node._name)} is stopping: its network is closed")
         key = _text(name)
         conn = self._connections.get(key)
         if conn is not None:
@@ -399,7 +399,7 @@ class Network:
             ssl = self.options.ssl
             if ssl is None:
                 self._dial_failed(conn, NoConnection(
-                    f"{conn.name} accepts TLS only and NetworkOptions.ssl (a client SSLContext) is not set"))
+                    f"{_text(conn.name)} accepts TLS only and NetworkOptions.ssl (a client SSLContext) is not set"))
                 return
         try:
             attempt = self.transport.connect(route.host, route.port, lambda: Link(self, conn, dialer=True), ssl=ssl)
@@ -418,7 +418,7 @@ class Network:
     def _dial_timeout(self, conn: Connection) -> None:
         conn.timer = None
         if conn.state is DIALING:
-            self._dial_failed(conn, Timeout(f"no connection to {conn.name} within "
+            self._dial_failed(conn, Timeout(f"no connection to {_text(conn.name)} within "
                                             f"{self.options.connect_timeout} s (NetworkOptions.connect_timeout)"))
 
     def _dial_failed(self, conn: Connection, error: BaseException) -> None:
@@ -426,7 +426,7 @@ class Network:
             return
         if not isinstance(error, ErgoError):
             error = NoConnection(str(error))
-        self.log.warning("network: cannot connect to %s: %s", conn.name, error)
+        self.log.warning("network: cannot connect to %s: %s", _text(conn.name), error)
         self.connection_down(conn, error)
 
     def _join(self, conn: Connection) -> None:
@@ -546,7 +546,7 @@ class Network:
             return  # the peer's own dial is the one both keep: it arrives as an accepted link
         if link not in conn.links and getattr(conn, "attempt", None) is None:
             return  # our crossed dial, ended on purpose
-        self._dial_failed(conn, NoConnection(f"{conn.name} refused the connection: {reason}"))
+        self._dial_failed(conn, NoConnection(f"{_text(conn.name)} refused the connection: {reason}"))
 
     # -- losing a connection ----------------------------------------------------------------
 
@@ -620,7 +620,7 @@ class Network:
             if link.codec is None:
                 continue
             if now - link.last_in >= timeout:
-                link.fail(f"nothing heard from {conn.name} for {timeout} s (NetworkOptions.heartbeat_timeout)")
+                link.fail(f"nothing heard from {_text(conn.name)} for {timeout} s (NetworkOptions.heartbeat_timeout)")
             elif now - link.last_out >= interval * 0.999:
                 link.send(enp.Heartbeat(0))
         if conn.state is UP:
@@ -649,7 +649,7 @@ class Network:
 
     def _check_creation(self, conn: Connection, to: Any) -> None:
         if type(to) is PID and conn.state is UP and to.creation != conn.creation:
-            raise ProcessIncarnation(f"{to} belongs to an earlier incarnation of {conn.name} "
+            raise ProcessIncarnation(f"{to} belongs to an earlier incarnation of {_text(conn.name)} "
                                      f"(creation {to.creation}, now {conn.creation})")
 
     def send(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> None:
@@ -797,7 +797,7 @@ class Network:
             if error is not None:
                 fut.set_exception(error)
             elif type(result) is not PID:
-                fut.set_exception(Malformed(f"{conn.name} answered a spawn with {type(result).__name__}, not a PID"))
+                fut.set_exception(Malformed(f"{_text(conn.name)} answered a spawn with {type(result).__name__}, not a PID"))
             else:
                 fut.set_result(result)
 
@@ -814,7 +814,7 @@ class Network:
         try:
             handler(self, conn, frame)
         except ErgoError as e:
-            self.log.debug("network: a %s from %s was not delivered: %s", type(frame).__name__, conn.name, e)
+            self.log.debug("network: a %s from %s was not delivered: %s", type(frame).__name__, _text(conn.name), e)
 
     def _consumer(self, conn: Connection) -> RemoteConsumer:
         name = _text(conn.name)
@@ -836,7 +836,7 @@ class Network:
         error: BaseException | None = None
         try:
             if type(to) is PID and to.creation != node._creation and to.node == node._name:
-                raise ProcessIncarnation(f"{to} is of an earlier incarnation of {node._name}")
+                raise ProcessIncarnation(f"{to} is of an earlier incarnation of {_text(node._name)}")
             node._route_send(f.from_, to, f.message, _PRIORITY_OF.get(f.priority, MessagePriority.NORMAL))
         except ErgoError as e:
             error = e
@@ -850,7 +850,7 @@ class Network:
         try:
             to = f.to
             if type(to) is PID and to.creation != node._creation and to.node == node._name:
-                raise ProcessIncarnation(f"{to} is of an earlier incarnation of {node._name}")
+                raise ProcessIncarnation(f"{to} is of an earlier incarnation of {_text(node._name)}")
             target = node._route_request(None, to, f.ref, f.message,
                                          _PRIORITY_OF.get(f.priority, MessagePriority.NORMAL), 1, from_=f.from_)
         except ErgoError as e:  # the caller learns at once, instead of at its timeout
@@ -880,9 +880,9 @@ class Network:
         error: BaseException | None = None
         try:
             if type(target) is Atom or getattr(target, "node", None) != self._node._name:
-                raise NotAllowed(f"{target} is not on {self._node._name}")
+                raise NotAllowed(f"{target} is not on {_text(self._node._name)}")
             if type(target) is PID and target.creation != self._node._creation:
-                raise ProcessIncarnation(f"{target} is of an earlier incarnation of {self._node._name}")
+                raise ProcessIncarnation(f"{target} is of an earlier incarnation of {_text(self._node._name)}")
             table, attr = (pubsub._links, "_linked") if link else (pubsub._monitors, "_monitored")
             key = (link, target)
             mine = getattr(consumer, attr)
@@ -929,7 +929,7 @@ class Network:
         peer that sent it: only a target's own node speaks of its end or its events."""
         if target.node == conn.name:
             return False
-        self.log.warning("network: %s sent %s about %s, not its own: dropped", conn.name, what, target)
+        self.log.warning("network: %s sent %s about %s, not its own: dropped", _text(conn.name), what, target)
         return True
 
     def _on_terminate(self, conn: Connection, f: Any) -> None:
@@ -952,7 +952,7 @@ class Network:
         entry = self._spawnable.get(f.name)
         try:
             if entry is None or (entry[1] is not None and _text(conn.name) not in entry[1]):
-                raise NotAllowed(f"{node._name} does not let {conn.name} spawn {f.name!r} (enable_spawn)")
+                raise NotAllowed(f"{_text(node._name)} does not let {_text(conn.name)} spawn {f.name!r} (enable_spawn)")
             factory = entry[0]
             options = ProcessOptions(**{k: v for k, v in (f.options or {}).items()
                                         if k in ("mailbox_size", "important_delivery") and v is not None})
@@ -973,12 +973,12 @@ class Network:
         ref = getattr(msg, "ref", None)
         if type(msg) in (enp.RequestPID, enp.RequestProcessID, enp.RequestAlias) and ref is not None:
             conn.send(enp.ResponseError(self._node._core_pid, msg.from_, ref,
-                                        Malformed(f"{self._node._name} could not decode the request: {f.error}")), 0)
+                                        Malformed(f"{_text(self._node._name)} could not decode the request: {f.error}")), 0)
         elif type(msg) in (enp.Response, enp.ResponseError) and ref is not None:
             if conn._calls_in:
                 conn._calls_in.pop(ref, None)
             self._node._route_response(msg.to, ref, None,
-                                      Malformed(f"the reply from {conn.name} could not be decoded: {f.error}"))
+                                      Malformed(f"the reply from {_text(conn.name)} could not be decoded: {f.error}"))
         elif getattr(msg, "important", False) and ref is not None:
             conn.send(enp.Ack(self._node._core_pid, msg.from_, ref, Malformed(str(f.error))), 0)
 
@@ -996,7 +996,7 @@ class Network:
         :meth:`get_node`, which makes one)."""
         conn = self._connections.get(_text(_node_name(name)))
         if conn is None:
-            raise NoConnection(f"{self.node_name} is not connected to {name}")
+            raise NoConnection(f"{_text(self.node_name)} is not connected to {name}")
         return RemoteNode(self, conn)
 
     def get_node(self, name: Any) -> Future[RemoteNode]:
