@@ -333,6 +333,14 @@ class Scheduler(ABC):
     #: (simulation uses it to make asyncio's calls a clear error there)
     step_guard: Any = None
 
+    def buggify(self, name: str) -> bool:
+        """Whether the fault point ``name`` fires now (``"network.split_write"``, ...).
+
+        The core calls this where a simulation may inject a fault (FoundationDB's BUGGIFY):
+        always False outside simulation; in simulation only for the points a run
+        activated (``Sim.buggify``), with probabilities drawn from the seed."""
+        return False
+
     def in_thread(self) -> bool:
         """True when the caller runs on the scheduler's own thread."""
         return threading.get_ident() == self.thread

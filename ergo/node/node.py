@@ -911,6 +911,16 @@ class Node(Env):
         if self._state != _STOPPED:
             self._finish_stop()
 
+    def _vanish(self) -> None:
+        """The backend's word that this node is gone at once, as a process killed with
+        ``kill -9`` or on a host that crashed: nothing of it runs any more (no exit
+        signals, no frames, no log line; its scheduler runs nothing more); it only reads
+        as stopped from now on."""
+        if self._state == _STOPPED:
+            return
+        self._state = _STOPPED
+        self._stopped.set_result(True)
+
     def _finish_stop(self) -> None:
         if self._state == _STOPPED:
             return
