@@ -67,6 +67,8 @@ class Link(StreamProtocol):
         self.bytes_out = 0
         #: why this node closed the link itself (a bad frame, a silent peer), for the log and the loss
         self.why: str | None = None
+        #: bytes held back behind a handshake message that goes out late (buggify), in order
+        self._late: list[bytes] | None = None
 
     # -- the stream's callbacks -------------------------------------------------------
 
@@ -160,8 +162,24 @@ class Link(StreamProtocol):
         if hs is not None and self.stream is not None:
             out = hs.data_to_send()
             if out:
-                self.stream.write(out)
                 self.bytes_out += len(out)
+                if self._late is not None:
+                    self._late.append(bytes(out))
+                    return
+                sched = self.network.scheduler
+                if sched.buggify("network.slow_handshake"):
+                    # a slow peer: this message and everything after it go out later, in order
+                    self._late = [bytes(out)]
+                    delay = sched.random.uniform(0.0, self.network.options.connect_timeout / 2)
+                    sched.call_later(delay, self._write_late)
+                    return
+                self.stream.write(out)
+
+    def _write_late(self) -> None:
+        late, self._late = self._late, None
+        if late and self.stream is not None:
+            for out in late:
+                self.stream.write(out)
 
     def start_enp(self, accepted: handshake.Accepted) -> None:
         """The handshake succeeded: frames from now on (``accepted.tail`` holds the first bytes)."""
@@ -190,8 +208,21 @@ class Link(StreamProtocol):
                 self.fail(f"the peer stopped reading: {self._held_bytes} bytes wait to be sent")
             return
         self.bytes_out += len(data)
-        self.last_out = self.network.scheduler.now()
-        self.stream.write(data)
+        sched = self.network.scheduler
+        self.last_out = sched.now()
+        if self._late is not None:  # behind a late handshake message
+            self._late.append(bytes(data))
+            return
+        if sched.buggify("network.split_write") and len(data) > 1:
+            cuts = sorted({sched.random.randrange(1, len(data)) for _ in range(3)})
+            start = 0
+            for cut in (*cuts, len(data)):
+                self.stream.write(memoryview(data)[start:cut])
+                start = cut
+        else:
+            self.stream.write(data)
+        if sched.buggify("network.link_drop"):
+            self.fail("buggify: the link dropped at a frame boundary")
 
     def _flush(self) -> None:
         self._flushing = False

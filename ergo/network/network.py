@@ -568,6 +568,10 @@ class Network:
         if conn.timer is not None:
             conn.timer.cancel()
             conn.timer = None
+        attempt, conn.attempt = conn.attempt, None
+        if attempt is not None and not attempt.done():
+            # the dial is given up: the transport stops it (and frees its port), as its contract says
+            attempt.set_exception(error)
         for link in list(conn.links):
             link.why = link.why or str(error)
             if graceful:
