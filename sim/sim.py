@@ -7,13 +7,15 @@ a story: make hosts, start nodes on them, send, run the clock, look at what happ
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from ergo.gen.errors import Incorrect, Timeout
+from ergo.gen.errors import Incorrect, NameUnknown, NotAllowed, Timeout
 from ergo.gen.options import NodeOptions
 from ergo.node.node import Node, validate_node_name
 from ergo.scheduler import check_delay
 
+from .faults import POINTS, Buggify
 from .host import Host
 from .transport import Link
 from .world import EPOCH, World
@@ -68,6 +70,207 @@ class Sim:
         """Start ``name@host`` on its host (made on first use)."""
         atom = validate_node_name(name)  # says what is wrong with the name ("app": no @host) first
         return self.host(atom.value.split("@", 1)[1]).start_node(name, options)
+
+    def node(self, name: str) -> Node:
+        """The node called ``name`` last started (after a restart: the new one); ``NameUnknown``
+        if no node of that name was ever started."""
+        atom = validate_node_name(name)
+        host = self.world.hosts.get(atom.value.split("@", 1)[1])
+        node = host.nodes.get(atom.value) if host is not None else None
+        if node is None:
+            raise NameUnknown(f"no node named {atom.value} was started in this simulation")
+        return node
+
+    # -- faults (docs/simulation.md, "Faults") -----------------------------------------
+
+    def _existing(self, name: object) -> Host:
+        host = self.world.hosts.get(self._host_name(name))
+        if host is None:
+            raise Incorrect(f"no host named {name!r} in the simulation")
+        return host
+
+    def _group(self, group: str | Iterable[str]) -> list[str]:
+        names = [group] if isinstance(group, str) else list(group) if isinstance(group, Iterable) else None
+        if not names:
+            raise Incorrect(f"hosts are named by a str or a non-empty list of them, not {group!r}"[:200])
+        return [self._host_name(n) for n in names]
+
+    def _directions(self, a: str | Iterable[str], b: str | Iterable[str], what: str) -> list[tuple[Link, str]]:
+        """(link, sending end) for every direction from group ``a`` to group ``b``."""
+        out = []
+        for x in self._group(a):
+            for y in self._group(b):
+                if x == y:
+                    raise Incorrect(f"{what} is between two different hosts, not {x!r} and itself")
+                out.append((self.world.link(x, y), x))
+        return out
+
+    def set_jitter(self, a: str, b: str, seconds: float) -> None:
+        """Every item crossing between hosts ``a`` and ``b`` (both ways) takes up to
+        ``seconds`` more than the latency, drawn from the seed; it never overtakes what was
+        sent before it in the same direction (bytes of a stream never reorder)."""
+        self.link(a, b).jitter = check_delay(seconds, "a jitter")
+
+    def hold(self, a: str | Iterable[str], b: str | Iterable[str]) -> None:
+        """Everything between hosts (or groups) ``a`` and ``b``, both ways, waits on the link
+        (bytes, connects, datagrams) until ``release``; then it flows in order."""
+        for link, source in self._directions(a, b, "a hold") + self._directions(b, a, "a hold"):
+            link.block(source, "held", True)
+        self.world.note_fault("hold", a=self._group(a), b=self._group(b))
+
+    def release(self, a: str | Iterable[str] | None = None, b: str | Iterable[str] | None = None) -> None:
+        """End a ``hold`` between ``a`` and ``b`` (without arguments: every hold)."""
+        if a is None and b is None:
+            directions = [(link, s) for link in self.world.links.values() for s in sorted(link.held)]
+        elif a is None or b is None:
+            raise Incorrect("release takes two hosts (or groups), or none for every hold")
+        else:
+            directions = self._directions(a, b, "a release") + self._directions(b, a, "a release")
+        for link, source in directions:
+            link.block(source, "held", False)
+        self.world.note_fault("release", a=None if a is None else self._group(a),
+                              b=None if b is None else self._group(b))
+
+    def partition(self, a: str | Iterable[str], b: str | Iterable[str]) -> None:
+        """Cut hosts (or groups) ``a`` and ``b`` apart, both ways, until ``repair``.
+
+        As a black hole in a real network: a stream's bytes are not delivered meanwhile and
+        its connection is *not* reset (TCP retransmits; what waited is delivered in order
+        after the repair if both ends still hold the connection); the nodes find out by
+        their heartbeats (``NetworkOptions.heartbeat_timeout``) and close it themselves.
+        A new connect across waits too, so the dial times out (``connect_timeout``), never
+        refused at once.  Datagrams across are lost."""
+        for link, source in self._directions(a, b, "a partition") + self._directions(b, a, "a partition"):
+            link.block(source, "cut", True)
+        self.world.note_fault("partition", a=self._group(a), b=self._group(b))
+
+    def partition_oneway(self, a: str | Iterable[str], b: str | Iterable[str]) -> None:
+        """Cut the direction from ``a`` to ``b`` only (as ``partition``); ``b`` to ``a`` flows."""
+        for link, source in self._directions(a, b, "a partition"):
+            link.block(source, "cut", True)
+        self.world.note_fault("partition_oneway", a=self._group(a), b=self._group(b))
+
+    def repair(self, a: str | Iterable[str] | None = None, b: str | Iterable[str] | None = None) -> None:
+        """End the partitions between ``a`` and ``b``, both directions (without arguments:
+        every partition); what waited is delivered in order."""
+        if a is None and b is None:
+            directions = [(link, s) for link in self.world.links.values() for s in sorted(link.cut)]
+        elif a is None or b is None:
+            raise Incorrect("repair takes two hosts (or groups), or none for every partition")
+        else:
+            directions = self._directions(a, b, "a repair") + self._directions(b, a, "a repair")
+        for link, source in directions:
+            link.block(source, "cut", False)
+        self.world.note_fault("repair", a=None if a is None else self._group(a),
+                              b=None if b is None else self._group(b))
+
+    def crash(self, host: str) -> None:
+        """Host ``host`` goes down at once: every node on it vanishes (no FIN, no Terminate
+        frames, its processes and timers stop, its ports are freed), and it sends and
+        answers nothing until ``restart``; peers learn it only through their heartbeats."""
+        h = self._existing(host)
+        h._crash()
+        self.world.note_fault("crash", host=h.name)
+
+    def restart(self, host: str, start: Callable[[Host], Any] | None = None) -> None:
+        """Boot host ``host`` again (after ``crash``): at this moment, or once its clock is
+        past the second of its nodes' last creation, so that the new nodes' creation is new.
+        Its nodes then start with ``start(host)`` (given here or by ``on_start``), or else
+        the nodes that ran at the crash start again with their options (no processes).
+        ``host.up`` says when it is back; ``node(name)`` gives the new node."""
+        h = self._existing(host)
+        h._restart(start)
+        self.world.note_fault("restart", host=h.name)
+
+    def on_start(self, host: str, start: Callable[[Host], Any]) -> None:
+        """How the nodes of ``host`` start: ``start(host)`` (it calls ``host.start_node``),
+        run now and again at every restart."""
+        if not callable(start):
+            raise Incorrect(f"a host's start function is a callable taking the host, not {start!r}"[:200])
+        h = self.host(host)
+        h.start = start
+        if h.up:
+            start(h)
+
+    def kill_node(self, name: str) -> None:
+        """Kill node ``name`` at once, as ``kill -9`` kills its process: nothing of it runs
+        any more and it sends nothing (no Terminate frames), and its host, which lives on,
+        resets its connections (peers hear ``NoConnection`` at once) and frees its ports."""
+        atom = validate_node_name(name)
+        self._existing(atom.value.split("@", 1)[1])._kill(atom.value)
+        self.world.note_fault("kill_node", node=atom.value)
+
+    def kill_registrar(self, host: str, port: int = 4499) -> str:
+        """Kill the node that serves the registrar of ``host`` (on ``port``): the other
+        nodes there fail over (one of them serves).  Returns the killed node's name."""
+        h = self._existing(host)
+        server = h.ports.stream.get(port)
+        owner = getattr(server, "_transport", None)
+        for name, (_options, _scheduler, transport) in h._runs.items():
+            if transport is owner and h.nodes[name].is_alive():
+                self.kill_node(name)
+                return name
+        raise NotAllowed(f"no node serves the registrar of host {h.name} on port {port}")
+
+    def pause(self, host: str) -> None:
+        """Freeze host ``host`` (a slow machine, not a dead one): nothing on it runs, what
+        reaches it waits (its sockets fill, its senders' flow control pushes back), timers
+        falling due wait; ``resume`` runs it all in the order it came."""
+        self._existing(host).machine.paused = True
+        self.world.note_fault("pause", host=host)
+
+    def resume(self, host: str) -> None:
+        """Let a paused host run again: what waited runs now, in order."""
+        m = self._existing(host).machine
+        if m.paused:
+            m.paused = False
+            self.world.env.timeout(0).callbacks.append(lambda _event: m.thaw())
+        self.world.note_fault("resume", host=host)
+
+    def set_clock_skew(self, host: str, *, rate: float | None = None, offset: float | None = None) -> None:
+        """Skew the clock of ``host`` (its nodes' ``now`` and ``time``; the world keeps
+        virtual time).  ``rate``: from now on it advances ``rate`` seconds per virtual
+        second (2.0: twice as fast), and so do its timers (a 1 s timer fires after 0.5
+        virtual s).  ``offset``: it reads ``offset`` seconds more than virtual time from
+        now on (a step, forward or back; timers already set keep their virtual time)."""
+        m = self._existing(host).machine
+        if rate is not None:
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf:
+                raise Incorrect(f"a clock rate is a finite number > 0, not {rate!r}"[:200])
+        if offset is not None:
+            if isinstance(offset, bool) or not isinstance(offset, (int, float)) or not -math.inf < offset < math.inf:
+                raise Incorrect(f"a clock offset is a finite number of seconds, not {offset!r}"[:200])
+        now = self.world.env.now
+        local = m.local(now) if m.skewed else now
+        if offset is not None:
+            local = now + offset
+        m.base_local, m.base_virtual = local, now
+        if rate is not None:
+            m.rate = float(rate)
+        m.skewed = m.rate != 1.0 or m.base_local != m.base_virtual
+        self.world.note_fault("clock_skew", host=host, rate=m.rate, offset=local - now)
+
+    def buggify(self, *points: str, enable: bool = True, probability: float | None = None) -> None:
+        """Activate fault points of the runtime for this run (``sim.faults.POINTS``).
+
+        Without names every point is activated with chance 1/2, drawn from the seed (each
+        seed its own mix); named points are activated for sure.  An active point fires with
+        ``probability`` (else its own default), drawn from the seed.  ``enable=False``
+        turns the named points (or all) off.  Off by default."""
+        names = [Buggify.check(p) for p in points] or None
+        if probability is not None and (isinstance(probability, bool) or not isinstance(probability, (int, float))
+                                        or not 0.0 <= probability <= 1.0):
+            raise Incorrect(f"a probability is a number in 0..1, not {probability!r}"[:200])
+        if enable:
+            self.world.buggify.enable(names, probability)
+        else:
+            self.world.buggify.disable(names)
+        self.world.note_fault("buggify", points=sorted(self.world.buggify.points), enable=enable)
+
+    @staticmethod
+    def buggify_points() -> dict[str, str]:
+        """Every fault point's name and what it does when it fires."""
+        return {name: doc for name, (_p, doc) in POINTS.items()}
 
     def run(self, until: float | None = None, *, limit: float = DEFAULT_RUN_LIMIT) -> None:
         """Run the clock until virtual time ``until``, or until nothing is left to happen.

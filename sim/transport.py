@@ -24,10 +24,14 @@ The stream model (close to TCP, without loss or bandwidth):
 * ``close`` sends the queue, then a FIN behind the last byte; ``abort`` drops the queue
   and sends a reset, which the peer sees as ``NoConnection``.
 
-Fault verbs (partition, hold/release, one-way, crash without FIN) belong on :class:`Link`
-(what :meth:`Link.carry` does with an item: drop it, keep it until released, deliver it)
-and on :class:`SimTransport` (a crash: every stream of the host gone without a FIN);
-the stream machinery above them does not change.
+Faults (see docs/simulation.md): a :class:`Link` adds jitter to each item's time (never
+reordering a direction), and holds a direction (``held``: everything waits until
+released) or cuts it (``cut``: a partition; what belongs to a stream waits, as TCP
+retransmits, and datagrams are lost).  A :class:`SimTransport` is one program's sockets
+(a node's, or the host's own); its ports live in the host's :class:`Ports`.  A node killed
+has its streams reset by its host (:meth:`SimTransport._vanish` with ``reset``); a host
+that crashes sends nothing at all, and once it is back, answers a stale stream's bytes
+with a reset, as a rebooted kernel does.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ if TYPE_CHECKING:
     from .host import Host
     from .world import World
 
-__all__ = ["DEFAULT_LATENCY", "DEFAULT_WINDOW", "EPHEMERAL_PORTS", "Link", "SimTransport"]
+__all__ = ["DEFAULT_LATENCY", "DEFAULT_WINDOW", "EPHEMERAL_PORTS", "Link", "Ports", "SimTransport"]
 
 #: seconds one way between two hosts (and from a host to itself) unless set per pair
 DEFAULT_LATENCY = 0.001
@@ -80,55 +84,132 @@ class Link:
     their acknowledgements costs one event, not one each.
     """
 
-    __slots__ = ("a", "b", "latency", "_env", "_in_flight")
+    __slots__ = ("a", "b", "latency", "jitter", "cut", "held", "_env", "_world", "_rng", "_in_flight",
+                 "_waiting", "_flushing")
 
     def __init__(self, world: World, a: str, b: str, latency: float) -> None:
         self.a, self.b = a, b
         #: seconds one way (both ways); changing it never reorders what is already in flight
         self.latency = latency
+        #: up to this many seconds more for each item, drawn from the seed (never reordering)
+        self.jitter = 0.0
+        #: the sending ends whose direction is partitioned (a→b is cut when a is in it)
+        self.cut: set[str] = set()
+        #: the sending ends whose direction is held (everything waits until released)
+        self.held: set[str] = set()
         self._env = world.env
-        #: per sending end: the batches on their way, oldest first, as [due, [(deliver, args), ...]]
+        self._world = world
+        self._rng: Any = None
+        #: per sending end: the batches on their way, oldest first, as [due, [(deliver, args, lossy), ...]]
         self._in_flight: dict[str, deque[list[Any]]] = {a: deque(), b: deque()}
+        #: per sending end: what arrived while the direction was held or cut, in order
+        self._waiting: dict[str, deque[tuple[Any, ...]]] = {a: deque(), b: deque()}
+        self._flushing: set[str] = set()
 
-    def carry(self, source: str, deliver: Callable[..., Any], *args: Any) -> None:
-        """Run ``deliver(*args)`` at the far end after the latency, after everything
-        ``source`` sent on this link before.  (The hook for fault verbs.)"""
+    def carry(self, source: str, deliver: Callable[..., Any], *args: Any, lossy: bool = False) -> None:
+        """Run ``deliver(*args)`` at the far end after the latency (and jitter), after
+        everything ``source`` sent on this link before.  ``lossy``: a datagram, lost if it
+        arrives while the direction is cut (what belongs to a stream waits instead)."""
         env = self._env
         due = env.now + self.latency
+        if self.jitter:
+            rng = self._rng
+            if rng is None:
+                rng = self._rng = self._world.rng(f"link/{self.a}/{self.b}")
+            due += rng.uniform(0.0, self.jitter)
         batches = self._in_flight[source]
         if batches:
             last = batches[-1]
-            if due <= last[0]:  # due with the last batch (or before it, the latency was lowered): join it
-                last[1].append((deliver, args))
+            if due <= last[0]:  # due with the last batch (or before it: lower latency, jitter): join it
+                last[1].append((deliver, args, lossy))
                 return
-        batches.append([due, [(deliver, args)]])
+        batches.append([due, [(deliver, args, lossy)]])
         env.timeout(due - env.now).callbacks.append(lambda _event: self._arrive(source))
 
     def _arrive(self, source: str) -> None:
         _due, items = self._in_flight[source].popleft()
-        for deliver, args in items:
+        if self._waiting[source] or source in self.cut or source in self.held:
+            waiting = self._waiting[source]
+            cut = source in self.cut
+            for item in items:
+                if not (cut and item[2]):  # a datagram across a partition is lost
+                    waiting.append(item)
+            return
+        self._hand(source, items)
+
+    def _hand(self, source: str, items: Any) -> None:
+        """Deliver at the far host, or keep for it while it is paused (in arrival order)."""
+        host = self._world.hosts.get(self.b if source == self.a else self.a)
+        m = host.machine if host is not None else None
+        if m is not None and (m.paused or m.frozen):
+            for deliver, args, _lossy in items:
+                m.frozen.append((deliver, args))
+            return
+        for deliver, args, _lossy in items:
             deliver(*args)
+
+    def block(self, source: str, how: str, on: bool) -> None:
+        """Cut (``how="cut"``) or hold (``"held"``) the direction from ``source``, or undo
+        it; once neither holds, what waited is delivered in order (at this virtual moment)."""
+        states = self.cut if how == "cut" else self.held
+        if on:
+            states.add(source)
+            return
+        states.discard(source)
+        if source not in self.cut and source not in self.held and self._waiting[source] \
+                and source not in self._flushing:
+            self._flushing.add(source)
+            self._env.timeout(0).callbacks.append(lambda _event: self._flush(source))
+
+    def _flush(self, source: str) -> None:
+        self._flushing.discard(source)
+        if source in self.cut or source in self.held:
+            return
+        waiting = self._waiting[source]
+        items = list(waiting)
+        waiting.clear()
+        self._hand(source, items)
 
     def __repr__(self) -> str:
         return f"<Link {self.a} <-> {self.b} latency={self.latency}>"
 
 
-class SimTransport(Transport):
-    """The ports of one simulated host: its listeners, its streams' local ports, its datagram endpoints."""
+class Ports:
+    """A host's port tables, shared by the transports of the programs on it (its nodes)."""
 
-    def __init__(self, host: Host, limits: FlowLimits | None = None, window: int = DEFAULT_WINDOW) -> None:
+    __slots__ = ("datagram", "next", "stream")
+
+    def __init__(self) -> None:
+        self.stream: dict[int, _SimListener | _SimStream] = {}
+        self.datagram: dict[int, _SimDatagram] = {}
+        self.next = {"stream": EPHEMERAL_PORTS[0], "datagram": EPHEMERAL_PORTS[0]}
+
+
+class SimTransport(Transport):
+    """One program's sockets on a simulated host (a node's, or the host's own
+    ``host.transport``): its listeners, streams and datagram endpoints; the ports are the host's."""
+
+    def __init__(self, host: Host, limits: FlowLimits | None = None, window: int = DEFAULT_WINDOW, *,
+                 scheduler: Any = None) -> None:
         if type(window) is not int or window < 1:
             raise Incorrect(f"a stream window is an int > 0 (bytes), not {window!r}"[:200])
         self.host = host
         self.world = host.world
+        #: where this program's callbacks run (its node's scheduler; the host's own by default)
+        self.scheduler = scheduler if scheduler is not None else host.scheduler
         self.limits = limits if limits is not None else FlowLimits()
         #: bytes a stream may have unacknowledged before writes queue (see the module's docstring)
         self.window = window
-        self._stream_ports: dict[int, _SimListener | _SimStream] = {}
-        self._datagram_ports: dict[int, _SimDatagram] = {}
-        #: the host's open streams, in the order they opened (what a crash will end without a FIN)
+        ports = host.ports
+        self._stream_ports = ports.stream
+        self._datagram_ports = ports.datagram
+        self._next_port = ports.next
+        #: this program's open streams, in the order they opened
         self.streams: dict[_SimStream, None] = {}
-        self._next_port = {"stream": EPHEMERAL_PORTS[0], "datagram": EPHEMERAL_PORTS[0]}
+        self.listeners: dict[_SimListener, None] = {}
+        self.endpoints: dict[_SimDatagram, None] = {}
+        #: True once its program was killed or its host crashed
+        self.dead = False
 
     @property
     def name(self) -> str:
@@ -176,6 +257,7 @@ class SimTransport(Transport):
             raise Incorrect(f"a listener's factory is a callable making a StreamProtocol, not {factory!r}"[:200])
         listener = _SimListener(self, factory, ssl is not None)
         listener.address = (self.name, self._bind("stream", self._stream_ports, port, listener))
+        self.listeners[listener] = None
         return listener
 
     def connect(self, host: str, port: int, factory: Callable[[], StreamProtocol], *,
@@ -189,46 +271,74 @@ class SimTransport(Transport):
         target = self.world.hosts.get(host)
         if target is None:
             error = NoConnection(f"cannot connect to {host}:{port}: no host named {host!r} in the simulation")
-            self.host.scheduler.call_soon(future.set_exception, error)
+            self.scheduler.call_soon(future.set_exception, error)
             return future
         link = self._link_to(host)
         stream = _SimStream(self, link, (self.name, 0), (host, port), ssl is not None)
         stream.local = (self.name, self._bind("stream", self._stream_ports, 0, stream))
         stream._connecting = (future, factory)
-        link.carry(self.name, target.transport._syn, stream)
+        future._on_done(stream._gave_up)
+        link.carry(self.name, _syn, target, stream)
         return future
 
     def datagram(self, host: str, port: int, protocol: DatagramProtocol) -> DatagramEndpoint:
         self._check_local(host, port, "a datagram endpoint")
         endpoint = _SimDatagram(self, protocol)
         endpoint.address = (self.name, self._bind("datagram", self._datagram_ports, port, endpoint))
+        self.endpoints[endpoint] = None
         return endpoint
+
+    # faults
+
+    def _vanish(self, *, reset: bool) -> None:
+        """This program is gone at once: nothing of it is called again, its ports are free.
+        ``reset``: its host lives on and resets its streams (a killed process); else the
+        host itself went (a crash) and sends nothing."""
+        self.dead = True
+        bound = [s for s in self._stream_ports.values() if isinstance(s, _SimStream) and s._transport is self]
+        for stream in [*self.streams, *bound]:
+            stream._vanish(reset)
+        for listener in list(self.listeners):
+            listener.close()
+        for endpoint in list(self.endpoints):
+            endpoint.close()
 
     # the far end of a connect
 
-    def _syn(self, client: _SimStream) -> None:
-        """A connection request arrived: accept it (a listener on the port) or refuse it."""
-        port = client.peer[1]
-        listener = self._stream_ports.get(port)
+    def _accept(self, listener: _SimListener, client: _SimStream) -> None:
         link = client._link
-        if not isinstance(listener, _SimListener):
-            error = NoConnection(f"connection refused: nothing listens on {self.name}:{port}")
-            link.carry(self.name, client._refused, error)
-            return
-        if listener.tls != client.tls:
-            side = "uses" if listener.tls else "does not use"
-            error = NoConnection(f"TLS handshake with {self.name}:{port} failed: the listener {side} TLS")
-            link.carry(self.name, client._refused, error)
-            return
-        server = _SimStream(self, link, (self.name, port), client.local, client.tls)
+        server = _SimStream(self, link, listener.address, client.local, client.tls)
         server._other, client._other = client, server
         server._attach(listener.factory())
         link.carry(self.name, client._accepted)
 
-    def _datagram_arrive(self, port: int, payload: bytes, source: Address) -> None:
-        endpoint = self._datagram_ports.get(port)
-        if endpoint is not None:  # nobody bound there: dropped, as UDP does
-            endpoint._protocol.datagram_received(payload, source)
+
+def _syn(host: Host, client: _SimStream) -> None:
+    """A connection request arrived at ``host``: accept it (a listener on the port) or
+    refuse it; a host that is down answers nothing (the dialer's own timeout ends it)."""
+    if not host.up:
+        return
+    port = client.peer[1]
+    listener = host.ports.stream.get(port)
+    link = client._link
+    if not isinstance(listener, _SimListener):
+        error = NoConnection(f"connection refused: nothing listens on {host.name}:{port}")
+        link.carry(host.name, client._refused, error)
+        return
+    if listener.tls != client.tls:
+        side = "uses" if listener.tls else "does not use"
+        error = NoConnection(f"TLS handshake with {host.name}:{port} failed: the listener {side} TLS")
+        link.carry(host.name, client._refused, error)
+        return
+    listener._transport._accept(listener, client)
+
+
+def _datagram_to(host: Host, port: int, payload: bytes, source: Address) -> None:
+    if not host.up:
+        return
+    endpoint = host.ports.datagram.get(port)
+    if endpoint is not None:  # nobody bound there: dropped, as UDP does
+        endpoint._protocol.datagram_received(payload, source)
 
 
 class _SimListener(Listener):
@@ -241,6 +351,7 @@ class _SimListener(Listener):
     def close(self) -> None:
         t = self._transport
         t._release(t._stream_ports, self.address[1], self)
+        t.listeners.pop(self, None)
 
     def __repr__(self) -> str:
         return f"<SimListener {self.address[0]}:{self.address[1]}>"
@@ -274,6 +385,8 @@ class _SimStream(Stream):
         self._closing = False
         self._done = False
         self._lost_told = False
+        #: a reset was sent for a stream that vanished (or is not needed: see _bounce)
+        self._bounced = False
 
     # Stream
 
@@ -326,7 +439,7 @@ class _SimStream(Stream):
         self._reading = True
         if self._inbox and not self._draining:
             self._draining = True
-            self._transport.host.scheduler.call_soon(self._drain)
+            self._transport.scheduler.call_soon(self._drain)
 
     # sending
 
@@ -362,10 +475,46 @@ class _SimStream(Stream):
 
     # receiving
 
+    def _bounce(self) -> None:
+        """Bytes for a stream whose program vanished: its host, if up, answers with a reset
+        (once), as a kernel does for a connection it does not know; a host that is down
+        answers nothing."""
+        if not self._bounced and self._other is not None and self._transport.host.up:
+            self._bounced = True
+            self._link.carry(self._source, self._other._arrive, _RESET)
+
+    def _vanish(self, reset: bool) -> None:
+        if self._done:
+            return
+        self._done = self._closing = True
+        self._lost_told = True  # nothing of its program is called again
+        self._connecting = None
+        self._queue.clear()
+        self._inbox.clear()
+        self._buffered = 0
+        t = self._transport
+        t._release(t._stream_ports, self.local[1], self)
+        t.streams.pop(self, None)
+        if reset:
+            self._bounce()
+
+    def _gave_up(self, future: Future[Stream]) -> None:
+        """The connect's future completed: if by its caller (it gave up), the port is freed;
+        an accept that still comes is answered with a reset."""
+        if self._connecting is not None:
+            self._connecting = None
+            self._done = self._closing = True
+            t = self._transport
+            t._release(t._stream_ports, self.local[1], self)
+
     def _arrive(self, chunk: bytes | str) -> None:
         """Bytes (or _FIN, _RESET) from the far end, in the order they were sent.  A reader
         that paused learns of the end when it resumes, after the bytes before it (as a
         socket that is not read does not report the peer's FIN or reset either)."""
+        if self._transport.dead:
+            if chunk is not _RESET:
+                self._bounce()
+            return
         if self._closing:  # we closed or aborted: what still comes is dropped
             return
         if self._reading and not self._inbox:
@@ -396,18 +545,17 @@ class _SimStream(Stream):
     # the connect's answer (client end)
 
     def _accepted(self) -> None:
-        assert self._connecting is not None
+        if self._connecting is None:  # the caller gave up, or its program vanished
+            self._bounce()
+            return
         future, factory = self._connecting
         self._connecting = None
-        if future.done():  # the caller gave up on this connect
-            self._closing = True
-            self._end(None, reset=True)  # no protocol yet: nobody to tell
-            return
         self._attach(factory())
         future.set_result(self)
 
     def _refused(self, error: NoConnection) -> None:
-        assert self._connecting is not None
+        if self._connecting is None:
+            return
         future, _factory = self._connecting
         self._connecting = None
         self._done = self._closing = True
@@ -435,10 +583,10 @@ class _SimStream(Stream):
         t.streams.pop(self, None)
         if reset and self._other is not None:
             self._link.carry(self._source, self._other._arrive, _RESET)
-        t.host.scheduler.call_soon(self._lost, error)
+        t.scheduler.call_soon(self._lost, error)
 
     def _tell(self, name: str) -> None:
-        self._transport.host.scheduler.call_soon(self._call, name)
+        self._transport.scheduler.call_soon(self._call, name)
 
     def _call(self, name: str) -> None:
         if not self._lost_told and self._protocol is not None:
@@ -468,17 +616,20 @@ class _SimDatagram(DatagramEndpoint):
         host, port = check_address(addr[0], addr[1], "a datagram's destination")
         if self._closed:
             return
-        target = self._transport.world.hosts.get(host)
+        t = self._transport
+        target = t.world.hosts.get(host)
         if target is None:  # as UDP does: an unreachable destination is silence, not an error
             return
-        self._transport._link_to(host).carry(self._transport.name, target.transport._datagram_arrive,
-                                             port, payload, self.address)
+        if t.scheduler.buggify("sim.datagram_drop"):
+            return
+        t._link_to(host).carry(t.name, _datagram_to, target, port, payload, self.address, lossy=True)
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             t = self._transport
             t._release(t._datagram_ports, self.address[1], self)
+            t.endpoints.pop(self, None)
 
     def __repr__(self) -> str:
         return f"<SimDatagram {self.address[0]}:{self.address[1]}>"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from .faults import Buggify
 from .transport import DEFAULT_LATENCY, Link
 
 if TYPE_CHECKING:
     from .host import Host
+    from .scheduler import SimScheduler
 
 __all__ = ["EPOCH", "World"]
 
@@ -30,6 +32,11 @@ class World:
         self.links: dict[tuple[str, str], Link] = {}
         #: the latency of links made from now on, unless set per pair
         self.default_latency = DEFAULT_LATENCY
+        #: the fault points of the runtime this run activated (``Sim.buggify``)
+        self.buggify = Buggify(self)
+        #: [n]: n > 0 while the world runs a callback of its own (a host booting) in which
+        #: nothing may wait for the clock
+        self.blocking = [0]
 
     def link(self, a: str, b: str) -> Link:
         """The link between hosts ``a`` and ``b`` (the same object both ways; ``a == b`` is loopback)."""
@@ -49,3 +56,20 @@ class World:
     def rng(self, purpose: str) -> random.Random:
         """A generator of its own for each purpose, derived from the seed alone."""
         return random.Random(f"{self.seed}/{purpose}")
+
+    def note_fault(self, kind: str, **details: Any) -> None:
+        """Every fault (a verb of ``Sim``, a buggify point firing) is announced here, with
+        what it concerns (hosts, nodes, point names), at the moment it happens: where a
+        trace records faults.  Does nothing by itself."""
+
+    def forget_timers(self, dead: set[SimScheduler]) -> None:
+        """The timers of schedulers that were killed will never run: count them as
+        cancelled, so that a run without a limit does not wait for them."""
+        from .scheduler import _SimTimer
+
+        for entry in getattr(self.env, "_queue", ()):
+            callbacks = entry[-1].callbacks
+            for cb in callbacks or ():
+                timer = getattr(cb, "__self__", None)
+                if type(timer) is _SimTimer and timer._sched in dead and timer._fn is not None:
+                    timer.cancel()

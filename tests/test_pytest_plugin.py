@@ -31,7 +31,9 @@ def test_the_plugin_is_registered_by_the_package(pytestconfig: pytest.Config):
 
 
 def test_sim_node_runs_on_the_simulation_fixture(simulation: sim.Sim, sim_node: Node):
-    assert sim_node.scheduler is simulation.host("localhost").scheduler
+    # each node runs on a scheduler of its own (killable alone), on its host's clock
+    assert simulation.host("localhost").nodes[sim_node.name.value] is sim_node
+    assert sim_node.scheduler.now() == simulation.now
     assert sim_node.is_alive() and "default" not in sim_node.loggers()
 
 
