@@ -1,7 +1,8 @@
 """The transport seam on simulated hosts: streams and datagrams carried by links with latency.
 
-Every host of a :class:`~sim.world.World` has one :class:`SimTransport` (``host.transport``,
-shared by the nodes on that host as an OS's ports are) and is addressed by its name
+Every host of a :class:`~sim.world.World` has its ports (:class:`Ports`, shared by the
+nodes on that host as an OS's ports are; each node has a :class:`SimTransport` of its own
+on them, the host one more as ``host.transport``) and is addressed by its name
 (``"host1"``, ``"127.0.0.2"``: whatever follows the ``@`` of its nodes' names).  Between
 two hosts (or a host and itself) lies one :class:`Link`; everything that crosses it (a
 stream's connection request, its bytes, its FIN or reset, the receiver's acknowledgements,
