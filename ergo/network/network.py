@@ -209,8 +209,9 @@ class Network:
         self._routes: list[tuple[str, re.Pattern[str], NetworkRoute, int]] = []
         self._spawnable: dict[str, tuple[Callable[..., Any], frozenset[str] | None]] = {}
         self._consumers: dict[str, RemoteConsumer] = {}
-        #: links whose handshake has not ended yet
-        self._handshaking: set[Link] = set()
+        #: links whose handshake has not ended yet, in the order they began (a dict, not a
+        #: set: a node's stop aborts them in this order, the same in every run of a seed)
+        self._handshaking: dict[Link, None] = {}
         #: calls from remote callers being handled here: ref -> the local target owing the answer
         self.remote_calls: dict[Ref, Runner] = {}
         self._registrar: Any = None
@@ -275,7 +276,7 @@ class Network:
         for listener in self._listeners:
             listener.close()
         self._listeners = []
-        handshaking, self._handshaking = self._handshaking, set()
+        handshaking, self._handshaking = self._handshaking, {}
         for link in handshaking:  # not connections yet: nothing depends on them
             if link.stream is not None:
                 link.stream.abort()
@@ -448,7 +449,7 @@ class Network:
     # -- the handshake's outcome (called by Link) -------------------------------------------
 
     def handshake_started(self, link: Link) -> None:
-        self._handshaking.add(link)
+        self._handshaking[link] = None
         if not link.dialer:  # a dial is bounded by its own timer; an accepted stream by this one
             self.scheduler.call_later(self.options.connect_timeout, self._handshake_timeout, link, link.hs)
 
@@ -464,7 +465,7 @@ class Network:
         self.handshake_refused(link, hs, events[0] if events else None)
 
     def handshake_accepted(self, link: Link, hs: Any, accepted: handshake.Accepted) -> None:
-        self._handshaking.discard(link)
+        self._handshaking.pop(link, None)
         if self._stopped:
             link.close()
             return
@@ -521,6 +522,9 @@ class Network:
         link.start_enp(accepted)
         self.log.info("network: connected to %s (creation %d, %d link%s)", _text(name), peer.creation,
                       conn.pool_size, "" if conn.pool_size == 1 else "s")
+        tracer = self._node._tracer
+        if tracer is not None:
+            tracer.connected(self._node, conn.name, peer.creation, conn.dialed)
         conn.up()
         self._heartbeat_later(conn)
         if conn.dialed:
@@ -528,7 +532,7 @@ class Network:
                 self._join(conn)
 
     def handshake_refused(self, link: Link, hs: Any, refused: handshake.Refused | None) -> None:
-        self._handshaking.discard(link)
+        self._handshaking.pop(link, None)
         reason = refused.reason if refused is not None else handshake.HandshakeTruncated()
         if link.stream is not None:
             link.stream.close()
@@ -579,6 +583,8 @@ class Network:
         if was_up:
             self.log.info("network: disconnected from %s: %s", _text(name), error)
         node = self._node
+        if node._tracer is not None:
+            node._tracer.disconnected(node, conn.name, error, was_up)
         waiting, conn.on_up = conn.on_up, []
         for fn in waiting:
             fn(None, error)
