@@ -39,7 +39,7 @@ class Host:
         running = self.nodes.get(atom.value)
         if running is not None and running.is_alive():
             raise Taken(f"a node named {atom.value} already runs on host {self.name}")
-        node = Node(atom, self.scheduler, options, self.transport)
+        node = Node(atom, self.scheduler, options, self.transport, tracer=self.world.trace.tracer)
         self.nodes[atom.value] = node
         node._finish_start()
         return node

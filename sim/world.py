@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from .trace import Trace
 from .transport import DEFAULT_LATENCY, Link
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ class World:
         self.links: dict[tuple[str, str], Link] = {}
         #: the latency of links made from now on, unless set per pair
         self.default_latency = DEFAULT_LATENCY
+        #: what happens in this world, while it records (``Sim(trace=True)``, ``trace.start()``)
+        self.trace = Trace(self)
 
     def link(self, a: str, b: str) -> Link:
         """The link between hosts ``a`` and ``b`` (the same object both ways; ``a == b`` is loopback)."""
@@ -45,6 +48,11 @@ class World:
         if queue is None:
             return self.env.peek() == float("inf")
         return len(queue) <= self.cancelled_timers[0]
+
+    def note_fault(self, kind: str, **details: Any) -> None:
+        """Record that a fault was injected now (``partition``, ``crash``, ...) with what it
+        concerns (``a="host1", b="host2"``); the trace shows it, if it records."""
+        self.trace.fault(kind, details)
 
     def rng(self, purpose: str) -> random.Random:
         """A generator of its own for each purpose, derived from the seed alone."""
