@@ -156,6 +156,8 @@ def _findings(path: Path) -> list[tuple[str, str, int, str]]:
                 note(f"clock:{module}.{attr}", node, f"{module}.{attr}")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("id", "hash"):
             note(node.func.id, node, f"{node.func.id}(...)")
+        elif isinstance(node, ast.keyword) and isinstance(node.value, ast.Name) and node.value.id in ("id", "hash"):
+            note(node.value.id, node.value, f"{node.arg}={node.value.id}")  # sorted(xs, key=id)
         # iterating a set: its order is the hash seed's (strings) or the addresses' (objects)
         if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and a_set(node.iter):
             note("set order", node if not isinstance(node, ast.comprehension) else node.iter,
@@ -190,11 +192,13 @@ def test_the_scan_finds_each_kind_of_source(tmp_path):
         "        ok = sorted(self.peers)\n"
         "        taken, self.peers = self.peers, set()\n"
         "        for p in taken: pass\n"
+        "        by_address = sorted([self], key=id)\n"
     )
     rules = sorted({f[0] for f in _findings(sample)})
     assert rules == ["clock:os.urandom", "clock:time.time", "id", "random", "set order"]
     assert sum(1 for f in _findings(sample) if f[0] == "set order") == 4
     assert sum(1 for f in _findings(sample) if f[0] == "random") == 2
+    assert sum(1 for f in _findings(sample) if f[0] == "id") == 2
 
 
 @pytest.mark.parametrize("path", _sources(), ids=lambda p: str(p.relative_to(ROOT)))
