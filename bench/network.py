@@ -126,9 +126,9 @@ class _Sink(ergo.Actor):
         self.count += 1
 
     def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
-        if request == "take":
+        if request == "take":  # the count, and this process's CPU seconds so far
             n, self.count = self.count, 0
-            return n
+            return n, time.process_time()
         return self._pid  # "pid": the sender sends to the PID itself
 
 
@@ -168,11 +168,11 @@ class _RemoteSender(ergo.Actor):
         self.send(self._pid, "more")
 
     async def _finish(self) -> None:
-        got = await self.call(self.to, "take", timeout=120)
+        got, cpu = await self.call(self.to, "take", timeout=120)
         elapsed = time.perf_counter() - self.t0
         if got != self.total:
             raise RuntimeError(f"the sink counted {got} messages of {self.total}")
-        self.done(elapsed)
+        self.done((elapsed, cpu))
 
 
 class _ErgoSend:
@@ -185,10 +185,12 @@ class _ErgoSend:
         _route(self.node, "sink@127.0.0.1", port)
         self.tx = self.node.spawn(_RemoteSender, ergo.ProcessID("sink", "sink@127.0.0.1"))
 
-    def run(self, n: int) -> float:
+    def run(self, n: int) -> tuple[float, float, float]:
         done = self.loop.create_future()
+        c0 = time.process_time()
         self.node.send(self.tx, (n, n, done.set_result))
-        return self.loop.run_until_complete(asyncio.wait_for(done, 300))
+        elapsed, their_cpu = self.loop.run_until_complete(asyncio.wait_for(done, 300))
+        return _cpu(self, elapsed, time.process_time() - c0, their_cpu)
 
     def close(self) -> None:
         self.node.stop_force()
@@ -212,7 +214,7 @@ def _raw_sink_child(pipe: Any, coalesced: bool) -> None:
                     unpackb(await readexactly(n))
                     count += 1
                 else:
-                    writer.write(msgpack.packb(count))
+                    writer.write(msgpack.packb([count, time.process_time()]))
                     count = 0
         except asyncio.IncompleteReadError:
             writer.close()
@@ -240,7 +242,7 @@ def _raw_sink_child(pipe: Any, coalesced: bool) -> None:
                     count += 1
                     pos += n
                 else:
-                    self.t.write(msgpack.packb(count))
+                    self.t.write(msgpack.packb([count, time.process_time()]))
                     count = 0
             view.release()
             del buf[:pos]
@@ -266,10 +268,12 @@ class _RawSend:
         self.loop = local._fresh_loop()
         self.reader, self.writer = self.loop.run_until_complete(asyncio.open_connection(HOST, port))
 
-    def run(self, n: int) -> float:
-        return self.loop.run_until_complete(self._run(n))
+    def run(self, n: int) -> tuple[float, float, float]:
+        c0 = time.process_time()
+        elapsed, their_cpu = self.loop.run_until_complete(self._run(n))
+        return _cpu(self, elapsed, time.process_time() - c0, their_cpu)
 
-    async def _run(self, n: int) -> float:
+    async def _run(self, n: int) -> tuple[float, float]:
         reader, writer = self.reader, self.writer
         packb, pack_len = msgpack.packb, _LEN.pack
         write, drain = writer.write, writer.drain
@@ -301,11 +305,11 @@ class _RawSend:
             if not data:
                 raise RuntimeError("the raw sink closed the connection")
             unpacker.feed(data)
-            for got in unpacker:
+            for got, cpu in unpacker:
                 elapsed = time.perf_counter() - t0
                 if got != n:
                     raise RuntimeError(f"the raw sink counted {got} messages of {n}")
-                return elapsed
+                return elapsed, cpu
 
     def close(self) -> None:
         self.writer.close()
@@ -313,18 +317,37 @@ class _RawSend:
         self.child.stop()
 
 
-def _best(make: Callable[[], Any], n: int, repeats: int) -> float:
-    """Set up with ``make()``, one warm-up run, the best of ``repeats``; n per second."""
+def _cpu(runner: Any, elapsed: float, ours: float, theirs: float) -> tuple[float, float, float]:
+    """(elapsed, this process's CPU seconds, the far process's) of one run; the far side
+    reports its CPU clock, the difference from its previous report is this run's."""
+    last = getattr(runner, "their_cpu", None)
+    runner.their_cpu = theirs
+    return elapsed, ours, theirs - last if last is not None else float("nan")
+
+
+def _best(make: Callable[[], Any], n: int, repeats: int) -> tuple[float, float, float]:
+    """Set up with ``make()``, one warm-up run, the best of ``repeats``: n per second, and
+    the CPU microseconds per message of that run on this side and on the far side."""
     runner = make()
     try:
         runner.run(max(n // 10, 100))
-        best = float("inf")
+        best = (float("inf"), 0.0, 0.0)
         for _ in range(repeats):
             gc.collect()
             best = min(best, runner.run(n))
-        return n / best
+        elapsed, ours, theirs = best
+        return n / elapsed, ours * 1e6 / n, theirs * 1e6 / n
     finally:
         runner.close()
+
+
+def _with_cpu(line: dict[str, Any], ours: tuple[float, float, float], base: tuple[float, float, float],
+              here: str, there: str) -> dict[str, Any]:
+    """``line`` with the CPU microseconds per message of both sides, ours and the baseline's
+    (the machine may be shared: CPU time says where the time goes when wall time wobbles)."""
+    line[f"cpu_us_{here}"], line[f"cpu_us_{there}"] = round(ours[1], 3), round(ours[2], 3)
+    line[f"baseline_cpu_us_{here}"], line[f"baseline_cpu_us_{there}"] = round(base[1], 3), round(base[2], 3)
+    return line
 
 
 def bench_send(sizes: dict[str, int], repeats: int) -> list[dict[str, Any]]:
@@ -333,10 +356,13 @@ def bench_send(sizes: dict[str, int], repeats: int) -> list[dict[str, Any]]:
     naive = _best(lambda: _RawSend(False), n, repeats)
     ceiling = _best(lambda: _RawSend(True), n, repeats)
     return [
-        result("send.network.asyncio", ours, "msgs/s", naive,
-               "raw: length-prefixed msgpack over asyncio streams, one write per message", 1.5),
-        result("send.network.asyncio.vs_coalesced", ours, "msgs/s", ceiling,
-               f"raw: length-prefixed msgpack, one write per {CHUNK} frames, frames split in data_received", 0.5),
+        _with_cpu(result("send.network.asyncio", ours[0], "msgs/s", naive[0],
+                         "raw: length-prefixed msgpack over asyncio streams, one write per message", 1.5),
+                  ours, naive, "sender", "receiver"),
+        _with_cpu(result("send.network.asyncio.vs_coalesced", ours[0], "msgs/s", ceiling[0],
+                         f"raw: length-prefixed msgpack, one write per {CHUNK} frames, frames split in "
+                         "data_received", 0.5),
+                  ours, ceiling, "sender", "receiver"),
     ]
 
 
@@ -347,7 +373,9 @@ class _Echo(ergo.Actor):
     """Answers a call with its request; "pid" with its own PID."""
 
     def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
-        return self._pid if request == "pid" else request
+        if request == "pid":
+            return self._pid
+        return time.process_time() if request == "cpu" else request
 
 
 class _RemoteCaller(ergo.Actor):
@@ -365,7 +393,8 @@ class _RemoteCaller(ergo.Actor):
         t0 = time.perf_counter()
         for i in range(n):
             await call(to, i)
-        done(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        done((elapsed, await call(to, "cpu")))
 
 
 def _ergo_echo_child(pipe: Any) -> None:
@@ -383,10 +412,12 @@ class _ErgoCall:
         _route(self.node, "echo@127.0.0.1", port)
         self.caller = self.node.spawn(_RemoteCaller, ergo.ProcessID("echo", "echo@127.0.0.1"))
 
-    def run(self, n: int) -> float:
+    def run(self, n: int) -> tuple[float, float, float]:
         done = self.loop.create_future()
+        c0 = time.process_time()
         self.node.send(self.caller, (n, done.set_result))
-        return self.loop.run_until_complete(asyncio.wait_for(done, 300))
+        elapsed, their_cpu = self.loop.run_until_complete(asyncio.wait_for(done, 300))
+        return _cpu(self, elapsed, time.process_time() - c0, their_cpu)
 
     def close(self) -> None:
         self.node.stop_force()
@@ -398,12 +429,15 @@ def _raw_echo_child(pipe: Any) -> None:
     loop = asyncio.new_event_loop()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        readexactly, write, unpack_len = reader.readexactly, writer.write, _LEN.unpack
+        readexactly, write, unpack_len, pack_len = reader.readexactly, writer.write, _LEN.unpack, _LEN.pack
         try:
             while True:
                 head = await readexactly(4)
-                body = await readexactly(unpack_len(head)[0])
-                write(head + msgpack.packb(msgpack.unpackb(body)))
+                value = msgpack.unpackb(await readexactly(unpack_len(head)[0]))
+                if value == "cpu":  # the end of a run: this process's CPU seconds so far
+                    value = time.process_time()
+                body = msgpack.packb(value)
+                write(pack_len(len(body)) + body)
         except asyncio.IncompleteReadError:
             writer.close()
 
@@ -419,10 +453,12 @@ class _RawCall:
         self.loop = local._fresh_loop()
         self.reader, self.writer = self.loop.run_until_complete(asyncio.open_connection(HOST, port))
 
-    def run(self, n: int) -> float:
-        return self.loop.run_until_complete(self._run(n))
+    def run(self, n: int) -> tuple[float, float, float]:
+        c0 = time.process_time()
+        elapsed, their_cpu = self.loop.run_until_complete(self._run(n))
+        return _cpu(self, elapsed, time.process_time() - c0, their_cpu)
 
-    async def _run(self, n: int) -> float:
+    async def _run(self, n: int) -> tuple[float, float]:
         readexactly, write = self.reader.readexactly, self.writer.write
         packb, unpackb, pack_len, unpack_len = msgpack.packb, msgpack.unpackb, _LEN.pack, _LEN.unpack
         t0 = time.perf_counter()
@@ -432,7 +468,11 @@ class _RawCall:
             (size,) = unpack_len(await readexactly(4))
             if unpackb(await readexactly(size)) != i:
                 raise RuntimeError("the raw echo answered something else")
-        return time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0
+        body = packb("cpu")
+        write(pack_len(len(body)) + body)
+        (size,) = unpack_len(await readexactly(4))
+        return elapsed, unpackb(await readexactly(size))
 
     def close(self) -> None:
         self.writer.close()
@@ -444,8 +484,9 @@ def bench_call(sizes: dict[str, int], repeats: int) -> list[dict[str, Any]]:
     n = sizes["call"]
     ours = _best(_ErgoCall, n, repeats)
     raw = _best(_RawCall, n, repeats)
-    return [result("call.network.asyncio", ours, "calls/s", raw,
-                   "raw: asyncio streams ping-pong, length-prefixed msgpack", 0.8)]
+    return [_with_cpu(result("call.network.asyncio", ours[0], "calls/s", raw[0],
+                             "raw: asyncio streams ping-pong, length-prefixed msgpack", 0.8),
+                      ours, raw, "caller", "callee")]
 
 
 # -- 3. event fan-out to subscribers on 3 nodes -----------------------------------------------------
