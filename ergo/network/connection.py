@@ -109,22 +109,15 @@ class Link(StreamProtocol):
         try:
             frames = decoder.feed(data)
         except enp.ProtocolError as e:
-            for frame in getattr(e, "events", ()):  # decoded before the bad one: delivered
-                self._dispatch(frame)
+            events = getattr(e, "events", ())  # decoded before the bad one: delivered
+            if events and self.conn is not None:
+                self.network.deliver(self, self.conn, events)
                 if self.lost:
                     return
             self.fail(f"malformed frame: {brief_error(e)}")
             return
-        for frame in frames:
-            self._dispatch(frame)
-            if self.lost:
-                return
-
-    def _dispatch(self, frame: Any) -> None:
-        conn = self.conn
-        if conn is not None:
-            conn.frames_in += 1
-            conn.dispatch(frame)
+        if frames and self.conn is not None:
+            self.network.deliver(self, self.conn, frames)
 
     def connection_lost(self, error: ErgoError | None) -> None:
         if self.lost:
@@ -175,6 +168,16 @@ class Link(StreamProtocol):
         """Encode a frame (errors raised here, nothing sent); the frames of one turn of the
         scheduler go out in one write, or sooner once 64 KiB are pending."""
         out = self.codec.send(msg, compress=compress)
+        if out:
+            self._write(out)
+        if not self._flushing:
+            self._flushing = True
+            self.network.scheduler.call_soon(self._flush)
+
+    def send_pid(self, from_: PID, to: PID, message: Any, priority: int) -> None:
+        """``send(SendPID(from_, to, message, priority))`` without making the SendPID: the
+        hot path of a plain send to a PID (errors raised here, nothing sent)."""
+        out = self.codec.send_pid(from_, to, message, priority)
         if out:
             self._write(out)
         if not self._flushing:
@@ -278,6 +281,14 @@ class Connection:
             self.queued_bytes += len(frame)
         else:
             raise NoConnection(f"the connection to {self.name} is down")
+
+    def send_pid(self, from_: PID, to: PID, message: Any, priority: int) -> None:
+        """``send(SendPID(...), order_key(from_))`` of an up connection, without the SendPID
+        (see :meth:`Link.send_pid`); the same link as the sender's other frames."""
+        links = self.links
+        link = links[(1 + from_.id % 255) % len(links)] if len(links) > 1 else links[0]
+        link.send_pid(from_, to, message, priority)
+        self.frames_out += 1
 
     # -- receiving ------------------------------------------------------------------------
 

@@ -58,6 +58,8 @@ enp: Any = _enp
 
 _PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority.MAX: 2}
 _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
+_NORMAL = MessagePriority.NORMAL
+_SEND_PID = enp.SendPID
 _TERMINATE = {PID: enp.TerminatePID, ProcessID: enp.TerminateProcessID, Alias: enp.TerminateAlias,
               Event: enp.TerminateEvent}
 _SEND = {PID: enp.SendPID, ProcessID: enp.SendProcessID, Alias: enp.SendAlias}
@@ -585,7 +587,8 @@ class Network:
         if from_.node != node._name:
             return None
         p = node._processes.get(from_.id)
-        return p if p is not None and p._pid == from_ else None
+        # identity first: a process sends with its own PID object, and PID's __eq__ is Python code
+        return p if p is not None and (p._pid is from_ or p._pid == from_) else None
 
     def send_frame(self, conn: Connection, msg: Any, order: int) -> None:
         conn.send(msg, order)
@@ -600,9 +603,15 @@ class Network:
         if p is not None and p._important:  # every send of this process is important
             self.send_important(from_, to, message, priority)
             return
-        conn = self.connection(to.node)
-        self._check_creation(conn, to)
+        # an up connection is found by the name itself (an Atom hashes and compares as its str)
+        conn = self._connections.get(to.node) or self.connection(to.node)
         compression = p._compression if p is not None and p._compression.enable else None
+        if type(to) is PID and compression is None and conn.state is UP:
+            # the hot path: no SendPID object, the link's codec encodes the fields (and checks
+            # the recipient's creation, raising ProcessIncarnation as _check_creation does)
+            conn.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
+            return
+        self._check_creation(conn, to)
         conn.send(_SEND[type(to)](from_, to, message, _PRIORITY[priority]), enp.order_key(from_), compression)
 
     def send_important(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> Future[None]:
@@ -736,6 +745,28 @@ class Network:
         return fut
 
     # -- receiving ----------------------------------------------------------------------------
+
+    def deliver(self, link: Link, conn: Connection, frames: list[Any]) -> None:
+        """The frames ``link`` decoded, in order, each as :meth:`dispatch` would; stops once
+        the link is lost.  A plain send to this node's incarnation at normal priority (most
+        of a batch) goes straight to the node's router: no handler lookup per message, and
+        no user code runs meanwhile (it only fills a mailbox)."""
+        route = self._node._route_send
+        creation = self._node._creation
+        dispatch = self.dispatch
+        for frame in frames:
+            conn.frames_in += 1
+            if frame.__class__ is _SEND_PID and not frame.priority and not frame.important:
+                to = frame.to
+                if to.creation == creation or to.node != self._node._name:
+                    try:
+                        route(frame.from_, to, frame.message, _NORMAL)
+                    except ErgoError as e:
+                        self.log.debug("network: a message from %s to %s was dropped: %s", frame.from_, to, e)
+                    continue
+            dispatch(conn, frame)
+            if link.lost:
+                return
 
     def dispatch(self, conn: Connection, frame: Any) -> None:
         """One frame from ``conn``'s peer, delivered as if a local process had sent it."""
