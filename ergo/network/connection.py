@@ -109,7 +109,7 @@ class Link(StreamProtocol):
         try:
             frames = decoder.feed(data)
         except enp.ProtocolError as e:
-            events = getattr(e, "events", ())  # decoded before the bad one: delivered
+            events: list[Any] = list(getattr(e, "events", None) or ())  # decoded before the bad one: delivered
             if events and self.conn is not None:
                 self.network.deliver(self, self.conn, events)
                 if self.lost:

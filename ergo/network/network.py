@@ -38,6 +38,7 @@ from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 from ..gen.messages import MessageEvent
 from ..gen.options import NetworkOptions, ProcessOptions
 from ..gen.types import MessagePriority
+from ..node.runner import MSG
 from ..scheduler import Future
 from ..transport import Transport
 from ..wire import edf, handshake
@@ -750,20 +751,34 @@ class Network:
         """The frames ``link`` decoded, in order, each as :meth:`dispatch` would; stops once
         the link is lost.  A plain send to this node's incarnation at normal priority (most
         of a batch) goes straight to the node's router: no handler lookup per message, and
-        no user code runs meanwhile (it only fills a mailbox)."""
-        route = self._node._route_send
-        creation = self._node._creation
+        no user code runs meanwhile (it only fills a mailbox).  Sends to the recipient of
+        the previous one (the decoder gives one PID object per id) go straight to its
+        mailbox: that process cannot have terminated meanwhile, since nothing ran."""
+        node = self._node
+        route = node._route_send
+        creation = node._creation
+        processes = node._processes
         dispatch = self.dispatch
+        conn.frames_in += len(frames)
+        last: Any = None  # the recipient of the last plain send delivered, and its mailbox
+        push: Any = None
         for frame in frames:
-            conn.frames_in += 1
             if frame.__class__ is _SEND_PID and not frame.priority and not frame.important:
                 to = frame.to
-                if to.creation == creation or to.node != self._node._name:
-                    try:
+                try:
+                    if to is last:
+                        push((MSG, frame.from_, None, frame.message))
+                        continue
+                    if to.creation == creation or to.node != node._name:
                         route(frame.from_, to, frame.message, _NORMAL)
-                    except ErgoError as e:
-                        self.log.debug("network: a message from %s to %s was dropped: %s", frame.from_, to, e)
+                        p = processes.get(to.id)
+                        if p is not None and p._pid.creation == creation and to.node == node._name:
+                            last, push = to, p._push_main
+                        continue
+                except ErgoError as e:
+                    self.log.debug("network: a message from %s to %s was dropped: %s", frame.from_, to, e)
                     continue
+            last = None  # a handler may run code (a remote spawn): forget the mailbox
             dispatch(conn, frame)
             if link.lost:
                 return
