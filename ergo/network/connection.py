@@ -109,9 +109,9 @@ class Link(StreamProtocol):
         try:
             frames = decoder.feed(data)
         except enp.ProtocolError as e:
-            events: list[Any] = list(getattr(e, "events", None) or ())  # decoded before the bad one: delivered
-            if events and self.conn is not None:
-                self.network.deliver(self, self.conn, events)
+            decoded: list[Any] = getattr(e, "events", None) or []  # decoded before the bad one: delivered
+            if decoded and self.conn is not None:
+                self.network.deliver(self, self.conn, decoded)
                 if self.lost:
                     return
             self.fail(f"malformed frame: {brief_error(e)}")
