@@ -600,7 +600,10 @@ class Network:
                                      f"(creation {to.creation}, now {conn.creation})")
 
     def send(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> None:
-        p = self._sender(from_)
+        node = self._node
+        p = node._processes.get(from_.id) if from_.node == node._name else None  # _sender inlined
+        if p is not None and p._pid is not from_ and p._pid != from_:
+            p = None
         if p is not None and p._important:  # every send of this process is important
             self.send_important(from_, to, message, priority)
             return
