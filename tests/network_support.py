@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from support import ListLogger
 
 import ergo
@@ -25,6 +26,22 @@ from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
 
 COOKIE = "test-cookie"
+
+try:
+    import uvloop  # noqa: F401
+    HAVE_UVLOOP = True
+except ImportError:  # not installed (or not on this platform): the uvloop cases are skipped
+    HAVE_UVLOOP = False
+
+#: the transports a network test runs over; uvloop's only where it is installed
+TRANSPORTS = ["sim", "asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(not HAVE_UVLOOP,
+                                                                                reason="uvloop is not installed"))]
+
+
+def make_cluster(kind: str) -> Cluster:
+    if kind == "sim":
+        return SimCluster()
+    return AsyncioCluster(uvloop=kind == "uvloop")
 
 
 def options(**network: Any) -> NodeOptions:
@@ -103,8 +120,14 @@ class SimCluster(Cluster):
 class AsyncioCluster(Cluster):
     name = "asyncio"
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, uvloop: bool = False) -> None:
+        if uvloop:
+            import uvloop as uv
+
+            self.loop = uv.new_event_loop()
+            self.name = "uvloop"
+        else:
+            self.loop = asyncio.new_event_loop()
         self.nodes = []
 
     def start(self, i: int, **network: Any) -> ergo.Node:

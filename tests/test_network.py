@@ -10,6 +10,7 @@ from network_support import AsyncioCluster, Cluster, SimCluster
 from support import Collector
 
 from ergo import (
+    PID,
     Actor,
     Alias,
     Atom,
@@ -18,14 +19,21 @@ from ergo import (
     MessageDownPID,
     MessageEvent,
     MessageExitPID,
+    MessagePriority,
     NoConnection,
     NoReply,
+    NoRoute,
     NotAllowed,
     ProcessID,
+    ProcessIncarnation,
     ProcessOptions,
     ProcessUnknown,
+    TerminateReasonPanic,
+    TerminateReasonShutdown,
     TooLarge,
 )
+from ergo.gen.options import AcceptorOptions
+from ergo.network import NetworkRoute
 
 
 @pytest.fixture(params=["sim", "asyncio"])
@@ -79,6 +87,8 @@ class Watcher(Collector):
             return self.link(request[1])
         if isinstance(request, tuple) and request[0] == "monitor":
             return self.monitor(request[1])
+        if isinstance(request, tuple) and request[0] == "demonitor":
+            return self.demonitor(request[1])
         if isinstance(request, tuple) and request[0] == "call":
             try:
                 return ("ok", await self.call(request[1], request[2], timeout=request[3] if len(request) > 3 else 5))
@@ -190,7 +200,7 @@ def test_a_lost_connection_fires_links_monitors_node_watchers_and_calls(cluster)
 
     a.send(a.spawn(Hold), "go")
     cluster.run_until(lambda: b._names["slow"].held)
-    b.stop_force()
+    a.network().node(b.name).disconnect()  # the connection goes; the processes there live on
     got = a.call(watcher, ("wait", 2))
     assert any(isinstance(m, MessageDownPID) and isinstance(m.reason, NoConnection) for m in got)
     assert any(isinstance(m, MessageDownNode) and m.name == b.name for m in got)
@@ -280,3 +290,626 @@ def test_remote_events_one_subscription_per_node(cluster):
         got = a.call(s, ("wait", 1))
         assert isinstance(got[0], MessageEvent) and got[0].message == "tick 1"
     assert len(b._pubsub._links[event]) == 1  # one subscription: the node, not each process
+
+
+def test_no_route_fails_connect_send_and_watch_with_no_route(cluster):
+    (a,) = cluster.cluster(1)
+    nowhere = Atom("nowhere@nohost")
+    with pytest.raises(NoRoute):  # the future completes (it did not wait forever)
+        a.wait_for(a.network().connect(nowhere), timeout=30)
+    with pytest.raises(NoRoute):
+        a.send(ProcessID("x", nowhere), "hi")
+    watcher = a.spawn(Watcher)
+    target = PID(nowhere, 7, 1)
+    assert a.call(watcher, ("monitor", target)) is None  # made at once: the failure comes as a message
+    assert a.call(watcher, ("link", ProcessID("y", nowhere))) is None
+    got = a.call(watcher, ("wait", 2))
+    assert {type(m).__name__ for m in got} == {"MessageDownPID", "MessageExitProcessID"}
+    assert all(isinstance(m.reason, NoRoute) for m in got)
+    info = a.process_info(watcher)
+    assert info.links == () and info.monitors == ()  # nothing is left behind
+    assert not a._pubsub._links and not a._pubsub._monitors
+
+
+def test_a_pid_of_an_earlier_incarnation_gets_process_incarnation():
+    """(sim only: a new creation needs the clock to pass a second.)  Node b restarts: a PID
+    of its first run is refused with ``ProcessIncarnation``, and never reaches the process
+    of the new run that happens to have the same id."""
+    cluster = SimCluster()
+    try:
+        a, b = cluster.cluster(2)
+        old = b.spawn(Counter)
+        assert a.call(old, "incr") == 1
+        b.stop()
+        cluster.run_until(lambda: not b.is_alive() and a.network().nodes() == [])
+        cluster.run_for(1.5)
+        b2 = cluster.start(2)
+        cluster.route(a, b2)
+        assert b2.creation != old.creation
+        new = b2.spawn(Collector)
+        assert new.id == old.id  # the same id in the new run: only the creation tells them apart
+        early = a.spawn(Watcher)
+        a.call(early, ("monitor", old))  # while dialing: the new run refuses it
+        (down,) = a.call(early, ("wait", 1))
+        assert isinstance(down, MessageDownPID) and isinstance(down.reason, ProcessIncarnation)
+        assert a.call(b2.spawn(Counter), "incr") == 1  # connected to the new run
+        with pytest.raises(ProcessIncarnation):
+            a.send(old, "to the old run")
+        with pytest.raises(ProcessIncarnation):
+            a.call(old, "incr")
+        watcher = a.spawn(Watcher)
+        a.call(watcher, ("monitor", old))  # connected: refused before anything is sent
+        (down,) = a.call(watcher, ("wait", 1))
+        assert isinstance(down, MessageDownPID) and isinstance(down.reason, ProcessIncarnation)
+        a.send(new, "to the new run")
+        assert b2.call(new, ("wait", 1)) == ["to the new run"]  # nothing of the old run's came first
+    finally:
+        cluster.close()
+
+
+def test_a_silent_peer_is_declared_down_within_the_heartbeat_timeout():
+    """(sim.)  b sends a heartbeat only every 10 s, so to a (timeout 3 s) an idle b is silent:
+    a declares it down within its own timeout (plus one check), though TCP says nothing."""
+    cluster = SimCluster()
+    try:
+        a = cluster.start(1, heartbeat_interval=1.0, heartbeat_timeout=3.0)
+        b = cluster.start(2, heartbeat_interval=10.0, heartbeat_timeout=30.0)
+        cluster.route_all()
+        target = b.spawn(Counter)
+        watcher = a.spawn(Watcher)
+        a.call(watcher, ("monitor", target))
+        a.call(watcher, ("monitor", Atom(str.__str__(b.name))))
+        assert a.call(target, "incr") == 1  # the last thing heard from b: this reply
+        heard = cluster.now
+        cluster.run_until(lambda: a.network().nodes() == [], timeout=60)
+        assert cluster.now - heard <= 3.0 + 1.0 + 0.01  # the timeout, and the check's period at most
+        got = a.call(watcher, ("wait", 2))
+        assert any(isinstance(m, MessageDownPID) and isinstance(m.reason, NoConnection) for m in got)
+        assert any(isinstance(m, MessageDownNode) and m.name == b.name for m in got)
+        assert any("nothing heard from" in t for t in a.captured.texts())
+    finally:
+        cluster.close()
+
+
+def test_an_idle_live_peer_is_never_declared_down():
+    """(sim.)  Two idle nodes with the default heartbeats stay connected over many timeouts:
+    one connection, the same links, nobody told anything."""
+    cluster = SimCluster()
+    try:
+        a, b = cluster.cluster(2)
+        watcher = a.spawn(Watcher)
+        a.call(watcher, ("monitor", Atom(str.__str__(b.name))))
+        target = b.spawn(Counter)
+        a.call(watcher, ("monitor", target))
+        assert a.call(target, "incr") == 1
+        cluster.run_for(1.0)  # the pool is complete
+        conn = a.network()._connections[str.__str__(b.name)]
+        links = list(conn.links)
+        assert len(links) == 3
+        cluster.run_for(20 * a.network().options.heartbeat_timeout)
+        assert a.network()._connections[str.__str__(b.name)] is conn and conn.links == links
+        assert b.network().nodes() == [a.name]
+        assert a.call(watcher, "messages") == []
+        assert a.call(target, "incr") == 2
+    finally:
+        cluster.close()
+
+
+@pytest.mark.parametrize("side", ["accepting", "dialing"])
+def test_a_broken_pool_link_takes_the_connection_down_and_the_next_send_dials_again(cluster, side):
+    """One link of the pool is aborted, on either side: the whole connection goes down (what
+    was in flight on that link cannot be known), watchers are told NoConnection, and the
+    next send dials a new connection; a sender's messages arrive in order, none twice."""
+    a, b = cluster.cluster(2)
+    collector = b.spawn_register("collector", Collector)
+    assert a.call(b.spawn(Counter), "incr") == 1  # a dialed b
+    cluster.run_until(lambda: len(a.network()._connections[str.__str__(b.name)].links) == 3
+                      and len(b.network()._connections[str.__str__(a.name)].links) == 3)
+    a_conn = a.network()._connections[str.__str__(b.name)]
+    b_conn = b.network()._connections[str.__str__(a.name)]
+    watcher = a.spawn(Watcher)
+    a.call(watcher, ("monitor", Atom(str.__str__(b.name))))
+
+    class Sender(Actor):
+        def init(self) -> None:
+            self.n = 0
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            for _ in range(message):
+                self.send(ProcessID("collector", b.name), self.n)
+                self.n += 1
+
+    sender = a.spawn(Sender)
+    a.send(sender, 50)
+    assert b.call(collector, ("wait", 50)) == list(range(50))
+    victim = (a_conn if side == "dialing" else b_conn).links[1]
+    victim.stream.abort()
+    got = a.call(watcher, ("wait", 1))
+    assert isinstance(got[0], MessageDownNode) and got[0].name == b.name
+    assert a_conn.state == "down" and b.name not in a.network().nodes()
+    a.send(sender, 50)  # dials again
+    received = b.call(collector, ("wait", 100))
+    assert received == list(range(100))
+    assert a.network().nodes() == [b.name]
+    cluster.run_until(lambda: len(a.network()._connections[str.__str__(b.name)].links) == 3)
+    a.send(sender, 50)
+    assert b.call(collector, ("wait", 150)) == list(range(150))
+    assert b.call(collector, "messages") == list(range(150))  # nothing twice
+
+
+def enp_order(pid: Any) -> int:
+    from ergo.wire import enp
+
+    return enp.order_key(pid)
+
+
+class PlainWatcher(Collector):
+    """Links or monitors from a plain (not async) handler: the answer cannot be waited for
+    there, so a refusal comes as the exit or down message."""
+
+    def init(self, *args: Any) -> None:
+        super().init()
+        self.trap_exit = True
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        if isinstance(message, tuple) and message[0] == "link":
+            self.link(message[1])
+        elif isinstance(message, tuple) and message[0] == "monitor":
+            self.monitor(message[1])
+        else:
+            super().handle_message(from_, message)
+
+
+@pytest.mark.parametrize("handler", ["plain", "async"])
+def test_watching_a_missing_remote_process_from_either_handler_kind(cluster, handler):
+    a, b = cluster.cluster(2)
+    existing = b.spawn(Counter)
+    assert a.call(existing, "incr") == 1
+    missing = [PID(b.name, existing.id + 1000, existing.creation), ProcessID("nobody", b.name)]
+    watcher = a.spawn(PlainWatcher if handler == "plain" else Watcher)
+    for target in missing:
+        for kind in ("link", "monitor"):
+            if handler == "plain":
+                a.send(watcher, (kind, target))
+            else:
+                assert a.call(watcher, (kind, target)) is None
+    got = a.call(watcher, ("wait", 4))
+    assert sorted(type(m).__name__ for m in got) == ["MessageDownPID", "MessageDownProcessID",
+                                                     "MessageExitPID", "MessageExitProcessID"]
+    assert all(isinstance(m.reason, ProcessUnknown) for m in got)
+    assert a.is_alive() and a.process_info(watcher).links == () and a.process_info(watcher).monitors == ()
+
+
+def test_two_local_watchers_of_one_remote_target_are_one_consumer_there(cluster):
+    """Two monitors and a link from node a to one process of b: b holds one consumer (the
+    node a), sends one Terminate frame, and a fans it out to all three."""
+    a, b = cluster.cluster(2)
+    target = b.spawn(Counter)
+    watchers = [a.spawn(Watcher) for _ in range(3)]
+    a.call(watchers[0], ("monitor", target))
+    a.call(watchers[1], ("monitor", target))
+    a.call(watchers[2], ("link", target))
+    assert a.call(watchers[0], ("call", target, "incr")) == ("ok", 1)  # the Monitor/Link frames arrived before
+    assert list(b._pubsub._monitors[target]) == [a.pid] and list(b._pubsub._links[target]) == [a.pid]
+    conn = b.network()._connections[str.__str__(a.name)]
+    before = conn.frames_out
+    b.send_exit(target, ValueError("gone"))
+    got = [a.call(w, ("wait", 1))[0] for w in watchers]
+    assert [type(m).__name__ for m in got] == ["MessageDownPID", "MessageDownPID", "MessageExitPID"]
+    assert all(m.pid == target and "gone" in str(m.reason) for m in got)
+    assert conn.frames_out - before == 1  # one Terminate frame for the node a
+    assert target not in b._pubsub._monitors and target not in b._pubsub._links
+
+
+def test_a_remote_event_buffer_reaches_the_first_subscriber_as_events(cluster):
+    a, b = cluster.cluster(2)
+
+    class Producer(Actor):
+        def init(self) -> None:
+            self.token = self.register_event("news", buffer=3)
+            for i in range(5):
+                self.send_event("news", self.token, f"old {i}")
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            self.send_event("news", self.token, message)
+
+    producer = b.spawn(Producer)
+    event = Event("news", b.name)
+    first = a.spawn(Watcher)
+    assert a.call(first, ("monitor", event)) == []  # (locally: the buffer; remotely it comes as events)
+    got = a.call(first, ("wait", 3))
+    assert [m.message for m in got] == ["old 2", "old 3", "old 4"]
+    assert all(isinstance(m, MessageEvent) and m.event == event for m in got)
+    b.send(producer, "fresh")
+    assert [m.message for m in a.call(first, ("wait", 4))][3] == "fresh"
+
+
+def test_send_exit_to_a_remote_process_that_traps_exits(cluster):
+    a, b = cluster.cluster(2)
+    trapping = b.spawn(Watcher)  # traps exits: the signal becomes a message
+    sender = a.spawn(Watcher)
+    assert a.call(sender, ("send_exit", trapping, ValueError("please stop"))) == "sent"
+    (got,) = b.call(trapping, ("wait", 1))
+    assert isinstance(got, MessageExitPID) and got.pid == sender and "please stop" in str(got.reason)
+    assert b.process_info(trapping).pid == trapping  # still alive
+
+
+def _tls_contexts() -> tuple[Any, Any]:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "host2")  # the host each transport dials
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+def test_tls_with_certificates_made_here(cluster):
+    """b accepts TLS only (certificates from a throwaway CA); a dials it with a client
+    context and works as over TCP; c, without a client context, gets a clear NoConnection."""
+    server, client = _tls_contexts()
+    port = 0 if cluster.name == "asyncio" else 11144
+    a = cluster.start(1, ssl=client)
+    b = cluster.start(2, acceptors=(AcceptorOptions(port=port, ssl=server),))
+    c = cluster.start(3)
+    for dialer in (a, c):
+        host, bport = b.network()._listeners[0].address
+        dialer.network().add_route(f"^{b.name.value}$", NetworkRoute(host, bport, tls=True))
+    b.spawn_register("counter", Counter)
+    counter = ProcessID("counter", b.name)
+    assert a.call(counter, "incr") == 1
+    assert a.call(counter, "incr") == 2
+    conn = a.network()._connections[str.__str__(b.name)]
+    assert all(link.stream.tls for link in conn.links)
+    with pytest.raises(NoConnection, match="NetworkOptions.ssl"):
+        c.call(counter, "incr")
+    assert a.call(counter, "incr") == 3  # b serves on
+
+
+def test_tls_acceptor_refuses_a_plain_dialer(cluster):
+    """A route that forgets tls=True to a TLS-only acceptor: the dial fails with
+    NoConnection, and the acceptor keeps serving TLS peers."""
+    server, client = _tls_contexts()
+    port = 0 if cluster.name == "asyncio" else 11144
+    a = cluster.start(1, ssl=client)
+    b = cluster.start(2, acceptors=(AcceptorOptions(port=port, ssl=server),))
+    c = cluster.start(3, ssl=client, connect_timeout=2.0)
+    host, bport = b.network()._listeners[0].address
+    a.network().add_route(f"^{b.name.value}$", NetworkRoute(host, bport, tls=True))
+    c.network().add_route(f"^{b.name.value}$", NetworkRoute(host, bport))
+    b.spawn_register("counter", Counter)
+    counter = ProcessID("counter", b.name)
+    with pytest.raises(NoConnection):
+        c.call(counter, "incr")
+    assert a.call(counter, "incr") == 1
+
+
+def test_a_process_s_messages_arrive_before_its_exit_or_down(cluster):
+    """As in Erlang: what a process sent before it ended reaches a watcher on another node
+    before the exit or down it causes there, even when its link of the pool is congested
+    (simulation: 200 ms each way, so 800 KB wait behind the window)."""
+    if cluster.name == "sim":
+        cluster.sim.set_latency("host1", "host2", 0.2)
+    a, b = cluster.cluster(2)
+    watcher = a.spawn(Watcher)
+
+    class Chatty(Actor):
+        def init(self, to: Any) -> None:
+            self.to = to
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            for i in range(100):
+                self.send(self.to, (i, "x" * 8000))
+            raise RuntimeError("done talking")
+
+    chatty = b.spawn(Chatty, watcher)
+    while enp_order(chatty) % 3 == 0:  # one whose link is not the first of the pool
+        chatty = b.spawn(Chatty, watcher)
+    a.call(watcher, ("monitor", chatty))
+    a.call(watcher, ("call", chatty, "hello"))  # the Monitor frame arrived before this (Chatty refuses calls)
+    cluster.run_until(lambda: len(b.network()._connections[str.__str__(a.name)].links) == 3)
+    b.send(chatty, "go")
+    got = a.call(watcher, ("wait", 101), timeout=60)
+    assert [m[0] for m in got[:100]] == list(range(100))
+    assert got[100] == MessageDownPID(chatty, TerminateReasonPanic)
+
+
+def test_one_sender_keeps_its_order_while_the_pool_grows(cluster):
+    """The first messages go out while the connection has one link (the others are still
+    joining); those sent once the pool is complete must not overtake them, however busy
+    that first link is (simulation: 200 ms each way, 1.6 MB behind the window)."""
+    if cluster.name == "sim":
+        cluster.sim.set_latency("host1", "host2", 0.2)
+    a, b = cluster.cluster(2)
+    collector = b.spawn_register("collector", Collector)
+
+    class Sender(Actor):
+        def init(self) -> None:
+            self.n = 0
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            for _ in range(message):
+                self.send(ProcessID("collector", b.name), (self.n, "x" * 8000))
+                self.n += 1
+
+    sender = a.spawn(Sender)
+    while enp_order(sender) % 3 == 0:  # one whose link is not the first of the pool
+        sender = a.spawn(Sender)
+    a.send(sender, 200)  # dials; these wait for the connection, then all take its first link
+    peer = str.__str__(b.name)
+    cluster.run_until(lambda: peer in a.network()._connections and len(a.network()._connections[peer].links) == 3)
+    a.send(sender, 10)
+    got = b.call(collector, ("wait", 210), timeout=60)
+    assert [m[0] for m in got] == list(range(210))
+
+
+def test_a_monitor_made_before_a_message_is_in_place_when_the_message_arrives(cluster):
+    """A process monitors a remote process and then sends it a message that ends it: the
+    down carries the real reason (the Monitor frame got there first, as Erlang orders the
+    signals of one process), not ProcessUnknown, even when the pool's first link is busy
+    (simulation: 200 ms each way, another sender's 1.6 MB on it)."""
+    if cluster.name == "sim":
+        cluster.sim.set_latency("host1", "host2", 0.2)
+    a, b = cluster.cluster(2)
+    b.spawn_register("collector", Collector)
+
+    class Victim(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            raise RuntimeError("told to die")
+
+    class Hog(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            for i in range(200):
+                self.send(ProcessID("collector", b.name), (i, "x" * 8000))
+
+    class MonitorThenSend(PlainWatcher):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            if isinstance(message, tuple) and message[0] == "kill":
+                self.monitor(message[1])
+                self.send(message[1], "die")
+            else:
+                super().handle_message(from_, message)
+
+    victim = b.spawn(Victim)
+    assert a.call(b.spawn(Counter), "incr") == 1
+    peer = str.__str__(b.name)
+    cluster.run_until(lambda: len(a.network()._connections[peer].links) == 3)
+    hog = a.spawn(Hog)
+    while enp_order(hog) % 3 != 0:  # a hog on the pool's first link
+        hog = a.spawn(Hog)
+    watcher = a.spawn(MonitorThenSend)
+    while enp_order(watcher) % 3 == 0:  # a watcher on another one
+        watcher = a.spawn(MonitorThenSend)
+    a.send(hog, "go")
+    a.send(watcher, ("kill", victim))
+    (down,) = a.call(watcher, ("wait", 1), timeout=60)
+    assert down == MessageDownPID(victim, TerminateReasonPanic)
+
+
+def test_a_remote_event_buffer_comes_before_later_events(cluster):
+    """The buffer returned to a remote subscriber reaches it before the events the producer
+    sends once subscribed (here: at once, on MessageEventStart), even when the pool's first
+    link is busy (simulation: 200 ms each way, another sender's 1.6 MB on it)."""
+    if cluster.name == "sim":
+        cluster.sim.set_latency("host1", "host2", 0.2)
+    a, b = cluster.cluster(2)
+    a.spawn_register("collector", Collector)
+
+    class Producer(Actor):
+        def init(self) -> None:
+            self.token = self.register_event("news", notify=True, buffer=2)
+            self.send_event("news", self.token, "old 1")
+            self.send_event("news", self.token, "old 2")
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            if type(message).__name__ == "MessageEventStart":
+                self.send_event("news", self.token, "new")
+
+    class Hog(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            for i in range(200):
+                self.send(ProcessID("collector", a.name), (i, "x" * 8000))
+
+    assert a.call(b.spawn(Counter), "incr") == 1
+    peer = str.__str__(a.name)
+    cluster.run_until(lambda: peer in b.network()._connections and len(b.network()._connections[peer].links) == 3)
+    producer = b.spawn(Producer)
+    while enp_order(producer) % 3 == 0:  # a producer off the pool's first link
+        producer = b.spawn(Producer)
+    hog = b.spawn(Hog)
+    while enp_order(hog) % 3 != 0:  # a hog on it
+        hog = b.spawn(Hog)
+    b.send(hog, "go")
+    subscriber = a.spawn(Watcher)
+    assert a.call(subscriber, ("monitor", Event("news", b.name))) == []
+    got = a.call(subscriber, ("wait", 3), timeout=60)
+    assert [m.message for m in got] == ["old 1", "old 2", "new"]
+
+
+def test_demonitor_then_monitor_from_another_process_keeps_the_subscription(cluster):
+    """The last local monitor of a remote target goes and another process monitors it at
+    once: the Demonitor and the Monitor frame may take different links of the pool and
+    arrive the other way round; the new monitor must neither be refused (TargetExist) nor
+    lose its subscription: it hears the target's real end (simulation: 200 ms each way,
+    another sender's 1.6 MB on the link the Demonitor takes)."""
+    if cluster.name == "sim":
+        cluster.sim.set_latency("host1", "host2", 0.2)
+    a, b = cluster.cluster(2)
+    b.spawn_register("collector", Collector)
+
+    class Hog(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            for i in range(200):
+                self.send(ProcessID("collector", b.name), (i, "x" * 8000))
+
+    class Handover(PlainWatcher):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            if isinstance(message, tuple) and message[0] == "handover":
+                _, target, successor = message
+                self.demonitor(target)
+                self.send(successor, ("monitor", target))  # a local message: the successor monitors at once
+            else:
+                super().handle_message(from_, message)
+
+    target = b.spawn(Counter)
+    assert a.call(target, "incr") == 1
+    peer = str.__str__(b.name)
+    cluster.run_until(lambda: len(a.network()._connections[peer].links) == 3)
+    hog = a.spawn(Hog)
+    while enp_order(hog) % 3 != 0:  # a hog on the pool's first link
+        hog = a.spawn(Hog)
+    first = a.spawn(Handover)
+    while enp_order(first) % 3 != 0:  # its Demonitor behind the hog's
+        first = a.spawn(Handover)
+    successor = a.spawn(PlainWatcher)
+    while enp_order(successor) % 3 == 0:  # its Monitor on a free link
+        successor = a.spawn(PlainWatcher)
+    a.send(first, ("monitor", target))
+    cluster.run_until(lambda: target in b._pubsub._monitors)
+    a.send(hog, "go")
+    a.send(first, ("handover", target, successor))
+    cluster.run_until(lambda: a.process_info(successor).monitors == (target,))  # both frames are out
+    conn = a.network()._connections[peer]
+    cluster.run_until(lambda: not conn.waiting, timeout=60)  # and b has answered both
+    assert a.call(successor, "messages") == []  # not told anything: the target lives
+    assert list(b._pubsub._monitors.get(target, ())) == [a.pid]  # still subscribed there
+    b.send_exit(target, ValueError("the end"))
+    (down,) = a.call(successor, ("wait", 1), timeout=60)
+    assert isinstance(down, MessageDownPID) and "the end" in str(down.reason)
+
+
+def test_a_peer_s_watches_are_forgotten_with_their_targets(cluster):
+    """What a node keeps for a peer's links and monitors goes when the targets go (no
+    Demonitor follows a down), and when the peer withdraws them."""
+    a, b = cluster.cluster(2)
+    watcher = a.spawn(Watcher)
+    targets = [b.spawn(Counter) for _ in range(5)]
+    for t in targets:
+        a.call(watcher, ("monitor", t))
+        a.call(watcher, ("link", t))
+    assert a.call(watcher, ("call", targets[0], "incr")) == ("ok", 1)
+    consumer = b.network()._consumers[str.__str__(a.name)]
+    assert len(consumer.watches) == 10
+    for t in targets:
+        b.send_exit(t, ValueError("bye"))
+    a.call(watcher, ("wait", 10))
+    assert consumer.watches == {} and consumer._monitored == {} and consumer._linked == {}
+    alive = b.spawn(Counter)
+    a.call(watcher, ("monitor", alive))
+    a.call(watcher, ("demonitor", alive))
+    assert a.call(watcher, ("call", alive, "incr")) == ("ok", 1)  # the Demonitor arrived before
+    assert consumer.watches == {} and consumer._monitored == {}
+
+
+def test_a_call_queued_while_dialing_and_too_large_for_the_peer_fails_at_once(cluster):
+    """The peer's limit is known only once connected: a request that waited for the
+    connection and is above it fails the caller with TooLarge then, not at its timeout."""
+    a = cluster.start(1)
+    b = cluster.start(2, max_message_size=4096)
+    cluster.route_all()
+    b.spawn_register("counter", Counter)
+    watcher = a.spawn(Watcher)
+    started = cluster.now
+    result = a.call(watcher, ("call", ProcessID("counter", b.name), "x" * 10_000, 30), timeout=60)
+    assert result[:2] == ("error", "TooLarge")
+    assert cluster.now - started < 5
+    assert a.call(ProcessID("counter", b.name), "incr") == 1  # the connection serves on
+
+
+def test_a_graceful_stop_tells_remote_watchers_the_real_reasons(cluster):
+    """node.stop() ends every process with ``shutdown`` and then closes its connections:
+    what the processes' ends sent (Terminate frames, failed calls) reaches the peers
+    before the close, instead of being thrown away with a reset."""
+    a, b = cluster.cluster(2)
+    target = b.spawn_register("counter", Counter)
+    b.spawn_register("slow", Counter)
+    watcher = a.spawn(Watcher)
+    a.call(watcher, ("monitor", target))
+    a.call(watcher, ("monitor", Atom(str.__str__(b.name))))
+    assert a.call(watcher, ("call", target, "incr")) == ("ok", 1)
+    caller = a.spawn(Watcher)
+
+    class Hold(Actor):
+        async def handle_message(self, from_: Any, message: Any) -> None:
+            try:
+                await self.call(ProcessID("slow", b.name), "later", timeout=60)
+            except Exception as e:
+                self.send(caller, type(e).__name__)
+
+    a.send(a.spawn(Hold), "go")
+    cluster.run_until(lambda: b._names["slow"].held)
+    b.stop()
+    got = a.call(watcher, ("wait", 2))
+    assert got[0] == MessageDownPID(target, TerminateReasonShutdown)
+    assert got[1] == MessageDownNode(b.name)
+    assert a.call(caller, ("wait", 1)) == ["NodeTerminated"]  # the slow process ended with its node
+    assert not [t for t in a.captured.texts() if "reset" in t]
+
+
+def test_a_watcher_is_told_even_when_the_terminate_frame_is_lost_with_its_link():
+    """(sim.)  The target's end is queued on its pool link, which then breaks: the Terminate
+    frame is lost, so the connection goes down and the remote watcher is told NoConnection
+    rather than keeping its monitor for ever; the next call dials again."""
+    cluster = SimCluster()
+    try:
+        a, b = cluster.cluster(2)
+        target = b.spawn(Counter)
+        watcher = a.spawn(Watcher)
+        a.call(watcher, ("monitor", target))
+        assert a.call(watcher, ("call", target, "incr")) == ("ok", 1)
+        peer = str.__str__(a.name)
+        cluster.run_until(lambda: len(b.network()._connections[peer].links) == 3)
+        conn = b.network()._connections[peer]
+        b.send_exit(target, ValueError("bye"))
+        conn.routes[enp_order(target)].stream.abort()  # before the queued Terminate frame is written
+        got = a.call(watcher, ("wait", 1))
+        assert [type(m) for m in got] == [MessageDownPID] and isinstance(got[0].reason, NoConnection)
+        assert a.call(b.spawn(Counter), "incr") == 1  # connected again
+    finally:
+        cluster.close()
+
+
+def test_a_remote_event_keeps_its_producer_s_priority(cluster):
+    """An event sent with high priority reaches a busy remote subscriber ahead of the
+    ordinary messages already waiting in its mailbox, as it does a local one."""
+    a, b = cluster.cluster(2)
+    order: list = []
+    gate = a.spawn_register("gate", Counter)  # holds a call ("later") until told to answer
+
+    class Busy(Actor):
+        async def handle_message(self, from_: Any, message: Any) -> None:
+            order.append(message)
+            if message == "block":
+                await self.call(gate, "later", timeout=60)
+
+        def handle_event(self, message: Any) -> None:
+            order.append(("event", message.message))
+
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            return self.monitor(request)
+
+    class Urgent(Actor):
+        def init(self) -> None:
+            self.send_priority = MessagePriority.HIGH
+            self.token = self.register_event("alarm")
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            self.send_event("alarm", self.token, message)
+
+    producer = b.spawn(Urgent)
+    busy = a.spawn(Busy)
+    assert a.call(busy, Event("alarm", b.name)) == []
+    cluster.run_until(lambda: Event("alarm", b.name) in b._pubsub._monitors)
+    a.send(busy, "block")
+    cluster.run_until(lambda: a._names["gate"].held)  # busy waits for the gate
+    a.send(busy, "m1")
+    a.send(busy, "m2")
+    b.send(producer, "fire")
+    cluster.run_until(lambda: sum(a.process_info(busy).mailbox_queues.values()) == 3)
+    a.send(gate, "answer")
+    cluster.run_until(lambda: len(order) == 4)
+    assert order == ["block", ("event", "fire"), "m1", "m2"]

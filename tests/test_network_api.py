@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from network_support import AsyncioCluster, Cluster, SimCluster
+from network_support import TRANSPORTS, Cluster, make_cluster
 from support import Collector
 
 import sim
@@ -14,22 +14,27 @@ from ergo import (
     Actor,
     CompressionOptions,
     Incorrect,
+    MessageDownNode,
+    MessageDownPID,
     NetworkStopped,
     NoConnection,
     NodeOptions,
+    NoReply,
     NoRoute,
     ProcessID,
     ProcessOptions,
     ProcessState,
     ProcessUnknown,
     Taken,
+    TerminateReasonShutdown,
+    unwrap_reason,
 )
 from ergo.network import NetworkRoute
 
 
-@pytest.fixture(params=["sim", "asyncio"])
+@pytest.fixture(params=TRANSPORTS)
 def cluster(request: pytest.FixtureRequest):
-    c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
+    c: Cluster = make_cluster(request.param)
     yield c
     c.close()
 
@@ -149,6 +154,63 @@ def test_a_node_without_a_network_says_so():
 
 def test_a_call_to_an_unreachable_node_fails_with_the_reason(cluster):
     (a,) = cluster.cluster(1)
-    a.network().add_route("^ghost@", NetworkRoute("127.0.0.1" if cluster.name == "asyncio" else "host1", 1))
+    a.network().add_route("^ghost@", NetworkRoute("host1" if cluster.name == "sim" else "127.0.0.1", 1))
     with pytest.raises((NoConnection, ProcessUnknown)):
         a.call(ProcessID("x", "ghost@nowhere"), "q", timeout=30)
+
+
+def test_a_graceful_stop_tells_remote_watchers_the_real_reason_before_the_connection_goes(cluster):
+    a, b = cluster.cluster(2)
+    target = b.spawn(Collector)
+    watcher = a.spawn(Collector)
+
+    class Watch(Actor):
+        def init(self, target: Any, report: Any) -> None:
+            self.report = report
+            self.monitor(target)
+            self.monitor(b.name)
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            self.send(self.report, message)
+
+    a.spawn(Watch, target, watcher)
+    a.call(target, "messages")  # the monitor went before this call's request
+    b.stop()
+    got = a.call(watcher, ("wait", 2))
+    down_pid = next(m for m in got if isinstance(m, MessageDownPID))
+    assert unwrap_reason(down_pid.reason) is TerminateReasonShutdown, down_pid.reason  # not NoConnection
+    assert any(isinstance(m, MessageDownNode) for m in got)
+
+
+def test_calls_from_a_node_that_went_away_are_forgotten_and_a_spawn_over_a_dead_connection_fails_its_future(cluster):
+    a, b = cluster.cluster(2)
+
+    class Holder(Actor):
+        def init(self) -> None:
+            self.held: list = []
+
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            self.held.append((from_, ref))
+            return NoReply
+
+    holder = b.spawn_register("holder", Holder)
+    caller = a.spawn(Collector)
+
+    class Caller(Actor):
+        async def handle_message(self, from_: Any, message: Any) -> None:
+            try:
+                await self.call(ProcessID("holder", b.name), "q", timeout=60)
+            except Exception as e:
+                self.send(caller, type(e).__name__)
+
+    a.send(a.spawn(Caller), "go")
+    cluster.run_until(lambda: b._names["holder"].held)
+    assert len(b.network().remote_calls) == 1 and b._names["holder"]._calls_in
+    remote = a.network().node(b.name)
+    remote.disconnect()
+    assert a.call(caller, ("wait", 1)) == ["NoConnection"]
+    cluster.run_until(lambda: not b.network().nodes())
+    assert b.network().remote_calls == {} and not b._names["holder"]._calls_in  # nothing kept for them
+    spawn = remote.spawn("anything")
+    assert spawn.done() and isinstance(spawn.exception(), NoConnection)
+    assert holder is not None

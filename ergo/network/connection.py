@@ -7,11 +7,10 @@ scheduler, incoming bytes are decoded and handed to the :class:`Connection`.
 
 A :class:`Connection` is the peer as the node sees it: created when the node first needs
 the peer (a dial) or when the peer's first link is accepted, *up* once a handshake has
-succeeded, and *down* for good once its last link is gone.  While it is being dialed the
-frames sent to it wait in a bounded queue; if the dial fails they are dropped and what
-waited for an answer is failed with the reason.  A frame takes the link its order key
-chooses, so the frames of one sender keep their order; a broken link of a pool that is
-still up is redialed by the side that dialed the first one.
+succeeded, and *down* for good once any of its links breaks (see ``link_lost``).  While
+it is being dialed the frames sent to it wait in a bounded queue; if the dial fails they
+are dropped and what waited for an answer is failed with the reason.  A frame takes the
+link its order key chooses, so the frames of one sender keep their order.
 """
 
 from __future__ import annotations
@@ -174,16 +173,6 @@ class Link(StreamProtocol):
             self._flushing = True
             self.network.scheduler.call_soon(self._flush)
 
-    def send_pid(self, from_: PID, to: PID, message: Any, priority: int) -> None:
-        """``send(SendPID(from_, to, message, priority))`` without making the SendPID: the
-        hot path of a plain send to a PID (errors raised here, nothing sent)."""
-        out = self.codec.send_pid(from_, to, message, priority)
-        if out:
-            self._write(out)
-        if not self._flushing:
-            self._flushing = True
-            self.network.scheduler.call_soon(self._flush)
-
     def _write(self, data: bytes | bytearray) -> None:
         if self.lost or self.stream is None:
             return
@@ -236,9 +225,11 @@ class Connection:
         self.peer: handshake.NodeInfo | None = None
         self.connection_id = ""
         self.pool_size = 1
-        self.dialed = False  # this node dialed the first link: it redials broken ones
+        self.dialed = False  # this node dialed the first link (and so the pool's others)
         self.since = 0.0
         self.queue: list[Any] = []  # frames (messages) waiting while dialing
+        #: order key (1..255) -> the link its frames take (see send)
+        self.routes: dict[int, Link] = {}
         self.queued_bytes = 0
         self.frames_in = 0
         self.frames_out = 0
@@ -249,9 +240,9 @@ class Connection:
         self.timer: Any = None
         #: the transport's connect future while the first link is being dialed
         self.attempt: Any = None
-        #: why it went down, once it did
-        self.error: ErgoError | None = None
         self.on_up: list[Callable[[Connection | None, BaseException | None], None]] = []
+        #: why it went down (set once it is down)
+        self.error: ErgoError | None = None
 
     # what Node._fail_calls asks of a target
     def _describe(self) -> str:
@@ -268,8 +259,16 @@ class Connection:
         threshold of ``compression`` (a sender's ``CompressionOptions``) if given.
         Encoding errors and ``TooLarge`` are raised here, before anything is sent."""
         if self.state is UP:
-            links = self.links
-            link = links[order % len(links)] if order and len(links) > 1 else links[0]
+            if order:
+                # a key keeps the link it first took while that link lives: picking by
+                # ``order % len(links)`` alone moved a sender to another link whenever the
+                # pool grew or shrank, and its new frames overtook those still on the old one
+                link = self.routes.get(order)
+                if link is None or link.lost:
+                    links = self.links
+                    link = self.routes[order] = links[order % len(links)]
+            else:
+                link = self.links[0]
             link.send(msg, compression.threshold if compression is not None else None)
             self.frames_out += 1
         elif self.state is DIALING:
@@ -283,12 +282,15 @@ class Connection:
             raise NoConnection(f"the connection to {self.name} is down")
 
     def send_pid(self, from_: PID, to: PID, message: Any, priority: int) -> None:
-        """``send(SendPID(...), order_key(from_))`` of an up connection, without the SendPID
-        (see :meth:`Link.send_pid`); the same link as the sender's other frames."""
-        links = self.links
-        n = len(links)
-        link = links[(1 + from_.id % 255) % n] if n > 1 else links[0]
-        # Link.send_pid inlined: one Python frame less per message
+        """``send(SendPID(from_, to, message, priority), order_key(from_))`` of an up
+        connection, without making the SendPID: the hot path of a plain send to a PID (errors
+        raised here, nothing sent); the same link as the sender's other frames."""
+        order = 1 + from_.id % 255  # enp.order_key, inlined
+        link = self.routes.get(order)
+        if link is None or link.lost:  # as send: the key keeps the link it first took
+            links = self.links
+            link = self.routes[order] = links[order % len(links)]
+        # Link.send inlined, without the SendPID: one Python frame less per message
         out = link.codec.send_pid(from_, to, message, priority)
         if out:
             link._write(out)
@@ -318,19 +320,36 @@ class Connection:
                 self.send(msg, order, compression)
             except ErgoError as e:  # too large for the peer's limit, known only now
                 self.network.log.warning("a message queued for %s was not sent: %s", self.name, e)
+                self._not_sent(msg, e)
         waiting, self.on_up = self.on_up, []
         for fn in waiting:
             fn(self, None)
+
+    def _not_sent(self, msg: Any, error: ErgoError) -> None:
+        """A queued frame could not be sent after all: whoever waits for its answer (a
+        caller, an important send, a link or monitor) is told ``error`` now, instead of
+        waiting for an answer that cannot come."""
+        ref = getattr(msg, "ref", None)
+        if ref is None:
+            return
+        calls = self._calls_in
+        caller = calls.pop(ref, None) if calls else None
+        if caller is not None:
+            self.network._node._route_response(caller, ref, None, error)
+        answer = self.waiting.pop(ref, None)
+        if answer is not None:
+            answer(error, None)
 
     def link_lost(self, link: Link, error: ErgoError | None) -> None:
         if link in self.links:
             self.links.remove(link)
         if self.state is not UP:
             return
-        if self.links:  # the rest of the pool carries on; the dialing side replaces this one
-            if self.dialed:
-                self.network.redial(self)
-            return
+        # One broken link takes the whole connection down, as Erlang's one connection does.
+        # What was in flight on it (a message, a Terminate, a Monitor, an acknowledgement)
+        # is lost, and the rest of the pool cannot say what: carrying on would leave a
+        # watch that never fires or a future that never completes, silently.  Down, every
+        # watcher and waiter is told NoConnection, and the next send dials again.
         why = f"the connection to {self.name} was lost"
         if error is not None:
             why += f": {error}"

@@ -38,13 +38,13 @@ from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 from ..gen.messages import MessageEvent
 from ..gen.options import NetworkOptions, ProcessOptions
 from ..gen.types import MessagePriority
-from ..node.runner import MSG
+from ..node.runner import _QUEUE_OF_PRIORITY, MSG
 from ..scheduler import Future
 from ..transport import Transport
 from ..wire import edf, handshake
 from ..wire import enp as _enp
 from ..wire.registrar import Route
-from .connection import DIALING, UP, Connection, Link
+from .connection import DIALING, DOWN, UP, Connection, Link
 from .registrar import EsrdRegistrar
 
 if TYPE_CHECKING:
@@ -61,6 +61,8 @@ _PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority
 _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
 _NORMAL = MessagePriority.NORMAL
 _SEND_PID = enp.SendPID
+#: a mailbox queue (what pub/sub hands a consumer) -> the ENP priority it came from
+_PRIORITY_OF_QUEUE = {q: _PRIORITY[p] for p, q in _QUEUE_OF_PRIORITY.items()}
 _TERMINATE = {PID: enp.TerminatePID, ProcessID: enp.TerminateProcessID, Alias: enp.TerminateAlias,
               Event: enp.TerminateEvent}
 _SEND = {PID: enp.SendPID, ProcessID: enp.SendProcessID, Alias: enp.SendAlias}
@@ -95,6 +97,10 @@ class RemoteConsumer:
         self._linked: dict[Any, None] | None = None
         self._monitored: dict[Any, None] | None = None
         self._state = 0  # below TERMINATED: pub/sub tells it
+        #: (link?, target) -> how many Link/Monitor frames the peer sent for it, less its
+        #: Unlink/Demonitor frames: they may cross on different links of the pool (the last
+        #: watcher there leaves and another comes), so they are counted, not just applied
+        self.watches: dict[tuple[bool, Any], int] = {}
 
     def _describe(self) -> str:
         return f"node {self.conn.name}"
@@ -102,14 +108,23 @@ class RemoteConsumer:
     def _push_signal(self, queue: int, item: tuple[Any, ...]) -> None:
         message = item[3]
         target, reason = getattr(message, message.__slots__[0]), getattr(message, "reason", None)
+        watches = self.watches  # the target is gone, and with it the peer's watches of it
+        watches.pop((True, target), None)
+        watches.pop((False, target), None)
         frame = _TERMINATE.get(type(target))
         if frame is None or reason is None:
             return
-        self.network.send_frame(self.conn, frame(target, reason), 0)
+        # on the link of the process that ended (``item[1]``), behind what it sent before
+        # (Erlang's order of signals between two processes); order 0 took the pool's first link
+        source = item[1]
+        order = enp.order_key(source) if type(source) is PID and source.node == self.network._node._name else 0
+        self.network.send_frame(self.conn, frame(target, reason), order)
 
     def _push(self, queue: int, item: tuple[Any, ...]) -> None:
         m: MessageEvent = item[3]
-        self.network.send_frame(self.conn, enp.SendEvent(item[1], m.event, m.timestamp, m.message, 0),
+        # the producer's priority travels with the event (it was always sent as normal)
+        self.network.send_frame(self.conn, enp.SendEvent(item[1], m.event, m.timestamp, m.message,
+                                                         _PRIORITY_OF_QUEUE.get(queue, 0)),
                                 enp.order_key(item[1]))
 
     def _push_main(self, item: tuple[Any, ...]) -> None:  # pragma: no cover - pub/sub never sends it plain messages
@@ -159,7 +174,8 @@ class RemoteNode:
     def disconnect(self) -> None:
         """Close the connection (everything watching the peer is told ``NoConnection``)."""
         if self._conn.state is UP:
-            self._network.connection_down(self._conn, NoConnection(f"disconnected from {self._conn.name}"))
+            error = NoConnection(f"disconnected from {self._conn.name}")
+            self._network.connection_down(self._conn, error, graceful=True)
 
     def __repr__(self) -> str:
         return f"<RemoteNode {self._conn.name} {self._conn.state}>"
@@ -195,6 +211,8 @@ class Network:
         self._routes: list[tuple[str, re.Pattern[str], NetworkRoute, int]] = []
         self._spawnable: dict[str, tuple[Callable[..., Any], frozenset[str] | None]] = {}
         self._consumers: dict[str, RemoteConsumer] = {}
+        #: links whose handshake has not ended yet
+        self._handshaking: set[Link] = set()
         #: calls from remote callers being handled here: ref -> the local target owing the answer
         self.remote_calls: dict[Ref, Runner] = {}
         self._registrar: Any = None
@@ -249,14 +267,25 @@ class Network:
             if isinstance(f._exception, Taken):  # the name belongs to another node: this one cannot run
                 self._node.stop()
 
-    def stop(self) -> None:
-        """Close every connection and listener and unregister (the node is stopping)."""
+    def stop(self, graceful: bool = True) -> None:
+        """Close every connection and listener and unregister (the node is stopping).
+        ``graceful``: what is queued for the peers is sent before a FIN; otherwise the
+        connections are reset and the peers see them lost (``Node.stop_force``)."""
         if self._stopped:
             return
         self._stopped = True
         for listener in self._listeners:
             listener.close()
         self._listeners = []
+        handshaking, self._handshaking = self._handshaking, set()
+        for link in handshaking:  # not connections yet: nothing depends on them
+            if link.stream is not None:
+                link.stream.abort()
+        for conn in self._connections.values() if graceful else ():
+            # what the processes' ends queued (Terminate frames, failed calls) goes out first,
+            # then a FIN: a peer hears the real reasons, not a reset (connection_down spares
+            # a closing stream)
+            conn.close()
         for conn in list(self._connections.values()) + list(self._pending.values()):
             self.connection_down(conn, NoConnection(f"node {self._node._name} stopped"))
         if self._registrar is not None:
@@ -326,7 +355,7 @@ class Network:
         if conn is not None:
             return conn
         conn = self._dial(key)
-        if conn.error is not None:  # failed at once (no route): say why here
+        if conn.state is DOWN and conn.error is not None:  # failed before it began (no route, ...)
             raise conn.error
         return conn
 
@@ -402,14 +431,6 @@ class Network:
         self.log.warning("network: cannot connect to %s: %s", conn.name, error)
         self.connection_down(conn, error)
 
-    def redial(self, conn: Connection) -> None:
-        """A link of an up pool broke: the side that dialed replaces it (after a short pause)."""
-        def again() -> None:
-            if conn.state is UP and len(conn.links) < conn.pool_size:
-                self._join(conn)
-
-        self.scheduler.call_later(0.1, again)
-
     def _join(self, conn: Connection) -> None:
         routes = self._resolve(_text(conn.name))
 
@@ -429,9 +450,26 @@ class Network:
     # -- the handshake's outcome (called by Link) -------------------------------------------
 
     def handshake_started(self, link: Link) -> None:
-        pass
+        self._handshaking.add(link)
+        if not link.dialer:  # a dial is bounded by its own timer; an accepted stream by this one
+            self.scheduler.call_later(self.options.connect_timeout, self._handshake_timeout, link, link.hs)
+
+    def _handshake_timeout(self, link: Link, hs: Any) -> None:
+        """An accepted stream still handshaking after the connect timeout (a peer that sent
+        half a HELLO, or nothing): refused and closed, so it cannot hold the stream for ever."""
+        if link.hs is not hs or hs is None or link.lost or hs.done:
+            return
+        events = hs.abort(handshake.HandshakeTruncated(
+            f"no complete handshake within {self.options.connect_timeout} s (NetworkOptions.connect_timeout)"))
+        link._write_handshake()  # the REFUSE saying why
+        link.hs = None
+        self.handshake_refused(link, hs, events[0] if events else None)
 
     def handshake_accepted(self, link: Link, hs: Any, accepted: handshake.Accepted) -> None:
+        self._handshaking.discard(link)
+        if self._stopped:
+            link.close()
+            return
         peer = accepted.peer
         name = peer.name
         if link.dialer:
@@ -492,9 +530,12 @@ class Network:
                 self._join(conn)
 
     def handshake_refused(self, link: Link, hs: Any, refused: handshake.Refused | None) -> None:
+        self._handshaking.discard(link)
         reason = refused.reason if refused is not None else handshake.HandshakeTruncated()
         if link.stream is not None:
             link.stream.close()
+        if self._stopped:
+            return
         if not link.dialer:
             peer = getattr(hs, "peer_name", None) or (link.stream.peer if link.stream is not None else "?")
             if not isinstance(reason, handshake.SimultaneousConnect):
@@ -511,12 +552,13 @@ class Network:
 
     # -- losing a connection ----------------------------------------------------------------
 
-    def connection_down(self, conn: Connection, error: ErgoError) -> None:
-        """``conn`` is gone for good: everything that depended on it is told ``error``."""
+    def connection_down(self, conn: Connection, error: ErgoError, graceful: bool = False) -> None:
+        """``conn`` is gone for good: everything that depended on it is told ``error``.
+        ``graceful``: its links are closed after sending what is pending (else aborted)."""
         was_up = conn.state is UP
         if conn.state is not DIALING and not was_up:
             return
-        conn.state = "down"
+        conn.state = DOWN
         conn.error = error
         name = _text(conn.name)
         if self._connections.get(name) is conn:
@@ -530,7 +572,9 @@ class Network:
             conn.timer = None
         for link in list(conn.links):
             link.why = link.why or str(error)
-            if link.stream is not None:
+            if graceful:
+                link.close()
+            elif link.stream is not None and not link.stream.closing:
                 link.stream.abort()
         conn.links = []
         conn.queue = []
@@ -543,6 +587,14 @@ class Network:
         calls, conn._calls_in = conn._calls_in, None
         for ref, caller in (calls or {}).items():
             node._route_response(caller, ref, None, NoConnection(f"{error} before the reply came"))
+        # calls from the peer's processes being handled here: nobody will read their answers
+        for ref, target in list(self.remote_calls.items()):
+            calls = target._calls_in
+            caller = calls.get(ref) if calls else None
+            if caller is None or caller.node == conn.name:
+                del self.remote_calls[ref]
+                if calls and caller is not None:
+                    del calls[ref]
         answers, conn.waiting = conn.waiting, {}
         for answer in answers.values():
             answer(error, None)
@@ -680,8 +732,10 @@ class Network:
         self._check_creation(conn, to)
         conn.send(enp.SendExit(from_, to, reason), enp.order_key(from_))
 
-    def watch(self, target: Any, link: bool) -> None:
-        """The first local watcher of the remote ``target`` (of this kind): subscribe."""
+    def watch(self, target: Any, link: bool, by: PID | None = None) -> None:
+        """The first local watcher (``by``) of the remote ``target`` (of this kind): subscribe.
+        The frame takes ``by``'s link of the pool, so it arrives before anything ``by``
+        sends the target afterwards (a message that ends it must find the watch in place)."""
         node = self._node
         if type(target) is Atom:  # a node: watched through its connection, no frame
             try:
@@ -692,10 +746,15 @@ class Network:
             if conn.state is not UP:
                 conn.on_up.append(lambda c, err: None)  # its loss fires node_down
             return
-        conn = self.connection(target.node)
         ref = node.make_ref()
         frame = enp.Link if link else enp.Monitor
-        conn.send(frame(node._core_pid, target, ref), 0)
+        try:
+            conn = self.connection(target.node)
+            self._check_creation(conn, target)
+            conn.send(frame(node._core_pid, target, ref), enp.order_key(by) if by is not None else 0)
+        except ErgoError as e:  # no route, a connection down, an old PID: told as a refusal is
+            self.scheduler.call_soon(node._pubsub.remote_refused, target, link, e)
+            return
 
         def answered(error: BaseException | None, result: Any) -> None:
             if error is not None:
@@ -705,8 +764,9 @@ class Network:
 
         conn.waiting[ref] = answered
 
-    def unwatch(self, target: Any, link: bool) -> None:
-        """The last local watcher of the remote ``target`` (of this kind) stopped: unsubscribe."""
+    def unwatch(self, target: Any, link: bool, by: PID | None = None) -> None:
+        """The last local watcher (``by``) of the remote ``target`` (of this kind) stopped:
+        unsubscribe, on ``by``'s link of the pool (as :meth:`watch`)."""
         if type(target) is Atom:
             return
         conn = self._connections.get(_text(target.node)) or self._pending.get(_text(target.node))
@@ -715,7 +775,7 @@ class Network:
         ref = self._node.make_ref()
         frame = enp.Unlink if link else enp.Demonitor
         try:
-            conn.send(frame(self._node._core_pid, target, ref), 0)
+            conn.send(frame(self._node._core_pid, target, ref), enp.order_key(by) if by is not None else 0)
         except ErgoError:
             return
         conn.waiting[ref] = lambda error, result: None
@@ -735,7 +795,11 @@ class Network:
         ref = node.make_ref()
         current = node._current
         from_ = current._pid if current is not None and hasattr(current, "_pid") else node._core_pid
-        conn.send(enp.Spawn(from_, ref, name, register, fields, tuple(args)), 0)
+        try:
+            conn.send(enp.Spawn(from_, ref, name, register, fields, tuple(args)), 0)
+        except ErgoError as e:  # the connection is down, or the arguments cannot travel: the future says so
+            fut.set_exception(e)
+            return fut
 
         def answered(error: BaseException | None, result: Any) -> None:
             if error is not None:
@@ -861,13 +925,25 @@ class Network:
         try:
             if type(target) is Atom or getattr(target, "node", None) != self._node._name:
                 raise NotAllowed(f"{target} is not on {self._node._name}")
+            if type(target) is PID and target.creation != self._node._creation:
+                raise ProcessIncarnation(f"{target} is of an earlier incarnation of {self._node._name}")
             table, attr = (pubsub._links, "_linked") if link else (pubsub._monitors, "_monitored")
-            buffered = pubsub.add(consumer, target, table, attr)  # type: ignore[arg-type]
+            key = (link, target)
+            mine = getattr(consumer, attr)
+            if mine is not None and target in mine:  # crossed its own withdrawal: still subscribed
+                consumer.watches[key] = consumer.watches.get(key, 1) + 1
+                buffered = pubsub.buffer_of(target) if type(target) is Event else None
+            else:
+                buffered = pubsub.add(consumer, target, table, attr)  # type: ignore[arg-type]
+                consumer.watches[key] = 1
             if buffered:
                 result = buffered
         except ErgoError as e:
             error = e
-        conn.send(enp.Result(f.from_, f.ref, error, result), 0)
+        # an event's answer (its buffer) takes the producer's link, ahead of the events it
+        # sends from now on; on the pool's first link they could overtake it
+        entry = pubsub._events.get(target) if type(target) is Event else None
+        conn.send(enp.Result(f.from_, f.ref, error, result), enp.order_key(entry.producer) if entry else 0)
 
     def _on_unwatch(self, conn: Connection, f: Any) -> None:
         pubsub = self._node._pubsub
@@ -876,7 +952,13 @@ class Network:
         error: BaseException | None = None
         try:
             table, attr = (pubsub._links, "_linked") if link else (pubsub._monitors, "_monitored")
-            pubsub.remove(consumer, f.target, table, attr)  # type: ignore[arg-type]
+            key = (link, f.target)
+            count = consumer.watches.pop(key, 0)
+            mine = getattr(consumer, attr)
+            if count > 1 and mine is not None and f.target in mine:  # a later subscription overtook this
+                consumer.watches[key] = count - 1
+            else:
+                pubsub.remove(consumer, f.target, table, attr)  # type: ignore[arg-type]
         except ErgoError as e:
             error = e
         conn.send(enp.Result(f.from_, f.ref, error, None), 0)
@@ -886,12 +968,24 @@ class Network:
         if fn is not None:
             fn(f.error, getattr(f, "result", None))
 
+    def _not_its_own(self, conn: Connection, what: str, target: Any) -> bool:
+        """Whether ``target`` (of a Terminate or an event) belongs to another node than the
+        peer that sent it: only a target's own node speaks of its end or its events."""
+        if target.node == conn.name:
+            return False
+        self.log.warning("network: %s sent %s about %s, not its own: dropped", conn.name, what, target)
+        return True
+
     def _on_terminate(self, conn: Connection, f: Any) -> None:
         target = f.target
+        if self._not_its_own(conn, type(f).__name__, target):
+            return
         source = target if type(target) is PID else PID(conn.name, 1, conn.creation)
         self._node._pubsub.fire(target, f.reason, source)
 
     def _on_event(self, conn: Connection, f: Any) -> None:
+        if self._not_its_own(conn, "an event", f.event):
+            return
         self._node._pubsub.remote_event(f.from_, MessageEvent(f.event, f.timestamp, f.message),
                                        _PRIORITY_OF.get(f.priority, MessagePriority.NORMAL))
 

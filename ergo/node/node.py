@@ -901,12 +901,15 @@ class Node(Env):
         raise exc
 
     def stop_force(self) -> None:
-        """Kill every process without waiting for them, then stop."""
+        """Kill every process without waiting for them, then stop; connections to other
+        nodes are reset, not closed, so the peers see them lost (``NoConnection``)."""
         if self._state == _STOPPED:
             return
         self._check_thread("stop_force")
         self._state = _STOPPING
         self._log.info("node %s is stopping (forced)", self._name.value)
+        if self._network is not None:
+            self._network.stop(graceful=False)
         for p in list(self._processes.values()):
             p._kill()
         if self._state != _STOPPED:

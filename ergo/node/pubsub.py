@@ -169,7 +169,7 @@ class PubSub:
         consumers[consumer._pid] = None
         if remote:
             if len(consumers) == 1:  # the first local watcher of this kind: subscribe there
-                self._node._net(target).watch(target, table is self._links)
+                self._node._net(target).watch(target, table is self._links, consumer._pid)
             return [] if t is Event else None  # a remote event's buffer arrives as messages
         if type(target) is Event:
             return self._subscribed(target)
@@ -195,7 +195,7 @@ class PubSub:
                 if self._is_remote(target):  # the last local watcher of this kind: unsubscribe there
                     net = self._node._network
                     if net is not None:
-                        net.unwatch(target, table is self._links)
+                        net.unwatch(target, table is self._links, pid)
                     return
         if type(target) is Event and target in self._events:
             self._unsubscribed(target)
@@ -424,6 +424,11 @@ class PubSub:
         if entry.notify and entry.consumers == 1:
             self._notify(entry, MessageEventStart(event.name))
         return list(entry.last) if entry.last is not None else []
+
+    def buffer_of(self, event: Event) -> list[MessageEvent]:
+        """The buffered last messages of a local event (``[]`` if it has none or is gone)."""
+        entry = self._events.get(event)
+        return list(entry.last) if entry is not None and entry.last is not None else []
 
     def _unsubscribed(self, event: Event) -> None:
         entry = self._events.get(event)

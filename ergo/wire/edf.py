@@ -32,7 +32,19 @@ from typing import Any
 import msgpack
 
 from ergo.gen import messages as _messages
-from ergo.gen.errors import ERRORS, ErgoError, Incorrect, Malformed, Taken, Unsupported
+from ergo.gen.errors import (
+    ERRORS,
+    ErgoError,
+    Incorrect,
+    Malformed,
+    Taken,
+    TerminateReason,
+    TerminateReasonKill,
+    TerminateReasonNormal,
+    TerminateReasonPanic,
+    TerminateReasonShutdown,
+    Unsupported,
+)
 from ergo.gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 
 from ._brief import brief, brief_error
@@ -651,10 +663,20 @@ class Registry:
             # an error class this node does not know: keep its name and text (exit reasons
             # must always arrive), never import or build it
             return RemoteError(name, ", ".join(map(_arg_text, args)))
+        if cls is TerminateReason and len(args) == 1:
+            # the well-known reasons arrive as the very objects, so ``reason is
+            # TerminateReasonNormal`` holds for a remote reason as for a local one
+            known = _KNOWN_REASONS.get(args[0]) if type(args[0]) is str else None
+            if known is not None:
+                return known
         try:
             return cls(*args)
         except Exception as e:  # noqa: BLE001
             raise DecodeError(f"error {brief(name)} refused its arguments: {brief_error(e)}") from None
+
+_KNOWN_REASONS = {r.args[0]: r for r in (TerminateReasonNormal, TerminateReasonKill, TerminateReasonPanic,
+                                         TerminateReasonShutdown)}
+
 
 def _arg_text(arg: Any) -> str:
     # str() of a plain scalar is what the sender meant; anything else may be hostile (a

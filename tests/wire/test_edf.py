@@ -343,3 +343,13 @@ def test_identifier_encodings_are_compact():
     pid = PID(NODE, 1005, 1)
     assert len(REG.encode(pid)) == 3 + 16 + len(NODE)  # ext8 header + id + creation + node
     assert len(REG.encode(Ref(NODE, 1, (1, 2, 3)))) == 3 + 32 + len(NODE)
+
+
+def test_the_well_known_terminate_reasons_decode_as_the_very_objects():
+    from ergo import TerminateReasonKill, TerminateReasonNormal, TerminateReasonPanic, TerminateReasonShutdown
+    from ergo.gen.errors import TerminateReason
+
+    for reason in (TerminateReasonNormal, TerminateReasonKill, TerminateReasonPanic, TerminateReasonShutdown):
+        assert edf.decode(edf.encode(reason)) is reason
+    other = edf.decode(edf.encode(TerminateReason("custom")))
+    assert other == TerminateReason("custom")

@@ -1,0 +1,28 @@
+"""The two nodes of Ergo's distributed cases, on both transports (see ``dist_probe.py``).
+
+Ported from ``testing/tests/002_distributed``: t000 connect, t001 remote spawn, t003 send,
+t004 call, t005 link, t006 monitor, t007 event.  Not ported: t002 (remote application
+start: the project has no applications), and the parts of t003 named in its docstring.
+Each file's docstring lists the differences from Ergo its tests pin.
+"""
+
+from __future__ import annotations
+
+import pytest
+from network_support import AsyncioCluster, Cluster, SimCluster
+
+
+@pytest.fixture(params=["sim", "asyncio"])
+def cluster(request: pytest.FixtureRequest):
+    c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def nodes(cluster: Cluster):
+    """node1 and node2 as Ergo's cases start them (max message sizes 567 and 765), routed to each other."""
+    node1 = cluster.start(1, max_message_size=567)
+    node2 = cluster.start(2, max_message_size=765)
+    cluster.route_all()
+    return node1, node2

@@ -1,0 +1,299 @@
+"""Bad input at a live acceptor, on both transports: raw streams connect to node b and
+send garbage, truncated or stalled handshakes, and (past a real handshake, made with the
+right cookie by ``ergo.wire.handshake.Dialer``) oversized or malformed ENP frames.  Each
+bad link is closed by b and logged, and throughout a well-behaved peer (node a) keeps
+being served: a call round trip after each.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from network_support import COOKIE, AsyncioCluster, Cluster, SimCluster
+
+from ergo import PID, Actor, Event, MessageDownPID, MessageEvent, NoConnection, ProcessID, Timeout
+from ergo.network import NetworkRoute
+from ergo.transport import Stream, StreamProtocol
+from ergo.wire import enp, handshake
+
+#: a few examples, the same every run (each one is a connection to a live node)
+FEW = settings(max_examples=12, derandomize=True, deadline=None, database=None,
+               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@pytest.fixture(params=["sim", "asyncio"])
+def cluster(request: pytest.FixtureRequest):
+    c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
+    yield c
+    c.close()
+
+
+class Counter(Actor):
+    def init(self) -> None:
+        self.n = 0
+
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        self.n += 1
+        return self.n
+
+
+class RawPeer(StreamProtocol):
+    """A stream that is nobody's node: it writes what the test says and keeps what arrives."""
+
+    def __init__(self) -> None:
+        self.stream: Stream | None = None
+        self.received = bytearray()
+        self.lost = False
+
+    def connection_made(self, stream: Stream) -> None:
+        self.stream = stream
+
+    def data_received(self, data: memoryview) -> None:
+        self.received += data
+
+    def connection_lost(self, error: Any) -> None:
+        self.lost = True
+
+
+class Fixture:
+    """Node a (well-behaved, routed to b), node b (the acceptor under attack, max message
+    size 4096), and a counter on b that a calls to show b still serves it."""
+
+    def __init__(self, cluster: Cluster, a_timeout: float = 5.0, b_timeout: float = 2.0) -> None:
+        self.cluster = cluster
+        self.a = cluster.start(1, connect_timeout=a_timeout)
+        self.b = cluster.start(2, max_message_size=4096, connect_timeout=b_timeout)
+        cluster.route(self.a, self.b)
+        self.b.spawn_register("counter", Counter)
+        self.calls = 0
+        self.names = itertools.count(1)
+        self.round_trip()
+
+    def round_trip(self) -> None:
+        self.calls += 1
+        assert self.a.call(ProcessID("counter", self.b.name), "incr") == self.calls
+
+    def connect(self) -> RawPeer:
+        peer = RawPeer()
+        host, port = self.b.network()._listeners[0].address
+        self.a.network().transport.connect(host, port, lambda: peer)
+        self.cluster.run_until(lambda: peer.stream is not None)
+        return peer
+
+    def handshake(self) -> RawPeer:
+        """A raw stream past a real handshake: b takes it for node ``rawN@rawhost``."""
+        peer = self.connect()
+        dialer = handshake.Dialer(handshake.NodeInfo(name=f"raw{next(self.names)}@rawhost", creation=1),
+                                  COOKIE, expect=str.__str__(self.b.name))
+        while True:
+            assert peer.stream is not None
+            out = dialer.data_to_send()
+            if out:
+                peer.stream.write(out)
+            if dialer.done:
+                return peer
+            self.cluster.run_until(lambda: peer.received or peer.lost)
+            assert not peer.lost, "b closed a good handshake"
+            data = bytes(peer.received)
+            peer.received.clear()
+            for event in dialer.receive_data(data):
+                assert isinstance(event, handshake.Accepted), event
+
+    def logged(self, *words: str) -> int:
+        return sum(1 for t in self.b.captured.texts() if all(w in t for w in words))
+
+    def closed_and_logged(self, peer: RawPeer, *words: str, before: int) -> None:
+        self.cluster.run_until(lambda: peer.lost)
+        self.cluster.run_until(lambda: self.logged(*words) > before)
+        self.round_trip()
+
+
+def test_a_stalled_handshake_is_closed_by_the_acceptor(cluster):
+    """A peer that connects and sends half a HELLO, then nothing: the acceptor closes it
+    once the connect timeout has passed (it held the stream for ever)."""
+    f = Fixture(cluster, b_timeout=0.5)
+    before = f.logged("refused a connection")
+    peer = f.connect()
+    hello = handshake.Dialer(handshake.NodeInfo(name="half@rawhost", creation=1), COOKIE).data_to_send()
+    assert peer.stream is not None
+    peer.stream.write(hello[: len(hello) // 2])
+    f.closed_and_logged(peer, "refused a connection", before=before)
+    silent = f.connect()  # and one that sends nothing at all
+    f.closed_and_logged(silent, "refused a connection", before=before + 1)
+
+
+#: bytes no frame or handshake message can start with, more than either may be long: sent
+#: after the garbage, they end whatever the garbage began (a frame or message still
+#: waiting for its body) with a malformed one, so every example ends with a bad link
+TRAILER = b"\xff" * (4096 + handshake.MAX_BODY + 16)
+
+
+def _hello() -> bytes:
+    return handshake.Dialer(handshake.NodeInfo(name="fuzz@rawhost", creation=1), COOKIE).data_to_send()
+
+
+def test_garbage_before_the_handshake(cluster):
+    f = Fixture(cluster)
+    hello = _hello()
+
+    @FEW
+    @given(st.one_of(
+        st.binary(min_size=1, max_size=300),  # anything
+        st.tuples(st.integers(0, len(hello)), st.binary(max_size=100)).map(lambda t: hello[:t[0]] + t[1]),
+    ))
+    def case(garbage: bytes) -> None:
+        before = f.logged("refused a connection")
+        peer = f.connect()
+        assert peer.stream is not None
+        peer.stream.write(garbage + TRAILER)
+        f.closed_and_logged(peer, "refused a connection", before=before)
+
+    case()
+
+
+def test_truncated_handshakes_closed_by_the_peer(cluster):
+    """A HELLO cut short, then the peer closes: refused as truncated, logged."""
+    f = Fixture(cluster)
+    hello = _hello()
+    for cut in (1, 3, len(hello) // 2, len(hello) - 1):
+        before = f.logged("refused a connection")
+        peer = f.connect()
+        assert peer.stream is not None
+        peer.stream.write(hello[:cut])
+        peer.stream.close()
+        f.closed_and_logged(peer, "refused a connection", before=before)
+
+
+def test_a_wrong_cookie_past_the_first_message(cluster):
+    f = Fixture(cluster)
+    before = f.logged("refused a connection")
+    peer = f.connect()
+    dialer = handshake.Dialer(handshake.NodeInfo(name="intruder@rawhost", creation=1), "not-the-cookie")
+    assert peer.stream is not None
+    peer.stream.write(dialer.data_to_send())
+    f.cluster.run_until(lambda: peer.received)
+    dialer.receive_data(bytes(peer.received))
+    peer.stream.write(dialer.data_to_send())
+    f.closed_and_logged(peer, "refused a connection", before=before)
+
+
+def test_an_oversized_frame_closes_that_link(cluster):
+    f = Fixture(cluster)
+    before = f.logged("closed")
+    peer = f.handshake()
+    to = PID(f.b.name, 1000, f.b.creation)
+    frame = enp.encode(enp.SendPID(PID("raw@rawhost", 1, 1), to, "x" * 10_000, 0))
+    assert len(frame) > 4096  # b's limit
+    assert peer.stream is not None
+    peer.stream.write(frame)
+    f.closed_and_logged(peer, "closed", "exceeds the limit", before=before)
+    peer = f.handshake()  # a header claiming 4 GiB allocates nothing and closes the link too
+    assert peer.stream is not None
+    peer.stream.write(bytes([enp.MAGIC, enp.VERSION]) + b"\xff\xff\xff\xff" + b"\x00\x01")
+    f.closed_and_logged(peer, "closed", "exceeds the limit", before=before + 1)
+
+
+def test_malformed_frames_after_a_handshake(cluster):
+    f = Fixture(cluster)
+    types = sorted(enp.FRAME_TYPES)
+
+    def framed(t: tuple[int, int, bytes]) -> bytes:
+        ftype, order, body = t
+        return bytes([enp.MAGIC, enp.VERSION]) + (8 + len(body)).to_bytes(4, "big") + bytes([order, ftype]) + body
+
+    @FEW
+    @given(st.one_of(
+        st.binary(min_size=1, max_size=300),  # anything
+        st.tuples(st.sampled_from(types), st.integers(0, 255), st.binary(max_size=200)).map(framed),
+        st.tuples(st.integers(0, 255), st.integers(0, 255), st.binary(max_size=200)).map(framed),
+    ))
+    def case(garbage: bytes) -> None:
+        before = f.logged("link to", "closed")
+        peer = f.handshake()
+        assert peer.stream is not None
+        peer.stream.write(garbage + TRAILER)
+        f.closed_and_logged(peer, "link to", "closed", before=before)
+
+    case()
+
+
+class Liar(RawPeer):
+    """An acceptor that answers every dial with the same bytes."""
+
+    def __init__(self, answer: bytes) -> None:
+        super().__init__()
+        self.answer = answer
+
+    def data_received(self, data: memoryview) -> None:
+        super().data_received(data)
+        if self.stream is not None and not self.stream.closing:
+            self.stream.write(self.answer)
+
+
+def test_a_dialer_meeting_garbage_fails_that_dial_and_serves_on(cluster):
+    """The other way round: node a dials something that answers garbage (or a cut
+    CHALLENGE): the dial fails with NoConnection or Timeout, logged, and a keeps working."""
+    f = Fixture(cluster, a_timeout=0.5)
+    liar_node = cluster.start(3)  # gives the liar a host and a port of its own
+    host, _ = liar_node.network()._listeners[0].address
+    answers = iter([b"garbage", b"\xff" * 5000, _hello(), _hello()[:5]])
+    for i, answer in enumerate(answers):
+        listener = liar_node.network().transport.listen(host, 0 if cluster.name == "asyncio" else 12000 + i,
+                                                        lambda answer=answer: Liar(answer))
+        lhost, lport = listener.address
+        name = f"liar{i}@{lhost}" if cluster.name == "asyncio" else f"liar{i}@host3"
+        f.a.network().add_route(f"^{name}$", NetworkRoute(lhost, lport))
+        with pytest.raises((NoConnection, Timeout)):  # Timeout: a's connect_timeout, for the cut answer
+            f.a.call(ProcessID("x", name), "hello", timeout=30)
+        listener.close()
+        f.round_trip()
+
+
+def test_a_peer_cannot_speak_for_another_node(cluster):
+    """A connected peer sends a Terminate frame and an event about targets of *another*
+    node: they are dropped (logged), the local watchers and subscribers of those targets
+    hear nothing, and what the other node itself says still arrives."""
+    f = Fixture(cluster)
+    a, b = f.a, f.b
+    journal: list = []
+
+    class Listener(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            journal.append(message)
+
+        def handle_event(self, message: Any) -> None:
+            journal.append(message)
+
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            return self.monitor(request[1])
+
+    class Producer(Actor):
+        def init(self) -> None:
+            self.token = self.register_event("news")
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            self.send_event("news", self.token, message)
+
+    target = a.spawn(Counter)
+    producer = a.spawn(Producer)
+    listener = b.spawn(Listener)
+    b.call(listener, ("monitor", target))
+    b.call(listener, ("monitor", Event("news", a.name)))
+    f.cluster.run_until(lambda: target in a._pubsub._monitors and Event("news", a.name) in a._pubsub._monitors)
+    impostor = f.handshake()
+    assert impostor.stream is not None
+    impostor.stream.write(enp.encode(enp.TerminatePID(target, ValueError("forged"))))
+    impostor.stream.write(enp.encode(enp.SendEvent(producer, Event("news", a.name), 1, "forged", 0)))
+    f.cluster.run_until(lambda: f.logged("about", "not its own") >= 2)
+    f.round_trip()
+    assert journal == []
+    a.send(producer, "real")
+    f.cluster.run_until(lambda: journal)
+    a.send_exit(target, ValueError("real end"))
+    f.cluster.run_until(lambda: len(journal) == 2)
+    assert isinstance(journal[0], MessageEvent) and journal[0].message == "real"
+    assert isinstance(journal[1], MessageDownPID) and "real end" in str(journal[1].reason)
