@@ -160,3 +160,29 @@ class AsyncioCluster(Cluster):
         self.loop.run_until_complete(asyncio.sleep(0))
         self.loop.close()
         asyncio.set_event_loop(None)
+
+
+def hold_a_call(cluster: Cluster, a: ergo.Node, name: Any) -> ergo.PID:
+    """A process of ``a`` calls ``name`` (a ProcessID that holds its calls: it never answers)
+    from an async handler; returns a Collector that gets the name of the error the call
+    ends with.  Returns once the call is held there."""
+    from support import Collector
+
+    report = a.spawn(Collector)
+
+    class Hold(ergo.Actor):
+        async def handle_message(self, from_: Any, message: Any) -> None:
+            try:
+                await self.call(name, "later", timeout=60)
+            except Exception as e:
+                self.send(report, type(e).__name__)
+
+    held = len(_holder(cluster, name).held)
+    a.send(a.spawn(Hold), "go")
+    cluster.run_until(lambda: len(_holder(cluster, name).held) > held)
+    return report
+
+
+def _holder(cluster: Cluster, name: Any) -> Any:
+    node = next(n for n in cluster.nodes if n.name == name.node)
+    return node._names[name.name]

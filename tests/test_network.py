@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from network_support import AsyncioCluster, Cluster, SimCluster
+from network_support import TRANSPORTS, Cluster, SimCluster, hold_a_call, make_cluster
 from support import Collector
 
 from ergo import (
@@ -36,9 +36,9 @@ from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
 
 
-@pytest.fixture(params=["sim", "asyncio"])
+@pytest.fixture(params=TRANSPORTS)  # the simulated transport, asyncio, and uvloop where installed
 def cluster(request: pytest.FixtureRequest):
-    c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
+    c: Cluster = make_cluster(request.param)
     yield c
     c.close()
 
@@ -189,17 +189,7 @@ def test_a_lost_connection_fires_links_monitors_node_watchers_and_calls(cluster)
     watcher = a.spawn(Watcher)
     a.call(watcher, ("monitor", target))
     a.call(watcher, ("monitor", Atom(str.__str__(b.name))))
-    caller = a.spawn(Watcher)
-
-    class Hold(Actor):
-        async def handle_message(self, from_: Any, message: Any) -> None:
-            try:
-                await self.call(ProcessID("slow", b.name), "later", timeout=60)
-            except Exception as e:
-                self.send(caller, type(e).__name__)
-
-    a.send(a.spawn(Hold), "go")
-    cluster.run_until(lambda: b._names["slow"].held)
+    caller = hold_a_call(cluster, a, ProcessID("slow", b.name))
     a.network().node(b.name).disconnect()  # the connection goes; the processes there live on
     got = a.call(watcher, ("wait", 2))
     assert any(isinstance(m, MessageDownPID) and isinstance(m.reason, NoConnection) for m in got)
@@ -552,7 +542,7 @@ def test_tls_with_certificates_made_here(cluster):
     """b accepts TLS only (certificates from a throwaway CA); a dials it with a client
     context and works as over TCP; c, without a client context, gets a clear NoConnection."""
     server, client = _tls_contexts()
-    port = 0 if cluster.name == "asyncio" else 11144
+    port = 11144 if cluster.name == "sim" else 0
     a = cluster.start(1, ssl=client)
     b = cluster.start(2, acceptors=(AcceptorOptions(port=port, ssl=server),))
     c = cluster.start(3)
@@ -574,7 +564,7 @@ def test_tls_acceptor_refuses_a_plain_dialer(cluster):
     """A route that forgets tls=True to a TLS-only acceptor: the dial fails with
     NoConnection, and the acceptor keeps serving TLS peers."""
     server, client = _tls_contexts()
-    port = 0 if cluster.name == "asyncio" else 11144
+    port = 11144 if cluster.name == "sim" else 0
     a = cluster.start(1, ssl=client)
     b = cluster.start(2, acceptors=(AcceptorOptions(port=port, ssl=server),))
     c = cluster.start(3, ssl=client, connect_timeout=2.0)
@@ -831,17 +821,7 @@ def test_a_graceful_stop_tells_remote_watchers_the_real_reasons(cluster):
     a.call(watcher, ("monitor", target))
     a.call(watcher, ("monitor", Atom(str.__str__(b.name))))
     assert a.call(watcher, ("call", target, "incr")) == ("ok", 1)
-    caller = a.spawn(Watcher)
-
-    class Hold(Actor):
-        async def handle_message(self, from_: Any, message: Any) -> None:
-            try:
-                await self.call(ProcessID("slow", b.name), "later", timeout=60)
-            except Exception as e:
-                self.send(caller, type(e).__name__)
-
-    a.send(a.spawn(Hold), "go")
-    cluster.run_until(lambda: b._names["slow"].held)
+    caller = hold_a_call(cluster, a, ProcessID("slow", b.name))
     b.stop()
     got = a.call(watcher, ("wait", 2))
     assert got[0] == MessageDownPID(target, TerminateReasonShutdown)

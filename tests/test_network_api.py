@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from network_support import TRANSPORTS, Cluster, make_cluster
+from network_support import TRANSPORTS, Cluster, hold_a_call, make_cluster
 from support import Collector
+from test_calls_fail_fast import Holder
 
 import sim
 from ergo import (
@@ -19,7 +20,6 @@ from ergo import (
     NetworkStopped,
     NoConnection,
     NodeOptions,
-    NoReply,
     NoRoute,
     ProcessID,
     ProcessOptions,
@@ -185,26 +185,8 @@ def test_a_graceful_stop_tells_remote_watchers_the_real_reason_before_the_connec
 def test_calls_from_a_node_that_went_away_are_forgotten_and_a_spawn_over_a_dead_connection_fails_its_future(cluster):
     a, b = cluster.cluster(2)
 
-    class Holder(Actor):
-        def init(self) -> None:
-            self.held: list = []
-
-        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
-            self.held.append((from_, ref))
-            return NoReply
-
     holder = b.spawn_register("holder", Holder)
-    caller = a.spawn(Collector)
-
-    class Caller(Actor):
-        async def handle_message(self, from_: Any, message: Any) -> None:
-            try:
-                await self.call(ProcessID("holder", b.name), "q", timeout=60)
-            except Exception as e:
-                self.send(caller, type(e).__name__)
-
-    a.send(a.spawn(Caller), "go")
-    cluster.run_until(lambda: b._names["holder"].held)
+    caller = hold_a_call(cluster, a, ProcessID("holder", b.name))
     assert len(b.network().remote_calls) == 1 and b._names["holder"]._calls_in
     remote = a.network().node(b.name)
     remote.disconnect()

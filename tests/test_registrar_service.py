@@ -638,6 +638,16 @@ def test_a_hidden_node_resolves_through_the_registrar_but_is_not_registered():
     assert isinstance(outcome(s, make(s, "host1").resolve("h@host2")), NoConnection)  # host2 serves nobody
 
 
+def test_a_call_to_a_name_its_hosts_registrar_does_not_know_fails_with_noroute():
+    s = sim.Sim(seed=4)
+    s.start_node("b@host1", _networked())
+    c = s.start_node("c@host2", _networked())
+    with pytest.raises(NoRoute, match="ghost@host1"):  # the dial's own reason, not a NoConnection
+        c.call(ProcessID("echo", "ghost@host1"), 1)
+    with pytest.raises(NoRoute, match="ghost@host1"):  # and again, once more through the registrar
+        c.call(ProcessID("echo", "ghost@host1"), 2)
+
+
 # -- on asyncio, over loopback ---------------------------------------------------------------
 
 

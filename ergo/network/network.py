@@ -586,15 +586,19 @@ class Network:
             fn(None, error)
         calls, conn._calls_in = conn._calls_in, None
         for ref, caller in (calls or {}).items():
-            node._route_response(caller, ref, None, NoConnection(f"{error} before the reply came"))
+            # a call sent while dialing fails with why the dial failed (NoRoute, Timeout, a
+            # refusal), as a call to an unreachable node does at once; one in flight on a live
+            # connection with NoConnection.  Each caller gets an exception of its own.
+            failure = NoConnection(f"{error} before the reply came") if was_up else type(error)(*error.args)
+            node._route_response(caller, ref, None, failure)
         # calls from the peer's processes being handled here: nobody will read their answers
         for ref, target in list(self.remote_calls.items()):
-            calls = target._calls_in
-            caller = calls.get(ref) if calls else None
-            if caller is None or caller.node == conn.name:
+            owed = target._calls_in
+            by = owed.get(ref) if owed else None
+            if by is None or by.node == conn.name:
                 del self.remote_calls[ref]
-                if calls and caller is not None:
-                    del calls[ref]
+                if owed and by is not None:
+                    del owed[ref]
         answers, conn.waiting = conn.waiting, {}
         for answer in answers.values():
             answer(error, None)
