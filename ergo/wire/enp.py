@@ -1090,7 +1090,7 @@ class LinkCodec:
                     return self.send_pid(from_, to, message, priority, compress=_NEVER)
                 if self._batch_n >= self.batch_entries - 1 or len(self._batch) + len(entry) > self._room:
                     return self._entry(entry)
-                if not self._batch_marked and has_marks(entry):
+                if not self._batch_marked and 0xC7 in entry and has_marks(entry):  # memchr first: no call
                     self._batch_marked = _FLAG_MARKED
                 self._batch += entry
                 self._batch_n += 1
