@@ -38,7 +38,7 @@ from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 from ..gen.messages import MessageEvent
 from ..gen.options import NetworkOptions, ProcessOptions
 from ..gen.types import MessagePriority
-from ..node.runner import _QUEUE_OF_PRIORITY
+from ..node.runner import _QUEUE_OF_PRIORITY, MSG
 from ..scheduler import Future
 from ..transport import Transport
 from ..wire import edf, handshake
@@ -59,6 +59,8 @@ enp: Any = _enp
 
 _PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority.MAX: 2}
 _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
+_NORMAL = MessagePriority.NORMAL
+_SEND_PID = enp.SendPID
 #: a mailbox queue (what pub/sub hands a consumer) -> the ENP priority it came from
 _PRIORITY_OF_QUEUE = {q: _PRIORITY[p] for p, q in _QUEUE_OF_PRIORITY.items()}
 _TERMINATE = {PID: enp.TerminatePID, ProcessID: enp.TerminateProcessID, Alias: enp.TerminateAlias,
@@ -648,7 +650,8 @@ class Network:
         if from_.node != node._name:
             return None
         p = node._processes.get(from_.id)
-        return p if p is not None and p._pid == from_ else None
+        # identity first: a process sends with its own PID object, and PID's __eq__ is Python code
+        return p if p is not None and (p._pid is from_ or p._pid == from_) else None
 
     def send_frame(self, conn: Connection, msg: Any, order: int) -> None:
         conn.send(msg, order)
@@ -659,13 +662,22 @@ class Network:
                                      f"(creation {to.creation}, now {conn.creation})")
 
     def send(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> None:
-        p = self._sender(from_)
+        node = self._node
+        p = node._processes.get(from_.id) if from_.node == node._name else None  # _sender inlined
+        if p is not None and p._pid is not from_ and p._pid != from_:
+            p = None
         if p is not None and p._important:  # every send of this process is important
             self.send_important(from_, to, message, priority)
             return
-        conn = self.connection(to.node)
-        self._check_creation(conn, to)
+        # an up connection is found by the name itself (an Atom hashes and compares as its str)
+        conn = self._connections.get(to.node) or self.connection(to.node)
         compression = p._compression if p is not None and p._compression.enable else None
+        if type(to) is PID and compression is None and conn.state is UP:
+            # the hot path: no SendPID object, the link's codec encodes the fields (and checks
+            # the recipient's creation, raising ProcessIncarnation as _check_creation does)
+            conn.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
+            return
+        self._check_creation(conn, to)
         conn.send(_SEND[type(to)](from_, to, message, _PRIORITY[priority]), enp.order_key(from_), compression)
 
     def send_important(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> Future[None]:
@@ -811,6 +823,42 @@ class Network:
         return fut
 
     # -- receiving ----------------------------------------------------------------------------
+
+    def deliver(self, link: Link, conn: Connection, frames: list[Any]) -> None:
+        """The frames ``link`` decoded, in order, each as :meth:`dispatch` would; stops once
+        the link is lost.  A plain send to this node's incarnation at normal priority (most
+        of a batch) goes straight to the node's router: no handler lookup per message, and
+        no user code runs meanwhile (it only fills a mailbox).  Sends to the recipient of
+        the previous one (the decoder gives one PID object per id) go straight to its
+        mailbox: that process cannot have terminated meanwhile, since nothing ran."""
+        node = self._node
+        route = node._route_send
+        creation = node._creation
+        processes = node._processes
+        dispatch = self.dispatch
+        conn.frames_in += len(frames)
+        last: Any = None  # the recipient of the last plain send delivered, and its mailbox
+        push: Any = None
+        for frame in frames:
+            if frame.__class__ is _SEND_PID and not frame.priority and not frame.important:
+                to = frame.to
+                try:
+                    if to is last:
+                        push((MSG, frame.from_, None, frame.message))
+                        continue
+                    if to.creation == creation or to.node != node._name:
+                        route(frame.from_, to, frame.message, _NORMAL)
+                        p = processes.get(to.id)
+                        if p is not None and p._pid.creation == creation and to.node == node._name:
+                            last, push = to, p._push_main
+                        continue
+                except ErgoError as e:
+                    self.log.debug("network: a message from %s to %s was dropped: %s", frame.from_, to, e)
+                    continue
+            last = None  # a handler may run code (a remote spawn): forget the mailbox
+            dispatch(conn, frame)
+            if link.lost:
+                return
 
     def dispatch(self, conn: Connection, frame: Any) -> None:
         """One frame from ``conn``'s peer, delivered as if a local process had sent it."""

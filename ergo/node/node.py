@@ -563,6 +563,10 @@ class Node(Env):
                 raise ProcessUnknown(f"no process {to} on {self._name}")
             item = (MSG, from_, None, message)
         else:
+            net = self._network
+            if type(to) is PID and net is not None and to.node:  # a remote PID: _is_remote and _net inlined
+                net.send(from_, to, message, priority)
+                return
             if self._is_remote(to):
                 self._net(to).send(from_, to, message, priority)
                 return
