@@ -204,7 +204,12 @@ class Link(StreamProtocol):
         self.why = why
         self.decoder = self.codec = None
         if self.stream is not None:
-            self.stream.abort()  # connection_lost follows, from the scheduler
+            self.stream.abort()
+        # lost now, not when the transport's connection_lost comes: a send in between would
+        # find a link without a codec; the connection goes down with it (see link_lost)
+        self.lost = True
+        if conn is not None:
+            conn.link_lost(self, NoConnection(why))
 
     def close(self) -> None:
         if self.codec is not None and not self.lost:

@@ -248,7 +248,8 @@ class Network:
                 return self.transport.listen(host, port, self._accepted_link, ssl=acceptor.ssl)
             except Taken:
                 if port == 0 or port >= min(last, 65535):
-                    raise Taken(f"no free port for {_text(self._node._name)} in {acceptor.port}..{last} on {host}") from None
+                    name = _text(self._node._name)
+                    raise Taken(f"no free port for {name} in {acceptor.port}..{last} on {host}") from None
                 port += 1
 
     def _accepted_link(self) -> Link:
@@ -815,7 +816,8 @@ class Network:
             if error is not None:
                 fut.set_exception(error)
             elif type(result) is not PID:
-                fut.set_exception(Malformed(f"{_text(conn.name)} answered a spawn with {type(result).__name__}, not a PID"))
+                kind = type(result).__name__
+                fut.set_exception(Malformed(f"{_text(conn.name)} answered a spawn with {kind}, not a PID"))
             else:
                 fut.set_result(result)
 
@@ -1026,8 +1028,8 @@ class Network:
                          type(msg).__name__, conn.name, f.error)
         ref = getattr(msg, "ref", None)
         if type(msg) in (enp.RequestPID, enp.RequestProcessID, enp.RequestAlias) and ref is not None:
-            conn.send(enp.ResponseError(self._node._core_pid, msg.from_, ref,
-                                        Malformed(f"{_text(self._node._name)} could not decode the request: {f.error}")), 0)
+            why = Malformed(f"{_text(self._node._name)} could not decode the request: {f.error}")
+            conn.send(enp.ResponseError(self._node._core_pid, msg.from_, ref, why), 0)
         elif type(msg) in (enp.Response, enp.ResponseError) and ref is not None:
             if conn._calls_in:
                 conn._calls_in.pop(ref, None)
