@@ -119,11 +119,11 @@ def _cluster(s: sim.Sim, n: int) -> list[ergo.Node]:
     return nodes
 
 
-def networked_workload(s: sim.Sim) -> None:
+def networked_workload(s: sim.Sim) -> list[Any]:
     """Four nodes on four hosts: calls by name across nodes (answered, held until they time
     out), messages carrying sets, links and monitors of processes and of nodes, events
     fanned out to two nodes, a meta-process, a panic; then a node stops gracefully and
-    another is forced down."""
+    another is forced down.  Returns what the callers reported."""
     n1, n2, n3, n4 = _cluster(s, 4)
     echoes = {n.name: n.spawn_register("echo", Echo) for n in (n1, n2, n3, n4)}
     report = n1.spawn_register("report", Collector)
@@ -150,8 +150,10 @@ def networked_workload(s: sim.Sim) -> None:
     s.run_for(0.5)
     n3.stop_force()
     s.run_for(2.0)
+    answers: list[Any] = n1.call(report, "messages")
     for n in (n1, n2):
         n.stop()
+    return answers
 
 
 def unstable_workload(s: sim.Sim) -> None:
@@ -295,6 +297,15 @@ def test_the_same_seed_gives_the_same_trace_in_one_process():
     networked_workload(second)
     assert first.trace.hash() == second.trace.hash()
     assert len(first.trace) > 150
+
+
+def test_tracing_does_not_change_the_run():
+    """The tracer only watches: the same seed with and without it ends the same way."""
+    traced, untraced = sim.Sim(9, trace=True), sim.Sim(9)
+    outcome = networked_workload(traced)
+    assert networked_workload(untraced) == outcome
+    assert traced.now == untraced.now
+    assert len(outcome) == 19 and ("hold", "Timeout") in outcome
 
 
 # -- describing values the same way in every process ---------------------------------------
