@@ -53,6 +53,16 @@ def _sources() -> list[Path]:
     return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
 
 
+#: methods whose result is a new set
+_SET_METHODS = ("union", "intersection", "difference", "symmetric_difference")
+
+
+def _keys_view(v: ast.AST) -> bool:
+    """``d.keys()`` or ``d.items()``: with ``&``, ``|``, ``-``, ``^`` they make a set."""
+    return (isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in ("keys", "items")
+            and not v.args)
+
+
 def _scope_of(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> ast.AST | None:
     """The function ``node`` is in (None: the module)."""
     while node in parents:
@@ -69,8 +79,15 @@ def _set_names(tree: ast.AST, parents: dict[ast.AST, ast.AST]) -> tuple[set[str]
     names: set[tuple[ast.AST | None, str]] = set()
 
     def is_set_value(v: ast.AST | None) -> bool:
-        return isinstance(v, (ast.Set, ast.SetComp)) or (
-            isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id in ("set", "frozenset"))
+        if isinstance(v, (ast.Set, ast.SetComp)):
+            return True
+        if isinstance(v, ast.Call):  # set(...), frozenset(...), a.union(b), a.keys() - b ...
+            f = v.func
+            return (isinstance(f, ast.Name) and f.id in ("set", "frozenset")) or (
+                isinstance(f, ast.Attribute) and f.attr in _SET_METHODS)
+        if isinstance(v, ast.BinOp) and isinstance(v.op, (ast.BitOr, ast.BitAnd, ast.Sub, ast.BitXor)):
+            return is_set_value(v.left) or is_set_value(v.right) or _keys_view(v.left) or _keys_view(v.right)
+        return False
 
     def is_set_type(a: ast.AST | None) -> bool:
         if isinstance(a, ast.Subscript):
@@ -193,10 +210,12 @@ def test_the_scan_finds_each_kind_of_source(tmp_path):
         "        taken, self.peers = self.peers, set()\n"
         "        for p in taken: pass\n"
         "        by_address = sorted([self], key=id)\n"
+        "        both = {'a': 1}.keys() & {'b': 2}.keys()\n"
+        "        print(*both)\n"
     )
     rules = sorted({f[0] for f in _findings(sample)})
     assert rules == ["clock:os.urandom", "clock:time.time", "id", "random", "set order"]
-    assert sum(1 for f in _findings(sample) if f[0] == "set order") == 4
+    assert sum(1 for f in _findings(sample) if f[0] == "set order") == 5
     assert sum(1 for f in _findings(sample) if f[0] == "random") == 2
     assert sum(1 for f in _findings(sample) if f[0] == "id") == 2
 
