@@ -362,3 +362,27 @@ def test_a_set_encodes_to_the_same_bytes_under_any_hash_seed():
                                    check=True).stdout)
     assert len(outputs) == 1
 
+
+
+def test_the_determinism_check_runs_a_scenario_named_by_its_file(tmp_path):
+    script = tmp_path / "my_scenario.py"
+    script.write_text(
+        "import ergo\n"
+        "class Ping(ergo.Actor):\n"
+        "    def handle_message(self, from_, message):\n"
+        "        if message:\n"
+        "            self.send(self.pid, message - 1)\n"
+        "def scenario(s):\n"
+        "    node = s.start_node('a@host1')\n"
+        "    node.send(node.spawn(Ping), 10)\n"
+        "    s.run()\n"
+    )
+    digest = sim.check_determinism(f"{script}:scenario", 3)
+    assert len(digest) == 64
+
+
+def test_a_scenario_that_fails_in_the_child_fails_the_check_with_its_traceback(tmp_path):
+    script = tmp_path / "broken.py"
+    script.write_text("def scenario(s):\n    raise RuntimeError('the workload broke')\n")
+    with pytest.raises(sim.NotDeterministic, match="(?s)failed under PYTHONHASHSEED=1.*the workload broke"):
+        sim.check_determinism(f"{script}:scenario", 3)
