@@ -1,9 +1,12 @@
 """The SimPy backend: simulated hosts on a deterministic, seeded, virtual clock."""
 
+from .determinism import NotDeterministic, check_determinism
 from .host import Host
 from .scheduler import SimScheduler
 from .sim import Sim
+from .trace import Trace
 from .transport import Link, SimTransport
 from .world import EPOCH, World
 
-__all__ = ["EPOCH", "Host", "Link", "Sim", "SimScheduler", "SimTransport", "World"]
+__all__ = ["EPOCH", "Host", "Link", "NotDeterministic", "Sim", "SimScheduler", "SimTransport", "Trace", "World",
+           "check_determinism"]

@@ -80,7 +80,7 @@ class Host:
             raise Taken(f"a node named {atom.value} already runs on host {self.name}")
         scheduler = self._new_scheduler()
         transport = SimTransport(self, scheduler=scheduler)
-        node = Node(atom, scheduler, options, transport)
+        node = Node(atom, scheduler, options, transport, tracer=self.world.trace.tracer)
         self.nodes[atom.value] = node
         self._runs[atom.value] = (options, scheduler, transport)
         self.last_creation = max(self.last_creation, node.creation)

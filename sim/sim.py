@@ -17,6 +17,7 @@ from ergo.scheduler import check_delay
 
 from .faults import POINTS, Buggify
 from .host import Host
+from .trace import Trace
 from .transport import Link
 from .world import EPOCH, World
 
@@ -27,10 +28,20 @@ DEFAULT_RUN_LIMIT = 3600.0
 
 
 class Sim:
-    def __init__(self, seed: int = 0, epoch: float = EPOCH) -> None:
+    def __init__(self, seed: int = 0, epoch: float = EPOCH, *, trace: bool = False) -> None:
+        """A simulation determined by ``seed``.  ``trace``: record what happens from the
+        start (``self.trace``; see ``sim.trace``); it can also be started later."""
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise Incorrect(f"a seed is an int, not {type(seed).__name__}")
         self.world = World(seed, epoch)
+        if trace:
+            self.world.trace.start()
+
+    @property
+    def trace(self) -> Trace:
+        """What happened: deliveries, signals, spawns, terminations, connections, faults
+        (empty unless recording: ``Sim(seed, trace=True)`` or ``sim.trace.start()``)."""
+        return self.world.trace
 
     @property
     def seed(self) -> int:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from .faults import Buggify
+from .trace import Trace
 from .transport import DEFAULT_LATENCY, Link
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ class World:
         #: [n]: n > 0 while the world runs a callback of its own (a host booting) in which
         #: nothing may wait for the clock
         self.blocking = [0]
+        #: what happens in this world, while it records (``Sim(trace=True)``, ``trace.start()``)
+        self.trace = Trace(self)
 
     def link(self, a: str, b: str) -> Link:
         """The link between hosts ``a`` and ``b`` (the same object both ways; ``a == b`` is loopback)."""
@@ -53,14 +56,14 @@ class World:
             return self.env.peek() == float("inf")
         return len(queue) <= self.cancelled_timers[0]
 
+    def note_fault(self, kind: str, **details: Any) -> None:
+        """Record that a fault was injected now (``partition``, ``crash``, ...) with what it
+        concerns (``a="host1", b="host2"``); the trace shows it, if it records."""
+        self.trace.fault(kind, details)
+
     def rng(self, purpose: str) -> random.Random:
         """A generator of its own for each purpose, derived from the seed alone."""
         return random.Random(f"{self.seed}/{purpose}")
-
-    def note_fault(self, kind: str, **details: Any) -> None:
-        """Every fault (a verb of ``Sim``, a buggify point firing) is announced here, with
-        what it concerns (hosts, nodes, point names), at the moment it happens: where a
-        trace records faults.  Does nothing by itself."""
 
     def forget_timers(self, dead: set[SimScheduler]) -> None:
         """The timers of schedulers that were killed will never run: count them as

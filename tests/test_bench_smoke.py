@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from bench import local
+from bench import local, network
 
 TINY = {"send": 300, "send_pykka": 100, "call": 50, "call_pykka": 20, "spawn": 200, "memory": 200, "sim": 400,
         "monitor_rounds": 200, "fanout_subscribers": 50, "fanout_events": 2}
@@ -45,3 +45,15 @@ def test_main_prints_one_json_object_per_line(capsys, monkeypatch):
     for line in lines:
         _check(line)
     assert "ergonode local benchmarks" in err
+
+
+NETWORK_TINY = {"send": 300, "call": 30, "fanout_subscribers": 30, "fanout_events": 2, "sim": 400, "call_async": 50}
+
+
+@pytest.mark.parametrize("name", list(network.BENCHES))
+def test_network_bench_yields_json_lines(name):
+    # the measuring side runs here, the far side in child processes on loopback
+    lines = network.BENCHES[name](NETWORK_TINY, 1)
+    assert lines
+    for line in lines:
+        _check(line)

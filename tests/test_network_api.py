@@ -196,3 +196,14 @@ def test_calls_from_a_node_that_went_away_are_forgotten_and_a_spawn_over_a_dead_
     spawn = remote.spawn("anything")
     assert spawn.done() and isinstance(spawn.exception(), NoConnection)
     assert holder is not None
+
+
+def test_a_send_right_after_a_link_failed_dials_again_instead_of_crashing(cluster):
+    a, b = cluster.cluster(2)
+    collector = b.spawn_register("c", Collector)
+    assert a.call(collector, "messages") == []  # connected
+    conn = a.network()._connections[str.__str__(b.name)]
+    conn.links[0].fail("a test broke it")  # before the transport reports the loss
+    a.send(collector, "after")  # a new connection is dialed for it
+    assert b.call(collector, ("wait", 1)) == ["after"]
+    assert any("a test broke it" in t for t in a.captured.texts())

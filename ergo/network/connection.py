@@ -110,22 +110,15 @@ class Link(StreamProtocol):
         try:
             frames = decoder.feed(data)
         except enp.ProtocolError as e:
-            for frame in getattr(e, "events", ()):  # decoded before the bad one: delivered
-                self._dispatch(frame)
+            decoded: list[Any] = getattr(e, "events", None) or []  # decoded before the bad one: delivered
+            if decoded and self.conn is not None:
+                self.network.deliver(self, self.conn, decoded)
                 if self.lost:
                     return
             self.fail(f"malformed frame: {brief_error(e)}")
             return
-        for frame in frames:
-            self._dispatch(frame)
-            if self.lost:
-                return
-
-    def _dispatch(self, frame: Any) -> None:
-        conn = self.conn
-        if conn is not None:
-            conn.frames_in += 1
-            conn.dispatch(frame)
+        if frames and self.conn is not None:
+            self.network.deliver(self, self.conn, frames)
 
     def connection_lost(self, error: ErgoError | None) -> None:
         if self.lost:
@@ -242,7 +235,12 @@ class Link(StreamProtocol):
         self.why = why
         self.decoder = self.codec = None
         if self.stream is not None:
-            self.stream.abort()  # connection_lost follows, from the scheduler
+            self.stream.abort()
+        # lost now, not when the transport's connection_lost comes: a send in between would
+        # find a link without a codec; the connection goes down with it (see link_lost)
+        self.lost = True
+        if conn is not None:
+            conn.link_lost(self, NoConnection(why))
 
     def close(self) -> None:
         if self.codec is not None and not self.lost:
@@ -318,6 +316,24 @@ class Connection:
             self.queued_bytes += len(frame)
         else:
             raise NoConnection(f"the connection to {_text(self.name)} is down")
+
+    def send_pid(self, from_: PID, to: PID, message: Any, priority: int) -> None:
+        """``send(SendPID(from_, to, message, priority), order_key(from_))`` of an up
+        connection, without making the SendPID: the hot path of a plain send to a PID (errors
+        raised here, nothing sent); the same link as the sender's other frames."""
+        order = 1 + from_.id % 255  # enp.order_key, inlined
+        link = self.routes.get(order)
+        if link is None or link.lost:  # as send: the key keeps the link it first took
+            links = self.links
+            link = self.routes[order] = links[order % len(links)]
+        # Link.send inlined, without the SendPID: one Python frame less per message
+        out = link.codec.send_pid(from_, to, message, priority)
+        if out:
+            link._write(out)
+        if not link._flushing:
+            link._flushing = True
+            self.network.scheduler.call_soon(link._flush)
+        self.frames_out += 1
 
     # -- receiving ------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 from ..gen.messages import MessageEvent
 from ..gen.options import NetworkOptions, ProcessOptions
 from ..gen.types import MessagePriority
-from ..node.runner import _QUEUE_OF_PRIORITY
+from ..node.runner import _QUEUE_OF_PRIORITY, MSG
 from ..scheduler import Future
 from ..transport import Transport
 from ..wire import edf, handshake
@@ -59,6 +59,8 @@ enp: Any = _enp
 
 _PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority.MAX: 2}
 _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
+_NORMAL = MessagePriority.NORMAL
+_SEND_PID = enp.SendPID
 #: a mailbox queue (what pub/sub hands a consumer) -> the ENP priority it came from
 _PRIORITY_OF_QUEUE = {q: _PRIORITY[p] for p, q in _QUEUE_OF_PRIORITY.items()}
 _TERMINATE = {PID: enp.TerminatePID, ProcessID: enp.TerminateProcessID, Alias: enp.TerminateAlias,
@@ -209,8 +211,9 @@ class Network:
         self._routes: list[tuple[str, re.Pattern[str], NetworkRoute, int]] = []
         self._spawnable: dict[str, tuple[Callable[..., Any], frozenset[str] | None]] = {}
         self._consumers: dict[str, RemoteConsumer] = {}
-        #: links whose handshake has not ended yet
-        self._handshaking: set[Link] = set()
+        #: links whose handshake has not ended yet, in the order they began (a dict, not a
+        #: set: a node's stop aborts them in this order, the same in every run of a seed)
+        self._handshaking: dict[Link, None] = {}
         #: calls from remote callers being handled here: ref -> the local target owing the answer
         self.remote_calls: dict[Ref, Runner] = {}
         self._registrar: Any = None
@@ -245,7 +248,8 @@ class Network:
                 return self.transport.listen(host, port, self._accepted_link, ssl=acceptor.ssl)
             except Taken:
                 if port == 0 or port >= min(last, 65535):
-                    raise Taken(f"no free port for {_text(self._node._name)} in {acceptor.port}..{last} on {host}") from None
+                    name = _text(self._node._name)
+                    raise Taken(f"no free port for {name} in {acceptor.port}..{last} on {host}") from None
                 port += 1
 
     def _accepted_link(self) -> Link:
@@ -275,7 +279,7 @@ class Network:
         for listener in self._listeners:
             listener.close()
         self._listeners = []
-        handshaking, self._handshaking = self._handshaking, set()
+        handshaking, self._handshaking = self._handshaking, {}
         for link in handshaking:  # not connections yet: nothing depends on them
             if link.stream is not None:
                 link.stream.abort()
@@ -448,7 +452,7 @@ class Network:
     # -- the handshake's outcome (called by Link) -------------------------------------------
 
     def handshake_started(self, link: Link) -> None:
-        self._handshaking.add(link)
+        self._handshaking[link] = None
         if not link.dialer:  # a dial is bounded by its own timer; an accepted stream by this one
             self.scheduler.call_later(self.options.connect_timeout, self._handshake_timeout, link, link.hs)
 
@@ -464,7 +468,7 @@ class Network:
         self.handshake_refused(link, hs, events[0] if events else None)
 
     def handshake_accepted(self, link: Link, hs: Any, accepted: handshake.Accepted) -> None:
-        self._handshaking.discard(link)
+        self._handshaking.pop(link, None)
         if self._stopped:
             link.close()
             return
@@ -521,6 +525,9 @@ class Network:
         link.start_enp(accepted)
         self.log.info("network: connected to %s (creation %d, %d link%s)", _text(name), peer.creation,
                       conn.pool_size, "" if conn.pool_size == 1 else "s")
+        tracer = self._node._tracer
+        if tracer is not None:
+            tracer.connected(self._node, conn.name, peer.creation, conn.dialed)
         conn.up()
         self._heartbeat_later(conn)
         if conn.dialed:
@@ -528,7 +535,7 @@ class Network:
                 self._join(conn)
 
     def handshake_refused(self, link: Link, hs: Any, refused: handshake.Refused | None) -> None:
-        self._handshaking.discard(link)
+        self._handshaking.pop(link, None)
         reason = refused.reason if refused is not None else handshake.HandshakeTruncated()
         if link.stream is not None:
             link.stream.close()
@@ -583,6 +590,8 @@ class Network:
         if was_up:
             self.log.info("network: disconnected from %s: %s", _text(name), error)
         node = self._node
+        if node._tracer is not None:
+            node._tracer.disconnected(node, conn.name, error, was_up)
         waiting, conn.on_up = conn.on_up, []
         for fn in waiting:
             fn(None, error)
@@ -646,7 +655,8 @@ class Network:
         if from_.node != node._name:
             return None
         p = node._processes.get(from_.id)
-        return p if p is not None and p._pid == from_ else None
+        # identity first: a process sends with its own PID object, and PID's __eq__ is Python code
+        return p if p is not None and (p._pid is from_ or p._pid == from_) else None
 
     def send_frame(self, conn: Connection, msg: Any, order: int) -> None:
         conn.send(msg, order)
@@ -657,13 +667,22 @@ class Network:
                                      f"(creation {to.creation}, now {conn.creation})")
 
     def send(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> None:
-        p = self._sender(from_)
+        node = self._node
+        p = node._processes.get(from_.id) if from_.node == node._name else None  # _sender inlined
+        if p is not None and p._pid is not from_ and p._pid != from_:
+            p = None
         if p is not None and p._important:  # every send of this process is important
             self.send_important(from_, to, message, priority)
             return
-        conn = self.connection(to.node)
-        self._check_creation(conn, to)
+        # an up connection is found by the name itself (an Atom hashes and compares as its str)
+        conn = self._connections.get(to.node) or self.connection(to.node)
         compression = p._compression if p is not None and p._compression.enable else None
+        if type(to) is PID and compression is None and conn.state is UP:
+            # the hot path: no SendPID object, the link's codec encodes the fields (and checks
+            # the recipient's creation, raising ProcessIncarnation as _check_creation does)
+            conn.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
+            return
+        self._check_creation(conn, to)
         conn.send(_SEND[type(to)](from_, to, message, _PRIORITY[priority]), enp.order_key(from_), compression)
 
     def send_important(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> Future[None]:
@@ -801,7 +820,8 @@ class Network:
             if error is not None:
                 fut.set_exception(error)
             elif type(result) is not PID:
-                fut.set_exception(Malformed(f"{_text(conn.name)} answered a spawn with {type(result).__name__}, not a PID"))
+                kind = type(result).__name__
+                fut.set_exception(Malformed(f"{_text(conn.name)} answered a spawn with {kind}, not a PID"))
             else:
                 fut.set_result(result)
 
@@ -809,6 +829,42 @@ class Network:
         return fut
 
     # -- receiving ----------------------------------------------------------------------------
+
+    def deliver(self, link: Link, conn: Connection, frames: list[Any]) -> None:
+        """The frames ``link`` decoded, in order, each as :meth:`dispatch` would; stops once
+        the link is lost.  A plain send to this node's incarnation at normal priority (most
+        of a batch) goes straight to the node's router: no handler lookup per message, and
+        no user code runs meanwhile (it only fills a mailbox).  Sends to the recipient of
+        the previous one (the decoder gives one PID object per id) go straight to its
+        mailbox: that process cannot have terminated meanwhile, since nothing ran."""
+        node = self._node
+        route = node._route_send
+        creation = node._creation
+        processes = node._processes
+        dispatch = self.dispatch
+        conn.frames_in += len(frames)
+        last: Any = None  # the recipient of the last plain send delivered, and its mailbox
+        push: Any = None
+        for frame in frames:
+            if frame.__class__ is _SEND_PID and not frame.priority and not frame.important:
+                to = frame.to
+                try:
+                    if to is last:
+                        push((MSG, frame.from_, None, frame.message))
+                        continue
+                    if to.creation == creation or to.node != node._name:
+                        route(frame.from_, to, frame.message, _NORMAL)
+                        p = processes.get(to.id)
+                        if p is not None and p._pid.creation == creation and to.node == node._name:
+                            last, push = to, p._push_main
+                        continue
+                except ErgoError as e:
+                    self.log.debug("network: a message from %s to %s was dropped: %s", frame.from_, to, e)
+                    continue
+            last = None  # a handler may run code (a remote spawn): forget the mailbox
+            dispatch(conn, frame)
+            if link.lost:
+                return
 
     def dispatch(self, conn: Connection, frame: Any) -> None:
         """One frame from ``conn``'s peer, delivered as if a local process had sent it."""
@@ -976,8 +1032,8 @@ class Network:
                          type(msg).__name__, conn.name, f.error)
         ref = getattr(msg, "ref", None)
         if type(msg) in (enp.RequestPID, enp.RequestProcessID, enp.RequestAlias) and ref is not None:
-            conn.send(enp.ResponseError(self._node._core_pid, msg.from_, ref,
-                                        Malformed(f"{_text(self._node._name)} could not decode the request: {f.error}")), 0)
+            why = Malformed(f"{_text(self._node._name)} could not decode the request: {f.error}")
+            conn.send(enp.ResponseError(self._node._core_pid, msg.from_, ref, why), 0)
         elif type(msg) in (enp.Response, enp.ResponseError) and ref is not None:
             if conn._calls_in:
                 conn._calls_in.pop(ref, None)

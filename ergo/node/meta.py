@@ -112,6 +112,8 @@ class MetaProcess(Runner):
         finally:
             node._current = previous
         node._aliases[m._id] = m
+        if node._tracer is not None:
+            node._tracer.spawned(node, m, owner._pid)
         if owner._metas is None:
             owner._metas = {}
         owner._metas[m._id] = m
@@ -283,6 +285,8 @@ class MetaProcess(Runner):
                 self._callback_failed("closing start()", e)
         self._forever.set_result(None)
         node = self._node
+        if node._tracer is not None:
+            node._tracer.terminated(node, self, reason)
         if self._calls_in:
             node._fail_calls(self, reason)
         node._aliases.pop(self._id, None)

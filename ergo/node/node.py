@@ -69,6 +69,7 @@ from .runner import (
     _holds_from,
     show,
 )
+from .tracer import Tracer
 
 T = TypeVar("T")
 _new = object.__new__
@@ -103,7 +104,7 @@ class Node(Env):
     """A running node.  Made by a backend: ``sim.Sim().host(...).start_node(...)`` or ``net.start_node(...)``."""
 
     def __init__(self, name: str, scheduler: Scheduler, options: NodeOptions | None = None,
-                 transport: Transport | None = None) -> None:
+                 transport: Transport | None = None, tracer: Tracer | None = None) -> None:
         self._name = validate_node_name(name)
         if options is None:
             options = NodeOptions()
@@ -118,6 +119,8 @@ class Node(Env):
         self._started = scheduler.now()
         self._creation = int(scheduler.time())
         self._state = _RUNNING
+        #: what the backend watches this node with (see tracer.py); None: nothing is recorded
+        self._tracer = tracer
         self._stopped: Future[bool] = Future()
         self._on_stopped: list[Callable[[], None]] = []
         self._env: dict[str, Any] = {}
@@ -142,6 +145,8 @@ class Node(Env):
         self._logging = Logging(self, options.log)
         self._log = Log(self._logging, level, MessageLogNode(self._name, self._creation))
         self._log.info("node %s started (creation %d)", self._name.value, self._creation)
+        if tracer is not None:
+            tracer.node_started(self)
         #: the network stack, when the options ask for one (see ergo/network)
         self._network: Network | None = None
         network = options.network
@@ -334,6 +339,8 @@ class Node(Env):
         self._processes[pid.id] = behavior
         if name is not None:
             self._set_name(behavior, name)
+        if self._tracer is not None:
+            self._tracer.spawned(self, behavior, parent_pid)
         previous = self._current
         self._current = behavior
         try:
@@ -556,6 +563,10 @@ class Node(Env):
                 raise ProcessUnknown(f"no process {to} on {self._name}")
             item = (MSG, from_, None, message)
         else:
+            net = self._network
+            if type(to) is PID and net is not None and to.node:  # a remote PID: _is_remote and _net inlined
+                net.send(from_, to, message, priority)
+                return
             if self._is_remote(to):
                 self._net(to).send(from_, to, message, priority)
                 return
@@ -637,6 +648,8 @@ class Node(Env):
         calls = target._calls_in
         if calls:
             calls.pop(ref, None)
+        if self._tracer is not None:
+            self._tracer.call_expired(self, self._core_pid if caller is None else caller._pid, ref, timeout)
         fut.set_exception(Timeout(f"call to {to} got no reply within {timeout} s"))
 
     def _route_response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
@@ -658,6 +671,8 @@ class Node(Env):
             # the caller is gone, or its call timed out: the call was forgotten then, and
             # the reply is dropped, as a late one is
             return
+        if self._tracer is not None:
+            self._tracer.replied(self, to, ref, value, error)
         # _forget_call inlined, as its call's answer: the target owes nothing any more
         fut, calls = entry[0], entry[1]._calls_in
         self._timeouts.end(entry)
@@ -795,6 +810,8 @@ class Node(Env):
         The name and aliases are free before any notice is queued, so a watcher that hears
         of the termination can take the name at once.
         """
+        if self._tracer is not None:
+            self._tracer.terminated(self, p, reason)
         self._processes.pop(p._pid.id, None)
         name = p._name
         if name is not None and self._names.get(name) is p:
@@ -915,10 +932,12 @@ class Node(Env):
         """The backend's word that this node is gone at once, as a process killed with
         ``kill -9`` or on a host that crashed: nothing of it runs any more (no exit
         signals, no frames, no log line; its scheduler runs nothing more); it only reads
-        as stopped from now on."""
+        as stopped from now on (a trace sees it stop)."""
         if self._state == _STOPPED:
             return
         self._state = _STOPPED
+        if self._tracer is not None:
+            self._tracer.node_stopped(self)
         self._stopped.set_result(True)
 
     def _finish_stop(self) -> None:
@@ -937,6 +956,8 @@ class Node(Env):
             self._network.stop()
         self._log.info("node %s stopped", self._name.value)
         self._state = _STOPPED
+        if self._tracer is not None:
+            self._tracer.node_stopped(self)
         self._logging.close()
         for fn in self._on_stopped:
             fn()

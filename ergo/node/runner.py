@@ -132,9 +132,12 @@ class Runner:
             return
         q.append(item)
         self._messages_in += 1
+        node = self._node
+        if node._tracer is not None:
+            node._tracer.delivered(self, queue, item)
         if self._state is SLEEP:
             self._state = RUNNING
-            self._node._scheduler.call_soon(self._run)
+            node._scheduler.call_soon(self._run)
 
     def _push_signal(self, queue: int, item: tuple) -> None:
         """Queue a signal (an exit, a down, an event notice) where it cannot overtake what
@@ -164,9 +167,12 @@ class Runner:
             return
         q.append(item)
         self._messages_in += 1
+        node = self._node
+        if node._tracer is not None:
+            node._tracer.delivered(self, MAIN, item)
         if self._state is SLEEP:
             self._state = RUNNING
-            self._node._scheduler.call_soon(self._run)
+            node._scheduler.call_soon(self._run)
 
     def _mailbox_full(self, queue: int, item: tuple) -> None:
         raise MailboxFull(f"the mailbox of {self._describe()} is full ({self._mailbox_size} in a queue)")

@@ -217,8 +217,8 @@ class Registry:
         self._encoders: dict[type, Callable[[Any], Any]] = {
             Atom: _enc_atom,
             int: _enc_bigint,
-            set: _enc_set,
-            frozenset: _enc_frozenset,
+            set: self._enc_set,
+            frozenset: self._enc_frozenset,
         }
         # a pool of packers (one per thread or re-entrant encode at a time) and of decoding
         # states (see _unpack)
@@ -409,6 +409,18 @@ class Registry:
                 f"unregistered dataclass {cls.__module__}.{cls.__qualname__}: register_type it on both nodes"
             )
         raise EncodeError(f"cannot encode a {type(obj).__module__}.{type(obj).__qualname__}")
+
+    def _enc_set(self, obj: set[Any]) -> list[Any]:
+        return [_SET_HEAD, *self._in_order(obj)]
+
+    def _enc_frozenset(self, obj: frozenset[Any]) -> list[Any]:
+        return [_FROZENSET_HEAD, *self._in_order(obj)]
+
+    def _in_order(self, items: set[Any] | frozenset[Any]) -> list[Any]:
+        """A set's items in the order of their own encodings' bytes: a set of strings
+        iterates in an order ``PYTHONHASHSEED`` chooses, and its bytes (their compressed
+        size, a simulated run's timing) must be the same in every process."""
+        return sorted(items, key=self.encode)
 
     def _enc_error(self, err: BaseException) -> list[Any]:
         name = self._error_names.get(type(err))
@@ -850,14 +862,6 @@ _ID_ENCODERS: dict[type, Callable[[Any], msgpack.ExtType]] = {
 def _enc_bigint(obj: int) -> msgpack.ExtType:
     # only reached for ints msgpack cannot hold in 64 bits
     return _tuple_new(_ExtType, (EXT_BIGINT, obj.to_bytes((obj.bit_length() + 8) // 8, "big", signed=True)))
-
-
-def _enc_set(obj: set[Any]) -> list[Any]:
-    return [_SET_HEAD, *obj]
-
-
-def _enc_frozenset(obj: frozenset[Any]) -> list[Any]:
-    return [_FROZENSET_HEAD, *obj]
 
 
 #: The registry the module-level functions use; a node that needs its own makes a Registry.

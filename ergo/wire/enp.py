@@ -545,7 +545,14 @@ def encode(
 def _assemble(
     name: str, ftype: int, order: int, body: bytes, compression: bool, threshold: int, max_message_size: int
 ) -> bytes:
-    """Header and body of one frame, compressed if asked and worth it; TooLarge over the peer's limit."""
+    """Header and body of one frame, compressed if asked and worth it; TooLarge over the peer's limit.
+
+    The limit bounds a compressed frame's decompressed size too (the receiver refuses to
+    expand past it, see FrameDecoder), so it is checked before compressing: a frame the
+    peer would take for hostile and close the link over is refused here, to the sender."""
+    if max_message_size and HEADER_SIZE + len(body) > max_message_size:
+        raise TooLarge(f"{name} frame of {HEADER_SIZE + len(body)} bytes (before compression) exceeds the "
+                       f"peer's limit of {max_message_size}")
     if compression and len(body) > threshold:
         packed = lz4.block.compress(body, store_size=False)
         if len(packed) + _ZHEAD.size < len(body):
@@ -1083,7 +1090,7 @@ class LinkCodec:
                     return self.send_pid(from_, to, message, priority, compress=_NEVER)
                 if self._batch_n >= self.batch_entries - 1 or len(self._batch) + len(entry) > self._room:
                     return self._entry(entry)
-                if not self._batch_marked and has_marks(entry):
+                if not self._batch_marked and 0xC7 in entry and has_marks(entry):  # memchr first: no call
                     self._batch_marked = _FLAG_MARKED
                 self._batch += entry
                 self._batch_n += 1

@@ -5,9 +5,11 @@ an exit signal with ``Taken`` as its reason terminates pong with that reason.
 
 Ergo's pong reports on a global channel; here it sends what it got back to the sender.
 
-Not ported yet: the ``SendImportant`` cases (``Process.send_important`` is not wired to
-the network's acknowledgements yet) and ``TestSendRemoteCompress`` (per-process
-compression over the network is not wired yet either).
+The ``SendImportant`` cases: ``send_important`` returns a Future here (a plain handler
+cannot wait for the acknowledgement, an async one awaits it), which fails with
+``ProcessUnknown`` for a process the peer does not have, as Ergo's returns the error.
+``TestSendRemoteCompress``: a deliberate difference, pinned there (the limit bounds a
+frame's size before compression too).
 """
 
 from __future__ import annotations
@@ -15,7 +17,17 @@ from __future__ import annotations
 import pytest
 from dist_probe import Probe, messages, remote, remote_spawn, run
 
-from ergo import Actor, ExitSignal, ProcessID, Taken, TooLarge
+from ergo import (
+    Actor,
+    Alias,
+    CompressionOptions,
+    ExitSignal,
+    ProcessID,
+    ProcessUnknown,
+    Taken,
+    TooLarge,
+)
+from ergo.gen.options import DEFAULT_COMPRESSION_THRESHOLD
 
 
 class Pong(Actor):
@@ -111,3 +123,92 @@ def test_send_remote_exit(t3):
     # pong's terminate is told the exit signal; its cause is the sender's reason (Ergo: errors.Unwrap)
     assert kind == "ExitSignal" and cause == Taken()
     cluster.run_until(lambda: pid.id not in node2._processes)
+
+
+def _unknown(pid):
+    from ergo import PID
+
+    return PID(pid.node, 100000, pid.creation)  # Ergo's "pid.ID = 100000 // unknown pid"
+
+
+def test_send_important_remote_pid(t3):
+    cluster, node1, node2, journal, probe = t3
+
+    async def case(p):
+        pid = await remote_spawn(p, node2.name, "pong")
+        await p.send_important(pid, 123)  # acknowledged: it is in pong's mailbox
+        try:
+            await p.send_important(_unknown(pid), 123)
+        except ProcessUnknown:
+            return "unknown"
+        return "delivered?"
+
+    assert run(node1, probe, case) == "unknown"
+    assert _pongs(cluster, journal, probe, 1)[0][:2] == ("pong", 123)
+
+
+def test_send_important_remote_process_id(t3):
+    cluster, node1, node2, journal, probe = t3
+
+    async def case(p):
+        await remote_spawn(p, node2.name, "pong", register="regpong")
+        await p.send_important(ProcessID("regpong", node2.name), 123.456)
+        try:
+            await p.send_important(ProcessID("nobody", node2.name), 1)
+        except ProcessUnknown:
+            return "unknown"
+        return "delivered?"
+
+    assert run(node1, probe, case) == "unknown"
+    assert _pongs(cluster, journal, probe, 1)[0][:2] == ("pong", 123.456)
+
+
+def test_send_important_remote_alias(t3):
+    cluster, node1, node2, journal, probe = t3
+
+    async def case(p):
+        pid = await remote_spawn(p, node2.name, "pong")
+        await p.send_important(pid, "test value")
+
+    run(node1, probe, case)
+    _, value, alias = _pongs(cluster, journal, probe, 1)[0]
+    assert value == "test value"
+
+    async def by_alias(p):
+        await p.send_important(alias, "test value")
+        try:
+            await p.send_important(Alias(alias.node, alias.creation, (alias.id[0], 0, 1)), "x")  # unknown alias
+        except ProcessUnknown:
+            return "unknown"
+        return "delivered?"
+
+    assert run(node1, probe, by_alias) == "unknown"
+    assert _pongs(cluster, journal, probe, 2)[1][:2] == ("pong", "test value")
+
+
+def test_send_remote_compress(t3):
+    """Ergo's case sends a message 1.5 times the peer's limit, TooLarge plain and delivered
+    compressed.  Here the limit bounds the size *before* compression as well (the receiver
+    refuses to expand a frame past it: a decompression bomb must not cost more than an
+    ordinary frame), so it is TooLarge either way, said to the sender, and the link stays
+    up; compression still shrinks what travels below the limit (test_network_api)."""
+    cluster, node1, node2, journal, probe = t3
+    limit = node2.network().options.max_message_size  # 765
+    value = "abcdefgh" * ((limit + limit // 2) // 8)  # above the peer's limit, and above the threshold
+    assert len(value) > max(limit, DEFAULT_COMPRESSION_THRESHOLD)
+
+    async def spawn(p):
+        return await remote_spawn(p, node2.name, "pong")
+
+    pid = run(node1, probe, spawn)
+    with pytest.raises(TooLarge):
+        run(node1, probe, lambda p: p.send(pid, value))
+
+    def compressed(p):
+        p.compression = CompressionOptions(enable=True)
+        p.send(pid, value)
+
+    with pytest.raises(TooLarge, match="before compression"):
+        run(node1, probe, compressed)
+    run(node1, probe, lambda p: p.send(pid, "small"))  # the link is still up
+    assert _pongs(cluster, journal, probe, 1)[0][:2] == ("pong", "small")

@@ -129,8 +129,14 @@ def test_frame_exactly_at_the_max_size_is_accepted():
 def test_outgoing_frame_over_the_peers_limit_is_too_large():
     with pytest.raises(gerrors.TooLarge):
         enp.encode(enp.SendPID(A, B, "x" * 2000), max_message_size=1000)
-    # compression that brings it under the limit makes it fit
-    assert enp.encode(enp.SendPID(A, B, "x" * 2000), max_message_size=1000, compression=True)
+    # compression does not make it fit: the peer bounds the decompressed size by the same
+    # limit, and would close the link over a frame the sender let through
+    with pytest.raises(gerrors.TooLarge, match="before compression"):
+        enp.encode(enp.SendPID(A, B, "x" * 2000), max_message_size=1000, compression=True)
+    # under the limit, compression applies
+    small = enp.encode(enp.SendPID(A, B, "x" * 1500), max_message_size=2000, compression=True, threshold=1024)
+    assert len(small) < 500
+    assert [m.message for m in decode_all(small, max_message_size=2000)] == ["x" * 1500]
 
 
 def test_compressed_frame_expanding_past_the_limit_is_refused_before_decompressing():
