@@ -77,5 +77,5 @@ class Buggify:
         if rng.random() >= p:
             return False
         self.fired[name] += 1
-        self._world.note_fault("buggify", point=name)
+        self._world.note_fault("buggify_fired", point=name)
         return True

@@ -25,7 +25,9 @@ from ergo import (
 )
 from ergo.gen.errors import Incorrect, NotAllowed
 from ergo.gen.options import AcceptorOptions
+from ergo.network import NetworkRoute
 from ergo.transport import DatagramProtocol, StreamProtocol
+from sim.determinism import run_scenario
 from sim.faults import POINTS
 
 HB_INTERVAL, HB_TIMEOUT = 1.0, 5.0
@@ -538,7 +540,6 @@ def _buggified_run(seed: int) -> tuple[list[Any], dict[str, int], int]:
     c = SimCluster(seed)
     try:
         a, b = c.cluster(2)
-        c.sim.buggify(probability=0.0)  # none active: every point, then set below
         c.sim.buggify("network.split_write", "network.slow_handshake", "timer.late", probability=0.3)
         c.sim.buggify("network.link_drop", probability=0.05)
         collector = b.spawn(Collector)
@@ -649,3 +650,44 @@ def test_a_paused_host_s_cancelled_timer_does_not_run_on_resume():
     s.resume("h1")
     s.run()
     assert fired == [2.0] and kept is not None
+
+
+def faulty_cluster(s: sim.Sim) -> None:
+    """Three nodes under every kind of fault (a scenario for the determinism check)."""
+    nodes = [s.start_node(f"n{i}@host{i}", options(acceptors=(AcceptorOptions(port=11144),))) for i in (1, 2, 3)]
+    for x in nodes:
+        for y in nodes:
+            if x is not y:
+                x.network().add_route(f"^{y.name.value}$", NetworkRoute(y.name.value.split("@")[1], 11144))
+    a, b, _ = nodes
+    s.set_jitter("host1", "host2", 0.01)
+    s.set_clock_skew("host3", rate=1.5)
+    s.buggify()
+    collector = b.spawn(Collector)
+    w = a.spawn(Watcher)
+    a.call(w, ("monitor", collector))
+    sender = a.spawn(Sender, collector)
+    for step in range(30):
+        a.send(sender, 5)
+        if step == 5:
+            s.partition_oneway("host1", "host2")
+        if step == 15:
+            s.repair()
+            s.crash("host3")
+        if step == 20:
+            s.restart("host3")
+            s.pause("host2")
+        if step == 22:
+            s.resume("host2")
+        s.run_for(0.5)
+
+
+def test_a_faulty_run_is_the_same_in_other_processes_and_hash_seeds():
+    digest = sim.check_determinism(faulty_cluster, seed=3)
+    here = run_scenario(faulty_cluster, 3)
+    assert here.trace.hash() == digest
+    kinds = [e["fault"] for e in here.trace.events if e["kind"] == "fault" and e["fault"] != "buggify_fired"]
+    assert any(e["kind"] == "fault" and e["fault"] == "buggify_fired" for e in here.trace.events)
+    assert kinds[:4] == ["clock_skew", "buggify", "partition_oneway", "repair"] and "crash" in kinds
+    stops = [e["node"] for e in here.trace.events if e["kind"] == "node_stop"]
+    assert stops[0] == "n3@host3"  # the crash is seen as the node stopping
