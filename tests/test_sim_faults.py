@@ -567,6 +567,10 @@ def test_buggify_points_fire_from_the_seed_and_keep_order_and_no_duplicates():
 
 
 def test_buggify_is_off_by_default_and_names_are_checked():
+    import net
+    from ergo.scheduler import Scheduler
+
+    assert net.AsyncioScheduler.buggify is Scheduler.buggify  # outside simulation: always False
     s = sim.Sim(1)
     n = s.start_node("a@h1")
     assert not any(n.scheduler.buggify(p) for p in POINTS for _ in range(100))
