@@ -186,3 +186,14 @@ def hold_a_call(cluster: Cluster, a: ergo.Node, name: Any) -> ergo.PID:
 def _holder(cluster: Cluster, name: Any) -> Any:
     node = next(n for n in cluster.nodes if n.name == name.node)
     return node._names[name.name]
+
+
+class Counter(ergo.Actor):
+    """Answers every call with how many calls it has had."""
+
+    def init(self) -> None:
+        self.n = 0
+
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        self.n += 1
+        return self.n

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from network_support import COOKIE, AsyncioCluster, Cluster, SimCluster
+from network_support import COOKIE, AsyncioCluster, Cluster, Counter, SimCluster
 
 from ergo import PID, Actor, Event, MessageDownPID, MessageEvent, NoConnection, ProcessID, Timeout
 from ergo.network import NetworkRoute
@@ -30,15 +30,6 @@ def cluster(request: pytest.FixtureRequest):
     c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
     yield c
     c.close()
-
-
-class Counter(Actor):
-    def init(self) -> None:
-        self.n = 0
-
-    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
-        self.n += 1
-        return self.n
 
 
 class RawPeer(StreamProtocol):

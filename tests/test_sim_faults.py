@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from network_support import SimCluster, options
+from network_support import Counter, SimCluster, options
 from support import Collector
 
 import sim
@@ -31,15 +31,6 @@ from sim.determinism import run_scenario
 from sim.faults import POINTS
 
 HB_INTERVAL, HB_TIMEOUT = 1.0, 5.0
-
-
-class Counter(Actor):
-    def init(self) -> None:
-        self.n = 0
-
-    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
-        self.n += 1
-        return self.n
 
 
 class Watcher(Collector):
@@ -164,7 +155,8 @@ def test_hold_keeps_messages_on_the_link_and_release_delivers_them_in_order(clus
     assert a.network()._connections[b.name.value] is conn  # the connection lived through it
 
 
-def test_held_datagrams_wait_and_arrive_in_order():
+def _datagrams() -> tuple[sim.Sim, Any, list[bytes]]:
+    """Hosts h1 and h2; an endpoint on h1 and what h2's port 9000 received."""
     s = sim.Sim(1)
     s.host("h1"), s.host("h2")
     seen: list[bytes] = []
@@ -174,7 +166,11 @@ def test_held_datagrams_wait_and_arrive_in_order():
             seen.append(data)
 
     s.host("h2").transport.datagram("h2", 9000, Sink())
-    ep = s.host("h1").transport.datagram("h1", 0, DatagramProtocol())
+    return s, s.host("h1").transport.datagram("h1", 0, DatagramProtocol()), seen
+
+
+def test_held_datagrams_wait_and_arrive_in_order():
+    s, ep, seen = _datagrams()
     s.hold("h1", "h2")
     for i in range(5):
         ep.sendto(bytes([i]), ("h2", 9000))
@@ -289,16 +285,7 @@ def test_a_oneway_partition_is_found_by_the_side_that_hears_nothing_and_the_othe
 
 
 def test_datagrams_across_a_partition_are_lost():
-    s = sim.Sim(1)
-    s.host("h1"), s.host("h2")
-    seen: list[bytes] = []
-
-    class Sink(DatagramProtocol):
-        def datagram_received(self, data: bytes, addr: Any) -> None:
-            seen.append(data)
-
-    s.host("h2").transport.datagram("h2", 9000, Sink())
-    ep = s.host("h1").transport.datagram("h1", 0, DatagramProtocol())
+    s, ep, seen = _datagrams()
     s.partition("h1", "h2")
     ep.sendto(b"lost", ("h2", 9000))
     s.run_for(1)
