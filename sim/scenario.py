@@ -1,0 +1,58 @@
+"""Helpers for scenario files (``scenarios/*.py``, run by ``python -m sim run``).
+
+A scenario is a module with a function ``scenario(s: sim.Sim) -> None`` (see
+docs/simulation.md, "Scenarios and the runner"): it builds its cluster on ``s``, runs its
+workload, draws its faults from the seed, checks safety during the run and liveness after
+a quiet phase, and raises ``AssertionError`` saying what went wrong.  These helpers build
+the usual cluster: nodes ``n1@host1`` ... each on a host of its own, one acceptor on
+:data:`PORT`, static routes between all of them (no registrar unless asked).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ergo.gen.options import AcceptorOptions, LogOptions, NetworkOptions, NodeOptions
+from ergo.network import NetworkRoute
+from ergo.node.node import Node
+
+from .sim import Sim
+
+__all__ = ["PORT", "cluster", "node_options", "route", "route_all"]
+
+#: the port every scenario node listens on (each host has its own ports)
+PORT = 11144
+
+
+def node_options(**network: Any) -> NodeOptions:
+    """Options of a networked scenario node: default logger off, cookie ``"scenario"``, no
+    registrar, an acceptor on :data:`PORT`; ``network`` overrides any ``NetworkOptions`` field."""
+    network.setdefault("cookie", "scenario")
+    network.setdefault("registrar_port", None)
+    network.setdefault("acceptors", (AcceptorOptions(port=PORT),))
+    return NodeOptions(log=LogOptions(default_logger=False), network=NetworkOptions(**network))
+
+
+def route(a: Node, b: Node, port: int = PORT) -> None:
+    """A static route on ``a`` to node ``b`` (at its host, on ``port``), replacing one there was."""
+    name = str.__str__(b.name)
+    net = a.network()
+    if any(m == f"^{name}$" for m, _, _ in net.routes()):
+        net.remove_route(f"^{name}$")
+    net.add_route(f"^{name}$", NetworkRoute(name.split("@", 1)[1], port))
+
+
+def route_all(nodes: list[Node]) -> None:
+    """Static routes from every live node of ``nodes`` to every other."""
+    for a in nodes:
+        for b in nodes:
+            if a is not b and a.is_alive() and b.is_alive():
+                route(a, b)
+
+
+def cluster(s: Sim, n: int, **network: Any) -> list[Node]:
+    """Start ``n1@host1`` ... ``nN@hostN`` on ``s`` with :func:`node_options` and route them
+    to each other."""
+    nodes = [s.start_node(f"n{i}@host{i}", node_options(**network)) for i in range(1, n + 1)]
+    route_all(nodes)
+    return nodes
