@@ -46,6 +46,11 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("ergo/wire/handshake.py", "clock:os.urandom", "__init__"):
         "the default entropy for a nonce when the caller gives none; the network layer "
         "always passes its scheduler's random (seeded in simulation)",
+    ("sim/runner.py", "clock:time.perf_counter", "_wall"):
+        "the runner (python -m sim) reports how long seeds took; no simulation reads it",
+    ("sim/runner.py", "random", "_random_seeds"):
+        "the runner's --random draws new seeds from the OS and prints them; each run is "
+        "determined by the seed it is given",
 }
 
 
