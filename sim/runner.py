@@ -302,9 +302,6 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     """The command line (``python -m sim``); returns the exit status (2 for a usage error)."""
     out = out or sys.stdout
     err = err or sys.stderr
-    # a scenario given as a module is imported from the current directory, as python -m does
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
     p = _parser()
     try:
         args = p.parse_args(argv)
