@@ -33,9 +33,10 @@ def node_options(**network: Any) -> NodeOptions:
     return NodeOptions(log=LogOptions(default_logger=False), network=NetworkOptions(**network))
 
 
-def route(a: Node, b: Node, port: int = PORT) -> None:
-    """A static route on ``a`` to node ``b`` (at its host, on ``port``), replacing one there was."""
-    name = str.__str__(b.name)
+def route(a: Node, b: Node | str, port: int = PORT) -> None:
+    """A static route on ``a`` to node ``b`` (a node or its name; at its host, on ``port``),
+    replacing one there was."""
+    name = b if isinstance(b, str) else str.__str__(b.name)
     net = a.network()
     if any(m == f"^{name}$" for m, _, _ in net.routes()):
         net.remove_route(f"^{name}$")
