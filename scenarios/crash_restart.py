@@ -25,7 +25,7 @@ from typing import Any
 
 import sim
 from ergo import Actor, MessageDownPID, NoConnection, ProcessID, ProcessIncarnation
-from sim.scenario import node_options, route
+from sim.scenario import node_options, process, route
 
 HB_INTERVAL, HB_TIMEOUT = 1.0, 5.0
 
@@ -81,8 +81,10 @@ def scenario(s: sim.Sim) -> None:
     route(n1, runs[0][0])
     old_node, old_inbox = runs[0]
     sender = n1.spawn(Sender, old_inbox, ProcessID("inbox", "n2@host2"))
+    proc = process(n1, sender, Sender)
+    old = process(old_node, old_inbox, Collector)  # kept: the crash takes it out of its node
     s.run_for(rng.uniform(1.0, 4.0))
-    assert n1._processes[sender.id].refused == [], "sends refused before any fault"
+    assert proc.refused == [], "sends refused before any fault"
 
     s.crash("host2")
     crashed = s.now
@@ -96,13 +98,11 @@ def scenario(s: sim.Sim) -> None:
 
     s.run_for(HB_TIMEOUT + 3 * HB_INTERVAL)  # quiet: no more faults
 
-    proc = n1._processes[sender.id]
-    old_got = old_node._processes.get(old_inbox.id)
-    new_got = new_node._processes[new_inbox.id].got
+    new_got = process(new_node, new_inbox, Collector).got
     # safety
     stray = [m for m in new_got if m[0] == "old"]
     assert not stray, f"messages for the old PID reached the new run's process: {stray[:5]}"
-    for label, got in (("old run", old_got.got if old_got is not None else []), ("new run", new_got)):
+    for label, got in (("old run", old.got), ("new run", new_got)):
         for tag in ("old", "name"):
             seq = [i for t, i in got if t == tag]
             assert seq == sorted(set(seq)), f"{label} got {tag} messages out of order or twice: {seq}"

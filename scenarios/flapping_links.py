@@ -26,7 +26,7 @@ from typing import Any
 
 import sim
 from ergo import Actor, MessageDownPID, NoConnection, Timeout
-from sim.scenario import cluster
+from sim.scenario import cluster, process
 
 HB_INTERVAL, HB_TIMEOUT = 1.0, 3.0
 N = 5
@@ -121,13 +121,13 @@ def scenario(s: sim.Sim) -> None:
 
     node_of = {n.name.value: n for n in nodes}
     for src, pid in senders.items():
-        proc = node_of[src]._processes[pid.id]
+        proc = process(node_of[src], pid, Sender)
         assert all(i == PER_PAIR for i in proc.next.values()), f"{src} did not finish sending: {proc.next}"
         for dst, inbox in inboxes.items():
             if dst == src:
                 continue
             sent = proc.sent[dst]
-            got = node_of[dst]._processes[inbox.id].got.get(src, [])
+            got = process(node_of[dst], inbox, Inbox).got.get(src, [])
             # safety: in order, no duplicates, nothing that was not sent
             assert all(x < y for x, y in zip(got, got[1:])), f"{src} -> {dst}: out of order or twice: {got}"
             assert is_subsequence(got, sent), f"{src} -> {dst}: received what was not sent"

@@ -22,7 +22,7 @@ from typing import Any
 
 import sim
 from ergo import Actor, Atom, MessageDownNode, MessageDownPID, NoConnection
-from sim.scenario import cluster
+from sim.scenario import cluster, process
 
 HB_INTERVAL, HB_TIMEOUT = 1.0, 5.0
 
@@ -51,7 +51,7 @@ class Watcher(Actor):
 
 
 def heard(node: Any, pid: Any) -> list[tuple[float, Any]]:
-    return list(node._processes[pid.id].heard)
+    return list(process(node, pid, Watcher).heard)
 
 
 def scenario(s: sim.Sim) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 import sim
 from ergo import Actor, ProcessID
-from sim.scenario import node_options
+from sim.scenario import node_options, process
 
 REGISTRAR = 4499
 ROUND = 0.1
@@ -107,7 +107,7 @@ def scenario(s: sim.Sim) -> None:
     live = sorted(name for name, node in host1.nodes.items() if node.is_alive())
     never_killed = [n for n in servers if n not in killed]
     for client, pid in zip(clients, callers):
-        log = client._processes[pid.id].answers
+        log = process(client, pid, Caller).answers
         # safety
         for t, target, answer in log:
             if target in never_killed:

@@ -29,7 +29,7 @@ from typing import Any
 
 import sim
 from ergo import Actor, MessageDownProcessID, ProcessID
-from sim.scenario import node_options, route
+from sim.scenario import node_options, process, route
 
 HB_INTERVAL, HB_TIMEOUT = 1.0, 3.0
 N = 4
@@ -101,7 +101,7 @@ def scenario(s: sim.Sim) -> None:
         inbox = node.spawn_register("inbox", Inbox)
         sender = node.spawn(Sender, name, others)
         # the processes themselves: a crash takes them out of their node's table
-        runs.append((name, node, node._processes[inbox.id], node._processes[sender.id]))
+        runs.append((name, node, process(node, inbox, Inbox), process(node, sender, Sender)))
 
     for h in hosts:
         s.on_start(h, boot)

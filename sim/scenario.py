@@ -10,15 +10,19 @@ the usual cluster: nodes ``n1@host1`` ... each on a host of its own, one accepto
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
+from ergo.gen.ids import PID
 from ergo.gen.options import AcceptorOptions, LogOptions, NetworkOptions, NodeOptions
 from ergo.network import NetworkRoute
 from ergo.node.node import Node
+from ergo.node.process import Process
 
 from .sim import Sim
 
-__all__ = ["PORT", "cluster", "node_options", "route", "route_all"]
+__all__ = ["PORT", "cluster", "node_options", "process", "route", "route_all"]
+
+P = TypeVar("P", bound=Process)
 
 #: the port every scenario node listens on (each host has its own ports)
 PORT = 11144
@@ -57,3 +61,13 @@ def cluster(s: Sim, n: int, **network: Any) -> list[Node]:
     nodes = [s.start_node(f"n{i}@host{i}", node_options(**network)) for i in range(1, n + 1)]
     route_all(nodes)
     return nodes
+
+
+def process(node: Node, pid: PID, cls: type[P]) -> P:
+    """The process object of ``pid`` on ``node``, to read what it kept in place (no call, no
+    clock); it must be a ``cls``.  Kept after the process ends only by whoever holds it: a
+    scenario that checks a process after a crash takes it right after spawning it."""
+    p = node._processes.get(pid.id)
+    if not isinstance(p, cls):
+        raise AssertionError(f"{pid} is not a running {cls.__qualname__} on {node.name} (it is {type(p).__name__})")
+    return p
