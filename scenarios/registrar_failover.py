@@ -7,7 +7,7 @@ through ``host1``'s registrar.  Each ``host1`` node runs a ``Counter`` registere
 ``"counter"``.
 
 Workload: a ``Caller`` on each client calls ``counter`` on every ``host1`` node it knows,
-one call after another, round after round (each call answers ``(creation, n)``).
+one call after another, round after round (each call answers ``(creation, n, time)``).
 
 Faults (from the seed): the node serving ``host1``'s registrar is killed (the others fail
 over: one of them serves); maybe a second time, the new server; a new node
@@ -43,7 +43,9 @@ class Counter(Actor):
 
     def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
         self.n += 1
-        return (self.node.creation, self.n)
+        # when it answered, by its host's clock (never skewed here): a reply may still be in
+        # flight when its node is killed
+        return (self.node.creation, self.n, self.node.scheduler.now())
 
 
 class Caller(Actor):
@@ -107,22 +109,23 @@ def scenario(s: sim.Sim) -> None:
     live = sorted(name for name, node in host1.nodes.items() if node.is_alive())
     never_killed = [n for n in servers if n not in killed]
     for client, pid in zip(clients, callers):
+        me = str.__str__(client.name)
         log = process(client, pid, Caller).answers
         # safety
         for t, target, answer in log:
             if target in never_killed:
                 assert not isinstance(answer, BaseException), \
-                    f"{client.name}: a call to {target}, never killed, failed at {t:.3f}: {answer!r}"
+                    f"{me}: a call to {target}, never killed, failed at {t:.3f}: {answer!r}"
             elif target in killed and not isinstance(answer, BaseException) and answer[0] == killed[target][1]:
-                assert t <= killed[target][0], \
-                    f"{client.name}: {target} answered at {t:.3f} from the run killed at {killed[target][0]:.3f}"
+                assert answer[2] <= killed[target][0], \
+                    f"{me}: {target} answered at {answer[2]:.3f} from the run killed at {killed[target][0]:.3f}"
         runs: dict[tuple[str, int], list[int]] = {}
         for _, target, answer in log:
             if not isinstance(answer, BaseException):
                 runs.setdefault((target, answer[0]), []).append(answer[1])
         for (target, creation), ns in runs.items():
             assert all(x < y for x, y in zip(ns, ns[1:])), \
-                f"{client.name}: {target} (creation {creation}) answered out of order or twice: {ns}"
+                f"{me}: {target} (creation {creation}) answered out of order or twice: {ns}"
         # liveness: the last round after the quiet phase reached every live node
         last: dict[str, Any] = {}
         for t, target, answer in log:
@@ -131,8 +134,8 @@ def scenario(s: sim.Sim) -> None:
         for name in live:
             answer = last.get(name)
             assert answer is not None and not isinstance(answer, BaseException), \
-                f"{client.name}: no answer from {name} after the quiet phase (last: {answer!r})"
-            assert answer[0] == host1.nodes[name].creation, f"{client.name}: {name} answered from an old run"
+                f"{me}: no answer from {name} after the quiet phase (last: {answer!r})"
+            assert answer[0] == host1.nodes[name].creation, f"{me}: {name} answered from an old run"
     modes = {name: host1.nodes[name].network()._registrar.info() for name in live}
     serving = [name for name, info in modes.items() if info["mode"] == "server"]
     assert len(serving) == 1, f"after the failover, host1's registrar is served by {serving}"
