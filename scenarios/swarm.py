@@ -12,11 +12,11 @@ nodes started again, clock skew, jitter, and the runtime's buggify points.  Then
 drawn moments, it injects one of them on drawn hosts or undoes one in place.  The mix is
 recorded in the trace as a fault ``swarm_mix``.
 
-Safety, per sender run (its node and creation) and receiver: each receiver run got that
-sender's messages strictly increasing (in order, no duplicates) and only what was sent,
-and no message reached two runs of one receiver; for a sender run alive at the end,
-every message that never arrived was announced by a down of the inbox heard after it
-was sent.
+Safety: a node started again has a new creation.  Per sender run (its node and
+creation) and receiver: each receiver run got that sender's messages strictly increasing
+(in order, no duplicates) and only what was sent, and no message reached two runs of one
+receiver; for a sender run alive at the end, every message that never arrived was
+announced by a down of the inbox heard after it was sent.
 
 Liveness: the faults stop (every partition repaired, hold released, host resumed and
 restarted, node started again, clock rate 1, buggify off); after a quiet phase, every
@@ -95,6 +95,10 @@ def scenario(s: sim.Sim) -> None:
     def boot(host: sim.Host) -> None:
         name = next(n for n in names if n.endswith("@" + host.name))
         node = host.start_node(name, opts)
+        before = [n.creation for other, n, _, _ in runs if other == name]
+        assert not before or node.creation > before[-1], \
+            f"{name} started again at {s.now:.3f} with creation {node.creation}, not newer than its last run's " \
+            f"{before[-1]}: PIDs of the old run would reach the new one"
         others = [n for n in names if n != name]
         for other in others:
             route(node, other)
