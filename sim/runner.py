@@ -286,7 +286,7 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
             render = None
         if render is not None:
             chart_path = args.chart or _default_path(args.scenario, args.seed, ".html")
-            render(s.trace.events, path=chart_path)
+            render(s.trace.events, path=chart_path, title=f"{args.scenario}, seed {args.seed}")
             out.write(f"chart: {chart_path}\n")
         elif args.chart:
             out.write("chart: not written (this installation has no chart renderer, sim.chart)\n")

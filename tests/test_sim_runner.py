@@ -114,8 +114,8 @@ def test_replay_of_a_passing_seed_exits_0_and_writes_the_trace_by_default_next_t
 def test_replay_draws_the_chart_when_the_renderer_is_there(flaky: Path, monkeypatch, capsys):
     drawn = []
 
-    def render(events, path=None, **options):
-        drawn.append((len(events), path))
+    def render(events, path=None, *, title=None):
+        drawn.append((len(events), path, title))
         Path(path).write_text("<html></html>")
         return "<html></html>"
 
@@ -123,8 +123,16 @@ def test_replay_draws_the_chart_when_the_renderer_is_there(flaky: Path, monkeypa
     monkeypatch.chdir(flaky.parent)
     out = io.StringIO()
     assert main(["replay", "flaky.py", "--seed", "0", "--trace", "t.jsonl", "--chart", "c.html"], out=out) in (0, 1)
-    assert drawn == [(len(sim.Trace.read("t.jsonl")), "c.html")]
+    assert drawn == [(len(sim.Trace.read("t.jsonl")), "c.html", "flaky.py, seed 0")]
     assert "chart: c.html" in out.getvalue()
+
+
+def test_replay_writes_a_real_chart_once_the_renderer_is_installed(flaky: Path):
+    pytest.importorskip("sim.chart")
+    proc = run_cli("replay", "flaky.py", "--seed", "0", "--chart", "c.html", cwd=flaky.parent)
+    assert proc.returncode in (0, 1) and "chart: c.html" in proc.stdout, proc.stdout + proc.stderr
+    html = (flaky.parent / "c.html").read_text()
+    assert html.lstrip().lower().startswith("<!doctype html") and "<svg" in html and "a@h1" in html
 
 
 def test_random_seeds_are_printed_so_that_the_run_can_be_repeated(flaky: Path, monkeypatch):
