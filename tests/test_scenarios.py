@@ -27,7 +27,8 @@ def load(path: Path) -> dict[str, Any]:
 
 def test_the_issue_s_scenarios_are_there():
     names = {p.stem for p in SCENARIOS}
-    assert {"one_way_partition", "crash_restart", "flapping_links", "registrar_failover", "swarm"} <= names, names
+    assert {"one_way_partition", "crash_restart", "flapping_links", "registrar_failover", "events_fanout",
+            "swarm"} <= names, names
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
