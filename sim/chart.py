@@ -454,8 +454,9 @@ def _html(chart: _Chart, layout: tuple[list[_Row], list[_Shade]], title: str, lo
       f'data-step="{_STEP}" data-stub="{_STUB}" font-family="sans-serif" font-size="11">')
     w(f"<style>{_SVG_CSS}</style><defs>")
     for cls, color in _COLORS.items():
-        w(f'<marker id="h-{cls}" viewBox="0 0 8 8" refX="7" refY="4" markerUnits="userSpaceOnUse" markerWidth="8" markerHeight="8" '
-          f'orient="auto-start-reverse"><path d="M0 0L8 4L0 8z" fill="{color}"/></marker>')
+        w(f'<marker id="h-{cls}" viewBox="0 0 8 8" refX="7" refY="4" markerUnits="userSpaceOnUse" '
+          f'markerWidth="8" markerHeight="8" orient="auto-start-reverse">'
+          f'<path d="M0 0L8 4L0 8z" fill="{color}"/></marker>')
     w("</defs>")
     # shading first, under everything
     w('<g id="shades">')
@@ -668,7 +669,8 @@ var wrap=document.getElementById('wrap');
 wrap.addEventListener('scroll',function(){document.getElementById('heads').setAttribute('transform','translate(0,'+wrap.scrollTop+')')});
 q('#bar input').forEach(function(i){i.addEventListener(i.type==='text'||i.type==='number'?'input':'change',layout)});
 q('#bar button.all').forEach(function(bt){bt.addEventListener('click',function(){
- var on=bt.getAttribute('data-on')==='1';q('input.'+bt.getAttribute('data-for')).forEach(function(c){c.checked=on});layout()})});
+ var on=bt.getAttribute('data-on')==='1';
+ q('input.'+bt.getAttribute('data-for')).forEach(function(c){c.checked=on});layout()})});
 })();
 """
 
