@@ -84,14 +84,28 @@ def _hosts(value: Any) -> list[str]:
 
 
 class _Column:
-    __slots__ = ("key", "group", "index", "title", "sub", "first", "last", "ended")
+    __slots__ = ("key", "group", "index", "title", "sub", "lives")
 
     def __init__(self, key: str, group: int, title: str, sub: str) -> None:
         self.key, self.group, self.title, self.sub = key, group, title, sub
         self.index = 0
-        self.first: int | None = None  # the row its life begins (spawn, node start); None: before the window
-        self.last: int | None = None    # the row it ended (terminate, node stop); None: lives on
-        self.ended = False
+        #: its lives, [first row, row it ended or None]: a node stops and starts again, a
+        #: process id comes back after a restart (an id does not say its node's creation)
+        self.lives: list[list[int | None]] = []
+
+    def begin(self, row: int) -> None:
+        if not self.lives or self.lives[-1][1] is not None:
+            self.lives.append([row, None])
+
+    def end(self, row: int) -> None:
+        if not self.lives:
+            self.lives.append([0, row])  # alive since before the window
+        elif self.lives[-1][1] is None:
+            self.lives[-1][1] = row
+
+    def touch(self) -> None:
+        if not self.lives:
+            self.lives.append([0, None])
 
 
 class _Chart:
@@ -257,6 +271,9 @@ def _layout(chart: _Chart, evs: list[dict[str, Any]], lo: float | None, hi: floa
     open_: list[tuple[str, _Shade, set[tuple[str, str]] | str]] = []  # (kind, shade, pairs or host)
 
     def add(row: _Row) -> int:
+        for col in (row.a, row.b):
+            if col is not None:
+                col.touch()
         rows.append(row)
         return len(rows) - 1
 
@@ -303,34 +320,33 @@ def _layout(chart: _Chart, evs: list[dict[str, Any]], lo: float | None, hi: floa
             if col is None:
                 continue
             parent = chart.column(str(e["parent"])) if e.get("parent") else None
-            if col.first is None and col.last is None:
-                col.first = len(rows)
+            col.begin(len(rows))
             add(_Row(t, "spawn", "spawn", parent, col, f"spawn {e.get('behavior', '')}", tip, ""))
         elif kind == "terminate":
             col = chart.column(str(e.get("pid")))
             if col is None:
                 continue
-            col.last = len(rows)
-            add(_Row(t, "end", "term", col, None, f"\u2716 {e.get('reason', '')}", tip))
+            col.end(len(rows))
+            add(_Row(t, "end", "term", col, None, str(e.get("reason", "")), tip))
         elif kind in ("connect", "disconnect", "connect_failed"):
             a = chart.column(node)
             b = chart.column(str(e.get("peer"))) if e.get("peer") else None
-            if a is None:
+            if a is None and b is None:
                 continue
             label = {"connect": "connect", "disconnect": "disconnect", "connect_failed": "connect failed"}[kind]
             if kind != "connect":
                 label += f": {e.get('reason', '')}"
-            add(_Row(t, "link", kind.replace("_", "-"), a, b, label, tip, str(e.get("peer", "?"))))
+            add(_Row(t, "link", kind.replace("_", "-"), a, b, label, tip, str(e.get("peer", "?")) if a else node))
         elif kind in ("node_start", "node_stop"):
             col = chart.column(node)
             if col is None:
                 continue
             if kind == "node_start":
-                if col.first is None and col.last is None:
-                    col.first = len(rows)
+                col.begin(len(rows))
                 label = f"node start (creation {e.get('creation', '?')})"
             else:
-                col.last = len(rows)
+                for each in chart.group_cols[col.group]:  # its processes went with it
+                    each.end(len(rows))
                 label = "node stop"
             add(_Row(t, "end" if kind == "node_stop" else "mark", kind.replace("_", "-"), col, None, label, tip))
         elif kind == "call_timeout":
@@ -348,7 +364,31 @@ def _layout(chart: _Chart, evs: list[dict[str, Any]], lo: float | None, hi: floa
             row.groups = chart.where(*row.where)
     for shade in shades:  # one still open lasts to the end of the window (r1 None)
         shade.groups = chart.where(shade.hosts, None) if shade.hosts else []
+    if chart.nodes_filter is not None:
+        # a fault of hosts none of whose nodes is shown is left out (as the script hides it)
+        gone = [row.kind == "fault" and not row.groups and bool(row.where[0] or row.where[1]) for row in rows]
+        if any(gone):
+            rows = _drop(rows, gone, chart, shades)
     return rows, shades
+
+
+def _drop(rows: list[_Row], gone: list[bool], chart: _Chart, shades: list[_Shade]) -> list[_Row]:
+    """``rows`` without those ``gone``; a life or a shade that began or ended at one of them
+    now begins or ends at the next row kept."""
+    new: list[int] = []
+    n = 0
+    for g in gone:
+        new.append(n)
+        n += not g
+    new.append(n)
+    for cols in chart.group_cols:
+        for col in cols:
+            for life in col.lives:
+                life[:] = [None if r is None else new[r] for r in life]
+    for shade in shades:
+        shade.r0 = new[shade.r0]
+        shade.r1 = None if shade.r1 is None else new[shade.r1]
+    return [row for row, g in zip(rows, gone, strict=True) if not g]
 
 
 def _fault(chart: _Chart, e: dict[str, Any], rows: list[_Row], shades: list[_Shade],
@@ -431,6 +471,8 @@ def _positions(chart: _Chart, rows: list[_Row]) -> tuple[dict[int, int], list[in
         ys.append(y)
         y += _ROW
     ys.append(y)
+    if chart.group_cols:
+        x -= _GAP  # none after the last group (as the script lays it out)
     return xs, ys, x + 40, y + _ROW
 
 
@@ -475,11 +517,13 @@ def _html(chart: _Chart, layout: tuple[list[_Row], list[_Shade]], title: str, lo
     w('<g id="lifelines">')
     for cols in chart.group_cols:
         for col in cols:
-            r0 = 0 if col.first is None else col.first
-            r1 = len(rows) if col.last is None else col.last
-            x = xs[col.index]
-            w(f'<line class="life{" node" if "/" not in col.key else ""}" data-c="{col.index}" data-g="{col.group}" '
-              f'data-r0="{r0}" data-r1="{r1}" x1="{x}" x2="{x}" y1="{ys[r0] - _ROW // 2}" y2="{ys[r1] - _ROW // 2}"/>')
+            for r0, end in col.lives or [[0, len(rows)]]:
+                assert r0 is not None
+                r1 = len(rows) if end is None else end
+                x = xs[col.index]
+                w(f'<line class="life{" node" if "/" not in col.key else ""}" data-c="{col.index}" '
+                  f'data-g="{col.group}" data-r0="{r0}" data-r1="{r1}" x1="{x}" x2="{x}" '
+                  f'y1="{ys[r0] - _ROW // 2}" y2="{ys[r1] - _ROW // 2}"/>')
     w("</g>")
     # the events
     w('<g id="rows">')
@@ -587,8 +631,8 @@ _SVG_CSS = """
 .cross{stroke:#c0392b;stroke-width:2}.dot{fill:#555}.timeout .dot{fill:#d35400}
 .node-start .dot{fill:#2e8b57}.node-stop .cross{stroke:#333}
 .fline{stroke:#8e44ad;stroke-width:1;stroke-dasharray:4 2}.flabel{fill:#8e44ad;font-weight:bold}
-.shade{stroke:none}.f-part{fill:#e74c3c;fill-opacity:.14}.f-oneway{fill:#e67e22;fill-opacity:.14}
-.f-hold{fill:#f1c40f;fill-opacity:.18}.f-crash{fill:#333;fill-opacity:.22}.f-pause{fill:#3498db;fill-opacity:.16}
+.shade{stroke:none}rect.f-part{fill:#e74c3c;fill-opacity:.14}rect.f-oneway{fill:#e67e22;fill-opacity:.14}
+rect.f-hold{fill:#f1c40f;fill-opacity:.18}rect.f-crash{fill:#333;fill-opacity:.22}rect.f-pause{fill:#3498db;fill-opacity:.16}
 .headbg{fill:#fff;fill-opacity:.95}.group rect{fill:#eef;stroke:#99b}.head text{fill:#222}
 """
 

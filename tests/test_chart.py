@@ -306,3 +306,61 @@ def test_bad_arguments_are_incorrect(run):
 
 def test_render_chart_is_exported_from_sim():
     assert sim.render_chart is render
+
+
+# -- the page's script, run in jsdom where it is installed (not in CI: no browser there) -----
+
+_DRIVER = r"""
+const {JSDOM, VirtualConsole} = require('jsdom');
+const errors = [];
+const vc = new VirtualConsole().on('jsdomError', e => errors.push(String(e.stack || e)));
+const text = require('fs').readFileSync(process.argv[2], 'utf8');
+const dom = new JSDOM(text, {runScripts: 'dangerously', virtualConsole: vc});
+const d = dom.window.document, W = dom.window;
+const chart = () => d.getElementById('chart').outerHTML;
+const shown = sel => [...d.querySelectorAll(sel)].filter(e => e.style.display !== 'none');
+const fire = (el, kind) => el.dispatchEvent(new W.Event(kind));
+const out = {};
+const before = chart();
+fire(d.getElementById('text'), 'input');
+out.same = before === chart();
+const box = d.querySelectorAll('input.gsel')[1];
+box.checked = false; fire(box, 'change');
+out.heads = shown('#heads .head').map(h => h.querySelector('title').textContent);
+out.rows = shown('#rows .ev').length;
+box.checked = true; fire(box, 'change');
+d.getElementById('from').value = '9'; d.getElementById('to').value = '12'; fire(d.getElementById('to'), 'input');
+out.times = shown('#rows .ev').map(e => +e.getAttribute('data-t'));
+out.errors = errors;
+console.log(JSON.stringify(out));
+"""
+
+
+def _jsdom() -> str | None:
+    import shutil
+    import subprocess
+    node = shutil.which("node")
+    if node is None:
+        return None
+    found = subprocess.run([node, "-e", "require.resolve('jsdom')"], capture_output=True)
+    return node if found.returncode == 0 else None
+
+
+@pytest.mark.skipif(_jsdom() is None, reason="needs node with jsdom (NODE_PATH) to run the page's script")
+def test_the_page_script_lays_out_as_the_python_side_and_filters(run, tmp_path):
+    import json
+    import subprocess
+    page = tmp_path / "chart.html"
+    render(run.trace, page)
+    driver = tmp_path / "driver.js"
+    driver.write_text(_DRIVER)
+    node = _jsdom()
+    assert node is not None
+    done = subprocess.run([node, str(driver), str(page)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["errors"] == []
+    assert out["same"]  # laid out again with nothing filtered: the very drawing Python made
+    assert out["heads"] and not any(h.startswith("n2@host2") for h in out["heads"])
+    assert out["rows"] == sum(1 for r in _rows(_svg(render(run.trace, nodes=["n1@host1", "n3@host3"]))))
+    assert out["times"] and all(9 <= t <= 12 for t in out["times"])
