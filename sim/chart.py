@@ -206,12 +206,15 @@ def render(events: Trace | Sequence[dict[str, Any]], path: str | os.PathLike[str
     """The sequence chart of ``events`` (a ``Trace`` or the list of dicts ``Trace.read``
     returns) as one self-contained HTML document; written to ``path`` too if given.
 
+    Every node of the trace has its group of lifelines, in the order the nodes appear
+    (a window keeps the full chart's order, and shows a node that does nothing in it).
     ``start``/``end``: only the events at those virtual times (inclusive); a fault that
     began before ``start`` and lasts into the window is shaded from its top.  ``nodes``:
     only those nodes' lifelines (by name); ``processes``: only those processes' lifelines
     (as the trace writes them, ``node/1001``), with their nodes' own.  An arrow with one
     end filtered out is drawn as a stub naming that end; an event with no end left is
-    left out.  The same arguments give the same bytes."""
+    left out, and so is a fault whose hosts have no node shown.  The same arguments
+    give the same bytes."""
     evs = _events_of(events)
     lo, hi = _time(start, "start"), _time(end, "end")
     node_set, proc_set = _names(nodes, "nodes"), _names(processes, "processes")
@@ -220,6 +223,10 @@ def render(events: Trace | Sequence[dict[str, Any]], path: str | os.PathLike[str
     if title is not None and not isinstance(title, str):
         raise Incorrect(f"a chart's title is a str, not {type(title).__name__}")
     chart = _Chart(evs, node_set, proc_set)
+    for e in evs:  # every node of the trace, in the order they appear: a window keeps the full chart's order
+        node = e.get("node")
+        if isinstance(node, str) and node and e.get("kind") != "fault":
+            chart.group(node)
     rows = _layout(chart, evs, lo, hi)
     text = _html(chart, rows, title if title is not None else "Sequence chart", lo, hi, len(evs))
     if path is not None:

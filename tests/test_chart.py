@@ -230,6 +230,11 @@ def test_filtering_by_process_and_time_window(run):
     svg = _svg(render(run.trace, start=lo, end=hi))
     rows = [r for r in _rows(svg)]
     assert rows and all(lo <= float(r.get("data-t", "nan")) <= hi for r in rows)
+    def groups(svg: ET.Element) -> list[str | None]:
+        return [g.findtext(f"{SVG}text") for g in svg.iter(f"{SVG}g") if g.get("class") == "group"]
+
+    # every node, in the full chart's order, even one that does nothing in the window
+    assert groups(svg) == groups(_svg(render(run.trace))) == ["n1@host1", "n2@host2", "n3@host3"]
     # the partition began before the window and lasts into it: shaded from the top
     part = [r for r in svg.iter(f"{SVG}rect") if "f-part" in _classes(r)]
     assert part and all(r.get("data-r0") == "0" for r in part)
