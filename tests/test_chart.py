@@ -234,7 +234,9 @@ def test_filtering_by_process_and_time_window(run):
         return [g.findtext(f"{SVG}text") for g in svg.iter(f"{SVG}g") if g.get("class") == "group"]
 
     # every node, in the full chart's order, even one that does nothing in the window
-    assert groups(svg) == groups(_svg(render(run.trace))) == ["n1@host1", "n2@host2", "n3@host3"]
+    late = _svg(render(run.trace, start=19.5))  # only n3 does anything then
+    assert {r.findtext(f"{SVG}title").split("node=")[1].split()[0] for r in _rows(late)} == {"n3@host3"}
+    assert groups(late) == groups(svg) == groups(_svg(render(run.trace))) == ["n1@host1", "n2@host2", "n3@host3"]
     # the partition began before the window and lasts into it: shaded from the top
     part = [r for r in svg.iter(f"{SVG}rect") if "f-part" in _classes(r)]
     assert part and all(r.get("data-r0") == "0" for r in part)
