@@ -1,5 +1,6 @@
 """The SimPy backend: simulated hosts on a deterministic, seeded, virtual clock."""
 
+from .chart import render as render_chart
 from .determinism import NotDeterministic, check_determinism
 from .host import Host
 from .scheduler import SimScheduler
@@ -9,4 +10,5 @@ from .transport import Link, SimTransport
 from .world import EPOCH, World
 
 __all__ = ["EPOCH", "Host", "Link", "NotDeterministic", "Sim", "SimScheduler", "SimTransport", "Trace", "World",
-           "check_determinism"]
+           "check_determinism",
+           "render_chart"]

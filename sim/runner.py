@@ -6,8 +6,8 @@ it prints a summary table and, for every failing seed, the failure and the one-l
 command that replays it; the exit status is 1 if any seed failed.
 
 ``python -m sim replay SCENARIO --seed N [--trace PATH] [--chart PATH]`` runs one seed
-traced in this process, writes the trace (JSON lines) and, if the chart renderer
-(``sim.chart``) is there, the chart, and prints the failure with its traceback.
+traced in this process, writes the trace (JSON lines) and its sequence chart
+(``sim.chart``), and prints the failure with its traceback.
 
 SCENARIO is a file (``scenarios/x.py``, its function ``scenario``), ``file.py:function``
 or ``module:function``.  The runner itself reads the wall clock (to report wall time) and
@@ -228,7 +228,7 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--random", type=int, metavar="N", help="N random seeds (printed)")
     run.add_argument("--jobs", type=int, default=None, metavar="J",
                      help="worker processes (default: min(2, number of CPUs))")
-    replay = sub.add_parser("replay", help="run one seed traced; write its trace (and chart)")
+    replay = sub.add_parser("replay", help="run one seed traced; write its trace and its chart")
     replay.set_defaults(parser=replay)
     replay.add_argument("scenario", help="scenarios/x.py, file.py:function or module:function")
     replay.add_argument("--seed", type=int, required=True, help="the seed to replay")
@@ -280,16 +280,11 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     if s is not None:
         s.trace.write(trace_path)
         out.write(f"trace: {trace_path} ({len(s.trace)} events, sha256 {s.trace.hash()})\n")
-        try:
-            from sim.chart import render  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            render = None
-        if render is not None:
-            chart_path = args.chart or _default_path(args.scenario, args.seed, ".html")
-            render(s.trace.events, path=chart_path, title=f"{args.scenario}, seed {args.seed}")
-            out.write(f"chart: {chart_path}\n")
-        elif args.chart:
-            out.write("chart: not written (this installation has no chart renderer, sim.chart)\n")
+        from .chart import render  # here: only a replay draws, a run of many seeds need not load it
+
+        chart_path = args.chart or _default_path(args.scenario, args.seed, ".html")
+        render(s.trace.events, path=chart_path, title=f"{args.scenario}, seed {args.seed}")
+        out.write(f"chart: {chart_path}\n")
     out.write(f"virtual time {outcome.virtual:.3f} s, wall time {outcome.wall:.2f} s\n")
     if outcome.passed:
         out.write(f"seed {args.seed} passed\n")
