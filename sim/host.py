@@ -80,7 +80,12 @@ class Host:
             raise Taken(f"a node named {atom.value} already runs on host {self.name}")
         scheduler = self._new_scheduler()
         transport = SimTransport(self, scheduler=scheduler)
-        node = Node(atom, scheduler, options, transport, tracer=self.world.trace.tracer)
+        creation = None
+        if running is not None and int(scheduler.time()) <= running.creation:
+            # started again within the second its last run started (or was killed): a later
+            # creation all the same, or the old run's PIDs and messages would reach this one
+            creation = running.creation + 1
+        node = Node(atom, scheduler, options, transport, tracer=self.world.trace.tracer, creation=creation)
         self.nodes[atom.value] = node
         self._runs[atom.value] = (options, scheduler, transport)
         self.last_creation = max(self.last_creation, node.creation)

@@ -682,3 +682,25 @@ def test_a_faulty_run_is_the_same_in_other_processes_and_hash_seeds():
     assert kinds[:4] == ["clock_skew", "buggify", "partition_oneway", "repair"] and "crash" in kinds
     stops = [e["node"] for e in here.trace.events if e["kind"] == "node_stop"]
     assert stops[0] == "n3@host3"  # the crash is seen as the node stopping
+
+
+def test_a_node_killed_and_started_again_within_a_second_gets_a_new_creation():
+    """Found by the swarm scenario (seed 122): a node started again in the virtual second
+    of its last run got the same creation, so the old run's PIDs reached the new one."""
+    cluster = SimCluster()
+    a, b = cluster.cluster(2)
+    old = b.spawn(Counter)
+    assert a.call(old, "x") == 1
+    cluster.sim.kill_node(str.__str__(b.name))
+    again = cluster.sim.start_node(str.__str__(b.name), b._options)
+    assert again.creation > b.creation
+    new = again.spawn(Counter)
+    assert new.id == old.id and new != old  # the same id, another incarnation
+    assert again.call(new, "x") == 1
+    try:
+        a.call(old, "x", timeout=30)
+    except Exception as e:
+        assert type(e).__name__ in ("ProcessIncarnation", "NoConnection", "ProcessUnknown"), e
+    else:
+        raise AssertionError("the old run's PID reached the new run")
+    cluster.close()

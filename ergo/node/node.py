@@ -104,7 +104,8 @@ class Node(Env):
     """A running node.  Made by a backend: ``sim.Sim().host(...).start_node(...)`` or ``net.start_node(...)``."""
 
     def __init__(self, name: str, scheduler: Scheduler, options: NodeOptions | None = None,
-                 transport: Transport | None = None, tracer: Tracer | None = None) -> None:
+                 transport: Transport | None = None, tracer: Tracer | None = None,
+                 creation: int | None = None) -> None:
         self._name = validate_node_name(name)
         if options is None:
             options = NodeOptions()
@@ -117,7 +118,9 @@ class Node(Env):
         self._scheduler = scheduler
         self._options = options
         self._started = scheduler.now()
-        self._creation = int(scheduler.time())
+        # the seconds of the start, as Ergo; a backend that starts a name again within one
+        # second passes a later one, so that the two runs' PIDs never match
+        self._creation = int(scheduler.time()) if creation is None else creation
         self._state = _RUNNING
         #: what the backend watches this node with (see tracer.py); None: nothing is recorded
         self._tracer = tracer
