@@ -9,62 +9,12 @@ shared journal, read once the backend has settled.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from types import CoroutineType
 from typing import Any
 
+from probe import Failed, Probe, ends, events, messages, run  # noqa: F401  (the suite imports them from here)
+
 import ergo
-from ergo import PID, Actor, Event, LogOptions, NodeOptions, ProcessID
-
-
-class Failed:
-    """What ``run`` gets back when the function raised: the exception, as a value."""
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-class Probe(Actor):
-    """Runs ``fn(self)`` for a call ``fn``; keeps messages and its end in ``journal``.
-
-    ``init(journal, trap=False, react=None)``: ``react(self, from_, message)``, when given,
-    handles each message after it is journaled (a target that panics, unregisters, ...).
-    """
-
-    def init(self, journal: list | None = None, trap: bool = False,
-             react: Callable[[Any, PID, Any], Any] | None = None) -> None:
-        self.journal = journal if journal is not None else []
-        self.trap_exit = trap
-        self.react = react
-
-    async def handle_call(self, from_: PID, ref: Any, request: Any) -> Any:
-        try:
-            result = request(self)
-            if type(result) is CoroutineType:
-                result = await result
-            return ("ok", result)
-        except Exception as e:
-            return ("error", Failed(e))
-
-    def handle_message(self, from_: PID, message: Any) -> Any:
-        self.journal.append(("message", self.pid, from_, message))
-        if self.react is not None:
-            return self.react(self, from_, message)
-        return None
-
-    def handle_event(self, message: ergo.MessageEvent) -> None:
-        self.journal.append(("event", self.pid, message))
-
-    def terminate(self, reason: BaseException) -> None:
-        self.journal.append(("terminate", self.pid, reason))
-
-
-def run(node: ergo.Node, pid: PID, fn: Callable[[Any], Any]) -> Any:
-    """``fn(process)`` run inside ``pid``; re-raises what it raised."""
-    status, value = node.call(pid, fn)
-    if isinstance(value, Failed):
-        raise value.error
-    return value
+from ergo import PID, Event, LogOptions, NodeOptions, ProcessID
 
 
 def node_with_env(backend: Any, name: str, env: dict[str, Any]) -> ergo.Node:
@@ -72,14 +22,6 @@ def node_with_env(backend: Any, name: str, env: dict[str, Any]) -> ergo.Node:
     node = backend._start(name, NodeOptions(env=env, log=LogOptions(default_logger=False)))
     backend.nodes.append(node)
     return node
-
-
-def messages(journal: list, pid: PID) -> list[Any]:
-    return [e[3] for e in journal if e[0] == "message" and e[1] == pid]
-
-
-def ends(journal: list, pid: PID) -> list[BaseException]:
-    return [e[2] for e in journal if e[0] == "terminate" and e[1] == pid]
 
 
 def target_react(p: Any, from_: PID, message: Any) -> None:
