@@ -709,28 +709,41 @@ def _summary(results: list[dict[str, Any]], elapsed: float) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def run_cli(argv: list[str] | None, doc: str, benches: dict[str, Any], sizes: Any, quick_sizes: Any,
+            title: str, before: Callable[[], None] | None = None) -> int:
+    """The command line every bench/ script has: ``--quick``, ``--repeat``, ``--only``; JSON
+    lines on stdout, a summary headed ``title`` on stderr."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat: a few-second smoke run")
     parser.add_argument("--repeat", type=int, default=None, help="runs per measurement (best is kept)")
-    parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(BENCHES)}")
+    parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(benches)}")
     args = parser.parse_args(argv)
-    sizes = QUICK_SIZES if args.quick else SIZES
+    chosen_sizes = quick_sizes if args.quick else sizes
     repeats = args.repeat or (1 if args.quick else 3)
-    chosen = [b.strip() for b in args.only.split(",") if b.strip()] or list(BENCHES)
-    unknown = set(chosen) - set(BENCHES)
+    chosen = [b.strip() for b in args.only.split(",") if b.strip()] or list(benches)
+    unknown = set(chosen) - set(benches)
     if unknown:
-        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {list(BENCHES)}")
-    if pykka is None:
-        print("pykka is not installed (pip install '.[bench]'): the Pykka comparisons are skipped", file=sys.stderr)
+        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {list(benches)}")
+    if before is not None:
+        before()
     results = []
     t0 = time.perf_counter()
     for name in chosen:
-        for r in BENCHES[name](sizes, repeats):
+        for r in benches[name](chosen_sizes, repeats):
             print(json.dumps(r), flush=True)
             results.append(r)
-    print(_summary(results, time.perf_counter() - t0), file=sys.stderr)
+    summary = _summary(results, time.perf_counter() - t0)
+    print(summary.replace("ergonode local benchmarks", title, 1), file=sys.stderr)
     return 0
+
+
+def _say_pykka_missing() -> None:
+    if pykka is None:
+        print("pykka is not installed (pip install '.[bench]'): the Pykka comparisons are skipped", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(argv, __doc__ or "", BENCHES, SIZES, QUICK_SIZES, "ergonode local benchmarks", _say_pykka_missing)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,8 @@ reply, a count), so a figure counts messages *delivered*, not merely written.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
-import json
 import multiprocessing
 import os
 import struct
@@ -679,26 +677,7 @@ BENCHES = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat: a smoke run")
-    parser.add_argument("--repeat", type=int, default=None, help="runs per measurement (best is kept)")
-    parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(BENCHES)}")
-    args = parser.parse_args(argv)
-    sizes = QUICK_SIZES if args.quick else SIZES
-    repeats = args.repeat or (1 if args.quick else 3)
-    chosen = [b.strip() for b in args.only.split(",") if b.strip()] or list(BENCHES)
-    unknown = set(chosen) - set(BENCHES)
-    if unknown:
-        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {list(BENCHES)}")
-    results = []
-    t0 = time.perf_counter()
-    for name in chosen:
-        for r in BENCHES[name](sizes, repeats):
-            print(json.dumps(r), flush=True)
-            results.append(r)
-    summary = local._summary(results, time.perf_counter() - t0)
-    print(summary.replace("ergonode local benchmarks", "ergonode network benchmarks", 1), file=sys.stderr)
-    return 0
+    return local.run_cli(argv, __doc__ or "", BENCHES, SIZES, QUICK_SIZES, "ergonode network benchmarks")
 
 
 if __name__ == "__main__":
