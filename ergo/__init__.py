@@ -1,6 +1,15 @@
 """ergo: the core of the runtime (no I/O). The public API is listed here and nowhere else."""
 
 from .act.actor import Actor
+from .act.supervisor import (
+    Supervisor,
+    SupervisorChild,
+    SupervisorChildSpec,
+    SupervisorRestart,
+    SupervisorSpec,
+    SupervisorStrategy,
+    SupervisorType,
+)
 from .gen import errors as _errors
 from .gen import messages as _messages
 from .gen.errors import *
@@ -61,6 +70,13 @@ __all__ = [
     "ProcessState",
     "Ref",
     "Scheduler",
+    "Supervisor",
+    "SupervisorChild",
+    "SupervisorChildSpec",
+    "SupervisorRestart",
+    "SupervisorSpec",
+    "SupervisorStrategy",
+    "SupervisorType",
     "Target",
     "TimerHandle",
 ]

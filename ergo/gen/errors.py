@@ -316,3 +316,52 @@ __all__ += [
     "Malformed", "ResponseIgnored", "Unregistered", "TooLarge", "NetworkStopped", "NoConnection", "NoRoute",
     "Internal",
 ]
+
+
+# supervisors (Ergo's act/errors.go: ``act.ErrSupervisorRestartsExceeded`` is ``SupervisorRestartsExceeded``)
+
+
+class SupervisorStrategyActive(ErgoError):
+    """Ergo's ``ErrSupervisorStrategyActive``: the supervisor is restarting or stopping children."""
+
+    default = "supervisor strategy is active"
+
+
+class SupervisorChildUnknown(ErgoError):
+    """Ergo's ``ErrSupervisorChildUnknown``."""
+
+    default = "unknown child"
+
+
+class SupervisorChildRunning(ErgoError):
+    """Ergo's ``ErrSupervisorChildRunning``."""
+
+    default = "child process is already running"
+
+
+class SupervisorChildDisabled(ErgoError):
+    """Ergo's ``ErrSupervisorChildDisabled``."""
+
+    default = "child is disabled"
+
+
+class SupervisorRestartsExceeded(ErgoError):
+    """Ergo's ``ErrSupervisorRestartsExceeded``: what a supervisor terminates with when its
+    children needed more restarts than its intensity allows within its period."""
+
+    default = "restart intensity is exceeded"
+
+
+class SupervisorChildDuplicate(ErgoError):
+    """Ergo's ``ErrSupervisorChildDuplicate``."""
+
+    default = "duplicate child spec Name"
+
+
+_SUPERVISOR_ERRORS = [SupervisorStrategyActive, SupervisorChildUnknown, SupervisorChildRunning,
+                      SupervisorChildDisabled, SupervisorRestartsExceeded, SupervisorChildDuplicate]
+ERRORS.update((c.__name__, c) for c in _SUPERVISOR_ERRORS)
+__all__ += [
+    "SupervisorStrategyActive", "SupervisorChildUnknown", "SupervisorChildRunning", "SupervisorChildDisabled",
+    "SupervisorRestartsExceeded", "SupervisorChildDuplicate",
+]

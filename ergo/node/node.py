@@ -891,18 +891,29 @@ class Node(Env):
             return
         self._state = _STOPPING
         self._log.info("node %s is stopping", self._name.value)
-        for p in list(self._processes.values()):
-            if p._state is ProcessState.WAIT_RESPONSE and not p._holds_stop():
-                # suspended in a sleep (or on an asyncio future): only calls in flight may
-                # hold a stop, so it is stopped where it waits (its finally blocks run)
-                p._terminate(p._shutdown_reason())
-                continue
-            try:
-                self._route_exit(p._parent, p._pid, TerminateReasonShutdown)
-            except (MailboxFull, ProcessUnknown, ProcessTerminated):
-                p._kill()  # it could not be told: no choice left
+        processes = self._processes
+        for p in list(processes.values()):
+            parent = processes.get(p._parent.id)
+            if parent is not None and parent._pid == p._parent and parent._stops_child(p._pid):
+                continue  # its supervisor stops it, in order, before it stops itself
+            self._stop_process(p, p._parent)
         if not self._processes:
             self._finish_stop()
+
+    def _stop_process(self, p: Process, from_: PID) -> None:
+        """Tell ``p`` to stop (an exit ``shutdown`` from ``from_``, its parent, so untrappable),
+        as the node's stop does for every process and a supervisor for each child."""
+        if p._state >= TERMINATED:
+            return
+        if self._state != _RUNNING and p._state is ProcessState.WAIT_RESPONSE and not p._holds_stop():
+            # suspended in a sleep (or on an asyncio future) while the node stops: only calls
+            # in flight may hold a stop, so it is stopped where it waits (its finally blocks run)
+            p._terminate(p._shutdown_reason())
+            return
+        try:
+            self._route_exit(from_, p._pid, TerminateReasonShutdown)
+        except (MailboxFull, ProcessUnknown, ProcessTerminated):
+            p._kill()  # it could not be told: no choice left
 
     def _interrupted(self, exc: BaseException) -> None:
         """A handler (or terminate callback) raised KeyboardInterrupt or SystemExit: begin a

@@ -405,6 +405,11 @@ class Process(Runner, Env):
     def _on_terminate(self, reason: BaseException) -> None:
         """Call the behaviour's terminate callback."""
 
+    def _stops_child(self, pid: PID) -> bool:
+        """Whether this process stops its child ``pid`` itself when the node stops (a
+        supervisor does, in reverse start order): the node then leaves the child to it."""
+        return False
+
     # -- termination ---------------------------------------------------------------------
 
     def _terminate(self, reason: BaseException) -> None:
