@@ -691,3 +691,23 @@ def test_child_options_are_kept_and_the_links_are_added(backend):
     info = node.process_info(node.whereis("a"))
     assert info.mailbox_size == 7 and info.env["COLOUR"] == "blue"
     assert info.links  # linked to its supervisor (link_parent)
+
+
+def test_a_killed_supervisor_takes_its_tree_at_once_so_its_restart_finds_the_names_free():
+    """Its children are killed with it, not left to their link: one busy in a handler
+    would otherwise hold its registered name until it returned, and the restart of the
+    supervisor by its own would fail with Taken."""
+    b = SimBackend()
+    node, j = b.node(), []
+    inner = SupervisorSpec(children=[SupervisorChildSpec(n, Child, (j, n)) for n in ("x", "y")])
+    top = SupervisorSpec(children=[SupervisorChildSpec("inner", Sup, (j, inner, "inner"))],
+                         restart=SupervisorRestart(strategy="permanent"))
+    sup = node.spawn(Sup, j, top, "top")
+    node.send("x", ("sleep", 100.0))
+    b.sim.run_for(1.0)
+    old = node.whereis("x")
+    node.kill(on(node, sup, lambda s: s.children()[0].pid))
+    b.sim.run_for(1.0)
+    assert events(j, "start") == ["top", "inner", "x", "y", "inner", "x", "y"]
+    assert node.whereis("x") not in (None, old) and node.process_info(sup)
+    b.close()

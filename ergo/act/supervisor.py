@@ -597,6 +597,19 @@ class Supervisor(Actor):
         if not self._running and not self._sofo and not self._spec.disable_auto_shutdown:
             self._shutdown(reason)
 
+    def _kill(self) -> None:
+        """Killed (at once, untrappable): its children are killed first, last started first.
+        Their link from it would end them only when each runs next (a busy one much later),
+        and meanwhile they would hold their registered names against this supervisor's
+        restart by its own supervisor."""
+        if self._state < TERMINATED:
+            processes = self._node._processes
+            for pid in reversed(self._order(getattr(self, "_running", ()))):
+                p = processes.get(pid.id)
+                if p is not None:
+                    p._kill()
+        Actor._kill(self)
+
     def _on_terminate(self, reason: BaseException) -> None:
         for timer in self._timers.values():
             timer.cancel()
