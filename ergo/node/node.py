@@ -325,19 +325,23 @@ class Node(Env):
         if parent is None:
             parent_pid = leader = self._core_pid
             env = dict(self._env)
-            log_level = self._log.level
+            log_level: LogLevel | int = self._log._level  # the int: the property makes an enum member
         else:
             parent_pid, leader = parent._pid, parent._leader
             env = dict(self._env)
             env.update(parent._env)
-            log_level = parent._log.level
+            log_level = parent._log._level
         if options.leader is not None:
             leader = options.leader
-        for k, v in dict(options.env).items():
-            env[_env_name(k)] = v
+        if options.env:
+            for k, v in dict(options.env).items():
+                env[_env_name(k)] = v
         if options.log_level is not LogLevel.DEFAULT:
             log_level = options.log_level  # type: ignore[assignment]  # check() made it a LogLevel
-        pid = trusted(PID, self._name, next(self._ids), self._creation)
+        pid = _new(PID)  # trusted() inlined, as in make_ref: one per spawn
+        _set(pid, "node", self._name)
+        _set(pid, "id", next(self._ids))
+        _set(pid, "creation", self._creation)
         behavior._bind(self, pid, parent_pid, leader, env, options, log_level)
         self._processes[pid.id] = behavior
         if name is not None:

@@ -73,7 +73,7 @@ class Process(Runner, Env):
         _check_reserved(cls)
 
     def _bind(self, node: Node, pid: PID, parent: PID, leader: PID, env: dict[Any, Any], options: ProcessOptions,
-              log_level: LogLevel) -> None:
+              log_level: LogLevel | int) -> None:
         self._setup(node, options.mailbox_size)
         self._pid = pid
         self._name: Atom | None = None
@@ -417,7 +417,7 @@ class Process(Runner, Env):
         if state is TERMINATED or state is ZOMBEE:
             return
         self._state = TERMINATED
-        if not self._in_coro:
+        if not self._in_coro and (self._coro is not None or self._waiting is not None):
             self._close_coroutine()
         node = self._node
         previous = node._current

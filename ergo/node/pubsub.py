@@ -101,7 +101,7 @@ class PubSub:
         node = self._node
         t = type(target)
         if t is PID:
-            if target == consumer._pid:
+            if target.id == consumer._pid.id and target == consumer._pid:  # the ids first: __eq__ is Python code
                 raise NotAllowed(f"{consumer._pid} cannot link to or monitor itself")
             p = node._processes.get(target.id)
             if p is None or p._pid.creation != target.creation:
@@ -138,10 +138,14 @@ class PubSub:
 
     def add(self, consumer: Process, target: Any, table: dict[Any, Any], mine_attr: str) -> list[MessageEvent] | None:
         """Add a link (``table`` is the links) or a monitor; return buffered events for an event."""
-        target = self._local(target)
         t = type(target)
         remote = False
-        if t is Atom:  # a node name, as in Ergo's Link(target any)
+        if t is PID and target.node == self._node._name:
+            pass  # the common case, a local PID: checked below
+        elif (t is Event or t is ProcessID) and not target.node:
+            target = self._local(target)
+            t = type(target)
+        elif t is Atom:  # a node name, as in Ergo's Link(target any)
             if target == self._node._name:
                 raise NotAllowed(f"{consumer._pid} cannot link to or monitor its own node")
             self._node._net(target)
@@ -270,7 +274,7 @@ class PubSub:
                 told.add(c)
             else:
                 c = processes.get(pid.id)
-            if c is None or c._pid != pid:
+            if c is None or (c._pid is not pid and c._pid != pid):  # the table holds the consumer's own PID
                 continue
             mine = getattr(c, mine_attr)
             if mine is not None:
@@ -356,7 +360,7 @@ class PubSub:
             self.fire(ProcessID(name, self._node._name), reason, pid)
         for alias in aliases:
             self.fire(alias, reason, pid)
-        for event in self._produced.pop(pid, ()):
+        for event in self._produced.pop(pid, ()) if self._produced else ():
             del self._events[event]
             self.fire(event, reason, pid)
 
