@@ -161,15 +161,15 @@ class PubSub:
         if not remote:
             self._check_target(consumer, target)
         mine = getattr(consumer, mine_attr)
-        if mine is not None and target in mine:
-            raise TargetExist(f"{consumer._pid} already watches {target}")
         if mine is None:
             mine = {}
             setattr(consumer, mine_attr, mine)
+        # one lookup each, not a test and a store: hashing a PID is a call of Python code
+        n = len(mine)
         mine[target] = None
-        consumers = table.get(target)
-        if consumers is None:
-            consumers = table[target] = {}
+        if len(mine) == n:
+            raise TargetExist(f"{consumer._pid} already watches {target}")
+        consumers = table.setdefault(target, {})
         consumers[consumer._pid] = None
         if remote:
             if len(consumers) == 1:  # the first local watcher of this kind: subscribe there
