@@ -10,7 +10,7 @@ import pytest
 from bench import local, network
 
 TINY = {"send": 300, "send_pykka": 100, "call": 50, "call_pykka": 20, "spawn": 200, "memory": 200, "sim": 400,
-        "monitor_rounds": 200, "fanout_subscribers": 50, "fanout_events": 2}
+        "monitor_rounds": 200, "fanout_subscribers": 50, "fanout_events": 2, "restarts": 200}
 
 
 def _check(line: dict) -> None:

@@ -273,7 +273,7 @@ class Supervisor(Actor):
         spec order (then start order)."""
         out = []
         if self._sofo:
-            for pid, child in sorted(self._running.items(), key=lambda kv: (kv[1].index, self._started[kv[0]])):
+            for pid, child in sorted(self._running.items(), key=lambda kv: kv[1].index):  # stable: start order
                 out.append(SupervisorChild(child.name, None, pid, child.significant, child.disabled))
             return out
         for child in self._specs:
@@ -355,9 +355,7 @@ class Supervisor(Actor):
         self._specs = [_Child(c, next(self._index), strategy) for c in spec.children]
         self._by_name: dict[str, _Child] = {c.name: c for c in self._specs}
         self._running: dict[PID, _Child] = {}  # in start order
-        self._started: dict[PID, int] = {}
         self._instance_args: dict[PID, tuple[Any, ...]] = {}  # simple one for one: each instance's args
-        self._seq = itertools.count()
         self._restarts: deque[float] = deque()
         self._mode = _NORMAL
         self._end_reason: BaseException = TerminateReasonShutdown  # what a shutdown ends with
@@ -373,9 +371,9 @@ class Supervisor(Actor):
     def _start(self, child: _Child, args: tuple[Any, ...]) -> PID:
         node = self._node
         register = None if self._sofo else child.name
-        pid = node._spawn(child.factory, child.options, args, self, register)
+        # the options are this supervisor's own copy, checked with its spec: not again per restart
+        pid = node._spawn(child.factory, child.options, args, self, register, checked=True)
         self._running[pid] = child
-        self._started[pid] = next(self._seq)
         if self._sofo:
             self._instance_args[pid] = args
         else:
@@ -432,9 +430,11 @@ class Supervisor(Actor):
 
     def _on_exit(self, item: tuple[Any, ...]) -> None:
         message = item[3]
-        if item[2] is not None and type(message) is MessageExitPID and message.pid in self._running:
-            self._child_gone(message.pid, message.reason)
-            return
+        if item[2] is not None and type(message) is MessageExitPID:
+            child = self._running.pop(message.pid, None)
+            if child is not None:
+                self._child_gone(message.pid, child, message.reason)
+                return
         from_parent = item[1] == self._parent and type(message) is MessageExitPID
         if self._trap_exit and not from_parent:
             Supervisor._dispatch(self, (MSG, item[1], None, message))  # as a message, as an Actor's
@@ -442,19 +442,24 @@ class Supervisor(Actor):
         # its parent's exit (the node's stop among them), or anything else's: stop the children first
         self._shutdown(_exit_reason(message, item[2] is not None))
 
-    def _child_gone(self, pid: PID, reason: BaseException) -> None:
-        child = self._running.pop(pid)
-        self._started.pop(pid, None)
-        args = self._instance_args.pop(pid, child.args)
-        if child.pid == pid:
+    def _child_gone(self, pid: PID, child: _Child, reason: BaseException) -> None:
+        """The child ``pid`` (of spec ``child``, out of ``_running`` now) terminated."""
+        # each table is looked at only when it holds something: a PID's hash is Python code
+        if self._sofo:
+            args = self._instance_args.pop(pid)
+        else:
+            args = child.args
             child.pid = None
-        timer = self._timers.pop(pid, None)
-        if timer is not None:
-            timer.cancel()
+        if self._timers:
+            timer = self._timers.pop(pid, None)
+            if timer is not None:
+                timer.cancel()
         if self._spec.enable_handle_child:
             self._notify(_ChildNotice(child.name, pid, reason))
-        told = pid in self._awaiting
-        self._awaiting.discard(pid)
+        told = False
+        if self._awaiting:
+            told = pid in self._awaiting
+            self._awaiting.discard(pid)
         if self._mode is _SHUTDOWN:
             self._go_on_stopping()
             return
@@ -524,12 +529,15 @@ class Supervisor(Actor):
                     stop.append(pid)
         self._to_start = [chosen[i] for i in sorted(chosen)]
         # told last-started first: _to_stop is popped from its end
-        self._to_stop = self._order({*stop, *(pid for pid in self._to_stop if pid in self._running)})
+        self._to_stop = self._order([*stop, *self._to_stop])
 
     def _order(self, pids: Iterable[PID]) -> list[PID]:
-        """``pids`` in start order (spec order, then start order), so that popping from the
+        """Those of ``pids`` that run, in start order (spec order, then start order: the
+        running table is in start order and the sort is stable), so that popping from the
         end tells the last started first."""
-        return sorted(pids, key=lambda pid: (self._running[pid].index, self._started[pid]))
+        chosen = set(pids)
+        running = self._running
+        return [pid for pid in sorted(running, key=lambda pid: running[pid].index) if pid in chosen]
 
     def _go_on_stopping(self) -> None:
         """Tell the next children to stop (one at a time with keep_order or when shutting
@@ -602,9 +610,9 @@ class Supervisor(Actor):
         Their link from it would end them only when each runs next (a busy one much later),
         and meanwhile they would hold their registered names against this supervisor's
         restart by its own supervisor."""
-        if self._state < TERMINATED:
+        if self._state < TERMINATED and hasattr(self, "_running"):  # (none if its init failed early)
             processes = self._node._processes
-            for pid in reversed(self._order(getattr(self, "_running", ()))):
+            for pid in reversed(self._order(self._running)):
                 p = processes.get(pid.id)
                 if p is not None:
                     p._kill()

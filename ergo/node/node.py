@@ -294,7 +294,8 @@ class Node(Env):
         return self._spawn(factory, options, args, None, _name(name))
 
     def _spawn(self, factory: Callable[[], Process], options: ProcessOptions | None, args: tuple[Any, ...],
-               parent: Process | None, register: Atom | None) -> PID:
+               parent: Process | None, register: Atom | None, checked: bool = False) -> PID:
+        """``checked``: ``options`` are the caller's own, checked already and not changed since."""
         self._check_thread("spawn")
         if self._state != _RUNNING:
             # a process spawned now would miss the shutdown signal and the stop would wait for it
@@ -303,7 +304,7 @@ class Node(Env):
             options = _DEFAULT_PROCESS_OPTIONS  # never mutated: _bind only reads it
         elif not isinstance(options, ProcessOptions):
             raise Incorrect(f"options must be ProcessOptions or None, not {type(options).__name__}")
-        else:
+        elif not checked:
             options.check()  # a dataclass can be changed after it was made: check what is used
         for a in args:
             if type(a) is ProcessOptions:  # Ergo's order, spawn(factory, options, *args): say so
