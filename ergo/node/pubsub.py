@@ -34,7 +34,7 @@ from ..gen.errors import (
     TargetUnknown,
     Unregistered,
 )
-from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
+from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref, trusted
 from ..gen.messages import (
     MessageDownAlias,
     MessageDownEvent,
@@ -232,10 +232,12 @@ class PubSub:
 
     def add_link_quietly(self, consumer: Process, target: PID) -> None:
         """The spawn options link_parent / link_child: no checks, both sides are alive."""
-        if consumer._linked is None:
-            consumer._linked = {}
-        if target not in consumer._linked:
-            consumer._linked[target] = None
+        linked = consumer._linked
+        if linked is None:
+            linked = consumer._linked = {}
+        n = len(linked)
+        linked[target] = None
+        if len(linked) != n:  # a new one (one lookup, not a test and a store)
             self._links.setdefault(target, {})[consumer._pid] = None
 
     # -- a target went away ------------------------------------------------------------
@@ -357,7 +359,7 @@ class PubSub:
         pid = p._pid
         self.fire(pid, reason, pid)
         if name is not None:
-            self.fire(ProcessID(name, self._node._name), reason, pid)
+            self.fire(trusted(ProcessID, name, self._node._name), reason, pid)  # both parts are Atoms already
         for alias in aliases:
             self.fire(alias, reason, pid)
         for event in self._produced.pop(pid, ()) if self._produced else ():
