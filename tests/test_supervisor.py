@@ -711,3 +711,27 @@ def test_a_killed_supervisor_takes_its_tree_at_once_so_its_restart_finds_the_nam
     assert events(j, "start") == ["top", "inner", "x", "y", "inner", "x", "y"]
     assert node.whereis("x") not in (None, old) and node.process_info(sup)
     b.close()
+
+
+def test_the_examples_of_docs_supervisors_md_run_as_written(backend):
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parent.parent / "docs" / "supervisors.md").read_text()
+    first, second = re.findall(r"```python\n(.*?)```", text, re.S)
+    node = backend.node()
+    scope: dict[str, Any] = {"node": node}
+    exec(first, scope)
+    assert node.whereis("cache") is not None and node.whereis("api") is not None
+    assert node.process_info(node.whereis("api")).parent == scope["root"]
+
+    class Worker(Actor):
+        def init(self, *args: Any) -> None:
+            self.args = args
+
+    scope = {"Worker": Worker, "Supervisor": Supervisor, "SupervisorSpec": SupervisorSpec,
+             "SupervisorChildSpec": SupervisorChildSpec}
+    exec(second, scope)
+    pool = node.spawn(scope["Pool"])
+    worker = node.call(pool, ("start", 1, 2))
+    assert node.process_info(worker).parent == pool
