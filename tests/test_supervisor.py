@@ -735,3 +735,30 @@ def test_the_examples_of_docs_supervisors_md_run_as_written(backend):
     pool = node.spawn(scope["Pool"])
     worker = node.call(pool, ("start", 1, 2))
     assert node.process_info(worker).parent == pool
+
+
+def test_node_stop_during_a_restart_does_not_wait_for_a_sleeping_child_already_told():
+    b = SimBackend()
+    node, j = b.node(), []
+    node.spawn(Sup, j, spec(j, names="abc", type="all_for_one", keep_order=True))
+    node.send("c", ("sleep", 100.0))
+    node.send("a", "crash")
+    b.sim.run_for(1.0)  # c was told to stop and sleeps on: the restart waits for it
+    assert node.whereis("a") is None
+    node.stop()
+    assert not node.is_alive() and b.sim.now < 1.5  # neither the sleep nor the 5 s shutdown timeout
+    assert [e[1] for e in j if e[0] == "term"] == ["a", "c", "b", "sup"]
+
+
+def test_node_stop_while_the_supervisor_shuts_down_does_not_wait_for_a_sleeping_child():
+    b = SimBackend()
+    node, j = b.node(), []
+    sup = node.spawn(Sup, j, spec(j, names="ab"))
+    node.send("b", ("sleep", 100.0))
+    node.send(sup, ("stop", TerminateReason("enough")))
+    b.sim.run_for(1.0)  # b was told to stop and sleeps on
+    assert node.process_info(sup)
+    node.stop()
+    assert not node.is_alive() and b.sim.now < 1.5
+    assert [e[1] for e in j if e[0] == "term"] == ["b", "a", "sup"]
+    assert j[-1][2] == TerminateReason("enough")

@@ -46,6 +46,7 @@ from ..gen.errors import (
 from ..gen.ids import PID, Atom
 from ..gen.messages import MessageExitPID
 from ..gen.options import ProcessOptions
+from ..gen.types import ProcessState
 from ..node.runner import EXIT, MAIN, MSG, TERMINATED, show
 from .actor import Actor, _exit_reason
 
@@ -593,6 +594,14 @@ class Supervisor(Actor):
         """Stop every child, last started first, one at a time; then terminate with ``reason``."""
         if self._state >= TERMINATED:
             return
+        if self._awaiting and self._node._stopping():
+            # told to stop before the node's stop began (a restart, a shutdown): one that
+            # sleeps in a handler is stopped where it waits now, as the node's stop does
+            processes = self._node._processes
+            for pid in list(self._awaiting):
+                p = processes.get(pid.id)
+                if p is not None and p._state is ProcessState.WAIT_RESPONSE and not p._holds_stop():
+                    p._terminate(p._shutdown_reason())
         if self._mode is _SHUTDOWN:
             return  # already on its way; the first reason stands
         self._mode = _SHUTDOWN
