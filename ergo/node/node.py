@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 from collections.abc import Callable, Iterable, Mapping
+from threading import get_ident as _get_ident
 from types import CoroutineType
 from typing import Any, TypeVar
 
@@ -296,7 +297,8 @@ class Node(Env):
     def _spawn(self, factory: Callable[[], Process], options: ProcessOptions | None, args: tuple[Any, ...],
                parent: Process | None, register: Atom | None, checked: bool = False) -> PID:
         """``checked``: ``options`` are the caller's own, checked already and not changed since."""
-        self._check_thread("spawn")
+        if _get_ident() != self._scheduler.thread:  # _check_thread inlined: one per spawn
+            self._check_thread("spawn")
         if self._state != _RUNNING:
             # a process spawned now would miss the shutdown signal and the stop would wait for it
             raise NodeTerminated(f"node {self._name.value} is {self._state}: no new processes")
@@ -839,7 +841,8 @@ class Node(Env):
             p._pending = None
         if p._calls_in:
             self._fail_calls(p, reason)
-        self._logging.delete_process(p._pid)
+        if self._logging._process_loggers:  # rare: spare every termination the call
+            self._logging.delete_process(p._pid)
         self._pubsub.process_terminated(p, reason, name, aliases)
         if self._state == _STOPPING and not self._processes:
             self._finish_stop()

@@ -355,7 +355,10 @@ class PubSub:
         The caller has already released the name and aliases, so a watcher that hears of
         the termination can take the name at once.
         """
-        self.consumer_gone(p)
+        if p._linked or p._monitored:
+            self.consumer_gone(p)
+        else:
+            p._linked = p._monitored = None  # as consumer_gone leaves them
         pid = p._pid
         self.fire(pid, reason, pid)
         if name is not None:
