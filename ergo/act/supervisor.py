@@ -362,7 +362,7 @@ class Supervisor(Actor):
         self._end_reason: BaseException = TerminateReasonShutdown  # what a shutdown ends with
         self._to_start: list[_Child] = []  # a restart's children, in spec order
         self._to_stop: list[PID] = []  # a restart's or shutdown's children still to tell, first to tell last
-        self._awaiting: set[PID] = set()  # told to stop, not gone yet
+        self._awaiting: dict[PID, None] = {}  # told to stop, not gone yet (a dict: in the order told)
         self._timers: dict[PID, TimerHandle] = {}
         if not self._sofo:
             for child in self._specs:
@@ -459,8 +459,7 @@ class Supervisor(Actor):
             self._notify(_ChildNotice(child.name, pid, reason))
         told = False
         if self._awaiting:
-            told = pid in self._awaiting
-            self._awaiting.discard(pid)
+            told = self._awaiting.pop(pid, False) is None
         if self._mode is _SHUTDOWN:
             self._go_on_stopping()
             return
@@ -570,7 +569,7 @@ class Supervisor(Actor):
         """Tell a child to stop (``shutdown``, from its parent: untrappable) and wait for it;
         kill it if it takes longer than its ``shutdown_timeout``."""
         node = self._node
-        self._awaiting.add(pid)
+        self._awaiting[pid] = None
         p = node._processes.get(pid.id)
         if p is None or p._state >= TERMINATED:
             return  # its exit is on its way
