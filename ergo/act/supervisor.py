@@ -46,8 +46,7 @@ from ..gen.errors import (
 from ..gen.ids import PID, Atom
 from ..gen.messages import MessageExitPID
 from ..gen.options import ProcessOptions
-from ..gen.types import ProcessState
-from ..node.runner import EXIT, MAIN, MSG, TERMINATED, show
+from ..node.runner import EXIT, MAIN, MSG, TERMINATED, WAIT_RESPONSE, show
 from .actor import Actor, _exit_reason
 
 if TYPE_CHECKING:
@@ -599,7 +598,7 @@ class Supervisor(Actor):
             processes = self._node._processes
             for pid in list(self._awaiting):
                 p = processes.get(pid.id)
-                if p is not None and p._state is ProcessState.WAIT_RESPONSE and not p._holds_stop():
+                if p is not None and p._state is WAIT_RESPONSE and not p._holds_stop():
                     p._terminate(p._shutdown_reason())
         if self._mode is _SHUTDOWN:
             return  # already on its way; the first reason stands

@@ -66,6 +66,7 @@ from .runner import (
     SYSTEM,
     TERMINATED,
     URGENT,
+    WAIT_RESPONSE,
     Runner,
     _holds_from,
     show,
@@ -83,6 +84,7 @@ VERSION = "0.1.0"
 _STOPPING, _STOPPED = "stopping", "stopped"
 _RUNNING = NODE_RUNNING
 _NORMAL = MessagePriority.NORMAL
+_DEFAULT_LEVEL = LogLevel.DEFAULT  # an enum member read from its class costs ~0.1 µs: once per spawn
 _QUEUE_OF = Runner._queue_of
 _DEFAULT_PROCESS_OPTIONS = ProcessOptions()
 
@@ -339,7 +341,7 @@ class Node(Env):
         if options.env:
             for k, v in dict(options.env).items():
                 env[_env_name(k)] = v
-        if options.log_level is not LogLevel.DEFAULT:
+        if options.log_level is not _DEFAULT_LEVEL:
             log_level = options.log_level  # type: ignore[assignment]  # check() made it a LogLevel
         pid = _new(PID)  # trusted() inlined, as in make_ref: one per spawn
         _set(pid, "node", self._name)
@@ -913,7 +915,7 @@ class Node(Env):
         as the node's stop does for every process and a supervisor for each child."""
         if p._state >= TERMINATED:
             return
-        if self._state != _RUNNING and p._state is ProcessState.WAIT_RESPONSE and not p._holds_stop():
+        if self._state != _RUNNING and p._state is WAIT_RESPONSE and not p._holds_stop():
             # suspended in a sleep (or on an asyncio future) while the node stops: only calls
             # in flight may hold a stop, so it is stopped where it waits (its finally blocks run)
             p._terminate(p._shutdown_reason())
