@@ -762,3 +762,23 @@ def test_node_stop_while_the_supervisor_shuts_down_does_not_wait_for_a_sleeping_
     assert not node.is_alive() and b.sim.now < 1.5
     assert [e[1] for e in j if e[0] == "term"] == ["b", "a", "sup"]
     assert j[-1][2] == TerminateReason("enough")
+
+
+def test_a_call_to_a_supervisor_whose_handler_panics_fails_at_once_with_the_panic(backend):
+    node, j = backend.node(), []
+    sup = node.spawn(Sup, j, spec(j, names="a"))
+
+    def boom(s: Any) -> None:
+        raise RuntimeError("boom")
+
+    class Panicky(Sup):
+        def handle_call(self, from_: PID, ref: Any, request: Any) -> Any:
+            return request(self)
+
+    panicky = node.spawn(Panicky, j, spec(j, names="b"), "panicky")
+    from ergo import ProcessTerminated
+
+    with pytest.raises(ProcessTerminated, match="boom"):
+        node.call(panicky, boom)
+    backend.settle()
+    assert ("term", "panicky", TerminateReasonPanic) in j and node.process_info(sup)

@@ -424,6 +424,8 @@ class Supervisor(Actor):
             self._shutdown(reason.with_traceback(None))
         except Exception as exc:
             self._log_panic("panic in a handler: %r", exc, exc_info=exc)
+            if self._calls_in:  # its callers learn why now, as an Actor's do, not once the children are stopped
+                self._node._fail_calls(self, TerminateReasonPanic, show(exc, 400))
             exc.__traceback__ = None
             self._shutdown(TerminateReasonPanic)
         return None
