@@ -701,7 +701,9 @@ class Node(Env):
         if to.node != self._name:
             self._net(to).exit(from_, to, reason)
             return
-        p = self._local_process(to)
+        p = self._processes.get(to.id)  # _local_process inlined
+        if p is None or p._pid.creation != to.creation:
+            raise ProcessUnknown(f"no process {to} on {self._name}")
         if p._state >= TERMINATED:
             raise ProcessTerminated(f"{to} is terminating")
         p._push_signal(URGENT, (EXIT, from_, None, MessageExitPID(from_, reason)))

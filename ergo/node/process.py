@@ -269,7 +269,9 @@ class Process(Runner, Env):
 
     def send_exit(self, to: PID, reason: BaseException) -> None:
         """Send an exit signal; it terminates ``to`` unless it traps exits."""
-        self._node._route_exit(self._pid, to, self._reason(reason))
+        if not isinstance(reason, BaseException):
+            self._reason(reason)  # raises Incorrect, saying why
+        self._node._route_exit(self._pid, to, reason)
 
     def send_exit_meta(self, alias: Alias, reason: BaseException) -> None:
         """Send an exit signal to a meta-process (Ergo's ``SendExitMeta``): it terminates with
@@ -356,7 +358,8 @@ class Process(Runner, Env):
         """Link to a PID, ProcessID, Alias or Event: when it goes away, this process gets an
         exit signal (terminating it unless it traps exits).  For an Event, returns its
         buffered last messages, as ``link_event`` does."""
-        return self._node._pubsub.link(self, target)
+        pubsub = self._node._pubsub
+        return pubsub.add(self, target, pubsub._links, "_linked")  # pubsub.link, one call less
 
     def unlink(self, target: Target | Event) -> None:
         self._node._pubsub.unlink(self, target)
@@ -364,7 +367,8 @@ class Process(Runner, Env):
     def monitor(self, target: Target | Event) -> list[MessageEvent] | None:
         """Monitor a PID, ProcessID, Alias or Event: when it goes away, this process gets a
         ``MessageDown*`` message.  For an Event, returns its buffered last messages."""
-        return self._node._pubsub.monitor(self, target)
+        pubsub = self._node._pubsub
+        return pubsub.add(self, target, pubsub._monitors, "_monitored")  # pubsub.monitor, one call less
 
     def demonitor(self, target: Target | Event) -> None:
         self._node._pubsub.demonitor(self, target)
