@@ -433,7 +433,9 @@ class Process(Runner, Env):
         finally:
             node._current = previous
         # terminate() was told how the process died; who watched it is told why
-        node._unregister(self, unwrap_reason(reason))
+        if isinstance(reason, ExitSignal):  # unwrap_reason's test inlined: most reasons are not wrapped
+            reason = unwrap_reason(reason)
+        node._unregister(self, reason)
 
     def _kill(self) -> None:
         """Terminate at once with reason ``kill``: untrappable, whatever the process is doing."""

@@ -219,7 +219,7 @@ class Runner:
     def _activate(self) -> None:
         """Leave init: sleep, or run at once if messages arrived during init."""
         if self._state is INIT:
-            if self._has_items():
+            if self._q_urgent or self._q_system or self._q_main or self._q_log:  # _has_items inlined: per spawn
                 self._state = RUNNING
                 self._node._scheduler.call_soon(self._run)
             else:
