@@ -361,6 +361,34 @@ def test_a_silent_peer_is_declared_down_within_the_heartbeat_timeout():
         cluster.close()
 
 
+def test_a_dial_begun_during_the_peer_s_handshake_joins_the_peer_s_connection():
+    """(sim.)  a dials b; once b has read a's INTRODUCE (too late to call it a crossed dial),
+    b dials a too.  b's dial loses to a's connection (a refuses it as a duplicate), and
+    ending it must not take down the connection both keep, or fail what waited on b's dial:
+    found by the swarm scenario (seeds 50, 83, 163), where two nodes connected and dropped
+    every 50 ms for ever."""
+    cluster = SimCluster()
+    try:
+        a, b = cluster.cluster(2)
+        collector = a.spawn_register("c", Collector)
+        dialing_a = a.network().connect(b.name)
+        cluster.run_until(lambda: any(link.hs is not None and link.hs.state == "wait_ready"
+                                      for link in b.network()._handshaking))
+        dialing_b = b.network().connect(a.name)
+        b.send(ProcessID("c", a.name), "queued on b's dial")
+        cluster.run_for(3.0)
+        assert dialing_a.result().is_connected() and dialing_b.result().is_connected()
+        assert a.network().nodes() == [b.name] and b.network().nodes() == [a.name]
+        kept = a.network()._connections[b.name.value], b.network()._connections[a.name.value]
+        assert all(len(c.links) == 3 for c in kept)  # the pool grew on the kept connection
+        assert a.call(collector, ("wait", 1)) == ["queued on b's dial"]
+        cluster.run_for(3.0)
+        assert (a.network()._connections[b.name.value], b.network()._connections[a.name.value]) == kept
+        assert not [t for t in a.captured.texts() + b.captured.texts() if "disconnected" in t]
+    finally:
+        cluster.close()
+
+
 def test_an_idle_live_peer_is_never_declared_down():
     """(sim.)  Two idle nodes with the default heartbeats stay connected over many timeouts:
     one connection, the same links, nobody told anything."""

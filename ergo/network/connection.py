@@ -377,8 +377,12 @@ class Connection:
             answer(error, None)
 
     def link_lost(self, link: Link, error: ErgoError | None) -> None:
-        if link in self.links:
-            self.links.remove(link)
+        if link not in self.links:
+            # never part of this connection's pool: our own dial that lost to the peer's
+            # connection (refused as a duplicate, or closed when it came too late), or a join
+            # that was turned away.  Its loss says nothing about the links that carry traffic.
+            return
+        self.links.remove(link)
         if self.state is not UP:
             return
         # One broken link takes the whole connection down, as Erlang's one connection does.

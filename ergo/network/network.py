@@ -413,7 +413,9 @@ class Network:
         conn.attempt = attempt
 
         def done(f: Future[Any]) -> None:
-            if f._exception is not None:
+            # an attempt ended on purpose (the peer's connection kept, or ours given up) is
+            # no longer the connection's: its failure is not the connection's
+            if f._exception is not None and conn.attempt is attempt:
                 self._dial_failed(conn, f._exception if isinstance(f._exception, ErgoError)
                                   else NoConnection(str(f._exception)))
 
@@ -500,15 +502,18 @@ class Network:
             conn = self._pending.get(name)
             if conn is None or conn.state is not DIALING:
                 conn = Connection(self, Atom(name))
-            elif accepted.crossed:
-                # our own dial to this peer loses (see handshake.keeps_own_dial): end it
+            else:
+                # The peer's connection is the one both keep, and our own dial to it ends:
+                # crossed in the handshake (see handshake.keeps_own_dial), or begun after the
+                # peer's INTRODUCE (the peer, connected by now, refuses it as a duplicate).
+                # Frames queued on the dial go out on this connection.
                 dialing = getattr(conn, "attempt", None)
                 conn.attempt = None
                 for own in list(conn.links):
                     own.close()
                 conn.links = []
                 if dialing is not None and not dialing.done():
-                    dialing.set_exception(NoConnection("crossed: the peer's connection is kept"))
+                    dialing.set_exception(NoConnection("ended: the peer's connection to this node is kept"))
             conn.dialed = False
         conn.peer = peer
         conn.connection_id = accepted.connection_id
