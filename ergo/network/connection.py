@@ -69,6 +69,8 @@ class Link(StreamProtocol):
         self.why: str | None = None
         #: bytes held back behind a handshake message that goes out late (buggify), in order
         self._late: list[bytes] | None = None
+        #: (an accepted link) the peer's introduction was accepted: see Network.handshake_introduced
+        self.introduced = False
 
     # -- the stream's callbacks -------------------------------------------------------
 
@@ -83,6 +85,7 @@ class Link(StreamProtocol):
                                        random=net.random_bytes)
         else:
             self.hs = handshake.Acceptor(net.hs_info, net.cookie, peers=net.connection_ids, dialing=net.dialing,
+                                         accepting=net.accepting,
                                          random=net.random_bytes)
         self._write_handshake()
         net.handshake_started(self)
@@ -96,6 +99,10 @@ class Link(StreamProtocol):
         if hs is not None:
             events = hs.receive_data(data)
             self._write_handshake()
+            if not self.dialer and not self.introduced and isinstance(hs, handshake.Acceptor) and hs.introduced:
+                # from now on the peer counts as being connected: no dial of ours may begin
+                self.introduced = True
+                self.network.handshake_introduced(self, hs)
             for event in events:
                 self.hs = None
                 if isinstance(event, handshake.Accepted):
@@ -258,6 +265,9 @@ class Connection:
         self.name = name
         self.state = DIALING
         self.links: list[Link] = []
+        #: while not up: the accepted link whose handshake this connection waits for (the
+        #: peer's dial), instead of a dial of our own
+        self.accepting: Link | None = None
         self.peer: handshake.NodeInfo | None = None
         self.connection_id = ""
         self.pool_size = 1

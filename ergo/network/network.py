@@ -207,6 +207,8 @@ class Network:
         #: the live mappings the handshake's Acceptor reads
         self.connection_ids: dict[str, str] = {}
         self.dialing: set[str] = set()
+        #: the names whose connection waits for an accepted handshake past its introduction
+        self.accepting = _Accepting(self._pending)
         self._listeners: list[Any] = []
         self._routes: list[tuple[str, re.Pattern[str], NetworkRoute, int]] = []
         self._spawnable: dict[str, tuple[Callable[..., Any], frozenset[str] | None]] = {}
@@ -469,6 +471,35 @@ class Network:
         link.hs = None
         self.handshake_refused(link, hs, events[0] if events else None)
 
+    def handshake_introduced(self, link: Link, hs: Any) -> None:
+        """An accepted link's handshake took the peer's introduction (READY is still to
+        come).  From now on the peer counts as being connected, as Erlang's net_kernel
+        marks it pending: a send to it waits for this handshake instead of dialing (a dial
+        now would make a second connection, and frames of one sender could take both), and
+        a dial of ours to it, crossed and losing (``hs.crossed``), ends here."""
+        name = hs.peer_name
+        conn = self._pending.get(name)
+        if conn is not None and conn.state is DIALING and conn.accepting is None:
+            self._end_own_dial(conn)
+        else:  # (a second introduction from one name is refused by the handshake: see accepting)
+            conn = self._pending[name] = Connection(self, Atom(name))
+        conn.accepting = link
+
+    def _end_own_dial(self, conn: Connection) -> None:
+        """Our dial of ``conn`` loses to the peer's: its attempt stops, its links close
+        (they never joined the pool, so their loss says nothing), its timer ends; what was
+        queued on ``conn`` waits for the peer's connection."""
+        self.dialing.discard(_text(conn.name))
+        dialing, conn.attempt = conn.attempt, None
+        for own in list(conn.links):
+            own.close()
+        conn.links = []
+        if conn.timer is not None:
+            conn.timer.cancel()
+            conn.timer = None
+        if dialing is not None and not dialing.done():
+            dialing.set_exception(NoConnection("ended: the peer's connection to this node is kept"))
+
     def handshake_accepted(self, link: Link, hs: Any, accepted: handshake.Accepted) -> None:
         self._handshaking.pop(link, None)
         if self._stopped:
@@ -486,7 +517,7 @@ class Network:
                 else:
                     link.close()
                 return
-            if conn.state is not DIALING:  # given up meanwhile (timeout, crossed)
+            if conn.state is not DIALING or conn.accepting is not None:  # given up meanwhile (timeout, crossed)
                 link.close()
                 return
             conn.dialed = True
@@ -500,20 +531,11 @@ class Network:
                 link.start_enp(accepted)
                 return
             conn = self._pending.get(name)
-            if conn is None or conn.state is not DIALING:
-                conn = Connection(self, Atom(name))
-            else:
-                # The peer's connection is the one both keep, and our own dial to it ends:
-                # crossed in the handshake (see handshake.keeps_own_dial), or begun after the
-                # peer's INTRODUCE (the peer, connected by now, refuses it as a duplicate).
-                # Frames queued on the dial go out on this connection.
-                dialing = getattr(conn, "attempt", None)
-                conn.attempt = None
-                for own in list(conn.links):
-                    own.close()
-                conn.links = []
-                if dialing is not None and not dialing.done():
-                    dialing.set_exception(NoConnection("ended: the peer's connection to this node is kept"))
+            if conn is None or conn.state is not DIALING or conn.accepting is not link:
+                # taken down since its introduction (the node stopping): nothing waits for it
+                link.close()
+                return
+            conn.accepting = None
             conn.dialed = False
         conn.peer = peer
         conn.connection_id = accepted.connection_id
@@ -550,6 +572,11 @@ class Network:
             peer = getattr(hs, "peer_name", None) or (link.stream.peer if link.stream is not None else "?")
             if not isinstance(reason, handshake.SimultaneousConnect):
                 self.log.warning("network: refused a connection from %s: %s", peer, reason)
+            waiting = self._pending.get(hs.peer_name) if link.introduced else None
+            if waiting is not None and waiting.accepting is link:
+                # what waited for this handshake (sends, watches, calls) is told it failed
+                self.connection_down(waiting, NoConnection(
+                    f"the connection from {peer} failed in its handshake: {reason}"))
             return
         conn = link.conn
         if conn is None or link.join is not None or conn.state is not DIALING:
@@ -584,6 +611,9 @@ class Network:
         if attempt is not None and not attempt.done():
             # the dial is given up: the transport stops it (and frees its port), as its contract says
             attempt.set_exception(error)
+        accepting, conn.accepting = conn.accepting, None
+        if accepting is not None and accepting.stream is not None and not accepting.stream.closing:
+            accepting.stream.abort()  # the peer's dial this connection waited for
         for link in list(conn.links):
             link.why = link.why or str(error)
             if graceful:
@@ -1119,6 +1149,20 @@ class Network:
     def disable_spawn(self, name: str) -> None:
         if self._spawnable.pop(name, None) is None:
             raise NameUnknownError(f"{name!r} is not enabled for remote spawn")
+
+
+class _Accepting:
+    """The names whose pending connection waits for an accepted handshake (a live view of
+    ``Network._pending`` for the handshake's ``accepting``)."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self, pending: dict[str, Connection]) -> None:
+        self._pending = pending
+
+    def __contains__(self, name: object) -> bool:
+        conn = self._pending.get(name) if isinstance(name, str) else None
+        return conn is not None and conn.accepting is not None
 
 
 def _text(name: Any) -> str:
