@@ -45,9 +45,12 @@ def _text(name: Any) -> str:
 class Link(StreamProtocol):
     """One stream to a peer."""
 
-    def __init__(self, network: Network, conn: Connection | None, *, dialer: bool, join: str | None = None) -> None:
+    def __init__(self, network: Network, conn: Connection | None, *, dialer: bool, join: str | None = None,
+                 info: handshake.NodeInfo | None = None) -> None:
         self.network = network
         self.conn = conn
+        #: what this node tells the peer on this link (its acceptor's, or the network's for a dial)
+        self.info = info if info is not None else network.hs_info
         self.dialer = dialer
         self.join = join
         self.stream: Stream | None = None
@@ -81,10 +84,10 @@ class Link(StreamProtocol):
         self.last_in = self.last_out = now
         if self.dialer:
             assert self.conn is not None
-            self.hs = handshake.Dialer(net.hs_info, net.cookie, expect=_text(self.conn.name), join=self.join,
+            self.hs = handshake.Dialer(self.info, net.cookie, expect=_text(self.conn.name), join=self.join,
                                        random=net.random_bytes)
         else:
-            self.hs = handshake.Acceptor(net.hs_info, net.cookie, peers=net.connection_ids, dialing=net.dialing,
+            self.hs = handshake.Acceptor(self.info, net.cookie, peers=net.connection_ids, dialing=net.dialing,
                                          accepting=net.accepting,
                                          random=net.random_bytes)
         self._write_handshake()
@@ -184,7 +187,7 @@ class Link(StreamProtocol):
     def start_enp(self, accepted: handshake.Accepted) -> None:
         """The handshake succeeded: frames from now on (``accepted.tail`` holds the first bytes)."""
         net = self.network
-        self.codec = self.decoder = enp.LinkCodec.for_link(net.hs_info, accepted.peer, net.registry)
+        self.codec = self.decoder = enp.LinkCodec.for_link(self.info, accepted.peer, net.registry)
         if accepted.tail:
             self.data_received(memoryview(accepted.tail))
 
@@ -268,6 +271,8 @@ class Connection:
         #: while not up: the accepted link whose handshake this connection waits for (the
         #: peer's dial), instead of a dial of our own
         self.accepting: Link | None = None
+        #: what this node offered the peer in the handshake (NetworkFlags), once up
+        self.offered = 0
         self.peer: handshake.NodeInfo | None = None
         self.connection_id = ""
         self.pool_size = 1

@@ -18,6 +18,7 @@ local one is told of (a termination, an unregistered name, a deleted alias, an e
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,10 +34,11 @@ from ..gen.errors import (
     ProcessIncarnation,
     Taken,
     Timeout,
+    Unsupported,
 )
 from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 from ..gen.messages import MessageEvent
-from ..gen.options import NetworkOptions, ProcessOptions
+from ..gen.options import NetworkFlags, NetworkOptions, ProcessOptions
 from ..gen.types import MessagePriority
 from ..node.runner import _QUEUE_OF_PRIORITY, MSG
 from ..scheduler import Future
@@ -195,9 +197,10 @@ class Network:
         self.cookie: str = options.cookie  # type: ignore[assignment]  # with_cookie made one
         self.mode = options.mode
         self.registry = edf.DEFAULT
+        #: what this node tells the peers it dials (an acceptor may tell its own: _acceptor_info)
         self.hs_info = handshake.NodeInfo(
             name=_text(node._name), creation=node._creation, max_message_size=options.max_message_size,
-            pool_size=options.pool_size,
+            pool_size=options.pool_size, flags=int(options.flags),
         )
         self.log = node._log  # the node's logger: its lines name the node
         if warning:
@@ -210,6 +213,8 @@ class Network:
         #: the names whose connection waits for an accepted handshake past its introduction
         self.accepting = _Accepting(self._pending)
         self._listeners: list[Any] = []
+        #: what each acceptor tells its peers, in the order of _listeners
+        self._acceptor_infos: list[handshake.NodeInfo] = []
         self._routes: list[tuple[str, re.Pattern[str], NetworkRoute, int]] = []
         self._spawnable: dict[str, tuple[Callable[..., Any], frozenset[str] | None]] = {}
         self._consumers: dict[str, RemoteConsumer] = {}
@@ -234,7 +239,9 @@ class Network:
             from ..gen.options import AcceptorOptions
 
             for acceptor in self.options.acceptors or (AcceptorOptions(),):
-                listener = self._listen(acceptor.host or host, acceptor)
+                info = self._acceptor_info(acceptor)
+                listener = self._listen(acceptor.host or host, acceptor, self._accepts(info))
+                self._acceptor_infos.append(info)
                 self._listeners.append(listener)
                 bound_host, port = listener.address
                 routes.append(Route(acceptor.host or host, port, acceptor.ssl is not None))
@@ -243,19 +250,29 @@ class Network:
         if self.options.registrar_port is not None:
             self._start_registrar(host, tuple(routes), self.options.registrar_port)
 
-    def _listen(self, host: str, acceptor: Any) -> Any:
+    def _accepts(self, info: handshake.NodeInfo) -> Callable[[], Link]:
+        """The protocol factory of an acceptor that tells its peers ``info``."""
+        return lambda: Link(self, None, dialer=False, info=info)
+
+    def _acceptor_info(self, acceptor: Any) -> handshake.NodeInfo:
+        """What this node tells the peers that connect through ``acceptor``."""
+        info = self.hs_info
+        if acceptor.max_message_size is not None:
+            info = dataclasses.replace(info, max_message_size=acceptor.max_message_size)
+        if acceptor.flags is not None:
+            info = dataclasses.replace(info, flags=int(acceptor.flags))
+        return info
+
+    def _listen(self, host: str, acceptor: Any, factory: Callable[[], Link]) -> Any:
         port, last = acceptor.port, acceptor.port + acceptor.port_range - 1
         while True:
             try:
-                return self.transport.listen(host, port, self._accepted_link, ssl=acceptor.ssl)
+                return self.transport.listen(host, port, factory, ssl=acceptor.ssl)
             except Taken:
                 if port == 0 or port >= min(last, 65535):
                     name = _text(self._node._name)
                     raise Taken(f"no free port for {name} in {acceptor.port}..{last} on {host}") from None
                 port += 1
-
-    def _accepted_link(self) -> Link:
-        return Link(self, None, dialer=False)
 
     def _start_registrar(self, host: str, routes: tuple[Route, ...], port: int) -> None:
         self._registrar = EsrdRegistrar(self.scheduler, self.transport, host, port=port, log=self.log)
@@ -538,6 +555,7 @@ class Network:
             conn.accepting = None
             conn.dialed = False
         conn.peer = peer
+        conn.offered = link.info.flags
         conn.connection_id = accepted.connection_id
         conn.pool_size = accepted.pool_size
         conn.add_link(link)
@@ -726,6 +744,8 @@ class Network:
         ``MailboxFull``, ``NoConnection``...).  A failure nobody looked for is logged."""
         conn = self.connection(to.node)
         self._check_creation(conn, to)
+        if conn.peer is not None and not conn.peer.flags & NetworkFlags.IMPORTANT_DELIVERY:
+            raise Unsupported(f"{_text(conn.name)} does not offer important delivery (its NetworkFlags)")
         p = self._sender(from_)
         compression = p._compression if p is not None and p._compression.enable else None
         ref = self._node.make_ref()
@@ -841,6 +861,9 @@ class Network:
         if options is not None:
             for key in ("mailbox_size", "important_delivery"):
                 fields[key] = getattr(options, key, None)
+        if conn.peer is not None and not conn.peer.flags & NetworkFlags.REMOTE_SPAWN:
+            fut.set_exception(NotAllowed(f"{_text(conn.name)} does not offer remote spawn (its NetworkFlags)"))
+            return fut
         node = self._node
         ref = node.make_ref()
         current = node._current
@@ -1046,6 +1069,8 @@ class Network:
         pid: PID | None = None
         entry = self._spawnable.get(f.name)
         try:
+            if not conn.offered & NetworkFlags.REMOTE_SPAWN:
+                raise NotAllowed(f"{_text(node._name)} does not offer {_text(conn.name)} remote spawn (NetworkFlags)")
             if entry is None or (entry[1] is not None and _text(conn.name) not in entry[1]):
                 raise NotAllowed(f"{_text(node._name)} does not let {_text(conn.name)} spawn {f.name!r} (enable_spawn)")
             factory = entry[0]
@@ -1109,9 +1134,12 @@ class Network:
         may spawn here, and each peer (links, messages and bytes in and out)."""
         return {
             "mode": self.mode,
-            "acceptors": [{"host": lst.address[0], "port": lst.address[1]} for lst in self._listeners],
+            "acceptors": [{"host": lst.address[0], "port": lst.address[1], "max_message_size": info.max_message_size,
+                           "flags": NetworkFlags(info.flags)}
+                          for lst, info in zip(self._listeners, self._acceptor_infos)],
             "registrar": self._registrar.info() if self._registrar is not None else None,
             "max_message_size": self.options.max_message_size,
+            "flags": NetworkFlags(self.hs_info.flags),
             "pool_size": self.options.pool_size,
             "routes": [{"match": m, "host": r.host, "port": r.port, "tls": r.tls, "weight": w}
                        for m, _, r, w in self._routes],
@@ -1127,6 +1155,9 @@ class Network:
             "state": conn.state,
             "uptime": self.scheduler.now() - conn.since if conn.state is UP else 0.0,
             "dialed": conn.dialed,
+            "flags": NetworkFlags(conn.peer.flags) if conn.peer is not None else NetworkFlags(0),
+            "offered": NetworkFlags(conn.offered),
+            "max_message_size": conn.peer.max_message_size if conn.peer is not None else 0,
             "pool_size": conn.pool_size,
             "links": len(conn.links),
             "messages_in": conn.frames_in,

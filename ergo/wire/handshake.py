@@ -31,14 +31,13 @@ import os
 import struct
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
-from enum import IntFlag
 from typing import Any
 
 import msgpack
 
 from ergo.gen.errors import ErgoError, Incorrect, Malformed
 from ergo.gen.ids import Atom
-from ergo.gen.options import DEFAULT_MAX_MESSAGE_SIZE
+from ergo.gen.options import DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_NETWORK_FLAGS, NetworkFlags
 
 from . import enp
 from ._brief import brief, brief_error
@@ -83,19 +82,8 @@ _NAMES = {
 _HEADER = struct.Struct(">BBBH")  # magic, version, type, body length
 
 
-class NetworkFlags(IntFlag):
-    """What a node offers its peers (Ergo's ``gen.NetworkFlags``, same bits)."""
-
-    ENABLE = 1
-    REMOTE_SPAWN = 2
-    REMOTE_APPLICATION_START = 4
-    FRAGMENTATION = 8
-    PROXY_TRANSIT = 16
-    PROXY_ACCEPT = 32
-    IMPORTANT_DELIVERY = 64
-
-
-DEFAULT_FLAGS = NetworkFlags.ENABLE | NetworkFlags.REMOTE_SPAWN | NetworkFlags.IMPORTANT_DELIVERY
+#: what a node offers its peers (Ergo's ``gen.NetworkFlags``, same bits), and its default
+DEFAULT_FLAGS = DEFAULT_NETWORK_FLAGS
 
 
 class HandshakeError(ErgoError):
