@@ -3,6 +3,16 @@
 from .act.actor import Actor
 from .gen import errors as _errors
 from .gen import messages as _messages
+from .gen.application import (
+    Application,
+    ApplicationDependencies,
+    ApplicationInfo,
+    ApplicationMemberSpec,
+    ApplicationMode,
+    ApplicationOptions,
+    ApplicationSpec,
+    ApplicationStatus,
+)
 from .gen.errors import *
 from .gen.ids import PID, Alias, Atom, Event, ProcessID, Ref, Target
 from .gen.messages import *
@@ -30,6 +40,14 @@ from .scheduler import Future, Scheduler, TimerHandle
 __all__ = [
     "Actor",
     "Alias",
+    "Application",
+    "ApplicationDependencies",
+    "ApplicationInfo",
+    "ApplicationMemberSpec",
+    "ApplicationMode",
+    "ApplicationOptions",
+    "ApplicationSpec",
+    "ApplicationStatus",
     "Atom",
     "Compression",
     "CompressionLevel",

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .ids import PID, Alias, Atom
 from .types import LogLevel, MessagePriority
+
+if TYPE_CHECKING:
+    from .application import Application
 
 __all__ = [
     "DEFAULT_PORT",
@@ -185,6 +188,9 @@ class NodeOptions:
     #: None (the default): a local node, no network, as an Erlang node started without a
     #: name; NetworkOptions(...) makes it a networked one (Ergo enables the network by default)
     network: NetworkOptions | None = None
+    #: applications (``ergo.Application`` instances) loaded and started, in this order,
+    #: when the node starts; the first that fails stops the node and its start raises that error
+    applications: Sequence[Application] = ()
 
 
 @dataclass(frozen=True)
@@ -318,6 +324,8 @@ class ProcessInfo:
     links: tuple[Any, ...] = ()
     monitors: tuple[Any, ...] = ()
     events: tuple[Any, ...] = ()
+    #: the application the process belongs to (a member, or spawned below one), or None
+    application: Atom | None = None
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ class Process(Runner, Env):
     __slots__ = (
         "__weakref__",
         "_aliases",
+        "_application",
         "_behavior",
         "_linked",
         "_monitored",
@@ -67,6 +68,9 @@ class Process(Runner, Env):
         "_priority",
         "_trap_exit",
     )
+
+    #: the application this process belongs to (set by the node's spawn), or None
+    _application: Atom | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
