@@ -1,6 +1,7 @@
 """ergo: the core of the runtime (no I/O). The public API is listed here and nowhere else."""
 
 from .act.actor import Actor
+from .act.pool import Pool, PoolOptions
 from .gen import errors as _errors
 from .gen import messages as _messages
 from .gen.application import (
@@ -72,6 +73,8 @@ __all__ = [
     "NodeOptions",
     "NoReply",
     "PID",
+    "Pool",
+    "PoolOptions",
     "Process",
     "ProcessID",
     "ProcessInfo",

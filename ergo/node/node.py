@@ -727,6 +727,32 @@ class Node(Env):
         calls[ref] = from_
         return p
 
+    def _pass_call(self, ref: Ref, old: Runner, new: Runner) -> None:
+        """The call ``ref`` that ``old`` owes an answer is now owed by ``new`` (a pool
+        forwarded it to a worker): the answer ``new`` gives reaches the caller, and if
+        ``new`` terminates first, the caller is told at once."""
+        calls = old._calls_in
+        caller = calls.pop(ref, None) if calls else None
+        if caller is None:
+            return  # nobody waits for it any more (the call timed out)
+        owed = new._calls_in
+        if owed is None:
+            owed = new._calls_in = {}
+        owed[ref] = caller
+        # the caller's record of the call names its target: where a timeout clears the debt
+        if caller.node != self._name:
+            net = self._network
+            if net is not None and net.remote_calls.get(ref) is old:
+                net.remote_calls[ref] = new
+            return
+        if caller.id == 1 and caller == self._core_pid:
+            entry = self._core_pending.get(ref)
+        else:
+            p = self._processes.get(caller.id)
+            entry = p._pending.get(ref) if p is not None and p._pending else None
+        if entry is not None and entry[1] is old:
+            entry[1] = new
+
     def _fail_calls(self, p: Runner, reason: BaseException, detail: str = "") -> None:
         """``p`` terminates with calls it has not answered: fail each caller at once with
         the reason (Erlang's ``gen_server:call`` monitors its target; Ergo lets the caller
