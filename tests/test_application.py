@@ -196,7 +196,8 @@ def test_a_member_spec_and_modes_check_their_fields():
         ApplicationMemberSpec(Member, name="")
     with pytest.raises(Incorrect):
         ApplicationDependencies("db")  # a str, not a sequence of names
-    assert ApplicationMode.parse("permanent") is ApplicationMode.PERMANENT and ApplicationMode.parse(2).name == "TRANSIENT"
+    assert ApplicationMode.parse("permanent") is ApplicationMode.PERMANENT
+    assert ApplicationMode.parse(2) is ApplicationMode.TRANSIENT
     with pytest.raises(Incorrect):
         ApplicationMode.parse("eternal")
 
