@@ -590,3 +590,48 @@ def test_member_options_are_used(backend):
     node.application_start("app")
     info = node.process_info(node.whereis("m"))
     assert info.mailbox_size == 7 and info.env["OWN"] == 1
+
+
+# -- remote application start -------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sim", "asyncio"])
+def cluster(request: pytest.FixtureRequest):
+    from network_support import make_cluster
+
+    c = make_cluster(request.param)
+    yield c
+    c.close()
+
+
+def test_a_remote_node_starts_an_application_only_once_enabled(cluster):
+    from ergo import NotAllowed
+
+    a, b = cluster.cluster(3)[:2]
+    c = cluster.nodes[2]
+    journal: list[Any] = []
+    b.application_load(App("app", journal, env={"from": "spec"}))
+    b.application_load(App("other", journal))
+    peer = a.wait_for(a.network().connect(b.name))
+    with pytest.raises(NotAllowed, match="enable_application_start"):  # disabled unless enabled
+        a.wait_for(peer.application_start("app"))
+    assert b.applications_running() == []
+    b.network().enable_application_start("app", nodes=[a.name])
+    assert b.network().info()["application_start"] == ["app"]
+    with pytest.raises(NotAllowed):  # enabled for a, not for c
+        c.wait_for(c.wait_for(c.network().connect(b.name)).application_start("app"))
+    a.wait_for(peer.application_start_permanent("app", ApplicationOptions(env={"by": "a"})))
+    info = b.application_info("app")
+    assert info.state is ApplicationStatus.RUNNING and info.mode is ApplicationMode.PERMANENT
+    assert b.call("app.m1", "env")["BY"] == "a"
+    with pytest.raises(ApplicationRunning):  # the start's own error travels back
+        a.wait_for(peer.application_start("app"))
+    with pytest.raises(NotAllowed):
+        a.wait_for(peer.application_start("other"))
+    b.network().disable_application_start("app")
+    b.application_stop("app")
+    with pytest.raises(NotAllowed):
+        a.wait_for(peer.application_start("app"))
+    b.network().enable_application_start("ghost")
+    with pytest.raises(ApplicationUnknown):
+        a.wait_for(peer.application_start_transient("ghost"))
