@@ -513,10 +513,19 @@ def test_node_stop_moves_on_from_an_application_that_does_not_stop_in_time(backe
     assert any("still stopping after 5.0 s" in t for t in node.captured.texts())
 
 
+class Ticking(Member):
+    """Starts a timer in its init."""
+
+    def init(self, journal: list[Any], tag: str, trap: bool = False) -> None:
+        super().init(journal, tag)
+        self.send_after(self.pid, "tick", 30.0)
+
+
 def test_a_failing_application_fails_the_nodes_start_and_leaves_nothing_running_sim():
     journal: list[Any] = []
     world = sim.Sim(3)
-    options = NodeOptions(applications=[App("good", journal), App("bad", journal, members=("m3", "failing"))],
+    options = NodeOptions(applications=[App("good", journal, factory=Ticking),
+                                        App("bad", journal, members=("m3", "failing"))],
                           log=LogOptions(default_logger=False),
                           network=NetworkOptions(cookie="c", registrar_port=None,
                                                  acceptors=(AcceptorOptions(port=15000),)))
@@ -525,7 +534,8 @@ def test_a_failing_application_fails_the_nodes_start_and_leaves_nothing_running_
     node = world.host("host").nodes["n@host"]
     assert not node.is_alive() and node._processes == {}
     assert {e[1] for e in journal if e[0] == "terminate"} == {"m1", "m2", "m3"}
-    world.run()  # nothing is left to run: no timer, no process
+    world.run()  # nothing is left to run: no process, and no timer (the members' were cancelled)
+    assert world.now < 30.0
     with pytest.raises(NodeTerminated):
         node.process_list()
     # its port is free: the same node starts again without the bad application

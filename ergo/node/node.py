@@ -47,7 +47,7 @@ from ..gen.options import (
 )
 from ..gen.types import LogLevel, MessagePriority, ProcessState
 from ..network.network import Network
-from ..scheduler import Future, Scheduler, check_delay
+from ..scheduler import Future, Scheduler, TimerHandle, check_delay
 from ..transport import Transport
 from .application import DEFAULT_STOP_TIMEOUT, Applications
 from .calls import CallTimeouts
@@ -136,6 +136,9 @@ class Node(Env):
         self._aliases: dict[Alias, Runner] = {}
         self._ids = itertools.count(1001)
         self._refs = itertools.count(1)
+        #: the pending ``send_after`` timers of its processes, cancelled when the node stops
+        self._timers: dict[int, TimerHandle] = {}
+        self._timer_keys = itertools.count()
         self._core_pid = PID(self._name, 1, self._creation)
         #: calls made from outside any process, not answered yet: ref -> entry (see calls.py)
         self._core_pending: dict[Ref, list[Any]] = {}
@@ -1098,6 +1101,9 @@ class Node(Env):
             self._forget_call(entry)
             fut.set_exception(NodeTerminated(f"node {self._name.value} stopped before the reply came"))
         self._timeouts.cancel()
+        timers, self._timers = self._timers, {}
+        for handle in timers.values():
+            handle.cancel()
         self._apps.abandon()
         if self._network is not None:
             self._network.stop()
