@@ -645,3 +645,24 @@ def test_a_remote_node_starts_an_application_only_once_enabled(cluster):
     b.network().enable_application_start("ghost")
     with pytest.raises(ApplicationUnknown):
         a.wait_for(peer.application_start_transient("ghost"))
+
+
+def test_uptime_counts_from_the_start_and_the_starts_log_level_wins(backend):
+    node = backend.node()
+    node.application_load(App("app", [], log_level="info"))
+    node.application_start("app", ApplicationOptions(log_level="trace"))
+    assert node.process_info(node.whereis("app.m1")).log_level is LogLevel.TRACE
+    if backend.name == "sim":
+        backend.sim.run_for(2.5)
+        assert node.application_info("app").uptime == 2.5
+    node.application_stop("app")
+    assert node.application_info("app").uptime == 0
+
+
+def test_stop_force_of_the_node_stops_its_applications_with_kill(backend):
+    journal: list[Any] = []
+    node = _start(backend, "apps@localhost", NodeOptions(applications=[App("a", journal), App("b", journal)],
+                                                         log=LogOptions(default_logger=False)))
+    node.stop_force()
+    assert sorted(_stops(journal)) == [("a", TerminateReasonKill), ("b", TerminateReasonKill)]
+    assert not node.is_alive()

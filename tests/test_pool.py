@@ -10,6 +10,7 @@ import pytest
 from ergo import (
     Actor,
     ErgoError,
+    Event,
     Incorrect,
     MailboxFull,
     MessagePriority,
@@ -213,3 +214,28 @@ def test_init_must_return_pool_options(backend):
     with pytest.raises(Incorrect):
         PoolOptions("not callable")  # type: ignore[arg-type]
     assert PoolOptions(Worker, pool_size=0).pool_size == 3  # Ergo's default for a size below 1
+
+
+class EventWorker(Worker):
+    def handle_event(self, message: Any) -> None:
+        self.journal.append((self.pid, "event", message.message))
+
+
+def test_a_pool_registered_by_name_forwards_calls_and_its_events(backend):
+    node = backend.node()
+    journal: list[Any] = []
+    token = node.register_event("news")
+
+    class Listening(Pool):
+        def init(self) -> PoolOptions:
+            self.monitor_event(Event("news", node.name))
+            return PoolOptions(EventWorker, pool_size=2, worker_args=(journal,))
+
+    pool = node.spawn_register("pool", Listening)
+    workers = node.process_list()[1:]
+    assert [node.call("pool", i)[0] for i in range(2)] == workers
+    node.send_event("news", token, "first")
+    node.send_event("news", token, "second")
+    backend.settle()
+    assert journal == [(workers[0], "event", "first"), (workers[1], "event", "second")]
+    assert node.inspect(pool)["messages_forwarded"] == "4"

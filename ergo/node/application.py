@@ -301,6 +301,16 @@ class Applications:
         if then is not None:
             then()
 
+    def kill_all(self) -> None:
+        """The node's forced stop is about to kill every process: each running application
+        then stops with reason ``kill``, as ``application_stop_force`` does, and a
+        permanent one does not ask the node to stop again."""
+        for app in self._apps.values():
+            if app.state is not LOADED:
+                app.state = STOPPING
+                app.requested = True
+                app.reason = TerminateReasonKill
+
     def abandon(self) -> None:
         """The node has stopped: no application stop is waited for any more."""
         self.stopping = False

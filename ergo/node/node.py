@@ -1072,6 +1072,7 @@ class Node(Env):
         self._log.info("node %s is stopping (forced)", self._name.value)
         if self._network is not None:
             self._network.stop(graceful=False)
+        self._apps.kill_all()
         for p in list(self._processes.values()):
             p._kill()
         if self._state != _STOPPED:
