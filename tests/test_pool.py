@@ -239,3 +239,33 @@ def test_a_pool_registered_by_name_forwards_calls_and_its_events(backend):
     backend.settle()
     assert journal == [(workers[0], "event", "first"), (workers[1], "event", "second")]
     assert node.inspect(pool)["messages_forwarded"] == "4"
+
+
+@pytest.fixture(params=["sim", "asyncio"])
+def cluster(request: pytest.FixtureRequest):
+    from network_support import make_cluster
+
+    c = make_cluster(request.param)
+    yield c
+    c.close()
+
+
+def test_a_remote_caller_is_answered_by_the_worker_and_told_if_it_dies(cluster):
+    from ergo import ProcessID
+
+    a, b = cluster.cluster(2)
+    b.spawn_register("pool", Workers, [], 2)
+    workers = b.process_list()[1:]
+    pool = ProcessID("pool", b.name)
+    answers = [a.call(pool, i) for i in range(3)]
+    assert [x[0] for x in answers] == [workers[0], workers[1], workers[0]]
+    assert all(x[1] == a.pid for x in answers)  # the worker saw the remote caller
+    with pytest.raises(ProcessTerminated, match="worker crash"):
+        a.call(pool, "crash")
+    assert not b.network().remote_calls  # nothing is owed any more
+    with pytest.raises(Timeout):
+        a.call(pool, "hold", timeout=0.5)  # a worker holds it, owing the remote caller an answer
+    holder = next(p for p in (b._processes.get(w.id) for w in b.process_list()) if p is not None and p._calls_in)
+    b.network().node(a.name).disconnect()  # the caller's node is gone: nothing is owed any more
+    cluster.run_until(lambda: not holder._calls_in)
+    assert not b.network().remote_calls
