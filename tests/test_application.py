@@ -146,6 +146,7 @@ def test_load_returns_the_name_and_the_application_is_loaded_not_running(backend
     info = node.application_info("app")
     assert info.state is ApplicationStatus.LOADED and info.group == () and info.uptime == 0
     assert str(info.state) == "loaded" and info.parent is None
+    assert node.info().applications_total == 1 and node.info().applications_running == 0
     node.application_unload("app")
     assert node.applications() == []
     with pytest.raises(ApplicationUnknown):
@@ -260,6 +261,7 @@ def test_dependencies_start_first_each_in_its_own_mode(backend):
     node.application_start("web")
     assert _starts(journal) == ["log", "db", "cache", "web"]
     assert node.applications_running() == ["log", "db", "cache", "web"]
+    assert node.info().applications_total == node.info().applications_running == 4
     assert node.application_info("db").mode is ApplicationMode.PERMANENT
 
 

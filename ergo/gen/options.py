@@ -357,6 +357,9 @@ class NodeInfo:
     registered_names: int
     registered_aliases: int
     registered_events: int
+    #: applications loaded (running or not) and running (Ergo's ApplicationsTotal/Running)
+    applications_total: int = 0
+    applications_running: int = 0
 
 
 def _levels(filter: Iterable[LogLevel | str] | None) -> frozenset[LogLevel]:

@@ -304,6 +304,8 @@ class Node(Env):
             registered_names=len(self._names),
             registered_aliases=len(self._aliases),
             registered_events=self._pubsub.size()[2],
+            applications_total=len(self._apps.names()),
+            applications_running=len(self._apps.names(running=True)),
         )
 
     # -- processes -----------------------------------------------------------------------
