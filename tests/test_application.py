@@ -554,6 +554,8 @@ class PortSpy(Member):
     def init(self, journal: list[Any], tag: str, trap: bool = False) -> None:
         super().init(journal, tag)
         journal.append(("port", self.node.network().info()["acceptors"][0]["port"]))
+        journal.append(("node", self.node))
+        self.send_after(self.pid, "tick", 30.0)
 
 
 def test_a_failing_application_fails_the_nodes_start_and_leaves_nothing_running_asyncio():
@@ -566,6 +568,8 @@ def test_a_failing_application_fails_the_nodes_start_and_leaves_nothing_running_
     with pytest.raises(ValueError, match="cannot start"):
         net.start_node("n@127.0.0.1", options, handle_signals=False)
     assert {e[1] for e in journal if e[0] == "terminate"} == {"m1", "m2"}
+    node = next(e[1] for e in journal if e[0] == "node")
+    assert not node.is_alive() and node._processes == {} and node._timers == {}
     port = next(e[1] for e in journal if e[0] == "port")
     with socket.socket() as s:  # the acceptor's socket is closed: its port can be bound again
         s.bind(("127.0.0.1", port))
