@@ -672,3 +672,12 @@ def test_stop_force_of_the_node_stops_its_applications_with_kill(backend):
     node.stop_force()
     assert sorted(_stops(journal)) == [("a", TerminateReasonKill), ("b", TerminateReasonKill)]
     assert not node.is_alive()
+
+
+def test_a_restart_uses_the_specs_mode_not_the_last_starts(backend):
+    node = backend.node()
+    node.application_load(App("app", [], mode="transient"))
+    node.application_start_permanent("app")
+    node.application_stop("app")
+    node.application_start("app")
+    assert node.application_info("app").mode is ApplicationMode.TRANSIENT

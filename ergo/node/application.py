@@ -129,16 +129,16 @@ class Applications:
         spec = _checked(spec)
         if not spec.name:
             raise ApplicationName(f"{type(behavior).__qualname__}.load returned a spec without a name")
+        name = Atom(spec.name)
         if not spec.group:
-            raise ApplicationEmpty(f"application {spec.name.value} has no members (ApplicationSpec.group)")  # type: ignore[attr-defined]
+            raise ApplicationEmpty(f"application {name.value} has no members (ApplicationSpec.group)")
         if spec.depends.network and node._network is None:
-            raise ApplicationDepends(f"application {spec.name.value} depends on the network and node "  # type: ignore[attr-defined]
-                                          f"{node._name.value} has none (NodeOptions.network)")
-        if spec.name in self._apps:
-            raise Taken(f"an application named {spec.name.value} is loaded already")  # type: ignore[attr-defined]
-        app = _App(behavior, spec)
-        self._apps[spec.name] = app  # type: ignore[index]
-        return spec.name  # type: ignore[return-value]
+            raise ApplicationDepends(f"application {name.value} depends on the network and node "
+                                     f"{node._name.value} has none (NodeOptions.network)")
+        if name in self._apps:
+            raise Taken(f"an application named {name.value} is loaded already")
+        self._apps[name] = _App(behavior, spec)
+        return name
 
     def unload(self, name: str) -> None:
         app = self._get(name)
@@ -160,27 +160,28 @@ class Applications:
             raise Incorrect(f"options are ApplicationOptions or None, not {show(options)}")
         app = self._get(name)
         node._check_running()
+        me = app.name.value
         chain = (*starting, app.name)
         for dep in app.spec.depends.applications:
+            it = str.__str__(dep)
             if dep in chain:
-                raise ApplicationDepends(f"application {app.name.value} depends on {dep.value} "  # type: ignore[attr-defined]
-                                              f"and {dep.value} on it: {' -> '.join(a.value for a in chain)}")  # type: ignore[attr-defined]
+                cycle = " -> ".join(a.value for a in chain)
+                raise ApplicationDepends(f"application {me} depends on {it} and {it} on it: {cycle}")
             try:
                 self.start(dep, None, options, chain)
             except ApplicationRunning:
                 continue
             except ApplicationUnknown:
-                node._log.error("unable to start %s: unknown dependent application %s", app.name.value, dep.value)  # type: ignore[attr-defined]
-                raise ApplicationDepends(f"application {app.name.value} depends on {dep.value}, "  # type: ignore[attr-defined]
-                                              "which is not loaded") from None
+                node._log.error("unable to start %s: unknown dependent application %s", me, it)
+                raise ApplicationDepends(f"application {me} depends on {it}, which is not loaded") from None
             except ApplicationDepends:
                 raise
             except Exception as e:
-                node._log.error("unable to start %s: start dependent application %s failed: %s",
-                                app.name.value, dep.value, e)  # type: ignore[attr-defined]
-                raise ApplicationDepends(f"application {app.name.value}: its dependency {dep.value} "  # type: ignore[attr-defined]
-                                              f"failed to start: {type(e).__name__}: {e}"[:400]) from e
-        self._start(app, app.mode if mode is None else mode, options)
+                node._log.error("unable to start %s: start dependent application %s failed: %s", me, it, e)
+                why = f"application {me}: its dependency {it} failed to start: {type(e).__name__}: {e}"
+                raise ApplicationDepends(why[:400]) from e
+        # in the spec's mode unless told (Ergo's ApplicationStart): not the last start's
+        self._start(app, app.spec.mode if mode is None else mode, options)  # type: ignore[arg-type]
 
     def _start(self, app: _App, mode: ApplicationMode, options: ApplicationOptions) -> None:
         node = self._node
