@@ -285,7 +285,7 @@ class Applications:
         if self._stop_timer is not None:
             self._stop_timer.cancel()
             self._stop_timer = None
-        for name in reversed(self._order):
+        for name in reversed(list(self._order)):  # a copy: an application that stops at once leaves it
             app = self._apps[name]
             if app.state is not RUNNING:
                 continue
