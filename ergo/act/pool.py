@@ -140,7 +140,7 @@ class Pool(Actor):
 
     def _check_own(self, what: str, n: object) -> None:
         if self._node._current is not self or self._state is TERMINATED:
-            raise NotAllowed(f"{what} is called from the pool's own handlers (or init), not from outside")
+            raise NotAllowed(f"{what} is called from the pool's own handlers, not from outside (nor from init)")
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise Incorrect(f"{what} takes a number of workers >= 1, not {show(n)}")
 
