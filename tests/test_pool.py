@@ -269,3 +269,15 @@ def test_a_remote_caller_is_answered_by_the_worker_and_told_if_it_dies(cluster):
     b.network().node(a.name).disconnect()  # the caller's node is gone: nothing is owed any more
     cluster.run_until(lambda: not holder._calls_in)
     assert not b.network().remote_calls
+
+
+def test_resizing_from_init_is_not_allowed(backend):
+    node = backend.node()
+
+    class Eager(Pool):
+        def init(self) -> PoolOptions:
+            self.add_workers(1)
+            return PoolOptions(Worker, worker_args=([],))
+
+    with pytest.raises(NotAllowed, match="nor from init"):
+        node.spawn(Eager)

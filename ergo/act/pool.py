@@ -25,7 +25,7 @@ from ..gen.errors import ErgoError, Incorrect, MailboxFull, NotAllowed, PoolEmpt
 from ..gen.ids import PID
 from ..gen.options import ProcessOptions
 from ..node.process import Process
-from ..node.runner import EVENT, MAIN, REQUEST, TERMINATED, Runner, show
+from ..node.runner import EVENT, INIT, MAIN, REQUEST, TERMINATED, Runner, show
 from .actor import Actor
 
 __all__ = ["DEFAULT_POOL_SIZE", "Pool", "PoolOptions"]
@@ -139,7 +139,7 @@ class Pool(Actor):
                           options=ProcessOptions(mailbox_size=o.worker_mailbox_size, link_parent=True))
 
     def _check_own(self, what: str, n: object) -> None:
-        if self._node._current is not self or self._state is TERMINATED:
+        if self._node._current is not self or self._state is TERMINATED or self._state is INIT:
             raise NotAllowed(f"{what} is called from the pool's own handlers, not from outside (nor from init)")
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise Incorrect(f"{what} takes a number of workers >= 1, not {show(n)}")
