@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import CoroutineType
 from typing import Any, TypeVar
 
-from ..gen.application import Application, ApplicationInfo, ApplicationMode, ApplicationOptions
+from ..gen.application import Application, ApplicationInfo, ApplicationMode, ApplicationOptions, ApplicationStatus
 from ..gen.errors import (
     AliasUnknown,
     Incorrect,
@@ -198,17 +198,25 @@ class Node(Env):
         self._start_applications()
 
     def _start_applications(self) -> None:
-        """Load and start ``NodeOptions.applications`` in order (Ergo's ``StartNode``): the
-        first that fails stops the node by force (nothing it started is left running) and
-        its error is what starting the node raises."""
-        for app in self._options.applications:
-            try:
-                name = self._apps.load(app, ())
-                self._apps.start(name, None, None)
-            except BaseException as e:
-                self._log.error("unable to start application %s: %r", type(app).__qualname__, e)
-                self.stop_force()
-                raise
+        """Load ``NodeOptions.applications``, then start them in order (each one's
+        dependencies first, wherever they are in the list; Ergo loads and starts them one
+        by one, so a dependency listed later is unknown there).  The first that fails stops
+        the node by force (nothing it started is left running) and its error is what
+        starting the node raises."""
+        apps = self._options.applications
+        names: list[Atom] = []
+        try:
+            for app in apps:
+                what = type(app).__qualname__
+                names.append(self._apps.load(app, ()))
+            for name in names:
+                what = name.value
+                if self._apps.info(name).state is not ApplicationStatus.RUNNING:  # a dependency started it
+                    self._apps.start(name, None, None)
+        except BaseException as e:
+            self._log.error("unable to start application %s: %r", what, e)
+            self.stop_force()
+            raise
 
     def wait_for(self, future: Future[T], timeout: float | None = None) -> T:
         """Block until ``future`` (a remote spawn, ``network().connect``, ...) completes and
