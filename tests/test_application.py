@@ -7,6 +7,8 @@ import socket
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import ListLogger
 
 import net
@@ -681,3 +683,46 @@ def test_a_restart_uses_the_specs_mode_not_the_last_starts(backend):
     node.application_stop("app")
     node.application_start("app")
     assert node.application_info("app").mode is ApplicationMode.TRANSIENT
+
+
+# -- the modes against a model -------------------------------------------------------------------
+
+_HOW = {"exit": TerminateReasonNormal, "crash": TerminateReasonPanic, "kill": TerminateReasonKill}
+
+
+@settings(max_examples=40, deadline=None)
+@given(mode=st.sampled_from(list(ApplicationMode)),
+       events=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(sorted(_HOW))), max_size=6))
+def test_modes_match_a_model_of_what_a_members_end_does(mode, events):
+    """Members end one by one (a normal exit, a crash, a kill); after each, the members
+    alive, the application's state and reason, and the node's life are as the mode says."""
+    journal: list[Any] = []
+    world = sim.Sim(0)
+    node = world.start_node("m@localhost", NodeOptions(log=LogOptions(default_logger=False)))
+    node.application_load(App("app", journal, members=("m0", "m1", "m2", "m3"), mode=mode))
+    node.application_start("app")
+    alive, reason = ["m0", "m1", "m2", "m3"], None
+    for index, how in events:
+        if reason is not None:
+            break  # the application has stopped
+        tag = f"m{index}"
+        if tag not in alive:
+            continue
+        if how == "kill":
+            node.kill(node.whereis(f"app.{tag}"))
+        else:
+            node.send(f"app.{tag}", how)
+        world.run()
+        alive.remove(tag)
+        ends_all = mode is ApplicationMode.PERMANENT or (mode is ApplicationMode.TRANSIENT and how != "exit")
+        if ends_all or not alive:
+            alive, reason = [], _HOW[how] if ends_all else TerminateReasonNormal
+        if mode is ApplicationMode.PERMANENT:
+            assert not node.is_alive()
+            break
+        assert node.is_alive()
+        info = node.application_info("app")
+        assert info.group == tuple(node.whereis(f"app.{t}") for t in alive)
+        assert info.state is (ApplicationStatus.LOADED if reason is not None else ApplicationStatus.RUNNING)
+    assert _stops(journal) == ([] if reason is None else [("app", reason)])
+    node.stop_force()
