@@ -1,8 +1,19 @@
 """ergo: the core of the runtime (no I/O). The public API is listed here and nowhere else."""
 
 from .act.actor import Actor
+from .act.pool import Pool, PoolOptions
 from .gen import errors as _errors
 from .gen import messages as _messages
+from .gen.application import (
+    Application,
+    ApplicationDependencies,
+    ApplicationInfo,
+    ApplicationMemberSpec,
+    ApplicationMode,
+    ApplicationOptions,
+    ApplicationSpec,
+    ApplicationStatus,
+)
 from .gen.errors import *
 from .gen.ids import PID, Alias, Atom, Event, ProcessID, Ref, Target
 from .gen.messages import *
@@ -32,6 +43,14 @@ from .scheduler import Future, Scheduler, TimerHandle
 __all__ = [
     "Actor",
     "Alias",
+    "Application",
+    "ApplicationDependencies",
+    "ApplicationInfo",
+    "ApplicationMemberSpec",
+    "ApplicationMode",
+    "ApplicationOptions",
+    "ApplicationSpec",
+    "ApplicationStatus",
     "Atom",
     "Compression",
     "CompressionLevel",
@@ -58,6 +77,8 @@ __all__ = [
     "NodeOptions",
     "NoReply",
     "PID",
+    "Pool",
+    "PoolOptions",
     "Process",
     "ProcessID",
     "ProcessInfo",

@@ -76,7 +76,9 @@ class AsyncioTransport(Transport):
         def accept() -> _AsyncioStream:
             return _AsyncioStream(self, factory, tls, listener=listener)
 
-        listener._task = self.loop.create_task(listener._serve(self.loop, accept, ssl))
+        # the serving task is made when the loop runs, not now: a loop closed unrun (a node
+        # whose start failed) then leaves no coroutine never awaited behind
+        self.loop.call_soon(listener._begin, self.loop, accept, ssl)
         return listener
 
     def connect(self, host: str, port: int, factory: Callable[[], StreamProtocol], *,
@@ -202,6 +204,11 @@ class _AsyncioListener(Listener):
         self._task: asyncio.Task[None] | None = None
         self.closed = False
 
+    def _begin(self, loop: asyncio.AbstractEventLoop, accept: Callable[[], _AsyncioStream],
+               ssl: _ssl.SSLContext | None) -> None:
+        if not self.closed:
+            self._task = loop.create_task(self._serve(loop, accept, ssl))
+
     async def _serve(self, loop: asyncio.AbstractEventLoop, accept: Callable[[], _AsyncioStream],
                      ssl: _ssl.SSLContext | None) -> None:
         if self.closed:  # closed before the loop ran: never serve
@@ -219,7 +226,11 @@ class _AsyncioListener(Listener):
         self.closed = True
         if self._server is not None:
             self._server.close()  # the listening socket only: accepted streams live on
-        # else _serve closes it when it runs (connections accepted meanwhile are aborted)
+        elif self._task is None:
+            # the loop has not run since the listen: close the socket now, since it may never
+            # run again (a node whose start failed closes the loop it made)
+            self._sock.close()
+        # else _serve closes it once create_server returns
 
     def __repr__(self) -> str:
         return f"<AsyncioListener {self.address[0]}:{self.address[1]}{' closed' if self.closed else ''}>"

@@ -286,3 +286,15 @@ def test_a_spawn_request_a_node_does_not_offer_is_answered_not_allowed():
             a.wait_for(remote.spawn("collector"))
     finally:
         cluster.close()
+
+
+def test_a_remote_application_start_to_a_node_that_does_not_offer_it_is_not_allowed(cluster):
+    from ergo import NetworkFlags, NotAllowed
+
+    a = cluster.start(1)
+    b = cluster.start(2, flags=NetworkFlags.ENABLE | NetworkFlags.REMOTE_SPAWN)
+    cluster.route_all()
+    b.network().enable_application_start("app")  # enabled, but the node offers no application start at all
+    remote = a.wait_for(a.network().get_node(b.name))
+    with pytest.raises(NotAllowed, match="does not offer remote application start"):
+        a.wait_for(remote.application_start("app"))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .ids import PID, Alias, Atom
 from .types import LogLevel, MessagePriority
+
+if TYPE_CHECKING:
+    from .application import Application
 
 __all__ = [
     "DEFAULT_PORT",
@@ -86,9 +89,11 @@ class NetworkFlags(enum.IntFlag):
     IMPORTANT_DELIVERY = 64
 
 
-#: what a node offers unless told otherwise: remote spawn (of what ``enable_spawn`` names)
-#: and important delivery (no fragmentation or proxies: this runtime has neither)
-DEFAULT_NETWORK_FLAGS = NetworkFlags.ENABLE | NetworkFlags.REMOTE_SPAWN | NetworkFlags.IMPORTANT_DELIVERY
+#: what a node offers unless told otherwise: remote spawn (of what ``enable_spawn`` names),
+#: remote application start (of what ``enable_application_start`` names) and important
+#: delivery (no fragmentation or proxies: this runtime has neither)
+DEFAULT_NETWORK_FLAGS = (NetworkFlags.ENABLE | NetworkFlags.REMOTE_SPAWN | NetworkFlags.REMOTE_APPLICATION_START
+                         | NetworkFlags.IMPORTANT_DELIVERY)
 
 
 def _flags(value: object, what: str) -> None:
@@ -230,6 +235,9 @@ class NodeOptions:
     #: None (the default): a local node, no network, as an Erlang node started without a
     #: name; NetworkOptions(...) makes it a networked one (Ergo enables the network by default)
     network: NetworkOptions | None = None
+    #: applications (``ergo.Application`` instances) loaded and started, in this order,
+    #: when the node starts; the first that fails stops the node and its start raises that error
+    applications: Sequence[Application] = ()
 
 
 @dataclass(frozen=True)
@@ -363,6 +371,8 @@ class ProcessInfo:
     links: tuple[Any, ...] = ()
     monitors: tuple[Any, ...] = ()
     events: tuple[Any, ...] = ()
+    #: the application the process belongs to (a member, or spawned below one), or None
+    application: Atom | None = None
 
 
 @dataclass(frozen=True)
@@ -394,6 +404,9 @@ class NodeInfo:
     registered_names: int
     registered_aliases: int
     registered_events: int
+    #: applications loaded (running or not) and running (Ergo's ApplicationsTotal/Running)
+    applications_total: int = 0
+    applications_running: int = 0
 
 
 def _levels(filter: Iterable[LogLevel | str] | None) -> frozenset[LogLevel]:

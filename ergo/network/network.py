@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..gen.application import ApplicationMode, ApplicationOptions
 from ..gen.errors import (
     ErgoError,
     Incorrect,
@@ -173,6 +174,25 @@ class RemoteNode:
             raise Incorrect(f"a name to register is a non-empty str, not {register!r}"[:200])
         return self._network.remote_spawn(self._conn, name, register, args, options)
 
+    def application_start(self, name: str, options: ApplicationOptions | None = None) -> Future[None]:
+        """Start the application ``name`` loaded on the peer, which enabled it for this node
+        (``enable_application_start``), in its spec's mode.  The future completes once it
+        runs there, or fails with what the start raised (``NotAllowed`` if not enabled,
+        ``ApplicationUnknown``, ``ApplicationRunning``, ``ApplicationDepends``, ...)."""
+        return self._network.remote_application_start(self._conn, name, 0, options)
+
+    def application_start_temporary(self, name: str, options: ApplicationOptions | None = None) -> Future[None]:
+        """``application_start`` in temporary mode."""
+        return self._network.remote_application_start(self._conn, name, 1, options)
+
+    def application_start_transient(self, name: str, options: ApplicationOptions | None = None) -> Future[None]:
+        """``application_start`` in transient mode."""
+        return self._network.remote_application_start(self._conn, name, 2, options)
+
+    def application_start_permanent(self, name: str, options: ApplicationOptions | None = None) -> Future[None]:
+        """``application_start`` in permanent mode."""
+        return self._network.remote_application_start(self._conn, name, 3, options)
+
     def disconnect(self) -> None:
         """Close the connection (everything watching the peer is told ``NoConnection``)."""
         if self._conn.state is UP:
@@ -217,6 +237,8 @@ class Network:
         self._acceptor_infos: list[handshake.NodeInfo] = []
         self._routes: list[tuple[str, re.Pattern[str], NetworkRoute, int]] = []
         self._spawnable: dict[str, tuple[Callable[..., Any], frozenset[str] | None]] = {}
+        #: applications remote nodes may start here: name -> the nodes allowed (None: all)
+        self._startable: dict[str, frozenset[str] | None] = {}
         self._consumers: dict[str, RemoteConsumer] = {}
         #: links whose handshake has not ended yet, in the order they began (a dict, not a
         #: set: a node's stop aborts them in this order, the same in every run of a seed)
@@ -886,6 +908,39 @@ class Network:
         conn.waiting[ref] = answered
         return fut
 
+    def remote_application_start(self, conn: Connection, name: str, mode: int,
+                                 options: ApplicationOptions | None) -> Future[None]:
+        fut: Future[None] = Future()
+        if not isinstance(name, str) or not name:
+            raise Incorrect(f"a remote application start names an application, a non-empty str, not {name!r}"[:200])
+        if options is None:
+            options = ApplicationOptions()
+        elif not isinstance(options, ApplicationOptions):
+            raise Incorrect(f"options are ApplicationOptions or None, not {type(options).__name__}")
+        fields = {"env": dict(options.env), "log_level": str(options.log_level)}
+        if conn.peer is not None and not conn.peer.flags & NetworkFlags.REMOTE_APPLICATION_START:
+            fut.set_exception(NotAllowed(f"{_text(conn.name)} does not offer remote application start "
+                                         "(its NetworkFlags)"))
+            return fut
+        node = self._node
+        ref = node.make_ref()
+        current = node._current
+        from_ = current._pid if current is not None and hasattr(current, "_pid") else node._core_pid
+        try:
+            conn.send(enp.ApplicationStart(from_, ref, name, mode, fields), 0)
+        except ErgoError as e:  # the connection is down, or the env cannot travel: the future says so
+            fut.set_exception(e)
+            return fut
+
+        def answered(error: BaseException | None, result: Any) -> None:
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(None)
+
+        conn.waiting[ref] = answered
+        return fut
+
     # -- receiving ----------------------------------------------------------------------------
 
     def deliver(self, link: Link, conn: Connection, frames: list[Any]) -> None:
@@ -1086,6 +1141,26 @@ class Network:
             error = Incorrect(f"spawning {f.name!r} failed: {type(e).__name__}: {e}"[:400])
         conn.send(enp.Result(f.from_, f.ref, error, pid), 0)
 
+    def _on_application_start(self, conn: Connection, f: Any) -> None:
+        node = self._node
+        error: BaseException | None = None
+        try:
+            if not conn.offered & NetworkFlags.REMOTE_APPLICATION_START:
+                raise NotAllowed(f"{_text(node._name)} does not offer {_text(conn.name)} remote application start "
+                                 "(NetworkFlags)")
+            if f.name not in self._startable or (
+                    (allowed := self._startable[f.name]) is not None and _text(conn.name) not in allowed):
+                raise NotAllowed(f"{_text(node._name)} does not let {_text(conn.name)} start the application "
+                                 f"{f.name!r} (enable_application_start)")
+            opts = f.options
+            options = ApplicationOptions(env=dict(opts.get("env") or {}), log_level=opts.get("log_level") or "default")
+            node._apps.start(f.name, ApplicationMode(f.mode) if f.mode else None, options)
+        except ErgoError as e:
+            error = e
+        except Exception as e:  # a member's init that raised: the requester learns why
+            error = Incorrect(f"starting the application {f.name!r} failed: {type(e).__name__}: {e}"[:400])
+        conn.send(enp.Result(f.from_, f.ref, error, None), 0)
+
     def _on_undecodable(self, conn: Connection, f: Any) -> None:
         msg = f.message
         self.log.warning("network: a %s from %s could not be decoded and was dropped: %s",
@@ -1144,6 +1219,7 @@ class Network:
             "routes": [{"match": m, "host": r.host, "port": r.port, "tls": r.tls, "weight": w}
                        for m, _, r, w in self._routes],
             "spawn": sorted(self._spawnable),
+            "application_start": sorted(self._startable),
             "peers": {_text(name): self.peer_info(conn) for name, conn in self._connections.items()},
         }
 
@@ -1180,6 +1256,18 @@ class Network:
     def disable_spawn(self, name: str) -> None:
         if self._spawnable.pop(name, None) is None:
             raise NameUnknownError(f"{name!r} is not enabled for remote spawn")
+
+    def enable_application_start(self, name: str, nodes: Any = None) -> None:
+        """Let peers (all, or the nodes named) start the application ``name`` here (Ergo's
+        ``EnableApplicationStart``); it need not be loaded yet, only when a start comes."""
+        if not isinstance(name, str) or not name:
+            raise Incorrect(f"an application name is a non-empty str, not {name!r}"[:200])
+        self._startable[name] = None if nodes is None else frozenset(_text(_node_name(n)) for n in nodes)
+
+    def disable_application_start(self, name: str) -> None:
+        if name not in self._startable:
+            raise NameUnknownError(f"{name!r} is not enabled for remote application start")
+        del self._startable[name]
 
 
 class _Accepting:
@@ -1229,6 +1317,7 @@ _DISPATCH: dict[type, Callable[[Network, Connection, Any], None]] = {
     enp.Result: Network._on_answer,
     enp.Ack: Network._on_answer,
     enp.Spawn: Network._on_spawn,
+    enp.ApplicationStart: Network._on_application_start,
     enp.TerminatePID: Network._on_terminate,
     enp.TerminateProcessID: Network._on_terminate,
     enp.TerminateAlias: Network._on_terminate,
