@@ -125,7 +125,9 @@ class AsyncioTransport(Transport):
         check_address(host, port, "a datagram endpoint")
         sock = _bind(host, port, socket.SOCK_DGRAM)
         endpoint = _AsyncioDatagram(sock, protocol)
-        self.loop.create_task(endpoint._open(self.loop))
+        # opened on the loop's next turn, as a listener is served: closed before that (a node
+        # whose start failed, on a loop that never runs again), it leaves no task behind
+        self.loop.call_soon(endpoint._begin, self.loop)
         return endpoint
 
 
@@ -460,9 +462,14 @@ class _AsyncioDatagram(asyncio.DatagramProtocol, DatagramEndpoint):
         self._pending: list[tuple[bytes, Address]] = []
         self._names: dict[str, str] = {}  # host name -> IP address, looked up once
         self._closed = False
+        self._task: asyncio.Task[None] | None = None
+
+    def _begin(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._closed:
+            self._task = loop.create_task(self._open(loop))
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._closed:
+        if self._closed:  # closed before the loop ran: never open
             self._sock.close()
             return
         await loop.create_datagram_endpoint(lambda: self, sock=self._sock)
@@ -525,6 +532,9 @@ class _AsyncioDatagram(asyncio.DatagramProtocol, DatagramEndpoint):
             self._closed = True
             if self._t is not None:
                 self._t.close()
+            elif self._task is None:  # the loop has not run since: the socket is closed now
+                self._sock.close()
+            # else _open's endpoint closes it (connection_made sees it closed)
 
     def __repr__(self) -> str:
         return f"<AsyncioDatagram {self.address[0]}:{self.address[1]}>"
