@@ -619,9 +619,11 @@ class PubSubMachine(RuleBasedStateMachine):
 
     def settle(self) -> None:
         """Run everything due now, and nothing later (``Sim.run`` would also run the clock)."""
-        env = self.sim.world.env
+        world = self.sim.world
+        env = world.env
         while env.peek() <= env.now:
             env.step()
+            world.steps[0] += 1
 
     def ask(self, pid: PID, op: str, *args: Any) -> Any:
         """Make ``pid`` do ``op`` itself; its result, or the error it raised as :class:`_Failed`."""

@@ -782,3 +782,28 @@ def test_a_call_to_a_supervisor_whose_handler_panics_fails_at_once_with_the_pani
         node.call(panicky, boom)
     backend.settle()
     assert ("term", "panicky", TerminateReasonPanic) in j and node.process_info(sup)
+
+
+def test_an_application_s_supervision_tree_stops_in_order_and_restarts_within_it(backend):
+    """A supervisor as an application's member: a crash is restarted inside the tree (the
+    application sees nothing), and the node's stop, which stops applications first,
+    stops the tree children before parents, last started first."""
+    from ergo import Application, ApplicationMemberSpec, ApplicationSpec
+
+    j: list = []
+
+    class Service(Application):
+        def load(self, node: Any, *args: Any) -> ApplicationSpec:
+            return ApplicationSpec("service", group=[ApplicationMemberSpec(Sup, name="root",
+                                                                           args=(j, spec(j, names="ab"), "root"))])
+
+    node = backend.node()
+    node.application_load(Service())
+    node.application_start("service")
+    node.send("a", "crash")
+    backend.settle()
+    assert events(j, "start") == ["root", "a", "b", "a"]
+    assert node.applications_running() == ["service"]
+    j.clear()
+    node.stop()
+    assert [e[1] for e in j if e[0] == "term"] == ["b", "a", "root"]

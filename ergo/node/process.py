@@ -50,6 +50,7 @@ class Process(Runner, Env):
     __slots__ = (
         "__weakref__",
         "_aliases",
+        "_application",
         "_behavior",
         "_linked",
         "_monitored",
@@ -67,6 +68,9 @@ class Process(Runner, Env):
         "_priority",
         "_trap_exit",
     )
+
+    #: the application this process belongs to (set by the node's spawn), or None
+    _application: Atom | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -265,7 +269,10 @@ class Process(Runner, Env):
         delay = check_delay(delay)
         _check_target(to)  # whether it exists is known only then, but what it is can be checked now
         node = self._node
-        return node._scheduler.call_later(delay, _send_later, node, self._pid, to, message, self._priority)
+        key = next(node._timer_keys)
+        handle = node._scheduler.call_later(delay, _send_later, node, self._pid, to, message, self._priority, key)
+        node._timers[key] = handle  # cancelled if the node stops first
+        return handle
 
     def send_exit(self, to: PID, reason: BaseException) -> None:
         """Send an exit signal; it terminates ``to`` unless it traps exits."""
@@ -546,10 +553,12 @@ class _Sleep(Future[None]):
         return True
 
 
-def _send_later(node: Node, sender: PID, to: Any, message: Any, priority: MessagePriority) -> None:
+def _send_later(node: Node, sender: PID, to: Any, message: Any, priority: MessagePriority, key: int) -> None:
     """The send of a ``send_after`` timer.  The timer holds the sender's PID, not the
     process: the message goes even if the sender has terminated meanwhile (as in Ergo),
-    and a pending timer never keeps a terminated process in memory."""
+    and a pending timer never keeps a terminated process in memory.  A node's stop
+    cancels the timers still pending (``Node._timers``): a stopped node leaves none."""
+    node._timers.pop(key, None)
     try:
         node._route_send(sender, to, message, priority)
     except Exception as e:  # the target may be gone by now: that is not the sender's crash

@@ -182,6 +182,21 @@ def test_duplicate_name_already_connected_is_refused():
     assert isinstance(a.reason, hs.DuplicateName) and isinstance(d.reason, hs.DuplicateName)
 
 
+def test_a_second_introduction_while_one_from_that_name_is_accepted_is_refused():
+    pipe = Pipe(hs.Dialer(NODE_A, COOKIE), hs.Acceptor(NODE_B, COOKIE, accepting={"a@localhost"})).run()
+    d, a = refusals(pipe)
+    assert isinstance(a.reason, hs.DuplicateName) and "in its handshake" in str(a.reason)
+    assert isinstance(d.reason, hs.DuplicateName)
+
+
+def test_an_acceptor_says_when_it_took_the_introduction_and_whether_it_crossed():
+    acceptor = hs.Acceptor(NODE_B, COOKIE, dialing={"a@localhost"})
+    assert not acceptor.introduced
+    Pipe(hs.Dialer(NODE_A, COOKIE), acceptor).run()
+    crossed = hs.keeps_own_dial("a@localhost", "b@localhost")  # b loses when a keeps its own
+    assert acceptor.introduced is crossed and acceptor.crossed is crossed
+
+
 def test_peer_using_our_own_name_is_refused():
     twin = hs.NodeInfo("b@localhost", 5)
     d, a = refusals(Pipe(hs.Dialer(twin, COOKIE), hs.Acceptor(NODE_B, COOKIE)).run())
