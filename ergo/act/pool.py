@@ -74,7 +74,7 @@ class _Forward(tuple):  # type: ignore[type-arg]
 class Pool(Actor):
     """Base class of pools; ``init(*args)`` returns the :class:`PoolOptions`."""
 
-    def init(self, *args: Any) -> PoolOptions:  # type: ignore[override]  # Ergo's Pool.Init returns its options
+    def init(self, *args: Any) -> PoolOptions:  # Ergo's Pool.Init returns its options
         """Return the pool's options (called once, inside ``spawn``, before any worker exists)."""
         raise NotImplementedError(f"{type(self).__qualname__} must define init(*args) -> PoolOptions")
 

@@ -254,7 +254,7 @@ class Supervisor(Actor):
     terminate with that reason.
     """
 
-    def init(self, *args: Any) -> SupervisorSpec:  # type: ignore[override]  # a supervisor's init returns its spec
+    def init(self, *args: Any) -> SupervisorSpec:
         """Called once with the spawn's ``args``; returns the spec.  The children are
         started, in order, before ``spawn`` returns; if one fails to start, so does the
         supervisor (with that child's error)."""
