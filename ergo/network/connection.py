@@ -377,8 +377,12 @@ class Connection:
             answer(error, None)
 
     def link_lost(self, link: Link, error: ErgoError | None) -> None:
-        if link in self.links:
-            self.links.remove(link)
+        if link not in self.links:
+            # never part of the pool: our own dial that lost a crossing (the peer refused
+            # it, "already connected", after its dial became this connection) carried
+            # nothing of it, so its end must not take the connection down
+            return
+        self.links.remove(link)
         if self.state is not UP:
             return
         # One broken link takes the whole connection down, as Erlang's one connection does.
