@@ -78,6 +78,10 @@ from .sim import Sim
 
 __all__ = [
     "OPS",
+    "ClusterJournal",
+    "ClusterMachine",
+    "ClusterModel",
+    "Peer",
     "PANIC",
     "Journal",
     "PubSubMachine",
@@ -832,3 +836,7 @@ def check_node(node: Node, model: PubSubModel, journal: Journal) -> None:
 
 def _diff(got: Counter[Any], want: Counter[Any]) -> str:
     return f"{dict(got - want) or 'nothing'} the model does not expect, and missed {dict(want - got) or 'nothing'}"
+
+
+# the same harness across a simulated cluster of three hosts (sim/testing_cluster.py)
+from .testing_cluster import ClusterJournal, ClusterMachine, ClusterModel, Peer  # noqa: E402
