@@ -12,13 +12,33 @@ planted-bug tests show it would notice a runtime that broke each of those.
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
 
 import sim
-from ergo import Actor
+from ergo import Actor, ErgoError, MessageDownPID, Node
+from ergo.network.connection import UP
+from ergo.wire import enp
 from sim.scenario import cluster
+from sim.testing import ClusterMachine
+
+#: the programs the tests here run: derandomized (the same programs every run), no example
+#: database, no shrinking (a planted bug's report is the whole program; shrinking would
+#: cost seconds a bug).  The real runtime runs 120 programs of up to 50 steps (~10 s); a
+#: planted bug may take up to 300, and each is found within the first few dozen.
+PROGRAMS = settings(derandomize=True, database=None, max_examples=120, stateful_step_count=50, deadline=None,
+                    report_multiple_bugs=False, phases=[Phase.explicit, Phase.generate])
+HUNT = settings(PROGRAMS, max_examples=300)
+
+
+def test_the_real_runtime_passes():
+    run_state_machine_as_test(ClusterMachine, settings=PROGRAMS)
+
 
 # -- found by the machine ----------------------------------------------------------------
 
@@ -53,3 +73,157 @@ def test_two_nodes_dialing_each_other_keep_one_connection_and_every_monitor(gap:
     assert heard == [[], []], f"monitors fired with no fault: {heard}"
     assert [str.__str__(n) for n in n1.network().nodes()] == ["n3@host3"]
     assert n1.network().node("n3@host3").is_connected()
+
+
+# -- planted bugs: the machine must catch each ---------------------------------------------
+
+
+def _partition_unnoticed(node: Node) -> None:
+    """No NoConnection on a partition: the heartbeat check never declares a silent peer
+    down (heartbeats are still sent), so a black-holed connection lives on."""
+    net = node.network()
+
+    def planted(self: Any, conn: Any) -> None:
+        conn.timer = None
+        if conn.state is not UP:
+            return
+        for link in list(conn.links):
+            if link.codec is not None:
+                link.send(enp.Heartbeat(0))
+        self._heartbeat_later(conn)
+
+    net._heartbeat = types.MethodType(planted, net)  # type: ignore[method-assign]
+
+
+def _monitor_leaks_after_node_down(node: Node) -> None:
+    """A lost connection tells the monitors of targets there, but keeps them in the
+    tables (the watcher's and the node's): a leak, and a second notice waiting to happen."""
+    pubsub = node._pubsub
+    down = pubsub.node_down
+
+    def planted(name: Any, error: BaseException) -> None:
+        kept = {t: dict(cs) for t, cs in pubsub._monitors.items() if type(t) is not str and
+                getattr(t, "node", None) == name}
+        down(name, error)
+        for target, consumers in kept.items():
+            pubsub._monitors.setdefault(target, {}).update(consumers)
+            for pid in consumers:
+                p = node._processes.get(pid.id)
+                if p is not None:
+                    if p._monitored is None:
+                        p._monitored = {}
+                    p._monitored[target] = None
+
+    pubsub.node_down = planted  # type: ignore[method-assign]
+
+
+def _duplicate_after_reconnect(node: Node) -> None:
+    """A new connection to a peer this node was connected to before sends again what
+    went to that peer before (as a naive "retransmit on reconnect" would): duplicates."""
+    net = node.network()
+    send, accepted = net.send, net.handshake_accepted
+    sent: dict[str, list[tuple[Any, ...]]] = {}
+    known: set[str] = set()
+
+    def planted_send(from_: Any, to: Any, message: Any, priority: Any) -> None:
+        send(from_, to, message, priority)
+        sent.setdefault(str.__str__(to.node), []).append((from_, to, message, priority))
+
+    def planted_accepted(link: Any, hs: Any, accepted_: Any) -> None:
+        accepted(link, hs, accepted_)
+        name = str.__str__(accepted_.peer.name)
+        conn = net._connections.get(name)
+        if accepted_.join or conn is None or conn.state is not UP:
+            return
+        if name in known:
+            for args in sent.get(name, ()):
+                try:
+                    send(*args)
+                except ErgoError:
+                    pass
+        known.add(name)
+
+    net.send = planted_send  # type: ignore[method-assign]
+    net.handshake_accepted = planted_accepted  # type: ignore[method-assign]
+
+
+def _overtaking_across_the_pool(node: Node) -> None:
+    """A sender's frames do not keep their link: each plain send moves the sender's order
+    key to the next link of the pool, so a frame can leave before an earlier one of its
+    pair (the flushes of one turn go link by link)."""
+    net = node.network()
+    send = net.send
+    turn = [0]
+
+    def planted(from_: Any, to: Any, message: Any, priority: Any) -> None:
+        conn = net._connections.get(str.__str__(to.node))
+        if conn is not None and conn.state is UP and len(conn.links) > 1:
+            turn[0] += 1
+            conn.routes[1 + from_.id % 255] = conn.links[turn[0] % len(conn.links)]
+        send(from_, to, message, priority)
+
+    net.send = planted  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    ("bug", "complaint"),
+    [
+        (_partition_unnoticed, r"no NoConnection|never told|by peers"),
+        (_monitor_leaks_after_node_down, r"monitor"),
+        (_duplicate_after_reconnect, r"twice \(a duplicate\)"),
+        (_overtaking_across_the_pool, r"reordered"),
+    ],
+    ids=lambda v: v.__name__.strip("_") if callable(v) else "",
+)
+def test_the_machine_catches_a_planted_bug(bug: Callable[[Node], None], complaint: str):
+    planted = type(f"Planted{bug.__name__}", (ClusterMachine,), {"plant": staticmethod(bug)})
+    with pytest.raises(AssertionError, match=complaint):
+        run_state_machine_as_test(planted, settings=HUNT)
+
+
+class _Asker(Actor):
+    def init(self) -> None:
+        self.heard: list[Any] = []
+
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        how, pid = request
+        if how == "monitor":
+            self.monitor(pid)
+            return "ok"
+        try:
+            self.send(pid, "hello")
+        except ErgoError as e:
+            return e
+        return "ok"
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        self.heard.append(message)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "open: a PID of a restarted node's NEW run, used over the old run's connection before this "
+    "node found the restart, is refused as an 'earlier incarnation' (the send raises, the monitor "
+    "is told ProcessIncarnation) instead of the stale connection being dropped and redialed"))
+def test_a_new_runs_pid_over_the_old_runs_connection_is_not_an_earlier_incarnation():
+    """Found by the machine (crash a host, restart it at once, monitor a process of its
+    new run from a peer): for about one heartbeat interval the peer still holds the
+    connection to the old run, and ``_check_creation`` (and the codec's ``send_pid``) treat
+    any creation other than the connection's as an earlier one, though here it is later."""
+    s = sim.Sim(1)
+    n1, n2 = cluster(s, 2)
+    asker = n2.spawn(_Asker)
+    n2.call(asker, ("monitor", n1.spawn(_Asker)))
+    s.run_for(0.5)
+    s.crash("host1")
+    s.restart("host1")
+    s.run_until(lambda: s.host("host1").up, timeout=5)
+    new = s.node("n1@host1")
+    target = new.spawn(_Asker)
+    assert target.creation > n2.network().node("n1@host1").creation  # the old run's connection, still up
+    sent = n2.call(asker, ("send", target))
+    n2.call(asker, ("monitor", target))
+    s.run_for(1.0)
+    told = [m.reason for m in n2._processes[asker.id].heard  # type: ignore[attr-defined]
+            if isinstance(m, MessageDownPID) and m.pid == target]
+    assert sent == "ok", f"the send to the new run raised {sent!r}"
+    assert not [r for r in told if type(r).__name__ == "ProcessIncarnation"], f"the monitor was told {told}"
