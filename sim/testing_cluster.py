@@ -172,8 +172,9 @@ class ClusterModel:
         self.up = dict.fromkeys(hosts, True)
         #: the creation of each host's node (its latest run)
         self.creation = dict.fromkeys(hosts, 0)
-        #: directed cuts in force: (from host, to host)
-        self.cuts: set[tuple[str, str]] = set()
+        #: directed cuts in force: (from host, to host), in the order they were made (a dict:
+        #: nothing here iterates a set, so a program replays exactly)
+        self.cuts: dict[tuple[str, str], None] = {}
         self._cut_since: dict[tuple[str, str], float] = {}
         self._cut_spans: dict[tuple[str, str], list[tuple[float, float]]] = {}
         self._down_since: dict[str, float] = {}
@@ -196,6 +197,10 @@ class ClusterModel:
     def live(self) -> list[PID]:
         return [pid for pid, p in self.procs.items() if p.alive]
 
+    def cut_pairs(self) -> list[tuple[str, str]]:
+        """The pairs of hosts with a cut in force (either way), sorted."""
+        return sorted(dict.fromkeys(self._pair(a, b) for a, b in self.cuts))
+
     def cut_between(self, a: str, b: str) -> bool:
         return (a, b) in self.cuts or (b, a) in self.cuts
 
@@ -214,14 +219,14 @@ class ClusterModel:
     # -- faults ----------------------------------------------------------------------------
 
     def partition(self, a: str, b: str, oneway: bool) -> None:
-        self.cuts.add((a, b))
+        self.cuts[(a, b)] = None
         if not oneway:
-            self.cuts.add((b, a))
+            self.cuts[(b, a)] = None
         self._cut_since.setdefault(self._pair(a, b), self.now)
 
     def repair(self, a: str, b: str) -> None:
-        self.cuts.discard((a, b))
-        self.cuts.discard((b, a))
+        self.cuts.pop((a, b), None)
+        self.cuts.pop((b, a), None)
         pair = self._pair(a, b)
         if pair in self._cut_since:
             self._cut_spans.setdefault(pair, []).append((self._cut_since.pop(pair), self.now))
@@ -362,7 +367,7 @@ def _faults(machine: ClusterMachine) -> st.SearchStrategy[tuple[str, tuple[Any, 
     partition: st.SearchStrategy[tuple[str, tuple[Any, ...]]] = st.builds(
         lambda p, oneway, wait: ("partition", (p[0], p[1], oneway, wait)), cuts, st.booleans(), st.booleans())
     choices = [partition, partition]  # twice as likely as a crash, which ends every process of a host
-    cut = sorted({ClusterModel._pair(a, b) for a, b in m.cuts})
+    cut = m.cut_pairs()
     if cut:  # as likely as a new partition: cuts do not pile up, and reconnections follow
         choices.append(st.sampled_from(cut).map(lambda p: ("heal", p)))
         choices.append(st.just(("heal_all", ())))
@@ -551,7 +556,7 @@ class ClusterMachine(RuleBasedStateMachine):
 
     def heal_all(self) -> None:
         """Repair every cut."""
-        for a, b in sorted({ClusterModel._pair(a, b) for a, b in self.model.cuts}):
+        for a, b in self.model.cut_pairs():
             self.heal(a, b)
 
     def crash(self, host: str, wait: bool = False) -> None:
