@@ -75,6 +75,26 @@ def test_two_nodes_dialing_each_other_keep_one_connection_and_every_monitor(gap:
     assert n1.network().node("n3@host3").is_connected()
 
 
+def test_a_dial_refused_as_already_connected_waits_for_the_peers_dial_being_accepted():
+    """n2 dials n1; 1 ms later n1 dials n2.  n2's dial wins: n2 refuses n1's dial ("a node
+    named n1 is already connected") as soon as its own side is up, but its READY to n1 is
+    slow (a slow handshake; on a real network another stream's retransmit), so the refusal
+    reaches n1 first.  n1 used to give up its dial then, telling its waiting monitor
+    NoConnection, though the peer's dial was past its introduction on n1 and became the
+    connection a moment later (found by the machine under buggify ``slow_handshake``)."""
+    s = sim.Sim(7)
+    n1, n2 = cluster(s, 2)
+    s.buggify("network.slow_handshake", probability=0.5)
+    a, b = n1.spawn(_Watcher), n2.spawn(_Watcher)
+    n2.call(b, a)
+    s.run_for(0.001)
+    n1.call(a, b)
+    s.run_for(6.0)
+    heard = [n1._processes[a.id].heard, n2._processes[b.id].heard]  # type: ignore[attr-defined]
+    assert heard == [[], []], f"monitors fired with no fault: {heard}"
+    assert n1.network().node("n2@host2").is_connected()
+
+
 # -- planted bugs: the machine must catch each ---------------------------------------------
 
 

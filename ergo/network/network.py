@@ -534,6 +534,11 @@ class Network:
             for _ in range(conn.pool_size - 1):
                 self._join(conn)
 
+    def _accepting(self, name: Atom) -> bool:
+        """Whether an accepted link from node ``name`` is past its introduction and still
+        handshaking (the peer's own dial to us, about to complete)."""
+        return any(not link.dialer and getattr(link.hs, "peer_name", None) == name for link in self._handshaking)
+
     def handshake_refused(self, link: Link, hs: Any, refused: handshake.Refused | None) -> None:
         self._handshaking.pop(link, None)
         reason = refused.reason if refused is not None else handshake.HandshakeTruncated()
@@ -551,6 +556,12 @@ class Network:
             return
         if isinstance(reason, handshake.SimultaneousConnect):
             return  # the peer's own dial is the one both keep: it arrives as an accepted link
+        if isinstance(reason, handshake.DuplicateName) and self._accepting(conn.name):
+            # the peer is connected to us by its own dial, which is past its introduction
+            # here and finishing (its READY was slower than this refusal): it becomes this
+            # connection (handshake_accepted ends our dial); failing now would tell every
+            # watcher NoConnection and drop what waits.  The dial's timer still bounds it.
+            return
         if link not in conn.links and getattr(conn, "attempt", None) is None:
             return  # our crossed dial, ended on purpose
         self._dial_failed(conn, NoConnection(f"{_text(conn.name)} refused the connection: {reason}"))
