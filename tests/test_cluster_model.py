@@ -95,6 +95,25 @@ def test_a_dial_refused_as_already_connected_waits_for_the_peers_dial_being_acce
     assert n1.network().node("n2@host2").is_connected()
 
 
+def test_a_slow_refusal_still_goes_out_before_the_close():
+    """n2 dials n1; 3 ms later n1 dials n2, and n2 refuses that dial (SimultaneousConnect:
+    its own wins).  With ``slow_handshake`` the REFUSE waited to go out late, and the close
+    right after it sent the FIN at once and dropped it: n1 saw "connection closed during
+    the handshake", could not tell a crossed dial from a broken one, gave up its dial and
+    told its monitor NoConnection.  The close now waits behind the late bytes (found by
+    the machine under buggify)."""
+    s = sim.Sim(5)
+    n1, n2 = cluster(s, 2)
+    s.buggify("network.slow_handshake", probability=0.5)
+    a, b = n1.spawn(_Watcher), n2.spawn(_Watcher)
+    n2.call(b, a)
+    s.run_for(0.003)
+    n1.call(a, b)
+    s.run_for(6.0)
+    heard = [n1._processes[a.id].heard, n2._processes[b.id].heard]  # type: ignore[attr-defined]
+    assert heard == [[], []], f"monitors fired with no fault: {heard}"
+
+
 # -- planted bugs: the machine must catch each ---------------------------------------------
 
 

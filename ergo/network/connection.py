@@ -69,6 +69,8 @@ class Link(StreamProtocol):
         self.why: str | None = None
         #: bytes held back behind a handshake message that goes out late (buggify), in order
         self._late: list[bytes] | None = None
+        #: close the stream once the late bytes are written (see close_stream)
+        self._close_late = False
 
     # -- the stream's callbacks -------------------------------------------------------
 
@@ -173,6 +175,19 @@ class Link(StreamProtocol):
         if late and self.stream is not None:
             for out in late:
                 self.stream.write(out)
+            if self._close_late:
+                self.stream.close()
+
+    def close_stream(self) -> None:
+        """Close the stream once what waits behind a late handshake message went out (a
+        slow writer still sends its REFUSE before its FIN; closing at once lost it, and the
+        peer could not tell a crossed dial from a broken one)."""
+        if self.stream is None:
+            return
+        if self._late is not None:
+            self._close_late = True
+            return
+        self.stream.close()
 
     def start_enp(self, accepted: handshake.Accepted) -> None:
         """The handshake succeeded: frames from now on (``accepted.tail`` holds the first bytes)."""
@@ -246,8 +261,7 @@ class Link(StreamProtocol):
         if self.codec is not None and not self.lost:
             self._flush()
         self.decoder = self.codec = None
-        if self.stream is not None:
-            self.stream.close()
+        self.close_stream()
 
 
 class Connection:

@@ -542,8 +542,7 @@ class Network:
     def handshake_refused(self, link: Link, hs: Any, refused: handshake.Refused | None) -> None:
         self._handshaking.pop(link, None)
         reason = refused.reason if refused is not None else handshake.HandshakeTruncated()
-        if link.stream is not None:
-            link.stream.close()
+        link.close_stream()
         if self._stopped:
             return
         if not link.dialer:
