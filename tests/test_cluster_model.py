@@ -24,7 +24,7 @@ import sim
 from ergo import Actor, ErgoError, MessageDownPID, Node
 from ergo.network.connection import UP
 from ergo.wire import enp
-from sim.scenario import cluster
+from sim.scenario import cluster, route
 from sim.testing import ClusterMachine
 
 #: the programs the tests here run: derandomized (the same programs every run), no example
@@ -266,3 +266,28 @@ def test_a_new_runs_pid_over_the_old_runs_connection_is_not_an_earlier_incarnati
             if isinstance(m, MessageDownPID) and m.pid == target]
     assert sent == "ok", f"the send to the new run raised {sent!r}"
     assert not [r for r in told if type(r).__name__ == "ProcessIncarnation"], f"the monitor was told {told}"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "open: a peer still holding the old run's connection refuses a restarted node's first "
+    "dial ('a node named n1@host1 is already connected'): the new run's monitor is told "
+    "NoConnection and its send is lost, though the old connection is stale"))
+def test_a_restarted_nodes_first_dial_is_not_refused_as_already_connected():
+    """The same stale connection seen from the restarted side (found with the test
+    above): the new run dials its peer at once, before the peer found the crash (the
+    next heartbeat to the rebooted host is answered with a reset, ~1 interval later)."""
+    s = sim.Sim(1)
+    n1, n2 = cluster(s, 2)
+    peer = n2.spawn(_Asker)
+    n2.call(peer, ("monitor", n1.spawn(_Asker)))
+    s.run_for(0.5)
+    s.crash("host1")
+    s.restart("host1")
+    s.run_until(lambda: s.host("host1").up, timeout=5)
+    new = s.node("n1@host1")
+    route(new, n2)
+    asker = new.spawn(_Asker)
+    new.call(asker, ("monitor", peer))
+    s.run_for(6.0)
+    told = new._processes[asker.id].heard  # type: ignore[attr-defined]
+    assert told == [], f"the new run's monitor of a live peer process was told {told}"
