@@ -15,7 +15,11 @@ decides a cascade: a process that is told of two deaths dies of the first exit i
 handles.  What a process heard is compared as a multiset, so the check does not depend on
 the order of notices of different kinds.
 
-This module imports Hypothesis, a test dependency: nothing else in ``sim`` imports it, so
+:class:`ClusterMachine` (from ``sim.testing_cluster``) is the same idea across three
+simulated hosts with partitions, crashes and restarts (docs/simulation.md, "Property
+tests across nodes").
+
+This module (and ``sim.testing_cluster``) imports Hypothesis, a test dependency: nothing else in ``sim`` imports it, so
 import ``sim.testing`` from tests only.  ``docs/testing.md`` shows how to use it.
 """
 
