@@ -19,8 +19,8 @@ the order of notices of different kinds.
 simulated hosts with partitions, crashes and restarts (docs/simulation.md, "Property
 tests across nodes").
 
-This module (and ``sim.testing_cluster``) imports Hypothesis, a test dependency: nothing else in ``sim`` imports it, so
-import ``sim.testing`` from tests only.  ``docs/testing.md`` shows how to use it.
+This module (and ``sim.testing_cluster``) imports Hypothesis, a test dependency: nothing
+else in ``sim`` imports it, so import ``sim.testing`` from tests only.  ``docs/testing.md`` shows how to use it.
 """
 
 from __future__ import annotations
