@@ -220,6 +220,9 @@ def test_the_machine_catches_a_planted_bug(bug: Callable[[Node], None], complain
         run_state_machine_as_test(planted, settings=HUNT)
 
 
+# -- found by the machine, open --------------------------------------------------------------
+
+
 class _Asker(Actor):
     def init(self) -> None:
         self.heard: list[Any] = []
