@@ -604,8 +604,7 @@ class Network:
     def handshake_refused(self, link: Link, hs: Any, refused: handshake.Refused | None) -> None:
         self._handshaking.pop(link, None)
         reason = refused.reason if refused is not None else handshake.HandshakeTruncated()
-        if link.stream is not None:
-            link.stream.close()
+        link.close_stream()
         if self._stopped:
             return
         if not link.dialer:
@@ -623,8 +622,12 @@ class Network:
             return
         if isinstance(reason, handshake.SimultaneousConnect):
             return  # the peer's own dial is the one both keep: it arrives as an accepted link
-        if link not in conn.links and getattr(conn, "attempt", None) is None:
-            return  # our crossed dial, ended on purpose
+        if conn.accepting is not None or (link not in conn.links and getattr(conn, "attempt", None) is None):
+            # our dial, ended on purpose: the peer's own dial is past its introduction here
+            # and becomes this connection (its READY may come after this refusal, "already
+            # connected"); failing now would tell every watcher NoConnection and drop what
+            # waits.  The accepted handshake's own timeout bounds the wait.
+            return
         self._dial_failed(conn, NoConnection(f"{_text(conn.name)} refused the connection: {reason}"))
 
     # -- losing a connection ----------------------------------------------------------------
