@@ -242,15 +242,11 @@ class _Asker(Actor):
         self.heard.append(message)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: a PID of a restarted node's NEW run, used over the old run's connection before this "
-    "node found the restart, is refused as an 'earlier incarnation' (the send raises, the monitor "
-    "is told ProcessIncarnation) instead of the stale connection being dropped and redialed"))
 def test_a_new_runs_pid_over_the_old_runs_connection_is_not_an_earlier_incarnation():
     """Found by the machine (crash a host, restart it at once, monitor a process of its
     new run from a peer): for about one heartbeat interval the peer still holds the
-    connection to the old run, and ``_check_creation`` (and the codec's ``send_pid``) treat
-    any creation other than the connection's as an earlier one, though here it is later."""
+    connection to the old run.  A PID of a later run proves that connection stale: it goes
+    down (its watchers told NoConnection) and the send or watch dials the new run."""
     s = sim.Sim(1)
     n1, n2 = cluster(s, 2)
     asker = n2.spawn(_Asker)
@@ -271,14 +267,12 @@ def test_a_new_runs_pid_over_the_old_runs_connection_is_not_an_earlier_incarnati
     assert not [r for r in told if type(r).__name__ == "ProcessIncarnation"], f"the monitor was told {told}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: a peer still holding the old run's connection refuses a restarted node's first "
-    "dial ('a node named n1@host1 is already connected'): the new run's monitor is told "
-    "NoConnection and its send is lost, though the old connection is stale"))
 def test_a_restarted_nodes_first_dial_is_not_refused_as_already_connected():
     """The same stale connection seen from the restarted side (found with the test
-    above): the new run dials its peer at once, before the peer found the crash (the
-    next heartbeat to the rebooted host is answered with a reset, ~1 interval later)."""
+    above): the new run dials its peer at once, before the peer found the crash.  Its
+    introduction carries a later creation than the connected run's, so the peer drops the
+    stale connection and accepts the new one (as Erlang replaces a connection to an earlier
+    incarnation), instead of refusing it as "already connected"."""
     s = sim.Sim(1)
     n1, n2 = cluster(s, 2)
     peer = n2.spawn(_Asker)

@@ -90,7 +90,7 @@ class Link(StreamProtocol):
                                        random=net.random_bytes)
         else:
             self.hs = handshake.Acceptor(self.info, net.cookie, peers=net.connection_ids, dialing=net.dialing,
-                                         accepting=net.accepting,
+                                         accepting=net.accepting, stale=net.stale,
                                          random=net.random_bytes)
         self._write_handshake()
         net.handshake_started(self)
