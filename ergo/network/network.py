@@ -776,10 +776,16 @@ class Network:
         # an up connection is found by the name itself (an Atom hashes and compares as its str)
         conn = self._connections.get(to.node) or self.connection(to.node)
         compression = p._compression if p is not None and p._compression.enable else None
-        if type(to) is PID and compression is None and conn.state is UP and to.creation == conn.creation:
-            # the hot path: no SendPID object, the link's codec encodes the fields
-            conn.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
-            return
+        if type(to) is PID and compression is None and conn.state is UP:
+            # the hot path: no SendPID object, the link's codec encodes the fields (and checks
+            # the recipient's creation, raising ProcessIncarnation for any other)
+            try:
+                conn.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
+                return
+            except ProcessIncarnation:
+                if to.creation < conn.creation:
+                    raise
+            # a later run's PID: the connection is stale (see _check_creation)
         conn = self._check_creation(conn, to)
         conn.send(_SEND[type(to)](from_, to, message, _PRIORITY[priority]), enp.order_key(from_), compression)
 
