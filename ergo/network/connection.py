@@ -74,6 +74,8 @@ class Link(StreamProtocol):
         self._late: list[bytes] | None = None
         #: (an accepted link) the peer's introduction was accepted: see Network.handshake_introduced
         self.introduced = False
+        #: close the stream once the late bytes are written (see close_stream)
+        self._close_late = False
 
     # -- the stream's callbacks -------------------------------------------------------
 
@@ -88,7 +90,7 @@ class Link(StreamProtocol):
                                        random=net.random_bytes)
         else:
             self.hs = handshake.Acceptor(self.info, net.cookie, peers=net.connection_ids, dialing=net.dialing,
-                                         accepting=net.accepting,
+                                         accepting=net.accepting, stale=net.stale,
                                          random=net.random_bytes)
         self._write_handshake()
         net.handshake_started(self)
@@ -183,6 +185,19 @@ class Link(StreamProtocol):
         if late and self.stream is not None:
             for out in late:
                 self.stream.write(out)
+            if self._close_late:
+                self.stream.close()
+
+    def close_stream(self) -> None:
+        """Close the stream once what waits behind a late handshake message went out (a
+        slow writer still sends its REFUSE before its FIN; closing at once lost it, and the
+        peer could not tell a crossed dial from a broken one)."""
+        if self.stream is None:
+            return
+        if self._late is not None:
+            self._close_late = True
+            return
+        self.stream.close()
 
     def start_enp(self, accepted: handshake.Accepted) -> None:
         """The handshake succeeded: frames from now on (``accepted.tail`` holds the first bytes)."""
@@ -256,8 +271,7 @@ class Link(StreamProtocol):
         if self.codec is not None and not self.lost:
             self._flush()
         self.decoder = self.codec = None
-        if self.stream is not None:
-            self.stream.close()
+        self.close_stream()
 
 
 class Connection:

@@ -517,12 +517,24 @@ class Network:
         now would make a second connection, and frames of one sender could take both), and
         a dial of ours to it, crossed and losing (``hs.crossed``), ends here."""
         name = hs.peer_name
+        old = self._connections.get(name)
+        if old is not None:  # the handshake let it in: a later run of the peer (see stale)
+            self.connection_down(old, NoConnection(
+                f"{name} started again (creation {hs.peer_creation}): the connection to its run of "
+                f"creation {old.creation} is gone"))
         conn = self._pending.get(name)
         if conn is not None and conn.state is DIALING and conn.accepting is None:
             self._end_own_dial(conn)
         else:  # (a second introduction from one name is refused by the handshake: see accepting)
             conn = self._pending[name] = Connection(self, Atom(name))
         conn.accepting = link
+
+    def stale(self, name: str, creation: int) -> bool:
+        """Whether the connection to ``name`` is to a run earlier than one of ``creation``:
+        the peer was restarted and this node has not noticed yet (its heartbeats would,
+        within their timeout).  Erlang replaces such a connection too."""
+        conn = self._connections.get(name)
+        return conn is not None and conn.creation < creation
 
     def _end_own_dial(self, conn: Connection) -> None:
         """Our dial of ``conn`` loses to the peer's: its attempt stops, its links close
@@ -604,8 +616,7 @@ class Network:
     def handshake_refused(self, link: Link, hs: Any, refused: handshake.Refused | None) -> None:
         self._handshaking.pop(link, None)
         reason = refused.reason if refused is not None else handshake.HandshakeTruncated()
-        if link.stream is not None:
-            link.stream.close()
+        link.close_stream()
         if self._stopped:
             return
         if not link.dialer:
@@ -623,8 +634,12 @@ class Network:
             return
         if isinstance(reason, handshake.SimultaneousConnect):
             return  # the peer's own dial is the one both keep: it arrives as an accepted link
-        if link not in conn.links and getattr(conn, "attempt", None) is None:
-            return  # our crossed dial, ended on purpose
+        if conn.accepting is not None or (link not in conn.links and getattr(conn, "attempt", None) is None):
+            # our dial, ended on purpose: the peer's own dial is past its introduction here
+            # and becomes this connection (its READY may come after this refusal, "already
+            # connected"); failing now would tell every watcher NoConnection and drop what
+            # waits.  The accepted handshake's own timeout bounds the wait.
+            return
         self._dial_failed(conn, NoConnection(f"{_text(conn.name)} refused the connection: {reason}"))
 
     # -- losing a connection ----------------------------------------------------------------
@@ -736,10 +751,19 @@ class Network:
     def send_frame(self, conn: Connection, msg: Any, order: int) -> None:
         conn.send(msg, order)
 
-    def _check_creation(self, conn: Connection, to: Any) -> None:
+    def _check_creation(self, conn: Connection, to: Any) -> Connection:
+        """The connection to use for ``to``: ``conn``, or a new one if ``to`` belongs to a
+        later run of the peer than ``conn`` (restarted, not noticed yet: ``conn`` is stale
+        and goes down).  ``ProcessIncarnation`` for an earlier run's PID."""
         if type(to) is PID and conn.state is UP and to.creation != conn.creation:
+            if to.creation > conn.creation:
+                self.connection_down(conn, NoConnection(
+                    f"{_text(conn.name)} started again (creation {to.creation}): the connection to its run "
+                    f"of creation {conn.creation} is gone"))
+                return self.connection(to.node)
             raise ProcessIncarnation(f"{to} belongs to an earlier incarnation of {_text(conn.name)} "
                                      f"(creation {to.creation}, now {conn.creation})")
+        return conn
 
     def send(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> None:
         node = self._node
@@ -754,18 +778,22 @@ class Network:
         compression = p._compression if p is not None and p._compression.enable else None
         if type(to) is PID and compression is None and conn.state is UP:
             # the hot path: no SendPID object, the link's codec encodes the fields (and checks
-            # the recipient's creation, raising ProcessIncarnation as _check_creation does)
-            conn.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
-            return
-        self._check_creation(conn, to)
+            # the recipient's creation, raising ProcessIncarnation for any other)
+            try:
+                conn.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
+                return
+            except ProcessIncarnation:
+                if to.creation < conn.creation:
+                    raise
+            # a later run's PID: the connection is stale (see _check_creation)
+        conn = self._check_creation(conn, to)
         conn.send(_SEND[type(to)](from_, to, message, _PRIORITY[priority]), enp.order_key(from_), compression)
 
     def send_important(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> Future[None]:
         """Send and learn whether it reached the mailbox: the future completes on the
         peer's acknowledgement or fails with what it said (``ProcessUnknown``,
         ``MailboxFull``, ``NoConnection``...).  A failure nobody looked for is logged."""
-        conn = self.connection(to.node)
-        self._check_creation(conn, to)
+        conn = self._check_creation(self.connection(to.node), to)
         if conn.peer is not None and not conn.peer.flags & NetworkFlags.IMPORTANT_DELIVERY:
             raise Unsupported(f"{_text(conn.name)} does not offer important delivery (its NetworkFlags)")
         p = self._sender(from_)
@@ -789,8 +817,7 @@ class Network:
 
     def request(self, from_: PID, to: Any, ref: Ref, message: Any, priority: MessagePriority) -> Connection:
         """Send a call; returns the connection, which owes the caller an answer (or a failure)."""
-        conn = self.connection(to.node)
-        self._check_creation(conn, to)
+        conn = self._check_creation(self.connection(to.node), to)
         p = self._sender(from_)
         compression = p._compression if p is not None and p._compression.enable else None
         conn.send(_REQUEST[type(to)](from_, to, ref, message, _PRIORITY[priority]), enp.order_key(from_),
@@ -820,8 +847,7 @@ class Network:
                 conn.send(enp.ResponseError(sender, to, ref, e), enp.order_key(sender))
 
     def exit(self, from_: PID, to: PID, reason: BaseException) -> None:
-        conn = self.connection(to.node)
-        self._check_creation(conn, to)
+        conn = self._check_creation(self.connection(to.node), to)
         conn.send(enp.SendExit(from_, to, reason), enp.order_key(from_))
 
     def watch(self, target: Any, link: bool, by: PID | None = None) -> None:
@@ -841,8 +867,7 @@ class Network:
         ref = node.make_ref()
         frame = enp.Link if link else enp.Monitor
         try:
-            conn = self.connection(target.node)
-            self._check_creation(conn, target)
+            conn = self._check_creation(self.connection(target.node), target)
             conn.send(frame(node._core_pid, target, ref), enp.order_key(by) if by is not None else 0)
         except ErgoError as e:  # no route, a connection down, an old PID: told as a refusal is
             self.scheduler.call_soon(node._pubsub.remote_refused, target, link, e)

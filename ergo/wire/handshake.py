@@ -520,6 +520,11 @@ class Acceptor(_Handshake):
     introduction from a connected name is a :class:`DuplicateName`, and a JOIN must name a
     connection in it.
 
+    ``stale(name, creation)``, if given, says whether the connection to ``name`` is to an
+    earlier run than one introducing itself with ``creation`` (a restart this node has not
+    noticed yet): such an introduction is accepted, and the connection layer drops the
+    stale connection (see ``Network.handshake_introduced``).
+
     ``accepting`` holds the names whose introduction another acceptor of this node took,
     its handshake not yet ended (pass a live view): a second introduction from one of them
     is a :class:`DuplicateName` too.
@@ -541,12 +546,14 @@ class Acceptor(_Handshake):
         peers: Mapping[str, str] | None = None,
         dialing: Container[str] = (),
         accepting: Container[str] = (),
+        stale: Callable[[str, int], bool] | None = None,
         random: Callable[[int], bytes] = os.urandom,
     ) -> None:
         super().__init__(node, cookie, random)
         self.peers: Mapping[str, str] = peers if peers is not None else {}
         self.dialing = dialing
         self.accepting = accepting
+        self.stale = stale
         #: the authenticated peer's name once its introduction (or JOIN) was accepted, else None
         self.peer_name: str | None = None
         self._crossed = False
@@ -565,6 +572,11 @@ class Acceptor(_Handshake):
         from then on the connection layer takes the peer as being connected to it (the
         rule above), until this handshake ends."""
         return self.peer_name is not None and not self._joining
+
+    @property
+    def peer_creation(self) -> int | None:
+        """The creation the peer introduced itself with (None before its introduction)."""
+        return self._peer.creation if self._peer is not None else None
 
     @property
     def crossed(self) -> bool:
@@ -590,7 +602,7 @@ class Acceptor(_Handshake):
             if name == self.node.name:
                 raise DuplicateName(f"the peer calls itself {name!r}, this node's own name")
             if mtype == INTRODUCE:
-                if name in self.peers:
+                if name in self.peers and not (self.stale is not None and self.stale(name, info["creation"])):
                     raise DuplicateName(f"a node named {name!r} is already connected")
                 if name in self.accepting:
                     raise DuplicateName(f"a connection from a node named {name!r} is already in its handshake")

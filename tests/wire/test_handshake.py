@@ -189,6 +189,22 @@ def test_a_second_introduction_while_one_from_that_name_is_accepted_is_refused()
     assert isinstance(d.reason, hs.DuplicateName)
 
 
+def test_an_introduction_of_a_later_run_than_the_connected_one_is_accepted_when_stale_says_so():
+    asked: list[tuple[str, int]] = []
+
+    def stale(name: str, creation: int) -> bool:
+        asked.append((name, creation))
+        return creation > 1
+
+    later = hs.NodeInfo("a@localhost", 2)
+    acceptor = hs.Acceptor(NODE_B, COOKIE, peers={"a@localhost": "c1"}, stale=stale)
+    Pipe(hs.Dialer(later, COOKIE), acceptor).run()
+    assert acceptor.introduced and acceptor.peer_creation == 2 and asked == [("a@localhost", 2)]
+    same = hs.Acceptor(NODE_B, COOKIE, peers={"a@localhost": "c1"}, stale=stale)
+    d, a = refusals(Pipe(hs.Dialer(hs.NodeInfo("a@localhost", 1), COOKIE), same).run())
+    assert isinstance(a.reason, hs.DuplicateName)
+
+
 def test_an_acceptor_says_when_it_took_the_introduction_and_whether_it_crossed():
     acceptor = hs.Acceptor(NODE_B, COOKIE, dialing={"a@localhost"})
     assert not acceptor.introduced
