@@ -207,3 +207,26 @@ def test_a_send_right_after_a_link_failed_dials_again_instead_of_crashing(cluste
     a.send(collector, "after")  # a new connection is dialed for it
     assert b.call(collector, ("wait", 1)) == ["after"]
     assert any("a test broke it" in t for t in a.captured.texts())
+
+
+class Burst(Actor):
+    """On ``(to, n)``: sends 0..n-1 to ``to`` in one handler run (one batch frame on a link)."""
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        to, n = message
+        for i in range(n):
+            self.send(to, i)
+
+
+def test_a_batch_of_plain_sends_keeps_order_and_the_recipients_mailbox_limit(cluster):
+    a, b = cluster.cluster(2)
+    roomy = b.spawn(Collector)
+    narrow = b.spawn(Collector, options=ProcessOptions(mailbox_size=3))
+    burst = a.spawn(Burst)
+    a.send(burst, (roomy, 50))
+    assert a.call(roomy, ("wait", 50)) == list(range(50))
+    # the whole batch reaches b before the recipient runs: its mailbox takes the first 3
+    a.send(burst, (narrow, 10))
+    a.send(burst, (roomy, 1))  # after the batch to narrow, on the same link
+    assert a.call(roomy, ("wait", 51))[-1] == 0
+    assert a.call(narrow, "messages") == [0, 1, 2]

@@ -177,7 +177,8 @@ class Link(StreamProtocol):
     def start_enp(self, accepted: handshake.Accepted) -> None:
         """The handshake succeeded: frames from now on (``accepted.tail`` holds the first bytes)."""
         net = self.network
-        self.codec = self.decoder = enp.LinkCodec.for_link(net.hs_info, accepted.peer, net.registry)
+        self.codec = self.decoder = enp.LinkCodec.for_link(net.hs_info, accepted.peer, net.registry,
+                                                           batch_events=True)
         if accepted.tail:
             self.data_received(memoryview(accepted.tail))
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from ..gen.errors import (
@@ -38,7 +39,7 @@ from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 from ..gen.messages import MessageEvent
 from ..gen.options import NetworkOptions, ProcessOptions
 from ..gen.types import MessagePriority
-from ..node.runner import _QUEUE_OF_PRIORITY, MSG
+from ..node.runner import _QUEUE_OF_PRIORITY, MSG, TERMINATED
 from ..scheduler import Future
 from ..transport import Transport
 from ..wire import edf, handshake
@@ -61,6 +62,7 @@ _PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority
 _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
 _NORMAL = MessagePriority.NORMAL
 _SEND_PID = enp.SendPID
+_SENDS = enp.Sends
 #: a mailbox queue (what pub/sub hands a consumer) -> the ENP priority it came from
 _PRIORITY_OF_QUEUE = {q: _PRIORITY[p] for p, q in _QUEUE_OF_PRIORITY.items()}
 _TERMINATE = {PID: enp.TerminatePID, ProcessID: enp.TerminateProcessID, Alias: enp.TerminateAlias,
@@ -846,6 +848,10 @@ class Network:
         last: Any = None  # the recipient of the last plain send delivered, and its mailbox
         push: Any = None
         for frame in frames:
+            if frame.__class__ is _SENDS:
+                last = None
+                self._deliver_sends(conn, frame)
+                continue
             if frame.__class__ is _SEND_PID and not frame.priority and not frame.important:
                 to = frame.to
                 try:
@@ -865,6 +871,26 @@ class Network:
             dispatch(conn, frame)
             if link.lost:
                 return
+
+    def _deliver_sends(self, conn: Connection, sends: Any) -> None:
+        """The plain sends of one batch (an ``enp.Sends``), in order.  The common batch, every
+        entry at normal priority to one process that has no mailbox limit and no tracer
+        watching, is queued at once; any other goes send by send, as ``deliver`` does."""
+        node = self._node
+        tos = sends.to
+        count = len(tos)
+        conn.frames_in += count - 1  # deliver counted the batch as one
+        to = tos[0]
+        if sends.priority.count(0) == count and (count == 1 or len(set(map(id, tos))) == 1):
+            p = node._processes.get(to.id)
+            if (
+                p is not None and p._pid.creation == to.creation == node._creation and to.node == node._name
+                and p._state < TERMINATED and not p._mailbox_size and node._tracer is None
+            ):  # fmt: skip
+                p._push_main_all(zip(repeat(MSG), sends.from_, repeat(None), sends.message), count)
+                return
+        for frame in sends.messages():
+            self.dispatch(conn, frame)
 
     def dispatch(self, conn: Connection, frame: Any) -> None:
         """One frame from ``conn``'s peer, delivered as if a local process had sent it."""

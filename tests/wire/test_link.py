@@ -410,3 +410,32 @@ def test_a_view_of_wider_items_is_read_as_its_bytes():
     data += bytes(-len(data) % 4)  # whole 4-byte items; the padding starts an unfinished frame
     got = receiver.feed(memoryview(array.array("I", data)))
     assert got == [enp.SendPID(FROM, TO, "hi")] and receiver.buffered == len(data) - 25 == 3
+
+
+def test_a_batch_of_plain_sends_to_pids_arrives_as_one_sends_event_when_asked():
+    sender, plain = link()
+    columns = enp.LinkCodec(B, CB, A, CA, registry=REG, batch_events=True)
+    sent = [enp.SendPID(FROM, TO, "a"), enp.SendPID(PID(A, 0, CA), PID(B, 2**64 - 1, CB), ("b",), 2),
+            enp.SendPID(FROM, TO, {"c": [1]}, 1)]
+    for msg in sent:
+        sender.send(msg)
+    data = bytes(sender.flush())
+    assert frame_types(data) == [enp.TYPE_BATCH]
+    (sends,) = columns.feed(data)
+    assert type(sends) is enp.Sends and len(sends) == 3
+    assert sends.messages() == sent == plain.feed(data)
+    # a batch that also holds a send to a name arrives send by send, in order
+    sender.send(sent[0])
+    sender.send(enp.SendProcessID(FROM, ProcessID("srv", B), "d"))
+    got = columns.feed(sender.flush())
+    assert got == [sent[0], enp.SendProcessID(FROM, ProcessID("srv", B), "d")]
+
+
+def test_a_batch_from_more_senders_than_the_pid_cache_holds_arrives_whole():
+    sender, receiver = link(batch_entries=10_000, batch_bytes=1 << 20)
+    sent = [enp.SendPID(PID(A, i, CA), PID(B, i + 1, CB), i) for i in range(enp._PID_CACHE + 100)]
+    for msg in sent:
+        sender.send(msg)
+    data = bytes(sender.flush())
+    assert frame_types(data) == [enp.TYPE_BATCH]
+    assert receiver.feed(data) == sent
