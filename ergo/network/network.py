@@ -681,8 +681,21 @@ class Network:
         compression = p._compression if p is not None and p._compression.enable else None
         if type(to) is PID and compression is None and conn.state is UP:
             # the hot path: no SendPID object, the link's codec encodes the fields (and checks
-            # the recipient's creation, raising ProcessIncarnation as _check_creation does)
-            conn.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
+            # the recipient's creation, raising ProcessIncarnation as _check_creation does).
+            # Connection.send's choice of link, inlined (one Python frame less per message):
+            # a sender's order key keeps the link it first took while that link lives
+            order = 1 + from_.id % 255  # enp.order_key
+            link = conn.routes.get(order)
+            if link is None or link.lost:
+                links = conn.links
+                link = conn.routes[order] = links[order % len(links)]
+            out = link.codec.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
+            if out:
+                link._write(out)
+            if not link._flushing:
+                link._flushing = True
+                self.scheduler.call_soon(link._flush)
+            conn.frames_out += 1
             return
         self._check_creation(conn, to)
         conn.send(_SEND[type(to)](from_, to, message, _PRIORITY[priority]), enp.order_key(from_), compression)

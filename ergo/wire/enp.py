@@ -1112,27 +1112,31 @@ class LinkCodec:
                 self.check_target(to)
             self._checked_from = from_
             self._checked_to = to
+        if important is False and ref is None and compress is None and self.batch_entries:
+            # a plain send: an entry of the open batch
+            if priority.__class__ is not int or not 0 <= priority <= 2:
+                return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
+            try:
+                entry = self._pack_entry([from_.id, to.id, priority, message])
+            except Exception:  # noqa: BLE001
+                # a value nested to the limit does not fit an entry (one level deeper):
+                # it goes on its own; anything else raises its EncodeError from there
+                return self.send_pid(from_, to, message, priority, compress=_NEVER)
+            batch = self._batch
+            if self._batch_n >= self.batch_entries - 1 or len(batch) + len(entry) > self._room:
+                return self._entry(entry)
+            if 0xC7 in entry and not self._batch_marked and has_marks(entry):  # memchr first: no call
+                self._batch_marked = _FLAG_MARKED
+            batch += entry  # in place: the same bytearray
+            self._batch_n += 1
+            if self._out and len(batch) + len(self._out) >= self.batch_bytes:
+                return self.flush()
+            return None
         if priority.__class__ is not int or not 0 <= priority <= 2 or important.__class__ is not bool:
             return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
         if not important:
             if ref is not None:
                 return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
-            if compress is None and self.batch_entries:
-                try:
-                    entry = self._pack_entry([from_.id, to.id, priority, message])
-                except Exception:  # noqa: BLE001
-                    # a value nested to the limit does not fit an entry (one level deeper):
-                    # it goes on its own; anything else raises its EncodeError from there
-                    return self.send_pid(from_, to, message, priority, compress=_NEVER)
-                if self._batch_n >= self.batch_entries - 1 or len(self._batch) + len(entry) > self._room:
-                    return self._entry(entry)
-                if not self._batch_marked and 0xC7 in entry and has_marks(entry):  # memchr first: no call
-                    self._batch_marked = _FLAG_MARKED
-                self._batch += entry
-                self._batch_n += 1
-                if self._out and len(self._batch) + len(self._out) >= self.batch_bytes:
-                    return self.flush()
-                return None
             value = self._encode(message)
             length = _H_SEND_PID.size + len(value)
             head = _H_SEND_PID.pack(
