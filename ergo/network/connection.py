@@ -118,7 +118,7 @@ class Link(StreamProtocol):
             self.fail(f"malformed frame: {brief_error(e)}")
             return
         if frames and self.conn is not None:
-            self.network.deliver(self, self.conn, frames)
+            self.network.scheduler.run_io(self.network.deliver, self, self.conn, frames)
 
     def connection_lost(self, error: ErgoError | None) -> None:
         if self.lost:

@@ -890,6 +890,10 @@ _SendProcessID: Any = SendProcessID
 _RequestProcessID: Any = RequestProcessID
 _Ack: Any = Ack
 _trusted_new = object.__new__
+# the call frames (a request, its response, an acknowledgement): type byte, names for errors
+_CALL_TYPES = {RequestPID: TYPE_LINK_REQUEST_PID, Response: TYPE_LINK_RESPONSE, Ack: TYPE_LINK_ACK}
+_CALL_NAMES = {RequestPID: "LinkRequestPID", Response: "LinkResponse", Ack: "LinkAck"}
+_CALL_VALUES = {cls: f"{cls.__name__} value" for cls in _CALL_NAMES}
 _set_field = object.__setattr__
 
 
@@ -1249,13 +1253,15 @@ class LinkCodec:
             or important.__class__ is not bool
         ):
             return self._full(msg, compress)
-        self.check_target(msg.to)
+        to = msg.to
+        if to.node != self.peer or to.creation != self.peer_creation:
+            self.check_target(to)  # which raises what is wrong with it
         value = self._encode(payload)
-        ftype = {RequestPID: TYPE_LINK_REQUEST_PID, Response: TYPE_LINK_RESPONSE, Ack: TYPE_LINK_ACK}[kind]
         flags = priority | (_FLAG_IMPORTANT if important else 0) | (_FLAG_MARKED if has_marks(value) else 0)
+        from_id = msg.from_.id
         head = _H_CALL.pack(
-            MAGIC, VERSION, _H_CALL.size + len(value), 1 + msg.from_.id % 255, ftype,
-            msg.from_.id, msg.to.id, flags, *ref.id,
+            MAGIC, VERSION, _H_CALL.size + len(value), 1 + from_id % 255, _CALL_TYPES[kind],
+            from_id, to.id, flags, *ref.id,
         )  # fmt: skip
         return self._frame(kind.__name__, head, value, compress)
 
@@ -1490,26 +1496,32 @@ class LinkCodec:
         return to
 
     def _dec_call(self, body: memoryview, events: list[Any], cls: Any) -> None:
-        what = {RequestPID: "LinkRequestPID", Response: "LinkResponse", Ack: "LinkAck"}[cls]
         if len(body) < _F_PID_REF.size:
-            raise ProtocolError(f"{what} frame shorter than its fields")
+            raise ProtocolError(f"{_CALL_NAMES[cls]} frame shorter than its fields")
         from_id, to_id, flags, a, b, c = _F_PID_REF.unpack_from(body)
-        priority = self._flags(flags, what)
+        if flags & ~(_FLAG_PRIORITY | _FLAG_IMPORTANT | _FLAG_MARKED) or flags & _FLAG_PRIORITY == 3:
+            self._flags(flags, _CALL_NAMES[cls])  # which raises what is wrong
+        priority = flags & _FLAG_PRIORITY
         if cls is RequestPID:
             ref = _ref(self.peer, self.peer_creation, (a, b, c))
         else:  # the answer to a call, or to an important message, of this node: its own ref
             ref = _ref(self.local, self.local_creation, (a, b, c))
-        value, error = self._value(body[_F_PID_REF.size :], f"{cls.__name__} value", flags & _FLAG_MARKED)
+        error = None
+        try:
+            value = self._decode(body[_F_PID_REF.size :], _CALL_VALUES[cls], flags & _FLAG_MARKED)
+        except DecodeError as e:
+            value, error = None, DecodeError(str(e))  # fresh: no traceback holding the caller's buffer
+        from_ = self._peer_pids.get(from_id) or self._peer_pid(from_id)
+        to = self._local_pids.get(to_id) or self._local_pid(to_id)
         msg: Any
         if cls is Ack:
             if flags & (_FLAG_PRIORITY | _FLAG_IMPORTANT):
                 raise ProtocolError(f"LinkAck flags {flags:#04x}: an acknowledgement has no priority")
-            msg = _Ack(self._peer_pid(from_id), self._local_pid(to_id), ref, value)
+            msg = _Ack(from_, to, ref, value)
             if error is None and value is not None and not isinstance(value, BaseException):
                 raise ProtocolError(f"Ack.error must be an error or nil, not {brief(value)}")
         else:
-            important = bool(flags & _FLAG_IMPORTANT)
-            msg = cls(self._peer_pid(from_id), self._local_pid(to_id), ref, value, priority, important)
+            msg = cls(from_, to, ref, value, priority, flags & _FLAG_IMPORTANT != 0)
         events.append(msg if error is None else Undecodable(msg, error))
 
     def _dec_request(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
