@@ -955,7 +955,8 @@ class LinkCodec:
 
     **Receiving.**  :meth:`feed` as :meth:`FrameDecoder.feed` (it accepts a ``memoryview``
     valid only during the call and copies only an unfinished frame), returning the
-    messages with every identifier whole (a batch as its sends, in order).  Malformed
+    messages with every identifier whole (a batch as its sends, in order; with
+    ``batch_events=True``, a batch of plain sends to PIDs as one :class:`Sends`).  Malformed
     bytes raise :class:`ProtocolError` (with ``events``) and the link must close; a value
     that does not decode arrives as :class:`Undecodable` with its routing fields.
 
@@ -1567,7 +1568,7 @@ class LinkCodec:
         # is checked and cached, then the column is read again
         from_pids = list(map(self._peer_pids.get, froms))
         if not all(from_pids):
-            for ident in set(froms):
+            for ident in dict.fromkeys(froms):  # each id once, in order
                 if not 0 <= ident <= _U64:
                     return False
                 self._peer_pid(ident)
@@ -1576,7 +1577,7 @@ class LinkCodec:
                 return self._batch_each(entries, events)
         to_pids = list(map(self._local_pids.get, tos))
         if not all(to_pids):
-            for ident in set(tos):
+            for ident in dict.fromkeys(tos):
                 if not 0 <= ident <= _U64:
                     return False
                 self._local_pid(ident)
