@@ -1553,10 +1553,16 @@ class LinkCodec:
     def _batch_entries(self, entries: list[Any], events: list[Any]) -> bool:
         """The sends of a decoded batch, appended to ``events``; False if an entry is malformed.
 
-        The common batch (plain sends to PIDs: every entry four items, three of them ints,
-        the kind a priority) is checked column by column with C-level passes and
-        delivered as columns: no Python code per entry.  Any other goes entry by entry."""
-        if set(map(type, entries)) != _ONLY_LIST or set(map(len, entries)) != _ONLY_FOUR:
+        With ``batch_events``, the common batch (plain sends to PIDs: every entry four
+        items, three of them ints, the kind a priority) is checked column by column with
+        C-level passes and returned as one :class:`Sends`: no Python code per entry.  Any
+        other batch, and every batch without ``batch_events``, goes entry by entry (which
+        makes the SendPIDs faster than the columns and then a SendPID each would)."""
+        if (
+            not self.batch_events
+            or set(map(type, entries)) != _ONLY_LIST
+            or set(map(len, entries)) != _ONLY_FOUR
+        ):
             return self._batch_each(entries, events)
         froms, tos, kinds, values = zip(*entries)
         if (
@@ -1584,10 +1590,7 @@ class LinkCodec:
             to_pids = list(map(self._local_pids.get, tos))
             if not all(to_pids):  # more distinct ids than the cache holds
                 return self._batch_each(entries, events)
-        if self.batch_events:
-            events.append(Sends(from_pids, to_pids, values, kinds))  # type: ignore[arg-type]  # all() held
-        else:
-            events += map(_SendPID, from_pids, to_pids, values, kinds)
+        events.append(Sends(from_pids, to_pids, values, kinds))  # type: ignore[arg-type]  # all() held
         return True
 
     def _batch_each(self, entries: list[Any], events: list[Any]) -> bool:
