@@ -218,6 +218,8 @@ class Network:
         self._handshaking: dict[Link, None] = {}
         #: calls from remote callers being handled here: ref -> the local target owing the answer
         self.remote_calls: dict[Ref, Runner] = {}
+        #: (sender PID, peer name, its process, connection, link) of the last plain send to a PID (see send)
+        self._last_send: tuple[Any, ...] | None = None
         self._registrar: Any = None
         #: the registration with the host's registrar, once started (None: no registrar)
         self.registration: Future[None] | None = None
@@ -669,6 +671,20 @@ class Network:
                                      f"(creation {to.creation}, now {conn.creation})")
 
     def send(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> None:
+        # a sender sends to one peer many times over: its process, connection and link,
+        # found for its last plain send to a PID, serve while all still hold
+        last = self._last_send
+        if last is not None and last[0] is from_ and last[1] is to.node and type(to) is PID:
+            _f, _n, p, conn, link = last
+            if conn.state is UP and not link.lost and not p._important and not p._compression.enable:
+                out = link.codec.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
+                if out:
+                    link._write(out)
+                if not link._flushing:
+                    link._flushing = True
+                    self.scheduler.call_soon(link._flush)
+                conn.frames_out += 1
+                return
         node = self._node
         p = node._processes.get(from_.id) if from_.node == node._name else None  # _sender inlined
         if p is not None and p._pid is not from_ and p._pid != from_:
@@ -689,6 +705,8 @@ class Network:
             if link is None or link.lost:
                 links = conn.links
                 link = conn.routes[order] = links[order % len(links)]
+            if p is not None:
+                self._last_send = (from_, to.node, p, conn, link)
             out = link.codec.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
             if out:
                 link._write(out)
