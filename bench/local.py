@@ -69,6 +69,7 @@ SIZES = {
     "monitor_rounds": 100_000,
     "fanout_subscribers": 10_000,
     "fanout_events": 20,
+    "restarts": 50_000,
 }
 QUICK_SIZES = {
     "send": 30_000,
@@ -81,6 +82,7 @@ QUICK_SIZES = {
     "monitor_rounds": 10_000,
     "fanout_subscribers": 10_000,
     "fanout_events": 2,
+    "restarts": 5_000,
 }
 
 #: a sender yields to the loop after this many messages (the raw producer does the same)
@@ -684,6 +686,99 @@ def bench_pubsub(sizes: dict[str, int], repeats: int) -> list[dict[str, Any]]:
     ]
 
 
+# -- 7. supervision: a crashed child restarted and serving again ---------------------------------
+
+
+class _Serving(ergo.Actor):
+    """A supervised child: once (re)started it tells the looper it serves; told to, it
+    crashes (an abnormal exit, which its supervisor restarts; a panic would also time the
+    logging of its traceback)."""
+
+    def init(self, looper: ergo.PID) -> None:
+        self.send(looper, "serving")
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        raise _CRASH
+
+
+_CRASH = ergo.TerminateReason("crash")
+
+
+class _RestartLooper(ergo.Actor):
+    """One round: a child says it serves; the looper tells it to crash; its supervisor restarts it."""
+
+    def init(self, n: int, done: Callable[[], None]) -> None:
+        self.left = n
+        self.done = done
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        if not self.left:
+            self.done()
+            return
+        self.left -= 1
+        self.send(from_, "crash")
+
+
+class _OneChild(ergo.Supervisor):
+    def init(self, looper: ergo.PID, n: int) -> ergo.SupervisorSpec:
+        return ergo.SupervisorSpec(
+            children=[ergo.SupervisorChildSpec("serving", _Serving, (looper,))],
+            restart=ergo.SupervisorRestart(strategy="permanent", intensity=n + 1, period=3600.0),
+        )
+
+
+def ergo_restart_rounds(n: int) -> float:
+    node, loop = _node()
+    try:
+        finished = loop.create_future()
+        looper = node.spawn(_RestartLooper, n, lambda: finished.set_result(None))
+        t0 = time.perf_counter()
+        node.spawn(_OneChild, looper, n)
+        loop.run_until_complete(finished)
+        return time.perf_counter() - t0
+    finally:
+        _done_node(node, loop)
+
+
+def raw_task_restart_rounds(n: int) -> float:
+    """The asyncio analogue: a task that raises; its done callback (the "supervisor") sees
+    the exception and creates the next one."""
+    loop = _fresh_loop()
+    try:
+        async def crash() -> None:
+            raise RuntimeError("crash")
+
+        async def run() -> float:
+            finished = loop.create_future()
+            left = [n]
+
+            def restart(task: Any = None) -> None:
+                if task is not None:
+                    task.exception()  # retrieved, as a supervisor would
+                if not left[0]:
+                    finished.set_result(None)
+                    return
+                left[0] -= 1
+                loop.create_task(crash()).add_done_callback(restart)
+
+            t0 = time.perf_counter()
+            restart()
+            await finished
+            return time.perf_counter() - t0
+
+        return loop.run_until_complete(run())
+    finally:
+        _close_loop(loop)
+
+
+def bench_supervisor(sizes: dict[str, int], repeats: int) -> list[dict[str, Any]]:
+    n = sizes["restarts"]
+    ours = best_rate(ergo_restart_rounds, n, repeats)
+    raw = best_rate(raw_task_restart_rounds, n, repeats)
+    return [result("supervisor_restart.local", ours, "restarts/s", raw,
+                   "asyncio create_task of a raising coroutine + done callback that starts the next")]
+
+
 BENCHES = {
     "send": bench_send,
     "call": bench_call,
@@ -691,6 +786,7 @@ BENCHES = {
     "memory": bench_memory,
     "sim": bench_sim,
     "pubsub": bench_pubsub,
+    "supervisor": bench_supervisor,
 }
 
 

@@ -1,19 +1,41 @@
 """ergo: the core of the runtime (no I/O). The public API is listed here and nowhere else."""
 
 from .act.actor import Actor
+from .act.pool import Pool, PoolOptions
+from .act.supervisor import (
+    Supervisor,
+    SupervisorChild,
+    SupervisorChildSpec,
+    SupervisorRestart,
+    SupervisorSpec,
+    SupervisorStrategy,
+    SupervisorType,
+)
 from .gen import errors as _errors
 from .gen import messages as _messages
+from .gen.application import (
+    Application,
+    ApplicationDependencies,
+    ApplicationInfo,
+    ApplicationMemberSpec,
+    ApplicationMode,
+    ApplicationOptions,
+    ApplicationSpec,
+    ApplicationStatus,
+)
 from .gen.errors import *
 from .gen.ids import PID, Alias, Atom, Event, ProcessID, Ref, Target
 from .gen.messages import *
 from .gen.options import (
     DEFAULT_CALL_TIMEOUT,
     DEFAULT_MAX_MESSAGE_SIZE,
+    AcceptorOptions,
     CompressionLevel,
     CompressionOptions,
     Fallback,
     LogOptions,
     MetaInfo,
+    NetworkFlags,
     NetworkOptions,
     NodeInfo,
     NodeOptions,
@@ -30,6 +52,14 @@ from .scheduler import Future, Scheduler, TimerHandle
 __all__ = [
     "Actor",
     "Alias",
+    "Application",
+    "ApplicationDependencies",
+    "ApplicationInfo",
+    "ApplicationMemberSpec",
+    "ApplicationMode",
+    "ApplicationOptions",
+    "ApplicationSpec",
+    "ApplicationStatus",
     "Atom",
     "Compression",
     "CompressionLevel",
@@ -49,11 +79,15 @@ __all__ = [
     "MetaInfo",
     "MetaProcess",
     "NetworkOptions",
+    "NetworkFlags",
+    "AcceptorOptions",
     "Node",
     "NodeInfo",
     "NodeOptions",
     "NoReply",
     "PID",
+    "Pool",
+    "PoolOptions",
     "Process",
     "ProcessID",
     "ProcessInfo",
@@ -61,6 +95,13 @@ __all__ = [
     "ProcessState",
     "Ref",
     "Scheduler",
+    "Supervisor",
+    "SupervisorChild",
+    "SupervisorChildSpec",
+    "SupervisorRestart",
+    "SupervisorSpec",
+    "SupervisorStrategy",
+    "SupervisorType",
     "Target",
     "TimerHandle",
 ]

@@ -2,7 +2,8 @@
 
 ``python -m net.demo`` is alice, a node on asyncio in this process.  She starts bob and carol
 as two more Python processes (``python -m net.demo member NAME PORT``), which find each
-other through the registrar; then a remote call, a remote monitor, carol killed with
+other through the registrar; then a remote call, a crash that bob's supervisor repairs (his
+counter runs in an application, under a supervisor), a remote monitor, carol killed with
 ``kill -9`` (alice and bob are told), and a graceful stop of everything.
 
 Ports: every node is on 127.0.0.1 (any machine has it).  The registrar (Ergo's ESRD) is
@@ -28,6 +29,9 @@ from typing import Any, TextIO
 from ergo import (
     PID,
     Actor,
+    Application,
+    ApplicationMemberSpec,
+    ApplicationSpec,
     Atom,
     LogOptions,
     MessageDownNode,
@@ -36,6 +40,10 @@ from ergo import (
     NodeOptions,
     ProcessID,
     Ref,
+    Supervisor,
+    SupervisorChildSpec,
+    SupervisorSpec,
+    TerminateReason,
 )
 from ergo.node.node import Node
 
@@ -75,6 +83,34 @@ class Counter(Actor):
         self.total += 1
         return self.total
 
+    def handle_message(self, from_: PID, message: Any) -> None:
+        if message == "crash":
+            raise TerminateReason("crash")  # an abnormal end: its supervisor restarts it
+
+
+class CounterSupervisor(Supervisor):
+    """bob's supervisor: it starts the counter, registered as "counter", and restarts it
+    (a new process, a fresh count, the same name) whenever it ends abnormally."""
+
+    def init(self) -> SupervisorSpec:
+        self.starts = 0
+        return SupervisorSpec(children=[SupervisorChildSpec("counter", Counter)], enable_handle_child=True)
+
+    def handle_child_terminate(self, name: Atom, pid: PID, reason: BaseException) -> None:
+        say("bob", f"my {name.value} {pid} ended ({reason}); my supervisor restarts it.")
+
+    def handle_child_start(self, name: Atom, pid: PID) -> None:
+        self.starts += 1
+        if self.starts > 1:
+            say("bob", f"restarted: {name.value} is {pid} now, a new process under the same name.")
+
+
+class Counting(Application):
+    """bob's application: one member, the counter's supervisor."""
+
+    def load(self, node: Node, *args: Any) -> ApplicationSpec:
+        return ApplicationSpec("counting", group=[ApplicationMemberSpec(CounterSupervisor, name="counting_sup")])
+
 
 class Worker(Actor):
     """carol's registered process: it only has to exist (alice monitors it)."""
@@ -111,11 +147,11 @@ def member(who: str, port: int) -> int:
     orphan = _Orphan()
     name = node_name(who)
     options = NodeOptions(log=LogOptions(level="warning"),
-                          network=NetworkOptions(cookie=os.environ[COOKIE_VARIABLE], registrar_port=port))
+                          network=NetworkOptions(cookie=os.environ[COOKIE_VARIABLE], registrar_port=port),
+                          applications=[Counting()] if who == "bob" else [])
     node = start_node(name, options)  # returns once registered with the registrar
-    if who == "bob":
-        node.spawn_register("counter", Counter)
-        serves = 'a "counter" process'
+    if who == "bob":  # the application "counting" started with the node: its supervisor runs the counter
+        serves = 'a "counter" process, under a supervisor, in the application "counting"'
     else:
         node.spawn_register("worker", Worker)
         serves = 'a "worker" process'
@@ -329,7 +365,16 @@ async def story(cast: Cast) -> None:
     say("alice", f"bob's counter answered {', '.join(map(str, totals))}: three calls over one connection "
                  f"(a pool of {bob.info()['pool_size']} TCP links).")
 
-    step("Step 2: remote monitors. A watcher is told when what it watches goes away:")
+    step("Step 2: supervision. bob's counter runs under a supervisor, in bob's application \"counting\";")
+    print("alice makes it crash (an abnormal end), and calls it again:")
+    code(f"alice.send(ProcessID(\"counter\", \"{node_name('bob')}\"), \"crash\")")
+    alice.send(counter, "crash")
+    await members["bob"].expect("a new process under the same name")
+    again = await alice.call_async(counter, "incr")
+    say("alice", f"bob's counter answered {again}: a fresh one, restarted by its supervisor; "
+                 "callers only ever used its name.")
+
+    step("Step 3: remote monitors. A watcher is told when what it watches goes away:")
     code(f"self.monitor(ProcessID(\"worker\", \"{node_name('carol')}\"))  # a process there")
     code(f"self.monitor(Atom(\"{node_name('carol')}\"))  # the node itself")
     carol_node = await alice.network().get_node(node_name("carol"))
@@ -343,7 +388,7 @@ async def story(cast: Cast) -> None:
     await alice.call_async(ProcessID("control", node_name("bob")), ("monitor node", node_name("carol")))
     await members["bob"].expect("monitor that node too.")
 
-    step("Step 3: carol's process is killed (kill -9: no goodbye, no time to warn anyone).")
+    step("Step 4: carol's process is killed (kill -9: no goodbye, no time to warn anyone).")
     carol = members["carol"]
     carol.kill()
     say("alice", f"killed carol's process {carol.proc.pid}; its exit code: {await carol.exited()}.")
@@ -362,7 +407,7 @@ async def story(cast: Cast) -> None:
     print("The OS closed carol's sockets, so both survivors knew at once. Had her machine died")
     print(f"instead, heartbeats would have told them within {timeout:g} s (NetworkOptions.heartbeat_timeout).")
 
-    step("Step 4: a graceful stop. alice asks bob to stop, then stops herself:")
+    step("Step 5: a graceful stop. alice asks bob to stop, then stops herself:")
     code("self.node.stop()  # in bob's control process; alice: await alice.stop_async()")
     await alice.call_async(watcher, Atom(node_name("bob")))
     alice.send(ProcessID("control", node_name("bob")), "stop")
@@ -377,8 +422,8 @@ async def story(cast: Cast) -> None:
     say("alice", "bob's process exited with code 0.")
     await alice.stop_async()
     say("alice", "stopped.")
-    print("\nThe end: three nodes found through the registrar, a remote call, remote monitors,")
-    print("a killed node noticed by every survivor, and a graceful stop.")
+    print("\nThe end: three nodes found through the registrar, a remote call, a crash repaired by a")
+    print("supervisor, remote monitors, a killed node noticed by every survivor, and a graceful stop.")
 
 
 async def run() -> int:

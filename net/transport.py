@@ -76,7 +76,9 @@ class AsyncioTransport(Transport):
         def accept() -> _AsyncioStream:
             return _AsyncioStream(self, factory, tls, listener=listener)
 
-        listener._task = self.loop.create_task(listener._serve(self.loop, accept, ssl))
+        # the serving task is made when the loop runs, not now: a loop closed unrun (a node
+        # whose start failed) then leaves no coroutine never awaited behind
+        self.loop.call_soon(listener._begin, self.loop, accept, ssl)
         return listener
 
     def connect(self, host: str, port: int, factory: Callable[[], StreamProtocol], *,
@@ -123,7 +125,9 @@ class AsyncioTransport(Transport):
         check_address(host, port, "a datagram endpoint")
         sock = _bind(host, port, socket.SOCK_DGRAM)
         endpoint = _AsyncioDatagram(sock, protocol)
-        self.loop.create_task(endpoint._open(self.loop))
+        # opened on the loop's next turn, as a listener is served: closed before that (a node
+        # whose start failed, on a loop that never runs again), it leaves no task behind
+        self.loop.call_soon(endpoint._begin, self.loop)
         return endpoint
 
 
@@ -202,6 +206,11 @@ class _AsyncioListener(Listener):
         self._task: asyncio.Task[None] | None = None
         self.closed = False
 
+    def _begin(self, loop: asyncio.AbstractEventLoop, accept: Callable[[], _AsyncioStream],
+               ssl: _ssl.SSLContext | None) -> None:
+        if not self.closed:
+            self._task = loop.create_task(self._serve(loop, accept, ssl))
+
     async def _serve(self, loop: asyncio.AbstractEventLoop, accept: Callable[[], _AsyncioStream],
                      ssl: _ssl.SSLContext | None) -> None:
         if self.closed:  # closed before the loop ran: never serve
@@ -219,7 +228,11 @@ class _AsyncioListener(Listener):
         self.closed = True
         if self._server is not None:
             self._server.close()  # the listening socket only: accepted streams live on
-        # else _serve closes it when it runs (connections accepted meanwhile are aborted)
+        elif self._task is None:
+            # the loop has not run since the listen: close the socket now, since it may never
+            # run again (a node whose start failed closes the loop it made)
+            self._sock.close()
+        # else _serve closes it once create_server returns
 
     def __repr__(self) -> str:
         return f"<AsyncioListener {self.address[0]}:{self.address[1]}{' closed' if self.closed else ''}>"
@@ -449,9 +462,14 @@ class _AsyncioDatagram(asyncio.DatagramProtocol, DatagramEndpoint):
         self._pending: list[tuple[bytes, Address]] = []
         self._names: dict[str, str] = {}  # host name -> IP address, looked up once
         self._closed = False
+        self._task: asyncio.Task[None] | None = None
+
+    def _begin(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._closed:
+            self._task = loop.create_task(self._open(loop))
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._closed:
+        if self._closed:  # closed before the loop ran: never open
             self._sock.close()
             return
         await loop.create_datagram_endpoint(lambda: self, sock=self._sock)
@@ -514,6 +532,9 @@ class _AsyncioDatagram(asyncio.DatagramProtocol, DatagramEndpoint):
             self._closed = True
             if self._t is not None:
                 self._t.close()
+            elif self._task is None:  # the loop has not run since: the socket is closed now
+                self._sock.close()
+            # else _open's endpoint closes it (connection_made sees it closed)
 
     def __repr__(self) -> str:
         return f"<AsyncioDatagram {self.address[0]}:{self.address[1]}>"

@@ -86,8 +86,19 @@ class Sender(Actor):
 
 
 def scenario(s: sim.Sim) -> None:
+    """Four nodes, 15 s of faults, then the quiet phase: about 26 virtual seconds."""
+    swarm(s)
+
+
+def five_nodes(s: sim.Sim) -> None:
+    """Five nodes, 19 s of faults: 30 virtual seconds (bench/sim.py runs it)."""
+    swarm(s, nodes=5, fault_phase=19.0)
+
+
+def swarm(s: sim.Sim, nodes: int = N, fault_phase: float = FAULT_PHASE) -> None:
+    """The swarm of ``nodes`` nodes with ``fault_phase`` seconds of faults (see the module)."""
     rng = s.world.rng("scenario/swarm")
-    names = [f"n{i}@host{i}" for i in range(1, N + 1)]
+    names = [f"n{i}@host{i}" for i in range(1, nodes + 1)]
     hosts = [n.split("@")[1] for n in names]
     opts = node_options(heartbeat_interval=HB_INTERVAL, heartbeat_timeout=HB_TIMEOUT)
     runs: list[tuple[str, Any, Inbox, Sender]] = []  # (name, node, inbox, sender) of every boot
@@ -121,7 +132,7 @@ def scenario(s: sim.Sim) -> None:
         s.buggify()
     undo: list[tuple[str, Any]] = []  # what can be undone: (kind, its hosts or node)
     crashed: set[str] = set()
-    end = s.now + FAULT_PHASE
+    end = s.now + fault_phase
     while True:
         s.run_for(rng.uniform(0.2, 1.5))
         if s.now >= end:
@@ -146,7 +157,7 @@ def scenario(s: sim.Sim) -> None:
         if kind in ("partition", "partition_oneway", "hold"):
             getattr(s, kind)(a, b)
             undo.append((kind, (a, b)))
-        elif kind in ("pause", "crash", "kill") and a not in busy and len(crashed) < N // 2:
+        elif kind in ("pause", "crash", "kill") and a not in busy and len(crashed) < nodes // 2:
             if kind == "pause":
                 s.pause(a)
                 undo.append((kind, a))

@@ -57,7 +57,7 @@ class Host:
     def _new_scheduler(self) -> SimScheduler:
         w = self.world
         return SimScheduler(w.env, self.random, w.epoch, w.cancelled_timers, machine=self.machine,
-                            buggify=w.buggify, blocking=w.blocking)
+                            buggify=w.buggify, blocking=w.blocking, steps=w.steps)
 
     @property
     def address(self) -> str:

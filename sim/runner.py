@@ -50,6 +50,8 @@ class Outcome:
     details: str
     wall: float
     virtual: float
+    #: simulation events run (``Sim.events``)
+    events: int = 0
 
 
 def _wall() -> float:
@@ -123,8 +125,8 @@ def run_seed(target: str, seed: int, trace: bool = False) -> tuple[Outcome, Sim 
             raise
         error = f"{type(e).__name__}: {e}".strip()
         return Outcome(seed, False, error, traceback.format_exc(), _wall() - started,
-                       s.now if s is not None else 0.0), s
-    return Outcome(seed, True, "", "", _wall() - started, s.now), s
+                       s.now if s is not None else 0.0, s.events if s is not None else 0), s
+    return Outcome(seed, True, "", "", _wall() - started, s.now, s.events), s
 
 
 def _work(target: str, seed: int) -> Outcome:
@@ -196,6 +198,7 @@ def run_seeds(target: str, seeds: Sequence[int], jobs: int, progress: Progress |
 def _summary(spec: str, outcomes: list[Outcome], wall: float, jobs: int, out: TextIO) -> None:
     failed = [o for o in outcomes if not o.passed]
     virtual = sum(o.virtual for o in outcomes)
+    events = sum(o.events for o in outcomes)
     rows = [
         ("scenario", spec),
         ("seeds run", str(len(outcomes))),
@@ -203,6 +206,7 @@ def _summary(spec: str, outcomes: list[Outcome], wall: float, jobs: int, out: Te
         ("failed", str(len(failed))),
         ("wall time", f"{wall:.2f} s ({jobs} worker{'s' if jobs != 1 else ''})"),
         ("virtual time", f"{virtual:.1f} s" + (f" ({virtual / wall:.0f}x wall)" if wall > 0 else "")),
+        ("events", f"{events}" + (f" ({events / wall:,.0f} per wall second)" if wall > 0 else "")),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
@@ -285,7 +289,7 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         chart_path = args.chart or _default_path(args.scenario, args.seed, ".html")
         render(s.trace.events, path=chart_path, title=f"{args.scenario}, seed {args.seed}")
         out.write(f"chart: {chart_path}\n")
-    out.write(f"virtual time {outcome.virtual:.3f} s, wall time {outcome.wall:.2f} s\n")
+    out.write(f"virtual time {outcome.virtual:.3f} s, wall time {outcome.wall:.2f} s, {outcome.events} events\n")
     if outcome.passed:
         out.write(f"seed {args.seed} passed\n")
         return 0

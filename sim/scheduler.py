@@ -138,8 +138,10 @@ class SimScheduler(Scheduler):
 
     def __init__(self, env: simpy.Environment, rng: random.Random, epoch: float,
                  cancelled: list[int] | None = None, *, machine: Machine | None = None,
-                 buggify: Any = None, blocking: list[int] | None = None) -> None:
+                 buggify: Any = None, blocking: list[int] | None = None, steps: list[int] | None = None) -> None:
         self._env = env
+        #: [events run so far], shared with the world (see World.steps)
+        self._steps = steps if steps is not None else [0]
         #: the host's clock and pause state (None: a bare scheduler on virtual time)
         self.machine = machine
         #: the world's buggify switchboard (see sim.faults), or None
@@ -227,4 +229,5 @@ class SimScheduler(Scheduler):
             if t == math.inf:
                 raise Timeout("the simulation has nothing left to run, so this would wait forever")
             env.step()
+            self._steps[0] += 1
         return True

@@ -48,6 +48,11 @@ class Sim:
         return self.world.seed
 
     @property
+    def events(self) -> int:
+        """How many simulation events (a message's hop, a timer, a delivery ...) have run."""
+        return self.world.steps[0]
+
+    @property
     def now(self) -> float:
         """Virtual seconds since the simulation began."""
         return self.world.env.now
@@ -331,11 +336,15 @@ class Sim:
                 self._run_to(deadline)
                 raise Timeout(f"the condition is still false after {timeout} virtual seconds")
             env.step()
+            self.world.steps[0] += 1
 
     def _run_to(self, t: float) -> None:
         env = self.world.env
+        n = 0
         while env.peek() <= t:
             env.step()
+            n += 1
+        self.world.steps[0] += n
         if t > env.now:
             env.run(until=t)  # nothing is due before t: this only moves the clock
 
@@ -345,4 +354,5 @@ class Sim:
         if env.peek() == float("inf"):
             return False
         env.step()
+        self.world.steps[0] += 1
         return True

@@ -15,8 +15,12 @@ decides a cascade: a process that is told of two deaths dies of the first exit i
 handles.  What a process heard is compared as a multiset, so the check does not depend on
 the order of notices of different kinds.
 
-This module imports Hypothesis, a test dependency: nothing else in ``sim`` imports it, so
-import ``sim.testing`` from tests only.  ``docs/testing.md`` shows how to use it.
+:class:`ClusterMachine` (from ``sim.testing_cluster``) is the same idea across three
+simulated hosts with partitions, crashes and restarts (docs/simulation.md, "Property
+tests across nodes").
+
+This module (and ``sim.testing_cluster``) imports Hypothesis, a test dependency: nothing
+else in ``sim`` imports it, so import ``sim.testing`` from tests only.  ``docs/testing.md`` shows how to use it.
 """
 
 from __future__ import annotations
@@ -78,6 +82,10 @@ from .sim import Sim
 
 __all__ = [
     "OPS",
+    "ClusterJournal",
+    "ClusterMachine",
+    "ClusterModel",
+    "Peer",
     "PANIC",
     "Journal",
     "PubSubMachine",
@@ -619,9 +627,11 @@ class PubSubMachine(RuleBasedStateMachine):
 
     def settle(self) -> None:
         """Run everything due now, and nothing later (``Sim.run`` would also run the clock)."""
-        env = self.sim.world.env
+        world = self.sim.world
+        env = world.env
         while env.peek() <= env.now:
             env.step()
+            world.steps[0] += 1
 
     def ask(self, pid: PID, op: str, *args: Any) -> Any:
         """Make ``pid`` do ``op`` itself; its result, or the error it raised as :class:`_Failed`."""
@@ -832,3 +842,7 @@ def check_node(node: Node, model: PubSubModel, journal: Journal) -> None:
 
 def _diff(got: Counter[Any], want: Counter[Any]) -> str:
     return f"{dict(got - want) or 'nothing'} the model does not expect, and missed {dict(want - got) or 'nothing'}"
+
+
+# the same harness across a simulated cluster of three hosts (sim/testing_cluster.py)
+from .testing_cluster import ClusterJournal, ClusterMachine, ClusterModel, Peer  # noqa: E402

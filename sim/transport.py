@@ -314,10 +314,19 @@ class SimTransport(Transport):
         link.carry(self.name, client._accepted)
 
 
+#: the first retransmission timeout of a SYN nobody answered, doubled on each try (Linux's)
+SYN_RTO = 1.0
+
+
 def _syn(host: Host, client: _SimStream) -> None:
     """A connection request arrived at ``host``: accept it (a listener on the port) or
-    refuse it; a host that is down answers nothing (the dialer's own timeout ends it)."""
+    refuse it.  A host that is down answers nothing: the dialer's kernel sends the SYN
+    again after 1 s, 2 s, 4 s ..., as TCP does, until the dialer gives the connect up (its
+    own timeout), so a dial begun while a host was down reaches it once it is back."""
     if not host.up:
+        if client._connecting is not None and not client._transport.dead:
+            rto, client._syn_rto = client._syn_rto, client._syn_rto * 2
+            client._transport.scheduler.call_later(rto, _resend_syn, host, client)
         return
     port = client.peer[1]
     listener = host.ports.stream.get(port)
@@ -332,6 +341,11 @@ def _syn(host: Host, client: _SimStream) -> None:
         link.carry(host.name, client._refused, error)
         return
     listener._transport._accept(listener, client)
+
+
+def _resend_syn(host: Host, client: _SimStream) -> None:
+    if client._connecting is not None and not client._transport.dead:
+        client._link.carry(client._source, _syn, host, client)
 
 
 def _datagram_to(host: Host, port: int, payload: bytes, source: Address) -> None:
@@ -371,6 +385,7 @@ class _SimStream(Stream):
         self._protocol: StreamProtocol | None = None
         self._other: _SimStream | None = None
         self._connecting: tuple[Future[Stream], Callable[[], StreamProtocol]] | None = None
+        self._syn_rto = SYN_RTO  # the wait before the SYN goes again, if nobody answers it
         self._limits = transport.limits
         # sending
         self._queue: deque[bytes] = deque()

@@ -26,6 +26,8 @@ class World:
         self.seed = seed
         self.epoch = epoch
         self.env = simpy.Environment()
+        #: [events run so far]: every loop that steps ``env`` counts its steps here
+        self.steps = [0]
         self.hosts: dict[str, Host] = {}
         #: cancelled timers still queued in ``env`` (one counter for every host's scheduler)
         self.cancelled_timers = [0]

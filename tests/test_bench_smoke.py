@@ -10,7 +10,7 @@ import pytest
 from bench import local, network
 
 TINY = {"send": 300, "send_pykka": 100, "call": 50, "call_pykka": 20, "spawn": 200, "memory": 200, "sim": 400,
-        "monitor_rounds": 200, "fanout_subscribers": 50, "fanout_events": 2}
+        "monitor_rounds": 200, "fanout_subscribers": 50, "fanout_events": 2, "restarts": 200}
 
 
 def _check(line: dict) -> None:
@@ -57,3 +57,15 @@ def test_network_bench_yields_json_lines(name):
     assert lines
     for line in lines:
         _check(line)
+
+
+def test_sim_bench_yields_json_lines():
+    from bench import sim as sim_bench  # (bench/sim.py: named so by issue 8; the package sim is another)
+
+    lines = sim_bench.BENCHES["swarm"]({"swarm_seeds": 1, "simpy_events": 400}, 1)
+    assert [line["name"] for line in lines] == ["sim.swarm5.seeds_per_minute", "sim.swarm5.events_per_wall_second",
+                                                "sim.swarm5.virtual_per_wall_second"]
+    for line in lines:
+        _check(line)
+    assert lines[0]["target"] == 100 and lines[0]["target_on"] == "value"
+    assert lines[2]["value"] > 1  # 30 virtual seconds take less than 30 wall seconds

@@ -119,6 +119,27 @@ def test_a_listener_closed_before_the_loop_ran_never_serves(h):
         fut.result()
 
 
+def test_a_datagram_endpoint_closed_before_the_loop_ever_ran_frees_its_port_and_leaves_no_task():
+    """A node whose start failed closes its registrar's UDP endpoint and the loop it made,
+    which never runs again: the port is free at once and no coroutine is left unawaited."""
+    import gc
+    import warnings
+
+    h = AsyncioHarness()  # its loop has not run yet
+    try:
+        endpoint = h.server.datagram("127.0.0.1", 0, Datagrams(h))
+        port = endpoint.address[1]
+        endpoint.close()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
+            again.bind(("127.0.0.1", port))  # raised "Address already in use" while the socket lived
+    finally:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            h.close()
+            gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]
+
+
 def test_os_errors_of_a_connect_become_noconnection_saying_why():
     cases = {
         ConnectionRefusedError(errno.ECONNREFUSED, "refused"): "connection refused: nothing listens on h:1",

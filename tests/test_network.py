@@ -17,6 +17,7 @@ from ergo import (
     Event,
     MessageDownNode,
     MessageDownPID,
+    MessageDownProcessID,
     MessageEvent,
     MessageExitPID,
     MessagePriority,
@@ -357,6 +358,61 @@ def test_a_silent_peer_is_declared_down_within_the_heartbeat_timeout():
         assert any(isinstance(m, MessageDownPID) and isinstance(m.reason, NoConnection) for m in got)
         assert any(isinstance(m, MessageDownNode) and m.name == b.name for m in got)
         assert any("nothing heard from" in t for t in a.captured.texts())
+    finally:
+        cluster.close()
+
+
+def _introduced(cluster: SimCluster, a: Any, b: Any) -> Any:
+    """a dials b; run until b's acceptor has taken a's INTRODUCE (READY still to come)."""
+    dialing = a.network().connect(b.name)
+    cluster.run_until(lambda: any(link.hs is not None and link.hs.state == "wait_ready"
+                                  for link in b.network()._handshaking))
+    return dialing
+
+
+def test_a_peer_past_its_introduction_counts_as_connected_and_no_second_dial_begins():
+    """(sim.)  Once b has taken a's INTRODUCE, a send or connect of b's to a waits for that
+    handshake instead of dialing: a second connection would let frames of one sender take
+    both and overtake each other (the swarm scenario found both: seeds 50, 83 dropped the
+    connection every 50 ms for ever, seed 574 delivered a sender's 169 after its 192)."""
+    cluster = SimCluster()
+    try:
+        a, b = cluster.cluster(2)
+        collector = a.spawn_register("c", Collector)
+        dialing_a = _introduced(cluster, a, b)
+        dialing_b = b.network().connect(a.name)
+        b.send(ProcessID("c", a.name), "queued before READY")
+        assert not b.network().dialing  # no dial of b's began
+        cluster.run_for(3.0)
+        assert dialing_a.result().is_connected() and dialing_b.result().is_connected()
+        assert a.network().nodes() == [b.name] and b.network().nodes() == [a.name]
+        kept = a.network()._connections[b.name.value], b.network()._connections[a.name.value]
+        assert not kept[0].accepting and not kept[1].accepting
+        assert all(len(c.links) == 3 for c in kept)  # the pool grew on the one connection
+        assert a.call(collector, ("wait", 1)) == ["queued before READY"]
+        cluster.run_for(3.0)
+        assert (a.network()._connections[b.name.value], b.network()._connections[a.name.value]) == kept
+        assert not [t for t in a.captured.texts() + b.captured.texts() if "disconnected" in t]
+    finally:
+        cluster.close()
+
+
+def test_what_waited_for_an_accepted_handshake_that_fails_is_told_no_connection():
+    """(sim.)  b took a's INTRODUCE and b's watcher monitors a process of a's meanwhile; a
+    dies before READY: the watch is told NoConnection, and a later send dials afresh."""
+    cluster = SimCluster()
+    try:
+        a, b = cluster.cluster(2)
+        a.spawn_register("c", Collector)
+        _introduced(cluster, a, b)
+        watcher = b.spawn(Watcher)
+        b.call(watcher, ("monitor", ProcessID("c", a.name)))  # a local call: no virtual time passes
+        assert b.network()._pending[a.name.value].accepting is not None  # still before READY
+        cluster.sim.kill_node(str.__str__(a.name))
+        (down,) = b.call(watcher, ("wait", 1))
+        assert isinstance(down, MessageDownProcessID) and isinstance(down.reason, NoConnection)
+        assert "handshake" in str(down.reason)
+        assert not b.network()._pending and not b.network().nodes()
     finally:
         cluster.close()
 

@@ -3,6 +3,7 @@ delivery, compression, and the errors of a node without a network."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -278,3 +279,93 @@ def test_a_sender_that_turns_on_compression_compresses_from_its_next_send(cluste
     assert b.call(collector, ("wait", 3)) == [big, big, big]
     sent = a.network().info()["peers"][str.__str__(b.name)]["bytes_out"] - before
     assert sent < len(big) // 10
+
+
+def _acceptor(cluster: Cluster, port: int, **options: Any) -> Any:
+    from ergo import AcceptorOptions
+
+    return AcceptorOptions(port=port if cluster.name == "sim" else 0, **options)
+
+
+def test_an_acceptor_tells_its_peers_its_own_limit_and_flags(cluster):
+    """b listens twice: peers of its first acceptor may send at most 1000 bytes and may not
+    spawn; peers of its second get the network's own limit and flags."""
+    from ergo import NetworkFlags, NotAllowed, TooLarge
+
+    a = cluster.start(1)
+    strict = NetworkFlags.ENABLE | NetworkFlags.IMPORTANT_DELIVERY
+    b = cluster.start(2, acceptors=(_acceptor(cluster, 11144, max_message_size=1000, flags=strict),
+                                    _acceptor(cluster, 11200)))
+    c = cluster.start(3)
+    first, second = (lst.address for lst in b.network()._listeners)
+    name = str.__str__(b.name)
+    a.network().add_route(f"^{name}$", NetworkRoute(*first))
+    c.network().add_route(f"^{name}$", NetworkRoute(*second))
+    b.network().enable_spawn("collector", Collector)
+    collector = b.spawn_register("c", Collector)
+
+    a.send(collector, "small")
+    assert b.call(collector, ("wait", 1)) == ["small"]
+    with pytest.raises(TooLarge):
+        a.send(collector, "x" * 2000)
+    with pytest.raises(NotAllowed, match="does not offer remote spawn"):
+        a.wait_for(a.wait_for(a.network().get_node(b.name)).spawn("collector"))
+
+    c.send(collector, "x" * 2000)  # the second acceptor's limit is the network's (1 MiB)
+    assert len(b.call(collector, ("wait", 2))[1]) == 2000
+    spawned = c.wait_for(c.wait_for(c.network().get_node(b.name)).spawn("collector"))
+    assert spawned.node == b.name
+
+    acceptors = b.network().info()["acceptors"]
+    assert [x["max_message_size"] for x in acceptors] == [1000, 1024 * 1024]
+    assert acceptors[0]["flags"] == strict and NetworkFlags.REMOTE_SPAWN in acceptors[1]["flags"]
+    peers = b.network().info()["peers"]
+    assert peers[str.__str__(a.name)]["offered"] == strict
+    assert NetworkFlags.REMOTE_SPAWN in peers[str.__str__(c.name)]["offered"]
+
+
+def test_an_important_send_to_a_node_without_important_delivery_is_unsupported(cluster):
+    from ergo import NetworkFlags, Unsupported
+
+    a = cluster.start(1)
+    b = cluster.start(2, flags=NetworkFlags.ENABLE | NetworkFlags.REMOTE_SPAWN)
+    cluster.route_all()
+    collector = b.spawn_register("c", Collector)
+    sender = a.spawn(Important)
+    a.send(collector, "plain")  # connects; plain sends are not concerned
+    assert b.call(collector, ("wait", 1)) == ["plain"]
+    assert a.call(sender, ("important", collector, "hello")) == Unsupported.__name__
+    assert a.network().info()["peers"][str.__str__(b.name)]["flags"] == NetworkFlags.ENABLE | NetworkFlags.REMOTE_SPAWN
+
+
+def test_a_spawn_request_a_node_does_not_offer_is_answered_not_allowed():
+    """A peer that asks anyway (here: a's view of b's flags forged) is refused by b itself."""
+    from network_support import SimCluster
+
+    from ergo import NetworkFlags, NotAllowed
+
+    cluster = SimCluster()
+    try:
+        a = cluster.start(1)
+        b = cluster.start(2, flags=NetworkFlags.ENABLE)
+        cluster.route_all()
+        b.network().enable_spawn("collector", Collector)
+        remote = a.wait_for(a.network().get_node(b.name))
+        conn = a.network()._connections[b.name.value]
+        conn.peer = dataclasses.replace(conn.peer, flags=int(NetworkFlags.ENABLE | NetworkFlags.REMOTE_SPAWN))
+        with pytest.raises(NotAllowed, match="does not offer"):
+            a.wait_for(remote.spawn("collector"))
+    finally:
+        cluster.close()
+
+
+def test_a_remote_application_start_to_a_node_that_does_not_offer_it_is_not_allowed(cluster):
+    from ergo import NetworkFlags, NotAllowed
+
+    a = cluster.start(1)
+    b = cluster.start(2, flags=NetworkFlags.ENABLE | NetworkFlags.REMOTE_SPAWN)
+    cluster.route_all()
+    b.network().enable_application_start("app")  # enabled, but the node offers no application start at all
+    remote = a.wait_for(a.network().get_node(b.name))
+    with pytest.raises(NotAllowed, match="does not offer remote application start"):
+        a.wait_for(remote.application_start("app"))

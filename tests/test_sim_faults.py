@@ -375,6 +375,31 @@ def test_a_restart_at_once_waits_for_a_new_creation_and_runs_the_start_function(
         c.close()
 
 
+def test_a_dial_begun_while_the_host_is_down_connects_once_it_is_back():
+    """A host that is down answers no SYN; the dialer's kernel sends it again after 1 s,
+    then 2 s more (TCP's retransmission), so the dial reaches the host once it is back
+    instead of waiting out its whole connect timeout (found by the swarm scenario, seed
+    163: a peer that kept its own stuck dial refused the other's for 8 s)."""
+    c = SimCluster()
+    try:
+        a, b = c.cluster(2)
+
+        def start(host: sim.Host) -> None:
+            host.start_node("n2@host2", options(acceptors=(AcceptorOptions(port=11144),)))
+
+        c.sim.crash("host2")
+        began = c.now
+        dialing = a.network().connect("n2@host2")
+        c.run_for(1.5)
+        c.sim.restart("host2", start=start)  # back at +1.5 s, after the first resend (+1 s)
+        c.run_until(dialing.done, timeout=10)
+        assert dialing.result().is_connected()
+        # the third SYN, sent at +3 s, found it: within a few link latencies of that
+        assert 3.0 <= c.now - began < 3.1
+    finally:
+        c.close()
+
+
 def test_bytes_for_a_crashed_host_that_is_back_are_answered_with_a_reset(cluster):
     """A rebooted host does not know the old connection: the peer's next heartbeat gets a
     reset, so the peer learns before its heartbeat timeout."""

@@ -47,8 +47,10 @@ class Actor(Process):
     def split_handle(self, value: bool) -> None:
         self._split = bool(value)
 
-    def init(self, *args: Any) -> None:
-        """Called once with the spawn's ``args``, before ``spawn`` returns. Must not be async."""
+    def init(self, *args: Any) -> Any:
+        """Called once with the spawn's ``args``, before ``spawn`` returns. Must not be async.
+        What it returns is ignored (typed ``Any`` so that a ``Supervisor``'s or ``Pool``'s
+        ``init``, which returns its spec, overrides it cleanly)."""
 
     def handle_message(self, from_: PID, message: Any) -> Any:
         """A message from ``from_``; also trapped exits (``MessageExit*``) and downs (``MessageDown*``)."""

@@ -316,3 +316,114 @@ __all__ += [
     "Malformed", "ResponseIgnored", "Unregistered", "TooLarge", "NetworkStopped", "NoConnection", "NoRoute",
     "Internal",
 ]
+
+
+# applications (Ergo's gen/errors.go) and pools (Ergo's act/errors.go)
+
+
+class ApplicationDepends(ErgoError):
+    """Ergo's ``ErrApplicationDepends``: a dependency is unknown or failed to start."""
+
+    default = "dependency fail"
+
+
+class ApplicationState(ErgoError):
+    """Ergo's ``ErrApplicationState``."""
+
+    default = "application is in running/stopping state"
+
+
+class ApplicationLoadPanic(ErgoError):
+    """Ergo's ``ErrApplicationLoadPanic``: the behaviour's ``load`` raised."""
+
+    default = "panic in application loading"
+
+
+class ApplicationEmpty(ErgoError):
+    """Ergo's ``ErrApplicationEmpty``."""
+
+    default = "application has no items"
+
+
+class ApplicationName(ErgoError):
+    """Ergo's ``ErrApplicationName``."""
+
+    default = "application has no name"
+
+
+class ApplicationStopping(ErgoError):
+    """Ergo's ``ErrApplicationStopping``."""
+
+    default = "application stopping is in progress"
+
+
+class ApplicationRunning(ErgoError):
+    """Ergo's ``ErrApplicationRunning``."""
+
+    default = "application is still running"
+
+
+class PoolEmpty(ErgoError):
+    """Ergo's ``act.ErrPoolEmpty``."""
+
+    default = "no worker process in the pool"
+
+
+_APPLICATION_ERRORS: list[type[ErgoError]] = [
+    ApplicationDepends, ApplicationState, ApplicationLoadPanic, ApplicationEmpty, ApplicationName,
+    ApplicationStopping, ApplicationRunning, PoolEmpty,
+]
+ERRORS.update((c.__name__, c) for c in _APPLICATION_ERRORS)
+__all__ += [
+    "ApplicationDepends", "ApplicationState", "ApplicationLoadPanic", "ApplicationEmpty", "ApplicationName",
+    "ApplicationStopping", "ApplicationRunning", "PoolEmpty",
+]
+
+
+# supervisors (Ergo's act/errors.go: ``act.ErrSupervisorRestartsExceeded`` is ``SupervisorRestartsExceeded``)
+
+
+class SupervisorStrategyActive(ErgoError):
+    """Ergo's ``ErrSupervisorStrategyActive``: the supervisor is restarting or stopping children."""
+
+    default = "supervisor strategy is active"
+
+
+class SupervisorChildUnknown(ErgoError):
+    """Ergo's ``ErrSupervisorChildUnknown``."""
+
+    default = "unknown child"
+
+
+class SupervisorChildRunning(ErgoError):
+    """Ergo's ``ErrSupervisorChildRunning``."""
+
+    default = "child process is already running"
+
+
+class SupervisorChildDisabled(ErgoError):
+    """Ergo's ``ErrSupervisorChildDisabled``."""
+
+    default = "child is disabled"
+
+
+class SupervisorRestartsExceeded(ErgoError):
+    """Ergo's ``ErrSupervisorRestartsExceeded``: what a supervisor terminates with when its
+    children needed more restarts than its intensity allows within its period."""
+
+    default = "restart intensity is exceeded"
+
+
+class SupervisorChildDuplicate(ErgoError):
+    """Ergo's ``ErrSupervisorChildDuplicate``."""
+
+    default = "duplicate child spec Name"
+
+
+_SUPERVISOR_ERRORS = [SupervisorStrategyActive, SupervisorChildUnknown, SupervisorChildRunning,
+                      SupervisorChildDisabled, SupervisorRestartsExceeded, SupervisorChildDuplicate]
+ERRORS.update((c.__name__, c) for c in _SUPERVISOR_ERRORS)
+__all__ += [
+    "SupervisorStrategyActive", "SupervisorChildUnknown", "SupervisorChildRunning", "SupervisorChildDisabled",
+    "SupervisorRestartsExceeded", "SupervisorChildDuplicate",
+]

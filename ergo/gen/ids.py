@@ -142,6 +142,13 @@ class PID(_Wire):
         _int(self.id, "PID.id")
         _int(self.creation, "PID.creation")
 
+    def __hash__(self) -> int:
+        # as Ref's: equal PIDs have equal ids, and the generated hash of all three fields
+        # (a tuple built and hashed per lookup) cost several percent of a spawn, monitor
+        # and exit, which key a PID in about eight tables.  PIDs of different nodes with
+        # the same id collide, at most one per node
+        return hash(self.id)
+
     def __str__(self) -> str:
         return "<%s.%d.%d>" % (node_crc(self.node), _int32(self.id >> 32), _int32(self.id))
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .ids import PID, Alias, Atom
 from .types import LogLevel, MessagePriority
+
+if TYPE_CHECKING:
+    from .application import Application
 
 __all__ = [
     "DEFAULT_PORT",
@@ -71,6 +74,42 @@ DEFAULT_PORT_RANGE = 50
 DEFAULT_REGISTRAR_PORT = 4499
 
 
+class NetworkFlags(enum.IntFlag):
+    """What a node offers its peers, told in the handshake (Ergo's ``gen.NetworkFlags``,
+    the same bits).  A peer that does not offer a feature is asked for it in vain: a
+    remote spawn gets ``NotAllowed`` and an important send ``Unsupported`` at once, and a
+    node answers a request for what it does not offer with ``NotAllowed``."""
+
+    ENABLE = 1
+    REMOTE_SPAWN = 2
+    REMOTE_APPLICATION_START = 4
+    FRAGMENTATION = 8
+    PROXY_TRANSIT = 16
+    PROXY_ACCEPT = 32
+    IMPORTANT_DELIVERY = 64
+
+
+#: what a node offers unless told otherwise: remote spawn (of what ``enable_spawn`` names),
+#: remote application start (of what ``enable_application_start`` names) and important
+#: delivery (no fragmentation or proxies: this runtime has neither)
+DEFAULT_NETWORK_FLAGS = (NetworkFlags.ENABLE | NetworkFlags.REMOTE_SPAWN | NetworkFlags.REMOTE_APPLICATION_START
+                         | NetworkFlags.IMPORTANT_DELIVERY)
+
+
+def _flags(value: object, what: str) -> None:
+    from .errors import Incorrect
+
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 64:
+        raise Incorrect(f"{what} is NetworkFlags (an int of 64 bits), not {value!r}"[:200])
+
+
+def _size(value: object, what: str) -> None:
+    from .errors import Incorrect
+
+    if type(value) is not int or not 0 <= value <= 0xFFFFFFFF:  # type: ignore[operator,unused-ignore]
+        raise Incorrect(f"{what} must be an int in 0..2**32-1 (0: no limit), not {value!r}"[:200])
+
+
 def _seconds(value: object, what: str) -> None:
     from .errors import Incorrect
 
@@ -84,13 +123,18 @@ class AcceptorOptions:
 
     ``host`` defaults to the host part of the node's name; ``port`` is tried first, then the
     next ones up to ``port_range`` in all (0: an ephemeral port).  ``ssl`` is a server
-    ``ssl.SSLContext``: every connection it accepts is TLS.
+    ``ssl.SSLContext``: every connection it accepts is TLS.  ``max_message_size`` and
+    ``flags`` are what the node tells the peers that connect here (the largest frame it
+    accepts from them, what it offers them); None: the network's own
+    (``NetworkOptions``), which its dials tell.
     """
 
     host: str | None = None
     port: int = DEFAULT_PORT
     port_range: int = DEFAULT_PORT_RANGE
     ssl: Any = None
+    max_message_size: int | None = None
+    flags: int | None = None
 
     def __post_init__(self) -> None:
         from .errors import Incorrect
@@ -101,6 +145,10 @@ class AcceptorOptions:
             raise Incorrect(f"AcceptorOptions.port is an int in 0..65535, not {self.port!r}"[:200])
         if type(self.port_range) is not int or not 1 <= self.port_range <= 65536:
             raise Incorrect(f"AcceptorOptions.port_range is an int >= 1, not {self.port_range!r}"[:200])
+        if self.max_message_size is not None:
+            _size(self.max_message_size, "AcceptorOptions.max_message_size")
+        if self.flags is not None:
+            _flags(self.flags, "AcceptorOptions.flags")
 
 
 @dataclass
@@ -113,7 +161,9 @@ class NetworkOptions:
     (the default) means *none configured*: as Ergo does, the node then makes a random one
     when its network starts and logs a warning (:meth:`with_cookie`), so such a node
     accepts only peers given its cookie, never every peer that also left it empty.
-    ``max_message_size`` is the largest frame this node accepts (0: no limit).
+    ``max_message_size`` is the largest frame this node accepts (0: no limit), and
+    ``flags`` (:class:`NetworkFlags`) what it offers its peers; an acceptor may tell the
+    peers it accepts otherwise (``AcceptorOptions``).
     ``pool_size`` is how many TCP links a connection to a peer has (the smaller wish of
     the two nodes).  ``acceptors``: where to listen (default: one acceptor on the node
     name's host, port 11144 or the next free one).  ``ssl`` is the client
@@ -129,6 +179,7 @@ class NetworkOptions:
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     pool_size: int = 3
     acceptors: tuple[AcceptorOptions, ...] = ()
+    flags: int = DEFAULT_NETWORK_FLAGS
     ssl: Any = None
     heartbeat_interval: float = 1.0
     heartbeat_timeout: float = 5.0
@@ -142,9 +193,8 @@ class NetworkOptions:
             raise Incorrect(f"network mode must be enabled, hidden or disabled, not {self.mode!r}"[:200])
         if self.cookie is not None and not isinstance(self.cookie, str):
             raise Incorrect(f"cookie must be a str or None, not {type(self.cookie).__name__}")
-        size = self.max_message_size
-        if type(size) is not int or not 0 <= size <= 0xFFFFFFFF:
-            raise Incorrect(f"max_message_size must be an int in 0..2**32-1 (0: no limit), not {size!r}"[:200])
+        _size(self.max_message_size, "max_message_size")
+        _flags(self.flags, "NetworkOptions.flags")
         if type(self.pool_size) is not int or not 1 <= self.pool_size <= 255:
             raise Incorrect(f"pool_size must be an int in 1..255, not {self.pool_size!r}"[:200])
         acceptors = self.acceptors
@@ -185,6 +235,9 @@ class NodeOptions:
     #: None (the default): a local node, no network, as an Erlang node started without a
     #: name; NetworkOptions(...) makes it a networked one (Ergo enables the network by default)
     network: NetworkOptions | None = None
+    #: applications (``ergo.Application`` instances) loaded and started, in this order,
+    #: when the node starts; the first that fails stops the node and its start raises that error
+    applications: Sequence[Application] = ()
 
 
 @dataclass(frozen=True)
@@ -318,6 +371,8 @@ class ProcessInfo:
     links: tuple[Any, ...] = ()
     monitors: tuple[Any, ...] = ()
     events: tuple[Any, ...] = ()
+    #: the application the process belongs to (a member, or spawned below one), or None
+    application: Atom | None = None
 
 
 @dataclass(frozen=True)
@@ -349,6 +404,9 @@ class NodeInfo:
     registered_names: int
     registered_aliases: int
     registered_events: int
+    #: applications loaded (running or not) and running (Ergo's ApplicationsTotal/Running)
+    applications_total: int = 0
+    applications_running: int = 0
 
 
 def _levels(filter: Iterable[LogLevel | str] | None) -> frozenset[LogLevel]:

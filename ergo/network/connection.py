@@ -45,9 +45,12 @@ def _text(name: Any) -> str:
 class Link(StreamProtocol):
     """One stream to a peer."""
 
-    def __init__(self, network: Network, conn: Connection | None, *, dialer: bool, join: str | None = None) -> None:
+    def __init__(self, network: Network, conn: Connection | None, *, dialer: bool, join: str | None = None,
+                 info: handshake.NodeInfo | None = None) -> None:
         self.network = network
         self.conn = conn
+        #: what this node tells the peer on this link (its acceptor's, or the network's for a dial)
+        self.info = info if info is not None else network.hs_info
         self.dialer = dialer
         self.join = join
         self.stream: Stream | None = None
@@ -69,6 +72,10 @@ class Link(StreamProtocol):
         self.why: str | None = None
         #: bytes held back behind a handshake message that goes out late (buggify), in order
         self._late: list[bytes] | None = None
+        #: (an accepted link) the peer's introduction was accepted: see Network.handshake_introduced
+        self.introduced = False
+        #: close the stream once the late bytes are written (see close_stream)
+        self._close_late = False
 
     # -- the stream's callbacks -------------------------------------------------------
 
@@ -79,10 +86,11 @@ class Link(StreamProtocol):
         self.last_in = self.last_out = now
         if self.dialer:
             assert self.conn is not None
-            self.hs = handshake.Dialer(net.hs_info, net.cookie, expect=_text(self.conn.name), join=self.join,
+            self.hs = handshake.Dialer(self.info, net.cookie, expect=_text(self.conn.name), join=self.join,
                                        random=net.random_bytes)
         else:
-            self.hs = handshake.Acceptor(net.hs_info, net.cookie, peers=net.connection_ids, dialing=net.dialing,
+            self.hs = handshake.Acceptor(self.info, net.cookie, peers=net.connection_ids, dialing=net.dialing,
+                                         accepting=net.accepting, stale=net.stale,
                                          random=net.random_bytes)
         self._write_handshake()
         net.handshake_started(self)
@@ -96,6 +104,10 @@ class Link(StreamProtocol):
         if hs is not None:
             events = hs.receive_data(data)
             self._write_handshake()
+            if not self.dialer and not self.introduced and isinstance(hs, handshake.Acceptor) and hs.introduced:
+                # from now on the peer counts as being connected: no dial of ours may begin
+                self.introduced = True
+                self.network.handshake_introduced(self, hs)
             for event in events:
                 self.hs = None
                 if isinstance(event, handshake.Accepted):
@@ -173,11 +185,24 @@ class Link(StreamProtocol):
         if late and self.stream is not None:
             for out in late:
                 self.stream.write(out)
+            if self._close_late:
+                self.stream.close()
+
+    def close_stream(self) -> None:
+        """Close the stream once what waits behind a late handshake message went out (a
+        slow writer still sends its REFUSE before its FIN; closing at once lost it, and the
+        peer could not tell a crossed dial from a broken one)."""
+        if self.stream is None:
+            return
+        if self._late is not None:
+            self._close_late = True
+            return
+        self.stream.close()
 
     def start_enp(self, accepted: handshake.Accepted) -> None:
         """The handshake succeeded: frames from now on (``accepted.tail`` holds the first bytes)."""
         net = self.network
-        self.codec = self.decoder = enp.LinkCodec.for_link(net.hs_info, accepted.peer, net.registry,
+        self.codec = self.decoder = enp.LinkCodec.for_link(self.info, accepted.peer, net.registry,
                                                            batch_events=True)
         if accepted.tail:
             self.data_received(memoryview(accepted.tail))
@@ -247,8 +272,7 @@ class Link(StreamProtocol):
         if self.codec is not None and not self.lost:
             self._flush()
         self.decoder = self.codec = None
-        if self.stream is not None:
-            self.stream.close()
+        self.close_stream()
 
 
 class Connection:
@@ -259,6 +283,11 @@ class Connection:
         self.name = name
         self.state = DIALING
         self.links: list[Link] = []
+        #: while not up: the accepted link whose handshake this connection waits for (the
+        #: peer's dial), instead of a dial of our own
+        self.accepting: Link | None = None
+        #: what this node offered the peer in the handshake (NetworkFlags), once up
+        self.offered = 0
         self.peer: handshake.NodeInfo | None = None
         self.connection_id = ""
         self.pool_size = 1
@@ -360,8 +389,12 @@ class Connection:
             answer(error, None)
 
     def link_lost(self, link: Link, error: ErgoError | None) -> None:
-        if link in self.links:
-            self.links.remove(link)
+        if link not in self.links:
+            # never part of this connection's pool: our own dial that lost to the peer's
+            # connection (refused as a duplicate, or closed when it came too late), or a join
+            # that was turned away.  Its loss says nothing about the links that carry traffic.
+            return
+        self.links.remove(link)
         if self.state is not UP:
             return
         # One broken link takes the whole connection down, as Erlang's one connection does.

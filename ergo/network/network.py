@@ -18,12 +18,14 @@ local one is told of (a termination, an unregistered name, a deleted alias, an e
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
+from ..gen.application import ApplicationMode, ApplicationOptions
 from ..gen.errors import (
     ErgoError,
     Incorrect,
@@ -34,10 +36,11 @@ from ..gen.errors import (
     ProcessIncarnation,
     Taken,
     Timeout,
+    Unsupported,
 )
 from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 from ..gen.messages import MessageEvent
-from ..gen.options import NetworkOptions, ProcessOptions
+from ..gen.options import NetworkFlags, NetworkOptions, ProcessOptions
 from ..gen.types import MessagePriority
 from ..node.runner import _QUEUE_OF_PRIORITY, MSG, TERMINATED
 from ..scheduler import Future
@@ -173,6 +176,25 @@ class RemoteNode:
             raise Incorrect(f"a name to register is a non-empty str, not {register!r}"[:200])
         return self._network.remote_spawn(self._conn, name, register, args, options)
 
+    def application_start(self, name: str, options: ApplicationOptions | None = None) -> Future[None]:
+        """Start the application ``name`` loaded on the peer, which enabled it for this node
+        (``enable_application_start``), in its spec's mode.  The future completes once it
+        runs there, or fails with what the start raised (``NotAllowed`` if not enabled,
+        ``ApplicationUnknown``, ``ApplicationRunning``, ``ApplicationDepends``, ...)."""
+        return self._network.remote_application_start(self._conn, name, 0, options)
+
+    def application_start_temporary(self, name: str, options: ApplicationOptions | None = None) -> Future[None]:
+        """``application_start`` in temporary mode."""
+        return self._network.remote_application_start(self._conn, name, 1, options)
+
+    def application_start_transient(self, name: str, options: ApplicationOptions | None = None) -> Future[None]:
+        """``application_start`` in transient mode."""
+        return self._network.remote_application_start(self._conn, name, 2, options)
+
+    def application_start_permanent(self, name: str, options: ApplicationOptions | None = None) -> Future[None]:
+        """``application_start`` in permanent mode."""
+        return self._network.remote_application_start(self._conn, name, 3, options)
+
     def disconnect(self) -> None:
         """Close the connection (everything watching the peer is told ``NoConnection``)."""
         if self._conn.state is UP:
@@ -197,9 +219,10 @@ class Network:
         self.cookie: str = options.cookie  # type: ignore[assignment]  # with_cookie made one
         self.mode = options.mode
         self.registry = edf.DEFAULT
+        #: what this node tells the peers it dials (an acceptor may tell its own: _acceptor_info)
         self.hs_info = handshake.NodeInfo(
             name=_text(node._name), creation=node._creation, max_message_size=options.max_message_size,
-            pool_size=options.pool_size,
+            pool_size=options.pool_size, flags=int(options.flags),
         )
         self.log = node._log  # the node's logger: its lines name the node
         if warning:
@@ -209,9 +232,15 @@ class Network:
         #: the live mappings the handshake's Acceptor reads
         self.connection_ids: dict[str, str] = {}
         self.dialing: set[str] = set()
+        #: the names whose connection waits for an accepted handshake past its introduction
+        self.accepting = _Accepting(self._pending)
         self._listeners: list[Any] = []
+        #: what each acceptor tells its peers, in the order of _listeners
+        self._acceptor_infos: list[handshake.NodeInfo] = []
         self._routes: list[tuple[str, re.Pattern[str], NetworkRoute, int]] = []
         self._spawnable: dict[str, tuple[Callable[..., Any], frozenset[str] | None]] = {}
+        #: applications remote nodes may start here: name -> the nodes allowed (None: all)
+        self._startable: dict[str, frozenset[str] | None] = {}
         self._consumers: dict[str, RemoteConsumer] = {}
         #: links whose handshake has not ended yet, in the order they began (a dict, not a
         #: set: a node's stop aborts them in this order, the same in every run of a seed)
@@ -236,7 +265,9 @@ class Network:
             from ..gen.options import AcceptorOptions
 
             for acceptor in self.options.acceptors or (AcceptorOptions(),):
-                listener = self._listen(acceptor.host or host, acceptor)
+                info = self._acceptor_info(acceptor)
+                listener = self._listen(acceptor.host or host, acceptor, self._accepts(info))
+                self._acceptor_infos.append(info)
                 self._listeners.append(listener)
                 bound_host, port = listener.address
                 routes.append(Route(acceptor.host or host, port, acceptor.ssl is not None))
@@ -245,19 +276,29 @@ class Network:
         if self.options.registrar_port is not None:
             self._start_registrar(host, tuple(routes), self.options.registrar_port)
 
-    def _listen(self, host: str, acceptor: Any) -> Any:
+    def _accepts(self, info: handshake.NodeInfo) -> Callable[[], Link]:
+        """The protocol factory of an acceptor that tells its peers ``info``."""
+        return lambda: Link(self, None, dialer=False, info=info)
+
+    def _acceptor_info(self, acceptor: Any) -> handshake.NodeInfo:
+        """What this node tells the peers that connect through ``acceptor``."""
+        info = self.hs_info
+        if acceptor.max_message_size is not None:
+            info = dataclasses.replace(info, max_message_size=acceptor.max_message_size)
+        if acceptor.flags is not None:
+            info = dataclasses.replace(info, flags=int(acceptor.flags))
+        return info
+
+    def _listen(self, host: str, acceptor: Any, factory: Callable[[], Link]) -> Any:
         port, last = acceptor.port, acceptor.port + acceptor.port_range - 1
         while True:
             try:
-                return self.transport.listen(host, port, self._accepted_link, ssl=acceptor.ssl)
+                return self.transport.listen(host, port, factory, ssl=acceptor.ssl)
             except Taken:
                 if port == 0 or port >= min(last, 65535):
                     name = _text(self._node._name)
                     raise Taken(f"no free port for {name} in {acceptor.port}..{last} on {host}") from None
                 port += 1
-
-    def _accepted_link(self) -> Link:
-        return Link(self, None, dialer=False)
 
     def _start_registrar(self, host: str, routes: tuple[Route, ...], port: int) -> None:
         self._registrar = EsrdRegistrar(self.scheduler, self.transport, host, port=port, log=self.log)
@@ -417,7 +458,9 @@ class Network:
         conn.attempt = attempt
 
         def done(f: Future[Any]) -> None:
-            if f._exception is not None:
+            # an attempt ended on purpose (the peer's connection kept, or ours given up) is
+            # no longer the connection's: its failure is not the connection's
+            if f._exception is not None and conn.attempt is attempt:
                 self._dial_failed(conn, f._exception if isinstance(f._exception, ErgoError)
                                   else NoConnection(str(f._exception)))
 
@@ -471,6 +514,47 @@ class Network:
         link.hs = None
         self.handshake_refused(link, hs, events[0] if events else None)
 
+    def handshake_introduced(self, link: Link, hs: Any) -> None:
+        """An accepted link's handshake took the peer's introduction (READY is still to
+        come).  From now on the peer counts as being connected, as Erlang's net_kernel
+        marks it pending: a send to it waits for this handshake instead of dialing (a dial
+        now would make a second connection, and frames of one sender could take both), and
+        a dial of ours to it, crossed and losing (``hs.crossed``), ends here."""
+        name = hs.peer_name
+        old = self._connections.get(name)
+        if old is not None:  # the handshake let it in: a later run of the peer (see stale)
+            self.connection_down(old, NoConnection(
+                f"{name} started again (creation {hs.peer_creation}): the connection to its run of "
+                f"creation {old.creation} is gone"))
+        conn = self._pending.get(name)
+        if conn is not None and conn.state is DIALING and conn.accepting is None:
+            self._end_own_dial(conn)
+        else:  # (a second introduction from one name is refused by the handshake: see accepting)
+            conn = self._pending[name] = Connection(self, Atom(name))
+        conn.accepting = link
+
+    def stale(self, name: str, creation: int) -> bool:
+        """Whether the connection to ``name`` is to a run earlier than one of ``creation``:
+        the peer was restarted and this node has not noticed yet (its heartbeats would,
+        within their timeout).  Erlang replaces such a connection too."""
+        conn = self._connections.get(name)
+        return conn is not None and conn.creation < creation
+
+    def _end_own_dial(self, conn: Connection) -> None:
+        """Our dial of ``conn`` loses to the peer's: its attempt stops, its links close
+        (they never joined the pool, so their loss says nothing), its timer ends; what was
+        queued on ``conn`` waits for the peer's connection."""
+        self.dialing.discard(_text(conn.name))
+        dialing, conn.attempt = conn.attempt, None
+        for own in list(conn.links):
+            own.close()
+        conn.links = []
+        if conn.timer is not None:
+            conn.timer.cancel()
+            conn.timer = None
+        if dialing is not None and not dialing.done():
+            dialing.set_exception(NoConnection("ended: the peer's connection to this node is kept"))
+
     def handshake_accepted(self, link: Link, hs: Any, accepted: handshake.Accepted) -> None:
         self._handshaking.pop(link, None)
         if self._stopped:
@@ -488,7 +572,7 @@ class Network:
                 else:
                     link.close()
                 return
-            if conn.state is not DIALING:  # given up meanwhile (timeout, crossed)
+            if conn.state is not DIALING or conn.accepting is not None:  # given up meanwhile (timeout, crossed)
                 link.close()
                 return
             conn.dialed = True
@@ -502,19 +586,14 @@ class Network:
                 link.start_enp(accepted)
                 return
             conn = self._pending.get(name)
-            if conn is None or conn.state is not DIALING:
-                conn = Connection(self, Atom(name))
-            elif accepted.crossed:
-                # our own dial to this peer loses (see handshake.keeps_own_dial): end it
-                dialing = getattr(conn, "attempt", None)
-                conn.attempt = None
-                for own in list(conn.links):
-                    own.close()
-                conn.links = []
-                if dialing is not None and not dialing.done():
-                    dialing.set_exception(NoConnection("crossed: the peer's connection is kept"))
+            if conn is None or conn.state is not DIALING or conn.accepting is not link:
+                # taken down since its introduction (the node stopping): nothing waits for it
+                link.close()
+                return
+            conn.accepting = None
             conn.dialed = False
         conn.peer = peer
+        conn.offered = link.info.flags
         conn.connection_id = accepted.connection_id
         conn.pool_size = accepted.pool_size
         conn.add_link(link)
@@ -541,22 +620,30 @@ class Network:
     def handshake_refused(self, link: Link, hs: Any, refused: handshake.Refused | None) -> None:
         self._handshaking.pop(link, None)
         reason = refused.reason if refused is not None else handshake.HandshakeTruncated()
-        if link.stream is not None:
-            link.stream.close()
+        link.close_stream()
         if self._stopped:
             return
         if not link.dialer:
             peer = getattr(hs, "peer_name", None) or (link.stream.peer if link.stream is not None else "?")
             if not isinstance(reason, handshake.SimultaneousConnect):
                 self.log.warning("network: refused a connection from %s: %s", peer, reason)
+            waiting = self._pending.get(hs.peer_name) if link.introduced else None
+            if waiting is not None and waiting.accepting is link:
+                # what waited for this handshake (sends, watches, calls) is told it failed
+                self.connection_down(waiting, NoConnection(
+                    f"the connection from {peer} failed in its handshake: {reason}"))
             return
         conn = link.conn
         if conn is None or link.join is not None or conn.state is not DIALING:
             return
         if isinstance(reason, handshake.SimultaneousConnect):
             return  # the peer's own dial is the one both keep: it arrives as an accepted link
-        if link not in conn.links and getattr(conn, "attempt", None) is None:
-            return  # our crossed dial, ended on purpose
+        if conn.accepting is not None or (link not in conn.links and getattr(conn, "attempt", None) is None):
+            # our dial, ended on purpose: the peer's own dial is past its introduction here
+            # and becomes this connection (its READY may come after this refusal, "already
+            # connected"); failing now would tell every watcher NoConnection and drop what
+            # waits.  The accepted handshake's own timeout bounds the wait.
+            return
         self._dial_failed(conn, NoConnection(f"{_text(conn.name)} refused the connection: {reason}"))
 
     # -- losing a connection ----------------------------------------------------------------
@@ -583,6 +670,9 @@ class Network:
         if attempt is not None and not attempt.done():
             # the dial is given up: the transport stops it (and frees its port), as its contract says
             attempt.set_exception(error)
+        accepting, conn.accepting = conn.accepting, None
+        if accepting is not None and accepting.stream is not None and not accepting.stream.closing:
+            accepting.stream.abort()  # the peer's dial this connection waited for
         for link in list(conn.links):
             link.why = link.why or str(error)
             if graceful:
@@ -665,10 +755,19 @@ class Network:
     def send_frame(self, conn: Connection, msg: Any, order: int) -> None:
         conn.send(msg, order)
 
-    def _check_creation(self, conn: Connection, to: Any) -> None:
+    def _check_creation(self, conn: Connection, to: Any) -> Connection:
+        """The connection to use for ``to``: ``conn``, or a new one if ``to`` belongs to a
+        later run of the peer than ``conn`` (restarted, not noticed yet: ``conn`` is stale
+        and goes down).  ``ProcessIncarnation`` for an earlier run's PID."""
         if type(to) is PID and conn.state is UP and to.creation != conn.creation:
+            if to.creation > conn.creation:
+                self.connection_down(conn, NoConnection(
+                    f"{_text(conn.name)} started again (creation {to.creation}): the connection to its run "
+                    f"of creation {conn.creation} is gone"))
+                return self.connection(to.node)
             raise ProcessIncarnation(f"{to} belongs to an earlier incarnation of {_text(conn.name)} "
                                      f"(creation {to.creation}, now {conn.creation})")
+        return conn
 
     def send(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> None:
         # a sender sends to one peer many times over: its process, connection and link,
@@ -677,14 +776,20 @@ class Network:
         if last is not None and last[0] is from_ and last[1] is to.node and type(to) is PID:
             _f, _n, p, conn, link = last
             if conn.state is UP and not link.lost and not p._important and not p._compression.enable:
-                out = link.codec.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
-                if out:
-                    link._write(out)
-                if not link._flushing:
-                    link._flushing = True
-                    self.scheduler.call_soon(link._flush)
-                conn.frames_out += 1
-                return
+                try:
+                    out = link.codec.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
+                except ProcessIncarnation:
+                    if to.creation < conn.creation:
+                        raise
+                    # a later run's PID: the path below finds the connection stale
+                else:
+                    if out:
+                        link._write(out)
+                    if not link._flushing:
+                        link._flushing = True
+                        self.scheduler.call_soon(link._flush)
+                    conn.frames_out += 1
+                    return
         node = self._node
         p = node._processes.get(from_.id) if from_.node == node._name else None  # _sender inlined
         if p is not None and p._pid is not from_ and p._pid != from_:
@@ -697,7 +802,7 @@ class Network:
         compression = p._compression if p is not None and p._compression.enable else None
         if type(to) is PID and compression is None and conn.state is UP:
             # the hot path: no SendPID object, the link's codec encodes the fields (and checks
-            # the recipient's creation, raising ProcessIncarnation as _check_creation does).
+            # the recipient's creation, raising ProcessIncarnation for any other).
             # Connection.send's choice of link, inlined (one Python frame less per message):
             # a sender's order key keeps the link it first took while that link lives
             order = 1 + from_.id % 255  # enp.order_key
@@ -705,25 +810,32 @@ class Network:
             if link is None or link.lost:
                 links = conn.links
                 link = conn.routes[order] = links[order % len(links)]
-            if p is not None:
-                self._last_send = (from_, to.node, p, conn, link)
-            out = link.codec.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
-            if out:
-                link._write(out)
-            if not link._flushing:
-                link._flushing = True
-                self.scheduler.call_soon(link._flush)
-            conn.frames_out += 1
-            return
-        self._check_creation(conn, to)
+            try:
+                out = link.codec.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
+            except ProcessIncarnation:
+                if to.creation < conn.creation:
+                    raise
+                # a later run's PID: the connection is stale (see _check_creation)
+            else:
+                if p is not None:
+                    self._last_send = (from_, to.node, p, conn, link)
+                if out:
+                    link._write(out)
+                if not link._flushing:
+                    link._flushing = True
+                    self.scheduler.call_soon(link._flush)
+                conn.frames_out += 1
+                return
+        conn = self._check_creation(conn, to)
         conn.send(_SEND[type(to)](from_, to, message, _PRIORITY[priority]), enp.order_key(from_), compression)
 
     def send_important(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> Future[None]:
         """Send and learn whether it reached the mailbox: the future completes on the
         peer's acknowledgement or fails with what it said (``ProcessUnknown``,
         ``MailboxFull``, ``NoConnection``...).  A failure nobody looked for is logged."""
-        conn = self.connection(to.node)
-        self._check_creation(conn, to)
+        conn = self._check_creation(self.connection(to.node), to)
+        if conn.peer is not None and not conn.peer.flags & NetworkFlags.IMPORTANT_DELIVERY:
+            raise Unsupported(f"{_text(conn.name)} does not offer important delivery (its NetworkFlags)")
         p = self._sender(from_)
         compression = p._compression if p is not None and p._compression.enable else None
         ref = self._node.make_ref()
@@ -745,8 +857,7 @@ class Network:
 
     def request(self, from_: PID, to: Any, ref: Ref, message: Any, priority: MessagePriority) -> Connection:
         """Send a call; returns the connection, which owes the caller an answer (or a failure)."""
-        conn = self.connection(to.node)
-        self._check_creation(conn, to)
+        conn = self._check_creation(self.connection(to.node), to)
         p = self._sender(from_)
         compression = p._compression if p is not None and p._compression.enable else None
         conn.send(_REQUEST[type(to)](from_, to, ref, message, _PRIORITY[priority]), enp.order_key(from_),
@@ -776,8 +887,7 @@ class Network:
                 conn.send(enp.ResponseError(sender, to, ref, e), enp.order_key(sender))
 
     def exit(self, from_: PID, to: PID, reason: BaseException) -> None:
-        conn = self.connection(to.node)
-        self._check_creation(conn, to)
+        conn = self._check_creation(self.connection(to.node), to)
         conn.send(enp.SendExit(from_, to, reason), enp.order_key(from_))
 
     def watch(self, target: Any, link: bool, by: PID | None = None) -> None:
@@ -797,8 +907,7 @@ class Network:
         ref = node.make_ref()
         frame = enp.Link if link else enp.Monitor
         try:
-            conn = self.connection(target.node)
-            self._check_creation(conn, target)
+            conn = self._check_creation(self.connection(target.node), target)
             conn.send(frame(node._core_pid, target, ref), enp.order_key(by) if by is not None else 0)
         except ErgoError as e:  # no route, a connection down, an old PID: told as a refusal is
             self.scheduler.call_soon(node._pubsub.remote_refused, target, link, e)
@@ -839,6 +948,9 @@ class Network:
         if options is not None:
             for key in ("mailbox_size", "important_delivery"):
                 fields[key] = getattr(options, key, None)
+        if conn.peer is not None and not conn.peer.flags & NetworkFlags.REMOTE_SPAWN:
+            fut.set_exception(NotAllowed(f"{_text(conn.name)} does not offer remote spawn (its NetworkFlags)"))
+            return fut
         node = self._node
         ref = node.make_ref()
         current = node._current
@@ -857,6 +969,39 @@ class Network:
                 fut.set_exception(Malformed(f"{_text(conn.name)} answered a spawn with {kind}, not a PID"))
             else:
                 fut.set_result(result)
+
+        conn.waiting[ref] = answered
+        return fut
+
+    def remote_application_start(self, conn: Connection, name: str, mode: int,
+                                 options: ApplicationOptions | None) -> Future[None]:
+        fut: Future[None] = Future()
+        if not isinstance(name, str) or not name:
+            raise Incorrect(f"a remote application start names an application, a non-empty str, not {name!r}"[:200])
+        if options is None:
+            options = ApplicationOptions()
+        elif not isinstance(options, ApplicationOptions):
+            raise Incorrect(f"options are ApplicationOptions or None, not {type(options).__name__}")
+        fields = {"env": dict(options.env), "log_level": str(options.log_level)}
+        if conn.peer is not None and not conn.peer.flags & NetworkFlags.REMOTE_APPLICATION_START:
+            fut.set_exception(NotAllowed(f"{_text(conn.name)} does not offer remote application start "
+                                         "(its NetworkFlags)"))
+            return fut
+        node = self._node
+        ref = node.make_ref()
+        current = node._current
+        from_ = current._pid if current is not None and hasattr(current, "_pid") else node._core_pid
+        try:
+            conn.send(enp.ApplicationStart(from_, ref, name, mode, fields), 0)
+        except ErgoError as e:  # the connection is down, or the env cannot travel: the future says so
+            fut.set_exception(e)
+            return fut
+
+        def answered(error: BaseException | None, result: Any) -> None:
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(None)
 
         conn.waiting[ref] = answered
         return fut
@@ -1068,6 +1213,8 @@ class Network:
         pid: PID | None = None
         entry = self._spawnable.get(f.name)
         try:
+            if not conn.offered & NetworkFlags.REMOTE_SPAWN:
+                raise NotAllowed(f"{_text(node._name)} does not offer {_text(conn.name)} remote spawn (NetworkFlags)")
             if entry is None or (entry[1] is not None and _text(conn.name) not in entry[1]):
                 raise NotAllowed(f"{_text(node._name)} does not let {_text(conn.name)} spawn {f.name!r} (enable_spawn)")
             factory = entry[0]
@@ -1082,6 +1229,26 @@ class Network:
         except Exception as e:  # a factory that raised: the requester learns why
             error = Incorrect(f"spawning {f.name!r} failed: {type(e).__name__}: {e}"[:400])
         conn.send(enp.Result(f.from_, f.ref, error, pid), 0)
+
+    def _on_application_start(self, conn: Connection, f: Any) -> None:
+        node = self._node
+        error: BaseException | None = None
+        try:
+            if not conn.offered & NetworkFlags.REMOTE_APPLICATION_START:
+                raise NotAllowed(f"{_text(node._name)} does not offer {_text(conn.name)} remote application start "
+                                 "(NetworkFlags)")
+            if f.name not in self._startable or (
+                    (allowed := self._startable[f.name]) is not None and _text(conn.name) not in allowed):
+                raise NotAllowed(f"{_text(node._name)} does not let {_text(conn.name)} start the application "
+                                 f"{f.name!r} (enable_application_start)")
+            opts = f.options
+            options = ApplicationOptions(env=dict(opts.get("env") or {}), log_level=opts.get("log_level") or "default")
+            node._apps.start(f.name, ApplicationMode(f.mode) if f.mode else None, options)
+        except ErgoError as e:
+            error = e
+        except Exception as e:  # a member's init that raised: the requester learns why
+            error = Incorrect(f"starting the application {f.name!r} failed: {type(e).__name__}: {e}"[:400])
+        conn.send(enp.Result(f.from_, f.ref, error, None), 0)
 
     def _on_undecodable(self, conn: Connection, f: Any) -> None:
         msg = f.message
@@ -1131,13 +1298,17 @@ class Network:
         may spawn here, and each peer (links, messages and bytes in and out)."""
         return {
             "mode": self.mode,
-            "acceptors": [{"host": lst.address[0], "port": lst.address[1]} for lst in self._listeners],
+            "acceptors": [{"host": lst.address[0], "port": lst.address[1], "max_message_size": info.max_message_size,
+                           "flags": NetworkFlags(info.flags)}
+                          for lst, info in zip(self._listeners, self._acceptor_infos)],
             "registrar": self._registrar.info() if self._registrar is not None else None,
             "max_message_size": self.options.max_message_size,
+            "flags": NetworkFlags(self.hs_info.flags),
             "pool_size": self.options.pool_size,
             "routes": [{"match": m, "host": r.host, "port": r.port, "tls": r.tls, "weight": w}
                        for m, _, r, w in self._routes],
             "spawn": sorted(self._spawnable),
+            "application_start": sorted(self._startable),
             "peers": {_text(name): self.peer_info(conn) for name, conn in self._connections.items()},
         }
 
@@ -1149,6 +1320,9 @@ class Network:
             "state": conn.state,
             "uptime": self.scheduler.now() - conn.since if conn.state is UP else 0.0,
             "dialed": conn.dialed,
+            "flags": NetworkFlags(conn.peer.flags) if conn.peer is not None else NetworkFlags(0),
+            "offered": NetworkFlags(conn.offered),
+            "max_message_size": conn.peer.max_message_size if conn.peer is not None else 0,
             "pool_size": conn.pool_size,
             "links": len(conn.links),
             "messages_in": conn.frames_in,
@@ -1171,6 +1345,32 @@ class Network:
     def disable_spawn(self, name: str) -> None:
         if self._spawnable.pop(name, None) is None:
             raise NameUnknownError(f"{name!r} is not enabled for remote spawn")
+
+    def enable_application_start(self, name: str, nodes: Any = None) -> None:
+        """Let peers (all, or the nodes named) start the application ``name`` here (Ergo's
+        ``EnableApplicationStart``); it need not be loaded yet, only when a start comes."""
+        if not isinstance(name, str) or not name:
+            raise Incorrect(f"an application name is a non-empty str, not {name!r}"[:200])
+        self._startable[name] = None if nodes is None else frozenset(_text(_node_name(n)) for n in nodes)
+
+    def disable_application_start(self, name: str) -> None:
+        if name not in self._startable:
+            raise NameUnknownError(f"{name!r} is not enabled for remote application start")
+        del self._startable[name]
+
+
+class _Accepting:
+    """The names whose pending connection waits for an accepted handshake (a live view of
+    ``Network._pending`` for the handshake's ``accepting``)."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self, pending: dict[str, Connection]) -> None:
+        self._pending = pending
+
+    def __contains__(self, name: object) -> bool:
+        conn = self._pending.get(name) if isinstance(name, str) else None
+        return conn is not None and conn.accepting is not None
 
 
 def _text(name: Any) -> str:
@@ -1206,6 +1406,7 @@ _DISPATCH: dict[type, Callable[[Network, Connection, Any], None]] = {
     enp.Result: Network._on_answer,
     enp.Ack: Network._on_answer,
     enp.Spawn: Network._on_spawn,
+    enp.ApplicationStart: Network._on_application_start,
     enp.TerminatePID: Network._on_terminate,
     enp.TerminateProcessID: Network._on_terminate,
     enp.TerminateAlias: Network._on_terminate,

@@ -60,7 +60,7 @@ class Log:
 
     __slots__ = ("_level", "_logging", "_make_source", "_source")
 
-    def __init__(self, logging_: Logging, level: LogLevel, source: Any,
+    def __init__(self, logging_: Logging, level: LogLevel | int, source: Any,
                  make_source: Callable[[], Any] | None = None) -> None:
         self._logging = logging_
         self._level = int(level)
@@ -363,7 +363,7 @@ class Logging:
         handler.close()
 
     def delete_process(self, pid: PID) -> None:
-        if pid not in self._process_loggers:
+        if not self._process_loggers or pid not in self._process_loggers:  # called at every termination
             return
         self._process_loggers.discard(pid)
         for name, h in list(self._handlers.items()):

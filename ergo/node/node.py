@@ -12,9 +12,11 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 from collections.abc import Callable, Iterable, Mapping
+from threading import get_ident as _get_ident
 from types import CoroutineType
 from typing import Any, TypeVar
 
+from ..gen.application import Application, ApplicationInfo, ApplicationMode, ApplicationOptions, ApplicationStatus
 from ..gen.errors import (
     AliasUnknown,
     Incorrect,
@@ -46,8 +48,9 @@ from ..gen.options import (
 )
 from ..gen.types import LogLevel, MessagePriority, ProcessState
 from ..network.network import Network
-from ..scheduler import Future, Scheduler, check_delay
+from ..scheduler import Future, Scheduler, TimerHandle, check_delay
 from ..transport import Transport
+from .application import DEFAULT_STOP_TIMEOUT, Applications
 from .calls import CallTimeouts
 from .env import Env, _env_name
 from .log import Log, Logging
@@ -65,6 +68,7 @@ from .runner import (
     SYSTEM,
     TERMINATED,
     URGENT,
+    WAIT_RESPONSE,
     Runner,
     _holds_from,
     show,
@@ -82,6 +86,7 @@ VERSION = "0.1.0"
 _STOPPING, _STOPPED = "stopping", "stopped"
 _RUNNING = NODE_RUNNING
 _NORMAL = MessagePriority.NORMAL
+_DEFAULT_LEVEL = LogLevel.DEFAULT  # an enum member read from its class costs ~0.1 µs: once per spawn
 _QUEUE_OF = Runner._queue_of
 _DEFAULT_PROCESS_OPTIONS = ProcessOptions()
 
@@ -134,12 +139,20 @@ class Node(Env):
         self._aliases: dict[Alias, Runner] = {}
         self._ids = itertools.count(1001)
         self._refs = itertools.count(1)
+        #: the pending ``send_after`` timers of its processes, cancelled when the node stops
+        self._timers: dict[int, TimerHandle] = {}
+        self._timer_keys = itertools.count()
         self._core_pid = PID(self._name, 1, self._creation)
         #: calls made from outside any process, not answered yet: ref -> entry (see calls.py)
         self._core_pending: dict[Ref, list[Any]] = {}
         #: the deadlines of every call made here
         self._timeouts = CallTimeouts(scheduler, self._expire_call)
         self._pubsub = PubSub(self)
+        self._apps = Applications(self)
+        apps = options.applications
+        if isinstance(apps, (str, bytes)) or not isinstance(apps, (list, tuple)) or not all(
+                isinstance(a, Application) for a in apps):
+            raise Incorrect(f"NodeOptions.applications is a list of Application instances, not {show(apps)}")
         #: the process or meta-process whose handler is running now, if any
         self._current: Runner | None = None
         level = LogLevel.parse(options.log.level)
@@ -175,16 +188,38 @@ class Node(Env):
         refusal stops the node)."""
         net = self._network
         fut = net.registration if net is not None else None
-        if fut is None:
-            return
-        if not fut.done() and self._current is None:
-            try:
-                self._scheduler.run_until(fut, net.options.connect_timeout)  # type: ignore[union-attr]
-            except NotAllowed:
-                return
-        if fut.done() and fut._exception is not None:
+        if fut is not None:
+            waited = True
+            if not fut.done() and self._current is None:
+                try:
+                    self._scheduler.run_until(fut, net.options.connect_timeout)  # type: ignore[union-attr]
+                except NotAllowed:
+                    waited = False
+            if waited and fut.done() and fut._exception is not None:
+                self.stop_force()
+                raise fut._exception
+        self._start_applications()
+
+    def _start_applications(self) -> None:
+        """Load ``NodeOptions.applications``, then start them in order (each one's
+        dependencies first, wherever they are in the list; Ergo loads and starts them one
+        by one, so a dependency listed later is unknown there).  The first that fails stops
+        the node by force (nothing it started is left running) and its error is what
+        starting the node raises."""
+        apps = self._options.applications
+        names: list[Atom] = []
+        try:
+            for app in apps:
+                what = type(app).__qualname__
+                names.append(self._apps.load(app, ()))
+            for name in names:
+                what = name.value
+                if self._apps.info(name).state is not ApplicationStatus.RUNNING:  # a dependency started it
+                    self._apps.start(name, None, None)
+        except BaseException as e:
+            self._log.error("unable to start application %s: %r", what, e)
             self.stop_force()
-            raise fut._exception
+            raise
 
     def wait_for(self, future: Future[T], timeout: float | None = None) -> T:
         """Block until ``future`` (a remote spawn, ``network().connect``, ...) completes and
@@ -280,6 +315,8 @@ class Node(Env):
             registered_names=len(self._names),
             registered_aliases=len(self._aliases),
             registered_events=self._pubsub.size()[2],
+            applications_total=len(self._apps.names()),
+            applications_running=len(self._apps.names(running=True)),
         )
 
     # -- processes -----------------------------------------------------------------------
@@ -294,8 +331,12 @@ class Node(Env):
         return self._spawn(factory, options, args, None, _name(name))
 
     def _spawn(self, factory: Callable[[], Process], options: ProcessOptions | None, args: tuple[Any, ...],
-               parent: Process | None, register: Atom | None) -> PID:
-        self._check_thread("spawn")
+               parent: Process | None, register: Atom | None, app: Any = None, checked: bool = False) -> PID:
+        """``app`` (an application's record, see application.py) spawns one of its members:
+        the node's core is its parent, its env and log level are the application's.
+        ``checked``: ``options`` are the caller's own, checked already and not changed since."""
+        if _get_ident() != self._scheduler.thread:  # _check_thread inlined: one per spawn
+            self._check_thread("spawn")
         if self._state != _RUNNING:
             # a process spawned now would miss the shutdown signal and the stop would wait for it
             raise NodeTerminated(f"node {self._name.value} is {self._state}: no new processes")
@@ -303,7 +344,7 @@ class Node(Env):
             options = _DEFAULT_PROCESS_OPTIONS  # never mutated: _bind only reads it
         elif not isinstance(options, ProcessOptions):
             raise Incorrect(f"options must be ProcessOptions or None, not {type(options).__name__}")
-        else:
+        elif not checked:
             options.check()  # a dataclass can be changed after it was made: check what is used
         for a in args:
             if type(a) is ProcessOptions:  # Ergo's order, spawn(factory, options, *args): say so
@@ -325,20 +366,32 @@ class Node(Env):
         if parent is None:
             parent_pid = leader = self._core_pid
             env = dict(self._env)
-            log_level = self._log.level
+            log_level: LogLevel | int = self._log._level  # the int: the property makes an enum member
+            application = None
+            if app is not None:
+                env.update(app.env)
+                if app.log_level is not _DEFAULT_LEVEL:
+                    log_level = app.log_level
+                application = app.name
         else:
             parent_pid, leader = parent._pid, parent._leader
             env = dict(self._env)
             env.update(parent._env)
-            log_level = parent._log.level
+            log_level = parent._log._level
+            application = parent._application  # what a member spawns belongs to its application
         if options.leader is not None:
             leader = options.leader
-        for k, v in dict(options.env).items():
-            env[_env_name(k)] = v
-        if options.log_level is not LogLevel.DEFAULT:
+        if options.env:
+            for k, v in dict(options.env).items():
+                env[_env_name(k)] = v
+        if options.log_level is not _DEFAULT_LEVEL:
             log_level = options.log_level  # type: ignore[assignment]  # check() made it a LogLevel
-        pid = trusted(PID, self._name, next(self._ids), self._creation)
+        pid = _new(PID)  # trusted() inlined, as in make_ref: one per spawn
+        _set(pid, "node", self._name)
+        _set(pid, "id", next(self._ids))
+        _set(pid, "creation", self._creation)
         behavior._bind(self, pid, parent_pid, leader, env, options, log_level)
+        behavior._application = application
         self._processes[pid.id] = behavior
         if name is not None:
             self._set_name(behavior, name)
@@ -439,11 +492,88 @@ class Node(Env):
             links=tuple(p._linked or ()),
             monitors=tuple(p._monitored or ()),
             events=self._pubsub.events_of(p._pid),
+            application=p._application,
         )
 
     def process_list(self) -> list[PID]:
         self._check_running()
         return [p._pid for p in self._processes.values()]
+
+    # -- applications (Ergo's gen.Node Application* methods; see ergo/node/application.py) --
+
+    def application_load(self, app: Application, *args: Any) -> Atom:
+        """Load ``app``: its ``load(node, *args)`` returns the spec; returns the
+        application's name.  ``Taken`` if one of that name is loaded; ``ApplicationEmpty``,
+        ``ApplicationName``, ``ApplicationDepends`` (on the network, which this node lacks)
+        for a spec that cannot run; ``ApplicationLoadPanic`` if ``load`` raised."""
+        self._check_thread("application_load")
+        self._check_running()
+        return self._apps.load(app, args)
+
+    def application_unload(self, name: str) -> None:
+        """Forget a loaded application; ``ApplicationRunning`` unless it is stopped."""
+        self._check_running()
+        self._apps.unload(name)
+
+    def application_start(self, name: str, options: ApplicationOptions | None = None) -> None:
+        """Start ``name`` in its spec's mode, its dependencies first (each in its own
+        mode).  ``ApplicationUnknown``, ``ApplicationRunning``, ``ApplicationState``
+        (stopping), ``ApplicationDepends`` (a dependency is not loaded, failed, or depends
+        back), or what spawning a member raised (the members spawned before it are killed)."""
+        self._check_thread("application_start")
+        self._apps.start(name, None, options)
+
+    def application_start_temporary(self, name: str, options: ApplicationOptions | None = None) -> None:
+        """``application_start`` in temporary mode, whatever the spec says."""
+        self._check_thread("application_start")
+        self._apps.start(name, ApplicationMode.TEMPORARY, options)
+
+    def application_start_transient(self, name: str, options: ApplicationOptions | None = None) -> None:
+        """``application_start`` in transient mode, whatever the spec says."""
+        self._check_thread("application_start")
+        self._apps.start(name, ApplicationMode.TRANSIENT, options)
+
+    def application_start_permanent(self, name: str, options: ApplicationOptions | None = None) -> None:
+        """``application_start`` in permanent mode, whatever the spec says."""
+        self._check_thread("application_start")
+        self._apps.start(name, ApplicationMode.PERMANENT, options)
+
+    def application_stop(self, name: str, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+        """Stop ``name``: every member gets an exit ``shutdown`` from its parent (the
+        node's core, so it cannot trap it).  Outside a handler this returns once the last
+        member has terminated and ``terminate`` has run, or raises ``ApplicationStopping``
+        after ``timeout`` seconds (the stop goes on); from a handler (or on a running event
+        loop) it returns at once.  A stopped application is no error; one stopping
+        already is ``ApplicationStopping``."""
+        self._check_thread("application_stop")
+        self._check_running()
+        self._apps.stop(name, False, timeout)
+
+    def application_stop_force(self, name: str) -> None:
+        """Kill every member of ``name`` now; it is stopped when this returns."""
+        self._check_thread("application_stop_force")
+        self._check_running()
+        self._apps.stop(name, True, DEFAULT_STOP_TIMEOUT)
+
+    def application_info(self, name: str) -> ApplicationInfo:
+        self._check_running()
+        return self._apps.info(name)
+
+    def application_process_list(self, name: str, limit: int = 0) -> list[PID]:
+        """The PIDs of a running application: its members first, then every process they
+        (and theirs) spawned; at most ``limit`` (0: all).  ``ApplicationState`` unless running."""
+        self._check_running()
+        return self._apps.process_list(name, limit)
+
+    def applications(self) -> list[Atom]:
+        """The names of the loaded applications (running or not), in load order."""
+        self._check_running()
+        return self._apps.names()
+
+    def applications_running(self) -> list[Atom]:
+        """The names of the running applications, in the order they started."""
+        self._check_running()
+        return self._apps.names(running=True)
 
     def meta_info(self, alias: Alias) -> MetaInfo:
         from .meta import MetaProcess
@@ -619,6 +749,32 @@ class Node(Env):
         calls[ref] = from_
         return p
 
+    def _pass_call(self, ref: Ref, old: Runner, new: Runner) -> None:
+        """The call ``ref`` that ``old`` owes an answer is now owed by ``new`` (a pool
+        forwarded it to a worker): the answer ``new`` gives reaches the caller, and if
+        ``new`` terminates first, the caller is told at once."""
+        calls = old._calls_in
+        caller = calls.pop(ref, None) if calls else None
+        if caller is None:
+            return  # nobody waits for it any more (the call timed out)
+        owed = new._calls_in
+        if owed is None:
+            owed = new._calls_in = {}
+        owed[ref] = caller
+        # the caller's record of the call names its target: where a timeout clears the debt
+        if caller.node != self._name:
+            net = self._network
+            if net is not None and net.remote_calls.get(ref) is old:
+                net.remote_calls[ref] = new
+            return
+        if caller.id == 1 and caller == self._core_pid:
+            entry = self._core_pending.get(ref)
+        else:
+            p = self._processes.get(caller.id)
+            entry = p._pending.get(ref) if p is not None and p._pending else None
+        if entry is not None and entry[1] is old:
+            entry[1] = new
+
     def _fail_calls(self, p: Runner, reason: BaseException, detail: str = "") -> None:
         """``p`` terminates with calls it has not answered: fail each caller at once with
         the reason (Erlang's ``gen_server:call`` monitors its target; Ergo lets the caller
@@ -692,7 +848,9 @@ class Node(Env):
         if to.node != self._name:
             self._net(to).exit(from_, to, reason)
             return
-        p = self._local_process(to)
+        p = self._processes.get(to.id)  # _local_process inlined
+        if p is None or p._pid.creation != to.creation:
+            raise ProcessUnknown(f"no process {to} on {self._name}")
         if p._state >= TERMINATED:
             raise ProcessTerminated(f"{to} is terminating")
         p._push_signal(URGENT, (EXIT, from_, None, MessageExitPID(from_, reason)))
@@ -834,9 +992,12 @@ class Node(Env):
             p._pending = None
         if p._calls_in:
             self._fail_calls(p, reason)
-        self._logging.delete_process(p._pid)
+        if self._logging._process_loggers:  # rare: spare every termination the call
+            self._logging.delete_process(p._pid)
         self._pubsub.process_terminated(p, reason, name, aliases)
-        if self._state == _STOPPING and not self._processes:
+        if p._application is not None:
+            self._apps.member_terminated(p, reason)
+        if self._state == _STOPPING and not self._processes and not self._apps.stopping:
             self._finish_stop()
 
     def _delete_alias(self, alias: Alias, owner: PID) -> None:
@@ -891,18 +1052,36 @@ class Node(Env):
             return
         self._state = _STOPPING
         self._log.info("node %s is stopping", self._name.value)
-        for p in list(self._processes.values()):
-            if p._state is ProcessState.WAIT_RESPONSE and not p._holds_stop():
-                # suspended in a sleep (or on an asyncio future): only calls in flight may
-                # hold a stop, so it is stopped where it waits (its finally blocks run)
-                p._terminate(p._shutdown_reason())
-                continue
-            try:
-                self._route_exit(p._parent, p._pid, TerminateReasonShutdown)
-            except (MailboxFull, ProcessUnknown, ProcessTerminated):
-                p._kill()  # it could not be told: no choice left
+        # applications first, the last started first (SPEC §5), then every process left
+        if not self._apps.stop_all(self._stop_processes):
+            self._stop_processes()
+
+    def _stop_processes(self) -> None:
+        if self._state != _STOPPING:
+            return
+        processes = self._processes
+        for p in list(processes.values()):
+            parent = processes.get(p._parent.id)
+            if parent is not None and parent._pid == p._parent and parent._stops_child(p._pid):
+                continue  # its supervisor stops it, in order, before it stops itself
+            self._stop_process(p, p._parent)
         if not self._processes:
             self._finish_stop()
+
+    def _stop_process(self, p: Process, from_: PID) -> None:
+        """Tell ``p`` to stop (an exit ``shutdown`` from ``from_``, its parent, so untrappable),
+        as the node's stop does for every process and a supervisor for each child."""
+        if p._state >= TERMINATED:
+            return
+        if self._state != _RUNNING and p._state is WAIT_RESPONSE and not p._holds_stop():
+            # suspended in a sleep (or on an asyncio future) while the node stops: only calls
+            # in flight may hold a stop, so it is stopped where it waits (its finally blocks run)
+            p._terminate(p._shutdown_reason())
+            return
+        try:
+            self._route_exit(from_, p._pid, TerminateReasonShutdown)
+        except (MailboxFull, ProcessUnknown, ProcessTerminated):
+            p._kill()  # it could not be told: no choice left
 
     def _interrupted(self, exc: BaseException) -> None:
         """A handler (or terminate callback) raised KeyboardInterrupt or SystemExit: begin a
@@ -926,6 +1105,7 @@ class Node(Env):
         self._log.info("node %s is stopping (forced)", self._name.value)
         if self._network is not None:
             self._network.stop(graceful=False)
+        self._apps.kill_all()
         for p in list(self._processes.values()):
             p._kill()
         if self._state != _STOPPED:
@@ -955,6 +1135,10 @@ class Node(Env):
             self._forget_call(entry)
             fut.set_exception(NodeTerminated(f"node {self._name.value} stopped before the reply came"))
         self._timeouts.cancel()
+        timers, self._timers = self._timers, {}
+        for handle in timers.values():
+            handle.cancel()
+        self._apps.abandon()
         if self._network is not None:
             self._network.stop()
         self._log.info("node %s stopped", self._name.value)

@@ -50,6 +50,7 @@ class Process(Runner, Env):
     __slots__ = (
         "__weakref__",
         "_aliases",
+        "_application",
         "_behavior",
         "_linked",
         "_monitored",
@@ -68,12 +69,15 @@ class Process(Runner, Env):
         "_trap_exit",
     )
 
+    #: the application this process belongs to (set by the node's spawn), or None
+    _application: Atom | None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _check_reserved(cls)
 
     def _bind(self, node: Node, pid: PID, parent: PID, leader: PID, env: dict[Any, Any], options: ProcessOptions,
-              log_level: LogLevel) -> None:
+              log_level: LogLevel | int) -> None:
         self._setup(node, options.mailbox_size)
         self._pid = pid
         self._name: Atom | None = None
@@ -265,11 +269,16 @@ class Process(Runner, Env):
         delay = check_delay(delay)
         _check_target(to)  # whether it exists is known only then, but what it is can be checked now
         node = self._node
-        return node._scheduler.call_later(delay, _send_later, node, self._pid, to, message, self._priority)
+        key = next(node._timer_keys)
+        handle = node._scheduler.call_later(delay, _send_later, node, self._pid, to, message, self._priority, key)
+        node._timers[key] = handle  # cancelled if the node stops first
+        return handle
 
     def send_exit(self, to: PID, reason: BaseException) -> None:
         """Send an exit signal; it terminates ``to`` unless it traps exits."""
-        self._node._route_exit(self._pid, to, self._reason(reason))
+        if not isinstance(reason, BaseException):
+            self._reason(reason)  # raises Incorrect, saying why
+        self._node._route_exit(self._pid, to, reason)
 
     def send_exit_meta(self, alias: Alias, reason: BaseException) -> None:
         """Send an exit signal to a meta-process (Ergo's ``SendExitMeta``): it terminates with
@@ -356,7 +365,8 @@ class Process(Runner, Env):
         """Link to a PID, ProcessID, Alias or Event: when it goes away, this process gets an
         exit signal (terminating it unless it traps exits).  For an Event, returns its
         buffered last messages, as ``link_event`` does."""
-        return self._node._pubsub.link(self, target)
+        pubsub = self._node._pubsub
+        return pubsub.add(self, target, pubsub._links, "_linked")  # pubsub.link, one call less
 
     def unlink(self, target: Target | Event) -> None:
         self._node._pubsub.unlink(self, target)
@@ -364,7 +374,8 @@ class Process(Runner, Env):
     def monitor(self, target: Target | Event) -> list[MessageEvent] | None:
         """Monitor a PID, ProcessID, Alias or Event: when it goes away, this process gets a
         ``MessageDown*`` message.  For an Event, returns its buffered last messages."""
-        return self._node._pubsub.monitor(self, target)
+        pubsub = self._node._pubsub
+        return pubsub.add(self, target, pubsub._monitors, "_monitored")  # pubsub.monitor, one call less
 
     def demonitor(self, target: Target | Event) -> None:
         self._node._pubsub.demonitor(self, target)
@@ -405,6 +416,11 @@ class Process(Runner, Env):
     def _on_terminate(self, reason: BaseException) -> None:
         """Call the behaviour's terminate callback."""
 
+    def _stops_child(self, pid: PID) -> bool:
+        """Whether this process stops its child ``pid`` itself when the node stops (a
+        supervisor does, in reverse start order): the node then leaves the child to it."""
+        return False
+
     # -- termination ---------------------------------------------------------------------
 
     def _terminate(self, reason: BaseException) -> None:
@@ -412,7 +428,7 @@ class Process(Runner, Env):
         if state is TERMINATED or state is ZOMBEE:
             return
         self._state = TERMINATED
-        if not self._in_coro:
+        if not self._in_coro and (self._coro is not None or self._waiting is not None):
             self._close_coroutine()
         node = self._node
         previous = node._current
@@ -424,7 +440,9 @@ class Process(Runner, Env):
         finally:
             node._current = previous
         # terminate() was told how the process died; who watched it is told why
-        node._unregister(self, unwrap_reason(reason))
+        if isinstance(reason, ExitSignal):  # unwrap_reason's test inlined: most reasons are not wrapped
+            reason = unwrap_reason(reason)
+        node._unregister(self, reason)
 
     def _kill(self) -> None:
         """Terminate at once with reason ``kill``: untrappable, whatever the process is doing."""
@@ -535,10 +553,12 @@ class _Sleep(Future[None]):
         return True
 
 
-def _send_later(node: Node, sender: PID, to: Any, message: Any, priority: MessagePriority) -> None:
+def _send_later(node: Node, sender: PID, to: Any, message: Any, priority: MessagePriority, key: int) -> None:
     """The send of a ``send_after`` timer.  The timer holds the sender's PID, not the
     process: the message goes even if the sender has terminated meanwhile (as in Ergo),
-    and a pending timer never keeps a terminated process in memory."""
+    and a pending timer never keeps a terminated process in memory.  A node's stop
+    cancels the timers still pending (``Node._timers``): a stopped node leaves none."""
+    node._timers.pop(key, None)
     try:
         node._route_send(sender, to, message, priority)
     except Exception as e:  # the target may be gone by now: that is not the sender's crash

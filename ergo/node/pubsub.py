@@ -34,7 +34,7 @@ from ..gen.errors import (
     TargetUnknown,
     Unregistered,
 )
-from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
+from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref, trusted
 from ..gen.messages import (
     MessageDownAlias,
     MessageDownEvent,
@@ -101,7 +101,7 @@ class PubSub:
         node = self._node
         t = type(target)
         if t is PID:
-            if target == consumer._pid:
+            if target.id == consumer._pid.id and target == consumer._pid:  # the ids first: __eq__ is Python code
                 raise NotAllowed(f"{consumer._pid} cannot link to or monitor itself")
             p = node._processes.get(target.id)
             if p is None or p._pid.creation != target.creation:
@@ -138,10 +138,14 @@ class PubSub:
 
     def add(self, consumer: Process, target: Any, table: dict[Any, Any], mine_attr: str) -> list[MessageEvent] | None:
         """Add a link (``table`` is the links) or a monitor; return buffered events for an event."""
-        target = self._local(target)
         t = type(target)
         remote = False
-        if t is Atom:  # a node name, as in Ergo's Link(target any)
+        if t is PID and target.node == self._node._name:
+            pass  # the common case, a local PID: checked below
+        elif (t is Event or t is ProcessID) and not target.node:
+            target = self._local(target)
+            t = type(target)
+        elif t is Atom:  # a node name, as in Ergo's Link(target any)
             if target == self._node._name:
                 raise NotAllowed(f"{consumer._pid} cannot link to or monitor its own node")
             self._node._net(target)
@@ -157,15 +161,15 @@ class PubSub:
         if not remote:
             self._check_target(consumer, target)
         mine = getattr(consumer, mine_attr)
-        if mine is not None and target in mine:
-            raise TargetExist(f"{consumer._pid} already watches {target}")
         if mine is None:
             mine = {}
             setattr(consumer, mine_attr, mine)
+        # one lookup each, not a test and a store: hashing a PID is a call of Python code
+        n = len(mine)
         mine[target] = None
-        consumers = table.get(target)
-        if consumers is None:
-            consumers = table[target] = {}
+        if len(mine) == n:
+            raise TargetExist(f"{consumer._pid} already watches {target}")
+        consumers = table.setdefault(target, {})
         consumers[consumer._pid] = None
         if remote:
             if len(consumers) == 1:  # the first local watcher of this kind: subscribe there
@@ -228,10 +232,12 @@ class PubSub:
 
     def add_link_quietly(self, consumer: Process, target: PID) -> None:
         """The spawn options link_parent / link_child: no checks, both sides are alive."""
-        if consumer._linked is None:
-            consumer._linked = {}
-        if target not in consumer._linked:
-            consumer._linked[target] = None
+        linked = consumer._linked
+        if linked is None:
+            linked = consumer._linked = {}
+        n = len(linked)
+        linked[target] = None
+        if len(linked) != n:  # a new one (one lookup, not a test and a store)
             self._links.setdefault(target, {})[consumer._pid] = None
 
     # -- a target went away ------------------------------------------------------------
@@ -270,7 +276,7 @@ class PubSub:
                 told.add(c)
             else:
                 c = processes.get(pid.id)
-            if c is None or c._pid != pid:
+            if c is None or (c._pid is not pid and c._pid != pid):  # the table holds the consumer's own PID
                 continue
             mine = getattr(c, mine_attr)
             if mine is not None:
@@ -349,14 +355,17 @@ class PubSub:
         The caller has already released the name and aliases, so a watcher that hears of
         the termination can take the name at once.
         """
-        self.consumer_gone(p)
+        if p._linked or p._monitored:
+            self.consumer_gone(p)
+        else:
+            p._linked = p._monitored = None  # as consumer_gone leaves them
         pid = p._pid
         self.fire(pid, reason, pid)
         if name is not None:
-            self.fire(ProcessID(name, self._node._name), reason, pid)
+            self.fire(trusted(ProcessID, name, self._node._name), reason, pid)  # both parts are Atoms already
         for alias in aliases:
             self.fire(alias, reason, pid)
-        for event in self._produced.pop(pid, ()):
+        for event in self._produced.pop(pid, ()) if self._produced else ():
             del self._events[event]
             self.fire(event, reason, pid)
 

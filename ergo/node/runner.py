@@ -155,7 +155,26 @@ class Runner:
             q = self._q_system
             if q and _holds_from(q, item[1]):
                 queue = SYSTEM
-        self._push(queue, item, False)
+                q = None
+            else:  # the common case, _push inlined (a signal is never refused: no limit)
+                q = self._q_urgent
+                if q is None:
+                    q = self._q_urgent = deque()
+        else:
+            q = self._q_system
+            if q is None:
+                q = self._q_system = deque()
+        if queue == MAIN or q is None:
+            self._push(queue, item, False)
+            return
+        q.append(item)
+        self._messages_in += 1
+        node = self._node
+        if node._tracer is not None:
+            node._tracer.delivered(self, queue, item)
+        if self._state is SLEEP:
+            self._state = RUNNING
+            node._scheduler.call_soon(self._run)
 
     def _push_main(self, item: tuple) -> None:
         """The hot path of ``send``: ``_push(MAIN, item)`` without the dispatch on the queue."""
@@ -212,7 +231,7 @@ class Runner:
     def _activate(self) -> None:
         """Leave init: sleep, or run at once if messages arrived during init."""
         if self._state is INIT:
-            if self._has_items():
+            if self._q_urgent or self._q_system or self._q_main or self._q_log:  # _has_items inlined: per spawn
                 self._state = RUNNING
                 self._node._scheduler.call_soon(self._run)
             else:
@@ -261,7 +280,7 @@ class Runner:
         if state is RUNNING:
             if self._coro is not None:
                 return
-            if self._has_items():
+            if self._q_urgent or self._q_system or self._q_main or self._q_log:  # _has_items inlined
                 node._scheduler.call_soon(self._run)
             else:
                 self._state = SLEEP

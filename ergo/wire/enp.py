@@ -66,6 +66,7 @@ __all__ = [
     "MAGIC",
     "VERSION",
     "Ack",
+    "ApplicationStart",
     "Demonitor",
     "FrameDecoder",
     "Heartbeat",
@@ -145,6 +146,7 @@ _A_STR_OR_NIL = _Kind("a str or nil", (str, _NONE))
 # link / monitor targets (an Atom is a node's name)
 _A_TARGET = _Kind("a PID, ProcessID, Alias, Event or Atom", (PID, ProcessID, Alias, Event, Atom))
 _PRIORITY = _Kind("an int 0..2 (MessagePriority)", None, low=0, high=2)
+_APP_MODE = _Kind("an int 0..3 (0: the spec's ApplicationMode)", None, low=0, high=3)
 _AN_I64 = _Kind("an int of 64 signed bits", None, low=_I64[0], high=_I64[1])
 _A_U64 = _Kind("an int of 64 unsigned bits", None, low=0, high=(1 << 64) - 1)
 _ANY_VALUE = _Kind("any value", None, blob=True)
@@ -426,6 +428,23 @@ class Spawn(_Frame):
     register: str | None
     options: dict[Any, Any]
     args: tuple[Any, ...]
+
+
+@_frame(161, _A_PID, _A_REF, _A_STR, _APP_MODE, _A_MAP)
+class ApplicationStart(_Frame):
+    """A remote application start: start the application ``name`` loaded on the receiving
+    node, which enabled it for the sender (``enable_application_start``).
+
+    ``mode`` is 1 temporary, 2 transient, 3 permanent, or 0 for the mode of its spec;
+    ``options`` holds ``env`` (a map) and ``log_level`` (its name) of the start.  Answered
+    by :class:`Result` (``result`` nil).
+    """
+
+    from_: PID
+    ref: Ref
+    name: str
+    mode: int
+    options: dict[Any, Any]
 
 
 @_frame(170, _A_PID, _A_PID, _A_REF, _AN_ERROR_OR_NIL)

@@ -31,14 +31,13 @@ import os
 import struct
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
-from enum import IntFlag
 from typing import Any
 
 import msgpack
 
 from ergo.gen.errors import ErgoError, Incorrect, Malformed
 from ergo.gen.ids import Atom
-from ergo.gen.options import DEFAULT_MAX_MESSAGE_SIZE
+from ergo.gen.options import DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_NETWORK_FLAGS, NetworkFlags
 
 from . import enp
 from ._brief import brief, brief_error
@@ -83,19 +82,8 @@ _NAMES = {
 _HEADER = struct.Struct(">BBBH")  # magic, version, type, body length
 
 
-class NetworkFlags(IntFlag):
-    """What a node offers its peers (Ergo's ``gen.NetworkFlags``, same bits)."""
-
-    ENABLE = 1
-    REMOTE_SPAWN = 2
-    REMOTE_APPLICATION_START = 4
-    FRAGMENTATION = 8
-    PROXY_TRANSIT = 16
-    PROXY_ACCEPT = 32
-    IMPORTANT_DELIVERY = 64
-
-
-DEFAULT_FLAGS = NetworkFlags.ENABLE | NetworkFlags.REMOTE_SPAWN | NetworkFlags.IMPORTANT_DELIVERY
+#: what a node offers its peers (Ergo's ``gen.NetworkFlags``, same bits), and its default
+DEFAULT_FLAGS = DEFAULT_NETWORK_FLAGS
 
 
 class HandshakeError(ErgoError):
@@ -532,6 +520,15 @@ class Acceptor(_Handshake):
     introduction from a connected name is a :class:`DuplicateName`, and a JOIN must name a
     connection in it.
 
+    ``stale(name, creation)``, if given, says whether the connection to ``name`` is to an
+    earlier run than one introducing itself with ``creation`` (a restart this node has not
+    noticed yet): such an introduction is accepted, and the connection layer drops the
+    stale connection (see ``Network.handshake_introduced``).
+
+    ``accepting`` holds the names whose introduction another acceptor of this node took,
+    its handshake not yet ended (pass a live view): a second introduction from one of them
+    is a :class:`DuplicateName` too.
+
     ``dialing`` holds the names this node is dialing right now (its own handshakes not yet
     ended; pass the live set).  An introduction from one of them means the two handshakes
     crossed: by :func:`keeps_own_dial`, this node either refuses it with
@@ -548,12 +545,16 @@ class Acceptor(_Handshake):
         *,
         peers: Mapping[str, str] | None = None,
         dialing: Container[str] = (),
+        accepting: Container[str] = (),
+        stale: Callable[[str, int], bool] | None = None,
         random: Callable[[int], bytes] = os.urandom,
     ) -> None:
         super().__init__(node, cookie, random)
         self.peers: Mapping[str, str] = peers if peers is not None else {}
         self.dialing = dialing
-        #: the authenticated peer's name once its introduction was accepted, else None
+        self.accepting = accepting
+        self.stale = stale
+        #: the authenticated peer's name once its introduction (or JOIN) was accepted, else None
         self.peer_name: str | None = None
         self._crossed = False
         self._nonce = random(NONCE_SIZE)
@@ -564,6 +565,24 @@ class Acceptor(_Handshake):
         self._joining = False
         self.state = "wait_hello"
         self._expect = (HELLO,)
+
+    @property
+    def introduced(self) -> bool:
+        """True once the peer's full introduction (an INTRODUCE, not a JOIN) was accepted:
+        from then on the connection layer takes the peer as being connected to it (the
+        rule above), until this handshake ends."""
+        return self.peer_name is not None and not self._joining
+
+    @property
+    def peer_creation(self) -> int | None:
+        """The creation the peer introduced itself with (None before its introduction)."""
+        return self._peer.creation if self._peer is not None else None
+
+    @property
+    def crossed(self) -> bool:
+        """The introduction came while this node was dialing the peer, and the peer's dial
+        wins (see :func:`keeps_own_dial`): the connection layer ends its own."""
+        return self._crossed
 
     def _on(self, mtype: int, body: dict[Any, Any]) -> None:
         if mtype == HELLO:
@@ -583,8 +602,10 @@ class Acceptor(_Handshake):
             if name == self.node.name:
                 raise DuplicateName(f"the peer calls itself {name!r}, this node's own name")
             if mtype == INTRODUCE:
-                if name in self.peers:
+                if name in self.peers and not (self.stale is not None and self.stale(name, info["creation"])):
                     raise DuplicateName(f"a node named {name!r} is already connected")
+                if name in self.accepting:
+                    raise DuplicateName(f"a connection from a node named {name!r} is already in its handshake")
                 if name in self.dialing:
                     if keeps_own_dial(self.node.name, name):
                         raise SimultaneousConnect(

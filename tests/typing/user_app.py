@@ -148,6 +148,35 @@ def simulated() -> int:
     return int(total) + info.messages_in + (where.id if where else 0)
 
 
+class Tree(ergo.Supervisor):
+    """A typed supervisor: its init returns the spec; the API is used from a handler."""
+
+    def init(self, size: int) -> ergo.SupervisorSpec:
+        return ergo.SupervisorSpec(
+            children=[ergo.SupervisorChildSpec("counter", Counter, (size,), restart=ergo.SupervisorStrategy.PERMANENT)],
+            type=ergo.SupervisorType.REST_FOR_ONE,
+            restart=ergo.SupervisorRestart(intensity=3, period=1.0, keep_order=True),
+        )
+
+    def handle_call(self, from_: PID, ref: Ref, request: Any) -> list[ergo.SupervisorChild]:
+        pid: PID | None = self.add_child(ergo.SupervisorChildSpec("extra", Counter))
+        if pid is None:
+            self.disable_child("extra")
+        return self.children()
+
+    def handle_child_terminate(self, name: Atom, pid: PID, reason: BaseException) -> None:
+        self.log.info("%s %s ended: %s", name, pid, reason)
+
+
+def supervised() -> int:
+    s = sim.Sim(seed=2)
+    node = s.start_node("tree@localhost", NodeOptions(log=ergo.LogOptions(default_logger=False)))
+    tree = node.spawn(Tree, 5)
+    children = node.call(tree, "children")
+    node.stop()
+    return len(children)
+
+
 async def on_asyncio() -> int:
     node = net.start_node("web@localhost", handle_signals=False)
     assert_type(node, Node)

@@ -53,7 +53,7 @@ def test_every_documented_message_type_has_a_frame():
     assert names == {
         "SendPID", "SendProcessID", "SendAlias", "SendEvent", "SendExit",
         "RequestPID", "RequestProcessID", "RequestAlias", "Response", "ResponseError",
-        "Link", "Unlink", "Monitor", "Demonitor", "Result", "Spawn", "Ack",
+        "Link", "Unlink", "Monitor", "Demonitor", "Result", "Spawn", "ApplicationStart", "Ack",
         "TerminatePID", "TerminateProcessID", "TerminateAlias", "TerminateEvent", "Heartbeat",
     }  # fmt: skip
 

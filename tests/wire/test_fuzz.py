@@ -367,6 +367,7 @@ _GOOD_FIELD = {  # a valid value for each kind of field, so the spoiled field is
     "a str or nil": None,
     "a PID, ProcessID, Alias, Event or Atom": _PID,
     "an int 0..2 (MessagePriority)": 1,
+    "an int 0..3 (0: the spec's ApplicationMode)": 2,
     "an int of 64 signed bits": -5,
     "an int of 64 unsigned bits": 5,
     "any value": 1,

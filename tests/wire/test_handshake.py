@@ -182,6 +182,37 @@ def test_duplicate_name_already_connected_is_refused():
     assert isinstance(a.reason, hs.DuplicateName) and isinstance(d.reason, hs.DuplicateName)
 
 
+def test_a_second_introduction_while_one_from_that_name_is_accepted_is_refused():
+    pipe = Pipe(hs.Dialer(NODE_A, COOKIE), hs.Acceptor(NODE_B, COOKIE, accepting={"a@localhost"})).run()
+    d, a = refusals(pipe)
+    assert isinstance(a.reason, hs.DuplicateName) and "in its handshake" in str(a.reason)
+    assert isinstance(d.reason, hs.DuplicateName)
+
+
+def test_an_introduction_of_a_later_run_than_the_connected_one_is_accepted_when_stale_says_so():
+    asked: list[tuple[str, int]] = []
+
+    def stale(name: str, creation: int) -> bool:
+        asked.append((name, creation))
+        return creation > 1
+
+    later = hs.NodeInfo("a@localhost", 2)
+    acceptor = hs.Acceptor(NODE_B, COOKIE, peers={"a@localhost": "c1"}, stale=stale)
+    Pipe(hs.Dialer(later, COOKIE), acceptor).run()
+    assert acceptor.introduced and acceptor.peer_creation == 2 and asked == [("a@localhost", 2)]
+    same = hs.Acceptor(NODE_B, COOKIE, peers={"a@localhost": "c1"}, stale=stale)
+    d, a = refusals(Pipe(hs.Dialer(hs.NodeInfo("a@localhost", 1), COOKIE), same).run())
+    assert isinstance(a.reason, hs.DuplicateName)
+
+
+def test_an_acceptor_says_when_it_took_the_introduction_and_whether_it_crossed():
+    acceptor = hs.Acceptor(NODE_B, COOKIE, dialing={"a@localhost"})
+    assert not acceptor.introduced
+    Pipe(hs.Dialer(NODE_A, COOKIE), acceptor).run()
+    crossed = hs.keeps_own_dial("a@localhost", "b@localhost")  # b loses when a keeps its own
+    assert acceptor.introduced is crossed and acceptor.crossed is crossed
+
+
 def test_peer_using_our_own_name_is_refused():
     twin = hs.NodeInfo("b@localhost", 5)
     d, a = refusals(Pipe(hs.Dialer(twin, COOKIE), hs.Acceptor(NODE_B, COOKIE)).run())

@@ -105,6 +105,7 @@ SAMPLES = [
     enp.Link(A, B, REF),
     enp.Result(A, REF, None, 1),
     enp.Spawn(A, REF, "f", None, {}, ()),
+    enp.ApplicationStart(A, REF, "app", 0, {}),
     enp.Ack(A, B, REF, None),
     enp.TerminatePID(A, ValueError("x")),
     enp.Heartbeat(1),

@@ -342,8 +342,8 @@ def test_network_flag_bits_are_ergos_as_documented():
     assert {int(bit): name.strip().upper().replace(" ", "_") for bit, name in documented.items()} == {
         int(f): f.name for f in hs.NetworkFlags}
     assert hs.DEFAULT_FLAGS == hs.NetworkFlags.ENABLE | hs.NetworkFlags.REMOTE_SPAWN | \
-        hs.NetworkFlags.IMPORTANT_DELIVERY
-    assert hs.NodeInfo("a@h", 1).flags == 1 | 2 | 64
+        hs.NetworkFlags.REMOTE_APPLICATION_START | hs.NetworkFlags.IMPORTANT_DELIVERY
+    assert hs.NodeInfo("a@h", 1).flags == 1 | 2 | 4 | 64
 
 
 BOUNDS = {
@@ -415,7 +415,7 @@ def test_the_documented_macs_and_bodies_byte_by_byte():
     kind, body = message(introduce)
     info_d = body["info"]
     assert kind == 3 and body["mac"] == mac(b"ergo-introduce", nd, na, info_d)
-    assert msgpack.unpackb(info_d) == {"name": "d@h", "creation": 5, "flags": 67,
+    assert msgpack.unpackb(info_d) == {"name": "d@h", "creation": 5, "flags": 71,
                                        "max_message_size": DEFAULT_MAX, "pool_size": 4, "version": enp.VERSION}
     acceptor.receive_data(introduce)
     accept = acceptor.data_to_send()

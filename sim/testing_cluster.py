@@ -1,0 +1,686 @@
+"""A Hypothesis state machine over a simulated cluster of three hosts, against a model.
+
+:class:`ClusterMachine` drives one node on each of three simulated hosts (``n1@host1`` ..
+``n3@host3``, static routes, fast heartbeats) through spawns, links, monitors, sends,
+exits, partitions both ways and one way, repairs, host crashes, restarts (a new creation)
+and the passing of time, and checks what the processes heard against
+:class:`ClusterModel`, a model of what Ergo guarantees across nodes:
+
+* **Order and no duplicates** (checked after every step): the messages of one sender to
+  one recipient arrive in the order sent, each at most once, and only to the process they
+  were addressed to (a PID of an earlier creation of a node never reaches its new run);
+  a message whose send raised never arrives.
+* **Notices** (after every step): a link or monitor fires at most once, and with a reason
+  the model allows: the target's own reason once it ended; ``NoConnection`` or ``Timeout``
+  only if a fault touched the two hosts (a partition, a crash) from ``BOUND`` seconds
+  before the watch was made until now; ``ProcessIncarnation`` for a target of an earlier
+  run; ``ProcessUnknown`` for a remote target that ended before (or about when) it was
+  watched.
+* **Settled states** (after :meth:`ClusterMachine.settle_and_check`, which runs the clock
+  ``BOUND`` seconds with no fault changing meanwhile): a watch of an ended target has
+  fired; so has every watch across a cut (``NoConnection`` once the heartbeats find it,
+  or the dial's ``Timeout``); a message sent while its two hosts were calm (no fault from
+  ``BOUND`` seconds before the send until now) to a process still alive has arrived; and
+  every node's link and monitor tables hold exactly the model's watches (of local
+  consumers, and of peers subscribed to local targets).
+
+The model says nothing about exact instants: when a cut is found depends on where the
+heartbeat timers stand, so timing-dependent outcomes are allowed sets, checked once the
+clock has run past the heartbeat timeout.  Every process traps exits, so a link is told
+as a message and never ends its consumer (``PubSubMachine`` covers exit cascades on one
+node).
+
+Hypothesis is a test dependency: import this module (or ``sim.testing``) from tests only.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from ergo import (
+    PID,
+    Actor,
+    ErgoError,
+    MessageDownPID,
+    MessageExitPID,
+    NoConnection,
+    Node,
+    NotAllowed,
+    ProcessIncarnation,
+    ProcessUnknown,
+    TargetExist,
+    TerminateReason,
+    TerminateReasonKill,
+    TerminateReasonNormal,
+    TerminateReasonPanic,
+    TerminateReasonShutdown,
+    Timeout,
+)
+
+from .host import Host
+from .scenario import node_options, route
+from .sim import Sim
+
+__all__ = ["ClusterJournal", "ClusterMachine", "ClusterModel", "Peer"]
+
+#: tell a :class:`Peer` ``("stop", PANIC)`` and it raises a plain exception: a panic
+PANIC = "panic"
+#: the reasons of a cut-off: the connection was lost, or the dial to the peer gave up
+_CUT = (NoConnection, Timeout)
+
+
+class ClusterJournal:
+    """What each process heard, in the order it handled it (every run of every host)."""
+
+    def __init__(self) -> None:
+        self.heard: dict[PID, list[Any]] = {}
+
+
+def _send_all(p: Peer, items: list[tuple[PID, int]]) -> list[ErgoError | None]:
+    """Send ``("m", sender, to, seq)`` to each ``to`` in one turn; what each send raised."""
+    out: list[ErgoError | None] = []
+    for to, seq in items:
+        try:
+            p.send(to, ("m", p.pid, to, seq))
+            out.append(None)
+        except ErgoError as e:
+            out.append(e)
+    return out
+
+
+_OPS: dict[str, Any] = {
+    "link": lambda p, t: p.link(t),
+    "monitor": lambda p, t: p.monitor(t),
+    "send": _send_all,
+}
+
+
+class Peer(Actor):
+    """A process of the cluster machine: traps exits and writes down what it hears.
+
+    ``init(journal)``.  A call ``(op, *args)`` makes it do ``op`` itself (``("link", t)``,
+    ``("monitor", t)``, ``("send", [(to, seq), ...])``) and replies ``("ok", result)`` or
+    ``("error", exception)``; the message ``("stop", reason)`` makes it stop with
+    ``reason`` (raised; :data:`PANIC`: a plain exception)."""
+
+    def init(self, journal: ClusterJournal) -> None:
+        self.journal = journal
+        self.trap_exit = True
+        journal.heard[self.pid] = []
+
+    def handle_message(self, from_: PID, message: Any) -> None:
+        if type(message) is tuple and len(message) == 2 and message[0] == "stop":
+            if message[1] == PANIC:
+                raise RuntimeError("told to panic")
+            raise message[1]
+        self.journal.heard[self.pid].append(message)
+
+    def handle_call(self, from_: PID, ref: Any, request: Any) -> Any:
+        op, *args = request
+        try:
+            return ("ok", _OPS[op](self, *args))
+        except ErgoError as e:
+            return ("error", e)
+
+
+# -- the model ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Proc:
+    pid: PID
+    host: str
+    alive: bool = True
+    died_at: float | None = None
+    #: what its watchers are told it ended with; None: it vanished with its host (a crash)
+    reason: BaseException | None = None
+
+
+@dataclass
+class _Watch:
+    consumer: PID
+    target: PID
+    kind: str  # "link" | "monitor"
+    created: float
+
+
+@dataclass
+class _Sent:
+    seq: int
+    at: float
+    error: ErgoError | None
+
+
+class ClusterModel:
+    """Who exists, who watches whom, what was sent, and which faults touched which hosts.
+
+    Faults are kept as intervals of virtual time per pair of hosts (a partition either way)
+    and per host (down from its crash until it is up again), so that the model can say
+    whether two hosts were *calm* over a window: the runtime's guarantees that depend on
+    timing (a loss, a ``NoConnection``) are allowed exactly when they were not.
+    """
+
+    def __init__(self, hosts: list[str], bound: float) -> None:
+        self.hosts = hosts
+        self.bound = bound
+        self.now = 0.0
+        self.up = dict.fromkeys(hosts, True)
+        #: the creation of each host's node (its latest run)
+        self.creation = dict.fromkeys(hosts, 0)
+        #: directed cuts in force: (from host, to host), in the order they were made (a dict:
+        #: nothing here iterates a set, so a program replays exactly)
+        self.cuts: dict[tuple[str, str], None] = {}
+        self._cut_since: dict[tuple[str, str], float] = {}
+        self._cut_spans: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        self._down_since: dict[str, float] = {}
+        self._down_spans: dict[str, list[tuple[float, float]]] = {h: [] for h in hosts}
+        self.procs: dict[PID, _Proc] = {}
+        #: the watches in force: (consumer, target, kind) -> watch
+        self.watches: dict[tuple[PID, PID, str], _Watch] = {}
+        self.sent: dict[tuple[PID, PID], list[_Sent]] = {}
+        self.last_seq: dict[tuple[PID, PID], int] = {}
+        self.delivered: set[tuple[PID, PID, int]] = set()
+
+    @staticmethod
+    def _pair(a: str, b: str) -> tuple[str, str]:
+        return (a, b) if a <= b else (b, a)
+
+    def alive(self, pid: PID) -> bool:
+        p = self.procs.get(pid)
+        return p is not None and p.alive
+
+    def live(self) -> list[PID]:
+        return [pid for pid, p in self.procs.items() if p.alive]
+
+    def cut_pairs(self) -> list[tuple[str, str]]:
+        """The pairs of hosts with a cut in force (either way), sorted."""
+        return sorted(dict.fromkeys(self._pair(a, b) for a, b in self.cuts))
+
+    def cut_between(self, a: str, b: str) -> bool:
+        return (a, b) in self.cuts or (b, a) in self.cuts
+
+    def disturbed(self, a: str, b: str, since: float) -> bool:
+        """Whether a fault touched hosts ``a`` and ``b`` (a partition between them, either
+        of them down) at any time from ``since`` until now."""
+        spans = list(self._down_spans[a]) + list(self._down_spans[b])
+        spans += [(t, self.now) for h, t in self._down_since.items() if h in (a, b)]
+        if a != b:
+            pair = self._pair(a, b)
+            spans += self._cut_spans.get(pair, [])
+            if pair in self._cut_since:
+                spans.append((self._cut_since[pair], self.now))
+        return any(end >= since and start <= self.now for start, end in spans)
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def partition(self, a: str, b: str, oneway: bool) -> None:
+        self.cuts[(a, b)] = None
+        if not oneway:
+            self.cuts[(b, a)] = None
+        self._cut_since.setdefault(self._pair(a, b), self.now)
+
+    def repair(self, a: str, b: str) -> None:
+        self.cuts.pop((a, b), None)
+        self.cuts.pop((b, a), None)
+        pair = self._pair(a, b)
+        if pair in self._cut_since:
+            self._cut_spans.setdefault(pair, []).append((self._cut_since.pop(pair), self.now))
+
+    def crash(self, host: str) -> None:
+        self.up[host] = False
+        self._down_since[host] = self.now
+        for p in self.procs.values():
+            if p.host == host and p.alive:
+                p.alive, p.died_at, p.reason = False, self.now, None
+        for key in [k for k in self.watches if self.procs[k[0]].host == host]:
+            del self.watches[key]
+
+    def restarted(self, host: str, creation: int) -> None:
+        self.up[host] = True
+        self.creation[host] = creation
+        self._down_spans[host].append((self._down_since.pop(host), self.now))
+
+    # -- operations ------------------------------------------------------------------------
+
+    def spawn(self, pid: PID, host: str) -> None:
+        self.procs[pid] = _Proc(pid, host)
+
+    def watch(self, consumer: PID, target: PID, kind: str) -> tuple[type[ErgoError], ...]:
+        """The errors the node may raise for the watch (empty: it must succeed); if it
+        succeeds the caller records it with :meth:`watched`."""
+        if (consumer, target, kind) in self.watches:
+            return (TargetExist,)
+        if target.node == consumer.node:  # local: checked at once
+            if target == consumer:
+                return (NotAllowed,)
+            if not self.alive(target):
+                return (ProcessUnknown, ProcessIncarnation) if target.creation != consumer.creation \
+                    else (ProcessUnknown,)
+        return ()  # a remote watch returns at once; a refusal arrives as its notice
+
+    def watched(self, consumer: PID, target: PID, kind: str) -> None:
+        self.watches[(consumer, target, kind)] = _Watch(consumer, target, kind, self.now)
+
+    def end(self, pid: PID, reason: BaseException) -> None:
+        p = self.procs[pid]
+        p.alive, p.died_at, p.reason = False, self.now, reason
+        for key in [k for k in self.watches if k[0] == pid]:
+            del self.watches[key]
+        # watches of it on its own node fire at once; remote ones when the Terminate arrives
+
+    def send(self, sender: PID, to: PID, seq: int, error: ErgoError | None) -> None:
+        self.sent.setdefault((sender, to), []).append(_Sent(seq, self.now, error))
+
+    # -- what the nodes say ----------------------------------------------------------------
+
+    def heard_message(self, recipient: PID, message: Any) -> None:
+        """``recipient`` handled ``("m", sender, to, seq)``: check and record it."""
+        _, sender, to, seq = message
+        assert to == recipient, (
+            f"{recipient} got a message sent to {to}: an old creation's PID reached a new run ({message})")
+        key = (sender, recipient)
+        sent = {s.seq: s for s in self.sent.get(key, ())}
+        assert seq in sent, f"{recipient} got seq {seq} from {sender}, which was never sent to it"
+        assert sent[seq].error is None, (
+            f"{recipient} got seq {seq} from {sender}, whose send raised {sent[seq].error!r}")
+        last = self.last_seq.get(key, -1)
+        assert seq != last and (sender, recipient, seq) not in self.delivered, (
+            f"{recipient} got seq {seq} from {sender} twice (a duplicate)")
+        assert seq > last, f"{recipient} got seq {seq} from {sender} after seq {last}: reordered"
+        self.last_seq[key] = seq
+        self.delivered.add((sender, recipient, seq))
+
+    def heard_notice(self, consumer: PID, kind: str, target: PID, reason: BaseException) -> None:
+        """``consumer`` was told that ``target`` is gone (by a link or a monitor): it must
+        watch it in the model, and ``reason`` must be one the model allows."""
+        w = self.watches.pop((consumer, target, kind), None)
+        assert w is not None, (
+            f"{consumer} was told {target} is gone ({kind}, {reason!r}) with no such {kind} in force: "
+            "a duplicate notice, or one of a watch that should have been released")
+        why = self._disallowed(w, reason)
+        assert why is None, f"{consumer} was told {target} is gone ({kind}) with {reason!r}: {why}"
+
+    def _disallowed(self, w: _Watch, reason: BaseException) -> str | None:
+        t = self.procs.get(w.target)
+        c = self.procs[w.consumer]
+        dead = t is not None and not t.alive
+        if dead and t is not None and t.reason is not None and reason == t.reason:
+            return None
+        th = t.host if t is not None else w.target.node.split("@", 1)[1]
+        cut_off = self.disturbed(c.host, th, w.created - self.bound)
+        if isinstance(reason, _CUT):
+            return None if cut_off else "no fault touched the two hosts, so nothing was cut off"
+        if isinstance(reason, ProcessIncarnation):
+            # of an earlier run; or (today) of the new run, told over the old run's connection
+            # before this node found that its host restarted (see tests/test_cluster_model.py)
+            old = w.target.creation < self.creation[th]
+            return None if old or cut_off else "its node was not restarted"
+        if isinstance(reason, ProcessUnknown):
+            assert t is not None
+            early = dead and t.died_at is not None and t.died_at <= w.created + self.bound
+            return None if early or (dead and cut_off) else "the target was alive when it was watched"
+        if not dead:
+            return "the target is alive"
+        return f"it ended with {t.reason!r}" if t is not None else "unknown target"
+
+
+# -- the machine --------------------------------------------------------------------------
+
+
+def _from(strategy: Any) -> st.SearchStrategy[Any]:
+    return st.runner().flatmap(strategy)
+
+
+def _live(machine: ClusterMachine) -> st.SearchStrategy[PID]:
+    return st.sampled_from(machine.model.live())
+
+
+def _any(machine: ClusterMachine) -> st.SearchStrategy[PID]:
+    """Mostly a live process (on any host), sometimes one that is gone (or of an old run)."""
+    m = machine.model
+    return st.one_of(st.sampled_from(m.live()), st.sampled_from(m.live()), st.sampled_from(list(m.procs)))
+
+
+def _burst(machine: ClusterMachine) -> st.SearchStrategy[list[PID]]:
+    """Recipients of a burst: up to four processes, each sent one to four messages in a row."""
+    runs = st.lists(st.tuples(_any(machine), st.integers(1, 4)), min_size=1, max_size=4)
+    return runs.map(lambda rs: [to for to, n in rs for _ in range(n)])
+
+
+def _up_host(machine: ClusterMachine) -> st.SearchStrategy[str]:
+    return st.sampled_from([h for h in machine.hosts if machine.model.up[h]])
+
+
+def _faults(machine: ClusterMachine) -> st.SearchStrategy[tuple[str, tuple[Any, ...]]]:
+    """A fault the state allows: (method, arguments)."""
+    m = machine.model
+    hs = machine.hosts
+    pairs = [(a, b) for a in hs for b in hs if a != b]
+    # mostly two hosts whose nodes are connected: a cut between idle hosts shows little
+    talking = [(a, b) for a, b in pairs if m.up[a] and m.up[b] and machine.connected(a, b)]
+    cuts = st.one_of(st.sampled_from(talking), st.sampled_from(pairs)) if talking else st.sampled_from(pairs)
+    partition: st.SearchStrategy[tuple[str, tuple[Any, ...]]] = st.builds(
+        lambda p, oneway, wait: ("partition", (p[0], p[1], oneway, wait)), cuts, st.booleans(), st.booleans())
+    choices = [partition, partition]  # twice as likely as a crash, which ends every process of a host
+    cut = m.cut_pairs()
+    if cut:  # as likely as a new partition: cuts do not pile up, and reconnections follow
+        choices.append(st.sampled_from(cut).map(lambda p: ("heal", p)))
+        choices.append(st.just(("heal_all", ())))
+    up = [h for h in hs if m.up[h]]
+    if len(up) >= 2:
+        choices.append(st.builds(lambda h, wait: ("crash", (h, wait)), st.sampled_from(up), st.booleans()))
+    down = [h for h in hs if not m.up[h]]
+    if down:
+        choices.append(st.sampled_from(down).map(lambda h: ("restart", (h,))))
+    return st.one_of(choices)
+
+
+_STOPS = [TerminateReasonNormal, TerminateReasonShutdown, TerminateReason("custom"), PANIC, "kill"]
+_MAX_PROCESSES = 9
+
+
+class ClusterMachine(RuleBasedStateMachine):
+    """Spawns, links, monitors, sends, exits and faults on three simulated hosts, against
+    :class:`ClusterModel` (see the module's docstring for what is checked, and when).
+
+    Run it as a test with ``TestCluster = ClusterMachine.TestCase`` (set its ``settings``)
+    or ``hypothesis.stateful.run_state_machine_as_test(ClusterMachine)``.  Subclass to
+    change ``seed`` or the heartbeat settings, or to plant a bug: ``plant(node)`` is called
+    on every node as it starts (a host's restart starts a new one).
+    """
+
+    seed = 1
+    hosts = ["host1", "host2", "host3"]
+    heartbeat_interval = 1.0
+    heartbeat_timeout = 3.0
+    connect_timeout = 2.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: how long after a fault its effects may still show: a cut is found within the
+        #: heartbeat timeout plus an interval, a dial gives up after connect_timeout
+        self.bound = self.heartbeat_timeout + 2 * self.heartbeat_interval + self.connect_timeout + 1.0
+        self.sim = Sim(self.seed)
+        self.journal = ClusterJournal()
+        self.model = ClusterModel(list(self.hosts), self.bound)
+        self.nodes: dict[str, Node] = {}
+        self._seen: dict[PID, int] = {}
+        self._seq: dict[PID, int] = {}
+        self.options = node_options(heartbeat_interval=self.heartbeat_interval,
+                                    heartbeat_timeout=self.heartbeat_timeout,
+                                    connect_timeout=self.connect_timeout)
+        for h in self.hosts:
+            self.sim.on_start(h, self._start)
+            self.model.creation[h] = self.nodes[h].creation
+
+    def node_name(self, host: str) -> str:
+        return f"n{self.hosts.index(host) + 1}@{host}"
+
+    def _start(self, host: Host) -> None:
+        node = host.start_node(self.node_name(host.name), self.options)
+        self.plant(node)
+        self.nodes[host.name] = node
+        for other in self.hosts:
+            if other != host.name:
+                route(node, self.node_name(other))
+
+    def connected(self, a: str, b: str) -> bool:
+        """Whether the node of host ``a`` holds a connection to that of ``b``."""
+        return any(str.__str__(n) == self.node_name(b) for n in self.nodes[a].network().nodes())
+
+    def plant(self, node: Node) -> None:
+        """Change a node as it starts (a test plants a bug here); nothing by default."""
+
+    # -- driving ---------------------------------------------------------------------------
+
+    def settle(self) -> None:
+        """Run everything due now, and nothing later."""
+        env = self.sim.world.env
+        while env.peek() <= env.now:
+            env.step()
+        self.model.now = self.sim.now
+
+    def node_of(self, pid: PID) -> Node:
+        return self.nodes[self.model.procs[pid].host]
+
+    def ask(self, pid: PID, op: str, *args: Any) -> tuple[str, Any]:
+        """Make ``pid`` do ``op`` itself: ``("ok", result)`` or ``("error", exception)``."""
+        try:
+            answer: tuple[str, Any] = self.node_of(pid).call(pid, (op, *args))
+        except ErgoError as e:
+            answer = ("error", e)
+        self.settle()
+        return answer
+
+    # -- rules -----------------------------------------------------------------------------
+
+    @initialize(counts=st.lists(st.integers(1, 2), min_size=3, max_size=3))
+    def first_processes(self, counts: list[int]) -> None:
+        for host, n in zip(self.hosts, counts, strict=False):
+            for _ in range(n):
+                self.spawn(host)
+
+    @precondition(lambda self: len(self.model.live()) < _MAX_PROCESSES and any(self.model.up.values()))
+    @rule(host=_from(_up_host))
+    def spawn(self, host: str) -> None:
+        pid = self.nodes[host].spawn(Peer, self.journal)
+        self.model.spawn(pid, host)
+        self.settle()
+
+    def _watch(self, consumer: PID, target: PID, kind: str) -> None:
+        self.model.now = self.sim.now
+        may_fail = self.model.watch(consumer, target, kind)
+        status, result = self.ask(consumer, kind, target)
+        if status == "ok":
+            assert not may_fail, f"{kind} {consumer} -> {target} succeeded; the model expects {may_fail}"
+            self.model.watched(consumer, target, kind)
+        else:
+            assert isinstance(result, may_fail), f"{kind} {consumer} -> {target} raised {result!r}; " \
+                f"the model expects {'success' if not may_fail else may_fail}"
+
+    @precondition(lambda self: self.model.live())
+    @rule(consumer=_from(_live), watched=_from(_any))
+    def link(self, consumer: PID, watched: PID) -> None:
+        self._watch(consumer, watched, "link")
+
+    @precondition(lambda self: self.model.live())
+    @rule(consumer=_from(_live), watched=_from(_any))
+    def monitor(self, consumer: PID, watched: PID) -> None:
+        self._watch(consumer, watched, "monitor")
+
+    @precondition(lambda self: self.model.live())
+    @rule(sender=_from(_live), recipients=_from(_burst))
+    def send(self, sender: PID, recipients: list[PID]) -> None:
+        """A burst in one turn of the sender, a message to each of ``recipients`` in order:
+        the frames of one turn go out together, where one that took the wrong link of the
+        pool would overtake another."""
+        items = []
+        for to in recipients:
+            self._seq[sender] = self._seq.get(sender, 0) + 1
+            items.append((to, self._seq[sender]))
+        self.model.now = self.sim.now
+        status, errors = self.ask(sender, "send", items)
+        assert status == "ok", errors
+        m = self.model
+        for (to, seq), error in zip(items, errors, strict=True):
+            m.send(sender, to, seq, error)
+            if error is not None:
+                th = to.node.split("@", 1)[1]
+                calm = not m.disturbed(m.procs[sender].host, th, m.now - m.bound)
+                assert not (calm and m.alive(to)), f"a send to live {to} raised {error!r} with no fault about"
+
+    @precondition(lambda self: self.model.live())
+    @rule(pid=_from(_live), how=st.sampled_from(_STOPS))
+    def exit(self, pid: PID, how: Any) -> None:
+        node = self.node_of(pid)
+        self.model.now = self.sim.now
+        if how == "kill":
+            node.kill(pid)
+            reason: BaseException = TerminateReasonKill
+        else:
+            node.send(pid, ("stop", how))
+            reason = TerminateReasonPanic if how == PANIC else how
+        self.model.end(pid, reason)
+        self.settle()
+
+    @rule(what=_from(_faults))
+    def fault(self, what: tuple[str, Any]) -> None:
+        """One rule for every fault, so that faults are not most of what happens."""
+        how, arg = what
+        getattr(self, how)(*arg)
+
+    def partition(self, a: str, b: str, oneway: bool, wait: bool = False) -> None:
+        """Cut ``a`` -> ``b`` (and ``b`` -> ``a`` unless ``oneway``); ``wait``: then run the
+        clock until the cut must have been found (``bound`` seconds)."""
+        if oneway:
+            self.sim.partition_oneway(a, b)
+        else:
+            self.sim.partition(a, b)
+        self.model.now = self.sim.now
+        self.model.partition(a, b, oneway)
+        self.settle()
+        if wait:
+            self.advance_time(self.bound)
+
+    def heal(self, a: str, b: str) -> None:
+        """Repair the cuts between ``a`` and ``b``, both ways."""
+        self.sim.repair(a, b)
+        self.model.now = self.sim.now
+        self.model.repair(a, b)
+        self.settle()
+
+    def heal_all(self) -> None:
+        """Repair every cut."""
+        for a, b in self.model.cut_pairs():
+            self.heal(a, b)
+
+    def crash(self, host: str, wait: bool = False) -> None:
+        """Crash ``host``: its node vanishes without a word; ``wait``: then run the clock
+        until its peers must have found out (``bound`` seconds)."""
+        self.sim.crash(host)
+        self.model.now = self.sim.now
+        self.model.crash(host)
+        self.settle()
+        if wait:
+            self.advance_time(self.bound)
+
+    def restart(self, host: str) -> None:
+        """Boot a crashed host again: its node starts with a new creation (no processes)."""
+        before = self.nodes[host].creation
+        self.sim.restart(host)
+        h = self.sim.host(host)
+        self.sim.run_until(lambda: h.up, timeout=5.0)
+        self.settle()
+        assert self.nodes[host].creation > before, f"{host} restarted with creation {self.nodes[host].creation}"
+        self.model.restarted(host, self.nodes[host].creation)
+
+    @rule(seconds=st.sampled_from([0.001, 0.003, 0.01, 0.3, 1.5]))
+    def advance_time(self, seconds: float) -> None:
+        self.sim.run_for(seconds)
+        self.settle()
+
+    @rule(seconds=st.sampled_from([0.002, 0.05, 3.0]))
+    def advance_more_time(self, seconds: float) -> None:
+        """Time passing is the commonest thing of all: twice the chance of any other rule
+        (without it most connections would still be dialing when a fault comes)."""
+        self.advance_time(seconds)
+
+    @rule()
+    def settle_and_check(self) -> None:
+        """Run the clock ``bound`` seconds with no fault changing, then check the settled state."""
+        self.sim.run_for(self.bound)
+        self.settle()
+        self.observe()
+        self.check_settled()
+
+    # -- checks ----------------------------------------------------------------------------
+
+    @invariant()
+    def observe(self) -> None:
+        """What the processes heard since the last look agrees with the model."""
+        m = self.model
+        m.now = self.sim.now
+        for pid, heard in self.journal.heard.items():
+            start = self._seen.get(pid, 0)
+            for message in heard[start:]:
+                t = type(message)
+                if t is tuple and len(message) == 4 and message[0] == "m":
+                    m.heard_message(pid, message)
+                elif t is MessageDownPID:
+                    m.heard_notice(pid, "monitor", message.pid, message.reason)
+                elif t is MessageExitPID:
+                    m.heard_notice(pid, "link", message.pid, message.reason)
+                else:
+                    raise AssertionError(f"{pid} heard something the model never sends: {message!r}")
+            self._seen[pid] = len(heard)
+
+    def check_settled(self) -> None:
+        """After ``bound`` quiet seconds: what must have happened has, and the tables agree."""
+        m = self.model
+        for w in m.watches.values():
+            t = m.procs.get(w.target)
+            ch = m.procs[w.consumer].host
+            th = t.host if t is not None else w.target.node.split("@", 1)[1]
+            assert t is not None and t.alive, (
+                f"{w.consumer} still {w.kind}s {w.target}, which ended at {t.died_at if t else '?'}: never told")
+            assert not m.cut_between(ch, th), (
+                f"{w.consumer} still {w.kind}s {w.target} across the cut {ch} / {th}: no NoConnection "
+                f"{self.bound} s after")
+        for (sender, to), sent in m.sent.items():
+            if not m.alive(to):
+                continue
+            sh, th = m.procs[sender].host, m.procs[to].host
+            for s in sent:
+                if s.error is None and (sender, to, s.seq) not in m.delivered:
+                    assert m.disturbed(sh, th, s.at - m.bound), (
+                        f"seq {s.seq} from {sender} to {to} (sent at {s.at:.3f}) is lost with no fault about")
+        for host in self.hosts:
+            if m.up[host]:
+                self.check_tables(host)
+
+    def check_tables(self, host: str) -> None:
+        """The node's link and monitor tables hold the model's watches, and nothing else."""
+        m = self.model
+        node = self.nodes[host]
+        name = node.name
+        for pid, p in m.procs.items():
+            if p.host != host or not p.alive:
+                continue
+            proc = node._processes.get(pid.id)
+            assert proc is not None and proc._pid == pid, f"{pid} is not running on {name}"
+            for kind, attr in (("link", "_linked"), ("monitor", "_monitored")):
+                got = set(getattr(proc, attr) or ())
+                want = {t for (c, t, k) in m.watches if c == pid and k == kind}
+                assert got == want, f"{pid} {kind}s {sorted(got)}, the model says {sorted(want)}"
+        pubsub = node._pubsub
+        for kind, table in (("link", pubsub._links), ("monitor", pubsub._monitors)):
+            local: dict[Any, set[PID]] = {}
+            remote: dict[Any, set[str]] = {}
+            for target, consumers in table.items():
+                for c in consumers:
+                    if c.node == name:
+                        local.setdefault(target, set()).add(c)
+                    else:
+                        remote.setdefault(target, set()).add(str.__str__(c.node))
+            want_local: dict[Any, set[PID]] = {}
+            want_remote: dict[Any, set[str]] = {}
+            for (c, t, k) in m.watches:
+                if k != kind:
+                    continue
+                if m.procs[c].host == host:
+                    want_local.setdefault(t, set()).add(c)
+                elif t.node == name and m.alive(t):
+                    want_remote.setdefault(t, set()).add(str.__str__(c.node))
+            assert local == want_local, f"{name} {kind}s of its processes: {local}, the model says {want_local}"
+            assert remote == want_remote, f"{name} {kind}s by peers: {remote}, the model says {want_remote}"
+
+    def teardown(self) -> None:
+        """A last settled check, unless the run already failed."""
+        if sys.exc_info()[1] is not None:
+            return
+        self.settle_and_check()
