@@ -341,6 +341,12 @@ class Scheduler(ABC):
         activated (``Sim.buggify``), with probabilities drawn from the seed."""
         return False
 
+    def run_io(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)``, work of an I/O callback (a link delivering what it read); a
+        backend may then run the soon-calls it queued at once, in order and none inside
+        another, instead of on their own turn.  Simulation leaves them to their turn."""
+        fn(*args)
+
     def in_thread(self) -> bool:
         """True when the caller runs on the scheduler's own thread."""
         return threading.get_ident() == self.thread
@@ -386,7 +392,7 @@ class ReadyQueue:
     cannot starve the backend's I/O.
     """
 
-    __slots__ = ("_arm", "_armed", "_queue")
+    __slots__ = ("_arm", "_armed", "_queue", "_running")
 
     #: the most calls one drain runs when more keep arriving (all queued ones run anyway)
     BUDGET = 256
@@ -394,6 +400,7 @@ class ReadyQueue:
     def __init__(self, arm: Callable[[], None]) -> None:
         self._queue: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
         self._armed = False
+        self._running = False  # a drain is running (run_io then only runs its callback)
         self._arm = arm  # asks the backend to call drain() soon
 
     def push(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
@@ -414,13 +421,45 @@ class ReadyQueue:
         n = len(queue)
         if n < self.BUDGET:
             n = self.BUDGET
+        self._running = True
         try:
             while n and queue:
                 fn, args = popleft()
                 fn(*args)
                 n -= 1
         finally:
+            self._running = False
             if queue:
                 self._arm()
             else:
                 self._armed = False
+
+    def run_io(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)``, work of a backend's I/O callback (bytes from a socket that
+        wake a process), then at once the calls it queued, unless a drain is running.
+
+        The work then runs in this callback instead of one turn of the event loop later,
+        and no drain is asked of the backend for it (one asked for earlier stays asked
+        for, and runs what is left).  Order and the budget are those of :meth:`drain`."""
+        if self._running:
+            fn(*args)
+            return
+        armed = self._armed
+        self._armed = True  # what fn queues is run here: do not ask the backend for a drain
+        queue = self._queue
+        try:
+            fn(*args)
+            popleft = queue.popleft
+            n = max(len(queue), self.BUDGET)
+            self._running = True
+            while n and queue:
+                call, call_args = popleft()
+                call(*call_args)
+                n -= 1
+        finally:
+            self._running = False
+            if not armed:
+                if queue:
+                    self._arm()
+                else:
+                    self._armed = False

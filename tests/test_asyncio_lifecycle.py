@@ -298,3 +298,48 @@ def test_a_ready_queue_whose_arming_failed_arms_again_on_the_next_push():
     q.push(ran.append, ("second",))  # arms again: the queue is not wedged
     q.drain()
     assert ran == ["first", "second"] and len(armed) == 2
+
+
+def test_run_io_runs_what_an_io_callback_queued_at_once_in_order_without_asking_for_a_drain():
+    ran: list = []
+    armed: list = []
+    q = ReadyQueue(lambda: armed.append(1))
+
+    def read() -> None:  # bytes that woke two processes
+        q.push(ran.append, ("a",))
+        q.push(lambda: (ran.append("b"), q.push(ran.append, ("c",))), ())
+
+    q.run_io(read)
+    assert ran == ["a", "b", "c"] and armed == [] and len(q) == 0
+    q.push(ran.append, ("d",))  # the queue asks for a drain again when work comes later
+    assert armed == [1]
+
+
+def test_run_io_inside_a_drain_leaves_the_queued_calls_to_that_drain():
+    ran: list = []
+    q = ReadyQueue(lambda: None)
+    q.push(lambda: q.run_io(q.push, ran.append, ("queued in io",)), ())
+    q.push(ran.append, ("queued before",))
+    q.drain()  # nothing runs inside another: the io's call waits its turn
+    assert ran == ["queued before", "queued in io"]
+
+
+def test_run_io_after_a_drain_was_asked_for_keeps_it_and_leaves_work_past_the_budget_to_it():
+    ran: list = []
+    armed: list = []
+    q = ReadyQueue(lambda: armed.append(1))
+    q.push(ran.append, (0,))  # a drain is asked for
+    left = [ReadyQueue.BUDGET + 10]
+
+    def again(queue: ReadyQueue) -> None:  # work that keeps queueing more
+        ran.append(len(ran))
+        left[0] -= 1
+        if left[0]:
+            queue.push(again, (queue,))
+
+    q.run_io(q.push, again, (q,))
+    assert armed == [1] and len(q) == 1 and ran == list(range(ReadyQueue.BUDGET))
+    q2 = ReadyQueue(lambda: armed.append(2))
+    left[0] = ReadyQueue.BUDGET + 10
+    q2.run_io(q2.push, again, (q2,))  # no drain was asked for: the rest needs one
+    assert armed == [1, 2] and len(q2) == 1

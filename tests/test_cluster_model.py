@@ -199,6 +199,7 @@ def _overtaking_across_the_pool(node: Node) -> None:
         if conn is not None and conn.state is UP and len(conn.links) > 1:
             turn[0] += 1
             conn.routes[1 + from_.id % 255] = conn.links[turn[0] % len(conn.links)]
+            net._last_send = None  # nor does the send remember the link it took last
         send(from_, to, message, priority)
 
     net.send = planted  # type: ignore[method-assign]

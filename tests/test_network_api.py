@@ -210,6 +210,77 @@ def test_a_send_right_after_a_link_failed_dials_again_instead_of_crashing(cluste
     assert any("a test broke it" in t for t in a.captured.texts())
 
 
+class Burst(Actor):
+    """On ``(to, n)``: sends 0..n-1 to ``to`` in one handler run (one batch frame on a link)."""
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        to, n = message
+        for i in range(n):
+            self.send(to, i)
+
+
+def test_a_batch_of_plain_sends_keeps_order_and_the_recipients_mailbox_limit(cluster):
+    a, b = cluster.cluster(2)
+    roomy = b.spawn(Collector)
+    narrow = b.spawn(Collector, options=ProcessOptions(mailbox_size=3))
+    burst = a.spawn(Burst)
+    a.send(burst, (roomy, 50))
+    assert a.call(roomy, ("wait", 50)) == list(range(50))
+    # the whole batch reaches b before the recipient runs: its mailbox takes the first 3
+    a.send(burst, (narrow, 10))
+    a.send(burst, (roomy, 1))  # after the batch to narrow, on the same link
+    assert a.call(roomy, ("wait", 51))[-1] == 0
+    assert a.call(narrow, "messages") == [0, 1, 2]
+
+
+def test_a_sender_that_turns_on_important_delivery_is_acknowledged_from_its_next_send(cluster):
+    a, b = cluster.cluster(2)
+    gone = b.spawn(Collector)
+    b.kill(gone)
+    a.network().get_node(b.name)  # up before the first send: the sends below take the hot path
+    cluster.run_until(lambda: gone not in b.process_list() and b.name in a.network().nodes())
+
+    class Switch(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            if message == "important":
+                self.important_delivery = True
+            else:
+                self.send(gone, message)
+
+    pid = a.spawn(Switch)
+    for message in ("plain", "plain again", "important", "lost"):  # the plain ones vanish unsaid
+        a.send(pid, message)
+    cluster.run_until(lambda: any("was not delivered" in t for t in a.captured.texts()))
+    said = [t for t in a.captured.texts() if "was not delivered" in t]
+    assert len(said) == 1
+
+
+def test_a_sender_that_turns_on_compression_compresses_from_its_next_send(cluster):
+    a, b = cluster.cluster(2)
+    collector = b.spawn(Collector)
+    big = "abc" * 20_000
+
+    class Switch(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            if message == "compress":
+                self.compression = CompressionOptions(enable=True)
+            else:
+                self.send(collector, big)  # to the PID: the hot path, once the connection is up
+
+    a.network().get_node(b.name)
+    cluster.run_until(lambda: b.name in a.network().nodes())
+    pid = a.spawn(Switch)
+    a.send(pid, "go")
+    a.send(pid, "go")
+    assert b.call(collector, ("wait", 2)) == [big, big]
+    before = a.network().info()["peers"][str.__str__(b.name)]["bytes_out"]
+    a.send(pid, "compress")
+    a.send(pid, "go")
+    assert b.call(collector, ("wait", 3)) == [big, big, big]
+    sent = a.network().info()["peers"][str.__str__(b.name)]["bytes_out"] - before
+    assert sent < len(big) // 10
+
+
 def _acceptor(cluster: Cluster, port: int, **options: Any) -> Any:
     from ergo import AcceptorOptions
 

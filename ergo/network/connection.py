@@ -130,7 +130,7 @@ class Link(StreamProtocol):
             self.fail(f"malformed frame: {brief_error(e)}")
             return
         if frames and self.conn is not None:
-            self.network.deliver(self, self.conn, frames)
+            self.network.scheduler.run_io(self.network.deliver, self, self.conn, frames)
 
     def connection_lost(self, error: ErgoError | None) -> None:
         if self.lost:
@@ -202,7 +202,8 @@ class Link(StreamProtocol):
     def start_enp(self, accepted: handshake.Accepted) -> None:
         """The handshake succeeded: frames from now on (``accepted.tail`` holds the first bytes)."""
         net = self.network
-        self.codec = self.decoder = enp.LinkCodec.for_link(self.info, accepted.peer, net.registry)
+        self.codec = self.decoder = enp.LinkCodec.for_link(self.info, accepted.peer, net.registry,
+                                                           batch_events=True)
         if accepted.tail:
             self.data_received(memoryview(accepted.tail))
 
@@ -345,24 +346,6 @@ class Connection:
             self.queued_bytes += len(frame)
         else:
             raise NoConnection(f"the connection to {_text(self.name)} is down")
-
-    def send_pid(self, from_: PID, to: PID, message: Any, priority: int) -> None:
-        """``send(SendPID(from_, to, message, priority), order_key(from_))`` of an up
-        connection, without making the SendPID: the hot path of a plain send to a PID (errors
-        raised here, nothing sent); the same link as the sender's other frames."""
-        order = 1 + from_.id % 255  # enp.order_key, inlined
-        link = self.routes.get(order)
-        if link is None or link.lost:  # as send: the key keeps the link it first took
-            links = self.links
-            link = self.routes[order] = links[order % len(links)]
-        # Link.send inlined, without the SendPID: one Python frame less per message
-        out = link.codec.send_pid(from_, to, message, priority)
-        if out:
-            link._write(out)
-        if not link._flushing:
-            link._flushing = True
-            self.network.scheduler.call_soon(link._flush)
-        self.frames_out += 1
 
     # -- receiving ------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from ..gen.application import ApplicationMode, ApplicationOptions
@@ -41,7 +42,7 @@ from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 from ..gen.messages import MessageEvent
 from ..gen.options import NetworkFlags, NetworkOptions, ProcessOptions
 from ..gen.types import MessagePriority
-from ..node.runner import _QUEUE_OF_PRIORITY, MSG
+from ..node.runner import _QUEUE_OF_PRIORITY, MSG, TERMINATED
 from ..scheduler import Future
 from ..transport import Transport
 from ..wire import edf, handshake
@@ -64,6 +65,7 @@ _PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority
 _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
 _NORMAL = MessagePriority.NORMAL
 _SEND_PID = enp.SendPID
+_SENDS = enp.Sends
 #: a mailbox queue (what pub/sub hands a consumer) -> the ENP priority it came from
 _PRIORITY_OF_QUEUE = {q: _PRIORITY[p] for p, q in _QUEUE_OF_PRIORITY.items()}
 _TERMINATE = {PID: enp.TerminatePID, ProcessID: enp.TerminateProcessID, Alias: enp.TerminateAlias,
@@ -245,6 +247,8 @@ class Network:
         self._handshaking: dict[Link, None] = {}
         #: calls from remote callers being handled here: ref -> the local target owing the answer
         self.remote_calls: dict[Ref, Runner] = {}
+        #: (sender PID, peer name, its process, connection, link) of the last plain send to a PID (see send)
+        self._last_send: tuple[Any, ...] | None = None
         self._registrar: Any = None
         #: the registration with the host's registrar, once started (None: no registrar)
         self.registration: Future[None] | None = None
@@ -766,6 +770,26 @@ class Network:
         return conn
 
     def send(self, from_: PID, to: Any, message: Any, priority: MessagePriority) -> None:
+        # a sender sends to one peer many times over: its process, connection and link,
+        # found for its last plain send to a PID, serve while all still hold
+        last = self._last_send
+        if last is not None and last[0] is from_ and last[1] is to.node and type(to) is PID:
+            _f, _n, p, conn, link = last
+            if conn.state is UP and not link.lost and not p._important and not p._compression.enable:
+                try:
+                    out = link.codec.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
+                except ProcessIncarnation:
+                    if to.creation < conn.creation:
+                        raise
+                    # a later run's PID: the path below finds the connection stale
+                else:
+                    if out:
+                        link._write(out)
+                    if not link._flushing:
+                        link._flushing = True
+                        self.scheduler.call_soon(link._flush)
+                    conn.frames_out += 1
+                    return
         node = self._node
         p = node._processes.get(from_.id) if from_.node == node._name else None  # _sender inlined
         if p is not None and p._pid is not from_ and p._pid != from_:
@@ -778,14 +802,30 @@ class Network:
         compression = p._compression if p is not None and p._compression.enable else None
         if type(to) is PID and compression is None and conn.state is UP:
             # the hot path: no SendPID object, the link's codec encodes the fields (and checks
-            # the recipient's creation, raising ProcessIncarnation for any other)
+            # the recipient's creation, raising ProcessIncarnation for any other).
+            # Connection.send's choice of link, inlined (one Python frame less per message):
+            # a sender's order key keeps the link it first took while that link lives
+            order = 1 + from_.id % 255  # enp.order_key
+            link = conn.routes.get(order)
+            if link is None or link.lost:
+                links = conn.links
+                link = conn.routes[order] = links[order % len(links)]
             try:
-                conn.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
-                return
+                out = link.codec.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
             except ProcessIncarnation:
                 if to.creation < conn.creation:
                     raise
-            # a later run's PID: the connection is stale (see _check_creation)
+                # a later run's PID: the connection is stale (see _check_creation)
+            else:
+                if p is not None:
+                    self._last_send = (from_, to.node, p, conn, link)
+                if out:
+                    link._write(out)
+                if not link._flushing:
+                    link._flushing = True
+                    self.scheduler.call_soon(link._flush)
+                conn.frames_out += 1
+                return
         conn = self._check_creation(conn, to)
         conn.send(_SEND[type(to)](from_, to, message, _PRIORITY[priority]), enp.order_key(from_), compression)
 
@@ -984,6 +1024,10 @@ class Network:
         last: Any = None  # the recipient of the last plain send delivered, and its mailbox
         push: Any = None
         for frame in frames:
+            if frame.__class__ is _SENDS:
+                last = None
+                self._deliver_sends(conn, frame)
+                continue
             if frame.__class__ is _SEND_PID and not frame.priority and not frame.important:
                 to = frame.to
                 try:
@@ -1003,6 +1047,26 @@ class Network:
             dispatch(conn, frame)
             if link.lost:
                 return
+
+    def _deliver_sends(self, conn: Connection, sends: Any) -> None:
+        """The plain sends of one batch (an ``enp.Sends``), in order.  The common batch, every
+        entry at normal priority to one process that has no mailbox limit and no tracer
+        watching, is queued at once; any other goes send by send, as ``deliver`` does."""
+        node = self._node
+        tos = sends.to
+        count = len(tos)
+        conn.frames_in += count - 1  # deliver counted the batch as one
+        to = tos[0]
+        if sends.priority.count(0) == count and (count == 1 or len(set(map(id, tos))) == 1):
+            p = node._processes.get(to.id)
+            if (
+                p is not None and p._pid.creation == to.creation == node._creation and to.node == node._name
+                and p._state < TERMINATED and not p._mailbox_size and node._tracer is None
+            ):  # fmt: skip
+                p._push_main_all(zip(repeat(MSG), sends.from_, repeat(None), sends.message), count)
+                return
+        for frame in sends.messages():
+            self.dispatch(conn, frame)
 
     def dispatch(self, conn: Connection, frame: Any) -> None:
         """One frame from ``conn``'s peer, delivered as if a local process had sent it."""

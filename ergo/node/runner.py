@@ -14,7 +14,7 @@ and the runner resumes it through the scheduler once the future completes.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
@@ -192,6 +192,18 @@ class Runner:
         if self._state is SLEEP:
             self._state = RUNNING
             node._scheduler.call_soon(self._run)
+
+    def _push_main_all(self, items: Iterable[tuple], count: int) -> None:
+        """``count`` items pushed as by ``_push_main``, in order, with one wake-up: for a
+        caller that found no mailbox limit and no tracer to honour per item."""
+        q = self._q_main
+        if q is None:
+            q = self._q_main = deque()
+        q.extend(items)
+        self._messages_in += count
+        if self._state is SLEEP:
+            self._state = RUNNING
+            self._node._scheduler.call_soon(self._run)
 
     def _mailbox_full(self, queue: int, item: tuple) -> None:
         raise MailboxFull(f"the mailbox of {self._describe()} is full ({self._mailbox_size} in a queue)")

@@ -360,8 +360,9 @@ def _batch(*entries: bytes, flags: int = 0) -> bytes:
         (_raw(enp.TYPE_BATCH, b"\x00\xdd\x00\x00\x00\x01" + _entry(1, 2, 0, "x") + b"\x01"), "extra bytes"),
     ],
 )
-def test_malformed_link_frames_close_the_link_with_a_reason(data, why):
-    _, receiver = link()
+@pytest.mark.parametrize("batch_events", [False, True])
+def test_malformed_link_frames_close_the_link_with_a_reason(data, why, batch_events):
+    receiver = enp.LinkCodec(B, CB, A, CA, registry=REG, batch_events=batch_events)
     good = enp.encode(enp.Heartbeat(1))
     with pytest.raises(enp.ProtocolError, match=why) as info:
         receiver.feed(good + data)
@@ -410,3 +411,39 @@ def test_a_view_of_wider_items_is_read_as_its_bytes():
     data += bytes(-len(data) % 4)  # whole 4-byte items; the padding starts an unfinished frame
     got = receiver.feed(memoryview(array.array("I", data)))
     assert got == [enp.SendPID(FROM, TO, "hi")] and receiver.buffered == len(data) - 25 == 3
+
+
+def test_a_batch_of_plain_sends_to_pids_arrives_as_one_sends_event_when_asked():
+    sender, plain = link()
+    columns = enp.LinkCodec(B, CB, A, CA, registry=REG, batch_events=True)
+    sent = [enp.SendPID(FROM, TO, "a"), enp.SendPID(PID(A, 0, CA), PID(B, 2**64 - 1, CB), ("b",), 2),
+            enp.SendPID(FROM, TO, {"c": [1]}, 1)]
+    for msg in sent:
+        sender.send(msg)
+    data = bytes(sender.flush())
+    assert frame_types(data) == [enp.TYPE_BATCH]
+    (sends,) = columns.feed(data)
+    assert type(sends) is enp.Sends and len(sends) == 3
+    assert sends.messages() == sent == plain.feed(data)
+    # a batch that also holds a send to a name arrives send by send, in order
+    sender.send(sent[0])
+    sender.send(enp.SendProcessID(FROM, ProcessID("srv", B), "d"))
+    got = columns.feed(sender.flush())
+    assert got == [sent[0], enp.SendProcessID(FROM, ProcessID("srv", B), "d")]
+
+
+@pytest.mark.parametrize("batch_events", [False, True])
+def test_a_batch_from_more_senders_than_the_pid_cache_holds_arrives_whole(batch_events):
+    sender, _ = link(batch_entries=10_000, batch_bytes=1 << 20)
+    receiver = enp.LinkCodec(B, CB, A, CA, registry=REG, batch_events=batch_events)
+    sent = [enp.SendPID(PID(A, i, CA), PID(B, i + 1, CB), i) for i in range(enp._PID_CACHE + 100)]
+    for msg in sent:
+        sender.send(msg)
+    data = bytes(sender.flush())
+    assert frame_types(data) == [enp.TYPE_BATCH]
+    got = receiver.feed(data)  # too many ids for the columns' caches: send by send
+    assert got == sent
+    sender.send(sent[0])
+    sender.send(sent[1])
+    got = receiver.feed(sender.flush())
+    assert (got[0].messages() if batch_events else got) == sent[:2]
