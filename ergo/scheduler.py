@@ -415,7 +415,9 @@ class ReadyQueue:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def drain(self) -> None:
+    def _run_queued(self) -> None:
+        """Run the queued calls in order: those queued now, or ``BUDGET`` if more come
+        meanwhile (what is left waits for the next drain)."""
         queue = self._queue
         popleft = queue.popleft
         n = len(queue)
@@ -429,7 +431,12 @@ class ReadyQueue:
                 n -= 1
         finally:
             self._running = False
-            if queue:
+
+    def drain(self) -> None:
+        try:
+            self._run_queued()
+        finally:
+            if self._queue:
                 self._arm()
             else:
                 self._armed = False
@@ -446,20 +453,12 @@ class ReadyQueue:
             return
         armed = self._armed
         self._armed = True  # what fn queues is run here: do not ask the backend for a drain
-        queue = self._queue
         try:
             fn(*args)
-            popleft = queue.popleft
-            n = max(len(queue), self.BUDGET)
-            self._running = True
-            while n and queue:
-                call, call_args = popleft()
-                call(*call_args)
-                n -= 1
+            self._run_queued()
         finally:
-            self._running = False
             if not armed:
-                if queue:
+                if self._queue:
                     self._arm()
                 else:
                     self._armed = False

@@ -502,17 +502,22 @@ class _SimStream(Stream):
     def _vanish(self, reset: bool) -> None:
         if self._done:
             return
-        self._done = self._closing = True
         self._lost_told = True  # nothing of its program is called again
         self._connecting = None
+        self._drop()
+        if reset:
+            self._bounce()
+
+    def _drop(self) -> SimTransport:
+        """Done for good: nothing more is sent or read, the port is free; the transport."""
+        self._done = self._closing = True
         self._queue.clear()
         self._inbox.clear()
         self._buffered = 0
         t = self._transport
         t._release(t._stream_ports, self.local[1], self)
         t.streams.pop(self, None)
-        if reset:
-            self._bounce()
+        return t
 
     def _gave_up(self, future: Future[Stream]) -> None:
         """The connect's future completed: if by its caller (it gave up), the port is freed;
@@ -590,13 +595,7 @@ class _SimStream(Stream):
         """Done: drop the queue, free the port, maybe send a reset, and queue ``connection_lost``."""
         if self._done:
             return
-        self._done = self._closing = True
-        self._queue.clear()
-        self._inbox.clear()
-        self._buffered = 0
-        t = self._transport
-        t._release(t._stream_ports, self.local[1], self)
-        t.streams.pop(self, None)
+        t = self._drop()
         if reset and self._other is not None:
             self._link.carry(self._source, self._other._arrive, _RESET)
         t.scheduler.call_soon(self._lost, error)
