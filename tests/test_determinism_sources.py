@@ -35,11 +35,9 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "an identifier hashes as its fields do: only dict lookups use it, never an order",
     ("ergo/gen/errors.py", "hash", "__hash__"):
         "an error hashes as its class name and args: only dict lookups use it",
-    ("ergo/wire/edf.py", "hash", "list_hook"):
+    ("ergo/wire/edf.py", "hash", "_enter"):
         "the decoder counts values sharing a hash (its defence against hash flooding): a "
         "lookup, and whether a value is refused does not depend on the hash's value",
-    ("ergo/wire/edf.py", "hash", "_enter"):
-        "as list_hook: the table of values by hash is only looked up",
     ("ergo/gen/options.py", "clock:os.urandom", "with_cookie"):
         "the default entropy for a cookie on the asyncio backend; a node passes its "
         "scheduler's random (seeded in simulation)",

@@ -224,7 +224,7 @@ class Registry:
         # states (see _unpack)
         self._packers: list[msgpack.Packer] = []
         self._default = self._make_default()
-        self._cells: list[list[Any]] = []
+        self._decoders: list[Callable[..., Any]] = []
         for name, cls in ERRORS.items():
             self._add_error(cls, name)
         for cls in (DecodeError, EncodeError, RemoteError):
@@ -290,11 +290,12 @@ class Registry:
         except IndexError:
             packer = self._new_packer()
         try:
-            return packer.pack(value)
+            data = packer.pack(value)
         except Exception as e:  # noqa: BLE001 - e.g. a registered class whose fields fail to read
+            pool.append(packer)  # msgpack's packer empties its buffer when a pack fails
             raise _encode_failure(value, e) from None
-        finally:
-            pool.append(packer)
+        pool.append(packer)
+        return data
 
     _pack = encode
 
@@ -314,7 +315,7 @@ class Registry:
 
         return encode
 
-    def _decoder(self) -> Callable[[Any, str, int], Any]:
+    def _decoder(self) -> Callable[..., Any]:
         """A decode function with a state of its own, for one user at a time (one link's
         receiving side): the same values and errors as :meth:`decode`, without the pool.
 
@@ -322,31 +323,7 @@ class Registry:
         said they do not (see :func:`has_marks`), msgpack is not asked to call the list
         hook for every array.  A sender that was wrong only costs a second decode.
         """
-        cell: list[Any] = [None, None, 0, None]
-        ext_hook, list_hook = cell[1], cell[3] = self._make_hooks(cell)
-        unpackb = msgpack.unpackb
-        slow = self._unpack
-
-        def decode(data: Any, what: str, marked: int = 1) -> Any:
-            try:
-                value = unpackb(
-                    data, ext_hook=ext_hook, list_hook=list_hook if marked else None,
-                    strict_map_key=False, timestamp=3, raw=False,
-                )  # fmt: skip
-            except Exception:  # noqa: BLE001 - the pooled path says what was wrong, as a DecodeError
-                cell[0] = None
-                cell[2] = 0
-                return slow(data, what)
-            if cell[0] is not None:
-                cell[0] = None
-            if cell[2]:
-                cell[2] = 0
-                if not marked:
-                    return decode(data, what, 1)
-                raise DecodeError(f"a tuple, set, error or record marker that heads no array in the {what}")
-            return value
-
-        return decode
+        return self._make_decoder()
 
     def _make_default(self) -> Callable[[Any], Any]:
         encoders = self._encoders
@@ -354,20 +331,25 @@ class Registry:
         fallback = self._fallback
         id_types = frozenset(_ID_ENCODERS)
 
+        tuple_head = _TUPLE_HEAD
+        atom_cache = _atom_cache
+
         def default(obj: Any) -> Any:
             # what msgpack packs in place of ``obj``: an ext value, or a marked array (a list
             # whose head is a marker) that the same packer then packs, items and all
             t = obj.__class__
             if t is tuple:
-                return [_TUPLE_HEAD, *obj]
+                return [tuple_head, *obj]
             if t in id_types:
                 try:
                     return obj._wire
                 except AttributeError:  # never sent before: encode it once, keep it on it
                     return _ID_ENCODERS[t](obj)
             if t is Atom:
-                ext = _atom_cache.get(obj)
-                return ext if ext is not None else _enc_atom(obj)
+                try:
+                    return atom_cache[obj]
+                except KeyError:
+                    return _enc_atom(obj)
             known = records.get(t)
             if known is not None:
                 return [_RECORD_HEAD, known[0], *known[1](obj)]
@@ -442,61 +424,31 @@ class Registry:
     def decode(self, data: bytes | bytearray | memoryview, what: str = "value") -> Any:
         """The value in ``data``, which must hold exactly one EDF value; else :class:`DecodeError`
         (whose message calls it ``what``)."""
-        # One decode's state is a cell [seen, ext_hook, open, list_hook]: ``seen`` the values
-        # a set or map could use as keys (see MAX_SHARED_HASH: None, then a list, then a
-        # dict), ``open`` how many markers the ext hook made that no list hook consumed yet
-        # (a marker anywhere but at the head of an array is refused), and the two hooks
-        # closed over the cell.  A decode takes a cell from a pool (cheaper than making hooks
-        # per decode; one per thread or re-entrant decode at a time).
-        pool = self._cells
+        # A decode takes a decoder (its hooks and their state) from a pool: cheaper than
+        # making hooks per decode, and one per thread or re-entrant decode at a time.
+        pool = self._decoders
         try:
-            cell = pool.pop()
+            dec = pool.pop()
         except IndexError:
-            cell = [None, None, 0, None]
-            cell[1], cell[3] = self._make_hooks(cell)
+            dec = self._make_decoder()
         try:
             # bytes without the byte every marker starts with hold no marked array: msgpack
-            # need not call the list hook for each of their arrays (an int is searched for
+            # need not call the list hook for each of their arrays (the byte is searched for
             # with memchr; a view is not searched, it gets the hook)
-            hook = None if data.__class__ is bytes and 0xC7 not in data else cell[3]
-            value = msgpack.unpackb(
-                data, ext_hook=cell[1], list_hook=hook, strict_map_key=False, timestamp=3, raw=False
-            )
-            if cell[2]:
-                raise DecodeError(f"a tuple, set, error or record marker that heads no array in the {what}")
-            return value
-        except DecodeError:
-            raise
-        except msgpack.ExtraData:
-            raise DecodeError(f"extra bytes after the {what}") from None
-        except UnicodeDecodeError:
-            raise DecodeError(f"invalid UTF-8 in a string in the {what}") from None
-        except msgpack.StackError:
-            raise DecodeError(f"the {what} nests deeper than {MAX_DEPTH} levels") from None
-        except msgpack.FormatError:
-            raise DecodeError(f"a byte that starts no msgpack value in the {what}") from None
-        except TypeError as e:
-            raise DecodeError(f"unhashable map key in the {what} ({brief_error(e)})") from None
-        except RecursionError:  # a subclass of RuntimeError, named for what it means here
-            raise DecodeError(f"the {what} nests too deep for this thread's stack") from None
-        except ValueError as e:
-            if "incomplete" in str(e):
-                raise DecodeError(f"truncated {what}") from None
-            if "exceeds max_" in str(e):  # a length longer than the bytes that are left
-                raise DecodeError(f"truncated {what} ({brief_error(e)})") from None
-            raise DecodeError(f"malformed {what}: {brief_error(e)}") from None
-        except Exception as e:  # noqa: BLE001 - hostile bytes must only ever raise DecodeError
-            raise DecodeError(f"malformed {what}: {brief_error(e)}") from None
+            return dec(data, what, data.__class__ is not bytes or 0xC7 in data)
         finally:
-            cell[0] = None  # hold on to no decoded value while pooled
-            cell[2] = 0
-            pool.append(cell)
+            pool.append(dec)
 
     _unpack = decode
 
-    def _make_hooks(self, cell: list[Any]) -> tuple[Callable[[int, bytes], Any], Callable[[list[Any]], Any]]:
-        # The two hooks run once per identifier and marked array of every message, so they
-        # are written for speed: identity tests, the caches read inline.
+    def _make_decoder(self) -> Callable[..., Any]:
+        # A decoder is three closures over one decode's state: ``opened``, how many markers
+        # the ext hook made that no list hook consumed yet (a marker anywhere but at the head
+        # of an array is refused); ``kept``, the first _UNCOUNTED values a set or map could
+        # use as keys, ``room``, how many more it keeps, and then ``table``, the distinct
+        # values per hash (see MAX_SHARED_HASH).  The hooks run once per identifier and
+        # marked array of every message, so they are written for speed: identity tests,
+        # the caches read inline, the state in the closure's own cells.
         dec_id = self._dec_id
         atom = self._atom
         atoms = self._atoms
@@ -510,8 +462,15 @@ class Registry:
         set_mark = _MARKS[EXT_SET]
         frozenset_mark = _MARKS[EXT_FROZENSET]
         uncounted = _UNCOUNTED
+        unpackb = msgpack.unpackb
+        opened = 0
+        room = uncounted
+        kept: list[Any] = []
+        keep = kept.append
+        table: dict[int, Any] = {}
 
         def ext_hook(code: int, data: bytes) -> Any:
+            nonlocal opened
             # the cached identifiers by subscript (a miss costs an exception, once per value)
             try:
                 if data:
@@ -522,12 +481,12 @@ class Registry:
                     if code == EXT_REF:
                         return refs[data]
                 elif code == EXT_TUPLE:
-                    cell[2] += 1
+                    opened += 1
                     return tuple_mark
                 else:
                     mark = marks.get(code)
                     if mark is not None:
-                        cell[2] += 1
+                        opened += 1
                         return mark
             except KeyError:
                 pass
@@ -545,46 +504,49 @@ class Registry:
                 if code == EXT_BIGINT:
                     if not data:
                         raise DecodeError("empty big int")
-                    return _count(cell, int.from_bytes(data, "big", signed=True))
+                    return note(int.from_bytes(data, "big", signed=True))
             except DecodeError:
                 raise
             except Exception as e:  # noqa: BLE001
                 raise DecodeError(f"malformed {EXT_CODES.get(code, code)}: {brief_error(e)}") from None
             raise DecodeError(f"unknown EDF ext type {code}")
 
+        def note(value: Any) -> Any:
+            # a decoded value a set or map could use as a key: the first few are only
+            # kept; from the one after, each is entered in the table of values per hash
+            nonlocal room
+            if room:
+                room -= 1
+                keep(value)
+            else:
+                if kept:  # the first time: the table starts with the values kept so far
+                    for v in kept:
+                        _enter(table, v)
+                    kept.clear()
+                _enter(table, value)
+            return value
+
         def list_hook(items: list[Any]) -> Any:
             # called by msgpack for every array once its items are decoded (innermost first)
+            nonlocal opened, room
             if items:
                 head = items[0]
                 if head is tuple_mark:  # the most common marked array, on the shortest path
-                    cell[2] -= 1
+                    opened -= 1
                     del items[0]
                     value = tuple(items)
-                    # _count's common cases inline: the first few keyable values are only
-                    # noted, and later ones with a hash no other distinct value has pass
-                    seen = cell[0]
-                    if seen is None:
-                        cell[0] = [value]
-                    elif seen.__class__ is list:
-                        if len(seen) < uncounted:
-                            seen.append(value)
-                        else:
-                            _count(cell, value)
-                    else:
-                        try:
-                            same = seen.setdefault(hash(value), value)
-                        except TypeError:  # holds a list or a dict: it can never be a key
-                            return value
-                        if same is not value and (same.__class__ is list or same != value):
-                            _enter(seen, value)
-                    return value
+                    if room:  # note()'s common case inline
+                        room -= 1
+                        keep(value)
+                        return value
+                    return note(value)
                 if head.__class__ is _Mark:
                     return marked(items, head)
             return items
 
         def marked(items: list[Any], head: _Mark) -> Any:
-            cell[2] -= 1
-            value: Any
+            nonlocal opened
+            opened -= 1
             if head is record_mark:
                 if len(items) < 2 or items[1].__class__ is not str:
                     raise DecodeError("a record must start with its type name")
@@ -599,29 +561,44 @@ class Registry:
                     value = cls(*items[2:])
                 except Exception as e:  # noqa: BLE001
                     raise DecodeError(f"record {name!r} refused its fields: {brief_error(e)}") from None
-            elif head is set_mark:
+                return note(value)
+            if head is set_mark:
                 try:
                     return set(items[1:])
                 except TypeError as e:
                     raise DecodeError(f"unhashable item in a set ({brief_error(e)})") from None
-            elif head is frozenset_mark:
+            if head is frozenset_mark:
                 try:
                     value = frozenset(items[1:])
                 except TypeError as e:
                     raise DecodeError(f"unhashable item in a frozenset ({brief_error(e)})") from None
-            else:
-                value = dec_error(items)
-            # _count's common case inline: the first few keyable values are only noted
-            seen = cell[0]
-            if seen is None:
-                cell[0] = [value]
-            elif seen.__class__ is list and len(seen) < uncounted:
-                seen.append(value)
-            else:
-                _count(cell, value)
+                return note(value)
+            return note(dec_error(items))
+
+        def decode(data: Any, what: str, marked: Any = 1) -> Any:
+            nonlocal opened, room
+            try:
+                value = unpackb(
+                    data, ext_hook=ext_hook, list_hook=list_hook if marked else None,
+                    strict_map_key=False, timestamp=3, raw=False,
+                )  # fmt: skip
+            except Exception as e:  # noqa: BLE001 - hostile bytes must only ever raise DecodeError
+                opened = 0
+                raise _decode_failure(e, what) from None
+            finally:
+                if room != uncounted:  # hold on to no decoded value between decodes
+                    room = uncounted
+                    kept.clear()
+                    if table:
+                        table.clear()
+            if opened:
+                opened = 0
+                if not marked:  # the bytes had markers after all: decode them as such
+                    return decode(data, what, 1)
+                raise DecodeError(f"a tuple, set, error or record marker that heads no array in the {what}")
             return value
 
-        return ext_hook, list_hook
+        return decode
 
     def _atom(self, data: bytes) -> Atom:
         atom = self._atoms.get(data)
@@ -698,25 +675,29 @@ def _arg_text(arg: Any) -> str:
     return brief(arg, 200)
 
 
-def _count(keyed: list[Any], value: Any) -> Any:
-    """Note a decoded value a set or map could use as a key; refuse one hash shared too often.
-
-    ``keyed[0]`` holds what the decode has seen: None, then a list of the first
-    _UNCOUNTED such values, then a dict from each hash to the distinct values that have it.
-    """
-    seen = keyed[0]
-    if type(seen) is dict:
-        _enter(seen, value)
-    elif seen is None:
-        keyed[0] = [value]
-    else:
-        seen.append(value)
-        if len(seen) > _UNCOUNTED:
-            table: dict[int, Any] = {}
-            keyed[0] = table
-            for v in seen:
-                _enter(table, v)
-    return value
+def _decode_failure(e: Exception, what: str) -> DecodeError:
+    """The DecodeError for what unpacking the bytes of ``what`` raised."""
+    if isinstance(e, DecodeError):
+        return e
+    if isinstance(e, msgpack.ExtraData):
+        return DecodeError(f"extra bytes after the {what}")
+    if isinstance(e, UnicodeDecodeError):
+        return DecodeError(f"invalid UTF-8 in a string in the {what}")
+    if isinstance(e, msgpack.StackError):
+        return DecodeError(f"the {what} nests deeper than {MAX_DEPTH} levels")
+    if isinstance(e, msgpack.FormatError):
+        return DecodeError(f"a byte that starts no msgpack value in the {what}")
+    if isinstance(e, TypeError):
+        return DecodeError(f"unhashable map key in the {what} ({brief_error(e)})")
+    if isinstance(e, RecursionError):  # a subclass of RuntimeError, named for what it means here
+        return DecodeError(f"the {what} nests too deep for this thread's stack")
+    if isinstance(e, ValueError):
+        if "incomplete" in str(e):
+            return DecodeError(f"truncated {what}")
+        if "exceeds max_" in str(e):  # a length longer than the bytes that are left
+            return DecodeError(f"truncated {what} ({brief_error(e)})")
+        return DecodeError(f"malformed {what}: {brief_error(e)}")
+    return DecodeError(f"malformed {what}: {brief_error(e)}")
 
 
 def _enter(table: dict[int, Any], value: Any) -> None:
