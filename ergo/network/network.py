@@ -777,7 +777,7 @@ class Network:
             _f, _n, p, conn, link = last
             if conn.state is UP and not link.lost and not p._important and not p._compression.enable:
                 try:
-                    out = link.codec.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
+                    out = link.codec.send_plain(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
                 except ProcessIncarnation:
                     if to.creation < conn.creation:
                         raise
@@ -811,7 +811,7 @@ class Network:
                 links = conn.links
                 link = conn.routes[order] = links[order % len(links)]
             try:
-                out = link.codec.send_pid(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
+                out = link.codec.send_plain(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
             except ProcessIncarnation:
                 if to.creation < conn.creation:
                     raise

@@ -95,6 +95,56 @@ def test_every_message_arrives_whole_and_in_order_whatever_the_split(batch, cut_
         assert frames_same(split.feed(memoryview(data[:cut])) + split.feed(memoryview(data[cut:])), batch)
 
 
+def _nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = (value,)
+    return value
+
+
+@dataclasses.dataclass
+class _Unregistered:
+    x: int
+
+
+# runs of sends from one sender to one recipient (the pair the codec checked last is
+# where send_plain leaves checks out), now and then another pair or a bad target
+plain_sends = st.tuples(
+    st.sampled_from([(FROM, TO)] * 4 + [(FROM, PID(B, 7, CB)), (FROM, PID(B, 7, CB + 1)), (FROM, PID("c@h", 7, CB))]),
+    st.one_of(
+        st.integers(), values, st.tuples(st.integers(), st.text()), st.just(_Unregistered(1)),
+        st.just(_nested(edf.MAX_DEPTH)), st.binary(min_size=250, max_size=400),
+    ),
+    priorities,
+    st.integers(1, 6),
+)
+
+
+@given(st.lists(plain_sends, min_size=1, max_size=20), st.sampled_from([0, 1, 3, 1000]))
+def test_send_plain_makes_the_bytes_and_raises_the_errors_of_send_pid(runs, entries):
+    # the network's hot path leaves out the checks a plain send cannot fail; what it
+    # appends and what it raises must be send_pid's, call after call
+    fast, _ = link(batch_entries=entries, batch_bytes=700, peer_max_message_size=2000)
+    slow, receiver = link(batch_entries=entries, batch_bytes=700, peer_max_message_size=2000)
+    out_fast, out_slow = bytearray(), bytearray()
+    sends = [(from_, to, value, priority) for (from_, to), value, priority, times in runs for _ in range(times)]
+    for from_, to, value, priority in sends:
+        results = []
+        for out, send in ((out_fast, fast.send_plain), (out_slow, slow.send_pid)):
+            try:
+                out += send(from_, to, value, priority) or b""
+                results.append(None)
+            except Exception as e:  # noqa: BLE001 - compared below
+                results.append((type(e), str(e)))
+        assert results[0] == results[1]
+        assert out_fast == out_slow
+    out_fast += fast.flush()
+    out_slow += slow.flush()
+    assert out_fast == out_slow
+    receiver.feed(bytes(out_fast))
+    assert not receiver.failed
+
+
 def test_plain_sends_share_one_batch_frame_and_the_rest_take_compact_frames():
     sender, receiver = link()
     sender.send_pid(FROM, TO, "a")
