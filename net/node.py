@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
+import weakref
 from types import FrameType
 from typing import Any
 
@@ -21,23 +22,34 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def start_node(name: str, options: NodeOptions | None = None, handle_signals: bool | None = None) -> Node:
-    """Start a node on the running asyncio loop, or on a new one if none is running.
+    """Start a node on the running asyncio loop, or, in a plain script, on the script's loop.
 
-    In a plain script, ``node.wait()`` then runs the loop until the node stops; inside an
-    asyncio program, ``await node.wait_async()`` (or ``async with start_node(...)``).
+    In a plain script (no loop running), the first node makes a loop for the thread and
+    the nodes started after it share that loop (until it is closed), so they serve each
+    other: a blocking call on one (``node.call``, ``node.wait()``) runs the loop for all of
+    them.  ``node.wait()`` runs the loop until that node stops; inside an asyncio program,
+    ``await node.wait_async()`` (or ``async with start_node(...)``).
 
     ``handle_signals``: SIGINT and SIGTERM stop the node gracefully (a second one forces
     the stop), and the handlers that were there before come back when the node stops.
     The default, None, does so in a plain script only: inside a running loop the signals
-    belong to the application (an aiohttp or uvicorn server has its own).  Signals can be
-    handled on the main thread only.
+    belong to the application (an aiohttp or uvicorn server has its own).  Nodes that
+    handle signals on one loop share the handlers: a signal stops every one of them, and
+    the previous handlers come back when the last one stops.  Signals can be handled on
+    the main thread only.
     """
     created = False
     try:
         loop = asyncio.get_running_loop()
+        script = False
     except RuntimeError:
-        loop = asyncio.new_event_loop()
-        created = True
+        script = True
+        earlier: asyncio.AbstractEventLoop | None = getattr(_script, "loop", None)
+        if earlier is not None and not earlier.is_closed():
+            loop = earlier
+        else:
+            loop = asyncio.new_event_loop()
+            created = True
     on_main = threading.current_thread() is threading.main_thread()
     try:
         if handle_signals and not on_main:
@@ -50,33 +62,65 @@ def start_node(name: str, options: NodeOptions | None = None, handle_signals: bo
             loop.close()
         raise
     if created:
+        _script.loop = loop
         asyncio.set_event_loop(loop)
-    if handle_signals or (handle_signals is None and created and on_main):
+    if handle_signals or (handle_signals is None and script and on_main):
         _install_signals(loop, node)
     return node
+
+
+#: the loop a plain script's first start_node made, per thread (its later nodes share it)
+_script = threading.local()
+
+
+class _SignalGroup:
+    """The nodes of one loop that handle SIGINT and SIGTERM, and the handlers they replaced."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.nodes: list[Node] = []
+        self.previous = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+        self.active = True
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            try:
+                loop.call_soon_threadsafe(self.deliver, signum)
+            except RuntimeError:  # the loop is closed: the nodes are gone, nothing to stop
+                pass
+
+        self.handler = on_signal
+        for sig in _SIGNALS:
+            signal.signal(sig, on_signal)
+
+    def deliver(self, signum: int) -> None:
+        for node in list(self.nodes):
+            _on_signal(node, signum)
+
+    def stopped(self, node: Node) -> None:
+        if node in self.nodes:
+            self.nodes.remove(node)
+        if self.nodes or not self.active:
+            return
+        self.active = False
+        if _groups.get(self.loop) is self:
+            del _groups[self.loop]
+        for sig, handler in self.previous.items():
+            if signal.getsignal(sig) is self.handler:  # unless the application replaced ours since
+                signal.signal(sig, _handler(handler))
+
+
+_groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SignalGroup] = weakref.WeakKeyDictionary()
 
 
 def _install_signals(loop: asyncio.AbstractEventLoop, node: Node) -> None:
     """Plain ``signal.signal`` handlers, not ``loop.add_signal_handler``: they run whether or
     not the loop runs yet, so a signal that arrives before ``wait()`` is not lost (uvloop
     loses it), and the previous handlers can be put back exactly."""
-    previous = {sig: signal.getsignal(sig) for sig in _SIGNALS}
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        try:
-            loop.call_soon_threadsafe(_on_signal, node, signum)
-        except RuntimeError:  # the loop is closed: the node is gone, nothing to stop
-            pass
-
-    for sig in _SIGNALS:
-        signal.signal(sig, on_signal)
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            if signal.getsignal(sig) is on_signal:  # unless the application replaced ours since
-                signal.signal(sig, _handler(handler))
-
-    node._on_stopped.append(restore)
+    group = _groups.get(loop)
+    if group is None:
+        group = _groups[loop] = _SignalGroup(loop)
+    group.nodes.append(node)
+    node._on_stopped.append(lambda: group.stopped(node))
 
 
 def _handler(handler: Any) -> Any:

@@ -18,7 +18,9 @@ import pytest
 
 import net
 import sim
-from ergo import Actor, LogOptions, NodeOptions, NoReply, NotAllowed, ProcessUnknown
+from ergo import Actor, LogOptions, NetworkOptions, NodeOptions, NoReply, NotAllowed, ProcessID, ProcessUnknown
+from ergo.gen.options import AcceptorOptions
+from ergo.network import NetworkRoute
 from ergo.scheduler import ReadyQueue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,6 +118,56 @@ def test_a_signal_before_wait_is_not_lost_and_a_second_one_forces_the_stop(own_h
         assert got == ["calling"] and not node.is_alive()
     finally:
         _close(node)
+
+
+def _networked() -> NodeOptions:
+    # a port of the OS's choosing and no registrar: nothing fixed that another run could hold
+    return NodeOptions(log=LogOptions(default_logger=False),
+                       network=NetworkOptions(cookie="c", registrar_port=None, acceptors=(AcceptorOptions(port=0),)))
+
+
+def test_the_nodes_of_a_plain_script_share_its_loop_and_serve_each_other(own_handlers):
+    # docs/network.md's first example: two nodes started one after the other in a script,
+    # then a blocking call from one to the other.  Each on a loop of its own, the callee's
+    # loop never ran while the caller blocked, and the call timed out.
+    a = net.start_node("a@127.0.0.1", _networked())
+    b = net.start_node("b@127.0.0.1", _networked())
+    try:
+        assert a.scheduler.loop is b.scheduler.loop
+        port = b.network().info()["acceptors"][0]["port"]
+        a.network().add_route("^b@127.0.0.1$", NetworkRoute("127.0.0.1", port))
+        b.spawn_register("echo", Echo)
+        assert a.call(ProcessID("echo", "b@127.0.0.1"), 1, timeout=10) == ("echo", 1)
+        assert b.call(a.spawn(Echo), 2, timeout=10) == ("echo", 2)  # the connection serves both ways
+    finally:
+        for node in (a, b):
+            if node.is_alive():
+                node.stop_force()
+        _close(a)
+    # once the script's loop is closed, the next node makes a new one
+    c = net.start_node("c@localhost", QUIET)
+    try:
+        assert c.scheduler.loop is not a.scheduler.loop
+    finally:
+        _close(c)
+
+
+def test_one_signal_stops_every_node_of_a_script_and_the_handlers_come_back_after_the_last(own_handlers):
+    mine, _ = own_handlers
+    a = net.start_node("a@localhost", QUIET)
+    b = net.start_node("b@localhost", QUIET)
+    try:
+        a.stop()
+        assert signal.getsignal(signal.SIGTERM) is not mine  # b still takes them
+        c = net.start_node("c@localhost", QUIET)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert b.wait(timeout=60) is True and c.wait(timeout=60) is True
+        assert signal.getsignal(signal.SIGTERM) is mine and signal.getsignal(signal.SIGINT) is mine
+    finally:
+        for node in (a, b, c):
+            if node.is_alive():
+                node.stop_force()
+        _close(a)
 
 
 def test_handle_signals_true_off_the_main_thread_is_refused():
