@@ -377,7 +377,7 @@ class Node(Env):
             parent_pid, leader = parent._pid, parent._leader
             env = dict(self._env)
             env.update(parent._env)
-            log_level = parent._log._level
+            log_level = parent._level()
             application = parent._application  # what a member spawns belongs to its application
         if options.leader is not None:
             leader = options.leader
@@ -433,7 +433,8 @@ class Node(Env):
     def _set_name(self, p: Process, name: Atom) -> None:
         self._names[name] = p
         p._name = name
-        p._log._source = None
+        if p._logger is not None:
+            p._logger._source = None
 
     def unregister_name(self, name: str) -> PID:
         """Release ``name``; returns the PID that had it."""
@@ -443,7 +444,8 @@ class Node(Env):
             raise NameUnknown(f"no process is registered as '{str.__str__(name)}'")
         atom: Atom = p._name  # type: ignore[assignment]  # found by its name: it has one
         p._name = None
-        p._log._source = None  # made again, with the new name, when next needed
+        if p._logger is not None:
+            p._logger._source = None  # made again, with the new name, when next needed
         self._pubsub.fire(ProcessID(atom, self._name), UNREGISTERED, p._pid)
         return p._pid
 
@@ -485,7 +487,7 @@ class Node(Env):
             env=dict(p._env),
             aliases=tuple(p._aliases or ()),
             metas=tuple(p._metas or ()),
-            log_level=p._log.level,
+            log_level=LogLevel(p._level()),
             important_delivery=p._important,
             compression=p._compression,
             fallback=p._fallback,
