@@ -35,7 +35,7 @@ from ..gen.errors import (
     Timeout,
 )
 from ..gen.ids import PID, Alias, Atom, ProcessID, Ref, Target, trusted
-from ..gen.messages import MessageExitPID, MessageLogNode
+from ..gen.messages import MessageExitPID, MessageLogNode, _pair_maker
 from ..gen.options import (
     DEFAULT_CALL_TIMEOUT,
     LogOptions,
@@ -90,6 +90,7 @@ _NORMAL = MessagePriority.NORMAL
 _DEFAULT_LEVEL = LogLevel.DEFAULT  # an enum member read from its class costs ~0.1 µs: once per spawn
 _QUEUE_OF = Runner._queue_of
 _DEFAULT_PROCESS_OPTIONS = ProcessOptions()
+_exit_pid = _pair_maker(MessageExitPID)  # MessageExitPID(pid, reason), per send_exit
 
 
 def validate_node_name(name: object) -> Atom:
@@ -877,7 +878,7 @@ class Node(Env):
             raise ProcessUnknown(f"no process {to} on {self._name}")
         if p._state >= TERMINATED:
             raise ProcessTerminated(f"{to} is terminating")
-        p._push_signal(URGENT, (EXIT, from_, None, MessageExitPID(from_, reason)))
+        p._push_signal(URGENT, (EXIT, from_, None, _exit_pid(from_, reason)))
 
     def _route_exit_meta(self, from_: PID, alias: Alias, reason: BaseException) -> None:
         """Ergo's ``SendExitMeta``: an exit signal to a meta-process, which terminates it

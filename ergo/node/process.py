@@ -23,7 +23,6 @@ from ..gen.errors import (
     NotAllowed,
     TerminateReasonKill,
     TerminateReasonShutdown,
-    unwrap_reason,
 )
 from ..gen.ids import PID, Alias, Atom, ProcessID, Ref, Target
 from ..gen.options import DEFAULT_CALL_TIMEOUT, CompressionOptions, ProcessOptions
@@ -458,8 +457,8 @@ class Process(Runner, Env):
         finally:
             node._current = previous
         # terminate() was told how the process died; who watched it is told why
-        if isinstance(reason, ExitSignal):  # unwrap_reason's test inlined: most reasons are not wrapped
-            reason = unwrap_reason(reason)
+        if isinstance(reason, ExitSignal) and len(reason.args) == 2:  # unwrap_reason inlined
+            reason = reason.args[1]
         node._unregister(self, reason)
 
     def _kill(self) -> None:
