@@ -77,8 +77,11 @@ from .tracer import Tracer
 
 T = TypeVar("T")
 _new = object.__new__
-_set = object.__setattr__
 _object_init = object.__init__
+# the slots of a PID and a Ref the node makes itself (trusted() inlined): set directly,
+# not through object.__setattr__, which looks each one up first
+_pid_node, _pid_id, _pid_creation = (PID.__dict__[f].__set__ for f in ("node", "id", "creation"))
+_ref_node, _ref_creation, _ref_id = (Ref.__dict__[f].__set__ for f in ("node", "creation", "id"))
 
 __all__ = ["VERSION", "Node"]
 
@@ -297,9 +300,9 @@ class Node(Env):
         # every call makes one: skip Ref's argument checks, the node's name and creation
         # were checked when the node started and the counter yields ints
         ref = _new(Ref)  # trusted() inlined: one per call
-        _set(ref, "node", self._name)
-        _set(ref, "creation", self._creation)
-        _set(ref, "id", (next(self._refs), 0, 0))
+        _ref_node(ref, self._name)
+        _ref_creation(ref, self._creation)
+        _ref_id(ref, (next(self._refs), 0, 0))
         return ref
 
     def _new_alias(self) -> Alias:
@@ -410,9 +413,9 @@ class Node(Env):
         if options.log_level is not _DEFAULT_LEVEL:
             log_level = options.log_level  # type: ignore[assignment]  # check() made it a LogLevel
         pid = _new(PID)  # trusted() inlined, as in make_ref: one per spawn
-        _set(pid, "node", self._name)
-        _set(pid, "id", next(self._ids))
-        _set(pid, "creation", self._creation)
+        _pid_node(pid, self._name)
+        _pid_id(pid, next(self._ids))
+        _pid_creation(pid, self._creation)
         behavior._bind(self, pid, parent_pid, leader, env, options, log_level)
         behavior._application = application
         self._processes[pid.id] = behavior
