@@ -101,18 +101,11 @@ class PubSub:
     # -- making and removing links and monitors ----------------------------------------
 
     def _check_target(self, consumer: Process, target: Any) -> None:
-        """Raise the error Ergo raises for a target that cannot be watched (local targets)."""
+        """Raise the error Ergo raises for a target that cannot be watched (local targets
+        other than a PID, which ``add`` checks itself)."""
         node = self._node
         t = type(target)
-        if t is PID:
-            if target.id == consumer._pid.id and target == consumer._pid:  # the ids first: __eq__ is Python code
-                raise NotAllowed(f"{consumer._pid} cannot link to or monitor itself")
-            p = node._processes.get(target.id)
-            if p is None or p._pid.creation != target.creation:
-                raise ProcessUnknown(f"no process {target} on {node._name}")
-            if p._state >= TERMINATED:
-                raise ProcessTerminated(f"{target} is terminating")
-        elif t is ProcessID:
+        if t is ProcessID:
             p = node._names.get(target.name)
             if p is None:
                 raise ProcessUnknown(f"no process is registered as {target.name} on {node._name}")
@@ -144,26 +137,35 @@ class PubSub:
         """Add a link (``table`` is the links) or a monitor; return buffered events for an event."""
         t = type(target)
         remote = False
-        if t is PID and target.node == self._node._name:
-            pass  # the common case, a local PID: checked below
-        elif (t is Event or t is ProcessID) and not target.node:
-            target = self._local(target)
-            t = type(target)
-        elif t is Atom:  # a node name, as in Ergo's Link(target any)
-            if target == self._node._name:
-                raise NotAllowed(f"{consumer._pid} cannot link to or monitor its own node")
-            self._node._net(target)
-            remote = True
-        elif t is str:
-            raise Incorrect(f"cannot link to or monitor the str {show(target)}: use ProcessID(name, node) for a "
-                            "registered process, or Atom('name@host') for a node")
-        elif t in (PID, ProcessID, Alias, Event) and target.node != self._node._name:
-            self._node._net(target)
-            if consumer._pid.node != self._node._name:
-                raise NotAllowed(f"{target} is not on {self._node._name}")
-            remote = True
-        if not remote:
-            self._check_target(consumer, target)
+        node = self._node
+        if t is PID and target.node == node._name:
+            # the common case, a local PID, checked here (the ids first: __eq__ is Python code)
+            if target.id == consumer._pid.id and target == consumer._pid:
+                raise NotAllowed(f"{consumer._pid} cannot link to or monitor itself")
+            p = node._processes.get(target.id)
+            if p is None or p._pid.creation != target.creation:
+                raise ProcessUnknown(f"no process {target} on {node._name}")
+            if p._state >= TERMINATED:
+                raise ProcessTerminated(f"{target} is terminating")
+        else:
+            if (t is Event or t is ProcessID) and not target.node:
+                target = self._local(target)
+                t = type(target)
+            elif t is Atom:  # a node name, as in Ergo's Link(target any)
+                if target == node._name:
+                    raise NotAllowed(f"{consumer._pid} cannot link to or monitor its own node")
+                node._net(target)
+                remote = True
+            elif t is str:
+                raise Incorrect(f"cannot link to or monitor the str {show(target)}: use ProcessID(name, node) for a "
+                                "registered process, or Atom('name@host') for a node")
+            elif t in (PID, ProcessID, Alias, Event) and target.node != node._name:
+                node._net(target)
+                if consumer._pid.node != node._name:
+                    raise NotAllowed(f"{target} is not on {node._name}")
+                remote = True
+            if not remote:
+                self._check_target(consumer, target)
         mine = getattr(consumer, mine_attr)
         if mine is None:
             mine = {}
