@@ -1007,7 +1007,7 @@ class Node(Env):
             del self._names[name]
         else:
             name = None
-        aliases = p._aliases or []
+        aliases = p._aliases or ()
         for alias in aliases:
             self._aliases.pop(alias, None)
         p._aliases = None

@@ -19,6 +19,7 @@ notice about a link must not be lost to a full mailbox.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from ..gen.errors import (
@@ -360,7 +361,7 @@ class PubSub:
             self._drop(self._monitors, target, p._pid)
 
     def process_terminated(self, p: Process, reason: BaseException, name: Atom | None,
-                           aliases: list[Alias]) -> None:
+                           aliases: Sequence[Alias]) -> None:
         """Fire everything a terminated process was: its PID, its name, aliases and events.
 
         The caller has already released the name and aliases, so a watcher that hears of
