@@ -309,6 +309,12 @@ class Scheduler(ABC):
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` after the current callback, in FIFO order with other soon-calls."""
 
+    def soon(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """``call_soon(fn, *args)``, the arguments given as a tuple: how a process is woken.
+        A backend that queues soon-calls in a :class:`ReadyQueue` makes this an attribute,
+        the queue's own ``push`` (one Python call per wake-up instead of two)."""
+        self.call_soon(fn, *args)
+
     @abstractmethod
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
         """Run ``fn(*args)`` once ``delay`` seconds have passed."""

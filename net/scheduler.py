@@ -73,6 +73,7 @@ class AsyncioScheduler(Scheduler):
         self._loop = loop
         self.random = random.Random()
         self._ready = ReadyQueue(self._arm)
+        self.soon = self._ready.push  # type: ignore[method-assign]  # call_soon, one call less
         try:
             _ready_queues[loop] = self._ready
         except TypeError:  # a loop that cannot be weakly referenced: its tasks wake through its own queue

@@ -155,6 +155,7 @@ class SimScheduler(Scheduler):
         self.random = rng
         self._epoch = epoch
         self._ready = ReadyQueue(self._arm)
+        self.soon = self._ready.push  # type: ignore[method-assign]  # call_soon, one call less
         self.thread = threading.get_ident()  # a simulation runs on the thread that built it
         self.step_guard = _StepGuard()
 
@@ -178,6 +179,7 @@ class SimScheduler(Scheduler):
         """Run nothing more: queued soon-calls are dropped, timers do nothing when due."""
         self.dead = True
         self._ready = ReadyQueue(lambda: None)
+        self.soon = self._ready.push  # type: ignore[method-assign]
 
     def now(self) -> float:
         m = self.machine

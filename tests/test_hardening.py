@@ -447,6 +447,40 @@ def test_a_process_killed_while_in_a_call_is_released_at_once(backend):
         assert backend.sim.now == 0  # the call's timer went with it
 
 
+class Quits(Actor):
+    """Stops on its first message, as a handler returning its process's end does."""
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        raise TerminateReasonNormal
+
+
+@pytest.mark.parametrize("end", ["exit signal", "kill", "handler's reason"])
+def test_a_terminated_process_that_never_logged_is_freed_without_the_cycle_collector(backend, end):
+    """Most processes never log: their end releases them at once, by reference counting.
+    In a reference cycle (a Log made at spawn held a bound method of its process), every
+    terminated process stayed in memory until the collector's next pass, which then
+    spent its time finding them: a spawn-heavy node (supervision, short-lived workers)
+    pays for that on every spawn."""
+    node = backend.node()
+    gc.collect()
+    gc.disable()
+    try:
+        pid = node.spawn(Quits)
+        ref = weakref.ref(node._processes[pid.id])
+        watcher = node.spawn(Watcher, pid)
+        if end == "exit signal":
+            node.send_exit(pid, TerminateReasonNormal)
+        elif end == "kill":
+            node.kill(pid)
+        else:
+            node.send(pid, "quit")
+        assert [type(m) for m in node.call(watcher, ("wait", 1))] == [MessageDownPID]
+        backend.settle()
+        assert ref() is None
+    finally:
+        gc.enable()
+
+
 def test_a_pending_send_after_does_not_keep_its_terminated_sender_but_is_still_sent(backend):
     node = backend.node()
     other = node.spawn(Collector)

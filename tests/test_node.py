@@ -122,6 +122,33 @@ def test_child_inherits_parent_env(backend):
     assert info.env["FROM_PARENT"] == "yes" and info.parent == parent and info.leader == node.pid
 
 
+def test_each_process_keeps_its_own_env_though_spawn_shares_equal_ones(backend):
+    """A child's env starts equal to its parent's (the node's is empty), a process spawned
+    by the node has the node's: what any of them sets later is its own alone."""
+    from drive import Driver, act
+
+    node = backend.node()
+
+    def env(pid: Any) -> dict:
+        return node.process_info(pid).env
+
+    parent = node.spawn(Driver)
+    act(node, parent, lambda p: p.set_env("shared", 1))
+    first = act(node, parent, lambda p: p.spawn(Driver))
+    plain = node.spawn(Driver)  # the node's env, empty
+    act(node, first, lambda p: p.set_env("child_only", 5))
+    assert env(parent) == {"SHARED": 1} and env(first) == {"SHARED": 1, "CHILD_ONLY": 5}
+    act(node, parent, lambda p: p.set_env("shared", 2))
+    assert env(first) == {"SHARED": 1, "CHILD_ONLY": 5}
+    second = act(node, parent, lambda p: p.spawn(Driver))
+    assert env(second) == {"SHARED": 2}
+    act(node, plain, lambda p: p.set_env("plain", 6))
+    assert node.env_list() == {} and env(node.spawn(Driver)) == {}
+    node.set_env("from_node", 4)
+    assert env(plain) == {"PLAIN": 6} and env(parent) == {"SHARED": 2} and env(second) == {"SHARED": 2}
+    assert env(act(node, parent, lambda p: p.spawn(Driver))) == {"FROM_NODE": 4, "SHARED": 2}
+
+
 # -- names and spawn ------------------------------------------------------------------------
 
 

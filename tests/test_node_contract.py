@@ -179,6 +179,22 @@ def test_spawn_checks_its_arguments(backend):
     process = act(node, bound, lambda p: p)
     with pytest.raises(Incorrect):
         node.spawn(lambda: process)
+
+    class Singleton(Driver):  # a class whose construction runs code of its own is checked too
+        def __new__(cls) -> Any:
+            return process
+
+    class Cached(type):
+        def __call__(cls) -> Any:
+            return process
+
+    class ByMetaclass(Driver, metaclass=Cached):
+        pass
+
+    with pytest.raises(Incorrect):
+        node.spawn(Singleton)
+    with pytest.raises(Incorrect):
+        node.spawn(ByMetaclass)
     with pytest.raises(Incorrect):
         node.spawn_register("", Driver)
     node.spawn_register("taken", Driver)

@@ -162,6 +162,11 @@ _TARGET_OF_EXIT = {
 }
 
 
+#: makes an exception with its args, as ``cls(*args)`` does for an ErgoError given any
+#: (ErgoError.__init__ only fills in a default message when there are none)
+_new_error = BaseException.__new__
+
+
 def _exit_reason(message: Any, from_link: bool) -> BaseException:
     """What a non-trapping process dies of: the signal's source and reason together, as
     Ergo's ``fmt.Errorf("%s: %w", exit.PID, exit.Reason)``; the source is the sender of a
@@ -170,5 +175,5 @@ def _exit_reason(message: Any, from_link: bool) -> BaseException:
     if type(message) is MessageExitNode:
         return LinkExit(message.name, NoConnection())
     if not from_link:
-        return ExitSignal(message.pid, message.reason)
-    return LinkExit(getattr(message, _TARGET_OF_EXIT[type(message)]), message.reason)
+        return _new_error(ExitSignal, message.pid, message.reason)
+    return _new_error(LinkExit, getattr(message, _TARGET_OF_EXIT[type(message)]), message.reason)

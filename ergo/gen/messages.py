@@ -8,8 +8,9 @@ network as themselves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .ids import PID, Alias, Atom, Event, ProcessID
 
@@ -179,3 +180,23 @@ class MessageLog:
         if self.traceback:
             return f"{text}\n{self.traceback}"
         return text
+
+
+_M = TypeVar("_M")
+
+
+def _pair_maker(cls: type[_M]) -> Callable[[Any, Any], _M]:
+    """A maker of ``cls``, a frozen dataclass with slots and two fields, from the two
+    values in order, as ``cls(a, b)`` makes it: for the runtime's own exits and downs, on
+    the path of every termination.  It sets the slots directly, where the generated
+    ``__init__`` goes through ``object.__setattr__`` per field (~0.15 us less a message)."""
+    first, second = (cls.__dict__[name].__set__ for name in cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    new = object.__new__
+
+    def make(a: Any, b: Any) -> _M:
+        obj = new(cls)
+        first(obj, a)
+        second(obj, b)
+        return obj
+
+    return make

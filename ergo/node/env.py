@@ -29,10 +29,14 @@ class Env:
         """Set a variable; ``None`` deletes it.  On the node, processes spawned from now on
         inherit it; a running process keeps the copy it was spawned with."""
         key = _env_name(name)
+        # copied, never changed in place: processes share one dict while their envs are
+        # equal (the node's spawn passes it on), so a copy is made only when one is set
+        env = dict(self._env)
         if value is None:
-            self._env.pop(key, None)
+            env.pop(key, None)
         else:
-            self._env[key] = value
+            env[key] = value
+        self._env = env  # type: ignore[misc]  # a slot of Process, an attribute of Node
 
     def env_list(self) -> dict[str, Any]:
         return dict(self._env)

@@ -100,7 +100,7 @@ class MetaProcess(Runner):
         m._forever = Future()
         m._start_coro = None
         m._start_detach = None
-        m._log = Log(node._logging, owner._log.level,
+        m._log = Log(node._logging, owner._level(),
                      MessageLogMeta(node._name, owner._pid, m._id, type(behavior).__qualname__))
         previous = node._current
         node._current = m

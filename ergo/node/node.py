@@ -35,7 +35,7 @@ from ..gen.errors import (
     Timeout,
 )
 from ..gen.ids import PID, Alias, Atom, ProcessID, Ref, Target, trusted
-from ..gen.messages import MessageExitPID, MessageLogNode
+from ..gen.messages import MessageExitPID, MessageLogNode, _pair_maker
 from ..gen.options import (
     DEFAULT_CALL_TIMEOUT,
     LogOptions,
@@ -77,7 +77,11 @@ from .tracer import Tracer
 
 T = TypeVar("T")
 _new = object.__new__
-_set = object.__setattr__
+_object_init = object.__init__
+# the slots of a PID and a Ref the node makes itself (trusted() inlined): set directly,
+# not through object.__setattr__, which looks each one up first
+_pid_node, _pid_id, _pid_creation = (PID.__dict__[f].__set__ for f in ("node", "id", "creation"))
+_ref_node, _ref_creation, _ref_id = (Ref.__dict__[f].__set__ for f in ("node", "creation", "id"))
 
 __all__ = ["VERSION", "Node"]
 
@@ -89,6 +93,7 @@ _NORMAL = MessagePriority.NORMAL
 _DEFAULT_LEVEL = LogLevel.DEFAULT  # an enum member read from its class costs ~0.1 µs: once per spawn
 _QUEUE_OF = Runner._queue_of
 _DEFAULT_PROCESS_OPTIONS = ProcessOptions()
+_exit_pid = _pair_maker(MessageExitPID)  # MessageExitPID(pid, reason), per send_exit
 
 
 def validate_node_name(name: object) -> Atom:
@@ -131,9 +136,14 @@ class Node(Env):
         self._tracer = tracer
         self._stopped: Future[bool] = Future()
         self._on_stopped: list[Callable[[], None]] = []
-        self._env: dict[str, Any] = {}
-        for k, v in dict(options.env).items():
-            self.set_env(k, v)
+        env: dict[str, Any] = {}
+        for k, v in dict(options.env).items():  # as set_env one by one (None deletes), without a copy each
+            key = _env_name(k)
+            if v is None:
+                env.pop(key, None)
+            else:
+                env[key] = v
+        self._env = env
         self._processes: dict[int, Process] = {}
         self._names: dict[str, Process] = {}  # Atom keys, looked up by any str
         self._aliases: dict[Alias, Runner] = {}
@@ -290,9 +300,9 @@ class Node(Env):
         # every call makes one: skip Ref's argument checks, the node's name and creation
         # were checked when the node started and the counter yields ints
         ref = _new(Ref)  # trusted() inlined: one per call
-        _set(ref, "node", self._name)
-        _set(ref, "creation", self._creation)
-        _set(ref, "id", (next(self._refs), 0, 0))
+        _ref_node(ref, self._name)
+        _ref_creation(ref, self._creation)
+        _ref_id(ref, (next(self._refs), 0, 0))
         return ref
 
     def _new_alias(self) -> Alias:
@@ -361,35 +371,51 @@ class Node(Env):
         if not isinstance(behavior, Process):
             raise Incorrect(f"the factory {show(factory)} returned {type(behavior).__name__}, not a process behaviour "
                             "(subclass ergo.Actor)")
-        if getattr(behavior, "_node", None) is not None:
-            raise Incorrect(f"the factory {show(factory)} returned a behaviour that is already a process")
+        if (type(factory) is not type or factory.__init__ is not _object_init  # type: ignore[misc]  # a class here
+                or factory.__new__ is not _new):  # type: ignore[comparison-overlap]
+            # code of the factory's own ran: it may have returned a process already spawned.
+            # (A class with neither makes a new object and runs nothing else, so the test,
+            # ~0.25 us for the AttributeError an unset slot raises inside, is spared there)
+            if getattr(behavior, "_node", None) is not None:
+                raise Incorrect(f"the factory {show(factory)} returned a behaviour that is already a process")
+        # a process's env is shared, never copied, where it equals another's: every writer
+        # copies the dict first (Env.set_env), so a shared one is never changed in place
         if parent is None:
             parent_pid = leader = self._core_pid
-            env = dict(self._env)
+            env = self._env
             log_level: LogLevel | int = self._log._level  # the int: the property makes an enum member
             application = None
             if app is not None:
+                env = dict(env)
                 env.update(app.env)
                 if app.log_level is not _DEFAULT_LEVEL:
                     log_level = app.log_level
                 application = app.name
         else:
             parent_pid, leader = parent._pid, parent._leader
-            env = dict(self._env)
-            env.update(parent._env)
-            log_level = parent._log._level
+            env = parent._env  # the node's env, then the parent's over it
+            node_env = self._env
+            if node_env and node_env is not env:
+                if env:
+                    env = dict(node_env)
+                    env.update(parent._env)
+                else:
+                    env = node_env
+            logger = parent._logger  # Process._level inlined: one per spawn
+            log_level = parent._log_level if logger is None else logger._level
             application = parent._application  # what a member spawns belongs to its application
         if options.leader is not None:
             leader = options.leader
         if options.env:
+            env = dict(env)
             for k, v in dict(options.env).items():
                 env[_env_name(k)] = v
         if options.log_level is not _DEFAULT_LEVEL:
             log_level = options.log_level  # type: ignore[assignment]  # check() made it a LogLevel
         pid = _new(PID)  # trusted() inlined, as in make_ref: one per spawn
-        _set(pid, "node", self._name)
-        _set(pid, "id", next(self._ids))
-        _set(pid, "creation", self._creation)
+        _pid_node(pid, self._name)
+        _pid_id(pid, next(self._ids))
+        _pid_creation(pid, self._creation)
         behavior._bind(self, pid, parent_pid, leader, env, options, log_level)
         behavior._application = application
         self._processes[pid.id] = behavior
@@ -433,7 +459,8 @@ class Node(Env):
     def _set_name(self, p: Process, name: Atom) -> None:
         self._names[name] = p
         p._name = name
-        p._log._source = None
+        if p._logger is not None:
+            p._logger._source = None
 
     def unregister_name(self, name: str) -> PID:
         """Release ``name``; returns the PID that had it."""
@@ -443,7 +470,8 @@ class Node(Env):
             raise NameUnknown(f"no process is registered as '{str.__str__(name)}'")
         atom: Atom = p._name  # type: ignore[assignment]  # found by its name: it has one
         p._name = None
-        p._log._source = None  # made again, with the new name, when next needed
+        if p._logger is not None:
+            p._logger._source = None  # made again, with the new name, when next needed
         self._pubsub.fire(ProcessID(atom, self._name), UNREGISTERED, p._pid)
         return p._pid
 
@@ -485,7 +513,7 @@ class Node(Env):
             env=dict(p._env),
             aliases=tuple(p._aliases or ()),
             metas=tuple(p._metas or ()),
-            log_level=p._log.level,
+            log_level=LogLevel(p._level()),
             important_delivery=p._important,
             compression=p._compression,
             fallback=p._fallback,
@@ -853,7 +881,7 @@ class Node(Env):
             raise ProcessUnknown(f"no process {to} on {self._name}")
         if p._state >= TERMINATED:
             raise ProcessTerminated(f"{to} is terminating")
-        p._push_signal(URGENT, (EXIT, from_, None, MessageExitPID(from_, reason)))
+        p._push_signal(URGENT, (EXIT, from_, None, _exit_pid(from_, reason)))
 
     def _route_exit_meta(self, from_: PID, alias: Alias, reason: BaseException) -> None:
         """Ergo's ``SendExitMeta``: an exit signal to a meta-process, which terminates it
@@ -979,7 +1007,7 @@ class Node(Env):
             del self._names[name]
         else:
             name = None
-        aliases = p._aliases or []
+        aliases = p._aliases or ()
         for alias in aliases:
             self._aliases.pop(alias, None)
         p._aliases = None

@@ -23,7 +23,6 @@ from ..gen.errors import (
     NotAllowed,
     TerminateReasonKill,
     TerminateReasonShutdown,
-    unwrap_reason,
 )
 from ..gen.ids import PID, Alias, Atom, ProcessID, Ref, Target
 from ..gen.options import DEFAULT_CALL_TIMEOUT, CompressionOptions, ProcessOptions
@@ -59,7 +58,8 @@ class Process(Runner, Env):
         "_fallback",
         "_important",
         "_leader",
-        "_log",
+        "_log_level",
+        "_logger",
         "_metas",
         "_name",
         "_parent",
@@ -96,7 +96,24 @@ class Process(Runner, Env):
         self._behavior = type(self).__qualname__
         self._linked: dict[Any, None] | None = None  # what this process links to
         self._monitored: dict[Any, None] | None = None  # what it monitors
-        self._log = Log(node._logging, log_level, None, self._log_source)
+        # the Log is made when first used (most processes never log): made here, it would
+        # also tie the process into a reference cycle (its make_source is a bound method of
+        # the process), so that every terminated process waited for the cyclic GC to go
+        self._logger: Log | None = None
+        self._log_level: int = log_level  # an int or a LogLevel (an int too): Log() makes it an int
+
+    @property
+    def _log(self) -> Log:
+        """This process's Log, made on first use (see _bind)."""
+        log = self._logger
+        if log is None:
+            log = self._logger = Log(self._node._logging, self._log_level, None, self._log_source)
+        return log
+
+    def _level(self) -> int:
+        """The log level as an int, without making the Log."""
+        log = self._logger
+        return self._log_level if log is None else log._level
 
     def _log_source(self) -> Any:
         from ..gen.messages import MessageLogProcess
@@ -440,8 +457,8 @@ class Process(Runner, Env):
         finally:
             node._current = previous
         # terminate() was told how the process died; who watched it is told why
-        if isinstance(reason, ExitSignal):  # unwrap_reason's test inlined: most reasons are not wrapped
-            reason = unwrap_reason(reason)
+        if isinstance(reason, ExitSignal) and len(reason.args) == 2:  # unwrap_reason inlined
+            reason = reason.args[1]
         node._unregister(self, reason)
 
     def _kill(self) -> None:

@@ -19,6 +19,7 @@ notice about a link must not be lost to a full mailbox.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from ..gen.errors import (
@@ -49,6 +50,7 @@ from ..gen.messages import (
     MessageExitNode,
     MessageExitPID,
     MessageExitProcessID,
+    _pair_maker,
 )
 from ..gen.types import MessagePriority
 from .runner import EVENT, EXIT, MSG, SYSTEM, TERMINATED, URGENT, Runner, show
@@ -72,6 +74,9 @@ _MAX_BUFFER = 2**63 - 1
 
 _EXIT = {PID: MessageExitPID, ProcessID: MessageExitProcessID, Alias: MessageExitAlias, Event: MessageExitEvent}
 _DOWN = {PID: MessageDownPID, ProcessID: MessageDownProcessID, Alias: MessageDownAlias, Event: MessageDownEvent}
+#: the same, made as the classes make them, a little faster: a target's end makes one of each kind
+_MAKE_EXIT: dict[type, Any] = {t: _pair_maker(cls) for t, cls in _EXIT.items()}
+_MAKE_DOWN: dict[type, Any] = {t: _pair_maker(cls) for t, cls in _DOWN.items()}
 
 
 class _EventEntry:
@@ -97,18 +102,11 @@ class PubSub:
     # -- making and removing links and monitors ----------------------------------------
 
     def _check_target(self, consumer: Process, target: Any) -> None:
-        """Raise the error Ergo raises for a target that cannot be watched (local targets)."""
+        """Raise the error Ergo raises for a target that cannot be watched (local targets
+        other than a PID, which ``add`` checks itself)."""
         node = self._node
         t = type(target)
-        if t is PID:
-            if target.id == consumer._pid.id and target == consumer._pid:  # the ids first: __eq__ is Python code
-                raise NotAllowed(f"{consumer._pid} cannot link to or monitor itself")
-            p = node._processes.get(target.id)
-            if p is None or p._pid.creation != target.creation:
-                raise ProcessUnknown(f"no process {target} on {node._name}")
-            if p._state >= TERMINATED:
-                raise ProcessTerminated(f"{target} is terminating")
-        elif t is ProcessID:
+        if t is ProcessID:
             p = node._names.get(target.name)
             if p is None:
                 raise ProcessUnknown(f"no process is registered as {target.name} on {node._name}")
@@ -140,26 +138,35 @@ class PubSub:
         """Add a link (``table`` is the links) or a monitor; return buffered events for an event."""
         t = type(target)
         remote = False
-        if t is PID and target.node == self._node._name:
-            pass  # the common case, a local PID: checked below
-        elif (t is Event or t is ProcessID) and not target.node:
-            target = self._local(target)
-            t = type(target)
-        elif t is Atom:  # a node name, as in Ergo's Link(target any)
-            if target == self._node._name:
-                raise NotAllowed(f"{consumer._pid} cannot link to or monitor its own node")
-            self._node._net(target)
-            remote = True
-        elif t is str:
-            raise Incorrect(f"cannot link to or monitor the str {show(target)}: use ProcessID(name, node) for a "
-                            "registered process, or Atom('name@host') for a node")
-        elif t in (PID, ProcessID, Alias, Event) and target.node != self._node._name:
-            self._node._net(target)
-            if consumer._pid.node != self._node._name:
-                raise NotAllowed(f"{target} is not on {self._node._name}")
-            remote = True
-        if not remote:
-            self._check_target(consumer, target)
+        node = self._node
+        if t is PID and target.node == node._name:
+            # the common case, a local PID, checked here (the ids first: __eq__ is Python code)
+            if target.id == consumer._pid.id and target == consumer._pid:
+                raise NotAllowed(f"{consumer._pid} cannot link to or monitor itself")
+            p = node._processes.get(target.id)
+            if p is None or p._pid.creation != target.creation:
+                raise ProcessUnknown(f"no process {target} on {node._name}")
+            if p._state >= TERMINATED:
+                raise ProcessTerminated(f"{target} is terminating")
+        else:
+            if (t is Event or t is ProcessID) and not target.node:
+                target = self._local(target)
+                t = type(target)
+            elif t is Atom:  # a node name, as in Ergo's Link(target any)
+                if target == node._name:
+                    raise NotAllowed(f"{consumer._pid} cannot link to or monitor its own node")
+                node._net(target)
+                remote = True
+            elif t is str:
+                raise Incorrect(f"cannot link to or monitor the str {show(target)}: use ProcessID(name, node) for a "
+                                "registered process, or Atom('name@host') for a node")
+            elif t in (PID, ProcessID, Alias, Event) and target.node != node._name:
+                node._net(target)
+                if consumer._pid.node != node._name:
+                    raise NotAllowed(f"{target} is not on {node._name}")
+                remote = True
+            if not remote:
+                self._check_target(consumer, target)
         mine = getattr(consumer, mine_attr)
         if mine is None:
             mine = {}
@@ -247,18 +254,20 @@ class PubSub:
         links = self._links.pop(target, None)
         monitors = self._monitors.pop(target, None)
         node_target = type(target) is Atom
-        told: set[Any] = set()  # peer nodes told already: one Terminate each, links and monitors alike
+        told: set[Any] | None = None  # peer nodes told already: one Terminate each, links and monitors alike
         if links:
-            message = MessageExitNode(target) if node_target else _EXIT[type(target)](target, reason)
+            message = MessageExitNode(target) if node_target else _MAKE_EXIT[type(target)](target, reason)
             item: tuple[Any, ...] = (EXIT, from_, LINK, message)
-            self._tell(links, target, "_linked", URGENT, item, told)
+            told = self._tell(links, target, "_linked", URGENT, item, told)
         if monitors:
-            message = MessageDownNode(target) if node_target else _DOWN[type(target)](target, reason)
+            message = MessageDownNode(target) if node_target else _MAKE_DOWN[type(target)](target, reason)
             item = (MSG, from_, None, message)
             self._tell(monitors, target, "_monitored", SYSTEM, item, told)
 
     def _tell(self, consumers: dict[PID, None], target: Any, mine_attr: str, queue: int, item: tuple[Any, ...],
-              told: set[Any]) -> None:
+              told: set[Any] | None) -> set[Any] | None:
+        """Queue ``item`` at each consumer; returns ``told`` (made when a peer node is
+        told first), for the next call of the same ``fire``."""
         node = self._node
         processes = node._processes
         local = node._name
@@ -268,7 +277,9 @@ class PubSub:
                 c = node._network.remote_consumer(pid) if node._network is not None else None
                 if c is None:
                     continue
-                if c in told:  # one Terminate per node, though links and monitors both fire
+                if told is None:
+                    told = set()
+                elif c in told:  # one Terminate per node, though links and monitors both fire
                     mine = getattr(c, mine_attr)
                     if mine is not None:
                         mine.pop(target, None)
@@ -283,6 +294,7 @@ class PubSub:
                 mine.pop(target, None)
             if c._state < TERMINATED:
                 c._push_signal(queue, item)
+        return told
 
     # -- targets on other nodes ---------------------------------------------------------
 
@@ -349,7 +361,7 @@ class PubSub:
             self._drop(self._monitors, target, p._pid)
 
     def process_terminated(self, p: Process, reason: BaseException, name: Atom | None,
-                           aliases: list[Alias]) -> None:
+                           aliases: Sequence[Alias]) -> None:
         """Fire everything a terminated process was: its PID, its name, aliases and events.
 
         The caller has already released the name and aliases, so a watcher that hears of

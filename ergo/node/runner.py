@@ -137,7 +137,7 @@ class Runner:
             node._tracer.delivered(self, queue, item)
         if self._state is SLEEP:
             self._state = RUNNING
-            node._scheduler.call_soon(self._run)
+            node._scheduler.soon(self._run, ())
 
     def _push_signal(self, queue: int, item: tuple) -> None:
         """Queue a signal (an exit, a down, an event notice) where it cannot overtake what
@@ -174,7 +174,7 @@ class Runner:
             node._tracer.delivered(self, queue, item)
         if self._state is SLEEP:
             self._state = RUNNING
-            node._scheduler.call_soon(self._run)
+            node._scheduler.soon(self._run, ())
 
     def _push_main(self, item: tuple) -> None:
         """The hot path of ``send``: ``_push(MAIN, item)`` without the dispatch on the queue."""
@@ -191,7 +191,7 @@ class Runner:
             node._tracer.delivered(self, MAIN, item)
         if self._state is SLEEP:
             self._state = RUNNING
-            node._scheduler.call_soon(self._run)
+            node._scheduler.soon(self._run, ())
 
     def _push_main_all(self, items: Iterable[tuple], count: int) -> None:
         """``count`` items pushed as by ``_push_main``, in order, with one wake-up: for a
@@ -203,7 +203,7 @@ class Runner:
         self._messages_in += count
         if self._state is SLEEP:
             self._state = RUNNING
-            self._node._scheduler.call_soon(self._run)
+            self._node._scheduler.soon(self._run, ())
 
     def _mailbox_full(self, queue: int, item: tuple) -> None:
         raise MailboxFull(f"the mailbox of {self._describe()} is full ({self._mailbox_size} in a queue)")
@@ -233,7 +233,7 @@ class Runner:
         if self._state is INIT:
             if self._q_urgent or self._q_system or self._q_main or self._q_log:  # _has_items inlined: per spawn
                 self._state = RUNNING
-                self._node._scheduler.call_soon(self._run)
+                self._node._scheduler.soon(self._run, ())
             else:
                 self._state = SLEEP
 
@@ -281,7 +281,7 @@ class Runner:
             if self._coro is not None:
                 return
             if self._q_urgent or self._q_system or self._q_main or self._q_log:  # _has_items inlined
-                node._scheduler.call_soon(self._run)
+                node._scheduler.soon(self._run, ())
             else:
                 self._state = SLEEP
         elif state is ZOMBEE:
@@ -346,7 +346,7 @@ class Runner:
         if self._coro is None:
             if state is RUNNING:
                 if self._has_items():
-                    node._scheduler.call_soon(self._run)
+                    node._scheduler.soon(self._run, ())
                 else:
                     self._state = SLEEP
             elif state is ZOMBEE:
@@ -395,7 +395,7 @@ class Runner:
         if self._coro is None and self._state is RUNNING:
             # the handler finished: go on with the mailbox
             if self._has_items():
-                node._scheduler.call_soon(self._run)
+                node._scheduler.soon(self._run, ())
             else:
                 self._state = SLEEP
         elif self._state is ZOMBEE:
