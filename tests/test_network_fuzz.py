@@ -212,6 +212,33 @@ def test_malformed_frames_after_a_handshake(cluster):
     case()
 
 
+def test_a_refusal_that_comes_after_the_handshake_is_logged_as_one(cluster):
+    """A peer whose REFUSE went out late (a slow writer: it had given up on a handshake
+    this side had already finished) sends it where ENP frames are expected.  The link
+    closes as for a bad frame, and the log says what the peer said, not "bad magic byte"."""
+    f = Fixture(cluster)
+    before = f.logged("refused it after the handshake", "HandshakeTruncated", "aborted in state accepted")
+    peer = f.handshake()
+    assert peer.stream is not None
+    peer.stream.write(handshake._frame(handshake.REFUSE, {"reason": "HandshakeTruncated",
+                                                          "text": "handshake aborted in state accepted"}))
+    f.closed_and_logged(peer, "refused it after the handshake", "HandshakeTruncated", "aborted in state accepted",
+                        before=before)
+    assert not f.logged("bad magic byte 87")
+
+
+def test_late_refusal_reads_only_a_whole_refuse():
+    refuse = handshake._frame(handshake.REFUSE, {"reason": "BadCookie", "text": "wrong\ncookie"})
+    assert handshake.late_refusal(refuse) == repr("BadCookie: wrong\ncookie")  # quoted: one log line
+    assert handshake.late_refusal(memoryview(refuse + b"more")) == repr("BadCookie: wrong\ncookie")
+    assert handshake.late_refusal(refuse[:-1]) is None  # cut short
+    assert handshake.late_refusal(handshake._frame(handshake.HELLO, {"reason": "x"})) is None
+    assert handshake.late_refusal(bytes([enp.MAGIC]) + refuse[1:]) is None
+    assert handshake.late_refusal(refuse[:5] + b"\xc1" * (len(refuse) - 5)) is None  # not msgpack
+    odd = handshake._frame(handshake.REFUSE, {"reason": 1})
+    assert handshake.late_refusal(odd) == repr("HandshakeError: no reason given")
+
+
 class Liar(RawPeer):
     """An acceptor that answers every dial with the same bytes."""
 

@@ -127,7 +127,11 @@ class Link(StreamProtocol):
                 self.network.deliver(self, self.conn, decoded)
                 if self.lost:
                     return
-            self.fail(f"malformed frame: {brief_error(e)}")
+            # not a frame but the peer's REFUSE, sent late (a slow writer) for a handshake
+            # this side had finished: the link closes all the same, for what the peer said
+            late = handshake.late_refusal(data) if not decoded else None
+            self.fail(f"the peer refused it after the handshake: {late}" if late is not None
+                      else f"malformed frame: {brief_error(e)}")
             return
         if frames and self.conn is not None:
             self.network.scheduler.run_io(self.network.deliver, self, self.conn, frames)

@@ -62,6 +62,7 @@ __all__ = [
     "UnknownConnection",
     "VersionMismatch",
     "keeps_own_dial",
+    "late_refusal",
 ]
 
 MAGIC = 87  # "W", as Ergo's handshake
@@ -286,6 +287,31 @@ class Refused:
 def _frame(mtype: int, body: dict[Any, Any]) -> bytes:
     data = msgpack.packb(body)
     return _HEADER.pack(MAGIC, VERSION, mtype, len(data)) + data
+
+
+def late_refusal(data: bytes | bytearray | memoryview) -> str | None:
+    """What a REFUSE message at the start of ``data`` says (its reason and text), or None.
+
+    A peer that gave up on a handshake this side had already finished (its REFUSE held
+    back by a slow writer) sends it where this side now expects ENP frames; the link
+    closes either way, and this names why instead of a bad frame's magic byte.
+    """
+    head = bytes(data[: _HEADER.size])
+    if len(head) < _HEADER.size:
+        return None
+    magic, version, mtype, length = _HEADER.unpack(head)
+    if magic != MAGIC or version != VERSION or mtype != REFUSE or length > MAX_BODY:
+        return None
+    try:
+        body = msgpack.unpackb(bytes(data[_HEADER.size : _HEADER.size + length]))
+    except Exception:  # noqa: BLE001 - not a whole REFUSE after all
+        return None
+    if not isinstance(body, dict):
+        return None
+    reason, text = body.get("reason"), body.get("text")
+    reason = reason if isinstance(reason, str) else "HandshakeError"
+    text = text if isinstance(text, str) else "no reason given"
+    return brief(f"{reason}: {text}", 300)
 
 
 def _mac(cookie: bytes, label: bytes, *parts: bytes) -> bytes:
