@@ -66,6 +66,7 @@ _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
 _NORMAL = MessagePriority.NORMAL
 _SEND_PID = enp.SendPID
 _SENDS = enp.Sends
+_SEND_RUN = enp.SendRun
 #: a mailbox queue (what pub/sub hands a consumer) -> the ENP priority it came from
 _PRIORITY_OF_QUEUE = {q: _PRIORITY[p] for p, q in _QUEUE_OF_PRIORITY.items()}
 _TERMINATE = {PID: enp.TerminatePID, ProcessID: enp.TerminateProcessID, Alias: enp.TerminateAlias,
@@ -1024,6 +1025,10 @@ class Network:
         last: Any = None  # the recipient of the last plain send delivered, and its mailbox
         push: Any = None
         for frame in frames:
+            if frame.__class__ is _SEND_RUN:
+                last = None
+                self._deliver_run(conn, frame)
+                continue
             if frame.__class__ is _SENDS:
                 last = None
                 self._deliver_sends(conn, frame)
@@ -1066,6 +1071,26 @@ class Network:
                 p._push_main_all(zip(repeat(MSG), sends.from_, repeat(None), sends.message), count)
                 return
         for frame in sends.messages():
+            self.dispatch(conn, frame)
+
+    def _deliver_run(self, conn: Connection, run: Any) -> None:
+        """The sends of one run of a batch (an ``enp.SendRun``: one sender, one recipient,
+        one priority), in order: at normal priority to a process with no mailbox limit and
+        no tracer watching, queued at once; otherwise send by send, as ``deliver`` does."""
+        node = self._node
+        values = run.message
+        count = len(values)
+        conn.frames_in += count - 1  # deliver counted the run as one
+        if not run.priority:
+            to = run.to
+            p = node._processes.get(to.id)
+            if (
+                p is not None and p._pid.creation == to.creation == node._creation and to.node == node._name
+                and p._state < TERMINATED and not p._mailbox_size and node._tracer is None
+            ):  # fmt: skip
+                p._push_main_all(zip(repeat(MSG), repeat(run.from_), repeat(None), values), count)
+                return
+        for frame in run.messages():
             self.dispatch(conn, frame)
 
     def dispatch(self, conn: Connection, frame: Any) -> None:
