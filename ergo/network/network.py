@@ -1056,13 +1056,19 @@ class Network:
     def _deliver_sends(self, conn: Connection, sends: Any) -> None:
         """The plain sends of one batch (an ``enp.Sends``), in order.  The common batch, every
         entry at normal priority to one process that has no mailbox limit and no tracer
-        watching, is queued at once; any other goes send by send, as ``deliver`` does."""
+        watching, is queued at once; any other at normal priority goes send by send
+        through the node's router, as ``deliver`` takes a SendPID (no message object each);
+        the rest as their SendPIDs."""
         node = self._node
         tos = sends.to
         count = len(tos)
         conn.frames_in += count - 1  # deliver counted the batch as one
+        if sends.priority.count(0) != count:
+            for frame in sends.messages():
+                self.dispatch(conn, frame)
+            return
         to = tos[0]
-        if sends.priority.count(0) == count and (count == 1 or len(set(map(id, tos))) == 1):
+        if count == 1 or len(set(map(id, tos))) == 1:
             p = node._processes.get(to.id)
             if (
                 p is not None and p._pid.creation == to.creation == node._creation and to.node == node._name
@@ -1070,8 +1076,28 @@ class Network:
             ):  # fmt: skip
                 p._push_main_all(zip(repeat(MSG), sends.from_, repeat(None), sends.message), count)
                 return
-        for frame in sends.messages():
-            self.dispatch(conn, frame)
+        # many recipients (or one with a mailbox limit or a tracer): deliver's loop for them
+        route = node._route_send
+        creation = node._creation
+        name = node._name
+        processes = node._processes
+        last: Any = None
+        push: Any = None
+        for from_, to, message in zip(sends.from_, tos, sends.message):
+            try:
+                if to is last:
+                    push((MSG, from_, None, message))
+                    continue
+                if to.creation == creation or to.node != name:
+                    route(from_, to, message, _NORMAL)
+                    p = processes.get(to.id)
+                    if p is not None and p._pid.creation == creation and to.node == name:
+                        last, push = to, p._push_main
+                    continue
+            except ErgoError as e:
+                self.log.debug("network: a message from %s to %s was dropped: %s", from_, to, e)
+                continue
+            self.dispatch(conn, _SEND_PID(from_, to, message))  # another incarnation's: refused there
 
     def _deliver_run(self, conn: Connection, run: Any) -> None:
         """The sends of one run of a batch (an ``enp.SendRun``: one sender, one recipient,
@@ -1089,6 +1115,15 @@ class Network:
                 and p._state < TERMINATED and not p._mailbox_size and node._tracer is None
             ):  # fmt: skip
                 p._push_main_all(zip(repeat(MSG), repeat(run.from_), repeat(None), values), count)
+                return
+            if to.creation == node._creation:  # a mailbox limit or a tracer: send by send
+                route = node._route_send
+                from_ = run.from_
+                for message in values:
+                    try:
+                        route(from_, to, message, _NORMAL)
+                    except ErgoError as e:
+                        self.log.debug("network: a message from %s to %s was dropped: %s", from_, to, e)
                 return
         for frame in run.messages():
             self.dispatch(conn, frame)
