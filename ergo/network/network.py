@@ -774,8 +774,8 @@ class Network:
         # a sender sends to one peer many times over: its process, connection and link,
         # found for its last plain send to a PID, serve while all still hold
         last = self._last_send
-        if last is not None and last[0] is from_ and last[1] is to.node and type(to) is PID:
-            _f, _n, p, conn, link = last
+        if last is not None and last[0] is from_ and (last[1] is to or (last[2] is to.node and type(to) is PID)):
+            _f, _t, _n, p, conn, link = last
             if conn.state is UP and not link.lost and not p._important and not p._compression.enable:
                 try:
                     out = link.codec.send_plain(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
@@ -819,7 +819,7 @@ class Network:
                 # a later run's PID: the connection is stale (see _check_creation)
             else:
                 if p is not None:
-                    self._last_send = (from_, to.node, p, conn, link)
+                    self._last_send = (from_, to, to.node, p, conn, link)
                 if out:
                     link._write(out)
                 if not link._flushing:
