@@ -517,9 +517,10 @@ class Sends:
     """The plain sends of one batch frame to processes of this node by PID, as columns:
     entry ``i`` is ``SendPID(from_[i], to[i], message[i], priority[i])``.
 
-    What :meth:`LinkCodec.feed` returns for such a batch when the codec was made with
-    ``batch_events=True`` (the network layer's, which delivers them without a message
-    object each); otherwise the batch arrives as its SendPID messages.  Like them, it is
+    What :meth:`LinkCodec.feed` returns for such a batch (every entry one value, see
+    :class:`SendRun` for the others) when the codec was made with ``batch_events=True``
+    (the network layer's, which delivers them without a message object each); otherwise
+    the batch arrives as its SendPID messages.  Like them, it is
     only returned once the whole batch decoded and every entry was checked.
     """
 
@@ -547,10 +548,11 @@ class SendRun:
     node by PID, at one priority (a run, ``docs/wire.md`` 2.3): send ``i`` is
     ``SendPID(from_, to, message[i], priority)``.
 
-    What :meth:`LinkCodec.feed` returns for each run of a batch when the codec was made with
-    ``batch_events=True`` (the network layer's, which hands the run to the recipient's
-    mailbox at once); otherwise the run arrives as its SendPID messages.  Like them, it is
-    only returned once the whole batch decoded and every entry was checked.
+    What :meth:`LinkCodec.feed` returns for each batch entry of more than one value when
+    the codec was made with ``batch_events=True`` (the network layer's, which hands the run
+    to the recipient's mailbox at once; the batch's entries of one value then arrive as
+    SendPIDs); otherwise the run arrives as its SendPID messages.  Like them, it is only
+    returned once the whole batch decoded and every entry was checked.
     """
 
     __slots__ = ("from_", "message", "priority", "to")
@@ -988,7 +990,10 @@ class LinkCodec:
       once, when :meth:`send` is called (so an encoding error is raised to the sender
       there), into the open **batch** frame: one msgpack array of
       ``[from id, to, kind, value]`` entries, decoded on the other end with one unpack call
-      and delivered only once the whole batch decoded.
+      and delivered only once the whole batch decoded.  A send to a PID from the sender,
+      to the recipient and at the priority of the batch's last entry only adds its value
+      to that entry (``[from id, to, kind, value, value, ...]``, a **run**): a process
+      streaming to another costs one packed value per message.
 
     Everything else (and a send whose sender is not of this node, or whose ref is not this
     node's) travels as the frames :func:`encode` makes, with every identifier in full.
@@ -1012,7 +1017,8 @@ class LinkCodec:
     **Receiving.**  :meth:`feed` as :meth:`FrameDecoder.feed` (it accepts a ``memoryview``
     valid only during the call and copies only an unfinished frame), returning the
     messages with every identifier whole (a batch as its sends, in order; with
-    ``batch_events=True``, a batch of plain sends to PIDs as one :class:`Sends`).  Malformed
+    ``batch_events=True``, a batch of plain sends to PIDs, one value each, as one
+    :class:`Sends`, and in any other batch each run as one :class:`SendRun`).  Malformed
     bytes raise :class:`ProtocolError` (with ``events``) and the link must close; a value
     that does not decode arrives as :class:`Undecodable` with its routing fields.
 

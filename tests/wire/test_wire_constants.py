@@ -216,7 +216,7 @@ def test_link_frame_types_and_limits_are_the_documented_ones():
     assert re.search(r"reach (\d+) KiB \(`BATCH_BYTES`", ENP).group(1) == str(enp.BATCH_BYTES >> 10) == "64"
     assert re.search(r"or (\d+) sends \(`BATCH_ENTRIES`\)", ENP).group(1) == str(enp.BATCH_ENTRIES) == "1000"
     assert "bit 2 (4) important" in ENP and enp._FLAG_IMPORTANT == 4
-    assert "a fixarray up to 12\nvalues" in ENP and enp._RUN_FIX == 12
+    assert "as a fixarray up to 12 values" in ENP.replace("\n", " ") and enp._RUN_FIX == 12
     assert "bit 3 (8) the value may hold marked arrays" in ENP.replace("\n", " ") and enp._FLAG_MARKED == 8
 
 
