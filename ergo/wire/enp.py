@@ -1759,8 +1759,9 @@ class LinkCodec:
         With ``batch_events``, the common batch (plain sends to PIDs: every entry four
         items, three of them ints, the kind a priority) is checked column by column with
         C-level passes and returned as one :class:`Sends`: no Python code per entry.  Any
-        other batch, and every batch without ``batch_events``, goes entry by entry (which
-        makes the SendPIDs faster than the columns and then a SendPID each would)."""
+        other batch (one with a run among its entries, for one), and every batch without
+        ``batch_events``, goes entry by entry (which makes the SendPIDs faster than the
+        columns and then a SendPID each would; a run is checked once, see _batch_run)."""
         if (
             not self.batch_events
             or set(map(type, entries)) != _ONLY_LIST
