@@ -233,6 +233,33 @@ def test_a_batch_of_plain_sends_keeps_order_and_the_recipients_mailbox_limit(clu
     assert a.call(narrow, "messages") == [0, 1, 2]
 
 
+class Spread(Actor):
+    """On ``(tos, n, priority)``: sends 0..n-1 round-robin to ``tos`` in one handler run, at ``priority``."""
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        tos, n, priority = message
+        for i in range(n):
+            self.send_with_priority(tos[i % len(tos)], i, priority)
+
+
+@pytest.mark.parametrize("priority", ["normal", "high"])
+def test_a_batch_to_many_recipients_or_at_high_priority_keeps_each_ones_order_and_limit(cluster, priority):
+    a, b = cluster.cluster(2)
+    roomy = [b.spawn(Collector) for _ in range(3)]
+    narrow = b.spawn(Collector, options=ProcessOptions(mailbox_size=3))
+    spread = a.spawn(Spread)
+    a.send(spread, (roomy, 30, priority))  # one entry per send: the recipient changes every time
+    for i, pid in enumerate(roomy):
+        assert a.call(pid, ("wait", 10)) == list(range(i, 30, 3))
+    a.send(spread, ([roomy[0]], 20, priority))  # one entry of 20 values (a run)
+    a.send(spread, ([narrow, narrow, roomy[1]], 12, priority))  # runs of 2 into a mailbox of 3
+    a.send(spread, ([roomy[2]], 1, "normal"))  # after those, on the same link
+    assert a.call(roomy[0], ("wait", 30))[10:] == list(range(20))
+    assert a.call(roomy[2], ("wait", 11))[-1] == 0
+    assert a.call(narrow, "messages") == [0, 1, 3]
+    assert a.call(roomy[1], ("wait", 14))[10:] == [2, 5, 8, 11]
+
+
 def test_a_sender_that_turns_on_important_delivery_is_acknowledged_from_its_next_send(cluster):
     a, b = cluster.cluster(2)
     gone = b.spawn(Collector)

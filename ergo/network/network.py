@@ -66,6 +66,7 @@ _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
 _NORMAL = MessagePriority.NORMAL
 _SEND_PID = enp.SendPID
 _SENDS = enp.Sends
+_SEND_RUN = enp.SendRun
 #: a mailbox queue (what pub/sub hands a consumer) -> the ENP priority it came from
 _PRIORITY_OF_QUEUE = {q: _PRIORITY[p] for p, q in _QUEUE_OF_PRIORITY.items()}
 _TERMINATE = {PID: enp.TerminatePID, ProcessID: enp.TerminateProcessID, Alias: enp.TerminateAlias,
@@ -773,8 +774,8 @@ class Network:
         # a sender sends to one peer many times over: its process, connection and link,
         # found for its last plain send to a PID, serve while all still hold
         last = self._last_send
-        if last is not None and last[0] is from_ and last[1] is to.node and type(to) is PID:
-            _f, _n, p, conn, link = last
+        if last is not None and last[0] is from_ and (last[1] is to or (last[2] is to.node and type(to) is PID)):
+            _f, _t, _n, p, conn, link = last
             if conn.state is UP and not link.lost and not p._important and not p._compression.enable:
                 try:
                     out = link.codec.send_plain(from_, to, message, 0 if priority is _NORMAL else _PRIORITY[priority])
@@ -818,7 +819,7 @@ class Network:
                 # a later run's PID: the connection is stale (see _check_creation)
             else:
                 if p is not None:
-                    self._last_send = (from_, to.node, p, conn, link)
+                    self._last_send = (from_, to, to.node, p, conn, link)
                 if out:
                     link._write(out)
                 if not link._flushing:
@@ -1024,6 +1025,10 @@ class Network:
         last: Any = None  # the recipient of the last plain send delivered, and its mailbox
         push: Any = None
         for frame in frames:
+            if frame.__class__ is _SEND_RUN:
+                last = None
+                self._deliver_run(conn, frame)
+                continue
             if frame.__class__ is _SENDS:
                 last = None
                 self._deliver_sends(conn, frame)
@@ -1051,13 +1056,19 @@ class Network:
     def _deliver_sends(self, conn: Connection, sends: Any) -> None:
         """The plain sends of one batch (an ``enp.Sends``), in order.  The common batch, every
         entry at normal priority to one process that has no mailbox limit and no tracer
-        watching, is queued at once; any other goes send by send, as ``deliver`` does."""
+        watching, is queued at once; any other at normal priority goes send by send
+        through the node's router, as ``deliver`` takes a SendPID (no message object each);
+        the rest as their SendPIDs."""
         node = self._node
         tos = sends.to
         count = len(tos)
         conn.frames_in += count - 1  # deliver counted the batch as one
+        if sends.priority.count(0) != count:
+            for frame in sends.messages():
+                self.dispatch(conn, frame)
+            return
         to = tos[0]
-        if sends.priority.count(0) == count and (count == 1 or len(set(map(id, tos))) == 1):
+        if count == 1 or len(set(map(id, tos))) == 1:
             p = node._processes.get(to.id)
             if (
                 p is not None and p._pid.creation == to.creation == node._creation and to.node == node._name
@@ -1065,7 +1076,56 @@ class Network:
             ):  # fmt: skip
                 p._push_main_all(zip(repeat(MSG), sends.from_, repeat(None), sends.message), count)
                 return
-        for frame in sends.messages():
+        # many recipients (or one with a mailbox limit or a tracer): deliver's loop for them
+        route = node._route_send
+        creation = node._creation
+        name = node._name
+        processes = node._processes
+        last: Any = None
+        push: Any = None
+        for from_, to, message in zip(sends.from_, tos, sends.message):
+            try:
+                if to is last:
+                    push((MSG, from_, None, message))
+                    continue
+                if to.creation == creation or to.node != name:
+                    route(from_, to, message, _NORMAL)
+                    p = processes.get(to.id)
+                    if p is not None and p._pid.creation == creation and to.node == name:
+                        last, push = to, p._push_main
+                    continue
+            except ErgoError as e:
+                self.log.debug("network: a message from %s to %s was dropped: %s", from_, to, e)
+                continue
+            self.dispatch(conn, _SEND_PID(from_, to, message))  # another incarnation's: refused there
+
+    def _deliver_run(self, conn: Connection, run: Any) -> None:
+        """The sends of one run of a batch (an ``enp.SendRun``: one sender, one recipient,
+        one priority), in order: at normal priority to a process with no mailbox limit and
+        no tracer watching, queued at once; otherwise send by send, as ``deliver`` does."""
+        node = self._node
+        values = run.message
+        count = len(values)
+        conn.frames_in += count - 1  # deliver counted the run as one
+        if not run.priority:
+            to = run.to
+            p = node._processes.get(to.id)
+            if (
+                p is not None and p._pid.creation == to.creation == node._creation and to.node == node._name
+                and p._state < TERMINATED and not p._mailbox_size and node._tracer is None
+            ):  # fmt: skip
+                p._push_main_all(zip(repeat(MSG), repeat(run.from_), repeat(None), values), count)
+                return
+            if to.creation == node._creation:  # a mailbox limit or a tracer: send by send
+                route = node._route_send
+                from_ = run.from_
+                for message in values:
+                    try:
+                        route(from_, to, message, _NORMAL)
+                    except ErgoError as e:
+                        self.log.debug("network: a message from %s to %s was dropped: %s", from_, to, e)
+                return
+        for frame in run.messages():
             self.dispatch(conn, frame)
 
     def dispatch(self, conn: Connection, frame: Any) -> None:

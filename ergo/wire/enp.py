@@ -38,6 +38,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import Any, ClassVar, NoReturn
 
@@ -84,6 +85,7 @@ __all__ = [
     "SendEvent",
     "SendExit",
     "SendPID",
+    "SendRun",
     "Sends",
     "SendProcessID",
     "Spawn",
@@ -98,7 +100,7 @@ __all__ = [
 ]
 
 MAGIC = 78  # "N"
-VERSION = 2
+VERSION = 3
 HEADER_SIZE = 8
 DEFAULT_COMPRESSION_THRESHOLD = 1024
 COMPRESSION_LZ4 = 1
@@ -515,9 +517,10 @@ class Sends:
     """The plain sends of one batch frame to processes of this node by PID, as columns:
     entry ``i`` is ``SendPID(from_[i], to[i], message[i], priority[i])``.
 
-    What :meth:`LinkCodec.feed` returns for such a batch when the codec was made with
-    ``batch_events=True`` (the network layer's, which delivers them without a message
-    object each); otherwise the batch arrives as its SendPID messages.  Like them, it is
+    What :meth:`LinkCodec.feed` returns for such a batch (every entry one value, see
+    :class:`SendRun` for the others) when the codec was made with ``batch_events=True``
+    (the network layer's, which delivers them without a message object each); otherwise
+    the batch arrives as its SendPID messages.  Like them, it is
     only returned once the whole batch decoded and every entry was checked.
     """
 
@@ -538,6 +541,37 @@ class Sends:
 
     def __repr__(self) -> str:
         return f"Sends({len(self.to)} messages)"
+
+
+class SendRun:
+    """Consecutive plain sends of one batch frame from one process to one process of this
+    node by PID, at one priority (a run, ``docs/wire.md`` 2.3): send ``i`` is
+    ``SendPID(from_, to, message[i], priority)``.
+
+    What :meth:`LinkCodec.feed` returns for each batch entry of more than one value when
+    the codec was made with ``batch_events=True`` (the network layer's, which hands the run
+    to the recipient's mailbox at once; the batch's entries of one value then arrive as
+    SendPIDs); otherwise the run arrives as its SendPID messages.  Like them, it is only
+    returned once the whole batch decoded and every entry was checked.
+    """
+
+    __slots__ = ("from_", "message", "priority", "to")
+
+    def __init__(self, from_: PID, to: PID, message: list[Any], priority: int) -> None:
+        self.from_ = from_
+        self.to = to
+        self.message = message
+        self.priority = priority
+
+    def __len__(self) -> int:
+        return len(self.message)
+
+    def messages(self) -> list[SendPID]:
+        """The sends as SendPID messages, in order."""
+        return list(map(_SendPID, repeat(self.from_), repeat(self.to), self.message, repeat(self.priority)))
+
+    def __repr__(self) -> str:
+        return f"SendRun({len(self.message)} messages)"
 
 
 def order_key(pid: PID) -> int:
@@ -898,6 +932,11 @@ _F_NAME = struct.Struct(">QB")
 _F_NAME_REF = struct.Struct(">QBQQQ")
 _BATCH_HEAD = struct.Struct(">BBIBBBBI")  # header, flags, then a msgpack array 32 header (0xdd, count)
 _ARRAY32 = 0xDD
+_FIXARRAY = 0x90  # a msgpack array of up to 15 items: this + its count, one byte
+_RUN_FIX = 12  # the most values an entry holds with a fixarray header (3 + 12 items); the
+# hot path writes it (and _RUN_FIX - 1) as literals
+_RUN_WIDE = b"\xdd\x00\x00\x00\x00"  # the array 32 header of a longer one, its count set at its end
+_U32 = struct.Struct(">I")
 _PID_CACHE = 4096
 _ONLY_LIST = {list}
 _ONLY_FOUR = {4}
@@ -951,7 +990,10 @@ class LinkCodec:
       once, when :meth:`send` is called (so an encoding error is raised to the sender
       there), into the open **batch** frame: one msgpack array of
       ``[from id, to, kind, value]`` entries, decoded on the other end with one unpack call
-      and delivered only once the whole batch decoded.
+      and delivered only once the whole batch decoded.  A send to a PID from the sender,
+      to the recipient and at the priority of the batch's last entry only adds its value
+      to that entry (``[from id, to, kind, value, value, ...]``, a **run**): a process
+      streaming to another costs one packed value per message.
 
     Everything else (and a send whose sender is not of this node, or whose ref is not this
     node's) travels as the frames :func:`encode` makes, with every identifier in full.
@@ -975,12 +1017,23 @@ class LinkCodec:
     **Receiving.**  :meth:`feed` as :meth:`FrameDecoder.feed` (it accepts a ``memoryview``
     valid only during the call and copies only an unfinished frame), returning the
     messages with every identifier whole (a batch as its sends, in order; with
-    ``batch_events=True``, a batch of plain sends to PIDs as one :class:`Sends`).  Malformed
+    ``batch_events=True``, a batch of plain sends to PIDs, one value each, as one
+    :class:`Sends`, and in any other batch each run as one :class:`SendRun`).  Malformed
     bytes raise :class:`ProtocolError` (with ``events``) and the link must close; a value
     that does not decode arrives as :class:`Undecodable` with its routing fields.
 
     One codec serves one link, used from one thread at a time (the node's).
     """
+
+    # slots: more attributes than an instance dict shares its keys for (30 in CPython 3.11),
+    # past which every attribute access of the hot path takes the slow, generic way
+    __slots__ = (
+        "_batch", "_batch_folded", "_batch_last", "_batch_marked", "_batch_n", "_by_index", "_checked_from",
+        "_checked_to", "_decode", "_decoder", "_encode", "_limit", "_local_pids", "_names", "_next_name", "_out",
+        "_pack_entry", "_peer_names", "_peer_pids", "_reg", "_room", "_run_base", "_run_from", "_run_limit",
+        "_run_prio", "_run_start", "_run_to", "batch_bytes", "batch_entries", "batch_events", "feed", "local",
+        "local_creation", "peer", "peer_creation", "peer_max_message_size",
+    )
 
     def __init__(
         self,
@@ -1036,6 +1089,21 @@ class LinkCodec:
         self._batch = bytearray()
         self._batch_n = 0
         self._batch_marked = 0  # _FLAG_MARKED once an entry of the open batch may hold marked arrays
+        # The open batch's last entry, when it is a plain send to a PID: the next send of the
+        # same sender to the same recipient at the same priority adds its value to that entry
+        # (a run).  The pair and priority (None: the last entry is anything else) and the
+        # entry's offset.  ``_run_limit`` is the batch count from which a send that continues
+        # the entry takes the slow way (_more): while the entry's header is a fixarray, its
+        # first send's count + _RUN_FIX - 1 (so it is _batch_n + _RUN_FIX - 1 exactly when
+        # the last entry holds one value, or is no such entry: nothing to patch), and
+        # _NEVER once the header is an array 32 (then ``_run_base`` is that first count).
+        self._run_from: Any = None
+        self._run_to: Any = None
+        self._run_prio = 0
+        self._run_start = 0
+        self._run_limit = _RUN_FIX - 1
+        self._run_base = 0
+        self._batch_folded = 0  # sends of the open batch that are values of a run after its first
         self._names: dict[str, int] = {}  # the names this side defined, by index
         self._by_index: list[str | None] = [None] * NAME_TABLE_SIZE
         self._next_name = 0
@@ -1121,9 +1189,11 @@ class LinkCodec:
     ) -> bytearray | None:
         """Encode ``SendPID(from_, to, message, priority, important, ref)`` (see the class)."""
         # the hot path, written out: a plain send from a process of this node.  A sender
-        # sends to one recipient many times over: the pair checked last is not checked again
-        # (identifiers are immutable)
-        if from_ is not self._checked_from or to is not self._checked_to:
+        # sends to one recipient many times over: the pair of the batch's last entry, or the
+        # pair checked last for a send of another kind, is not checked again (identifiers are
+        # immutable)
+        run = from_ is self._run_from and to is self._run_to
+        if not run and (from_ is not self._checked_from or to is not self._checked_to):
             if (
                 from_.__class__ is not PID
                 or from_.creation != self.local_creation
@@ -1135,12 +1205,12 @@ class LinkCodec:
                 return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
             if to.creation != self.peer_creation or to.node != self.peer:
                 self.check_target(to)
-            self._checked_from = from_
-            self._checked_to = to
         if important is False and ref is None and compress is None and self.batch_entries:
             # a plain send: an entry of the open batch
             if priority.__class__ is not int or not 0 <= priority <= 2:
                 return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
+            if run and priority == self._run_prio:
+                return self._run_value(from_, to, message, priority)
             try:
                 entry = self._pack_entry([from_.id, to.id, priority, message])
             except Exception:  # noqa: BLE001
@@ -1148,15 +1218,26 @@ class LinkCodec:
                 # it goes on its own; anything else raises its EncodeError from there
                 return self.send_pid(from_, to, message, priority, compress=_NEVER)
             batch = self._batch
-            if self._batch_n >= self._batch_last or len(batch) + len(entry) > self._room:
+            n = self._batch_n
+            size = len(batch)
+            if n >= self._batch_last or size + len(entry) > self._room:
                 return self._entry(entry)
+            if n + 11 != self._run_limit:  # the last entry holds more than one value (11: _RUN_FIX - 1)
+                self._end_run()
             if 0xC7 in entry and not self._batch_marked and has_marks(entry):  # memchr first: no call
                 self._batch_marked = _FLAG_MARKED
             batch += entry  # in place: the same bytearray
-            self._batch_n += 1
+            self._batch_n = n + 1
+            self._run_start = size
+            self._run_limit = n + 12  # _RUN_FIX
+            self._run_from = from_
+            self._run_to = to
+            self._run_prio = priority
             if self._out and len(batch) + len(self._out) >= self.batch_bytes:
                 return self.flush()
             return None
+        self._checked_from = from_  # fit: not checked again for the next send of this kind
+        self._checked_to = to
         if priority.__class__ is not int or not 0 <= priority <= 2 or important.__class__ is not bool:
             return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
         if not important:
@@ -1188,23 +1269,93 @@ class LinkCodec:
         """``send_pid(from_, to, message, priority)`` for a caller that knows ``priority`` is
         an int from 0 to 2 (the network's hot path): the same bytes, results and errors,
         with the checks of a plain send that cannot fail left out."""
-        if from_ is not self._checked_from or to is not self._checked_to or not self.batch_entries:
-            return self.send_pid(from_, to, message, priority)
+        if from_ is self._run_from and to is self._run_to and priority == self._run_prio:
+            # the stream of one sender to one recipient: only the value is packed, onto the
+            # run the batch's last entry is (see _run_value, which this is, written out)
+            try:
+                value = self._pack_entry(message)
+            except Exception:  # noqa: BLE001 - as send_pid: on its own, or its EncodeError from there
+                return self.send_pid(from_, to, message, priority, compress=_NEVER)
+            batch = self._batch
+            n = self._batch_n
+            if n >= self._run_limit or n >= self._batch_last or len(batch) + len(value) > self._room:
+                return self._more(value)
+            if 0xC7 in value and not self._batch_marked and has_marks(value):
+                self._batch_marked = _FLAG_MARKED
+            batch += value
+            self._batch_n = n + 1
+            if self._out and len(batch) + len(self._out) >= self.batch_bytes:
+                return self.flush()
+            return None
+        return self.send_pid(from_, to, message, priority)
+
+    def _run_value(self, from_: PID, to: PID, message: Any, priority: int) -> bytearray | None:
+        """A plain send that continues the batch's last entry (same sender, recipient and
+        priority, all checked): its value alone, appended to the entry's run."""
         try:
-            entry = self._pack_entry([from_.id, to.id, priority, message])
-        except Exception:  # noqa: BLE001 - as send_pid: on its own, or its EncodeError from there
+            value = self._pack_entry(message)
+        except Exception:  # noqa: BLE001 - as a new entry: on its own, or its EncodeError from there
             return self.send_pid(from_, to, message, priority, compress=_NEVER)
         batch = self._batch
         n = self._batch_n
-        if n >= self._batch_last or len(batch) + len(entry) > self._room:
-            return self._entry(entry)
-        if 0xC7 in entry and not self._batch_marked and has_marks(entry):
+        if n >= self._run_limit or n >= self._batch_last or len(batch) + len(value) > self._room:
+            return self._more(value)
+        if 0xC7 in value and not self._batch_marked and has_marks(value):
             self._batch_marked = _FLAG_MARKED
-        batch += entry
+        batch += value
         self._batch_n = n + 1
         if self._out and len(batch) + len(self._out) >= self.batch_bytes:
             return self.flush()
         return None
+
+    def _more(self, value: bytes) -> bytearray | None:
+        """The packed value of a send that continues the batch's last entry, when that entry's
+        fixarray header is full or the batch is: the header becomes an array 32, or the value
+        starts the next batch (in an entry of its own, which the stream's next sends continue)."""
+        batch = self._batch
+        n = self._batch_n
+        start = self._run_start
+        wide = self._run_limit == _NEVER
+        base = self._run_base if wide else self._run_limit - _RUN_FIX + 1
+        widen = not wide and n - base + 2 > _RUN_FIX  # the values the entry would hold
+        if n < self.batch_entries and len(batch) + len(value) + (4 if widen else 0) <= self._room:
+            if widen:
+                batch[start : start + 1] = _RUN_WIDE  # once per run: later sends take the fast way
+                self._run_base = base
+                self._run_limit = _NEVER
+            if 0xC7 in value and not self._batch_marked and has_marks(value):
+                self._batch_marked = _FLAG_MARKED
+            batch += value
+            self._batch_n = n + 1
+            if n + 1 >= self.batch_entries:
+                self._close_batch()
+            return self._ready()
+        from_, to, priority = self._run_from, self._run_to, self._run_prio
+        entry = b"\x94" + self._pack_entry([from_.id, to.id, priority])[1:] + value
+        self._close_batch()
+        if len(entry) > self._room or self.batch_entries == 1:
+            return self._entry(entry)  # a batch of its own, or TooLarge
+        if has_marks(value):
+            self._batch_marked = _FLAG_MARKED
+        batch += entry
+        self._batch_n = 1
+        self._run_start = 0
+        self._run_limit = _RUN_FIX
+        self._run_from, self._run_to, self._run_prio = from_, to, priority
+        return self._ready()
+
+    def _end_run(self) -> None:
+        # the count of the last entry's array, now that its values are all in
+        n = self._batch_n
+        limit = self._run_limit
+        if limit != _NEVER:  # a fixarray
+            values = n - limit + _RUN_FIX
+            self._batch[self._run_start] = _FIXARRAY + 3 + values
+        else:
+            values = n - self._run_base + 1
+            _U32.pack_into(self._batch, self._run_start + 1, 3 + values)
+        self._batch_folded += values - 1
+        self._run_limit = n + _RUN_FIX - 1
 
     def send(self, msg: Any, *, compress: int | None = None) -> bytearray | None:
         """Encode any ENP message (see the class); a compact or batched frame where one applies."""
@@ -1353,6 +1504,9 @@ class LinkCodec:
 
     def _entry(self, entry: bytes) -> bytearray | None:
         """Add one packed plain send to the open batch (or as a batch of its own, if it is too big for one)."""
+        if self._batch_n + _RUN_FIX - 1 != self._run_limit:
+            self._end_run()
+        self._run_from = None
         room = self._room
         size = len(entry)
         if size > room:
@@ -1375,19 +1529,26 @@ class LinkCodec:
                 self._batch_marked = _FLAG_MARKED
             self._batch += entry
             self._batch_n += 1
+            self._run_limit = self._batch_n + _RUN_FIX - 1
             if self._batch_n >= self.batch_entries:
                 self._close_batch()
         return self._ready()
 
     def _close_batch(self) -> None:
+        if self._batch_n + _RUN_FIX - 1 != self._run_limit:
+            self._end_run()
+        self._run_from = None
         batch = self._batch
         self._out += _BATCH_HEAD.pack(
-            MAGIC, VERSION, _BATCH_HEAD.size + len(batch), 0, TYPE_BATCH, self._batch_marked, _ARRAY32, self._batch_n
-        )
+            MAGIC, VERSION, _BATCH_HEAD.size + len(batch), 0, TYPE_BATCH, self._batch_marked, _ARRAY32,
+            self._batch_n - self._batch_folded,
+        )  # fmt: skip
         self._batch_marked = 0
+        self._batch_folded = 0
         self._out += batch
         batch.clear()
         self._batch_n = 0
+        self._run_limit = _RUN_FIX - 1
 
     def _ready(self) -> bytearray | None:
         if len(self._out) + len(self._batch) < self.batch_bytes:
@@ -1598,8 +1759,9 @@ class LinkCodec:
         With ``batch_events``, the common batch (plain sends to PIDs: every entry four
         items, three of them ints, the kind a priority) is checked column by column with
         C-level passes and returned as one :class:`Sends`: no Python code per entry.  Any
-        other batch, and every batch without ``batch_events``, goes entry by entry (which
-        makes the SendPIDs faster than the columns and then a SendPID each would)."""
+        other batch (one with a run among its entries, for one), and every batch without
+        ``batch_events``, goes entry by entry (which makes the SendPIDs faster than the
+        columns and then a SendPID each would; a run is checked once, see _batch_run)."""
         if (
             not self.batch_events
             or set(map(type, entries)) != _ONLY_LIST
@@ -1642,8 +1804,12 @@ class LinkCodec:
         peer_pids = self._peer_pids
         local_pids = self._local_pids
         for entry in entries:
-            if entry.__class__ is not list or len(entry) != 4:
+            if entry.__class__ is not list:
                 return False
+            if len(entry) != 4:
+                if len(entry) < 4 or not self._batch_run(entry, out):
+                    return False
+                continue
             from_id, to, kind, value = entry
             if from_id.__class__ is not int:
                 return False
@@ -1669,6 +1835,22 @@ class LinkCodec:
         events += out
         return True
 
+    def _batch_run(self, entry: list[Any], out: list[Any]) -> bool:
+        """The sends of an entry of more than one value (a run), appended to ``out``; False if malformed."""
+        from_id, to, kind = entry[0], entry[1], entry[2]
+        if (
+            from_id.__class__ is not int or to.__class__ is not int or kind.__class__ is not int
+            or not 0 <= kind <= 2 or not 0 <= from_id <= _U64 or not 0 <= to <= _U64
+        ):  # fmt: skip
+            return False
+        from_ = self._peer_pids.get(from_id) or self._peer_pid(from_id)
+        to_pid = self._local_pids.get(to) or self._local_pid(to)
+        if self.batch_events:
+            out.append(SendRun(from_, to_pid, entry[3:], kind))
+        else:
+            out += map(_SendPID, repeat(from_), repeat(to_pid), entry[3:], repeat(kind))
+        return True
+
     def _batch_target(self, to: Any, kind: Any) -> ProcessID | None:
         if type(kind) is not int or not 4 <= kind <= 6:
             return None
@@ -1689,9 +1871,13 @@ class LinkCodec:
         try:
             count = unpacker.read_array_header()
             for _ in range(count):
-                if unpacker.read_array_header() != 4:
-                    raise ProtocolError("a batch entry must be [from id, to, kind, value]")
+                items = unpacker.read_array_header()
+                if items < 4:
+                    raise ProtocolError("a batch entry must be [from id, to, kind, value, ...]")
                 from_id, to, kind = unpacker.unpack(), unpacker.unpack(), unpacker.unpack()
+                if items > 4:
+                    self._run_slowly(unpacker, data, from_id, to, kind, items - 3, out)
+                    continue
                 start = unpacker.tell()
                 unpacker.skip()
                 value, error = self._value(data[start : unpacker.tell()], "batch value")
@@ -1715,6 +1901,25 @@ class LinkCodec:
             raise
         except Exception as e:  # noqa: BLE001 - msgpack's errors for a malformed batch
             raise ProtocolError(f"malformed batch: {brief_error(e)}") from None
+
+
+    def _run_slowly(
+        self, unpacker: Any, data: bytes, from_id: Any, to: Any, kind: Any, count: int, out: list[Any]
+    ) -> None:
+        # an entry of more than one value (a run) read value by value (see _batch_slowly)
+        if type(from_id) is not int or not 0 <= from_id <= _U64:
+            raise ProtocolError(f"a batch entry's from id must be a u64, not {brief(from_id)}")
+        if type(kind) is not int or not 0 <= kind <= 2:
+            raise ProtocolError(f"a batch entry of more than one value must be of kind 0..2, not {brief(kind)}")
+        if type(to) is not int or not 0 <= to <= _U64:
+            raise ProtocolError(f"a batch entry to a PID needs a u64 id, not {brief(to)}")
+        from_, to_pid, priority = self._peer_pid(from_id), self._local_pid(to), kind
+        for _ in range(count):
+            start = unpacker.tell()
+            unpacker.skip()
+            value, error = self._value(data[start : unpacker.tell()], "batch value")
+            msg = _SendPID(from_, to_pid, value, priority, False, None)
+            out.append(msg if error is None else Undecodable(msg, error))
 
 
 def _name_bytes(name: str) -> bytes:

@@ -228,17 +228,26 @@ def test_documented_examples_match_the_encoder_byte_for_byte():
     assert edf.encode((1, "x")).hex(" ") == "93 c7 00 10 01 a1 78"
     assert edf.encode(gerrors.Taken("no")).hex(" ") == "93 c7 00 20 a5 54 61 6b 65 6e a2 6e 6f"
     frame = enp.encode(enp.SendPID(pid_a, pid_b, "hi"))
-    assert frame[:8].hex(" ") == "4e 02 00 00 00 3d f1 65"
+    assert frame[:8].hex(" ") == "4e 03 00 00 00 3d f1 65"
     assert frame[8:9] == b"\x96" and frame[-8:].hex(" ") == "c4 03 a2 68 69 00 c2 c0"
-    # 2.3: a plain send in a batch, then an important one in a compact frame
+    # 2.3: two plain sends (one run of a batch), then an important one in a compact frame
     link = enp.LinkCodec("a@h", 7, "b@h", 9)
     link.send_pid(pid_a, pid_b, "hi")
+    link.send_pid(pid_a, pid_b, "ho")
     link.send_pid(pid_a, pid_b, "hi", important=True, ref=Ref("a@h", 7, (1, 2, 3)))
     data = link.flush()
-    assert data[:25].hex(" ") == "4e 02 00 00 00 19 00 6e 00 dd 00 00 00 01 94 cd 03 ed cd 03 f2 00 a2 68 69"
+    assert data[:28].hex(" ") == (
+        "4e 03 00 00 00 1c 00 6e 00 dd 00 00 00 01 95 cd 03 ed cd 03 f2 00 a2 68 69 a2 68 6f"
+    )
     ids = "".join(f" 00 00 00 00 00 00 00 0{i}" for i in (1, 2, 3))
-    assert data[25:].hex(" ") == (
-        "4e 02 00 00 00 34 f1 6f 00 00 00 00 00 00 03 ed 00 00 00 00 00 00 03 f2 04" + ids + " a2 68 69"
+    assert data[28:].hex(" ") == (
+        "4e 03 00 00 00 34 f1 6f 00 00 00 00 00 00 03 ed 00 00 00 00 00 00 03 f2 04" + ids + " a2 68 69"
+    )
+    # a send to another recipient is an entry of its own: [from, to, kind, value]
+    link.send_pid(pid_a, pid_b, "hi")
+    link.send_pid(pid_a, PID("b@h", 5, 9), "ho")
+    assert link.flush().hex(" ") == (
+        "4e 03 00 00 00 22 00 6e 00 dd 00 00 00 02 94 cd 03 ed cd 03 f2 00 a2 68 69 94 cd 03 ed 05 00 a2 68 6f"
     )
 
 

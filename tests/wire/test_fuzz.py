@@ -77,23 +77,37 @@ _LINK_MESSAGES = st.one_of(
 )
 
 
+# a stream of plain sends from one sender to one recipient: one batch entry of many values
+# (a run), whose header is a fixarray up to 12 values and an array 32 beyond
+_RUN = st.lists(st.integers(-5, 300) | st.text(max_size=3), min_size=2, max_size=16).map(
+    lambda vs: [enp.SendPID(PID("a@h", 5, 7), PID("b@h", 6, 9), v) for v in vs]
+)
+
+
 def link_bytes() -> st.SearchStrategy[bytes]:
-    def encode(msgs: list) -> bytes:
-        sender = enp.LinkCodec("a@h", 7, "b@h", 9, registry=REG, batch_entries=3)
+    def encode(args: tuple[list, int]) -> bytes:
+        msgs, entries = args
+        sender = enp.LinkCodec("a@h", 7, "b@h", 9, registry=REG, batch_entries=entries)
         for i, msg in enumerate(msgs):
             sender.send(msg, compress=32 if i % 4 == 3 else None)
         return bytes(sender.flush())
 
-    return st.lists(_LINK_MESSAGES, min_size=1, max_size=6).map(encode)
+    msgs = st.lists(_LINK_MESSAGES, min_size=1, max_size=6) | _RUN
+    return st.tuples(msgs, st.sampled_from([3, 1000])).map(encode)
 
 
 def _decode_link(data: bytes) -> None:
-    decoder = _link()
-    try:
-        for event in decoder.feed(memoryview(data)):
-            assert type(event) in enp.FRAME_TYPES.values() or isinstance(event, enp.Undecodable)
-    except enp.ProtocolError:
-        assert decoder.failed
+    for batch_events in (False, True):
+        decoder = enp.LinkCodec("b@h", 9, "a@h", 7, registry=REG, batch_events=batch_events)
+        try:
+            for event in decoder.feed(memoryview(data)):
+                assert (
+                    type(event) in enp.FRAME_TYPES.values()
+                    or isinstance(event, enp.Undecodable)
+                    or (batch_events and type(event) in (enp.Sends, enp.SendRun))
+                )
+        except enp.ProtocolError:
+            assert decoder.failed
 
 
 def _decode_edf(data: bytes) -> None:

@@ -255,13 +255,14 @@ def _lengths(data: bytes) -> list[int]:
     return out
 
 
-def test_a_batch_never_grows_past_the_peers_limit():
+@pytest.mark.parametrize("to", [[TO], [TO, PID(B, 5, CB)]], ids=["one run", "entry by entry"])
+def test_a_batch_never_grows_past_the_peers_limit(to):
     sender, receiver = link(peer_max_message_size=300)
     for i in range(50):
-        sender.send_pid(FROM, TO, i)
+        sender.send_pid(FROM, to[i % len(to)], f"message {i:04}")
     data = bytes(sender.flush())
     assert max(_lengths(data)) <= 300 and len(_lengths(data)) > 1
-    assert [m.message for m in receiver.feed(data)] == list(range(50))
+    assert [m.message for m in receiver.feed(data)] == [f"message {i:04}" for i in range(50)]
 
 
 def test_an_unencodable_value_raises_at_send_and_leaves_nothing_behind():
@@ -406,6 +407,16 @@ def _batch(*entries: bytes, flags: int = 0) -> bytes:
         (_batch(_entry(1, 5, 4, "x")), "no such target"),
         (_batch(_entry(1, [2000, "n"], 4, "x")), "past the table"),
         (_batch(_entry(1, [0, 5], 4, "x")), "no such target"),
+        (_batch(_entry(1, 5, 4, "x", "y")), "more than one value must be of kind 0..2"),
+        (_batch(_entry(1, 2, 3, "x", "y")), "more than one value must be of kind 0..2, not 3"),
+        (_batch(_entry(1, 2, True, "x", "y")), "more than one value must be of kind 0..2"),
+        (_batch(_entry(-1, 2, 0, "x", "y")), "from id must be a u64"),
+        (_batch(_entry(1, "2", 0, "x", "y")), "needs a u64 id"),
+        (_batch(_entry(1, 2.5, 0, *range(20))), "needs a u64 id"),
+        (_batch(_entry(1, 2, 0, "x"), _entry(1, -2, 0, "x", "y")), "needs a u64 id"),
+        (_batch(b"\x96" + _entry(1, 2, 0, "x", "y")[1:]), "malformed batch"),  # an item short
+        (_batch(b"\xdd\x00\x00\x00\x10" + _entry(*range(15))[1:]), "malformed batch"),
+        (_batch(b"\xdd\x00\x00\x00\x02" + _entry(1, 2)[1:]), "entry must be"),
         (_raw(enp.TYPE_BATCH, b"\x00\xdd\x00\x00\x00\x02" + _entry(1, 2, 0, "x")), "malformed batch"),
         (_raw(enp.TYPE_BATCH, b"\x00\xdd\x00\x00\x00\x01" + _entry(1, 2, 0, "x") + b"\x01"), "extra bytes"),
     ],
@@ -497,3 +508,181 @@ def test_a_batch_from_more_senders_than_the_pid_cache_holds_arrives_whole(batch_
     sender.send(sent[1])
     got = receiver.feed(sender.flush())
     assert (got[0].messages() if batch_events else got) == sent[:2]
+
+
+# -- runs: a batch entry of many values --------------------------------------------------------
+
+
+def _batch_entries(data: bytes) -> list[list]:
+    """The entries of every batch frame in ``data``, decoded as plain msgpack."""
+    entries, pos = [], 0
+    while pos < len(data):
+        _m, _v, length, _o, ftype = struct.unpack_from(">BBIBB", data, pos)
+        if ftype == enp.TYPE_BATCH:
+            entries += msgpack.unpackb(data[pos + 9 : pos + length], ext_hook=lambda c, d: (c, d))
+        pos += length
+    return entries
+
+
+def _sends(events: list) -> list:
+    """The events of a batch_events codec with its Sends and SendRuns as their SendPIDs."""
+    out = []
+    for event in events:
+        out += event.messages() if type(event) in (enp.Sends, enp.SendRun) else [event]
+    return out
+
+
+@pytest.mark.parametrize("count", [2, 12, 13, 14, 1000])
+def test_a_stream_of_sends_to_one_recipient_is_one_entry_carrying_each_value(count):
+    sender, receiver = link()
+    for i in range(count):
+        assert sender.send_plain(FROM, TO, i * 1000, 0) is None
+    data = bytes(sender.flush())
+    # one entry, its ids and kind once: [1005, 1010, 0, 0, 1000, 2000, ...]
+    assert _batch_entries(data) == [[1005, 1010, 0, *(i * 1000 for i in range(count))]]
+    assert data[14] == (0x90 + 3 + count if count <= 12 else 0xDD)
+    assert receiver.feed(data) == [enp.SendPID(FROM, TO, i * 1000) for i in range(count)]
+    columns = enp.LinkCodec(B, CB, A, CA, registry=REG, batch_events=True)
+    (run,) = columns.feed(data)
+    assert type(run) is enp.SendRun and len(run) == count and run.from_ == FROM and run.to == TO
+    assert run.priority == 0 and run.message == [i * 1000 for i in range(count)]
+    assert run.messages() == [enp.SendPID(FROM, TO, i * 1000) for i in range(count)]
+
+
+def test_an_entry_ends_at_another_sender_recipient_or_priority():
+    sender, receiver = link()
+    other_to, other_from = PID(B, 5, CB), PID(A, 6, CA)
+    sent = [(FROM, TO, 0, "a"), (FROM, TO, 0, "b"), (FROM, other_to, 0, "c"), (FROM, TO, 0, "d"),
+            (FROM, TO, 1, "e"), (FROM, TO, 1, "f"), (other_from, TO, 1, "g"), (FROM, TO, 1, "h")]  # fmt: skip
+    for from_, to, priority, value in sent:
+        sender.send_plain(from_, to, value, priority)
+    data = bytes(sender.flush())
+    assert _batch_entries(data) == [[1005, 1010, 0, "a", "b"], [1005, 5, 0, "c"], [1005, 1010, 0, "d"],
+                                    [1005, 1010, 1, "e", "f"], [6, 1010, 1, "g"], [1005, 1010, 1, "h"]]  # fmt: skip
+    want = [enp.SendPID(f, t, v, p) for f, t, p, v in sent]
+    assert receiver.feed(data) == want
+    columns = enp.LinkCodec(B, CB, A, CA, registry=REG, batch_events=True)
+    got = columns.feed(data)
+    assert [type(e) for e in got] == [enp.SendRun, enp.SendPID, enp.SendPID, enp.SendRun, enp.SendPID, enp.SendPID]
+    assert _sends(got) == want
+
+
+def test_a_send_to_a_name_or_a_frame_between_two_sends_ends_the_entry():
+    sender, receiver = link()
+    sender.send_pid(FROM, TO, 1)
+    sender.send(enp.SendProcessID(FROM, ProcessID("srv", B), 2))
+    sender.send_pid(FROM, TO, 3)
+    sender.send_pid(FROM, TO, 4)
+    sender.send(enp.Heartbeat(7))
+    sender.send_pid(FROM, TO, 5)
+    data = bytes(sender.flush())
+    assert frame_types(data) == [enp.TYPE_BATCH, 190, enp.TYPE_BATCH]
+    assert [e[3:] for e in _batch_entries(data)] == [[1], [2], [3, 4], [5]]
+    assert [getattr(m, "message", None) for m in receiver.feed(data)] == [1, 2, 3, 4, None, 5]
+
+
+runs = st.lists(
+    st.tuples(st.sampled_from([(FROM, TO), (FROM, PID(B, 7, CB)), (PID(A, 0, CA), TO)]), priorities,
+              st.integers(1, 30), st.sampled_from([0, "x" * 40, (1, "t")])),  # fmt: skip
+    min_size=1, max_size=8,
+)
+
+
+@given(runs, st.sampled_from([1, 2, 5, 12, 13, 1000]), st.sampled_from([80, 300, 64 * 1024]),
+       st.sampled_from([0, 200, 400]))  # fmt: skip
+def test_runs_arrive_whole_and_in_order_within_every_limit(sends, entries, batch_bytes, peer_limit):
+    sender, receiver = link(batch_entries=entries, batch_bytes=batch_bytes, peer_max_message_size=peer_limit)
+    columns = enp.LinkCodec(B, CB, A, CA, registry=REG, batch_events=True)
+    want, data = [], bytearray()
+    for (from_, to), priority, times, value in sends:
+        for i in range(times):
+            message = [value, i]
+            data += sender.send_plain(from_, to, message, priority) or b""
+            want.append(enp.SendPID(from_, to, message, priority))
+    data += sender.flush()
+    data = bytes(data)
+    assert receiver.feed(data) == want
+    assert _sends(columns.feed(data)) == want
+    pos = 0
+    while pos < len(data):  # every batch frame within the byte limits, its sends within the entry limit
+        _m, _v, length, _o, ftype = struct.unpack_from(">BBIBB", data, pos)
+        assert ftype == enp.TYPE_BATCH and (not peer_limit or length <= peer_limit)
+        entries_of = msgpack.unpackb(data[pos + 9 : pos + length], ext_hook=lambda c, d: (c, d))
+        assert sum(len(e) - 3 for e in entries_of) <= entries
+        if len(entries_of) > 1:
+            assert length - 14 <= batch_bytes
+        pos += length
+
+
+def test_a_later_value_with_marked_arrays_sets_the_batchs_flag():
+    sender, receiver = link()
+    sender.send_pid(FROM, TO, 1)
+    sender.send_pid(FROM, TO, 2)
+    data = bytes(sender.flush())
+    assert data[8] == 0
+    sender.send_pid(FROM, TO, 1)
+    for i in range(20):  # past the fixarray header too
+        sender.send_plain(FROM, TO, i, 0)
+    sender.send_plain(FROM, TO, (1, 2), 0)
+    data = bytes(sender.flush())
+    assert data[8] == 8 and receiver.feed(data)[-1].message == (1, 2)
+
+
+@pytest.mark.parametrize("batch_events", [False, True])
+def test_an_undecodable_value_in_a_run_costs_only_its_own_send(batch_events):
+    @dataclasses.dataclass
+    class Private:
+        x: int
+
+    other = make_registry()
+    other.register_type(Private, "private")
+    sender = enp.LinkCodec(A, CA, B, CB, registry=other)
+    receiver = enp.LinkCodec(B, CB, A, CA, registry=REG, batch_events=batch_events)
+    values_sent = ["first", *range(14), Private(1), "last"]
+    for value in values_sent:
+        sender.send_plain(FROM, TO, value, 1)
+    data = bytes(sender.flush())
+    assert len(_batch_entries_raw(data)) == 1
+    got = receiver.feed(data)
+    assert len(got) == len(values_sent) and not receiver.failed
+    assert got[:15] == [enp.SendPID(FROM, TO, v, 1) for v in values_sent[:15]]
+    assert isinstance(got[15], enp.Undecodable) and got[15].message == enp.SendPID(FROM, TO, None, 1)
+    assert got[16] == enp.SendPID(FROM, TO, "last", 1)
+
+
+def _batch_entries_raw(data: bytes) -> list:
+    # entries of the first batch frame, undecoded values left as they are (ext as tuples)
+    return msgpack.unpackb(data[9 : struct.unpack_from(">I", data, 2)[0]], ext_hook=lambda c, d: (c, d))
+
+
+def test_a_value_nested_to_the_limit_in_a_long_run_still_arrives():
+    deep = _nested(edf.MAX_DEPTH)
+    sender, receiver = link()
+    for i in range(15):
+        sender.send_plain(FROM, TO, deep if i == 13 else i, 0)
+    got = receiver.feed(sender.flush())
+    assert [m.message for m in got[:13]] == list(range(13)) and got[14].message == 14
+    assert type(got[13].message) is tuple and not receiver.failed
+
+
+def test_a_run_that_fills_the_batch_goes_on_in_the_next_one():
+    sender, receiver = link(batch_entries=5)
+    for i in range(12):
+        sender.send_plain(FROM, TO, i, 0)
+    data = bytes(sender.flush())
+    assert frame_types(data) == [enp.TYPE_BATCH] * 3
+    assert [e[3:] for e in _batch_entries(data)] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11]]
+    assert [m.message for m in receiver.feed(data)] == list(range(12))
+
+
+def test_a_value_too_big_for_the_peer_is_too_large_and_leaves_the_run_as_it_was():
+    sender, receiver = link(peer_max_message_size=300)
+    sender.send_plain(FROM, TO, 1, 0)
+    sender.send_plain(FROM, TO, 2, 0)
+    with pytest.raises(gerrors.TooLarge):
+        sender.send_plain(FROM, TO, "x" * 400, 0)
+    with pytest.raises(edf.EncodeError):
+        sender.send_plain(FROM, TO, object(), 0)
+    sender.send_plain(FROM, TO, 3, 0)
+    data = bytes(sender.flush())
+    assert [m.message for m in receiver.feed(data)] == [1, 2, 3]

@@ -180,7 +180,7 @@ def test_enp_header_is_the_documented_one():
     assert rows["magic"][2].startswith(str(enp.MAGIC)) and rows["version"][2] == str(enp.VERSION)
     assert int(rows["body"][0]) == enp.HEADER_SIZE == 8
     frame = enp.encode(enp.Heartbeat(5), order=9)
-    assert frame[0] == 78 and frame[1] == enp.VERSION == 2
+    assert frame[0] == 78 and frame[1] == enp.VERSION == 3
     assert struct.unpack(">I", frame[2:6])[0] == len(frame)
     assert frame[6] == 9 and frame[7] == 190
 
@@ -216,6 +216,7 @@ def test_link_frame_types_and_limits_are_the_documented_ones():
     assert re.search(r"reach (\d+) KiB \(`BATCH_BYTES`", ENP).group(1) == str(enp.BATCH_BYTES >> 10) == "64"
     assert re.search(r"or (\d+) sends \(`BATCH_ENTRIES`\)", ENP).group(1) == str(enp.BATCH_ENTRIES) == "1000"
     assert "bit 2 (4) important" in ENP and enp._FLAG_IMPORTANT == 4
+    assert "as a fixarray up to 12 values" in ENP.replace("\n", " ") and enp._RUN_FIX == 12
     assert "bit 3 (8) the value may hold marked arrays" in ENP.replace("\n", " ") and enp._FLAG_MARKED == 8
 
 
