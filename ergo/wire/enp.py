@@ -1209,8 +1209,8 @@ class LinkCodec:
             # a plain send: an entry of the open batch
             if priority.__class__ is not int or not 0 <= priority <= 2:
                 return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
-            if run and priority == self._run_prio:
-                return self._run_value(from_, to, message, priority)
+            if run and priority == self._run_prio:  # send_plain's run path: the value alone
+                return self.send_plain(from_, to, message, priority)
             try:
                 entry = self._pack_entry([from_.id, to.id, priority, message])
             except Exception:  # noqa: BLE001
@@ -1271,7 +1271,7 @@ class LinkCodec:
         with the checks of a plain send that cannot fail left out."""
         if from_ is self._run_from and to is self._run_to and priority == self._run_prio:
             # the stream of one sender to one recipient: only the value is packed, onto the
-            # run the batch's last entry is (see _run_value, which this is, written out)
+            # run the batch's last entry is (send_pid comes here for such a send too)
             try:
                 value = self._pack_entry(message)
             except Exception:  # noqa: BLE001 - as send_pid: on its own, or its EncodeError from there
@@ -1288,25 +1288,6 @@ class LinkCodec:
                 return self.flush()
             return None
         return self.send_pid(from_, to, message, priority)
-
-    def _run_value(self, from_: PID, to: PID, message: Any, priority: int) -> bytearray | None:
-        """A plain send that continues the batch's last entry (same sender, recipient and
-        priority, all checked): its value alone, appended to the entry's run."""
-        try:
-            value = self._pack_entry(message)
-        except Exception:  # noqa: BLE001 - as a new entry: on its own, or its EncodeError from there
-            return self.send_pid(from_, to, message, priority, compress=_NEVER)
-        batch = self._batch
-        n = self._batch_n
-        if n >= self._run_limit or n >= self._batch_last or len(batch) + len(value) > self._room:
-            return self._more(value)
-        if 0xC7 in value and not self._batch_marked and has_marks(value):
-            self._batch_marked = _FLAG_MARKED
-        batch += value
-        self._batch_n = n + 1
-        if self._out and len(batch) + len(self._out) >= self.batch_bytes:
-            return self.flush()
-        return None
 
     def _more(self, value: bytes) -> bytearray | None:
         """The packed value of a send that continues the batch's last entry, when that entry's
