@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import threading
 import weakref
 from types import FrameType
@@ -91,6 +92,23 @@ class _SignalGroup:
         self.handler = on_signal
         for sig in _SIGNALS:
             signal.signal(sig, on_signal)
+        # A Python handler runs between bytecodes: a signal that comes just as the loop goes
+        # to sleep in select() left it asleep until something else woke it (a plain script
+        # whose node had no timer then ignored the signal for good).  Python's C-level
+        # handler also writes to a wakeup fd, which the loop watches: asyncio's own
+        # add_signal_handler does the same with its self-pipe.
+        self._rsock, self._wsock = socket.socketpair()
+        self._rsock.setblocking(False)
+        self._wsock.setblocking(False)
+        loop.add_reader(self._rsock.fileno(), self._drain)
+        self._old_wakeup = signal.set_wakeup_fd(self._wsock.fileno(), warn_on_full_buffer=False)
+
+    def _drain(self) -> None:
+        try:
+            while self._rsock.recv(4096):
+                pass
+        except OSError:  # empty (BlockingIOError) or closed: woken, which was the point
+            pass
 
     def deliver(self, signum: int) -> None:
         for node in list(self.nodes):
@@ -107,6 +125,13 @@ class _SignalGroup:
         for sig, handler in self.previous.items():
             if signal.getsignal(sig) is self.handler:  # unless the application replaced ours since
                 signal.signal(sig, _handler(handler))
+        current = signal.set_wakeup_fd(self._old_wakeup)
+        if current != self._wsock.fileno():  # the application set one of its own since: keep it
+            signal.set_wakeup_fd(current)
+        if not self.loop.is_closed():
+            self.loop.remove_reader(self._rsock.fileno())
+        self._rsock.close()
+        self._wsock.close()
 
 
 _groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SignalGroup] = weakref.WeakKeyDictionary()

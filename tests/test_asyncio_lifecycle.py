@@ -216,6 +216,41 @@ def test_a_script_that_gets_a_signal_before_wait_stops_gracefully(tmp_path):
     assert "wait returned True" in proc.stdout
 
 
+SLEEPER = textwrap.dedent(
+    """
+    import os, signal, threading, time
+    import net
+    from ergo import LogOptions, NodeOptions
+
+    node = net.start_node("sleeper@localhost", NodeOptions(log=LogOptions(default_logger=False)))
+
+    def later():
+        time.sleep(0.3)  # (the main thread is asleep in select() by then; if not, it is handled anyway)
+        os.kill(os.getpid(), signal.SIGTERM)  # taken by this thread: Python's C-level handler runs here
+
+    threading.Thread(target=later, daemon=True).start()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the main thread's sleep is never cut short
+    print("wait returned", node.wait(), flush=True)
+    """
+)
+
+
+def test_a_signal_that_comes_while_the_loop_sleeps_wakes_it(tmp_path):
+    """The node's Python handler runs on the main thread between bytecodes; a signal that
+    came while the loop slept in select() (here: taken by another thread, as one that comes
+    just before the select() call is) left the loop asleep, and a script whose node had no
+    timer ignored it for good.  The C-level handler's wakeup fd wakes the loop."""
+    script = tmp_path / "sleeper.py"
+    script.write_text(SLEEPER)
+    try:
+        proc = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True,
+                              env={"PYTHONPATH": str(ROOT)}, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the node never handled the signal: its loop slept on")
+    assert proc.returncode == 0, proc.stderr
+    assert "wait returned True" in proc.stdout
+
+
 # -- async with, stop_async ------------------------------------------------------------------
 
 
