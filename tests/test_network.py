@@ -570,6 +570,49 @@ def test_a_remote_event_buffer_reaches_the_first_subscriber_as_events(cluster):
     assert [m.message for m in a.call(first, ("wait", 4))][3] == "fresh"
 
 
+def test_a_later_subscriber_to_a_followed_remote_event_gets_its_buffer_at_once(cluster):
+    """As Ergo's MonitorEvent returns the buffer to every subscriber: this node keeps the
+    buffer the producer's answer brought, up to date with the events that arrive (as many
+    as the producer keeps), and a process that subscribes once the node follows the event
+    gets it from there at once; then every later event, none twice, none missed."""
+    a, b = cluster.cluster(2)
+
+    class Producer(Actor):
+        def init(self) -> None:
+            self.token = self.register_event("news", buffer=3)
+            for i in range(5):
+                self.send_event("news", self.token, f"old {i}")
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            self.send_event("news", self.token, message)
+
+    producer = b.spawn(Producer)
+    event = Event("news", b.name)
+    first = a.spawn(Watcher)
+    assert a.call(first, ("monitor", event)) == []  # the node subscribes: the buffer comes as events
+    assert [m.message for m in a.call(first, ("wait", 3))] == ["old 2", "old 3", "old 4"]
+    b.send(producer, "new 5")
+    assert a.call(first, ("wait", 4))[3].message == "new 5"
+    later = a.spawn(Watcher)
+    got = a.call(later, ("monitor", event))  # followed already: the buffer as this node has it
+    assert [m.message for m in got] == ["old 3", "old 4", "new 5"]
+    assert all(type(m) is MessageEvent and m.event == event for m in got)
+    linked = a.spawn(Watcher)  # the first link: a subscription of its own, its buffer as events
+    assert a.call(linked, ("link", event)) == []
+    assert [m.message for m in a.call(linked, ("wait", 3))] == ["old 3", "old 4", "new 5"]
+    b.send(producer, "new 6")
+    for w, seen in ((first, 5), (later, 1), (linked, 4)):
+        msgs = [m.message for m in a.call(w, ("wait", seen))]
+        assert msgs[-1] == "new 6" and len(msgs) == len(set(msgs))  # once each
+    # every local subscriber gone: the node forgets the buffer with the subscription
+    for w in (first, later, linked):
+        a.kill(w)
+    cluster.run_until(lambda: event not in a._pubsub._followed and event not in b._pubsub._monitors)
+    again = a.spawn(Watcher)
+    assert a.call(again, ("monitor", event)) == []
+    assert [m.message for m in a.call(again, ("wait", 3))] == ["old 4", "new 5", "new 6"]
+
+
 def test_send_exit_to_a_remote_process_that_traps_exits(cluster):
     a, b = cluster.cluster(2)
     trapping = b.spawn(Watcher)  # traps exits: the signal becomes a message

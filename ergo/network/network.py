@@ -1214,8 +1214,8 @@ class Network:
             else:
                 buffered = pubsub.add(consumer, target, table, attr)  # type: ignore[arg-type]
                 consumer.watches[key] = 1
-            if buffered:
-                result = buffered
+            if type(target) is Event:  # the buffer and how long it is: the subscriber node keeps it
+                result = [pubsub.buffer_size(target), buffered or []]
         except ErgoError as e:
             error = e
         # an event's answer (its buffer) takes the producer's link, ahead of the events it

@@ -91,6 +91,18 @@ class _EventEntry:
         self.consumers = 0
 
 
+class _Followed:
+    """What this node knows of a remote event its processes follow: the producer's buffer
+    (its last messages, as many as the producer keeps), kept up to date by the events that
+    arrive, and which kinds of subscription (link True, monitor False) the producer answered."""
+
+    __slots__ = ("last", "answered")
+
+    def __init__(self) -> None:
+        self.last: deque[MessageEvent] | None = None
+        self.answered: set[bool] = set()
+
+
 class PubSub:
     def __init__(self, node: Node) -> None:
         self._node = node
@@ -98,6 +110,7 @@ class PubSub:
         self._monitors: dict[Any, dict[PID, None]] = {}
         self._events: dict[Event, _EventEntry] = {}
         self._produced: dict[PID, dict[Event, None]] = {}  # producer -> its events
+        self._followed: dict[Event, _Followed] = {}  # remote events subscribed to, and their buffers
 
     # -- making and removing links and monitors ----------------------------------------
 
@@ -179,9 +192,18 @@ class PubSub:
         consumers = table.setdefault(target, {})
         consumers[consumer._pid] = None
         if remote:
+            link = table is self._links
             if len(consumers) == 1:  # the first local watcher of this kind: subscribe there
-                self._node._net(target).watch(target, table is self._links, consumer._pid)
-            return [] if t is Event else None  # a remote event's buffer arrives as messages
+                if t is Event:
+                    self._subscribing(target, link)
+                self._node._net(target).watch(target, link, consumer._pid)
+                return [] if t is Event else None  # a remote event's buffer arrives as messages
+            if t is Event:  # subscribed already: the buffer as this node has it, if answered
+                followed = self._followed.get(target)
+                if followed is not None and link in followed.answered and followed.last is not None:
+                    return list(followed.last)
+                return []  # the answer, when it comes, brings the buffer as messages
+            return None
         if type(target) is Event:
             return self._subscribed(target)
         return None
@@ -204,6 +226,7 @@ class PubSub:
             if not consumers:
                 del table[target]
                 if self._is_remote(target):  # the last local watcher of this kind: unsubscribe there
+                    self._unfollowed(target)
                     net = self._node._network
                     if net is not None:
                         net.unwatch(target, table is self._links, pid)
@@ -253,6 +276,8 @@ class PubSub:
         """Tell every consumer of ``target`` that it is gone, once, and forget them."""
         links = self._links.pop(target, None)
         monitors = self._monitors.pop(target, None)
+        if self._followed:
+            self._followed.pop(target, None)
         node_target = type(target) is Atom
         told: set[Any] | None = None  # peer nodes told already: one Terminate each, links and monitors alike
         if links:
@@ -314,6 +339,7 @@ class PubSub:
         watchers of that kind are told at once with that reason, as Erlang's ``noproc``."""
         table = self._links if link else self._monitors
         consumers = table.pop(target, None)
+        self._unfollowed(target)
         if not consumers:
             return
         if link:
@@ -325,19 +351,53 @@ class PubSub:
                     _DOWN[type(target)](target, error))
             self._tell(consumers, target, "_monitored", SYSTEM, item, set())
 
-    def remote_buffer(self, target: Any, link: bool, events: Any) -> None:
-        """A remote event's buffered messages, for the local watchers that subscribed first."""
-        if type(target) is not Event or not isinstance(events, list):
+    def remote_buffer(self, target: Any, link: bool, answer: Any) -> None:
+        """The producer's answer to this node's subscription (of kind ``link``) to a remote
+        event: ``[buffer size, its buffered messages]``.  The messages go to the local
+        watchers of that kind that subscribed before the answer came; the buffer is kept,
+        and updated by the events that arrive, for those that subscribe later (they get it
+        at once, as ``link_event`` / ``monitor_event`` return a local event's buffer)."""
+        if type(target) is not Event:
             return
         consumers = (self._links if link else self._monitors).get(target)
-        for m in events:
-            if isinstance(m, MessageEvent):
-                self._deliver_event(consumers or {}, (EVENT, self._node._core_pid, None, m), SYSTEM)
+        if not consumers:  # all gone meanwhile: nothing to deliver or keep
+            return
+        size, events = 0, answer
+        if type(answer) is list and len(answer) == 2 and type(answer[0]) is int and type(answer[1]) is list:
+            size, events = answer
+        if type(events) is not list:
+            events = []
+        messages = [m for m in events if type(m) is MessageEvent and m.event == target]
+        for m in messages:
+            self._deliver_event(consumers, (EVENT, self._node._core_pid, None, m), SYSTEM)
+        followed = self._followed.get(target)
+        if followed is None:
+            followed = self._followed[target] = _Followed()
+        followed.answered.add(link)
+        if followed.last is None and size > 0:
+            followed.last = deque(messages, maxlen=size)
+
+    def _subscribing(self, event: Event, link: bool) -> None:
+        """This node subscribes to the remote ``event`` (kind ``link``) anew: until the
+        answer comes, a later local subscriber of that kind gets no buffer from here."""
+        followed = self._followed.get(event)
+        if followed is not None:
+            followed.answered.discard(link)
+
+    def _unfollowed(self, target: Any) -> None:
+        """No local process watches the remote ``target`` by this kind any more: if none
+        watches it by the other either, what this node kept of its buffer goes."""
+        if self._followed and target not in self._links and target not in self._monitors:
+            self._followed.pop(target, None)
 
     def remote_event(self, from_: PID, m: MessageEvent, priority: MessagePriority) -> None:
         """An event from another node: fanned out to this node's subscribers."""
         consumers = dict(self._links.get(m.event, ()))
         consumers.update(self._monitors.get(m.event, ()))
+        if self._followed:
+            followed = self._followed.get(m.event)
+            if followed is not None and followed.last is not None:
+                followed.last.append(m)
         self._deliver_event(consumers, (EVENT, from_, None, m), Runner._queue_of(priority))
 
     def _deliver_event(self, consumers: dict[PID, None], item: tuple[Any, ...], queue: int) -> None:
@@ -445,6 +505,11 @@ class PubSub:
         if entry.notify and entry.consumers == 1:
             self._notify(entry, MessageEventStart(event.name))
         return list(entry.last) if entry.last is not None else []
+
+    def buffer_size(self, event: Event) -> int:
+        """How many last messages a local event keeps (0: none, or no such event)."""
+        entry = self._events.get(event)
+        return entry.last.maxlen or 0 if entry is not None and entry.last is not None else 0
 
     def buffer_of(self, event: Event) -> list[MessageEvent]:
         """The buffered last messages of a local event (``[]`` if it has none or is gone)."""

@@ -3,9 +3,10 @@
 anyone subscribes; node1's process monitors the event and gets "testevent1" as the
 buffered message, then asks pong to send "testevent2" and hears it in ``handle_event``.
 
-Difference pinned here: subscribing to a remote event returns ``[]`` at once; the buffer
-arrives afterwards as events (``handle_event``); Ergo's ``MonitorEvent`` waits for the
-answer and returns the buffered list.
+Difference pinned here: a node's first subscription to a remote event returns ``[]`` at
+once; the buffer arrives afterwards as events (``handle_event``); Ergo's ``MonitorEvent``
+waits for the answer and returns the buffered list.  (A later subscriber on the same node
+gets the buffer at once, as in Ergo: tests/test_network.py.)
 """
 
 from __future__ import annotations
