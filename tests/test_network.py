@@ -547,19 +547,23 @@ def test_two_local_watchers_of_one_remote_target_are_one_consumer_there(cluster)
     assert target not in b._pubsub._monitors and target not in b._pubsub._links
 
 
+class NewsProducer(Actor):
+    """Registers the event "news" with a buffer of 3 and sends "old 0".."old 4" at once;
+    then sends every message it gets as an event."""
+
+    def init(self) -> None:
+        self.token = self.register_event("news", buffer=3)
+        for i in range(5):
+            self.send_event("news", self.token, f"old {i}")
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        self.send_event("news", self.token, message)
+
+
 def test_a_remote_event_buffer_reaches_the_first_subscriber_as_events(cluster):
     a, b = cluster.cluster(2)
 
-    class Producer(Actor):
-        def init(self) -> None:
-            self.token = self.register_event("news", buffer=3)
-            for i in range(5):
-                self.send_event("news", self.token, f"old {i}")
-
-        def handle_message(self, from_: Any, message: Any) -> None:
-            self.send_event("news", self.token, message)
-
-    producer = b.spawn(Producer)
+    producer = b.spawn(NewsProducer)
     event = Event("news", b.name)
     first = a.spawn(Watcher)
     assert a.call(first, ("monitor", event)) == []  # (locally: the buffer; remotely it comes as events)
@@ -577,16 +581,7 @@ def test_a_later_subscriber_to_a_followed_remote_event_gets_its_buffer_at_once(c
     gets it from there at once; then every later event, none twice, none missed."""
     a, b = cluster.cluster(2)
 
-    class Producer(Actor):
-        def init(self) -> None:
-            self.token = self.register_event("news", buffer=3)
-            for i in range(5):
-                self.send_event("news", self.token, f"old {i}")
-
-        def handle_message(self, from_: Any, message: Any) -> None:
-            self.send_event("news", self.token, message)
-
-    producer = b.spawn(Producer)
+    producer = b.spawn(NewsProducer)
     event = Event("news", b.name)
     first = a.spawn(Watcher)
     assert a.call(first, ("monitor", event)) == []  # the node subscribes: the buffer comes as events
