@@ -125,9 +125,12 @@ class _SignalGroup:
         for sig, handler in self.previous.items():
             if signal.getsignal(sig) is self.handler:  # unless the application replaced ours since
                 signal.signal(sig, _handler(handler))
-        current = signal.set_wakeup_fd(self._old_wakeup)
-        if current != self._wsock.fileno():  # the application set one of its own since: keep it
-            signal.set_wakeup_fd(current)
+        try:
+            current = signal.set_wakeup_fd(self._old_wakeup)
+            if current != self._wsock.fileno():  # the application set one of its own since: keep it
+                signal.set_wakeup_fd(current)
+        except (ValueError, OSError):  # the old fd is closed by now: none, rather than a stale one
+            signal.set_wakeup_fd(-1)
         if not self.loop.is_closed():
             self.loop.remove_reader(self._rsock.fileno())
         self._rsock.close()
