@@ -608,6 +608,19 @@ def test_a_later_subscriber_to_a_followed_remote_event_gets_its_buffer_at_once(c
     assert [m.message for m in a.call(again, ("wait", 3))] == ["old 4", "new 5", "new 6"]
 
 
+def test_a_peer_announcing_a_huge_event_buffer_gets_a_bounded_one_kept(cluster):
+    from ergo.node.pubsub import MAX_FOLLOWED_BUFFER
+
+    a, b = cluster.cluster(2)
+    b.spawn(NewsProducer)
+    event = Event("news", b.name)
+    b._pubsub.buffer_size = lambda _event: 10**12  # what a hostile or broken peer could say
+    first = a.spawn(Watcher)
+    assert a.call(first, ("monitor", event)) == []
+    assert [m.message for m in a.call(first, ("wait", 3))] == ["old 2", "old 3", "old 4"]
+    assert a._pubsub._followed[event].last.maxlen == MAX_FOLLOWED_BUFFER
+
+
 def test_send_exit_to_a_remote_process_that_traps_exits(cluster):
     a, b = cluster.cluster(2)
     trapping = b.spawn(Watcher)  # traps exits: the signal becomes a message

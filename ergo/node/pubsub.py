@@ -91,6 +91,11 @@ class _EventEntry:
         self.consumers = 0
 
 
+#: The most last messages of a remote event this node keeps for its later subscribers,
+#: whatever buffer the producer's node announces.
+MAX_FOLLOWED_BUFFER = 4096
+
+
 class _Followed:
     """What this node knows of a remote event its processes follow: the producer's buffer
     (its last messages, as many as the producer keeps), kept up to date by the events that
@@ -375,7 +380,8 @@ class PubSub:
             followed = self._followed[target] = _Followed()
         followed.answered.add(link)
         if followed.last is None and size > 0:
-            followed.last = deque(messages, maxlen=size)
+            # the peer says how many; what it says is bounded (each kept message is memory here)
+            followed.last = deque(messages, maxlen=min(size, MAX_FOLLOWED_BUFFER))
 
     def _subscribing(self, event: Event, link: bool) -> None:
         """This node subscribes to the remote ``event`` (kind ``link``) anew: until the
