@@ -324,15 +324,22 @@ def test_a_protocol_error_keeps_no_view_of_the_callers_buffer():
     assert receiver.failed and info.value.events == []
 
 
-def test_an_undecodable_value_in_a_batch_costs_only_its_own_send():
-    @dataclasses.dataclass
-    class Private:
-        x: int
+@dataclasses.dataclass
+class Private:
+    """Registered on the sender's node only: the receiver cannot decode it."""
 
+    x: int
+
+
+def _private_link(**receiver_options) -> tuple[enp.LinkCodec, enp.LinkCodec]:
     other = make_registry()
     other.register_type(Private, "private")
-    sender = enp.LinkCodec(A, CA, B, CB, registry=other)
-    receiver = enp.LinkCodec(B, CB, A, CA, registry=REG)
+    return (enp.LinkCodec(A, CA, B, CB, registry=other),
+            enp.LinkCodec(B, CB, A, CA, registry=REG, **receiver_options))
+
+
+def test_an_undecodable_value_in_a_batch_costs_only_its_own_send():
+    sender, receiver = _private_link()
     sender.send_pid(FROM, TO, "first")
     sender.send_pid(FROM, TO, Private(1))
     sender.send(enp.SendProcessID(FROM, ProcessID("srv", B), [Private(2)]))
@@ -630,14 +637,7 @@ def test_a_later_value_with_marked_arrays_sets_the_batchs_flag():
 
 @pytest.mark.parametrize("batch_events", [False, True])
 def test_an_undecodable_value_in_a_run_costs_only_its_own_send(batch_events):
-    @dataclasses.dataclass
-    class Private:
-        x: int
-
-    other = make_registry()
-    other.register_type(Private, "private")
-    sender = enp.LinkCodec(A, CA, B, CB, registry=other)
-    receiver = enp.LinkCodec(B, CB, A, CA, registry=REG, batch_events=batch_events)
+    sender, receiver = _private_link(batch_events=batch_events)
     values_sent = ["first", *range(14), Private(1), "last"]
     for value in values_sent:
         sender.send_plain(FROM, TO, value, 1)
