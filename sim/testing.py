@@ -35,7 +35,6 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from ergo import (
     PID,
-    Actor,
     Alias,
     AliasOwner,
     AliasUnknown,
@@ -78,6 +77,7 @@ from ergo import (
     unwrap_reason,
 )
 
+from ._journaling import PANIC, JournalingProcess
 from .sim import Sim
 
 __all__ = [
@@ -97,7 +97,6 @@ __all__ = [
 ]
 
 #: ask a :class:`Recorder` to stop with this and it raises a plain exception: a panic
-PANIC = "panic"
 
 _EXIT = {PID: MessageExitPID, ProcessID: MessageExitProcessID, Alias: MessageExitAlias, Event: MessageExitEvent}
 _DOWN = {PID: MessageDownPID, ProcessID: MessageDownProcessID, Alias: MessageDownAlias, Event: MessageDownEvent}
@@ -157,7 +156,7 @@ OPS: dict[str, Callable[..., Any]] = {
 }
 
 
-class Recorder(Actor):
+class Recorder(JournalingProcess):
     """A process that writes down everything it hears and what it dies of.
 
     ``init(journal, trap)``.  A call ``(op, *args)`` makes the process do ``op`` itself
@@ -166,27 +165,15 @@ class Recorder(Actor):
     it stop with ``reason`` (raised), or panic for :data:`PANIC`.
     """
 
+    OPS = OPS
+
     def init(self, journal: Journal, trap: bool = False) -> None:
         self.journal = journal
         self.trap_exit = trap
         journal.heard[self.pid] = []
 
-    def handle_message(self, from_: PID, message: Any) -> None:
-        if type(message) is tuple and len(message) == 2 and message[0] == "stop":
-            if message[1] == PANIC:
-                raise RuntimeError("told to panic")
-            raise message[1]
-        self.journal.heard[self.pid].append(message)
-
     def handle_event(self, message: MessageEvent) -> None:
         self.journal.heard[self.pid].append(message)
-
-    def handle_call(self, from_: PID, ref: Any, request: Any) -> Any:
-        op, *args = request
-        try:
-            return ("ok", OPS[op](self, *args))
-        except ErgoError as e:
-            return ("error", e)
 
     def terminate(self, reason: BaseException) -> None:
         self.journal.reasons[self.pid] = reason

@@ -44,7 +44,6 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from ergo import (
     PID,
-    Actor,
     ErgoError,
     MessageDownPID,
     MessageExitPID,
@@ -62,14 +61,13 @@ from ergo import (
     Timeout,
 )
 
+from ._journaling import PANIC, JournalingProcess
 from .host import Host
 from .scenario import node_options, route
 from .sim import Sim
 
 __all__ = ["ClusterJournal", "ClusterMachine", "ClusterModel", "Peer"]
 
-#: tell a :class:`Peer` ``("stop", PANIC)`` and it raises a plain exception: a panic
-PANIC = "panic"
 #: the reasons of a cut-off: the connection was lost, or the dial to the peer gave up
 _CUT = (NoConnection, Timeout)
 
@@ -100,7 +98,7 @@ _OPS: dict[str, Any] = {
 }
 
 
-class Peer(Actor):
+class Peer(JournalingProcess):
     """A process of the cluster machine: traps exits and writes down what it hears.
 
     ``init(journal)``.  A call ``(op, *args)`` makes it do ``op`` itself (``("link", t)``,
@@ -108,24 +106,12 @@ class Peer(Actor):
     ``("error", exception)``; the message ``("stop", reason)`` makes it stop with
     ``reason`` (raised; :data:`PANIC`: a plain exception)."""
 
+    OPS = _OPS
+
     def init(self, journal: ClusterJournal) -> None:
         self.journal = journal
         self.trap_exit = True
         journal.heard[self.pid] = []
-
-    def handle_message(self, from_: PID, message: Any) -> None:
-        if type(message) is tuple and len(message) == 2 and message[0] == "stop":
-            if message[1] == PANIC:
-                raise RuntimeError("told to panic")
-            raise message[1]
-        self.journal.heard[self.pid].append(message)
-
-    def handle_call(self, from_: PID, ref: Any, request: Any) -> Any:
-        op, *args = request
-        try:
-            return ("ok", _OPS[op](self, *args))
-        except ErgoError as e:
-            return ("error", e)
 
 
 # -- the model ---------------------------------------------------------------------------
