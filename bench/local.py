@@ -146,11 +146,15 @@ def _done_node(node: ergo.Node, loop: asyncio.AbstractEventLoop) -> None:
 # -- 1. one-way send ------------------------------------------------------------------------
 
 
-class _Receiver(ergo.Actor):
+class _Countdown(ergo.Actor):
+    """An actor that counts ``n`` down and calls ``done`` at the end (its subclass says when)."""
+
     def init(self, n: int, done: Callable[[], None]) -> None:
         self.left = n
         self.done = done
 
+
+class _Receiver(_Countdown):
     def handle_message(self, from_: Any, message: Any) -> None:
         self.left -= 1
         if not self.left:
@@ -546,12 +550,8 @@ def bench_sim(sizes: dict[str, int], repeats: int) -> list[dict[str, Any]]:
 # -- 6. pub/sub: spawn + monitor + exit + down, and event fan-out ------------------------------
 
 
-class _MonitorLooper(ergo.Actor):
+class _MonitorLooper(_Countdown):
     """One round: spawn a process, monitor it, send it an exit, receive its down; repeat."""
-
-    def init(self, n: int, done: Callable[[], None]) -> None:
-        self.left = n
-        self.done = done
 
     def handle_message(self, from_: Any, message: Any) -> None:
         if not self.left:
@@ -704,12 +704,8 @@ class _Serving(ergo.Actor):
 _CRASH = ergo.TerminateReason("crash")
 
 
-class _RestartLooper(ergo.Actor):
+class _RestartLooper(_Countdown):
     """One round: a child says it serves; the looper tells it to crash; its supervisor restarts it."""
-
-    def init(self, n: int, done: Callable[[], None]) -> None:
-        self.left = n
-        self.done = done
 
     def handle_message(self, from_: Any, message: Any) -> None:
         if not self.left:
