@@ -481,6 +481,47 @@ def test_a_terminated_process_that_never_logged_is_freed_without_the_cycle_colle
         gc.enable()
 
 
+class LogsThenQuits(Quits):
+    """Logs in init, keeps its Log where the test sees it, stops on its first message."""
+
+    kept: list[Any] = []
+
+    def init(self) -> None:
+        self.log.info("about to be told to quit")
+        LogsThenQuits.kept.append(self.log)
+
+
+@pytest.mark.parametrize("end", ["exit signal", "kill", "handler's reason"])
+def test_a_terminated_process_that_logged_is_freed_too_and_its_kept_log_still_names_it(backend, end):
+    """A process's Log makes its source (who logs) with a bound method of the process: a
+    reference cycle.  The end of the process breaks it (the source made then), so a process
+    that logged is freed by reference counting as well, and a Log kept past its process's
+    end still says whose it was."""
+    node = backend.node()
+    LogsThenQuits.kept.clear()
+    gc.collect()
+    gc.disable()
+    try:
+        pid = node.spawn(LogsThenQuits)
+        ref = weakref.ref(node._processes[pid.id])
+        watcher = node.spawn(Watcher, pid)
+        if end == "exit signal":
+            node.send_exit(pid, TerminateReasonNormal)
+        elif end == "kill":
+            node.kill(pid)
+        else:
+            node.send(pid, "quit")
+        assert [type(m) for m in node.call(watcher, ("wait", 1))] == [MessageDownPID]
+        backend.settle()
+        assert ref() is None
+        (log,) = LogsThenQuits.kept
+        assert log.source.pid == pid and log.source.behavior == "LogsThenQuits"
+        log.info("logged by a Log whose process is gone")  # still works: no error
+    finally:
+        gc.enable()
+        LogsThenQuits.kept.clear()
+
+
 def test_a_pending_send_after_does_not_keep_its_terminated_sender_but_is_still_sent(backend):
     node = backend.node()
     other = node.spawn(Collector)

@@ -1002,6 +1002,13 @@ class Node(Env):
         if self._tracer is not None:
             self._tracer.terminated(self, p, reason)
         self._processes.pop(p._pid.id, None)
+        log = p._logger
+        if log is not None and log._make_source is not None:
+            # its Log holds a bound method of the process (a reference cycle, left to the
+            # cyclic GC): the source is made now, with the process's name, and the method
+            # let go, so the process is freed by reference counting like one that never logged
+            log._source = log.source
+            log._make_source = None
         name = p._name
         if name is not None and self._names.get(name) is p:
             del self._names[name]
