@@ -7,11 +7,16 @@ identifiers and >= 0.6 on the small SendPID frame).  One operation is an encode 
 a decode (for the batch, one message of a batch of 100).  Ours and the baseline are timed
 in alternating batches and each keeps its best, so a noisy neighbour on the machine
 disturbs both alike.  Run: ``python bench/codec.py [--quick]``.
+
+The two ``floor:`` lines are no part of the codec: they time the least pure Python can do
+for the two targeted cases, the same bytes and the same values as ours (checked before
+timing), to show how far above that least each target sits (see bench/README.md).
 """
 
 from __future__ import annotations
 
 import json
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +28,7 @@ import msgpack
 
 from ergo.gen.ids import PID, Atom, Ref
 from ergo.wire import edf, enp
+from ergo.wire.edf import EXT_ATOM, EXT_PID, EXT_REF, EXT_TUPLE
 
 SMALL = {"op": "put", "key": "user:42", "value": [1, 2.5, "x"], "ok": True}
 TEN_KB = {
@@ -156,6 +162,87 @@ def main() -> None:
 
     line("enp SendPID frame, full identifiers (enp.encode), small message", frame(SMALL), bare(SMALL), seconds)
     line("enp SendPID frame, full identifiers (enp.encode), 10KB message", frame(TEN_KB), bare(TEN_KB), seconds)
+
+    line("floor: small message with PID/Ref/Atom/tuple, bare hooks", _floor_ids(), bare(WITH_IDS_PLAIN), seconds)
+    line("floor: SendPID frame, one struct and one msgpack call each way", _floor_frame(), bare(SMALL), seconds)
+
+
+def _floor_ids() -> Callable[[], object]:
+    """EDF's bytes for WITH_IDS, encoded and decoded by msgpack with the fewest, emptiest
+    hooks that can: no pool, no error wrapping, no check that a marker heads its array, no
+    count of the values a set or map could key (hash flooding), only the identifiers and
+    tuples that WITH_IDS holds."""
+    reg = edf.DEFAULT
+    expected = reg.encode(WITH_IDS)
+    tuple_head = msgpack.ExtType(EXT_TUPLE, b"")
+    atom_ext = msgpack.unpackb(reg.encode(Atom("get")))  # the message's one atom, as an ExtType
+
+    def default(obj: object) -> object:
+        t = obj.__class__
+        if t is tuple:
+            return [tuple_head, *obj]  # type: ignore[misc]
+        if t is Atom:
+            return atom_ext
+        return obj._wire  # type: ignore[attr-defined]  # a PID's or Ref's cached ext
+
+    pack = msgpack.Packer(default=default, use_bin_type=True, strict_types=True, datetime=True).pack
+    assert pack(WITH_IDS) == expected
+    pids, refs, atoms = reg._ids[EXT_PID], reg._ids[EXT_REF], reg._atoms
+    reg.decode(expected)  # fills the identifier caches the hooks read
+    mark = object()
+
+    def ext_hook(code: int, data: bytes) -> object:
+        if data:
+            if code == EXT_PID:
+                return pids[data]
+            if code == EXT_ATOM:
+                return atoms[data]
+            return refs[data]
+        return mark
+
+    def list_hook(items: list[object]) -> object:
+        if items and items[0] is mark:
+            del items[0]
+            return tuple(items)
+        return items
+
+    unpackb = msgpack.unpackb
+
+    def op() -> object:
+        return unpackb(pack(WITH_IDS), ext_hook=ext_hook, list_hook=list_hook, strict_map_key=False, timestamp=3)
+
+    assert op() == WITH_IDS
+    return op
+
+
+def _floor_frame() -> Callable[[], object]:
+    """The compact SendPID frame of SMALL (LinkCodec's bytes), made and read in one
+    function: one msgpack pack and one struct pack, one struct unpack and one msgpack
+    unpack, one SendPID.  No codec object, no checks of the identifiers, flags or lengths,
+    no output buffer, no frame loop."""
+    codec = enp.LinkCodec(FROM.node, FROM.creation, TO.node, TO.creation, batch_entries=0)
+    codec.send_pid(FROM, TO, SMALL)
+    expected = bytes(codec.flush())
+    head = struct.Struct(">BBIBBQQB")  # header, from id, to id, flags (docs/wire.md)
+    pack = edf.DEFAULT._encoder()
+    decode = edf.DEFAULT._decoder()
+    send_pid = enp.SendPID
+    order = 1 + FROM.id % 255
+
+    def encode() -> bytes:
+        value = pack(SMALL)
+        return head.pack(enp.MAGIC, enp.VERSION, head.size + len(value), order, enp.TYPE_LINK_SEND_PID,
+                         FROM.id, TO.id, 0) + value
+
+    assert encode() == expected
+
+    def op() -> object:
+        data = memoryview(encode())
+        _, _, length, _, _, _, _, flags = head.unpack_from(data)
+        return send_pid(FROM, TO, decode(data[head.size : length], "value", flags), 0, False, None)
+
+    assert op() == enp.SendPID(FROM, TO, SMALL)
+    return op
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from bench import local, network
+from bench import codec, local, network
 
 TINY = {"send": 300, "send_pykka": 100, "call": 50, "call_pykka": 20, "spawn": 200, "memory": 200, "sim": 400,
         "monitor_rounds": 200, "fanout_subscribers": 50, "fanout_events": 2, "restarts": 200}
@@ -69,3 +69,20 @@ def test_sim_bench_yields_json_lines():
         _check(line)
     assert lines[0]["target"] == 100 and lines[0]["target_on"] == "value"
     assert lines[2]["value"] > 1  # 30 virtual seconds take less than 30 wall seconds
+
+
+def test_codec_bench_prints_every_line_and_its_floors_make_the_codecs_bytes(capsys, monkeypatch):
+    # batches of two operations: every case (and the floors' own checks that they make the
+    # codec's bytes and values) runs, nothing is timed for long
+    monkeypatch.setattr(codec, "_size", lambda op, seconds: 2)
+    monkeypatch.setattr("sys.argv", ["codec.py", "--quick"])
+    codec.main()
+    lines = [json.loads(s) for s in capsys.readouterr().out.splitlines()]
+    for line in lines:
+        _check(line)
+    names = [line["name"] for line in lines]
+    assert len(names) == len(set(names)) == 12
+    assert [n for n in names if n.startswith("floor:")] == [
+        "floor: small message with PID/Ref/Atom/tuple, bare hooks",
+        "floor: SendPID frame, one struct and one msgpack call each way",
+    ]
