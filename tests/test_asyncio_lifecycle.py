@@ -430,3 +430,52 @@ def test_run_io_after_a_drain_was_asked_for_keeps_it_and_leaves_work_past_the_bu
     left[0] = ReadyQueue.BUDGET + 10
     q2.run_io(q2.push, again, (q2,))  # no drain was asked for: the rest needs one
     assert armed == [1, 2] and len(q2) == 1
+
+
+RUN_AT = textwrap.dedent(
+    """
+    import sys, time
+    time.time = lambda: float(sys.argv[1])  # the wall clock this run starts at
+    import net
+    from ergo import LogOptions, NodeOptions
+
+    node = net.start_node("again@localhost", NodeOptions(log=LogOptions(default_logger=False)),
+                          handle_signals=False)
+    print(node.creation, flush=True)
+    node.stop()
+    """
+)
+
+
+def test_a_node_started_again_in_a_new_process_within_the_same_second_has_a_later_creation(tmp_path):
+    """A node killed and restarted at once (by a supervisor) runs in a new OS process, which
+    knows nothing of the earlier run: the creation alone must tell their PIDs apart, so two
+    runs a fraction of a second apart get different creations, the later one greater."""
+    script = tmp_path / "run_at.py"
+    script.write_text(RUN_AT)
+
+    def creation_at(wall: float) -> int:
+        proc = subprocess.run([sys.executable, str(script), repr(wall)], cwd=ROOT, capture_output=True, text=True,
+                              env={"PYTHONPATH": str(ROOT)}, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return int(proc.stdout.strip())
+
+    first, second = creation_at(1_800_000_000.25), creation_at(1_800_000_000.75)
+    assert second > first
+
+
+def test_a_node_started_again_in_one_process_has_a_later_creation_even_in_the_same_millisecond(monkeypatch):
+    monkeypatch.setattr("time.time", lambda: 1_800_000_000.5)  # a frozen wall clock
+    loop = asyncio.new_event_loop()
+    try:
+        creations = []
+        for _ in range(3):
+            async def run() -> int:
+                node = net.start_node("again@localhost", NodeOptions(log=LogOptions(default_logger=False)))
+                await node.stop_async()
+                return node.creation
+
+            creations.append(loop.run_until_complete(run()))
+        assert creations[0] < creations[1] < creations[2]
+    finally:
+        loop.close()

@@ -128,8 +128,9 @@ class Node(Env):
         self._scheduler = scheduler
         self._options = options
         self._started = scheduler.now()
-        # the seconds of the start, as Ergo; a backend that starts a name again within one
-        # second passes a later one, so that the two runs' PIDs never match
+        # by default the seconds of the start, as Ergo; a backend passes its own so that two
+        # runs of one name never share one (their PIDs would match): the simulation a later
+        # second, asyncio the milliseconds of the start (net/node.py, _new_creation)
         self._creation = int(scheduler.time()) if creation is None else creation
         self._state = _RUNNING
         #: what the backend watches this node with (see tracer.py); None: nothing is recorded
