@@ -18,6 +18,7 @@ from ergo import (
     Incorrect,
     MessageDownNode,
     MessageDownPID,
+    NameUnknown,
     NetworkStopped,
     NoConnection,
     NodeOptions,
@@ -142,6 +143,21 @@ def test_routes_are_checked_and_listed(cluster):
         net.remove_route("^x@")
     with pytest.raises(NoRoute):
         a.wait_for(net.get_node("nowhere@host9"))  # no static route, no registrar
+
+
+def test_disabling_what_was_never_enabled_is_name_unknown(cluster):
+    """The project's own ``NameUnknown`` (Ergo's ``ErrNameUnknown``), which a user catches
+    as ``ergo.NameUnknown``, saying which name."""
+    (a,) = cluster.cluster(1)
+    net = a.network()
+    with pytest.raises(NameUnknown, match="'never' is not enabled for remote spawn"):
+        net.disable_spawn("never")
+    with pytest.raises(NameUnknown, match="'never' is not enabled for remote application start"):
+        net.disable_application_start("never")
+    net.enable_spawn("once", Collector)
+    net.disable_spawn("once")
+    with pytest.raises(NameUnknown):
+        net.disable_spawn("once")
 
 
 def test_a_node_without_a_network_says_so():

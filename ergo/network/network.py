@@ -30,6 +30,7 @@ from ..gen.errors import (
     ErgoError,
     Incorrect,
     Malformed,
+    NameUnknown,
     NoConnection,
     NoRoute,
     NotAllowed,
@@ -1404,7 +1405,7 @@ class Network:
 
     def disable_spawn(self, name: str) -> None:
         if self._spawnable.pop(name, None) is None:
-            raise NameUnknownError(f"{name!r} is not enabled for remote spawn")
+            raise NameUnknown(f"{name!r} is not enabled for remote spawn")
 
     def enable_application_start(self, name: str, nodes: Any = None) -> None:
         """Let peers (all, or the nodes named) start the application ``name`` here (Ergo's
@@ -1415,7 +1416,7 @@ class Network:
 
     def disable_application_start(self, name: str) -> None:
         if name not in self._startable:
-            raise NameUnknownError(f"{name!r} is not enabled for remote application start")
+            raise NameUnknown(f"{name!r} is not enabled for remote application start")
         del self._startable[name]
 
 
@@ -1442,10 +1443,6 @@ def _node_name(name: Any) -> Atom:
     from ..node.node import validate_node_name
 
     return validate_node_name(name)
-
-
-class NameUnknownError(ErgoError):
-    pass
 
 
 _DISPATCH: dict[type, Callable[[Network, Connection, Any], None]] = {
