@@ -4,6 +4,7 @@ delivery, compression, and the errors of a node without a network."""
 from __future__ import annotations
 
 import dataclasses
+import io
 from typing import Any
 
 import pytest
@@ -16,9 +17,11 @@ from ergo import (
     Actor,
     CompressionOptions,
     Incorrect,
+    LogOptions,
     MessageDownNode,
     MessageDownPID,
     NameUnknown,
+    NetworkOptions,
     NetworkStopped,
     NoConnection,
     NodeOptions,
@@ -167,6 +170,24 @@ def test_a_node_without_a_network_says_so():
         node.network()
     with pytest.raises(NetworkStopped):
         node.send(ProcessID("x", "other@host2"), 1)
+
+
+def test_a_node_whose_network_mode_is_disabled_says_that_is_why():
+    s = sim.Sim(1)
+    node = s.start_node("off@host1", NodeOptions(network=NetworkOptions(cookie="c", mode="disabled")))
+    with pytest.raises(NetworkStopped, match="mode is 'disabled'"):
+        node.network()
+    with pytest.raises(NetworkStopped, match="mode is 'disabled'"):
+        node.send(ProcessID("x", "other@host2"), 1)
+
+
+def test_network_options_of_the_wrong_type_fail_the_start_before_it_is_logged():
+    s = sim.Sim(1)
+    out = io.StringIO()
+    with pytest.raises(Incorrect, match="NodeOptions.network must be NetworkOptions or None, not bool"):
+        s.start_node("wrong@host1", NodeOptions(network=True, log=LogOptions(output=out)))  # type: ignore[arg-type]
+    assert out.getvalue() == ""  # no "node ... started" for a node that never ran
+    s.start_node("wrong@host1", NodeOptions())  # and nothing of it is left: the name is free
 
 
 def test_a_call_to_an_unreachable_node_fails_with_the_reason(cluster):

@@ -125,6 +125,8 @@ class Node(Env):
             raise Incorrect(f"NodeOptions.env must be a mapping of names to values, not {type(options.env).__name__}")
         if not isinstance(options.log, LogOptions):
             raise Incorrect(f"NodeOptions.log must be LogOptions, not {type(options.log).__name__}")
+        if options.network is not None and not isinstance(options.network, NetworkOptions):
+            raise Incorrect(f"NodeOptions.network must be NetworkOptions or None, not {type(options.network).__name__}")
         self._scheduler = scheduler
         self._options = options
         self._started = scheduler.now()
@@ -178,8 +180,6 @@ class Node(Env):
         self._network: Network | None = None
         network = options.network
         if network is not None:
-            if not isinstance(network, NetworkOptions):
-                raise Incorrect(f"NodeOptions.network must be NetworkOptions or None, not {type(network).__name__}")
             if network.mode != "disabled":
                 if transport is None:
                     raise Incorrect("this backend gave the node no transport: it cannot have a network")
@@ -248,7 +248,7 @@ class Node(Env):
         """The node's network stack (Ergo's ``node.Network()``); ``NetworkStopped`` if it has
         none (``NodeOptions(network=NetworkOptions(...))`` gives it one)."""
         if self._network is None:
-            raise NetworkStopped(f"node {self._name} has no network (NodeOptions.network is not set)")
+            raise NetworkStopped(f"node {self._name} has no network ({self._no_network_why()})")
         return self._network
 
     # -- identity ----------------------------------------------------------------------
@@ -705,7 +705,12 @@ class Node(Env):
 
     def _remote(self, to: Any) -> Runner:
         raise NetworkStopped(f"{to} is on another node and node {self._name} has no network "
-                             "(NodeOptions.network is not set)")
+                             f"({self._no_network_why()})")
+
+    def _no_network_why(self) -> str:
+        if self._options.network is None:
+            return "NodeOptions.network is not set"
+        return "its NetworkOptions.mode is 'disabled'"
 
     def _net(self, to: Any) -> Network:
         net = self._network
