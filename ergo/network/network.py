@@ -1360,7 +1360,8 @@ class Network:
         return {
             "mode": self.mode,
             "acceptors": [{"host": lst.address[0], "port": lst.address[1], "max_message_size": info.max_message_size,
-                           "flags": NetworkFlags(info.flags)}
+                           "flags": NetworkFlags(info.flags), "handshake_version": handshake.VERSION,
+                           "proto_version": info.version}
                           for lst, info in zip(self._listeners, self._acceptor_infos)],
             "registrar": self._registrar.info() if self._registrar is not None else None,
             "max_message_size": self.options.max_message_size,
@@ -1384,6 +1385,9 @@ class Network:
             "flags": NetworkFlags(conn.peer.flags) if conn.peer is not None else NetworkFlags(0),
             "offered": NetworkFlags(conn.offered),
             "max_message_size": conn.peer.max_message_size if conn.peer is not None else 0,
+            # what the link speaks (a peer of another version is refused in the handshake)
+            "handshake_version": handshake.VERSION,
+            "proto_version": conn.peer.version if conn.peer is not None else 0,
             "pool_size": conn.pool_size,
             "links": len(conn.links),
             "messages_in": conn.frames_in,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pytest
 from dist_probe import Probe, remote, remote_spawn, run
 
-from ergo import Actor, NotAllowed, Taken
+from ergo import Actor, LogLevel, NotAllowed, Taken
 
 
 class Tst(Actor):
@@ -49,12 +49,19 @@ def test_process_remote_spawn(nodes):
     probe = node1.spawn(Probe)
 
     async def spawn(p):
+        p.log.level = LogLevel.WARNING  # as Ergo's TestSpawn, which expects the new process to inherit these
+        p.set_env("penv", "pval")
         with pytest.raises(NotAllowed):
             await remote_spawn(p, node2.name, "unknown")
         return await remote_spawn(p, node2.name, "tst")
 
     pid = run(node1, probe, spawn)
-    assert node2.process_info(pid).pid == pid
+    info = node2.process_info(pid)
+    assert info.pid == pid
+    assert info.parent == node2.pid and info.leader == node2.pid  # (Ergo: the requesting process and its leader)
+    # (Ergo: the requester's log level and env; here node2's own, nothing of node1's crosses)
+    assert info.log_level == node2.log.level != LogLevel.WARNING
+    assert "PENV" not in info.env and "PENV" in node1.process_info(probe).env  # (names are upper-cased)
 
     async def spawn_register(p):
         pid = await remote_spawn(p, node2.name, "tst", register="regname")
