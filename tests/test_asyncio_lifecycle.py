@@ -18,7 +18,7 @@ import pytest
 
 import net
 import sim
-from ergo import Actor, LogOptions, NetworkOptions, NodeOptions, NoReply, NotAllowed, ProcessID, ProcessUnknown
+from ergo import Actor, LogOptions, NetworkOptions, NodeOptions, NoReply, NotAllowed, ProcessID, ProcessUnknown, Taken
 from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
 from ergo.scheduler import ReadyQueue
@@ -479,3 +479,35 @@ def test_a_node_started_again_in_one_process_has_a_later_creation_even_in_the_sa
         assert creations[0] < creations[1] < creations[2]
     finally:
         loop.close()
+
+
+def test_async_with_enters_once_the_node_is_registered_so_a_peer_finds_it_at_once():
+    """Inside a running loop ``start_node`` cannot wait for the registrar; ``async with``
+    can, so the block's first call finds the other node through the registrar instead of
+    ``NoRoute`` (the peer not registered yet); a name taken fails the ``async with``."""
+    from test_network_processes import free_port
+
+    host = "127.0.0.71"  # a loopback host of this test's own: its registrar, its ports
+    options = NodeOptions(log=LogOptions(default_logger=False),
+                          network=NetworkOptions(cookie="c", registrar_port=free_port(host)))
+
+    class Counter(Actor):
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            return "counted"
+
+    async def main() -> tuple[Any, str, bool]:
+        async with net.start_node(f"a@{host}", options) as a, net.start_node(f"b@{host}", options) as b:
+            b.spawn_register("counter", Counter)
+            answer = await a.call_async(ProcessID("counter", f"b@{host}"), "incr")
+            again = net.start_node(f"b@{host}", options)
+            try:
+                async with again:
+                    refused = "entered"
+            except Taken as e:
+                refused = str(e)
+            return answer, refused, again.is_alive()
+
+    answer, refused, alive = asyncio.run(main())
+    assert answer == "counted"
+    assert refused == f"b@{host} is registered already (registrar on {host}:{options.network.registrar_port})"
+    assert not alive  # the refused node is stopped

@@ -1202,6 +1202,21 @@ class Node(Env):
         await self.wait_async()
 
     async def __aenter__(self) -> Node:
+        """``async with net.start_node(...) as node:`` enters once the node has started: a
+        networked node is registered with its host's registrar by then (``start_node`` on a
+        running loop cannot wait for it), so peers resolve it from the block's first line.
+        A refusal (``Taken``, ``NoConnection``) is raised here, the node stopped, as
+        ``start_node`` raises it in a plain script."""
+        net = self._network
+        fut = net.registration if net is not None else None
+        if fut is not None:
+            try:
+                await self._scheduler.wait_for(fut)  # at once when it is done; raises its error
+            except BaseException:  # refused, or the block was cancelled while it waited
+                if self.is_alive():
+                    self.stop_force()
+                await self.wait_async()
+                raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
