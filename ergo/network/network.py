@@ -626,7 +626,8 @@ class Network:
         if self._stopped:
             return
         if not link.dialer:
-            peer = getattr(hs, "peer_name", None) or (link.stream.peer if link.stream is not None else "?")
+            peer = getattr(hs, "peer_name", None) or (
+                "%s:%s" % link.stream.peer if link.stream is not None else "?")  # host:port, as the other lines
             if not isinstance(reason, handshake.SimultaneousConnect):
                 self.log.warning("network: refused a connection from %s: %s", peer, reason)
             waiting = self._pending.get(hs.peer_name) if link.introduced else None
