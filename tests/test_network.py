@@ -339,6 +339,30 @@ def test_a_pid_of_an_earlier_incarnation_gets_process_incarnation(cluster):
     assert b2.call(new, ("wait", 1)) == ["to the new run"]  # nothing of the old run's came first
 
 
+def test_a_pid_of_a_run_the_peer_never_had_takes_its_connection_down_once_not_at_every_send(cluster):
+    """A PID with a later creation than the connected peer's proves the connection stale
+    when the peer was restarted; when it was not (a PID made up, or of another cluster's
+    node of that name), the connection dialed again finds the same run, and from then on
+    such PIDs are ``ProcessIncarnation``: a process that keeps sending to one no longer
+    takes the connection, and every watch and call on it, down at each send."""
+    a, b = cluster.cluster(2)
+    target = b.spawn(Counter)
+    assert a.call(target, "incr") == 1  # connected
+    bogus = PID(b.name, 5555, b.creation + 7)
+    a.send(bogus, "to nowhere")  # (documented: taken for a restart not noticed yet)
+    cluster.run_until(lambda: a.network().nodes() == [b.name] and a.network().node(b.name).is_connected()
+                      and any("still at creation" in t for t in a.captured.texts()))
+    watcher = a.spawn(Watcher)
+    a.call(watcher, ("monitor", target))
+    assert a.call(target, "incr") == 2
+    for _ in range(3):
+        with pytest.raises(ProcessIncarnation, match="a later run it has not had"):
+            a.send(bogus, "to nowhere")
+    assert a.call(target, "incr") == 3  # the same connection all along: nothing went down
+    assert a.call(watcher, "messages") == []
+    assert sum("disconnected from" in t for t in a.captured.texts()) == 1
+
+
 def test_a_silent_peer_is_declared_down_within_the_heartbeat_timeout():
     """(sim.)  b sends a heartbeat only every 10 s, so to a (timeout 3 s) an idle b is silent:
     a declares it down within its own timeout (plus one check), though TCP says nothing."""

@@ -231,6 +231,9 @@ class Network:
             self.log.warning("%s", warning)
         self._connections: dict[str, Connection] = {}  # up, by peer name
         self._pending: dict[str, Connection] = {}  # being dialed or accepted, not up yet
+        #: peer name -> the latest creation a PID claimed for it that took its connection down
+        #: (see _check_creation); checked against the creation of the next connection
+        self._claims: dict[str, int] = {}
         #: the live mappings the handshake's Acceptor reads
         self.connection_ids: dict[str, str] = {}
         self.dialing: set[str] = set()
@@ -607,6 +610,16 @@ class Network:
         self._connections[name] = conn
         self.connection_ids[name] = accepted.connection_id
         conn.since = self.scheduler.now()
+        claim = self._claims.pop(name, None)
+        if claim is not None and claim > peer.creation:
+            # a PID named a later run, which took the last connection down (_check_creation),
+            # and the peer is still the run it was: the PID was wrong (made up, of another
+            # cluster), so on this connection such PIDs are refused rather than taking it
+            # down at every send
+            conn.claim_disproved = True
+            self.log.warning("network: a PID named creation %d of %s, which is still at creation %d: "
+                             "PIDs of a later creation are refused on this connection (ProcessIncarnation)",
+                             claim, _text(name), peer.creation)
         link.start_enp(accepted)
         self.log.info("network: connected to %s (creation %d, %d link%s)", _text(name), peer.creation,
                       conn.pool_size, "" if conn.pool_size == 1 else "s")
@@ -764,6 +777,11 @@ class Network:
         and goes down).  ``ProcessIncarnation`` for an earlier run's PID."""
         if type(to) is PID and conn.state is UP and to.creation != conn.creation:
             if to.creation > conn.creation:
+                if conn.claim_disproved:
+                    raise ProcessIncarnation(
+                        f"{to} belongs to incarnation {to.creation} of {_text(conn.name)}, which is now "
+                        f"{conn.creation} (a later run it has not had: the connection was dialed again to check)")
+                self._claims[_text(conn.name)] = max(to.creation, self._claims.get(_text(conn.name), 0))
                 self.connection_down(conn, NoConnection(
                     f"{_text(conn.name)} started again (creation {to.creation}): the connection to its run "
                     f"of creation {conn.creation} is gone"))
