@@ -12,6 +12,7 @@ from network_support import TRANSPORTS, Cluster, hold_a_call, make_cluster
 from support import Collector
 from test_calls_fail_fast import Holder
 
+import ergo
 import sim
 from ergo import (
     Actor,
@@ -32,6 +33,7 @@ from ergo import (
     ProcessUnknown,
     Taken,
     TerminateReasonShutdown,
+    Unsupported,
     unwrap_reason,
 )
 from ergo.network import NetworkRoute
@@ -146,6 +148,32 @@ def test_routes_are_checked_and_listed(cluster):
         net.remove_route("^x@")
     with pytest.raises(NoRoute):
         a.wait_for(net.get_node("nowhere@host9"))  # no static route, no registrar
+
+
+@dataclasses.dataclass
+class _Order:
+    item: str
+    qty: int
+
+
+@dataclasses.dataclass
+class _Unregistered:
+    item: str
+
+
+def test_a_dataclass_registered_with_ergo_register_type_crosses_and_an_unregistered_one_says_how(cluster):
+    a, b = cluster.cluster(2)
+
+    class Echo(Actor):
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            return request
+
+    b.spawn_register("echo", Echo)
+    assert ergo.register_type(_Order, "test_network_api.Order") == "test_network_api.Order"  # both nodes: one process
+    assert a.call(ProcessID("echo", b.name), _Order("tea", 2)) == _Order("tea", 2)
+    with pytest.raises(Unsupported, match=r"unregistered dataclass .*_Unregistered: "
+                                          r"ergo\.register_type\(_Unregistered\) on both nodes"):
+        a.send(ProcessID("echo", b.name), _Unregistered("x"))
 
 
 def test_disabling_what_was_never_enabled_is_name_unknown(cluster):
