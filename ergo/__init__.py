@@ -48,7 +48,7 @@ from .node.meta import MetaBehavior, MetaProcess
 from .node.node import Node
 from .node.process import Process
 from .scheduler import Future, Scheduler, TimerHandle
-from .wire.edf import register_type
+from .wire.edf import RemoteError, register_type
 
 __all__ = [
     "Actor",
@@ -95,6 +95,7 @@ __all__ = [
     "ProcessOptions",
     "ProcessState",
     "Ref",
+    "RemoteError",
     "Scheduler",
     "Supervisor",
     "SupervisorChild",

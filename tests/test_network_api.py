@@ -26,6 +26,7 @@ from ergo import (
     NetworkStopped,
     NoConnection,
     NodeOptions,
+    NoReply,
     NoRoute,
     ProcessID,
     ProcessOptions,
@@ -164,11 +165,19 @@ class _Unregistered:
 def test_a_dataclass_registered_with_ergo_register_type_crosses_and_an_unregistered_one_says_how(cluster):
     a, b = cluster.cluster(2)
 
+    class MyError(Exception):
+        pass
+
     class Echo(Actor):
         def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            if request == "fail":
+                self.send_response_error(from_, ref, MyError("bad input"))
+                return NoReply
             return request
 
     b.spawn_register("echo", Echo)
+    with pytest.raises(ergo.RemoteError, match="^MyError: bad input$"):  # an unregistered exception class
+        a.call(ProcessID("echo", b.name), "fail")
     assert ergo.register_type(_Order, "test_network_api.Order") == "test_network_api.Order"  # both nodes: one process
     assert a.call(ProcessID("echo", b.name), _Order("tea", 2)) == _Order("tea", 2)
     with pytest.raises(Unsupported, match=r"unregistered dataclass .*_Unregistered: "
