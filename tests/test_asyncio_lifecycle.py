@@ -511,3 +511,35 @@ def test_async_with_enters_once_the_node_is_registered_so_a_peer_finds_it_at_onc
     assert answer == "counted"
     assert refused == f"b@{host} is registered already (registrar on {host}:{options.network.registrar_port})"
     assert not alive  # the refused node is stopped
+
+
+def test_a_blocking_call_on_the_running_loop_says_what_to_await_instead():
+    """Inside an asyncio program the blocking forms cannot run the loop; each says what to
+    await there (``wait_for`` has no ``_async`` twin: the future itself is awaited)."""
+
+    class Echo(Actor):
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            return request
+
+    async def main() -> list[str]:
+        async with net.start_node("blocking@localhost", NodeOptions(log=LogOptions(default_logger=False))) as node:
+            pid = node.spawn(Echo)
+            from ergo import Future
+
+            pending: Future[int] = Future()
+            said = []
+            for block in (lambda: node.wait_for(pending), lambda: node.call(pid, 1), lambda: node.wait()):
+                try:
+                    block()
+                except NotAllowed as e:
+                    said.append(str(e))
+            pending.set_result(1)
+            assert await pending == 1  # as the message says
+            return said
+
+    assert asyncio.run(main()) == [
+        "node.wait_for() cannot block: the asyncio loop is running here: "
+        "await the future itself instead (a runtime Future is awaitable)",
+        "node.call() cannot block: the asyncio loop is running here: await node.call_async(...) instead",
+        "node.wait() cannot block: the asyncio loop is running here: await node.wait_async() instead",
+    ]

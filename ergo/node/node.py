@@ -941,7 +941,11 @@ class Node(Env):
 
     def _block(self, fut: Future[Any], timeout: float | None, what: str) -> bool:
         self._check_can_block(what)
-        return self._scheduler.run_until(fut, timeout)
+        try:
+            return self._scheduler.run_until(fut, timeout)
+        except NotAllowed as e:  # a running event loop: say what to await instead of this
+            instead = _AWAIT_INSTEAD.get(what)
+            raise NotAllowed(f"node.{what}() {e}" + (f": {instead}" if instead else "")) from None
 
     def call(self, to: Target, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Any:
         """Make a call from outside any process and wait for the reply (the clock runs meanwhile)."""
@@ -1232,6 +1236,14 @@ class Node(Env):
 
     def __repr__(self) -> str:
         return f"<Node {self._name.value} {self._state}>"
+
+
+#: what code on a running event loop awaits instead of a blocking call (see Node._block)
+_AWAIT_INSTEAD = {
+    "call": "await node.call_async(...) instead",
+    "wait_for": "await the future itself instead (a runtime Future is awaitable)",
+    "wait": "await node.wait_async() instead",
+}
 
 
 def _addressed(item: tuple[Any, ...], to: Any, p: Runner) -> tuple[Any, ...]:
