@@ -48,6 +48,7 @@ from .node.meta import MetaBehavior, MetaProcess
 from .node.node import Node
 from .node.process import Process
 from .scheduler import Future, Scheduler, TimerHandle
+from .wire.edf import RemoteError, register_type
 
 __all__ = [
     "Actor",
@@ -94,6 +95,7 @@ __all__ = [
     "ProcessOptions",
     "ProcessState",
     "Ref",
+    "RemoteError",
     "Scheduler",
     "Supervisor",
     "SupervisorChild",
@@ -104,6 +106,7 @@ __all__ = [
     "SupervisorType",
     "Target",
     "TimerHandle",
+    "register_type",
 ]
 # in this form (not ``[*errors.__all__, ...]``) type checkers see these names as exported
 __all__ += _errors.__all__

@@ -12,7 +12,7 @@ from typing import Any
 
 from ergo.gen.errors import NotAllowed, Timeout
 from ergo.gen.options import NodeOptions
-from ergo.node.node import Node
+from ergo.node.node import Node, validate_node_name
 
 from .scheduler import AsyncioScheduler
 from .transport import AsyncioTransport
@@ -56,7 +56,8 @@ def start_node(name: str, options: NodeOptions | None = None, handle_signals: bo
         if handle_signals and not on_main:
             raise NotAllowed("signal handlers can be installed on the main thread only: start the node there, "
                              "or pass handle_signals=False")
-        node = Node(name, AsyncioScheduler(loop), options, AsyncioTransport(loop))
+        scheduler = AsyncioScheduler(loop)
+        node = Node(name, scheduler, options, AsyncioTransport(loop), creation=_new_creation(name, scheduler))
         node._finish_start()
     except BaseException:
         if created:  # a start refused for a bad name or options leaves no loop behind
@@ -72,6 +73,31 @@ def start_node(name: str, options: NodeOptions | None = None, handle_signals: bo
 
 #: the loop a plain script's first start_node made, per thread (its later nodes share it)
 _script = threading.local()
+
+#: the latest creation given to each node name in this OS process
+_creations: dict[str, int] = {}
+_creations_lock = threading.Lock()
+
+
+def _new_creation(name: str, scheduler: AsyncioScheduler) -> int:
+    """The creation of a new run of node ``name``: milliseconds since the epoch (Ergo counts
+    seconds), and later than any earlier run of that name in this process.
+
+    A creation is what tells a PID of an earlier run from one of this run with the same id,
+    so two runs of one name must never share it.  In whole seconds they would whenever a
+    node is started again within the second its last run started: stopped and started in
+    one script, or killed (``kill -9``) and restarted at once by a supervisor in a new OS
+    process, where nothing of the earlier run is left to compare with.  Milliseconds
+    separate runs of separate processes (starting Python takes longer than that); within
+    one process the last creation of each name is kept, so that even two runs in one
+    millisecond, or a wall clock set back, give a later creation.
+    """
+    wall = int(scheduler.time() * 1000)
+    key = str.__str__(validate_node_name(name))
+    with _creations_lock:
+        creation = max(wall, _creations.get(key, 0) + 1)
+        _creations[key] = creation
+    return creation
 
 
 class _SignalGroup:

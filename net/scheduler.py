@@ -137,7 +137,7 @@ class AsyncioScheduler(Scheduler):
 
     def run_until(self, future: Future, timeout: float | None = None) -> bool:
         if self._loop.is_running():
-            raise NotAllowed("the asyncio loop is running here, so this cannot block: await the *_async form")
+            raise NotAllowed("cannot block: the asyncio loop is running here")
         if future.done():
             return True
         # a bare asyncio future, no task: if a handler's KeyboardInterrupt or SystemExit

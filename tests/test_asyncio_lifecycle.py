@@ -18,7 +18,7 @@ import pytest
 
 import net
 import sim
-from ergo import Actor, LogOptions, NetworkOptions, NodeOptions, NoReply, NotAllowed, ProcessID, ProcessUnknown
+from ergo import Actor, LogOptions, NetworkOptions, NodeOptions, NoReply, NotAllowed, ProcessID, ProcessUnknown, Taken
 from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
 from ergo.scheduler import ReadyQueue
@@ -430,3 +430,116 @@ def test_run_io_after_a_drain_was_asked_for_keeps_it_and_leaves_work_past_the_bu
     left[0] = ReadyQueue.BUDGET + 10
     q2.run_io(q2.push, again, (q2,))  # no drain was asked for: the rest needs one
     assert armed == [1, 2] and len(q2) == 1
+
+
+RUN_AT = textwrap.dedent(
+    """
+    import sys, time
+    time.time = lambda: float(sys.argv[1])  # the wall clock this run starts at
+    import net
+    from ergo import LogOptions, NodeOptions
+
+    node = net.start_node("again@localhost", NodeOptions(log=LogOptions(default_logger=False)),
+                          handle_signals=False)
+    print(node.creation, flush=True)
+    node.stop()
+    """
+)
+
+
+def test_a_node_started_again_in_a_new_process_within_the_same_second_has_a_later_creation(tmp_path):
+    """A node killed and restarted at once (by a supervisor) runs in a new OS process, which
+    knows nothing of the earlier run: the creation alone must tell their PIDs apart, so two
+    runs a fraction of a second apart get different creations, the later one greater."""
+    script = tmp_path / "run_at.py"
+    script.write_text(RUN_AT)
+
+    def creation_at(wall: float) -> int:
+        proc = subprocess.run([sys.executable, str(script), repr(wall)], cwd=ROOT, capture_output=True, text=True,
+                              env={"PYTHONPATH": str(ROOT)}, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return int(proc.stdout.strip())
+
+    first, second = creation_at(1_800_000_000.25), creation_at(1_800_000_000.75)
+    assert second > first
+
+
+def test_a_node_started_again_in_one_process_has_a_later_creation_even_in_the_same_millisecond(monkeypatch):
+    monkeypatch.setattr("time.time", lambda: 1_800_000_000.5)  # a frozen wall clock
+    loop = asyncio.new_event_loop()
+    try:
+        creations = []
+        for _ in range(3):
+            async def run() -> int:
+                node = net.start_node("again@localhost", NodeOptions(log=LogOptions(default_logger=False)))
+                await node.stop_async()
+                return node.creation
+
+            creations.append(loop.run_until_complete(run()))
+        assert creations[0] < creations[1] < creations[2]
+    finally:
+        loop.close()
+
+
+def test_async_with_enters_once_the_node_is_registered_so_a_peer_finds_it_at_once():
+    """Inside a running loop ``start_node`` cannot wait for the registrar; ``async with``
+    can, so the block's first call finds the other node through the registrar instead of
+    ``NoRoute`` (the peer not registered yet); a name taken fails the ``async with``."""
+    from test_network_processes import free_port
+
+    host = "127.0.0.71"  # a loopback host of this test's own: its registrar, its ports
+    options = NodeOptions(log=LogOptions(default_logger=False),
+                          network=NetworkOptions(cookie="c", registrar_port=free_port(host)))
+
+    class Counter(Actor):
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            return "counted"
+
+    async def main() -> tuple[Any, str, bool]:
+        async with net.start_node(f"a@{host}", options) as a, net.start_node(f"b@{host}", options) as b:
+            b.spawn_register("counter", Counter)
+            answer = await a.call_async(ProcessID("counter", f"b@{host}"), "incr")
+            again = net.start_node(f"b@{host}", options)
+            try:
+                async with again:
+                    refused = "entered"
+            except Taken as e:
+                refused = str(e)
+            return answer, refused, again.is_alive()
+
+    answer, refused, alive = asyncio.run(main())
+    assert answer == "counted"
+    assert refused == f"b@{host} is registered already (registrar on {host}:{options.network.registrar_port})"
+    assert not alive  # the refused node is stopped
+
+
+def test_a_blocking_call_on_the_running_loop_says_what_to_await_instead():
+    """Inside an asyncio program the blocking forms cannot run the loop; each says what to
+    await there (``wait_for`` has no ``_async`` twin: the future itself is awaited)."""
+
+    class Echo(Actor):
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            return request
+
+    async def main() -> list[str]:
+        async with net.start_node("blocking@localhost", NodeOptions(log=LogOptions(default_logger=False))) as node:
+            pid = node.spawn(Echo)
+            from ergo import Future
+
+            pending: Future[int] = Future()
+            said = []
+            for block in (lambda: node.wait_for(pending), lambda: node.call(pid, 1), lambda: node.wait()):
+                try:
+                    block()
+                except NotAllowed as e:
+                    said.append(str(e))
+            pending.set_result(1)
+            assert await pending == 1  # as the message says
+            return said
+
+    assert asyncio.run(main()) == [
+        "node.wait_for() cannot block: the asyncio loop is running here: "
+        "await the future itself instead (a runtime Future is awaitable)",
+        "node.call() cannot block: the asyncio loop is running here: await node.call_async(...) instead",
+        "node.wait() cannot block: the asyncio loop is running here: await node.wait_async() instead",
+    ]

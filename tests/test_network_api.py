@@ -4,6 +4,7 @@ delivery, compression, and the errors of a node without a network."""
 from __future__ import annotations
 
 import dataclasses
+import io
 from typing import Any
 
 import pytest
@@ -11,16 +12,21 @@ from network_support import TRANSPORTS, Cluster, hold_a_call, make_cluster
 from support import Collector
 from test_calls_fail_fast import Holder
 
+import ergo
 import sim
 from ergo import (
     Actor,
     CompressionOptions,
     Incorrect,
+    LogOptions,
     MessageDownNode,
     MessageDownPID,
+    NameUnknown,
+    NetworkOptions,
     NetworkStopped,
     NoConnection,
     NodeOptions,
+    NoReply,
     NoRoute,
     ProcessID,
     ProcessOptions,
@@ -28,6 +34,7 @@ from ergo import (
     ProcessUnknown,
     Taken,
     TerminateReasonShutdown,
+    Unsupported,
     unwrap_reason,
 )
 from ergo.network import NetworkRoute
@@ -144,6 +151,55 @@ def test_routes_are_checked_and_listed(cluster):
         a.wait_for(net.get_node("nowhere@host9"))  # no static route, no registrar
 
 
+@dataclasses.dataclass
+class _Order:
+    item: str
+    qty: int
+
+
+@dataclasses.dataclass
+class _Unregistered:
+    item: str
+
+
+def test_a_dataclass_registered_with_ergo_register_type_crosses_and_an_unregistered_one_says_how(cluster):
+    a, b = cluster.cluster(2)
+
+    class MyError(Exception):
+        pass
+
+    class Echo(Actor):
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            if request == "fail":
+                self.send_response_error(from_, ref, MyError("bad input"))
+                return NoReply
+            return request
+
+    b.spawn_register("echo", Echo)
+    with pytest.raises(ergo.RemoteError, match="^MyError: bad input$"):  # an unregistered exception class
+        a.call(ProcessID("echo", b.name), "fail")
+    assert ergo.register_type(_Order, "test_network_api.Order") == "test_network_api.Order"  # both nodes: one process
+    assert a.call(ProcessID("echo", b.name), _Order("tea", 2)) == _Order("tea", 2)
+    with pytest.raises(Unsupported, match=r"unregistered dataclass .*_Unregistered: "
+                                          r"ergo\.register_type\(_Unregistered\) on both nodes"):
+        a.send(ProcessID("echo", b.name), _Unregistered("x"))
+
+
+def test_disabling_what_was_never_enabled_is_name_unknown(cluster):
+    """The project's own ``NameUnknown`` (Ergo's ``ErrNameUnknown``), which a user catches
+    as ``ergo.NameUnknown``, saying which name."""
+    (a,) = cluster.cluster(1)
+    net = a.network()
+    with pytest.raises(NameUnknown, match="'never' is not enabled for remote spawn"):
+        net.disable_spawn("never")
+    with pytest.raises(NameUnknown, match="'never' is not enabled for remote application start"):
+        net.disable_application_start("never")
+    net.enable_spawn("once", Collector)
+    net.disable_spawn("once")
+    with pytest.raises(NameUnknown):
+        net.disable_spawn("once")
+
+
 def test_a_node_without_a_network_says_so():
     s = sim.Sim(1)
     node = s.start_node("alone@host1", NodeOptions())
@@ -151,6 +207,24 @@ def test_a_node_without_a_network_says_so():
         node.network()
     with pytest.raises(NetworkStopped):
         node.send(ProcessID("x", "other@host2"), 1)
+
+
+def test_a_node_whose_network_mode_is_disabled_says_that_is_why():
+    s = sim.Sim(1)
+    node = s.start_node("off@host1", NodeOptions(network=NetworkOptions(cookie="c", mode="disabled")))
+    with pytest.raises(NetworkStopped, match="mode is 'disabled'"):
+        node.network()
+    with pytest.raises(NetworkStopped, match="mode is 'disabled'"):
+        node.send(ProcessID("x", "other@host2"), 1)
+
+
+def test_network_options_of_the_wrong_type_fail_the_start_before_it_is_logged():
+    s = sim.Sim(1)
+    out = io.StringIO()
+    with pytest.raises(Incorrect, match="NodeOptions.network must be NetworkOptions or None, not bool"):
+        s.start_node("wrong@host1", NodeOptions(network=True, log=LogOptions(output=out)))  # type: ignore[arg-type]
+    assert out.getvalue() == ""  # no "node ... started" for a node that never ran
+    s.start_node("wrong@host1", NodeOptions())  # and nothing of it is left: the name is free
 
 
 def test_a_call_to_an_unreachable_node_fails_with_the_reason(cluster):

@@ -1,4 +1,5 @@
-"""The first example of docs/network.md, run as written in a plain script of its own."""
+"""The first examples of docs/network.md, run as written: on asyncio in a plain script of its
+own, and on simulated hosts."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "network.md"
@@ -26,3 +29,20 @@ def test_two_nodes_started_in_a_plain_script_find_each_other_and_answer_a_call(t
                           env={"PYTHONPATH": str(ROOT)}, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "answer 1" in proc.stdout
+
+
+def test_the_same_two_nodes_on_simulated_hosts():
+    """The simulated block reuses the first one's imports and Counter, as its text says."""
+    text = DOC.read_text()
+    first = re.search(r"<!-- recipe: two-nodes -->\s*```python\n(.*?)```", text, re.S)
+    second = re.search(r"<!-- recipe: two-nodes-sim -->\s*```python\n(.*?)```", text, re.S)
+    assert first and second, "docs/network.md lacks the recipes 'two-nodes' and 'two-nodes-sim'"
+    prelude = first.group(1).split("\na = net.start_node")[0]  # imports and the Counter class
+    namespace: dict = {}
+    exec(compile(prelude + "\n" + second.group(1), "docs/network.md (two-nodes-sim)", "exec"), namespace)
+    a, s = namespace["a"], namespace["s"]
+    assert "# -> 1, at virtual time 0.01 (s.now)" in second.group(1)
+    assert s.now == pytest.approx(0.01)  # as the comment says
+    # the block's last line made the first call (its answer is not kept): the next one is 2
+    assert a.call(namespace["ergo"].ProcessID("counter", "b@host2"), "incr") == 2
+    assert a.network().nodes() == ["b@host2"]

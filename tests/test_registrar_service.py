@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import net
 import sim
 from ergo import Actor, LogOptions, NetworkOptions, NodeOptions, ProcessID
 from ergo.gen.errors import (
@@ -799,3 +800,39 @@ def test_on_asyncio_killing_the_serving_process_makes_a_survivor_serve(aio):
         proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.mark.parametrize("first", ["a@localhost", "b@127.0.0.1"])
+def test_on_asyncio_two_spellings_of_one_address_share_its_registrar(first):
+    """The README names a node ``…@localhost``, docs/network.md ``…@127.0.0.1``: on one
+    machine those are one address and one registrar port, whichever node serves it, so
+    the other one registers there (instead of failing to start with "is not a node of host
+    …") and each resolves the other."""
+    port = _free_port("127.0.0.1")
+    options = NodeOptions(log=LogOptions(default_logger=False),
+                          network=NetworkOptions(cookie="c", registrar_port=port,
+                                                 acceptors=(AcceptorOptions(port=0),)))
+
+    class Echo(Actor):
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            return (self.node.name, request)
+
+    async def main() -> list[Any]:
+        names = [first, next(n for n in ("a@localhost", "b@127.0.0.1") if n != first)]
+        async with net.start_node(names[0], options) as x, net.start_node(names[1], options) as y:
+            x.spawn_register("echo", Echo)
+            y.spawn_register("echo", Echo)
+            return [await x.call_async(ProcessID("echo", names[1]), 1),
+                    await y.call_async(ProcessID("echo", names[0]), 2)]
+
+    second = "b@127.0.0.1" if first == "a@localhost" else "a@localhost"
+    assert asyncio.run(main()) == [(second, 1), (first, 2)]
+
+
+def test_the_server_still_refuses_a_name_of_another_host_from_another_address(s, host1):
+    """(sim: host2 is another address.)  Only a node of this very address may use another
+    spelling of it."""
+    raw = raw_connect(s, "host2", "host1")
+    raw.stream.write(encode(Register("x@host3", routes("host3"))))
+    s.run_until(lambda: raw.lost != "open", timeout=10)
+    assert len(raw.messages) == 1 and isinstance(raw.messages[0].error, Incorrect)

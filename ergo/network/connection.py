@@ -313,6 +313,9 @@ class Connection:
         self.on_up: list[Callable[[Connection | None, BaseException | None], None]] = []
         #: why it went down (set once it is down)
         self.error: ErgoError | None = None
+        #: it came up after a PID of a later run of the peer took the last one down, and the
+        #: peer turned out not to have that run (Network._check_creation)
+        self.claim_disproved = False
 
     # what Node._fail_calls asks of a target
     def _describe(self) -> str:

@@ -30,6 +30,7 @@ from ..gen.errors import (
     ErgoError,
     Incorrect,
     Malformed,
+    NameUnknown,
     NoConnection,
     NoRoute,
     NotAllowed,
@@ -230,6 +231,9 @@ class Network:
             self.log.warning("%s", warning)
         self._connections: dict[str, Connection] = {}  # up, by peer name
         self._pending: dict[str, Connection] = {}  # being dialed or accepted, not up yet
+        #: peer name -> the latest creation a PID claimed for it that took its connection down
+        #: (see _check_creation); checked against the creation of the next connection
+        self._claims: dict[str, int] = {}
         #: the live mappings the handshake's Acceptor reads
         self.connection_ids: dict[str, str] = {}
         self.dialing: set[str] = set()
@@ -606,6 +610,16 @@ class Network:
         self._connections[name] = conn
         self.connection_ids[name] = accepted.connection_id
         conn.since = self.scheduler.now()
+        claim = self._claims.pop(name, None)
+        if claim is not None and claim > peer.creation:
+            # a PID named a later run, which took the last connection down (_check_creation),
+            # and the peer is still the run it was: the PID was wrong (made up, of another
+            # cluster), so on this connection such PIDs are refused rather than taking it
+            # down at every send
+            conn.claim_disproved = True
+            self.log.warning("network: a PID named creation %d of %s, which is still at creation %d: "
+                             "PIDs of a later creation are refused on this connection (ProcessIncarnation)",
+                             claim, _text(name), peer.creation)
         link.start_enp(accepted)
         self.log.info("network: connected to %s (creation %d, %d link%s)", _text(name), peer.creation,
                       conn.pool_size, "" if conn.pool_size == 1 else "s")
@@ -625,7 +639,8 @@ class Network:
         if self._stopped:
             return
         if not link.dialer:
-            peer = getattr(hs, "peer_name", None) or (link.stream.peer if link.stream is not None else "?")
+            peer = getattr(hs, "peer_name", None) or (
+                "%s:%s" % link.stream.peer if link.stream is not None else "?")  # host:port, as the other lines
             if not isinstance(reason, handshake.SimultaneousConnect):
                 self.log.warning("network: refused a connection from %s: %s", peer, reason)
             waiting = self._pending.get(hs.peer_name) if link.introduced else None
@@ -762,6 +777,11 @@ class Network:
         and goes down).  ``ProcessIncarnation`` for an earlier run's PID."""
         if type(to) is PID and conn.state is UP and to.creation != conn.creation:
             if to.creation > conn.creation:
+                if conn.claim_disproved:
+                    raise ProcessIncarnation(
+                        f"{to} belongs to incarnation {to.creation} of {_text(conn.name)}, which is now "
+                        f"{conn.creation} (a later run it has not had: the connection was dialed again to check)")
+                self._claims[_text(conn.name)] = max(to.creation, self._claims.get(_text(conn.name), 0))
                 self.connection_down(conn, NoConnection(
                     f"{_text(conn.name)} started again (creation {to.creation}): the connection to its run "
                     f"of creation {conn.creation} is gone"))
@@ -1359,7 +1379,8 @@ class Network:
         return {
             "mode": self.mode,
             "acceptors": [{"host": lst.address[0], "port": lst.address[1], "max_message_size": info.max_message_size,
-                           "flags": NetworkFlags(info.flags)}
+                           "flags": NetworkFlags(info.flags), "handshake_version": handshake.VERSION,
+                           "proto_version": info.version}
                           for lst, info in zip(self._listeners, self._acceptor_infos)],
             "registrar": self._registrar.info() if self._registrar is not None else None,
             "max_message_size": self.options.max_message_size,
@@ -1383,6 +1404,9 @@ class Network:
             "flags": NetworkFlags(conn.peer.flags) if conn.peer is not None else NetworkFlags(0),
             "offered": NetworkFlags(conn.offered),
             "max_message_size": conn.peer.max_message_size if conn.peer is not None else 0,
+            # what the link speaks (a peer of another version is refused in the handshake)
+            "handshake_version": handshake.VERSION,
+            "proto_version": conn.peer.version if conn.peer is not None else 0,
             "pool_size": conn.pool_size,
             "links": len(conn.links),
             "messages_in": conn.frames_in,
@@ -1404,7 +1428,7 @@ class Network:
 
     def disable_spawn(self, name: str) -> None:
         if self._spawnable.pop(name, None) is None:
-            raise NameUnknownError(f"{name!r} is not enabled for remote spawn")
+            raise NameUnknown(f"{name!r} is not enabled for remote spawn")
 
     def enable_application_start(self, name: str, nodes: Any = None) -> None:
         """Let peers (all, or the nodes named) start the application ``name`` here (Ergo's
@@ -1415,7 +1439,7 @@ class Network:
 
     def disable_application_start(self, name: str) -> None:
         if name not in self._startable:
-            raise NameUnknownError(f"{name!r} is not enabled for remote application start")
+            raise NameUnknown(f"{name!r} is not enabled for remote application start")
         del self._startable[name]
 
 
@@ -1442,10 +1466,6 @@ def _node_name(name: Any) -> Atom:
     from ..node.node import validate_node_name
 
     return validate_node_name(name)
-
-
-class NameUnknownError(ErgoError):
-    pass
 
 
 _DISPATCH: dict[type, Callable[[Network, Connection, Any], None]] = {

@@ -520,7 +520,8 @@ class EsrdRegistrar(Registrar):
         """Whether ``conn`` may register ``msg.node``: None (registered), else why not."""
         if conn.node is not None:
             return Incorrect(f"this connection registers {conn.node} already: one node per registration connection")
-        if _node_host(msg.node) != self.host:
+        host = _node_host(msg.node)
+        if host != self.host and not _same_address(conn, host):
             return Incorrect(f"{msg.node} is not a node of host {self.host}")
         if not msg.routes:
             return Incorrect(f"{msg.node} registers no route")
@@ -693,6 +694,20 @@ class _ClientConn(StreamProtocol):
         if self.stream is not None and self.reg is not None and self.registered:
             self.stream.write(encode(Unregister(self.reg.node)))
         self.drop()
+
+
+def _same_address(conn: _ServerConn, host: str) -> bool:
+    """Whether a node of ``host`` registering over ``conn`` lives at this server's own
+    address under another spelling of it: ``b@127.0.0.1`` registering with the server of
+    ``a@localhost`` on one machine.  Its host is the address the connection reached, or the
+    connection comes from that very address (a registrar connects to its own node's host,
+    so only a node of this address gets here that way).  A node of another host is still
+    refused."""
+    stream = conn.stream
+    if stream is None:
+        return False
+    here = stream.local[0]
+    return host == here or stream.peer[0] == here
 
 
 class _ServerConn(StreamProtocol):

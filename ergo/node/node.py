@@ -125,11 +125,14 @@ class Node(Env):
             raise Incorrect(f"NodeOptions.env must be a mapping of names to values, not {type(options.env).__name__}")
         if not isinstance(options.log, LogOptions):
             raise Incorrect(f"NodeOptions.log must be LogOptions, not {type(options.log).__name__}")
+        if options.network is not None and not isinstance(options.network, NetworkOptions):
+            raise Incorrect(f"NodeOptions.network must be NetworkOptions or None, not {type(options.network).__name__}")
         self._scheduler = scheduler
         self._options = options
         self._started = scheduler.now()
-        # the seconds of the start, as Ergo; a backend that starts a name again within one
-        # second passes a later one, so that the two runs' PIDs never match
+        # by default the seconds of the start, as Ergo; a backend passes its own so that two
+        # runs of one name never share one (their PIDs would match): the simulation a later
+        # second, asyncio the milliseconds of the start (net/node.py, _new_creation)
         self._creation = int(scheduler.time()) if creation is None else creation
         self._state = _RUNNING
         #: what the backend watches this node with (see tracer.py); None: nothing is recorded
@@ -177,8 +180,6 @@ class Node(Env):
         self._network: Network | None = None
         network = options.network
         if network is not None:
-            if not isinstance(network, NetworkOptions):
-                raise Incorrect(f"NodeOptions.network must be NetworkOptions or None, not {type(network).__name__}")
             if network.mode != "disabled":
                 if transport is None:
                     raise Incorrect("this backend gave the node no transport: it cannot have a network")
@@ -247,7 +248,7 @@ class Node(Env):
         """The node's network stack (Ergo's ``node.Network()``); ``NetworkStopped`` if it has
         none (``NodeOptions(network=NetworkOptions(...))`` gives it one)."""
         if self._network is None:
-            raise NetworkStopped(f"node {self._name} has no network (NodeOptions.network is not set)")
+            raise NetworkStopped(f"node {self._name} has no network ({self._no_network_why()})")
         return self._network
 
     # -- identity ----------------------------------------------------------------------
@@ -704,7 +705,12 @@ class Node(Env):
 
     def _remote(self, to: Any) -> Runner:
         raise NetworkStopped(f"{to} is on another node and node {self._name} has no network "
-                             "(NodeOptions.network is not set)")
+                             f"({self._no_network_why()})")
+
+    def _no_network_why(self) -> str:
+        if self._options.network is None:
+            return "NodeOptions.network is not set"
+        return "its NetworkOptions.mode is 'disabled'"
 
     def _net(self, to: Any) -> Network:
         net = self._network
@@ -935,7 +941,11 @@ class Node(Env):
 
     def _block(self, fut: Future[Any], timeout: float | None, what: str) -> bool:
         self._check_can_block(what)
-        return self._scheduler.run_until(fut, timeout)
+        try:
+            return self._scheduler.run_until(fut, timeout)
+        except NotAllowed as e:  # a running event loop: say what to await instead of this
+            instead = _AWAIT_INSTEAD.get(what)
+            raise NotAllowed(f"node.{what}() {e}" + (f": {instead}" if instead else "")) from None
 
     def call(self, to: Target, request: Any, timeout: float = DEFAULT_CALL_TIMEOUT) -> Any:
         """Make a call from outside any process and wait for the reply (the clock runs meanwhile)."""
@@ -1203,6 +1213,21 @@ class Node(Env):
         await self.wait_async()
 
     async def __aenter__(self) -> Node:
+        """``async with net.start_node(...) as node:`` enters once the node has started: a
+        networked node is registered with its host's registrar by then (``start_node`` on a
+        running loop cannot wait for it), so peers resolve it from the block's first line.
+        A refusal (``Taken``, ``NoConnection``) is raised here, the node stopped, as
+        ``start_node`` raises it in a plain script."""
+        net = self._network
+        fut = net.registration if net is not None else None
+        if fut is not None:
+            try:
+                await self._scheduler.wait_for(fut)  # at once when it is done; raises its error
+            except BaseException:  # refused, or the block was cancelled while it waited
+                if self.is_alive():
+                    self.stop_force()
+                await self.wait_async()
+                raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -1218,6 +1243,14 @@ class Node(Env):
 
     def __repr__(self) -> str:
         return f"<Node {self._name.value} {self._state}>"
+
+
+#: what code on a running event loop awaits instead of a blocking call (see Node._block)
+_AWAIT_INSTEAD = {
+    "call": "await node.call_async(...) instead",
+    "wait_for": "await the future itself instead (a runtime Future is awaitable)",
+    "wait": "await node.wait_async() instead",
+}
 
 
 def _addressed(item: tuple[Any, ...], to: Any, p: Runner) -> tuple[Any, ...]:

@@ -388,7 +388,8 @@ class Registry:
         if dataclasses.is_dataclass(obj):
             cls = type(obj)
             raise EncodeError(
-                f"unregistered dataclass {cls.__module__}.{cls.__qualname__}: register_type it on both nodes"
+                f"unregistered dataclass {cls.__module__}.{cls.__qualname__}: "
+                f"ergo.register_type({cls.__qualname__}) on both nodes lets it cross"
             )
         raise EncodeError(f"cannot encode a {type(obj).__module__}.{type(obj).__qualname__}")
 

@@ -1,8 +1,7 @@
 """The two nodes of Ergo's distributed cases, on both transports (see ``dist_probe.py``).
 
-Ported from ``testing/tests/002_distributed``: t000 connect, t001 remote spawn, t003 send,
-t004 call, t005 link, t006 monitor, t007 event.  Not ported: t002 (remote application
-start: the project has no applications), and the parts of t003 named in its docstring.
+Ported from ``testing/tests/002_distributed``: t000 connect, t001 remote spawn, t002
+remote application start, t003 send, t004 call, t005 link, t006 monitor, t007 event.
 Each file's docstring lists the differences from Ergo its tests pin.
 """
 

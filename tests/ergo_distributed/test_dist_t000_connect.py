@@ -1,12 +1,15 @@
 """Ergo's t000_connect_test.go (TestT0NodeBasic), translated: a node with no route to a
 peer gets ``NoRoute``; ``GetNode`` connects; the peer then knows the connection too;
-each side's view of the other names it and carries its creation; each node keeps its own
-max message size.
+each side's view of the other names it and carries its creation, the flags the other's
+acceptor tells, and the handshake and protocol versions of the other's acceptor; each node
+keeps its own max message size, and each side learned the other's.
 
 Differences pinned here: a node is networked only with ``NodeOptions(network=...)``
 (Ergo's nodes always are); ``GetNode`` is ``network().connect(name)``, a Future (a
 handler awaits it, ``node.wait_for`` outside); the peers are found through static routes
-here (the registrar is tested elsewhere).
+here (the registrar is tested elsewhere); the handshake carries no software version (Ergo's
+``RemoteNodeInfo.Version``, the framework's name and release): a peer's ``info()`` has
+none.
 """
 
 from __future__ import annotations
@@ -31,10 +34,26 @@ def test_connect_and_both_sides_see_each_other(cluster, nodes):
     remote2 = connected(node2, node1.name)
     assert remote1.name == node2.name and remote2.name == node1.name
     assert remote1.creation == node2.creation and remote2.creation == node1.creation
-    assert remote1.info()["name"] == node2.name and remote2.info()["name"] == node1.name
-    # each node keeps its own limit (the option is not ignored), and each side's is honoured
+    info1, info2 = remote1.info(), remote2.info()
+    assert info1["name"] == node2.name and info2["name"] == node1.name
+    # each side sees the flags the other's acceptor tells
+    acceptor1 = node1.network().info()["acceptors"][0]
+    acceptor2 = node2.network().info()["acceptors"][0]
+    assert info2["flags"] == acceptor1["flags"] and info1["flags"] == acceptor2["flags"]
+    # each node keeps its own limit (the option is not ignored) ...
     assert node1.network().options.max_message_size == 567
     assert node2.network().options.max_message_size == 765
+    assert node1.network().info()["max_message_size"] == 567 and node2.network().info()["max_message_size"] == 765
+    # ... and each side learned the other's in the handshake (the limit it sends to)
+    assert info2["max_message_size"] == 567 and info1["max_message_size"] == 765
+    # the versions the link speaks are those of the peer's acceptor
+    assert info1["handshake_version"] == acceptor2["handshake_version"]
+    assert info1["proto_version"] == acceptor2["proto_version"]
+    assert info2["handshake_version"] == acceptor1["handshake_version"]
+    assert info2["proto_version"] == acceptor1["proto_version"]
+    # (Ergo: remote1.Info().Version == node2.Version(); the handshake here carries no
+    # software version, the node's own is node.info().version)
+    assert "version" not in info1 and node2.info().version
     assert node1.network().nodes() == [node2.name]
 
 

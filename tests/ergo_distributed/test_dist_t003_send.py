@@ -15,7 +15,7 @@ frame's size before compression too).
 from __future__ import annotations
 
 import pytest
-from dist_probe import Probe, messages, remote, remote_spawn, run
+from dist_probe import Probe, connected, messages, remote, remote_spawn, run
 
 from ergo import (
     Actor,
@@ -98,7 +98,8 @@ def test_send_remote_alias(t3):
 
 def test_send_remote_too_large(t3):
     cluster, node1, node2, journal, probe = t3
-    limit = node2.network().options.max_message_size  # 765, what node1 learned in the handshake
+    limit = connected(node1, node2.name).info()["max_message_size"]  # what node1 learned in the handshake
+    assert limit == node2.network().options.max_message_size == 765
     with pytest.raises(TooLarge):
         run(node1, probe, lambda p: p.send(ProcessID("whatever", node2.name), "x" * (limit + 1)))
 
@@ -193,7 +194,7 @@ def test_send_remote_compress(t3):
     ordinary frame), so it is TooLarge either way, said to the sender, and the link stays
     up; compression still shrinks what travels below the limit (test_network_api)."""
     cluster, node1, node2, journal, probe = t3
-    limit = node2.network().options.max_message_size  # 765
+    limit = connected(node1, node2.name).info()["max_message_size"]  # 765, node2's
     value = "abcdefgh" * ((limit + limit // 2) // 8)  # above the peer's limit, and above the threshold
     assert len(value) > max(limit, DEFAULT_COMPRESSION_THRESHOLD)
 
