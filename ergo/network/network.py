@@ -1039,7 +1039,9 @@ class Network:
                     if to is last:
                         push((MSG, frame.from_, None, frame.message))
                         continue
-                    if to.creation == creation or to.node != node._name:
+                    # (every ``to`` is on this node: the link's codec refuses a frame to
+                    # another, so a peer cannot have this node pass its messages on)
+                    if to.creation == creation:
                         route(frame.from_, to, frame.message, _NORMAL)
                         p = processes.get(to.id)
                         if p is not None and p._pid.creation == creation and to.node == node._name:
@@ -1088,7 +1090,7 @@ class Network:
                 if to is last:
                     push((MSG, from_, None, message))
                     continue
-                if to.creation == creation or to.node != name:
+                if to.creation == creation:
                     route(from_, to, message, _NORMAL)
                     p = processes.get(to.id)
                     if p is not None and p._pid.creation == creation and to.node == name:
@@ -1180,15 +1182,28 @@ class Network:
             return
         self.remote_calls[f.ref] = target
 
+    def _asked(self, conn: Connection, ref: Ref, to: PID) -> bool:
+        """Whether a reply from ``conn``'s peer to ``to`` for ``ref`` answers a call ``to``
+        made to that peer, which owes it (it is then no longer owed).  Only the node a call
+        went to answers it: refs are a counter, and a reply taken by its ref alone (as
+        Ergo's) let any connected node answer this node's local calls and the calls it
+        made to others.  A late reply (its call timed out) is dropped as well."""
+        calls = conn._calls_in
+        caller = calls.get(ref) if calls else None
+        if caller is None or (caller is not to and caller != to):
+            self.log.debug("network: a reply from %s to %s for a call not made to it (or timed out): dropped",
+                           _text(conn.name), to)
+            return False
+        del calls[ref]  # type: ignore[union-attr]
+        return True
+
     def _on_response(self, conn: Connection, f: Any) -> None:
-        if conn._calls_in:
-            conn._calls_in.pop(f.ref, None)
-        self._node._route_response(f.to, f.ref, f.message, None)
+        if self._asked(conn, f.ref, f.to):
+            self._node._route_response(f.to, f.ref, f.message, None)
 
     def _on_response_error(self, conn: Connection, f: Any) -> None:
-        if conn._calls_in:
-            conn._calls_in.pop(f.ref, None)
-        self._node._route_response(f.to, f.ref, None, f.error)
+        if self._asked(conn, f.ref, f.to):
+            self._node._route_response(f.to, f.ref, None, f.error)
 
     def _on_exit(self, conn: Connection, f: Any) -> None:
         self._node._route_exit(f.from_, f.to, f.reason)
@@ -1246,24 +1261,14 @@ class Network:
         if fn is not None:
             fn(f.error, getattr(f, "result", None))
 
-    def _not_its_own(self, conn: Connection, what: str, target: Any) -> bool:
-        """Whether ``target`` (of a Terminate or an event) belongs to another node than the
-        peer that sent it: only a target's own node speaks of its end or its events."""
-        if target.node == conn.name:
-            return False
-        self.log.warning("network: %s sent %s about %s, not its own: dropped", _text(conn.name), what, target)
-        return True
-
     def _on_terminate(self, conn: Connection, f: Any) -> None:
+        # (the target is the peer's: the link's codec refuses a Terminate or an event of
+        # another node's target, as every frame that speaks for another node)
         target = f.target
-        if self._not_its_own(conn, type(f).__name__, target):
-            return
         source = target if type(target) is PID else PID(conn.name, 1, conn.creation)
         self._node._pubsub.fire(target, f.reason, source)
 
     def _on_event(self, conn: Connection, f: Any) -> None:
-        if self._not_its_own(conn, "an event", f.event):
-            return
         self._node._pubsub.remote_event(f.from_, MessageEvent(f.event, f.timestamp, f.message),
                                        _PRIORITY_OF.get(f.priority, MessagePriority.NORMAL))
 
@@ -1319,10 +1324,9 @@ class Network:
             why = Malformed(f"{_text(self._node._name)} could not decode the request: {f.error}")
             conn.send(enp.ResponseError(self._node._core_pid, msg.from_, ref, why), 0)
         elif type(msg) in (enp.Response, enp.ResponseError) and ref is not None:
-            if conn._calls_in:
-                conn._calls_in.pop(ref, None)
-            self._node._route_response(msg.to, ref, None,
-                                      Malformed(f"the reply from {_text(conn.name)} could not be decoded: {f.error}"))
+            if self._asked(conn, ref, msg.to):
+                why = Malformed(f"the reply from {_text(conn.name)} could not be decoded: {f.error}")
+                self._node._route_response(msg.to, ref, None, why)
         elif getattr(msg, "important", False) and ref is not None:
             conn.send(enp.Ack(self._node._core_pid, msg.from_, ref, Malformed(str(f.error))), 0)
 

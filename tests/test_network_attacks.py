@@ -1,0 +1,108 @@
+"""A connected peer attacks the node it is connected to, on both transports.
+
+The peer (a raw stream past a real handshake with the right cookie, node ``rawN@rawhost``)
+is trusted with its own processes only: whatever frames it sends, it cannot have node b
+act as if another node's process (or one of b's own) had sent them, answer calls it was
+not asked, or pass its messages on to a third node.  Each attempt closes its link
+(logged) or is dropped, and node a keeps being served throughout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from network_support import AsyncioCluster, Cluster, Counter, SimCluster
+from test_network_fuzz import Fixture
+
+from ergo import PID, Actor, NoReply
+from ergo.wire import enp
+
+
+@pytest.fixture(params=["sim", "asyncio"])
+def cluster(request: pytest.FixtureRequest):
+    c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
+    yield c
+    c.close()
+
+
+class Trapper(Actor):
+    """Traps exits and keeps every message with its sender."""
+
+    def init(self, journal: list[Any]) -> None:
+        self.journal = journal
+        self.trap_exit = True
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        self.journal.append((self.pid, from_, message))
+
+
+class Holder(Actor):
+    """Holds every call; the message "answer" answers them all."""
+
+    def init(self) -> None:
+        self.held: list[tuple[Any, Any]] = []
+
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        self.held.append((from_, ref))
+        return NoReply
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        for f, r in self.held:
+            self.send_response(f, r, "the real answer")
+        self.held = []
+
+
+def test_a_peer_cannot_send_for_another_nodes_process_nor_through_this_node(cluster):
+    """Frames from the peer naming a sender of b (a message, an exit signal "from" a
+    process of b), of a third node a, or a recipient on a (which b would pass on to a as
+    its own) each close that peer's link, logged; no process of a or b hears of them."""
+    f = Fixture(cluster)
+    a, b = f.a, f.b
+    journal: list[Any] = []
+    on_a = a.spawn(Trapper, journal)
+    on_b = b.spawn(Trapper, journal)
+    b_other = b.spawn(Counter)
+    forged = [  # each a function of the impostor's own PID
+        lambda me: enp.SendPID(b_other, on_b, "from one of b's own processes", 0, False, None),
+        lambda me: enp.SendExit(b_other, on_b, ValueError("an exit 'from' one of b's own processes")),
+        lambda me: enp.SendPID(on_a, on_b, "from a process of node a", 0, False, None),
+        lambda me: enp.SendPID(me, on_a, "passed on by b to node a", 0, False, None),
+        lambda me: enp.SendExit(me, on_a, ValueError("passed on by b to node a")),
+    ]
+    for i, frame in enumerate(forged, start=1):
+        before = f.logged("closed", "speaks only")
+        impostor = f.handshake()
+        assert impostor.stream is not None
+        impostor.stream.write(enp.encode(frame(PID(f"raw{i}@rawhost", 5, 1))))
+        f.closed_and_logged(impostor, "closed", "speaks only", before=before)
+    b.send(on_b, "real")
+    f.cluster.run_until(lambda: journal)
+    assert journal == [(on_b, b._core_pid, "real")]
+
+
+def test_only_the_node_a_call_went_to_answers_it(cluster):
+    """A peer that answers a call it was not asked (with its own sender and the right
+    ref, which is only a counter) is ignored: b's local call and b's call to node a wait
+    for their real answers, which still come."""
+    f = Fixture(cluster)
+    a, b = f.a, f.b
+    on_b = b.spawn(Holder)
+    on_a = a.spawn(Holder)
+    local = b._start_call(on_b, "q", 30)
+    remote = b._start_call(on_a, "q", 30)
+    f.cluster.run_until(lambda: len(b._core_pending) == 2 and a._processes[on_a.id].held)
+    impostor = f.handshake()
+    assert impostor.stream is not None
+    me = PID("raw1@rawhost", 5, 1)
+    for ref in list(b._core_pending):
+        impostor.stream.write(enp.encode(enp.Response(me, b._core_pid, ref, "forged", 0, False)))
+        impostor.stream.write(enp.encode(enp.ResponseError(me, b._core_pid, ref, ValueError("forged"), 0, False)))
+    f.round_trip()
+    f.cluster.run_until(lambda: b.network()._connections["raw1@rawhost"].frames_in >= 4)
+    assert not local.done() and not remote.done()
+    b.send(on_b, "answer")
+    a.send(on_a, "answer")
+    f.cluster.run_until(lambda: local.done() and remote.done())
+    assert local.result() == remote.result() == "the real answer"
+    assert not impostor.lost  # a reply to nothing (a late one, say) is no protocol error
