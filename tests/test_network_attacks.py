@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from network_support import AsyncioCluster, Cluster, Counter, SimCluster
+from network_support import COOKIE, AsyncioCluster, Cluster, Counter, SimCluster
 from test_network_fuzz import Fixture
 
 from ergo import PID, Actor, NoReply
-from ergo.wire import enp
+from ergo.wire import enp, handshake
 
 
 @pytest.fixture(params=["sim", "asyncio"])
@@ -106,3 +106,40 @@ def test_only_the_node_a_call_went_to_answers_it(cluster):
     f.cluster.run_until(lambda: local.done() and remote.done())
     assert local.result() == remote.result() == "the real answer"
     assert not impostor.lost  # a reply to nothing (a late one, say) is no protocol error
+
+
+def _handshake(f: Fixture, name: str, join: str | None = None) -> tuple[Any, handshake.Accepted]:
+    """A raw stream past a real handshake as node ``name`` (a JOIN of ``join`` if given)."""
+    peer = f.connect()
+    dialer = handshake.Dialer(handshake.NodeInfo(name=name, creation=1), COOKIE, expect=str.__str__(f.b.name),
+                              join=join)
+    accepted = None
+    while True:
+        assert peer.stream is not None
+        out = dialer.data_to_send()
+        if out:
+            peer.stream.write(out)
+        if dialer.done:
+            assert isinstance(accepted, handshake.Accepted)
+            return peer, accepted
+        f.cluster.run_until(lambda: peer.received or peer.lost)
+        assert not peer.lost, "b closed a good handshake"
+        data = bytes(peer.received)
+        peer.received.clear()
+        for event in dialer.receive_data(data):
+            assert isinstance(event, handshake.Accepted), event
+            accepted = event
+
+
+def test_a_peer_cannot_join_more_links_than_its_pool(cluster):
+    """The dialer of a connection opens ``pool_size - 1`` more links with JOIN; a peer that
+    sends more JOINs has each extra link closed (logged), so b keeps at most the pool."""
+    f = Fixture(cluster)
+    first, accepted = _handshake(f, "joiner@rawhost")
+    pool = accepted.pool_size
+    links = [first] + [_handshake(f, "joiner@rawhost", join=accepted.connection_id)[0] for _ in range(pool + 4)]
+    f.cluster.run_until(lambda: sum(p.lost for p in links) == 5)
+    assert [p.lost for p in links] == [False] * pool + [True] * 5
+    assert len(f.b.network()._connections["joiner@rawhost"].links) == pool
+    assert f.logged("refused a link from joiner@rawhost") == 5
+    f.round_trip()

@@ -583,6 +583,13 @@ class Network:
                 if conn is None or conn.connection_id != accepted.connection_id:
                     link.close()
                     return
+                if len(conn.links) >= conn.pool_size:
+                    # the dialer opens pool_size - 1 joins, once: more is a peer making this
+                    # node keep (and heartbeat) links without bound
+                    self.log.warning("network: refused a link from %s: its connection has all its %d links",
+                                     _text(name), conn.pool_size)
+                    link.close()
+                    return
                 conn.add_link(link)
                 link.start_enp(accepted)
                 return
