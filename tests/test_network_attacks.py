@@ -15,7 +15,8 @@ import pytest
 from network_support import COOKIE, AsyncioCluster, Cluster, Counter, SimCluster
 from test_network_fuzz import Fixture
 
-from ergo import PID, Actor, NoReply
+from ergo import PID, Actor, NoReply, ProcessID
+from ergo.network.network import MAX_HANDSHAKES
 from ergo.wire import enp, handshake
 
 
@@ -143,3 +144,19 @@ def test_a_peer_cannot_join_more_links_than_its_pool(cluster):
     assert len(f.b.network()._connections["joiner@rawhost"].links) == pool
     assert f.logged("refused a link from joiner@rawhost") == 5
     f.round_trip()
+
+
+def test_streams_that_never_finish_a_handshake_are_bounded(cluster):
+    """Anyone who reaches the port can open streams and send nothing: b keeps at most
+    MAX_HANDSHAKES of them, each new one beyond dropping the oldest (closed, logged),
+    and a real node that dials b meanwhile still connects."""
+    f = Fixture(cluster, b_timeout=60.0)
+    silent = [f.connect() for _ in range(MAX_HANDSHAKES + 10)]
+    f.cluster.run_until(lambda: sum(p.lost for p in silent) == 10)
+    assert [p.lost for p in silent] == [True] * 10 + [False] * MAX_HANDSHAKES
+    assert len(f.b.network()._accepted_handshakes) == MAX_HANDSHAKES
+    assert f.logged("refused a connection", "handshakes in progress: the oldest is dropped") == 10
+    c = f.cluster.start(3)
+    f.cluster.route(c, f.b)
+    assert c.call(ProcessID("counter", f.b.name), "incr") == 2
+    assert sum(p.lost for p in silent) == 11

@@ -61,6 +61,9 @@ __all__ = ["Network", "NetworkRoute", "RemoteConsumer", "RemoteNode"]
 #: way mypy cannot follow (it would see no fields to construct them with)
 enp: Any = _enp
 
+#: accepted streams whose handshake is in progress that a node keeps; one more drops the oldest
+MAX_HANDSHAKES = 128
+
 _PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority.MAX: 2}
 _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
 _NORMAL = MessagePriority.NORMAL
@@ -246,6 +249,8 @@ class Network:
         #: links whose handshake has not ended yet, in the order they began (a dict, not a
         #: set: a node's stop aborts them in this order, the same in every run of a seed)
         self._handshaking: dict[Link, None] = {}
+        #: the accepted ones among them, oldest first: at most MAX_HANDSHAKES (see handshake_started)
+        self._accepted_handshakes: dict[Link, None] = {}
         #: calls from remote callers being handled here: ref -> the local target owing the answer
         self.remote_calls: dict[Ref, Runner] = {}
         #: (sender PID, peer name, its process, connection, link) of the last plain send to a PID (see send)
@@ -326,6 +331,7 @@ class Network:
             listener.close()
         self._listeners = []
         handshaking, self._handshaking = self._handshaking, {}
+        self._accepted_handshakes = {}
         for link in handshaking:  # not connections yet: nothing depends on them
             if link.stream is not None:
                 link.stream.abort()
@@ -503,14 +509,30 @@ class Network:
         self._handshaking[link] = None
         if not link.dialer:  # a dial is bounded by its own timer; an accepted stream by this one
             self.scheduler.call_later(self.options.connect_timeout, self._handshake_timeout, link, link.hs)
+            accepted = self._accepted_handshakes
+            accepted[link] = None
+            if len(accepted) > MAX_HANDSHAKES:
+                # Anyone who can reach the port can open streams that never finish a
+                # handshake, each held until the connect timeout: at most MAX_HANDSHAKES
+                # are, and a new one drops the oldest (as a full backlog would, but the
+                # flood has to outpace a real peer's round trip, not just fill the backlog)
+                oldest = next(iter(accepted))
+                self._end_handshake(oldest, f"{MAX_HANDSHAKES} handshakes in progress: the oldest is dropped")
 
     def _handshake_timeout(self, link: Link, hs: Any) -> None:
         """An accepted stream still handshaking after the connect timeout (a peer that sent
         half a HELLO, or nothing): refused and closed, so it cannot hold the stream for ever."""
-        if link.hs is not hs or hs is None or link.lost or hs.done:
+        if link.hs is hs:
+            self._end_handshake(link, f"no complete handshake within {self.options.connect_timeout} s "
+                                      "(NetworkOptions.connect_timeout)")
+
+    def _end_handshake(self, link: Link, why: str) -> None:
+        """Refuse and close an accepted stream whose handshake has not ended, saying ``why``."""
+        hs = link.hs
+        self._accepted_handshakes.pop(link, None)
+        if hs is None or link.lost or hs.done:
             return
-        events = hs.abort(handshake.HandshakeTruncated(
-            f"no complete handshake within {self.options.connect_timeout} s (NetworkOptions.connect_timeout)"))
+        events = hs.abort(handshake.HandshakeTruncated(why))
         link._write_handshake()  # the REFUSE saying why
         link.hs = None
         self.handshake_refused(link, hs, events[0] if events else None)
@@ -558,6 +580,7 @@ class Network:
 
     def handshake_accepted(self, link: Link, hs: Any, accepted: handshake.Accepted) -> None:
         self._handshaking.pop(link, None)
+        self._accepted_handshakes.pop(link, None)
         if self._stopped:
             link.close()
             return
@@ -627,6 +650,7 @@ class Network:
 
     def handshake_refused(self, link: Link, hs: Any, refused: handshake.Refused | None) -> None:
         self._handshaking.pop(link, None)
+        self._accepted_handshakes.pop(link, None)
         reason = refused.reason if refused is not None else handshake.HandshakeTruncated()
         link.close_stream()
         if self._stopped:
