@@ -42,8 +42,12 @@ from ergo.transport import (
 
 __all__ = ["DEFAULT_RECEIVE_BUFFER", "AsyncioTransport"]
 
-#: bytes each stream receives into at most per read (one buffer per stream, made once)
+#: bytes each stream receives into at most per read (one buffer per stream)
 DEFAULT_RECEIVE_BUFFER = 256 * 1024
+#: the buffer a stream starts with (a handshake message is at most 4101 bytes); a read that
+#: fills it doubles it, up to the transport's receive_buffer: a stream costs what it carries,
+#: not 256 KiB from its first byte (a flood of streams that never speak held that much each)
+_FIRST_RECEIVE = 8 * 1024
 #: datagrams kept while the loop has not yet opened the endpoint; more are dropped, as UDP may
 _PENDING_DATAGRAMS = 64
 _BACKLOG = 128
@@ -280,7 +284,7 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
             self._closing = True
             self._reset()
             return
-        self._view = memoryview(bytearray(self._receive_size))
+        self._view = memoryview(bytearray(min(self._receive_size, _FIRST_RECEIVE)))
         try:
             self._protocol = protocol = self._factory()
             protocol.connection_made(self)
@@ -300,15 +304,21 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
 
     def buffer_updated(self, nbytes: int) -> None:
         protocol = self._protocol
-        if protocol is not None and self._view is not None and not self._closing:
+        view = self._view
+        if protocol is not None and view is not None and not self._closing:
             if self._reading:
                 try:
-                    protocol.data_received(self._view[:nbytes])
+                    protocol.data_received(view[:nbytes])
                 except Exception as exc:  # free when nothing is raised (3.11's zero-cost try)
                     self._failed(exc, "data_received")
                     raise
             else:
-                self._held.append(bytes(self._view[:nbytes]))
+                self._held.append(bytes(view[:nbytes]))
+            size = len(view)
+            if nbytes == size and size < self._receive_size and self._view is view:
+                # a full read: more is coming than the buffer holds (the view handed to
+                # data_received is valid only during the call, so it may be replaced now)
+                self._view = memoryview(bytearray(min(2 * size, self._receive_size)))
 
     def eof_received(self) -> bool:
         return False  # the peer's FIN closes this end too: connection_lost(None)
