@@ -15,9 +15,10 @@ import pytest
 from network_support import COOKIE, AsyncioCluster, Cluster, Counter, SimCluster
 from test_network_fuzz import Fixture
 
-from ergo import PID, Actor, NoReply, ProcessID
+from ergo import PID, Actor, MessageDownPID, NoReply, ProcessID, Ref
 from ergo.network.network import MAX_HANDSHAKES
 from ergo.wire import enp, handshake
+from ergo.wire.edf import RemoteError
 
 
 @pytest.fixture(params=["sim", "asyncio"])
@@ -160,3 +161,89 @@ def test_streams_that_never_finish_a_handshake_are_bounded(cluster):
     f.cluster.route(c, f.b)
     assert c.call(ProcessID("counter", f.b.name), "incr") == 2
     assert sum(p.lost for p in silent) == 11
+
+
+class Watcher(Actor):
+    """Monitors what it is called with; keeps every message."""
+
+    def init(self, journal: list[Any]) -> None:
+        self.journal = journal
+
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        self.monitor(request)
+        return "watching"
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        self.journal.append(message)
+
+
+def _tiny_peer(f: Fixture, name: str, limit: int) -> Any:
+    """A raw stream past a handshake as ``name``, which takes frames of ``limit`` bytes at most."""
+    peer = f.connect()
+    dialer = handshake.Dialer(handshake.NodeInfo(name=name, creation=1, max_message_size=limit), COOKIE,
+                              expect=str.__str__(f.b.name))
+    while True:
+        assert peer.stream is not None
+        out = dialer.data_to_send()
+        if out:
+            peer.stream.write(out)
+        if dialer.done:
+            f.cluster.run_until(lambda: name in f.b.network()._connections)
+            return peer
+        f.cluster.run_until(lambda: peer.received or peer.lost)
+        data = bytes(peer.received)
+        peer.received.clear()
+        dialer.receive_data(data)
+
+
+def test_a_reason_too_large_for_the_watching_peer_is_sent_cut_short(cluster):
+    """A process of b ends with a reason larger than a accepts: a's watcher is told of the
+    end with the reason cut short (a RemoteError naming its class), and b's own watcher,
+    told after a in the same end, with the whole reason (the TooLarge once stopped the end
+    there, a panic, and b's watcher never heard)."""
+    f = Fixture(cluster)
+    a, b = f.a, f.b
+    on_a: list[Any] = []
+    on_b: list[Any] = []
+    target = b.spawn(Counter)
+    assert a.call(a.spawn(Watcher, on_a), target) == "watching"
+    f.cluster.run_until(lambda: target in b._pubsub._monitors)
+    assert b.call(b.spawn(Watcher, on_b), target) == "watching"
+    huge = ValueError("x" * (1024 * 1024 + 1))
+    b.send_exit(target, huge)
+    f.cluster.run_until(lambda: on_a and on_b)
+    assert isinstance(on_b[0], MessageDownPID) and on_b[0].reason is huge
+    assert isinstance(on_a[0], MessageDownPID) and isinstance(on_a[0].reason, RemoteError)
+    assert on_a[0].reason.type_name == "ValueError" and "cut short" in on_a[0].reason.text
+    assert f.logged("cut short") == 1
+    f.round_trip()
+
+
+def test_a_peer_whose_limit_cannot_carry_a_notice_loses_its_connection(cluster):
+    """Peers that announce a max message size too small for a Terminate or a call's answer
+    (30 bytes): one watches a process of b, which ends; another calls a process of b,
+    which answers.  b carries on (the end tells b's own watcher, the answering process
+    does not panic) and each such peer's connection goes down, logged; a is served
+    throughout."""
+    f = Fixture(cluster)
+    b = f.b
+    watching = _tiny_peer(f, "tiny1@rawhost", 30)
+    assert watching.stream is not None
+    target = b.spawn(Counter)
+    watching.stream.write(enp.encode(enp.Monitor(PID("tiny1@rawhost", 5, 1), target,
+                                                 Ref("tiny1@rawhost", 1, (1, 0, 0)))))
+    f.cluster.run_until(lambda: target in b._pubsub._monitors)
+    journal: list[Any] = []
+    assert b.call(b.spawn(Watcher, journal), target) == "watching"
+    b.send_exit(target, ValueError("bye"))
+    f.cluster.run_until(lambda: watching.lost and journal)
+    assert isinstance(journal[0], MessageDownPID) and str(journal[0].reason) == "bye"
+    calling = _tiny_peer(f, "tiny2@rawhost", 30)
+    assert calling.stream is not None
+    answering = b.spawn(Counter)
+    calling.stream.write(enp.encode(enp.RequestPID(PID("tiny2@rawhost", 5, 1), answering,
+                                                   Ref("tiny2@rawhost", 1, (2, 0, 0)), "incr")))
+    f.cluster.run_until(lambda: calling.lost)
+    assert b._processes[answering.id].n == 1  # it answered, and did not panic for it
+    assert f.logged("network: the connection to tiny", "cannot carry what it must") == 2
+    f.round_trip()

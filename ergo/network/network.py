@@ -47,6 +47,8 @@ from ..scheduler import Future
 from ..transport import Transport
 from ..wire import edf, handshake
 from ..wire import enp as _enp
+from ..wire._brief import brief_error
+from ..wire.edf import RemoteError
 from ..wire.registrar import Route
 from .connection import DIALING, DOWN, UP, Connection, Link
 from .registrar import EsrdRegistrar
@@ -127,7 +129,9 @@ class RemoteConsumer:
         # (Erlang's order of signals between two processes); order 0 took the pool's first link
         source = item[1]
         order = enp.order_key(source) if type(source) is PID and source.node == self.network._node._name else 0
-        self.network.send_frame(self.conn, frame(target, reason), order)
+        # never raises: this runs in the middle of telling every watcher of the target, local
+        # ones included, of its end (a reason too large for the peer once stopped it there)
+        self.network.send_notice(self.conn, lambda why: frame(target, why), reason, order)
 
     def _push(self, queue: int, item: tuple[Any, ...]) -> None:
         m: MessageEvent = item[3]
@@ -787,6 +791,34 @@ class Network:
     def send_frame(self, conn: Connection, msg: Any, order: int) -> None:
         conn.send(msg, order)
 
+    def send_notice(self, conn: Connection, make: Callable[[BaseException], Any], reason: BaseException,
+                    order: int) -> None:
+        """Send ``make(reason)``, a frame the peer's bookkeeping waits for (a Terminate for its
+        watchers, the error of a call it made), without raising: it is sent from code that
+        must carry on (a process's end telling its other watchers, a handler's answer).  A
+        reason that cannot travel (above the peer's max message size, which a peer may set
+        as low as it likes) is sent cut short, as ``RemoteError(its class name, the start
+        of its text)``; if even that cannot, the peer cannot be told, and its connection
+        goes down (logged), so that its side learns ``NoConnection`` instead of nothing."""
+        try:
+            conn.send(make(reason), order)
+            return
+        except ErgoError as e:
+            error: ErgoError = e
+        cut = RemoteError(type(reason).__name__, f"{brief_error(reason, 200)} (cut short: {brief_error(error)})")
+        try:
+            conn.send(make(cut), order)
+            self.log.warning("network: a reason sent to %s was cut short: %s", _text(conn.name), brief_error(error))
+            return
+        except ErgoError as e:
+            error = e
+        if conn.state is UP:
+            self.log.error("network: the connection to %s cannot carry what it must: %s", _text(conn.name),
+                           brief_error(error))
+            why = NoConnection(f"the connection to {_text(conn.name)} cannot carry what it must: {error}")
+            # not now: the caller is in the middle of pub/sub's tables, which the loss changes
+            self.scheduler.call_soon(self.connection_down, conn, why)
+
     def _check_creation(self, conn: Connection, to: Any) -> Connection:
         """The connection to use for ``to``: ``conn``, or a new one if ``to`` belongs to a
         later run of the peer than ``conn`` (restarted, not noticed yet: ``conn`` is stale
@@ -910,13 +942,13 @@ class Network:
             return  # the caller's node is gone: so is the caller
         p = self._sender(sender)
         compression = p._compression if p is not None and p._compression.enable else None
-        if error is not None:
-            conn.send(enp.ResponseError(sender, to, ref, error), enp.order_key(sender))
-        else:
+        if error is None:
             try:
                 conn.send(enp.Response(sender, to, ref, value), enp.order_key(sender), compression)
+                return
             except ErgoError as e:  # a reply that cannot travel (too large, unencodable): the caller is told
-                conn.send(enp.ResponseError(sender, to, ref, e), enp.order_key(sender))
+                error = e
+        self.send_notice(conn, lambda why: enp.ResponseError(sender, to, ref, why), error, enp.order_key(sender))
 
     def exit(self, from_: PID, to: PID, reason: BaseException) -> None:
         conn = self._check_creation(self.connection(to.node), to)
