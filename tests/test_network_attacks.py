@@ -15,7 +15,7 @@ import pytest
 from network_support import COOKIE, AsyncioCluster, Cluster, Counter, SimCluster
 from test_network_fuzz import Fixture
 
-from ergo import PID, Actor, MessageDownPID, NoReply, ProcessID, Ref
+from ergo import PID, Actor, Event, MessageDownPID, NoReply, ProcessID, Ref
 from ergo.network.network import MAX_HANDSHAKES
 from ergo.wire import enp, handshake
 from ergo.wire.edf import RemoteError
@@ -220,14 +220,14 @@ def test_a_reason_too_large_for_the_watching_peer_is_sent_cut_short(cluster):
 
 
 def test_a_peer_whose_limit_cannot_carry_a_notice_loses_its_connection(cluster):
-    """Peers that announce a max message size too small for a Terminate or a call's answer
-    (30 bytes): one watches a process of b, which ends; another calls a process of b,
-    which answers.  b carries on (the end tells b's own watcher, the answering process
-    does not panic) and each such peer's connection goes down, logged; a is served
-    throughout."""
+    """Peers that announce a max message size too small for a Terminate (120 bytes) or a
+    call's answer (30 bytes): one watches a process of b, which ends; another calls a
+    process of b, which answers.  b carries on (the end tells b's own watcher, the
+    answering process does not panic) and each such peer's connection goes down, logged;
+    a is served throughout."""
     f = Fixture(cluster)
     b = f.b
-    watching = _tiny_peer(f, "tiny1@rawhost", 30)
+    watching = _tiny_peer(f, "tiny1@rawhost", 120)
     assert watching.stream is not None
     target = b.spawn(Counter)
     watching.stream.write(enp.encode(enp.Monitor(PID("tiny1@rawhost", 5, 1), target,
@@ -235,9 +235,9 @@ def test_a_peer_whose_limit_cannot_carry_a_notice_loses_its_connection(cluster):
     f.cluster.run_until(lambda: target in b._pubsub._monitors)
     journal: list[Any] = []
     assert b.call(b.spawn(Watcher, journal), target) == "watching"
-    b.send_exit(target, ValueError("bye"))
+    b.send_exit(target, ValueError("bye" * 100))
     f.cluster.run_until(lambda: watching.lost and journal)
-    assert isinstance(journal[0], MessageDownPID) and str(journal[0].reason) == "bye"
+    assert isinstance(journal[0], MessageDownPID) and str(journal[0].reason) == "bye" * 100
     calling = _tiny_peer(f, "tiny2@rawhost", 30)
     assert calling.stream is not None
     answering = b.spawn(Counter)
@@ -247,3 +247,48 @@ def test_a_peer_whose_limit_cannot_carry_a_notice_loses_its_connection(cluster):
     assert b._processes[answering.id].n == 1  # it answered, and did not panic for it
     assert f.logged("network: the connection to tiny", "cannot carry what it must") == 2
     f.round_trip()
+
+
+class Producer(Actor):
+    """Produces the event "news" keeping its last 100 messages; each message it gets, it sends."""
+
+    def init(self) -> None:
+        self.token = self.register_event("news", buffer=100)
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        self.send_event("news", self.token, message)
+
+
+class Subscriber(Actor):
+    """Monitors the event it is called with; keeps the events' messages."""
+
+    def init(self, got: list[Any]) -> None:
+        self.got = got
+
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        return [m.message for m in self.monitor_event(request)]
+
+    def handle_event(self, message: Any) -> None:
+        self.got.append(message.message)
+
+
+def test_an_event_buffer_larger_than_the_subscribers_limit_arrives_cut_to_its_newest(cluster):
+    """The answer to a remote subscription carries the event's buffer; a buffer larger
+    than the subscriber node's max message size (100 messages of 2 KB, 64 KiB) was never
+    sent (the subscription was in place, its node waited for ever and its later
+    subscribers got nothing).  Now the newest messages that fit arrive, in order."""
+    a = cluster.start(1, max_message_size=64 * 1024)
+    b = cluster.start(2)
+    cluster.route_all()
+    producer = b.spawn(Producer)
+    messages = [f"{i:04d}" + "x" * 2000 for i in range(100)]
+    for m in messages:
+        b.send(producer, m)
+    news = Event("news", b.name)
+    got: list[Any] = []
+    assert a.call(a.spawn(Subscriber, got), news) == []
+    cluster.run_until(lambda: got)
+    assert got == messages[-len(got):] and 0 < len(got) < 100
+    assert not a.network()._connections[str.__str__(b.name)].waiting
+    assert a.call(a.spawn(Subscriber, []), news) == got
+    assert sum(1 for t in b.captured.texts() if "was cut to its last" in t) == 1

@@ -812,11 +812,15 @@ class Network:
             return
         except ErgoError as e:
             error = e
+        self._cannot_carry(conn, error)
+
+    def _cannot_carry(self, conn: Connection, error: ErgoError) -> None:
+        """The peer's limit cannot take a frame its side waits for: its connection goes down."""
         if conn.state is UP:
             self.log.error("network: the connection to %s cannot carry what it must: %s", _text(conn.name),
                            brief_error(error))
             why = NoConnection(f"the connection to {_text(conn.name)} cannot carry what it must: {error}")
-            # not now: the caller is in the middle of pub/sub's tables, which the loss changes
+            # not now: the caller may be in the middle of pub/sub's tables, which the loss changes
             self.scheduler.call_soon(self.connection_down, conn, why)
 
     def _check_creation(self, conn: Connection, to: Any) -> Connection:
@@ -1299,7 +1303,27 @@ class Network:
         # an event's answer (its buffer) takes the producer's link, ahead of the events it
         # sends from now on; on the pool's first link they could overtake it
         entry = pubsub._events.get(target) if type(target) is Event else None
-        conn.send(enp.Result(f.from_, f.ref, error, result), enp.order_key(entry.producer) if entry else 0)
+        order = enp.order_key(entry.producer) if entry else 0
+        try:
+            conn.send(enp.Result(f.from_, f.ref, error, result), order)
+            return
+        except ErgoError as e:
+            failure: ErgoError = e
+        # The answer does not fit the peer's limit: an event's buffer (as many last messages
+        # as its producer keeps) may well not.  The peer is subscribed now, and its node
+        # waits for this answer: the newest half of the buffer is sent, and so on, down to
+        # none; an answer that cannot travel at all takes the connection down.
+        events = result[1] if result is not None else []
+        while events:
+            events = events[len(events) // 2:] if len(events) > 1 else []
+            try:
+                conn.send(enp.Result(f.from_, f.ref, None, [result[0], events]), order)
+                self.log.warning("network: the buffer of %s sent to %s was cut to its last %d messages: %s",
+                                 target, _text(conn.name), len(events), brief_error(failure))
+                return
+            except ErgoError as e:
+                failure = e
+        self._cannot_carry(conn, failure)
 
     def _on_unwatch(self, conn: Connection, f: Any) -> None:
         pubsub = self._node._pubsub
