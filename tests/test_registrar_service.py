@@ -36,6 +36,7 @@ from ergo.gen.errors import (
 )
 from ergo.gen.options import AcceptorOptions
 from ergo.network import EsrdRegistrar, Registrar, Route
+from ergo.network.registrar import MAX_UNREGISTERED
 from ergo.scheduler import Future
 from ergo.transport import DatagramProtocol, StreamProtocol
 from ergo.wire.registrar import (
@@ -500,6 +501,20 @@ def test_a_connection_that_never_registers_is_closed(s, host1):
     s.run_until(lambda: raw.lost != "open", timeout=10)
     assert r1.info()["connections"] == 1
     assert r1._log.has("warning", "no Register within")  # type: ignore[attr-defined]
+
+
+def test_connections_waiting_to_register_are_bounded_and_the_oldest_goes(s, host1):
+    """Connections that say nothing (or half a message) are kept at most MAX_UNREGISTERED
+    at once: each one more closes the oldest (logged), before its attempt timeout, and a
+    real node still registers meanwhile, as do the registered ones stay."""
+    r1, _ = host1
+    silent = [raw_connect(s, "host2", "host1") for _ in range(MAX_UNREGISTERED + 5)]
+    s.run_until(lambda: sum(r.lost != "open" for r in silent) == 5, timeout=1)
+    assert [r.lost != "open" for r in silent] == [True] * 5 + [False] * MAX_UNREGISTERED
+    assert r1._log.has("warning", f"{MAX_UNREGISTERED} connections wait to register")  # type: ignore[attr-defined]
+    assert outcome(s, make(s, "host1").register("c@host1", routes("host1")), timeout=1) is None
+    assert sum(r.lost != "open" for r in silent) == 6
+    assert r1.info()["registered"] == ["a@host1", "b@host1", "c@host1"]
 
 
 class FakeServer(StreamProtocol):

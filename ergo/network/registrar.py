@@ -87,6 +87,7 @@ __all__ = [
     "DEFAULT_RESOLVE_TRIES",
     "DEFAULT_RETRY",
     "EsrdRegistrar",
+    "MAX_UNREGISTERED",
     "Registrar",
     "RegistrarLog",
     "Route",
@@ -102,6 +103,8 @@ DEFAULT_REGISTER_TIMEOUT = 5.0
 #: seconds a ``resolve`` waits for the host's registrar in all, and how many datagrams it sends meanwhile
 DEFAULT_RESOLVE_TIMEOUT = 3.0
 DEFAULT_RESOLVE_TRIES = 3
+#: accepted registration connections that have not registered yet that a server keeps; one more closes the oldest
+MAX_UNREGISTERED = 64
 
 
 class RegistrarLog(Protocol):
@@ -273,6 +276,8 @@ class EsrdRegistrar(Registrar):
         #: name -> (routes, owner): owner is a _Registration of ours or a _ServerConn
         self._table: dict[str, tuple[tuple[Route, ...], _Registration | _ServerConn]] = {}
         self._server_conns: dict[_ServerConn, None] = {}
+        #: the accepted connections that have not registered yet, oldest first (see MAX_UNREGISTERED)
+        self._unregistered: dict[_ServerConn, None] = {}
         #: malformed datagrams dropped and registration connections closed for bad bytes, while serving
         self._malformed = 0
 
@@ -511,6 +516,7 @@ class EsrdRegistrar(Registrar):
             endpoint.close()
         conns = list(self._server_conns)
         self._server_conns.clear()
+        self._unregistered.clear()
         self._table.clear()
         for conn in conns:
             conn.close()  # a clean close: the nodes behind them fail over
@@ -714,6 +720,17 @@ class _ServerConn(StreamProtocol):
             return
         r._server_conns[self] = None
         self.timer = r._scheduler.call_later(r._attempt_timeout, self._idle)
+        # Anyone who reaches the port may connect and say nothing (or half a message, up
+        # to 64 KiB) until the attempt timeout: at most MAX_UNREGISTERED such connections
+        # are kept, and one more closes the oldest (a real node registers in one round trip)
+        waiting = r._unregistered
+        waiting[self] = None
+        if len(waiting) > MAX_UNREGISTERED:
+            oldest = next(iter(waiting))
+            del waiting[oldest]
+            r._log.warning("registrar: closing the connection from %s:%d: %d connections wait to register",
+                           oldest.peer[0], oldest.peer[1], MAX_UNREGISTERED)
+            oldest.close()
 
     def _idle(self) -> None:
         self.timer = None
@@ -744,6 +761,7 @@ class _ServerConn(StreamProtocol):
                 if self.timer is not None:
                     self.timer.cancel()
                     self.timer = None
+                r._unregistered.pop(self, None)
             elif kind is Unregister:
                 stream.write(encode(UnregisterReply(r._serve_unregister(self, msg))))
             else:
@@ -764,6 +782,7 @@ class _ServerConn(StreamProtocol):
             self.timer = None
         r = self.registrar
         r._server_conns.pop(self, None)
+        r._unregistered.pop(self, None)
         r._forget(self)
 
     def close(self) -> None:
