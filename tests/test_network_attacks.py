@@ -9,6 +9,8 @@ not asked, or pass its messages on to a third node.  Each attempt closes its lin
 
 from __future__ import annotations
 
+import socket
+import ssl
 from typing import Any
 
 import pytest
@@ -16,9 +18,12 @@ from network_support import COOKIE, AsyncioCluster, Cluster, Counter, SimCluster
 from test_network_fuzz import Fixture
 
 from ergo import PID, Actor, Event, MessageDownPID, NoReply, ProcessID, Ref
+from ergo.gen.options import AcceptorOptions
+from ergo.network import NetworkRoute
 from ergo.network.network import MAX_HANDSHAKES
 from ergo.wire import enp, handshake
 from ergo.wire.edf import RemoteError
+from net.transport import MAX_TLS_HANDSHAKES
 
 
 @pytest.fixture(params=["sim", "asyncio"])
@@ -292,3 +297,46 @@ def test_an_event_buffer_larger_than_the_subscribers_limit_arrives_cut_to_its_ne
     assert not a.network()._connections[str.__str__(b.name)].waiting
     assert a.call(a.spawn(Subscriber, []), news) == got
     assert sum(1 for t in b.captured.texts() if "was cut to its last" in t) == 1
+
+
+def _closed(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:  # reset
+        return True
+
+
+def test_sockets_that_never_start_tls_are_bounded_on_asyncio():
+    """A TLS acceptor on asyncio: sockets that never send a ClientHello are kept at most
+    MAX_TLS_HANDSHAKES at once (asyncio alone held each for 60 s with a 256 KiB buffer),
+    each one more aborting the oldest, and a real node still connects over TLS."""
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ca.configure_trust(client)
+    cluster = AsyncioCluster()
+    socks: list[socket.socket] = []
+    try:
+        b = cluster.start(2, acceptors=(AcceptorOptions(port=0, ssl=server),))
+        b.spawn_register("counter", Counter)
+        host, port = b.network()._listeners[0].address
+        for _ in range(MAX_TLS_HANDSHAKES + 5):
+            sock = socket.create_connection((host, port))
+            sock.setblocking(False)
+            socks.append(sock)
+            cluster.run_for(0)
+        cluster.run_until(lambda: sum(map(_closed, socks[:5])) == 5)
+        assert not any(map(_closed, socks[5:]))
+        c = cluster.start(3, ssl=client)
+        c.network().add_route(f"^{str.__str__(b.name)}$", NetworkRoute(host, port, tls=True))
+        assert c.call(ProcessID("counter", b.name), "incr") == 1
+        conn = c.network()._connections[str.__str__(b.name)]
+        cluster.run_until(lambda: len(conn.links) == conn.pool_size)
+    finally:
+        for sock in socks:
+            sock.close()
+        cluster.close()
