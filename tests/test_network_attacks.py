@@ -9,6 +9,7 @@ not asked, or pass its messages on to a third node.  Each attempt closes its lin
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import ssl
 from typing import Any
@@ -21,7 +22,7 @@ from ergo import PID, Actor, Event, MessageDownPID, NoReply, ProcessID, Ref
 from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
 from ergo.network.network import MAX_HANDSHAKES
-from ergo.wire import enp, handshake
+from ergo.wire import edf, enp, handshake
 from ergo.wire.edf import RemoteError
 from net.transport import MAX_TLS_HANDSHAKES
 
@@ -339,4 +340,41 @@ def test_sockets_that_never_start_tls_are_bounded_on_asyncio():
     finally:
         for sock in socks:
             sock.close()
+        cluster.close()
+
+
+@dataclasses.dataclass
+class Private:
+    """A record only the sender registered: the receiver cannot decode it."""
+
+    x: int
+
+
+def test_undecodable_values_are_logged_at_most_once_a_second_per_peer():
+    """A batch can hold an undecodable value every ~20 bytes; b drops each (the peer's
+    calls and important sends are still answered) but logs one line a second per peer,
+    saying how many it dropped meanwhile, not one line per value."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        b = f.b
+        impostor = f.handshake()
+        assert impostor.stream is not None
+        target = b.spawn(Counter)
+        registry = edf.Registry()
+        registry.register_type(Private, "private")
+        codec = enp.LinkCodec("raw1@rawhost", 1, str.__str__(b.name), b._creation, registry=registry,
+                              peer_max_message_size=4096)
+        for i in range(200):
+            codec.send_pid(PID("raw1@rawhost", 5, 1), target, Private(i))
+        impostor.stream.write(bytes(codec.flush()))
+        cluster.run_for(0.5)
+        assert f.logged("could not be decoded") == 1
+        cluster.run_for(1.0)
+        codec.send_pid(PID("raw1@rawhost", 5, 1), target, Private(200))
+        impostor.stream.write(bytes(codec.flush()))
+        cluster.run_until(lambda: f.logged("could not be decoded") == 2)
+        assert f.logged("could not be decoded", "(199 more dropped since the last line)") == 1
+        f.round_trip()
+    finally:
         cluster.close()

@@ -313,6 +313,9 @@ class Connection:
         self.on_up: list[Callable[[Connection | None, BaseException | None], None]] = []
         #: why it went down (set once it is down)
         self.error: ErgoError | None = None
+        #: when a value from the peer that could not be decoded was last logged, and how many since
+        self.undecodable_logged: float | None = None
+        self.undecodable_unlogged = 0
 
     # what Node._fail_calls asks of a target
     def _describe(self) -> str:

@@ -1404,8 +1404,17 @@ class Network:
 
     def _on_undecodable(self, conn: Connection, f: Any) -> None:
         msg = f.message
-        self.log.warning("network: a %s from %s could not be decoded and was dropped: %s",
-                         type(msg).__name__, conn.name, f.error)
+        # one line per second per peer at most: a batch frame can hold one undecodable value
+        # every few bytes, and a line for each let a peer write 50000 lines per MiB it sent
+        now = self.scheduler.now()
+        if conn.undecodable_logged is None or now - conn.undecodable_logged >= 1.0:
+            more = f" ({conn.undecodable_unlogged} more dropped since the last line)" \
+                if conn.undecodable_unlogged else ""
+            self.log.warning("network: a %s from %s could not be decoded and was dropped: %s%s",
+                             type(msg).__name__, conn.name, f.error, more)
+            conn.undecodable_logged, conn.undecodable_unlogged = now, 0
+        else:
+            conn.undecodable_unlogged += 1
         ref = getattr(msg, "ref", None)
         if type(msg) in (enp.RequestPID, enp.RequestProcessID, enp.RequestAlias) and ref is not None:
             why = Malformed(f"{_text(self._node._name)} could not decode the request: {f.error}")
