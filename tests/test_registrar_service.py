@@ -36,7 +36,7 @@ from ergo.gen.errors import (
 )
 from ergo.gen.options import AcceptorOptions
 from ergo.network import EsrdRegistrar, Registrar, Route
-from ergo.network.registrar import MAX_UNREGISTERED
+from ergo.network.registrar import MAX_RESOLVE_REPLY, MAX_UNREGISTERED
 from ergo.scheduler import Future
 from ergo.transport import DatagramProtocol, StreamProtocol
 from ergo.wire.registrar import (
@@ -295,10 +295,21 @@ def test_the_server_keeps_a_name_exactly_while_its_connection_lives(s, host1):
     s.run_until(lambda: "c@host1" not in r1.info()["registered"], timeout=10)
 
 
-def test_register_refuses_more_routes_than_one_resolve_reply_can_carry(s):
-    many = tuple(Route("h" * 85, 1000 + i) for i in range(697))  # Register fits, ResolveReply would not
-    with pytest.raises(TooLarge):
-        make(s, "host1").register("a@host1", many)
+def test_register_refuses_routes_whose_resolve_reply_would_exceed_its_bound(s, host1):
+    """A Resolve is a UDP datagram of a few bytes from any (forgeable) source: the reply
+    must not be a whole datagram (a 6500-fold amplifier), so the routes a node registers
+    must fit MAX_RESOLVE_REPLY bytes, at the register call and at the server alike."""
+    r1, _ = host1
+    fits = tuple(Route("host1", 1000 + i) for i in range(40))
+    assert len(encode(ResolveReply(fits))) <= MAX_RESOLVE_REPLY
+    many = tuple(Route("host1", 1000 + i) for i in range(120))
+    with pytest.raises(TooLarge, match="MAX_RESOLVE_REPLY"):
+        make(s, "host1").register("c@host1", many)
+    raw = raw_connect(s, "host1", "host1")
+    raw.stream.write(encode(Register("c@host1", many)))
+    s.run_until(lambda: raw.messages, timeout=10)
+    assert isinstance(raw.messages[0], RegisterReply) and isinstance(raw.messages[0].error, TooLarge)
+    assert outcome(s, make(s, "host1").register("c@host1", fits)) is None
 
 
 def test_the_server_refuses_another_hosts_name_and_a_second_name_on_one_connection(s, host1):

@@ -54,7 +54,6 @@ from ..gen.errors import (
 )
 from ..scheduler import Future, Scheduler, TimerHandle, check_delay
 from ..transport import (
-    MAX_DATAGRAM,
     Address,
     DatagramEndpoint,
     DatagramProtocol,
@@ -87,6 +86,7 @@ __all__ = [
     "DEFAULT_RESOLVE_TRIES",
     "DEFAULT_RETRY",
     "EsrdRegistrar",
+    "MAX_RESOLVE_REPLY",
     "MAX_UNREGISTERED",
     "Registrar",
     "RegistrarLog",
@@ -105,6 +105,10 @@ DEFAULT_RESOLVE_TIMEOUT = 3.0
 DEFAULT_RESOLVE_TRIES = 3
 #: accepted registration connections that have not registered yet that a server keeps; one more closes the oldest
 MAX_UNREGISTERED = 64
+#: the largest ResolveReply a registration may need (bytes): the routes of one node, a few
+#: acceptors; a reply to a UDP question anyone can ask with a forged source is an
+#: amplifier, and a reply of a whole datagram (64 KiB for a 10-byte Resolve) a 6500-fold one
+MAX_RESOLVE_REPLY = 1024
 
 
 class RegistrarLog(Protocol):
@@ -199,8 +203,9 @@ def _check_routes(node: str, routes: object) -> tuple[Route, ...]:
     if not isinstance(routes, tuple) or not routes or not all(type(r) is Route for r in routes):
         raise Incorrect(f"{node} registers a non-empty tuple of Route, not {routes!r}"[:200])
     encode(Register(node, routes))  # Incorrect if it cannot be sent
-    if len(encode(ResolveReply(routes))) > MAX_DATAGRAM:
-        raise TooLarge(f"{node} registers {len(routes)} routes: too many to answer a resolve in one datagram")
+    if len(encode(ResolveReply(routes))) > MAX_RESOLVE_REPLY:
+        raise TooLarge(f"{node} registers {len(routes)} routes: their resolve reply would exceed "
+                       f"{MAX_RESOLVE_REPLY} bytes (MAX_RESOLVE_REPLY)")
     return routes
 
 
@@ -530,8 +535,10 @@ class EsrdRegistrar(Registrar):
             return Incorrect(f"{msg.node} is not a node of host {self.host}")
         if not msg.routes:
             return Incorrect(f"{msg.node} registers no route")
-        if len(encode(ResolveReply(msg.routes))) > MAX_DATAGRAM:
-            return TooLarge(f"{msg.node} registers too many routes to answer a resolve in one datagram")
+        if len(encode(ResolveReply(msg.routes))) > MAX_RESOLVE_REPLY:
+            # a 10-byte Resolve, from any (spoofable) UDP source, must not fetch 64 KiB
+            return TooLarge(f"{msg.node} registers routes whose resolve reply would exceed "
+                            f"{MAX_RESOLVE_REPLY} bytes")
         if msg.node in self._table:
             return Taken(f"{msg.node} is registered already (registrar on {self._where})")
         self._table[msg.node] = (msg.routes, conn)
