@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 from network_support import COOKIE, AsyncioCluster, Cluster, Counter, SimCluster
-from test_network_fuzz import Fixture
+from test_network_fuzz import Fixture, RawPeer
 
-from ergo import PID, Actor, Event, MessageDownPID, NoReply, ProcessID, Ref
+from ergo import PID, Actor, Event, MessageDownPID, NoReply, ProcessID, Ref, Timeout
 from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
 from ergo.network.network import MAX_HANDSHAKES
@@ -378,3 +378,70 @@ def test_undecodable_values_are_logged_at_most_once_a_second_per_peer():
         f.round_trip()
     finally:
         cluster.close()
+
+
+class Silent(RawPeer):
+    """An acceptor that takes the stream and never says a word (or, as ``first_of``'s first
+    stream, completes a real handshake as node ``first_of`` and then says nothing)."""
+
+    def __init__(self, opened: list[Any], first_of: str | None = None) -> None:
+        super().__init__()
+        opened.append(self)
+        self.hs = handshake.Acceptor(handshake.NodeInfo(name=first_of, creation=1), COOKIE) if first_of else None
+
+    def connection_made(self, stream: Any) -> None:
+        super().connection_made(stream)
+        if self.hs is not None:
+            stream.write(self.hs.data_to_send())
+
+    def data_received(self, data: memoryview) -> None:
+        if self.hs is not None and not self.hs.done and self.stream is not None:
+            self.hs.receive_data(bytes(data))
+            self.stream.write(self.hs.data_to_send())
+
+
+def _silent_acceptor(f: Fixture, name: str, opened: list[Any], first_of: str | None) -> Any:
+    """A listener of Silent streams, routed from node a as ``name``@ its host."""
+    host, _ = f.b.network()._listeners[0].address
+    sim_port = 12000 + len(f.a.network().routes())
+    made = [0]
+
+    def factory() -> Silent:
+        made[0] += 1
+        return Silent(opened, first_of if made[0] == 1 else None)
+
+    listener = f.b.network().transport.listen(host, 0 if f.cluster.name == "asyncio" else sim_port, factory)
+    lhost, lport = listener.address
+    full = f"{name}@{lhost}" if f.cluster.name == "asyncio" else f"{name}@host2"
+    f.a.network().add_route(f"^{full}$", NetworkRoute(lhost, lport))
+    return full
+
+
+def test_a_dialed_stream_that_never_finishes_its_handshake_is_closed(cluster):
+    """Node a dials a port that accepts and says nothing (a wrong route, a hostile
+    registrar entry): the dial fails with Timeout after connect_timeout, as before, and
+    now its stream is closed too (it was kept for ever, one more socket per dial)."""
+    f = Fixture(cluster, a_timeout=0.5)
+    opened: list[Any] = []
+    name = _silent_acceptor(f, "silent", opened, None)
+    for _ in range(3):
+        with pytest.raises(Timeout):
+            f.a.call(ProcessID("x", name), "hello", timeout=30)
+    f.cluster.run_until(lambda: len(opened) == 3 and all(s.lost for s in opened))
+    assert not f.a.network()._handshaking
+    f.round_trip()
+
+
+def test_join_links_that_never_finish_their_handshake_are_closed(cluster):
+    """A peer completes the first link's handshake and never answers the pool's JOINs:
+    a closes those links after connect_timeout (they waited for ever, and outlived the
+    connection: more sockets at every reconnection)."""
+    f = Fixture(cluster, a_timeout=0.5)
+    opened: list[Any] = []
+    name = _silent_acceptor(f, "mute", opened, "mute@" + ("127.0.0.1" if cluster.name == "asyncio" else "host2"))
+    f.a.wait_for(f.a.network().connect(name))
+    conn = f.a.network()._connections[name]
+    f.cluster.run_until(lambda: len(opened) == conn.pool_size)
+    f.cluster.run_until(lambda: all(s.lost for s in opened[1:]))
+    assert len(conn.links) == 1 and not f.a.network()._handshaking
+    f.round_trip()

@@ -511,8 +511,12 @@ class Network:
 
     def handshake_started(self, link: Link) -> None:
         self._handshaking[link] = None
-        if not link.dialer:  # a dial is bounded by its own timer; an accepted stream by this one
-            self.scheduler.call_later(self.options.connect_timeout, self._handshake_timeout, link, link.hs)
+        # Every link's handshake is bounded, a dialed one's too: a dial's own timer fails the
+        # connection but never closed its stream, and a join has no such timer; a peer (or
+        # any port a route names) that accepts and then says nothing kept each for ever,
+        # one more at every dial
+        self.scheduler.call_later(self.options.connect_timeout, self._handshake_timeout, link, link.hs)
+        if not link.dialer:
             accepted = self._accepted_handshakes
             accepted[link] = None
             if len(accepted) > MAX_HANDSHAKES:
@@ -524,14 +528,14 @@ class Network:
                 self._end_handshake(oldest, f"{MAX_HANDSHAKES} handshakes in progress: the oldest is dropped")
 
     def _handshake_timeout(self, link: Link, hs: Any) -> None:
-        """An accepted stream still handshaking after the connect timeout (a peer that sent
-        half a HELLO, or nothing): refused and closed, so it cannot hold the stream for ever."""
+        """A stream still handshaking after the connect timeout (a peer that sent half a
+        message, or nothing): refused and closed, so it cannot hold the stream for ever."""
         if link.hs is hs:
             self._end_handshake(link, f"no complete handshake within {self.options.connect_timeout} s "
                                       "(NetworkOptions.connect_timeout)")
 
     def _end_handshake(self, link: Link, why: str) -> None:
-        """Refuse and close an accepted stream whose handshake has not ended, saying ``why``."""
+        """Refuse and close a stream whose handshake has not ended, saying ``why``."""
         hs = link.hs
         self._accepted_handshakes.pop(link, None)
         if hs is None or link.lost or hs.done:
