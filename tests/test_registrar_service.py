@@ -582,6 +582,28 @@ def test_malformed_datagrams_are_dropped_and_resolving_goes_on(s, host1):
     assert outcome(s, make(s, "host2").resolve("b@host1")) == routes("host1", 1002)
 
 
+def test_a_flood_of_bad_datagrams_is_logged_once_a_second(s, host1):
+    """A datagram costs its sender nothing and its source may be forged: 1000 bad ones
+    are all counted, logged in one line, and the next line a second later says how many
+    were dropped meanwhile; resolving goes on."""
+    r1, _ = host1
+    ep = s.host("host2").transport.datagram("host2", 0, Datagrams())
+
+    def dropped() -> list[str]:
+        return [text for level, text in r1._log.lines if "registrar: dropped" in text]  # type: ignore[attr-defined]
+
+    for _ in range(1000):
+        ep.sendto(b"\xff" * 40, ("host1", DEFAULT_PORT))
+    s.run_for(0.5)
+    assert r1.info()["malformed"] == 1000
+    assert len(dropped()) == 1
+    s.run_for(1)
+    ep.sendto(b"\xff", ("host1", DEFAULT_PORT))
+    s.run_until(lambda: len(dropped()) == 2, timeout=10)
+    assert "(999 more dropped since the last line)" in dropped()[1]
+    assert outcome(s, make(s, "host2").resolve("b@host1")) == routes("host1", 1002)
+
+
 def test_a_resolver_ignores_garbage_and_strangers_and_takes_the_real_reply(s, host1):
     s.set_latency("host1", "host2", 0.01)
     r3 = make(s, "host2")

@@ -285,6 +285,9 @@ class EsrdRegistrar(Registrar):
         self._unregistered: dict[_ServerConn, None] = {}
         #: malformed datagrams dropped and registration connections closed for bad bytes, while serving
         self._malformed = 0
+        #: when a dropped datagram was last logged, and how many were dropped since
+        self._malformed_logged: float | None = None
+        self._malformed_unlogged = 0
 
     # -- the interface --------------------------------------------------------------------
 
@@ -559,19 +562,29 @@ class EsrdRegistrar(Registrar):
             self._log.info("registrar: %s is no longer registered (its registration connection closed "
                            "or it unregistered)", node)
 
+    def _dropped_datagram(self, what: str) -> None:
+        """Count a bad datagram; log one line a second at most (a datagram costs its sender
+        nothing, and its source may be forged: a line for each let anyone fill the log)."""
+        self._malformed += 1
+        now = self._scheduler.now()
+        if self._malformed_logged is None or now - self._malformed_logged >= 1.0:
+            more = f" ({self._malformed_unlogged} more dropped since the last line)" if self._malformed_unlogged else ""
+            self._log.warning("registrar: dropped %s%s", what, more)
+            self._malformed_logged, self._malformed_unlogged = now, 0
+        else:
+            self._malformed_unlogged += 1
+
     def _serve_resolve(self, data: bytes, addr: Address) -> None:
         if self._endpoint is None:
             return
         try:
             msg = decode_datagram(data)
         except RegistrarProtocolError as e:
-            self._malformed += 1
-            self._log.warning("registrar: dropped a malformed datagram from %s:%d: %s", addr[0], addr[1], e)
+            self._dropped_datagram(f"a malformed datagram from {addr[0]}:{addr[1]}: {e}")
             return
         if type(msg) is not Resolve:
-            self._malformed += 1
-            self._log.warning("registrar: dropped a %s datagram from %s:%d (only Resolve is asked over UDP)",
-                              type(msg).__name__, addr[0], addr[1])
+            self._dropped_datagram(f"a {type(msg).__name__} datagram from {addr[0]}:{addr[1]} "
+                                   "(only Resolve is asked over UDP)")
             return
         entry = self._table.get(msg.node)
         if entry is None:
