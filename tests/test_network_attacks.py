@@ -1,10 +1,13 @@
-"""A connected peer attacks the node it is connected to, on both transports.
+"""A hostile peer, or anyone who reaches a node's ports, attacks it; on both transports.
 
-The peer (a raw stream past a real handshake with the right cookie, node ``rawN@rawhost``)
+Past a real handshake with the right cookie (a raw stream, node ``rawN@rawhost``), a peer
 is trusted with its own processes only: whatever frames it sends, it cannot have node b
 act as if another node's process (or one of b's own) had sent them, answer calls it was
-not asked, or pass its messages on to a third node.  Each attempt closes its link
-(logged) or is dropped, and node a keeps being served throughout.
+not asked, or pass its messages on to a third node; each attempt closes its link, logged.
+Whatever limits it announces, what b owes it never raises into b's own code.  And the
+work anyone can cause is bounded: streams that never finish a handshake (accepted or
+dialed, plain or TLS), JOINs beyond the pool, undecodable values in the log.  Node a is
+served throughout.
 """
 
 from __future__ import annotations
