@@ -528,6 +528,23 @@ def test_connections_waiting_to_register_are_bounded_and_the_oldest_goes(s, host
     assert r1.info()["registered"] == ["a@host1", "b@host1", "c@host1"]
 
 
+def test_a_server_holds_at_most_max_registered_names(s, host1, monkeypatch):
+    """Each registered name keeps its connection open as long as it likes: a server holds
+    at most MAX_REGISTERED names and refuses more with TooLarge (closing that connection),
+    so that registrations cannot take every socket its node may open."""
+    import ergo.network.registrar as registrar
+
+    monkeypatch.setattr(registrar, "MAX_REGISTERED", 4)
+    r1, _ = host1
+    raws = [raw_connect(s, "host1", "host1") for _ in range(3)]
+    for i, raw in enumerate(raws):
+        raw.stream.write(encode(Register(f"x{i}@host1", routes("host1"))))
+    s.run_until(lambda: all(raw.messages for raw in raws), timeout=10)
+    assert [type(raw.messages[0].error).__name__ for raw in raws] == ["NoneType", "NoneType", "TooLarge"]
+    s.run_until(lambda: raws[2].lost != "open", timeout=10)
+    assert r1.info()["registered"] == ["a@host1", "b@host1", "x0@host1", "x1@host1"]
+
+
 class FakeServer(StreamProtocol):
     """Holds the registration port and answers every connection's first bytes with ``answer``."""
 

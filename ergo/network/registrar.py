@@ -86,6 +86,7 @@ __all__ = [
     "DEFAULT_RESOLVE_TRIES",
     "DEFAULT_RETRY",
     "EsrdRegistrar",
+    "MAX_REGISTERED",
     "MAX_RESOLVE_REPLY",
     "MAX_UNREGISTERED",
     "Registrar",
@@ -105,6 +106,8 @@ DEFAULT_RESOLVE_TIMEOUT = 3.0
 DEFAULT_RESOLVE_TRIES = 3
 #: accepted registration connections that have not registered yet that a server keeps; one more closes the oldest
 MAX_UNREGISTERED = 64
+#: names a serving registrar holds at most (a host runs a few nodes, not thousands)
+MAX_REGISTERED = 1024
 #: the largest ResolveReply a registration may need (bytes): the routes of one node, a few
 #: acceptors; a reply to a UDP question anyone can ask with a forged source is an
 #: amplifier, and a reply of a whole datagram (64 KiB for a 10-byte Resolve) a 6500-fold one
@@ -544,6 +547,11 @@ class EsrdRegistrar(Registrar):
                             f"{MAX_RESOLVE_REPLY} bytes")
         if msg.node in self._table:
             return Taken(f"{msg.node} is registered already (registrar on {self._where})")
+        if len(self._table) >= MAX_REGISTERED:
+            # each name holds its connection for as long as it likes: without a bound, anyone
+            # who reaches the port could hold every socket the node may open
+            return TooLarge(f"{len(self._table)} nodes are registered with the registrar on {self._where}: "
+                            "the most it serves (MAX_REGISTERED)")
         self._table[msg.node] = (msg.routes, conn)
         conn.node = msg.node
         self._log.info("registrar: registered %s from %s:%d", msg.node, *conn.peer)
