@@ -24,7 +24,7 @@ from test_network_fuzz import Fixture, RawPeer
 from ergo import PID, Actor, Event, MessageDownPID, NoReply, ProcessID, Ref, Timeout
 from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
-from ergo.network.network import MAX_HANDSHAKES
+from ergo.network.network import MAX_HANDSHAKES, REFUSALS_LOGGED
 from ergo.wire import edf, enp, handshake
 from ergo.wire.edf import RemoteError
 from net.transport import MAX_TLS_HANDSHAKES
@@ -448,3 +448,26 @@ def test_join_links_that_never_finish_their_handshake_are_closed(cluster):
     f.cluster.run_until(lambda: all(s.lost for s in opened[1:]))
     assert len(conn.links) == 1 and not f.a.network()._handshaking
     f.round_trip()
+
+
+def test_refused_connections_are_logged_at_most_a_hundred_a_second():
+    """Anyone who reaches the port makes one refusal per connection (garbage here): the
+    first REFUSALS_LOGGED of a second are logged one by one, the rest in one line once
+    the second is over, so a flood of connections cannot fill the log at its own rate."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        peers = [f.connect() for _ in range(REFUSALS_LOGGED + 50)]
+        for peer in peers:
+            assert peer.stream is not None
+            peer.stream.write(b"\xff" * 10)
+        cluster.run_until(lambda: all(p.lost for p in peers))
+        assert f.logged("refused a connection from") == REFUSALS_LOGGED
+        cluster.run_until(lambda: f.logged("50 more connections were refused") == 1)
+        f.round_trip()
+        late = f.connect()
+        assert late.stream is not None
+        late.stream.write(b"\xff" * 10)
+        cluster.run_until(lambda: f.logged("refused a connection from") == REFUSALS_LOGGED + 1)
+    finally:
+        cluster.close()

@@ -65,6 +65,8 @@ enp: Any = _enp
 
 #: accepted streams whose handshake is in progress that a node keeps; one more drops the oldest
 MAX_HANDSHAKES = 128
+#: refused connections logged one by one each second at most; the others are counted
+REFUSALS_LOGGED = 100
 
 _PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority.MAX: 2}
 _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
@@ -255,6 +257,10 @@ class Network:
         self._handshaking: dict[Link, None] = {}
         #: the accepted ones among them, oldest first: at most MAX_HANDSHAKES (see handshake_started)
         self._accepted_handshakes: dict[Link, None] = {}
+        #: refused accepted connections: since when counted, how many logged, how many not (_log_refusal)
+        self._refusals_since = -1.0
+        self._refusals_logged = 0
+        self._refusals_unlogged = 0
         #: calls from remote callers being handled here: ref -> the local target owing the answer
         self.remote_calls: dict[Ref, Runner] = {}
         #: (sender PID, peer name, its process, connection, link) of the last plain send to a PID (see send)
@@ -656,6 +662,29 @@ class Network:
             for _ in range(conn.pool_size - 1):
                 self._join(conn)
 
+    def _log_refusal(self, peer: Any, reason: BaseException) -> None:
+        """Log a refused accepted connection: at most REFUSALS_LOGGED lines a second, the
+        others counted and told in one line when the second is over (anyone who reaches
+        the port makes one refusal per connection, and could fill the log at the rate it
+        can connect)."""
+        now = self.scheduler.now()
+        if not self._refusals_unlogged and now - self._refusals_since >= 1.0:
+            self._refusals_since, self._refusals_logged = now, 0
+        if self._refusals_logged < REFUSALS_LOGGED:
+            self._refusals_logged += 1
+            self.log.warning("network: refused a connection from %s: %s", peer, reason)
+            return
+        if not self._refusals_unlogged:
+            self.scheduler.call_later(max(0.0, self._refusals_since + 1.0 - now), self._refusals_told)
+        self._refusals_unlogged += 1
+
+    def _refusals_told(self) -> None:
+        count, self._refusals_unlogged = self._refusals_unlogged, 0
+        self._refusals_since, self._refusals_logged = self.scheduler.now(), 0
+        if count and not self._stopped:
+            self.log.warning("network: %d more connections were refused (more than %d a second are not logged one "
+                             "by one)", count, REFUSALS_LOGGED)
+
     def handshake_refused(self, link: Link, hs: Any, refused: handshake.Refused | None) -> None:
         self._handshaking.pop(link, None)
         self._accepted_handshakes.pop(link, None)
@@ -666,7 +695,7 @@ class Network:
         if not link.dialer:
             peer = getattr(hs, "peer_name", None) or (link.stream.peer if link.stream is not None else "?")
             if not isinstance(reason, handshake.SimultaneousConnect):
-                self.log.warning("network: refused a connection from %s: %s", peer, reason)
+                self._log_refusal(peer, reason)
             waiting = self._pending.get(hs.peer_name) if link.introduced else None
             if waiting is not None and waiting.accepting is link:
                 # what waited for this handshake (sends, watches, calls) is told it failed
