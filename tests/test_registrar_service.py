@@ -36,7 +36,7 @@ from ergo.gen.errors import (
 )
 from ergo.gen.options import AcceptorOptions
 from ergo.network import EsrdRegistrar, Registrar, Route
-from ergo.network.registrar import MAX_RESOLVE_REPLY, MAX_UNREGISTERED
+from ergo.network.registrar import CONN_LINES, MAX_RESOLVE_REPLY, MAX_UNREGISTERED
 from ergo.scheduler import Future
 from ergo.transport import DatagramProtocol, StreamProtocol
 from ergo.wire.registrar import (
@@ -864,3 +864,27 @@ def test_on_asyncio_killing_the_serving_process_makes_a_survivor_serve(aio):
         proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_lines_about_registration_connections_are_logged_at_most_a_hundred_a_second(s, host1):
+    """Registering is not authenticated: anyone who reaches the port makes a line per
+    connection (here one Register/Unregister pair after another on one connection, two
+    lines each).  The first CONN_LINES of a second are logged, the rest in one line when
+    the second is over; the names are served all the same."""
+    r1, _ = host1
+    raw = raw_connect(s, "host1", "host1")
+    pairs = CONN_LINES
+    raw.stream.write(b"".join(encode(Register("x@host1", routes("host1"))) + encode(Unregister("x@host1"))
+                              for _ in range(pairs)))
+    s.run_until(lambda: len(raw.messages) == 2 * pairs, timeout=10)
+    assert all(m.error is None for m in raw.messages)
+
+    def about(text: str) -> int:
+        return sum(1 for _, line in r1._log.lines if text in line)  # type: ignore[attr-defined]
+
+    # b@host1's registration (the fixture's) made one line of that second too
+    logged = about("registered b@host1 from") + about("registered x@host1 from") + about("x@host1 is no longer")
+    assert logged == CONN_LINES
+    more = 2 * pairs + 1 - CONN_LINES
+    s.run_until(lambda: about(f"{more} more lines about registration connections") == 1, timeout=10)
+    assert outcome(s, make(s, "host1").register("c@host1", routes("host1"))) is None

@@ -86,6 +86,7 @@ __all__ = [
     "DEFAULT_RESOLVE_TRIES",
     "DEFAULT_RETRY",
     "EsrdRegistrar",
+    "CONN_LINES",
     "MAX_REGISTERED",
     "MAX_RESOLVE_REPLY",
     "MAX_UNREGISTERED",
@@ -106,6 +107,8 @@ DEFAULT_RESOLVE_TIMEOUT = 3.0
 DEFAULT_RESOLVE_TRIES = 3
 #: accepted registration connections that have not registered yet that a server keeps; one more closes the oldest
 MAX_UNREGISTERED = 64
+#: lines about the server's registration connections logged one by one each second at most
+CONN_LINES = 100
 #: names a serving registrar holds at most (a host runs a few nodes, not thousands)
 MAX_REGISTERED = 1024
 #: the largest ResolveReply a registration may need (bytes): the routes of one node, a few
@@ -288,6 +291,10 @@ class EsrdRegistrar(Registrar):
         self._unregistered: dict[_ServerConn, None] = {}
         #: malformed datagrams dropped and registration connections closed for bad bytes, while serving
         self._malformed = 0
+        #: lines about the server's registration connections: since when counted, logged, not (_about_conn)
+        self._conn_since = -1.0
+        self._conn_logged = 0
+        self._conn_unlogged = 0
         #: when a dropped datagram was last logged, and how many were dropped since
         self._malformed_logged: float | None = None
         self._malformed_unlogged = 0
@@ -554,7 +561,7 @@ class EsrdRegistrar(Registrar):
                             "the most it serves (MAX_REGISTERED)")
         self._table[msg.node] = (msg.routes, conn)
         conn.node = msg.node
-        self._log.info("registrar: registered %s from %s:%d", msg.node, *conn.peer)
+        self._about_conn(self._log.info, "registrar: registered %s from %s:%d", msg.node, *conn.peer)
         return None
 
     def _serve_unregister(self, conn: _ServerConn, msg: Unregister) -> ErgoError | None:
@@ -567,8 +574,32 @@ class EsrdRegistrar(Registrar):
         node, conn.node = conn.node, None
         if node is not None and self._table.get(node, (None, None))[1] is conn:
             del self._table[node]
-            self._log.info("registrar: %s is no longer registered (its registration connection closed "
-                           "or it unregistered)", node)
+            self._about_conn(self._log.info, "registrar: %s is no longer registered (its registration connection "
+                             "closed or it unregistered)", node)
+
+    def _about_conn(self, say: Any, fmt: str, *args: Any) -> None:
+        """Log a line about one registration connection the server took (registered, gone,
+        closed for garbage or silence): at most CONN_LINES a second, the rest counted and
+        told in one line once the second is over.  Registering is not authenticated, so
+        anyone who reaches the port makes such lines, one or two per connection or per
+        Register/Unregister pair it sends, and could fill the log at that rate."""
+        now = self._scheduler.now()
+        if not self._conn_unlogged and now - self._conn_since >= 1.0:
+            self._conn_since, self._conn_logged = now, 0
+        if self._conn_logged < CONN_LINES:
+            self._conn_logged += 1
+            say(fmt, *args)
+            return
+        if not self._conn_unlogged:
+            self._scheduler.call_later(max(0.0, self._conn_since + 1.0 - now), self._conn_lines_told)
+        self._conn_unlogged += 1
+
+    def _conn_lines_told(self) -> None:
+        count, self._conn_unlogged = self._conn_unlogged, 0
+        self._conn_since, self._conn_logged = self._scheduler.now(), 0
+        if count:
+            self._log.warning("registrar: %d more lines about registration connections were not logged (more than "
+                              "%d a second)", count, CONN_LINES)
 
     def _dropped_datagram(self, what: str) -> None:
         """Count a bad datagram; log one line a second at most (a datagram costs its sender
@@ -756,15 +787,16 @@ class _ServerConn(StreamProtocol):
         if len(waiting) > MAX_UNREGISTERED:
             oldest = next(iter(waiting))
             del waiting[oldest]
-            r._log.warning("registrar: closing the connection from %s:%d: %d connections wait to register",
-                           oldest.peer[0], oldest.peer[1], MAX_UNREGISTERED)
+            r._about_conn(r._log.warning, "registrar: closing the connection from %s:%d: %d connections wait "
+                          "to register", oldest.peer[0], oldest.peer[1], MAX_UNREGISTERED)
             oldest.close()
 
     def _idle(self) -> None:
         self.timer = None
         if self.node is None and self.stream is not None:
-            self.registrar._log.warning("registrar: closing the connection from %s:%d: no Register within %s s",
-                                        self.peer[0], self.peer[1], self.registrar._attempt_timeout)
+            self.registrar._about_conn(self.registrar._log.warning,
+                                       "registrar: closing the connection from %s:%d: no Register within %s s",
+                                       self.peer[0], self.peer[1], self.registrar._attempt_timeout)
             self.stream.close()
 
     def data_received(self, data: memoryview) -> None:
@@ -794,14 +826,14 @@ class _ServerConn(StreamProtocol):
                 stream.write(encode(UnregisterReply(r._serve_unregister(self, msg))))
             else:
                 r._malformed += 1
-                r._log.error("registrar: closing the registration connection from %s:%d: unexpected %s",
-                             self.peer[0], self.peer[1], kind.__name__)
+                r._about_conn(r._log.error, "registrar: closing the registration connection from %s:%d: "
+                              "unexpected %s", self.peer[0], self.peer[1], kind.__name__)
                 stream.abort()
                 return
         if bad is not None:
             r._malformed += 1
-            r._log.error("registrar: closing the registration connection from %s:%d (%s): %s",
-                         self.peer[0], self.peer[1], self.node or "not registered", bad)
+            r._about_conn(r._log.error, "registrar: closing the registration connection from %s:%d (%s): %s",
+                          self.peer[0], self.peer[1], self.node or "not registered", bad)
             stream.abort()
 
     def connection_lost(self, error: ErgoError | None) -> None:
