@@ -42,11 +42,19 @@ from ergo.transport import (
 
 __all__ = ["DEFAULT_RECEIVE_BUFFER", "AsyncioTransport"]
 
-#: bytes each stream receives into at most per read (one buffer per stream, made once)
+#: bytes each stream receives into at most per read (one buffer per stream)
 DEFAULT_RECEIVE_BUFFER = 256 * 1024
+#: the buffer a stream starts with (a handshake message is at most 4101 bytes); a read that
+#: fills it doubles it, up to the transport's receive_buffer: a stream costs what it carries,
+#: not 256 KiB from its first byte (a flood of streams that never speak held that much each)
+_FIRST_RECEIVE = 8 * 1024
 #: datagrams kept while the loop has not yet opened the endpoint; more are dropped, as UDP may
 _PENDING_DATAGRAMS = 64
 _BACKLOG = 128
+#: TLS streams a listener keeps in their TLS handshake at once; one more aborts the oldest
+MAX_TLS_HANDSHAKES = 128
+#: seconds a TLS handshake of an accepted stream may take (asyncio's default is 60)
+TLS_HANDSHAKE_TIMEOUT = 10.0
 #: host names a datagram endpoint remembers the address of (forgotten all at once past this)
 _NAMES_KEPT = 256
 #: SO_LINGER on, timeout 0: close() then sends a reset, which is what abort() promises the peer
@@ -205,6 +213,8 @@ class _AsyncioListener(Listener):
         self._server: asyncio.AbstractServer | None = None
         self._task: asyncio.Task[None] | None = None
         self.closed = False
+        #: accepted TLS connections still in their TLS handshake, oldest first (see _TlsGate)
+        self._tls_pending: dict[_TlsGate, None] = {}
 
     def _begin(self, loop: asyncio.AbstractEventLoop, accept: Callable[[], _AsyncioStream],
                ssl: _ssl.SSLContext | None) -> None:
@@ -216,7 +226,19 @@ class _AsyncioListener(Listener):
         if self.closed:  # closed before the loop ran: never serve
             self._sock.close()
             return
-        server = await loop.create_server(accept, sock=self._sock, ssl=ssl)
+        if ssl is None:
+            server = await loop.create_server(accept, sock=self._sock)
+        elif type(loop).__module__.startswith("uvloop"):
+            # uvloop starts reading a new connection after connection_made whatever the
+            # protocol asked, so the gate would lose the client's hello: bounded in time only
+            server = await loop.create_server(accept, sock=self._sock, ssl=ssl,
+                                              ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
+        else:
+            # not create_server(ssl=...): asyncio would hold each accepted socket through its
+            # TLS handshake (60 s, a 256 KiB buffer each) where nothing here can see or bound
+            # it; the gate counts them, and the oldest goes when there are too many
+            pending = self._tls_pending
+            server = await loop.create_server(lambda: _TlsGate(self, loop, accept, ssl, pending), sock=self._sock)
         if self.closed:
             server.close()
         else:
@@ -226,6 +248,8 @@ class _AsyncioListener(Listener):
         if self.closed:
             return
         self.closed = True
+        for gate in list(self._tls_pending):  # not streams yet: nobody has them
+            gate._drop()
         if self._server is not None:
             self._server.close()  # the listening socket only: accepted streams live on
         elif self._task is None:
@@ -236,6 +260,67 @@ class _AsyncioListener(Listener):
 
     def __repr__(self) -> str:
         return f"<AsyncioListener {self.address[0]}:{self.address[1]}{' closed' if self.closed else ''}>"
+
+
+class _TlsGate(asyncio.Protocol):
+    """An accepted TCP connection of a TLS listener until its TLS handshake is done: then
+    its stream (``accept()``) is made on the TLS transport, as a plain listener's is.  At
+    most ``MAX_TLS_HANDSHAKES`` are in their handshake at once, each for at most
+    ``TLS_HANDSHAKE_TIMEOUT`` seconds: one more aborts the oldest (so a flood of sockets
+    that never say hello holds a bounded number of buffers, and a real peer's handshake,
+    one round trip, still gets through)."""
+
+    def __init__(self, listener: _AsyncioListener, loop: asyncio.AbstractEventLoop,
+                 accept: Callable[[], _AsyncioStream], ssl: _ssl.SSLContext, pending: dict[_TlsGate, None]) -> None:
+        self._listener = listener
+        self._loop = loop
+        self._accept = accept
+        self._ssl = ssl
+        self._pending = pending
+        self._t: asyncio.Transport | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._t = transport = cast(asyncio.Transport, transport)
+        transport.pause_reading()  # the client's hello waits for the TLS protocol start_tls puts in
+        pending = self._pending
+        pending[self] = None
+        if len(pending) > MAX_TLS_HANDSHAKES:
+            oldest = next(iter(pending))
+            oldest._drop()
+        if self._t is not None:
+            self._task = self._loop.create_task(self._upgrade(transport))
+
+    def _drop(self) -> None:
+        self._pending.pop(self, None)
+        t, self._t = self._t, None
+        if t is not None:
+            t.abort()
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _upgrade(self, raw: asyncio.Transport) -> None:
+        stream = self._accept()
+        try:
+            tls = await self._loop.start_tls(raw, stream, self._ssl, server_side=True,
+                                             ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
+        except asyncio.CancelledError:  # dropped for a newer one, or the loop closing
+            raw.abort()
+            raise
+        except Exception:  # a failed or abandoned handshake (a timeout): that socket only
+            raw.abort()
+            return
+        finally:
+            self._pending.pop(self, None)
+            self._t = None
+        if tls is None:  # pragma: no cover - start_tls returns None only for a closing transport
+            raw.abort()
+            return
+        stream.connection_made(tls)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._pending.pop(self, None)
+        self._t = None
 
 
 class _AsyncioStream(asyncio.BufferedProtocol, Stream):
@@ -280,7 +365,7 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
             self._closing = True
             self._reset()
             return
-        self._view = memoryview(bytearray(self._receive_size))
+        self._view = memoryview(bytearray(min(self._receive_size, _FIRST_RECEIVE)))
         try:
             self._protocol = protocol = self._factory()
             protocol.connection_made(self)
@@ -289,26 +374,41 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
             raise  # asyncio logs it through the loop's exception handler
         if not self._reading:  # paused in connection_made: make sure it holds on uvloop too
             self._loop.call_soon(self._repause)
+        elif self._held:  # read before connection_made (a TLS stream): delivered first, from the loop
+            self._loop.call_soon(self._release_held)
 
     def _repause(self) -> None:
         if not self._reading and not self._lost and self._t is not None:
             self._t.pause_reading()
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        assert self._view is not None
-        return self._view
+        view = self._view
+        if view is None:  # read before connection_made: an accepted TLS stream (see _TlsGate)
+            view = self._view = memoryview(bytearray(min(self._receive_size, _FIRST_RECEIVE)))
+        return view
 
     def buffer_updated(self, nbytes: int) -> None:
         protocol = self._protocol
-        if protocol is not None and self._view is not None and not self._closing:
+        view = self._view
+        if protocol is None and view is not None and not self._closing:
+            # TLS bytes the peer sent right after its handshake, before start_tls returned
+            # and connection_made could run: kept for it, in order
+            self._held.append(bytes(view[:nbytes]))
+            return
+        if protocol is not None and view is not None and not self._closing:
             if self._reading:
                 try:
-                    protocol.data_received(self._view[:nbytes])
+                    protocol.data_received(view[:nbytes])
                 except Exception as exc:  # free when nothing is raised (3.11's zero-cost try)
                     self._failed(exc, "data_received")
                     raise
             else:
-                self._held.append(bytes(self._view[:nbytes]))
+                self._held.append(bytes(view[:nbytes]))
+            size = len(view)
+            if nbytes == size and size < self._receive_size and self._view is view:
+                # a full read: more is coming than the buffer holds (the view handed to
+                # data_received is valid only during the call, so it may be replaced now)
+                self._view = memoryview(bytearray(min(2 * size, self._receive_size)))
 
     def eof_received(self) -> bool:
         return False  # the peer's FIN closes this end too: connection_lost(None)

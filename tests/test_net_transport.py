@@ -228,3 +228,22 @@ def test_a_callback_that_raises_drops_only_its_connection_and_is_logged(h, where
     other._on_done(lambda _f: h.poke())
     h.run_until(other.done, "another connect")
     assert other.result().peer == listener.address  # the listener keeps serving
+
+
+def test_a_stream_receives_into_a_small_buffer_that_grows_with_what_it_carries(h):
+    """A stream starts reading into 8 KiB (a stream that never speaks, a flood of them,
+    costs little) and a read that fills the buffer doubles it, up to receive_buffer: a
+    bulk transfer arrives whole, read in pieces up to that size."""
+    accepted: list[Recorder] = []
+    listener = h.server.listen("127.0.0.1", 0, lambda: accepted.append(Recorder(h)) or accepted[-1])
+    made: list[Recorder] = []
+    fut = h.client.connect("127.0.0.1", listener.address[1], lambda: made.append(Recorder(h)) or made[-1])
+    fut._on_done(lambda _f: h.poke())
+    h.run_until(lambda: fut.done() and accepted, "the connect")
+    receiving = accepted[0].stream
+    assert len(receiving._view) == 8 * 1024
+    payload = bytes(range(256)) * 8192  # 2 MiB
+    made[0].do("write", payload)
+    h.run_until(lambda: len(accepted[0].data) >= len(payload), "the transfer")
+    assert bytes(accepted[0].data) == payload
+    assert len(receiving._view) == h.server.receive_buffer == 256 * 1024

@@ -273,8 +273,8 @@ def test_a_dialer_meeting_garbage_fails_that_dial_and_serves_on(cluster):
 
 def test_a_peer_cannot_speak_for_another_node(cluster):
     """A connected peer sends a Terminate frame and an event about targets of *another*
-    node: they are dropped (logged), the local watchers and subscribers of those targets
-    hear nothing, and what the other node itself says still arrives."""
+    node: each closes that peer's link (logged), the local watchers and subscribers of
+    those targets hear nothing, and what the other node itself says still arrives."""
     f = Fixture(cluster)
     a, b = f.a, f.b
     journal: list = []
@@ -302,12 +302,13 @@ def test_a_peer_cannot_speak_for_another_node(cluster):
     b.call(listener, ("monitor", target))
     b.call(listener, ("monitor", Event("news", a.name)))
     f.cluster.run_until(lambda: target in a._pubsub._monitors and Event("news", a.name) in a._pubsub._monitors)
-    impostor = f.handshake()
-    assert impostor.stream is not None
-    impostor.stream.write(enp.encode(enp.TerminatePID(target, ValueError("forged"))))
-    impostor.stream.write(enp.encode(enp.SendEvent(producer, Event("news", a.name), 1, "forged", 0)))
-    f.cluster.run_until(lambda: f.logged("about", "not its own") >= 2)
-    f.round_trip()
+    for forged in (enp.TerminatePID(target, ValueError("forged")),
+                   enp.SendEvent(producer, Event("news", a.name), 1, "forged", 0)):
+        impostor = f.handshake()
+        assert impostor.stream is not None
+        before = f.logged("closed", "about", "speaks only of its own")
+        impostor.stream.write(enp.encode(forged))
+        f.closed_and_logged(impostor, "closed", "about", "speaks only of its own", before=before)
     assert journal == []
     a.send(producer, "real")
     f.cluster.run_until(lambda: journal)

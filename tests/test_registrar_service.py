@@ -37,6 +37,7 @@ from ergo.gen.errors import (
 )
 from ergo.gen.options import AcceptorOptions
 from ergo.network import EsrdRegistrar, Registrar, Route
+from ergo.network.registrar import CONN_LINES, MAX_RESOLVE_REPLY, MAX_UNREGISTERED
 from ergo.scheduler import Future
 from ergo.transport import DatagramProtocol, StreamProtocol
 from ergo.wire.registrar import (
@@ -295,10 +296,21 @@ def test_the_server_keeps_a_name_exactly_while_its_connection_lives(s, host1):
     s.run_until(lambda: "c@host1" not in r1.info()["registered"], timeout=10)
 
 
-def test_register_refuses_more_routes_than_one_resolve_reply_can_carry(s):
-    many = tuple(Route("h" * 85, 1000 + i) for i in range(697))  # Register fits, ResolveReply would not
-    with pytest.raises(TooLarge):
-        make(s, "host1").register("a@host1", many)
+def test_register_refuses_routes_whose_resolve_reply_would_exceed_its_bound(s, host1):
+    """A Resolve is a UDP datagram of a few bytes from any (forgeable) source: the reply
+    must not be a whole datagram (a 6500-fold amplifier), so the routes a node registers
+    must fit MAX_RESOLVE_REPLY bytes, at the register call and at the server alike."""
+    r1, _ = host1
+    fits = tuple(Route("host1", 1000 + i) for i in range(40))
+    assert len(encode(ResolveReply(fits))) <= MAX_RESOLVE_REPLY
+    many = tuple(Route("host1", 1000 + i) for i in range(120))
+    with pytest.raises(TooLarge, match="MAX_RESOLVE_REPLY"):
+        make(s, "host1").register("c@host1", many)
+    raw = raw_connect(s, "host1", "host1")
+    raw.stream.write(encode(Register("c@host1", many)))
+    s.run_until(lambda: raw.messages, timeout=10)
+    assert isinstance(raw.messages[0], RegisterReply) and isinstance(raw.messages[0].error, TooLarge)
+    assert outcome(s, make(s, "host1").register("c@host1", fits)) is None
 
 
 def test_the_server_refuses_another_hosts_name_and_a_second_name_on_one_connection(s, host1):
@@ -503,6 +515,37 @@ def test_a_connection_that_never_registers_is_closed(s, host1):
     assert r1._log.has("warning", "no Register within")  # type: ignore[attr-defined]
 
 
+def test_connections_waiting_to_register_are_bounded_and_the_oldest_goes(s, host1):
+    """Connections that say nothing (or half a message) are kept at most MAX_UNREGISTERED
+    at once: each one more closes the oldest (logged), before its attempt timeout, and a
+    real node still registers meanwhile, as do the registered ones stay."""
+    r1, _ = host1
+    silent = [raw_connect(s, "host2", "host1") for _ in range(MAX_UNREGISTERED + 5)]
+    s.run_until(lambda: sum(r.lost != "open" for r in silent) == 5, timeout=1)
+    assert [r.lost != "open" for r in silent] == [True] * 5 + [False] * MAX_UNREGISTERED
+    assert r1._log.has("warning", f"{MAX_UNREGISTERED} connections wait to register")  # type: ignore[attr-defined]
+    assert outcome(s, make(s, "host1").register("c@host1", routes("host1")), timeout=1) is None
+    assert sum(r.lost != "open" for r in silent) == 6
+    assert r1.info()["registered"] == ["a@host1", "b@host1", "c@host1"]
+
+
+def test_a_server_holds_at_most_max_registered_names(s, host1, monkeypatch):
+    """Each registered name keeps its connection open as long as it likes: a server holds
+    at most MAX_REGISTERED names and refuses more with TooLarge (closing that connection),
+    so that registrations cannot take every socket its node may open."""
+    import ergo.network.registrar as registrar
+
+    monkeypatch.setattr(registrar, "MAX_REGISTERED", 4)
+    r1, _ = host1
+    raws = [raw_connect(s, "host1", "host1") for _ in range(3)]
+    for i, raw in enumerate(raws):
+        raw.stream.write(encode(Register(f"x{i}@host1", routes("host1"))))
+    s.run_until(lambda: all(raw.messages for raw in raws), timeout=10)
+    assert [type(raw.messages[0].error).__name__ for raw in raws] == ["NoneType", "NoneType", "TooLarge"]
+    s.run_until(lambda: raws[2].lost != "open", timeout=10)
+    assert r1.info()["registered"] == ["a@host1", "b@host1", "x0@host1", "x1@host1"]
+
+
 class FakeServer(StreamProtocol):
     """Holds the registration port and answers every connection's first bytes with ``answer``."""
 
@@ -554,6 +597,28 @@ def test_malformed_datagrams_are_dropped_and_resolving_goes_on(s, host1):
     s.run_for(1)
     assert [decode_datagram(d) for d, _ in listener.got] == [ResolveReply(routes("host1", 1001))]
     assert r1.info()["malformed"] == len(bad)
+    assert outcome(s, make(s, "host2").resolve("b@host1")) == routes("host1", 1002)
+
+
+def test_a_flood_of_bad_datagrams_is_logged_once_a_second(s, host1):
+    """A datagram costs its sender nothing and its source may be forged: 1000 bad ones
+    are all counted, logged in one line, and the next line a second later says how many
+    were dropped meanwhile; resolving goes on."""
+    r1, _ = host1
+    ep = s.host("host2").transport.datagram("host2", 0, Datagrams())
+
+    def dropped() -> list[str]:
+        return [text for level, text in r1._log.lines if "registrar: dropped" in text]  # type: ignore[attr-defined]
+
+    for _ in range(1000):
+        ep.sendto(b"\xff" * 40, ("host1", DEFAULT_PORT))
+    s.run_for(0.5)
+    assert r1.info()["malformed"] == 1000
+    assert len(dropped()) == 1
+    s.run_for(1)
+    ep.sendto(b"\xff", ("host1", DEFAULT_PORT))
+    s.run_until(lambda: len(dropped()) == 2, timeout=10)
+    assert "(999 more dropped since the last line)" in dropped()[1]
     assert outcome(s, make(s, "host2").resolve("b@host1")) == routes("host1", 1002)
 
 
@@ -836,3 +901,27 @@ def test_the_server_still_refuses_a_name_of_another_host_from_another_address(s,
     raw.stream.write(encode(Register("x@host3", routes("host3"))))
     s.run_until(lambda: raw.lost != "open", timeout=10)
     assert len(raw.messages) == 1 and isinstance(raw.messages[0].error, Incorrect)
+
+
+def test_lines_about_registration_connections_are_logged_at_most_a_hundred_a_second(s, host1):
+    """Registering is not authenticated: anyone who reaches the port makes a line per
+    connection (here one Register/Unregister pair after another on one connection, two
+    lines each).  The first CONN_LINES of a second are logged, the rest in one line when
+    the second is over; the names are served all the same."""
+    r1, _ = host1
+    raw = raw_connect(s, "host1", "host1")
+    pairs = CONN_LINES
+    raw.stream.write(b"".join(encode(Register("x@host1", routes("host1"))) + encode(Unregister("x@host1"))
+                              for _ in range(pairs)))
+    s.run_until(lambda: len(raw.messages) == 2 * pairs, timeout=10)
+    assert all(m.error is None for m in raw.messages)
+
+    def about(text: str) -> int:
+        return sum(1 for _, line in r1._log.lines if text in line)  # type: ignore[attr-defined]
+
+    # b@host1's registration (the fixture's) made one line of that second too
+    logged = about("registered b@host1 from") + about("registered x@host1 from") + about("x@host1 is no longer")
+    assert logged == CONN_LINES
+    more = 2 * pairs + 1 - CONN_LINES
+    s.run_until(lambda: about(f"{more} more lines about registration connections") == 1, timeout=10)
+    assert outcome(s, make(s, "host1").register("c@host1", routes("host1"))) is None

@@ -316,6 +316,9 @@ class Connection:
         #: it came up after a PID of a later run of the peer took the last one down, and the
         #: peer turned out not to have that run (Network._check_creation)
         self.claim_disproved = False
+        #: when a value from the peer that could not be decoded was last logged, and how many since
+        self.undecodable_logged: float | None = None
+        self.undecodable_unlogged = 0
 
     # what Node._fail_calls asks of a target
     def _describe(self) -> str:
@@ -346,7 +349,10 @@ class Connection:
             self.frames_out += 1
         elif self.state is DIALING:
             # encoded now so that a value that cannot travel fails the sender here, at once
-            frame = self.network.encode(msg, 0, compression)
+            # (above the peer's limit too once it is known: an accepted link's first frames
+            # are answered before the connection is up)
+            limit = self.peer.max_message_size if self.peer is not None else 0
+            frame = self.network.encode(msg, limit, compression)
             if self.queued_bytes + len(frame) > MAX_QUEUED:
                 raise TooLarge(f"{self.queued_bytes} bytes already wait for the connection to {_text(self.name)}")
             self.queue.append((msg, order, compression))

@@ -48,6 +48,8 @@ from ..scheduler import Future
 from ..transport import Transport
 from ..wire import edf, handshake
 from ..wire import enp as _enp
+from ..wire._brief import brief_error
+from ..wire.edf import RemoteError
 from ..wire.registrar import Route
 from .connection import DIALING, DOWN, UP, Connection, Link
 from .registrar import EsrdRegistrar
@@ -61,6 +63,11 @@ __all__ = ["Network", "NetworkRoute", "RemoteConsumer", "RemoteNode"]
 #: the ENP module, its frame classes untyped: ``enp._frame`` makes them at import time, in a
 #: way mypy cannot follow (it would see no fields to construct them with)
 enp: Any = _enp
+
+#: accepted streams whose handshake is in progress that a node keeps; one more drops the oldest
+MAX_HANDSHAKES = 128
+#: refused connections logged one by one each second at most; the others are counted
+REFUSALS_LOGGED = 100
 
 _PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority.MAX: 2}
 _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
@@ -125,7 +132,9 @@ class RemoteConsumer:
         # (Erlang's order of signals between two processes); order 0 took the pool's first link
         source = item[1]
         order = enp.order_key(source) if type(source) is PID and source.node == self.network._node._name else 0
-        self.network.send_frame(self.conn, frame(target, reason), order)
+        # never raises: this runs in the middle of telling every watcher of the target, local
+        # ones included, of its end (a reason too large for the peer once stopped it there)
+        self.network.send_notice(self.conn, lambda why: frame(target, why), reason, order)
 
     def _push(self, queue: int, item: tuple[Any, ...]) -> None:
         m: MessageEvent = item[3]
@@ -250,6 +259,12 @@ class Network:
         #: links whose handshake has not ended yet, in the order they began (a dict, not a
         #: set: a node's stop aborts them in this order, the same in every run of a seed)
         self._handshaking: dict[Link, None] = {}
+        #: the accepted ones among them, oldest first: at most MAX_HANDSHAKES (see handshake_started)
+        self._accepted_handshakes: dict[Link, None] = {}
+        #: refused accepted connections: since when counted, how many logged, how many not (_log_refusal)
+        self._refusals_since = -1.0
+        self._refusals_logged = 0
+        self._refusals_unlogged = 0
         #: calls from remote callers being handled here: ref -> the local target owing the answer
         self.remote_calls: dict[Ref, Runner] = {}
         #: (sender PID, peer name, its process, connection, link) of the last plain send to a PID (see send)
@@ -330,6 +345,7 @@ class Network:
             listener.close()
         self._listeners = []
         handshaking, self._handshaking = self._handshaking, {}
+        self._accepted_handshakes = {}
         for link in handshaking:  # not connections yet: nothing depends on them
             if link.stream is not None:
                 link.stream.abort()
@@ -505,16 +521,36 @@ class Network:
 
     def handshake_started(self, link: Link) -> None:
         self._handshaking[link] = None
-        if not link.dialer:  # a dial is bounded by its own timer; an accepted stream by this one
-            self.scheduler.call_later(self.options.connect_timeout, self._handshake_timeout, link, link.hs)
+        # Every link's handshake is bounded, a dialed one's too: a dial's own timer fails the
+        # connection but never closed its stream, and a join has no such timer; a peer (or
+        # any port a route names) that accepts and then says nothing kept each for ever,
+        # one more at every dial
+        self.scheduler.call_later(self.options.connect_timeout, self._handshake_timeout, link, link.hs)
+        if not link.dialer:
+            accepted = self._accepted_handshakes
+            accepted[link] = None
+            if len(accepted) > MAX_HANDSHAKES:
+                # Anyone who can reach the port can open streams that never finish a
+                # handshake, each held until the connect timeout: at most MAX_HANDSHAKES
+                # are, and a new one drops the oldest (as a full backlog would, but the
+                # flood has to outpace a real peer's round trip, not just fill the backlog)
+                oldest = next(iter(accepted))
+                self._end_handshake(oldest, f"{MAX_HANDSHAKES} handshakes in progress: the oldest is dropped")
 
     def _handshake_timeout(self, link: Link, hs: Any) -> None:
-        """An accepted stream still handshaking after the connect timeout (a peer that sent
-        half a HELLO, or nothing): refused and closed, so it cannot hold the stream for ever."""
-        if link.hs is not hs or hs is None or link.lost or hs.done:
+        """A stream still handshaking after the connect timeout (a peer that sent half a
+        message, or nothing): refused and closed, so it cannot hold the stream for ever."""
+        if link.hs is hs:
+            self._end_handshake(link, f"no complete handshake within {self.options.connect_timeout} s "
+                                      "(NetworkOptions.connect_timeout)")
+
+    def _end_handshake(self, link: Link, why: str) -> None:
+        """Refuse and close a stream whose handshake has not ended, saying ``why``."""
+        hs = link.hs
+        self._accepted_handshakes.pop(link, None)
+        if hs is None or link.lost or hs.done:
             return
-        events = hs.abort(handshake.HandshakeTruncated(
-            f"no complete handshake within {self.options.connect_timeout} s (NetworkOptions.connect_timeout)"))
+        events = hs.abort(handshake.HandshakeTruncated(why))
         link._write_handshake()  # the REFUSE saying why
         link.hs = None
         self.handshake_refused(link, hs, events[0] if events else None)
@@ -562,6 +598,7 @@ class Network:
 
     def handshake_accepted(self, link: Link, hs: Any, accepted: handshake.Accepted) -> None:
         self._handshaking.pop(link, None)
+        self._accepted_handshakes.pop(link, None)
         if self._stopped:
             link.close()
             return
@@ -585,6 +622,13 @@ class Network:
             if accepted.join:
                 conn = self._connections.get(name)
                 if conn is None or conn.connection_id != accepted.connection_id:
+                    link.close()
+                    return
+                if len(conn.links) >= conn.pool_size:
+                    # the dialer opens pool_size - 1 joins, once: more is a peer making this
+                    # node keep (and heartbeat) links without bound
+                    self.log.warning("network: refused a link from %s: its connection has all its %d links",
+                                     _text(name), conn.pool_size)
                     link.close()
                     return
                 conn.add_link(link)
@@ -632,8 +676,32 @@ class Network:
             for _ in range(conn.pool_size - 1):
                 self._join(conn)
 
+    def _log_refusal(self, peer: Any, reason: BaseException) -> None:
+        """Log a refused accepted connection: at most REFUSALS_LOGGED lines a second, the
+        others counted and told in one line when the second is over (anyone who reaches
+        the port makes one refusal per connection, and could fill the log at the rate it
+        can connect)."""
+        now = self.scheduler.now()
+        if not self._refusals_unlogged and now - self._refusals_since >= 1.0:
+            self._refusals_since, self._refusals_logged = now, 0
+        if self._refusals_logged < REFUSALS_LOGGED:
+            self._refusals_logged += 1
+            self.log.warning("network: refused a connection from %s: %s", peer, reason)
+            return
+        if not self._refusals_unlogged:
+            self.scheduler.call_later(max(0.0, self._refusals_since + 1.0 - now), self._refusals_told)
+        self._refusals_unlogged += 1
+
+    def _refusals_told(self) -> None:
+        count, self._refusals_unlogged = self._refusals_unlogged, 0
+        self._refusals_since, self._refusals_logged = self.scheduler.now(), 0
+        if count and not self._stopped:
+            self.log.warning("network: %d more connections were refused (more than %d a second are not logged one "
+                             "by one)", count, REFUSALS_LOGGED)
+
     def handshake_refused(self, link: Link, hs: Any, refused: handshake.Refused | None) -> None:
         self._handshaking.pop(link, None)
+        self._accepted_handshakes.pop(link, None)
         reason = refused.reason if refused is not None else handshake.HandshakeTruncated()
         link.close_stream()
         if self._stopped:
@@ -642,7 +710,7 @@ class Network:
             peer = getattr(hs, "peer_name", None) or (
                 "%s:%s" % link.stream.peer if link.stream is not None else "?")  # host:port, as the other lines
             if not isinstance(reason, handshake.SimultaneousConnect):
-                self.log.warning("network: refused a connection from %s: %s", peer, reason)
+                self._log_refusal(peer, reason)
             waiting = self._pending.get(hs.peer_name) if link.introduced else None
             if waiting is not None and waiting.accepting is link:
                 # what waited for this handshake (sends, watches, calls) is told it failed
@@ -770,6 +838,38 @@ class Network:
 
     def send_frame(self, conn: Connection, msg: Any, order: int) -> None:
         conn.send(msg, order)
+
+    def send_notice(self, conn: Connection, make: Callable[[BaseException], Any], reason: BaseException,
+                    order: int) -> None:
+        """Send ``make(reason)``, a frame the peer's bookkeeping waits for (a Terminate for its
+        watchers, the error of a call it made), without raising: it is sent from code that
+        must carry on (a process's end telling its other watchers, a handler's answer).  A
+        reason that cannot travel (above the peer's max message size, which a peer may set
+        as low as it likes) is sent cut short, as ``RemoteError(its class name, the start
+        of its text)``; if even that cannot, the peer cannot be told, and its connection
+        goes down (logged), so that its side learns ``NoConnection`` instead of nothing."""
+        try:
+            conn.send(make(reason), order)
+            return
+        except ErgoError as e:
+            error: ErgoError = e
+        cut = RemoteError(type(reason).__name__, f"{brief_error(reason, 200)} (cut short: {brief_error(error)})")
+        try:
+            conn.send(make(cut), order)
+            self.log.warning("network: a reason sent to %s was cut short: %s", _text(conn.name), brief_error(error))
+            return
+        except ErgoError as e:
+            error = e
+        self._cannot_carry(conn, error)
+
+    def _cannot_carry(self, conn: Connection, error: ErgoError) -> None:
+        """The peer's limit cannot take a frame its side waits for: its connection goes down."""
+        if conn.state is UP:
+            self.log.error("network: the connection to %s cannot carry what it must: %s", _text(conn.name),
+                           brief_error(error))
+            why = NoConnection(f"the connection to {_text(conn.name)} cannot carry what it must: {error}")
+            # not now: the caller may be in the middle of pub/sub's tables, which the loss changes
+            self.scheduler.call_soon(self.connection_down, conn, why)
 
     def _check_creation(self, conn: Connection, to: Any) -> Connection:
         """The connection to use for ``to``: ``conn``, or a new one if ``to`` belongs to a
@@ -899,13 +999,13 @@ class Network:
             return  # the caller's node is gone: so is the caller
         p = self._sender(sender)
         compression = p._compression if p is not None and p._compression.enable else None
-        if error is not None:
-            conn.send(enp.ResponseError(sender, to, ref, error), enp.order_key(sender))
-        else:
+        if error is None:
             try:
                 conn.send(enp.Response(sender, to, ref, value), enp.order_key(sender), compression)
+                return
             except ErgoError as e:  # a reply that cannot travel (too large, unencodable): the caller is told
-                conn.send(enp.ResponseError(sender, to, ref, e), enp.order_key(sender))
+                error = e
+        self.send_notice(conn, lambda why: enp.ResponseError(sender, to, ref, why), error, enp.order_key(sender))
 
     def exit(self, from_: PID, to: PID, reason: BaseException) -> None:
         conn = self._check_creation(self.connection(to.node), to)
@@ -1059,7 +1159,9 @@ class Network:
                     if to is last:
                         push((MSG, frame.from_, None, frame.message))
                         continue
-                    if to.creation == creation or to.node != node._name:
+                    # (every ``to`` is on this node: the link's codec refuses a frame to
+                    # another, so a peer cannot have this node pass its messages on)
+                    if to.creation == creation:
                         route(frame.from_, to, frame.message, _NORMAL)
                         p = processes.get(to.id)
                         if p is not None and p._pid.creation == creation and to.node == node._name:
@@ -1108,7 +1210,7 @@ class Network:
                 if to is last:
                     push((MSG, from_, None, message))
                     continue
-                if to.creation == creation or to.node != name:
+                if to.creation == creation:
                     route(from_, to, message, _NORMAL)
                     p = processes.get(to.id)
                     if p is not None and p._pid.creation == creation and to.node == name:
@@ -1200,15 +1302,28 @@ class Network:
             return
         self.remote_calls[f.ref] = target
 
+    def _asked(self, conn: Connection, ref: Ref, to: PID) -> bool:
+        """Whether a reply from ``conn``'s peer to ``to`` for ``ref`` answers a call ``to``
+        made to that peer, which owes it (it is then no longer owed).  Only the node a call
+        went to answers it: refs are a counter, and a reply taken by its ref alone (as
+        Ergo's) let any connected node answer this node's local calls and the calls it
+        made to others.  A late reply (its call timed out) is dropped as well."""
+        calls = conn._calls_in
+        caller = calls.get(ref) if calls else None
+        if caller is None or (caller is not to and caller != to):
+            self.log.debug("network: a reply from %s to %s for a call not made to it (or timed out): dropped",
+                           _text(conn.name), to)
+            return False
+        del calls[ref]  # type: ignore[union-attr]
+        return True
+
     def _on_response(self, conn: Connection, f: Any) -> None:
-        if conn._calls_in:
-            conn._calls_in.pop(f.ref, None)
-        self._node._route_response(f.to, f.ref, f.message, None)
+        if self._asked(conn, f.ref, f.to):
+            self._node._route_response(f.to, f.ref, f.message, None)
 
     def _on_response_error(self, conn: Connection, f: Any) -> None:
-        if conn._calls_in:
-            conn._calls_in.pop(f.ref, None)
-        self._node._route_response(f.to, f.ref, None, f.error)
+        if self._asked(conn, f.ref, f.to):
+            self._node._route_response(f.to, f.ref, None, f.error)
 
     def _on_exit(self, conn: Connection, f: Any) -> None:
         self._node._route_exit(f.from_, f.to, f.reason)
@@ -1241,7 +1356,27 @@ class Network:
         # an event's answer (its buffer) takes the producer's link, ahead of the events it
         # sends from now on; on the pool's first link they could overtake it
         entry = pubsub._events.get(target) if type(target) is Event else None
-        conn.send(enp.Result(f.from_, f.ref, error, result), enp.order_key(entry.producer) if entry else 0)
+        order = enp.order_key(entry.producer) if entry else 0
+        try:
+            conn.send(enp.Result(f.from_, f.ref, error, result), order)
+            return
+        except ErgoError as e:
+            failure: ErgoError = e
+        # The answer does not fit the peer's limit: an event's buffer (as many last messages
+        # as its producer keeps) may well not.  The peer is subscribed now, and its node
+        # waits for this answer: the newest half of the buffer is sent, and so on, down to
+        # none; an answer that cannot travel at all takes the connection down.
+        events = result[1] if result is not None else []
+        while events:
+            events = events[len(events) // 2:] if len(events) > 1 else []
+            try:
+                conn.send(enp.Result(f.from_, f.ref, None, [result[0], events]), order)
+                self.log.warning("network: the buffer of %s sent to %s was cut to its last %d messages: %s",
+                                 target, _text(conn.name), len(events), brief_error(failure))
+                return
+            except ErgoError as e:
+                failure = e
+        self._cannot_carry(conn, failure)
 
     def _on_unwatch(self, conn: Connection, f: Any) -> None:
         pubsub = self._node._pubsub
@@ -1266,24 +1401,14 @@ class Network:
         if fn is not None:
             fn(f.error, getattr(f, "result", None))
 
-    def _not_its_own(self, conn: Connection, what: str, target: Any) -> bool:
-        """Whether ``target`` (of a Terminate or an event) belongs to another node than the
-        peer that sent it: only a target's own node speaks of its end or its events."""
-        if target.node == conn.name:
-            return False
-        self.log.warning("network: %s sent %s about %s, not its own: dropped", _text(conn.name), what, target)
-        return True
-
     def _on_terminate(self, conn: Connection, f: Any) -> None:
+        # (the target is the peer's: the link's codec refuses a Terminate or an event of
+        # another node's target, as every frame that speaks for another node)
         target = f.target
-        if self._not_its_own(conn, type(f).__name__, target):
-            return
         source = target if type(target) is PID else PID(conn.name, 1, conn.creation)
         self._node._pubsub.fire(target, f.reason, source)
 
     def _on_event(self, conn: Connection, f: Any) -> None:
-        if self._not_its_own(conn, "an event", f.event):
-            return
         self._node._pubsub.remote_event(f.from_, MessageEvent(f.event, f.timestamp, f.message),
                                        _PRIORITY_OF.get(f.priority, MessagePriority.NORMAL))
 
@@ -1332,17 +1457,25 @@ class Network:
 
     def _on_undecodable(self, conn: Connection, f: Any) -> None:
         msg = f.message
-        self.log.warning("network: a %s from %s could not be decoded and was dropped: %s",
-                         type(msg).__name__, conn.name, f.error)
+        # one line per second per peer at most: a batch frame can hold one undecodable value
+        # every few bytes, and a line for each let a peer write 50000 lines per MiB it sent
+        now = self.scheduler.now()
+        if conn.undecodable_logged is None or now - conn.undecodable_logged >= 1.0:
+            more = f" ({conn.undecodable_unlogged} more dropped since the last line)" \
+                if conn.undecodable_unlogged else ""
+            self.log.warning("network: a %s from %s could not be decoded and was dropped: %s%s",
+                             type(msg).__name__, conn.name, f.error, more)
+            conn.undecodable_logged, conn.undecodable_unlogged = now, 0
+        else:
+            conn.undecodable_unlogged += 1
         ref = getattr(msg, "ref", None)
         if type(msg) in (enp.RequestPID, enp.RequestProcessID, enp.RequestAlias) and ref is not None:
             why = Malformed(f"{_text(self._node._name)} could not decode the request: {f.error}")
             conn.send(enp.ResponseError(self._node._core_pid, msg.from_, ref, why), 0)
         elif type(msg) in (enp.Response, enp.ResponseError) and ref is not None:
-            if conn._calls_in:
-                conn._calls_in.pop(ref, None)
-            self._node._route_response(msg.to, ref, None,
-                                      Malformed(f"the reply from {_text(conn.name)} could not be decoded: {f.error}"))
+            if self._asked(conn, ref, msg.to):
+                why = Malformed(f"the reply from {_text(conn.name)} could not be decoded: {f.error}")
+                self._node._route_response(msg.to, ref, None, why)
         elif getattr(msg, "important", False) and ref is not None:
             conn.send(enp.Ack(self._node._core_pid, msg.from_, ref, Malformed(str(f.error))), 0)
 

@@ -54,7 +54,6 @@ from ..gen.errors import (
 )
 from ..scheduler import Future, Scheduler, TimerHandle, check_delay
 from ..transport import (
-    MAX_DATAGRAM,
     Address,
     DatagramEndpoint,
     DatagramProtocol,
@@ -87,6 +86,10 @@ __all__ = [
     "DEFAULT_RESOLVE_TRIES",
     "DEFAULT_RETRY",
     "EsrdRegistrar",
+    "CONN_LINES",
+    "MAX_REGISTERED",
+    "MAX_RESOLVE_REPLY",
+    "MAX_UNREGISTERED",
     "Registrar",
     "RegistrarLog",
     "Route",
@@ -102,6 +105,16 @@ DEFAULT_REGISTER_TIMEOUT = 5.0
 #: seconds a ``resolve`` waits for the host's registrar in all, and how many datagrams it sends meanwhile
 DEFAULT_RESOLVE_TIMEOUT = 3.0
 DEFAULT_RESOLVE_TRIES = 3
+#: accepted registration connections that have not registered yet that a server keeps; one more closes the oldest
+MAX_UNREGISTERED = 64
+#: lines about the server's registration connections logged one by one each second at most
+CONN_LINES = 100
+#: names a serving registrar holds at most (a host runs a few nodes, not thousands)
+MAX_REGISTERED = 1024
+#: the largest ResolveReply a registration may need (bytes): the routes of one node, a few
+#: acceptors; a reply to a UDP question anyone can ask with a forged source is an
+#: amplifier, and a reply of a whole datagram (64 KiB for a 10-byte Resolve) a 6500-fold one
+MAX_RESOLVE_REPLY = 1024
 
 
 class RegistrarLog(Protocol):
@@ -196,8 +209,9 @@ def _check_routes(node: str, routes: object) -> tuple[Route, ...]:
     if not isinstance(routes, tuple) or not routes or not all(type(r) is Route for r in routes):
         raise Incorrect(f"{node} registers a non-empty tuple of Route, not {routes!r}"[:200])
     encode(Register(node, routes))  # Incorrect if it cannot be sent
-    if len(encode(ResolveReply(routes))) > MAX_DATAGRAM:
-        raise TooLarge(f"{node} registers {len(routes)} routes: too many to answer a resolve in one datagram")
+    if len(encode(ResolveReply(routes))) > MAX_RESOLVE_REPLY:
+        raise TooLarge(f"{node} registers {len(routes)} routes: their resolve reply would exceed "
+                       f"{MAX_RESOLVE_REPLY} bytes (MAX_RESOLVE_REPLY)")
     return routes
 
 
@@ -273,8 +287,17 @@ class EsrdRegistrar(Registrar):
         #: name -> (routes, owner): owner is a _Registration of ours or a _ServerConn
         self._table: dict[str, tuple[tuple[Route, ...], _Registration | _ServerConn]] = {}
         self._server_conns: dict[_ServerConn, None] = {}
+        #: the accepted connections that have not registered yet, oldest first (see MAX_UNREGISTERED)
+        self._unregistered: dict[_ServerConn, None] = {}
         #: malformed datagrams dropped and registration connections closed for bad bytes, while serving
         self._malformed = 0
+        #: lines about the server's registration connections: since when counted, logged, not (_about_conn)
+        self._conn_since = -1.0
+        self._conn_logged = 0
+        self._conn_unlogged = 0
+        #: when a dropped datagram was last logged, and how many were dropped since
+        self._malformed_logged: float | None = None
+        self._malformed_unlogged = 0
 
     # -- the interface --------------------------------------------------------------------
 
@@ -511,6 +534,7 @@ class EsrdRegistrar(Registrar):
             endpoint.close()
         conns = list(self._server_conns)
         self._server_conns.clear()
+        self._unregistered.clear()
         self._table.clear()
         for conn in conns:
             conn.close()  # a clean close: the nodes behind them fail over
@@ -525,13 +549,20 @@ class EsrdRegistrar(Registrar):
             return Incorrect(f"{msg.node} is not a node of host {self.host}")
         if not msg.routes:
             return Incorrect(f"{msg.node} registers no route")
-        if len(encode(ResolveReply(msg.routes))) > MAX_DATAGRAM:
-            return TooLarge(f"{msg.node} registers too many routes to answer a resolve in one datagram")
+        if len(encode(ResolveReply(msg.routes))) > MAX_RESOLVE_REPLY:
+            # a 10-byte Resolve, from any (spoofable) UDP source, must not fetch 64 KiB
+            return TooLarge(f"{msg.node} registers routes whose resolve reply would exceed "
+                            f"{MAX_RESOLVE_REPLY} bytes")
         if msg.node in self._table:
             return Taken(f"{msg.node} is registered already (registrar on {self._where})")
+        if len(self._table) >= MAX_REGISTERED:
+            # each name holds its connection for as long as it likes: without a bound, anyone
+            # who reaches the port could hold every socket the node may open
+            return TooLarge(f"{len(self._table)} nodes are registered with the registrar on {self._where}: "
+                            "the most it serves (MAX_REGISTERED)")
         self._table[msg.node] = (msg.routes, conn)
         conn.node = msg.node
-        self._log.info("registrar: registered %s from %s:%d", msg.node, *conn.peer)
+        self._about_conn(self._log.info, "registrar: registered %s from %s:%d", msg.node, *conn.peer)
         return None
 
     def _serve_unregister(self, conn: _ServerConn, msg: Unregister) -> ErgoError | None:
@@ -544,8 +575,44 @@ class EsrdRegistrar(Registrar):
         node, conn.node = conn.node, None
         if node is not None and self._table.get(node, (None, None))[1] is conn:
             del self._table[node]
-            self._log.info("registrar: %s is no longer registered (its registration connection closed "
-                           "or it unregistered)", node)
+            self._about_conn(self._log.info, "registrar: %s is no longer registered (its registration connection "
+                             "closed or it unregistered)", node)
+
+    def _about_conn(self, say: Any, fmt: str, *args: Any) -> None:
+        """Log a line about one registration connection the server took (registered, gone,
+        closed for garbage or silence): at most CONN_LINES a second, the rest counted and
+        told in one line once the second is over.  Registering is not authenticated, so
+        anyone who reaches the port makes such lines, one or two per connection or per
+        Register/Unregister pair it sends, and could fill the log at that rate."""
+        now = self._scheduler.now()
+        if not self._conn_unlogged and now - self._conn_since >= 1.0:
+            self._conn_since, self._conn_logged = now, 0
+        if self._conn_logged < CONN_LINES:
+            self._conn_logged += 1
+            say(fmt, *args)
+            return
+        if not self._conn_unlogged:
+            self._scheduler.call_later(max(0.0, self._conn_since + 1.0 - now), self._conn_lines_told)
+        self._conn_unlogged += 1
+
+    def _conn_lines_told(self) -> None:
+        count, self._conn_unlogged = self._conn_unlogged, 0
+        self._conn_since, self._conn_logged = self._scheduler.now(), 0
+        if count:
+            self._log.warning("registrar: %d more lines about registration connections were not logged (more than "
+                              "%d a second)", count, CONN_LINES)
+
+    def _dropped_datagram(self, what: str) -> None:
+        """Count a bad datagram; log one line a second at most (a datagram costs its sender
+        nothing, and its source may be forged: a line for each let anyone fill the log)."""
+        self._malformed += 1
+        now = self._scheduler.now()
+        if self._malformed_logged is None or now - self._malformed_logged >= 1.0:
+            more = f" ({self._malformed_unlogged} more dropped since the last line)" if self._malformed_unlogged else ""
+            self._log.warning("registrar: dropped %s%s", what, more)
+            self._malformed_logged, self._malformed_unlogged = now, 0
+        else:
+            self._malformed_unlogged += 1
 
     def _serve_resolve(self, data: bytes, addr: Address) -> None:
         if self._endpoint is None:
@@ -553,13 +620,11 @@ class EsrdRegistrar(Registrar):
         try:
             msg = decode_datagram(data)
         except RegistrarProtocolError as e:
-            self._malformed += 1
-            self._log.warning("registrar: dropped a malformed datagram from %s:%d: %s", addr[0], addr[1], e)
+            self._dropped_datagram(f"a malformed datagram from {addr[0]}:{addr[1]}: {e}")
             return
         if type(msg) is not Resolve:
-            self._malformed += 1
-            self._log.warning("registrar: dropped a %s datagram from %s:%d (only Resolve is asked over UDP)",
-                              type(msg).__name__, addr[0], addr[1])
+            self._dropped_datagram(f"a {type(msg).__name__} datagram from {addr[0]}:{addr[1]} "
+                                   "(only Resolve is asked over UDP)")
             return
         entry = self._table.get(msg.node)
         if entry is None:
@@ -729,12 +794,24 @@ class _ServerConn(StreamProtocol):
             return
         r._server_conns[self] = None
         self.timer = r._scheduler.call_later(r._attempt_timeout, self._idle)
+        # Anyone who reaches the port may connect and say nothing (or half a message, up
+        # to 64 KiB) until the attempt timeout: at most MAX_UNREGISTERED such connections
+        # are kept, and one more closes the oldest (a real node registers in one round trip)
+        waiting = r._unregistered
+        waiting[self] = None
+        if len(waiting) > MAX_UNREGISTERED:
+            oldest = next(iter(waiting))
+            del waiting[oldest]
+            r._about_conn(r._log.warning, "registrar: closing the connection from %s:%d: %d connections wait "
+                          "to register", oldest.peer[0], oldest.peer[1], MAX_UNREGISTERED)
+            oldest.close()
 
     def _idle(self) -> None:
         self.timer = None
         if self.node is None and self.stream is not None:
-            self.registrar._log.warning("registrar: closing the connection from %s:%d: no Register within %s s",
-                                        self.peer[0], self.peer[1], self.registrar._attempt_timeout)
+            self.registrar._about_conn(self.registrar._log.warning,
+                                       "registrar: closing the connection from %s:%d: no Register within %s s",
+                                       self.peer[0], self.peer[1], self.registrar._attempt_timeout)
             self.stream.close()
 
     def data_received(self, data: memoryview) -> None:
@@ -759,18 +836,19 @@ class _ServerConn(StreamProtocol):
                 if self.timer is not None:
                     self.timer.cancel()
                     self.timer = None
+                r._unregistered.pop(self, None)
             elif kind is Unregister:
                 stream.write(encode(UnregisterReply(r._serve_unregister(self, msg))))
             else:
                 r._malformed += 1
-                r._log.error("registrar: closing the registration connection from %s:%d: unexpected %s",
-                             self.peer[0], self.peer[1], kind.__name__)
+                r._about_conn(r._log.error, "registrar: closing the registration connection from %s:%d: "
+                              "unexpected %s", self.peer[0], self.peer[1], kind.__name__)
                 stream.abort()
                 return
         if bad is not None:
             r._malformed += 1
-            r._log.error("registrar: closing the registration connection from %s:%d (%s): %s",
-                         self.peer[0], self.peer[1], self.node or "not registered", bad)
+            r._about_conn(r._log.error, "registrar: closing the registration connection from %s:%d (%s): %s",
+                          self.peer[0], self.peer[1], self.node or "not registered", bad)
             stream.abort()
 
     def connection_lost(self, error: ErgoError | None) -> None:
@@ -779,6 +857,7 @@ class _ServerConn(StreamProtocol):
             self.timer = None
         r = self.registrar
         r._server_conns.pop(self, None)
+        r._unregistered.pop(self, None)
         r._forget(self)
 
     def close(self) -> None:

@@ -97,6 +97,7 @@ __all__ = [
     "Unlink",
     "encode",
     "order_key",
+    "speaks_for",
 ]
 
 MAGIC = 78  # "N"
@@ -682,6 +683,9 @@ class FrameDecoder:
         self._failure: str | None = None
         # the frame types this decoder reads beyond FRAME_TYPES, by type byte
         self._handlers: dict[int, Callable[[memoryview, int, int, list[Any]], None]] = {}
+        # what else a frame with every identifier in full must be (a LinkCodec's: that it
+        # speaks only for the peer's node, to this one), or None: the frame is refused
+        self._vet: Callable[[Any], str | None] | None = None
 
     @property
     def failed(self) -> bool:
@@ -849,10 +853,12 @@ class FrameDecoder:
         wrong = _wrong(cls, items)
         if wrong:
             self._fail(wrong)
-        if error is None:
-            events.append(cls(*items))
-        else:
-            events.append(Undecodable(cls(*[None if v is _UNDECODED else v for v in items]), error))
+        msg = cls(*items) if error is None else cls(*[None if v is _UNDECODED else v for v in items])
+        if self._vet is not None:
+            wrong = self._vet(msg)
+            if wrong:
+                self._fail(wrong)
+        events.append(msg if error is None else Undecodable(msg, error))
 
     def _decompress(self, body: memoryview) -> tuple[int, bytes]:
         if len(body) < _ZHEAD.size:
@@ -953,6 +959,58 @@ _CALL_TYPES = {RequestPID: TYPE_LINK_REQUEST_PID, Response: TYPE_LINK_RESPONSE, 
 _CALL_NAMES = {RequestPID: "LinkRequestPID", Response: "LinkResponse", Ack: "LinkAck"}
 _CALL_VALUES = {cls: f"{cls.__name__} value" for cls in _CALL_NAMES}
 _set_field = object.__setattr__
+
+
+#: Frames with every identifier in full, by what their fields must name on a link (see
+#: ``LinkCodec._vet`` and docs/wire.md, 2.3): a sender on the peer's node ...
+_FROM_PEER: frozenset[type] = frozenset({
+    SendPID, SendProcessID, SendAlias, SendEvent, SendExit, RequestPID, RequestProcessID, RequestAlias, Response,
+    ResponseError, Link, Unlink, Monitor, Demonitor, Spawn, ApplicationStart, Ack,
+})
+#: ... a recipient on this node ...
+_TO_LOCAL: frozenset[type] = frozenset({
+    SendPID, SendProcessID, SendAlias, SendExit, RequestPID, RequestProcessID, RequestAlias, Response,
+    ResponseError, Ack, Result,
+})
+#: ... a ref the peer made (a send's, a request's) or this node made (the answer to its own)
+_PEER_REF: frozenset[type] = frozenset({
+    SendPID, SendProcessID, SendAlias, RequestPID, RequestProcessID, RequestAlias, Link, Unlink, Monitor,
+    Demonitor, Spawn, ApplicationStart,
+})
+_LOCAL_REF: frozenset[type] = frozenset({Response, ResponseError, Ack, Result})
+#: ... and the target whose end it tells of, the peer's
+_OF_PEER: frozenset[type] = frozenset({TerminatePID, TerminateProcessID, TerminateAlias, TerminateEvent})
+
+
+def speaks_for(msg: Any, sender: Atom, receiver: Atom) -> str | None:
+    """What is wrong with the message ``msg`` (a frame with every identifier in full) on a
+    link from node ``sender`` to node ``receiver``, or None.  A node speaks only for
+    itself: a sender (``from_``), the ref of a send or a request, and the target a
+    termination or an event is about are ``sender``'s; a recipient (``to``) and the ref
+    of an answer (to the receiver's own call, important send or request) ``receiver``'s.
+    A frame that names anything else would have the receiver act as if another node's
+    process had sent it (an exit signal "from" one of its own processes, a reply to
+    someone else's call, a message passed on to a third node).  The receiving
+    :class:`LinkCodec` refuses it (``ProtocolError``: the link closes), the sending one
+    raises ``Incorrect`` with the same text."""
+    kind = type(msg)
+    about = msg.target if kind in _OF_PEER else msg.event if kind is SendEvent else None
+    if about is not None and about.node != sender:  # only a target's own node speaks of its end, its events
+        return (f"{kind.__name__} about {about} of node {about.node.value!r}: node {sender.value!r} "
+                "speaks only of its own processes and events")
+    if kind in _FROM_PEER and msg.from_.node != sender:
+        return (f"{kind.__name__} from {msg.from_} of node {msg.from_.node.value!r}: node {sender.value!r} "
+                "speaks only for its own processes")
+    if kind in _TO_LOCAL and msg.to.node != receiver:
+        return (f"{kind.__name__} to {msg.to} of node {msg.to.node.value!r}: node {sender.value!r} speaks only "
+                f"to {receiver.value!r} on this link (nothing is passed on to a third node)")
+    ref = getattr(msg, "ref", None)
+    if ref is not None:
+        owner = sender if kind in _PEER_REF else receiver if kind in _LOCAL_REF else None
+        if owner is not None and ref.node != owner:
+            return (f"{kind.__name__} with a ref of node {ref.node.value!r}, not of {owner.value!r}: node "
+                    f"{sender.value!r} speaks only of its own refs and answers only this node's")
+    return None
 
 
 def _pid(node: Atom, ident: int, creation: int) -> PID:
@@ -1123,6 +1181,7 @@ class LinkCodec:
         #: Every message completed by ``data``, in order (see the class and
         #: :meth:`FrameDecoder.feed`; it is that method of the link's decoder).
         self.feed: Callable[[bytes | bytearray | memoryview], list[Any]] = self._decoder.feed
+        self._decoder._vet = self._vet
         self._peer_pids: dict[int, PID] = {}
         self._local_pids: dict[int, PID] = {}
         self._peer_names: list[ProcessID | None] = [None] * NAME_TABLE_SIZE
@@ -1448,6 +1507,9 @@ class LinkCodec:
         target = msg.target if kind in (Link, Unlink, Monitor, Demonitor) else getattr(msg, "to", None)
         if type(target) in (PID, Alias, ProcessID):
             self.check_target(target)
+        wrong = speaks_for(msg, self.local, self.peer)
+        if wrong:
+            raise Incorrect(wrong)
         frame = encode(
             msg,
             registry=self._reg,
@@ -1564,6 +1626,11 @@ class LinkCodec:
     def buffered(self) -> int:
         """Bytes received and not yet returned as messages."""
         return self._decoder.buffered
+
+    def _vet(self, msg: Any) -> str | None:
+        """What is wrong with a frame with every identifier in full that the peer sent on
+        this link (see :func:`speaks_for`), or None: the decoder refuses it."""
+        return speaks_for(msg, self.peer, self.local)
 
     def _peer_pid(self, ident: int) -> PID:
         pid = self._peer_pids.get(ident)

@@ -73,7 +73,6 @@ messages = st.one_of(
     st.builds(enp.RequestProcessID, senders, names_b, st.just(MY_REF), values, priorities, st.booleans()),
     st.builds(enp.Ack, senders, targets_b, st.just(THEIR_REF), st.none() | reasons),
     # frames that keep their identifiers whole on a link too
-    st.builds(enp.SendPID, st.just(PID("c@h", 1, 1)), targets_b, values),  # not this node's process
     st.builds(enp.SendAlias, senders, st.just(Alias(B, CB, (1, 2, 3))), values),
     st.builds(enp.SendExit, senders, targets_b, reasons),
     st.builds(enp.Link, senders, targets_b, st.just(MY_REF)),
@@ -228,6 +227,69 @@ def test_a_pid_of_another_incarnation_of_the_peer_is_refused_before_anything_is_
     sender.send(enp.Monitor(FROM, Atom(B), MY_REF))  # a node, by name
     sender.check_target(TO)
     sender.check_target(ProcessID("srv", B))
+
+
+C = "c@h"
+#: frames from a@h on its link to b@h that speak for another node (c@h, or b@h itself)
+SPEAKING_FOR_ANOTHER = [
+    enp.SendPID(PID(C, 1, 1), TO, "a message 'from' a third node's process"),
+    enp.SendPID(PID(B, 7, CB), TO, "a message 'from' one of the receiver's own processes"),
+    enp.SendProcessID(PID(C, 1, 1), ProcessID("srv", B), "x"),
+    enp.SendAlias(PID(C, 1, 1), Alias(B, CB, (1, 2, 3)), "x"),
+    enp.SendExit(PID(B, 7, CB), TO, gerrors.TerminateReasonKill),
+    enp.RequestPID(PID(C, 1, 1), TO, Ref(C, 1, (1, 2, 3)), "x"),
+    enp.RequestPID(FROM, TO, Ref(C, 1, (1, 2, 3)), "a call with another node's ref"),
+    enp.Response(PID(C, 1, 1), TO, THEIR_REF, "an answer 'from' a third node"),
+    enp.Response(FROM, TO, Ref(C, 1, (1, 2, 3)), "an answer to a third node's call"),
+    enp.ResponseError(FROM, TO, MY_REF, gerrors.Timeout("an answer to a's own ref")),
+    enp.Ack(PID(B, 7, CB), TO, THEIR_REF, None),
+    enp.Link(PID(C, 1, 1), TO, MY_REF),
+    enp.Demonitor(FROM, TO, Ref(C, 1, (1, 2, 3))),
+    enp.Spawn(PID(C, 1, 1), MY_REF, "name", None, {}, ()),
+    enp.ApplicationStart(PID(C, 1, 1), MY_REF, "app", 0, {}),
+    enp.Result(FROM, THEIR_REF, None, None),  # to a's own process
+    enp.TerminatePID(PID(C, 1, 1), gerrors.TerminateReasonNormal),
+    enp.TerminateEvent(Event("ev", C), gerrors.TerminateReasonNormal),
+    enp.SendEvent(FROM, Event("ev", C), 1, "x"),
+    enp.SendEvent(PID(C, 1, 1), Event("ev", A), 1, "x"),
+]
+
+
+@pytest.mark.parametrize("msg", SPEAKING_FOR_ANOTHER, ids=lambda m: type(m).__name__)
+def test_a_frame_that_speaks_for_another_node_is_refused_both_ways(msg):
+    """A frame on a link from a@h to b@h speaks only for a@h's processes, to b@h's: a
+    sender, a ref or a target of another node is ``Incorrect`` at the sender (nothing
+    appended), and a ProtocolError that closes the link at the receiver (whose node would
+    otherwise act on it as if that node's process had sent it)."""
+    sender, receiver = link()
+    with pytest.raises(gerrors.Incorrect):
+        sender.send(msg)
+    assert sender.pending == 0
+    receiver.feed(enp.encode(enp.Heartbeat(1)))
+    with pytest.raises(enp.ProtocolError, match="speaks only") as caught:
+        receiver.feed(enp.encode(msg))
+    assert caught.value.events == []
+    assert receiver.failed
+
+
+def test_the_frames_a_node_sends_for_itself_pass():
+    """What a node's network sends with every identifier in full is never refused: its
+    core's and processes' frames, answers to the peer's refs, ends of its own targets."""
+    sender, receiver = link()
+    ok = [
+        enp.SendExit(FROM, TO, gerrors.TerminateReasonKill),
+        enp.SendAlias(FROM, Alias(B, CB, (1, 2, 3)), "x", 0, True, MY_REF),
+        enp.ResponseError(PID(A, 1, CA), TO, THEIR_REF, gerrors.Timeout("t")),
+        enp.Ack(PID(A, 1010, CA - 1), TO, THEIR_REF, gerrors.ProcessIncarnation("old")),  # an old PID's
+        enp.Result(TO, THEIR_REF, None, None),
+        enp.Monitor(PID(A, 1, CA), Event("ev", B), MY_REF),
+        enp.Spawn(FROM, MY_REF, "name", "reg", {}, (1,)),
+        enp.TerminateAlias(Alias(A, CA, (1, 2, 3)), gerrors.TerminateReasonNormal),
+        enp.SendEvent(FROM, Event("ev", A), 1, "x"),
+    ]
+    for msg in ok:
+        sender.send(msg)
+    assert frames_same(receiver.feed(sender.flush()), ok)
 
 
 def test_a_frame_above_the_peers_limit_is_too_large_and_the_link_goes_on():

@@ -1,0 +1,473 @@
+"""A hostile peer, or anyone who reaches a node's ports, attacks it; on both transports.
+
+Past a real handshake with the right cookie (a raw stream, node ``rawN@rawhost``), a peer
+is trusted with its own processes only: whatever frames it sends, it cannot have node b
+act as if another node's process (or one of b's own) had sent them, answer calls it was
+not asked, or pass its messages on to a third node; each attempt closes its link, logged.
+Whatever limits it announces, what b owes it never raises into b's own code.  And the
+work anyone can cause is bounded: streams that never finish a handshake (accepted or
+dialed, plain or TLS), JOINs beyond the pool, undecodable values in the log.  Node a is
+served throughout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import ssl
+from typing import Any
+
+import pytest
+from network_support import COOKIE, AsyncioCluster, Cluster, Counter, SimCluster
+from test_network_fuzz import Fixture, RawPeer
+
+from ergo import PID, Actor, Event, MessageDownPID, NoReply, ProcessID, Ref, Timeout
+from ergo.gen.options import AcceptorOptions
+from ergo.network import NetworkRoute
+from ergo.network.network import MAX_HANDSHAKES, REFUSALS_LOGGED
+from ergo.wire import edf, enp, handshake
+from ergo.wire.edf import RemoteError
+from net.transport import MAX_TLS_HANDSHAKES
+
+
+@pytest.fixture(params=["sim", "asyncio"])
+def cluster(request: pytest.FixtureRequest):
+    c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
+    yield c
+    c.close()
+
+
+class Trapper(Actor):
+    """Traps exits and keeps every message with its sender."""
+
+    def init(self, journal: list[Any]) -> None:
+        self.journal = journal
+        self.trap_exit = True
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        self.journal.append((self.pid, from_, message))
+
+
+class Holder(Actor):
+    """Holds every call; the message "answer" answers them all."""
+
+    def init(self) -> None:
+        self.held: list[tuple[Any, Any]] = []
+
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        self.held.append((from_, ref))
+        return NoReply
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        for f, r in self.held:
+            self.send_response(f, r, "the real answer")
+        self.held = []
+
+
+def test_a_peer_cannot_send_for_another_nodes_process_nor_through_this_node(cluster):
+    """Frames from the peer naming a sender of b (a message, an exit signal "from" a
+    process of b), of a third node a, or a recipient on a (which b would pass on to a as
+    its own) each close that peer's link, logged; no process of a or b hears of them."""
+    f = Fixture(cluster)
+    a, b = f.a, f.b
+    journal: list[Any] = []
+    on_a = a.spawn(Trapper, journal)
+    on_b = b.spawn(Trapper, journal)
+    b_other = b.spawn(Counter)
+    forged = [  # each a function of the impostor's own PID
+        lambda me: enp.SendPID(b_other, on_b, "from one of b's own processes", 0, False, None),
+        lambda me: enp.SendExit(b_other, on_b, ValueError("an exit 'from' one of b's own processes")),
+        lambda me: enp.SendPID(on_a, on_b, "from a process of node a", 0, False, None),
+        lambda me: enp.SendPID(me, on_a, "passed on by b to node a", 0, False, None),
+        lambda me: enp.SendExit(me, on_a, ValueError("passed on by b to node a")),
+    ]
+    for i, frame in enumerate(forged, start=1):
+        before = f.logged("closed", "speaks only")
+        impostor = f.handshake()
+        assert impostor.stream is not None
+        impostor.stream.write(enp.encode(frame(PID(f"raw{i}@rawhost", 5, 1))))
+        f.closed_and_logged(impostor, "closed", "speaks only", before=before)
+    b.send(on_b, "real")
+    f.cluster.run_until(lambda: journal)
+    assert journal == [(on_b, b._core_pid, "real")]
+
+
+def test_only_the_node_a_call_went_to_answers_it(cluster):
+    """A peer that answers a call it was not asked (with its own sender and the right
+    ref, which is only a counter) is ignored: b's local call and b's call to node a wait
+    for their real answers, which still come."""
+    f = Fixture(cluster)
+    a, b = f.a, f.b
+    on_b = b.spawn(Holder)
+    on_a = a.spawn(Holder)
+    local = b._start_call(on_b, "q", 30)
+    remote = b._start_call(on_a, "q", 30)
+    f.cluster.run_until(lambda: len(b._core_pending) == 2 and a._processes[on_a.id].held)
+    impostor = f.handshake()
+    assert impostor.stream is not None
+    me = PID("raw1@rawhost", 5, 1)
+    for ref in list(b._core_pending):
+        impostor.stream.write(enp.encode(enp.Response(me, b._core_pid, ref, "forged", 0, False)))
+        impostor.stream.write(enp.encode(enp.ResponseError(me, b._core_pid, ref, ValueError("forged"), 0, False)))
+    f.round_trip()
+    f.cluster.run_until(lambda: b.network()._connections["raw1@rawhost"].frames_in >= 4)
+    assert not local.done() and not remote.done()
+    b.send(on_b, "answer")
+    a.send(on_a, "answer")
+    f.cluster.run_until(lambda: local.done() and remote.done())
+    assert local.result() == remote.result() == "the real answer"
+    assert not impostor.lost  # a reply to nothing (a late one, say) is no protocol error
+
+
+def _handshake(f: Fixture, name: str, join: str | None = None) -> tuple[Any, handshake.Accepted]:
+    """A raw stream past a real handshake as node ``name`` (a JOIN of ``join`` if given)."""
+    peer = f.connect()
+    dialer = handshake.Dialer(handshake.NodeInfo(name=name, creation=1), COOKIE, expect=str.__str__(f.b.name),
+                              join=join)
+    accepted = None
+    while True:
+        assert peer.stream is not None
+        out = dialer.data_to_send()
+        if out:
+            peer.stream.write(out)
+        if dialer.done:
+            assert isinstance(accepted, handshake.Accepted)
+            return peer, accepted
+        f.cluster.run_until(lambda: peer.received or peer.lost)
+        assert not peer.lost, "b closed a good handshake"
+        data = bytes(peer.received)
+        peer.received.clear()
+        for event in dialer.receive_data(data):
+            assert isinstance(event, handshake.Accepted), event
+            accepted = event
+
+
+def test_a_peer_cannot_join_more_links_than_its_pool(cluster):
+    """The dialer of a connection opens ``pool_size - 1`` more links with JOIN; a peer that
+    sends more JOINs has each extra link closed (logged), so b keeps at most the pool."""
+    f = Fixture(cluster)
+    first, accepted = _handshake(f, "joiner@rawhost")
+    pool = accepted.pool_size
+    links = [first] + [_handshake(f, "joiner@rawhost", join=accepted.connection_id)[0] for _ in range(pool + 4)]
+    f.cluster.run_until(lambda: sum(p.lost for p in links) == 5)
+    assert [p.lost for p in links] == [False] * pool + [True] * 5
+    assert len(f.b.network()._connections["joiner@rawhost"].links) == pool
+    assert f.logged("refused a link from joiner@rawhost") == 5
+    f.round_trip()
+
+
+def test_streams_that_never_finish_a_handshake_are_bounded(cluster):
+    """Anyone who reaches the port can open streams and send nothing: b keeps at most
+    MAX_HANDSHAKES of them, each new one beyond dropping the oldest (closed, logged),
+    and a real node that dials b meanwhile still connects."""
+    f = Fixture(cluster, b_timeout=60.0)
+    silent = [f.connect() for _ in range(MAX_HANDSHAKES + 10)]
+    f.cluster.run_until(lambda: sum(p.lost for p in silent) == 10)
+    assert [p.lost for p in silent] == [True] * 10 + [False] * MAX_HANDSHAKES
+    assert len(f.b.network()._accepted_handshakes) == MAX_HANDSHAKES
+    assert f.logged("refused a connection", "handshakes in progress: the oldest is dropped") == 10
+    c = f.cluster.start(3)
+    f.cluster.route(c, f.b)
+    assert c.call(ProcessID("counter", f.b.name), "incr") == 2
+    assert sum(p.lost for p in silent) == 11
+
+
+class Watcher(Actor):
+    """Monitors what it is called with; keeps every message."""
+
+    def init(self, journal: list[Any]) -> None:
+        self.journal = journal
+
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        self.monitor(request)
+        return "watching"
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        self.journal.append(message)
+
+
+def _tiny_peer(f: Fixture, name: str, limit: int) -> Any:
+    """A raw stream past a handshake as ``name``, which takes frames of ``limit`` bytes at most."""
+    peer = f.connect()
+    dialer = handshake.Dialer(handshake.NodeInfo(name=name, creation=1, max_message_size=limit), COOKIE,
+                              expect=str.__str__(f.b.name))
+    while True:
+        assert peer.stream is not None
+        out = dialer.data_to_send()
+        if out:
+            peer.stream.write(out)
+        if dialer.done:
+            f.cluster.run_until(lambda: name in f.b.network()._connections)
+            return peer
+        f.cluster.run_until(lambda: peer.received or peer.lost)
+        data = bytes(peer.received)
+        peer.received.clear()
+        dialer.receive_data(data)
+
+
+def test_a_reason_too_large_for_the_watching_peer_is_sent_cut_short(cluster):
+    """A process of b ends with a reason larger than a accepts: a's watcher is told of the
+    end with the reason cut short (a RemoteError naming its class), and b's own watcher,
+    told after a in the same end, with the whole reason (the TooLarge once stopped the end
+    there, a panic, and b's watcher never heard)."""
+    f = Fixture(cluster)
+    a, b = f.a, f.b
+    on_a: list[Any] = []
+    on_b: list[Any] = []
+    target = b.spawn(Counter)
+    assert a.call(a.spawn(Watcher, on_a), target) == "watching"
+    f.cluster.run_until(lambda: target in b._pubsub._monitors)
+    assert b.call(b.spawn(Watcher, on_b), target) == "watching"
+    huge = ValueError("x" * (1024 * 1024 + 1))
+    b.send_exit(target, huge)
+    f.cluster.run_until(lambda: on_a and on_b)
+    assert isinstance(on_b[0], MessageDownPID) and on_b[0].reason is huge
+    assert isinstance(on_a[0], MessageDownPID) and isinstance(on_a[0].reason, RemoteError)
+    assert on_a[0].reason.type_name == "ValueError" and "cut short" in on_a[0].reason.text
+    assert f.logged("cut short") == 1
+    f.round_trip()
+
+
+def test_a_peer_whose_limit_cannot_carry_a_notice_loses_its_connection(cluster):
+    """Peers that announce a max message size too small for a Terminate (120 bytes) or a
+    call's answer (30 bytes): one watches a process of b, which ends; another calls a
+    process of b, which answers.  b carries on (the end tells b's own watcher, the
+    answering process does not panic) and each such peer's connection goes down, logged;
+    a is served throughout."""
+    f = Fixture(cluster)
+    b = f.b
+    watching = _tiny_peer(f, "tiny1@rawhost", 120)
+    assert watching.stream is not None
+    target = b.spawn(Counter)
+    watching.stream.write(enp.encode(enp.Monitor(PID("tiny1@rawhost", 5, 1), target,
+                                                 Ref("tiny1@rawhost", 1, (1, 0, 0)))))
+    f.cluster.run_until(lambda: target in b._pubsub._monitors)
+    journal: list[Any] = []
+    assert b.call(b.spawn(Watcher, journal), target) == "watching"
+    b.send_exit(target, ValueError("bye" * 100))
+    f.cluster.run_until(lambda: watching.lost and journal)
+    assert isinstance(journal[0], MessageDownPID) and str(journal[0].reason) == "bye" * 100
+    calling = _tiny_peer(f, "tiny2@rawhost", 30)
+    assert calling.stream is not None
+    answering = b.spawn(Counter)
+    calling.stream.write(enp.encode(enp.RequestPID(PID("tiny2@rawhost", 5, 1), answering,
+                                                   Ref("tiny2@rawhost", 1, (2, 0, 0)), "incr")))
+    f.cluster.run_until(lambda: calling.lost)
+    assert b._processes[answering.id].n == 1  # it answered, and did not panic for it
+    assert f.logged("network: the connection to tiny", "cannot carry what it must") == 2
+    f.round_trip()
+
+
+class Producer(Actor):
+    """Produces the event "news" keeping its last 100 messages; each message it gets, it sends."""
+
+    def init(self) -> None:
+        self.token = self.register_event("news", buffer=100)
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        self.send_event("news", self.token, message)
+
+
+class Subscriber(Actor):
+    """Monitors the event it is called with; keeps the events' messages."""
+
+    def init(self, got: list[Any]) -> None:
+        self.got = got
+
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        return [m.message for m in self.monitor_event(request)]
+
+    def handle_event(self, message: Any) -> None:
+        self.got.append(message.message)
+
+
+def test_an_event_buffer_larger_than_the_subscribers_limit_arrives_cut_to_its_newest(cluster):
+    """The answer to a remote subscription carries the event's buffer; a buffer larger
+    than the subscriber node's max message size (100 messages of 2 KB, 64 KiB) was never
+    sent (the subscription was in place, its node waited for ever and its later
+    subscribers got nothing).  Now the newest messages that fit arrive, in order."""
+    a = cluster.start(1, max_message_size=64 * 1024)
+    b = cluster.start(2)
+    cluster.route_all()
+    producer = b.spawn(Producer)
+    messages = [f"{i:04d}" + "x" * 2000 for i in range(100)]
+    for m in messages:
+        b.send(producer, m)
+    news = Event("news", b.name)
+    got: list[Any] = []
+    assert a.call(a.spawn(Subscriber, got), news) == []
+    cluster.run_until(lambda: got)
+    assert got == messages[-len(got):] and 0 < len(got) < 100
+    assert not a.network()._connections[str.__str__(b.name)].waiting
+    assert a.call(a.spawn(Subscriber, []), news) == got
+    assert sum(1 for t in b.captured.texts() if "was cut to its last" in t) == 1
+
+
+def _closed(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:  # reset
+        return True
+
+
+def test_sockets_that_never_start_tls_are_bounded_on_asyncio():
+    """A TLS acceptor on asyncio: sockets that never send a ClientHello are kept at most
+    MAX_TLS_HANDSHAKES at once (asyncio alone held each for 60 s with a 256 KiB buffer),
+    each one more aborting the oldest, and a real node still connects over TLS."""
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ca.configure_trust(client)
+    cluster = AsyncioCluster()
+    socks: list[socket.socket] = []
+    try:
+        b = cluster.start(2, acceptors=(AcceptorOptions(port=0, ssl=server),))
+        b.spawn_register("counter", Counter)
+        host, port = b.network()._listeners[0].address
+        for _ in range(MAX_TLS_HANDSHAKES + 5):
+            sock = socket.create_connection((host, port))
+            sock.setblocking(False)
+            socks.append(sock)
+            cluster.run_for(0)
+        cluster.run_until(lambda: sum(map(_closed, socks[:5])) == 5)
+        assert not any(map(_closed, socks[5:]))
+        c = cluster.start(3, ssl=client)
+        c.network().add_route(f"^{str.__str__(b.name)}$", NetworkRoute(host, port, tls=True))
+        assert c.call(ProcessID("counter", b.name), "incr") == 1
+        conn = c.network()._connections[str.__str__(b.name)]
+        cluster.run_until(lambda: len(conn.links) == conn.pool_size)
+    finally:
+        for sock in socks:
+            sock.close()
+        cluster.close()
+
+
+@dataclasses.dataclass
+class Private:
+    """A record only the sender registered: the receiver cannot decode it."""
+
+    x: int
+
+
+def test_undecodable_values_are_logged_at_most_once_a_second_per_peer():
+    """A batch can hold an undecodable value every ~20 bytes; b drops each (the peer's
+    calls and important sends are still answered) but logs one line a second per peer,
+    saying how many it dropped meanwhile, not one line per value."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        b = f.b
+        impostor = f.handshake()
+        assert impostor.stream is not None
+        target = b.spawn(Counter)
+        registry = edf.Registry()
+        registry.register_type(Private, "private")
+        codec = enp.LinkCodec("raw1@rawhost", 1, str.__str__(b.name), b._creation, registry=registry,
+                              peer_max_message_size=4096)
+        for i in range(200):
+            codec.send_pid(PID("raw1@rawhost", 5, 1), target, Private(i))
+        impostor.stream.write(bytes(codec.flush()))
+        cluster.run_for(0.5)
+        assert f.logged("could not be decoded") == 1
+        cluster.run_for(1.0)
+        codec.send_pid(PID("raw1@rawhost", 5, 1), target, Private(200))
+        impostor.stream.write(bytes(codec.flush()))
+        cluster.run_until(lambda: f.logged("could not be decoded") == 2)
+        assert f.logged("could not be decoded", "(199 more dropped since the last line)") == 1
+        f.round_trip()
+    finally:
+        cluster.close()
+
+
+class Silent(RawPeer):
+    """An acceptor that takes the stream and never says a word (or, as ``first_of``'s first
+    stream, completes a real handshake as node ``first_of`` and then says nothing)."""
+
+    def __init__(self, opened: list[Any], first_of: str | None = None) -> None:
+        super().__init__()
+        opened.append(self)
+        self.hs = handshake.Acceptor(handshake.NodeInfo(name=first_of, creation=1), COOKIE) if first_of else None
+
+    def connection_made(self, stream: Any) -> None:
+        super().connection_made(stream)
+        if self.hs is not None:
+            stream.write(self.hs.data_to_send())
+
+    def data_received(self, data: memoryview) -> None:
+        if self.hs is not None and not self.hs.done and self.stream is not None:
+            self.hs.receive_data(bytes(data))
+            self.stream.write(self.hs.data_to_send())
+
+
+def _silent_acceptor(f: Fixture, name: str, opened: list[Any], first_of: str | None) -> Any:
+    """A listener of Silent streams, routed from node a as ``name``@ its host."""
+    host, _ = f.b.network()._listeners[0].address
+    sim_port = 12000 + len(f.a.network().routes())
+    made = [0]
+
+    def factory() -> Silent:
+        made[0] += 1
+        return Silent(opened, first_of if made[0] == 1 else None)
+
+    listener = f.b.network().transport.listen(host, 0 if f.cluster.name == "asyncio" else sim_port, factory)
+    lhost, lport = listener.address
+    full = f"{name}@{lhost}" if f.cluster.name == "asyncio" else f"{name}@host2"
+    f.a.network().add_route(f"^{full}$", NetworkRoute(lhost, lport))
+    return full
+
+
+def test_a_dialed_stream_that_never_finishes_its_handshake_is_closed(cluster):
+    """Node a dials a port that accepts and says nothing (a wrong route, a hostile
+    registrar entry): the dial fails with Timeout after connect_timeout, as before, and
+    now its stream is closed too (it was kept for ever, one more socket per dial)."""
+    f = Fixture(cluster, a_timeout=0.5)
+    opened: list[Any] = []
+    name = _silent_acceptor(f, "silent", opened, None)
+    for _ in range(3):
+        with pytest.raises(Timeout):
+            f.a.call(ProcessID("x", name), "hello", timeout=30)
+    f.cluster.run_until(lambda: len(opened) == 3 and all(s.lost for s in opened))
+    assert not f.a.network()._handshaking
+    f.round_trip()
+
+
+def test_join_links_that_never_finish_their_handshake_are_closed(cluster):
+    """A peer completes the first link's handshake and never answers the pool's JOINs:
+    a closes those links after connect_timeout (they waited for ever, and outlived the
+    connection: more sockets at every reconnection)."""
+    f = Fixture(cluster, a_timeout=0.5)
+    opened: list[Any] = []
+    name = _silent_acceptor(f, "mute", opened, "mute@" + ("127.0.0.1" if cluster.name == "asyncio" else "host2"))
+    f.a.wait_for(f.a.network().connect(name))
+    conn = f.a.network()._connections[name]
+    f.cluster.run_until(lambda: len(opened) == conn.pool_size)
+    f.cluster.run_until(lambda: all(s.lost for s in opened[1:]))
+    assert len(conn.links) == 1 and not f.a.network()._handshaking
+    f.round_trip()
+
+
+def test_refused_connections_are_logged_at_most_a_hundred_a_second():
+    """Anyone who reaches the port makes one refusal per connection (garbage here): the
+    first REFUSALS_LOGGED of a second are logged one by one, the rest in one line once
+    the second is over, so a flood of connections cannot fill the log at its own rate."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        peers = [f.connect() for _ in range(REFUSALS_LOGGED + 50)]
+        for peer in peers:
+            assert peer.stream is not None
+            peer.stream.write(b"\xff" * 10)
+        cluster.run_until(lambda: all(p.lost for p in peers))
+        assert f.logged("refused a connection from") == REFUSALS_LOGGED
+        cluster.run_until(lambda: f.logged("50 more connections were refused") == 1)
+        f.round_trip()
+        late = f.connect()
+        assert late.stream is not None
+        late.stream.write(b"\xff" * 10)
+        cluster.run_until(lambda: f.logged("refused a connection from") == REFUSALS_LOGGED + 1)
+    finally:
+        cluster.close()
