@@ -21,7 +21,7 @@ import pytest
 from network_support import COOKIE, AsyncioCluster, Cluster, Counter, SimCluster
 from test_network_fuzz import Fixture, RawPeer
 
-from ergo import PID, Actor, Event, MessageDownPID, NoReply, ProcessID, Ref, Timeout
+from ergo import PID, Actor, Event, Malformed, MessageDownPID, NoReply, ProcessID, Ref, Timeout
 from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
 from ergo.network.network import MAX_HANDSHAKES, REFUSALS_LOGGED
@@ -471,3 +471,35 @@ def test_refused_connections_are_logged_at_most_a_hundred_a_second():
         cluster.run_until(lambda: f.logged("refused a connection from") == REFUSALS_LOGGED + 1)
     finally:
         cluster.close()
+
+
+def test_a_spawn_answered_with_a_pid_of_another_node_fails_malformed(cluster):
+    """The PID a peer answers a remote spawn with must be one of its own processes (its
+    node and its run): a PID of another node (a, or b itself) would have b's caller talk to
+    a process the peer does not hold.  Such an answer fails the spawn with Malformed; a
+    PID of the peer's own is the spawned process."""
+    f = Fixture(cluster)
+    b = f.b
+    impostor = f.handshake()
+    assert impostor.stream is not None
+    peer = "raw1@rawhost"
+    f.cluster.run_until(lambda: peer in b.network()._connections)
+    other_nodes = [PID(f.a.name, 7, f.a.creation), PID(b.name, 7, b.creation), PID(peer, 7, 2)]
+    answers = [*other_nodes, PID(peer, 7, 1)]  # the last: the peer's own (creation 1, its handshake's)
+    reader = enp.LinkCodec(peer, 1, str.__str__(b.name), b.creation)
+    futures = []
+    for answer in answers:
+        futures.append(b.network().node(peer).spawn("worker"))
+        f.cluster.run_until(lambda: impostor.received)
+        (spawn,) = reader.feed(bytes(impostor.received))
+        impostor.received.clear()
+        assert isinstance(spawn, enp.Spawn)
+        impostor.stream.write(enp.encode(enp.Result(spawn.from_, spawn.ref, None, answer)))
+        f.cluster.run_until(lambda: futures[-1].done())
+    for fut, answer in zip(futures[:-1], other_nodes):
+        with pytest.raises(Malformed, match="not one of its own") as refused:
+            fut.result()
+        assert str(answer) in str(refused.value)
+    assert futures[-1].result() == answers[-1]
+    assert not impostor.lost
+    f.round_trip()

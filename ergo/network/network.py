@@ -1088,6 +1088,11 @@ class Network:
             elif type(result) is not PID:
                 kind = type(result).__name__
                 fut.set_exception(Malformed(f"{_text(conn.name)} answered a spawn with {kind}, not a PID"))
+            elif result.node != conn.name or result.creation != conn.creation:
+                # the spawned process is the peer's own, of the run this connection reaches:
+                # a PID of another node would have the caller talk to what the peer does not hold
+                fut.set_exception(Malformed(f"{_text(conn.name)} answered a spawn with {result}, of node "
+                                            f"{_text(result.node)} (creation {result.creation}), not one of its own"))
             else:
                 fut.set_result(result)
 
