@@ -24,6 +24,7 @@ from ..transport import Stream, StreamProtocol
 from ..wire import enp as _enp
 from ..wire import handshake
 from ..wire._brief import brief_error
+from .throttle import Throttle
 
 if TYPE_CHECKING:
     from .network import Network
@@ -316,9 +317,8 @@ class Connection:
         #: it came up after a PID of a later run of the peer took the last one down, and the
         #: peer turned out not to have that run (Network._check_creation)
         self.claim_disproved = False
-        #: when a value from the peer that could not be decoded was last logged, and how many since
-        self.undecodable_logged: float | None = None
-        self.undecodable_unlogged = 0
+        #: the lines about values from the peer that could not be decoded: one a second
+        self.undecodable = Throttle(network.scheduler, 1)
 
     # what Node._fail_calls asks of a target
     def _describe(self) -> str:

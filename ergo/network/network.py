@@ -53,6 +53,7 @@ from ..wire.edf import RemoteError
 from ..wire.registrar import Route
 from .connection import DIALING, DOWN, UP, Connection, Link
 from .registrar import EsrdRegistrar
+from .throttle import Throttle
 
 if TYPE_CHECKING:
     from ..node.node import Node
@@ -261,10 +262,8 @@ class Network:
         self._handshaking: dict[Link, None] = {}
         #: the accepted ones among them, oldest first: at most MAX_HANDSHAKES (see handshake_started)
         self._accepted_handshakes: dict[Link, None] = {}
-        #: refused accepted connections: since when counted, how many logged, how many not (_log_refusal)
-        self._refusals_since = -1.0
-        self._refusals_logged = 0
-        self._refusals_unlogged = 0
+        #: the lines about refused accepted connections (_log_refusal)
+        self._refusals = Throttle(self.scheduler, REFUSALS_LOGGED, self._refusals_told)
         #: calls from remote callers being handled here: ref -> the local target owing the answer
         self.remote_calls: dict[Ref, Runner] = {}
         #: (sender PID, peer name, its process, connection, link) of the last plain send to a PID (see send)
@@ -681,21 +680,11 @@ class Network:
         others counted and told in one line when the second is over (anyone who reaches
         the port makes one refusal per connection, and could fill the log at the rate it
         can connect)."""
-        now = self.scheduler.now()
-        if not self._refusals_unlogged and now - self._refusals_since >= 1.0:
-            self._refusals_since, self._refusals_logged = now, 0
-        if self._refusals_logged < REFUSALS_LOGGED:
-            self._refusals_logged += 1
+        if self._refusals.allow():
             self.log.warning("network: refused a connection from %s: %s", peer, reason)
-            return
-        if not self._refusals_unlogged:
-            self.scheduler.call_later(max(0.0, self._refusals_since + 1.0 - now), self._refusals_told)
-        self._refusals_unlogged += 1
 
-    def _refusals_told(self) -> None:
-        count, self._refusals_unlogged = self._refusals_unlogged, 0
-        self._refusals_since, self._refusals_logged = self.scheduler.now(), 0
-        if count and not self._stopped:
+    def _refusals_told(self, count: int) -> None:
+        if not self._stopped:
             self.log.warning("network: %d more connections were refused (more than %d a second are not logged one "
                              "by one)", count, REFUSALS_LOGGED)
 
@@ -1464,15 +1453,9 @@ class Network:
         msg = f.message
         # one line per second per peer at most: a batch frame can hold one undecodable value
         # every few bytes, and a line for each let a peer write 50000 lines per MiB it sent
-        now = self.scheduler.now()
-        if conn.undecodable_logged is None or now - conn.undecodable_logged >= 1.0:
-            more = f" ({conn.undecodable_unlogged} more dropped since the last line)" \
-                if conn.undecodable_unlogged else ""
+        if conn.undecodable.allow():
             self.log.warning("network: a %s from %s could not be decoded and was dropped: %s%s",
-                             type(msg).__name__, conn.name, f.error, more)
-            conn.undecodable_logged, conn.undecodable_unlogged = now, 0
-        else:
-            conn.undecodable_unlogged += 1
+                             type(msg).__name__, conn.name, f.error, conn.undecodable.held_back())
         ref = getattr(msg, "ref", None)
         if type(msg) in (enp.RequestPID, enp.RequestProcessID, enp.RequestAlias) and ref is not None:
             why = Malformed(f"{_text(self._node._name)} could not decode the request: {f.error}")

@@ -77,6 +77,7 @@ from ..wire.registrar import (
     decode_datagram,
     encode,
 )
+from .throttle import Throttle
 
 __all__ = [
     "DEFAULT_ATTEMPT_TIMEOUT",
@@ -291,13 +292,9 @@ class EsrdRegistrar(Registrar):
         self._unregistered: dict[_ServerConn, None] = {}
         #: malformed datagrams dropped and registration connections closed for bad bytes, while serving
         self._malformed = 0
-        #: lines about the server's registration connections: since when counted, logged, not (_about_conn)
-        self._conn_since = -1.0
-        self._conn_logged = 0
-        self._conn_unlogged = 0
-        #: when a dropped datagram was last logged, and how many were dropped since
-        self._malformed_logged: float | None = None
-        self._malformed_unlogged = 0
+        #: lines about the server's registration connections (_about_conn), and dropped datagrams
+        self._conn_lines = Throttle(self._scheduler, CONN_LINES, self._conn_lines_told)
+        self._dropped = Throttle(self._scheduler, 1)
 
     # -- the interface --------------------------------------------------------------------
 
@@ -584,35 +581,19 @@ class EsrdRegistrar(Registrar):
         told in one line once the second is over.  Registering is not authenticated, so
         anyone who reaches the port makes such lines, one or two per connection or per
         Register/Unregister pair it sends, and could fill the log at that rate."""
-        now = self._scheduler.now()
-        if not self._conn_unlogged and now - self._conn_since >= 1.0:
-            self._conn_since, self._conn_logged = now, 0
-        if self._conn_logged < CONN_LINES:
-            self._conn_logged += 1
+        if self._conn_lines.allow():
             say(fmt, *args)
-            return
-        if not self._conn_unlogged:
-            self._scheduler.call_later(max(0.0, self._conn_since + 1.0 - now), self._conn_lines_told)
-        self._conn_unlogged += 1
 
-    def _conn_lines_told(self) -> None:
-        count, self._conn_unlogged = self._conn_unlogged, 0
-        self._conn_since, self._conn_logged = self._scheduler.now(), 0
-        if count:
-            self._log.warning("registrar: %d more lines about registration connections were not logged (more than "
-                              "%d a second)", count, CONN_LINES)
+    def _conn_lines_told(self, count: int) -> None:
+        self._log.warning("registrar: %d more lines about registration connections were not logged (more than "
+                          "%d a second)", count, CONN_LINES)
 
     def _dropped_datagram(self, what: str) -> None:
         """Count a bad datagram; log one line a second at most (a datagram costs its sender
         nothing, and its source may be forged: a line for each let anyone fill the log)."""
         self._malformed += 1
-        now = self._scheduler.now()
-        if self._malformed_logged is None or now - self._malformed_logged >= 1.0:
-            more = f" ({self._malformed_unlogged} more dropped since the last line)" if self._malformed_unlogged else ""
-            self._log.warning("registrar: dropped %s%s", what, more)
-            self._malformed_logged, self._malformed_unlogged = now, 0
-        else:
-            self._malformed_unlogged += 1
+        if self._dropped.allow():
+            self._log.warning("registrar: dropped %s%s", what, self._dropped.held_back())
 
     def _serve_resolve(self, data: bytes, addr: Address) -> None:
         if self._endpoint is None:

@@ -1,0 +1,64 @@
+"""Log lines that anyone can cause, at a bounded rate.
+
+A refused connection, a malformed datagram, a registration connection, a value a peer
+sent that does not decode: each makes a log line, and whoever sends them could fill the
+log at the rate they can send.  A :class:`Throttle` lets at most ``per_second`` such lines
+through in a second and counts the rest, which are told either in one line of their own
+once the second is over (``told``), or on the next line let through (:attr:`unlogged`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..scheduler import Scheduler
+
+__all__ = ["Throttle"]
+
+
+class Throttle:
+    """At most ``per_second`` lines a second (on the scheduler's clock, so a simulated run
+    logs the same lines every time).
+
+    Call :meth:`allow` before each line: True means log it.  With ``told``, the first line
+    held back sets a timer for the end of its second, which calls ``told(count)`` with the
+    number held back, and a new second starts then.  Without, nothing is timed: the count
+    of the lines held back since the last one let through is :attr:`unlogged`, which the
+    caller puts in that line (and which :meth:`allow` sets back to 0 on the next line).
+    """
+
+    __slots__ = ("_logged", "_per_second", "_scheduler", "_since", "_told", "unlogged")
+
+    def __init__(self, scheduler: Scheduler, per_second: int, told: Callable[[int], None] | None = None) -> None:
+        self._scheduler = scheduler
+        self._per_second = per_second
+        self._told = told
+        self._since = float("-inf")  # when the current second began
+        self._logged = 0  # lines let through in it
+        #: lines held back and not yet told
+        self.unlogged = 0
+
+    def allow(self) -> bool:
+        """Whether the next line may be logged (else it is counted)."""
+        now = self._scheduler.now()
+        if now - self._since >= 1.0 and not (self._told is not None and self.unlogged):
+            self._since, self._logged = now, 0
+        if self._logged < self._per_second:
+            self._logged += 1
+            return True
+        if self._told is not None and not self.unlogged:
+            self._scheduler.call_later(max(0.0, self._since + 1.0 - now), self._tell)
+        self.unlogged += 1
+        return False
+
+    def held_back(self) -> str:
+        """`` (N more dropped since the last line)`` for a line let through after N were held
+        back (without ``told``), else "": the count starts again."""
+        count, self.unlogged = self.unlogged, 0
+        return f" ({count} more dropped since the last line)" if count else ""
+
+    def _tell(self) -> None:
+        count, self.unlogged = self.unlogged, 0
+        self._since, self._logged = self._scheduler.now(), 0
+        if count and self._told is not None:
+            self._told(count)
