@@ -1,6 +1,8 @@
 """Fixtures and Hypothesis profiles for the whole suite.
 
-``backend`` runs a behavioural test once on the SimPy clock and once on asyncio.  The "ci"
+``backend`` runs a behavioural test once on the SimPy clock and once on asyncio, ``cluster``
+a multi-node test once on simulated hosts and once on asyncio sockets (a module may
+override it: the network's own tests add uvloop).  The "ci"
 profile is derandomized so a CI run is reproducible (chosen when CI is set);
 HYPOTHESIS_PROFILE overrides the choice.
 """
@@ -26,3 +28,12 @@ def backend(request: pytest.FixtureRequest):
     b = SimBackend() if request.param == "sim" else AsyncioBackend()
     yield b
     b.close()
+
+
+@pytest.fixture(params=["sim", "asyncio"])
+def cluster(request: pytest.FixtureRequest):
+    from network_support import make_cluster
+
+    c = make_cluster(request.param)
+    yield c
+    c.close()

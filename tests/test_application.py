@@ -613,15 +613,6 @@ def test_member_options_are_used(backend):
 # -- remote application start -------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sim", "asyncio"])
-def cluster(request: pytest.FixtureRequest):
-    from network_support import make_cluster
-
-    c = make_cluster(request.param)
-    yield c
-    c.close()
-
-
 def test_a_remote_node_starts_an_application_only_once_enabled(cluster):
     from ergo import NotAllowed
 

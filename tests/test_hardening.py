@@ -454,18 +454,14 @@ class Quits(Actor):
         raise TerminateReasonNormal
 
 
-@pytest.mark.parametrize("end", ["exit signal", "kill", "handler's reason"])
-def test_a_terminated_process_that_never_logged_is_freed_without_the_cycle_collector(backend, end):
-    """Most processes never log: their end releases them at once, by reference counting.
-    In a reference cycle (a Log made at spawn held a bound method of its process), every
-    terminated process stayed in memory until the collector's next pass, which then
-    spent its time finding them: a spawn-heavy node (supervision, short-lived workers)
-    pays for that on every spawn."""
+def _ended_and_freed(backend: Any, behavior: type, end: str) -> PID:
+    """Spawn ``behavior``, end it by ``end`` (watched), and assert that reference counting
+    alone freed it (the cyclic GC off meanwhile).  Returns its PID."""
     node = backend.node()
     gc.collect()
     gc.disable()
     try:
-        pid = node.spawn(Quits)
+        pid = node.spawn(behavior)
         ref = weakref.ref(node._processes[pid.id])
         watcher = node.spawn(Watcher, pid)
         if end == "exit signal":
@@ -477,8 +473,22 @@ def test_a_terminated_process_that_never_logged_is_freed_without_the_cycle_colle
         assert [type(m) for m in node.call(watcher, ("wait", 1))] == [MessageDownPID]
         backend.settle()
         assert ref() is None
+        return pid
     finally:
         gc.enable()
+
+
+ENDS = ["exit signal", "kill", "handler's reason"]
+
+
+@pytest.mark.parametrize("end", ENDS)
+def test_a_terminated_process_that_never_logged_is_freed_without_the_cycle_collector(backend, end):
+    """Most processes never log: their end releases them at once, by reference counting.
+    In a reference cycle (a Log made at spawn held a bound method of its process), every
+    terminated process stayed in memory until the collector's next pass, which then
+    spent its time finding them: a spawn-heavy node (supervision, short-lived workers)
+    pays for that on every spawn."""
+    _ended_and_freed(backend, Quits, end)
 
 
 class LogsThenQuits(Quits):
@@ -491,34 +501,19 @@ class LogsThenQuits(Quits):
         LogsThenQuits.kept.append(self.log)
 
 
-@pytest.mark.parametrize("end", ["exit signal", "kill", "handler's reason"])
+@pytest.mark.parametrize("end", ENDS)
 def test_a_terminated_process_that_logged_is_freed_too_and_its_kept_log_still_names_it(backend, end):
     """A process's Log makes its source (who logs) with a bound method of the process: a
     reference cycle.  The end of the process breaks it (the source made then), so a process
     that logged is freed by reference counting as well, and a Log kept past its process's
     end still says whose it was."""
-    node = backend.node()
     LogsThenQuits.kept.clear()
-    gc.collect()
-    gc.disable()
     try:
-        pid = node.spawn(LogsThenQuits)
-        ref = weakref.ref(node._processes[pid.id])
-        watcher = node.spawn(Watcher, pid)
-        if end == "exit signal":
-            node.send_exit(pid, TerminateReasonNormal)
-        elif end == "kill":
-            node.kill(pid)
-        else:
-            node.send(pid, "quit")
-        assert [type(m) for m in node.call(watcher, ("wait", 1))] == [MessageDownPID]
-        backend.settle()
-        assert ref() is None
+        pid = _ended_and_freed(backend, LogsThenQuits, end)
         (log,) = LogsThenQuits.kept
         assert log.source.pid == pid and log.source.behavior == "LogsThenQuits"
         log.info("logged by a Log whose process is gone")  # still works: no error
     finally:
-        gc.enable()
         LogsThenQuits.kept.clear()
 
 

@@ -18,7 +18,7 @@ import ssl
 from typing import Any
 
 import pytest
-from network_support import COOKIE, AsyncioCluster, Cluster, Counter, SimCluster
+from network_support import COOKIE, AsyncioCluster, Counter, SimCluster
 from test_network_fuzz import Fixture, RawPeer
 
 from ergo import PID, Actor, Event, Malformed, MessageDownPID, NoReply, ProcessID, Ref, Timeout
@@ -28,13 +28,6 @@ from ergo.network.network import MAX_HANDSHAKES, REFUSALS_LOGGED
 from ergo.wire import edf, enp, handshake
 from ergo.wire.edf import RemoteError
 from net.transport import MAX_TLS_HANDSHAKES
-
-
-@pytest.fixture(params=["sim", "asyncio"])
-def cluster(request: pytest.FixtureRequest):
-    c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
-    yield c
-    c.close()
 
 
 class Trapper(Actor):
@@ -121,25 +114,7 @@ def test_only_the_node_a_call_went_to_answers_it(cluster):
 
 def _handshake(f: Fixture, name: str, join: str | None = None) -> tuple[Any, handshake.Accepted]:
     """A raw stream past a real handshake as node ``name`` (a JOIN of ``join`` if given)."""
-    peer = f.connect()
-    dialer = handshake.Dialer(handshake.NodeInfo(name=name, creation=1), COOKIE, expect=str.__str__(f.b.name),
-                              join=join)
-    accepted = None
-    while True:
-        assert peer.stream is not None
-        out = dialer.data_to_send()
-        if out:
-            peer.stream.write(out)
-        if dialer.done:
-            assert isinstance(accepted, handshake.Accepted)
-            return peer, accepted
-        f.cluster.run_until(lambda: peer.received or peer.lost)
-        assert not peer.lost, "b closed a good handshake"
-        data = bytes(peer.received)
-        peer.received.clear()
-        for event in dialer.receive_data(data):
-            assert isinstance(event, handshake.Accepted), event
-            accepted = event
+    return f.dial_as(handshake.NodeInfo(name=name, creation=1), join)
 
 
 def test_a_peer_cannot_join_more_links_than_its_pool(cluster):
@@ -188,21 +163,9 @@ class Watcher(Actor):
 
 def _tiny_peer(f: Fixture, name: str, limit: int) -> Any:
     """A raw stream past a handshake as ``name``, which takes frames of ``limit`` bytes at most."""
-    peer = f.connect()
-    dialer = handshake.Dialer(handshake.NodeInfo(name=name, creation=1, max_message_size=limit), COOKIE,
-                              expect=str.__str__(f.b.name))
-    while True:
-        assert peer.stream is not None
-        out = dialer.data_to_send()
-        if out:
-            peer.stream.write(out)
-        if dialer.done:
-            f.cluster.run_until(lambda: name in f.b.network()._connections)
-            return peer
-        f.cluster.run_until(lambda: peer.received or peer.lost)
-        data = bytes(peer.received)
-        peer.received.clear()
-        dialer.receive_data(data)
+    peer, _ = f.dial_as(handshake.NodeInfo(name=name, creation=1, max_message_size=limit))
+    f.cluster.run_until(lambda: name in f.b.network()._connections)
+    return peer
 
 
 def test_a_reason_too_large_for_the_watching_peer_is_sent_cut_short(cluster):

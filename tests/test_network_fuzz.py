@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from network_support import COOKIE, AsyncioCluster, Cluster, Counter, SimCluster
+from network_support import COOKIE, Cluster, Counter
 
 from ergo import PID, Actor, Event, MessageDownPID, MessageEvent, NoConnection, ProcessID, Timeout
 from ergo.network import NetworkRoute
@@ -23,13 +23,6 @@ from ergo.wire import enp, handshake
 #: a few examples, the same every run (each one is a connection to a live node)
 FEW = settings(max_examples=12, derandomize=True, deadline=None, database=None,
                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-
-
-@pytest.fixture(params=["sim", "asyncio"])
-def cluster(request: pytest.FixtureRequest):
-    c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
-    yield c
-    c.close()
 
 
 class RawPeer(StreamProtocol):
@@ -77,22 +70,29 @@ class Fixture:
 
     def handshake(self) -> RawPeer:
         """A raw stream past a real handshake: b takes it for node ``rawN@rawhost``."""
+        return self.dial_as(handshake.NodeInfo(name=f"raw{next(self.names)}@rawhost", creation=1))[0]
+
+    def dial_as(self, info: handshake.NodeInfo, join: str | None = None) -> tuple[RawPeer, handshake.Accepted]:
+        """A raw stream past a real handshake as the node ``info`` says (a JOIN of the
+        connection ``join`` if given), and what b accepted."""
         peer = self.connect()
-        dialer = handshake.Dialer(handshake.NodeInfo(name=f"raw{next(self.names)}@rawhost", creation=1),
-                                  COOKIE, expect=str.__str__(self.b.name))
+        dialer = handshake.Dialer(info, COOKIE, expect=str.__str__(self.b.name), join=join)
+        accepted = None
         while True:
             assert peer.stream is not None
             out = dialer.data_to_send()
             if out:
                 peer.stream.write(out)
             if dialer.done:
-                return peer
+                assert isinstance(accepted, handshake.Accepted)
+                return peer, accepted
             self.cluster.run_until(lambda: peer.received or peer.lost)
             assert not peer.lost, "b closed a good handshake"
             data = bytes(peer.received)
             peer.received.clear()
             for event in dialer.receive_data(data):
                 assert isinstance(event, handshake.Accepted), event
+                accepted = event
 
     def logged(self, *words: str) -> int:
         return sum(1 for t in self.b.captured.texts() if all(w in t for w in words))

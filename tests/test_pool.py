@@ -241,15 +241,6 @@ def test_a_pool_registered_by_name_forwards_calls_and_its_events(backend):
     assert node.inspect(pool)["messages_forwarded"] == "4"
 
 
-@pytest.fixture(params=["sim", "asyncio"])
-def cluster(request: pytest.FixtureRequest):
-    from network_support import make_cluster
-
-    c = make_cluster(request.param)
-    yield c
-    c.close()
-
-
 def test_a_remote_caller_is_answered_by_the_worker_and_told_if_it_dies(cluster):
     from ergo import ProcessID
 

@@ -8,14 +8,7 @@ Each file's docstring lists the differences from Ergo its tests pin.
 from __future__ import annotations
 
 import pytest
-from network_support import AsyncioCluster, Cluster, SimCluster
-
-
-@pytest.fixture(params=["sim", "asyncio"])
-def cluster(request: pytest.FixtureRequest):
-    c: Cluster = SimCluster() if request.param == "sim" else AsyncioCluster()
-    yield c
-    c.close()
+from network_support import Cluster
 
 
 @pytest.fixture
