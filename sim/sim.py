@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from ergo.gen.errors import Incorrect, NameUnknown, NotAllowed, Timeout
@@ -106,10 +107,14 @@ class Sim:
         return host
 
     def _group(self, group: str | Iterable[str]) -> list[str]:
+        """The host names of ``group``, in its order; a set's sorted, as a set has no order
+        of its own (a set of strings iterates in an order ``PYTHONHASHSEED`` decides, which
+        would decide the order of the trace's fault and of what flows first on release)."""
         names = [group] if isinstance(group, str) else list(group) if isinstance(group, Iterable) else None
         if not names:
             raise Incorrect(f"hosts are named by a str or a non-empty list of them, not {group!r}"[:200])
-        return [self._host_name(n) for n in names]
+        hosts = [self._host_name(n) for n in names]
+        return sorted(hosts) if isinstance(group, AbstractSet) else hosts
 
     def _directions(self, a: str | Iterable[str], b: str | Iterable[str], what: str) -> list[tuple[Link, str]]:
         """(link, sending end) for every direction from group ``a`` to group ``b``."""

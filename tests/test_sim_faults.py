@@ -5,6 +5,8 @@ duplicates, ``NoConnection`` for what was cut off), and a seed replays it exactl
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from ergo.network import NetworkRoute
 from ergo.transport import DatagramProtocol, StreamProtocol
 from sim.determinism import run_scenario
 from sim.faults import POINTS
+from sim.scenario import cluster as scenario_cluster
 
 HB_INTERVAL, HB_TIMEOUT = 1.0, 5.0
 
@@ -310,6 +313,56 @@ def test_a_partition_between_groups_cuts_across_only():
             c.sim.partition("host1", ["host1"])
     finally:
         c.close()
+
+
+class Backwards(AbstractSet[str]):
+    """A set of host names that iterates them in reverse order of their names: a real
+    ``set`` of strings iterates them in an order set by ``PYTHONHASHSEED``."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = sorted(names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(reversed(self.names))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def _held_and_released(group: Any) -> list[dict[str, Any]]:
+    """Messages from three hosts to three others wait on a hold of the groups, then flow
+    when it is released: what is delivered, in which order, and how the faults read."""
+    s = sim.Sim(1, trace=True)
+    nodes = scenario_cluster(s, 6)
+    inboxes = [n.spawn_register("inbox", Collector) for n in nodes[3:]]
+    for n in nodes[:3]:
+        for inbox in inboxes:
+            n.send(inbox, n.name.value)
+    s.run_for(0.5)
+    s.hold(group("host1", "host2", "host3"), group("host4", "host5", "host6"))
+    for n in nodes[:3]:
+        for inbox in inboxes:
+            n.send(inbox, ("held", n.name.value))
+    s.run_for(0.5)
+    s.release(group("host1", "host2", "host3"), group("host4", "host5", "host6"))
+    s.run_for(0.5)
+    for n in nodes:
+        n.stop_force()
+    return [e for e in s.trace.events if e["kind"] in ("deliver", "fault")]
+
+
+def test_a_group_given_as_a_set_acts_in_the_order_of_its_names_not_the_sets():
+    # a set has no order of its own (a set of strings iterates by PYTHONHASHSEED): taking
+    # its order made the faults' trace and the order held messages flowed in differ
+    # between two runs of one seed
+    in_order = _held_and_released(lambda *names: list(names))
+    assert [e["a"] for e in in_order if e["kind"] == "fault"] == [["host1", "host2", "host3"]] * 2
+    assert _held_and_released(lambda *names: Backwards(*names)) == in_order
+    assert _held_and_released(lambda *names: set(names)) == in_order
+    assert _held_and_released(lambda *names: frozenset(names)) == in_order
 
 
 # -- crash and restart ----------------------------------------------------------------
