@@ -309,6 +309,7 @@ class Sim:
             return
         deadline = env.now + check_delay(limit, "a run limit")
         quiet = self.world.quiet
+        steps = self.world.steps
         while not quiet():
             if env.peek() > deadline:
                 raise Timeout(
@@ -317,6 +318,7 @@ class Sim:
                     "or pass a larger limit"
                 )
             env.step()
+            steps[0] += 1
 
     def run_for(self, seconds: float) -> None:
         """Advance the clock by ``seconds``, running everything due meanwhile, a timer due
