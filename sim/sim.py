@@ -82,6 +82,7 @@ class Sim:
         on (what is already in flight keeps its time and order).  The default is
         ``sim.transport.DEFAULT_LATENCY`` (1 ms), loopback included."""
         self.link(a, b).latency = check_delay(seconds, "a latency")
+        self.world.note_fault("latency", a=a, b=b, seconds=seconds)
 
     def start_node(self, name: str, options: NodeOptions | None = None) -> Node:
         """Start ``name@host`` on its host (made on first use)."""
@@ -131,6 +132,7 @@ class Sim:
         ``seconds`` more than the latency, drawn from the seed; it never overtakes what was
         sent before it in the same direction (bytes of a stream never reorder)."""
         self.link(a, b).jitter = check_delay(seconds, "a jitter")
+        self.world.note_fault("jitter", a=a, b=b, seconds=seconds)
 
     def hold(self, a: str | Iterable[str], b: str | Iterable[str]) -> None:
         """Everything between hosts (or groups) ``a`` and ``b``, both ways, waits on the link

@@ -136,6 +136,21 @@ def test_jitter_delays_items_by_a_seeded_amount_and_never_reorders_a_stream():
     assert _jittered_stream(4)[1] != times
 
 
+def test_a_change_of_latency_or_jitter_is_recorded_as_a_fault():
+    # every verb of the fault table is announced to the trace; these two were not, so a
+    # replay's trace (and its chart) did not show why messages slowed down
+    s = sim.Sim(1, trace=True)
+    s.host("h1"), s.host("h2")
+    s.run_for(1.0)
+    s.set_latency("h1", "h2", 0.25)
+    s.set_jitter("h2", "h1", 0.05)
+    assert s.trace.events == [
+        {"t": 1.0, "kind": "fault", "fault": "latency", "a": "h1", "b": "h2", "seconds": 0.25},
+        {"t": 1.0, "kind": "fault", "fault": "jitter", "a": "h2", "b": "h1", "seconds": 0.05},
+    ]
+    sim.render_chart(s.trace)  # drawn as the other point faults are
+
+
 # -- hold and release -----------------------------------------------------------------
 
 
@@ -757,7 +772,7 @@ def test_a_faulty_run_is_the_same_in_other_processes_and_hash_seeds():
     assert here.trace.hash() == digest
     kinds = [e["fault"] for e in here.trace.events if e["kind"] == "fault" and e["fault"] != "buggify_fired"]
     assert any(e["kind"] == "fault" and e["fault"] == "buggify_fired" for e in here.trace.events)
-    assert kinds[:4] == ["clock_skew", "buggify", "partition_oneway", "repair"] and "crash" in kinds
+    assert kinds[:5] == ["jitter", "clock_skew", "buggify", "partition_oneway", "repair"] and "crash" in kinds
     stops = [e["node"] for e in here.trace.events if e["kind"] == "node_stop"]
     assert stops[0] == "n3@host3"  # the crash is seen as the node stopping
 
