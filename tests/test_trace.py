@@ -381,6 +381,29 @@ def test_the_determinism_check_runs_a_scenario_named_by_its_file(tmp_path):
     assert len(digest) == 64
 
 
+def test_the_determinism_check_catches_state_one_run_leaves_for_the_next_in_its_process(tmp_path):
+    # `python -m sim run` runs seed after seed in one worker process and a replay runs one
+    # alone: a scenario whose class keeps what a run did passes in fresh processes, yet a
+    # seed that failed in the runner does not fail when replayed
+    script = tmp_path / "leaky.py"
+    script.write_text(
+        "import ergo\n"
+        "class Count(ergo.Actor):\n"
+        "    seen = []  # outlives its Sim\n"
+        "    def handle_message(self, from_, message):\n"
+        "        Count.seen.append(message)\n"
+        "        if len(Count.seen) < 5:\n"
+        "            self.send(self.pid, len(Count.seen))\n"
+        "def scenario(s):\n"
+        "    node = s.start_node('a@host1')\n"
+        "    node.send(node.spawn(Count), 0)\n"
+        "    s.run()\n"
+    )
+    with pytest.raises(sim.NotDeterministic,
+                       match=r"(?s)second run of it in the same process.*7 events: first run, 3: second run"):
+        sim.check_determinism(f"{script}:scenario", 3)
+
+
 def test_a_scenario_that_fails_in_the_child_fails_the_check_with_its_traceback(tmp_path):
     script = tmp_path / "broken.py"
     script.write_text("def scenario(s):\n    raise RuntimeError('the workload broke')\n")
