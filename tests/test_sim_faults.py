@@ -25,7 +25,7 @@ from ergo import (
     ProcessIncarnation,
     Timeout,
 )
-from ergo.gen.errors import Incorrect, NotAllowed
+from ergo.gen.errors import Incorrect, NotAllowed, TooLarge
 from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
 from ergo.transport import DatagramProtocol, StreamProtocol
@@ -367,6 +367,28 @@ def _held_and_released(group: Any) -> list[dict[str, Any]]:
     for n in nodes:
         n.stop_force()
     return [e for e in s.trace.events if e["kind"] in ("deliver", "fault")]
+
+
+def test_what_waits_for_a_dial_is_bounded_and_a_send_past_the_bound_raises_too_large(cluster):
+    # sends queue while the connection is dialed (held here): 4 MiB of them, then the
+    # sender is told at once; what was queued arrives, in order, once the dial completes
+    a, b = cluster.cluster(2)
+    inbox = b.spawn(Collector)
+    cluster.sim.hold("host1", "host2")
+    chunk = b"x" * 900_000
+    sent, refused = [], []
+    for i in range(6):
+        try:
+            a.send(inbox, (i, chunk))
+            sent.append(i)
+        except TooLarge as e:
+            refused.append((i, str(e)))
+    assert sent == [0, 1, 2, 3] and [i for i, _ in refused] == [4, 5]
+    assert "bytes already wait for the connection to n2@host2" in refused[0][1]
+    cluster.run_for(0.5)
+    cluster.sim.release()
+    cluster.run_until(lambda: len(got(b, inbox)) == 4)
+    assert [m[0] for m in got(b, inbox)] == [0, 1, 2, 3]
 
 
 def test_a_group_given_as_a_set_acts_in_the_order_of_its_names_not_the_sets():
