@@ -137,9 +137,10 @@ class Sim:
     def hold(self, a: str | Iterable[str], b: str | Iterable[str]) -> None:
         """Everything between hosts (or groups) ``a`` and ``b``, both ways, waits on the link
         (bytes, connects, datagrams) until ``release``; then it flows in order."""
+        a, b = self._group(a), self._group(b)  # once: an iterator gives its names only once
         for link, source in self._directions(a, b, "a hold") + self._directions(b, a, "a hold"):
             link.block(source, "held", True)
-        self.world.note_fault("hold", a=self._group(a), b=self._group(b))
+        self.world.note_fault("hold", a=a, b=b)
 
     def release(self, a: str | Iterable[str] | None = None, b: str | Iterable[str] | None = None) -> None:
         """End a ``hold`` between ``a`` and ``b`` (without arguments: every hold)."""
@@ -148,11 +149,11 @@ class Sim:
         elif a is None or b is None:
             raise Incorrect("release takes two hosts (or groups), or none for every hold")
         else:
+            a, b = self._group(a), self._group(b)
             directions = self._directions(a, b, "a release") + self._directions(b, a, "a release")
         for link, source in directions:
             link.block(source, "held", False)
-        self.world.note_fault("release", a=None if a is None else self._group(a),
-                              b=None if b is None else self._group(b))
+        self.world.note_fault("release", a=a, b=b)
 
     def partition(self, a: str | Iterable[str], b: str | Iterable[str]) -> None:
         """Cut hosts (or groups) ``a`` and ``b`` apart, both ways, until ``repair``.
@@ -163,15 +164,17 @@ class Sim:
         their heartbeats (``NetworkOptions.heartbeat_timeout``) and close it themselves.
         A new connect across waits too, so the dial times out (``connect_timeout``), never
         refused at once.  Datagrams across are lost."""
+        a, b = self._group(a), self._group(b)
         for link, source in self._directions(a, b, "a partition") + self._directions(b, a, "a partition"):
             link.block(source, "cut", True)
-        self.world.note_fault("partition", a=self._group(a), b=self._group(b))
+        self.world.note_fault("partition", a=a, b=b)
 
     def partition_oneway(self, a: str | Iterable[str], b: str | Iterable[str]) -> None:
         """Cut the direction from ``a`` to ``b`` only (as ``partition``); ``b`` to ``a`` flows."""
+        a, b = self._group(a), self._group(b)
         for link, source in self._directions(a, b, "a partition"):
             link.block(source, "cut", True)
-        self.world.note_fault("partition_oneway", a=self._group(a), b=self._group(b))
+        self.world.note_fault("partition_oneway", a=a, b=b)
 
     def repair(self, a: str | Iterable[str] | None = None, b: str | Iterable[str] | None = None) -> None:
         """End the partitions between ``a`` and ``b``, both directions (without arguments:
@@ -181,11 +184,11 @@ class Sim:
         elif a is None or b is None:
             raise Incorrect("repair takes two hosts (or groups), or none for every partition")
         else:
+            a, b = self._group(a), self._group(b)
             directions = self._directions(a, b, "a repair") + self._directions(b, a, "a repair")
         for link, source in directions:
             link.block(source, "cut", False)
-        self.world.note_fault("repair", a=None if a is None else self._group(a),
-                              b=None if b is None else self._group(b))
+        self.world.note_fault("repair", a=a, b=b)
 
     def crash(self, host: str) -> None:
         """Host ``host`` goes down at once: every node on it vanishes (no FIN, no Terminate

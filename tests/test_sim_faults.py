@@ -402,6 +402,26 @@ def test_a_group_given_as_a_set_acts_in_the_order_of_its_names_not_the_sets():
     assert _held_and_released(lambda *names: frozenset(names)) == in_order
 
 
+def test_a_group_given_as_an_iterator_is_taken_whole():
+    # each verb read its groups several times (each direction, the trace): an iterator
+    # gave its names the first time only, and the verb refused it as an empty group
+    s = sim.Sim(1, trace=True)
+    for h in ("host1", "host2", "host3"):
+        s.host(h)
+    s.partition(iter(["host1", "host2"]), (h for h in ["host3"]))
+    assert s.link("host1", "host3").cut == {"host1", "host3"} and s.link("host2", "host3").cut == {"host2", "host3"}
+    s.repair(iter(["host1"]), iter(["host3"]))
+    assert s.link("host1", "host3").cut == set() and s.link("host2", "host3").cut == {"host2", "host3"}
+    s.hold(iter(["host1"]), iter(["host2"]))
+    s.release(iter(["host1"]), iter(["host2"]))
+    s.partition_oneway(iter(["host2"]), iter(["host1"]))
+    assert s.link("host1", "host2").cut == {"host2"} and s.link("host1", "host2").held == set()
+    assert [(e["fault"], e["a"], e["b"]) for e in s.trace.events] == [
+        ("partition", ["host1", "host2"], ["host3"]), ("repair", ["host1"], ["host3"]),
+        ("hold", ["host1"], ["host2"]), ("release", ["host1"], ["host2"]),
+        ("partition_oneway", ["host2"], ["host1"])]
+
+
 # -- crash and restart ----------------------------------------------------------------
 
 
