@@ -344,6 +344,36 @@ def test_the_determinism_check_names_the_event_where_two_runs_part():
         sim.check_determinism(unstable_workload, 1, hash_seeds=(1, 2))
 
 
+class Trapper(ergo.Actor):
+    def init(self) -> None:
+        self.trap_exit = True
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        pass
+
+
+class SetExiter(ergo.Actor):
+    def handle_message(self, from_: Any, message: Any) -> None:
+        self.send_exit(message, KeyError(frozenset({"k1", "k2", "k3", "k4", "k5", "k6"})))
+
+
+def exit_reason_with_a_set(s: sim.Sim) -> None:
+    """An exit reason of a class no node registered, with a set of strings, sent to another node."""
+    a, b = _cluster(s, 2)
+    a.send(a.spawn(SetExiter), b.spawn(Trapper))
+    s.run_for(0.1)
+
+
+def test_an_exit_reason_crossing_as_text_is_the_same_under_other_hash_seeds():
+    # it travelled as str() of the exception: its set in the sending process's hash order
+    digest = sim.check_determinism(exit_reason_with_a_set, 1, hash_seeds=(1, 2))
+    here = sim.Sim(1, trace=True)
+    exit_reason_with_a_set(here)
+    assert digest == here.trace.hash()
+    (exit_,) = [e for e in here.trace.events if e["kind"] == "signal"]
+    assert exit_["reason"] == "RemoteError: KeyError, frozenset({'k1', 'k2', 'k3', 'k4', 'k5', 'k6'})"
+
+
 def test_the_determinism_check_refuses_what_another_process_cannot_find():
     with pytest.raises(Incorrect, match="top level"):
         sim.check_determinism(lambda s: None, 1)
