@@ -8,14 +8,19 @@ compares the hashes of the traces.  A difference means something in the run depe
 what a seed does not fix: the order of a set of strings, an ``id()``, the wall clock, the
 global ``random``.  The error says at which event the runs parted, which is where to look.
 
-Each child process runs :func:`_main` with ``SCENARIO SEED OUT``; it imports the
+Each child process runs :func:`_main` with ``SCENARIO SEED OUT [AGAIN]``; it imports the
 scenario by ``module:function`` (or ``path/to/file.py:function``) with the parent's
 ``sys.path``, runs it on ``Sim(SEED, trace=True)``, writes the trace to ``OUT`` and prints
-its hash.
+its hash.  With ``AGAIN`` (the first child) it then runs the same function on a second
+``Sim(SEED)`` in the same process, writes that trace to ``AGAIN`` and prints its hash too:
+state a run leaves behind in its process (a module or class attribute, a cache) makes the
+second run differ, as it would make a seed of ``python -m sim run`` (many seeds per
+worker process) differ from its replay (one seed alone).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import runpy
@@ -110,40 +115,57 @@ def check_determinism(scenario: Callable[[Sim], Any] | str, seed: int, *,
         runs: list[tuple[int, str, Path]] = []
         for hash_seed in seeds:
             out = Path(tmp) / f"trace-{hash_seed}.jsonl"
+            again = Path(tmp) / f"trace-{hash_seed}-again.jsonl"
             env["PYTHONHASHSEED"] = str(hash_seed)
-            proc = subprocess.run([sys.executable, "-c", _CHILD, name, str(seed), str(out)],
+            argv = [name, str(seed), str(out)] + ([str(again)] if not runs else [])
+            proc = subprocess.run([sys.executable, "-c", _CHILD, *argv],
                                   env=env, capture_output=True, text=True, timeout=timeout)
             if proc.returncode != 0:
                 raise NotDeterministic(f"the scenario {name} with seed {seed} failed under PYTHONHASHSEED="
                                        f"{hash_seed}:\n{proc.stderr[-3000:]}")
-            runs.append((hash_seed, proc.stdout.strip().splitlines()[-1], out))
+            # the hashes of the files written (a trace's hash is that of its file): what the
+            # scenario printed (its nodes' default loggers write to stdout) is no part of it
+            digest = _file_hash(out)
+            if not runs and _file_hash(again) != digest:
+                raise NotDeterministic(
+                    f"seed {seed} of {name} is not deterministic: a second run of it in the same process "
+                    "differs from the first, so something a run leaves behind in its process (a module or "
+                    "class attribute, a cache) reaches the next run (python -m sim run runs many seeds in "
+                    "one process, a replay runs one alone): "
+                    + _first_difference(out, "first run", again, "second run"))
+            runs.append((hash_seed, digest, out))
         first_seed, first_hash, first_out = runs[0]
         for hash_seed, digest, out in runs[1:]:
             if digest != first_hash:
                 raise NotDeterministic(f"seed {seed} of {name} is not deterministic: "
-                                       + _first_difference(first_out, first_seed, out, hash_seed))
+                                       + _first_difference(first_out, f"PYTHONHASHSEED={first_seed}",
+                                                           out, f"PYTHONHASHSEED={hash_seed}"))
         return first_hash
 
 
-def _first_difference(a: Path, seed_a: int, b: Path, seed_b: int) -> str:
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _first_difference(a: Path, run_a: str, b: Path, run_b: str) -> str:
     lines_a = a.read_text(encoding="ascii").splitlines()
     lines_b = b.read_text(encoding="ascii").splitlines()
     for i, (x, y) in enumerate(zip(lines_a, lines_b, strict=False)):
         if x != y:
-            return (f"the traces part at event {i + 1}:\n  PYTHONHASHSEED={seed_a}: {x}\n"
-                    f"  PYTHONHASHSEED={seed_b}: {y}")
-    return (f"one trace is a prefix of the other ({len(lines_a)} events with PYTHONHASHSEED={seed_a}, "
-            f"{len(lines_b)} with {seed_b})")
+            return f"the traces part at event {i + 1}:\n  {run_a}: {x}\n  {run_b}: {y}"
+    return f"one trace is a prefix of the other ({len(lines_a)} events: {run_a}, {len(lines_b)}: {run_b})"
 
 
 def _main(argv: list[str]) -> int:
-    if len(argv) != 3:
-        print("usage: SCENARIO SEED OUT", file=sys.stderr)
+    if len(argv) not in (3, 4):
+        print("usage: SCENARIO SEED OUT [AGAIN]", file=sys.stderr)
         return 2
-    name, seed, out = argv
-    s = run_scenario(name, int(seed))
-    trace: Trace = s.trace
-    trace.write(out)
-    print(trace.hash())
+    name, seed = argv[:2]
+    fn = _load(name)  # loaded once, as the runner does for all the seeds of a worker
+    for path in argv[2:]:
+        s = run_scenario(fn, int(seed))
+        trace: Trace = s.trace
+        trace.write(path)
+        print(trace.hash())
     return 0
 

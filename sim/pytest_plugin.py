@@ -18,6 +18,7 @@ does ``--sim-seeds N`` for every test that uses the seed; a failing case is name
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Generator, Iterator
 from typing import cast
 
@@ -74,11 +75,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport,
                                                                                          pytest.TestReport]:
     report = yield
-    callspec = getattr(item, "callspec", None)
-    seed = callspec.params.get("sim_seed") if callspec is not None else None
-    if seed is not None and report.failed:
-        report.sections.append(("simulation", f"replay this seed alone: pytest '{item.nodeid}'"))
+    if report.failed and "sim_seed" in getattr(item, "fixturenames", ()):
+        report.sections.append(("simulation", _replay_line(item)))
     return report
+
+
+def _replay_line(item: pytest.Item) -> str:
+    """The seed a failing test ran with and the command that runs it alone with that seed.
+
+    A case ``[seed=N]`` exists only where it was made: by the test's ``sim_seeds`` marker
+    (its node id is enough), or by ``--sim-seeds`` (the command must say it again, or
+    pytest finds no such case); a test that took its seed from ``--sim-seed`` runs it
+    again only with that option."""
+    config = item.config
+    callspec = getattr(item, "callspec", None)
+    options: list[str] = []
+    if callspec is not None and "sim_seed" in callspec.params:
+        seed = callspec.params["sim_seed"]
+        if item.get_closest_marker("sim_seeds") is None:
+            options = ["--sim-seeds", str(config.getoption("--sim-seeds"))]
+    else:
+        given = config.getoption("--sim-seed")
+        seed = 0 if given is None else given
+        if given is not None:
+            options = ["--sim-seed", str(given)]
+    command = shlex.join(["pytest", item.nodeid, *options])
+    return f"the simulation's seed was {seed}; replay this seed alone: {command}"
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from ergo.gen.errors import Incorrect, NameUnknown, NotAllowed, Timeout
@@ -81,6 +82,7 @@ class Sim:
         on (what is already in flight keeps its time and order).  The default is
         ``sim.transport.DEFAULT_LATENCY`` (1 ms), loopback included."""
         self.link(a, b).latency = check_delay(seconds, "a latency")
+        self.world.note_fault("latency", a=a, b=b, seconds=seconds)
 
     def start_node(self, name: str, options: NodeOptions | None = None) -> Node:
         """Start ``name@host`` on its host (made on first use)."""
@@ -106,10 +108,14 @@ class Sim:
         return host
 
     def _group(self, group: str | Iterable[str]) -> list[str]:
+        """The host names of ``group``, in its order; a set's sorted, as a set has no order
+        of its own (a set of strings iterates in an order ``PYTHONHASHSEED`` decides, which
+        would decide the order of the trace's fault and of what flows first on release)."""
         names = [group] if isinstance(group, str) else list(group) if isinstance(group, Iterable) else None
         if not names:
             raise Incorrect(f"hosts are named by a str or a non-empty list of them, not {group!r}"[:200])
-        return [self._host_name(n) for n in names]
+        hosts = [self._host_name(n) for n in names]
+        return sorted(hosts) if isinstance(group, AbstractSet) else hosts
 
     def _directions(self, a: str | Iterable[str], b: str | Iterable[str], what: str) -> list[tuple[Link, str]]:
         """(link, sending end) for every direction from group ``a`` to group ``b``."""
@@ -126,13 +132,15 @@ class Sim:
         ``seconds`` more than the latency, drawn from the seed; it never overtakes what was
         sent before it in the same direction (bytes of a stream never reorder)."""
         self.link(a, b).jitter = check_delay(seconds, "a jitter")
+        self.world.note_fault("jitter", a=a, b=b, seconds=seconds)
 
     def hold(self, a: str | Iterable[str], b: str | Iterable[str]) -> None:
         """Everything between hosts (or groups) ``a`` and ``b``, both ways, waits on the link
         (bytes, connects, datagrams) until ``release``; then it flows in order."""
+        a, b = self._group(a), self._group(b)  # once: an iterator gives its names only once
         for link, source in self._directions(a, b, "a hold") + self._directions(b, a, "a hold"):
             link.block(source, "held", True)
-        self.world.note_fault("hold", a=self._group(a), b=self._group(b))
+        self.world.note_fault("hold", a=a, b=b)
 
     def release(self, a: str | Iterable[str] | None = None, b: str | Iterable[str] | None = None) -> None:
         """End a ``hold`` between ``a`` and ``b`` (without arguments: every hold)."""
@@ -141,11 +149,11 @@ class Sim:
         elif a is None or b is None:
             raise Incorrect("release takes two hosts (or groups), or none for every hold")
         else:
+            a, b = self._group(a), self._group(b)
             directions = self._directions(a, b, "a release") + self._directions(b, a, "a release")
         for link, source in directions:
             link.block(source, "held", False)
-        self.world.note_fault("release", a=None if a is None else self._group(a),
-                              b=None if b is None else self._group(b))
+        self.world.note_fault("release", a=a, b=b)
 
     def partition(self, a: str | Iterable[str], b: str | Iterable[str]) -> None:
         """Cut hosts (or groups) ``a`` and ``b`` apart, both ways, until ``repair``.
@@ -156,15 +164,17 @@ class Sim:
         their heartbeats (``NetworkOptions.heartbeat_timeout``) and close it themselves.
         A new connect across waits too, so the dial times out (``connect_timeout``), never
         refused at once.  Datagrams across are lost."""
+        a, b = self._group(a), self._group(b)
         for link, source in self._directions(a, b, "a partition") + self._directions(b, a, "a partition"):
             link.block(source, "cut", True)
-        self.world.note_fault("partition", a=self._group(a), b=self._group(b))
+        self.world.note_fault("partition", a=a, b=b)
 
     def partition_oneway(self, a: str | Iterable[str], b: str | Iterable[str]) -> None:
         """Cut the direction from ``a`` to ``b`` only (as ``partition``); ``b`` to ``a`` flows."""
+        a, b = self._group(a), self._group(b)
         for link, source in self._directions(a, b, "a partition"):
             link.block(source, "cut", True)
-        self.world.note_fault("partition_oneway", a=self._group(a), b=self._group(b))
+        self.world.note_fault("partition_oneway", a=a, b=b)
 
     def repair(self, a: str | Iterable[str] | None = None, b: str | Iterable[str] | None = None) -> None:
         """End the partitions between ``a`` and ``b``, both directions (without arguments:
@@ -174,11 +184,11 @@ class Sim:
         elif a is None or b is None:
             raise Incorrect("repair takes two hosts (or groups), or none for every partition")
         else:
+            a, b = self._group(a), self._group(b)
             directions = self._directions(a, b, "a repair") + self._directions(b, a, "a repair")
         for link, source in directions:
             link.block(source, "cut", False)
-        self.world.note_fault("repair", a=None if a is None else self._group(a),
-                              b=None if b is None else self._group(b))
+        self.world.note_fault("repair", a=a, b=b)
 
     def crash(self, host: str) -> None:
         """Host ``host`` goes down at once: every node on it vanishes (no FIN, no Terminate
@@ -304,6 +314,7 @@ class Sim:
             return
         deadline = env.now + check_delay(limit, "a run limit")
         quiet = self.world.quiet
+        steps = self.world.steps
         while not quiet():
             if env.peek() > deadline:
                 raise Timeout(
@@ -312,6 +323,7 @@ class Sim:
                     "or pass a larger limit"
                 )
             env.step()
+            steps[0] += 1
 
     def run_for(self, seconds: float) -> None:
         """Advance the clock by ``seconds``, running everything due meanwhile, a timer due

@@ -16,6 +16,7 @@ from ergo import (
     Alias,
     Atom,
     Event,
+    Incorrect,
     MessageDownNode,
     MessageDownPID,
     MessageDownProcessID,
@@ -224,6 +225,21 @@ def test_remote_spawn_only_what_was_enabled(cluster):
     b.network().disable_spawn("counter")
     with pytest.raises(NotAllowed):
         a.wait_for(node.spawn("counter"))
+
+
+def _refuses_with_a_set() -> Any:
+    raise ValueError({8, 1})
+
+
+def test_a_remote_spawn_whose_factory_raised_tells_the_same_text_in_every_process(cluster):
+    # the requester learned str() of what the factory raised: a set in it in the spawning
+    # process's iteration order ({8, 1} iterates as 8, 1; a set of strings by PYTHONHASHSEED)
+    a, b = cluster.cluster(2)
+    b.network().enable_spawn("refuses", _refuses_with_a_set)
+    node = a.wait_for(a.network().connect(b.name))
+    with pytest.raises(Incorrect) as refused:
+        a.wait_for(node.spawn("refuses"))
+    assert str(refused.value) == "spawning 'refuses' failed: ValueError: {1, 8}"
 
 
 def test_a_wrong_cookie_is_refused_and_the_acceptor_keeps_serving(cluster):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 import sim
@@ -106,6 +108,51 @@ def test_sim_seeds_runs_a_test_per_seed_and_names_the_replay(pytester: pytest.Py
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(
         ["*test_seeded?seed=2?*", "*replay this seed alone: pytest '*test_seeded[[]seed=2[]]'*"])
+
+
+def _replay(pytester: pytest.Pytester, result: pytest.RunResult) -> pytest.RunResult:
+    """Run the replay command a failing seeded test's report printed, as printed."""
+    lines = [line for line in result.outlines if "replay this seed alone: " in line]
+    assert len(lines) == 1, result.outlines
+    command = shlex.split(lines[0].split("replay this seed alone: ", 1)[1])
+    assert command[0] == "pytest"
+    return pytester.runpytest("-p", "no:cacheprovider", "-s", *command[1:])
+
+
+_FAILS_AT_SEED_2 = """
+def test_seeded(simulation, sim_seed):
+    print("RAN WITH SEED", simulation.seed)
+    assert sim_seed != 2
+"""
+
+
+def test_the_replay_command_of_a_marked_seed_runs_that_seed_alone(pytester: pytest.Pytester):
+    pytester.makepyfile("import pytest\n\n@pytest.mark.sim_seeds(4)" + _FAILS_AT_SEED_2)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, failed=1)
+    again = _replay(pytester, result)
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["*RAN WITH SEED 2*"])
+
+
+def test_the_replay_command_of_a_sim_seeds_option_failure_runs_that_seed_alone(pytester: pytest.Pytester):
+    # the cases exist only under --sim-seeds: a bare node id of one is "not found"
+    pytester.makepyfile(_FAILS_AT_SEED_2)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--sim-seeds", "4")
+    result.assert_outcomes(passed=3, failed=1)
+    again = _replay(pytester, result)
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["*RAN WITH SEED 2*"])
+
+
+def test_a_failure_under_the_sim_seed_option_names_its_seed_and_replay(pytester: pytest.Pytester):
+    pytester.makepyfile(_FAILS_AT_SEED_2)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--sim-seed", "2")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*seed 2*"])
+    again = _replay(pytester, result)
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["*RAN WITH SEED 2*"])
 
 
 def test_sim_seed_option_sets_the_seed_and_sim_seeds_option_multiplies(pytester: pytest.Pytester):

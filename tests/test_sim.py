@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from support import Collector
 
@@ -64,3 +66,21 @@ def test_events_counts_what_ran_and_a_seed_gives_the_same_count():
         return s.events
 
     assert run() == run()
+
+
+def test_run_until_quiet_counts_the_events_it_ran_as_run_for_does():
+    # run() stepped the environment without counting: Sim.events (and the runner's
+    # events line) left out everything a scenario ran with s.run()
+    def delivered(run: Any) -> sim.Sim:
+        s = sim.Sim(7)
+        node = s.start_node("n@localhost")
+        pid = node.spawn(Collector)
+        for i in range(10):
+            node.send(pid, i)
+        run(s)
+        return s
+
+    quiet = delivered(lambda s: s.run())
+    timed = delivered(lambda s: s.run(until=quiet.now))
+    assert timed.events > 0
+    assert quiet.events == timed.events

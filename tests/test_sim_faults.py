@@ -5,6 +5,8 @@ duplicates, ``NoConnection`` for what was cut off), and a seed replays it exactl
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +25,13 @@ from ergo import (
     ProcessIncarnation,
     Timeout,
 )
-from ergo.gen.errors import Incorrect, NotAllowed
+from ergo.gen.errors import Incorrect, NotAllowed, TooLarge
 from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
 from ergo.transport import DatagramProtocol, StreamProtocol
 from sim.determinism import run_scenario
 from sim.faults import POINTS
+from sim.scenario import cluster as scenario_cluster
 
 HB_INTERVAL, HB_TIMEOUT = 1.0, 5.0
 
@@ -131,6 +134,21 @@ def test_jitter_delays_items_by_a_seeded_amount_and_never_reorders_a_stream():
     assert len(gaps) > 5  # the jitter spreads the arrivals (no jitter: every gap is 2 ms)
     assert _jittered_stream(3) == (data, times)  # the seed decides the delays
     assert _jittered_stream(4)[1] != times
+
+
+def test_a_change_of_latency_or_jitter_is_recorded_as_a_fault():
+    # every verb of the fault table is announced to the trace; these two were not, so a
+    # replay's trace (and its chart) did not show why messages slowed down
+    s = sim.Sim(1, trace=True)
+    s.host("h1"), s.host("h2")
+    s.run_for(1.0)
+    s.set_latency("h1", "h2", 0.25)
+    s.set_jitter("h2", "h1", 0.05)
+    assert s.trace.events == [
+        {"t": 1.0, "kind": "fault", "fault": "latency", "a": "h1", "b": "h2", "seconds": 0.25},
+        {"t": 1.0, "kind": "fault", "fault": "jitter", "a": "h2", "b": "h1", "seconds": 0.05},
+    ]
+    sim.render_chart(s.trace)  # drawn as the other point faults are
 
 
 # -- hold and release -----------------------------------------------------------------
@@ -310,6 +328,98 @@ def test_a_partition_between_groups_cuts_across_only():
             c.sim.partition("host1", ["host1"])
     finally:
         c.close()
+
+
+class Backwards(AbstractSet[str]):
+    """A set of host names that iterates them in reverse order of their names: a real
+    ``set`` of strings iterates them in an order set by ``PYTHONHASHSEED``."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = sorted(names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(reversed(self.names))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def _held_and_released(group: Any) -> list[dict[str, Any]]:
+    """Messages from three hosts to three others wait on a hold of the groups, then flow
+    when it is released: what is delivered, in which order, and how the faults read."""
+    s = sim.Sim(1, trace=True)
+    nodes = scenario_cluster(s, 6)
+    inboxes = [n.spawn_register("inbox", Collector) for n in nodes[3:]]
+    for n in nodes[:3]:
+        for inbox in inboxes:
+            n.send(inbox, n.name.value)
+    s.run_for(0.5)
+    s.hold(group("host1", "host2", "host3"), group("host4", "host5", "host6"))
+    for n in nodes[:3]:
+        for inbox in inboxes:
+            n.send(inbox, ("held", n.name.value))
+    s.run_for(0.5)
+    s.release(group("host1", "host2", "host3"), group("host4", "host5", "host6"))
+    s.run_for(0.5)
+    for n in nodes:
+        n.stop_force()
+    return [e for e in s.trace.events if e["kind"] in ("deliver", "fault")]
+
+
+def test_what_waits_for_a_dial_is_bounded_and_a_send_past_the_bound_raises_too_large(cluster):
+    # sends queue while the connection is dialed (held here): 4 MiB of them, then the
+    # sender is told at once; what was queued arrives, in order, once the dial completes
+    a, b = cluster.cluster(2)
+    inbox = b.spawn(Collector)
+    cluster.sim.hold("host1", "host2")
+    chunk = b"x" * 900_000
+    sent, refused = [], []
+    for i in range(6):
+        try:
+            a.send(inbox, (i, chunk))
+            sent.append(i)
+        except TooLarge as e:
+            refused.append((i, str(e)))
+    assert sent == [0, 1, 2, 3] and [i for i, _ in refused] == [4, 5]
+    assert "bytes already wait for the connection to n2@host2" in refused[0][1]
+    cluster.run_for(0.5)
+    cluster.sim.release()
+    cluster.run_until(lambda: len(got(b, inbox)) == 4)
+    assert [m[0] for m in got(b, inbox)] == [0, 1, 2, 3]
+
+
+def test_a_group_given_as_a_set_acts_in_the_order_of_its_names_not_the_sets():
+    # a set has no order of its own (a set of strings iterates by PYTHONHASHSEED): taking
+    # its order made the faults' trace and the order held messages flowed in differ
+    # between two runs of one seed
+    in_order = _held_and_released(lambda *names: list(names))
+    assert [e["a"] for e in in_order if e["kind"] == "fault"] == [["host1", "host2", "host3"]] * 2
+    assert _held_and_released(lambda *names: Backwards(*names)) == in_order
+    assert _held_and_released(lambda *names: set(names)) == in_order
+    assert _held_and_released(lambda *names: frozenset(names)) == in_order
+
+
+def test_a_group_given_as_an_iterator_is_taken_whole():
+    # each verb read its groups several times (each direction, the trace): an iterator
+    # gave its names the first time only, and the verb refused it as an empty group
+    s = sim.Sim(1, trace=True)
+    for h in ("host1", "host2", "host3"):
+        s.host(h)
+    s.partition(iter(["host1", "host2"]), (h for h in ["host3"]))
+    assert s.link("host1", "host3").cut == {"host1", "host3"} and s.link("host2", "host3").cut == {"host2", "host3"}
+    s.repair(iter(["host1"]), iter(["host3"]))
+    assert s.link("host1", "host3").cut == set() and s.link("host2", "host3").cut == {"host2", "host3"}
+    s.hold(iter(["host1"]), iter(["host2"]))
+    s.release(iter(["host1"]), iter(["host2"]))
+    s.partition_oneway(iter(["host2"]), iter(["host1"]))
+    assert s.link("host1", "host2").cut == {"host2"} and s.link("host1", "host2").held == set()
+    assert [(e["fault"], e["a"], e["b"]) for e in s.trace.events] == [
+        ("partition", ["host1", "host2"], ["host3"]), ("repair", ["host1"], ["host3"]),
+        ("hold", ["host1"], ["host2"]), ("release", ["host1"], ["host2"]),
+        ("partition_oneway", ["host2"], ["host1"])]
 
 
 # -- crash and restart ----------------------------------------------------------------
@@ -704,7 +814,7 @@ def test_a_faulty_run_is_the_same_in_other_processes_and_hash_seeds():
     assert here.trace.hash() == digest
     kinds = [e["fault"] for e in here.trace.events if e["kind"] == "fault" and e["fault"] != "buggify_fired"]
     assert any(e["kind"] == "fault" and e["fault"] == "buggify_fired" for e in here.trace.events)
-    assert kinds[:4] == ["clock_skew", "buggify", "partition_oneway", "repair"] and "crash" in kinds
+    assert kinds[:5] == ["jitter", "clock_skew", "buggify", "partition_oneway", "repair"] and "crash" in kinds
     stops = [e["node"] for e in here.trace.events if e["kind"] == "node_stop"]
     assert stops[0] == "n3@host3"  # the crash is seen as the node stopping
 

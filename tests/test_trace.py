@@ -344,6 +344,36 @@ def test_the_determinism_check_names_the_event_where_two_runs_part():
         sim.check_determinism(unstable_workload, 1, hash_seeds=(1, 2))
 
 
+class Trapper(ergo.Actor):
+    def init(self) -> None:
+        self.trap_exit = True
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        pass
+
+
+class SetExiter(ergo.Actor):
+    def handle_message(self, from_: Any, message: Any) -> None:
+        self.send_exit(message, KeyError(frozenset({"k1", "k2", "k3", "k4", "k5", "k6"})))
+
+
+def exit_reason_with_a_set(s: sim.Sim) -> None:
+    """An exit reason of a class no node registered, with a set of strings, sent to another node."""
+    a, b = _cluster(s, 2)
+    a.send(a.spawn(SetExiter), b.spawn(Trapper))
+    s.run_for(0.1)
+
+
+def test_an_exit_reason_crossing_as_text_is_the_same_under_other_hash_seeds():
+    # it travelled as str() of the exception: its set in the sending process's hash order
+    digest = sim.check_determinism(exit_reason_with_a_set, 1, hash_seeds=(1, 2))
+    here = sim.Sim(1, trace=True)
+    exit_reason_with_a_set(here)
+    assert digest == here.trace.hash()
+    (exit_,) = [e for e in here.trace.events if e["kind"] == "signal"]
+    assert exit_["reason"] == "RemoteError: KeyError, frozenset({'k1', 'k2', 'k3', 'k4', 'k5', 'k6'})"
+
+
 def test_the_determinism_check_refuses_what_another_process_cannot_find():
     with pytest.raises(Incorrect, match="top level"):
         sim.check_determinism(lambda s: None, 1)
@@ -379,6 +409,29 @@ def test_the_determinism_check_runs_a_scenario_named_by_its_file(tmp_path):
     )
     digest = sim.check_determinism(f"{script}:scenario", 3)
     assert len(digest) == 64
+
+
+def test_the_determinism_check_catches_state_one_run_leaves_for_the_next_in_its_process(tmp_path):
+    # `python -m sim run` runs seed after seed in one worker process and a replay runs one
+    # alone: a scenario whose class keeps what a run did passes in fresh processes, yet a
+    # seed that failed in the runner does not fail when replayed
+    script = tmp_path / "leaky.py"
+    script.write_text(
+        "import ergo\n"
+        "class Count(ergo.Actor):\n"
+        "    seen = []  # outlives its Sim\n"
+        "    def handle_message(self, from_, message):\n"
+        "        Count.seen.append(message)\n"
+        "        if len(Count.seen) < 5:\n"
+        "            self.send(self.pid, len(Count.seen))\n"
+        "def scenario(s):\n"
+        "    node = s.start_node('a@host1')\n"
+        "    node.send(node.spawn(Count), 0)\n"
+        "    s.run()\n"
+    )
+    with pytest.raises(sim.NotDeterministic,
+                       match=r"(?s)second run of it in the same process.*7 events: first run, 3: second run"):
+        sim.check_determinism(f"{script}:scenario", 3)
 
 
 def test_a_scenario_that_fails_in_the_child_fails_the_check_with_its_traceback(tmp_path):

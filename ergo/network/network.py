@@ -1426,7 +1426,8 @@ class Network:
         except ErgoError as e:
             error = e
         except Exception as e:  # a factory that raised: the requester learns why
-            error = Incorrect(f"spawning {f.name!r} failed: {type(e).__name__}: {e}"[:400])
+            # its text as every process writes it (sets in order, no addresses): it crosses
+            error = Incorrect(f"spawning {f.name!r} failed: {brief_error(e, 300)}"[:400])
         conn.send(enp.Result(f.from_, f.ref, error, pid), 0)
 
     def _on_application_start(self, conn: Connection, f: Any) -> None:
@@ -1446,7 +1447,7 @@ class Network:
         except ErgoError as e:
             error = e
         except Exception as e:  # a member's init that raised: the requester learns why
-            error = Incorrect(f"starting the application {f.name!r} failed: {type(e).__name__}: {e}"[:400])
+            error = Incorrect(f"starting the application {f.name!r} failed: {brief_error(e, 300)}"[:400])
         conn.send(enp.Result(f.from_, f.ref, error, None), 0)
 
     def _on_undecodable(self, conn: Connection, f: Any) -> None:

@@ -11,9 +11,16 @@ its own error class.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-__all__ = ["brief", "brief_error"]
+__all__ = ["brief", "brief_error", "error_text", "stable_text"]
+
+#: an object's address in a default repr (``<Foo object at 0x7f...>``): another process's
+#: address means nothing, and it differs from run to run
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+#: containers nested deeper than this are written by their own repr
+_STABLE_DEPTH = 16
 
 _SMALL_INT_BITS = 64
 
@@ -41,14 +48,74 @@ def brief(value: Any, limit: int = 60) -> str:
     return f"<{kind.__qualname__}>"[: limit + 2]
 
 
+def _has_set(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, (set, frozenset)):
+        return True
+    if depth < _STABLE_DEPTH and type(value) in (list, tuple, dict):
+        items = value.items() if type(value) is dict else value
+        return any(_has_set(v, depth + 1) for v in items)
+    return False
+
+
+def _stable_repr(value: Any, depth: int = 0) -> str:
+    """``repr(value)``, but a set's items in the order of their own text (a set iterates in
+    an order ``PYTHONHASHSEED`` or its items' addresses decide)."""
+    kind = type(value)
+    if depth >= _STABLE_DEPTH:
+        return repr(value)
+    if isinstance(value, (set, frozenset)):
+        items = sorted(_stable_repr(v, depth + 1) for v in value)
+        if not items:
+            return f"{kind.__name__}()"
+        inner = "{" + ", ".join(items) + "}"
+        return inner if kind is set else f"{kind.__name__}({inner})"
+    if kind is list:
+        return "[" + ", ".join(_stable_repr(v, depth + 1) for v in value) + "]"
+    if kind is tuple:
+        return "(" + ", ".join(_stable_repr(v, depth + 1) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if kind is dict:
+        return "{" + ", ".join(f"{_stable_repr(k, depth + 1)}: {_stable_repr(v, depth + 1)}"
+                               for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def stable_text(value: Any) -> str:
+    """``str(value)`` as every process writes it: a set's items in the order of their text,
+    an object's address (`` at 0x...``) left out.  What a node sends as text of a value that
+    cannot travel itself (an exit reason's argument) must not depend on the process."""
+    text = _stable_repr(value) if _has_set(value) else str(value)
+    return _ADDRESS.sub("", text)
+
+
+def error_text(error: BaseException) -> str:
+    """``str(error)`` as every process writes it (see :func:`stable_text`), for the
+    exceptions whose text is made of their arguments (Python's own ``__str__``); a class's
+    own ``__str__`` is kept, addresses left out."""
+    method = type(error).__str__
+    args = error.args
+    if _has_set(args) and (method is BaseException.__str__ or method is KeyError.__str__):
+        if not args:
+            text = ""
+        elif len(args) > 1:
+            text = _stable_repr(args)
+        elif method is KeyError.__str__ or type(args[0]) is not str:
+            text = _stable_repr(args[0])
+        else:
+            text = args[0]
+    else:
+        text = str(error)
+    return _ADDRESS.sub("", text)
+
+
 def brief_error(error: BaseException, limit: int = 120) -> str:
     """``ClassName: text`` of an exception raised while decoding, bounded like :func:`brief`.
 
     The text of an exception from a registered class's constructor (or from Python itself)
     may hold a hostile value, and ``str()`` of it may itself fail; neither escapes here.
+    The text is :func:`error_text`'s: the same in every process.
     """
     try:
-        text = str(error)
+        text = error_text(error)
     except Exception:  # noqa: BLE001 - an exception whose __str__ fails still gets named
         text = "?"
     if len(text) > limit:

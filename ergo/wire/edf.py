@@ -47,7 +47,7 @@ from ergo.gen.errors import (
 )
 from ergo.gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 
-from ._brief import brief, brief_error
+from ._brief import brief, brief_error, error_text, stable_text
 
 __all__ = [
     "DEFAULT",
@@ -408,7 +408,9 @@ class Registry:
     def _enc_error(self, err: BaseException) -> list[Any]:
         name = self._error_names.get(type(err))
         if name is None:
-            args: list[Any] = [type(err).__name__, str(err)]
+            # its text as every process writes it (sets in order, no addresses): an exit
+            # reason is data the receiver may act on, and a seed's run must not vary by process
+            args: list[Any] = [type(err).__name__, error_text(err)]
             name = "RemoteError"
         else:
             args = list(err.args)
@@ -417,7 +419,7 @@ class Registry:
                 # sent as their str().  Errors are rare, so checking costs a nested pack.
                 self._pack(args)
             except EncodeError:
-                args = [str(a) for a in args]
+                args = [stable_text(a) for a in args]
         return [_ERROR_HEAD, name, *args]
 
     # -- decoding -------------------------------------------------------------------------
