@@ -24,6 +24,7 @@ from test_network_fuzz import Fixture, RawPeer
 from ergo import PID, Actor, Event, Malformed, MessageDownPID, NoReply, ProcessID, Ref, Timeout
 from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
+from ergo.network import network as network_module
 from ergo.network.network import MAX_HANDSHAKES, REFUSALS_LOGGED
 from ergo.wire import edf, enp, handshake
 from ergo.wire.edf import RemoteError
@@ -503,3 +504,28 @@ def test_a_spawn_answered_with_a_pid_of_another_node_fails_malformed(cluster):
     assert futures[-1].result() == answers[-1]
     assert not impostor.lost
     f.round_trip()
+
+
+def test_calls_a_peer_makes_that_are_never_answered_are_bounded(cluster, monkeypatch):
+    """A caller on another node that times out tells nobody, so the calls a process defers
+    and never answers were kept (an entry each in b's network and in the process) for as
+    long as the connection lived.  At most MAX_OWED_CALLS per peer are: one more forgets
+    the oldest, logged once; the newest are still owed and answered."""
+    monkeypatch.setattr(network_module, "MAX_OWED_CALLS", 8)
+    f = Fixture(cluster)
+    a, b = f.a, f.b
+    holder = b.spawn_register("holder", Holder)
+    for _ in range(20):
+        with pytest.raises(Timeout):
+            a.call(ProcessID("holder", b.name), "never answered", timeout=0.05)
+    f.cluster.run_until(lambda: len(b._processes[holder.id].held) == 20)
+    assert len(b.network().remote_calls) == 8
+    assert len(b._processes[holder.id]._calls_in) == 8
+    assert f.logged("more than 8 calls unanswered here") == 1
+    assert b.network().node(a.name).info()["calls_forgotten"] == 12
+    late = a._start_call(ProcessID("holder", b.name), "answered", 30)
+    f.cluster.run_until(lambda: len(b._processes[holder.id].held) == 21)
+    b.send(holder, "answer")
+    f.cluster.run_until(lambda: late.done())
+    assert late.result() == "the real answer"
+    assert len(b.network().remote_calls) == 0 and not b._processes[holder.id]._calls_in

@@ -68,6 +68,9 @@ enp: Any = _enp
 MAX_HANDSHAKES = 128
 #: refused connections logged one by one each second at most; the others are counted
 REFUSALS_LOGGED = 100
+#: calls from one peer's processes that this node's processes owe an answer at once; one
+#: more forgets the oldest (see Network._owe)
+MAX_OWED_CALLS = 65536
 
 _PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority.MAX: 2}
 _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
@@ -265,8 +268,6 @@ class Network:
         self._refusals_since = -1.0
         self._refusals_logged = 0
         self._refusals_unlogged = 0
-        #: calls from remote callers being handled here: ref -> the local target owing the answer
-        self.remote_calls: dict[Ref, Runner] = {}
         #: (sender PID, peer name, its process, connection, link) of the last plain send to a PID (see send)
         self._last_send: tuple[Any, ...] | None = None
         self._registrar: Any = None
@@ -781,13 +782,11 @@ class Network:
             failure = NoConnection(f"{error} before the reply came") if was_up else type(error)(*error.args)
             node._route_response(caller, ref, None, failure)
         # calls from the peer's processes being handled here: nobody will read their answers
-        for ref, target in list(self.remote_calls.items()):
+        owed_calls, conn.owed = conn.owed, {}
+        for ref, target in owed_calls.items():
             owed = target._calls_in
-            by = owed.get(ref) if owed else None
-            if by is None or by.node == conn.name:
-                del self.remote_calls[ref]
-                if owed and by is not None:
-                    del owed[ref]
+            if owed:
+                owed.pop(ref, None)
         answers, conn.waiting = conn.waiting, {}
         for answer in answers.values():
             answer(error, None)
@@ -989,14 +988,52 @@ class Network:
         calls[ref] = from_
         return conn
 
+    @property
+    def remote_calls(self) -> dict[Ref, Runner]:
+        """The calls from peers' processes that this node's processes owe an answer: ref ->
+        the local target owing it (a snapshot, over every connection)."""
+        return {ref: target for conn in self._connections.values() for ref, target in conn.owed.items()}
+
+    def pass_call(self, caller: PID, ref: Ref, old: Runner, new: Runner) -> None:
+        """The call ``ref`` of the remote ``caller`` that ``old`` owed is now owed by ``new``
+        (see ``Node._pass_call``)."""
+        conn = self._connections.get(_text(caller.node))
+        if conn is not None and conn.owed.get(ref) is old:
+            conn.owed[ref] = new
+
+    def _owe(self, conn: Connection, ref: Ref, target: Runner) -> None:
+        """``target`` owes the call ``ref`` of a process of ``conn``'s peer an answer.
+
+        A peer's caller that times out tells nobody (the frames have no way to: Ergo's
+        callee keeps nothing for a call), so a call its target defers and never answers
+        was owed for as long as the connection lived: any peer, a well-behaved one
+        calling a process that drops some requests included, made this node keep an
+        entry per such call without bound.  At most MAX_OWED_CALLS are kept per peer; one
+        more forgets the oldest (logged once per connection): its target no longer owes
+        it, so a value its handler returns for it later is not sent (``send_response``
+        still is), and its end does not fail that caller at once."""
+        owed = conn.owed
+        owed[ref] = target
+        if len(owed) <= MAX_OWED_CALLS:
+            return
+        old_ref = next(iter(owed))
+        old = owed.pop(old_ref)
+        calls = old._calls_in
+        if calls:
+            calls.pop(old_ref, None)
+        if not conn.owed_forgotten:
+            self.log.warning("network: %s has more than %d calls unanswered here: the oldest are forgotten (their "
+                             "callers have timed out, or will)", _text(conn.name), MAX_OWED_CALLS)
+        conn.owed_forgotten += 1
+
     def response(self, from_: PID | None, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
-        target = self.remote_calls.pop(ref, None)
-        if target is not None and target._calls_in:
-            target._calls_in.pop(ref, None)
         sender = from_ if from_ is not None else self._node._core_pid
         conn = self._connections.get(_text(to.node))
         if conn is None:
-            return  # the caller's node is gone: so is the caller
+            return  # the caller's node is gone: so is the caller (its connection's end forgot the call)
+        target = conn.owed.pop(ref, None)
+        if target is not None and target._calls_in:
+            target._calls_in.pop(ref, None)
         p = self._sender(sender)
         compression = p._compression if p is not None and p._compression.enable else None
         if error is None:
@@ -1305,7 +1342,7 @@ class Network:
         except ErgoError as e:  # the caller learns at once, instead of at its timeout
             conn.send(enp.ResponseError(node._core_pid, f.from_, f.ref, e), enp.order_key(f.from_))
             return
-        self.remote_calls[f.ref] = target
+        self._owe(conn, f.ref, target)
 
     def _asked(self, conn: Connection, ref: Ref, to: PID) -> bool:
         """Whether a reply from ``conn``'s peer to ``to`` for ``ref`` answers a call ``to``
@@ -1552,6 +1589,9 @@ class Network:
             "bytes_in": sum(link.bytes_in for link in conn.links),
             "bytes_out": sum(link.bytes_out for link in conn.links),
             "calls_in_flight": len(conn._calls_in or ()),
+            # calls from the peer that this node's processes owe an answer, and how many were forgotten
+            "calls_owed": len(conn.owed),
+            "calls_forgotten": conn.owed_forgotten,
             "watching_here": len((consumer._linked or {}) if consumer else ()) +
             len((consumer._monitored or {}) if consumer else ()),
         }
