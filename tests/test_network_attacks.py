@@ -15,13 +15,26 @@ from __future__ import annotations
 import dataclasses
 import socket
 import ssl
+import struct
 from typing import Any
 
 import pytest
 from network_support import COOKIE, AsyncioCluster, Cluster, Counter, SimCluster
 from test_network_fuzz import Fixture, RawPeer
 
-from ergo import PID, Actor, Event, Malformed, MessageDownPID, NoReply, ProcessID, Ref, Timeout
+from ergo import (
+    PID,
+    Actor,
+    Event,
+    Malformed,
+    MessageDownEvent,
+    MessageDownPID,
+    MessageEvent,
+    NoReply,
+    ProcessID,
+    Ref,
+    Timeout,
+)
 from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
 from ergo.network import network as network_module
@@ -529,3 +542,54 @@ def test_calls_a_peer_makes_that_are_never_answered_are_bounded(cluster, monkeyp
     f.cluster.run_until(lambda: late.done())
     assert late.result() == "the real answer"
     assert len(b.network().remote_calls) == 0 and not b._processes[holder.id]._calls_in
+
+
+def test_an_answer_this_node_cannot_decode_fails_what_waited_for_it(cluster):
+    """The answer to a subscription (a Result whose event buffer holds a value b cannot
+    decode) and to an important send (an Ack whose error is not EDF) were dropped and logged,
+    and what waited for them (the watchers, the sender's future, an entry in the
+    connection's table) waited for as long as the connection lived.  Each now fails with
+    Malformed, saying the answer could not be decoded."""
+    f = Fixture(cluster)
+    b = f.b
+    impostor, _ = _handshake(f, "raw1@rawhost")
+    assert impostor.stream is not None
+    f.cluster.run_until(lambda: "raw1@rawhost" in b.network()._connections)
+    registry = edf.Registry()
+    registry.register_type(Private, "private")
+    codec = enp.LinkCodec("raw1@rawhost", 1, str.__str__(b.name), b._creation, registry=registry,
+                          peer_max_message_size=4096)
+    journal: list[Any] = []
+    watcher = b.spawn(Trapper, journal)
+    event = Event("ev", "raw1@rawhost")
+    remote = PID("raw1@rawhost", 5, 1)
+
+    class Sender(Actor):
+        async def handle_message(self, from_: Any, message: Any) -> None:
+            try:
+                await self.send_important(remote, "hello")
+            except Exception as e:
+                journal.append(("important", e))
+
+    b.send(b.spawn(Sender), "go")
+    b._processes[watcher.id].monitor(event)
+    conn = b.network()._connections["raw1@rawhost"]
+    f.cluster.run_until(lambda: len(conn.waiting) == 2)
+    frames: list[Any] = []
+    f.cluster.run_until(lambda: len(frames) == 2 or frames.extend(codec.feed(bytes(impostor.received)))
+                        or impostor.received.clear())
+    monitor = next(x for x in frames if type(x) is enp.Monitor)
+    important = next(x for x in frames if type(x) is enp.SendPID)
+    codec.send(enp.Result(b._core_pid, monitor.ref, None, [4, [MessageEvent(event, 1, Private(1))]]))
+    impostor.stream.write(bytes(codec.flush()))
+    # an error always decodes (an unknown class as a RemoteError): the Ack's is bytes that are not EDF
+    fields = struct.pack(">QQBQQQ", remote.id, important.from_.id, 0, *important.ref.id) + b"\xc1"
+    impostor.stream.write(struct.pack(">BBIBB", enp.MAGIC, enp.VERSION, 8 + len(fields), 0, enp.TYPE_LINK_ACK)
+                          + fields)
+    f.cluster.run_until(lambda: len(journal) == 2)
+    assert not conn.waiting and conn.state == "up"  # answered, not lost with the connection
+    down = next(m for _, _, m in (j for j in journal if len(j) == 3))
+    assert isinstance(down, MessageDownEvent) and isinstance(down.reason, Malformed), down
+    _, failed = next(j for j in journal if len(j) == 2)
+    assert isinstance(failed, Malformed) and "could not be decoded" in str(failed)
+    f.round_trip()

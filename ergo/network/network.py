@@ -1518,6 +1518,13 @@ class Network:
             if self._asked(conn, ref, msg.to):
                 why = Malformed(f"the reply from {_text(conn.name)} could not be decoded: {f.error}")
                 self._node._route_response(msg.to, ref, None, why)
+        elif type(msg) in (enp.Result, enp.Ack) and ref is not None:
+            # the answer to a link, monitor, spawn, application start or important send of
+            # this node: what waits for it (a future, the watchers, a table entry) is told
+            # that it came and could not be read, rather than waiting for the connection's end
+            answer = conn.waiting.pop(ref, None)
+            if answer is not None:
+                answer(Malformed(f"the answer from {_text(conn.name)} could not be decoded: {f.error}"), None)
         elif getattr(msg, "important", False) and ref is not None:
             conn.send(enp.Ack(self._node._core_pid, msg.from_, ref, Malformed(str(f.error))), 0)
 
