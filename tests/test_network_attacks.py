@@ -593,3 +593,48 @@ def test_an_answer_this_node_cannot_decode_fails_what_waited_for_it(cluster):
     _, failed = next(j for j in journal if len(j) == 2)
     assert isinstance(failed, Malformed) and "could not be decoded" in str(failed)
     f.round_trip()
+
+
+def test_a_peer_that_never_answers_leaves_nothing_waiting_past_the_important_timeout():
+    """A peer that keeps its connection up (heartbeats) and never answers: an important
+    send to it failed never (its future pending, an entry in the connection's table for
+    the connection's life), and each unsubscription left an entry too.  The important send
+    fails with Timeout after IMPORTANT_TIMEOUT, as Ergo's does after its request timeout,
+    and an unsubscription waits for nothing."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        b = f.b
+        silent, _ = _handshake(f, "raw1@rawhost")
+        assert silent.stream is not None
+        cluster.run_until(lambda: "raw1@rawhost" in b.network()._connections)
+        conn = b.network()._connections["raw1@rawhost"]
+        remote = PID("raw1@rawhost", 5, 1)
+        journal: list[Any] = []
+
+        class Sender(Actor):
+            async def handle_message(self, from_: Any, message: Any) -> None:
+                try:
+                    await self.send_important(remote, "hello")
+                except Exception as e:
+                    journal.append(e)
+
+        b.send(b.spawn(Sender), "go")
+        watcher = b._processes[b.spawn(Trapper, []).id]
+        for _ in range(10):
+            watcher.monitor(remote)
+            watcher.demonitor(remote)
+        started = cluster.now
+        for _ in range(40):  # 20 s
+            silent.stream.write(enp.encode(enp.Heartbeat(0)))
+            cluster.run_for(0.5)
+            if journal:
+                break
+        assert journal, "the important send is still pending"
+        assert isinstance(journal[0], Timeout) and "did not acknowledge" in str(journal[0])
+        assert network_module.IMPORTANT_TIMEOUT <= cluster.now - started <= network_module.IMPORTANT_TIMEOUT + 1.5
+        assert len(conn.waiting) == 10 and not conn.unacked  # the ten monitors' answers, which matter
+        assert conn.state == "up"
+        f.round_trip()
+    finally:
+        cluster.close()

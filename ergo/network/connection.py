@@ -15,6 +15,7 @@ link its order key chooses, so the frames of one sender keep their order.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -311,6 +312,8 @@ class Connection:
         self.owed_forgotten = 0
         #: important sends and link/monitor/spawn requests waiting for the peer's answer: ref -> callback
         self.waiting: dict[Ref, Callable[[BaseException | None, Any], None]] = {}
+        #: (deadline, ref) of the important sends in ``waiting``, oldest first (Network._unacknowledged)
+        self.unacked: deque[tuple[float, Ref]] = deque()
         self.timer: Any = None
         #: the transport's connect future while the first link is being dialed
         self.attempt: Any = None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import repeat
@@ -71,6 +72,8 @@ REFUSALS_LOGGED = 100
 #: calls from one peer's processes that this node's processes owe an answer at once; one
 #: more forgets the oldest (see Network._owe)
 MAX_OWED_CALLS = 65536
+#: seconds an important send waits for the peer's acknowledgement (Ergo's DefaultRequestTimeout)
+IMPORTANT_TIMEOUT = 5.0
 
 _PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority.MAX: 2}
 _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
@@ -788,6 +791,7 @@ class Network:
             if owed:
                 owed.pop(ref, None)
         answers, conn.waiting = conn.waiting, {}
+        conn.unacked = deque()
         for answer in answers.values():
             answer(error, None)
         consumer = self._consumers.pop(name, None)
@@ -805,6 +809,9 @@ class Network:
         if conn.state is not UP:
             return
         now = self.scheduler.now()
+        unacked = conn.unacked
+        if unacked and unacked[0][0] <= now:
+            self._unacknowledged(conn, now)
         interval, timeout = self.options.heartbeat_interval, self.options.heartbeat_timeout
         for link in list(conn.links):
             if link.codec is None:
@@ -815,6 +822,16 @@ class Network:
                 link.send(enp.Heartbeat(0))
         if conn.state is UP:
             self._heartbeat_later(conn)
+
+    def _unacknowledged(self, conn: Connection, now: float) -> None:
+        """Fail the important sends to ``conn``'s peer not acknowledged by their deadline."""
+        unacked, waiting = conn.unacked, conn.waiting
+        while unacked and unacked[0][0] <= now:
+            _, ref = unacked.popleft()
+            answer = waiting.pop(ref, None)
+            if answer is not None:
+                answer(Timeout(f"{_text(conn.name)} did not acknowledge an important message within "
+                               f"{IMPORTANT_TIMEOUT} s"), None)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -973,6 +990,14 @@ class Network:
                 fut.set_result(None)
 
         conn.waiting[ref] = answered
+        # A peer that keeps its connection up and never acknowledges (Ergo's sender gives
+        # up after its request timeout) left the future pending and its entry in the table
+        # for the connection's life: the heartbeat fails it with Timeout (see _heartbeat)
+        unacked = conn.unacked
+        unacked.append((self.scheduler.now() + IMPORTANT_TIMEOUT, ref))
+        if len(unacked) > 2 * len(conn.waiting) + 1024:  # mostly acknowledged ones: drop them
+            waiting = conn.waiting
+            conn.unacked = deque(e for e in unacked if e[1] in waiting)
         return fut
 
     def request(self, from_: PID, to: Any, ref: Ref, message: Any, priority: MessagePriority) -> Connection:
@@ -1093,7 +1118,8 @@ class Network:
             conn.send(frame(self._node._core_pid, target, ref), enp.order_key(by) if by is not None else 0)
         except ErgoError:
             return
-        conn.waiting[ref] = lambda error, result: None
+        # nothing waits for the answer (an entry for it stayed for the connection's life
+        # when the peer never gave one: one more at each unsubscription)
 
     def remote_spawn(self, conn: Connection, name: str, register: str | None, args: tuple[Any, ...],
                      options: ProcessOptions | None) -> Future[PID]:
