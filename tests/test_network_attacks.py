@@ -13,9 +13,11 @@ served throughout.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import socket
 import ssl
 import struct
+import weakref
 from typing import Any
 
 import pytest
@@ -636,5 +638,32 @@ def test_a_peer_that_never_answers_leaves_nothing_waiting_past_the_important_tim
         assert len(conn.waiting) == 10 and not conn.unacked  # the ten monitors' answers, which matter
         assert conn.state == "up"
         f.round_trip()
+    finally:
+        cluster.close()
+
+
+def test_a_connection_that_went_down_is_not_kept_alive():
+    """Nothing of a peer stays once its connection is down: its Connection and links
+    (with whatever bytes they held for a peer that stopped reading) are freed.  The last
+    plain send's shortcut kept the last one it used until the next send."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        a, b = f.a, f.b
+        target = b.spawn(Counter)
+
+        class Sender(Actor):
+            def handle_message(self, from_: Any, message: Any) -> None:
+                self.send(target, message)
+
+        a.send(a.spawn(Sender), "hello")
+        cluster.run_for(0.1)
+        conn = weakref.ref(a.network()._connections[str.__str__(b.name)])
+        links = [weakref.ref(link) for link in conn().links]  # type: ignore[union-attr]
+        a.network().node(b.name).disconnect()
+        cluster.run_until(lambda: not a.network().nodes() and not b.network().nodes())
+        cluster.run_for(6.0)  # past connect_timeout: each link's handshake timer holds it until then
+        gc.collect()
+        assert conn() is None and all(link() is None for link in links)
     finally:
         cluster.close()

@@ -769,6 +769,9 @@ class Network:
                 link.stream.abort()
         conn.links = []
         conn.queue = []
+        last = self._last_send
+        if last is not None and last[4] is conn:
+            self._last_send = None  # (the shortcut of the last plain send held the connection, its link and sender)
         if was_up:
             self.log.info("network: disconnected from %s: %s", _text(name), error)
         node = self._node
