@@ -12,6 +12,7 @@ served throughout.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import socket
@@ -27,6 +28,7 @@ from test_network_fuzz import Fixture, RawPeer
 from ergo import (
     PID,
     Actor,
+    Alias,
     Event,
     Malformed,
     MessageDownEvent,
@@ -665,5 +667,101 @@ def test_a_connection_that_went_down_is_not_kept_alive():
         cluster.run_for(6.0)  # past connect_timeout: each link's handshake timer holds it until then
         gc.collect()
         assert conn() is None and all(link() is None for link in links)
+    finally:
+        cluster.close()
+
+
+def _tables(node: Any) -> dict[str, int]:
+    """The sizes of every table of ``node`` that a peer's doings fill."""
+    net, pubsub, processes = node.network(), node._pubsub, node._processes.values()
+    return {
+        "connections": len(net._connections), "pending": len(net._pending), "claims": len(net._claims),
+        "connection_ids": len(net.connection_ids), "dialing": len(net.dialing), "consumers": len(net._consumers),
+        "handshaking": len(net._handshaking), "remote_calls": len(net.remote_calls),
+        "links": len(pubsub._links), "monitors": len(pubsub._monitors), "followed": len(pubsub._followed),
+        "events": len(pubsub._events), "processes": len(node._processes), "names": len(node._names),
+        "calls_in": sum(len(p._calls_in or ()) for p in processes),
+        "linked": sum(len(p._linked or ()) for p in processes),
+        "monitored": sum(len(p._monitored or ()) for p in processes),
+        "pending_calls": sum(len(p._pending or ()) for p in processes) + len(node._core_pending),
+    }
+
+
+def test_nothing_of_a_peer_stays_after_it_disconnects():
+    """A peer connects, does a bit of everything (important sends, calls held and
+    answered, links and monitors of processes, names, aliases and events that exist or
+    not, a refused spawn; b's processes watch, link to and call it too) and goes, by a
+    FIN, a reset or a reset in the middle of a frame; 30 times.  b's tables are back to
+    their size each time."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        b = f.b
+        holder = b.spawn_register("holder", Holder)
+        counter = b._names["counter"]._pid
+
+        class Producer(Actor):
+            def init(self) -> None:
+                self.token = self.register_event("ev", buffer=10)
+
+            def handle_message(self, from_: Any, message: Any) -> None:
+                self.send_event("ev", self.token, message)
+
+        class Watcher(Actor):
+            def init(self) -> None:
+                self.trap_exit = True
+
+            async def handle_message(self, from_: Any, message: Any) -> None:
+                if type(message) is PID:
+                    self.monitor(message)
+                    self.link(message)
+                    with contextlib.suppress(Exception):
+                        await self.call(message, "hello", timeout=60)
+
+        producer = b.spawn(Producer)
+        for i in range(20):
+            b.send(producer, i)
+        watcher = b.spawn(Watcher)
+        cluster.run_for(0.1)
+        before = _tables(b)
+        event = Event("ev", b.name)
+        for i in range(30):
+            name = f"churn{i % 4}@rawhost"
+            peer, _ = _handshake(f, name)
+            assert peer.stream is not None
+            cluster.run_until(lambda: name in b.network()._connections)  # noqa: B023
+            conn = b.network()._connections[name]
+            me = PID(name, 5, 1)
+            ref = [Ref(name, 1, (k, i, 0)) for k in range(16)]
+            frames = [
+                enp.SendPID(me, counter, "x", 0, True, ref[1]),
+                enp.RequestPID(me, holder, ref[2], "held", 0),
+                enp.RequestProcessID(me, ProcessID("holder", b.name), ref[3], "held", 0),
+                enp.RequestPID(me, counter, ref[4], "incr", 0),
+                enp.Link(me, counter, ref[5]), enp.Monitor(me, counter, ref[6]),
+                enp.Monitor(me, ProcessID("holder", b.name), ref[7]),
+                enp.Link(me, event, ref[8]), enp.Monitor(me, event, ref[9]),
+                enp.Monitor(me, Event("nothing", b.name), ref[10]),
+                enp.Link(me, Alias(b.name, b._creation, (99, 9, 9)), ref[11]),
+                enp.Spawn(me, ref[12], "nothing", None, {}, ()),
+                enp.Demonitor(me, counter, ref[13]),
+            ]
+            peer.stream.write(b"".join(enp.encode(x) for x in frames))
+            b.send(watcher, me)
+            cluster.run_until(lambda: conn.frames_in >= len(frames) and len(b.network().remote_calls) == 2  # noqa: B023
+                              and len(b._pubsub._monitors) == 3)
+            if i % 3 == 0:
+                peer.stream.close()
+            elif i % 3 == 1:
+                peer.stream.abort()
+            else:
+                frame = enp.encode(enp.SendPID(me, counter, "cut short", 0, False, None))
+                peer.stream.write(frame[: len(frame) // 2])
+                cluster.run_for(0.01)
+                peer.stream.abort()
+            cluster.run_until(lambda: name not in b.network()._connections)  # noqa: B023
+            cluster.run_for(0.01)
+            assert _tables(b) == before, i
+        assert f.a.call(ProcessID("counter", b.name), "incr") == f.calls + 31  # served throughout (30 peers' incr)
     finally:
         cluster.close()
