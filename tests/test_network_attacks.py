@@ -765,3 +765,38 @@ def test_nothing_of_a_peer_stays_after_it_disconnects():
         assert f.a.call(ProcessID("counter", b.name), "incr") == f.calls + 31  # served throughout (30 peers' incr)
     finally:
         cluster.close()
+
+
+def test_a_call_reusing_the_ref_of_a_call_in_flight_is_refused(cluster):
+    """A peer's refs are its own counter: two requests with one ref, both in flight, made
+    the second overwrite the first in b's table of owed calls, and the first target kept
+    owing it for ever (past the connection's end: nothing named it any more).  The second
+    is refused (Incorrect) and reaches no process."""
+    f = Fixture(cluster)
+    b = f.b
+    first = b._processes[b.spawn(Holder).id]
+    second = b._processes[b.spawn(Holder).id]
+    peer, _ = _handshake(f, "raw1@rawhost")
+    assert peer.stream is not None
+    me = PID("raw1@rawhost", 5, 1)
+    codec = enp.LinkCodec("raw1@rawhost", 1, str.__str__(b.name), b._creation, peer_max_message_size=4096)
+    for i in range(3):
+        ref = Ref("raw1@rawhost", 1, (i, 0, 0))
+        codec.send(enp.RequestPID(me, first._pid, ref, "first", 0))
+        codec.send(enp.RequestPID(me, second._pid, ref, "again", 0))
+    peer.stream.write(bytes(codec.flush()))
+    f.cluster.run_until(lambda: len(first.held) == 3)
+    answers: list[Any] = []
+
+    def answered() -> bool:
+        answers.extend(x for x in codec.feed(bytes(peer.received)) if type(x) is not enp.Heartbeat)
+        peer.received.clear()
+        return len(answers) == 3
+
+    f.cluster.run_until(answered)
+    assert all(type(x) is enp.ResponseError and "in flight" in str(x.error) for x in answers), answers
+    assert not second.held and len(first._calls_in) == 3
+    peer.stream.abort()
+    f.cluster.run_until(lambda: "raw1@rawhost" not in b.network()._connections)
+    assert not first._calls_in and not second._calls_in
+    f.round_trip()

@@ -1363,6 +1363,11 @@ class Network:
     def _on_request(self, conn: Connection, f: Any) -> None:
         node = self._node
         try:
+            if f.ref in conn.owed:
+                # a peer's refs are unique (its own counter): a second call under one ref
+                # would take the first's place in conn.owed, and the first target would owe
+                # an answer nothing could clear (its entry outlived the connection)
+                raise Incorrect(f"a call with the ref {f.ref} is in flight already: refs are unique")
             to = f.to
             if type(to) is PID and to.creation != node._creation and to.node == node._name:
                 raise ProcessIncarnation(f"{to} is of an earlier incarnation of {_text(node._name)}")
