@@ -34,6 +34,7 @@ from ergo import (
     MessageDownEvent,
     MessageDownPID,
     MessageEvent,
+    NoConnection,
     NoReply,
     ProcessID,
     Ref,
@@ -679,7 +680,8 @@ def _tables(node: Any) -> dict[str, int]:
         "connection_ids": len(net.connection_ids), "dialing": len(net.dialing), "consumers": len(net._consumers),
         "handshaking": len(net._handshaking), "remote_calls": len(net.remote_calls),
         "links": len(pubsub._links), "monitors": len(pubsub._monitors), "followed": len(pubsub._followed),
-        "events": len(pubsub._events), "processes": len(node._processes), "names": len(node._names),
+        "events": len(pubsub._events), "remote_targets": len(pubsub._remote),
+        "processes": len(node._processes), "names": len(node._names),
         "calls_in": sum(len(p._calls_in or ()) for p in processes),
         "linked": sum(len(p._linked or ()) for p in processes),
         "monitored": sum(len(p._monitored or ()) for p in processes),
@@ -800,3 +802,42 @@ def test_a_call_reusing_the_ref_of_a_call_in_flight_is_refused(cluster):
     f.cluster.run_until(lambda: "raw1@rawhost" not in b.network()._connections)
     assert not first._calls_in and not second._calls_in
     f.round_trip()
+
+
+class _Scanned(dict):  # type: ignore[type-arg]
+    """A pub/sub table that counts the times it was scanned whole."""
+
+    scans = 0
+
+    def __iter__(self) -> Any:
+        _Scanned.scans += 1
+        return super().__iter__()
+
+
+def test_a_lost_connection_touches_only_that_peers_targets():
+    """A lost connection scanned every link and monitor target of the node, local ones
+    included (2 ms a disconnect with 50000 local monitors, most of the cost of a peer's
+    connect and disconnect): a peer that reconnects over and over made the node's work
+    grow with its size.  The node keeps the remote targets by node; watchers of the
+    peer's targets are still told NoConnection."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        a, b = f.a, f.b
+        journal: list[Any] = []
+        watcher = b._processes[b.spawn(Trapper, journal).id]
+        for _ in range(20):
+            watcher.monitor(b.spawn(Counter))  # local targets, which a peer's loss has nothing to do with
+        remote = a.spawn(Counter)
+        watcher.monitor(remote)
+        pubsub = b._pubsub
+        pubsub._links, pubsub._monitors = _Scanned(pubsub._links), _Scanned(pubsub._monitors)
+        _Scanned.scans = 0
+        b.network().node(a.name).disconnect()
+        cluster.run_until(lambda: journal)
+        assert isinstance(journal[0][2], MessageDownPID) and journal[0][2].pid == remote
+        assert isinstance(journal[0][2].reason, NoConnection)
+        assert _Scanned.scans == 0
+        assert not pubsub._remote and len(pubsub._monitors) == 20
+    finally:
+        cluster.close()
