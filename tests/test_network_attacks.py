@@ -6,8 +6,10 @@ act as if another node's process (or one of b's own) had sent them, answer calls
 not asked, or pass its messages on to a third node; each attempt closes its link, logged.
 Whatever limits it announces, what b owes it never raises into b's own code.  And the
 work anyone can cause is bounded: streams that never finish a handshake (accepted or
-dialed, plain or TLS), JOINs beyond the pool, undecodable values in the log.  Node a is
-served throughout.
+dialed, plain or TLS), JOINs beyond the pool, undecodable values in the log, calls it
+never gets answered (and refs it reuses), answers it never gives or gives undecodable,
+the cost of its disconnect.  Nothing of a peer stays once it is gone.  Node a is served
+throughout.
 """
 
 from __future__ import annotations
