@@ -39,6 +39,7 @@ from ergo import (
     NoConnection,
     NoReply,
     ProcessID,
+    ProcessUnknown,
     Ref,
     Timeout,
 )
@@ -640,7 +641,7 @@ def test_a_peer_that_never_answers_leaves_nothing_waiting_past_the_important_tim
         assert journal, "the important send is still pending"
         assert isinstance(journal[0], Timeout) and "did not acknowledge" in str(journal[0])
         assert network_module.IMPORTANT_TIMEOUT <= cluster.now - started <= network_module.IMPORTANT_TIMEOUT + 1.5
-        assert len(conn.waiting) == 10 and not conn.unacked  # the ten monitors' answers, which matter
+        assert len(conn.waiting) == 1 and not conn.unacked  # the answer to the last monitor, which matters
         assert conn.state == "up"
         f.round_trip()
     finally:
@@ -843,3 +844,44 @@ def test_a_lost_connection_touches_only_that_peers_targets():
         assert not pubsub._remote and len(pubsub._monitors) == 20
     finally:
         cluster.close()
+
+
+def test_the_answer_to_an_earlier_subscription_does_not_reach_the_watchers_of_a_later_one(cluster):
+    """A process monitors a name the peer has not registered yet and leaves before the
+    answer; another monitors it once it is registered.  The peer refuses the first
+    Monitor and accepts the second: the refusal took the second watcher down
+    (ProcessUnknown) though the peer had subscribed it.  Only the latest subscription's
+    answer counts, and a peer that never answers keeps one entry per target, not one per
+    subscription."""
+    f = Fixture(cluster)
+    b = f.b
+    peer, _ = _handshake(f, "raw1@rawhost")
+    assert peer.stream is not None
+    f.cluster.run_until(lambda: "raw1@rawhost" in b.network()._connections)
+    conn = b.network()._connections["raw1@rawhost"]
+    codec = enp.LinkCodec("raw1@rawhost", 1, str.__str__(b.name), b._creation, peer_max_message_size=4096)
+    early: list[Any] = []
+    late: list[Any] = []
+    first = b._processes[b.spawn(Trapper, early).id]
+    second = b._processes[b.spawn(Trapper, late).id]
+    target = ProcessID("late", "raw1@rawhost")
+    first.monitor(target)
+    first.demonitor(target)
+    second.monitor(target)
+    frames: list[Any] = []
+
+    def both_sent() -> bool:
+        frames.extend(x for x in codec.feed(bytes(peer.received)) if type(x) is enp.Monitor)
+        peer.received.clear()
+        return len(frames) == 2
+
+    f.cluster.run_until(both_sent)
+    assert len(conn.waiting) == 1
+    refused = ProcessUnknown("no process is registered as late")
+    codec.send(enp.Result(b._core_pid, frames[0].ref, refused, None))
+    codec.send(enp.Result(b._core_pid, frames[1].ref, None, None))
+    peer.stream.write(bytes(codec.flush()))
+    f.cluster.run_until(lambda: not conn.waiting)
+    f.round_trip()
+    assert early == [] and late == []
+    assert b._pubsub._monitors.get(target) == {second._pid: None}

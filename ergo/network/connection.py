@@ -312,6 +312,8 @@ class Connection:
         self.owed_forgotten = 0
         #: important sends and link/monitor/spawn requests waiting for the peer's answer: ref -> callback
         self.waiting: dict[Ref, Callable[[BaseException | None, Any], None]] = {}
+        #: (link?, target) -> the ref of this node's latest Link/Monitor of it still unanswered (Network.watch)
+        self.watches: dict[tuple[bool, Any], Ref] = {}
         #: (deadline, ref) of the important sends in ``waiting``, oldest first (Network._unacknowledged)
         self.unacked: deque[tuple[float, Ref]] = deque()
         self.timer: Any = None

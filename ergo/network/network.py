@@ -794,6 +794,7 @@ class Network:
             if owed:
                 owed.pop(ref, None)
         answers, conn.waiting = conn.waiting, {}
+        conn.watches = {}
         conn.unacked = deque()
         for answer in answers.values():
             answer(error, None)
@@ -1099,7 +1100,21 @@ class Network:
             self.scheduler.call_soon(node._pubsub.remote_refused, target, link, e)
             return
 
+        # Only the answer to the latest subscription of (kind, target) counts: the local
+        # watchers now are those of that one.  An earlier one's answer, still to come (its
+        # watchers left and others came), said nothing about them: a refusal of it (a
+        # name not registered then) took them down though the peer subscribed them, and
+        # a peer that never answered kept an entry per subscription for the connection's life
+        key = (link, target)
+        watches = conn.watches
+        earlier = watches.get(key)
+        if earlier is not None:
+            conn.waiting.pop(earlier, None)
+        watches[key] = ref
+
         def answered(error: BaseException | None, result: Any) -> None:
+            if watches.get(key) is ref:
+                del watches[key]
             if error is not None:
                 node._pubsub.remote_refused(target, link, error)
             elif result:
