@@ -6,24 +6,46 @@ act as if another node's process (or one of b's own) had sent them, answer calls
 not asked, or pass its messages on to a third node; each attempt closes its link, logged.
 Whatever limits it announces, what b owes it never raises into b's own code.  And the
 work anyone can cause is bounded: streams that never finish a handshake (accepted or
-dialed, plain or TLS), JOINs beyond the pool, undecodable values in the log.  Node a is
-served throughout.
+dialed, plain or TLS), JOINs beyond the pool, undecodable values in the log, calls it
+never gets answered (and refs it reuses), answers it never gives or gives undecodable,
+the cost of its disconnect.  Nothing of a peer stays once it is gone.  Node a is served
+throughout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import socket
 import ssl
+import struct
+import weakref
 from typing import Any
 
 import pytest
 from network_support import COOKIE, AsyncioCluster, Counter, SimCluster
 from test_network_fuzz import Fixture, RawPeer
 
-from ergo import PID, Actor, Event, Malformed, MessageDownPID, NoReply, ProcessID, Ref, Timeout
+from ergo import (
+    PID,
+    Actor,
+    Alias,
+    Event,
+    Malformed,
+    MessageDownEvent,
+    MessageDownPID,
+    MessageEvent,
+    NoConnection,
+    NoReply,
+    ProcessID,
+    ProcessUnknown,
+    Ref,
+    Timeout,
+)
 from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
+from ergo.network import network as network_module
 from ergo.network.network import MAX_HANDSHAKES, REFUSALS_LOGGED
 from ergo.wire import edf, enp, handshake
 from ergo.wire.edf import RemoteError
@@ -466,3 +488,363 @@ def test_a_spawn_answered_with_a_pid_of_another_node_fails_malformed(cluster):
     assert futures[-1].result() == answers[-1]
     assert not impostor.lost
     f.round_trip()
+
+
+def test_calls_a_peer_makes_that_are_never_answered_are_bounded(cluster, monkeypatch):
+    """A caller on another node that times out tells nobody, so the calls a process defers
+    and never answers were kept (an entry each in b's network and in the process) for as
+    long as the connection lived.  At most MAX_OWED_CALLS per peer are: one more forgets
+    the oldest, logged once; the newest are still owed and answered."""
+    monkeypatch.setattr(network_module, "MAX_OWED_CALLS", 8)
+    f = Fixture(cluster)
+    a, b = f.a, f.b
+    holder = b.spawn_register("holder", Holder)
+    for _ in range(20):
+        with pytest.raises(Timeout):
+            a.call(ProcessID("holder", b.name), "never answered", timeout=0.05)
+    f.cluster.run_until(lambda: len(b._processes[holder.id].held) == 20)
+    assert len(b.network().remote_calls) == 8
+    assert len(b._processes[holder.id]._calls_in) == 8
+    assert f.logged("more than 8 calls unanswered here") == 1
+    assert b.network().node(a.name).info()["calls_forgotten"] == 12
+    late = a._start_call(ProcessID("holder", b.name), "answered", 30)
+    f.cluster.run_until(lambda: len(b._processes[holder.id].held) == 21)
+    b.send(holder, "answer")
+    f.cluster.run_until(lambda: late.done())
+    assert late.result() == "the real answer"
+    assert len(b.network().remote_calls) == 0 and not b._processes[holder.id]._calls_in
+
+
+def test_an_answer_this_node_cannot_decode_fails_what_waited_for_it(cluster):
+    """The answer to a subscription (a Result whose event buffer holds a value b cannot
+    decode) and to an important send (an Ack whose error is not EDF) were dropped and logged,
+    and what waited for them (the watchers, the sender's future, an entry in the
+    connection's table) waited for as long as the connection lived.  Each now fails with
+    Malformed, saying the answer could not be decoded."""
+    f = Fixture(cluster)
+    b = f.b
+    impostor, _ = _handshake(f, "raw1@rawhost")
+    assert impostor.stream is not None
+    f.cluster.run_until(lambda: "raw1@rawhost" in b.network()._connections)
+    registry = edf.Registry()
+    registry.register_type(Private, "private")
+    codec = enp.LinkCodec("raw1@rawhost", 1, str.__str__(b.name), b._creation, registry=registry,
+                          peer_max_message_size=4096)
+    journal: list[Any] = []
+    watcher = b.spawn(Trapper, journal)
+    event = Event("ev", "raw1@rawhost")
+    remote = PID("raw1@rawhost", 5, 1)
+
+    class Sender(Actor):
+        async def handle_message(self, from_: Any, message: Any) -> None:
+            try:
+                await self.send_important(remote, "hello")
+            except Exception as e:
+                journal.append(("important", e))
+
+    b.send(b.spawn(Sender), "go")
+    b._processes[watcher.id].monitor(event)
+    conn = b.network()._connections["raw1@rawhost"]
+    f.cluster.run_until(lambda: len(conn.waiting) == 2)
+    frames: list[Any] = []
+    f.cluster.run_until(lambda: len(frames) == 2 or frames.extend(codec.feed(bytes(impostor.received)))
+                        or impostor.received.clear())
+    monitor = next(x for x in frames if type(x) is enp.Monitor)
+    important = next(x for x in frames if type(x) is enp.SendPID)
+    codec.send(enp.Result(b._core_pid, monitor.ref, None, [4, [MessageEvent(event, 1, Private(1))]]))
+    impostor.stream.write(bytes(codec.flush()))
+    # an error always decodes (an unknown class as a RemoteError): the Ack's is bytes that are not EDF
+    fields = struct.pack(">QQBQQQ", remote.id, important.from_.id, 0, *important.ref.id) + b"\xc1"
+    impostor.stream.write(struct.pack(">BBIBB", enp.MAGIC, enp.VERSION, 8 + len(fields), 0, enp.TYPE_LINK_ACK)
+                          + fields)
+    f.cluster.run_until(lambda: len(journal) == 2)
+    assert not conn.waiting and conn.state == "up"  # answered, not lost with the connection
+    down = next(m for _, _, m in (j for j in journal if len(j) == 3))
+    assert isinstance(down, MessageDownEvent) and isinstance(down.reason, Malformed), down
+    _, failed = next(j for j in journal if len(j) == 2)
+    assert isinstance(failed, Malformed) and "could not be decoded" in str(failed)
+    f.round_trip()
+
+
+def test_a_peer_that_never_answers_leaves_nothing_waiting_past_the_important_timeout():
+    """A peer that keeps its connection up (heartbeats) and never answers: an important
+    send to it failed never (its future pending, an entry in the connection's table for
+    the connection's life), and each unsubscription left an entry too.  The important send
+    fails with Timeout after IMPORTANT_TIMEOUT, as Ergo's does after its request timeout,
+    and an unsubscription waits for nothing."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        b = f.b
+        silent, _ = _handshake(f, "raw1@rawhost")
+        assert silent.stream is not None
+        cluster.run_until(lambda: "raw1@rawhost" in b.network()._connections)
+        conn = b.network()._connections["raw1@rawhost"]
+        remote = PID("raw1@rawhost", 5, 1)
+        journal: list[Any] = []
+
+        class Sender(Actor):
+            async def handle_message(self, from_: Any, message: Any) -> None:
+                try:
+                    await self.send_important(remote, "hello")
+                except Exception as e:
+                    journal.append(e)
+
+        b.send(b.spawn(Sender), "go")
+        watcher = b._processes[b.spawn(Trapper, []).id]
+        for _ in range(10):
+            watcher.monitor(remote)
+            watcher.demonitor(remote)
+        started = cluster.now
+        for _ in range(40):  # 20 s
+            silent.stream.write(enp.encode(enp.Heartbeat(0)))
+            cluster.run_for(0.5)
+            if journal:
+                break
+        assert journal, "the important send is still pending"
+        assert isinstance(journal[0], Timeout) and "did not acknowledge" in str(journal[0])
+        assert network_module.IMPORTANT_TIMEOUT <= cluster.now - started <= network_module.IMPORTANT_TIMEOUT + 1.5
+        assert len(conn.waiting) == 1 and not conn.unacked  # the answer to the last monitor, which matters
+        assert conn.state == "up"
+        f.round_trip()
+    finally:
+        cluster.close()
+
+
+def test_a_connection_that_went_down_is_not_kept_alive():
+    """Nothing of a peer stays once its connection is down: its Connection and links
+    (with whatever bytes they held for a peer that stopped reading) are freed.  The last
+    plain send's shortcut kept the last one it used until the next send."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        a, b = f.a, f.b
+        target = b.spawn(Counter)
+
+        class Sender(Actor):
+            def handle_message(self, from_: Any, message: Any) -> None:
+                self.send(target, message)
+
+        a.send(a.spawn(Sender), "hello")
+        cluster.run_for(0.1)
+        conn = weakref.ref(a.network()._connections[str.__str__(b.name)])
+        links = [weakref.ref(link) for link in conn().links]  # type: ignore[union-attr]
+        a.network().node(b.name).disconnect()
+        cluster.run_until(lambda: not a.network().nodes() and not b.network().nodes())
+        cluster.run_for(6.0)  # past connect_timeout: each link's handshake timer holds it until then
+        gc.collect()
+        assert conn() is None and all(link() is None for link in links)
+    finally:
+        cluster.close()
+
+
+def _tables(node: Any) -> dict[str, int]:
+    """The sizes of every table of ``node`` that a peer's doings fill."""
+    net, pubsub, processes = node.network(), node._pubsub, node._processes.values()
+    return {
+        "connections": len(net._connections), "pending": len(net._pending), "claims": len(net._claims),
+        "connection_ids": len(net.connection_ids), "dialing": len(net.dialing), "consumers": len(net._consumers),
+        "handshaking": len(net._handshaking), "remote_calls": len(net.remote_calls),
+        "links": len(pubsub._links), "monitors": len(pubsub._monitors), "followed": len(pubsub._followed),
+        "events": len(pubsub._events), "remote_targets": len(pubsub._remote),
+        "processes": len(node._processes), "names": len(node._names),
+        "calls_in": sum(len(p._calls_in or ()) for p in processes),
+        "linked": sum(len(p._linked or ()) for p in processes),
+        "monitored": sum(len(p._monitored or ()) for p in processes),
+        "pending_calls": sum(len(p._pending or ()) for p in processes) + len(node._core_pending),
+    }
+
+
+def test_nothing_of_a_peer_stays_after_it_disconnects():
+    """A peer connects, does a bit of everything (important sends, calls held and
+    answered, links and monitors of processes, names, aliases and events that exist or
+    not, a refused spawn; b's processes watch, link to and call it too) and goes, by a
+    FIN, a reset or a reset in the middle of a frame; 30 times.  b's tables are back to
+    their size each time."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        b = f.b
+        holder = b.spawn_register("holder", Holder)
+        counter = b._names["counter"]._pid
+
+        class Producer(Actor):
+            def init(self) -> None:
+                self.token = self.register_event("ev", buffer=10)
+
+            def handle_message(self, from_: Any, message: Any) -> None:
+                self.send_event("ev", self.token, message)
+
+        class Watcher(Actor):
+            def init(self) -> None:
+                self.trap_exit = True
+
+            async def handle_message(self, from_: Any, message: Any) -> None:
+                if type(message) is PID:
+                    self.monitor(message)
+                    self.link(message)
+                    with contextlib.suppress(Exception):
+                        await self.call(message, "hello", timeout=60)
+
+        producer = b.spawn(Producer)
+        for i in range(20):
+            b.send(producer, i)
+        watcher = b.spawn(Watcher)
+        cluster.run_for(0.1)
+        before = _tables(b)
+        event = Event("ev", b.name)
+        for i in range(30):
+            name = f"churn{i % 4}@rawhost"
+            peer, _ = _handshake(f, name)
+            assert peer.stream is not None
+            cluster.run_until(lambda: name in b.network()._connections)  # noqa: B023
+            conn = b.network()._connections[name]
+            me = PID(name, 5, 1)
+            ref = [Ref(name, 1, (k, i, 0)) for k in range(16)]
+            frames = [
+                enp.SendPID(me, counter, "x", 0, True, ref[1]),
+                enp.RequestPID(me, holder, ref[2], "held", 0),
+                enp.RequestProcessID(me, ProcessID("holder", b.name), ref[3], "held", 0),
+                enp.RequestPID(me, counter, ref[4], "incr", 0),
+                enp.Link(me, counter, ref[5]), enp.Monitor(me, counter, ref[6]),
+                enp.Monitor(me, ProcessID("holder", b.name), ref[7]),
+                enp.Link(me, event, ref[8]), enp.Monitor(me, event, ref[9]),
+                enp.Monitor(me, Event("nothing", b.name), ref[10]),
+                enp.Link(me, Alias(b.name, b._creation, (99, 9, 9)), ref[11]),
+                enp.Spawn(me, ref[12], "nothing", None, {}, ()),
+                enp.Demonitor(me, counter, ref[13]),
+            ]
+            peer.stream.write(b"".join(enp.encode(x) for x in frames))
+            b.send(watcher, me)
+            cluster.run_until(lambda: conn.frames_in >= len(frames) and len(b.network().remote_calls) == 2  # noqa: B023
+                              and len(b._pubsub._monitors) == 3)
+            if i % 3 == 0:
+                peer.stream.close()
+            elif i % 3 == 1:
+                peer.stream.abort()
+            else:
+                frame = enp.encode(enp.SendPID(me, counter, "cut short", 0, False, None))
+                peer.stream.write(frame[: len(frame) // 2])
+                cluster.run_for(0.01)
+                peer.stream.abort()
+            cluster.run_until(lambda: name not in b.network()._connections)  # noqa: B023
+            cluster.run_for(0.01)
+            assert _tables(b) == before, i
+        assert f.a.call(ProcessID("counter", b.name), "incr") == f.calls + 31  # served throughout (30 peers' incr)
+    finally:
+        cluster.close()
+
+
+def test_a_call_reusing_the_ref_of_a_call_in_flight_is_refused(cluster):
+    """A peer's refs are its own counter: two requests with one ref, both in flight, made
+    the second overwrite the first in b's table of owed calls, and the first target kept
+    owing it for ever (past the connection's end: nothing named it any more).  The second
+    is refused (Incorrect) and reaches no process."""
+    f = Fixture(cluster)
+    b = f.b
+    first = b._processes[b.spawn(Holder).id]
+    second = b._processes[b.spawn(Holder).id]
+    peer, _ = _handshake(f, "raw1@rawhost")
+    assert peer.stream is not None
+    me = PID("raw1@rawhost", 5, 1)
+    codec = enp.LinkCodec("raw1@rawhost", 1, str.__str__(b.name), b._creation, peer_max_message_size=4096)
+    for i in range(3):
+        ref = Ref("raw1@rawhost", 1, (i, 0, 0))
+        codec.send(enp.RequestPID(me, first._pid, ref, "first", 0))
+        codec.send(enp.RequestPID(me, second._pid, ref, "again", 0))
+    peer.stream.write(bytes(codec.flush()))
+    f.cluster.run_until(lambda: len(first.held) == 3)
+    answers: list[Any] = []
+
+    def answered() -> bool:
+        answers.extend(x for x in codec.feed(bytes(peer.received)) if type(x) is not enp.Heartbeat)
+        peer.received.clear()
+        return len(answers) == 3
+
+    f.cluster.run_until(answered)
+    assert all(type(x) is enp.ResponseError and "in flight" in str(x.error) for x in answers), answers
+    assert not second.held and len(first._calls_in) == 3
+    peer.stream.abort()
+    f.cluster.run_until(lambda: "raw1@rawhost" not in b.network()._connections)
+    assert not first._calls_in and not second._calls_in
+    f.round_trip()
+
+
+class _Scanned(dict):  # type: ignore[type-arg]
+    """A pub/sub table that counts the times it was scanned whole."""
+
+    scans = 0
+
+    def __iter__(self) -> Any:
+        _Scanned.scans += 1
+        return super().__iter__()
+
+
+def test_a_lost_connection_touches_only_that_peers_targets():
+    """A lost connection scanned every link and monitor target of the node, local ones
+    included (2 ms a disconnect with 50000 local monitors, most of the cost of a peer's
+    connect and disconnect): a peer that reconnects over and over made the node's work
+    grow with its size.  The node keeps the remote targets by node; watchers of the
+    peer's targets are still told NoConnection."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        a, b = f.a, f.b
+        journal: list[Any] = []
+        watcher = b._processes[b.spawn(Trapper, journal).id]
+        for _ in range(20):
+            watcher.monitor(b.spawn(Counter))  # local targets, which a peer's loss has nothing to do with
+        remote = a.spawn(Counter)
+        watcher.monitor(remote)
+        pubsub = b._pubsub
+        pubsub._links, pubsub._monitors = _Scanned(pubsub._links), _Scanned(pubsub._monitors)
+        _Scanned.scans = 0
+        b.network().node(a.name).disconnect()
+        cluster.run_until(lambda: journal)
+        assert isinstance(journal[0][2], MessageDownPID) and journal[0][2].pid == remote
+        assert isinstance(journal[0][2].reason, NoConnection)
+        assert _Scanned.scans == 0
+        assert not pubsub._remote and len(pubsub._monitors) == 20
+    finally:
+        cluster.close()
+
+
+def test_the_answer_to_an_earlier_subscription_does_not_reach_the_watchers_of_a_later_one(cluster):
+    """A process monitors a name the peer has not registered yet and leaves before the
+    answer; another monitors it once it is registered.  The peer refuses the first
+    Monitor and accepts the second: the refusal took the second watcher down
+    (ProcessUnknown) though the peer had subscribed it.  Only the latest subscription's
+    answer counts, and a peer that never answers keeps one entry per target, not one per
+    subscription."""
+    f = Fixture(cluster)
+    b = f.b
+    peer, _ = _handshake(f, "raw1@rawhost")
+    assert peer.stream is not None
+    f.cluster.run_until(lambda: "raw1@rawhost" in b.network()._connections)
+    conn = b.network()._connections["raw1@rawhost"]
+    codec = enp.LinkCodec("raw1@rawhost", 1, str.__str__(b.name), b._creation, peer_max_message_size=4096)
+    early: list[Any] = []
+    late: list[Any] = []
+    first = b._processes[b.spawn(Trapper, early).id]
+    second = b._processes[b.spawn(Trapper, late).id]
+    target = ProcessID("late", "raw1@rawhost")
+    first.monitor(target)
+    first.demonitor(target)
+    second.monitor(target)
+    frames: list[Any] = []
+
+    def both_sent() -> bool:
+        frames.extend(x for x in codec.feed(bytes(peer.received)) if type(x) is enp.Monitor)
+        peer.received.clear()
+        return len(frames) == 2
+
+    f.cluster.run_until(both_sent)
+    assert len(conn.waiting) == 1
+    refused = ProcessUnknown("no process is registered as late")
+    codec.send(enp.Result(b._core_pid, frames[0].ref, refused, None))
+    codec.send(enp.Result(b._core_pid, frames[1].ref, None, None))
+    peer.stream.write(bytes(codec.flush()))
+    f.cluster.run_until(lambda: not conn.waiting)
+    f.round_trip()
+    assert early == [] and late == []
+    assert b._pubsub._monitors.get(target) == {second._pid: None}

@@ -15,6 +15,7 @@ link its order key chooses, so the frames of one sender keep their order.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -306,8 +307,16 @@ class Connection:
         self.frames_out = 0
         #: calls made to processes on the peer, not answered yet: ref -> caller (see Node._fail_calls)
         self._calls_in: dict[Ref, PID] | None = None
+        #: calls from the peer's processes that local processes owe an answer: ref -> the
+        #: target owing it, oldest first (at most network.MAX_OWED_CALLS: see Network._owe)
+        self.owed: dict[Ref, Any] = {}
+        self.owed_forgotten = 0
         #: important sends and link/monitor/spawn requests waiting for the peer's answer: ref -> callback
         self.waiting: dict[Ref, Callable[[BaseException | None, Any], None]] = {}
+        #: (link?, target) -> the ref of this node's latest Link/Monitor of it still unanswered (Network.watch)
+        self.watches: dict[tuple[bool, Any], Ref] = {}
+        #: (deadline, ref) of the important sends in ``waiting``, oldest first (Network._unacknowledged)
+        self.unacked: deque[tuple[float, Ref]] = deque()
         self.timer: Any = None
         #: the transport's connect future while the first link is being dialed
         self.attempt: Any = None

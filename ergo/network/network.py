@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import repeat
@@ -69,6 +70,11 @@ enp: Any = _enp
 MAX_HANDSHAKES = 128
 #: refused connections logged one by one each second at most; the others are counted
 REFUSALS_LOGGED = 100
+#: calls from one peer's processes that this node's processes owe an answer at once; one
+#: more forgets the oldest (see Network._owe)
+MAX_OWED_CALLS = 65536
+#: seconds an important send waits for the peer's acknowledgement (Ergo's DefaultRequestTimeout)
+IMPORTANT_TIMEOUT = 5.0
 
 _PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority.MAX: 2}
 _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
@@ -264,8 +270,6 @@ class Network:
         self._accepted_handshakes: dict[Link, None] = {}
         #: the lines about refused accepted connections (_log_refusal)
         self._refusals = Throttle(self.scheduler, REFUSALS_LOGGED, self._refusals_told)
-        #: calls from remote callers being handled here: ref -> the local target owing the answer
-        self.remote_calls: dict[Ref, Runner] = {}
         #: (sender PID, peer name, its process, connection, link) of the last plain send to a PID (see send)
         self._last_send: tuple[Any, ...] | None = None
         self._registrar: Any = None
@@ -754,6 +758,9 @@ class Network:
                 link.stream.abort()
         conn.links = []
         conn.queue = []
+        last = self._last_send
+        if last is not None and last[4] is conn:
+            self._last_send = None  # (the shortcut of the last plain send held the connection, its link and sender)
         if was_up:
             self.log.info("network: disconnected from %s: %s", _text(name), error)
         node = self._node
@@ -770,14 +777,14 @@ class Network:
             failure = NoConnection(f"{error} before the reply came") if was_up else type(error)(*error.args)
             node._route_response(caller, ref, None, failure)
         # calls from the peer's processes being handled here: nobody will read their answers
-        for ref, target in list(self.remote_calls.items()):
+        owed_calls, conn.owed = conn.owed, {}
+        for ref, target in owed_calls.items():
             owed = target._calls_in
-            by = owed.get(ref) if owed else None
-            if by is None or by.node == conn.name:
-                del self.remote_calls[ref]
-                if owed and by is not None:
-                    del owed[ref]
+            if owed:
+                owed.pop(ref, None)
         answers, conn.waiting = conn.waiting, {}
+        conn.watches = {}
+        conn.unacked = deque()
         for answer in answers.values():
             answer(error, None)
         consumer = self._consumers.pop(name, None)
@@ -795,6 +802,9 @@ class Network:
         if conn.state is not UP:
             return
         now = self.scheduler.now()
+        unacked = conn.unacked
+        if unacked and unacked[0][0] <= now:
+            self._unacknowledged(conn, now)
         interval, timeout = self.options.heartbeat_interval, self.options.heartbeat_timeout
         for link in list(conn.links):
             if link.codec is None:
@@ -805,6 +815,16 @@ class Network:
                 link.send(enp.Heartbeat(0))
         if conn.state is UP:
             self._heartbeat_later(conn)
+
+    def _unacknowledged(self, conn: Connection, now: float) -> None:
+        """Fail the important sends to ``conn``'s peer not acknowledged by their deadline."""
+        unacked, waiting = conn.unacked, conn.waiting
+        while unacked and unacked[0][0] <= now:
+            _, ref = unacked.popleft()
+            answer = waiting.pop(ref, None)
+            if answer is not None:
+                answer(Timeout(f"{_text(conn.name)} did not acknowledge an important message within "
+                               f"{IMPORTANT_TIMEOUT} s"), None)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -963,6 +983,14 @@ class Network:
                 fut.set_result(None)
 
         conn.waiting[ref] = answered
+        # A peer that keeps its connection up and never acknowledges (Ergo's sender gives
+        # up after its request timeout) left the future pending and its entry in the table
+        # for the connection's life: the heartbeat fails it with Timeout (see _heartbeat)
+        unacked = conn.unacked
+        unacked.append((self.scheduler.now() + IMPORTANT_TIMEOUT, ref))
+        if len(unacked) > 2 * len(conn.waiting) + 1024:  # mostly acknowledged ones: drop them
+            waiting = conn.waiting
+            conn.unacked = deque(e for e in unacked if e[1] in waiting)
         return fut
 
     def request(self, from_: PID, to: Any, ref: Ref, message: Any, priority: MessagePriority) -> Connection:
@@ -978,14 +1006,52 @@ class Network:
         calls[ref] = from_
         return conn
 
+    @property
+    def remote_calls(self) -> dict[Ref, Runner]:
+        """The calls from peers' processes that this node's processes owe an answer: ref ->
+        the local target owing it (a snapshot, over every connection)."""
+        return {ref: target for conn in self._connections.values() for ref, target in conn.owed.items()}
+
+    def pass_call(self, caller: PID, ref: Ref, old: Runner, new: Runner) -> None:
+        """The call ``ref`` of the remote ``caller`` that ``old`` owed is now owed by ``new``
+        (see ``Node._pass_call``)."""
+        conn = self._connections.get(_text(caller.node))
+        if conn is not None and conn.owed.get(ref) is old:
+            conn.owed[ref] = new
+
+    def _owe(self, conn: Connection, ref: Ref, target: Runner) -> None:
+        """``target`` owes the call ``ref`` of a process of ``conn``'s peer an answer.
+
+        A peer's caller that times out tells nobody (the frames have no way to: Ergo's
+        callee keeps nothing for a call), so a call its target defers and never answers
+        was owed for as long as the connection lived: any peer, a well-behaved one
+        calling a process that drops some requests included, made this node keep an
+        entry per such call without bound.  At most MAX_OWED_CALLS are kept per peer; one
+        more forgets the oldest (logged once per connection): its target no longer owes
+        it, so a value its handler returns for it later is not sent (``send_response``
+        still is), and its end does not fail that caller at once."""
+        owed = conn.owed
+        owed[ref] = target
+        if len(owed) <= MAX_OWED_CALLS:
+            return
+        old_ref = next(iter(owed))
+        old = owed.pop(old_ref)
+        calls = old._calls_in
+        if calls:
+            calls.pop(old_ref, None)
+        if not conn.owed_forgotten:
+            self.log.warning("network: %s has more than %d calls unanswered here: the oldest are forgotten (their "
+                             "callers have timed out, or will)", _text(conn.name), MAX_OWED_CALLS)
+        conn.owed_forgotten += 1
+
     def response(self, from_: PID | None, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
-        target = self.remote_calls.pop(ref, None)
-        if target is not None and target._calls_in:
-            target._calls_in.pop(ref, None)
         sender = from_ if from_ is not None else self._node._core_pid
         conn = self._connections.get(_text(to.node))
         if conn is None:
-            return  # the caller's node is gone: so is the caller
+            return  # the caller's node is gone: so is the caller (its connection's end forgot the call)
+        target = conn.owed.pop(ref, None)
+        if target is not None and target._calls_in:
+            target._calls_in.pop(ref, None)
         p = self._sender(sender)
         compression = p._compression if p is not None and p._compression.enable else None
         if error is None:
@@ -1023,7 +1089,21 @@ class Network:
             self.scheduler.call_soon(node._pubsub.remote_refused, target, link, e)
             return
 
+        # Only the answer to the latest subscription of (kind, target) counts: the local
+        # watchers now are those of that one.  An earlier one's answer, still to come (its
+        # watchers left and others came), said nothing about them: a refusal of it (a
+        # name not registered then) took them down though the peer subscribed them, and
+        # a peer that never answered kept an entry per subscription for the connection's life
+        key = (link, target)
+        watches = conn.watches
+        earlier = watches.get(key)
+        if earlier is not None:
+            conn.waiting.pop(earlier, None)
+        watches[key] = ref
+
         def answered(error: BaseException | None, result: Any) -> None:
+            if watches.get(key) is ref:
+                del watches[key]
             if error is not None:
                 node._pubsub.remote_refused(target, link, error)
             elif result:
@@ -1045,7 +1125,8 @@ class Network:
             conn.send(frame(self._node._core_pid, target, ref), enp.order_key(by) if by is not None else 0)
         except ErgoError:
             return
-        conn.waiting[ref] = lambda error, result: None
+        # nothing waits for the answer (an entry for it stayed for the connection's life
+        # when the peer never gave one: one more at each unsubscription)
 
     def remote_spawn(self, conn: Connection, name: str, register: str | None, args: tuple[Any, ...],
                      options: ProcessOptions | None) -> Future[PID]:
@@ -1286,6 +1367,11 @@ class Network:
     def _on_request(self, conn: Connection, f: Any) -> None:
         node = self._node
         try:
+            if f.ref in conn.owed:
+                # a peer's refs are unique (its own counter): a second call under one ref
+                # would take the first's place in conn.owed, and the first target would owe
+                # an answer nothing could clear (its entry outlived the connection)
+                raise Incorrect(f"a call with the ref {f.ref} is in flight already: refs are unique")
             to = f.to
             if type(to) is PID and to.creation != node._creation and to.node == node._name:
                 raise ProcessIncarnation(f"{to} is of an earlier incarnation of {_text(node._name)}")
@@ -1294,7 +1380,7 @@ class Network:
         except ErgoError as e:  # the caller learns at once, instead of at its timeout
             conn.send(enp.ResponseError(node._core_pid, f.from_, f.ref, e), enp.order_key(f.from_))
             return
-        self.remote_calls[f.ref] = target
+        self._owe(conn, f.ref, target)
 
     def _asked(self, conn: Connection, ref: Ref, to: PID) -> bool:
         """Whether a reply from ``conn``'s peer to ``to`` for ``ref`` answers a call ``to``
@@ -1465,6 +1551,13 @@ class Network:
             if self._asked(conn, ref, msg.to):
                 why = Malformed(f"the reply from {_text(conn.name)} could not be decoded: {f.error}")
                 self._node._route_response(msg.to, ref, None, why)
+        elif type(msg) in (enp.Result, enp.Ack) and ref is not None:
+            # the answer to a link, monitor, spawn, application start or important send of
+            # this node: what waits for it (a future, the watchers, a table entry) is told
+            # that it came and could not be read, rather than waiting for the connection's end
+            answer = conn.waiting.pop(ref, None)
+            if answer is not None:
+                answer(Malformed(f"the answer from {_text(conn.name)} could not be decoded: {f.error}"), None)
         elif getattr(msg, "important", False) and ref is not None:
             conn.send(enp.Ack(self._node._core_pid, msg.from_, ref, Malformed(str(f.error))), 0)
 
@@ -1536,6 +1629,9 @@ class Network:
             "bytes_in": sum(link.bytes_in for link in conn.links),
             "bytes_out": sum(link.bytes_out for link in conn.links),
             "calls_in_flight": len(conn._calls_in or ()),
+            # calls from the peer that this node's processes owe an answer, and how many were forgotten
+            "calls_owed": len(conn.owed),
+            "calls_forgotten": conn.owed_forgotten,
             "watching_here": len((consumer._linked or {}) if consumer else ()) +
             len((consumer._monitored or {}) if consumer else ()),
         }

@@ -798,8 +798,8 @@ class Node(Env):
         # the caller's record of the call names its target: where a timeout clears the debt
         if caller.node != self._name:
             net = self._network
-            if net is not None and net.remote_calls.get(ref) is old:
-                net.remote_calls[ref] = new
+            if net is not None:
+                net.pass_call(caller, ref, old, new)
             return
         if caller.id == 1 and caller == self._core_pid:
             entry = self._core_pending.get(ref)

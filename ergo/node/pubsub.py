@@ -116,6 +116,10 @@ class PubSub:
         self._events: dict[Event, _EventEntry] = {}
         self._produced: dict[PID, dict[Event, None]] = {}  # producer -> its events
         self._followed: dict[Event, _Followed] = {}  # remote events subscribed to, and their buffers
+        #: node name -> the targets of that node linked to or monitored here (a node's own
+        #: Atom aside): a lost connection fires them without scanning every link and monitor
+        #: of this node (see node_down)
+        self._remote: dict[Any, dict[Any, None]] = {}
 
     # -- making and removing links and monitors ----------------------------------------
 
@@ -199,6 +203,8 @@ class PubSub:
         if remote:
             link = table is self._links
             if len(consumers) == 1:  # the first local watcher of this kind: subscribe there
+                if t is not Atom:
+                    self._remote.setdefault(target.node, {})[target] = None
                 if t is Event:
                     self._subscribing(target, link)
                 self._node._net(target).watch(target, link, consumer._pid)
@@ -232,12 +238,23 @@ class PubSub:
                 del table[target]
                 if self._is_remote(target):  # the last local watcher of this kind: unsubscribe there
                     self._unfollowed(target)
+                    self._unindexed(target)
                     net = self._node._network
                     if net is not None:
                         net.unwatch(target, table is self._links, pid)
                     return
         if type(target) is Event and target in self._events:
             self._unsubscribed(target)
+
+    def _unindexed(self, target: Any) -> None:
+        """The remote ``target`` leaves ``_remote`` if no local process links to or monitors it any more."""
+        if type(target) is Atom or target in self._links or target in self._monitors:
+            return
+        targets = self._remote.get(target.node)
+        if targets is not None:
+            targets.pop(target, None)
+            if not targets:
+                del self._remote[target.node]
 
     def _is_remote(self, target: Any) -> bool:
         t = type(target)
@@ -283,6 +300,8 @@ class PubSub:
         monitors = self._monitors.pop(target, None)
         if self._followed:
             self._followed.pop(target, None)
+        if self._remote and (links or monitors) and type(target) is not Atom and target.node != self._node._name:
+            self._unindexed(target)
         node_target = type(target) is Atom
         told: set[Any] | None = None  # peer nodes told already: one Terminate each, links and monitors alike
         if links:
@@ -333,9 +352,7 @@ class PubSub:
         told ``error`` (``NoConnection``), and every watcher of the node itself
         ``MessageDownNode`` / ``MessageExitNode``."""
         source = PID(name, 1, 0)
-        targets = [t for table in (self._links, self._monitors) for t in table
-                   if type(t) is not Atom and t.node == name]
-        for target in dict.fromkeys(targets):
+        for target in list(self._remote.pop(name, ())):
             self.fire(target, error, target if type(target) is PID else source)
         self.fire(Atom(name), error, source)
 
@@ -345,6 +362,7 @@ class PubSub:
         table = self._links if link else self._monitors
         consumers = table.pop(target, None)
         self._unfollowed(target)
+        self._unindexed(target)
         if not consumers:
             return
         if link:
