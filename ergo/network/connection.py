@@ -308,7 +308,7 @@ class Connection:
         #: calls made to processes on the peer, not answered yet: ref -> caller (see Node._fail_calls)
         self._calls_in: dict[Ref, PID] | None = None
         #: calls from the peer's processes that local processes owe an answer: ref -> the
-        #: target owing it, oldest first (at most network.MAX_OWED_CALLS: see Network._owe)
+        #: target owing it, oldest first (at most network.MAX_OWED_CALLS: see Network._on_request, _forget_oldest)
         self.owed: dict[Ref, Any] = {}
         self.owed_forgotten = 0
         #: important sends and link/monitor/spawn requests waiting for the peer's answer: ref -> callback

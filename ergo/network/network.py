@@ -71,7 +71,7 @@ MAX_HANDSHAKES = 128
 #: refused connections logged one by one each second at most; the others are counted
 REFUSALS_LOGGED = 100
 #: calls from one peer's processes that this node's processes owe an answer at once; one
-#: more forgets the oldest (see Network._owe)
+#: more forgets the oldest (see Network._on_request, _forget_oldest)
 MAX_OWED_CALLS = 65536
 #: seconds an important send waits for the peer's acknowledgement (Ergo's DefaultRequestTimeout)
 IMPORTANT_TIMEOUT = 5.0
@@ -1019,8 +1019,9 @@ class Network:
         if conn is not None and conn.owed.get(ref) is old:
             conn.owed[ref] = new
 
-    def _owe(self, conn: Connection, ref: Ref, target: Runner) -> None:
-        """``target`` owes the call ``ref`` of a process of ``conn``'s peer an answer.
+    def _forget_oldest(self, conn: Connection) -> None:
+        """``conn``'s peer has more than MAX_OWED_CALLS calls owed here (``conn.owed``, filled
+        by _on_request): the oldest is forgotten.
 
         A peer's caller that times out tells nobody (the frames have no way to: Ergo's
         callee keeps nothing for a call), so a call its target defers and never answers
@@ -1031,9 +1032,6 @@ class Network:
         it, so a value its handler returns for it later is not sent (``send_response``
         still is), and its end does not fail that caller at once."""
         owed = conn.owed
-        owed[ref] = target
-        if len(owed) <= MAX_OWED_CALLS:
-            return
         old_ref = next(iter(owed))
         old = owed.pop(old_ref)
         calls = old._calls_in
@@ -1366,8 +1364,9 @@ class Network:
 
     def _on_request(self, conn: Connection, f: Any) -> None:
         node = self._node
+        owed = conn.owed
         try:
-            if f.ref in conn.owed:
+            if f.ref in owed:
                 # a peer's refs are unique (its own counter): a second call under one ref
                 # would take the first's place in conn.owed, and the first target would owe
                 # an answer nothing could clear (its entry outlived the connection)
@@ -1380,7 +1379,9 @@ class Network:
         except ErgoError as e:  # the caller learns at once, instead of at its timeout
             conn.send(enp.ResponseError(node._core_pid, f.from_, f.ref, e), enp.order_key(f.from_))
             return
-        self._owe(conn, f.ref, target)
+        owed[f.ref] = target
+        if len(owed) > MAX_OWED_CALLS:
+            self._forget_oldest(conn)
 
     def _asked(self, conn: Connection, ref: Ref, to: PID) -> bool:
         """Whether a reply from ``conn``'s peer to ``to`` for ``ref`` answers a call ``to``
@@ -1389,12 +1390,13 @@ class Network:
         Ergo's) let any connected node answer this node's local calls and the calls it
         made to others.  A late reply (its call timed out) is dropped as well."""
         calls = conn._calls_in
-        caller = calls.get(ref) if calls else None
-        if caller is None or (caller is not to and caller != to):
+        caller = calls.pop(ref, None) if calls else None  # (one lookup of the ref: its hash is Python code)
+        if caller is not to and caller != to:
+            if caller is not None:  # a call of another process of this node: still owed
+                calls[ref] = caller  # type: ignore[index]
             self.log.debug("network: a reply from %s to %s for a call not made to it (or timed out): dropped",
                            _text(conn.name), to)
             return False
-        del calls[ref]  # type: ignore[union-attr]
         return True
 
     def _on_response(self, conn: Connection, f: Any) -> None:
