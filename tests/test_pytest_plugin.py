@@ -126,19 +126,18 @@ def test_seeded(simulation, sim_seed):
 """
 
 
-def test_the_replay_command_of_a_marked_seed_runs_that_seed_alone(pytester: pytest.Pytester):
-    pytester.makepyfile("import pytest\n\n@pytest.mark.sim_seeds(4)" + _FAILS_AT_SEED_2)
-    result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=3, failed=1)
-    again = _replay(pytester, result)
-    again.assert_outcomes(failed=1)
-    again.stdout.fnmatch_lines(["*RAN WITH SEED 2*"])
-
-
-def test_the_replay_command_of_a_sim_seeds_option_failure_runs_that_seed_alone(pytester: pytest.Pytester):
-    # the cases exist only under --sim-seeds: a bare node id of one is "not found"
-    pytester.makepyfile(_FAILS_AT_SEED_2)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--sim-seeds", "4")
+@pytest.mark.parametrize(
+    ("head", "options"),
+    [
+        ("import pytest\n\n@pytest.mark.sim_seeds(4)", ()),  # seeds marked on the test
+        # the cases exist only under --sim-seeds: a bare node id of one is "not found"
+        ("", ("--sim-seeds", "4")),
+    ],
+    ids=["marked", "sim-seeds option"],
+)
+def test_the_replay_command_of_a_seeded_failure_runs_that_seed_alone(pytester: pytest.Pytester, head, options):
+    pytester.makepyfile(head + _FAILS_AT_SEED_2)
+    result = pytester.runpytest("-p", "no:cacheprovider", *options)
     result.assert_outcomes(passed=3, failed=1)
     again = _replay(pytester, result)
     again.assert_outcomes(failed=1)
