@@ -302,7 +302,8 @@ class Sim:
         """Run the clock until virtual time ``until``, or until nothing is left to happen.
 
         With ``until``, everything due at or before it runs (a timer due exactly then
-        included) and the clock then reads ``until``.  Without it the clock stops at the
+        included) and the clock then reads ``until``; a time the clock has passed already
+        runs nothing and leaves the clock as it is (it never goes back).  Without it the clock stops at the
         last thing that happened: timers that were cancelled (a call's timeout once its
         reply came) do not drag it forward.  A simulation that never goes quiet (a periodic
         timer, an endless exchange) raises ``Timeout`` once ``limit`` virtual seconds have
