@@ -230,6 +230,8 @@ class Sim:
         """Kill the node that serves the registrar of ``host`` (on ``port``): the other
         nodes there fail over (one of them serves).  Returns the killed node's name."""
         h = self._existing(host)
+        if type(port) is not int or not 0 < port < 65536:
+            raise Incorrect(f"kill_registrar takes a port number from 1 to 65535, not {port!r}"[:200])
         server = h.ports.stream.get(port)
         owner = getattr(server, "_transport", None)
         for name, (_options, _scheduler, transport) in h._runs.items():

@@ -560,6 +560,11 @@ def test_losing_the_node_that_serves_a_host_s_registrar_fails_over():
     y = s.start_node("y@h1", opts)
     z = s.start_node("z@h2", opts)
     assert x.network()._registrar.info()["mode"] == "server"
+    for port in ("4499", 0, 70000, 4499.0):  # not a port: the caller's mistake, said as such
+        with pytest.raises(Incorrect, match="port number"):
+            s.kill_registrar("h1", port)  # type: ignore[arg-type]
+    with pytest.raises(NotAllowed, match="no node serves"):  # a port, but no registrar there
+        s.kill_registrar("h1", 4500)
     assert s.kill_registrar("h1") == "x@h1"
     s.run_for(3)
     assert y.network()._registrar.info()["mode"] == "server"
