@@ -210,10 +210,20 @@ def _check_routes(node: str, routes: object) -> tuple[Route, ...]:
     if not isinstance(routes, tuple) or not routes or not all(type(r) is Route for r in routes):
         raise Incorrect(f"{node} registers a non-empty tuple of Route, not {routes!r}"[:200])
     encode(Register(node, routes))  # Incorrect if it cannot be sent
-    if len(encode(ResolveReply(routes))) > MAX_RESOLVE_REPLY:
-        raise TooLarge(f"{node} registers {len(routes)} routes: their resolve reply would exceed "
-                       f"{MAX_RESOLVE_REPLY} bytes (MAX_RESOLVE_REPLY)")
+    too_large = _reply_too_large(node, routes)
+    if too_large is not None:
+        raise too_large
     return routes
+
+
+def _reply_too_large(node: str, routes: tuple[Route, ...]) -> TooLarge | None:
+    """Why ``node`` may not register ``routes`` (checked by the register call and by the
+    server alike), or None: their ResolveReply must fit MAX_RESOLVE_REPLY bytes, since a
+    10-byte Resolve, from any (spoofable) UDP source, must not fetch 64 KiB."""
+    if len(encode(ResolveReply(routes))) <= MAX_RESOLVE_REPLY:
+        return None
+    return TooLarge(f"{node} registers {len(routes)} routes: their resolve reply would exceed "
+                    f"{MAX_RESOLVE_REPLY} bytes (MAX_RESOLVE_REPLY)")
 
 
 class _Registration:
@@ -546,10 +556,9 @@ class EsrdRegistrar(Registrar):
             return Incorrect(f"{msg.node} is not a node of host {self.host}")
         if not msg.routes:
             return Incorrect(f"{msg.node} registers no route")
-        if len(encode(ResolveReply(msg.routes))) > MAX_RESOLVE_REPLY:
-            # a 10-byte Resolve, from any (spoofable) UDP source, must not fetch 64 KiB
-            return TooLarge(f"{msg.node} registers routes whose resolve reply would exceed "
-                            f"{MAX_RESOLVE_REPLY} bytes")
+        too_large = _reply_too_large(msg.node, msg.routes)
+        if too_large is not None:
+            return too_large
         if msg.node in self._table:
             return Taken(f"{msg.node} is registered already (registrar on {self._where})")
         if len(self._table) >= MAX_REGISTERED:
