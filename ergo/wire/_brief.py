@@ -94,14 +94,9 @@ def error_text(error: BaseException) -> str:
     method = type(error).__str__
     args = error.args
     if _has_set(args) and (method is BaseException.__str__ or method is KeyError.__str__):
-        if not args:
-            text = ""
-        elif len(args) > 1:
-            text = _stable_repr(args)
-        elif method is KeyError.__str__ or type(args[0]) is not str:
-            text = _stable_repr(args[0])
-        else:
-            text = args[0]
+        # (args hold a set, so they are not empty, and one argument is not a bare str:
+        # Python writes the tuple of several, and the repr of one)
+        text = _stable_repr(args if len(args) > 1 else args[0])
     else:
         text = str(error)
     return _ADDRESS.sub("", text)
