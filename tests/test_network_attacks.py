@@ -36,6 +36,8 @@ from ergo import (
     MessageDownEvent,
     MessageDownPID,
     MessageEvent,
+    MessageExitPID,
+    NetworkFlags,
     NoConnection,
     NoReply,
     ProcessID,
@@ -603,9 +605,62 @@ def test_a_peer_that_never_answers_leaves_nothing_waiting_past_the_important_tim
                 break
         assert journal, "the important send is still pending"
         assert isinstance(journal[0], Timeout) and "did not acknowledge" in str(journal[0])
-        assert network_module.IMPORTANT_TIMEOUT <= cluster.now - started <= network_module.IMPORTANT_TIMEOUT + 1.5
-        assert len(conn.waiting) == 1 and not conn.unacked  # the answer to the last monitor, which matters
+        assert network_module.REQUEST_TIMEOUT <= cluster.now - started <= network_module.REQUEST_TIMEOUT + 1.5
+        assert not conn.waiting and not conn.deadlines  # the last monitor's answer timed out too
         assert conn.state == "up"
+        f.round_trip()
+    finally:
+        cluster.close()
+
+
+def test_a_link_monitor_or_spawn_a_live_peer_never_answers_fails_with_timeout():
+    """A Link, a Monitor, a remote spawn or application start that a peer keeping its
+    connection up never answers: the watchers believed they watched (a termination would
+    never reach them) and the spawn's future stayed pending, for the connection's life.
+    After REQUEST_TIMEOUT each fails with Timeout, as Ergo's requests give up after its
+    request timeout: a linked process gets an exit signal, a monitor a down message, the
+    futures fail; the peer is sent an Unlink and a Demonitor in case it subscribes late."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        b = f.b
+        flags = int(handshake.DEFAULT_FLAGS | NetworkFlags.REMOTE_SPAWN | NetworkFlags.REMOTE_APPLICATION_START)
+        silent, _ = f.dial_as(handshake.NodeInfo(name="raw1@rawhost", creation=1, flags=flags))
+        assert silent.stream is not None
+        cluster.run_until(lambda: "raw1@rawhost" in b.network()._connections)
+        conn = b.network()._connections["raw1@rawhost"]
+        remote = PID("raw1@rawhost", 5, 1)
+        journal: list[Any] = []
+        linker = b._processes[b.spawn(Trapper, journal).id]
+        monitor = b._processes[b.spawn(Trapper, journal).id]
+        linker.link(remote)
+        monitor.monitor(remote)
+        peer = b.network().node("raw1@rawhost")
+        spawned, started_app = peer.spawn("worker"), peer.application_start("app")
+        started = cluster.now
+        for _ in range(40):  # 20 s
+            silent.stream.write(enp.encode(enp.Heartbeat(0)))
+            cluster.run_for(0.5)
+            if len(journal) == 2:
+                break
+        assert network_module.REQUEST_TIMEOUT <= cluster.now - started <= network_module.REQUEST_TIMEOUT + 1.5
+        told = {pid: message for pid, _, message in journal}
+        exit_, down = told[linker.pid], told[monitor.pid]
+        assert isinstance(exit_, MessageExitPID) and exit_.pid == remote and isinstance(exit_.reason, Timeout)
+        assert "did not answer a Link of" in str(exit_.reason)
+        assert isinstance(down, MessageDownPID) and down.pid == remote and isinstance(down.reason, Timeout)
+        for fut, what in ((spawned, "spawn of 'worker'"), (started_app, "start of application 'app'")):
+            assert fut.done() and isinstance(fut.exception(), Timeout) and what in str(fut.exception())
+        assert not conn.waiting and not conn.deadlines and conn.state == "up"
+        cluster.run_for(0.1)  # the frames taking them back, on their way
+        codec = enp.LinkCodec("raw1@rawhost", 1, str.__str__(b.name), b.creation)
+        frames = codec.feed(bytes(silent.received))
+        taken_back = {(type(m), m.target) for m in frames if type(m) in (enp.Unlink, enp.Demonitor)}
+        assert taken_back == {(enp.Unlink, remote), (enp.Demonitor, remote)}
+        # a later subscription of the same target is a fresh one, sent and awaited again
+        linker.link(remote)
+        cluster.run_for(0.1)
+        assert len(conn.waiting) == 1
         f.round_trip()
     finally:
         cluster.close()

@@ -28,6 +28,7 @@ from ergo import (
 from ergo.gen.errors import Incorrect, NotAllowed, TooLarge
 from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
+from ergo.network import network as network_module
 from ergo.transport import DatagramProtocol, StreamProtocol
 from sim.determinism import run_scenario
 from sim.faults import POINTS
@@ -243,6 +244,29 @@ def test_a_partition_shorter_than_the_heartbeat_timeout_loses_nothing(cluster):
     assert got(b, collector) == list(range(100))
     cluster.run_for(2 * HB_TIMEOUT)
     assert a.network()._connections[b.name.value] is conn and got(a, wa) == []
+
+
+def test_a_monitor_held_longer_than_the_request_timeout_is_not_timed_out(cluster):
+    """An unanswered Monitor fails with Timeout only if the peer was heard from since it
+    was asked (a live peer that does not answer): across a hold longer than
+    REQUEST_TIMEOUT, shorter than a long heartbeat timeout, nothing is heard, so the
+    answer that waited with the rest counts once released, and the monitor works."""
+    a, b = cluster.cluster(2, heartbeat_timeout=30.0)
+    connected(cluster, a, b)
+    cluster.run_until(lambda: len(b.network()._connections[a.name.value].links) == 3)  # every handshake done
+    target = b.spawn(Counter)
+    w = a.spawn(Watcher)
+    cluster.sim.hold("host1", "host2")
+    a._processes[w.id].monitor(target)
+    cluster.run_for(3 * network_module.REQUEST_TIMEOUT)
+    cluster.sim.release()
+    cluster.run_for(0.1)
+    conn = a.network()._connections[b.name.value]
+    assert not conn.waiting and conn.state == "up"
+    b.kill(target)
+    cluster.run_until(lambda: any(isinstance(m, MessageDownPID) for m in got(a, w)))
+    downs = [m for m in got(a, w) if isinstance(m, MessageDownPID)]
+    assert [d.pid for d in downs] == [target] and not isinstance(downs[0].reason, Timeout), downs
 
 
 def test_a_dial_across_a_partition_times_out_and_frees_its_port(cluster):

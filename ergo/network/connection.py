@@ -315,8 +315,9 @@ class Connection:
         self.waiting: dict[Ref, Callable[[BaseException | None, Any], None]] = {}
         #: (link?, target) -> the ref of this node's latest Link/Monitor of it still unanswered (Network.watch)
         self.watches: dict[tuple[bool, Any], Ref] = {}
-        #: (deadline, ref) of the important sends in ``waiting``, oldest first (Network._unacknowledged)
-        self.unacked: deque[tuple[float, Ref]] = deque()
+        #: (deadline, ref, what was asked, undo) of the requests in ``waiting``, oldest first
+        #: (Network._await_answer, _expire)
+        self.deadlines: deque[tuple[float, Ref, str, Callable[[], None] | None]] = deque()
         self.timer: Any = None
         #: the transport's connect future while the first link is being dialed
         self.attempt: Any = None

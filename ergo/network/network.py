@@ -18,6 +18,7 @@ local one is told of (a termination, an unregistered name, a deleted alias, an e
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from collections import deque
@@ -73,8 +74,10 @@ REFUSALS_LOGGED = 100
 #: calls from one peer's processes that this node's processes owe an answer at once; one
 #: more forgets the oldest (see Network._on_request, _forget_oldest)
 MAX_OWED_CALLS = 65536
-#: seconds an important send waits for the peer's acknowledgement (Ergo's DefaultRequestTimeout)
-IMPORTANT_TIMEOUT = 5.0
+#: seconds a request waits for the peer's answer (Ergo's DefaultRequestTimeout): the
+#: acknowledgement of an important send, the answer to a Link or Monitor, a remote spawn or
+#: a remote application start (see Network._await_answer)
+REQUEST_TIMEOUT = 5.0
 
 _PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority.MAX: 2}
 _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
@@ -784,7 +787,7 @@ class Network:
                 owed.pop(ref, None)
         answers, conn.waiting = conn.waiting, {}
         conn.watches = {}
-        conn.unacked = deque()
+        conn.deadlines = deque()
         for answer in answers.values():
             answer(error, None)
         consumer = self._consumers.pop(name, None)
@@ -802,9 +805,6 @@ class Network:
         if conn.state is not UP:
             return
         now = self.scheduler.now()
-        unacked = conn.unacked
-        if unacked and unacked[0][0] <= now:
-            self._unacknowledged(conn, now)
         interval, timeout = self.options.heartbeat_interval, self.options.heartbeat_timeout
         for link in list(conn.links):
             if link.codec is None:
@@ -814,17 +814,45 @@ class Network:
             elif now - link.last_out >= interval * 0.999:
                 link.send(enp.Heartbeat(0))
         if conn.state is UP:
+            deadlines = conn.deadlines
+            if deadlines and deadlines[0][0] <= now:
+                self._expire(conn, now)
             self._heartbeat_later(conn)
 
-    def _unacknowledged(self, conn: Connection, now: float) -> None:
-        """Fail the important sends to ``conn``'s peer not acknowledged by their deadline."""
-        unacked, waiting = conn.unacked, conn.waiting
-        while unacked and unacked[0][0] <= now:
-            _, ref = unacked.popleft()
+    def _await_answer(self, conn: Connection, ref: Ref, answered: Callable[[BaseException | None, Any], None],
+                      what: str, undo: Callable[[], None] | None = None) -> None:
+        """Wait for the peer's answer to the request ``ref`` (``what`` it asked, for the
+        error): ``answered(error, result)`` runs when it comes, when the connection goes
+        down, or with ``Timeout`` after REQUEST_TIMEOUT, as Ergo's requests give up.
+
+        Without the deadline a peer that keeps its connection up and never answers left the
+        requester waiting (a future pending, watchers believing they watch) and an entry in
+        the connection's table for the connection's life.  ``undo``, if given, runs after
+        a timeout: what the peer may still do late is taken back (an Unlink for a Link)."""
+        conn.waiting[ref] = answered
+        deadlines = conn.deadlines
+        deadlines.append((self.scheduler.now() + REQUEST_TIMEOUT, ref, what, undo))
+        if len(deadlines) > 2 * len(conn.waiting) + 1024:  # mostly answered ones: drop them
+            waiting = conn.waiting
+            conn.deadlines = deque(e for e in deadlines if e[1] in waiting)
+
+    def _expire(self, conn: Connection, now: float) -> None:
+        """Fail the requests to ``conn``'s peer not answered by their deadline (checked at
+        each heartbeat, so at most one heartbeat_interval late) if the peer was heard from
+        since it was asked: a peer silent since (a partition, a hold) is the heartbeat
+        timeout's to judge, and what it says once heard again (the answer, held with the
+        rest) still counts."""
+        deadlines, waiting = conn.deadlines, conn.waiting
+        heard = max((link.last_in for link in conn.links), default=0.0)
+        while deadlines and deadlines[0][0] <= now and conn.state is UP:
+            if heard <= deadlines[0][0] - REQUEST_TIMEOUT:
+                return
+            _, ref, what, undo = deadlines.popleft()
             answer = waiting.pop(ref, None)
             if answer is not None:
-                answer(Timeout(f"{_text(conn.name)} did not acknowledge an important message within "
-                               f"{IMPORTANT_TIMEOUT} s"), None)
+                answer(Timeout(f"{_text(conn.name)} did not {what} within {REQUEST_TIMEOUT} s"), None)
+                if undo is not None:
+                    undo()
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -982,15 +1010,7 @@ class Network:
             else:
                 fut.set_result(None)
 
-        conn.waiting[ref] = answered
-        # A peer that keeps its connection up and never acknowledges (Ergo's sender gives
-        # up after its request timeout) left the future pending and its entry in the table
-        # for the connection's life: the heartbeat fails it with Timeout (see _heartbeat)
-        unacked = conn.unacked
-        unacked.append((self.scheduler.now() + IMPORTANT_TIMEOUT, ref))
-        if len(unacked) > 2 * len(conn.waiting) + 1024:  # mostly acknowledged ones: drop them
-            waiting = conn.waiting
-            conn.unacked = deque(e for e in unacked if e[1] in waiting)
+        self._await_answer(conn, ref, answered, "acknowledge an important message")
         return fut
 
     def request(self, from_: PID, to: Any, ref: Ref, message: Any, priority: MessagePriority) -> Connection:
@@ -1080,9 +1100,10 @@ class Network:
             return
         ref = node.make_ref()
         frame = enp.Link if link else enp.Monitor
+        order = enp.order_key(by) if by is not None else 0
         try:
             conn = self._check_creation(self.connection(target.node), target)
-            conn.send(frame(node._core_pid, target, ref), enp.order_key(by) if by is not None else 0)
+            conn.send(frame(node._core_pid, target, ref), order)
         except ErgoError as e:  # no route, a connection down, an old PID: told as a refusal is
             self.scheduler.call_soon(node._pubsub.remote_refused, target, link, e)
             return
@@ -1107,7 +1128,14 @@ class Network:
             elif result:
                 node._pubsub.remote_buffer(target, link, result)
 
-        conn.waiting[ref] = answered
+        def undo() -> None:
+            # its watchers were told Timeout and are gone: should the peer subscribe late,
+            # this takes it back (the same link of the pool, so after the subscription)
+            if conn.state is UP and key not in watches:
+                with contextlib.suppress(ErgoError):
+                    conn.send((enp.Unlink if link else enp.Demonitor)(node._core_pid, target, node.make_ref()), order)
+
+        self._await_answer(conn, ref, answered, f"answer a {frame.__name__} of {target}", undo)
 
     def unwatch(self, target: Any, link: bool, by: PID | None = None) -> None:
         """The last local watcher (``by``) of the remote ``target`` (of this kind) stopped:
@@ -1164,7 +1192,7 @@ class Network:
             else:
                 fut.set_result(result)
 
-        conn.waiting[ref] = answered
+        self._await_answer(conn, ref, answered, f"answer a spawn of {name!r}"[:120])
         return fut
 
     def remote_application_start(self, conn: Connection, name: str, mode: int,
@@ -1197,7 +1225,7 @@ class Network:
             else:
                 fut.set_result(None)
 
-        conn.waiting[ref] = answered
+        self._await_answer(conn, ref, answered, f"answer a start of application {name!r}"[:120])
         return fut
 
     # -- receiving ----------------------------------------------------------------------------
