@@ -181,6 +181,25 @@ def test_load_refuses_a_spec_that_cannot_run_with_ergos_errors(backend, result, 
     assert node.applications() == []
 
 
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def test_a_load_panic_says_the_same_in_every_process_and_survives_an_unprintable_error(backend):
+    """The panic's text may cross the network (a remote application start's answer): a set
+    among the error's arguments is written in order, not in the order PYTHONHASHSEED gives
+    it, and an error whose ``__str__`` fails is still named (the f-string raised instead)."""
+    node = backend.node()
+    names = {f"name{i:02}" for i in range(24)}
+    with pytest.raises(ApplicationLoadPanic) as info:
+        node.application_load(Broken(ValueError(names)))
+    assert "Broken.load raised ValueError: {" + ", ".join(repr(n) for n in sorted(names)) in str(info.value)
+    with pytest.raises(ApplicationLoadPanic, match="Broken.load raised _Unprintable"):
+        node.application_load(Broken(_Unprintable()))
+    assert node.applications() == []
+
+
 def test_loading_a_name_twice_is_taken_and_unknown_names_are_unknown(backend):
     node = backend.node()
     node.application_load(App("app", []))

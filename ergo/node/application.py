@@ -44,6 +44,7 @@ from ..gen.errors import (
 from ..gen.ids import PID, Atom
 from ..gen.types import LogLevel
 from ..scheduler import Future, TimerHandle, check_delay
+from ..wire._brief import brief_error
 from .env import _env_name
 from .runner import show
 
@@ -122,8 +123,10 @@ class Applications:
             raise  # the behaviour's own refusal, as Ergo returns Load's error
         except Exception as e:
             node._log.panic("application %s: load raised %r", type(behavior).__qualname__, e, exc_info=e)
-            why = f"{type(behavior).__qualname__}.load raised {type(e).__name__}: {e}"
-            raise ApplicationLoadPanic(why[:400]) from e
+            # the text as every process writes it (a set in the error's args is written in
+            # order, not in PYTHONHASHSEED's), bounded, and made even if e's __str__ fails:
+            # it may cross the network, as the answer to a remote application start
+            raise ApplicationLoadPanic(f"{type(behavior).__qualname__}.load raised {brief_error(e, 300)}") from e
         if not isinstance(spec, ApplicationSpec):
             raise Incorrect(f"{type(behavior).__qualname__}.load returned {show(spec)}, not an ApplicationSpec")
         spec = _checked(spec)
@@ -178,8 +181,8 @@ class Applications:
                 raise
             except Exception as e:
                 node._log.error("unable to start %s: start dependent application %s failed: %s", me, it, e)
-                why = f"application {me}: its dependency {it} failed to start: {type(e).__name__}: {e}"
-                raise ApplicationDepends(why[:400]) from e
+                why = f"application {me}: its dependency {it} failed to start: {brief_error(e, 300)}"
+                raise ApplicationDepends(why) from e
         # in the spec's mode unless told (Ergo's ApplicationStart): not the last start's
         self._start(app, app.spec.mode if mode is None else mode, options)  # type: ignore[arg-type]
 
