@@ -86,6 +86,7 @@ def test_lowering_the_latency_never_reorders_bytes_in_flight():
 
 def test_a_latency_must_be_a_finite_number_of_seconds():
     s = sim.Sim()
+    s.host("host1"), s.host("host2")
     with pytest.raises(Incorrect):
         s.set_latency("host1", "host2", -1)
     with pytest.raises(Incorrect):
