@@ -244,7 +244,7 @@ def _main(argv: list[str]) -> int:
             if isinstance(e, KeyboardInterrupt):
                 raise
             # an object's address differs from process to process: it is no part of the outcome
-            error = _ADDRESS.sub("", f"{type(e).__name__}: {e}".strip())
+            error = _ADDRESS.sub("", f"{type(e).__name__}: {e}".strip())[:2000]
             failure = {"error": error, "details": traceback.format_exc()}
             Path(path + ".error").write_text(json.dumps(failure), encoding="utf-8")
         trace: Trace = s.trace

@@ -489,6 +489,14 @@ def test_a_scenario_failing_only_when_run_again_in_its_process_is_not_determinis
         sim.check_determinism(f"{script}:scenario", 3)
 
 
+def test_a_child_process_that_dies_is_reported_as_such(tmp_path):
+    script = tmp_path / "dies.py"
+    script.write_text("import os\ndef scenario(s):\n    os._exit(7)\n")
+    with pytest.raises(RuntimeError, match="PYTHONHASHSEED=1 ended with status 7") as e:
+        sim.check_determinism(f"{script}:scenario", 3)
+    assert not isinstance(e.value, (sim.NotDeterministic, sim.ScenarioFailed))
+
+
 def test_a_scenario_that_cannot_be_loaded_is_incorrect(tmp_path):
     script = tmp_path / "typo.py"
     script.write_text("def scenario(s):\n    pass\n")
