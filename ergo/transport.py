@@ -34,8 +34,11 @@ simulation, asyncio and uvloop):
   (``Stream.buffered``) rise above ``high``, the protocol's ``pause_writing`` is called;
   when they fall to ``low`` or below, ``resume_writing``.  A write that leaves more than
   ``max_buffer`` bytes waiting aborts the stream: the waiting bytes are dropped and
-  ``connection_lost(NoConnection(...))`` says the peer stopped reading.  So a peer that
-  stops reading costs at most ``max_buffer`` bytes (plus the write that crossed it).
+  ``connection_lost(NoConnection(...))`` says how many bytes waited, over which limit, and
+  why as far as the transport can tell (``Stream.backlog_cause``: a socket cannot tell a
+  peer that stopped reading from a network slower than the writes; a simulated link can).
+  So a peer that stops reading costs at most ``max_buffer`` bytes (plus the write that
+  crossed it).
   The network layer is expected to stop writing between ``pause_writing`` and
   ``resume_writing``; the cap is the backstop for a peer that never reads again.
 * **Connect resolves after** ``connection_made``: the factory is called and its protocol's
@@ -69,6 +72,7 @@ if TYPE_CHECKING:
     from .scheduler import Future
 
 __all__ = [
+    "BACKLOG_CAUSE",
     "DEFAULT_HIGH_WATER",
     "DEFAULT_LOW_WATER",
     "DEFAULT_MAX_BUFFER",
@@ -84,6 +88,7 @@ __all__ = [
     "Transport",
     "check_address",
     "check_datagram",
+    "over_the_cap",
     "overflow_error",
 ]
 
@@ -148,12 +153,22 @@ def check_datagram(data: object) -> bytes:
     return payload
 
 
-def overflow_error(peer: Address, buffered: int, limits: FlowLimits) -> NoConnection:
-    """What ``connection_lost`` is told when a write crossed the hard cap (both backends say this)."""
-    return NoConnection(
-        f"{peer[0]}:{peer[1]} stopped reading: {buffered} bytes were waiting to be sent, "
-        f"more than the limit of {limits.max_buffer} (FlowLimits.max_buffer); the stream was aborted"
-    )
+#: why bytes wait to be sent, when the transport cannot tell more (a socket cannot)
+BACKLOG_CAUSE = ("the peer or the network is not keeping up (a peer that stopped reading or reads slowly, "
+                 "or a network slower than the writes)")
+
+
+def over_the_cap(waiting: int, limits: FlowLimits, cause: str = BACKLOG_CAUSE) -> str:
+    """What is measured when ``waiting`` bytes to be sent passed the hard cap, and why
+    (``Stream.backlog_cause``): the text of the errors of the transport and of the
+    network layer, which holds bytes of its own while writing is paused."""
+    return f"{waiting} bytes wait to be sent, over the limit of {limits.max_buffer} (FlowLimits.max_buffer): {cause}"
+
+
+def overflow_error(peer: Address, buffered: int, limits: FlowLimits, cause: str = BACKLOG_CAUSE) -> NoConnection:
+    """What ``connection_lost`` is told when a write crossed the hard cap (both backends say
+    this; ``cause``: the stream's ``backlog_cause()``)."""
+    return NoConnection(f"to {peer[0]}:{peer[1]}, {over_the_cap(buffered, limits, cause)}; the stream was aborted")
 
 
 class StreamProtocol:
@@ -194,6 +209,13 @@ class Stream(ABC):
     @abstractmethod
     def buffered(self) -> int:
         """Bytes written and not yet sent (what flow control counts)."""
+
+    def backlog_cause(self) -> str:
+        """Why bytes wait to be sent, as far as this transport can tell: the end of the
+        error when they pass ``FlowLimits.max_buffer``.  A socket cannot tell a peer that
+        stopped reading from a network slower than the writes, so by default it says
+        either (:data:`BACKLOG_CAUSE`); a transport that can tell says which."""
+        return BACKLOG_CAUSE
 
     @property
     @abstractmethod

@@ -491,7 +491,7 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
     def _check_cap(self, t: asyncio.Transport) -> None:
         size = t.get_write_buffer_size()
         if size > self._limits.max_buffer:
-            self._error = overflow_error(self.peer, size, self._limits)
+            self._error = overflow_error(self.peer, size, self._limits, self.backlog_cause())
             self._closing = True
             self._reset()
 

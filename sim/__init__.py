@@ -1,7 +1,7 @@
 """The SimPy backend: simulated hosts on a deterministic, seeded, virtual clock."""
 
 from .chart import render as render_chart
-from .determinism import NotDeterministic, check_determinism
+from .determinism import NotDeterministic, ScenarioFailed, check_determinism
 from .host import Host
 from .scheduler import SimScheduler
 from .sim import Sim
@@ -9,6 +9,6 @@ from .trace import Trace
 from .transport import Link, SimTransport
 from .world import EPOCH, World
 
-__all__ = ["EPOCH", "Host", "Link", "NotDeterministic", "Sim", "SimScheduler", "SimTransport", "Trace", "World",
-           "check_determinism",
+__all__ = ["EPOCH", "Host", "Link", "NotDeterministic", "ScenarioFailed", "Sim", "SimScheduler", "SimTransport",
+           "Trace", "World", "check_determinism",
            "render_chart"]

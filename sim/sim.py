@@ -6,6 +6,7 @@ a story: make hosts, start nodes on them, send, run the clock, look at what happ
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
@@ -26,6 +27,22 @@ __all__ = ["DEFAULT_RUN_LIMIT", "Sim"]
 
 #: how many virtual seconds ``Sim.run()`` goes on without going quiet before it gives up
 DEFAULT_RUN_LIMIT = 3600.0
+
+#: how many of the known hosts the error for an unknown one lists (the rest are counted)
+_HOSTS_LISTED = 8
+
+
+def _no_such_host(name: str, hosts: Iterable[str]) -> str:
+    """The error text for a verb naming host ``name``, which nobody made: the name, a
+    close match, the known hosts (a bounded list) and how to make one."""
+    known = sorted(hosts)
+    close = difflib.get_close_matches(name, known, n=1)
+    guess = f" (did you mean {close[0][:40]!r}?)" if close else ""
+    shown = ", ".join(h[:40] for h in known[:_HOSTS_LISTED]) or "none yet"
+    if len(known) > _HOSTS_LISTED:
+        shown += f" and {len(known) - _HOSTS_LISTED} more"
+    return (f"no host named {name[:40]!r} in the simulation{guess}; its hosts: {shown}. "
+            "A host is made by Sim.host(name) or by starting a node on it")
 
 
 class Sim:
@@ -66,7 +83,9 @@ class Sim:
         return name
 
     def host(self, name: str = "localhost") -> Host:
-        """The host called ``name``, made on first use."""
+        """The host called ``name``, made on first use (as ``start_node`` makes its node's
+        host).  The fault verbs name only hosts made so: make one here to set its links
+        up (latency, partitions) before its first node starts."""
         self._host_name(name)
         host = self.world.hosts.get(name)
         if host is None:
@@ -74,13 +93,15 @@ class Sim:
         return host
 
     def link(self, a: str, b: str) -> Link:
-        """The link between hosts ``a`` and ``b`` (either order; ``a == b``: a host's loopback)."""
-        return self.world.link(self._host_name(a), self._host_name(b))
+        """The link between hosts ``a`` and ``b`` (either order; ``a == b``: a host's loopback).
+        ``Incorrect`` if either host was never made (``host``, ``start_node``)."""
+        return self.world.link(self._existing(a).name, self._existing(b).name)
 
     def set_latency(self, a: str, b: str, seconds: float) -> None:
         """Bytes and datagrams between hosts ``a`` and ``b`` take ``seconds`` each way from now
         on (what is already in flight keeps its time and order).  The default is
-        ``sim.transport.DEFAULT_LATENCY`` (1 ms), loopback included."""
+        ``sim.transport.DEFAULT_LATENCY`` (1 ms), loopback included.  ``Incorrect`` if
+        either host was never made (``host``, ``start_node``)."""
         self.link(a, b).latency = check_delay(seconds, "a latency")
         self.world.note_fault("latency", a=a, b=b, seconds=seconds)
 
@@ -101,20 +122,26 @@ class Sim:
 
     # -- faults (docs/simulation.md, "Faults") -----------------------------------------
 
+    # Every verb names hosts that were made (``host``, ``start_node``, ``on_start``): a
+    # typo would otherwise make a new host nobody uses, and the fault would silently
+    # act on nothing the test meant.
+
     def _existing(self, name: object) -> Host:
+        """The host called ``name``; ``Incorrect`` (naming it and the known hosts) if it was never made."""
         host = self.world.hosts.get(self._host_name(name))
         if host is None:
-            raise Incorrect(f"no host named {name!r} in the simulation")
+            raise Incorrect(_no_such_host(str(name), self.world.hosts))
         return host
 
     def _group(self, group: str | Iterable[str]) -> list[str]:
         """The host names of ``group``, in its order; a set's sorted, as a set has no order
         of its own (a set of strings iterates in an order ``PYTHONHASHSEED`` decides, which
-        would decide the order of the trace's fault and of what flows first on release)."""
+        would decide the order of the trace's fault and of what flows first on release).
+        Every name is checked before a verb changes anything."""
         names = [group] if isinstance(group, str) else list(group) if isinstance(group, Iterable) else None
         if not names:
             raise Incorrect(f"hosts are named by a str or a non-empty list of them, not {group!r}"[:200])
-        hosts = [self._host_name(n) for n in names]
+        hosts = [self._existing(n).name for n in names]
         return sorted(hosts) if isinstance(group, AbstractSet) else hosts
 
     def _directions(self, a: str | Iterable[str], b: str | Iterable[str], what: str) -> list[tuple[Link, str]]:

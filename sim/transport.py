@@ -21,7 +21,9 @@ The stream model (close to TCP, without loss or bandwidth):
   receiver acknowledges bytes when it hands them to its protocol; the acknowledgement
   crosses the link back and lets more bytes go.  So a receiver that pauses reading makes
   the sender's queue grow: ``pause_writing`` above the high-water mark, the stream
-  aborted past the hard cap (:class:`~ergo.transport.FlowLimits`).
+  aborted past the hard cap (:class:`~ergo.transport.FlowLimits`).  So does a link whose
+  latency (or a hold, or a partition) keeps the window in flight while the peer reads
+  all it gets; the error says which (``Stream.backlog_cause``).
 * ``close`` sends the queue, then a FIN behind the last byte; ``abort`` drops the queue
   and sends a reset, which the peer sees as ``NoConnection``.
 
@@ -44,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from ergo.gen.errors import ErgoError, Incorrect, NoConnection, Taken
 from ergo.scheduler import Future
 from ergo.transport import (
+    BACKLOG_CAUSE,
     Address,
     DatagramEndpoint,
     DatagramProtocol,
@@ -418,6 +421,32 @@ class _SimStream(Stream):
     def closing(self) -> bool:
         return self._closing
 
+    def backlog_cause(self) -> str:
+        """Why bytes wait to be sent, which a simulated link can tell (a socket cannot): the
+        peer's host is down or paused, the peer paused reading, a direction of the link is
+        cut or held (the bytes, or the acknowledgements that make room for more), or else
+        the peer reads all that arrives and the link is slower than the writes: it carries
+        at most the window per round trip."""
+        other, link = self._other, self._link
+        if other is None:
+            return BACKLOG_CAUSE
+        far = other._transport.host
+        if not far.up:
+            return f"the peer's host {far.name} is down"
+        if far.machine.paused:
+            return f"the peer's host {far.name} is paused"
+        if not other._reading:
+            unread = sum(len(c) for c in other._inbox if type(c) is bytes)
+            return f"the peer paused reading ({unread} bytes wait unread there)"
+        for source, what in ((self._source, "to the peer"), (other._source, "from the peer (its acknowledgements)")):
+            if source in link.cut:
+                return f"the link {what} is cut (a partition)"
+            if source in link.held:
+                return f"the link {what} is held"
+        jitter = f" and up to {2 * link.jitter:g} s of jitter" if link.jitter else ""
+        return (f"the peer reads all that arrives, and the link is slower than the writes: it carries at most "
+                f"the window ({self._transport.window} bytes) per round trip ({2 * link.latency:g} s{jitter})")
+
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise Incorrect(f"a stream writes bytes-like data, not {type(data).__name__}")
@@ -429,7 +458,7 @@ class _SimStream(Stream):
         self._pump()
         limits = self._limits
         if self._buffered > limits.max_buffer:
-            self._end(overflow_error(self.peer, self._buffered, limits), reset=True)
+            self._end(overflow_error(self.peer, self._buffered, limits, self.backlog_cause()), reset=True)
         elif not self._writing_paused and self._buffered > limits.high:
             self._writing_paused = True
             self._tell("pause_writing")

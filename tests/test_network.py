@@ -730,9 +730,9 @@ def test_a_process_s_messages_arrive_before_its_exit_or_down(cluster):
     """As in Erlang: what a process sent before it ended reaches a watcher on another node
     before the exit or down it causes there, even when its link of the pool is congested
     (simulation: 200 ms each way, so 800 KB wait behind the window)."""
+    a, b = cluster.cluster(2)
     if cluster.name == "sim":
         cluster.sim.set_latency("host1", "host2", 0.2)
-    a, b = cluster.cluster(2)
     watcher = a.spawn(Watcher)
 
     class Chatty(Actor):
@@ -760,9 +760,9 @@ def test_one_sender_keeps_its_order_while_the_pool_grows(cluster):
     """The first messages go out while the connection has one link (the others are still
     joining); those sent once the pool is complete must not overtake them, however busy
     that first link is (simulation: 200 ms each way, 1.6 MB behind the window)."""
+    a, b = cluster.cluster(2)
     if cluster.name == "sim":
         cluster.sim.set_latency("host1", "host2", 0.2)
-    a, b = cluster.cluster(2)
     collector = b.spawn_register("collector", Collector)
 
     class Sender(Actor):
@@ -790,9 +790,9 @@ def test_a_monitor_made_before_a_message_is_in_place_when_the_message_arrives(cl
     down carries the real reason (the Monitor frame got there first, as Erlang orders the
     signals of one process), not ProcessUnknown, even when the pool's first link is busy
     (simulation: 200 ms each way, another sender's 1.6 MB on it)."""
+    a, b = cluster.cluster(2)
     if cluster.name == "sim":
         cluster.sim.set_latency("host1", "host2", 0.2)
-    a, b = cluster.cluster(2)
     b.spawn_register("collector", Collector)
 
     class Victim(Actor):
@@ -832,9 +832,9 @@ def test_a_remote_event_buffer_comes_before_later_events(cluster):
     """The buffer returned to a remote subscriber reaches it before the events the producer
     sends once subscribed (here: at once, on MessageEventStart), even when the pool's first
     link is busy (simulation: 200 ms each way, another sender's 1.6 MB on it)."""
+    a, b = cluster.cluster(2)
     if cluster.name == "sim":
         cluster.sim.set_latency("host1", "host2", 0.2)
-    a, b = cluster.cluster(2)
     a.spawn_register("collector", Collector)
 
     class Producer(Actor):
@@ -874,9 +874,9 @@ def test_demonitor_then_monitor_from_another_process_keeps_the_subscription(clus
     arrive the other way round; the new monitor must neither be refused (TargetExist) nor
     lose its subscription: it hears the target's real end (simulation: 200 ms each way,
     another sender's 1.6 MB on the link the Demonitor takes)."""
+    a, b = cluster.cluster(2)
     if cluster.name == "sim":
         cluster.sim.set_latency("host1", "host2", 0.2)
-    a, b = cluster.cluster(2)
     b.spawn_register("collector", Collector)
 
     class Hog(Actor):

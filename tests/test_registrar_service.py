@@ -176,6 +176,7 @@ def test_the_other_registrars_of_the_host_register_over_a_connection_to_it(s, ho
 
 
 def test_a_registration_takes_one_round_trip_on_the_hosts_loopback(s):
+    s.host("host1")
     s.set_latency("host1", "host1", 0.01)
     r1, r2 = make(s, "host1"), make(s, "host1")
     r1.register("a@host1", routes("host1"))
@@ -185,6 +186,7 @@ def test_a_registration_takes_one_round_trip_on_the_hosts_loopback(s):
 
 
 def test_resolve_from_another_host_asks_that_hosts_registrar_over_udp(s, host1):
+    s.host("host2")
     s.set_latency("host1", "host2", 0.005)
     r3 = make(s, "host2")
     start = s.now
@@ -623,6 +625,7 @@ def test_a_flood_of_bad_datagrams_is_logged_once_a_second(s, host1):
 
 
 def test_a_resolver_ignores_garbage_and_strangers_and_takes_the_real_reply(s, host1):
+    s.host("host2")
     s.set_latency("host1", "host2", 0.01)
     r3 = make(s, "host2")
     fut = r3.resolve("a@host1")

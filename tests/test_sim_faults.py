@@ -33,6 +33,7 @@ from ergo.transport import DatagramProtocol, StreamProtocol
 from sim.determinism import run_scenario
 from sim.faults import POINTS
 from sim.scenario import cluster as scenario_cluster
+from sim.transport import DEFAULT_LATENCY
 
 HB_INTERVAL, HB_TIMEOUT = 1.0, 5.0
 
@@ -444,6 +445,63 @@ def test_a_group_given_as_an_iterator_is_taken_whole():
         ("partition", ["host1", "host2"], ["host3"]), ("repair", ["host1"], ["host3"]),
         ("hold", ["host1"], ["host2"]), ("release", ["host1"], ["host2"]),
         ("partition_oneway", ["host2"], ["host1"])]
+
+
+#: every verb that names hosts, called with hosts ``a`` and ``b`` (each a name or a group)
+VERBS_NAMING_HOSTS: dict[str, Any] = {
+    "partition": lambda s, a, b: s.partition(a, b),
+    "partition_oneway": lambda s, a, b: s.partition_oneway(a, b),
+    "repair": lambda s, a, b: s.repair(a, b),
+    "hold": lambda s, a, b: s.hold(a, b),
+    "release": lambda s, a, b: s.release(a, b),
+    "set_latency": lambda s, a, b: s.set_latency(a, b, 0.25),
+    "set_jitter": lambda s, a, b: s.set_jitter(a, b, 0.25),
+    "link": lambda s, a, b: s.link(a, b),
+    "crash": lambda s, a, b: s.crash(b),
+    "pause": lambda s, a, b: s.pause(b),
+    "set_clock_skew": lambda s, a, b: s.set_clock_skew(b, rate=2.0),
+    "kill_registrar": lambda s, a, b: s.kill_registrar(b),
+}
+
+
+@pytest.mark.parametrize("verb", sorted(VERBS_NAMING_HOSTS))
+@pytest.mark.parametrize("typo", ["hots2", ["host1", "hots2"]], ids=["name", "group"])
+def test_a_verb_naming_a_host_nobody_made_raises_incorrect_and_changes_nothing(verb: str, typo: Any):
+    # a typo made a new host nobody used: the partition (or latency ...) acted on nothing
+    # the test meant, and a scenario passed for the wrong reason
+    s = sim.Sim(1, trace=True)
+    s.host("host1")  # made by hand, no node yet: its links can be set up already
+    s.start_node("n@host2")
+    if isinstance(typo, list) and verb not in ("partition", "partition_oneway", "repair", "hold", "release"):
+        typo = typo[1]  # these take no group
+    with pytest.raises(Incorrect) as e:
+        VERBS_NAMING_HOSTS[verb](s, "host1" if isinstance(typo, list) else typo, typo)
+    text = str(e.value)
+    assert "no host named 'hots2'" in text and "did you mean 'host2'?" in text
+    assert "its hosts: host1, host2" in text and "Sim.host(name)" in text
+    assert sorted(s.world.hosts) == ["host1", "host2"]
+    assert all(not link.cut and not link.held and link.latency == DEFAULT_LATENCY and link.jitter == 0
+               for link in s.world.links.values())
+    assert "hots2" not in str(s.world.links) and not any(e["kind"] == "fault" for e in s.trace.events)
+
+
+def test_the_error_for_an_unknown_host_is_bounded():
+    s = sim.Sim(1)
+    for i in range(100):
+        s.host(f"{'x' * 200}{i:03}")
+    with pytest.raises(Incorrect) as e:
+        s.partition("y" * 10_000, f"{'x' * 200}000")
+    assert "and 92 more" in str(e.value) and len(str(e.value)) < 600
+    with pytest.raises(Incorrect, match="its hosts: none yet"):
+        sim.Sim(1).set_latency("host1", "host2", 0.1)
+
+
+def test_the_verbs_take_a_host_made_before_its_first_node():
+    s = sim.Sim(1)
+    s.host("host1"), s.host("host2")
+    for verb in ("set_latency", "set_jitter", "partition", "repair", "hold", "release", "partition_oneway"):
+        VERBS_NAMING_HOSTS[verb](s, "host1", "host2")
+    assert s.link("host2", "host1").latency == 0.25 and s.link("host1", "host2").cut == {"host1"}
 
 
 # -- crash and restart ----------------------------------------------------------------

@@ -3,11 +3,16 @@ clock, the link model (order, window), and runs determined by the seed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from network_support import SimCluster
+from support import Collector
 from transport_support import Datagrams, Recorder, SimHarness
 
+import ergo
 import sim
 from ergo.gen.errors import Incorrect, NoConnection, Taken
 from ergo.transport import FlowLimits, StreamProtocol
@@ -86,6 +91,7 @@ def test_lowering_the_latency_never_reorders_bytes_in_flight():
 
 def test_a_latency_must_be_a_finite_number_of_seconds():
     s = sim.Sim()
+    s.host("host1"), s.host("host2")
     with pytest.raises(Incorrect):
         s.set_latency("host1", "host2", -1)
     with pytest.raises(Incorrect):
@@ -250,6 +256,88 @@ def test_datagrams_take_the_link_latency():
     a.sendto(b"resolve", b.address)
     h.sim.run()
     assert arrived == [pytest.approx(0.013)]
+
+#: what stands between a writer and its peer, and what the stream's error then says
+_BACKLOGS = {
+    "slow link": (lambda h, server: h.sim.set_latency("host1", "host2", 0.2),
+                  "the peer reads all that arrives, and the link is slower than the writes: it carries at most "
+                  f"the window ({DEFAULT_WINDOW} bytes) per round trip (0.4 s)"),
+    "reader paused": (lambda h, server: server.do("pause_reading"),
+                      f"the peer paused reading ({DEFAULT_WINDOW} bytes wait unread there)"),
+    "held": (lambda h, server: h.sim.hold("host1", "host2"), "the link to the peer is held"),
+    "acks cut": (lambda h, server: h.sim.partition_oneway("host2", "host1"),
+                 "the link from the peer (its acknowledgements) is cut (a partition)"),
+    "host paused": (lambda h, server: h.sim.pause("host2"), "the peer's host host2 is paused"),
+}
+
+
+@pytest.mark.parametrize("backlog", sorted(_BACKLOGS))
+def test_a_writer_past_the_cap_is_told_what_keeps_its_bytes_waiting(backlog):
+    # every overflow said "stopped reading", also of a peer that reads everything behind a
+    # link whose latency keeps the window in flight
+    h = SimHarness()
+    cap = 1024 * 1024
+    h.set_limits(FlowLimits(high=64 * 1024, low=16 * 1024, max_buffer=cap))
+    _listener, fut, made, accepted = pair(h)
+    h.sim.run_until(lambda: fut.done() and bool(accepted))
+    client, server = made[0], accepted[0]
+    setup, cause = _BACKLOGS[backlog]
+    setup(h, server)
+    h.sim.run_for(0.001)
+    written = 0
+    while not client.stream.closing:  # ignores pause_writing: the cap is the backstop
+        client.do("write", b"w" * 65536)
+        written += 65536
+        h.sim.run_for(0.001)
+    h.sim.run_until(lambda: client.lost is not None)
+    text = str(client.lost)
+    assert isinstance(client.lost, NoConnection) and "stopped reading" not in text
+    assert text.startswith("to host2:") and f"bytes wait to be sent, over the limit of {cap}" in text
+    assert cause in text, text
+    assert written > cap
+
+
+class Blaster(ergo.Actor):
+    """Sends 100 kB to ``to`` every 10 ms, each in a turn of its own."""
+
+    def init(self, to: Any) -> None:
+        self.to = to
+        self.send(self.pid, "go")
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        self.send(self.to, b"x" * 100_000)
+        self.send_after(self.pid, "go", 0.01)
+
+
+@pytest.mark.parametrize("turns", ["one turn", "turn by turn"])
+def test_a_node_sending_faster_than_a_slow_link_loses_the_link_saying_so(turns):
+    # behind a link of 200 ms each way the peer reads everything, yet the log said the
+    # peer stopped reading: when one turn's writes cross the transport's cap, and when the
+    # network layer holds what it writes while the stream is paused, up to the same cap
+    c = SimCluster()
+    try:
+        a, b = c.cluster(2)
+        c.sim.set_latency("host1", "host2", 0.2)
+        a.network().transport.limits = FlowLimits(high=64 * 1024, low=16 * 1024, max_buffer=1024 * 1024)
+        sink = b.spawn(Collector)
+        a.send(sink, "hello")  # connected first: what waits for a dial goes out in one write
+        c.run_until(lambda: len(b.call(sink, "messages")) == 1)
+        if turns == "one turn":
+            for _ in range(40):
+                a.send(sink, b"x" * 100_000)
+        else:
+            a.spawn(Blaster, sink)
+        c.run_for(5)
+        said = [text for text in a.captured.texts() if "bytes wait to be sent" in text]
+        assert said and not any("stopped reading" in text for text in a.captured.texts())
+        assert "over the limit of 1048576 (FlowLimits.max_buffer): the peer reads all that arrives, and the " \
+               "link is slower than the writes: it carries at most the window (262144 bytes) per round trip " \
+               "(0.4 s)" in said[0], said
+        assert said[0].startswith("link to n2@host2 closed" if turns == "turn by turn"
+                                  else "network: disconnected from n2@host2"), said
+    finally:
+        c.close()
+
 
 _steps = st.lists(
     st.one_of(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -434,8 +435,70 @@ def test_the_determinism_check_catches_state_one_run_leaves_for_the_next_in_its_
         sim.check_determinism(f"{script}:scenario", 3)
 
 
-def test_a_scenario_that_fails_in_the_child_fails_the_check_with_its_traceback(tmp_path):
+def test_a_scenario_that_fails_the_same_way_in_every_run_is_reported_as_failing_not_as_not_deterministic(tmp_path):
+    # it was NotDeterministic ("failed under PYTHONHASHSEED=1"): a deterministic scenario
+    # that fails sent its reader looking for a set's order instead of the bug
     script = tmp_path / "broken.py"
-    script.write_text("def scenario(s):\n    raise RuntimeError('the workload broke')\n")
-    with pytest.raises(sim.NotDeterministic, match="(?s)failed under PYTHONHASHSEED=1.*the workload broke"):
+    script.write_text(
+        "def scenario(s):\n"
+        "    s.start_node('a@host1')\n"
+        "    s.run_for(1)\n"
+        "    raise RuntimeError(f'the workload broke at {s.now} near {object()!r}')\n"  # an address: every run its own
+    )
+    with pytest.raises(sim.ScenarioFailed) as e:
         sim.check_determinism(f"{script}:scenario", 3)
+    assert not isinstance(e.value, sim.NotDeterministic)
+    assert e.value.seed == 3 and e.value.error == "RuntimeError: the workload broke at 1.0 near <object object>"
+    assert e.value.replay == f"python -m sim replay {script}:scenario --seed 3"
+    text = str(e.value)
+    assert text.startswith(f"the scenario {script}:scenario failed at seed 3, the same way in every run")
+    assert "Traceback" in text and "line 4, in scenario" in text and text.endswith(e.value.replay)
+
+
+#: a scenario's first line: 'beta' under hash seed 1, 'delta' under 2
+_HASH_ORDERED = "    first = list({'alpha', 'beta', 'gamma', 'delta'})[0]\n"
+
+
+@pytest.mark.parametrize("body, parted", [
+    ("    if first == 'beta':\n        raise RuntimeError('bad luck')\n",
+     "PYTHONHASHSEED=1 raised RuntimeError: bad luck, but PYTHONHASHSEED=2 passed"),
+    ("    raise RuntimeError(first)\n",
+     "PYTHONHASHSEED=1 raised RuntimeError: beta, but PYTHONHASHSEED=2 raised RuntimeError: delta"),
+    ("    if first == 'delta':\n        raise RuntimeError('bad luck')\n",
+     "PYTHONHASHSEED=1 passed, but PYTHONHASHSEED=2 raised RuntimeError: bad luck"),
+], ids=["fails-under-one", "fails-differently", "passes-under-one"])
+def test_runs_of_a_seed_that_end_differently_are_not_deterministic(tmp_path, body, parted):
+    script = tmp_path / "lucky.py"
+    script.write_text("def scenario(s):\n" + _HASH_ORDERED + body)
+    with pytest.raises(sim.NotDeterministic, match=re.escape(parted) + "; their traces are the same, up to the error"):
+        sim.check_determinism(f"{script}:scenario", 3, hash_seeds=(1, 2))
+
+
+def test_a_scenario_failing_only_when_run_again_in_its_process_is_not_deterministic(tmp_path):
+    script = tmp_path / "second.py"
+    script.write_text(
+        "runs = []\n"
+        "def scenario(s):\n"
+        "    runs.append(s)\n"
+        "    s.start_node('a@host1')\n"
+        "    if len(runs) > 1:\n"
+        "        raise RuntimeError('left behind')\n"
+    )
+    with pytest.raises(sim.NotDeterministic, match=r"(?s)second run of it in the same process.*"
+                       r"first run passed, but second run raised RuntimeError: left behind"):
+        sim.check_determinism(f"{script}:scenario", 3)
+
+
+def test_a_child_process_that_dies_is_reported_as_such(tmp_path):
+    script = tmp_path / "dies.py"
+    script.write_text("import os\ndef scenario(s):\n    os._exit(7)\n")
+    with pytest.raises(RuntimeError, match="PYTHONHASHSEED=1 ended with status 7") as e:
+        sim.check_determinism(f"{script}:scenario", 3)
+    assert not isinstance(e.value, (sim.NotDeterministic, sim.ScenarioFailed))
+
+
+def test_a_scenario_that_cannot_be_loaded_is_incorrect(tmp_path):
+    script = tmp_path / "typo.py"
+    script.write_text("def scenario(s):\n    pass\n")
+    with pytest.raises(Incorrect, match="(?s)cannot be loaded.*scenari0"):
+        sim.check_determinism(f"{script}:scenari0", 3)

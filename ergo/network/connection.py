@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..gen.errors import ErgoError, NoConnection, TooLarge
 from ..gen.ids import PID, Atom, Ref
-from ..transport import Stream, StreamProtocol
+from ..transport import Stream, StreamProtocol, over_the_cap
 from ..wire import enp as _enp
 from ..wire import handshake
 from ..wire._brief import brief_error
@@ -226,11 +226,12 @@ class Link(StreamProtocol):
     def _write(self, data: bytes | bytearray) -> None:
         if self.lost or self.stream is None:
             return
-        if self.paused:  # the peer reads slower than we write: hold, up to the transport's own cap
+        if self.paused:  # the peer or the link takes bytes slower than we write: hold, up to the transport's cap
             self._held.append(data)
             self._held_bytes += len(data)
-            if self._held_bytes > self.network.transport.limits.max_buffer:
-                self.fail(f"the peer stopped reading: {self._held_bytes} bytes wait to be sent")
+            limits = self.network.transport.limits
+            if self._held_bytes > limits.max_buffer:
+                self.fail(over_the_cap(self._held_bytes, limits, self.stream.backlog_cause()))
             return
         self.bytes_out += len(data)
         sched = self.network.scheduler
