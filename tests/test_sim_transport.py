@@ -384,3 +384,33 @@ def test_any_mix_of_writes_pauses_and_latency_changes_delivers_a_prefix_in_order
     assert bytes(server.data) == bytes(written)
     assert server.lost is None and client.lost is None
     assert not client.writing_paused  # every pause was followed by a resume
+
+
+def test_a_link_resuming_with_bytes_held_writes_them_within_flow_control():
+    # bytes a link held while its stream was paused (up to max_buffer) were all written
+    # on resume_writing, on top of what the stream still had waiting (up to low): past the
+    # cap, so the transport aborted a link that had done nothing wrong
+    c = SimCluster()
+    try:
+        a, b = c.cluster(2)
+        c.sim.set_latency("host1", "host2", 0.2)
+        limits = FlowLimits(high=512 * 1024, low=256 * 1024, max_buffer=1024 * 1024)
+        a.network().transport.limits = limits
+        a.network().transport.window = 64 * 1024  # (a stream drains by this much per round trip)
+        sink = b.spawn(Collector)
+        a.send(sink, "hello")  # connected first: what waits for a dial goes out in one write
+        c.run_until(lambda: len(b._processes[sink.id].got) == 1)
+        a.send(sink, b"x" * 600_000)  # past high in one turn: the stream pauses the link
+        c.run_for(0.001)
+        link = next(link for link in a.network()._connections["n2@host2"].links if link.paused)
+        for i in range(9):
+            a.send(sink, bytes([i]) * 100_000)  # held by the link: 900 kB, under the cap
+        c.run_for(0.001)
+        assert link.paused and link._held_bytes > limits.max_buffer - limits.low
+        c.run_until(lambda: len(b._processes[sink.id].got) == 11, timeout=30)
+        got = [m for _, m in b._processes[sink.id].got]
+        assert got[1] == b"x" * 600_000 and got[2:] == [bytes([i]) * 100_000 for i in range(9)]
+        assert a.network()._connections["n2@host2"].links.count(link) == 1
+        assert not any("bytes wait to be sent" in text for text in a.captured.texts())
+    finally:
+        c.close()

@@ -61,7 +61,7 @@ class Link(StreamProtocol):
         self.decoder: Any = None
         self.codec: Any = None
         #: bytes encoded while the transport asked us to stop writing (pause_writing)
-        self._held: list[bytes | bytearray] = []
+        self._held: deque[bytes | bytearray] = deque()
         self._held_bytes = 0
         self._flushing = False
         self.paused = False
@@ -156,15 +156,22 @@ class Link(StreamProtocol):
         self.paused = True
 
     def resume_writing(self) -> None:
+        """The stream drained to its low-water mark: what was held goes out, as far as the
+        high-water mark.  The transport tells ``pause_writing`` a turn later (see
+        ``ergo.transport``), so the stream's own count is what stops this: writing all
+        that was held (up to ``max_buffer``) on top of what still waited (up to ``low``)
+        crossed the cap, and the transport aborted a link that had done nothing wrong.
+        The rest stays held, in order, for the next ``resume_writing``."""
         self.paused = False
-        held, self._held = self._held, []
-        self._held_bytes = 0
-        for data in held:
+        held = self._held
+        stream = self.stream
+        high = self.network.transport.limits.high
+        while held and not self.paused and not self.lost:
+            data = held.popleft()
+            self._held_bytes -= len(data)
             self._write(data)
-            if self.paused:  # paused again meanwhile: the rest waits in order
-                self._held.extend(held[held.index(data) + 1:])
-                self._held_bytes = sum(len(d) for d in self._held)
-                break
+            if held and stream is not None and stream.buffered > high:
+                self.paused = True  # as the transport is about to say
 
     # -- writing ----------------------------------------------------------------------
 
