@@ -12,6 +12,10 @@ unit, baseline, baseline_name, ratio`` and, where a target is set, ``target, tar
 target_op, met``), and a readable summary on stderr.  Every figure is the best of
 ``--repeat`` runs.
 
+The ``floor:`` line of the call is no part of the runtime: a minimal actor call (the same
+frames, a process by id, a mailbox, a ref table; no checks, timers or scheduler), timed the
+same way, says how much of a call's time is the runtime's own work per call.
+
 The measuring side runs in this process; the other side (a receiver, an echo server,
 subscriber nodes) in child processes started with ``multiprocessing`` (spawn), each an
 asyncio program of its own.  Every run ends with an answer from the far side (a call's
@@ -27,6 +31,7 @@ import os
 import struct
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +48,7 @@ from bench.local import result  # noqa: E402
 from ergo import LogOptions, NetworkOptions, NodeOptions  # noqa: E402
 from ergo.gen.options import AcceptorOptions  # noqa: E402
 from ergo.network import NetworkRoute  # noqa: E402
+from ergo.wire import enp  # noqa: E402
 
 __all__ = ["BENCHES", "QUICK_SIZES", "SIZES", "main"]
 
@@ -478,13 +484,156 @@ class _RawCall:
         self.child.stop()
 
 
+# The floor of a remote call: what an actor runtime in pure Python cannot do with less.  No
+# part of ours; it says how far the runtime's own work per call is from the syscalls'.
+# The compact frames of RequestPID and Response (the header struct and a msgpack value,
+# docs/wire.md), one write per frame, a process looked up by id with a mailbox, a ref per
+# call and a table of the waiting callers; no checks, no timers, no scheduler, no pool
+# of links, no statistics, and the caller's coroutine driven by hand (coro.send).
+_FLOOR_FRAME = struct.Struct(">BBIBBQQBQQQ")  # header, from id, to id, flags, ref ids
+
+
+def _floor_frames_are_ours(pack: Callable[..., bytes], size: int) -> None:
+    """The floor's frames are byte for byte what a link's codec makes (a call from id 1 to id 2)."""
+    a, b = "caller@127.0.0.1", "echo@127.0.0.1"
+    caller, echo, ref = ergo.PID(a, 1, 1), ergo.PID(b, 2, 1), ergo.Ref(a, 1, (1, 0, 7))
+    body = msgpack.packb(42)
+    for codec, msg, frame in (
+        (enp.LinkCodec(a, 1, b, 1, batch_entries=0), enp.RequestPID(caller, echo, ref, 42, 0, False),
+         pack(enp.MAGIC, enp.VERSION, size + len(body), 2, enp.TYPE_LINK_REQUEST_PID, 1, 2, 0, 1, 0, 7) + body),
+        (enp.LinkCodec(b, 1, a, 1, batch_entries=0), enp.Response(echo, caller, ref, 42),
+         pack(enp.MAGIC, enp.VERSION, size + len(body), 3, enp.TYPE_LINK_RESPONSE, 2, 1, 0, 1, 0, 7) + body),
+    ):
+        codec.send(msg)
+        if bytes(codec.flush()) != frame:
+            raise RuntimeError(f"the floor's {type(msg).__name__} frame is not the codec's")
+
+
+class _FloorEcho:
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        return time.process_time() if request == "cpu" else request
+
+
+def _floor_frames(data: bytes, handle: Callable[..., None]) -> bytes:
+    """Each whole frame of ``data`` to ``handle(order, from id, to id, ref, value)``; returns the rest."""
+    pos, end, size, unpack = 0, len(data), _FLOOR_FRAME.size, _FLOOR_FRAME.unpack_from
+    while end - pos >= size:
+        _, _, length, order, _, from_id, to_id, _, a, b, c = unpack(data, pos)
+        if end - pos < length:
+            break
+        handle(order, from_id, to_id, (a, b, c), msgpack.unpackb(data[pos + size : pos + length]))
+        pos += length
+    return data[pos:]
+
+
+def _floor_echo_child(pipe: Any) -> None:
+    loop = asyncio.new_event_loop()
+    processes = {2: _FloorEcho()}
+    pack, size = _FLOOR_FRAME.pack, _FLOOR_FRAME.size
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.write = transport.write
+            self.rest = b""
+            self.mailbox: deque[tuple[int, Any, Any]] = deque()
+
+        def data_received(self, data: bytes) -> None:
+            self.rest = _floor_frames(self.rest + data if self.rest else data, self.handle)
+
+        def handle(self, order: int, from_id: int, to_id: int, ref: Any, value: Any) -> None:
+            process, mailbox = processes[to_id], self.mailbox
+            mailbox.append((from_id, ref, value))
+            while mailbox:  # the process's turn, run at once (as the runtime's run_io does)
+                caller, r, request = mailbox.popleft()
+                body = msgpack.packb(process.handle_call(caller, r, request))
+                self.write(pack(enp.MAGIC, enp.VERSION, size + len(body), 1 + to_id % 255, enp.TYPE_LINK_RESPONSE,
+                                to_id, caller, 0, *r) + body)
+
+    server = loop.run_until_complete(loop.create_server(Echo, HOST, 0))
+    pipe.send(server.sockets[0].getsockname()[1])
+    loop.run_forever()
+
+
+class _FloorCall:
+    def __init__(self) -> None:
+        self.child = _Child(_floor_echo_child)
+        port = self.child.recv()
+        self.loop = local._fresh_loop()
+        waiting: dict[Any, Any] = {}
+        self.waiting = waiting
+
+        class Caller(asyncio.Protocol):
+            rest = b""
+
+            def data_received(self, data: bytes) -> None:
+                self.rest = _floor_frames(self.rest + data if self.rest else data, self.handle)
+
+            def handle(self, order: int, from_id: int, to_id: int, ref: Any, value: Any) -> None:
+                coro = waiting.pop(ref)
+                try:
+                    waiting[coro.send(value)] = coro  # it awaits its next call, under that ref
+                except StopIteration:
+                    pass
+
+        self.transport, _ = self.loop.run_until_complete(self.loop.create_connection(Caller, HOST, port))
+        self.refs = 0
+
+    def run(self, n: int) -> tuple[float, float, float]:
+        done = self.loop.create_future()
+        write, pack, size = self.transport.write, _FLOOR_FRAME.pack, _FLOOR_FRAME.size
+
+        class Call:  # awaited, it hands its ref to whatever drives the coroutine
+            __slots__ = ("ref",)
+
+            def __init__(self, ref: Any) -> None:
+                self.ref = ref
+
+            def __await__(self) -> Any:
+                return (yield self.ref)
+
+        def call(to_id: int, request: Any) -> Call:
+            self.refs += 1
+            ref = (1, 0, self.refs)
+            body = msgpack.packb(request)
+            write(pack(enp.MAGIC, enp.VERSION, size + len(body), 2, enp.TYPE_LINK_REQUEST_PID, 1, to_id, 0, *ref)
+                  + body)
+            return Call(ref)
+
+        _floor_frames_are_ours(pack, size)
+
+        async def handler() -> None:
+            t0 = time.perf_counter()
+            for i in range(n):
+                if await call(2, i) != i:
+                    raise RuntimeError("the floor's echo answered something else")
+            elapsed = time.perf_counter() - t0
+            done.set_result((elapsed, await call(2, "cpu")))
+
+        c0 = time.process_time()
+        coro = handler()
+        self.waiting[coro.send(None)] = coro
+        elapsed, their_cpu = self.loop.run_until_complete(asyncio.wait_for(done, 300))
+        return _cpu(self, elapsed, time.process_time() - c0, their_cpu)
+
+    def close(self) -> None:
+        self.transport.close()
+        local._close_loop(self.loop)
+        self.child.stop()
+
+
 def bench_call(sizes: dict[str, int], repeats: int) -> list[dict[str, Any]]:
     n = sizes["call"]
     ours = _best(_ErgoCall, n, repeats)
     raw = _best(_RawCall, n, repeats)
-    return [_with_cpu(result("call.network.asyncio", ours[0], "calls/s", raw[0],
-                             "raw: asyncio streams ping-pong, length-prefixed msgpack", 0.8),
-                      ours, raw, "caller", "callee")]
+    floor = _best(_FloorCall, n, repeats)
+    return [
+        _with_cpu(result("call.network.asyncio", ours[0], "calls/s", raw[0],
+                         "raw: asyncio streams ping-pong, length-prefixed msgpack", 0.8),
+                  ours, raw, "caller", "callee"),
+        _with_cpu(result("floor: call.network.asyncio, a minimal actor call", floor[0], "calls/s", raw[0],
+                         "raw: asyncio streams ping-pong, length-prefixed msgpack"),
+                  floor, raw, "caller", "callee"),
+    ]
 
 
 # -- 3. event fan-out to subscribers on 3 nodes -----------------------------------------------------

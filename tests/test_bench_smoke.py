@@ -59,6 +59,14 @@ def test_network_bench_yields_json_lines(name):
         _check(line)
 
 
+def test_network_call_bench_times_the_runtime_and_a_floor_of_the_same_frames():
+    # (the floor checks, before timing, that its frames are byte for byte the codec's)
+    lines = network.BENCHES["call"](NETWORK_TINY, 1)
+    assert [line["name"] for line in lines] == ["call.network.asyncio",
+                                                "floor: call.network.asyncio, a minimal actor call"]
+    assert "target" in lines[0] and "target" not in lines[1]
+
+
 def test_sim_bench_yields_json_lines():
     from bench import sim as sim_bench  # (bench/sim.py: named so by issue 8; the package sim is another)
 
