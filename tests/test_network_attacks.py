@@ -428,6 +428,26 @@ def test_a_dialed_stream_that_never_finishes_its_handshake_is_closed(cluster):
     listener.close()
 
 
+def test_a_dial_that_times_out_closes_its_stream_still_in_its_handshake_at_once():
+    """The first link of a dial to a port that accepts and says nothing: when the dial
+    times out, its stream goes with it, not a round trip later when its own handshake
+    timer ends (0.4 s here: the connect took a round trip of 0.2 s each way)."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster, a_timeout=1.0)
+        opened: list[Any] = []
+        name, listener = _silent_acceptor(f, "silent", opened, None)
+        cluster.sim.set_latency("host1", "host2", 0.2)
+        with pytest.raises(Timeout):
+            f.a.call(ProcessID("x", name), "hello", timeout=30)
+        assert len(opened) == 1 and f.a.network()._handshaking
+        cluster.run_until(lambda: not f.a.network()._handshaking, timeout=0.1)
+        cluster.run_until(lambda: opened[0].lost, timeout=0.3)  # the reset crosses the link
+        listener.close()
+    finally:
+        cluster.close()
+
+
 def test_join_links_that_never_finish_their_handshake_are_closed(cluster):
     """A peer completes the first link's handshake and never answers the pool's JOINs:
     a closes those links after connect_timeout (they waited for ever, and outlived the
