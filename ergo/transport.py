@@ -45,10 +45,13 @@ simulation, asyncio and uvloop):
   ``connection_made(stream)`` runs first, then the future completes with the stream.  A
   failed connect never calls the factory; its future fails with ``NoConnection`` whose
   message says why (refused, unknown host, unreachable, TLS failure).  There is no
-  connect timeout here: a caller that gives up completes the future itself (its own
-  timer, ``set_exception``); the backend then stops dialling if it can (asyncio cancels
-  the attempt), and a connection that completes anyway is aborted without calling the
-  factory.
+  connect timeout here, nor a cancel method: **a caller abandons a pending connect by
+  completing its future itself** (``set_exception``: its own timer ran out, or it no
+  longer needs the stream, as the network layer when the connection a dial was for goes
+  down).  The backend then stops dialling at once instead of waiting out the OS's SYN
+  timeout (asyncio cancels the attempt, its TLS handshake included; the simulation frees
+  the port and sends no more SYNs), and a connection that completes anyway is aborted
+  (reset) without calling the factory.
 * **Binding is synchronous** (``listen``, ``datagram``): a port in use raises
   :class:`~ergo.gen.errors.Taken`, an address this host cannot bind raises
   :class:`~ergo.gen.errors.Incorrect` (a privileged port without the privilege:

@@ -7,7 +7,9 @@ during the call (asyncio's ``StreamReader`` allocates on every read; this does n
 
 Binding is synchronous (a socket is made, bound and put to listen at once, so ``Taken`` is
 raised where ``listen`` is called, even before the loop runs); the loop starts serving
-it as soon as it runs (``loop.create_server(sock=...)``).  asyncio calls a protocol's
+it as soon as it runs (``loop.create_server(sock=...)``; a TLS listener keeps at most
+``MAX_TLS_HANDSHAKES`` connections in their TLS handshake at once, on asyncio through
+``_TlsGate``, on uvloop through ``_TlsAccepting``).  asyncio calls a protocol's
 ``pause_writing`` from inside ``transport.write``; here it is deferred with
 ``loop.call_soon``, so that the network layer never sees a callback in the middle of its
 own call (see :mod:`ergo.transport`).
@@ -16,6 +18,7 @@ own call (see :mod:`ergo.transport`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import socket
@@ -51,7 +54,10 @@ _FIRST_RECEIVE = 8 * 1024
 #: datagrams kept while the loop has not yet opened the endpoint; more are dropped, as UDP may
 _PENDING_DATAGRAMS = 64
 _BACKLOG = 128
-#: TLS streams a listener keeps in their TLS handshake at once; one more aborts the oldest
+#: seconds a listener that ran out of descriptors waits before accepting again (asyncio's own)
+_ACCEPT_RETRY = 1.0
+#: TLS streams a listener keeps in their TLS handshake at once (on asyncio and on uvloop);
+#: one more aborts the oldest
 MAX_TLS_HANDSHAKES = 128
 #: seconds a TLS handshake of an accepted stream may take (asyncio's default is 60)
 TLS_HANDSHAKE_TIMEOUT = 10.0
@@ -210,11 +216,12 @@ class _AsyncioListener(Listener):
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self.address: Address = _address(sock.getsockname())
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.AbstractServer | _TlsAccepting | None = None
         self._task: asyncio.Task[None] | None = None
         self.closed = False
-        #: accepted TLS connections still in their TLS handshake, oldest first (see _TlsGate)
-        self._tls_pending: dict[_TlsGate, None] = {}
+        #: accepted TLS connections still in their TLS handshake, oldest first (see _TlsGate,
+        #: and _TlsHandshake on uvloop)
+        self._tls_pending: dict[_TlsGate | _TlsHandshake, None] = {}
 
     def _begin(self, loop: asyncio.AbstractEventLoop, accept: Callable[[], _AsyncioStream],
                ssl: _ssl.SSLContext | None) -> None:
@@ -226,13 +233,16 @@ class _AsyncioListener(Listener):
         if self.closed:  # closed before the loop ran: never serve
             self._sock.close()
             return
+        server: asyncio.AbstractServer | _TlsAccepting
         if ssl is None:
             server = await loop.create_server(accept, sock=self._sock)
         elif type(loop).__module__.startswith("uvloop"):
             # uvloop starts reading a new connection after connection_made whatever the
-            # protocol asked, so the gate would lose the client's hello: bounded in time only
-            server = await loop.create_server(accept, sock=self._sock, ssl=ssl,
-                                              ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
+            # protocol asked, so the gate would lose the client's hello; and its own TLS
+            # server bounds each handshake in time only, not how many wait at once.  So
+            # the listener accepts each socket itself and hands it to uvloop's TLS, counted
+            # as the gates are (see _TlsAccepting)
+            server = _TlsAccepting(self, loop, accept, ssl)
         else:
             # not create_server(ssl=...): asyncio would hold each accepted socket through its
             # TLS handshake (60 s, a 256 KiB buffer each) where nothing here can see or bound
@@ -248,8 +258,8 @@ class _AsyncioListener(Listener):
         if self.closed:
             return
         self.closed = True
-        for gate in list(self._tls_pending):  # not streams yet: nobody has them
-            gate._drop()
+        for pending in list(self._tls_pending):  # not streams yet: nobody has them
+            pending._drop()
         if self._server is not None:
             self._server.close()  # the listening socket only: accepted streams live on
         elif self._task is None:
@@ -271,7 +281,8 @@ class _TlsGate(asyncio.Protocol):
     one round trip, still gets through)."""
 
     def __init__(self, listener: _AsyncioListener, loop: asyncio.AbstractEventLoop,
-                 accept: Callable[[], _AsyncioStream], ssl: _ssl.SSLContext, pending: dict[_TlsGate, None]) -> None:
+                 accept: Callable[[], _AsyncioStream], ssl: _ssl.SSLContext,
+                 pending: dict[_TlsGate | _TlsHandshake, None]) -> None:
         self._listener = listener
         self._loop = loop
         self._accept = accept
@@ -321,6 +332,101 @@ class _TlsGate(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._pending.pop(self, None)
         self._t = None
+
+
+class _TlsAccepting:
+    """A TLS listener's accept loop on uvloop: each connection is accepted here (the
+    listening socket is watched with ``add_reader``) and handed to uvloop's own TLS with
+    ``connect_accepted_socket``, as a :class:`_TlsHandshake`, counted with the others: at
+    most ``MAX_TLS_HANDSHAKES`` in their handshake at once, one more aborting the oldest,
+    as the gates do on asyncio."""
+
+    def __init__(self, listener: _AsyncioListener, loop: asyncio.AbstractEventLoop,
+                 accept: Callable[[], _AsyncioStream], ssl: _ssl.SSLContext) -> None:
+        self._listener = listener
+        self._loop = loop
+        self._accept = accept
+        self._ssl = ssl
+        self._sock = listener._sock
+        self._closed = False
+        self._retry: asyncio.TimerHandle | None = None
+        loop.add_reader(self._sock.fileno(), self._ready)
+
+    def _ready(self) -> None:
+        # at most a backlog's worth in one turn, so that the loop's other work goes on (as asyncio's server)
+        for _ in range(_BACKLOG):
+            try:
+                sock, _addr = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:  # reset by its client while in the backlog
+                continue
+            except OSError:
+                # out of descriptors or buffers (EMFILE, ENFILE, ENOBUFS, ENOMEM): accepting
+                # again at once would spin; asyncio's server waits a second too
+                self._loop.remove_reader(self._sock.fileno())
+                self._retry = self._loop.call_later(_ACCEPT_RETRY, self._resume)
+                return
+            sock.setblocking(False)
+            _TlsHandshake(self._listener, self._loop, sock, self._accept, self._ssl)
+
+    def _resume(self) -> None:
+        self._retry = None
+        if not self._closed:
+            self._loop.add_reader(self._sock.fileno(), self._ready)
+
+    def close(self) -> None:
+        """Stop accepting and close the listening socket (accepted streams live on)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._retry is not None:
+            self._retry.cancel()
+        elif not self._loop.is_closed():
+            self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
+
+
+class _TlsHandshake:
+    """An accepted socket of a TLS listener on uvloop until uvloop's TLS handshake on it is
+    over (``connect_accepted_socket``, bounded by ``TLS_HANDSHAKE_TIMEOUT``); then its
+    stream (``accept()``) has had ``connection_made``, or the socket is closed."""
+
+    def __init__(self, listener: _AsyncioListener, loop: asyncio.AbstractEventLoop, sock: socket.socket,
+                 accept: Callable[[], _AsyncioStream], ssl: _ssl.SSLContext) -> None:
+        self._pending = pending = listener._tls_pending
+        self._sock = sock
+        self._started = False
+        pending[self] = None
+        if len(pending) > MAX_TLS_HANDSHAKES:
+            next(iter(pending))._drop()
+        self._task = loop.create_task(self._run(loop, accept, ssl))
+        self._task.add_done_callback(self._done)
+
+    async def _run(self, loop: asyncio.AbstractEventLoop, accept: Callable[[], _AsyncioStream],
+                   ssl: _ssl.SSLContext) -> None:
+        self._started = True  # from here on the socket is uvloop's to close
+        try:
+            await loop.connect_accepted_socket(accept, self._sock, ssl=ssl,
+                                               ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
+        except Exception:  # a failed or timed-out handshake: uvloop closed that socket
+            pass
+        finally:
+            self._pending.pop(self, None)
+
+    def _done(self, _task: asyncio.Task[None]) -> None:
+        if not self._started:  # dropped (or the loop closed) before it began: nobody else has the socket
+            self._sock.close()
+
+    def _drop(self) -> None:
+        self._pending.pop(self, None)
+        # the connection ends (a FIN, and EOF to uvloop's TLS) whatever uvloop made of it
+        # so far: cancelling closes its TLS transport once the handshake began, but not
+        # before (its connection_made still queued).  OSError: uvloop closed it already
+        # (the socket object is then detached), or the peer went
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._task.cancel()
 
 
 class _AsyncioStream(asyncio.BufferedProtocol, Stream):

@@ -4,6 +4,7 @@ Loopback only, ephemeral ports."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import importlib.util
 import socket
@@ -13,6 +14,7 @@ import pytest
 from transport_support import AsyncioHarness, Datagrams, Recorder
 
 from ergo.gen.errors import NoConnection, Taken
+from net import transport as net_transport
 from net.transport import _connect_error
 
 trustme = pytest.importorskip("trustme")
@@ -247,3 +249,91 @@ def test_a_stream_receives_into_a_small_buffer_that_grows_with_what_it_carries(h
     h.run_until(lambda: len(accepted[0].data) >= len(payload), "the transfer")
     assert bytes(accepted[0].data) == payload
     assert len(receiving._view) == h.server.receive_buffer == 256 * 1024
+
+
+def _closed(sock: socket.socket) -> bool:
+    """Whether the other end closed or reset the (non-blocking) raw socket ``sock``."""
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:  # reset
+        return True
+
+
+def _spin_until(h: AsyncioHarness, predicate, what: str) -> None:
+    """Turn the loop until ``predicate()`` (nothing pokes the harness about raw sockets)."""
+
+    async def wait() -> None:
+        while not predicate():
+            await asyncio.sleep(0)
+
+    try:
+        # a deadline against a hang (a failing test), never a wait for something to happen
+        h.loop.run_until_complete(asyncio.wait_for(wait(), 5))
+    except TimeoutError:
+        raise AssertionError(f"{what} did not happen") from None
+
+
+def _silent(port: int, n: int) -> list[socket.socket]:
+    """``n`` raw TCP connections to ``port`` that will never send a ClientHello."""
+    socks = []
+    for _ in range(n):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setblocking(False)
+        socks.append(sock)
+    return socks
+
+
+def _tls_client(h: AsyncioHarness, port: int, client_ctx: ssl.SSLContext) -> Recorder:
+    made: list[Recorder] = []
+    fut = h.client.connect("127.0.0.1", port, lambda: made.append(Recorder(h)) or made[-1], ssl=client_ctx)
+    fut._on_done(lambda _f: h.poke())
+    h.run_until(fut.done, "the TLS connect")
+    assert fut.result().tls
+    return made[0]
+
+
+def test_a_burst_of_sockets_that_never_start_tls_keeps_only_the_newest_in_their_handshake(h, ca, monkeypatch):
+    """Ten sockets connect to a TLS listener before the loop runs (so all are accepted in
+    one turn) and never say hello; at most MAX_TLS_HANDSHAKES (4 here) stay in their
+    handshake, the oldest closed, on asyncio and on uvloop (whose own TLS server kept them
+    all).  A real client still connects, and its handshake drops the oldest left."""
+    monkeypatch.setattr(net_transport, "MAX_TLS_HANDSHAKES", 4)
+    server_ctx, client_ctx = contexts(ca)
+    accepted: list[Recorder] = []
+    listener = h.server.listen("127.0.0.1", 0, lambda: accepted.append(Recorder(h, echo=True)) or accepted[-1],
+                               ssl=server_ctx)
+    socks = _silent(listener.address[1], 10)
+    try:
+        _spin_until(h, lambda: all(map(_closed, socks[:6])), "the six oldest closed")
+        assert not any(map(_closed, socks[6:]))
+        client = _tls_client(h, listener.address[1], client_ctx)
+        _spin_until(h, lambda: _closed(socks[6]), "the oldest left closed")
+        assert not any(map(_closed, socks[7:]))
+        client.do("write", b"hello")
+        h.run_until(lambda: bytes(client.data) == b"hello", "the echo")
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_closing_a_tls_listener_closes_the_sockets_still_in_their_handshake(h, ca):
+    """Sockets a TLS listener accepted that never said hello are not streams yet (nobody
+    else has them): closing the listener closes them, on asyncio and on uvloop (whose
+    own TLS server kept them until its handshake timeout); a stream it accepted lives on."""
+    server_ctx, client_ctx = contexts(ca)
+    accepted: list[Recorder] = []
+    listener = h.server.listen("127.0.0.1", 0, lambda: accepted.append(Recorder(h, echo=True)) or accepted[-1],
+                               ssl=server_ctx)
+    socks = _silent(listener.address[1], 3)
+    try:
+        client = _tls_client(h, listener.address[1], client_ctx)  # accepted after the three (in order)
+        assert not any(map(_closed, socks))
+        listener.close()
+        _spin_until(h, lambda: all(map(_closed, socks)), "the silent sockets closed")
+        client.do("write", b"still here")
+        h.run_until(lambda: bytes(client.data) == b"still here", "the echo on the accepted stream")
+    finally:
+        for sock in socks:
+            sock.close()

@@ -14,9 +14,11 @@ throughout.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import gc
+import os
 import socket
 import ssl
 import struct
@@ -24,7 +26,7 @@ import weakref
 from typing import Any
 
 import pytest
-from network_support import COOKIE, AsyncioCluster, Counter, SimCluster
+from network_support import COOKIE, TRANSPORTS, AsyncioCluster, Counter, SimCluster
 from test_network_fuzz import Fixture, RawPeer
 
 from ergo import (
@@ -299,17 +301,19 @@ def _closed(sock: socket.socket) -> bool:
         return True
 
 
-def test_sockets_that_never_start_tls_are_bounded_on_asyncio():
-    """A TLS acceptor on asyncio: sockets that never send a ClientHello are kept at most
-    MAX_TLS_HANDSHAKES at once (asyncio alone held each for 60 s with a 256 KiB buffer),
-    each one more aborting the oldest, and a real node still connects over TLS."""
+@pytest.mark.parametrize("kind", TRANSPORTS[1:])
+def test_sockets_that_never_start_tls_are_bounded(kind):
+    """A TLS acceptor on asyncio and on uvloop: sockets that never send a ClientHello are
+    kept at most MAX_TLS_HANDSHAKES at once (asyncio alone held each for 60 s with a 256
+    KiB buffer; uvloop's own TLS server held any number for 10 s), each one more aborting
+    the oldest, and a real node still connects over TLS."""
     trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server)
     client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     ca.configure_trust(client)
-    cluster = AsyncioCluster()
+    cluster = AsyncioCluster(uvloop=kind == "uvloop")
     socks: list[socket.socket] = []
     try:
         b = cluster.start(2, acceptors=(AcceptorOptions(port=0, ssl=server),))
@@ -390,8 +394,9 @@ class Silent(RawPeer):
             self.stream.write(self.hs.data_to_send())
 
 
-def _silent_acceptor(f: Fixture, name: str, opened: list[Any], first_of: str | None) -> Any:
-    """A listener of Silent streams, routed from node a as ``name``@ its host."""
+def _silent_acceptor(f: Fixture, name: str, opened: list[Any], first_of: str | None) -> tuple[str, Any]:
+    """A listener of Silent streams, routed from node a as ``name``@ its host: the full
+    name, and the listener (for the test to close: it is no node's)."""
     host, _ = f.b.network()._listeners[0].address
     sim_port = 12000 + len(f.a.network().routes())
     made = [0]
@@ -404,7 +409,7 @@ def _silent_acceptor(f: Fixture, name: str, opened: list[Any], first_of: str | N
     lhost, lport = listener.address
     full = f"{name}@{lhost}" if f.cluster.name == "asyncio" else f"{name}@host2"
     f.a.network().add_route(f"^{full}$", NetworkRoute(lhost, lport))
-    return full
+    return full, listener
 
 
 def test_a_dialed_stream_that_never_finishes_its_handshake_is_closed(cluster):
@@ -413,13 +418,34 @@ def test_a_dialed_stream_that_never_finishes_its_handshake_is_closed(cluster):
     now its stream is closed too (it was kept for ever, one more socket per dial)."""
     f = Fixture(cluster, a_timeout=0.5)
     opened: list[Any] = []
-    name = _silent_acceptor(f, "silent", opened, None)
+    name, listener = _silent_acceptor(f, "silent", opened, None)
     for _ in range(3):
         with pytest.raises(Timeout):
             f.a.call(ProcessID("x", name), "hello", timeout=30)
     f.cluster.run_until(lambda: len(opened) == 3 and all(s.lost for s in opened))
     assert not f.a.network()._handshaking
     f.round_trip()
+    listener.close()
+
+
+def test_a_dial_that_times_out_closes_its_stream_still_in_its_handshake_at_once():
+    """The first link of a dial to a port that accepts and says nothing: when the dial
+    times out, its stream goes with it, not a round trip later when its own handshake
+    timer ends (0.4 s here: the connect took a round trip of 0.2 s each way)."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster, a_timeout=1.0)
+        opened: list[Any] = []
+        name, listener = _silent_acceptor(f, "silent", opened, None)
+        cluster.sim.set_latency("host1", "host2", 0.2)
+        with pytest.raises(Timeout):
+            f.a.call(ProcessID("x", name), "hello", timeout=30)
+        assert len(opened) == 1 and f.a.network()._handshaking
+        cluster.run_until(lambda: not f.a.network()._handshaking, timeout=0.1)
+        cluster.run_until(lambda: opened[0].lost, timeout=0.3)  # the reset crosses the link
+        listener.close()
+    finally:
+        cluster.close()
 
 
 def test_join_links_that_never_finish_their_handshake_are_closed(cluster):
@@ -428,13 +454,153 @@ def test_join_links_that_never_finish_their_handshake_are_closed(cluster):
     connection: more sockets at every reconnection)."""
     f = Fixture(cluster, a_timeout=0.5)
     opened: list[Any] = []
-    name = _silent_acceptor(f, "mute", opened, "mute@" + ("127.0.0.1" if cluster.name == "asyncio" else "host2"))
+    name, listener = _silent_acceptor(f, "mute", opened,
+                                      "mute@" + ("127.0.0.1" if cluster.name == "asyncio" else "host2"))
     f.a.wait_for(f.a.network().connect(name))
     conn = f.a.network()._connections[name]
     f.cluster.run_until(lambda: len(opened) == conn.pool_size)
     f.cluster.run_until(lambda: all(s.lost for s in opened[1:]))
     assert len(conn.links) == 1 and not f.a.network()._handshaking
     f.round_trip()
+    listener.close()
+
+
+def _spy_connects(node: Any, monkeypatch: Any) -> list[tuple[Any, list[Any]]]:
+    """Every connect ``node``'s network makes from now on: (its future, the protocols its
+    factory made: none unless the connect completed while someone wanted it)."""
+    transport = node.network().transport
+    real = transport.connect
+    dials: list[tuple[Any, list[Any]]] = []
+
+    def connect(host: str, port: int, factory: Any, **kwargs: Any) -> Any:
+        made: list[Any] = []
+
+        def counted() -> Any:
+            made.append(factory())
+            return made[-1]
+
+        future = real(host, port, counted, **kwargs)
+        dials.append((future, made))
+        return future
+
+    monkeypatch.setattr(transport, "connect", connect)
+    return dials
+
+
+def test_a_connection_going_down_gives_up_its_pools_pending_dials(monkeypatch):
+    """The pool's JOINs are dialed once the first link is up.  Node a's connection goes
+    down while their connects are still pending (held on the link): each is given up at
+    once, and once the link is released none of them becomes a link (they were left to
+    the OS's SYN timeout, and on simulated hosts sent their SYN again for ever while the
+    peer's host was down: a socket per JOIN outliving every connection)."""
+    cluster = SimCluster()
+    try:
+        a, b = cluster.cluster(2)
+        dials = _spy_connects(a, monkeypatch)
+        a.network().connect(b.name)
+        pool = a.network().options.pool_size
+        cluster.run_until(lambda: len(dials) == pool)  # the first link is up, its JOINs dialed
+        cluster.sim.hold("host1", "host2")
+        a.network().node(b.name).disconnect()
+        joins = dials[1:]
+        assert all(isinstance(future.exception(), NoConnection) for future, _ in joins)
+        assert "disconnected from" in str(joins[0][0].exception())
+        cluster.sim.release()
+        cluster.run_for(1.0)
+        assert [made for _, made in joins] == [[]] * (pool - 1)
+        assert not a.network()._handshaking and not a.network().transport.streams
+        b.spawn_register("counter", Counter)
+        assert a.call(ProcessID("counter", b.name), "incr") == 1  # the next send dials a new connection
+    finally:
+        cluster.close()
+
+
+def _syn_sent_to(port: int) -> int:
+    """How many of this machine's TCP sockets are still sending their SYN to 127.0.0.1:``port``."""
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if row[2] == f"0100007F:{port:04X}" and row[3] == "02")
+
+
+class _MuteAcceptor(asyncio.Protocol):
+    """Completes a handshake as node ``name``, then says nothing."""
+
+    def __init__(self, name: str) -> None:
+        self.hs = handshake.Acceptor(handshake.NodeInfo(name=name, creation=1), COOKIE)
+
+    def connection_made(self, transport: Any) -> None:
+        self.t = transport
+        transport.write(self.hs.data_to_send())
+
+    def data_received(self, data: bytes) -> None:
+        self.hs.receive_data(data)
+        self.t.write(self.hs.data_to_send())
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="counts SYN_SENT sockets in Linux's /proc/net/tcp")
+@pytest.mark.parametrize("kind", TRANSPORTS[1:])
+def test_a_connection_going_down_stops_its_pools_dials_on_real_sockets(kind, monkeypatch):
+    """A peer whose accept queue is full once it took the first link (a listen backlog of
+    0, and one more client in the queue): the kernel drops the JOINs' SYNs, so their
+    connects stay pending.  When a's connection goes down they are given up and their
+    sockets closed at once (they kept sending their SYN for the OS's two minutes)."""
+    cluster = AsyncioCluster(uvloop=kind == "uvloop")
+    listening = socket.socket()
+    filler: socket.socket | None = None
+    accepted: list[socket.socket] = []
+    try:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(0)
+        listening.setblocking(False)
+        port = listening.getsockname()[1]
+        a = cluster.start(1, connect_timeout=60.0)
+        name = "mute@127.0.0.1"
+        a.network().add_route(f"^{name}$", NetworkRoute("127.0.0.1", port))
+        dials = _spy_connects(a, monkeypatch)
+        connected = a.network().connect(name)
+
+        def first() -> bool:
+            with contextlib.suppress(BlockingIOError):
+                accepted.append(listening.accept()[0])
+            return bool(accepted)
+
+        cluster.run_until(first)
+        filler = socket.create_connection(("127.0.0.1", port))  # the queue is full from now on
+        cluster.loop.run_until_complete(cluster.loop.connect_accepted_socket(lambda: _MuteAcceptor(name),
+                                                                             accepted[0]))
+        a.wait_for(connected)
+        pool = a.network().options.pool_size
+        cluster.run_until(lambda: _syn_sent_to(port) == pool - 1)
+        joins = dials[1:]
+        assert len(joins) == pool - 1 and not any(future.done() for future, _ in joins)
+        a.network().node(name).disconnect()
+        assert all(isinstance(future.exception(), NoConnection) for future, _ in joins)
+        cluster.run_until(lambda: _syn_sent_to(port) == 0)
+        assert [made for _, made in joins] == [[]] * (pool - 1)
+    finally:
+        for sock in (listening, filler, *accepted):
+            if sock is not None:
+                sock.close()
+        cluster.close()
+
+
+def test_a_connection_going_down_aborts_its_pool_links_still_in_their_handshake(cluster):
+    """A peer completes the first link's handshake and never answers the pool's JOINs;
+    node a's connection goes down meanwhile: its JOIN links, still in their handshake,
+    are closed at once, not after connect_timeout (60 s here: they outlived the
+    connection by that much, one socket each, at every reconnection)."""
+    f = Fixture(cluster, a_timeout=60.0)
+    opened: list[Any] = []
+    name, listener = _silent_acceptor(f, "mute", opened,
+                                      "mute@" + ("127.0.0.1" if cluster.name == "asyncio" else "host2"))
+    f.a.wait_for(f.a.network().connect(name))
+    conn = f.a.network()._connections[name]
+    f.cluster.run_until(lambda: len(opened) == conn.pool_size)
+    f.a.network().node(name).disconnect()
+    f.cluster.run_until(lambda: all(s.lost for s in opened))  # 10 s at most: far below the 60
+    assert not f.a.network()._handshaking
+    f.round_trip()
+    listener.close()
 
 
 def test_refused_connections_are_logged_at_most_a_hundred_a_second():

@@ -329,6 +329,10 @@ class Connection:
         self.timer: Any = None
         #: the transport's connect future while the first link is being dialed
         self.attempt: Any = None
+        #: the transport's connect futures of the pool's other links (the dialer's JOINs, at
+        #: most pool_size - 1, once): given up, or their streams aborted in their handshake,
+        #: when the connection goes down (Network.connection_down)
+        self.joins: list[Any] = []
         self.on_up: list[Callable[[Connection | None, BaseException | None], None]] = []
         #: why it went down (set once it is down)
         self.error: ErgoError | None = None

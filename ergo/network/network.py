@@ -47,7 +47,7 @@ from ..gen.options import NetworkFlags, NetworkOptions, ProcessOptions
 from ..gen.types import MessagePriority
 from ..node.runner import _QUEUE_OF_PRIORITY, MSG, TERMINATED
 from ..scheduler import Future
-from ..transport import Transport
+from ..transport import Stream, Transport
 from ..wire import edf, handshake
 from ..wire import enp as _enp
 from ..wire._brief import brief_error
@@ -516,8 +516,8 @@ class Network:
             route = f._result[0]
             ssl = self.options.ssl if route.tls else None
             try:
-                self.transport.connect(route.host, route.port,
-                                       lambda: Link(self, conn, dialer=True, join=conn.connection_id), ssl=ssl)
+                conn.joins.append(self.transport.connect(
+                    route.host, route.port, lambda: Link(self, conn, dialer=True, join=conn.connection_id), ssl=ssl))
             except ErgoError:
                 pass
 
@@ -746,20 +746,25 @@ class Network:
         if conn.timer is not None:
             conn.timer.cancel()
             conn.timer = None
-        attempt, conn.attempt = conn.attempt, None
-        if attempt is not None and not attempt.done():
-            # the dial is given up: the transport stops it (and frees its port), as its contract says
-            attempt.set_exception(error)
         accepting, conn.accepting = conn.accepting, None
         if accepting is not None and accepting.stream is not None and not accepting.stream.closing:
             accepting.stream.abort()  # the peer's dial this connection waited for
-        for link in list(conn.links):
+        pool = conn.links
+        for link in list(pool):
             link.why = link.why or str(error)
             if graceful:
                 link.close()
             elif link.stream is not None and not link.stream.closing:
                 link.stream.abort()
         conn.links = []
+        # the connection's own dials: the first link's and the pool's JOINs.  A JOIN's
+        # connect was left to the OS's SYN timeout and its handshake to its timer, each
+        # outliving the connection (one more socket per JOIN at every reconnection)
+        attempt, conn.attempt = conn.attempt, None
+        joins, conn.joins = conn.joins, []
+        for dial in (attempt, *joins):
+            if dial is not None:
+                _abandon(dial, pool, error)
         conn.queue = []
         last = self._last_send
         if last is not None and last[4] is conn:
@@ -1703,6 +1708,19 @@ class _Accepting:
     def __contains__(self, name: object) -> bool:
         conn = self._pending.get(name) if isinstance(name, str) else None
         return conn is not None and conn.accepting is not None
+
+
+def _abandon(dial: Future[Stream], pool: list[Link], error: ErgoError) -> None:
+    """A dial of a connection gone down: a connect still pending is given up (the seam's
+    way: its future completed, the transport stops dialling and frees the port), a stream
+    still in its handshake is aborted (nothing will use it); one that joined the ``pool``
+    was closed with the pool."""
+    if not dial.done():
+        dial.set_exception(error)
+    elif dial._exception is None:
+        stream = dial._result
+        if not stream.closing and not any(link.stream is stream for link in pool):
+            stream.abort()
 
 
 def _text(name: Any) -> str:
