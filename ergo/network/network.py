@@ -46,7 +46,7 @@ from ..gen.messages import MessageEvent
 from ..gen.options import NetworkFlags, NetworkOptions, ProcessOptions
 from ..gen.types import MessagePriority
 from ..node.runner import _QUEUE_OF_PRIORITY, MSG, TERMINATED
-from ..scheduler import Future
+from ..scheduler import Future, TimerHandle
 from ..transport import Transport
 from ..wire import edf, handshake
 from ..wire import enp as _enp
@@ -268,7 +268,10 @@ class Network:
         self._consumers: dict[str, RemoteConsumer] = {}
         #: links whose handshake has not ended yet, in the order they began (a dict, not a
         #: set: a node's stop aborts them in this order, the same in every run of a seed)
-        self._handshaking: dict[Link, None] = {}
+        #: (each with the timer that bounds it, cancelled when the handshake ends: a pending
+        #: timer held the link, its stream and its codec's buffers for connect_timeout after
+        #: the handshake, a peer restarting in a loop made them pile up)
+        self._handshaking: dict[Link, TimerHandle] = {}
         #: the accepted ones among them, oldest first: at most MAX_HANDSHAKES (see handshake_started)
         self._accepted_handshakes: dict[Link, None] = {}
         #: the lines about refused accepted connections (_log_refusal)
@@ -352,7 +355,8 @@ class Network:
         self._listeners = []
         handshaking, self._handshaking = self._handshaking, {}
         self._accepted_handshakes = {}
-        for link in handshaking:  # not connections yet: nothing depends on them
+        for link, timer in handshaking.items():  # not connections yet: nothing depends on them
+            timer.cancel()
             if link.stream is not None:
                 link.stream.abort()
         for conn in self._connections.values() if graceful else ():
@@ -526,12 +530,12 @@ class Network:
     # -- the handshake's outcome (called by Link) -------------------------------------------
 
     def handshake_started(self, link: Link) -> None:
-        self._handshaking[link] = None
         # Every link's handshake is bounded, a dialed one's too: a dial's own timer fails the
         # connection but never closed its stream, and a join has no such timer; a peer (or
         # any port a route names) that accepts and then says nothing kept each for ever,
         # one more at every dial
-        self.scheduler.call_later(self.options.connect_timeout, self._handshake_timeout, link, link.hs)
+        self._handshaking[link] = self.scheduler.call_later(
+            self.options.connect_timeout, self._handshake_timeout, link, link.hs)
         if not link.dialer:
             accepted = self._accepted_handshakes
             accepted[link] = None
@@ -602,9 +606,14 @@ class Network:
         if dialing is not None and not dialing.done():
             dialing.set_exception(NoConnection("ended: the peer's connection to this node is kept"))
 
-    def handshake_accepted(self, link: Link, hs: Any, accepted: handshake.Accepted) -> None:
-        self._handshaking.pop(link, None)
+    def _handshake_ended(self, link: Link) -> None:
+        timer = self._handshaking.pop(link, None)
+        if timer is not None:
+            timer.cancel()
         self._accepted_handshakes.pop(link, None)
+
+    def handshake_accepted(self, link: Link, hs: Any, accepted: handshake.Accepted) -> None:
+        self._handshake_ended(link)
         if self._stopped:
             link.close()
             return
@@ -696,8 +705,7 @@ class Network:
                              "by one)", count, REFUSALS_LOGGED)
 
     def handshake_refused(self, link: Link, hs: Any, refused: handshake.Refused | None) -> None:
-        self._handshaking.pop(link, None)
-        self._accepted_handshakes.pop(link, None)
+        self._handshake_ended(link)
         reason = refused.reason if refused is not None else handshake.HandshakeTruncated()
         link.close_stream()
         if self._stopped:
