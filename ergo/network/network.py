@@ -71,6 +71,14 @@ enp: Any = _enp
 MAX_HANDSHAKES = 128
 #: refused connections logged one by one each second at most; the others are counted
 REFUSALS_LOGGED = 100
+#: seconds between two lines about failed dials to one peer: the first failure is logged at
+#: once, the next ones at most once in this time, counting those held back.  A dial is made
+#: on a send to a peer that is not connected, so a service that keeps sending to a peer that
+#: is gone logged a warning per send (36,000 an hour at ten sends a second)
+DIAL_FAILURE_LINES_EVERY = 10.0
+#: peers whose failed dials are remembered for that at once (the names are whatever the
+#: node's processes send to); one more forgets the one logged longest ago
+MAX_DIAL_FAILURE_PEERS = 1024
 #: calls from one peer's processes that this node's processes owe an answer at once; one
 #: more forgets the oldest (see Network._on_request, _forget_oldest)
 MAX_OWED_CALLS = 65536
@@ -276,6 +284,9 @@ class Network:
         self._accepted_handshakes: dict[Link, None] = {}
         #: the lines about refused accepted connections (_log_refusal)
         self._refusals = Throttle(self.scheduler, REFUSALS_LOGGED, self._refusals_told)
+        #: peer name -> [when its last failed dial was logged, failures not logged since],
+        #: the peer logged longest ago first (see _log_dial_failure)
+        self._dial_failures: dict[str, list[Any]] = {}
         #: (sender PID, peer name, its process, connection, link) of the last plain send to a PID (see send)
         self._last_send: tuple[Any, ...] | None = None
         self._registrar: Any = None
@@ -508,8 +519,27 @@ class Network:
             return
         if not isinstance(error, ErgoError):
             error = NoConnection(str(error))
-        self.log.warning("network: cannot connect to %s: %s", _text(conn.name), error)
+        self._log_dial_failure(_text(conn.name), error)
         self.connection_down(conn, error)
+
+    def _log_dial_failure(self, name: str, error: BaseException) -> None:
+        """Log a failed dial to ``name``, unless one was logged less than
+        ``DIAL_FAILURE_LINES_EVERY`` seconds ago: then it is counted, and the next line (or
+        the line saying the peer is connected again) tells how many were not logged."""
+        now = self.scheduler.now()
+        failures = self._dial_failures
+        entry = failures.pop(name, None)
+        if entry is not None and now - entry[0] < DIAL_FAILURE_LINES_EVERY:
+            entry[1] += 1
+            failures[name] = entry  # (popped and put back: the order stays that of the last line)
+            return
+        if entry is None and len(failures) >= MAX_DIAL_FAILURE_PEERS:
+            del failures[next(iter(failures))]
+        failures[name] = [now, 0]
+        held = entry[1] if entry is not None else 0
+        more = (f" ({held} more failed since the last such line, {now - entry[0]:.0f} s ago; at most one "
+                f"line every {DIAL_FAILURE_LINES_EVERY:g} s)" if entry is not None and held else "")
+        self.log.warning("network: cannot connect to %s: %s%s", name, error, more)
 
     def _join(self, conn: Connection) -> None:
         routes = self._resolve(_text(conn.name))
@@ -680,8 +710,10 @@ class Network:
                              "PIDs of a later creation are refused on this connection (ProcessIncarnation)",
                              claim, _text(name), peer.creation)
         link.start_enp(accepted)
-        self.log.info("network: connected to %s (creation %d, %d link%s)", _text(name), peer.creation,
-                      conn.pool_size, "" if conn.pool_size == 1 else "s")
+        failed = self._dial_failures.pop(_text(name), None)
+        self.log.info("network: connected to %s (creation %d, %d link%s)%s", _text(name), peer.creation,
+                      conn.pool_size, "" if conn.pool_size == 1 else "s",
+                      f" after {failed[1]} failed dials not logged" if failed is not None and failed[1] else "")
         tracer = self._node._tracer
         if tracer is not None:
             tracer.connected(self._node, conn.name, peer.creation, conn.dialed)
