@@ -5,11 +5,12 @@ per cancelled call), on the simulated clock where it can be."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from network_support import SimCluster
+from network_support import AsyncioCluster, SimCluster
 
-from ergo import Actor, ProcessID
+from ergo import Actor, NoReply, ProcessID
 from ergo.network import network as network_module
 
 
@@ -69,5 +70,67 @@ def test_the_table_of_failed_dials_is_bounded() -> None:
         network._log_dial_failure("x0@nowhere", RuntimeError("refused"))  # forgotten: logged again
         network._log_dial_failure(f"x{limit + 9}@nowhere", RuntimeError("refused"))  # remembered: counted
         assert len(a.captured.texts()) == before + 1  # type: ignore[attr-defined]
+    finally:
+        cluster.close()
+
+
+class Holder(Actor):
+    """Never answers a call (``NoReply``); ``cancel-own`` makes it call ``target`` itself and
+    cancel that call's future, answering how many calls it still has pending."""
+
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        return NoReply
+
+    async def handle_message(self, from_: Any, message: Any) -> None:
+        target, report = message
+        calls = [self.call(target, "hold", timeout=60) for _ in range(10)]
+        for fut in calls:
+            fut.cancel()
+        self.send(report, len(self._pending or ()))
+
+
+def _owed(node: Any) -> int:
+    """The calls the node's processes owe, and the calls it made that are still outstanding."""
+    owed = sum(len(p._calls_in or ()) for p in node._processes.values())
+    conns = node.network()._connections.values() if node._network is not None else ()
+    return owed + len(node._core_pending) + len(node._timeouts) + sum(len(c._calls_in or ()) for c in conns)
+
+
+def test_a_cancelled_call_lets_go_of_what_it_held() -> None:
+    """An asyncio task cancelled while it awaits ``node.call_async`` (a web handler whose
+    client went away), a ``wait_for`` that gives up, a handler that cancels its
+    ``self.call``: the call ends then, as an answered one does.  It held its entry, its
+    deadline and its target's debt until its timeout, so cancelled calls with a long
+    timeout piled up in the caller's tables (1000 cancelled calls: 1000 entries)."""
+    cluster = AsyncioCluster()
+    try:
+        a, b = cluster.cluster(2)
+        local, remote = a.spawn(Holder), b.spawn(Holder)
+        loop = cluster.loop
+
+        async def cancel_calls(to: Any) -> None:
+            tasks = [loop.create_task(a.call_async(to, "hold", timeout=60)) for _ in range(100)]
+            await asyncio.sleep(0)  # the calls are made
+            assert _owed(a) + _owed(b) >= 100
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            assert all(t.cancelled() for t in tasks)
+
+        loop.run_until_complete(cancel_calls(local))
+        assert _owed(a) == 0
+        loop.run_until_complete(cancel_calls(remote))
+        assert _owed(a) == 0
+        cluster.run_until(lambda: _owed(b) == 100)  # b still owes them: nothing tells it (Ergo has no frame for it)
+        answers: list[Any] = []
+
+        class Report(Actor):
+            def handle_message(self, from_: Any, message: Any) -> None:
+                answers.append(message)
+
+        report = a.spawn(Report)
+        a.send(a.spawn(Holder), (local, report))
+        cluster.run_until(lambda: answers)
+        assert answers == [0] and _owed(a) == 0
     finally:
         cluster.close()

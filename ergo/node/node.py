@@ -48,7 +48,7 @@ from ..gen.options import (
 )
 from ..gen.types import LogLevel, MessagePriority, ProcessState
 from ..network.network import Network
-from ..scheduler import Future, Scheduler, TimerHandle, check_delay
+from ..scheduler import CallFuture, Future, Scheduler, TimerHandle, check_delay
 from ..transport import Transport
 from .application import DEFAULT_STOP_TIMEOUT, Applications
 from .calls import CallTimeouts
@@ -833,6 +833,17 @@ class Node(Env):
         if calls:
             calls.pop(ref, None)
 
+    def _call_cancelled(self, entry: list[Any]) -> None:
+        """A caller cancelled the future of its call ``entry`` (see ``CallFuture.cancel``):
+        the call ends now, as an answered one does.  It held its entry, its deadline and its
+        target's debt until its timeout, so a web handler whose clients give up (each
+        cancelling a call with a long timeout) made them pile up."""
+        ref, caller = entry[3], entry[4]
+        pending = self._core_pending if caller is None else caller._pending
+        if pending:
+            pending.pop(ref, None)
+        self._forget_call(entry)
+
     def _expire_call(self, entry: list[Any], timeout: float) -> None:
         fut, target, _, ref, caller, to = entry
         pending = self._core_pending if caller is None else caller._pending
@@ -928,8 +939,9 @@ class Node(Env):
         timeout = check_delay(timeout, "a call's timeout")
         ref = self.make_ref()
         target = self._route_request(None, to, ref, request, _NORMAL, kind)
-        fut: Future[Any] = Future()
-        entry = [fut, target, None, ref, None, to]  # see calls.py
+        fut: CallFuture[Any] = CallFuture(to, self)
+        fut._consumed = True  # the node's own API waits for it: never a forgotten await
+        entry = fut._entry = [fut, target, None, ref, None, to]  # see calls.py
         self._timeouts.add(entry, timeout)
         self._core_pending[ref] = entry
         return fut
