@@ -10,7 +10,7 @@ from typing import Any
 
 from network_support import AsyncioCluster, SimCluster
 
-from ergo import Actor, NoReply, ProcessID
+from ergo import Actor, NodeTerminated, NoReply, ProcessID, ProcessTerminated
 from ergo.network import network as network_module
 
 
@@ -132,5 +132,40 @@ def test_a_cancelled_call_lets_go_of_what_it_held() -> None:
         a.send(a.spawn(Holder), (local, report))
         cluster.run_until(lambda: answers)
         assert answers == [0] and _owed(a) == 0
+    finally:
+        cluster.close()
+
+
+def test_a_remote_caller_is_told_which_node_ended_its_call() -> None:
+    """A call in flight to a process of a node that stops fails at once with
+    NodeTerminated, and a caller on another node read "<0022F931.0.1001> terminated
+    (shutdown) before it replied": its own node's end, by the error's name, and a PID
+    whose node only a CRC says.  It now names the node, and that it is that node which
+    stops; a local caller's text is unchanged."""
+    cluster = SimCluster()
+    try:
+        a, b = cluster.cluster(2)
+        held, killed = b.spawn_register("held", Holder), b.spawn_register("killed", Holder)
+        calls: dict[Any, BaseException] = {}
+
+        class Caller(Actor):
+            async def handle_message(self, from_: Any, message: Any) -> None:
+                try:
+                    await self.call(message, "hold", timeout=60)
+                except Exception as e:
+                    calls[message] = e
+
+        for target in (held, killed):
+            a.send(a.spawn(Caller), target)
+        cluster.run_until(lambda: sum(len(p._calls_in or ()) for p in b._processes.values()) == 2)
+        b.kill(killed)
+        cluster.run_until(lambda: killed in calls)
+        assert isinstance(calls[killed], ProcessTerminated)
+        assert f"{killed} of node n2@host2 terminated (kill) before it replied" == str(calls[killed])
+        b.stop()
+        cluster.run_until(lambda: held in calls)
+        assert isinstance(calls[held], NodeTerminated)
+        assert str(calls[held]) == (f"{held} of node n2@host2 terminated (shutdown; node n2@host2 is stopping) "
+                                    "before it replied")
     finally:
         cluster.close()

@@ -818,9 +818,16 @@ class Node(Env):
             return
         why = f"{reason}: {detail}" if detail else str(reason)
         # while the node stops, that is the news: its processes end because it does
-        error = NodeTerminated if self._state != _RUNNING else ProcessTerminated
+        stopping = self._state != _RUNNING
+        error = NodeTerminated if stopping else ProcessTerminated
+        name = str.__str__(self._name)
+        # a caller on another node is told which node (a PID's CRC does not say) and, if it
+        # is this node that stops, that it is: NodeTerminated alone reads as its own node's end
+        remote = (f"{p._describe()} of node {name} terminated ({why}"
+                  f"{f'; node {name} is stopping' if stopping else ''}) before it replied")
         for ref, caller in calls.items():
-            err = error(f"{p._describe()} terminated ({why}) before it replied")
+            local = caller.node == name
+            err = error(f"{p._describe()} terminated ({why}) before it replied" if local else remote)
             err.__cause__ = reason
             self._route_response(caller, ref, None, err)
 
