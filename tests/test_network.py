@@ -250,10 +250,14 @@ def test_a_wrong_cookie_is_refused_and_the_acceptor_keeps_serving(cluster):
     with pytest.raises(NoConnection, match="refused"):
         intruder.call(ProcessID("counter", b.name), "incr")
     (line,) = [t for t in b.captured.texts() if "refused a connection" in t]
-    # the dialer's address as host:port (its name is not trusted before the digest is checked)
+    # the dialer's address as host:port (its name is not trusted before the digest is
+    # checked), then the name it claims, unproven and said so: the address's port is an
+    # ephemeral one, which does not tell an operator which node has the wrong cookie
     host = intruder.network().info()["acceptors"][0]["host"]
     assert re.fullmatch(rf"network: refused a connection from {re.escape(host)}:\d+: "
-                        r"the dialer's digest does not match our cookie", line), line
+                        r"the dialer's digest does not match our cookie "
+                        rf"\(it says it is '{re.escape(str.__str__(intruder.name))}': that node's cookie differs\)",
+                        line), line
     assert a.call(ProcessID("counter", b.name), "incr") == 1
 
 

@@ -481,6 +481,18 @@ class _Handshake:
         self.state = "established"
 
 
+def _claimed(raw: bytes) -> str:
+    """Who an introduction that failed the cookie says it is, for the refusal's line: an
+    operator with a node given the wrong cookie learns which one (the source port of its
+    connection does not say).  Unproven, and said so; nothing if it cannot be read."""
+    try:
+        info = msgpack.unpackb(raw)
+    except Exception:  # noqa: BLE001 - whatever the bytes are, the refusal stands
+        return ""
+    name = info.get("name") if isinstance(info, dict) else None
+    return f" (it says it is {brief(name)}: that node's cookie differs)" if isinstance(name, str) else ""
+
+
 class Dialer(_Handshake):
     """The side that opened the connection.  Its HELLO is ready in :meth:`data_to_send` at once.
 
@@ -622,7 +634,7 @@ class Acceptor(_Handshake):
             label = b"ergo-introduce" if mtype == INTRODUCE else b"ergo-join"
             mac = _mac(self._cookie, label, self._nonce_d, self._nonce, raw)
             if not hmac.compare_digest(mac, self._bin(body, "mac", 32)):
-                raise BadCookie("the dialer's digest does not match our cookie")
+                raise BadCookie(f"the dialer's digest does not match our cookie{_claimed(raw)}")
             info = self._peer_info(raw)
             name = info["name"]
             if name == self.node.name:
