@@ -65,7 +65,8 @@ def test_the_table_of_failed_dials_is_bounded() -> None:
         for i in range(limit + 10):
             network._log_dial_failure(f"x{i}@nowhere", RuntimeError("refused"))
         assert len(network._dial_failures) == limit
-        assert "x0@nowhere" not in network._dial_failures and f"x{limit + 9}@nowhere" in network._dial_failures
+        kept = network._dial_failures._keys
+        assert "x0@nowhere" not in kept and f"x{limit + 9}@nowhere" in kept
         before = len(a.captured.texts())  # type: ignore[attr-defined]
         network._log_dial_failure("x0@nowhere", RuntimeError("refused"))  # forgotten: logged again
         network._log_dial_failure(f"x{limit + 9}@nowhere", RuntimeError("refused"))  # remembered: counted
@@ -167,5 +168,33 @@ def test_a_remote_caller_is_told_which_node_ended_its_call() -> None:
         assert isinstance(calls[held], NodeTerminated)
         assert str(calls[held]) == (f"{held} of node n2@host2 terminated (shutdown; node n2@host2 is stopping) "
                                     "before it replied")
+    finally:
+        cluster.close()
+
+
+def test_a_node_with_the_wrong_cookie_is_refused_in_a_bounded_number_of_lines() -> None:
+    """A node given the wrong cookie dials at each of its sends, and the acceptor logged
+    each refusal (up to 100 a second): ten sends a second made 36,000 lines an hour on
+    the node it dials.  The same refusal of the same node (its host and the name it
+    gives) is now logged at most once every REFUSAL_REPEATS_EVERY seconds, saying how
+    many it stands for; another node's refusal is still logged at once."""
+    cluster = SimCluster()
+    try:
+        a, b = cluster.cluster(2)
+        b.spawn_register("sink", Sink)
+        wrong = [cluster.start(3, cookie="wrong"), cluster.start(4, cookie="wrong too")]
+        for node in wrong:
+            cluster.route(node, b)
+        seconds = 120
+        for _ in range(seconds * 10):
+            for node in wrong:
+                node.send(ProcessID("sink", b.name), "let me in")
+            cluster.run_for(0.1)
+        refused = [t for t in b.captured.texts() if "refused a connection" in t]  # type: ignore[attr-defined]
+        every = network_module.REFUSAL_REPEATS_EVERY
+        for name in ("n3@host3", "n4@host4"):
+            lines = [t for t in refused if f"it says it is '{name}'" in t]
+            assert 2 <= len(lines) <= seconds / every + 1
+            assert "more such refusals since the last such line" in lines[-1]
     finally:
         cluster.close()

@@ -55,7 +55,7 @@ from ..wire.edf import RemoteError
 from ..wire.registrar import Route
 from .connection import DIALING, DOWN, UP, Connection, Link
 from .registrar import EsrdRegistrar
-from .throttle import Throttle
+from .throttle import Repeats, Throttle
 
 if TYPE_CHECKING:
     from ..node.node import Node
@@ -79,6 +79,11 @@ DIAL_FAILURE_LINES_EVERY = 10.0
 #: peers whose failed dials are remembered for that at once (the names are whatever the
 #: node's processes send to); one more forgets the one logged longest ago
 MAX_DIAL_FAILURE_PEERS = 1024
+#: seconds between two lines about the same refusal (one host, one name, one reason): a
+#: node given the wrong cookie dials at each of its sends, and each was a line here
+REFUSAL_REPEATS_EVERY = 10.0
+#: refusals remembered for that at once; one more forgets the one logged longest ago
+MAX_REFUSAL_REPEATS = 1024
 #: calls from one peer's processes that this node's processes owe an answer at once; one
 #: more forgets the oldest (see Network._on_request, _forget_oldest)
 MAX_OWED_CALLS = 65536
@@ -284,9 +289,10 @@ class Network:
         self._accepted_handshakes: dict[Link, None] = {}
         #: the lines about refused accepted connections (_log_refusal)
         self._refusals = Throttle(self.scheduler, REFUSALS_LOGGED, self._refusals_told)
-        #: peer name -> [when its last failed dial was logged, failures not logged since],
-        #: the peer logged longest ago first (see _log_dial_failure)
-        self._dial_failures: dict[str, list[Any]] = {}
+        #: failed dials, by peer name (see _log_dial_failure)
+        self._dial_failures = Repeats(self.scheduler, DIAL_FAILURE_LINES_EVERY, MAX_DIAL_FAILURE_PEERS)
+        #: refusals of accepted connections, by the peer's address, name and reason (see _log_refusal)
+        self._refusal_repeats = Repeats(self.scheduler, REFUSAL_REPEATS_EVERY, MAX_REFUSAL_REPEATS)
         #: (sender PID, peer name, its process, connection, link) of the last plain send to a PID (see send)
         self._last_send: tuple[Any, ...] | None = None
         self._registrar: Any = None
@@ -526,20 +532,10 @@ class Network:
         """Log a failed dial to ``name``, unless one was logged less than
         ``DIAL_FAILURE_LINES_EVERY`` seconds ago: then it is counted, and the next line (or
         the line saying the peer is connected again) tells how many were not logged."""
-        now = self.scheduler.now()
-        failures = self._dial_failures
-        entry = failures.pop(name, None)
-        if entry is not None and now - entry[0] < DIAL_FAILURE_LINES_EVERY:
-            entry[1] += 1
-            failures[name] = entry  # (popped and put back: the order stays that of the last line)
-            return
-        if entry is None and len(failures) >= MAX_DIAL_FAILURE_PEERS:
-            del failures[next(iter(failures))]
-        failures[name] = [now, 0]
-        held = entry[1] if entry is not None else 0
-        more = (f" ({held} more failed since the last such line, {now - entry[0]:.0f} s ago; at most one "
-                f"line every {DIAL_FAILURE_LINES_EVERY:g} s)" if entry is not None and held else "")
-        self.log.warning("network: cannot connect to %s: %s%s", name, error, more)
+        allowed = self._dial_failures.allow(name)
+        if allowed is not None:
+            self.log.warning("network: cannot connect to %s: %s%s", name, error,
+                             _held_back(allowed, "failed", DIAL_FAILURE_LINES_EVERY))
 
     def _join(self, conn: Connection) -> None:
         routes = self._resolve(_text(conn.name))
@@ -710,10 +706,10 @@ class Network:
                              "PIDs of a later creation are refused on this connection (ProcessIncarnation)",
                              claim, _text(name), peer.creation)
         link.start_enp(accepted)
-        failed = self._dial_failures.pop(_text(name), None)
+        failed = self._dial_failures.forget(_text(name))
         self.log.info("network: connected to %s (creation %d, %d link%s)%s", _text(name), peer.creation,
                       conn.pool_size, "" if conn.pool_size == 1 else "s",
-                      f" after {failed[1]} failed dials not logged" if failed is not None and failed[1] else "")
+                      f" after {failed} failed dials not logged" if failed else "")
         tracer = self._node._tracer
         if tracer is not None:
             tracer.connected(self._node, conn.name, peer.creation, conn.dialed)
@@ -723,13 +719,23 @@ class Network:
             for _ in range(conn.pool_size - 1):
                 self._join(conn)
 
-    def _log_refusal(self, peer: Any, reason: BaseException) -> None:
+    def _log_refusal(self, peer: Any, reason: BaseException, source: Any = None) -> None:
         """Log a refused accepted connection: at most REFUSALS_LOGGED lines a second, the
         others counted and told in one line when the second is over (anyone who reaches
         the port makes one refusal per connection, and could fill the log at the rate it
-        can connect)."""
+        can connect).  The same refusal again (from one host, of one name, for one
+        reason: a node given the wrong cookie, dialing at each of its sends) is logged at
+        most once every REFUSAL_REPEATS_EVERY seconds, saying how many it stands for: a
+        ``source`` names the node refused, which garbage or silence from an address does
+        not (those stay under the limit a second only)."""
+        allowed: tuple[int, float] | None = (0, 0.0)
+        if source is not None:
+            allowed = self._refusal_repeats.allow((source, str(reason)))
+        if allowed is None:
+            return
         if self._refusals.allow():
-            self.log.warning("network: refused a connection from %s: %s", peer, reason)
+            self.log.warning("network: refused a connection from %s: %s%s", peer, reason,
+                             _held_back(allowed, "such refusals", REFUSAL_REPEATS_EVERY))
 
     def _refusals_told(self, count: int) -> None:
         if not self._stopped:
@@ -743,10 +749,15 @@ class Network:
         if self._stopped:
             return
         if not link.dialer:
-            peer = getattr(hs, "peer_name", None) or (
+            name = getattr(hs, "peer_name", None)
+            peer = name or (
                 "%s:%s" % link.stream.peer if link.stream is not None else "?")  # host:port, as the other lines
             if not isinstance(reason, handshake.SimultaneousConnect):
-                self._log_refusal(peer, reason)
+                # a refusal of a node (by the name it gave) repeats when it comes again from
+                # its host, whatever the port
+                named = name or getattr(hs, "claimed_name", None)
+                source = (link.stream.peer[0] if link.stream is not None else "?", named) if named else None
+                self._log_refusal(peer, reason, source)
             waiting = self._pending.get(hs.peer_name) if link.introduced else None
             if waiting is not None and waiting.accepting is link:
                 # what waited for this handshake (sends, watches, calls) is told it failed
@@ -1743,6 +1754,14 @@ class _Accepting:
     def __contains__(self, name: object) -> bool:
         conn = self._pending.get(name) if isinstance(name, str) else None
         return conn is not None and conn.accepting is not None
+
+
+def _held_back(allowed: tuple[int, float], what: str, every: float) -> str:
+    """The end of a line let through by ``Repeats``: how many like it were not logged."""
+    held, ago = allowed
+    if not held:
+        return ""
+    return f" ({held} more {what} since the last such line, {ago:.0f} s ago; at most one line every {every:g} s)"
 
 
 def _text(name: Any) -> str:

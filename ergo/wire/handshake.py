@@ -481,16 +481,16 @@ class _Handshake:
         self.state = "established"
 
 
-def _claimed(raw: bytes) -> str:
+def _claimed(raw: bytes) -> str | None:
     """Who an introduction that failed the cookie says it is, for the refusal's line: an
     operator with a node given the wrong cookie learns which one (the source port of its
-    connection does not say).  Unproven, and said so; nothing if it cannot be read."""
+    connection does not say).  Unproven, and said so; None if it cannot be read."""
     try:
         info = msgpack.unpackb(raw)
     except Exception:  # noqa: BLE001 - whatever the bytes are, the refusal stands
-        return ""
+        return None
     name = info.get("name") if isinstance(info, dict) else None
-    return f" (it says it is {brief(name)}: that node's cookie differs)" if isinstance(name, str) else ""
+    return name[:255] if isinstance(name, str) and name else None
 
 
 class Dialer(_Handshake):
@@ -594,6 +594,8 @@ class Acceptor(_Handshake):
         self.stale = stale
         #: the authenticated peer's name once its introduction (or JOIN) was accepted, else None
         self.peer_name: str | None = None
+        #: the name an introduction refused for a wrong cookie gave (unproven): see _claimed
+        self.claimed_name: str | None = None
         self._crossed = False
         self._nonce = random(NONCE_SIZE)
         self._nonce_d = b""
@@ -634,7 +636,10 @@ class Acceptor(_Handshake):
             label = b"ergo-introduce" if mtype == INTRODUCE else b"ergo-join"
             mac = _mac(self._cookie, label, self._nonce_d, self._nonce, raw)
             if not hmac.compare_digest(mac, self._bin(body, "mac", 32)):
-                raise BadCookie(f"the dialer's digest does not match our cookie{_claimed(raw)}")
+                self.claimed_name = _claimed(raw)
+                claimed = self.claimed_name
+                said = f" (it says it is {brief(claimed)}: that node's cookie differs)" if claimed else ""
+                raise BadCookie(f"the dialer's digest does not match our cookie{said}")
             info = self._peer_info(raw)
             name = info["name"]
             if name == self.node.name:
