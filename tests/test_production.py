@@ -198,3 +198,31 @@ def test_a_node_with_the_wrong_cookie_is_refused_in_a_bounded_number_of_lines() 
             assert "more such refusals since the last such line" in lines[-1]
     finally:
         cluster.close()
+
+
+def test_a_peer_with_a_shorter_heartbeat_timeout_is_sent_heartbeats_often_enough() -> None:
+    """Two nodes configured apart: b declares a link down after 5 s of silence, a sends a
+    heartbeat on an idle link only every 10 s.  b declared every idle connection to a down
+    ("nothing heard from a for 5.0 s", as if a were gone), every monitor across it fired
+    NoConnection, and the next send connected again: for ever, every few seconds.  A node
+    now says its heartbeat_timeout in the handshake, and a peer whose interval would not
+    keep up sends its heartbeats to it more often (a third of that timeout), saying so."""
+    cluster = SimCluster()
+    try:
+        a = cluster.start(1, heartbeat_interval=10.0, heartbeat_timeout=30.0)
+        b = cluster.start(2, heartbeat_interval=1.0, heartbeat_timeout=5.0)
+        cluster.route_all()
+        b.spawn_register("sink", Sink)
+        a.send(ProcessID("sink", b.name), "hello")
+        cluster.run_until(lambda: a.network().nodes() and b.network().nodes())
+        conn = a.network()._connections["n2@host2"]
+        cluster.run_for(120)  # idle
+        assert a.network()._connections.get("n2@host2") is conn and conn.state == "up"
+        for node in (a, b):
+            assert not [t for t in node.captured.texts() if "disconnected" in t]  # type: ignore[attr-defined]
+        (said,) = [t for t in a.captured.texts() if "declares a link down after 5 s" in t]  # type: ignore[attr-defined]
+        assert "heartbeats to it go every 1.67 s" in said
+        # the other way round nothing changes: b's own interval is short enough for a
+        assert b.network()._connections["n1@host1"].heartbeat_interval == 1.0
+    finally:
+        cluster.close()

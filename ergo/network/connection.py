@@ -303,6 +303,8 @@ class Connection:
         #: what this node offered the peer in the handshake (NetworkFlags), once up
         self.offered = 0
         self.peer: handshake.NodeInfo | None = None
+        #: how often its idle links send a heartbeat (see Network._heartbeat_interval)
+        self.heartbeat_interval = network.options.heartbeat_interval
         self.connection_id = ""
         self.pool_size = 1
         self.dialed = False  # this node dialed the first link (and so the pool's others)

@@ -257,6 +257,7 @@ class Network:
         self.hs_info = handshake.NodeInfo(
             name=_text(node._name), creation=node._creation, max_message_size=options.max_message_size,
             pool_size=options.pool_size, flags=int(options.flags),
+            heartbeat_timeout=min(int(options.heartbeat_timeout * 1000), handshake._MAX_HEARTBEAT_TIMEOUT),
         )
         self.log = node._log  # the node's logger: its lines name the node
         if warning:
@@ -714,6 +715,7 @@ class Network:
         if tracer is not None:
             tracer.connected(self._node, conn.name, peer.creation, conn.dialed)
         conn.up()
+        conn.heartbeat_interval = self._heartbeat_interval(conn)
         self._heartbeat_later(conn)
         if conn.dialed:
             for _ in range(conn.pool_size - 1):
@@ -848,15 +850,34 @@ class Network:
 
     # -- heartbeats -----------------------------------------------------------------------
 
+    def _heartbeat_interval(self, conn: Connection) -> float:
+        """How often ``conn``'s links send a heartbeat when idle: this node's interval, or
+        less if the peer said it declares a link down sooner than that (its
+        heartbeat_timeout in the handshake), so that a peer configured otherwise does not
+        declare every idle connection to this node down, over and over.  A third of the
+        peer's timeout: a heartbeat goes out at most two intervals after the last write."""
+        own = self.options.heartbeat_interval
+        peer = conn.peer
+        if peer is None or not peer.heartbeat_timeout:
+            return own
+        needed = peer.heartbeat_timeout / 1000 / 3
+        if needed >= own:
+            return own
+        self.log.warning(
+            "network: %s declares a link down after %g s of silence (its heartbeat_timeout), which this node's "
+            "heartbeat_interval (%g s) does not keep up with: heartbeats to it go every %.3g s",
+            _text(conn.name), peer.heartbeat_timeout / 1000, own, needed)
+        return needed
+
     def _heartbeat_later(self, conn: Connection) -> None:
-        conn.timer = self.scheduler.call_later(self.options.heartbeat_interval, self._heartbeat, conn)
+        conn.timer = self.scheduler.call_later(conn.heartbeat_interval, self._heartbeat, conn)
 
     def _heartbeat(self, conn: Connection) -> None:
         conn.timer = None
         if conn.state is not UP:
             return
         now = self.scheduler.now()
-        interval, timeout = self.options.heartbeat_interval, self.options.heartbeat_timeout
+        interval, timeout = conn.heartbeat_interval, self.options.heartbeat_timeout
         for link in list(conn.links):
             if link.codec is None:
                 continue

@@ -178,7 +178,8 @@ class NodeInfo:
 
     ``version`` is the ENP version it speaks; ``max_message_size`` the largest frame it
     accepts (0: no limit; default ``DEFAULT_MAX_MESSAGE_SIZE``); ``pool_size`` how many
-    links it wants per peer.
+    links it wants per peer; ``heartbeat_timeout`` the milliseconds of silence after which
+    it declares a link down (0: not said), so that the peer sends heartbeats often enough.
     """
 
     name: str
@@ -187,6 +188,7 @@ class NodeInfo:
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     pool_size: int = 3
     version: int = enp.VERSION
+    heartbeat_timeout: int = 0
 
     def __post_init__(self) -> None:
         problem = _check_info(
@@ -197,12 +199,15 @@ class NodeInfo:
                 "max_message_size": self.max_message_size,
                 "pool_size": self.pool_size,
                 "version": self.version,
+                "heartbeat_timeout": self.heartbeat_timeout,
             }
         )
         if problem:
             raise Incorrect(f"NodeInfo: {problem}")
 
     def _pack(self, **extra: Any) -> bytes:
+        if self.heartbeat_timeout:  # an optional key: a node that does not say it sends the same bytes as before
+            extra["heartbeat_timeout"] = self.heartbeat_timeout
         return msgpack.packb(
             {
                 "name": str.__str__(self.name),
@@ -215,6 +220,9 @@ class NodeInfo:
             }
         )
 
+
+#: the largest heartbeat_timeout an introduction may say (milliseconds, u32)
+_MAX_HEARTBEAT_TIMEOUT = (1 << 32) - 1
 
 _INT_RANGES = {
     "creation": (-(1 << 63), (1 << 63) - 1),
@@ -239,6 +247,9 @@ def _check_info(info: Any) -> str | None:
         value = info.get(key)
         if type(value) is not int or not low <= value <= high:
             return f"{key} must be an int in [{low}, {high}], not {brief(value)}"
+    value = info.get("heartbeat_timeout", 0)  # optional
+    if type(value) is not int or not 0 <= value <= _MAX_HEARTBEAT_TIMEOUT:
+        return f"heartbeat_timeout must be an int in [0, {_MAX_HEARTBEAT_TIMEOUT}], not {brief(value)}"
     return None
 
 
@@ -250,6 +261,7 @@ def _info_from(info: dict[Any, Any]) -> NodeInfo:
         max_message_size=info["max_message_size"],
         pool_size=info["pool_size"],
         version=info["version"],
+        heartbeat_timeout=info.get("heartbeat_timeout", 0),
     )
 
 
