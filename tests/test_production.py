@@ -9,8 +9,10 @@ import asyncio
 from typing import Any
 
 from network_support import AsyncioCluster, SimCluster
+from support import ListLogger
 
-from ergo import Actor, NodeTerminated, NoReply, ProcessID, ProcessTerminated
+import sim
+from ergo import Actor, LogOptions, NetworkOptions, NodeOptions, NodeTerminated, NoReply, ProcessID, ProcessTerminated
 from ergo.network import network as network_module
 
 
@@ -226,3 +228,45 @@ def test_a_peer_with_a_shorter_heartbeat_timeout_is_sent_heartbeats_often_enough
         assert b.network()._connections["n1@host1"].heartbeat_interval == 1.0
     finally:
         cluster.close()
+
+
+class _Silent:
+    """A program that took the registrar's port: it accepts and never answers."""
+
+    def connection_made(self, stream: Any) -> None:
+        self.stream = stream
+
+    def data_received(self, data: Any) -> None:
+        pass
+
+    def connection_lost(self, error: Any) -> None:
+        pass
+
+    def pause_writing(self) -> None:
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+
+def test_a_registration_that_keeps_failing_is_said_again_ever_more_seldom() -> None:
+    """The node serving a host's registrar dies and another program takes its port: the
+    node left keeps trying to register, and only its first failure was a warning (the rest
+    debug), so an hour later nothing said it was still unregistered (its peers get
+    NoRoute).  The streak is now said again at 10 and 100 attempts, then every 600."""
+    s = sim.Sim(seed=1)
+    opts = NodeOptions(network=NetworkOptions(cookie="c"), log=LogOptions(default_logger=False))
+    s.start_node("a@host1", opts)
+    c = s.start_node("c@host1", opts)
+    captured = ListLogger()
+    c.logger_add("captured", captured)
+    s.run_for(1)
+    s.kill_node("a@host1")
+    s.host("host1").transport.listen("host1", 4499, _Silent)
+    s.run_for(3600)
+    texts = captured.texts()
+    assert len([t for t in texts if "registering c@host1 with host1:4499 failed" in t]) == 1
+    still = [t for t in texts if t.startswith("registrar: c@host1 is still not registered with host1:4499")]
+    assert 3 <= len(still) <= 5
+    assert "10 attempts failed in" in still[0] and "(the last: no RegisterReply within 2.0 s)" in still[0]
+    assert c.network().info()["registrar"]["nodes"] == {"c@host1": "registering"}
