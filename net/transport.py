@@ -281,9 +281,11 @@ class _AsyncioListener(Listener):
             gate._drop()
         if self._server is not None:
             self._server.close()  # the listening socket only: accepted streams live on
-        elif self._task is None:
-            # the loop has not run since the listen: close the socket now, since it may never
-            # run again (a node whose start failed closes the loop it made)
+        elif self._task is None or self._task.done():
+            # the loop has not run since the listen (a node whose start failed closes the
+            # loop it made), or it ended before serving began (asyncio.run cancels the tasks
+            # left when its coroutine returns): nothing else will close the socket, which
+            # held the port (a registrar's too) for the rest of the process
             self._sock.close()
         # else _serve closes it once create_server returns
 
@@ -660,8 +662,13 @@ class _AsyncioDatagram(asyncio.DatagramProtocol, DatagramEndpoint):
         if not self._closed:
             self._closed = True
             if self._t is not None:
-                self._t.close()
-            elif self._task is None:  # the loop has not run since: the socket is closed now
+                try:
+                    self._t.close()
+                except RuntimeError:  # its loop is closed: the transport cannot finish closing
+                    self._sock.close()
+            elif self._task is None or self._task.done():
+                # the loop has not run since, or ended before the endpoint opened (see the
+                # listener's close): the socket is closed now
                 self._sock.close()
             # else _open's endpoint closes it (connection_made sees it closed)
 

@@ -4,10 +4,12 @@ Loopback only, ephemeral ports."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import importlib.util
 import socket
 import ssl
+from typing import Any
 
 import pytest
 from transport_support import AsyncioHarness, Datagrams, Recorder
@@ -266,3 +268,26 @@ def test_a_stream_receives_into_a_small_buffer_that_grows_with_what_it_carries(h
     h.run_until(lambda: len(accepted[0].data) >= len(payload), "the transfer")
     assert bytes(accepted[0].data) == payload
     assert len(receiving._view) == h.server.receive_buffer == 256 * 1024
+
+
+def test_ports_are_freed_by_close_after_the_loop_ended_before_serving_began():
+    """asyncio.run (or a Runner) cancels the tasks left when its coroutine returns: a
+    listener or datagram endpoint made just before that never began serving, and its
+    close() after the loop ended left its socket open, so the port (a node's acceptor, its
+    host's registrar) stayed bound for the rest of the process and the next node there
+    could neither serve nor reach a registrar."""
+    from net.transport import AsyncioTransport
+
+    with asyncio.Runner() as runner:
+        transport = AsyncioTransport(runner.get_loop())
+
+        async def bind() -> tuple[Any, Any]:
+            return transport.listen("127.0.0.1", 0, lambda: None), transport.datagram("127.0.0.1", 0, Datagrams(None))
+
+        listener, endpoint = runner.run(bind())
+    listener.close()
+    endpoint.close()
+    assert listener._sock.fileno() == -1 and endpoint._sock.fileno() == -1
+    for kind, port in ((socket.SOCK_STREAM, listener.address[1]), (socket.SOCK_DGRAM, endpoint.address[1])):
+        with socket.socket(socket.AF_INET, kind) as again:
+            again.bind(("127.0.0.1", port))  # free again
