@@ -144,7 +144,12 @@ class Link(StreamProtocol):
         self.lost = True
         hs, self.hs = self.hs, None
         if hs is not None and not hs.done:
-            events = hs.connection_lost()
+            why = str(error) if error is not None else ""
+            if self.dialer and hs.state == "wait_challenge" and self.stream is not None and not self.stream.tls:
+                # nothing answered the HELLO before the close: what a TLS listener does with
+                # plain bytes (a route that should say TLS), or a port that is no node's
+                why += f"{'; ' if why else ''}nothing answered the HELLO: a TLS listener, or not an ergo node?"
+            events = hs.connection_lost(why or None)
             self.network.handshake_refused(self, hs, events[0] if events else None)
             return
         if self.conn is not None:

@@ -391,10 +391,12 @@ class _Handshake:
             events.append(self._result)
         return events
 
-    def connection_lost(self) -> list[Refused]:
-        """The peer closed the connection (EOF) before the exchange ended."""
+    def connection_lost(self, why: str | None = None) -> list[Refused]:
+        """The peer closed the connection (EOF) before the exchange ended; ``why``, the
+        transport's word on it (a reset), ends the reason's text."""
+        said = f": {why}" if why else ""
         return self.abort(
-            HandshakeTruncated(f"connection closed during the handshake (in state {self.state})")
+            HandshakeTruncated(f"connection closed during the handshake (in state {self.state}){said}")
         )
 
     def abort(self, reason: HandshakeError | None = None) -> list[Refused]:
