@@ -263,13 +263,18 @@ class Future(Generic[T]):
 
 
 class CallFuture(Future[T]):
-    """A call's reply (``Process.call``): reported when it is dropped without anyone having
-    looked at it, as Python reports a coroutine that was never awaited, because a call
-    whose ``await`` was forgotten fails silently otherwise."""
+    """A call's reply (``Process.call``, ``Node.call_async``): reported when it is dropped
+    without anyone having looked at it, as Python reports a coroutine that was never
+    awaited, because a call whose ``await`` was forgotten fails silently otherwise.
 
-    __slots__ = ("_to",)
+    Cancelling it (an asyncio task cancelled while it awaits the call, ``asyncio.wait_for``
+    giving up) ends the call at once: ``owner._call_cancelled(entry)`` lets go of what the
+    call held until its timeout (its entry, its deadline, the debt of its target), as an
+    answered call does.  A reply that comes later is dropped, as a late one is."""
 
-    def __init__(self, to: Any) -> None:
+    __slots__ = ("_entry", "_owner", "_to")
+
+    def __init__(self, to: Any, owner: Any = None) -> None:
         # Future.__init__ inlined: a call makes one of these every time
         self._result = _PENDING
         self._exception = None
@@ -277,6 +282,18 @@ class CallFuture(Future[T]):
         self._asyncio_future_blocking = False
         self._consumed = False
         self._to = to
+        #: the node that made the call, and the call's entry there (set by the node)
+        self._owner = owner
+        self._entry: list[Any] | None = None
+
+    def cancel(self, msg: Any = None) -> bool:
+        self._consumed = True  # given up on purpose, not forgotten
+        if not Future.cancel(self, msg):
+            return False
+        owner, entry = self._owner, self._entry
+        if owner is not None and entry:
+            owner._call_cancelled(entry)
+        return True
 
     def __del__(self) -> None:
         if not self._consumed:

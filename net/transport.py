@@ -83,6 +83,8 @@ class AsyncioTransport(Transport):
         check_address(host, port, "a listener")
         if not callable(factory):
             raise Incorrect(f"a listener's factory is a callable making a StreamProtocol, not {factory!r}"[:200])
+        if ssl is not None:
+            _check_server_context(ssl, host, port)
         sock = _bind(host, port, socket.SOCK_STREAM)
         listener = _AsyncioListener(sock)
         tls = ssl is not None
@@ -129,7 +131,7 @@ class AsyncioTransport(Transport):
             raise
         except Exception as exc:
             stream._settled = True
-            future.set_exception(_connect_error(exc, host, port))
+            future.set_exception(_connect_error(exc, host, port, ssl is not None))
             return
         stream._settled = True
         if not future.set_result(stream):  # the caller gave up meanwhile (connection_made aborted it)
@@ -184,15 +186,42 @@ def _address(sockaddr: Any) -> Address:
     return (str(sockaddr[0]), int(sockaddr[1]))
 
 
-def _connect_error(exc: BaseException, host: str, port: int) -> NoConnection:
+def _check_server_context(ctx: Any, host: str, port: int) -> None:
+    """A listener's context must be able to serve: a client context (what
+    ``ssl.create_default_context()`` makes, with no argument) failed every handshake it was
+    offered, and only the dialers said anything, as a reset."""
+    if not isinstance(ctx, _ssl.SSLContext):
+        raise Incorrect(f"the TLS context of the listener on {host}:{port} is an ssl.SSLContext, "
+                        f"not {type(ctx).__name__}")
+    if ctx.protocol == _ssl.PROTOCOL_TLS_CLIENT:
+        raise Incorrect(
+            f"the TLS context of the listener on {host}:{port} is a client context (PROTOCOL_TLS_CLIENT): "
+            "a listener needs a server one, ssl.create_default_context(ssl.Purpose.CLIENT_AUTH) with "
+            "load_cert_chain(...) (AcceptorOptions.ssl is the server's; NetworkOptions.ssl the dialer's)")
+
+
+def _tls_failure(exc: Any) -> str:
+    """What an ``ssl.SSLError`` says: its reason, and for a certificate that did not verify,
+    why (an unknown issuer, a name that does not match), which the reason alone does not."""
+    said = getattr(exc, "reason", None) or str(exc)
+    why = getattr(exc, "verify_message", None)
+    return f"{said} ({why})" if why else said
+
+
+def _connect_error(exc: BaseException, host: str, port: int, tls: bool = False) -> NoConnection:
     where = f"{host}:{port}"
     if isinstance(exc, _ssl.SSLError):
-        return NoConnection(f"TLS handshake with {where} failed: {getattr(exc, 'reason', None) or exc}")
+        hint = (" (what answered there does not speak TLS: a plain listener, or a route that should not say TLS?)"
+                if getattr(exc, "reason", None) == "WRONG_VERSION_NUMBER" else "")
+        return NoConnection(f"TLS handshake with {where} failed: {_tls_failure(exc)}{hint}")
     if isinstance(exc, ConnectionRefusedError):
         return NoConnection(f"connection refused: nothing listens on {where}")
     if isinstance(exc, socket.gaierror):
         return NoConnection(f"cannot connect to {where}: unknown host ({exc.strerror})")
     if isinstance(exc, ConnectionResetError):
+        if tls:
+            return NoConnection(f"cannot connect to {where}: connection reset during the TLS handshake (the "
+                                "listener's TLS context refused it: no certificate, or no cipher in common?)")
         return NoConnection(f"cannot connect to {where}: connection reset (a TLS listener refusing plain bytes?)")
     if isinstance(exc, TimeoutError):
         return NoConnection(f"cannot connect to {where}: timed out")
@@ -204,7 +233,7 @@ def _connect_error(exc: BaseException, host: str, port: int) -> NoConnection:
 def _lost_error(exc: BaseException, peer: Address) -> NoConnection:
     where = f"{peer[0]}:{peer[1]}"
     if isinstance(exc, _ssl.SSLError):
-        return NoConnection(f"TLS error on the stream with {where}: {getattr(exc, 'reason', None) or exc}")
+        return NoConnection(f"TLS error on the stream with {where}: {_tls_failure(exc)}")
     if isinstance(exc, ConnectionResetError):
         return NoConnection(f"connection reset by peer {where}")
     if isinstance(exc, OSError):
@@ -262,9 +291,11 @@ class _AsyncioListener(Listener):
             pending._drop()
         if self._server is not None:
             self._server.close()  # the listening socket only: accepted streams live on
-        elif self._task is None:
-            # the loop has not run since the listen: close the socket now, since it may never
-            # run again (a node whose start failed closes the loop it made)
+        elif self._task is None or self._task.done():
+            # the loop has not run since the listen (a node whose start failed closes the
+            # loop it made), or it ended before serving began (asyncio.run cancels the tasks
+            # left when its coroutine returns): nothing else will close the socket, which
+            # held the port (a registrar's too) for the rest of the process
             self._sock.close()
         # else _serve closes it once create_server returns
 
@@ -737,8 +768,13 @@ class _AsyncioDatagram(asyncio.DatagramProtocol, DatagramEndpoint):
         if not self._closed:
             self._closed = True
             if self._t is not None:
-                self._t.close()
-            elif self._task is None:  # the loop has not run since: the socket is closed now
+                try:
+                    self._t.close()
+                except RuntimeError:  # its loop is closed: the transport cannot finish closing
+                    self._sock.close()
+            elif self._task is None or self._task.done():
+                # the loop has not run since, or ended before the endpoint opened (see the
+                # listener's close): the socket is closed now
                 self._sock.close()
             # else _open's endpoint closes it (connection_made sees it closed)
 

@@ -9,11 +9,12 @@ import errno
 import importlib.util
 import socket
 import ssl
+from typing import Any
 
 import pytest
 from transport_support import AsyncioHarness, Datagrams, Recorder
 
-from ergo.gen.errors import NoConnection, Taken
+from ergo.gen.errors import Incorrect, NoConnection, Taken
 from net import transport as net_transport
 from net.transport import _connect_error
 
@@ -84,9 +85,21 @@ def test_tls_failure_fails_the_connect_with_noconnection(h, ca, case):
                            ssl=client_ctx, server_hostname=server_hostname)
     fut._on_done(lambda _f: h.poke())
     h.run_until(fut.done, "the failed handshake")
-    with pytest.raises(NoConnection, match="TLS handshake with 127.0.0.1:.* failed"):
+    # and why, which the reason alone (CERTIFICATE_VERIFY_FAILED for both) did not say
+    why = "unable to get local issuer certificate" if case == "untrusted CA" else "mismatch"
+    with pytest.raises(NoConnection, match=f"TLS handshake with .* failed: CERTIFICATE_VERIFY_FAILED .*{why}"):
         fut.result()
     assert made == [] and accepted == []  # neither factory saw it
+
+
+def test_a_listener_refuses_a_client_tls_context_saying_so(h, ca):
+    """``ssl.create_default_context()`` makes a client context; given to a listener it
+    failed every handshake, and only the dialers heard of it, as a reset."""
+    _server_ctx, client_ctx = contexts(ca)
+    with pytest.raises(Incorrect, match="is a client context .*Purpose.CLIENT_AUTH"):
+        h.server.listen("127.0.0.1", 0, lambda: Recorder(h), ssl=client_ctx)
+    with pytest.raises(Incorrect, match="is an ssl.SSLContext, not str"):
+        h.server.listen("127.0.0.1", 0, lambda: Recorder(h), ssl="cert.pem")  # type: ignore[arg-type]
 
 
 def test_binding_works_before_the_loop_runs_and_taken_is_raised_at_once():
@@ -148,11 +161,18 @@ def test_os_errors_of_a_connect_become_noconnection_saying_why():
         socket.gaierror(socket.EAI_NONAME, "Name or service not known"): "unknown host",
         OSError(errno.ENETUNREACH, "Network is unreachable"): "Network is unreachable",
         ssl.SSLCertVerificationError(1, "certificate verify failed"): "TLS handshake with h:1 failed",
+        ConnectionResetError(errno.ECONNRESET, "reset"): "a TLS listener refusing plain bytes?",
         TimeoutError(): "timed out",
     }
     for exc, said in cases.items():
         error = _connect_error(exc, "h", 1)
         assert isinstance(error, NoConnection) and said in str(error), (exc, error)
+    # a reset of a TLS dial is the listener refusing it, not plain bytes meeting a TLS listener
+    error = _connect_error(ConnectionResetError(errno.ECONNRESET, "reset"), "h", 1, tls=True)
+    assert "during the TLS handshake (the listener's TLS context refused it" in str(error)
+    wrong = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
+    wrong.reason = "WRONG_VERSION_NUMBER"  # type: ignore[misc]
+    assert "does not speak TLS" in str(_connect_error(wrong, "h", 1, tls=True))
 
 
 def test_a_datagram_to_a_host_name_is_sent_to_its_address(h):
@@ -337,3 +357,26 @@ def test_closing_a_tls_listener_closes_the_sockets_still_in_their_handshake(h, c
     finally:
         for sock in socks:
             sock.close()
+
+
+def test_ports_are_freed_by_close_after_the_loop_ended_before_serving_began():
+    """asyncio.run (or a Runner) cancels the tasks left when its coroutine returns: a
+    listener or datagram endpoint made just before that never began serving, and its
+    close() after the loop ended left its socket open, so the port (a node's acceptor, its
+    host's registrar) stayed bound for the rest of the process and the next node there
+    could neither serve nor reach a registrar."""
+    from net.transport import AsyncioTransport
+
+    with asyncio.Runner() as runner:
+        transport = AsyncioTransport(runner.get_loop())
+
+        async def bind() -> tuple[Any, Any]:
+            return transport.listen("127.0.0.1", 0, lambda: None), transport.datagram("127.0.0.1", 0, Datagrams(None))
+
+        listener, endpoint = runner.run(bind())
+    listener.close()
+    endpoint.close()
+    assert listener._sock.fileno() == -1 and endpoint._sock.fileno() == -1
+    for kind, port in ((socket.SOCK_STREAM, listener.address[1]), (socket.SOCK_DGRAM, endpoint.address[1])):
+        with socket.socket(socket.AF_INET, kind) as again:
+            again.bind(("127.0.0.1", port))  # free again

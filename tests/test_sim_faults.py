@@ -697,11 +697,12 @@ def test_a_host_paused_past_the_heartbeat_timeout_is_declared_down(cluster):
 
 
 def _silent_peer_declared_down(rate: float | None) -> bool:
-    """b sends heartbeats every 2 s; a's timeout is 5 s: declared down only if a's clock is fast."""
+    """b sends heartbeats every 1.5 s (within the third of a's timeout the handshake tells
+    it: b keeps its own interval); a's timeout is 5 s: declared down only if a's clock is fast."""
     c = SimCluster()
     try:
         a = c.start(1, heartbeat_interval=1.0, heartbeat_timeout=5.0)
-        b = c.start(2, heartbeat_interval=2.0, heartbeat_timeout=30.0)
+        b = c.start(2, heartbeat_interval=1.5, heartbeat_timeout=30.0)
         c.route_all()
         if rate is not None:
             c.sim.set_clock_skew("host1", rate=rate)
@@ -714,7 +715,7 @@ def _silent_peer_declared_down(rate: float | None) -> bool:
 
 def test_a_fast_clock_makes_a_host_s_heartbeat_check_early():
     assert not _silent_peer_declared_down(None)
-    assert _silent_peer_declared_down(3.0)  # 2 virtual seconds of silence are 6 of its own
+    assert _silent_peer_declared_down(4.0)  # 1.5 virtual seconds of silence are 6 of its own
 
 
 def test_a_slow_clock_makes_a_host_late_to_send_heartbeats(cluster):

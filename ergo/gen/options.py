@@ -169,7 +169,8 @@ class NetworkOptions:
     name's host, port 11144 or the next free one).  ``ssl`` is the client
     ``ssl.SSLContext`` used to dial peers whose route says TLS.  A peer silent for
     ``heartbeat_timeout`` seconds is declared down; each link sends a heartbeat every
-    ``heartbeat_interval`` seconds when it has nothing else to send.  ``registrar_port``:
+    ``heartbeat_interval`` seconds when it has nothing else to send (more often to a peer
+    whose own timeout, told in the handshake, needs it).  ``registrar_port``:
     the port of the hosts' registrars; None means no registrar at all (static routes only,
     see ``Network.add_route``).  ``connect_timeout`` bounds a dial and its handshake.
     """

@@ -144,7 +144,12 @@ class Link(StreamProtocol):
         self.lost = True
         hs, self.hs = self.hs, None
         if hs is not None and not hs.done:
-            events = hs.connection_lost()
+            why = str(error) if error is not None else ""
+            if self.dialer and hs.state == "wait_challenge" and self.stream is not None and not self.stream.tls:
+                # nothing answered the HELLO before the close: what a TLS listener does with
+                # plain bytes (a route that should say TLS), or a port that is no node's
+                why += f"{'; ' if why else ''}nothing answered the HELLO: a TLS listener, or not an ergo node?"
+            events = hs.connection_lost(why or None)
             self.network.handshake_refused(self, hs, events[0] if events else None)
             return
         if self.conn is not None:
@@ -303,6 +308,8 @@ class Connection:
         #: what this node offered the peer in the handshake (NetworkFlags), once up
         self.offered = 0
         self.peer: handshake.NodeInfo | None = None
+        #: how often its idle links send a heartbeat (see Network._heartbeat_interval)
+        self.heartbeat_interval = network.options.heartbeat_interval
         self.connection_id = ""
         self.pool_size = 1
         self.dialed = False  # this node dialed the first link (and so the pool's others)

@@ -46,7 +46,7 @@ from ..gen.messages import MessageEvent
 from ..gen.options import NetworkFlags, NetworkOptions, ProcessOptions
 from ..gen.types import MessagePriority
 from ..node.runner import _QUEUE_OF_PRIORITY, MSG, TERMINATED
-from ..scheduler import Future
+from ..scheduler import Future, TimerHandle
 from ..transport import Stream, Transport
 from ..wire import edf, handshake
 from ..wire import enp as _enp
@@ -55,7 +55,7 @@ from ..wire.edf import RemoteError
 from ..wire.registrar import Route
 from .connection import DIALING, DOWN, UP, Connection, Link
 from .registrar import EsrdRegistrar
-from .throttle import Throttle
+from .throttle import Repeats, Throttle
 
 if TYPE_CHECKING:
     from ..node.node import Node
@@ -71,6 +71,19 @@ enp: Any = _enp
 MAX_HANDSHAKES = 128
 #: refused connections logged one by one each second at most; the others are counted
 REFUSALS_LOGGED = 100
+#: seconds between two lines about failed dials to one peer: the first failure is logged at
+#: once, the next ones at most once in this time, counting those held back.  A dial is made
+#: on a send to a peer that is not connected, so a service that keeps sending to a peer that
+#: is gone logged a warning per send (36,000 an hour at ten sends a second)
+DIAL_FAILURE_LINES_EVERY = 10.0
+#: peers whose failed dials are remembered for that at once (the names are whatever the
+#: node's processes send to); one more forgets the one logged longest ago
+MAX_DIAL_FAILURE_PEERS = 1024
+#: seconds between two lines about the same refusal (one host, one name, one reason): a
+#: node given the wrong cookie dials at each of its sends, and each was a line here
+REFUSAL_REPEATS_EVERY = 10.0
+#: refusals remembered for that at once; one more forgets the one logged longest ago
+MAX_REFUSAL_REPEATS = 1024
 #: calls from one peer's processes that this node's processes owe an answer at once; one
 #: more forgets the oldest (see Network._on_request, _forget_oldest)
 MAX_OWED_CALLS = 65536
@@ -244,6 +257,7 @@ class Network:
         self.hs_info = handshake.NodeInfo(
             name=_text(node._name), creation=node._creation, max_message_size=options.max_message_size,
             pool_size=options.pool_size, flags=int(options.flags),
+            heartbeat_timeout=min(int(options.heartbeat_timeout * 1000), handshake._MAX_HEARTBEAT_TIMEOUT),
         )
         self.log = node._log  # the node's logger: its lines name the node
         if warning:
@@ -268,11 +282,18 @@ class Network:
         self._consumers: dict[str, RemoteConsumer] = {}
         #: links whose handshake has not ended yet, in the order they began (a dict, not a
         #: set: a node's stop aborts them in this order, the same in every run of a seed)
-        self._handshaking: dict[Link, None] = {}
+        #: (each with the timer that bounds it, cancelled when the handshake ends: a pending
+        #: timer held the link, its stream and its codec's buffers for connect_timeout after
+        #: the handshake, a peer restarting in a loop made them pile up)
+        self._handshaking: dict[Link, TimerHandle] = {}
         #: the accepted ones among them, oldest first: at most MAX_HANDSHAKES (see handshake_started)
         self._accepted_handshakes: dict[Link, None] = {}
         #: the lines about refused accepted connections (_log_refusal)
         self._refusals = Throttle(self.scheduler, REFUSALS_LOGGED, self._refusals_told)
+        #: failed dials, by peer name (see _log_dial_failure)
+        self._dial_failures = Repeats(self.scheduler, DIAL_FAILURE_LINES_EVERY, MAX_DIAL_FAILURE_PEERS)
+        #: refusals of accepted connections, by the peer's address, name and reason (see _log_refusal)
+        self._refusal_repeats = Repeats(self.scheduler, REFUSAL_REPEATS_EVERY, MAX_REFUSAL_REPEATS)
         #: (sender PID, peer name, its process, connection, link) of the last plain send to a PID (see send)
         self._last_send: tuple[Any, ...] | None = None
         self._registrar: Any = None
@@ -352,7 +373,8 @@ class Network:
         self._listeners = []
         handshaking, self._handshaking = self._handshaking, {}
         self._accepted_handshakes = {}
-        for link in handshaking:  # not connections yet: nothing depends on them
+        for link, timer in handshaking.items():  # not connections yet: nothing depends on them
+            timer.cancel()
             if link.stream is not None:
                 link.stream.abort()
         for conn in self._connections.values() if graceful else ():
@@ -504,8 +526,17 @@ class Network:
             return
         if not isinstance(error, ErgoError):
             error = NoConnection(str(error))
-        self.log.warning("network: cannot connect to %s: %s", _text(conn.name), error)
+        self._log_dial_failure(_text(conn.name), error)
         self.connection_down(conn, error)
+
+    def _log_dial_failure(self, name: str, error: BaseException) -> None:
+        """Log a failed dial to ``name``, unless one was logged less than
+        ``DIAL_FAILURE_LINES_EVERY`` seconds ago: then it is counted, and the next line (or
+        the line saying the peer is connected again) tells how many were not logged."""
+        allowed = self._dial_failures.allow(name)
+        if allowed is not None:
+            self.log.warning("network: cannot connect to %s: %s%s", name, error,
+                             _held_back(allowed, "failed", DIAL_FAILURE_LINES_EVERY))
 
     def _join(self, conn: Connection) -> None:
         routes = self._resolve(_text(conn.name))
@@ -526,12 +557,12 @@ class Network:
     # -- the handshake's outcome (called by Link) -------------------------------------------
 
     def handshake_started(self, link: Link) -> None:
-        self._handshaking[link] = None
         # Every link's handshake is bounded, a dialed one's too: a dial's own timer fails the
         # connection but never closed its stream, and a join has no such timer; a peer (or
         # any port a route names) that accepts and then says nothing kept each for ever,
         # one more at every dial
-        self.scheduler.call_later(self.options.connect_timeout, self._handshake_timeout, link, link.hs)
+        self._handshaking[link] = self.scheduler.call_later(
+            self.options.connect_timeout, self._handshake_timeout, link, link.hs)
         if not link.dialer:
             accepted = self._accepted_handshakes
             accepted[link] = None
@@ -602,9 +633,14 @@ class Network:
         if dialing is not None and not dialing.done():
             dialing.set_exception(NoConnection("ended: the peer's connection to this node is kept"))
 
-    def handshake_accepted(self, link: Link, hs: Any, accepted: handshake.Accepted) -> None:
-        self._handshaking.pop(link, None)
+    def _handshake_ended(self, link: Link) -> None:
+        timer = self._handshaking.pop(link, None)
+        if timer is not None:
+            timer.cancel()
         self._accepted_handshakes.pop(link, None)
+
+    def handshake_accepted(self, link: Link, hs: Any, accepted: handshake.Accepted) -> None:
+        self._handshake_ended(link)
         if self._stopped:
             link.close()
             return
@@ -671,24 +707,37 @@ class Network:
                              "PIDs of a later creation are refused on this connection (ProcessIncarnation)",
                              claim, _text(name), peer.creation)
         link.start_enp(accepted)
-        self.log.info("network: connected to %s (creation %d, %d link%s)", _text(name), peer.creation,
-                      conn.pool_size, "" if conn.pool_size == 1 else "s")
+        failed = self._dial_failures.forget(_text(name))
+        self.log.info("network: connected to %s (creation %d, %d link%s)%s", _text(name), peer.creation,
+                      conn.pool_size, "" if conn.pool_size == 1 else "s",
+                      f" after {failed} failed dials not logged" if failed else "")
         tracer = self._node._tracer
         if tracer is not None:
             tracer.connected(self._node, conn.name, peer.creation, conn.dialed)
         conn.up()
+        conn.heartbeat_interval = self._heartbeat_interval(conn)
         self._heartbeat_later(conn)
         if conn.dialed:
             for _ in range(conn.pool_size - 1):
                 self._join(conn)
 
-    def _log_refusal(self, peer: Any, reason: BaseException) -> None:
+    def _log_refusal(self, peer: Any, reason: BaseException, source: Any = None) -> None:
         """Log a refused accepted connection: at most REFUSALS_LOGGED lines a second, the
         others counted and told in one line when the second is over (anyone who reaches
         the port makes one refusal per connection, and could fill the log at the rate it
-        can connect)."""
+        can connect).  The same refusal again (from one host, of one name, for one
+        reason: a node given the wrong cookie, dialing at each of its sends) is logged at
+        most once every REFUSAL_REPEATS_EVERY seconds, saying how many it stands for: a
+        ``source`` names the node refused, which garbage or silence from an address does
+        not (those stay under the limit a second only)."""
+        allowed: tuple[int, float] | None = (0, 0.0)
+        if source is not None:
+            allowed = self._refusal_repeats.allow((source, str(reason)))
+        if allowed is None:
+            return
         if self._refusals.allow():
-            self.log.warning("network: refused a connection from %s: %s", peer, reason)
+            self.log.warning("network: refused a connection from %s: %s%s", peer, reason,
+                             _held_back(allowed, "such refusals", REFUSAL_REPEATS_EVERY))
 
     def _refusals_told(self, count: int) -> None:
         if not self._stopped:
@@ -696,17 +745,21 @@ class Network:
                              "by one)", count, REFUSALS_LOGGED)
 
     def handshake_refused(self, link: Link, hs: Any, refused: handshake.Refused | None) -> None:
-        self._handshaking.pop(link, None)
-        self._accepted_handshakes.pop(link, None)
+        self._handshake_ended(link)
         reason = refused.reason if refused is not None else handshake.HandshakeTruncated()
         link.close_stream()
         if self._stopped:
             return
         if not link.dialer:
-            peer = getattr(hs, "peer_name", None) or (
+            name = getattr(hs, "peer_name", None)
+            peer = name or (
                 "%s:%s" % link.stream.peer if link.stream is not None else "?")  # host:port, as the other lines
             if not isinstance(reason, handshake.SimultaneousConnect):
-                self._log_refusal(peer, reason)
+                # a refusal of a node (by the name it gave) repeats when it comes again from
+                # its host, whatever the port
+                named = name or getattr(hs, "claimed_name", None)
+                source = (link.stream.peer[0] if link.stream is not None else "?", named) if named else None
+                self._log_refusal(peer, reason, source)
             waiting = self._pending.get(hs.peer_name) if link.introduced else None
             if waiting is not None and waiting.accepting is link:
                 # what waited for this handshake (sends, watches, calls) is told it failed
@@ -802,15 +855,34 @@ class Network:
 
     # -- heartbeats -----------------------------------------------------------------------
 
+    def _heartbeat_interval(self, conn: Connection) -> float:
+        """How often ``conn``'s links send a heartbeat when idle: this node's interval, or
+        less if the peer said it declares a link down sooner than that (its
+        heartbeat_timeout in the handshake), so that a peer configured otherwise does not
+        declare every idle connection to this node down, over and over.  A third of the
+        peer's timeout: a heartbeat goes out at most two intervals after the last write."""
+        own = self.options.heartbeat_interval
+        peer = conn.peer
+        if peer is None or not peer.heartbeat_timeout:
+            return own
+        needed = peer.heartbeat_timeout / 1000 / 3
+        if needed >= own:
+            return own
+        self.log.warning(
+            "network: %s declares a link down after %g s of silence (its heartbeat_timeout), which this node's "
+            "heartbeat_interval (%g s) does not keep up with: heartbeats to it go every %.3g s",
+            _text(conn.name), peer.heartbeat_timeout / 1000, own, needed)
+        return needed
+
     def _heartbeat_later(self, conn: Connection) -> None:
-        conn.timer = self.scheduler.call_later(self.options.heartbeat_interval, self._heartbeat, conn)
+        conn.timer = self.scheduler.call_later(conn.heartbeat_interval, self._heartbeat, conn)
 
     def _heartbeat(self, conn: Connection) -> None:
         conn.timer = None
         if conn.state is not UP:
             return
         now = self.scheduler.now()
-        interval, timeout = self.options.heartbeat_interval, self.options.heartbeat_timeout
+        interval, timeout = conn.heartbeat_interval, self.options.heartbeat_timeout
         for link in list(conn.links):
             if link.codec is None:
                 continue
@@ -1721,6 +1793,14 @@ def _abandon(dial: Future[Stream], pool: list[Link], error: ErgoError) -> None:
         stream = dial._result
         if not stream.closing and not any(link.stream is stream for link in pool):
             stream.abort()
+
+
+def _held_back(allowed: tuple[int, float], what: str, every: float) -> str:
+    """The end of a line let through by ``Repeats``: how many like it were not logged."""
+    held, ago = allowed
+    if not held:
+        return ""
+    return f" ({held} more {what} since the last such line, {ago:.0f} s ago; at most one line every {every:g} s)"
 
 
 def _text(name: Any) -> str:

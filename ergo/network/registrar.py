@@ -226,10 +226,17 @@ def _reply_too_large(node: str, routes: tuple[Route, ...]) -> TooLarge | None:
                     f"{MAX_RESOLVE_REPLY} bytes (MAX_RESOLVE_REPLY)")
 
 
+#: failed registration attempts in a row at which the streak is said again (a warning),
+#: then every _STILL_FAILING_EVERY attempts (at the default retry of 1 s: about every 10 min)
+_STILL_FAILING = frozenset({10, 100})
+_STILL_FAILING_EVERY = 600
+
+
 class _Registration:
     """One node this registrar registers: where it stands, and its first ``register``'s future."""
 
-    __slots__ = ("conn", "deadline", "failures", "future", "last_failure", "local", "node", "routes", "timer")
+    __slots__ = ("conn", "deadline", "failures", "future", "last_failure", "local", "node", "routes", "since",
+                 "timer")
 
     def __init__(self, node: str, routes: tuple[Route, ...], future: Future[None]) -> None:
         self.node = node
@@ -246,8 +253,11 @@ class _Registration:
         self.local = False
         #: the next attempt, while one waits
         self.timer: TimerHandle | None = None
-        #: failed attempts in a row (the first of a streak is logged as a warning)
+        #: failed attempts in a row (the first of a streak is logged as a warning, and the
+        #: streak again at _STILL_FAILING attempts, then every _STILL_FAILING_EVERY)
         self.failures = 0
+        #: when the streak began
+        self.since = 0.0
 
     @property
     def state(self) -> str:
@@ -522,9 +532,19 @@ class EsrdRegistrar(Registrar):
         reg.last_failure = reason
         delay = self._retry * self._scheduler.random.uniform(0.5, 1.5)
         reg.failures += 1
-        say = self._log.warning if reg.failures == 1 else self._log.debug
-        say("registrar: registering %s with %s failed (%s); trying again in %.3f s", reg.node, self._where,
-            reason, delay)
+        if reg.failures == 1:
+            reg.since = self._scheduler.now()
+            self._log.warning("registrar: registering %s with %s failed (%s); trying again in %.3f s", reg.node,
+                              self._where, reason, delay)
+        elif reg.failures in _STILL_FAILING or reg.failures % _STILL_FAILING_EVERY == 0:
+            # a streak that goes on is said again, ever more seldom: the first line alone,
+            # an hour ago, read as if it had since worked, while peers still get NoRoute
+            self._log.warning("registrar: %s is still not registered with %s: %d attempts failed in %.0f s "
+                              "(the last: %s); trying again every %g s or so", reg.node, self._where,
+                              reg.failures, self._scheduler.now() - reg.since, reason, self._retry)
+        else:
+            self._log.debug("registrar: registering %s with %s failed (%s); trying again in %.3f s", reg.node,
+                            self._where, reason, delay)
         reg.timer = self._scheduler.call_later(delay, self._attempt, reg)
 
     # -- serving --------------------------------------------------------------------------

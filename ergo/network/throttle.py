@@ -10,10 +10,11 @@ once the second is over (``told``), or on the next line let through (:attr:`unlo
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..scheduler import Scheduler
 
-__all__ = ["Throttle"]
+__all__ = ["Repeats", "Throttle"]
 
 
 class Throttle:
@@ -62,3 +63,44 @@ class Throttle:
         self._since, self._logged = self._scheduler.now(), 0
         if count and self._told is not None:
             self._told(count)
+
+
+class Repeats:
+    """The same line over and over (a failed dial to one peer, a refusal of one
+    misconfigured node): per key, the first is let through at once, then at most one every
+    ``every`` seconds (on the scheduler's clock), and each line let through says how many of
+    its key were held back since the one before.  At most ``max_keys`` keys are remembered
+    (a key comes from whoever causes the line); one more forgets the key whose last line is
+    oldest, which is then let through again at its next line."""
+
+    __slots__ = ("_every", "_keys", "_max_keys", "_scheduler")
+
+    def __init__(self, scheduler: Scheduler, every: float, max_keys: int) -> None:
+        self._scheduler = scheduler
+        self._every = every
+        self._max_keys = max_keys
+        #: key -> [when its last line was let through, lines held back since], oldest line first
+        self._keys: dict[Any, list[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def allow(self, key: Any) -> tuple[int, float] | None:
+        """None: hold this line back (it is counted).  Else log it: ``(held, ago)``, the lines
+        of ``key`` held back since its last line, and how many seconds ago that was."""
+        now = self._scheduler.now()
+        keys = self._keys
+        entry = keys.pop(key, None)
+        if entry is not None and now - entry[0] < self._every:
+            entry[1] += 1
+            keys[key] = entry  # (popped and put back: the order stays that of the last lines)
+            return None
+        if entry is None and len(keys) >= self._max_keys:
+            del keys[next(iter(keys))]
+        keys[key] = [now, 0]
+        return (entry[1], now - entry[0]) if entry is not None else (0, 0.0)
+
+    def forget(self, key: Any) -> int:
+        """Forget ``key`` (what it was about is over); the lines held back and never told."""
+        entry = self._keys.pop(key, None)
+        return entry[1] if entry is not None else 0

@@ -48,7 +48,7 @@ from ..gen.options import (
 )
 from ..gen.types import LogLevel, MessagePriority, ProcessState
 from ..network.network import Network
-from ..scheduler import Future, Scheduler, TimerHandle, check_delay
+from ..scheduler import CallFuture, Future, Scheduler, TimerHandle, check_delay
 from ..transport import Transport
 from .application import DEFAULT_STOP_TIMEOUT, Applications
 from .calls import CallTimeouts
@@ -818,9 +818,16 @@ class Node(Env):
             return
         why = f"{reason}: {detail}" if detail else str(reason)
         # while the node stops, that is the news: its processes end because it does
-        error = NodeTerminated if self._state != _RUNNING else ProcessTerminated
+        stopping = self._state != _RUNNING
+        error = NodeTerminated if stopping else ProcessTerminated
+        name = str.__str__(self._name)
+        # a caller on another node is told which node (a PID's CRC does not say) and, if it
+        # is this node that stops, that it is: NodeTerminated alone reads as its own node's end
+        remote = (f"{p._describe()} of node {name} terminated ({why}"
+                  f"{f'; node {name} is stopping' if stopping else ''}) before it replied")
         for ref, caller in calls.items():
-            err = error(f"{p._describe()} terminated ({why}) before it replied")
+            local = caller.node == name
+            err = error(f"{p._describe()} terminated ({why}) before it replied" if local else remote)
             err.__cause__ = reason
             self._route_response(caller, ref, None, err)
 
@@ -832,6 +839,17 @@ class Node(Env):
         self._timeouts.end(entry)
         if calls:
             calls.pop(ref, None)
+
+    def _call_cancelled(self, entry: list[Any]) -> None:
+        """A caller cancelled the future of its call ``entry`` (see ``CallFuture.cancel``):
+        the call ends now, as an answered one does.  It held its entry, its deadline and its
+        target's debt until its timeout, so a web handler whose clients give up (each
+        cancelling a call with a long timeout) made them pile up."""
+        ref, caller = entry[3], entry[4]
+        pending = self._core_pending if caller is None else caller._pending
+        if pending:
+            pending.pop(ref, None)
+        self._forget_call(entry)
 
     def _expire_call(self, entry: list[Any], timeout: float) -> None:
         fut, target, _, ref, caller, to = entry
@@ -928,8 +946,9 @@ class Node(Env):
         timeout = check_delay(timeout, "a call's timeout")
         ref = self.make_ref()
         target = self._route_request(None, to, ref, request, _NORMAL, kind)
-        fut: Future[Any] = Future()
-        entry = [fut, target, None, ref, None, to]  # see calls.py
+        fut: CallFuture[Any] = CallFuture(to, self)
+        fut._consumed = True  # the node's own API waits for it: never a forgotten await
+        entry = fut._entry = [fut, target, None, ref, None, to]  # see calls.py
         self._timeouts.add(entry, timeout)
         self._core_pending[ref] = entry
         return fut

@@ -327,8 +327,8 @@ class Process(Runner, Env):
         node = self._node
         ref = node.make_ref()
         target = node._route_request(self, to, ref, request, self._priority, kind)
-        fut: Future[Any] = CallFuture(to)
-        entry = [fut, target, None, ref, self, to]  # see calls.py
+        fut: CallFuture[Any] = CallFuture(to, node)
+        entry = fut._entry = [fut, target, None, ref, self, to]  # see calls.py
         node._timeouts.add(entry, timeout)
         pending = self._pending
         if pending is None:

@@ -178,7 +178,8 @@ class NodeInfo:
 
     ``version`` is the ENP version it speaks; ``max_message_size`` the largest frame it
     accepts (0: no limit; default ``DEFAULT_MAX_MESSAGE_SIZE``); ``pool_size`` how many
-    links it wants per peer.
+    links it wants per peer; ``heartbeat_timeout`` the milliseconds of silence after which
+    it declares a link down (0: not said), so that the peer sends heartbeats often enough.
     """
 
     name: str
@@ -187,6 +188,7 @@ class NodeInfo:
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     pool_size: int = 3
     version: int = enp.VERSION
+    heartbeat_timeout: int = 0
 
     def __post_init__(self) -> None:
         problem = _check_info(
@@ -197,12 +199,15 @@ class NodeInfo:
                 "max_message_size": self.max_message_size,
                 "pool_size": self.pool_size,
                 "version": self.version,
+                "heartbeat_timeout": self.heartbeat_timeout,
             }
         )
         if problem:
             raise Incorrect(f"NodeInfo: {problem}")
 
     def _pack(self, **extra: Any) -> bytes:
+        if self.heartbeat_timeout:  # an optional key: a node that does not say it sends the same bytes as before
+            extra["heartbeat_timeout"] = self.heartbeat_timeout
         return msgpack.packb(
             {
                 "name": str.__str__(self.name),
@@ -215,6 +220,9 @@ class NodeInfo:
             }
         )
 
+
+#: the largest heartbeat_timeout an introduction may say (milliseconds, u32)
+_MAX_HEARTBEAT_TIMEOUT = (1 << 32) - 1
 
 _INT_RANGES = {
     "creation": (-(1 << 63), (1 << 63) - 1),
@@ -239,6 +247,9 @@ def _check_info(info: Any) -> str | None:
         value = info.get(key)
         if type(value) is not int or not low <= value <= high:
             return f"{key} must be an int in [{low}, {high}], not {brief(value)}"
+    value = info.get("heartbeat_timeout", 0)  # optional
+    if type(value) is not int or not 0 <= value <= _MAX_HEARTBEAT_TIMEOUT:
+        return f"heartbeat_timeout must be an int in [0, {_MAX_HEARTBEAT_TIMEOUT}], not {brief(value)}"
     return None
 
 
@@ -250,6 +261,7 @@ def _info_from(info: dict[Any, Any]) -> NodeInfo:
         max_message_size=info["max_message_size"],
         pool_size=info["pool_size"],
         version=info["version"],
+        heartbeat_timeout=info.get("heartbeat_timeout", 0),
     )
 
 
@@ -379,10 +391,12 @@ class _Handshake:
             events.append(self._result)
         return events
 
-    def connection_lost(self) -> list[Refused]:
-        """The peer closed the connection (EOF) before the exchange ended."""
+    def connection_lost(self, why: str | None = None) -> list[Refused]:
+        """The peer closed the connection (EOF) before the exchange ended; ``why``, the
+        transport's word on it (a reset), ends the reason's text."""
+        said = f": {why}" if why else ""
         return self.abort(
-            HandshakeTruncated(f"connection closed during the handshake (in state {self.state})")
+            HandshakeTruncated(f"connection closed during the handshake (in state {self.state}){said}")
         )
 
     def abort(self, reason: HandshakeError | None = None) -> list[Refused]:
@@ -479,6 +493,18 @@ class _Handshake:
         pool = min(self.node.pool_size, peer.pool_size)
         self._result = Accepted(peer, connection_id, join, pool, tail, crossed)
         self.state = "established"
+
+
+def _claimed(raw: bytes) -> str | None:
+    """Who an introduction that failed the cookie says it is, for the refusal's line: an
+    operator with a node given the wrong cookie learns which one (the source port of its
+    connection does not say).  Unproven, and said so; None if it cannot be read."""
+    try:
+        info = msgpack.unpackb(raw)
+    except Exception:  # noqa: BLE001 - whatever the bytes are, the refusal stands
+        return None
+    name = info.get("name") if isinstance(info, dict) else None
+    return name[:255] if isinstance(name, str) and name else None
 
 
 class Dialer(_Handshake):
@@ -582,6 +608,8 @@ class Acceptor(_Handshake):
         self.stale = stale
         #: the authenticated peer's name once its introduction (or JOIN) was accepted, else None
         self.peer_name: str | None = None
+        #: the name an introduction refused for a wrong cookie gave (unproven): see _claimed
+        self.claimed_name: str | None = None
         self._crossed = False
         self._nonce = random(NONCE_SIZE)
         self._nonce_d = b""
@@ -622,7 +650,10 @@ class Acceptor(_Handshake):
             label = b"ergo-introduce" if mtype == INTRODUCE else b"ergo-join"
             mac = _mac(self._cookie, label, self._nonce_d, self._nonce, raw)
             if not hmac.compare_digest(mac, self._bin(body, "mac", 32)):
-                raise BadCookie("the dialer's digest does not match our cookie")
+                self.claimed_name = _claimed(raw)
+                claimed = self.claimed_name
+                said = f" (it says it is {brief(claimed)}: that node's cookie differs)" if claimed else ""
+                raise BadCookie(f"the dialer's digest does not match our cookie{said}")
             info = self._peer_info(raw)
             name = info["name"]
             if name == self.node.name:

@@ -308,6 +308,30 @@ def test_invalid_node_info_is_refused_at_construction():
         hs.NodeInfo("a@h", 1, pool_size=0)
 
 
+def test_a_node_tells_its_heartbeat_timeout_and_one_that_does_not_is_read_as_zero():
+    """The optional key ``heartbeat_timeout`` (milliseconds): said, the peer learns it; not
+    said (0, or a node from before the key), the introduction's bytes are as before."""
+    a = hs.NodeInfo("a@localhost", 1700000001, heartbeat_timeout=5000)
+    pipe = Pipe(hs.Dialer(a, COOKIE), hs.Acceptor(NODE_B, COOKIE)).run()
+    (acc_a,) = pipe.events_a
+    (acc_d,) = pipe.events_d
+    assert acc_a.peer.heartbeat_timeout == 5000 and acc_d.peer.heartbeat_timeout == 0
+    assert "heartbeat_timeout" not in msgpack.unpackb(NODE_A._pack())
+    with pytest.raises(gerrors.Incorrect, match="heartbeat_timeout"):
+        hs.NodeInfo("a@h", 1, heartbeat_timeout=-1)
+
+
+@pytest.mark.parametrize("value", [-1, 1 << 32, 2.5, "5000", None])
+def test_an_introduction_with_a_bad_heartbeat_timeout_is_refused_as_malformed(value):
+    dialer, acceptor = hs.Dialer(NODE_A, COOKIE), hs.Acceptor(NODE_B, COOKIE)
+    acceptor.receive_data(dialer.data_to_send())
+    nonce_a = msgpack.unpackb(acceptor.data_to_send()[5:])["nonce"]
+    info = msgpack.packb({**msgpack.unpackb(NODE_A._pack()), "heartbeat_timeout": value})
+    mac = hs._mac(COOKIE.encode(), b"ergo-introduce", dialer._nonce, nonce_a, info)
+    (refused,) = acceptor.receive_data(hs._frame(hs.INTRODUCE, {"info": info, "mac": mac}))
+    assert isinstance(refused.reason, hs.MalformedHandshake) and "heartbeat_timeout" in str(refused.reason)
+
+
 @given(st.binary(max_size=64))
 def test_introduction_with_bad_fields_is_refused_as_malformed(info):
     dialer, acceptor = hs.Dialer(NODE_A, COOKIE), hs.Acceptor(NODE_B, COOKIE)
