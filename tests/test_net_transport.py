@@ -12,7 +12,7 @@ import ssl
 from typing import Any
 
 import pytest
-from transport_support import AsyncioHarness, Datagrams, Recorder
+from transport_support import AsyncioHarness, Datagrams, Recorder, raw_closed
 
 from ergo.gen.errors import Incorrect, NoConnection, Taken
 from net import transport as net_transport
@@ -271,16 +271,6 @@ def test_a_stream_receives_into_a_small_buffer_that_grows_with_what_it_carries(h
     assert len(receiving._view) == h.server.receive_buffer == 256 * 1024
 
 
-def _closed(sock: socket.socket) -> bool:
-    """Whether the other end closed or reset the (non-blocking) raw socket ``sock``."""
-    try:
-        return sock.recv(1) == b""
-    except BlockingIOError:
-        return False
-    except OSError:  # reset
-        return True
-
-
 def _spin_until(h: AsyncioHarness, predicate, what: str) -> None:
     """Turn the loop until ``predicate()`` (nothing pokes the harness about raw sockets)."""
 
@@ -314,23 +304,26 @@ def _tls_client(h: AsyncioHarness, port: int, client_ctx: ssl.SSLContext) -> Rec
     return made[0]
 
 
+def _tls_echo_listener(h: AsyncioHarness, ca: Any) -> tuple[Any, ssl.SSLContext]:
+    """A TLS listener on loopback whose streams echo, and the client context that trusts it."""
+    server_ctx, client_ctx = contexts(ca)
+    return h.server.listen("127.0.0.1", 0, lambda: Recorder(h, echo=True), ssl=server_ctx), client_ctx
+
+
 def test_a_burst_of_sockets_that_never_start_tls_keeps_only_the_newest_in_their_handshake(h, ca, monkeypatch):
     """Ten sockets connect to a TLS listener before the loop runs (so all are accepted in
     one turn) and never say hello; at most MAX_TLS_HANDSHAKES (4 here) stay in their
     handshake, the oldest closed, on asyncio and on uvloop (whose own TLS server kept them
     all).  A real client still connects, and its handshake drops the oldest left."""
     monkeypatch.setattr(net_transport, "MAX_TLS_HANDSHAKES", 4)
-    server_ctx, client_ctx = contexts(ca)
-    accepted: list[Recorder] = []
-    listener = h.server.listen("127.0.0.1", 0, lambda: accepted.append(Recorder(h, echo=True)) or accepted[-1],
-                               ssl=server_ctx)
+    listener, client_ctx = _tls_echo_listener(h, ca)
     socks = _silent(listener.address[1], 10)
     try:
-        _spin_until(h, lambda: all(map(_closed, socks[:6])), "the six oldest closed")
-        assert not any(map(_closed, socks[6:]))
+        _spin_until(h, lambda: all(map(raw_closed, socks[:6])), "the six oldest closed")
+        assert not any(map(raw_closed, socks[6:]))
         client = _tls_client(h, listener.address[1], client_ctx)
-        _spin_until(h, lambda: _closed(socks[6]), "the oldest left closed")
-        assert not any(map(_closed, socks[7:]))
+        _spin_until(h, lambda: raw_closed(socks[6]), "the oldest left closed")
+        assert not any(map(raw_closed, socks[7:]))
         client.do("write", b"hello")
         h.run_until(lambda: bytes(client.data) == b"hello", "the echo")
     finally:
@@ -342,16 +335,13 @@ def test_closing_a_tls_listener_closes_the_sockets_still_in_their_handshake(h, c
     """Sockets a TLS listener accepted that never said hello are not streams yet (nobody
     else has them): closing the listener closes them, on asyncio and on uvloop (whose
     own TLS server kept them until its handshake timeout); a stream it accepted lives on."""
-    server_ctx, client_ctx = contexts(ca)
-    accepted: list[Recorder] = []
-    listener = h.server.listen("127.0.0.1", 0, lambda: accepted.append(Recorder(h, echo=True)) or accepted[-1],
-                               ssl=server_ctx)
+    listener, client_ctx = _tls_echo_listener(h, ca)
     socks = _silent(listener.address[1], 3)
     try:
         client = _tls_client(h, listener.address[1], client_ctx)  # accepted after the three (in order)
-        assert not any(map(_closed, socks))
+        assert not any(map(raw_closed, socks))
         listener.close()
-        _spin_until(h, lambda: all(map(_closed, socks)), "the silent sockets closed")
+        _spin_until(h, lambda: all(map(raw_closed, socks)), "the silent sockets closed")
         client.do("write", b"still here")
         h.run_until(lambda: bytes(client.data) == b"still here", "the echo on the accepted stream")
     finally:

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 from network_support import COOKIE, TRANSPORTS, AsyncioCluster, Counter, SimCluster
 from test_network_fuzz import Fixture, RawPeer
+from transport_support import raw_closed
 
 from ergo import (
     PID,
@@ -292,15 +293,6 @@ def test_an_event_buffer_larger_than_the_subscribers_limit_arrives_cut_to_its_ne
     assert sum(1 for t in b.captured.texts() if "was cut to its last" in t) == 1
 
 
-def _closed(sock: socket.socket) -> bool:
-    try:
-        return sock.recv(1) == b""
-    except BlockingIOError:
-        return False
-    except OSError:  # reset
-        return True
-
-
 @pytest.mark.parametrize("kind", TRANSPORTS[1:])
 def test_sockets_that_never_start_tls_are_bounded(kind):
     """A TLS acceptor on asyncio and on uvloop: sockets that never send a ClientHello are
@@ -324,8 +316,8 @@ def test_sockets_that_never_start_tls_are_bounded(kind):
             sock.setblocking(False)
             socks.append(sock)
             cluster.run_for(0)
-        cluster.run_until(lambda: sum(map(_closed, socks[:5])) == 5)
-        assert not any(map(_closed, socks[5:]))
+        cluster.run_until(lambda: sum(map(raw_closed, socks[:5])) == 5)
+        assert not any(map(raw_closed, socks[5:]))
         c = cluster.start(3, ssl=client)
         c.network().add_route(f"^{str.__str__(b.name)}$", NetworkRoute(host, port, tls=True))
         assert c.call(ProcessID("counter", b.name), "incr") == 1
@@ -448,17 +440,24 @@ def test_a_dial_that_times_out_closes_its_stream_still_in_its_handshake_at_once(
         cluster.close()
 
 
-def test_join_links_that_never_finish_their_handshake_are_closed(cluster):
-    """A peer completes the first link's handshake and never answers the pool's JOINs:
-    a closes those links after connect_timeout (they waited for ever, and outlived the
-    connection: more sockets at every reconnection)."""
-    f = Fixture(cluster, a_timeout=0.5)
+def _mute_pool(f: Fixture, cluster: Any) -> tuple[str, Any, Any, list[Any]]:
+    """a connected to a peer that completes the first link's handshake and never answers
+    the pool's JOINs: (its name, its listener, a's connection, every link it accepted)."""
     opened: list[Any] = []
     name, listener = _silent_acceptor(f, "mute", opened,
                                       "mute@" + ("127.0.0.1" if cluster.name == "asyncio" else "host2"))
     f.a.wait_for(f.a.network().connect(name))
     conn = f.a.network()._connections[name]
     f.cluster.run_until(lambda: len(opened) == conn.pool_size)
+    return name, listener, conn, opened
+
+
+def test_join_links_that_never_finish_their_handshake_are_closed(cluster):
+    """A peer completes the first link's handshake and never answers the pool's JOINs:
+    a closes those links after connect_timeout (they waited for ever, and outlived the
+    connection: more sockets at every reconnection)."""
+    f = Fixture(cluster, a_timeout=0.5)
+    name, listener, conn, opened = _mute_pool(f, cluster)
     f.cluster.run_until(lambda: all(s.lost for s in opened[1:]))
     assert len(conn.links) == 1 and not f.a.network()._handshaking
     f.round_trip()
@@ -590,12 +589,7 @@ def test_a_connection_going_down_aborts_its_pool_links_still_in_their_handshake(
     are closed at once, not after connect_timeout (60 s here: they outlived the
     connection by that much, one socket each, at every reconnection)."""
     f = Fixture(cluster, a_timeout=60.0)
-    opened: list[Any] = []
-    name, listener = _silent_acceptor(f, "mute", opened,
-                                      "mute@" + ("127.0.0.1" if cluster.name == "asyncio" else "host2"))
-    f.a.wait_for(f.a.network().connect(name))
-    conn = f.a.network()._connections[name]
-    f.cluster.run_until(lambda: len(opened) == conn.pool_size)
+    name, listener, conn, opened = _mute_pool(f, cluster)
     f.a.network().node(name).disconnect()
     f.cluster.run_until(lambda: all(s.lost for s in opened))  # 10 s at most: far below the 60
     assert not f.a.network()._handshaking

@@ -8,6 +8,7 @@ callback pokes it: never a sleep) and ``call_soon`` on the backend's scheduler.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -219,3 +220,13 @@ class Datagrams(DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.got.append((data, addr))
         self.h.poke()
+
+
+def raw_closed(sock: socket.socket) -> bool:
+    """Whether the other end closed or reset the (non-blocking) raw socket ``sock``."""
+    try:
+        return sock.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:  # reset
+        return True
