@@ -6,6 +6,7 @@ per cancelled call), on the simulated clock where it can be."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from network_support import AsyncioCluster, SimCluster
@@ -226,6 +227,27 @@ def test_a_peer_with_a_shorter_heartbeat_timeout_is_sent_heartbeats_often_enough
         assert "heartbeats to it go every 1.67 s" in said
         # the other way round nothing changes: b's own interval is short enough for a
         assert b.network()._connections["n1@host1"].heartbeat_interval == 1.0
+    finally:
+        cluster.close()
+
+
+def test_a_peer_cannot_make_a_node_send_heartbeats_without_pause() -> None:
+    """A peer saying a heartbeat_timeout of a few milliseconds gets heartbeats no more often
+    than MIN_PEER_HEARTBEAT_INTERVAL: a third of its word would have this node write one
+    every millisecond on each of its links."""
+    cluster = SimCluster()
+    try:
+        a = cluster.start(1)
+        b = cluster.start(2)
+        cluster.route_all()
+        a.spawn_register("sink", Sink)
+        # b says 3 ms in the introduction of the connection it dials
+        b.network().hs_info = dataclasses.replace(b.network().hs_info, heartbeat_timeout=3)
+        b.send(ProcessID("sink", a.name), "hello")
+        cluster.run_until(lambda: "n2@host2" in a.network()._connections)
+        conn = a.network()._connections["n2@host2"]
+        assert conn.peer is not None and conn.peer.heartbeat_timeout == 3
+        assert conn.heartbeat_interval == network_module.MIN_PEER_HEARTBEAT_INTERVAL
     finally:
         cluster.close()
 

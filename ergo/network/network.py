@@ -91,6 +91,10 @@ MAX_OWED_CALLS = 65536
 #: acknowledgement of an important send, the answer to a Link or Monitor, a remote spawn or
 #: a remote application start (see Network._await_answer)
 REQUEST_TIMEOUT = 5.0
+#: the shortest heartbeat interval a peer's heartbeat_timeout (told in the handshake) can
+#: make this node keep on its links: a peer saying a millisecond would have it write
+#: heartbeats without pause
+MIN_PEER_HEARTBEAT_INTERVAL = 0.1
 
 _PRIORITY = {MessagePriority.NORMAL: 0, MessagePriority.HIGH: 1, MessagePriority.MAX: 2}
 _PRIORITY_OF = {v: k for k, v in _PRIORITY.items()}
@@ -865,7 +869,7 @@ class Network:
         peer = conn.peer
         if peer is None or not peer.heartbeat_timeout:
             return own
-        needed = peer.heartbeat_timeout / 1000 / 3
+        needed = max(peer.heartbeat_timeout / 1000 / 3, MIN_PEER_HEARTBEAT_INTERVAL)
         if needed >= own:
             return own
         self.log.warning(
