@@ -268,6 +268,11 @@ class Listener(ABC):
 
     #: ``(host, port)`` actually bound (the ephemeral port if 0 was asked for)
     address: Address
+    #: set by the listener's user: called ``(peer address, why)`` when the transport itself
+    #: refuses an accepted connection before its protocol is made (a TLS handshake that
+    #: failed or timed out), which no protocol hears of, so that the refusal can be logged
+    #: on this side too; a connection dropped for a newer one past a bound is not told
+    on_refused: Callable[[Address, str], None] | None = None
 
     @abstractmethod
     def close(self) -> None:

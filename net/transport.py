@@ -349,7 +349,8 @@ class _TlsGate(asyncio.Protocol):
         except asyncio.CancelledError:  # dropped for a newer one, or the loop closing
             raw.abort()
             raise
-        except Exception:  # a failed or abandoned handshake (a timeout): that socket only
+        except Exception as e:  # a failed or abandoned handshake (a timeout): that socket only
+            _tls_refused(self._listener, raw.get_extra_info("peername"), e)
             raw.abort()
             return
         finally:
@@ -363,6 +364,17 @@ class _TlsGate(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._pending.pop(self, None)
         self._t = None
+
+
+def _tls_refused(listener: _AsyncioListener, peer: Any, error: BaseException) -> None:
+    """Tell the listener's user that a connection failed its TLS handshake (the dialer
+    learns why from its own side; without this the acceptor said nothing at all)."""
+    told = listener.on_refused
+    if told is None or listener.closed:
+        return
+    why = _tls_failure(error) if isinstance(error, _ssl.SSLError) else f"{type(error).__name__}: {error}"
+    where = _address(peer) if isinstance(peer, tuple) and len(peer) >= 2 else ("?", 0)
+    told(where, f"TLS handshake failed: {why[:300]}")
 
 
 class _TlsAccepting:
@@ -426,7 +438,12 @@ class _TlsHandshake:
     def __init__(self, listener: _AsyncioListener, loop: asyncio.AbstractEventLoop, sock: socket.socket,
                  accept: Callable[[], _AsyncioStream], ssl: _ssl.SSLContext) -> None:
         self._pending = pending = listener._tls_pending
+        self._listener = listener
         self._sock = sock
+        try:
+            self._peer: Any = sock.getpeername()
+        except OSError:  # reset already
+            self._peer = None
         self._started = False
         pending[self] = None
         if len(pending) > MAX_TLS_HANDSHAKES:
@@ -440,8 +457,8 @@ class _TlsHandshake:
         try:
             await loop.connect_accepted_socket(accept, self._sock, ssl=ssl,
                                                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
-        except Exception:  # a failed or timed-out handshake: uvloop closed that socket
-            pass
+        except Exception as e:  # a failed or timed-out handshake: uvloop closed that socket
+            _tls_refused(self._listener, self._peer, e)
         finally:
             self._pending.pop(self, None)
 

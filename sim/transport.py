@@ -342,6 +342,9 @@ def _syn(host: Host, client: _SimStream) -> None:
         side = "uses" if listener.tls else "does not use"
         error = NoConnection(f"TLS handshake with {host.name}:{port} failed: the listener {side} TLS")
         link.carry(host.name, client._refused, error)
+        if listener.on_refused is not None:  # the listener's side of it, as a socket's TLS would tell
+            listener.on_refused(client.local, "TLS handshake failed: the dialer does not use TLS" if listener.tls
+                                else "the dialer speaks TLS to a listener that does not")
         return
     listener._transport._accept(listener, client)
 

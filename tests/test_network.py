@@ -731,6 +731,10 @@ def test_tls_acceptor_refuses_a_plain_dialer(cluster):
     counter = ProcessID("counter", b.name)
     with pytest.raises(NoConnection, match="TLS"):
         c.call(counter, "incr")
+    # the acceptor says so too (on asyncio it said nothing: the TLS layer refused the
+    # connection before any link was made)
+    refused = [t for t in b.captured.texts() if "refused a connection from" in t]
+    assert refused and "TLS handshake failed" in refused[0], refused
     assert a.call(counter, "incr") == 1
 
 

@@ -344,7 +344,9 @@ class Network:
         port, last = acceptor.port, acceptor.port + acceptor.port_range - 1
         while True:
             try:
-                return self.transport.listen(host, port, factory, ssl=acceptor.ssl)
+                listener = self.transport.listen(host, port, factory, ssl=acceptor.ssl)
+                listener.on_refused = self._refused_by_transport
+                return listener
             except Taken:
                 if port == 0 or port >= min(last, 65535):
                     name = _text(self._node._name)
@@ -742,6 +744,12 @@ class Network:
         if self._refusals.allow():
             self.log.warning("network: refused a connection from %s: %s%s", peer, reason,
                              _held_back(allowed, "such refusals", REFUSAL_REPEATS_EVERY))
+
+    def _refused_by_transport(self, peer: Any, why: str) -> None:
+        """An accepted connection the transport refused before any link was made (a failed
+        TLS handshake): logged as every refusal is, under the same limit."""
+        if not self._stopped:
+            self._log_refusal(f"{peer[0]}:{peer[1]}", NoConnection(why))
 
     def _refusals_told(self, count: int) -> None:
         if not self._stopped:
