@@ -249,13 +249,15 @@ def test_a_peer_whose_limit_cannot_carry_a_notice_loses_its_connection(cluster):
 
 
 class Producer(Actor):
-    """Produces the event "news" keeping its last 100 messages; each message it gets, it sends."""
+    """Produces the event ``name`` ("news") keeping its last ``buffer`` (100) messages; each
+    message it gets, it sends."""
 
-    def init(self) -> None:
-        self.token = self.register_event("news", buffer=100)
+    def init(self, name: str = "news", buffer: int = 100) -> None:
+        self.event = name
+        self.token = self.register_event(name, buffer=buffer)
 
     def handle_message(self, from_: Any, message: Any) -> None:
-        self.send_event("news", self.token, message)
+        self.send_event(self.event, self.token, message)
 
 
 class Subscriber(Actor):
@@ -885,13 +887,6 @@ def test_nothing_of_a_peer_stays_after_it_disconnects():
         holder = b.spawn_register("holder", Holder)
         counter = b._names["counter"]._pid
 
-        class Producer(Actor):
-            def init(self) -> None:
-                self.token = self.register_event("ev", buffer=10)
-
-            def handle_message(self, from_: Any, message: Any) -> None:
-                self.send_event("ev", self.token, message)
-
         class Watcher(Actor):
             def init(self) -> None:
                 self.trap_exit = True
@@ -903,7 +898,7 @@ def test_nothing_of_a_peer_stays_after_it_disconnects():
                     with contextlib.suppress(Exception):
                         await self.call(message, "hello", timeout=60)
 
-        producer = b.spawn(Producer)
+        producer = b.spawn(Producer, "ev", 10)
         for i in range(20):
             b.send(producer, i)
         watcher = b.spawn(Watcher)
