@@ -320,7 +320,7 @@ def test_a_node_sending_faster_than_a_slow_link_loses_the_link_saying_so(turns):
         c.sim.set_latency("host1", "host2", 0.2)
         a.network().transport.limits = FlowLimits(high=64 * 1024, low=16 * 1024, max_buffer=1024 * 1024)
         sink = b.spawn(Collector)
-        a.send(sink, "hello")  # connected first: what waits for a dial goes out in one write
+        a.send(sink, "hello")  # connected first: this test is about what is held on a pause
         c.run_until(lambda: len(b.call(sink, "messages")) == 1)
         if turns == "one turn":
             for _ in range(40):
@@ -398,7 +398,7 @@ def test_a_link_resuming_with_bytes_held_writes_them_within_flow_control():
         a.network().transport.limits = limits
         a.network().transport.window = 64 * 1024  # (a stream drains by this much per round trip)
         sink = b.spawn(Collector)
-        a.send(sink, "hello")  # connected first: what waits for a dial goes out in one write
+        a.send(sink, "hello")  # connected first: this test is about what is held on a pause
         c.run_until(lambda: len(b._processes[sink.id].got) == 1)
         a.send(sink, b"x" * 600_000)  # past high in one turn: the stream pauses the link
         c.run_for(0.001)
@@ -412,5 +412,30 @@ def test_a_link_resuming_with_bytes_held_writes_them_within_flow_control():
         assert got[1] == b"x" * 600_000 and got[2:] == [bytes([i]) * 100_000 for i in range(9)]
         assert a.network()._connections["n2@host2"].links.count(link) == 1
         assert not any("bytes wait to be sent" in text for text in a.captured.texts())
+    finally:
+        c.close()
+
+
+def test_frames_queued_for_a_dial_go_out_within_flow_control_once_it_is_up():
+    # what waited for the connection (up to 4 MiB) went out in one turn once the link was
+    # up, past a max_buffer set below that, so the transport aborted the new connection
+    c = SimCluster()
+    try:
+        a, b = c.cluster(2)
+        c.sim.set_latency("host1", "host2", 0.2)
+        limits = FlowLimits(high=512 * 1024, low=256 * 1024, max_buffer=1024 * 1024)
+        a.network().transport.limits = limits
+        a.network().transport.window = 64 * 1024
+        sink = b.spawn(Collector)
+        sent = [bytes([i]) * 100_000 for i in range(30)]  # 3 MB, under the dial queue's 4 MiB
+        for chunk in sent:
+            a.send(sink, chunk)
+        assert a.network()._pending["n2@host2"].queued_bytes > 3 * limits.max_buffer - limits.low
+        c.run_until(lambda: len(b._processes[sink.id].got) == len(sent), timeout=60)
+        assert [m for _, m in b._processes[sink.id].got] == sent
+        assert not any("bytes wait to be sent" in text for text in a.captured.texts())
+        assert not any("disconnected" in text for text in a.captured.texts())  # the connection never went down
+        a.send(sink, "after")  # what is sent once it is up follows, on the same connection
+        c.run_until(lambda: len(b._processes[sink.id].got) == len(sent) + 1)
     finally:
         c.close()

@@ -63,6 +63,11 @@ class Link(StreamProtocol):
         #: bytes encoded while the transport asked us to stop writing (pause_writing)
         self._held: deque[bytes | bytearray] = deque()
         self._held_bytes = 0
+        #: of ``_held_bytes``, those at its front that waited for the dial (see
+        #: ``write_backlog``): bounded by the dial's queue, not by ``max_buffer``
+        self._held_backlog = 0
+        #: the frames queued while dialing are being written (see ``write_backlog``)
+        self._backlog = False
         self._flushing = False
         self.paused = False
         self.lost = False
@@ -174,6 +179,8 @@ class Link(StreamProtocol):
         while held and not self.paused and not self.lost:
             data = held.popleft()
             self._held_bytes -= len(data)
+            if self._held_backlog:
+                self._held_backlog = max(0, self._held_backlog - len(data))
             self._write(data)
             if held and stream is not None and stream.buffered > high:
                 self.paused = True  # as the transport is about to say
@@ -241,9 +248,12 @@ class Link(StreamProtocol):
         if self.paused:  # the peer or the link takes bytes slower than we write: hold, up to the transport's cap
             self._held.append(data)
             self._held_bytes += len(data)
+            if self._backlog:  # what waited for the dial: bounded by its queue (MAX_QUEUED)
+                self._held_backlog += len(data)
+                return
             limits = self.network.transport.limits
-            if self._held_bytes > limits.max_buffer:
-                self.fail(over_the_cap(self._held_bytes, limits, self.stream.backlog_cause()))
+            if self._held_bytes - self._held_backlog > limits.max_buffer:
+                self.fail(over_the_cap(self._held_bytes - self._held_backlog, limits, self.stream.backlog_cause()))
             return
         self.bytes_out += len(data)
         sched = self.network.scheduler
@@ -259,8 +269,25 @@ class Link(StreamProtocol):
                 start = cut
         else:
             self.stream.write(data)
+        if self._backlog and self.stream.buffered > self.network.transport.limits.high:
+            self.paused = True  # as the transport is about to say: the rest of the backlog is held
         if sched.buggify("network.link_drop"):
             self.fail("buggify: the link dropped at a frame boundary")
+
+    def write_backlog(self, send: Callable[[], None]) -> None:
+        """Run ``send``, which sends the frames that waited for the connection to come up
+        (``Connection.up``), and write them within flow control: as far as the high-water
+        mark, the rest held, in order, for ``resume_writing``.  They went out in one turn
+        before, up to ``MAX_QUEUED`` bytes past a ``max_buffer`` set below that, and the
+        transport aborted the new connection.  Held so, they do not count against
+        ``max_buffer`` (the dial's queue bounds them); what is sent after them does."""
+        self._backlog = True
+        try:
+            send()
+            if self.codec is not None and not self.lost:
+                self._flush()  # the last frames' bytes too, while they count as the backlog
+        finally:
+            self._backlog = False
 
     def _flush(self) -> None:
         self._flushing = False
@@ -405,12 +432,18 @@ class Connection:
         self.state = UP
         queued, self.queue = self.queue, []
         self.queued_bytes = 0
-        for msg, order, compression in queued:
-            try:
-                self.send(msg, order, compression)
-            except ErgoError as e:  # too large for the peer's limit, known only now
-                self.network.log.warning("a message queued for %s was not sent: %s", self.name, e)
-                self._not_sent(msg, e)
+
+        def send() -> None:
+            for msg, order, compression in queued:
+                try:
+                    self.send(msg, order, compression)
+                except ErgoError as e:  # too large for the peer's limit, known only now
+                    self.network.log.warning("a message queued for %s was not sent: %s", self.name, e)
+                    self._not_sent(msg, e)
+
+        if queued:
+            # the first link is the only one yet: the pool's others join later
+            self.links[0].write_backlog(send)
         waiting, self.on_up = self.on_up, []
         for fn in waiting:
             fn(self, None)
