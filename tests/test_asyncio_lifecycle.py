@@ -322,6 +322,52 @@ def test_call_threadsafe_returns_a_concurrent_future():
         _close(node)
 
 
+class Holds(Actor):
+    """Answers a call only when told to ("reply"), after noting what the node still holds of
+    calls made from outside any process and what this process owes; then stops the node."""
+
+    def init(self, asked: threading.Event, seen: list) -> None:
+        self.asked, self.seen, self.owed = asked, seen, None
+
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        self.owed = (from_, ref)
+        self.asked.set()
+        return NoReply
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        node = self.node
+        self.seen.append((len(node._core_pending), len(node._timeouts), len(self._calls_in or ())))
+        self.send_response(*self.owed, "too late")
+        self.node.stop()
+
+
+def test_cancelling_a_call_threadsafe_future_ends_the_call_on_the_node():
+    # cancel() on the concurrent future returned False once the call had started (the
+    # future was marked running) and the call held its entry, its deadline and its
+    # target's debt until its timeout, its late reply then set on a future nobody wanted
+    node = net.start_node("th@localhost", QUIET, handle_signals=False)
+    try:
+        asked = threading.Event()
+        seen: list = []
+        holder = node.spawn(Holds, asked, seen)
+        outcome: list = []
+
+        def worker() -> None:
+            fut = node.call_threadsafe(holder, "hold", timeout=3600)
+            assert asked.wait(60)
+            outcome.append(fut.cancel())
+            outcome.append(fut.cancelled())
+            node.send_threadsafe(holder, "reply")  # queued after the cancel: the reply comes late
+
+        t = _in_thread(worker)
+        assert node.wait(timeout=60) is True
+        t.join()
+        assert outcome == [True, True]
+        assert seen == [(0, 0, 0)]  # the call had ended: nothing held, nothing owed
+    finally:
+        _close(node)
+
+
 @pytest.mark.parametrize("debug", [False, True])
 def test_the_wrong_thread_gets_a_clear_error_and_the_node_goes_on(debug):
     node = net.start_node("th@localhost", QUIET, handle_signals=False)

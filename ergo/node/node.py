@@ -649,22 +649,45 @@ class Node(Env):
     def call_threadsafe(self, to: Target, request: Any,
                         timeout: float = DEFAULT_CALL_TIMEOUT) -> concurrent.futures.Future[Any]:
         """``call`` from any thread: returns a ``concurrent.futures.Future`` of the reply
-        (``.result()`` waits for it; it raises what the call raises)."""
+        (``.result()`` waits for it; it raises what the call raises).
+
+        ``cancel()`` on it, from any thread, gives the call up as cancelling ``call_async``
+        does: the call ends on the node's thread soon after (its entry, deadline and the
+        target's debt let go), and a reply that comes later is dropped."""
         result: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        scheduler = self._scheduler
+
+        def settle(f: Future[Any]) -> None:
+            try:
+                if f._exception is not None:
+                    result.set_exception(f._exception)
+                else:
+                    result.set_result(f._result)
+            except concurrent.futures.InvalidStateError:
+                pass  # cancelled in its thread meanwhile: the cancel ends the call, soon
 
         def start() -> None:
-            if not result.set_running_or_notify_cancel():
+            # not set_running_or_notify_cancel: a running concurrent future cannot be
+            # cancelled, and a caller's cancel() must be able to end the call
+            if result.cancelled():
                 return
             try:
                 fut = self._start_call(to, request, timeout)
             except Exception as e:
-                result.set_exception(e)
+                try:
+                    result.set_exception(e)
+                except concurrent.futures.InvalidStateError:
+                    pass
                 return
-            fut.add_done_callback(
-                lambda f: result.set_exception(f._exception) if f._exception is not None
-                else result.set_result(f._result))
+            fut.add_done_callback(settle)
 
-        self._scheduler.call_soon_threadsafe(start)
+            def given_up(r: concurrent.futures.Future[Any]) -> None:
+                if r.cancelled() and not fut.done():
+                    scheduler.call_soon_threadsafe(fut.cancel)  # CallFuture.cancel ends the call
+
+            result.add_done_callback(given_up)  # (at once if it was cancelled already)
+
+        scheduler.call_soon_threadsafe(start)
         return result
 
     def _check_thread(self, what: str) -> None:
