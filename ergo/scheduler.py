@@ -370,6 +370,12 @@ class Scheduler(ABC):
         another, instead of on their own turn.  Simulation leaves them to their turn."""
         fn(*args)
 
+    def ended(self) -> bool:
+        """True once the backend's loop has ended for good (an asyncio loop closed, as
+        ``asyncio.run`` leaves it): nothing scheduled will ever run.  A simulation never
+        ends so."""
+        return False
+
     def in_thread(self) -> bool:
         """True when the caller runs on the scheduler's own thread."""
         return threading.get_ident() == self.thread

@@ -56,7 +56,7 @@ def start_node(name: str, options: NodeOptions | None = None, handle_signals: bo
         if handle_signals and not on_main:
             raise NotAllowed("signal handlers can be installed on the main thread only: start the node there, "
                              "or pass handle_signals=False")
-        scheduler = AsyncioScheduler(loop)
+        scheduler = AsyncioScheduler(loop, f"node {name}")
         node = Node(name, scheduler, options, AsyncioTransport(loop), creation=_new_creation(name, scheduler))
         node._finish_start()
     except BaseException:

@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from ergo.gen.errors import NotAllowed
+from ergo.gen.errors import NodeTerminated, NotAllowed
 from ergo.scheduler import Future, LoopBridge, ReadyQueue, Scheduler, TimerHandle, set_loop_bridge
 
 __all__ = ["AsyncioScheduler"]
@@ -69,8 +69,10 @@ class AsyncioScheduler(Scheduler):
     tasks = True
     idle_timers_free = True
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, owner: str = "the node") -> None:
         self._loop = loop
+        #: who runs on it, for errors ("node app@localhost")
+        self.owner = owner
         self.random = random.Random()
         self._ready = ReadyQueue(self._arm)
         self.soon = self._ready.push  # type: ignore[method-assign]  # call_soon, one call less
@@ -91,7 +93,22 @@ class AsyncioScheduler(Scheduler):
         return self._loop
 
     def _arm(self) -> None:
-        self._loop.call_soon(self._ready.drain)
+        try:
+            self._loop.call_soon(self._ready.drain)
+        except RuntimeError:
+            self._check_open()
+            raise
+
+    def ended(self) -> bool:
+        return self._loop.is_closed()
+
+    def _check_open(self) -> None:
+        """Raise ``NodeTerminated`` saying why if the loop is closed: asyncio's own
+        RuntimeError ("Event loop is closed") does not say which node, nor what to do."""
+        if self._loop.is_closed():
+            raise NodeTerminated(f"{self.owner}: its asyncio event loop is closed (it ended without node.stop(), "
+                                 "as when asyncio.run returns), so nothing on it can run any more; stop a node "
+                                 "before its loop ends") from None
 
     def now(self) -> float:
         return self._loop.time()
@@ -112,13 +129,21 @@ class AsyncioScheduler(Scheduler):
         self._ready.run_io(fn, *args)
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
-        return self._loop.call_later(delay, fn, *args)  # asyncio's handle has cancel()
+        try:
+            return self._loop.call_later(delay, fn, *args)  # asyncio's handle has cancel()
+        except RuntimeError:
+            self._check_open()
+            raise
 
     def call_soon_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
         if self.in_thread():
             self.call_soon(fn, *args)
-        else:  # wakes the loop at once, even if it sleeps in select()
+            return
+        try:  # wakes the loop at once, even if it sleeps in select()
             self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            self._check_open()
+            raise
 
     def _bridge(self, fut: Future) -> asyncio.Future:
         af = self._loop.create_future()
@@ -140,6 +165,7 @@ class AsyncioScheduler(Scheduler):
             raise NotAllowed("cannot block: the asyncio loop is running here")
         if future.done():
             return True
+        self._check_open()
         # a bare asyncio future, no task: if a handler's KeyboardInterrupt or SystemExit
         # comes out of the loop, nothing is left half-run behind it
         af = self._bridge(future)

@@ -18,7 +18,18 @@ import pytest
 
 import net
 import sim
-from ergo import Actor, LogOptions, NetworkOptions, NodeOptions, NoReply, NotAllowed, ProcessID, ProcessUnknown, Taken
+from ergo import (
+    Actor,
+    LogOptions,
+    NetworkOptions,
+    NodeOptions,
+    NodeTerminated,
+    NoReply,
+    NotAllowed,
+    ProcessID,
+    ProcessUnknown,
+    Taken,
+)
 from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
 from ergo.scheduler import ReadyQueue
@@ -589,3 +600,35 @@ def test_a_blocking_call_on_the_running_loop_says_what_to_await_instead():
         "node.call() cannot block: the asyncio loop is running here: await node.call_async(...) instead",
         "node.wait() cannot block: the asyncio loop is running here: await node.wait_async() instead",
     ]
+
+
+def test_a_node_whose_loop_ended_without_stop_reads_as_stopped_and_says_why():
+    # asyncio.run returned with the node still running: is_alive() said True, and every
+    # call raised asyncio's "Event loop is closed" (a RuntimeError naming no node), spawn
+    # made a process that could never run, and stop() raised half way, never stopping
+    holder: dict = {}
+
+    async def main() -> None:
+        node = holder["node"] = net.start_node("ended@localhost", QUIET, handle_signals=False)
+        holder["pid"] = node.spawn(Echo)
+
+    asyncio.run(main())
+    node, pid = holder["node"], holder["pid"]
+    with pytest.raises(NodeTerminated, match="node ended@localhost: its asyncio event loop is closed"):
+        node.send(pid, "x")  # before anything asked whether it is alive
+    assert not node.is_alive()
+    calls = {
+        "send": lambda: node.send(pid, "x"),
+        "spawn": lambda: node.spawn(Echo),
+        "call": lambda: node.call(pid, "x", timeout=1),
+        "send_threadsafe": lambda: node.send_threadsafe(pid, "x"),
+        "call_threadsafe": lambda: node.call_threadsafe(pid, "x"),
+    }
+    for what, call in calls.items():
+        with pytest.raises(NodeTerminated, match="node ended@localhost") as e:
+            call()
+        assert "loop" in str(e.value) and "without node.stop()" in str(e.value), (what, e.value)
+    assert node.wait(timeout=1) is True  # at once: nothing can run to stop it further
+    node.stop()
+    node.stop_force()
+    assert not node.is_alive()

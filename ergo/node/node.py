@@ -139,6 +139,8 @@ class Node(Env):
         self._tracer = tracer
         self._stopped: Future[bool] = Future()
         self._on_stopped: list[Callable[[], None]] = []
+        #: why the node stopped, when not by ``stop()`` (its loop ended: see ``_loop_ended``)
+        self._ended_why = ""
         env: dict[str, Any] = {}
         for k, v in dict(options.env).items():  # as set_env one by one (None deletes), without a copy each
             key = _env_name(k)
@@ -278,7 +280,44 @@ class Node(Env):
         return self._scheduler
 
     def is_alive(self) -> bool:
-        return self._state != _STOPPED
+        """False once the node has stopped, or once its backend's loop has ended for good
+        without ``stop()`` (an asyncio loop closed: ``asyncio.run`` returned): such a node
+        can never run again, and reads as stopped from then on."""
+        return self._state != _STOPPED and not self._loop_gone()
+
+    def _loop_gone(self) -> bool:
+        """Whether the backend's loop ended for good under a node not stopped: the node is
+        then stopped at once, without it (see ``_loop_ended``)."""
+        if self._scheduler.ended():
+            self._loop_ended()
+            return True
+        return False
+
+    def _loop_ended(self) -> None:
+        """Stop a node whose loop ended without ``stop()``.  Nothing can be scheduled any
+        more, so no process is told anything: the node reads as stopped, its ports are
+        freed (its acceptors, a registrar it served), and who waits for its stop is told."""
+        if self._state == _STOPPED:
+            return
+        self._state = _STOPPED
+        self._ended_why = "its event loop ended without node.stop()"
+        if self._network is not None:
+            try:
+                self._network.stop(graceful=False)
+            except Exception:  # noqa: BLE001 - a socket of a closed loop: freed as far as it can be
+                pass
+        timers, self._timers = self._timers, {}
+        for handle in timers.values():
+            handle.cancel()
+        if self._tracer is not None:
+            self._tracer.node_stopped(self)
+        self._logging.close()
+        for fn in self._on_stopped:
+            fn()
+        try:
+            self._stopped.set_result(True)
+        except (NodeTerminated, RuntimeError):  # an awaiter's wake-up on the closed loop: nobody waits there
+            pass
 
     def is_idle(self) -> bool:
         """True when nothing on this node can make progress right now: no process or
@@ -348,9 +387,12 @@ class Node(Env):
         ``checked``: ``options`` are the caller's own, checked already and not changed since."""
         if _get_ident() != self._scheduler.thread:  # _check_thread inlined: one per spawn
             self._check_thread("spawn")
-        if self._state != _RUNNING:
+        if self._state != _RUNNING or self._scheduler.ended():
+            if self._state == _RUNNING:  # its loop ended: nothing could ever run the process
+                self._loop_ended()
             # a process spawned now would miss the shutdown signal and the stop would wait for it
-            raise NodeTerminated(f"node {self._name.value} is {self._state}: no new processes")
+            raise NodeTerminated(f"node {self._name.value} is {self._state}: no new processes"
+                                 + (f" ({self._ended_why})" if self._ended_why else ""))
         if options is None:
             options = _DEFAULT_PROCESS_OPTIONS  # never mutated: _bind only reads it
         elif not isinstance(options, ProcessOptions):
@@ -1115,7 +1157,8 @@ class Node(Env):
         # Ergo's rule: what asks the node to act or to describe its processes fails once it
         # has stopped; its identity, env, loggers and stop/wait still answer
         if self._state == _STOPPED:
-            raise NodeTerminated(f"node {self._name.value} is stopped")
+            raise NodeTerminated(f"node {self._name.value} is stopped"
+                                 + (f": {self._ended_why}" if self._ended_why else ""))
 
     def stop(self) -> None:
         """Stop gracefully: every process gets an untrappable exit ``shutdown`` from its parent.
@@ -1127,6 +1170,8 @@ class Node(Env):
         if self._state == _STOPPED:
             return
         self._check_thread("stop")
+        if self._loop_gone():
+            return
         self._begin_stop()
         if self._current is None and self._state != _STOPPED:
             try:
@@ -1188,6 +1233,8 @@ class Node(Env):
         if self._state == _STOPPED:
             return
         self._check_thread("stop_force")
+        if self._loop_gone():
+            return
         self._state = _STOPPING
         self._log.info("node %s is stopping (forced)", self._name.value)
         if self._network is not None:
@@ -1241,7 +1288,7 @@ class Node(Env):
         """Block until the node stops (True), or ``timeout`` seconds pass (False)."""
         if timeout is not None:
             timeout = check_delay(timeout, "a wait's timeout")
-        if self._state == _STOPPED:
+        if self._state == _STOPPED or self._loop_gone():
             return True
         return self._block(self._stopped, timeout, "wait")
 
