@@ -439,3 +439,35 @@ def test_frames_queued_for_a_dial_go_out_within_flow_control_once_it_is_up():
         c.run_until(lambda: len(b._processes[sink.id].got) == len(sent) + 1)
     finally:
         c.close()
+
+
+def test_a_link_closed_gracefully_while_paused_still_sends_what_it_held_before_its_fin():
+    # Link.close() left the link not lost: the bytes it held on a pause were written on
+    # the next resume_writing into a stream already closed, which drops what it is given,
+    # so a graceful disconnect (or node.stop()) lost the frames a slow peer had not taken yet
+    c = SimCluster()
+    try:
+        a, b = c.cluster(2)
+        c.sim.set_latency("host1", "host2", 0.2)
+        limits = FlowLimits(high=512 * 1024, low=256 * 1024, max_buffer=4 * 1024 * 1024)
+        a.network().transport.limits = limits
+        a.network().transport.window = 64 * 1024
+        sink = b.spawn(Collector)
+        a.send(sink, "hello")
+        c.run_until(lambda: len(b._processes[sink.id].got) == 1)
+        conn = a.network()._connections["n2@host2"]
+        sent = [b"x" * 600_000] + [bytes([i]) * 100_000 for i in range(9)]
+        a.send(sink, sent[0])  # past high in one turn: the stream pauses the link
+        c.run_for(0.001)
+        link = next(link for link in conn.links if link.paused)
+        for chunk in sent[1:]:
+            a.send(sink, chunk)  # held by the link
+        c.run_for(0.001)
+        assert link.paused and link._held_bytes > 0
+        a.network().node("n2@host2").disconnect()
+        c.run_until(lambda: not b.network().nodes(), timeout=60)  # b saw the FIN
+        assert [m for _, m in b._processes[sink.id].got][1:] == sent
+        assert link.lost and link._held_bytes == 0
+        assert not any("closed:" in text for text in a.captured.texts())
+    finally:
+        c.close()

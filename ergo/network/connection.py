@@ -83,6 +83,8 @@ class Link(StreamProtocol):
         self.introduced = False
         #: close the stream once the late bytes are written (see close_stream)
         self._close_late = False
+        #: closed (``close``) while bytes were held: the FIN waits for them (see resume_writing)
+        self._fin_after_held = False
 
     # -- the stream's callbacks -------------------------------------------------------
 
@@ -144,7 +146,9 @@ class Link(StreamProtocol):
             self.network.scheduler.run_io(self.network.deliver, self, self.conn, frames)
 
     def connection_lost(self, error: ErgoError | None) -> None:
-        if self.lost:
+        if self.lost:  # closed or failed by this side: nothing to report
+            self._held.clear()
+            self._held_bytes = self._held_backlog = 0
             return
         self.lost = True
         hs, self.hs = self.hs, None
@@ -176,14 +180,23 @@ class Link(StreamProtocol):
         held = self._held
         stream = self.stream
         high = self.network.transport.limits.high
-        while held and not self.paused and not self.lost:
+        closing = self._fin_after_held
+        if self.lost and not closing:
+            return
+        write = self._write if not closing else self._write_closing
+        while held and not self.paused:
             data = held.popleft()
             self._held_bytes -= len(data)
             if self._held_backlog:
                 self._held_backlog = max(0, self._held_backlog - len(data))
-            self._write(data)
+            write(data)
+            if self.lost and not closing:
+                return
             if held and stream is not None and stream.buffered > high:
                 self.paused = True  # as the transport is about to say
+        if closing and not held:
+            self._fin_after_held = False
+            self.close_stream()
 
     # -- writing ----------------------------------------------------------------------
 
@@ -314,10 +327,35 @@ class Link(StreamProtocol):
         if conn is not None:
             conn.link_lost(self, NoConnection(why))
 
+    def _write_closing(self, data: bytes | bytearray) -> None:
+        """Write what a closed link held (see ``close``)."""
+        if self.stream is not None:
+            self.bytes_out += len(data)
+            self.stream.write(data)
+
     def close(self) -> None:
-        if self.codec is not None and not self.lost:
+        """Close gracefully: what is pending goes out, then a FIN (once what was held on a
+        pause went out, within flow control, on the next ``resume_writing``s).
+
+        From now on the link is lost to everything else: nothing more is sent or read on
+        it, no route or shortcut takes it, no failure of it is reported and its end tells
+        its connection nothing (it was this side's decision).  It stayed live before: the
+        bytes it held were written on the next ``resume_writing`` into the closed stream,
+        which drops what it is given, so a graceful stop or disconnect lost the frames a
+        slow peer had not taken yet."""
+        if self.lost:
+            self.close_stream()
+            return
+        if self.codec is not None:
             self._flush()
         self.decoder = self.codec = None
+        if self.hs is not None:  # in its handshake still: its timer and bookkeeping end
+            self.hs = None
+            self.network._handshake_ended(self)
+        self.lost = True
+        if self._held:
+            self._fin_after_held = True
+            return
         self.close_stream()
 
 
