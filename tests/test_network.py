@@ -1053,3 +1053,84 @@ def test_a_remote_event_keeps_its_producer_s_priority(cluster):
     a.send(gate, "answer")
     cluster.run_until(lambda: len(order) == 4)
     assert order == ["block", ("event", "fire"), "m1", "m2"]
+
+
+@pytest.mark.parametrize("stage", ["connecting", "handshake"])
+def test_a_graceful_stop_with_pool_links_in_their_handshake_does_not_warn_the_peer(stage):
+    # the stopping node reset the pool's links still in their handshake, and the peer
+    # logged each as an attack would be: "refused a connection from host1:...: connection
+    # closed during the handshake (in state wait_hello): connection reset by peer"
+    from ergo import LogLevel
+
+    c = SimCluster()
+    try:
+        a, b = c.cluster(2, pool_size=3)
+        c.sim.set_latency("host1", "host2", 0.05)
+        sink = b.spawn(Collector)
+        a.send(sink, "hello")
+        c.run_until(lambda: "n2@host2" in a.network()._connections)  # up: its joins are being dialed
+        if stage == "connecting":  # b accepted them, a's connects have not completed yet
+            c.run_until(lambda: len(b.network()._accepted_handshakes) == 2)
+            assert not a.network()._handshaking
+        else:  # a's links are in their handshake
+            c.run_until(lambda: len(a.network()._handshaking) == 2)
+        assert len(a.network()._connections["n2@host2"].links) == 1
+        a.stop()
+        c.run_for(1)
+        assert not b.network().nodes()
+        assert not [t for t in b.captured.texts(LogLevel.WARNING) if "refused" in t or "closed" in t]
+        assert not [t for t in b.captured.texts(LogLevel.ERROR)]
+        said = [t for t in b.captured.texts(LogLevel.INFO) if "ended in its handshake" in t]
+        assert len(said) == 2 and all("the dialer gave up" in t and "node n1@host1 stopped" in t for t in said), said
+    finally:
+        c.close()
+
+
+def test_a_close_in_the_handshake_from_an_unknown_party_still_warns():
+    from ergo import LogLevel
+    from ergo.transport import StreamProtocol
+
+    class Hangs(StreamProtocol):
+        def connection_made(self, stream: Any) -> None:
+            stream.write(b"W")  # the start of a handshake message, then nothing but a close
+            stream.close()
+
+    c = SimCluster()
+    try:
+        (b,) = [c.start(2)]
+        host, port = b.network()._listeners[0].address
+        c.sim.host("host1").transport.connect(host, port, Hangs)
+        c.run_for(1)
+        said = b.captured.texts(LogLevel.WARNING)
+        assert any("refused a connection from host1:" in t and "closed during the handshake" in t
+                   for t in said), said
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("stage", ["connecting", "handshake"])
+def test_a_graceful_stop_of_the_acceptor_with_pool_links_in_their_handshake_does_not_warn_the_dialer(stage):
+    # the other side of the test above: a REFUSE for a JOIN the stopping acceptor had
+    # answered reached a dialer done with it as a late refusal ("link to ... closed: the
+    # peer refused it after the handshake", a warning); such a link is closed as the pool's are
+    from ergo import LogLevel
+
+    c = SimCluster()
+    try:
+        a, b = c.cluster(2, pool_size=3)
+        c.sim.set_latency("host1", "host2", 0.05)
+        sink = b.spawn(Collector)
+        a.send(sink, "hello")
+        c.run_until(lambda: "n2@host2" in a.network()._connections)
+        if stage == "connecting":
+            c.run_until(lambda: len(b.network()._accepted_handshakes) == 2)
+        else:  # b has answered their JOINs: a may finish them before b's close arrives
+            c.run_until(lambda: sum(link.hs is not None and link.hs.state == "wait_ready"
+                                    for link in b.network()._handshaking) == 2)
+        b.stop()
+        c.run_for(1)
+        assert not a.network().nodes()
+        assert not [t for t in a.captured.texts(LogLevel.WARNING) if "refused" in t or "closed" in t]
+        assert not [t for t in a.captured.texts(LogLevel.ERROR)]
+    finally:
+        c.close()

@@ -101,6 +101,15 @@ class Link(StreamProtocol):
             self.hs = handshake.Acceptor(self.info, net.cookie, peers=net.connection_ids, dialing=net.dialing,
                                          accepting=net.accepting, stale=net.stale,
                                          random=net.random_bytes)
+        if net.stopped_why is not None:
+            # a dial that connected after its node stopped gracefully (Network.stop): its
+            # handshake is refused in words and the stream closed, not reset
+            self.hs.abort(handshake.HandshakeTruncated(net.stopped_why))
+            self._write_handshake()
+            self.hs = None
+            self.lost = True
+            self.close_stream()
+            return
         self._write_handshake()
         net.handshake_started(self)
 

@@ -304,6 +304,8 @@ class Network:
         #: the registration with the host's registrar, once started (None: no registrar)
         self.registration: Future[None] | None = None
         self._stopped = False
+        #: set by a graceful stop: why the handshakes still in progress are refused (see stop)
+        self.stopped_why: str | None = None
         self.started = self.scheduler.now()
 
     # -- starting and stopping ----------------------------------------------------------
@@ -377,17 +379,32 @@ class Network:
         for listener in self._listeners:
             listener.close()
         self._listeners = []
+        for conn in self._connections.values() if graceful else ():
+            # what the processes' ends queued (Terminate frames, failed calls) goes out first,
+            # then a FIN: a peer hears the real reasons, not a reset (connection_down spares
+            # a closing stream)
+            conn.close()
+        if graceful:
+            # the handshakes in progress (a pool's links, a dial, a peer's dial) are refused
+            # in words, HandshakeTruncated saying the node stopped, then closed: a reset left
+            # the peer a handshake cut short, which it logs as it does a probe's, as a warning.
+            # After the connections' own last frames, which carry the real reasons.
+            self.stopped_why = f"node {_text(self._node._name)} stopped"
+            for link in list(self._handshaking):
+                hs = link.hs
+                if not link.dialer and hs is not None and hs.state == "wait_ready":
+                    # its ACCEPT went out: the dialer may have answered READY and be done, and
+                    # a REFUSE would reach it as a late refusal, taking its connection down
+                    # before the frames of the other links came.  Closed as a link of the pool is.
+                    link.close()
+                else:
+                    self._end_handshake(link, self.stopped_why)
         handshaking, self._handshaking = self._handshaking, {}
         self._accepted_handshakes = {}
         for link, timer in handshaking.items():  # not connections yet: nothing depends on them
             timer.cancel()
             if link.stream is not None:
                 link.stream.abort()
-        for conn in self._connections.values() if graceful else ():
-            # what the processes' ends queued (Terminate frames, failed calls) goes out first,
-            # then a FIN: a peer hears the real reasons, not a reset (connection_down spares
-            # a closing stream)
-            conn.close()
         for conn in list(self._connections.values()) + list(self._pending.values()):
             self.connection_down(conn, NoConnection(f"node {_text(self._node._name)} stopped"))
         if self._registrar is not None:
@@ -766,7 +783,13 @@ class Network:
             name = getattr(hs, "peer_name", None)
             peer = name or (
                 "%s:%s" % link.stream.peer if link.stream is not None else "?")  # host:port, as the other lines
-            if not isinstance(reason, handshake.SimultaneousConnect):
+            if refused is not None and refused.by_peer and isinstance(reason, handshake.HandshakeTruncated):
+                # the dialer gave up and said so (its node stopped, its own timeout): nothing
+                # was wrong here.  A close without a word (a probe's) still warns, below.
+                if self._refusals.allow():
+                    self.log.info("network: a connection from %s ended in its handshake: the dialer gave up (%s)",
+                                  peer, reason)
+            elif not isinstance(reason, handshake.SimultaneousConnect):
                 # a refusal of a node (by the name it gave) repeats when it comes again from
                 # its host, whatever the port
                 named = name or getattr(hs, "claimed_name", None)
@@ -828,7 +851,15 @@ class Network:
         attempt, conn.attempt = conn.attempt, None
         joins, conn.joins = conn.joins, []
         for dial in (attempt, *joins):
-            if dial is not None:
+            if dial is None:
+                continue
+            if self.stopped_why is not None and not dial.done():
+                # a graceful stop lets a pending dial connect, for its handshake to be refused
+                # in words (Link.connection_made): the peer may have accepted it already, and
+                # a reset then reads there as a probe's.  Given up as a dial is, if it takes long.
+                timer = self.scheduler.call_later(self.options.connect_timeout, _abandon, dial, pool, error)
+                dial._on_done(lambda _f, timer=timer: timer.cancel())
+            else:
                 _abandon(dial, pool, error)
         conn.queue = []
         last = self._last_send
