@@ -376,6 +376,14 @@ class Scheduler(ABC):
         ends so."""
         return False
 
+    def end(self) -> None:
+        """The node this scheduler serves stopped because its loop ended (``ended``): what
+        its stop schedules (a process told of a peer gone, a timer) is dropped from now on,
+        as nothing could run it, instead of raising and cutting the stop short.
+        ``call_soon_threadsafe`` from another thread still raises: a caller there waits.
+        Nothing to do where the loop never ends (a simulation)."""
+        return None
+
     def in_thread(self) -> bool:
         """True when the caller runs on the scheduler's own thread."""
         return threading.get_ident() == self.thread

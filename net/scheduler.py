@@ -73,6 +73,8 @@ class AsyncioScheduler(Scheduler):
         self._loop = loop
         #: who runs on it, for errors ("node app@localhost")
         self.owner = owner
+        #: its loop is closed and its node stopped: what is scheduled is dropped (see end)
+        self._dropping = False
         self.random = random.Random()
         self._ready = ReadyQueue(self._arm)
         self.soon = self._ready.push  # type: ignore[method-assign]  # call_soon, one call less
@@ -96,11 +98,19 @@ class AsyncioScheduler(Scheduler):
         try:
             self._loop.call_soon(self._ready.drain)
         except RuntimeError:
+            if self._dropping:
+                self._ready._queue.clear()
+                return
             self._check_open()
             raise
 
     def ended(self) -> bool:
         return self._loop.is_closed()
+
+    def end(self) -> None:
+        if self._loop.is_closed():
+            self._dropping = True
+            self._ready._queue.clear()
 
     def _check_open(self) -> None:
         """Raise ``NodeTerminated`` saying why if the loop is closed: asyncio's own
@@ -132,6 +142,8 @@ class AsyncioScheduler(Scheduler):
         try:
             return self._loop.call_later(delay, fn, *args)  # asyncio's handle has cancel()
         except RuntimeError:
+            if self._dropping:
+                return _NO_TIMER
             self._check_open()
             raise
 
@@ -183,6 +195,16 @@ class AsyncioScheduler(Scheduler):
         if not future.done():
             await self._bridge(future)
         return future.result()
+
+
+class _NoTimer:
+    """The timer of a loop that is closed: it never fires."""
+
+    def cancel(self) -> None:
+        pass
+
+
+_NO_TIMER = _NoTimer()
 
 
 def _set_if_pending(af: asyncio.Future) -> None:

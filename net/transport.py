@@ -654,6 +654,9 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
             return
         self._closing = True
         if self._t is not None:
+            if self._loop.is_closed():
+                self._close_socket()
+                return
             self._t.close()
 
     def abort(self) -> None:
@@ -674,7 +677,27 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
             except OSError:  # already closed by the OS: the abort below is enough
                 pass
+        if self._loop.is_closed():
+            self._close_socket()
+            return
         t.abort()
+
+    def _close_socket(self) -> None:
+        """Close the socket of a loop that is closed (a node whose loop ended without its
+        stop, see ``Node._loop_ended``): the transport's own close is a callback of the loop
+        (asyncio's raises "Event loop is closed" and leaves the socket open for the rest
+        of the process).  No ``connection_lost`` follows: nothing can run it."""
+        t = self._t
+        self._lost = True
+        sock = t.get_extra_info("socket") if t is not None else None
+        real = getattr(sock, "_sock", None)  # asyncio's TransportSocket wraps it
+        if isinstance(real, socket.socket):
+            real.close()
+        elif t is not None:
+            try:
+                t.abort()  # uvloop's (it closes its socket itself)
+            except RuntimeError:
+                pass
 
     def pause_reading(self) -> None:
         if self._reading and not self._lost and self._t is not None:

@@ -632,3 +632,48 @@ def test_a_node_whose_loop_ended_without_stop_reads_as_stopped_and_says_why():
     node.stop()
     node.stop_force()
     assert not node.is_alive()
+
+
+def test_networked_nodes_whose_loop_ended_close_their_connections_when_found_stopped():
+    # found stopped (is_alive), a node stopped its network without the loop: closing a
+    # stream raised asyncio's "Event loop is closed" half way (its socket left open), and
+    # telling a monitor of the peer or a caller in flight raised too, cutting the rest short
+    from ergo.gen.options import AcceptorOptions
+    from ergo.network import NetworkRoute
+
+    def options() -> NodeOptions:
+        return NodeOptions(log=LogOptions(default_logger=False),
+                           network=NetworkOptions(cookie="c", registrar_port=None,
+                                                  acceptors=(AcceptorOptions(host="127.0.0.1", port=0),)))
+
+    class Watches(Actor):
+        def init(self, name: Any) -> None:
+            self.monitor(name)
+
+    class Holds(Actor):
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            return NoReply
+
+    holder: dict = {}
+
+    async def main() -> None:
+        a = net.start_node("a@127.0.0.1", options(), handle_signals=False)
+        b = net.start_node("b@127.0.0.1", options(), handle_signals=False)
+        holder["nodes"] = (a, b)
+        a.network().add_route("^b@127.0.0.1$", NetworkRoute(*b.network()._listeners[0].address))
+        target = b.spawn(Holds)
+        a.spawn(Watches, b.name)
+        b.spawn(Watches, a.name)
+        holder["call"] = asyncio.ensure_future(a.call_async(target, "hold", timeout=100))
+        await a.network().get_node(b.name)
+        await net.settle(a, b)
+
+    asyncio.run(main())
+    nodes = holder["nodes"]
+    streams = [link.stream for n in nodes for conn in n.network()._connections.values() for link in conn.links]
+    assert streams
+    assert [n.is_alive() for n in nodes] == [False, False]
+    for stream in streams:
+        sock = stream._t.get_extra_info("socket")
+        assert sock is None or sock.fileno() == -1, stream
+    assert all(not n.network()._connections for n in nodes)

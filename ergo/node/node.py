@@ -301,6 +301,7 @@ class Node(Env):
             return
         self._state = _STOPPED
         self._ended_why = "its event loop ended without node.stop()"
+        self._scheduler.end()
         if self._network is not None:
             try:
                 self._network.stop(graceful=False)
@@ -679,6 +680,8 @@ class Node(Env):
         Nothing is raised here for a target that is unknown by then: such a send is logged
         at warning level (use ``call_threadsafe`` to learn the outcome).
         """
+        if self._ended_why:  # its loop ended: nothing will ever run the send
+            self._check_running()
         self._scheduler.call_soon_threadsafe(self._send_later, to, message)
 
     def _send_later(self, to: Any, message: Any) -> None:
@@ -696,6 +699,8 @@ class Node(Env):
         ``cancel()`` on it, from any thread, gives the call up as cancelling ``call_async``
         does: the call ends on the node's thread soon after (its entry, deadline and the
         target's debt let go), and a reply that comes later is dropped."""
+        if self._ended_why:  # its loop ended: nothing will ever start the call
+            self._check_running()
         result: concurrent.futures.Future[Any] = concurrent.futures.Future()
         scheduler = self._scheduler
 
