@@ -56,8 +56,9 @@ def start_node(name: str, options: NodeOptions | None = None, handle_signals: bo
         if handle_signals and not on_main:
             raise NotAllowed("signal handlers can be installed on the main thread only: start the node there, "
                              "or pass handle_signals=False")
-        scheduler = AsyncioScheduler(loop, f"node {name}")
+        scheduler = AsyncioScheduler(loop)
         node = Node(name, scheduler, options, AsyncioTransport(loop), creation=_new_creation(name, scheduler))
+        scheduler.owner = f"node {node.name.value}"  # (a name known to be one by now)
         node._finish_start()
     except BaseException:
         if created:  # a start refused for a bad name or options leaves no loop behind
