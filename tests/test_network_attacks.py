@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from network_support import COOKIE, TRANSPORTS, AsyncioCluster, Counter, SimCluster
+from support import Collector
 from test_network_fuzz import Fixture, RawPeer
 from transport_support import raw_closed
 
@@ -52,6 +53,7 @@ from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
 from ergo.network import network as network_module
 from ergo.network.network import MAX_HANDSHAKES, REFUSALS_LOGGED
+from ergo.transport import FlowLimits
 from ergo.wire import edf, enp, handshake
 from ergo.wire.edf import RemoteError
 from net.transport import MAX_TLS_HANDSHAKES
@@ -1060,3 +1062,34 @@ def test_the_answer_to_an_earlier_subscription_does_not_reach_the_watchers_of_a_
     f.round_trip()
     assert early == [] and late == []
     assert b._pubsub._monitors.get(target) == {second._pid: None}
+
+
+def test_a_graceful_stop_sends_what_a_link_held_before_its_fin():
+    """``node.stop()`` closes each connection gracefully: what a link held on a pause
+    goes out before the FIN.  The stop then took the connections down as a reset does,
+    which aborted every link still sending what it held, and those frames were lost."""
+    c = SimCluster()
+    try:
+        a, b = c.cluster(2)
+        c.sim.set_latency("host1", "host2", 0.2)
+        a.network().transport.limits = FlowLimits(high=512 * 1024, low=256 * 1024, max_buffer=4 * 1024 * 1024)
+        a.network().transport.window = 64 * 1024
+        sink = b.spawn(Collector)
+        a.send(sink, "hello")
+        c.run_until(lambda: len(b._processes[sink.id].got) == 1)
+        conn = a.network()._connections["n2@host2"]
+        sent = [b"x" * 600_000] + [bytes([i]) * 100_000 for i in range(9)]
+        a.send(sink, sent[0])  # past high in one turn: the stream pauses the link
+        c.run_for(0.001)
+        link = next(link for link in conn.links if link.paused)
+        for chunk in sent[1:]:
+            a.send(sink, chunk)  # held by the link
+        c.run_for(0.001)
+        assert link._held_bytes > 0
+        a.stop()
+        c.run_until(lambda: not b.network().nodes(), timeout=60)  # b saw the FIN, or a reset
+        assert [m for _, m in b._processes[sink.id].got][1:] == sent
+        assert "network: disconnected from n1@host1: the connection to n1@host1 was lost" in b.captured.texts()
+        assert not any("aborted" in text for text in a.captured.texts())
+    finally:
+        c.close()

@@ -353,7 +353,8 @@ class Link(StreamProtocol):
         which drops what it is given, so a graceful stop or disconnect lost the frames a
         slow peer had not taken yet."""
         if self.lost:
-            self.close_stream()
+            if not self._fin_after_held:  # its FIN waits for what it held: closing now dropped that
+                self.close_stream()
             return
         if self.codec is not None:
             self._flush()

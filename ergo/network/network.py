@@ -842,7 +842,10 @@ class Network:
             link.why = link.why or str(error)
             if graceful:
                 link.close()
-            elif link.stream is not None and not link.stream.closing:
+            elif link.stream is not None and not link.stream.closing and not link._fin_after_held:
+                # (a link closed gracefully already, its FIN waiting for what it held, is
+                # spared as a closing stream is: node.stop() closes its connections so, then
+                # takes them down, and aborting here dropped what the slow peer had not taken)
                 link.stream.abort()
         conn.links = []
         # the connection's own dials: the first link's and the pool's JOINs.  A JOIN's
