@@ -1064,6 +1064,48 @@ def test_the_answer_to_an_earlier_subscription_does_not_reach_the_watchers_of_a_
     assert b._pubsub._monitors.get(target) == {second._pid: None}
 
 
+def _holding_link(f: Fixture) -> tuple[RawPeer, Any, Any]:
+    """A raw peer past its handshake with b that never reads, and b's link to it holding
+    frames on a pause (b's flow limits made small: 64 KiB up to the pause, 1 MiB cap)."""
+    b = f.b
+    b.network().transport.limits = FlowLimits(high=64 * 1024, low=32 * 1024, max_buffer=1024 * 1024)
+    b.network().transport.window = 16 * 1024
+    name = "deaf@rawhost"
+    peer = f.dial_as(handshake.NodeInfo(name=name, creation=1))[0]
+    assert peer.stream is not None
+    peer.stream.pause_reading()  # and never again
+    f.cluster.run_until(lambda: name in b.network()._connections)
+    conn = b.network()._connections[name]
+    to = PID(name, 5, 1)
+    for i in range(12):
+        b.send(to, bytes([i]) * 50_000)  # 600 kB: past the window and the high-water mark
+        f.cluster.run_for(0.001)
+    link = conn.links[0]
+    assert link.paused and link._held_bytes > 0
+    return peer, conn, link
+
+
+def test_a_link_closed_while_its_peer_never_reads_is_aborted_after_the_heartbeat_timeout():
+    """A graceful close (``disconnect``) waits for what the link held and its buffer to go
+    out before the FIN.  A peer that never reads kept that closed link, its stream and up
+    to MAX_QUEUED + max_buffer bytes for ever (one more at every disconnect and redial):
+    it is aborted once heartbeat_timeout has passed since the close, logged."""
+    c = SimCluster()
+    try:
+        f = Fixture(c)
+        peer, conn, link = _holding_link(f)
+        name = str.__str__(conn.name)
+        f.b.network().node(name).disconnect()
+        assert link.lost and link._fin_after_held  # the close waits for the held bytes
+        c.run_for(f.b.network().options.heartbeat_timeout * 3)
+        assert link.stream.closing and link._held_bytes == 0 and not link._held
+        assert link.stream._done  # the stream is gone, not left waiting for the peer
+        assert f.logged("link to", name, "aborted") == 1
+        f.round_trip()
+    finally:
+        c.close()
+
+
 def test_a_graceful_stop_sends_what_a_link_held_before_its_fin():
     """``node.stop()`` closes each connection gracefully: what a link held on a pause
     goes out before the FIN.  The stop then took the connections down as a reset does,

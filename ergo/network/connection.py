@@ -85,6 +85,10 @@ class Link(StreamProtocol):
         self._close_late = False
         #: closed (``close``) while bytes were held: the FIN waits for them (see resume_writing)
         self._fin_after_held = False
+        #: the transport said the stream ended (connection_lost)
+        self._ended = False
+        #: bounds a graceful close that waits for the peer to take what is left (see close)
+        self._close_timer: Any = None
 
     # -- the stream's callbacks -------------------------------------------------------
 
@@ -155,6 +159,10 @@ class Link(StreamProtocol):
             self.network.scheduler.run_io(self.network.deliver, self, self.conn, frames)
 
     def connection_lost(self, error: ErgoError | None) -> None:
+        self._ended = True
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
         if self.lost:  # closed or failed by this side: nothing to report
             self._held.clear()
             self._held_bytes = self._held_backlog = 0
@@ -351,7 +359,16 @@ class Link(StreamProtocol):
         its connection nothing (it was this side's decision).  It stayed live before: the
         bytes it held were written on the next ``resume_writing`` into the closed stream,
         which drops what it is given, so a graceful stop or disconnect lost the frames a
-        slow peer had not taken yet."""
+        slow peer had not taken yet.
+
+        The close is bounded: if the peer takes none of what is left (held, and in the
+        stream's buffer) for ``NetworkOptions.heartbeat_timeout``, the stream is aborted,
+        logged (``_close_overdue``).  A peer that never reads kept the closed link, its
+        stream and up to ``MAX_QUEUED`` + ``max_buffer`` bytes for ever.  (One that keeps
+        taking some keeps it, as a slow reader keeps a live link: what is left only shrinks.)
+
+        Closing a link closed already does nothing more (a FIN waiting for held bytes
+        keeps waiting: closing the stream now would drop them)."""
         if self.lost:
             if not self._fin_after_held:  # its FIN waits for what it held: closing now dropped that
                 self.close_stream()
@@ -365,8 +382,34 @@ class Link(StreamProtocol):
         self.lost = True
         if self._held:
             self._fin_after_held = True
+        else:
+            self.close_stream()
+        stream = self.stream
+        if stream is not None and not self._ended and (self._held or stream.buffered):
+            self._close_overdue(None)
+
+    def _close_overdue(self, before: int | None) -> None:
+        """Bound a graceful close that waits for the peer (``before``: the bytes left at
+        the last check, None at the close): checked every heartbeat_timeout, and once
+        the peer took none of them since the last check (it stopped reading, or the link
+        carries nothing), the stream is aborted, what it still had dropped."""
+        self._close_timer = None
+        stream = self.stream
+        if self._ended or stream is None:
             return
-        self.close_stream()
+        left = self._held_bytes + stream.buffered
+        timeout = self.network.options.heartbeat_timeout
+        if before is None or left < before:
+            self._close_timer = self.network.scheduler.call_later(timeout, self._close_overdue, left)
+            return
+        peer = _text(self.conn.name) if self.conn is not None else "%s:%s" % stream.peer
+        self.network.log.warning(
+            "link to %s closed: the peer took none of the %d bytes still to be sent for %g s after the "
+            "close (NetworkOptions.heartbeat_timeout): aborted", peer, left, timeout)
+        self._held.clear()
+        self._held_bytes = self._held_backlog = 0
+        self._fin_after_held = False
+        stream.abort()
 
 
 class Connection:
