@@ -316,3 +316,35 @@ def test_a_peer_cannot_speak_for_another_node(cluster):
     f.cluster.run_until(lambda: len(journal) == 2)
     assert isinstance(journal[0], MessageEvent) and journal[0].message == "real"
     assert isinstance(journal[1], MessageDownPID) and "real end" in str(journal[1].reason)
+
+
+#: a REFUSE text that, written as it is, would make log lines of its own
+FORGED = "bye\n2026-01-01 00:00:00 CRITICAL network: connected to admin@host (creation 1)\r\x1b[2K"
+
+
+def test_a_refusals_text_cannot_make_log_lines_of_its_own(cluster):
+    """The text of a peer's REFUSE (anyone's who reaches a port, before any cookie is
+    checked) is shown with its control characters escaped, in the acceptor's line about
+    a dialer that gave up and in a dialer's failed dial and its error: written as it was,
+    a newline in it forged whole log lines, at the rate a prober could connect."""
+    f = Fixture(cluster, a_timeout=0.5)
+    escaped = FORGED.replace("\n", "\\n").replace("\r", "\\r").replace("\x1b", "\\x1b")
+    refuse = handshake._frame(handshake.REFUSE, {"reason": "HandshakeTruncated", "text": FORGED})
+    peer = f.connect()
+    assert peer.stream is not None
+    peer.stream.write(_hello() + refuse)
+    f.closed_and_logged(peer, "the dialer gave up", escaped, before=0)
+    liar_node = cluster.start(3)
+    host, _ = liar_node.network()._listeners[0].address
+    listener = liar_node.network().transport.listen(host, 0 if cluster.name != "sim" else 12000, lambda: Liar(refuse))
+    lhost, lport = listener.address
+    name = f"liar@{lhost}" if cluster.name != "sim" else "liar@host3"
+    f.a.network().add_route(f"^{name}$", NetworkRoute(lhost, lport))
+    with pytest.raises(NoConnection) as failed:
+        f.a.call(ProcessID("x", name), "hello", timeout=30)
+    assert escaped in str(failed.value)
+    assert any("cannot connect to" in t and escaped in t for t in f.a.captured.texts())
+    for node in (f.a, f.b):
+        assert not any(c in t for t in node.captured.texts() for c in "\n\r\x1b")
+    listener.close()
+    f.round_trip()
