@@ -348,3 +348,22 @@ def test_a_refusals_text_cannot_make_log_lines_of_its_own(cluster):
         assert not any(c in t for t in node.captured.texts() for c in "\n\r\x1b")
     listener.close()
     f.round_trip()
+
+
+def test_a_refuse_before_any_hello_is_a_probes_refusal_not_a_dialer_giving_up(cluster):
+    """A dialer that gives up says so after its HELLO (it sends HELLO at once, even when
+    its node stopped before the stream connected), and is logged at info.  A REFUSE
+    before any HELLO is no dialer's: it is a refusal, a warning as a probe's silence is
+    (a prober's REFUSE "gave up" passed as a dialer's, at info)."""
+    f = Fixture(cluster)
+    refuse = handshake._frame(handshake.REFUSE, {"reason": "HandshakeTruncated", "text": "node x@y stopped"})
+    before = f.logged("refused a connection", "node x@y stopped")
+    peer = f.connect()
+    assert peer.stream is not None
+    peer.stream.write(refuse)
+    f.closed_and_logged(peer, "refused a connection", "node x@y stopped", before=before)
+    assert not f.logged("the dialer gave up")
+    peer = f.connect()  # after a HELLO it is the dialer's give-up, at info
+    assert peer.stream is not None
+    peer.stream.write(_hello() + refuse)
+    f.closed_and_logged(peer, "the dialer gave up", "node x@y stopped", before=0)

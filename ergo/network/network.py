@@ -783,9 +783,11 @@ class Network:
             name = getattr(hs, "peer_name", None)
             peer = name or (
                 "%s:%s" % link.stream.peer if link.stream is not None else "?")  # host:port, as the other lines
-            if refused is not None and refused.by_peer and isinstance(reason, handshake.HandshakeTruncated):
+            if (refused is not None and refused.by_peer and isinstance(reason, handshake.HandshakeTruncated)
+                    and hs.greeted):
                 # the dialer gave up and said so (its node stopped, its own timeout): nothing
-                # was wrong here.  A close without a word (a probe's) still warns, below.
+                # was wrong here.  A close without a word (a probe's) still warns, below, and
+                # so does a REFUSE before any HELLO, which no dialer sends
                 if self._refusals.allow():
                     self.log.info("network: a connection from %s ended in its handshake: the dialer gave up (%s)",
                                   peer, reason)

@@ -637,6 +637,12 @@ class Acceptor(_Handshake):
         return self.peer_name is not None and not self._joining
 
     @property
+    def greeted(self) -> bool:
+        """A HELLO came (a dialer sends it first, always: a REFUSE before it is not a
+        dialer giving up, whatever it says)."""
+        return bool(self._nonce_d)
+
+    @property
     def peer_creation(self) -> int | None:
         """The creation the peer introduced itself with (None before its introduction)."""
         return self._peer.creation if self._peer is not None else None
