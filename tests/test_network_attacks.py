@@ -44,6 +44,7 @@ from ergo import (
     NetworkFlags,
     NoConnection,
     NoReply,
+    NoRoute,
     ProcessID,
     ProcessUnknown,
     Ref,
@@ -1133,5 +1134,35 @@ def test_a_graceful_stop_sends_what_a_link_held_before_its_fin():
         assert [m for _, m in b._processes[sink.id].got][1:] == sent
         assert "network: disconnected from n1@host1: the connection to n1@host1 was lost" in b.captured.texts()
         assert not any("aborted" in text for text in a.captured.texts())
+    finally:
+        c.close()
+
+
+def test_failed_dials_to_ever_new_names_are_logged_at_most_a_hundred_a_second():
+    """Failed dials are logged once per peer name every DIAL_FAILURE_LINES_EVERY seconds,
+    and the names are whatever the node's processes send to: a service that answers the
+    PIDs a peer puts in its messages dials every name the peer makes up.  Each new name
+    was a warning of its own, at the rate the node could fail dials; now at most
+    DIAL_FAILURES_LOGGED lines a second go out, and one line tells how many more failed."""
+    c = SimCluster()
+    try:
+        (a,) = c.cluster(1)
+        limit = network_module.DIAL_FAILURES_LOGGED
+        for i in range(limit * 10):
+            with pytest.raises(NoRoute):  # (a send from a process raises it too)
+                a.send(PID(f"ghost{i}@nowhere", 1, 1), "hello?")
+        failed = [t for t in a.captured.texts() if "cannot connect to ghost" in t]
+        assert len(failed) == limit
+        c.run_for(1.5)
+        told = [t for t in a.captured.texts() if "more dials failed" in t]
+        assert told == [f"network: {limit * 9} more dials failed (more than {limit} a second are not logged "
+                        "one by one)"]
+        with pytest.raises(NoRoute):
+            a.send(PID("ghost0@nowhere", 1, 1), "again?")  # a name logged less than 10 s ago: counted
+        with pytest.raises(NoRoute):
+            a.send(PID("ghost-new@nowhere", 1, 1), "hello?")  # a new second: logged
+        assert [t for t in a.captured.texts() if "cannot connect to ghost" in t][len(failed):] == [
+            "network: cannot connect to ghost-new@nowhere: no route to ghost-new@nowhere: no static route matches "
+            "and there is no registrar"]
     finally:
         c.close()

@@ -79,6 +79,10 @@ DIAL_FAILURE_LINES_EVERY = 10.0
 #: peers whose failed dials are remembered for that at once (the names are whatever the
 #: node's processes send to); one more forgets the one logged longest ago
 MAX_DIAL_FAILURE_PEERS = 1024
+#: lines about failed dials (to any peers) logged one by one each second at most; the
+#: others are counted: the names are whatever the node's processes send to, which a peer
+#: can choose (the PIDs in its messages), and each new name was a line of its own
+DIAL_FAILURES_LOGGED = 100
 #: seconds between two lines about the same refusal (one host, one name, one reason): a
 #: node given the wrong cookie dials at each of its sends, and each was a line here
 REFUSAL_REPEATS_EVERY = 10.0
@@ -296,6 +300,8 @@ class Network:
         self._refusals = Throttle(self.scheduler, REFUSALS_LOGGED, self._refusals_told)
         #: failed dials, by peer name (see _log_dial_failure)
         self._dial_failures = Repeats(self.scheduler, DIAL_FAILURE_LINES_EVERY, MAX_DIAL_FAILURE_PEERS)
+        #: and the lines about them, whatever the peer (see _log_dial_failure)
+        self._dial_failure_lines = Throttle(self.scheduler, DIAL_FAILURES_LOGGED, self._dial_failures_told)
         #: refusals of accepted connections, by the peer's address, name and reason (see _log_refusal)
         self._refusal_repeats = Repeats(self.scheduler, REFUSAL_REPEATS_EVERY, MAX_REFUSAL_REPEATS)
         #: (sender PID, peer name, its process, connection, link) of the last plain send to a PID (see send)
@@ -557,9 +563,16 @@ class Network:
         ``DIAL_FAILURE_LINES_EVERY`` seconds ago: then it is counted, and the next line (or
         the line saying the peer is connected again) tells how many were not logged."""
         allowed = self._dial_failures.allow(name)
-        if allowed is not None:
+        if allowed is not None and self._dial_failure_lines.allow():
+            # (and at most DIAL_FAILURES_LOGGED such lines a second whatever the names,
+            # the others told in one line: see _dial_failures_told)
             self.log.warning("network: cannot connect to %s: %s%s", name, error,
                              _held_back(allowed, "failed", DIAL_FAILURE_LINES_EVERY))
+
+    def _dial_failures_told(self, count: int) -> None:
+        if not self._stopped:
+            self.log.warning("network: %d more dials failed (more than %d a second are not logged one by one)",
+                             count, DIAL_FAILURES_LOGGED)
 
     def _join(self, conn: Connection) -> None:
         routes = self._resolve(_text(conn.name))
