@@ -1166,3 +1166,31 @@ def test_failed_dials_to_ever_new_names_are_logged_at_most_a_hundred_a_second():
             "and there is no registrar"]
     finally:
         c.close()
+
+
+def test_a_request_made_while_dialing_is_given_the_whole_request_timeout_once_sent():
+    """A Link, Monitor or spawn made while its connection is being dialed waits in the
+    dial's queue; its REQUEST_TIMEOUT counted from then, so a slow dial (0.7 s each way:
+    up after 4.2 s) left the peer 0.8 s, and a Monitor the peer answered 1.4 s after it
+    was sent failed with Timeout "did not answer within 5.0 s", the watcher told its
+    target was down while the peer had subscribed it.  It counts from when it is sent."""
+    c = SimCluster()
+    try:
+        a, b = c.cluster(2)
+        c.sim.set_latency("host1", "host2", 0.7)
+        target = b.spawn(Counter)
+        journal: list[Any] = []
+        watcher = a._processes[a.spawn(Trapper, journal).id]
+        watcher.monitor(target)  # dials b: the Monitor waits for the connection
+        c.run_until(lambda: a.network().nodes())
+        up = c.now
+        assert up > 4.0  # the dial took most of the request timeout
+        c.run_for(network_module.REQUEST_TIMEOUT + 2)
+        assert journal == []  # answered: no Timeout
+        assert not a.network()._connections["n2@host2"].waiting
+        b.send_exit(target, ValueError("bye"))  # and the monitor is real: its down comes
+        c.run_until(lambda: journal)
+        (_, _, down), = journal
+        assert isinstance(down, MessageDownPID) and down.pid == target and not isinstance(down.reason, Timeout)
+    finally:
+        c.close()

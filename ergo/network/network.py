@@ -732,6 +732,12 @@ class Network:
         self._connections[name] = conn
         self.connection_ids[name] = accepted.connection_id
         conn.since = self.scheduler.now()
+        if conn.deadlines:
+            # the requests made while dialing go out now (conn.up): their REQUEST_TIMEOUT
+            # counts from here.  From when they were queued, a slow dial left the peer a
+            # fraction of it, and a request it answered in time failed with Timeout
+            deadline = conn.since + REQUEST_TIMEOUT
+            conn.deadlines = deque((deadline, ref, what, undo) for _, ref, what, undo in conn.deadlines)
         claim = self._claims.pop(name, None)
         if claim is not None and claim > peer.creation:
             # a PID named a later run, which took the last connection down (_check_creation),
