@@ -1194,3 +1194,49 @@ def test_a_request_made_while_dialing_is_given_the_whole_request_timeout_once_se
         assert isinstance(down, MessageDownPID) and down.pid == target and not isinstance(down.reason, Timeout)
     finally:
         c.close()
+
+
+class _Sender(Actor):
+    """Does what the test gives it to do, in its own context."""
+
+    def handle_message(self, from_: Any, message: Any) -> None:
+        message(self)
+
+
+def test_what_a_sender_writes_when_told_a_queued_frame_failed_is_held_within_the_cap():
+    """Frames queued for a dial go out once it is up, held outside max_buffer (the
+    dial's queue bounds them).  One the peer's limit refuses, known only then, fails the
+    important send (a future) that waits for it, and its callbacks ran there and then, in
+    simulation, while the link still counted what was written as the queue's: whatever
+    a callback sent to the peer was held past max_buffer, without bound.  It is told
+    once the queue is written, and what it sends counts against the cap as any send."""
+    c = SimCluster()
+    try:
+        a, b = c.start(1), c.start(2, max_message_size=4096)
+        c.route_all()
+        c.sim.set_latency("host1", "host2", 0.2)
+        limits = FlowLimits(high=64 * 1024, low=32 * 1024, max_buffer=256 * 1024)
+        a.network().transport.limits = limits
+        a.network().transport.window = 16 * 1024
+        sink = ProcessID("sink", b.name)
+        b.spawn_register("sink", Collector)
+        told: list[Any] = []
+
+        def flood(f: Any) -> None:
+            told.append(f.exception())
+            for i in range(800):  # 3.2 MB (under b's limit each), 12 times max_buffer
+                with contextlib.suppress(NoConnection):  # (once the link is closed for the cap)
+                    sender.send(sink, bytes([i % 256]) * 4000)
+
+        def start(me: Any) -> None:
+            me.send_important(sink, b"y" * 10_000).add_done_callback(flood)  # above b's limit: fails once up
+
+        sender = a._processes[a.spawn(_Sender).id]
+        a.send(sender.pid, start)
+        c.run_until(lambda: told, timeout=30)
+        conn = a.network()._connections["n2@host2"]
+        assert max(link._held_bytes for link in conn.links) <= limits.max_buffer
+        c.run_until(lambda: conn.state == "down")  # the link was closed for crossing the cap
+        assert "over the limit" in str(conn.error)
+    finally:
+        c.close()

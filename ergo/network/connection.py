@@ -523,6 +523,7 @@ class Connection:
         self.state = UP
         queued, self.queue = self.queue, []
         self.queued_bytes = 0
+        failed: list[tuple[Any, ErgoError]] = []
 
         def send() -> None:
             for msg, order, compression in queued:
@@ -530,11 +531,16 @@ class Connection:
                     self.send(msg, order, compression)
                 except ErgoError as e:  # too large for the peer's limit, known only now
                     self.network.log.warning("a message queued for %s was not sent: %s", self.name, e)
-                    self._not_sent(msg, e)
+                    failed.append((msg, e))
 
         if queued:
             # the first link is the only one yet: the pool's others join later
             self.links[0].write_backlog(send)
+        # who waited for a frame that was not sent is told once the queue is written: told
+        # inside write_backlog, a future's callbacks (run there in simulation) sent frames
+        # that the link counted as the queue's, held past max_buffer without bound
+        for msg, e in failed:
+            self._not_sent(msg, e)
         waiting, self.on_up = self.on_up, []
         for fn in waiting:
             fn(self, None)
