@@ -33,6 +33,14 @@ CLOCKS = {
 ALLOWED: dict[tuple[str, str, str], str] = {
     ("ergo/gen/ids.py", "hash", "__hash__"):
         "an identifier hashes as its fields do: only dict lookups use it, never an order",
+    ("ergo/gen/ids.py", "hash", "__post_init__"):
+        "a ref's or alias's hash, kept on it for the lookups of __hash__: never an order",
+    ("ergo/gen/ids.py", "hash", "_keep_hash"):
+        "a ref's or alias's hash, kept on it for the lookups of __hash__: never an order",
+    ("ergo/node/node.py", "hash", "make_ref"):
+        "the hash Ref.__hash__ would make, kept on the ref for its lookups: never an order",
+    ("ergo/wire/enp.py", "hash", "_ref"):
+        "the hash Ref.__hash__ would make, kept on the ref for its lookups: never an order",
     ("ergo/gen/errors.py", "hash", "__hash__"):
         "an error hashes as its class name and args: only dict lookups use it",
     ("ergo/wire/edf.py", "hash", "_enter"):

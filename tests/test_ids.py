@@ -42,6 +42,23 @@ def test_identifiers_are_immutable_hashable_and_ordered():
     assert Alias("n@h", 1, (1, 2, 3)) != Ref("n@h", 1, (1, 2, 3))
 
 
+def test_equal_refs_hash_alike_however_they_were_made(backend):
+    # a ref's hash is made once (by make_ref, the codec, the constructor) or at its first
+    # hash (a copy, trusted()): every way gives the same, so tables find a ref's reply
+    import copy
+    import pickle
+
+    from ergo.gen.ids import trusted
+    from ergo.wire import edf, enp
+
+    made = backend.node("refs@localhost").make_ref()
+    fields = (made.node, made.creation, made.id)
+    for other in (Ref(*fields), trusted(Ref, *fields), copy.copy(made), pickle.loads(pickle.dumps(made)),
+                  dataclasses.replace(made), edf.decode(edf.encode(made)), enp._ref(*fields)):
+        assert other == made and hash(other) == hash(made)
+        assert {made: 1}[other] == 1
+
+
 def test_atom_is_a_str_of_at_most_255_bytes():
     assert Atom("x") == "x" and {"x": 1}[Atom("x")] == 1
     assert f"{Atom('x')}" == "'x'" and Atom("x").value == "x"

@@ -112,6 +112,29 @@ class _Wire:
     __slots__ = ("_wire",)
 
 
+class _Keyed(_Wire):
+    """A slot for the hash of a Ref or an Alias: made when the ref is (``make_ref``, the
+    codec, the checked constructor) or at its first hash, as a copy has none.
+
+    A call keys several tables by its ref, and its hash mixes the node name's with the
+    id's (see ``Ref.__hash__``): computed once, read five to ten times.
+    """
+
+    __slots__ = ("_hash",)
+    _hash: int  # (no dataclass field: _Keyed is no dataclass)
+
+
+def _keep_hash(ref: Ref | Alias) -> int:
+    h = hash((ref.node, ref.id))
+    _set(ref, "_hash", h)
+    return h
+
+
+#: sets a Ref's or Alias's ``_hash`` slot: ``set_hash(ref, hash((node, id)))``, by who
+#: makes one without its constructor (the node's make_ref, the codec)
+set_hash = _Keyed.__dict__["_hash"].__set__
+
+
 def trusted(cls: type[_T], *values: object) -> _T:
     """Make an identifier without checking its fields: for values the node itself built
     from checked parts (its own name and creation, its counters), on hot paths."""
@@ -143,11 +166,15 @@ class PID(_Wire):
         _int(self.creation, "PID.creation")
 
     def __hash__(self) -> int:
-        # as Ref's: equal PIDs have equal ids, and the generated hash of all three fields
-        # (a tuple built and hashed per lookup) cost several percent of a spawn, monitor
-        # and exit, which key a PID in about eight tables.  PIDs of different nodes with
-        # the same id collide, at most one per node
-        return hash(self.id)
+        # The node's name (its str hash: salted, and kept on the str) mixed with the id,
+        # without the creation (equal PIDs have equal ids): cheaper than the generated hash
+        # of all three fields, and a spawn, monitor and exit key a PID in several tables.
+        # Not the id alone: PIDs a peer invents with one id and ever new node names then
+        # shared one hash, and a set or map of them took quadratic time (16,000 in a 420 KB
+        # message: 30 s of one node's CPU).  Ids of one node share a hash only as their int
+        # hashes do (a multiple of 2**61 - 1 apart: at most nine in 64 bits); PIDs of
+        # different nodes collide as the salt decides, not a peer.
+        return hash((self.node, self.id))
 
     def __str__(self) -> str:
         return "<%s.%d.%d>" % (node_crc(self.node), _int32(self.id >> 32), _int32(self.id))
@@ -184,7 +211,7 @@ def _ref_id(value: object, what: str) -> tuple[int, int, int]:
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class Ref(_Wire):
+class Ref(_Keyed):
     """A unique reference made by ``make_ref``; also the token of a registered event."""
 
     node: Atom
@@ -198,13 +225,18 @@ class Ref(_Wire):
         object.__setattr__(self, "node", _atom(self.node, "Ref.node"))
         _int(self.creation, "Ref.creation")
         _ref_id(self.id, "Ref.id")
+        _set(self, "_hash", hash((self.node, self.id)))
 
     def __hash__(self) -> int:
-        # equal identifiers have equal ids, so hashing the id alone agrees with __eq__ and
-        # costs a third of the generated hash of every field: a call keys several tables
-        # by its Ref.  Refs of different nodes with the same counter collide, at most one
-        # per node, and refs are short-lived
-        return hash(self.id)
+        # the node name's hash (salted) mixed with the id's, made once (see _Keyed): a call
+        # keys several tables by its ref.  Not the id alone: refs a peer invents with one
+        # id and ever new node names shared one hash.  The id is three ints, whose tuple
+        # hash a peer can make collide at will: the decoder counts the refs and aliases of
+        # a value (see edf.MAX_SHARED_HASH)
+        try:
+            return self._hash
+        except AttributeError:  # a copy, or made by trusted()
+            return _keep_hash(self)
 
     def __str__(self) -> str:
         return "Ref#<%s.%d.%d.%d>" % (node_crc(self.node), *self.id)
@@ -213,7 +245,7 @@ class Ref(_Wire):
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class Alias(_Wire):
+class Alias(_Keyed):
     """A temporary identifier of a process, or the identity of a meta-process."""
 
     node: Atom
@@ -227,13 +259,18 @@ class Alias(_Wire):
         object.__setattr__(self, "node", _atom(self.node, "Alias.node"))
         _int(self.creation, "Alias.creation")
         _ref_id(self.id, "Alias.id")
+        _set(self, "_hash", hash((self.node, self.id)))
 
     def __hash__(self) -> int:
-        # equal identifiers have equal ids, so hashing the id alone agrees with __eq__ and
-        # costs a third of the generated hash of every field: a call keys several tables
-        # by its Ref.  Refs of different nodes with the same counter collide, at most one
-        # per node, and refs are short-lived
-        return hash(self.id)
+        # the node name's hash (salted) mixed with the id's, made once (see _Keyed): a call
+        # keys several tables by its ref.  Not the id alone: refs a peer invents with one
+        # id and ever new node names shared one hash.  The id is three ints, whose tuple
+        # hash a peer can make collide at will: the decoder counts the refs and aliases of
+        # a value (see edf.MAX_SHARED_HASH)
+        try:
+            return self._hash
+        except AttributeError:  # a copy, or made by trusted()
+            return _keep_hash(self)
 
     def __str__(self) -> str:
         return "Alias#<%s.%d.%d.%d>" % (node_crc(self.node), *self.id)

@@ -34,7 +34,7 @@ from ..gen.errors import (
     TerminateReasonShutdown,
     Timeout,
 )
-from ..gen.ids import PID, Alias, Atom, ProcessID, Ref, Target, trusted
+from ..gen.ids import PID, Alias, Atom, ProcessID, Ref, Target, set_hash, trusted
 from ..gen.messages import MessageExitPID, MessageLogNode, _pair_maker
 from ..gen.options import (
     DEFAULT_CALL_TIMEOUT,
@@ -341,9 +341,11 @@ class Node(Env):
         # every call makes one: skip Ref's argument checks, the node's name and creation
         # were checked when the node started and the counter yields ints
         ref = _new(Ref)  # trusted() inlined: one per call
+        ids = (next(self._refs), 0, 0)
         _ref_node(ref, self._name)
         _ref_creation(ref, self._creation)
-        _ref_id(ref, (next(self._refs), 0, 0))
+        _ref_id(ref, ids)
+        set_hash(ref, hash((self._name, ids)))  # as Ref.__hash__ makes it: a call hashes its ref often
         return ref
 
     def _new_alias(self) -> Alias:

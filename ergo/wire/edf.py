@@ -147,16 +147,18 @@ EXT_CODES: dict[int, str] = {
 #: than 1025 levels deep, so the encoder's bound is the same to one level.
 MAX_DEPTH = 1024
 
-#: How many *distinct* tuples, frozensets, big ints, records and errors of one decoded value
-#: may share one hash.  Python's hash of an int is the int modulo 2**61 - 1 and a tuple's
-#: hash is an invertible mix of its items' hashes, so a peer can craft any number of distinct
-#: values with equal hashes; a set or map of them costs quadratic time to build (the issue's
-#: 415 KB set of such big ints took 5.6 s).  Strings, bytes, atoms and identifiers hash with
-#: Python's salted SipHash and plain 64-bit ints and floats can only share a hash a handful
-#: of times, so the ext values above are the only keys a peer controls, and all of them are
-#: made by the decoder's ext hook, which counts them: with at most this many per hash,
-#: building any set or map of one value costs at most this many comparisons per key.  See
-#: ``docs/wire.md``.
+#: How many *distinct* tuples, frozensets, big ints, records, errors, refs and aliases of
+#: one decoded value may share one hash.  Python's hash of an int is the int modulo
+#: 2**61 - 1 and a tuple's hash is an invertible mix of its items' hashes, so a peer can
+#: craft any number of distinct values with equal hashes; a set or map of them costs
+#: quadratic time to build (the issue's 415 KB set of such big ints took 5.6 s).  A ref's
+#: or alias's hash mixes its node name's with its id's, three ints: a peer can make the
+#: refs of one node collide.  Strings, bytes and atoms hash with Python's salted SipHash, a
+#: PID, process name or event with its node name's, and plain 64-bit ints and floats can
+#: only share a hash a handful of times, so the values above are the only keys a peer
+#: controls, and all of them are made by the decoder's hooks, which count them: with at
+#: most this many per hash, building any set or map of one value costs at most this many
+#: comparisons per key.  See ``docs/wire.md``.
 MAX_SHARED_HASH = 32
 # The first _UNCOUNTED such values of a decode are only remembered (at most this many can
 # collide, which is harmless); the table is built from them when one more arrives, so small
@@ -473,7 +475,7 @@ class Registry:
         table: dict[int, Any] = {}
 
         def ext_hook(code: int, data: bytes) -> Any:
-            nonlocal opened
+            nonlocal opened, room
             # the cached identifiers by subscript (a miss costs an exception, once per value)
             try:
                 if data:
@@ -482,7 +484,12 @@ class Registry:
                     if code == EXT_ATOM:
                         return atoms[data]
                     if code == EXT_REF:
-                        return refs[data]
+                        value = refs[data]
+                        if room:  # note()'s common case inline: a ref's id is three ints
+                            room -= 1
+                            keep(value)
+                            return value
+                        return note(value)
                 elif code == EXT_TUPLE:
                     opened += 1
                     return tuple_mark
@@ -501,7 +508,10 @@ class Registry:
                     if code == EXT_ATOM:
                         return atom(data)
                     if code >= EXT_PID:
-                        return dec_id(code, data)
+                        value = dec_id(code, data)
+                        # a ref's or alias's hash is its id's (three ints a peer can make
+                        # collide) mixed with its node's: counted as a tuple is
+                        return note(value) if code == EXT_REF or code == EXT_ALIAS else value
                 if code in marks:
                     raise DecodeError(f"a {EXT_CODES[code]} marker carries {len(data)} bytes (it has none)")
                 if code == EXT_BIGINT:

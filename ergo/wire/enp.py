@@ -46,7 +46,7 @@ import lz4.block
 import msgpack
 
 from ergo.gen.errors import Incorrect, Malformed, ProcessIncarnation, TooLarge
-from ergo.gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
+from ergo.gen.ids import PID, Alias, Atom, Event, ProcessID, Ref, set_hash
 from ergo.gen.options import DEFAULT_MAX_MESSAGE_SIZE
 
 from . import edf
@@ -1027,6 +1027,7 @@ def _ref(node: Atom, creation: int, ids: tuple[int, int, int]) -> Ref:
     _set_field(ref, "node", node)
     _set_field(ref, "creation", creation)
     _set_field(ref, "id", ids)
+    set_hash(ref, hash((node, ids)))  # as Ref.__hash__ makes it: the call's tables hash it
     return ref
 
 
