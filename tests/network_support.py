@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support import ListLogger
+from support import Collector, ListLogger
 
 import ergo
 import net
@@ -115,6 +115,35 @@ class SimCluster(Cluster):
     @property
     def now(self) -> float:
         return self.sim.now
+
+    def slow_pair(self, max_buffer: int) -> tuple[ergo.Node, ergo.Node, ergo.PID]:
+        """n1 and n2 with 0.2 s of latency between their hosts, n1's flow limits at
+        512/256 KiB and ``max_buffer``, a window of 64 KiB (a stream drains by this much
+        per round trip), and a Collector on n2: (n1, n2, the collector)."""
+        from ergo.transport import FlowLimits
+
+        a, b = self.cluster(2)
+        self.sim.set_latency("host1", "host2", 0.2)
+        a.network().transport.limits = FlowLimits(high=512 * 1024, low=256 * 1024, max_buffer=max_buffer)
+        a.network().transport.window = 64 * 1024
+        return a, b, b.spawn(Collector)
+
+    def paused_link(self, max_buffer: int) -> tuple[ergo.Node, ergo.Node, ergo.PID, Any, list[bytes]]:
+        """``slow_pair``, connected, then 600 kB sent to the collector (past the high-water
+        mark in one turn: the stream pauses the link) and nine chunks of 100 kB that the
+        link holds: (n1, n2, the collector, the paused link, the ten chunks sent)."""
+        a, b, sink = self.slow_pair(max_buffer)
+        a.send(sink, "hello")  # connected first: what is held on a pause is the point
+        self.run_until(lambda: len(b._processes[sink.id].got) == 1)
+        sent = [b"x" * 600_000] + [bytes([i]) * 100_000 for i in range(9)]
+        a.send(sink, sent[0])
+        self.run_for(0.001)
+        link = next(link for link in a.network()._connections["n2@host2"].links if link.paused)
+        for chunk in sent[1:]:
+            a.send(sink, chunk)
+        self.run_for(0.001)
+        assert link.paused and link._held_bytes > 0
+        return a, b, sink, link, sent
 
 
 class AsyncioCluster(Cluster):

@@ -1055,6 +1055,16 @@ def test_a_remote_event_keeps_its_producer_s_priority(cluster):
     assert order == ["block", ("event", "fire"), "m1", "m2"]
 
 
+def _joining_pool(c: SimCluster) -> tuple[Any, Any]:
+    """n1 and n2 of ``c`` with pools of three links, 50 ms apart: n1's first send to n2
+    made its connection, which is up, and its two joins are being dialed."""
+    a, b = c.cluster(2, pool_size=3)
+    c.sim.set_latency("host1", "host2", 0.05)
+    a.send(b.spawn(Collector), "hello")
+    c.run_until(lambda: "n2@host2" in a.network()._connections)
+    return a, b
+
+
 @pytest.mark.parametrize("stage", ["connecting", "handshake"])
 def test_a_graceful_stop_with_pool_links_in_their_handshake_does_not_warn_the_peer(stage):
     # the stopping node reset the pool's links still in their handshake, and the peer
@@ -1064,11 +1074,7 @@ def test_a_graceful_stop_with_pool_links_in_their_handshake_does_not_warn_the_pe
 
     c = SimCluster()
     try:
-        a, b = c.cluster(2, pool_size=3)
-        c.sim.set_latency("host1", "host2", 0.05)
-        sink = b.spawn(Collector)
-        a.send(sink, "hello")
-        c.run_until(lambda: "n2@host2" in a.network()._connections)  # up: its joins are being dialed
+        a, b = _joining_pool(c)
         if stage == "connecting":  # b accepted them, a's connects have not completed yet
             c.run_until(lambda: len(b.network()._accepted_handshakes) == 2)
             assert not a.network()._handshaking
@@ -1117,11 +1123,7 @@ def test_a_graceful_stop_of_the_acceptor_with_pool_links_in_their_handshake_does
 
     c = SimCluster()
     try:
-        a, b = c.cluster(2, pool_size=3)
-        c.sim.set_latency("host1", "host2", 0.05)
-        sink = b.spawn(Collector)
-        a.send(sink, "hello")
-        c.run_until(lambda: "n2@host2" in a.network()._connections)
+        a, b = _joining_pool(c)
         if stage == "connecting":
             c.run_until(lambda: len(b.network()._accepted_handshakes) == 2)
         else:  # b has answered their JOINs: a may finish them before b's close arrives

@@ -1113,22 +1113,7 @@ def test_a_graceful_stop_sends_what_a_link_held_before_its_fin():
     which aborted every link still sending what it held, and those frames were lost."""
     c = SimCluster()
     try:
-        a, b = c.cluster(2)
-        c.sim.set_latency("host1", "host2", 0.2)
-        a.network().transport.limits = FlowLimits(high=512 * 1024, low=256 * 1024, max_buffer=4 * 1024 * 1024)
-        a.network().transport.window = 64 * 1024
-        sink = b.spawn(Collector)
-        a.send(sink, "hello")
-        c.run_until(lambda: len(b._processes[sink.id].got) == 1)
-        conn = a.network()._connections["n2@host2"]
-        sent = [b"x" * 600_000] + [bytes([i]) * 100_000 for i in range(9)]
-        a.send(sink, sent[0])  # past high in one turn: the stream pauses the link
-        c.run_for(0.001)
-        link = next(link for link in conn.links if link.paused)
-        for chunk in sent[1:]:
-            a.send(sink, chunk)  # held by the link
-        c.run_for(0.001)
-        assert link._held_bytes > 0
+        a, b, sink, _link, sent = c.paused_link(max_buffer=4 * 1024 * 1024)
         a.stop()
         c.run_until(lambda: not b.network().nodes(), timeout=60)  # b saw the FIN, or a reset
         assert [m for _, m in b._processes[sink.id].got][1:] == sent

@@ -392,24 +392,11 @@ def test_a_link_resuming_with_bytes_held_writes_them_within_flow_control():
     # cap, so the transport aborted a link that had done nothing wrong
     c = SimCluster()
     try:
-        a, b = c.cluster(2)
-        c.sim.set_latency("host1", "host2", 0.2)
-        limits = FlowLimits(high=512 * 1024, low=256 * 1024, max_buffer=1024 * 1024)
-        a.network().transport.limits = limits
-        a.network().transport.window = 64 * 1024  # (a stream drains by this much per round trip)
-        sink = b.spawn(Collector)
-        a.send(sink, "hello")  # connected first: this test is about what is held on a pause
-        c.run_until(lambda: len(b._processes[sink.id].got) == 1)
-        a.send(sink, b"x" * 600_000)  # past high in one turn: the stream pauses the link
-        c.run_for(0.001)
-        link = next(link for link in a.network()._connections["n2@host2"].links if link.paused)
-        for i in range(9):
-            a.send(sink, bytes([i]) * 100_000)  # held by the link: 900 kB, under the cap
-        c.run_for(0.001)
-        assert link.paused and link._held_bytes > limits.max_buffer - limits.low
+        a, b, sink, link, sent = c.paused_link(max_buffer=1024 * 1024)  # 900 kB held, under the cap
+        limits = a.network().transport.limits
+        assert link._held_bytes > limits.max_buffer - limits.low
         c.run_until(lambda: len(b._processes[sink.id].got) == 11, timeout=30)
-        got = [m for _, m in b._processes[sink.id].got]
-        assert got[1] == b"x" * 600_000 and got[2:] == [bytes([i]) * 100_000 for i in range(9)]
+        assert [m for _, m in b._processes[sink.id].got][1:] == sent
         assert a.network()._connections["n2@host2"].links.count(link) == 1
         assert not any("bytes wait to be sent" in text for text in a.captured.texts())
     finally:
@@ -421,12 +408,8 @@ def test_frames_queued_for_a_dial_go_out_within_flow_control_once_it_is_up():
     # up, past a max_buffer set below that, so the transport aborted the new connection
     c = SimCluster()
     try:
-        a, b = c.cluster(2)
-        c.sim.set_latency("host1", "host2", 0.2)
-        limits = FlowLimits(high=512 * 1024, low=256 * 1024, max_buffer=1024 * 1024)
-        a.network().transport.limits = limits
-        a.network().transport.window = 64 * 1024
-        sink = b.spawn(Collector)
+        a, b, sink = c.slow_pair(max_buffer=1024 * 1024)
+        limits = a.network().transport.limits
         sent = [bytes([i]) * 100_000 for i in range(30)]  # 3 MB, under the dial queue's 4 MiB
         for chunk in sent:
             a.send(sink, chunk)
@@ -447,23 +430,7 @@ def test_a_link_closed_gracefully_while_paused_still_sends_what_it_held_before_i
     # so a graceful disconnect (or node.stop()) lost the frames a slow peer had not taken yet
     c = SimCluster()
     try:
-        a, b = c.cluster(2)
-        c.sim.set_latency("host1", "host2", 0.2)
-        limits = FlowLimits(high=512 * 1024, low=256 * 1024, max_buffer=4 * 1024 * 1024)
-        a.network().transport.limits = limits
-        a.network().transport.window = 64 * 1024
-        sink = b.spawn(Collector)
-        a.send(sink, "hello")
-        c.run_until(lambda: len(b._processes[sink.id].got) == 1)
-        conn = a.network()._connections["n2@host2"]
-        sent = [b"x" * 600_000] + [bytes([i]) * 100_000 for i in range(9)]
-        a.send(sink, sent[0])  # past high in one turn: the stream pauses the link
-        c.run_for(0.001)
-        link = next(link for link in conn.links if link.paused)
-        for chunk in sent[1:]:
-            a.send(sink, chunk)  # held by the link
-        c.run_for(0.001)
-        assert link.paused and link._held_bytes > 0
+        a, b, sink, link, sent = c.paused_link(max_buffer=4 * 1024 * 1024)
         a.network().node("n2@host2").disconnect()
         c.run_until(lambda: not b.network().nodes(), timeout=60)  # b saw the FIN
         assert [m for _, m in b._processes[sink.id].got][1:] == sent
