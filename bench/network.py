@@ -257,9 +257,7 @@ def _raw_sink_child(pipe: Any, coalesced: bool) -> None:
             return await loop.create_server(Coalesced, HOST, 0)
         return await asyncio.start_server(serve_stream, HOST, 0)
 
-    server = loop.run_until_complete(start())
-    pipe.send(server.sockets[0].getsockname()[1])
-    loop.run_forever()
+    _serve_forever(loop, pipe, start())
 
 
 class _RawSend:
@@ -429,6 +427,13 @@ class _ErgoCall:
         self.child.stop()
 
 
+def _serve_forever(loop: asyncio.AbstractEventLoop, pipe: Any, starting: Any) -> None:
+    """A child's last step: start its server, tell the parent its port, serve until killed."""
+    server = loop.run_until_complete(starting)
+    pipe.send(server.sockets[0].getsockname()[1])
+    loop.run_forever()
+
+
 def _raw_echo_child(pipe: Any) -> None:
     loop = asyncio.new_event_loop()
 
@@ -445,9 +450,7 @@ def _raw_echo_child(pipe: Any) -> None:
         except asyncio.IncompleteReadError:
             writer.close()
 
-    server = loop.run_until_complete(asyncio.start_server(serve, HOST, 0))
-    pipe.send(server.sockets[0].getsockname()[1])
-    loop.run_forever()
+    _serve_forever(loop, pipe, asyncio.start_server(serve, HOST, 0))
 
 
 class _RawCall:
@@ -549,9 +552,7 @@ def _floor_echo_child(pipe: Any) -> None:
                 self.write(pack(enp.MAGIC, enp.VERSION, size + len(body), 1 + to_id % 255, enp.TYPE_LINK_RESPONSE,
                                 to_id, caller, 0, *r) + body)
 
-    server = loop.run_until_complete(loop.create_server(Echo, HOST, 0))
-    pipe.send(server.sockets[0].getsockname()[1])
-    loop.run_forever()
+    _serve_forever(loop, pipe, loop.create_server(Echo, HOST, 0))
 
 
 class _FloorCall:
