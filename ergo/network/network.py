@@ -43,8 +43,8 @@ from ..gen.errors import (
 )
 from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
 from ..gen.messages import MessageEvent
-from ..gen.options import NetworkFlags, NetworkOptions, ProcessOptions
-from ..gen.types import MessagePriority
+from ..gen.options import CompressionOptions, Fallback, NetworkFlags, NetworkOptions, ProcessOptions
+from ..gen.types import LogLevel, MessagePriority
 from ..node.runner import _QUEUE_OF_PRIORITY, MSG, TERMINATED
 from ..scheduler import Future, TimerHandle
 from ..transport import Stream, Transport
@@ -59,6 +59,7 @@ from .throttle import Repeats, Throttle
 
 if TYPE_CHECKING:
     from ..node.node import Node
+    from ..node.process import Process
     from ..node.runner import Runner
 
 __all__ = ["Network", "NetworkRoute", "RemoteConsumer", "RemoteNode"]
@@ -1299,28 +1300,45 @@ class Network:
         # when the peer never gave one: one more at each unsubscription)
 
     def remote_spawn(self, conn: Connection, name: str, register: str | None, args: tuple[Any, ...],
-                     options: ProcessOptions | None) -> Future[PID]:
+                     options: ProcessOptions | None, requester: Process | None = None) -> Future[PID]:
+        """Ask the peer to spawn what it enabled as ``name`` (Ergo's ``RemoteSpawn``): every
+        option of ``options`` crosses (Ergo's ``ProcessOptionsExtra``), and the new process
+        takes the requester's log level unless its options set one.  ``requester`` is the
+        process that asks (``Process.remote_spawn``): ``link_parent`` links the new process
+        to it, ``link_child`` links it to the new process once the answer comes; None is the
+        node (``RemoteNode.spawn``), its log level, and no process to link with (either link
+        option is then ``Incorrect``)."""
         fut: Future[PID] = Future()
         if not isinstance(name, str) or not name:
             raise Incorrect(f"a remote spawn names what the peer enabled, a non-empty str, not {name!r}"[:200])
-        if options is not None and not isinstance(options, ProcessOptions):
+        if options is None:
+            options = _NO_OPTIONS
+        elif not isinstance(options, ProcessOptions):
             raise Incorrect(f"options must be ProcessOptions, not {type(options).__name__}")
-        fields: dict[Any, Any] = {}
-        if options is not None:
-            for key in ("mailbox_size", "important_delivery"):
-                fields[key] = getattr(options, key, None)
+        else:
+            options.check()  # a dataclass can be changed after it was made
+        node = self._node
+        if requester is None and (options.link_parent or options.link_child):
+            flag = "link_parent" if options.link_parent else "link_child"
+            raise Incorrect(f"{flag} links the new process with the process that spawns it, and RemoteNode.spawn "
+                            "spawns for the node: call process.remote_spawn(node, name, ...) from that process")
+        level = requester._level() if requester is not None else node._log._level
+        fields = _spawn_fields(options, LogLevel(level))
         if conn.peer is not None and not conn.peer.flags & NetworkFlags.REMOTE_SPAWN:
             fut.set_exception(NotAllowed(f"{_text(conn.name)} does not offer remote spawn (its NetworkFlags)"))
             return fut
-        node = self._node
         ref = node.make_ref()
-        current = node._current
-        from_ = current._pid if current is not None and hasattr(current, "_pid") else node._core_pid
+        if requester is not None:
+            from_ = requester._pid
+        else:
+            current = node._current
+            from_ = current._pid if current is not None and hasattr(current, "_pid") else node._core_pid
         try:
             conn.send(enp.Spawn(from_, ref, name, register, fields, tuple(args)), 0)
         except ErgoError as e:  # the connection is down, or the arguments cannot travel: the future says so
             fut.set_exception(e)
             return fut
+        link_child = requester if options.link_child else None
 
         def answered(error: BaseException | None, result: Any) -> None:
             if error is not None:
@@ -1334,10 +1352,38 @@ class Network:
                 fut.set_exception(Malformed(f"{_text(conn.name)} answered a spawn with {result}, of node "
                                             f"{_text(result.node)} (creation {result.creation}), not one of its own"))
             else:
+                if link_child is not None and link_child._state < TERMINATED:
+                    # Ergo's RemoteSpawn links the requester to the child once it is spawned;
+                    # a child gone meanwhile is refused as any link is (an exit signal)
+                    pubsub = node._pubsub
+                    try:
+                        pubsub.add(link_child, result, pubsub._links, "_linked")
+                    except ErgoError as e:
+                        self.log.warning("network: %s could not link to %s it spawned: %s", link_child._pid, result, e)
                 fut.set_result(result)
 
         self._await_answer(conn, ref, answered, f"answer a spawn of {name!r}"[:120])
         return fut
+
+    def spawn_on(self, requester: Process, peer: Any, name: str, register: str | None, args: tuple[Any, ...],
+                 options: ProcessOptions | None) -> Future[PID]:
+        """``Process.remote_spawn``: :meth:`remote_spawn` on ``peer``, dialed if need be
+        (Ergo's ``RemoteSpawn`` goes through ``GetConnection``).  ``NotAllowed`` for the
+        requester's own node (as Ergo's); a dial that fails fails the future."""
+        target = _node_name(peer)
+        if target == self._node._name:
+            raise NotAllowed(f"{requester._pid} cannot remote_spawn on its own node {target}: use spawn")
+        if not isinstance(name, str) or not name:  # bad input is raised, not dialed for
+            raise Incorrect(f"a remote spawn names what the peer enabled, a non-empty str, not {name!r}"[:200])
+        if options is not None and not isinstance(options, ProcessOptions):
+            raise Incorrect(f"options must be ProcessOptions, not {type(options).__name__}")
+        try:
+            conn = self.connection(target)
+        except ErgoError as e:
+            fut: Future[PID] = Future()
+            fut.set_exception(e)
+            return fut
+        return self.remote_spawn(conn, name, register, args, options, requester)
 
     def remote_application_start(self, conn: Connection, name: str, mode: int,
                                  options: ApplicationOptions | None) -> Future[None]:
@@ -1677,12 +1723,21 @@ class Network:
             if entry is None or (entry[1] is not None and _text(conn.name) not in entry[1]):
                 raise NotAllowed(f"{_text(node._name)} does not let {_text(conn.name)} spawn {f.name!r} (enable_spawn)")
             factory = entry[0]
-            options = ProcessOptions(**{k: v for k, v in (f.options or {}).items()
-                                        if k in ("mailbox_size", "important_delivery") and v is not None})
+            options = _spawn_options(f.options)
             if f.register:
                 pid = node.spawn_register(f.register, factory, *f.args, options=options)
             else:
                 pid = node.spawn(factory, *f.args, options=options)
+            if options.link_parent:
+                # Ergo's LinkParent: the new process is linked to the process that asked
+                # (its parent there), so that one's end, or the connection's, takes it down
+                child = node._processes.get(pid.id)
+                if child is not None and child._state < TERMINATED:
+                    pubsub = node._pubsub
+                    try:
+                        pubsub.add(child, f.from_, pubsub._links, "_linked")
+                    except ErgoError as e:  # (spawned all the same: the requester gets its PID)
+                        self.log.warning("network: %s spawned for %s could not link to it: %s", pid, f.from_, e)
         except ErgoError as e:
             error = e
         except Exception as e:  # a factory that raised: the requester learns why
@@ -1879,6 +1934,70 @@ def _node_name(name: Any) -> Atom:
     from ..node.node import validate_node_name
 
     return validate_node_name(name)
+
+
+#: the options of a spawn that sets none
+_NO_OPTIONS = ProcessOptions()
+
+
+def _spawn_fields(options: ProcessOptions, parent_level: LogLevel) -> dict[str, Any]:
+    """``options`` as the plain values a Spawn frame carries (docs/wire.md), with the
+    requester's log level (Ergo's ``ProcessOptionsExtra.ParentLogLevel``).  Only what
+    differs from a default travels.  ``link_child`` does not: the requester links."""
+    fields: dict[str, Any] = {"parent_log_level": str(parent_level)}
+    if options.mailbox_size:
+        fields["mailbox_size"] = options.mailbox_size
+    if options.important_delivery:
+        fields["important_delivery"] = True
+    if options.link_parent:
+        fields["link_parent"] = True
+    if options.env:
+        fields["env"] = dict(options.env)
+    if options.log_level is not LogLevel.DEFAULT:
+        fields["log_level"] = str(options.log_level)
+    if options.send_priority is not MessagePriority.NORMAL:
+        fields["send_priority"] = int(options.send_priority)
+    c = options.compression
+    if c != _NO_OPTIONS.compression:
+        fields["compression"] = [c.enable, int(c.level), c.threshold]
+    if options.fallback is not None:
+        fields["fallback"] = [options.fallback.name, options.fallback.tag]
+    if options.leader is not None:
+        fields["leader"] = options.leader
+    return fields
+
+
+def _spawn_options(fields: Any) -> ProcessOptions:
+    """The ProcessOptions a peer's Spawn frame carries (see ``_spawn_fields``); ``Incorrect``
+    for anything a local spawn would refuse, or of the wrong shape."""
+    if not isinstance(fields, dict):
+        raise Incorrect(f"a spawn's options are a map, not {type(fields).__name__}")
+    kw: dict[str, Any] = {}
+    for key in ("mailbox_size", "important_delivery", "link_parent", "send_priority", "leader"):
+        value = fields.get(key)
+        if value is not None:
+            kw[key] = value
+    env = fields.get("env")
+    if env is not None:
+        if not isinstance(env, dict) or not all(isinstance(k, str) for k in env):
+            raise Incorrect(f"a spawn's env is a map of names (str) to values, not {type(env).__name__}")
+        kw["env"] = env
+    compression = fields.get("compression")
+    if compression is not None:
+        if not isinstance(compression, list) or len(compression) != 3:
+            raise Incorrect(f"a spawn's compression is [enable, level, threshold], not {type(compression).__name__}")
+        kw["compression"] = CompressionOptions(*compression)
+    fallback = fields.get("fallback")
+    if fallback is not None:
+        if not isinstance(fallback, list) or len(fallback) != 2:
+            raise Incorrect(f"a spawn's fallback is [name, tag], not {type(fallback).__name__}")
+        kw["fallback"] = Fallback(*fallback)
+    level = LogLevel.parse(fields.get("log_level") or LogLevel.DEFAULT)
+    parent_level = fields.get("parent_log_level")
+    if level is LogLevel.DEFAULT and parent_level is not None:
+        level = LogLevel.parse(parent_level)  # Ergo: a process's default level is its parent's
+    kw["log_level"] = level
+    return ProcessOptions(**kw)
 
 
 _DISPATCH: dict[type, Callable[[Network, Connection, Any], None]] = {

@@ -370,6 +370,29 @@ class Process(Runner, Env):
 
         return self._node._spawn(factory, options, args, self, _name(name))
 
+    def remote_spawn(self, node: str, name: str, *args: Any, options: ProcessOptions | None = None) -> Future[PID]:
+        """Spawn on the node ``node`` what it enabled as ``name`` (``enable_spawn``), for
+        this process (Ergo's ``RemoteSpawn``); ``await`` the future for the new PID.
+
+        The connection is dialed if need be.  Every option of ``options`` crosses; the new
+        process takes this process's log level unless ``options.log_level`` sets one;
+        ``link_parent`` links it to this process, ``link_child`` this process to it (once
+        spawned).  Its parent and leader there are that node's core (or ``options.leader``).
+        The future fails with ``NotAllowed`` if the peer does not offer ``name`` to this
+        node, with ``Taken``, ``NoRoute``, ``NoConnection``, ``Timeout``, or what its
+        ``init`` raised (``Incorrect``).  ``NotAllowed`` is raised for this node's own name.
+        """
+        return self._node._net(node).spawn_on(self, node, name, None, args, options)
+
+    def remote_spawn_register(self, node: str, register: str, name: str, *args: Any,
+                              options: ProcessOptions | None = None) -> Future[PID]:
+        """``remote_spawn``, and register the new process as ``register`` there (Ergo's
+        ``RemoteSpawnRegister``; the name to register comes first, as in every
+        ``spawn_register`` here).  ``Taken`` if the name is in use there."""
+        if not isinstance(register, str) or not register:
+            raise Incorrect(f"a name to register is a non-empty str, not {register!r}"[:200])
+        return self._node._net(node).spawn_on(self, node, name, register, args, options)
+
     def spawn_meta(self, behavior: MetaBehavior, mailbox_size: int = 0) -> Alias:
         """Start a meta-process owned by this process; it is identified by the returned alias."""
         from .meta import MetaProcess
