@@ -421,8 +421,9 @@ class Result(_Frame):
 class Spawn(_Frame):
     """A remote spawn request: start the factory enabled as ``name`` on the receiving node.
 
-    ``from_`` becomes the parent; ``register`` names the new process; ``options`` holds the
-    process options as plain values; ``args`` go to ``init``.  Answered by :class:`Result`.
+    ``from_`` is the requester (``link_parent`` links the new process to it); ``register``
+    names the new process; ``options`` holds the process options as plain values
+    (docs/wire.md); ``args`` go to ``init``.  Answered by :class:`Result`.
     """
 
     from_: PID
