@@ -60,3 +60,16 @@ def test_remote_node_uptime_is_the_connections(cluster):
     remote2 = node1.wait_for(node1.network().get_node(node2.name))
     assert remote2.uptime < 3.0 <= node2.uptime
     assert not hasattr(remote2, "connection_uptime")
+
+
+def test_the_network_is_configured_by_its_options_only(cluster):
+    """Ergo's ``Network`` has setters (``SetCookie``, ``SetNetworkFlags``,
+    ``SetMaxMessageSize``), ``GetNodeWithRoute``, ``Route(name)``, ``RegisterHandshake``
+    and ``RegisterProto``; here ``NetworkOptions`` decide at the start, and routes are
+    added with ``add_route`` and listed by ``routes()``."""
+    node1, node2 = cluster.cluster(2)
+    network = node1.network()
+    for ergo_only in ("set_cookie", "set_network_flags", "set_max_message_size", "get_node_with_route",
+                      "route", "register_handshake", "register_proto", "add_proxy_route"):
+        assert not hasattr(network, ergo_only), ergo_only
+    assert [m for m, _, _ in network.routes()] == [f"^{str.__str__(node2.name)}$"]
