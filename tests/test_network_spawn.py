@@ -133,3 +133,25 @@ def test_a_spawn_request_with_malformed_options_is_answered_incorrect(cluster, p
     ((error, result),) = answers
     assert isinstance(error, Incorrect) and result is None
     assert set(node2._processes) == before
+
+
+def test_process_remote_spawn_to_a_node_without_a_route_fails_its_future_with_no_route(pair):
+    """Ergo's ``RemoteSpawn`` returns the connection's error: here the future fails with
+    it (a name that is not a node's is raised at once, as bad input)."""
+    from ergo import NoRoute
+
+    node1, _ = pair
+    probe = node1.spawn(Probe)
+
+    async def spawn(p):
+        try:
+            await p.remote_spawn("nobody@nowhere", "idle")
+        except NoRoute:
+            return "no route"
+        return "spawned?"
+
+    assert run(node1, probe, spawn) == "no route"
+    with pytest.raises(Incorrect):
+        run(node1, probe, lambda p: p.remote_spawn("not a node name", "idle"))
+    with pytest.raises(Incorrect):
+        run(node1, probe, lambda p: p.remote_spawn_register("nobody@nowhere", "", "idle"))
