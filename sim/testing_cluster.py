@@ -1,9 +1,9 @@
 """A Hypothesis state machine over a simulated cluster of three hosts, against a model.
 
 :class:`ClusterMachine` drives one node on each of three simulated hosts (``n1@host1`` ..
-``n3@host3``, static routes, fast heartbeats) through spawns, links, monitors, sends,
-exits, partitions both ways and one way, repairs, host crashes, restarts (a new creation)
-and the passing of time, and checks what the processes heard against
+``n3@host3``, static routes, fast heartbeats) through spawns, links, monitors, unlinks,
+demonitors, calls, sends, exits, partitions both ways and one way, repairs, host
+crashes, restarts (a new creation) and the passing of time, and checks what the processes heard against
 :class:`ClusterModel`, a model of what Ergo guarantees across nodes:
 
 * **Order and no duplicates** (checked after every step): the messages of one sender to
@@ -15,14 +15,17 @@ and the passing of time, and checks what the processes heard against
   only if a fault touched the two hosts (a partition, a crash) from ``BOUND`` seconds
   before the watch was made until now; ``ProcessIncarnation`` for a target of an earlier
   run; ``ProcessUnknown`` for a remote target that ended before (or about when) it was
-  watched.
+  watched.  A released watch (unlink, demonitor) is never told afterwards.
+* **Calls** (after every step): a call ends once, with its own reply or an error the
+  model allows (see :meth:`ClusterModel.heard_call`).
 * **Settled states** (after :meth:`ClusterMachine.settle_and_check`, which runs the clock
   ``BOUND`` seconds with no fault changing meanwhile): a watch of an ended target has
   fired; so has every watch across a cut (``NoConnection`` once the heartbeats find it,
   or the dial's ``Timeout``); a message sent while its two hosts were calm (no fault from
   ``BOUND`` seconds before the send until now) to a process still alive has arrived; and
   every node's link and monitor tables hold exactly the model's watches (of local
-  consumers, and of peers subscribed to local targets).
+  consumers, and of peers subscribed to local targets); every call older than its
+  timeout has ended, unless its caller's host crashed.
 
 The model says nothing about exact instants: when a cut is found depends on where the
 heartbeat timers stand, so timing-dependent outcomes are allowed sets, checked once the
@@ -44,6 +47,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from ergo import (
     PID,
+    Actor,
     ErgoError,
     MessageDownPID,
     MessageExitPID,
@@ -51,8 +55,10 @@ from ergo import (
     Node,
     NotAllowed,
     ProcessIncarnation,
+    ProcessTerminated,
     ProcessUnknown,
     TargetExist,
+    TargetUnknown,
     TerminateReason,
     TerminateReasonKill,
     TerminateReasonNormal,
@@ -77,6 +83,9 @@ class ClusterJournal:
 
     def __init__(self) -> None:
         self.heard: dict[PID, list[Any]] = {}
+        #: the outcomes of the callers' calls, in the order they came: (seq, outcome), the
+        #: outcome ``("ok", reply)`` or ``("error", exception)``
+        self.calls: list[tuple[int, tuple[str, Any]]] = []
 
 
 def _send_all(p: Peer, items: list[tuple[PID, int]]) -> list[ErgoError | None]:
@@ -94,7 +103,10 @@ def _send_all(p: Peer, items: list[tuple[PID, int]]) -> list[ErgoError | None]:
 _OPS: dict[str, Any] = {
     "link": lambda p, t: p.link(t),
     "monitor": lambda p, t: p.monitor(t),
+    "unlink": lambda p, t: p.unlink(t),
+    "demonitor": lambda p, t: p.demonitor(t),
     "send": _send_all,
+    "echo": lambda p, seq: seq,
 }
 
 
@@ -102,9 +114,9 @@ class Peer(JournalingProcess):
     """A process of the cluster machine: traps exits and writes down what it hears.
 
     ``init(journal)``.  A call ``(op, *args)`` makes it do ``op`` itself (``("link", t)``,
-    ``("monitor", t)``, ``("send", [(to, seq), ...])``) and replies ``("ok", result)`` or
-    ``("error", exception)``; the message ``("stop", reason)`` makes it stop with
-    ``reason`` (raised; :data:`PANIC`: a plain exception)."""
+    ``("monitor", t)``, ``("unlink", t)``, ``("demonitor", t)``, ``("send", [(to, seq),
+    ...])``, ``("echo", seq)``) and replies ``("ok", result)`` or ``("error", exception)``;
+    the message ``("stop", reason)`` makes it stop with ``reason`` (raised; :data:`PANIC`: a plain exception)."""
 
     OPS = _OPS
 
@@ -112,6 +124,25 @@ class Peer(JournalingProcess):
         self.journal = journal
         self.trap_exit = True
         journal.heard[self.pid] = []
+
+
+class Caller(Actor):
+    """Makes one call and writes its outcome down: ``init(journal)``, then the message
+    ``(to, seq, timeout)`` makes it call ``to`` with ``("echo", seq)`` (a :class:`Peer`
+    replies ``("ok", seq)``), append ``(seq, outcome)`` to ``journal.calls`` and end.  A
+    process of its own per call, so that a call never waits behind another."""
+
+    def init(self, journal: ClusterJournal) -> None:
+        self.journal = journal
+
+    async def handle_message(self, from_: PID, message: Any) -> None:
+        to, seq, timeout = message
+        try:
+            outcome: tuple[str, Any] = ("ok", await self.call(to, ("echo", seq), timeout))
+        except ErgoError as e:
+            outcome = ("error", e)
+        self.journal.calls.append((seq, outcome))
+        raise TerminateReasonNormal
 
 
 # -- the model ---------------------------------------------------------------------------
@@ -142,6 +173,18 @@ class _Sent:
     error: ErgoError | None
 
 
+@dataclass
+class _Call:
+    seq: int
+    host: str  # the caller's
+    to: PID
+    at: float
+    timeout: float
+    outcome: tuple[str, Any] | None = None
+    #: the caller's host crashed before it had an outcome: there will be none
+    abandoned: bool = False
+
+
 class ClusterModel:
     """Who exists, who watches whom, what was sent, and which faults touched which hosts.
 
@@ -168,9 +211,13 @@ class ClusterModel:
         self.procs: dict[PID, _Proc] = {}
         #: the watches in force: (consumer, target, kind) -> watch
         self.watches: dict[tuple[PID, PID, str], _Watch] = {}
+        #: the watches released (unlink, demonitor) in the step being run: the one notice
+        #: already on its way to the consumer when it let go may still be heard
+        self.released: dict[tuple[PID, PID, str], _Watch] = {}
         self.sent: dict[tuple[PID, PID], list[_Sent]] = {}
         self.last_seq: dict[tuple[PID, PID], int] = {}
         self.delivered: set[tuple[PID, PID, int]] = set()
+        self.calls: dict[int, _Call] = {}
 
     @staticmethod
     def _pair(a: str, b: str) -> tuple[str, str]:
@@ -225,6 +272,9 @@ class ClusterModel:
                 p.alive, p.died_at, p.reason = False, self.now, None
         for key in [k for k in self.watches if self.procs[k[0]].host == host]:
             del self.watches[key]
+        for c in self.calls.values():
+            if c.host == host and c.outcome is None:
+                c.abandoned = True
 
     def restarted(self, host: str, creation: int) -> None:
         self.up[host] = True
@@ -252,6 +302,10 @@ class ClusterModel:
     def watched(self, consumer: PID, target: PID, kind: str) -> None:
         self.watches[(consumer, target, kind)] = _Watch(consumer, target, kind, self.now)
 
+    def release(self, consumer: PID, target: PID, kind: str) -> None:
+        """``consumer`` let go of its watch (unlink, demonitor), which the node accepted."""
+        self.released[(consumer, target, kind)] = self.watches.pop((consumer, target, kind))
+
     def end(self, pid: PID, reason: BaseException) -> None:
         p = self.procs[pid]
         p.alive, p.died_at, p.reason = False, self.now, reason
@@ -261,6 +315,9 @@ class ClusterModel:
 
     def send(self, sender: PID, to: PID, seq: int, error: ErgoError | None) -> None:
         self.sent.setdefault((sender, to), []).append(_Sent(seq, self.now, error))
+
+    def call(self, seq: int, host: str, to: PID, timeout: float) -> None:
+        self.calls[seq] = _Call(seq, host, to, self.now, timeout)
 
     # -- what the nodes say ----------------------------------------------------------------
 
@@ -285,11 +342,45 @@ class ClusterModel:
         """``consumer`` was told that ``target`` is gone (by a link or a monitor): it must
         watch it in the model, and ``reason`` must be one the model allows."""
         w = self.watches.pop((consumer, target, kind), None)
+        if w is None:  # told in the very step it let go: the notice was already queued to it
+            w = self.released.pop((consumer, target, kind), None)
         assert w is not None, (
             f"{consumer} was told {target} is gone ({kind}, {reason!r}) with no such {kind} in force: "
             "a duplicate notice, or one of a watch that should have been released")
         why = self._disallowed(w, reason)
         assert why is None, f"{consumer} was told {target} is gone ({kind}) with {reason!r}: {why}"
+
+    def heard_call(self, seq: int, outcome: tuple[str, Any]) -> None:
+        """The call ``seq`` ended with ``outcome``: its own reply, or an error the model allows."""
+        c = self.calls[seq]
+        assert c.outcome is None and not c.abandoned, f"call {seq} to {c.to} ended twice"
+        c.outcome = outcome
+        status, value = outcome
+        t = self.procs[c.to]
+        alive_then = t.alive or (t.died_at is not None and t.died_at > c.at)
+        th = t.host
+        cut_off = self.disturbed(c.host, th, c.at - self.bound)
+        if status == "ok":
+            assert value == ("ok", seq), f"call {seq} to {c.to} got {value!r}: not its own reply"
+            assert alive_then, f"call {seq} to {c.to} got a reply, but {c.to} had ended before it was made"
+            return
+        why: str | None = None
+        if isinstance(value, NoConnection):
+            why = None if cut_off else "no fault touched the two hosts"
+        elif isinstance(value, Timeout):
+            # no reply: only when cut off (a target that ends first is told at once)
+            why = None if cut_off else "no fault touched the two hosts"
+        elif isinstance(value, ProcessTerminated):
+            # the request reached it, and it ended before it replied (Erlang's rule)
+            why = None if t.died_at is not None and t.died_at >= c.at else "the target did not end after the call"
+        elif isinstance(value, ProcessUnknown):
+            early = t.died_at is not None and t.died_at <= c.at + self.bound
+            why = None if early or (not t.alive and cut_off) else "the target was alive"
+        elif isinstance(value, ProcessIncarnation):
+            why = None if c.to.creation < self.creation[th] or cut_off else "its node was not restarted"
+        else:
+            why = "an error the model never allows"
+        assert why is None, f"call {seq} from {c.host} to {c.to} (at {c.at:.3f}) failed with {value!r}: {why}"
 
     def _disallowed(self, w: _Watch, reason: BaseException) -> str | None:
         t = self.procs.get(w.target)
@@ -336,6 +427,12 @@ def _burst(machine: ClusterMachine) -> st.SearchStrategy[list[PID]]:
     """Recipients of a burst: up to four processes, each sent one to four messages in a row."""
     runs = st.lists(st.tuples(_any(machine), st.integers(1, 4)), min_size=1, max_size=4)
     return runs.map(lambda rs: [to for to, n in rs for _ in range(n)])
+
+
+def _watching(kind: str) -> Any:
+    def pairs(machine: ClusterMachine) -> st.SearchStrategy[tuple[PID, PID]]:
+        return st.sampled_from([(c, t) for (c, t, k) in machine.model.watches if k == kind])
+    return pairs
 
 
 def _up_host(machine: ClusterMachine) -> st.SearchStrategy[str]:
@@ -397,6 +494,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self.nodes: dict[str, Node] = {}
         self._seen: dict[PID, int] = {}
         self._seq: dict[PID, int] = {}
+        self._calls_seen = 0
         self.options = node_options(heartbeat_interval=self.heartbeat_interval,
                                     heartbeat_timeout=self.heartbeat_timeout,
                                     connect_timeout=self.connect_timeout)
@@ -479,6 +577,33 @@ class ClusterMachine(RuleBasedStateMachine):
     def monitor(self, consumer: PID, watched: PID) -> None:
         self._watch(consumer, watched, "monitor")
 
+    def _unwatch(self, consumer: PID, target: PID, kind: str) -> None:
+        """Let go of a watch the model holds; unless the node told the consumer of it in
+        this same step (``TargetUnknown``: the notice was on its way), the node accepts."""
+        self.observe()
+        status, result = self.ask(consumer, "unlink" if kind == "link" else "demonitor", target)
+        key = (consumer, target, kind)
+        if status == "ok":
+            self.model.release(consumer, target, kind)
+            self.observe()
+            self.model.released.clear()
+            return
+        assert isinstance(result, TargetUnknown), f"{'un' if kind == 'link' else 'de'}{kind} {consumer} -> " \
+            f"{target} raised {result!r}"
+        self.observe()
+        assert key not in self.model.watches, (
+            f"{consumer} could not let go of its {kind} of {target} (TargetUnknown) and was never told of it")
+
+    @precondition(lambda self: any(k == "link" for (_, _, k) in self.model.watches))
+    @rule(pair=_from(_watching("link")))
+    def unlink(self, pair: tuple[PID, PID]) -> None:
+        self._unwatch(*pair, "link")
+
+    @precondition(lambda self: any(k == "monitor" for (_, _, k) in self.model.watches))
+    @rule(pair=_from(_watching("monitor")))
+    def demonitor(self, pair: tuple[PID, PID]) -> None:
+        self._unwatch(*pair, "monitor")
+
     @precondition(lambda self: self.model.live())
     @rule(sender=_from(_live), recipients=_from(_burst))
     def send(self, sender: PID, recipients: list[PID]) -> None:
@@ -499,6 +624,19 @@ class ClusterMachine(RuleBasedStateMachine):
                 th = to.node.split("@", 1)[1]
                 calm = not m.disturbed(m.procs[sender].host, th, m.now - m.bound)
                 assert not (calm and m.alive(to)), f"a send to live {to} raised {error!r} with no fault about"
+
+    @precondition(lambda self: self.model.live() and any(self.model.up.values()))
+    @rule(host=_from(_up_host), to=_from(_any), timeout=st.sampled_from([0.5, 2.0]))
+    def call(self, host: str, to: PID, timeout: float) -> None:
+        """A process of ``host`` calls ``to`` (a :class:`Caller` of its own, which ends with
+        the call): its own reply, or an error the model allows, within ``timeout``."""
+        node = self.nodes[host]
+        caller = node.spawn(Caller, self.journal)
+        seq = len(self.model.calls) + 1
+        self.model.now = self.sim.now
+        self.model.call(seq, host, to, timeout)
+        node.send(caller, (to, seq, timeout))
+        self.settle()
 
     @precondition(lambda self: self.model.live())
     @rule(pid=_from(_live), how=st.sampled_from(_STOPS))
@@ -604,6 +742,10 @@ class ClusterMachine(RuleBasedStateMachine):
                 else:
                     raise AssertionError(f"{pid} heard something the model never sends: {message!r}")
             self._seen[pid] = len(heard)
+        calls = self.journal.calls
+        for seq, outcome in calls[self._calls_seen:]:
+            m.heard_call(seq, outcome)
+        self._calls_seen = len(calls)
 
     def check_settled(self) -> None:
         """After ``bound`` quiet seconds: what must have happened has, and the tables agree."""
@@ -625,6 +767,9 @@ class ClusterMachine(RuleBasedStateMachine):
                 if s.error is None and (sender, to, s.seq) not in m.delivered:
                     assert m.disturbed(sh, th, s.at - m.bound), (
                         f"seq {s.seq} from {sender} to {to} (sent at {s.at:.3f}) is lost with no fault about")
+        for c in m.calls.values():
+            assert c.outcome is not None or c.abandoned or m.now < c.at + c.timeout, (
+                f"call {c.seq} from {c.host} to {c.to} (at {c.at:.3f}, timeout {c.timeout} s) never ended")
         for host in self.hosts:
             if m.up[host]:
                 self.check_tables(host)

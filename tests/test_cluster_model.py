@@ -205,6 +205,29 @@ def _overtaking_across_the_pool(node: Node) -> None:
     net.send = planted  # type: ignore[method-assign]
 
 
+def _unwatch_not_told(node: Node) -> None:
+    """An unlink or demonitor of a remote target is only local: the peer is never sent
+    the Unlink (Demonitor), so it keeps the subscription and tells of an end no one awaits."""
+    net = node.network()
+    net.unwatch = lambda target, link, by=None: None  # type: ignore[method-assign]
+
+
+def _every_other_reply_lost(node: Node) -> None:
+    """Every second reply to a ``Caller``'s call a node receives is dropped: its call
+    waits out its timeout."""
+    route = node._route_response
+    count = [0]
+
+    def planted(to: Any, ref: Any, value: Any, error: Any) -> Any:
+        if type(value) is tuple and value[0] == "ok" and type(value[1]) is int:  # ("echo", seq)'s
+            count[0] += 1
+            if count[0] % 2 == 0:
+                return None
+        return route(to, ref, value, error)
+
+    node._route_response = planted  # type: ignore[method-assign]
+
+
 @pytest.mark.parametrize(
     ("bug", "complaint"),
     [
@@ -212,6 +235,8 @@ def _overtaking_across_the_pool(node: Node) -> None:
         (_monitor_leaks_after_node_down, r"monitor"),
         (_duplicate_after_reconnect, r"twice \(a duplicate\)"),
         (_overtaking_across_the_pool, r"reordered"),
+        (_unwatch_not_told, r"by peers"),
+        (_every_other_reply_lost, r"call .* failed with Timeout"),
     ],
     ids=lambda v: v.__name__.strip("_") if callable(v) else "",
 )
