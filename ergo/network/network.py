@@ -55,7 +55,7 @@ from ..wire.edf import RemoteError
 from ..wire.registrar import Route
 from .connection import DIALING, DOWN, UP, Connection, Link
 from .registrar import EsrdRegistrar
-from .throttle import Repeats, Throttle
+from .throttle import Repeats, Throttle, printable_log
 
 if TYPE_CHECKING:
     from ..node.node import Node
@@ -270,7 +270,8 @@ class Network:
             pool_size=options.pool_size, flags=int(options.flags),
             heartbeat_timeout=min(int(options.heartbeat_timeout * 1000), handshake._MAX_HEARTBEAT_TIMEOUT),
         )
-        self.log = node._log  # the node's logger: its lines name the node
+        #: the node's logger (its lines name the node), what peers say in them escaped
+        self.log = printable_log(node._log)
         if warning:
             self.log.warning("%s", warning)
         self._connections: dict[str, Connection] = {}  # up, by peer name
