@@ -682,6 +682,28 @@ def test_calls_a_peer_makes_that_are_never_answered_are_bounded(cluster, monkeyp
     assert len(b.network().remote_calls) == 0 and not b._processes[holder.id]._calls_in
 
 
+def test_a_cancelled_remote_call_is_over_for_its_caller_and_owed_by_its_target_until_answered(cluster):
+    """A call to another node that its caller cancels (as one that times out) is over on
+    the caller's node: nothing of it stays there, and a reply that comes later is dropped.
+    Its target's node is not told (no frame says so, as in Ergo; Erlang's callee is not
+    told either), and need not be: the call stays owed there until its handler answers,
+    its target ends, the connection goes or MAX_OWED_CALLS forgets it (above)."""
+    f = Fixture(cluster)
+    a, b = f.a, f.b
+    holder = b.spawn_register("holder", Holder)
+    fut = a._start_call(ProcessID("holder", b.name), "given up", 30)
+    f.cluster.run_until(lambda: len(b._processes[holder.id].held) == 1)
+    peer = a.network().node(b.name)
+    assert peer.info()["calls_in_flight"] == 1
+    assert fut.cancel()
+    assert peer.info()["calls_in_flight"] == 0 and not a._core_pending
+    assert b.network().node(a.name).info()["calls_owed"] == 1
+    b.send(holder, "answer")  # answered after all: the reply crosses, and a drops it
+    f.cluster.run_until(lambda: b.network().node(a.name).info()["calls_owed"] == 0)
+    assert not b._processes[holder.id]._calls_in and fut.cancelled()
+    f.round_trip()
+
+
 def test_an_answer_this_node_cannot_decode_fails_what_waited_for_it(cluster):
     """The answer to a subscription (a Result whose event buffer holds a value b cannot
     decode) and to an important send (an Ack whose error is not EDF) were dropped and logged,
