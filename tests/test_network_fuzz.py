@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from network_support import COOKIE, Cluster, Counter
 
-from ergo import PID, Actor, Event, MessageDownPID, MessageEvent, NoConnection, ProcessID, ProcessUnknown, Timeout
+from ergo import PID, Actor, Atom, Event, MessageDownPID, MessageEvent, NoConnection, ProcessID, ProcessUnknown, Timeout
 from ergo.network import NetworkRoute
 from ergo.transport import Stream, StreamProtocol
 from ergo.wire import enp, handshake
@@ -414,5 +414,23 @@ def test_what_a_peer_says_past_the_cookie_cannot_make_log_lines_of_its_own(clust
     assert f.logged("connected to", _escaped(FORGED_NAME)) == 1
     assert f.logged("disconnected from", _escaped(FORGED_NAME)) == 1
     assert f.logged("was not delivered", _escaped(FORGED)) == 1
+    assert not [t for t in b.captured.texts() if any(c in t for c in "\n\r\x1b")]
+    f.round_trip()
+
+
+def test_identifiers_a_peer_sends_cannot_make_log_lines_of_their_own(cluster):
+    """A peer's message reaches a process's own lines: an Actor that does not handle it
+    logs "unhandled message from ...: <its repr>".  A str in it is shown escaped (its
+    repr), but an Atom, a ProcessID or an Event printed its text as it was, so a name
+    with a newline in a message forged lines there.  Identifiers show their text with
+    control characters escaped."""
+    f = Fixture(cluster)
+    a, b = f.a, f.b
+    b.spawn_register("plain", Actor)  # handles nothing: logs what it gets
+    forged = [Atom(FORGED), ProcessID(FORGED, b.name), Event(FORGED, b.name)]
+    a.send(ProcessID("plain", b.name), forged)
+    f.cluster.run_until(lambda: f.logged("unhandled message from"))
+    (line,) = [t for t in b.captured.texts() if "unhandled message from" in t]
+    assert line.count(_escaped(FORGED)) == 3, line
     assert not [t for t in b.captured.texts() if any(c in t for c in "\n\r\x1b")]
     f.round_trip()
