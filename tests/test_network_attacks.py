@@ -987,6 +987,49 @@ def test_a_timed_out_watch_repeated_leaves_one_subscription_then_none():
         cluster.close()
 
 
+def test_subscriptions_withdrawn_before_a_silent_peer_answers_are_bounded(cluster, monkeypatch):
+    """A Link/Monitor whose watchers left before the answer is kept until the answer says
+    whether the peer subscribed (then withdrawn): a peer that never answers made this
+    node keep each.  At most MAX_ORPHANS per peer are; one more forgets the oldest, whose
+    late answer then withdraws nothing."""
+    monkeypatch.setattr(network_module, "MAX_ORPHANS", 4)
+    f = Fixture(cluster)
+    b = f.b
+    silent, _ = _handshake(f, "raw1@rawhost")
+    assert silent.stream is not None
+    f.cluster.run_until(lambda: "raw1@rawhost" in b.network()._connections)
+    conn = b.network()._connections["raw1@rawhost"]
+    watcher = b._processes[b.spawn(Trapper, []).id]
+    remote = PID("raw1@rawhost", 5, 1)
+    for _ in range(10):
+        watcher.monitor(remote)
+        watcher.demonitor(remote)
+    codec = enp.LinkCodec("raw1@rawhost", 1, str.__str__(b.name), b.creation)
+    asked: list[Any] = []
+
+    def all_asked() -> bool:
+        asked.extend(m for m in codec.feed(bytes(silent.received)) if type(m) is enp.Monitor)
+        silent.received.clear()
+        return len(asked) == 10
+
+    f.cluster.run_until(all_asked)
+    assert len(conn.orphans) == 4 and not conn.waiting and not conn.watches
+    for monitor in asked:  # each answered late: subscribed
+        codec.send(enp.Result(b._core_pid, monitor.ref, None, None))
+    silent.stream.write(bytes(codec.flush()))
+    f.cluster.run_until(lambda: not conn.orphans)
+    withdrawn: list[Any] = []
+
+    def all_withdrawn() -> bool:
+        withdrawn.extend(m for m in codec.feed(bytes(silent.received)) if type(m) is enp.Demonitor)
+        silent.received.clear()
+        return len(withdrawn) == 4
+
+    f.cluster.run_until(all_withdrawn)
+    f.round_trip()
+    assert len(withdrawn) == 4 + len([m for m in codec.feed(bytes(silent.received)) if type(m) is enp.Demonitor])
+
+
 def test_a_connection_that_went_down_is_not_kept_alive():
     """Nothing of a peer stays once its connection is down: its Connection and links
     (with whatever bytes they held for a peer that stopped reading) are freed.  The last
