@@ -682,6 +682,28 @@ def test_calls_a_peer_makes_that_are_never_answered_are_bounded(cluster, monkeyp
     assert len(b.network().remote_calls) == 0 and not b._processes[holder.id]._calls_in
 
 
+def test_a_cancelled_remote_call_is_over_for_its_caller_and_owed_by_its_target_until_answered(cluster):
+    """A call to another node that its caller cancels (as one that times out) is over on
+    the caller's node: nothing of it stays there, and a reply that comes later is dropped.
+    Its target's node is not told (no frame says so, as in Ergo; Erlang's callee is not
+    told either), and need not be: the call stays owed there until its handler answers,
+    its target ends, the connection goes or MAX_OWED_CALLS forgets it (above)."""
+    f = Fixture(cluster)
+    a, b = f.a, f.b
+    holder = b.spawn_register("holder", Holder)
+    fut = a._start_call(ProcessID("holder", b.name), "given up", 30)
+    f.cluster.run_until(lambda: len(b._processes[holder.id].held) == 1)
+    peer = a.network().node(b.name)
+    assert peer.info()["calls_in_flight"] == 1
+    assert fut.cancel()
+    assert peer.info()["calls_in_flight"] == 0 and not a._core_pending
+    assert b.network().node(a.name).info()["calls_owed"] == 1
+    b.send(holder, "answer")  # answered after all: the reply crosses, and a drops it
+    f.cluster.run_until(lambda: b.network().node(a.name).info()["calls_owed"] == 0)
+    assert not b._processes[holder.id]._calls_in and fut.cancelled()
+    f.round_trip()
+
+
 def test_an_answer_this_node_cannot_decode_fails_what_waited_for_it(cluster):
     """The answer to a subscription (a Result whose event buffer holds a value b cannot
     decode) and to an important send (an Ack whose error is not EDF) were dropped and logged,
@@ -784,7 +806,8 @@ def test_a_link_monitor_or_spawn_a_live_peer_never_answers_fails_with_timeout():
     never reach them) and the spawn's future stayed pending, for the connection's life.
     After REQUEST_TIMEOUT each fails with Timeout, as Ergo's requests give up after its
     request timeout: a linked process gets an exit signal, a monitor a down message, the
-    futures fail; the peer is sent an Unlink and a Demonitor in case it subscribes late."""
+    futures fail.  A subscription the peer answers late that it made is withdrawn then (an
+    Unlink); a refused one is not (nothing to withdraw)."""
     cluster = SimCluster()
     try:
         f = Fixture(cluster)
@@ -817,11 +840,21 @@ def test_a_link_monitor_or_spawn_a_live_peer_never_answers_fails_with_timeout():
         for fut, what in ((spawned, "spawn of 'worker'"), (started_app, "start of application 'app'")):
             assert fut.done() and isinstance(fut.exception(), Timeout) and what in str(fut.exception())
         assert not conn.waiting and not conn.deadlines and conn.state == "up"
-        cluster.run_for(0.1)  # the frames taking them back, on their way
+        cluster.run_for(0.1)
         codec = enp.LinkCodec("raw1@rawhost", 1, str.__str__(b.name), b.creation)
         frames = codec.feed(bytes(silent.received))
-        taken_back = {(type(m), m.target) for m in frames if type(m) in (enp.Unlink, enp.Demonitor)}
-        assert taken_back == {(enp.Unlink, remote), (enp.Demonitor, remote)}
+        silent.received.clear()
+        # nothing is taken back yet: whether the peer subscribed is not known
+        assert not [m for m in frames if type(m) in (enp.Unlink, enp.Demonitor)]
+        # its late answers: the Link made (taken back now), the Monitor refused (nothing to take back)
+        asked = {type(m): m.ref for m in frames if type(m) in (enp.Link, enp.Monitor)}
+        codec.send(enp.Result(b._core_pid, asked[enp.Link], None, None))
+        codec.send(enp.Result(b._core_pid, asked[enp.Monitor], ProcessUnknown("no such process"), None))
+        silent.stream.write(bytes(codec.flush()))
+        cluster.run_for(0.1)  # the frame taking it back, on its way
+        frames = codec.feed(bytes(silent.received))
+        taken_back = [(type(m), m.target) for m in frames if type(m) in (enp.Unlink, enp.Demonitor)]
+        assert taken_back == [(enp.Unlink, remote)] and len(journal) == 2 and not conn.orphans  # nobody told more
         # a later subscription of the same target is a fresh one, sent and awaited again
         linker.link(remote)
         cluster.run_for(0.1)
@@ -829,6 +862,172 @@ def test_a_link_monitor_or_spawn_a_live_peer_never_answers_fails_with_timeout():
         f.round_trip()
     finally:
         cluster.close()
+
+
+def _on_link(node: Any, cls: Any, *args: Any, first: bool) -> Any:
+    """A process of ``cls`` on ``node`` whose frames take the pool's first link (or not)."""
+    while True:
+        pid = node.spawn(cls, *args)
+        if (enp.order_key(pid) % 3 == 0) is first:
+            return node._processes[pid.id]
+
+
+def _behind_a_hog(cluster: SimCluster, kilobytes: int) -> tuple[Any, Any, Any, Any]:
+    """n1 and n2 of ``slow_pair`` (a stream drains 64 KiB per 0.4 s round trip), a Counter
+    on n2, and ``kilobytes`` kB sent by a process of n1 on the pool's first link: what
+    another process on that link sends waits behind them, the other links are free.
+    Returns (n1, n2, the counter, a predicate: all of it arrived)."""
+    a, b, sink = cluster.slow_pair(16 * 1024 * 1024)
+    target = b.spawn(Counter)
+    assert a.call(target, "incr") == 1
+    cluster.run_until(lambda: len(a.network()._connections[str.__str__(b.name)].links) == 3)
+
+    class Hog(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            for i in range(kilobytes // 8):
+                self.send(sink, (i, "x" * 8000))
+
+    a.send(_on_link(a, Hog, first=True).pid, "go")
+    cluster.run_for(0.01)
+    return a, b, target, lambda: len(b._processes[sink.id].got) == kilobytes // 8
+
+
+def test_a_watch_withdrawn_before_its_answer_timed_out_is_not_withdrawn_twice():
+    """A process monitors a target of a slow peer and demonitors it before the answer
+    came (a Demonitor sent); then the Monitor timed out (the peer, heard from, had not
+    answered yet), and the node sent the peer a second Demonitor "in case it subscribes
+    late": one withdrawal too many.  Another process monitoring the target meanwhile (its
+    Monitor on a free link of the pool, ahead of the frames held behind another sender's
+    1.6 MB) had its subscription taken by it, and never heard of the target's end.  A
+    subscription is withdrawn once the peer said it made it, and once only."""
+    cluster = SimCluster()
+    try:
+        a, b, target, drained = _behind_a_hog(cluster, 1600)
+        conn = a.network()._connections[str.__str__(b.name)]
+        journal: list[Any] = []
+        first = _on_link(a, Trapper, journal, first=True)  # its frames behind the hog's
+        second = _on_link(a, Trapper, journal, first=False)
+        first.monitor(target)
+        first.demonitor(target)
+        cluster.run_for(network_module.REQUEST_TIMEOUT + 1.5)
+        # the Monitor's time is out, and it still waits behind the hog's messages
+        assert not conn.waiting and target not in b._pubsub._monitors
+        second.monitor(target)
+        cluster.run_until(lambda: target in b._pubsub._monitors)
+        cluster.run_until(drained, timeout=30)
+        cluster.run_for(1.0)  # what was held behind them has arrived
+        assert list(b._pubsub._monitors.get(target, ())) == [a._core_pid]  # still subscribed there
+        b.send_exit(target, ValueError("the end"))
+        cluster.run_until(lambda: journal, timeout=5)
+        ((pid, _, down),) = journal
+        assert pid == second.pid and isinstance(down, MessageDownPID) and "the end" in str(down.reason), journal
+        assert b.network()._consumers[str.__str__(a.name)].watches == {} and not conn.orphans
+    finally:
+        cluster.close()
+
+
+def test_a_withdrawal_cannot_overtake_its_subscription():
+    """Two processes monitor a target of a peer, the one whose Monitor went first on a
+    busy link of the pool; both leave before the answer.  The Demonitor took the link of
+    the last to leave, a free one, reached the peer before the Monitor and withdrew
+    nothing, and the Monitor then subscribed this node for good: the peer kept a
+    subscription nobody here knew of (a Terminate for nobody, for the target's life).
+    The Demonitor waits for the answer saying the subscription was made."""
+    cluster = SimCluster()
+    try:
+        a, b, target, drained = _behind_a_hog(cluster, 480)  # 1.2 s behind: answered within REQUEST_TIMEOUT
+        journal: list[Any] = []
+        first = _on_link(a, Trapper, journal, first=True)
+        last = _on_link(a, Trapper, journal, first=False)
+        first.monitor(target)
+        last.monitor(target)
+        first.demonitor(target)
+        last.demonitor(target)
+        cluster.run_until(drained, timeout=30)
+        cluster.run_for(1.0)
+        assert target not in a._pubsub._monitors
+        assert target not in b._pubsub._monitors  # no stray subscription there
+        assert b.network()._consumers[str.__str__(a.name)].watches == {}
+        assert journal == []
+    finally:
+        cluster.close()
+
+
+def test_a_timed_out_watch_repeated_leaves_one_subscription_then_none():
+    """A Monitor of a live peer times out (its frame behind another sender's 1.6 MB), and
+    the process monitors the target again at once, from a free link: the second
+    subscription crosses the first.  The peer answers the first late, saying it
+    subscribed: that one is withdrawn, the second stays (the target's end reaches the
+    watcher, once); after the demonitor the peer holds none."""
+    cluster = SimCluster()
+    try:
+        a, b, target, drained = _behind_a_hog(cluster, 1600)
+        consumer_watches = lambda: b.network()._consumers[str.__str__(a.name)].watches  # noqa: E731
+        journal: list[Any] = []
+        first = _on_link(a, Trapper, journal, first=True)
+        second = _on_link(a, Trapper, journal, first=False)
+        first.monitor(target)
+        cluster.run_until(lambda: journal, timeout=network_module.REQUEST_TIMEOUT + 2)
+        ((_, _, timed_out),) = journal
+        assert isinstance(timed_out, MessageDownPID) and isinstance(timed_out.reason, Timeout)
+        second.monitor(target)
+        cluster.run_until(drained, timeout=30)
+        cluster.run_for(1.0)
+        assert list(b._pubsub._monitors[target]) == [a._core_pid] and consumer_watches() == {(False, target): 1}
+        second.demonitor(target)
+        cluster.run_for(1.0)
+        assert target not in b._pubsub._monitors and consumer_watches() == {}
+        second.monitor(target)
+        cluster.run_until(lambda: target in b._pubsub._monitors)
+        b.send_exit(target, ValueError("the end"))
+        cluster.run_until(lambda: len(journal) == 2, timeout=5)
+        cluster.run_for(1.0)
+        assert len(journal) == 2 and "the end" in str(journal[1][2].reason)
+    finally:
+        cluster.close()
+
+
+def test_subscriptions_withdrawn_before_a_silent_peer_answers_are_bounded(cluster, monkeypatch):
+    """A Link/Monitor whose watchers left before the answer is kept until the answer says
+    whether the peer subscribed (then withdrawn): a peer that never answers made this
+    node keep each.  At most MAX_ORPHANS per peer are; one more forgets the oldest, whose
+    late answer then withdraws nothing."""
+    monkeypatch.setattr(network_module, "MAX_ORPHANS", 4)
+    f = Fixture(cluster)
+    b = f.b
+    silent, _ = _handshake(f, "raw1@rawhost")
+    assert silent.stream is not None
+    f.cluster.run_until(lambda: "raw1@rawhost" in b.network()._connections)
+    conn = b.network()._connections["raw1@rawhost"]
+    watcher = b._processes[b.spawn(Trapper, []).id]
+    remote = PID("raw1@rawhost", 5, 1)
+    for _ in range(10):
+        watcher.monitor(remote)
+        watcher.demonitor(remote)
+    codec = enp.LinkCodec("raw1@rawhost", 1, str.__str__(b.name), b.creation)
+    asked: list[Any] = []
+
+    def all_asked() -> bool:
+        asked.extend(m for m in codec.feed(bytes(silent.received)) if type(m) is enp.Monitor)
+        silent.received.clear()
+        return len(asked) == 10
+
+    f.cluster.run_until(all_asked)
+    assert len(conn.orphans) == 4 and not conn.waiting and not conn.watches
+    for monitor in asked:  # each answered late: subscribed
+        codec.send(enp.Result(b._core_pid, monitor.ref, None, None))
+    silent.stream.write(bytes(codec.flush()))
+    f.cluster.run_until(lambda: not conn.orphans)
+    withdrawn: list[Any] = []
+
+    def all_withdrawn() -> bool:
+        withdrawn.extend(m for m in codec.feed(bytes(silent.received)) if type(m) is enp.Demonitor)
+        silent.received.clear()
+        return len(withdrawn) == 4
+
+    f.cluster.run_until(all_withdrawn)
+    f.round_trip()
+    assert len(withdrawn) == 4 + len([m for m in codec.feed(bytes(silent.received)) if type(m) is enp.Demonitor])
 
 
 def test_a_connection_that_went_down_is_not_kept_alive():

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from network_support import COOKIE, Cluster, Counter
 
-from ergo import PID, Actor, Event, MessageDownPID, MessageEvent, NoConnection, ProcessID, Timeout
+from ergo import PID, Actor, Atom, Event, MessageDownPID, MessageEvent, NoConnection, ProcessID, ProcessUnknown, Timeout
 from ergo.network import NetworkRoute
 from ergo.transport import Stream, StreamProtocol
 from ergo.wire import enp, handshake
@@ -367,3 +367,70 @@ def test_a_refuse_before_any_hello_is_a_probes_refusal_not_a_dialer_giving_up(cl
     assert peer.stream is not None
     peer.stream.write(_hello() + refuse)
     f.closed_and_logged(peer, "the dialer gave up", "node x@y stopped", before=0)
+
+
+#: a node name that, written as it is, would make log lines of its own (a handshake takes
+#: any ``name@host`` past the cookie check)
+FORGED_NAME = "evil\n2026-01-01 00:00:00 CRITICAL network: all clear\r\x1b[2K@rawhost"
+
+
+def _escaped(text: str) -> str:
+    return text.replace("\n", "\\n").replace("\r", "\\r").replace("\x1b", "\\x1b")
+
+
+def test_what_a_peer_says_past_the_cookie_cannot_make_log_lines_of_its_own(cluster):
+    """A peer that knows the cookie still chooses words that end up in b's log lines: its
+    node name (in "connected to", "disconnected from"), the text of the error its Ack
+    gives an important send of b (in "was not delivered").  Written as they were, a
+    newline in them forged whole lines and a terminal escape rewrote the one before.
+    They are shown with their control characters escaped, as a REFUSE's text is."""
+    f = Fixture(cluster)
+    b = f.b
+    peer, _ = f.dial_as(handshake.NodeInfo(name=FORGED_NAME, creation=1))
+    assert peer.stream is not None
+    f.cluster.run_until(lambda: FORGED_NAME in b.network()._connections)
+    remote = PID(FORGED_NAME, 5, 1)
+
+    class Sender(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            self.send_important(remote, message)  # not awaited: a failure is logged
+
+    b.send(b.spawn(Sender), "hello")
+    codec = enp.LinkCodec(FORGED_NAME, 1, str.__str__(b.name), b.creation, peer_max_message_size=4096)
+    sent: list[Any] = []
+
+    def arrived() -> bool:
+        sent.extend(x for x in codec.feed(bytes(peer.received)) if type(x) is enp.SendPID)
+        peer.received.clear()
+        return bool(sent)
+
+    f.cluster.run_until(arrived)
+    (important,) = sent
+    codec.send(enp.Ack(remote, important.from_, important.ref, ProcessUnknown(FORGED)))
+    peer.stream.write(bytes(codec.flush()))
+    f.cluster.run_until(lambda: f.logged("was not delivered"))
+    peer.stream.close()
+    f.cluster.run_until(lambda: f.logged("disconnected from"))
+    assert f.logged("connected to", _escaped(FORGED_NAME)) == 1
+    assert f.logged("disconnected from", _escaped(FORGED_NAME)) == 1
+    assert f.logged("was not delivered", _escaped(FORGED)) == 1
+    assert not [t for t in b.captured.texts() if any(c in t for c in "\n\r\x1b")]
+    f.round_trip()
+
+
+def test_identifiers_a_peer_sends_cannot_make_log_lines_of_their_own(cluster):
+    """A peer's message reaches a process's own lines: an Actor that does not handle it
+    logs "unhandled message from ...: <its repr>".  A str in it is shown escaped (its
+    repr), but an Atom, a ProcessID or an Event printed its text as it was, so a name
+    with a newline in a message forged lines there.  Identifiers show their text with
+    control characters escaped."""
+    f = Fixture(cluster)
+    a, b = f.a, f.b
+    b.spawn_register("plain", Actor)  # handles nothing: logs what it gets
+    forged = [Atom(FORGED), ProcessID(FORGED, b.name), Event(FORGED, b.name)]
+    a.send(ProcessID("plain", b.name), forged)
+    f.cluster.run_until(lambda: f.logged("unhandled message from"))
+    (line,) = [t for t in b.captured.texts() if "unhandled message from" in t]
+    assert line.count(_escaped(FORGED)) == 3, line
+    assert not [t for t in b.captured.texts() if any(c in t for c in "\n\r\x1b")]
+    f.round_trip()

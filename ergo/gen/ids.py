@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
+from ..wire._brief import printable  # (a module of plain text helpers: it imports nothing of ergo)
 from .errors import AtomTooLong, Incorrect
 
 __all__ = ["Atom", "PID", "ProcessID", "Ref", "Alias", "Event", "Target", "crc32", "node_crc", "trusted"]
@@ -65,7 +66,9 @@ class Atom(str):
         return str.__new__(cls, value)
 
     def __str__(self) -> str:
-        return "'" + str.__str__(self) + "'"
+        # its text with control characters escaped: an atom from the wire (a peer's name,
+        # a value in its message) goes into log lines, where a newline forged lines
+        return "'" + printable(str.__str__(self)) + "'"
 
     __repr__ = __str__
 
@@ -197,7 +200,7 @@ class ProcessID(_Wire):
         object.__setattr__(self, "node", _atom(self.node, "ProcessID.node"))
 
     def __str__(self) -> str:
-        return "<%s.%s>" % (node_crc(self.node), str.__str__(self.name))
+        return "<%s.%s>" % (node_crc(self.node), printable(str.__str__(self.name)))  # (see Atom.__str__)
 
     __repr__ = __str__
 
@@ -293,7 +296,7 @@ class Event(_Wire):
         object.__setattr__(self, "node", _atom(self.node, "Event.node"))
 
     def __str__(self) -> str:
-        return "Event#<%s:%s>" % (node_crc(self.node), str.__str__(self.name))
+        return "Event#<%s:%s>" % (node_crc(self.node), printable(str.__str__(self.name)))  # (see Atom.__str__)
 
     __repr__ = __str__
 

@@ -448,6 +448,11 @@ class Connection:
         self.waiting: dict[Ref, Callable[[BaseException | None, Any], None]] = {}
         #: (link?, target) -> the ref of this node's latest Link/Monitor of it still unanswered (Network.watch)
         self.watches: dict[tuple[bool, Any], Ref] = {}
+        #: Links/Monitors whose answer nothing waits for any more (their watchers left, a
+        #: later one took their place, they timed out): ref -> (link?, target), oldest first,
+        #: at most network.MAX_ORPHANS.  An answer saying the peer subscribed is withdrawn
+        #: then, and only then (see Network.watch)
+        self.orphans: dict[Ref, tuple[bool, Any]] = {}
         #: (deadline, ref, what was asked, undo) of the requests in ``waiting``, oldest first
         #: (Network._await_answer, _expire)
         self.deadlines: deque[tuple[float, Ref, str, Callable[[], None] | None]] = deque()
@@ -559,6 +564,8 @@ class Connection:
         answer = self.waiting.pop(ref, None)
         if answer is not None:
             answer(error, None)
+        elif self.orphans:
+            self.orphans.pop(ref, None)  # a Link or Monitor never sent: nothing to withdraw
 
     def link_lost(self, link: Link, error: ErgoError | None) -> None:
         if link not in self.links:

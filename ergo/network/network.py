@@ -55,7 +55,7 @@ from ..wire.edf import RemoteError
 from ..wire.registrar import Route
 from .connection import DIALING, DOWN, UP, Connection, Link
 from .registrar import EsrdRegistrar
-from .throttle import Repeats, Throttle
+from .throttle import Repeats, Throttle, printable_log
 
 if TYPE_CHECKING:
     from ..node.node import Node
@@ -92,6 +92,9 @@ MAX_REFUSAL_REPEATS = 1024
 #: calls from one peer's processes that this node's processes owe an answer at once; one
 #: more forgets the oldest (see Network._on_request, _forget_oldest)
 MAX_OWED_CALLS = 65536
+#: Links/Monitors per peer whose answer nothing waits for any more (see Network.watch):
+#: one more forgets the oldest (a peer that never answers them made this node keep each)
+MAX_ORPHANS = 1024
 #: seconds a request waits for the peer's answer (Ergo's DefaultRequestTimeout): the
 #: acknowledgement of an important send, the answer to a Link or Monitor, a remote spawn or
 #: a remote application start (see Network._await_answer)
@@ -268,7 +271,8 @@ class Network:
             pool_size=options.pool_size, flags=int(options.flags),
             heartbeat_timeout=min(int(options.heartbeat_timeout * 1000), handshake._MAX_HEARTBEAT_TIMEOUT),
         )
-        self.log = node._log  # the node's logger: its lines name the node
+        #: the node's logger (its lines name the node), what peers say in them escaped
+        self.log = printable_log(node._log)
         if warning:
             self.log.warning("%s", warning)
         self._connections: dict[str, Connection] = {}  # up, by peer name
@@ -913,6 +917,7 @@ class Network:
                 owed.pop(ref, None)
         answers, conn.waiting = conn.waiting, {}
         conn.watches = {}
+        conn.orphans = {}
         conn.deadlines = deque()
         for answer in answers.values():
             answer(error, None)
@@ -1257,12 +1262,13 @@ class Network:
         # watchers now are those of that one.  An earlier one's answer, still to come (its
         # watchers left and others came), said nothing about them: a refusal of it (a
         # name not registered then) took them down though the peer subscribed them, and
-        # a peer that never answered kept an entry per subscription for the connection's life
+        # a peer that never answered kept an entry per subscription for the connection's life.
+        # (Its watchers left before this: unwatch made it an orphan already.)
         key = (link, target)
         watches = conn.watches
         earlier = watches.get(key)
-        if earlier is not None:
-            conn.waiting.pop(earlier, None)
+        if earlier is not None and conn.waiting.pop(earlier, None) is not None:
+            self._orphan(conn, earlier, key)
         watches[key] = ref
 
         def answered(error: BaseException | None, result: Any) -> None:
@@ -1274,13 +1280,39 @@ class Network:
                 node._pubsub.remote_buffer(target, link, result)
 
         def undo() -> None:
-            # its watchers were told Timeout and are gone: should the peer subscribe late,
-            # this takes it back (the same link of the pool, so after the subscription)
-            if conn.state is UP and key not in watches:
-                with contextlib.suppress(ErgoError):
-                    conn.send((enp.Unlink if link else enp.Demonitor)(node._core_pid, target, node.make_ref()), order)
+            # its watchers were told Timeout and are gone: should the peer answer late that
+            # it subscribed, that subscription is withdrawn then (an Unlink sent now took
+            # a later Link's subscription when the peer had refused this one)
+            self._orphan(conn, ref, key)
 
         self._await_answer(conn, ref, answered, f"answer a {frame.__name__} of {target}", undo)
+
+    def _orphan(self, conn: Connection, ref: Ref, key: tuple[bool, Any]) -> None:
+        """Nothing waits for the answer to the Link/Monitor ``ref`` of ``key`` (link?, target)
+        any more: when it comes, it is dropped, and if it says the peer subscribed, that
+        subscription is withdrawn (:meth:`_on_answer`).
+
+        A node withdraws only a subscription the peer said it made, and only once it said
+        so.  A withdrawal sent before the answer could overtake its Link on another link of
+        the pool (the last watcher to leave is not the first that came) and leave the peer
+        subscribed for ever; and it counted against the peer's next subscription of that
+        target when the peer had refused this one (a name registered only since), or when
+        a timeout sent a second one: that subscription was taken, and its watchers never
+        heard of the target's end.  At most MAX_ORPHANS are kept; one more forgets the
+        oldest (its late subscription, if ever made, lasts until the target ends)."""
+        orphans = conn.orphans
+        orphans[ref] = key
+        if len(orphans) > MAX_ORPHANS:
+            del orphans[next(iter(orphans))]
+
+    def _withdraw(self, conn: Connection, key: tuple[bool, Any], order: int) -> None:
+        """Send the peer an Unlink (Demonitor) of ``key`` (link?, target), on the link of
+        ``order``; nothing waits for its answer (an entry for it stayed for the
+        connection's life when the peer never gave one: one more at each unsubscription)."""
+        link, target = key
+        with contextlib.suppress(ErgoError):  # the connection is down, or going: so is the subscription
+            conn.send((enp.Unlink if link else enp.Demonitor)(self._node._core_pid, target, self._node.make_ref()),
+                      order)
 
     def unwatch(self, target: Any, link: bool, by: PID | None = None) -> None:
         """The last local watcher (``by``) of the remote ``target`` (of this kind) stopped:
@@ -1290,14 +1322,13 @@ class Network:
         conn = self._connections.get(_text(target.node)) or self._pending.get(_text(target.node))
         if conn is None:
             return
-        ref = self._node.make_ref()
-        frame = enp.Unlink if link else enp.Demonitor
-        try:
-            conn.send(frame(self._node._core_pid, target, ref), enp.order_key(by) if by is not None else 0)
-        except ErgoError:
+        key = (link, target)
+        pending = conn.watches.pop(key, None)
+        if pending is not None and conn.waiting.pop(pending, None) is not None:
+            # not answered yet: withdrawn once the answer says the peer subscribed (see _orphan)
+            self._orphan(conn, pending, key)
             return
-        # nothing waits for the answer (an entry for it stayed for the connection's life
-        # when the peer never gave one: one more at each unsubscription)
+        self._withdraw(conn, key, enp.order_key(by) if by is not None else 0)
 
     def remote_spawn(self, conn: Connection, name: str, register: str | None, args: tuple[Any, ...],
                      options: ProcessOptions | None, requester: Process | None = None) -> Future[PID]:
@@ -1700,6 +1731,12 @@ class Network:
         fn = conn.waiting.pop(f.ref, None)
         if fn is not None:
             fn(f.error, getattr(f, "result", None))
+        elif conn.orphans:
+            key = conn.orphans.pop(f.ref, None)
+            if key is not None and f.error is None:
+                # a late answer: the peer subscribed this node, whose watchers of then
+                # are gone; withdrawn now that it is known to be made (see watch)
+                self._withdraw(conn, key, 0)
 
     def _on_terminate(self, conn: Connection, f: Any) -> None:
         # (the target is the peer's: the link's codec refuses a Terminate or an event of
@@ -1787,6 +1824,8 @@ class Network:
             answer = conn.waiting.pop(ref, None)
             if answer is not None:
                 answer(Malformed(f"the answer from {_text(conn.name)} could not be decoded: {f.error}"), None)
+            elif conn.orphans:
+                conn.orphans.pop(ref, None)  # whether the peer subscribed cannot be read
         elif getattr(msg, "important", False) and ref is not None:
             conn.send(enp.Ack(self._node._core_pid, msg.from_, ref, Malformed(str(f.error))), 0)
 

@@ -77,7 +77,7 @@ from ..wire.registrar import (
     decode_datagram,
     encode,
 )
-from .throttle import Throttle
+from .throttle import Throttle, printable_log
 
 __all__ = [
     "DEFAULT_ATTEMPT_TIMEOUT",
@@ -290,7 +290,8 @@ class EsrdRegistrar(Registrar):
         self._transport = transport
         self.host = host
         self.port = port
-        self._log: RegistrarLog = log if log is not None else _TreeLog()
+        # (names a Register gives, anyone who reaches the port chooses: escaped in its lines)
+        self._log: RegistrarLog = printable_log(log if log is not None else _TreeLog())
         self._retry = _positive(retry, "retry")
         self._attempt_timeout = _positive(attempt_timeout, "attempt_timeout")
         self._register_timeout = _positive(register_timeout, "register_timeout")

@@ -5,6 +5,9 @@ sent that does not decode: each makes a log line, and whoever sends them could f
 log at the rate they can send.  A :class:`Throttle` lets at most ``per_second`` such lines
 through in a second and counts the rest, which are told either in one line of their own
 once the second is over (``told``), or on the next line let through (:attr:`unlogged`).
+And a :class:`PrintableLog` writes what a peer chose (an error's text, a node name, a
+registered name) with its control characters escaped, so that it cannot make lines of
+its own.
 """
 
 from __future__ import annotations
@@ -12,9 +15,74 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..gen.types import LogLevel
 from ..scheduler import Scheduler
+from ..wire._brief import printable
 
-__all__ = ["Repeats", "Throttle"]
+__all__ = ["PrintableLog", "Repeats", "Throttle", "printable_log"]
+
+_DEBUG, _INFO, _WARNING, _ERROR = int(LogLevel.DEBUG), int(LogLevel.INFO), int(LogLevel.WARNING), int(LogLevel.ERROR)
+
+
+def _printable_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``args`` for ``fmt % args`` with ``%s``: each one's text, its control and other
+    unprintable characters escaped (numbers as they are, for ``%d`` and ``%g``)."""
+    out: list[Any] = []
+    for arg in args:
+        if isinstance(arg, (int, float)):
+            out.append(arg)
+            continue
+        try:
+            text = str(arg)
+        except Exception:  # noqa: BLE001 - a value whose str() fails still makes its line
+            text = f"<{type(arg).__qualname__}>"
+        out.append(printable(text))
+    return tuple(out)
+
+
+class PrintableLog:
+    """A logger (``debug/info/warning/error(fmt, *args)``, as a node's ``log``) whose lines
+    show their arguments with control characters escaped (``\\n``, ``\\r``, ``\\x1b``).
+
+    The network writes what peers say into its lines: an error's text from a frame, a
+    node name (a handshake lets any ``name@host`` in, a newline included), a name given
+    to the registrar.  Written as it is, a newline in it forged whole log lines (a
+    terminal escape rewrote the one before).  Every line of the network goes through
+    this, so a new line cannot forget it; its format strings are the network's own.
+    A line below the logger's level (a node log's ``level``) costs no conversion."""
+
+    __slots__ = ("_log",)
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+
+    def __getattr__(self, name: str) -> Any:
+        # anything else (a node log's ``level``, a test's record of lines) is the logger's own
+        return getattr(self._log, name)
+
+    def _enabled(self, level: int) -> bool:
+        return bool(getattr(self._log, "_level", 0) <= level)
+
+    def debug(self, fmt: str, *args: Any) -> None:
+        if self._enabled(_DEBUG):
+            self._log.debug(fmt, *_printable_args(args))
+
+    def info(self, fmt: str, *args: Any) -> None:
+        if self._enabled(_INFO):
+            self._log.info(fmt, *_printable_args(args))
+
+    def warning(self, fmt: str, *args: Any) -> None:
+        if self._enabled(_WARNING):
+            self._log.warning(fmt, *_printable_args(args))
+
+    def error(self, fmt: str, *args: Any) -> None:
+        if self._enabled(_ERROR):
+            self._log.error(fmt, *_printable_args(args))
+
+
+def printable_log(log: Any) -> PrintableLog:
+    """``log`` as a :class:`PrintableLog` (itself if it is one already)."""
+    return log if isinstance(log, PrintableLog) else PrintableLog(log)
 
 
 class Throttle:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["brief", "brief_error", "error_text", "stable_text"]
+__all__ = ["brief", "brief_error", "error_text", "printable", "stable_text"]
 
 #: an object's address in a default repr (``<Foo object at 0x7f...>``): another process's
 #: address means nothing, and it differs from run to run
@@ -46,6 +46,15 @@ def brief(value: Any, limit: int = 60) -> str:
     # Anything else (an identifier, a record, an error, a subclass of a plain type) is named
     # by its class only: its own __repr__ is not ours to trust with hostile content.
     return f"<{kind.__qualname__}>"[: limit + 2]
+
+
+def printable(text: str) -> str:
+    """``text`` with its control and other unprintable characters escaped (``\\n``,
+    ``\\x1b``): a peer's words (a REFUSE's text, an error's, a node name) end up in log
+    lines and errors, where a newline would forge lines of its own."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def _has_set(value: Any, depth: int = 0) -> bool:

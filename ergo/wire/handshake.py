@@ -40,7 +40,7 @@ from ergo.gen.ids import Atom
 from ergo.gen.options import DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_NETWORK_FLAGS, NetworkFlags
 
 from . import enp
-from ._brief import brief, brief_error
+from ._brief import brief, brief_error, printable
 
 __all__ = [
     "MAGIC",
@@ -326,15 +326,6 @@ def late_refusal(data: bytes | bytearray | memoryview) -> str | None:
     return brief(f"{reason}: {text}", 300)
 
 
-def _printable(text: str) -> str:
-    """``text`` with its control and other unprintable characters escaped (``\\n``,
-    ``\\x1b``): a peer's words (a REFUSE's text, said before any cookie is checked) end
-    up in log lines and errors, where a newline forged lines of its own."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-
-
 def _mac(cookie: bytes, label: bytes, *parts: bytes) -> bytes:
     return hmac.new(cookie, label + b"".join(parts), hashlib.sha256).digest()
 
@@ -453,7 +444,7 @@ class _Handshake:
         if mtype == REFUSE:
             reason, text = body.get("reason"), body.get("text")
             cls = _REFUSALS.get(reason, HandshakeError) if isinstance(reason, str) else HandshakeError
-            text = _printable(text[:512]) if isinstance(text, str) else "no reason given"
+            text = printable(text[:512]) if isinstance(text, str) else "no reason given"
             self._result = Refused(cls(f"peer refused: {text}"), by_peer=True)
             self.state = "refused"
             return
