@@ -2,9 +2,10 @@
 
 :class:`ClusterMachine` drives one node on each of three simulated hosts (``n1@host1`` ..
 ``n3@host3``, static routes, fast heartbeats) through spawns, links, monitors, unlinks,
-demonitors, calls, sends, exits, partitions both ways and one way, repairs, host
-crashes, restarts (a new creation) and the passing of time, and checks what the processes heard against
-:class:`ClusterModel`, a model of what Ergo guarantees across nodes:
+demonitors, calls, sends, events (register, publish, unregister, link, monitor), exits,
+partitions both ways and one way, repairs, host crashes, restarts (a new creation) and
+the passing of time, and checks what the processes heard against :class:`ClusterModel`,
+a model of what Ergo guarantees across nodes:
 
 * **Order and no duplicates** (checked after every step): the messages of one sender to
   one recipient arrive in the order sent, each at most once, and only to the process they
@@ -18,6 +19,9 @@ crashes, restarts (a new creation) and the passing of time, and checks what the 
   watched.  A released watch (unlink, demonitor) is never told afterwards.
 * **Calls** (after every step): a call ends once, with its own reply or an error the
   model allows (see :meth:`ClusterModel.heard_call`).
+* **Events** (after every step): an event's messages reach only its subscribers, each
+  once and in the order published; a watch of an event is told its end with a reason
+  the model allows (see :meth:`ClusterModel._event_disallowed`).
 * **Settled states** (after :meth:`ClusterMachine.settle_and_check`, which runs the clock
   ``BOUND`` seconds with no fault changing meanwhile): a watch of an ended target has
   fired; so has every watch across a cut (``NoConnection`` once the heartbeats find it,
@@ -25,7 +29,8 @@ crashes, restarts (a new creation) and the passing of time, and checks what the 
   ``BOUND`` seconds before the send until now) to a process still alive has arrived; and
   every node's link and monitor tables hold exactly the model's watches (of local
   consumers, and of peers subscribed to local targets); every call older than its
-  timeout has ended, unless its caller's host crashed.
+  timeout has ended, unless its caller's host crashed; a subscriber of an event, calm
+  with its producer since it subscribed, got every message published from a second after.
 
 The model says nothing about exact instants: when a cut is found depends on where the
 heartbeat timers stand, so timing-dependent outcomes are allowed sets, checked once the
@@ -49,7 +54,12 @@ from ergo import (
     PID,
     Actor,
     ErgoError,
+    Event,
+    EventUnknown,
+    MessageDownEvent,
     MessageDownPID,
+    MessageEvent,
+    MessageExitEvent,
     MessageExitPID,
     NoConnection,
     Node,
@@ -57,6 +67,7 @@ from ergo import (
     ProcessIncarnation,
     ProcessTerminated,
     ProcessUnknown,
+    Taken,
     TargetExist,
     TargetUnknown,
     TerminateReason,
@@ -65,6 +76,7 @@ from ergo import (
     TerminateReasonPanic,
     TerminateReasonShutdown,
     Timeout,
+    Unregistered,
 )
 
 from ._journaling import PANIC, JournalingProcess
@@ -100,6 +112,12 @@ def _send_all(p: Peer, items: list[tuple[PID, int]]) -> list[ErgoError | None]:
     return out
 
 
+def _publish(p: Peer, name: str, token: Any, items: list[tuple[Event, int]]) -> None:
+    """Publish ``("e", event, seq)`` for each item, in one turn."""
+    for event, seq in items:
+        p.send_event(name, token, ("e", event, seq))
+
+
 _OPS: dict[str, Any] = {
     "link": lambda p, t: p.link(t),
     "monitor": lambda p, t: p.monitor(t),
@@ -107,6 +125,9 @@ _OPS: dict[str, Any] = {
     "demonitor": lambda p, t: p.demonitor(t),
     "send": _send_all,
     "echo": lambda p, seq: seq,
+    "register_event": lambda p, name: p.register_event(name),
+    "unregister_event": lambda p, name: p.unregister_event(name),
+    "publish": _publish,
 }
 
 
@@ -124,6 +145,9 @@ class Peer(JournalingProcess):
         self.journal = journal
         self.trap_exit = True
         journal.heard[self.pid] = []
+
+    def handle_event(self, message: MessageEvent) -> None:
+        self.journal.heard[self.pid].append(message)
 
 
 class Caller(Actor):
@@ -159,9 +183,26 @@ class _Proc:
 
 
 @dataclass
+class _Registration:
+    """One registration of an event, from ``register_event`` until it ends."""
+
+    event: Event
+    producer: PID
+    host: str
+    token: Any
+    since: float
+    ended_at: float | None = None
+    #: what its watchers are told it ended with (Unregistered, its producer's reason);
+    #: None: it vanished with its host (a crash)
+    reason: BaseException | None = None
+    #: the sequence numbers published, and when
+    published: dict[int, float] | None = None
+
+
+@dataclass
 class _Watch:
     consumer: PID
-    target: PID
+    target: Any  # PID | Event
     kind: str  # "link" | "monitor"
     created: float
 
@@ -218,6 +259,13 @@ class ClusterModel:
         self.last_seq: dict[tuple[PID, PID], int] = {}
         self.delivered: set[tuple[PID, PID, int]] = set()
         self.calls: dict[int, _Call] = {}
+        #: the events registered now, and every registration ever (in order)
+        self.events: dict[Event, _Registration] = {}
+        self.registrations: list[_Registration] = []
+        #: for each sequence number published: the registration it was published on
+        self.published: dict[int, _Registration] = {}
+        #: the last event seq each (subscriber, event) heard
+        self.last_event: dict[tuple[PID, Event], int] = {}
 
     @staticmethod
     def _pair(a: str, b: str) -> tuple[str, str]:
@@ -275,6 +323,8 @@ class ClusterModel:
         for c in self.calls.values():
             if c.host == host and c.outcome is None:
                 c.abandoned = True
+        for event in [e for e, r in self.events.items() if r.host == host]:
+            self._event_ended(event, None)
 
     def restarted(self, host: str, creation: int) -> None:
         self.up[host] = True
@@ -286,12 +336,14 @@ class ClusterModel:
     def spawn(self, pid: PID, host: str) -> None:
         self.procs[pid] = _Proc(pid, host)
 
-    def watch(self, consumer: PID, target: PID, kind: str) -> tuple[type[ErgoError], ...]:
+    def watch(self, consumer: PID, target: Any, kind: str) -> tuple[type[ErgoError], ...]:
         """The errors the node may raise for the watch (empty: it must succeed); if it
         succeeds the caller records it with :meth:`watched`."""
         if (consumer, target, kind) in self.watches:
             return (TargetExist,)
         if target.node == consumer.node:  # local: checked at once
+            if type(target) is Event:
+                return () if target in self.events else (EventUnknown,)
             if target == consumer:
                 return (NotAllowed,)
             if not self.alive(target):
@@ -299,8 +351,12 @@ class ClusterModel:
                     else (ProcessUnknown,)
         return ()  # a remote watch returns at once; a refusal arrives as its notice
 
-    def watched(self, consumer: PID, target: PID, kind: str) -> None:
+    def watched(self, consumer: PID, target: Any, kind: str) -> None:
         self.watches[(consumer, target, kind)] = _Watch(consumer, target, kind, self.now)
+
+    def in_force(self, target: Any) -> bool:
+        """Whether ``target`` (a PID, an event) is there to be watched now."""
+        return target in self.events if type(target) is Event else self.alive(target)
 
     def release(self, consumer: PID, target: PID, kind: str) -> None:
         """``consumer`` let go of its watch (unlink, demonitor), which the node accepted."""
@@ -311,6 +367,76 @@ class ClusterModel:
         p.alive, p.died_at, p.reason = False, self.now, reason
         for key in [k for k in self.watches if k[0] == pid]:
             del self.watches[key]
+        for event in [e for e, r in self.events.items() if r.producer == pid]:
+            self._event_ended(event, reason)
+
+    # -- events ----------------------------------------------------------------------------
+
+    def register_event(self, event: Event, producer: PID) -> tuple[type[ErgoError], ...]:
+        """The errors ``register_event`` may raise (empty: it must succeed, and the caller
+        records it with :meth:`registered`)."""
+        return (Taken,) if event in self.events else ()
+
+    def registered(self, event: Event, producer: PID, token: Any) -> None:
+        r = _Registration(event, producer, self.procs[producer].host, token, self.now, published={})
+        self.events[event] = r
+        self.registrations.append(r)
+
+    def _event_ended(self, event: Event, reason: BaseException | None) -> None:
+        r = self.events.pop(event)
+        r.ended_at, r.reason = self.now, reason
+
+    def unregister_event(self, event: Event) -> None:
+        self._event_ended(event, Unregistered())
+
+    def publish(self, event: Event, seq: int) -> None:
+        r = self.events[event]
+        assert r.published is not None
+        r.published[seq] = self.now
+        self.published[seq] = r
+
+    def heard_event(self, subscriber: PID, message: MessageEvent) -> None:
+        """``subscriber`` got ``message``, published as ``("e", event, seq)``."""
+        tag, event, seq = message.message
+        assert tag == "e" and message.event == event, f"{subscriber} got {message!r}, not as published"
+        r = self.published.get(seq)
+        assert r is not None and r.event == event, f"{subscriber} got seq {seq} of {event}, never published on it"
+        watches = [w for k in ("link", "monitor") for w in (self.watches.get((subscriber, event, k)),
+                                                             self.released.get((subscriber, event, k)))
+                   if w is not None]
+        assert watches, f"{subscriber} got seq {seq} of {event} without subscribing to it"
+        assert r.published is not None
+        at = r.published[seq]
+        assert any(at >= w.created - self.bound for w in watches), (
+            f"{subscriber} got seq {seq} of {event}, published at {at:.3f}, long before it subscribed")
+        key = (subscriber, event)
+        last = self.last_event.get(key, -1)
+        assert seq != last, f"{subscriber} got seq {seq} of {event} twice (a duplicate)"
+        assert seq > last, f"{subscriber} got seq {seq} of {event} after seq {last}: reordered"
+        self.last_event[key] = seq
+
+    def runs(self, w: _Watch) -> list[_Registration]:
+        """The registrations of ``w``'s event its subscription may have found: those in
+        force at some time from when it was made until its request must have landed
+        (``bound`` later: a remote event may be unregistered and registered again meanwhile)."""
+        return [r for r in self.registrations if r.event == w.target and r.since <= w.created + self.bound
+                and (r.ended_at is None or r.ended_at >= w.created)]
+
+    def _event_disallowed(self, w: _Watch, reason: BaseException) -> str | None:
+        runs = self.runs(w)
+        eh = w.target.node.split("@", 1)[1]
+        cut_off = self.disturbed(self.procs[w.consumer].host, eh, w.created - self.bound)
+        if isinstance(reason, _CUT):
+            return None if cut_off else "no fault touched the two hosts, so nothing was cut off"
+        if isinstance(reason, EventUnknown):
+            # no registration when it was made, or one that ended about then
+            registered = [r for r in runs if r.since <= w.created]
+            early = not registered or any(r.ended_at is not None and r.ended_at <= w.created + self.bound
+                                          for r in registered)
+            return None if early or cut_off else "the event was registered when it was watched"
+        if any(r.reason is not None and reason == r.reason for r in runs):
+            return None
+        return f"no registration it watched ended so ({[(r.since, r.ended_at, r.reason) for r in runs]})"
         # watches of it on its own node fire at once; remote ones when the Terminate arrives
 
     def send(self, sender: PID, to: PID, seq: int, error: ErgoError | None) -> None:
@@ -383,6 +509,8 @@ class ClusterModel:
         assert why is None, f"call {seq} from {c.host} to {c.to} (at {c.at:.3f}) failed with {value!r}: {why}"
 
     def _disallowed(self, w: _Watch, reason: BaseException) -> str | None:
+        if type(w.target) is Event:
+            return self._event_disallowed(w, reason)
         t = self.procs.get(w.target)
         c = self.procs[w.consumer]
         dead = t is not None and not t.alive
@@ -433,6 +561,22 @@ def _watching(kind: str) -> Any:
     def pairs(machine: ClusterMachine) -> st.SearchStrategy[tuple[PID, PID]]:
         return st.sampled_from([(c, t) for (c, t, k) in machine.model.watches if k == kind])
     return pairs
+
+
+_EVENTS = ["e1", "e2"]
+
+
+def _event(machine: ClusterMachine) -> st.SearchStrategy[Event]:
+    """Mostly an event registered now, else a name of the few on any node (registered
+    once, or never)."""
+    m = machine.model
+    some = st.builds(lambda n, h: Event(n, machine.node_name(h)), st.sampled_from(_EVENTS),
+                     st.sampled_from(machine.hosts))
+    return st.one_of(st.sampled_from(list(m.events)), some) if m.events else some
+
+
+def _registration(machine: ClusterMachine) -> st.SearchStrategy[_Registration]:
+    return st.sampled_from(list(machine.model.events.values()))
 
 
 def _up_host(machine: ClusterMachine) -> st.SearchStrategy[str]:
@@ -495,6 +639,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self._seen: dict[PID, int] = {}
         self._seq: dict[PID, int] = {}
         self._calls_seen = 0
+        self._event_seq = 0
         self.options = node_options(heartbeat_interval=self.heartbeat_interval,
                                     heartbeat_timeout=self.heartbeat_timeout,
                                     connect_timeout=self.connect_timeout)
@@ -556,7 +701,7 @@ class ClusterMachine(RuleBasedStateMachine):
         self.model.spawn(pid, host)
         self.settle()
 
-    def _watch(self, consumer: PID, target: PID, kind: str) -> None:
+    def _watch(self, consumer: PID, target: Any, kind: str) -> None:
         self.model.now = self.sim.now
         may_fail = self.model.watch(consumer, target, kind)
         status, result = self.ask(consumer, kind, target)
@@ -576,6 +721,49 @@ class ClusterMachine(RuleBasedStateMachine):
     @rule(consumer=_from(_live), watched=_from(_any))
     def monitor(self, consumer: PID, watched: PID) -> None:
         self._watch(consumer, watched, "monitor")
+
+    @precondition(lambda self: self.model.live())
+    @rule(consumer=_from(_live), event=_from(_event), kind=st.sampled_from(["link", "monitor"]))
+    def watch_event(self, consumer: PID, event: Event, kind: str) -> None:
+        """Link to or monitor an event of any node (mostly one registered now)."""
+        self._watch(consumer, event, kind)
+
+    @precondition(lambda self: self.model.live())
+    @rule(pid=_from(_live), name=st.sampled_from(_EVENTS))
+    def register_event(self, pid: PID, name: str) -> None:
+        m = self.model
+        event = Event(name, self.node_of(pid).name)
+        m.now = self.sim.now
+        may_fail = m.register_event(event, pid)
+        status, result = self.ask(pid, "register_event", name)
+        if status == "ok":
+            assert not may_fail, f"register_event {event} succeeded; the model expects {may_fail}"
+            m.registered(event, pid, result)
+        else:
+            assert isinstance(result, may_fail), f"register_event {event} raised {result!r}; " \
+                f"the model expects {'success' if not may_fail else may_fail}"
+
+    @precondition(lambda self: self.model.events)
+    @rule(r=_from(_registration))
+    def unregister_event(self, r: _Registration) -> None:
+        self.model.now = self.sim.now
+        status, result = self.ask(r.producer, "unregister_event", r.event.name)
+        assert status == "ok", f"unregister_event {r.event} by its producer raised {result!r}"
+        self.model.unregister_event(r.event)
+
+    @precondition(lambda self: self.model.events)
+    @rule(r=_from(_registration), n=st.integers(1, 3))
+    def publish(self, r: _Registration, n: int) -> None:
+        """The producer publishes ``n`` messages in one turn, each ``("e", event, seq)``."""
+        m = self.model
+        m.now = self.sim.now
+        items = []
+        for _ in range(n):
+            self._event_seq += 1
+            items.append((r.event, self._event_seq))
+            m.publish(r.event, self._event_seq)
+        status, result = self.ask(r.producer, "publish", r.event.name, r.token, items)
+        assert status == "ok", f"publishing on {r.event} by its producer raised {result!r}"
 
     def _unwatch(self, consumer: PID, target: PID, kind: str) -> None:
         """Let go of a watch the model holds; unless the node told the consumer of it in
@@ -739,6 +927,12 @@ class ClusterMachine(RuleBasedStateMachine):
                     m.heard_notice(pid, "monitor", message.pid, message.reason)
                 elif t is MessageExitPID:
                     m.heard_notice(pid, "link", message.pid, message.reason)
+                elif t is MessageEvent:
+                    m.heard_event(pid, message)
+                elif t is MessageDownEvent:
+                    m.heard_notice(pid, "monitor", message.event, message.reason)
+                elif t is MessageExitEvent:
+                    m.heard_notice(pid, "link", message.event, message.reason)
                 else:
                     raise AssertionError(f"{pid} heard something the model never sends: {message!r}")
             self._seen[pid] = len(heard)
@@ -751,6 +945,9 @@ class ClusterMachine(RuleBasedStateMachine):
         """After ``bound`` quiet seconds: what must have happened has, and the tables agree."""
         m = self.model
         for w in m.watches.values():
+            if type(w.target) is Event:
+                self._check_settled_event(w)
+                continue
             t = m.procs.get(w.target)
             ch = m.procs[w.consumer].host
             th = t.host if t is not None else w.target.node.split("@", 1)[1]
@@ -773,6 +970,26 @@ class ClusterMachine(RuleBasedStateMachine):
         for host in self.hosts:
             if m.up[host]:
                 self.check_tables(host)
+
+    def _check_settled_event(self, w: _Watch) -> None:
+        """A watch of an event: it fired if the event ended or a cut is in force, and the
+        consumer heard every message published on it, since the subscription took hold,
+        while the two hosts were calm."""
+        m = self.model
+        ch = m.procs[w.consumer].host
+        eh = w.target.node.split("@", 1)[1]
+        r = m.events.get(w.target)
+        assert r is not None and r.since <= w.created + m.bound, (
+            f"{w.consumer} still {w.kind}s {w.target}, which ended (or was never registered): never told")
+        assert not m.cut_between(ch, eh), (
+            f"{w.consumer} still {w.kind}s {w.target} across the cut {ch} / {eh}: no NoConnection "
+            f"{self.bound} s after")
+        if m.disturbed(ch, eh, w.created - m.bound):
+            return
+        assert r.published is not None
+        last = m.last_event.get((w.consumer, w.target), -1)
+        missed = [seq for seq, at in r.published.items() if at >= max(w.created, r.since) + 1.0 and seq > last]
+        assert not missed, f"{w.consumer} {w.kind}s {w.target} and never got seq {missed} of it, with no fault about"
 
     def check_tables(self, host: str) -> None:
         """The node's link and monitor tables hold the model's watches, and nothing else."""
@@ -805,7 +1022,7 @@ class ClusterMachine(RuleBasedStateMachine):
                     continue
                 if m.procs[c].host == host:
                     want_local.setdefault(t, set()).add(c)
-                elif t.node == name and m.alive(t):
+                elif t.node == name and m.in_force(t):
                     want_remote.setdefault(t, set()).add(str.__str__(c.node))
             assert local == want_local, f"{name} {kind}s of its processes: {local}, the model says {want_local}"
             assert remote == want_remote, f"{name} {kind}s by peers: {remote}, the model says {want_remote}"

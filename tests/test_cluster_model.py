@@ -228,6 +228,33 @@ def _every_other_reply_lost(node: Node) -> None:
     node._route_response = planted  # type: ignore[method-assign]
 
 
+def _remote_events_fanned_out_twice(node: Node) -> None:
+    """An event message from another node reaches its local subscribers twice (a fan-out
+    that walks the links and the monitors of the event without merging them)."""
+    pubsub = node._pubsub
+    remote_event = pubsub.remote_event
+
+    def planted(from_: Any, message: Any, priority: Any) -> None:
+        remote_event(from_, message, priority)
+        remote_event(from_, message, priority)
+
+    pubsub.remote_event = planted  # type: ignore[method-assign]
+
+
+def _remote_events_lost_after_a_while(node: Node) -> None:
+    """Event messages from another node stop reaching local subscribers after the second."""
+    pubsub = node._pubsub
+    remote_event = pubsub.remote_event
+    count = [0]
+
+    def planted(from_: Any, message: Any, priority: Any) -> None:
+        count[0] += 1
+        if count[0] <= 2:
+            remote_event(from_, message, priority)
+
+    pubsub.remote_event = planted  # type: ignore[method-assign]
+
+
 @pytest.mark.parametrize(
     ("bug", "complaint"),
     [
@@ -237,6 +264,8 @@ def _every_other_reply_lost(node: Node) -> None:
         (_overtaking_across_the_pool, r"reordered"),
         (_unwatch_not_told, r"by peers"),
         (_every_other_reply_lost, r"call .* failed with Timeout"),
+        (_remote_events_fanned_out_twice, r"twice \(a duplicate\)"),
+        (_remote_events_lost_after_a_while, r"never got seq"),
     ],
     ids=lambda v: v.__name__.strip("_") if callable(v) else "",
 )
