@@ -69,7 +69,8 @@ class Recorder(Actor):
 # -- the node ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", ["noat", "a@b@c", "@host", "name@", "x" * 250 + "@" + "y" * 10, 5])
+@pytest.mark.parametrize("bad", ["noat", "a@b@c", "@host", "name@", "x" * 250 + "@" + "y" * 10, 5,
+                                 "a\nforged@localhost", "a@local\x1b[2Khost"])
 def test_node_name_must_be_name_at_host(backend, bad):
     with pytest.raises(Incorrect):
         backend.node(bad)

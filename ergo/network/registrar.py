@@ -195,6 +195,8 @@ def _node_host(node: object) -> str:
         raise Incorrect(f"a node name is name@host, not {shown}")
     if len(node.encode("utf-8")) > 255:
         raise Incorrect(f"a node name is at most 255 bytes, not {len(node.encode('utf-8'))}")
+    if not node.isprintable():
+        raise Incorrect(f"a node name has no control or other unprintable characters: {node[:60]!r}")
     return node.split("@", 1)[1]
 
 

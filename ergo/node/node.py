@@ -97,7 +97,8 @@ _exit_pid = _pair_maker(MessageExitPID)  # MessageExitPID(pid, reason), per send
 
 
 def validate_node_name(name: object) -> Atom:
-    """``name@host``: one ``@``, both parts non-empty, at most 255 bytes."""
+    """``name@host``: one ``@``, both parts non-empty, at most 255 bytes, every character
+    printable (a name goes into log lines, where a newline would make lines of its own)."""
     if not isinstance(name, str):
         raise Incorrect(f"a node name is a str like 'demo@localhost', not {type(name).__name__}")
     if name.count("@") != 1:
@@ -107,6 +108,8 @@ def validate_node_name(name: object) -> Atom:
         raise Incorrect(f"both parts of a node name must be non-empty (name@host): {str.__str__(name)!r}")
     if len(name.encode("utf-8")) > 255:
         raise Incorrect(f"a node name is at most 255 bytes, this one has {len(name.encode('utf-8'))}")
+    if not name.isprintable():
+        raise Incorrect(f"a node name has no control or other unprintable characters: {str.__str__(name)!r}")
     return Atom(name)
 
 

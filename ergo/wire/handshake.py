@@ -243,6 +243,8 @@ def _check_info(info: Any) -> str | None:
     host = name.partition("@")[2]
     if name.count("@") != 1 or not host or name.startswith("@") or len(name.encode("utf-8")) > 255:
         return f"node name {brief(name)} is not name@host of at most 255 bytes"
+    if not name.isprintable():
+        return f"node name {brief(name)} has unprintable characters"
     for key, (low, high) in _INT_RANGES.items():
         value = info.get(key)
         if type(value) is not int or not low <= value <= high:

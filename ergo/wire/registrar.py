@@ -161,6 +161,8 @@ def _node_problem(node: Any) -> str | None:
         return f"node name must be name@host, not {brief(node)}"
     if len(node.encode("utf-8")) > 255:
         return "node name longer than 255 bytes"
+    if not node.isprintable():
+        return "node name with unprintable characters"
     return None
 
 

@@ -91,6 +91,7 @@ def _msg(mtype: int, body: bytes, magic: int = rg.MAGIC, version: int = rg.VERSI
         (_msg(46, b"\xc1"), "not msgpack"),
         (_msg(46, msgpack.packb([])), "array of 1 fields"),
         (_msg(46, msgpack.packb(["nohost"])), "name@host"),
+        (_msg(46, msgpack.packb(["a\nforged@h"])), "unprintable"),
         (_msg(44, msgpack.packb(["a@h", [["h", 0, False, 1, 1]]])), "port"),
         (_msg(44, msgpack.packb(["a@h", [["h", 1, 1, 1, 1]]])), "tls"),
         (_msg(44, msgpack.packb(["a@h", 5])), "routes must be an array"),

@@ -376,7 +376,7 @@ def test_each_numeric_field_is_accepted_at_its_bounds_and_refused_past_them(key)
 
 @pytest.mark.parametrize("name,ok", [
     ("a@h", True), ("a" * 251 + "@h", True), ("a" * 253 + "@hx", False), ("ah", False), ("a@h@h", False),
-    ("@h", False), ("a@", False), (5, False),
+    ("@h", False), ("a@", False), (5, False), ("a b@h", True), ("a\n@h", False), ("a@h\x1b", False),
 ])
 def test_a_node_name_is_name_at_host_of_at_most_255_bytes(name, ok):
     info = {"name": name, "creation": 1, "flags": 1, "max_message_size": 0, "pool_size": 3, "version": 1}
