@@ -933,7 +933,9 @@ class Node(Env):
             calls.pop(ref, None)
         if self._tracer is not None:
             self._tracer.call_expired(self, self._core_pid if caller is None else caller._pid, ref, timeout)
-        fut.set_exception(Timeout(f"call to {to} got no reply within {timeout} s"))
+        node = getattr(to, "node", None)  # a remote target's CRC does not say which node it is on
+        where = f" of node {str.__str__(node)}" if node and node != self._name else ""
+        fut.set_exception(Timeout(f"call to {to}{where} got no reply within {timeout} s"))
 
     def _route_response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
         if type(to) is not PID and not isinstance(to, PID):
