@@ -249,7 +249,8 @@ class NetworkOptions:
         """
         if self.cookie:
             return self, None
-        warning = "cookie is empty (NetworkOptions.cookie): using a random one; only nodes given it can connect"
+        warning = ("cookie is empty (NetworkOptions.cookie): using a random one, which no other node knows, "
+                   "so none can connect with this one: give the nodes that talk the same cookie")
         return replace(self, cookie=random(16).hex()), warning
 
 

@@ -29,6 +29,7 @@ def test_an_unconfigured_cookie_resolves_to_a_random_one_with_a_warning(unset):
     resolved, warning = options.with_cookie(seeded(7))
     assert resolved.cookie == seeded(7)(16).hex() and len(resolved.cookie) == 32
     assert "cookie is empty" in warning and resolved.cookie not in warning  # the secret is never logged
+    assert "no other node knows" in warning and "give the nodes that talk the same cookie" in warning  # what to do
     assert (resolved.max_message_size, resolved.pool_size) == (1000, 2)
     assert options.cookie == unset  # the user's options are left as they were
 
