@@ -8,7 +8,18 @@ from typing import Any
 import pytest
 from network_support import SimCluster
 
-from ergo import PID, Actor, EncodeError, NoConnection, NoReply, ProcessID, Ref, Timeout
+from ergo import (
+    PID,
+    Actor,
+    EncodeError,
+    NoConnection,
+    NoReply,
+    ProcessID,
+    ProcessUnknown,
+    Ref,
+    TerminateReasonKill,
+    Timeout,
+)
 
 
 class Replies(Actor):
@@ -59,3 +70,15 @@ def test_a_wrong_cookie_is_refused_saying_the_cookies_differ_and_what_to_do(
                            "(give both the same NetworkOptions.cookie")
     assert ("this node has none, so it made a random one" in text) is made
     assert "it says it is 'n1@host1'" in text  # the peer's own words follow
+
+
+def test_killing_a_process_of_another_node_says_whose_it_is_and_what_reaches_it(cluster: SimCluster) -> None:
+    a, b = cluster.cluster(2)
+    pid = b.spawn(Replies)
+    with pytest.raises(ProcessUnknown, match=r"it is a process of node n2@host2, and this takes a local one "
+                                             r"\(send_exit\(pid, TerminateReasonKill\) reaches another node's\)"):
+        a.kill(pid)
+    with pytest.raises(ProcessUnknown, match=r"it is a process of node n2@host2, and this takes a local one$"):
+        a.process_info(pid)
+    a.send_exit(pid, TerminateReasonKill)  # what the error says does reach it
+    cluster.run_until(lambda: not b.process_list())

@@ -530,7 +530,7 @@ class Node(Env):
         """Terminate a local process at once with reason ``kill``; it cannot trap this."""
         self._check_thread("kill")
         self._check_running()
-        self._local_process(pid)._kill()
+        self._local_process(pid, " (send_exit(pid, TerminateReasonKill) reaches another node's)")._kill()
 
     def send_exit(self, pid: PID, reason: BaseException) -> None:
         """Send an exit signal from the node's core; it terminates ``pid`` unless it traps exits."""
@@ -660,10 +660,13 @@ class Node(Env):
             raise MetaUnknown(f"no meta-process {alias} on {self._name}")
         return m.info()
 
-    def _local_process(self, pid: PID) -> Process:
+    def _local_process(self, pid: PID, remote_hint: str = "") -> Process:
         if not isinstance(pid, PID):
             raise Incorrect(f"a PID is needed, not {show(pid)}")
-        p = self._processes.get(pid.id) if pid.node == self._name else None
+        if pid.node != self._name:  # a PID's CRC does not say whose it is: say so, and what works
+            raise ProcessUnknown(f"no process {pid} on {self._name}: it is a process of node "
+                                 f"{str.__str__(pid.node)}, and this takes a local one{remote_hint}")
+        p = self._processes.get(pid.id)
         if p is None or p._pid.creation != pid.creation:
             raise ProcessUnknown(f"no process {pid} on {self._name}")
         return p
