@@ -48,7 +48,7 @@ from .node.meta import MetaBehavior, MetaProcess
 from .node.node import Node
 from .node.process import Process
 from .scheduler import Future, Scheduler, TimerHandle
-from .wire.edf import RemoteError, register_type
+from .wire.edf import EncodeError, RemoteError, register_type
 
 __all__ = [
     "Actor",
@@ -68,6 +68,7 @@ __all__ = [
     "DEFAULT_CALL_TIMEOUT",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "DefaultFormatter",
+    "EncodeError",
     "Event",
     "Fallback",
     "Future",

@@ -79,7 +79,10 @@ class Sim:
     def _host_name(name: object) -> str:
         if not isinstance(name, str) or not name or "@" in name:
             shown = repr(name[:40]) if isinstance(name, str) else type(name).__name__
-            raise Incorrect(f"a host name is a non-empty str without '@', not {shown}")
+            # a node's name where its host's is meant: say which host that is
+            hint = f" (the host of node {name[:40]} is {name.rsplit('@', 1)[1][:40]!r})" \
+                if isinstance(name, str) and name.count("@") == 1 and not name.endswith("@") else ""
+            raise Incorrect(f"a host name is a non-empty str without '@', not {shown}{hint}")
         return name
 
     def host(self, name: str = "localhost") -> Host:

@@ -485,6 +485,15 @@ def test_a_verb_naming_a_host_nobody_made_raises_incorrect_and_changes_nothing(v
     assert "hots2" not in str(s.world.links) and not any(e["kind"] == "fault" for e in s.trace.events)
 
 
+@pytest.mark.parametrize("verb", sorted(VERBS_NAMING_HOSTS))
+def test_a_verb_given_a_node_name_for_a_host_says_which_host_that_node_is_on(verb: str):
+    s = sim.Sim(1)
+    s.start_node("a@host1")
+    s.start_node("b@host2")
+    with pytest.raises(Incorrect, match=r"not 'b@host2' \(the host of node b@host2 is 'host2'\)"):
+        VERBS_NAMING_HOSTS[verb](s, "host1", "b@host2")
+
+
 def test_the_error_for_an_unknown_host_is_bounded():
     s = sim.Sim(1)
     for i in range(100):

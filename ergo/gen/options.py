@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -117,13 +118,32 @@ def _seconds(value: object, what: str) -> None:
         raise Incorrect(f"{what} is a number of seconds > 0, not {value!r}"[:200])
 
 
+def _ssl_context(value: object, what: str, side: str, make: str) -> None:
+    """``value`` is None or an ``ssl.SSLContext``.  The core never imports ``ssl``: a value
+    can only be a context if the program imported the module, so it is looked up, not
+    imported.  ``ssl=True`` (which asyncio reads as "a default context") and a path to a
+    certificate are refused here rather than failing every TLS dial or accept later."""
+    from .errors import Incorrect
+
+    if value is None:
+        return
+    module = sys.modules.get("ssl")
+    if module is None or not isinstance(value, module.SSLContext):
+        raise Incorrect(f"{what} is an ssl.SSLContext or None (a {side} context: {make}), "
+                        f"not {value!r}"[:300])
+    wrong = "server" if side == "client" else "client"
+    if value.protocol == getattr(module, f"PROTOCOL_TLS_{wrong.upper()}"):
+        raise Incorrect(f"{what} is a {wrong} context (PROTOCOL_TLS_{wrong.upper()}); it must be a {side} "
+                        f"one: {make} (AcceptorOptions.ssl is the server's, NetworkOptions.ssl the dialer's)")
+
+
 @dataclass(frozen=True)
 class AcceptorOptions:
     """One listening port of a node.
 
     ``host`` defaults to the host part of the node's name; ``port`` is tried first, then the
     next ones up to ``port_range`` in all (0: an ephemeral port).  ``ssl`` is a server
-    ``ssl.SSLContext``: every connection it accepts is TLS.  ``max_message_size`` and
+    ``ssl.SSLContext`` (anything else is ``Incorrect``): every connection it accepts is TLS.  ``max_message_size`` and
     ``flags`` are what the node tells the peers that connect here (the largest frame it
     accepts from them, what it offers them); None: the network's own
     (``NetworkOptions``), which its dials tell.
@@ -149,6 +169,8 @@ class AcceptorOptions:
             _size(self.max_message_size, "AcceptorOptions.max_message_size")
         if self.flags is not None:
             _flags(self.flags, "AcceptorOptions.flags")
+        _ssl_context(self.ssl, "AcceptorOptions.ssl", "server",
+                     "ssl.create_default_context(ssl.Purpose.CLIENT_AUTH) with load_cert_chain(...)")
 
 
 @dataclass
@@ -156,7 +178,7 @@ class NetworkOptions:
     """A node's network: give these to ``NodeOptions(network=...)`` and the node talks to others.
 
     ``mode``: "enabled" (listen, register with the host's registrar, dial out), "hidden"
-    (dial out only: no acceptor, registered without routes, as Ergo's hidden mode) or
+    (dial out only: no acceptor, nothing registered, as Ergo's hidden mode) or
     "disabled".  ``cookie`` is the secret two nodes must share to connect.  None or ""
     (the default) means *none configured*: as Ergo does, the node then makes a random one
     when its network starts and logs a warning (:meth:`with_cookie`), so such a node
@@ -167,7 +189,8 @@ class NetworkOptions:
     ``pool_size`` is how many TCP links a connection to a peer has (the smaller wish of
     the two nodes).  ``acceptors``: where to listen (default: one acceptor on the node
     name's host, port 11144 or the next free one).  ``ssl`` is the client
-    ``ssl.SSLContext`` used to dial peers whose route says TLS.  A peer silent for
+    ``ssl.SSLContext`` used to dial peers whose route says TLS (anything else, ``True`` or
+    a server context included, is ``Incorrect``).  A peer silent for
     ``heartbeat_timeout`` seconds is declared down; each link sends a heartbeat every
     ``heartbeat_interval`` seconds when it has nothing else to send (more often to a peer
     whose own timeout, told in the handshake, needs it).  ``registrar_port``:
@@ -191,13 +214,14 @@ class NetworkOptions:
         from .errors import Incorrect
 
         if self.mode not in ("enabled", "hidden", "disabled"):
-            raise Incorrect(f"network mode must be enabled, hidden or disabled, not {self.mode!r}"[:200])
+            raise Incorrect(f"NetworkOptions.mode must be enabled, hidden or disabled, not {self.mode!r}"[:200])
         if self.cookie is not None and not isinstance(self.cookie, str):
-            raise Incorrect(f"cookie must be a str or None, not {type(self.cookie).__name__}")
-        _size(self.max_message_size, "max_message_size")
+            raise Incorrect(f"NetworkOptions.cookie must be a str or None, not {type(self.cookie).__name__}")
+        _size(self.max_message_size, "NetworkOptions.max_message_size")
         _flags(self.flags, "NetworkOptions.flags")
         if type(self.pool_size) is not int or not 1 <= self.pool_size <= 255:
-            raise Incorrect(f"pool_size must be an int in 1..255, not {self.pool_size!r}"[:200])
+            raise Incorrect(f"NetworkOptions.pool_size must be an int in 1..255, not {self.pool_size!r}"[:200])
+        _ssl_context(self.ssl, "NetworkOptions.ssl", "client", "ssl.create_default_context()")
         acceptors = self.acceptors
         if isinstance(acceptors, AcceptorOptions):
             acceptors = self.acceptors = (acceptors,)
@@ -225,7 +249,8 @@ class NetworkOptions:
         """
         if self.cookie:
             return self, None
-        warning = "cookie is empty (NetworkOptions.cookie): using a random one; only nodes given it can connect"
+        warning = ("cookie is empty (NetworkOptions.cookie): using a random one, which no other node knows, "
+                   "so none can connect with this one: give the nodes that talk the same cookie")
         return replace(self, cookie=random(16).hex()), warning
 
 

@@ -263,6 +263,7 @@ class Network:
         options, warning = options.with_cookie(self.random_bytes)
         self.options = options
         self.cookie: str = options.cookie  # type: ignore[assignment]  # with_cookie made one
+        self._cookie_made = warning is not None  # none was configured: a wrong-cookie refusal says so
         self.mode = options.mode
         self.registry = edf.DEFAULT
         #: what this node tells the peers it dials (an acceptor may tell its own: _acceptor_info)
@@ -838,7 +839,11 @@ class Network:
             # connected"); failing now would tell every watcher NoConnection and drop what
             # waits.  The accepted handshake's own timeout bounds the wait.
             return
-        self._dial_failed(conn, NoConnection(f"{_text(conn.name)} refused the connection: {reason}"))
+        why = str(reason)
+        if isinstance(reason, handshake.BadCookie):  # the commonest mistake: say what to do about it
+            why = (f"the two nodes' cookies differ (give both the same NetworkOptions.cookie"
+                   f"{'; this node has none, so it made a random one' if self._cookie_made else ''}): {why}")
+        self._dial_failed(conn, NoConnection(f"{_text(conn.name)} refused the connection: {why}"))
 
     # -- losing a connection ----------------------------------------------------------------
 
@@ -1226,8 +1231,9 @@ class Network:
             try:
                 conn.send(enp.Response(sender, to, ref, value), enp.order_key(sender), compression)
                 return
-            except ErgoError as e:  # a reply that cannot travel (too large, unencodable): the caller is told
-                error = e
+            except ErgoError as e:  # a reply that cannot travel (too large, unencodable): the caller is told,
+                # in words that say it was the reply, not the caller's own request, that failed
+                error = type(e)(f"{_text(self._node.name)} could not send the reply of {sender}: {e}")
         self.send_notice(conn, lambda why: enp.ResponseError(sender, to, ref, why), error, enp.order_key(sender))
 
     def exit(self, from_: PID, to: PID, reason: BaseException) -> None:

@@ -925,7 +925,8 @@ class _Query(DatagramProtocol):
         if self.sent >= r._resolve_tries:
             self.finish(NoConnection(
                 f"cannot resolve {self.node}: the registrar on {self.where} did not answer "
-                f"({self.sent} tries in {r._resolve_timeout} s)"))
+                f"({self.sent} tries in {r._resolve_timeout} s): no node runs on that host, the host is unknown or "
+                f"unreachable, or its registrar is on another port (NetworkOptions.registrar_port)"))
             return
         assert self.endpoint is not None
         self.sent += 1

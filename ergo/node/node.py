@@ -533,7 +533,7 @@ class Node(Env):
         """Terminate a local process at once with reason ``kill``; it cannot trap this."""
         self._check_thread("kill")
         self._check_running()
-        self._local_process(pid)._kill()
+        self._local_process(pid, " (send_exit(pid, TerminateReasonKill) reaches another node's)")._kill()
 
     def send_exit(self, pid: PID, reason: BaseException) -> None:
         """Send an exit signal from the node's core; it terminates ``pid`` unless it traps exits."""
@@ -663,10 +663,13 @@ class Node(Env):
             raise MetaUnknown(f"no meta-process {alias} on {self._name}")
         return m.info()
 
-    def _local_process(self, pid: PID) -> Process:
+    def _local_process(self, pid: PID, remote_hint: str = "") -> Process:
         if not isinstance(pid, PID):
             raise Incorrect(f"a PID is needed, not {show(pid)}")
-        p = self._processes.get(pid.id) if pid.node == self._name else None
+        if pid.node != self._name:  # a PID's CRC does not say whose it is: say so, and what works
+            raise ProcessUnknown(f"no process {pid} on {self._name}: it is a process of node "
+                                 f"{str.__str__(pid.node)}, and this takes a local one{remote_hint}")
+        p = self._processes.get(pid.id)
         if p is None or p._pid.creation != pid.creation:
             raise ProcessUnknown(f"no process {pid} on {self._name}")
         return p
@@ -936,7 +939,9 @@ class Node(Env):
             calls.pop(ref, None)
         if self._tracer is not None:
             self._tracer.call_expired(self, self._core_pid if caller is None else caller._pid, ref, timeout)
-        fut.set_exception(Timeout(f"call to {to} got no reply within {timeout} s"))
+        node = getattr(to, "node", None)  # a remote target's CRC does not say which node it is on
+        where = f" of node {str.__str__(node)}" if node and node != self._name else ""
+        fut.set_exception(Timeout(f"call to {to}{where} got no reply within {timeout} s"))
 
     def _route_response(self, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
         if type(to) is not PID and not isinstance(to, PID):

@@ -83,6 +83,13 @@ class DecodeError(Malformed):
     default = "malformed EDF value"
 
 
+#: what the message of an EncodeError for a value of no known type says can cross instead
+_CARRIES = ("what is sent to another node holds only None, bool, int, float, str, bytes, list, tuple, dict, "
+            "set, aware datetimes, the identifiers (PID, ProcessID, Alias, Event, Ref, Atom), exceptions, and "
+            "dataclasses registered on both nodes with ergo.register_type (docs/network.md, "
+            "\"What a message may carry\")")
+
+
 class EncodeError(Unsupported):
     """A value EDF cannot carry (an unregistered class, an id out of range, nesting too deep)."""
 
@@ -393,7 +400,7 @@ class Registry:
                 f"unregistered dataclass {cls.__module__}.{cls.__qualname__}: "
                 f"ergo.register_type({cls.__qualname__}) on both nodes lets it cross"
             )
-        raise EncodeError(f"cannot encode a {type(obj).__module__}.{type(obj).__qualname__}")
+        raise EncodeError(f"cannot encode a {type(obj).__module__}.{type(obj).__qualname__}: {_CARRIES}")
 
     def _enc_set(self, obj: set[Any]) -> list[Any]:
         return [_SET_HEAD, *self._in_order(obj)]

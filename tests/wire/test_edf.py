@@ -279,6 +279,15 @@ def test_unsupported_object_is_an_encode_error_naming_its_type():
         REG.encode({"x": object()})
 
 
+@pytest.mark.parametrize("value", [lambda: 1, object(), open])
+def test_an_unencodable_value_says_what_can_cross_instead_and_is_ergos_own_encode_error(value):
+    import ergo
+
+    with pytest.raises(ergo.EncodeError, match=r"what is sent to another node holds only None.*ergo\.register_type"):
+        REG.encode([value])
+    assert issubclass(ergo.EncodeError, ergo.Unsupported)
+
+
 def test_identifier_out_of_64_bits_is_an_encode_error():
     with pytest.raises(edf.EncodeError, match="64"):
         REG.encode(PID(NODE, 2**64))
