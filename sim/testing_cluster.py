@@ -2,7 +2,7 @@
 
 :class:`ClusterMachine` drives one node on each of three simulated hosts (``n1@host1`` ..
 ``n3@host3``, static routes, fast heartbeats) through spawns, links, monitors, unlinks,
-demonitors, calls, sends, events (register, publish, unregister, link, monitor), exits,
+demonitors, calls, sends, events, names and aliases (registered, let go, watched), exits,
 partitions both ways and one way, repairs, host crashes, restarts (a new creation) and
 the passing of time, and checks what the processes heard against :class:`ClusterModel`,
 a model of what Ergo guarantees across nodes:
@@ -19,9 +19,10 @@ a model of what Ergo guarantees across nodes:
   watched.  A released watch (unlink, demonitor) is never told afterwards.
 * **Calls** (after every step): a call ends once, with its own reply or an error the
   model allows (see :meth:`ClusterModel.heard_call`).
-* **Events** (after every step): an event's messages reach only its subscribers, each
-  once and in the order published; a watch of an event is told its end with a reason
-  the model allows (see :meth:`ClusterModel._event_disallowed`).
+* **Events, names, aliases** (after every step): an event's messages reach only its
+  subscribers, each once and in the order published; a watch of an event, a name or an
+  alias is told its end with a reason the model allows (see
+  :meth:`ClusterModel._registration_disallowed`).
 * **Settled states** (after :meth:`ClusterMachine.settle_and_check`, which runs the clock
   ``BOUND`` seconds with no fault changing meanwhile): a watch of an ended target has
   fired; so has every watch across a cut (``NoConnection`` once the heartbeats find it,
@@ -53,17 +54,24 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from ergo import (
     PID,
     Actor,
+    Alias,
+    AliasUnknown,
     ErgoError,
     Event,
     EventUnknown,
+    MessageDownAlias,
     MessageDownEvent,
     MessageDownPID,
+    MessageDownProcessID,
     MessageEvent,
+    MessageExitAlias,
     MessageExitEvent,
     MessageExitPID,
+    MessageExitProcessID,
     NoConnection,
     Node,
     NotAllowed,
+    ProcessID,
     ProcessIncarnation,
     ProcessTerminated,
     ProcessUnknown,
@@ -127,6 +135,10 @@ _OPS: dict[str, Any] = {
     "echo": lambda p, seq: seq,
     "register_event": lambda p, name: p.register_event(name),
     "unregister_event": lambda p, name: p.unregister_event(name),
+    "register_name": lambda p, name: p.register_name(name),
+    "unregister_name": lambda p: p.unregister_name(),
+    "create_alias": lambda p: p.create_alias(),
+    "delete_alias": lambda p, alias: p.delete_alias(alias),
     "publish": _publish,
 }
 
@@ -184,18 +196,19 @@ class _Proc:
 
 @dataclass
 class _Registration:
-    """One registration of an event, from ``register_event`` until it ends."""
+    """One registration of an event, a name or an alias (``target``), from its
+    ``register_event`` (``register_name``, ``create_alias``) until it ends."""
 
-    event: Event
-    producer: PID
+    target: Any  # Event | ProcessID | Alias
+    owner: PID
     host: str
-    token: Any
+    token: Any  # an event's
     since: float
     ended_at: float | None = None
-    #: what its watchers are told it ended with (Unregistered, its producer's reason);
+    #: what its watchers are told it ended with (Unregistered, its owner's reason);
     #: None: it vanished with its host (a crash)
     reason: BaseException | None = None
-    #: the sequence numbers published, and when
+    #: an event's sequence numbers published, and when
     published: dict[int, float] | None = None
 
 
@@ -259,8 +272,10 @@ class ClusterModel:
         self.last_seq: dict[tuple[PID, PID], int] = {}
         self.delivered: set[tuple[PID, PID, int]] = set()
         self.calls: dict[int, _Call] = {}
-        #: the events registered now, and every registration ever (in order)
+        #: the events, names and aliases registered now, and every registration ever (in order)
         self.events: dict[Event, _Registration] = {}
+        self.names: dict[ProcessID, _Registration] = {}
+        self.aliases: dict[Alias, _Registration] = {}
         self.registrations: list[_Registration] = []
         #: for each sequence number published: the registration it was published on
         self.published: dict[int, _Registration] = {}
@@ -323,8 +338,9 @@ class ClusterModel:
         for c in self.calls.values():
             if c.host == host and c.outcome is None:
                 c.abandoned = True
-        for event in [e for e, r in self.events.items() if r.host == host]:
-            self._event_ended(event, None)
+        for table in (self.events, self.names, self.aliases):
+            for target in [t for t, r in table.items() if r.host == host]:
+                self._ended(target, None)
 
     def restarted(self, host: str, creation: int) -> None:
         self.up[host] = True
@@ -342,8 +358,12 @@ class ClusterModel:
         if (consumer, target, kind) in self.watches:
             return (TargetExist,)
         if target.node == consumer.node:  # local: checked at once
-            if type(target) is Event:
-                return () if target in self.events else (EventUnknown,)
+            t = type(target)
+            if t is not PID:
+                r = self._table(target).get(target)
+                if r is None:
+                    return (_UNKNOWN[t],)
+                return (NotAllowed,) if r.owner == consumer and t is not Event else ()
             if target == consumer:
                 return (NotAllowed,)
             if not self.alive(target):
@@ -355,8 +375,12 @@ class ClusterModel:
         self.watches[(consumer, target, kind)] = _Watch(consumer, target, kind, self.now)
 
     def in_force(self, target: Any) -> bool:
-        """Whether ``target`` (a PID, an event) is there to be watched now."""
-        return target in self.events if type(target) is Event else self.alive(target)
+        """Whether ``target`` (a PID, an event, a name, an alias) is there to be watched now."""
+        return self.alive(target) if type(target) is PID else target in self._table(target)
+
+    def _table(self, target: Any) -> dict[Any, _Registration]:
+        t = type(target)
+        return self.events if t is Event else self.names if t is ProcessID else self.aliases
 
     def release(self, consumer: PID, target: PID, kind: str) -> None:
         """``consumer`` let go of its watch (unlink, demonitor), which the node accepted."""
@@ -367,27 +391,35 @@ class ClusterModel:
         p.alive, p.died_at, p.reason = False, self.now, reason
         for key in [k for k in self.watches if k[0] == pid]:
             del self.watches[key]
-        for event in [e for e, r in self.events.items() if r.producer == pid]:
-            self._event_ended(event, reason)
+        for table in (self.events, self.names, self.aliases):
+            for target in [t for t, r in table.items() if r.owner == pid]:
+                self._ended(target, reason)
+        # watches of it on its own node fire at once; remote ones when the Terminate arrives
 
-    # -- events ----------------------------------------------------------------------------
+    # -- events, names, aliases ------------------------------------------------------------
 
-    def register_event(self, event: Event, producer: PID) -> tuple[type[ErgoError], ...]:
-        """The errors ``register_event`` may raise (empty: it must succeed, and the caller
-        records it with :meth:`registered`)."""
-        return (Taken,) if event in self.events else ()
+    def register(self, target: Any, owner: PID) -> tuple[type[ErgoError], ...]:
+        """The errors registering ``target`` (an event, a name) may raise (empty: it must
+        succeed, and the caller records it with :meth:`registered`)."""
+        if target in self._table(target):
+            return (Taken,)
+        if type(target) is ProcessID and any(r.owner == owner for r in self.names.values()):
+            return (Taken,)  # a process has one name at most
+        return ()
 
-    def registered(self, event: Event, producer: PID, token: Any) -> None:
-        r = _Registration(event, producer, self.procs[producer].host, token, self.now, published={})
-        self.events[event] = r
+    def registered(self, target: Any, owner: PID, token: Any = None) -> None:
+        r = _Registration(target, owner, self.procs[owner].host, token, self.now,
+                          published={} if type(target) is Event else None)
+        self._table(target)[target] = r
         self.registrations.append(r)
 
-    def _event_ended(self, event: Event, reason: BaseException | None) -> None:
-        r = self.events.pop(event)
+    def _ended(self, target: Any, reason: BaseException | None) -> None:
+        r = self._table(target).pop(target)
         r.ended_at, r.reason = self.now, reason
 
-    def unregister_event(self, event: Event) -> None:
-        self._event_ended(event, Unregistered())
+    def unregister(self, target: Any) -> None:
+        """Its owner unregistered ``target`` (an event, a name, an alias)."""
+        self._ended(target, Unregistered())
 
     def publish(self, event: Event, seq: int) -> None:
         r = self.events[event]
@@ -400,7 +432,7 @@ class ClusterModel:
         tag, event, seq = message.message
         assert tag == "e" and message.event == event, f"{subscriber} got {message!r}, not as published"
         r = self.published.get(seq)
-        assert r is not None and r.event == event, f"{subscriber} got seq {seq} of {event}, never published on it"
+        assert r is not None and r.target == event, f"{subscriber} got seq {seq} of {event}, never published on it"
         watches = [w for k in ("link", "monitor") for w in (self.watches.get((subscriber, event, k)),
                                                              self.released.get((subscriber, event, k)))
                    if w is not None]
@@ -416,28 +448,28 @@ class ClusterModel:
         self.last_event[key] = seq
 
     def runs(self, w: _Watch) -> list[_Registration]:
-        """The registrations of ``w``'s event its subscription may have found: those in
-        force at some time from when it was made until its request must have landed
-        (``bound`` later: a remote event may be unregistered and registered again meanwhile)."""
-        return [r for r in self.registrations if r.event == w.target and r.since <= w.created + self.bound
+        """The registrations of ``w``'s target (an event, a name, an alias) its subscription
+        may have found: those in force at some time from when it was made until its request
+        must have landed (``bound`` later: a remote name may be unregistered and registered
+        again meanwhile)."""
+        return [r for r in self.registrations if r.target == w.target and r.since <= w.created + self.bound
                 and (r.ended_at is None or r.ended_at >= w.created)]
 
-    def _event_disallowed(self, w: _Watch, reason: BaseException) -> str | None:
+    def _registration_disallowed(self, w: _Watch, reason: BaseException) -> str | None:
         runs = self.runs(w)
-        eh = w.target.node.split("@", 1)[1]
-        cut_off = self.disturbed(self.procs[w.consumer].host, eh, w.created - self.bound)
+        th = w.target.node.split("@", 1)[1]
+        cut_off = self.disturbed(self.procs[w.consumer].host, th, w.created - self.bound)
         if isinstance(reason, _CUT):
             return None if cut_off else "no fault touched the two hosts, so nothing was cut off"
-        if isinstance(reason, EventUnknown):
+        if isinstance(reason, _UNKNOWN[type(w.target)]):
             # no registration when it was made, or one that ended about then
             registered = [r for r in runs if r.since <= w.created]
             early = not registered or any(r.ended_at is not None and r.ended_at <= w.created + self.bound
                                           for r in registered)
-            return None if early or cut_off else "the event was registered when it was watched"
+            return None if early or cut_off else "it was registered when it was watched"
         if any(r.reason is not None and reason == r.reason for r in runs):
             return None
         return f"no registration it watched ended so ({[(r.since, r.ended_at, r.reason) for r in runs]})"
-        # watches of it on its own node fire at once; remote ones when the Terminate arrives
 
     def send(self, sender: PID, to: PID, seq: int, error: ErgoError | None) -> None:
         self.sent.setdefault((sender, to), []).append(_Sent(seq, self.now, error))
@@ -509,8 +541,8 @@ class ClusterModel:
         assert why is None, f"call {seq} from {c.host} to {c.to} (at {c.at:.3f}) failed with {value!r}: {why}"
 
     def _disallowed(self, w: _Watch, reason: BaseException) -> str | None:
-        if type(w.target) is Event:
-            return self._event_disallowed(w, reason)
+        if type(w.target) is not PID:
+            return self._registration_disallowed(w, reason)
         t = self.procs.get(w.target)
         c = self.procs[w.consumer]
         dead = t is not None and not t.alive
@@ -564,6 +596,9 @@ def _watching(kind: str) -> Any:
 
 
 _EVENTS = ["e1", "e2"]
+_NAMES = ["r1", "r2"]
+#: the error a watch of a registered target that is not there gets
+_UNKNOWN: dict[type, type[ErgoError]] = {Event: EventUnknown, ProcessID: ProcessUnknown, Alias: AliasUnknown}
 
 
 def _event(machine: ClusterMachine) -> st.SearchStrategy[Event]:
@@ -575,7 +610,43 @@ def _event(machine: ClusterMachine) -> st.SearchStrategy[Event]:
     return st.one_of(st.sampled_from(list(m.events)), some) if m.events else some
 
 
-def _registration(machine: ClusterMachine) -> st.SearchStrategy[_Registration]:
+def _name_or_alias(machine: ClusterMachine) -> st.SearchStrategy[Any]:
+    """Mostly a name or an alias registered now, else one of the few process names on any
+    node, or an alias that was (registered once, or never)."""
+    m = machine.model
+    some = st.builds(lambda n, h: ProcessID(n, machine.node_name(h)), st.sampled_from(_NAMES),
+                     st.sampled_from(machine.hosts))
+    now = [*m.names, *m.aliases]
+    gone = [r.target for r in m.registrations if type(r.target) is Alias and r.ended_at is not None]
+    choices = [some]
+    if now:
+        choices += [st.sampled_from(now)] * 2
+    if gone:
+        choices.append(st.sampled_from(gone))
+    return st.one_of(choices)
+
+
+def _registered_target(machine: ClusterMachine) -> st.SearchStrategy[Any]:
+    return st.one_of(_event(machine), _event(machine), _name_or_alias(machine))
+
+
+def _registry(machine: ClusterMachine) -> st.SearchStrategy[tuple[str, tuple[Any, ...]]]:
+    """A step of the registry the state allows: (method, arguments)."""
+    m = machine.model
+    live = st.sampled_from(m.live())
+    step = tuple[str, tuple[Any, ...]]
+    event: st.SearchStrategy[step] = st.builds(lambda p, n: ("register_event", (p, n)), live, st.sampled_from(_EVENTS))
+    # events twice as likely as names: their messages have the most to check
+    choices = [event, event, st.builds(lambda p, n: ("register_name", (p, n)), live, st.sampled_from(_NAMES))]
+    if len(m.aliases) < 6:
+        choices.append(st.builds(lambda p: ("create_alias", (p,)), live))
+    held = [*m.events.values(), *m.names.values(), *m.aliases.values()]
+    if held:  # as likely as a registration: registrations do not pile up
+        choices += [st.builds(lambda r: ("unregister", (r,)), st.sampled_from(held))] * 3
+    return st.one_of(choices)
+
+
+def _event_registration(machine: ClusterMachine) -> st.SearchStrategy[_Registration]:
     return st.sampled_from(list(machine.model.events.values()))
 
 
@@ -690,9 +761,13 @@ class ClusterMachine(RuleBasedStateMachine):
 
     @initialize(counts=st.lists(st.integers(1, 2), min_size=3, max_size=3))
     def first_processes(self, counts: list[int]) -> None:
+        """``counts`` processes on each host; the first of each registers event ``e1``
+        (events are there from the start: a program spends its steps on their messages)."""
         for host, n in zip(self.hosts, counts, strict=False):
             for _ in range(n):
                 self.spawn(host)
+            first = next(pid for pid, p in self.model.procs.items() if p.host == host)
+            self.register_event(first, _EVENTS[0])
 
     @precondition(lambda self: len(self.model.live()) < _MAX_PROCESSES and any(self.model.up.values()))
     @rule(host=_from(_up_host))
@@ -723,36 +798,59 @@ class ClusterMachine(RuleBasedStateMachine):
         self._watch(consumer, watched, "monitor")
 
     @precondition(lambda self: self.model.live())
-    @rule(consumer=_from(_live), event=_from(_event), kind=st.sampled_from(["link", "monitor"]))
-    def watch_event(self, consumer: PID, event: Event, kind: str) -> None:
-        """Link to or monitor an event of any node (mostly one registered now)."""
-        self._watch(consumer, event, kind)
+    @rule(consumer=_from(_live), watched=_from(_registered_target), kind=st.sampled_from(["link", "monitor"]))
+    def watch_registered(self, consumer: PID, watched: Any, kind: str) -> None:
+        """Link to or monitor an event (two times in three), a registered name or an alias
+        of any node (mostly one registered now)."""
+        self._watch(consumer, watched, kind)
 
     @precondition(lambda self: self.model.live())
-    @rule(pid=_from(_live), name=st.sampled_from(_EVENTS))
-    def register_event(self, pid: PID, name: str) -> None:
+    @rule(what=_from(_registry))
+    def registry(self, what: tuple[str, tuple[Any, ...]]) -> None:
+        """One rule for registering events and names, making aliases and letting them go,
+        so that these are not most of what happens."""
+        how, args = what
+        getattr(self, how)(*args)
+
+    def _register(self, pid: PID, target: Any, op: str, *args: Any) -> None:
         m = self.model
-        event = Event(name, self.node_of(pid).name)
         m.now = self.sim.now
-        may_fail = m.register_event(event, pid)
-        status, result = self.ask(pid, "register_event", name)
+        may_fail = m.register(target, pid)
+        status, result = self.ask(pid, op, *args)
         if status == "ok":
-            assert not may_fail, f"register_event {event} succeeded; the model expects {may_fail}"
-            m.registered(event, pid, result)
+            assert not may_fail, f"{op} {target} succeeded; the model expects {may_fail}"
+            m.registered(target, pid, result)
         else:
-            assert isinstance(result, may_fail), f"register_event {event} raised {result!r}; " \
+            assert isinstance(result, may_fail), f"{op} {target} raised {result!r}; " \
                 f"the model expects {'success' if not may_fail else may_fail}"
 
-    @precondition(lambda self: self.model.events)
-    @rule(r=_from(_registration))
-    def unregister_event(self, r: _Registration) -> None:
+    def register_event(self, pid: PID, name: str) -> None:
+        self._register(pid, Event(name, self.node_of(pid).name), "register_event", name)
+
+    def register_name(self, pid: PID, name: str) -> None:
+        self._register(pid, ProcessID(name, self.node_of(pid).name), "register_name", name)
+
+    def create_alias(self, pid: PID) -> None:
         self.model.now = self.sim.now
-        status, result = self.ask(r.producer, "unregister_event", r.event.name)
-        assert status == "ok", f"unregister_event {r.event} by its producer raised {result!r}"
-        self.model.unregister_event(r.event)
+        status, alias = self.ask(pid, "create_alias")
+        assert status == "ok" and type(alias) is Alias, f"create_alias raised {alias!r}"
+        self.model.registered(alias, pid)
+
+    def unregister(self, r: _Registration) -> None:
+        """Its owner unregisters an event or its name, or deletes an alias."""
+        self.model.now = self.sim.now
+        t = type(r.target)
+        if t is Event:
+            status, result = self.ask(r.owner, "unregister_event", r.target.name)
+        elif t is ProcessID:
+            status, result = self.ask(r.owner, "unregister_name")
+        else:
+            status, result = self.ask(r.owner, "delete_alias", r.target)
+        assert status == "ok", f"unregistering {r.target} by its owner raised {result!r}"
+        self.model.unregister(r.target)
 
     @precondition(lambda self: self.model.events)
-    @rule(r=_from(_registration), n=st.integers(1, 3))
+    @rule(r=_from(_event_registration), n=st.integers(1, 3))
     def publish(self, r: _Registration, n: int) -> None:
         """The producer publishes ``n`` messages in one turn, each ``("e", event, seq)``."""
         m = self.model
@@ -760,10 +858,10 @@ class ClusterMachine(RuleBasedStateMachine):
         items = []
         for _ in range(n):
             self._event_seq += 1
-            items.append((r.event, self._event_seq))
-            m.publish(r.event, self._event_seq)
-        status, result = self.ask(r.producer, "publish", r.event.name, r.token, items)
-        assert status == "ok", f"publishing on {r.event} by its producer raised {result!r}"
+            items.append((r.target, self._event_seq))
+            m.publish(r.target, self._event_seq)
+        status, result = self.ask(r.owner, "publish", r.target.name, r.token, items)
+        assert status == "ok", f"publishing on {r.target} by its producer raised {result!r}"
 
     def _unwatch(self, consumer: PID, target: PID, kind: str) -> None:
         """Let go of a watch the model holds; unless the node told the consumer of it in
@@ -933,6 +1031,14 @@ class ClusterMachine(RuleBasedStateMachine):
                     m.heard_notice(pid, "monitor", message.event, message.reason)
                 elif t is MessageExitEvent:
                     m.heard_notice(pid, "link", message.event, message.reason)
+                elif t is MessageDownProcessID:
+                    m.heard_notice(pid, "monitor", message.process_id, message.reason)
+                elif t is MessageExitProcessID:
+                    m.heard_notice(pid, "link", message.process_id, message.reason)
+                elif t is MessageDownAlias:
+                    m.heard_notice(pid, "monitor", message.alias, message.reason)
+                elif t is MessageExitAlias:
+                    m.heard_notice(pid, "link", message.alias, message.reason)
                 else:
                     raise AssertionError(f"{pid} heard something the model never sends: {message!r}")
             self._seen[pid] = len(heard)
@@ -945,8 +1051,8 @@ class ClusterMachine(RuleBasedStateMachine):
         """After ``bound`` quiet seconds: what must have happened has, and the tables agree."""
         m = self.model
         for w in m.watches.values():
-            if type(w.target) is Event:
-                self._check_settled_event(w)
+            if type(w.target) is not PID:
+                self._check_settled_registered(w)
                 continue
             t = m.procs.get(w.target)
             ch = m.procs[w.consumer].host
@@ -971,22 +1077,21 @@ class ClusterMachine(RuleBasedStateMachine):
             if m.up[host]:
                 self.check_tables(host)
 
-    def _check_settled_event(self, w: _Watch) -> None:
-        """A watch of an event: it fired if the event ended or a cut is in force, and the
-        consumer heard every message published on it, since the subscription took hold,
-        while the two hosts were calm."""
+    def _check_settled_registered(self, w: _Watch) -> None:
+        """A watch of an event, a name or an alias: it fired if the target ended or a cut is
+        in force; and for an event, the consumer heard every message published on it, since
+        the subscription took hold, while the two hosts were calm."""
         m = self.model
         ch = m.procs[w.consumer].host
         eh = w.target.node.split("@", 1)[1]
-        r = m.events.get(w.target)
+        r = m._table(w.target).get(w.target)
         assert r is not None and r.since <= w.created + m.bound, (
             f"{w.consumer} still {w.kind}s {w.target}, which ended (or was never registered): never told")
         assert not m.cut_between(ch, eh), (
             f"{w.consumer} still {w.kind}s {w.target} across the cut {ch} / {eh}: no NoConnection "
             f"{self.bound} s after")
-        if m.disturbed(ch, eh, w.created - m.bound):
+        if r.published is None or m.disturbed(ch, eh, w.created - m.bound):
             return
-        assert r.published is not None
         last = m.last_event.get((w.consumer, w.target), -1)
         missed = [seq for seq, at in r.published.items() if at >= max(w.created, r.since) + 1.0 and seq > last]
         assert not missed, f"{w.consumer} {w.kind}s {w.target} and never got seq {missed} of it, with no fault about"

@@ -242,14 +242,14 @@ def _remote_events_fanned_out_twice(node: Node) -> None:
 
 
 def _remote_events_lost_after_a_while(node: Node) -> None:
-    """Event messages from another node stop reaching local subscribers after the second."""
+    """Event messages from another node stop reaching local subscribers after the third."""
     pubsub = node._pubsub
     remote_event = pubsub.remote_event
     count = [0]
 
     def planted(from_: Any, message: Any, priority: Any) -> None:
         count[0] += 1
-        if count[0] <= 2:
+        if count[0] <= 3:
             remote_event(from_, message, priority)
 
     pubsub.remote_event = planted  # type: ignore[method-assign]
