@@ -399,7 +399,7 @@ def test_any_mix_of_writes_pauses_and_latency_changes_delivers_a_prefix_in_order
     accepted: list[Recorder] = []
     listener = h.server.listen("host2", 0, lambda: accepted.append(Recorder(h)) or accepted[-1])
     made: list[Recorder] = []
-    fut = h.client.connect("host2", listener.address[1], lambda: made.append(Recorder(h)) or made[-1])
+    h.client.connect("host2", listener.address[1], lambda: made.append(Recorder(h)) or made[-1])
     h.sim.run_until(lambda: bool(accepted))  # the dialer's ACK made the listener's side
     client, server = made[0], accepted[0]
     written = bytearray()
