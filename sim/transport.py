@@ -625,7 +625,7 @@ class _SimStream(Stream):
         was closed meanwhile (the connection is reset, as a kernel resets those still in a
         closed socket's queues)."""
         listener, self._listener = self._listener, None
-        if self._done or listener is None:  # reset already (the dialer's own abort came first)
+        if self._done or listener is None:  # (a guard: the link keeps order, nothing of the dialer's comes first)
             return
         t = self._transport
         if t.dead:
