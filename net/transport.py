@@ -359,6 +359,12 @@ class _TlsGate(asyncio.Protocol):
     def _drop(self) -> None:
         self._pending.pop(self, None)
         t, self._t = self._t, None
+        if self._loop.is_closed():
+            # (its listener closed by a node found stopped: asyncio's abort and cancel are
+            # callbacks of the loop, which raised, cutting the rest of the node's stop short)
+            if t is not None:
+                _close_on_closed_loop(t)
+            return
         if t is not None:
             t.abort()
         if self._task is not None:
@@ -497,6 +503,13 @@ class _TlsHandshake:
         # (the socket object is then detached), or the peer went
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
+        if self._task.get_loop().is_closed():
+            # (its listener closed by a node found stopped: cancelling is a callback of the
+            # loop, which raised, cutting the rest of the node's stop short.  A socket uvloop
+            # took, it closed with its loop; one it never took is closed here, as _done would)
+            if not self._started:
+                self._sock.close()
+            return
         self._task.cancel()
 
 

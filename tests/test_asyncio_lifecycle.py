@@ -783,3 +783,61 @@ def test_a_send_after_the_loop_closed_with_work_queued_raises_instead_of_queuein
     with pytest.raises(NodeTerminated, match="node a@127.0.0.1 is stopped: its event loop ended without"):
         a.send(target, "after")
     assert not a.is_alive() and not b.is_alive()
+
+
+@pytest.mark.parametrize("kind", ["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(
+    not HAVE_UVLOOP, reason="uvloop is not installed"))])
+def test_a_node_found_stopped_with_a_tls_handshake_pending_at_its_acceptor_closes_everything(kind):
+    # closing the TLS listener dropped the socket still in its TLS handshake with asyncio's
+    # abort and cancel, callbacks of the closed loop: they raised, and the rest of the
+    # node's stop (its connections' sockets) was skipped
+    import socket
+    import ssl
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+
+    def options() -> NodeOptions:
+        return NodeOptions(log=LogOptions(default_logger=False),
+                           network=NetworkOptions(cookie="c", registrar_port=None, pool_size=1, ssl=client_ctx,
+                                                  acceptors=(AcceptorOptions(host="127.0.0.1", port=0,
+                                                                             ssl=server_ctx),)))
+
+    if kind == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+
+    async def setup() -> tuple[Any, ...]:
+        a = net.start_node("a@127.0.0.1", options(), handle_signals=False)
+        b = net.start_node("b@127.0.0.1", options(), handle_signals=False)
+        listener = b.network()._listeners[0]
+        a.network().add_route("^b@127.0.0.1$", NetworkRoute(*listener.address, tls=True))
+        await a.network().get_node(b.name)
+        await net.settle(a, b)
+        silent = socket.create_connection(listener.address)  # never says hello
+        for _ in range(100_000):  # turns of the loop (no sleep): until b accepted it
+            if listener._tls_pending:
+                break
+            await asyncio.sleep(0)
+        assert listener._tls_pending
+        return a, b, silent
+
+    a, b, silent = loop.run_until_complete(setup())
+    try:
+        streams = [link.stream for n in (a, b) for conn in n.network()._connections.values() for link in conn.links]
+        assert streams
+        loop.close()
+        assert [n.is_alive() for n in (a, b)] == [False, False]
+        assert b.network()._connections == {} and b.network()._listeners == []
+        for stream in streams:
+            sock = stream._t.get_extra_info("socket")
+            assert sock is None or sock.fileno() == -1, stream
+    finally:
+        silent.close()
