@@ -429,7 +429,7 @@ class ReadyQueue:
     cannot starve the backend's I/O.
     """
 
-    __slots__ = ("_arm", "_armed", "_queue", "_running")
+    __slots__ = ("_arm", "_armed", "_queue", "_running", "token")
 
     #: the most calls one drain runs when more keep arriving (all queued ones run anyway)
     BUDGET = 256
@@ -439,6 +439,8 @@ class ReadyQueue:
         self._armed = False
         self._running = False  # a drain is running (run_io then only runs its callback)
         self._arm = arm  # asks the backend to call drain() soon
+        #: the backend's token while no drain is asked for (see drain); None where unused
+        self.token: object = None
 
     def push(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self._queue.append((fn, args))
@@ -469,7 +471,13 @@ class ReadyQueue:
         finally:
             self._running = False
 
-    def drain(self) -> None:
+    def drain(self, token: object = None) -> None:
+        """Run the queued calls (see :meth:`_run_queued`), then ask for another drain if
+        calls are left.  ``token``: what the backend passed with this drain, kept in
+        :attr:`token` for it to pass with the next one (asyncio's scheduler learns from
+        its token that a closed loop dropped a drain unrun: see net/scheduler.py)."""
+        if token is not None:
+            self.token = token
         try:
             self._run_queued()
         finally:

@@ -307,6 +307,11 @@ class Transport(ABC):
 
     #: the send-buffer bounds of every stream this transport makes
     limits: FlowLimits
+    #: True if a connect given up before its future completed never reached the listener's
+    #: program (the simulation: the listener's side opens on the dialer's ACK, and a dialer
+    #: that gave up answers the SYN-ACK with a reset).  False where the OS may complete the
+    #: handshake before the loop reports it (asyncio): the peer may hold the stream already.
+    given_up_unseen: bool = False
 
     @abstractmethod
     def listen(self, host: str, port: int, factory: Callable[[], StreamProtocol], *,

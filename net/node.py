@@ -59,6 +59,8 @@ def start_node(name: str, options: NodeOptions | None = None, handle_signals: bo
         scheduler = AsyncioScheduler(loop)
         node = Node(name, scheduler, options, AsyncioTransport(loop), creation=_new_creation(name, scheduler))
         scheduler.owner = f"node {node.name.value}"  # (a name known to be one by now)
+        # a loop closed with work of the node's still queued: the node reads as stopped at once
+        scheduler.on_dropped = weakref.WeakMethod(node._loop_gone)
         node._finish_start()
     except BaseException:
         if created:  # a start refused for a bad name or options leaves no loop behind

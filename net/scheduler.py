@@ -75,8 +75,11 @@ class AsyncioScheduler(Scheduler):
         self.owner = owner
         #: its loop is closed and its node stopped: what is scheduled is dropped (see end)
         self._dropping = False
+        #: called (a weak reference to it) if its loop is closed with a drain asked for (see _dropped)
+        self.on_dropped: weakref.WeakMethod[Callable[[], Any]] | None = None
         self.random = random.Random()
         self._ready = ReadyQueue(self._arm)
+        self._ready.token = _Token(self)
         self.soon = self._ready.push  # type: ignore[method-assign]  # call_soon, one call less
         try:
             _ready_queues[loop] = self._ready
@@ -95,9 +98,14 @@ class AsyncioScheduler(Scheduler):
         return self._loop
 
     def _arm(self) -> None:
+        # the token goes with the drain asked for and comes back when it runs: while a drain
+        # is asked for, only the loop's queue holds it, and a closed loop lets go of it
+        ready = self._ready
+        token, ready.token = ready.token, None
         try:
-            self._loop.call_soon(self._ready.drain)
+            self._loop.call_soon(ready.drain, token)
         except RuntimeError:
+            ready.token = token
             if self._dropping:
                 self._ready._queue.clear()
                 return
@@ -106,6 +114,20 @@ class AsyncioScheduler(Scheduler):
 
     def ended(self) -> bool:
         return self._loop.is_closed()
+
+    def _dropped(self) -> None:
+        """The loop was closed with a drain of ours asked for and not run (work queued in its
+        last turns, or while it did not run): the queue would stay "armed" for ever, and
+        what came next (a send from outside, a remote frame behind a flush asked for) was
+        queued without a word and never run.  Whoever wants to know is told now
+        (``on_dropped``: the node, which then reads as stopped); the queue asks again on
+        its next push, which the closed loop refuses with ``NodeTerminated``."""
+        self._ready._armed = False
+        told, self.on_dropped = self.on_dropped, None
+        if told is not None:
+            fn = told()
+            if fn is not None:
+                fn()
 
     def end(self) -> None:
         if self._loop.is_closed():
@@ -195,6 +217,26 @@ class AsyncioScheduler(Scheduler):
         if not future.done():
             await self._bridge(future)
         return future.result()
+
+
+class _Token:
+    """Goes with each drain asked of the loop and comes back with it (``ReadyQueue.token``):
+    held by the loop's queue alone while a drain is asked for, so that it is let go only
+    if the loop never runs that drain, which is what ``close()`` does with what is queued.
+    One per scheduler, for its life: nothing is made per drain."""
+
+    __slots__ = ("_scheduler",)
+
+    def __init__(self, scheduler: AsyncioScheduler) -> None:
+        self._scheduler = weakref.ref(scheduler)  # (no cycle: the scheduler's queue holds it)
+
+    def __del__(self) -> None:
+        scheduler = self._scheduler()
+        if scheduler is not None and scheduler._loop.is_closed():
+            try:
+                scheduler._dropped()
+            except Exception:  # noqa: BLE001 - inside the loop's close: nothing can be raised to anyone
+                pass
 
 
 class _NoTimer:

@@ -241,6 +241,29 @@ def _lost_error(exc: BaseException, peer: Address) -> NoConnection:
     return NoConnection(f"the stream with {where} was lost: {type(exc).__name__}: {exc}")
 
 
+def _close_on_closed_loop(t: asyncio.BaseTransport) -> None:
+    """Close transport ``t`` (a stream's, or a datagram endpoint's) whose loop is closed.
+
+    Its ``close``/``abort`` mark it closing, then ask the loop to run its last step
+    (``_call_connection_lost``: tell the protocol, close the socket, let go of it), which a
+    closed loop refuses.  That step is run here instead: the socket is closed, and the
+    transport no longer holds it, so it is not collected as an "unclosed transport"
+    (a ``ResourceWarning``, and before that the socket stayed open).  asyncio's TLS
+    transport sits on a socket transport of its own, finished the same way.  uvloop's
+    transports have no such step to run (``abort`` closes what they hold).
+    """
+    inner = getattr(getattr(t, "_ssl_protocol", None), "_transport", None)
+    with contextlib.suppress(RuntimeError):
+        t.abort()  # type: ignore[attr-defined]
+    for part in (t, inner):
+        finish = getattr(part, "_call_connection_lost", None)
+        if finish is not None and getattr(part, "_sock", None) is not None:
+            # (what the protocols are told from there needs the loop: refused, and nothing
+            # of ours listens any more: the stream is lost already)
+            with contextlib.suppress(RuntimeError):
+                finish(None)
+
+
 class _AsyncioListener(Listener):
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
@@ -336,6 +359,12 @@ class _TlsGate(asyncio.Protocol):
     def _drop(self) -> None:
         self._pending.pop(self, None)
         t, self._t = self._t, None
+        if self._loop.is_closed():
+            # (its listener closed by a node found stopped: asyncio's abort and cancel are
+            # callbacks of the loop, which raised, cutting the rest of the node's stop short)
+            if t is not None:
+                _close_on_closed_loop(t)
+            return
         if t is not None:
             t.abort()
         if self._task is not None:
@@ -474,6 +503,13 @@ class _TlsHandshake:
         # (the socket object is then detached), or the peer went
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
+        if self._task.get_loop().is_closed():
+            # (its listener closed by a node found stopped: cancelling is a callback of the
+            # loop, which raised, cutting the rest of the node's stop short.  A socket uvloop
+            # took, it closed with its loop; one it never took is closed here, as _done would)
+            if not self._started:
+                self._sock.close()
+            return
         self._task.cancel()
 
 
@@ -683,21 +719,13 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
         t.abort()
 
     def _close_socket(self) -> None:
-        """Close the socket of a loop that is closed (a node whose loop ended without its
+        """Close the stream of a loop that is closed (a node whose loop ended without its
         stop, see ``Node._loop_ended``): the transport's own close is a callback of the loop
         (asyncio's raises "Event loop is closed" and leaves the socket open for the rest
         of the process).  No ``connection_lost`` follows: nothing can run it."""
-        t = self._t
         self._lost = True
-        sock = t.get_extra_info("socket") if t is not None else None
-        real = getattr(sock, "_sock", None)  # asyncio's TransportSocket wraps it
-        if isinstance(real, socket.socket):
-            real.close()
-        elif t is not None:
-            try:
-                t.abort()  # uvloop's (it closes its socket itself)
-            except RuntimeError:
-                pass
+        if self._t is not None:
+            _close_on_closed_loop(self._t)
 
     def pause_reading(self) -> None:
         if self._reading and not self._lost and self._t is not None:
@@ -811,6 +839,7 @@ class _AsyncioDatagram(asyncio.DatagramProtocol, DatagramEndpoint):
                 try:
                     self._t.close()
                 except RuntimeError:  # its loop is closed: the transport cannot finish closing
+                    _close_on_closed_loop(self._t)
                     self._sock.close()
             elif self._task is None or self._task.done():
                 # the loop has not run since, or ended before the endpoint opened (see the

@@ -193,6 +193,8 @@ class SimTransport(Transport):
     """One program's sockets on a simulated host (a node's, or the host's own
     ``host.transport``): its listeners, streams and datagram endpoints; the ports are the host's."""
 
+    given_up_unseen = True  # see _SimStream._accepted: the listener's side opens on the dialer's ACK
+
     def __init__(self, host: Host, limits: FlowLimits | None = None, window: int = DEFAULT_WINDOW, *,
                  scheduler: Any = None) -> None:
         if type(window) is not int or window < 1:
@@ -310,10 +312,14 @@ class SimTransport(Transport):
     # the far end of a connect
 
     def _accept(self, listener: _SimListener, client: _SimStream) -> None:
+        """The SYN reached ``listener``: answer it (the SYN-ACK).  The server's end is handed
+        to the listener's protocol only once the dialer's ACK comes back (``_established``),
+        as a kernel puts a connection in the accept queue only then: a dialer that gave up
+        meanwhile resets it instead, and the listener's program never hears of it."""
         link = client._link
         server = _SimStream(self, link, listener.address, client.local, client.tls)
         server._other, client._other = client, server
-        server._attach(listener.factory())
+        server._listener = listener
         link.carry(self.name, client._accepted)
 
 
@@ -391,6 +397,8 @@ class _SimStream(Stream):
         self._protocol: StreamProtocol | None = None
         self._other: _SimStream | None = None
         self._connecting: tuple[Future[Stream], Callable[[], StreamProtocol]] | None = None
+        #: (the server's end, SYN-ACK sent) the listener whose protocol gets it once the ACK comes
+        self._listener: _SimListener | None = None
         self._syn_rto = SYN_RTO  # the wait before the SYN goes again, if nobody answers it
         self._limits = transport.limits
         # sending
@@ -598,13 +606,36 @@ class _SimStream(Stream):
     # the connect's answer (client end)
 
     def _accepted(self) -> None:
-        if self._connecting is None:  # the caller gave up, or its program vanished
+        """The SYN-ACK: the connect succeeded; the ACK goes back (ahead of any byte), so the
+        listener's side is established.  A dialer that gave up, or whose program vanished,
+        answers it with a reset, as its kernel would: the listener's side never opens."""
+        if self._connecting is None:
             self._bounce()
             return
         future, factory = self._connecting
         self._connecting = None
+        assert self._other is not None
+        self._link.carry(self._source, self._other._established)
         self._attach(factory())
         future.set_result(self)
+
+    def _established(self) -> None:
+        """The dialer's ACK, at the server's end: the listener's protocol gets the stream now,
+        unless its program vanished (its host, if up, resets the connection) or the listener
+        was closed meanwhile (the connection is reset, as a kernel resets those still in a
+        closed socket's queues)."""
+        listener, self._listener = self._listener, None
+        if self._done or listener is None:  # (a guard: the link keeps order, nothing of the dialer's comes first)
+            return
+        t = self._transport
+        if t.dead:
+            self._bounce()
+            self._drop()
+            return
+        if t._stream_ports.get(listener.address[1]) is not listener:
+            self._end(None, reset=True)
+            return
+        self._attach(listener.factory())
 
     def _refused(self, error: NoConnection) -> None:
         if self._connecting is None:

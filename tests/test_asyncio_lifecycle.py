@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from network_support import HAVE_UVLOOP
 
 import net
 import sim
@@ -677,3 +678,166 @@ def test_networked_nodes_whose_loop_ended_close_their_connections_when_found_sto
         sock = stream._t.get_extra_info("socket")
         assert sock is None or sock.fileno() == -1, stream
     assert all(not n.network()._connections for n in nodes)
+
+
+class _Datagrams:
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+@pytest.mark.parametrize("kind", ["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(
+    not HAVE_UVLOOP, reason="uvloop is not installed"))])
+def test_the_transports_of_a_loop_that_ended_are_closed_not_collected_unclosed(kind, tls):
+    # found stopped, a node closed the sockets of its streams, but asyncio's transports
+    # still held them: each warned "unclosed transport" (a ResourceWarning) when collected
+    import gc
+    import warnings
+
+    trustme = pytest.importorskip("trustme") if tls else None
+    server_ctx = client_ctx = None
+    if trustme is not None:
+        import ssl
+
+        ca = trustme.CA()
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+        client_ctx = ssl.create_default_context()
+        ca.configure_trust(client_ctx)
+
+    def options() -> NodeOptions:
+        # one link per connection: when the dial's handshake is done, no other connect is in
+        # flight (asyncio itself leaks a socket accepted in the loop's last turn)
+        return NodeOptions(log=LogOptions(default_logger=False),
+                           network=NetworkOptions(cookie="c", registrar_port=None, pool_size=1, ssl=client_ctx,
+                                                  acceptors=(AcceptorOptions(host="127.0.0.1", port=0,
+                                                                             ssl=server_ctx),)))
+
+    holder: dict = {}
+
+    async def main() -> None:
+        a = net.start_node("a@127.0.0.1", options(), handle_signals=False)
+        b = net.start_node("b@127.0.0.1", options(), handle_signals=False)
+        holder["nodes"] = (a, b)
+        a.network().add_route("^b@127.0.0.1$", NetworkRoute(*b.network()._listeners[0].address, tls=tls))
+        holder["endpoint"] = a.network().transport.datagram("127.0.0.1", 0, _Datagrams())  # as a registrar's
+        await a.network().get_node(b.name)
+        await net.settle(a, b)
+
+    gc.collect()  # what earlier tests left (asyncio's own leaks among it) is not this test's
+    with warnings.catch_warnings(record=True) as at_close:
+        warnings.simplefilter("always", ResourceWarning)
+        if kind == "uvloop":
+            import uvloop
+
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(main())
+        else:
+            asyncio.run(main())
+    # (uvloop closes the handles still open when its loop closes, warning about each: the
+    # node cannot know the loop is closing, and finds it closed only afterwards)
+    assert kind == "uvloop" or [str(w.message) for w in at_close] == []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        nodes = holder.pop("nodes")
+        assert [n.is_alive() for n in nodes] == [False, False]  # found stopped: their streams closed
+        assert nodes[0].network()._connections == {}
+        holder.pop("endpoint").close()  # as a registrar's is, by its node found stopped
+        del nodes
+        gc.collect()
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert unclosed == []
+
+
+@pytest.mark.parametrize("where", ["local", "remote"])
+@pytest.mark.parametrize("kind", ["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(
+    not HAVE_UVLOOP, reason="uvloop is not installed"))])
+def test_a_send_after_the_loop_closed_with_work_queued_raises_instead_of_queueing_silently(kind, where):
+    # a loop closed while a drain of the node's was asked for (work queued while it did
+    # not run, or in its last turns) left the ready queue armed for ever: the next sends
+    # were queued, a remote one behind a flush asked for, and never run nor reported
+    if kind == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+
+    def options() -> NodeOptions:
+        return NodeOptions(log=LogOptions(default_logger=False),
+                           network=NetworkOptions(cookie="c", registrar_port=None, pool_size=1,
+                                                  acceptors=(AcceptorOptions(host="127.0.0.1", port=0),)))
+
+    async def setup() -> tuple[Any, ...]:
+        a = net.start_node("a@127.0.0.1", options(), handle_signals=False)
+        b = net.start_node("b@127.0.0.1", options(), handle_signals=False)
+        a.network().add_route("^b@127.0.0.1$", NetworkRoute(*b.network()._listeners[0].address))
+        target = b.spawn(Echo) if where == "remote" else a.spawn(Echo)
+        await a.network().get_node(b.name)
+        await net.settle(a, b)
+        return a, b, target
+
+    a, b, target = loop.run_until_complete(setup())
+    a.send(target, "queued")  # the loop does not run now: a drain is asked for
+    loop.close()
+    with pytest.raises(NodeTerminated, match="node a@127.0.0.1 is stopped: its event loop ended without"):
+        a.send(target, "after")
+    assert not a.is_alive() and not b.is_alive()
+
+
+@pytest.mark.parametrize("kind", ["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(
+    not HAVE_UVLOOP, reason="uvloop is not installed"))])
+def test_a_node_found_stopped_with_a_tls_handshake_pending_at_its_acceptor_closes_everything(kind):
+    # closing the TLS listener dropped the socket still in its TLS handshake with asyncio's
+    # abort and cancel, callbacks of the closed loop: they raised, and the rest of the
+    # node's stop (its connections' sockets) was skipped
+    import socket
+    import ssl
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+
+    def options() -> NodeOptions:
+        return NodeOptions(log=LogOptions(default_logger=False),
+                           network=NetworkOptions(cookie="c", registrar_port=None, pool_size=1, ssl=client_ctx,
+                                                  acceptors=(AcceptorOptions(host="127.0.0.1", port=0,
+                                                                             ssl=server_ctx),)))
+
+    if kind == "uvloop":
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
+
+    async def setup() -> tuple[Any, ...]:
+        a = net.start_node("a@127.0.0.1", options(), handle_signals=False)
+        b = net.start_node("b@127.0.0.1", options(), handle_signals=False)
+        listener = b.network()._listeners[0]
+        a.network().add_route("^b@127.0.0.1$", NetworkRoute(*listener.address, tls=True))
+        await a.network().get_node(b.name)
+        await net.settle(a, b)
+        silent = socket.create_connection(listener.address)  # never says hello
+        for _ in range(100_000):  # turns of the loop (no sleep): until b accepted it
+            if listener._tls_pending:
+                break
+            await asyncio.sleep(0)
+        assert listener._tls_pending
+        return a, b, silent
+
+    a, b, silent = loop.run_until_complete(setup())
+    try:
+        streams = [link.stream for n in (a, b) for conn in n.network()._connections.values() for link in conn.links]
+        assert streams
+        loop.close()
+        assert [n.is_alive() for n in (a, b)] == [False, False]
+        assert b.network()._connections == {} and b.network()._listeners == []
+        for stream in streams:
+            sock = stream._t.get_extra_info("socket")
+            assert sock is None or sock.fileno() == -1, stream
+    finally:
+        silent.close()

@@ -1076,9 +1076,10 @@ def test_a_graceful_stop_with_pool_links_in_their_handshake_does_not_warn_the_pe
     c = SimCluster()
     try:
         a, b = _joining_pool(c)
-        if stage == "connecting":  # b accepted them, a's connects have not completed yet
-            c.run_until(lambda: len(b.network()._accepted_handshakes) == 2)
-            assert not a.network()._handshaking
+        joins = a.network()._connections["n2@host2"].joins
+        if stage == "connecting":  # a's connects have not completed yet (b accepts them on a's ACK)
+            c.run_until(lambda: len(joins) == 2)
+            assert not a.network()._handshaking and not [j for j in joins if j.done()]
         else:  # a's links are in their handshake
             c.run_until(lambda: len(a.network()._handshaking) == 2)
         assert len(a.network()._connections["n2@host2"].links) == 1
@@ -1088,7 +1089,47 @@ def test_a_graceful_stop_with_pool_links_in_their_handshake_does_not_warn_the_pe
         assert not [t for t in b.captured.texts(LogLevel.WARNING) if "refused" in t or "closed" in t]
         assert not [t for t in b.captured.texts(LogLevel.ERROR)]
         said = [t for t in b.captured.texts(LogLevel.INFO) if "ended in its handshake" in t]
-        assert len(said) == 2 and all("the dialer gave up" in t and "node n1@host1 stopped" in t for t in said), said
+        if stage == "connecting":  # given up before they connected: b never had them
+            assert said == [] and not b.network()._handshaking
+        else:
+            assert len(said) == 2 and all("the dialer gave up" in t and "node n1@host1 stopped" in t
+                                          for t in said), said
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("why", ["partition", "latency"])
+def test_a_graceful_stop_gives_up_a_pending_dial_at_once_leaving_no_timer(why):
+    # the stop let a pending dial go on for connect_timeout, to refuse its handshake in
+    # words: its timer outlived the node (the clock ran on for it; it fired into a stopped
+    # node). In simulation a dial given up never reaches the peer's program (its side opens
+    # on the dialer's ACK), so there is nothing to refuse: it is given up at once.
+    from ergo import LogLevel
+
+    c = SimCluster()
+    try:
+        a, b = c.cluster(2)
+        if why == "partition":
+            c.sim.partition("host1", "host2")
+        else:
+            c.sim.set_latency("host1", "host2", 1.0)
+        dial = a.network().connect(b.name)
+        c.run_for(0.5 if why == "partition" else 1.5)  # the SYN waits, or its SYN-ACK is on its way back
+        assert not dial.done()
+        b.stop()
+        a.stop()
+        stopped = c.now
+        c.sim.run()  # nothing is left to happen but what is on the wire: no timer of the stopped nodes
+        # (across the partition nothing moves; with latency, the SYN-ACK lands at 2 s and the
+        # dialer's reset answering it at 3 s)
+        assert c.now == (stopped if why == "partition" else pytest.approx(3.0))
+        with pytest.raises(NoConnection, match="stopped"):
+            dial.result()
+        if why == "partition":
+            c.sim.repair()
+        c.sim.run()
+        assert [p for p in c.sim.host("host1").ports.stream] == []  # the dial's port is free
+        assert not [t for t in b.captured.texts(LogLevel.INFO) if "n1@host1" in t and "stopp" not in t]
     finally:
         c.close()
 

@@ -1306,6 +1306,44 @@ def test_a_link_closed_while_its_peer_never_reads_is_aborted_after_the_heartbeat
         c.close()
 
 
+def test_a_link_closed_while_its_peer_trickles_its_reads_is_aborted_after_at_most_ten_heartbeat_timeouts():
+    """A peer that keeps taking a little of what a closed link has left (a chunk a few
+    seconds apart, always before heartbeat_timeout) made progress at every check, so the
+    close went on for as long as it pleased (600 kB at 16 KiB a read: minutes; a byte a
+    read: for ever), holding the link, its stream and its bytes.  Whatever the peer
+    takes, a graceful close now lasts at most MAX_CLOSE_TIMEOUTS heartbeat timeouts."""
+    from ergo.network.connection import MAX_CLOSE_TIMEOUTS
+
+    c = SimCluster()
+    try:
+        f = Fixture(c)
+        peer, conn, link = _holding_link(f)
+        stream = peer.stream
+        assert stream is not None
+
+        def one_chunk_a_read(data: memoryview) -> None:
+            peer.received += data
+            stream.pause_reading()
+
+        peer.data_received = one_chunk_a_read  # type: ignore[method-assign]
+        name = str.__str__(conn.name)
+        timeout = f.b.network().options.heartbeat_timeout
+        f.b.network().node(name).disconnect()
+        closed = c.now
+        taken = []
+        while not link.stream._done and c.now - closed < 2 * MAX_CLOSE_TIMEOUTS * timeout:
+            c.run_for(timeout * 0.8)  # less than the timeout: progress at every check
+            taken.append(len(peer.received))
+            stream.resume_reading()
+        assert link.stream._done and not link._held
+        assert closed + MAX_CLOSE_TIMEOUTS * timeout <= c.now <= closed + MAX_CLOSE_TIMEOUTS * timeout + timeout
+        assert len(set(taken)) > MAX_CLOSE_TIMEOUTS  # the peer took more at every read
+        assert f.logged("link to", name, f"at most {MAX_CLOSE_TIMEOUTS} times", "aborted") == 1
+        f.round_trip()
+    finally:
+        c.close()
+
+
 def test_a_graceful_stop_sends_what_a_link_held_before_its_fin():
     """``node.stop()`` closes each connection gracefully: what a link held on a pause
     goes out before the FIN.  The stop then took the connections down as a reset does,

@@ -283,6 +283,8 @@ def test_a_dial_across_a_partition_times_out_and_frees_its_port(cluster):
     cluster.sim.repair()
     cluster.run_for(1)  # the request that waited is accepted, then reset: the dialer gave up
     assert a.network().nodes() == [] and b.network().nodes() == []
+    # b's node never had it (it logged a refusal of a connection nobody dialed any more)
+    assert not [t for t in b.captured.texts() if "host1" in t], b.captured.texts()
     assert a.call(target, "x") == 1
 
 

@@ -50,12 +50,13 @@ def test_default_latency_is_one_millisecond_each_way():
     _listener, fut, made, accepted = pair(h)
     h.sim.run_until(fut.done)
     assert DEFAULT_LATENCY == 0.001
-    assert accepted[0].times == [(pytest.approx(0.001), "made")]  # the request crossed once
-    assert h.sim.now == pytest.approx(0.002)  # and the accept came back
+    assert h.sim.now == pytest.approx(0.002)  # the request crossed, and the accept came back
+    assert made[0].times == [(pytest.approx(0.002), "made")]
     start = h.sim.now
     made[0].do("write", b"ping")
     h.sim.run()
-    assert accepted[0].times[-1] == (pytest.approx(start + 0.001), "ping")
+    # the listener's side is made when the dialer's ACK arrives (a third crossing), ahead of its bytes
+    assert accepted[0].times == [(pytest.approx(0.003), "made"), (pytest.approx(start + 0.001), "ping")]
 
 
 def test_latency_set_per_host_pair_is_observed_on_the_virtual_clock():
@@ -108,6 +109,45 @@ def test_refusal_comes_after_one_round_trip():
     assert h.sim.now == pytest.approx(0.008)
     with pytest.raises(NoConnection, match="connection refused: nothing listens on host2:4499"):
         fut.result()
+
+
+@pytest.mark.parametrize("when", [0.5, 1.5], ids=["before-the-syn-arrives", "while-the-syn-ack-travels"])
+def test_a_connect_given_up_before_its_accept_arrives_never_reaches_the_listeners_program(when):
+    # the listener's side was handed to its program when the SYN arrived, so a dialer
+    # that had given up (its connect timeout) left the acceptor a connection nobody owned,
+    # reset one round trip later (a node logged it as a refusal); a kernel completes the
+    # handshake with the dialer's ACK, which a dialer that gave up answers with a reset
+    h = SimHarness()
+    h.sim.set_latency("host1", "host2", 1.0)
+    accepted: list[Recorder] = []
+    listener = h.server.listen("host2", 0, lambda: accepted.append(Recorder(h)) or accepted[-1])
+    made: list[Recorder] = []
+    fut = h.client.connect("host2", listener.address[1], lambda: made.append(Recorder(h)) or made[-1])
+    h.sim.run_for(when)
+    fut.set_exception(NoConnection("gave up"))  # what the caller's connect timeout does
+    h.sim.run_for(10)
+    assert accepted == [] and made == []
+    assert not h.server.streams and not h.client.streams
+    assert [p for p in h.sim.host("host1").ports.stream if p != listener.address[1]] == []  # the dialer's port is free
+    later = h.client.connect("host2", listener.address[1], lambda: made.append(Recorder(h)) or made[-1])
+    h.sim.run_until(lambda: bool(accepted))
+    assert later.done() and len(made) == 1 and accepted[0].stream.peer == later.result().local
+
+
+def test_a_listener_closed_before_the_dialers_ack_arrives_resets_the_connection():
+    h = SimHarness()
+    h.sim.set_latency("host1", "host2", 1.0)
+    accepted: list[Recorder] = []
+    listener = h.server.listen("host2", 0, lambda: accepted.append(Recorder(h)) or accepted[-1])
+    made: list[Recorder] = []
+    fut = h.client.connect("host2", listener.address[1], lambda: made.append(Recorder(h)) or made[-1])
+    h.sim.run_for(1.5)  # the SYN-ACK is on its way back
+    listener.close()
+    h.sim.run_until(fut.done)
+    client = made[0]
+    h.sim.run_until(lambda: client.is_lost)
+    assert accepted == []
+    assert isinstance(client.lost, NoConnection) and "reset" in str(client.lost)
 
 
 def test_connecting_to_an_unknown_host_fails_with_noconnection():
@@ -359,8 +399,8 @@ def test_any_mix_of_writes_pauses_and_latency_changes_delivers_a_prefix_in_order
     accepted: list[Recorder] = []
     listener = h.server.listen("host2", 0, lambda: accepted.append(Recorder(h)) or accepted[-1])
     made: list[Recorder] = []
-    fut = h.client.connect("host2", listener.address[1], lambda: made.append(Recorder(h)) or made[-1])
-    h.sim.run_until(fut.done)
+    h.client.connect("host2", listener.address[1], lambda: made.append(Recorder(h)) or made[-1])
+    h.sim.run_until(lambda: bool(accepted))  # the dialer's ACK made the listener's side
     client, server = made[0], accepted[0]
     written = bytearray()
     for i, (op, arg) in enumerate(steps):

@@ -73,6 +73,7 @@ def test_connect_echo_delivers_every_byte_in_order(h):
     stream = fut.result()
     assert client.events == ["made"]  # connection_made ran before the future completed
     assert stream.peer == listener.address and stream.local[0] == h.client_host
+    h.run_until(lambda: bool(accepted), "the accepting side")  # (its ACK is still on its way in simulation)
     assert accepted[0].stream.peer == stream.local
     assert not stream.tls and not stream.closing
     sent = b"".join(b"%d:" % i + bytes([i % 256]) * (i * 37 % 5000) for i in range(200))

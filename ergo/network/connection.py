@@ -36,6 +36,9 @@ enp: Any = _enp  # its frame classes are made in a way mypy cannot follow (see n
 
 #: frames (in bytes) a connection being dialed keeps for its peer; more are refused
 MAX_QUEUED = 4 * 1024 * 1024
+#: a graceful close of a link lasts at most this many heartbeat timeouts, however much the
+#: peer keeps taking (see Link._close_overdue)
+MAX_CLOSE_TIMEOUTS = 10
 
 DIALING, UP, DOWN = "dialing", "up", "down"
 
@@ -364,8 +367,10 @@ class Link(StreamProtocol):
         The close is bounded: if the peer takes none of what is left (held, and in the
         stream's buffer) for ``NetworkOptions.heartbeat_timeout``, the stream is aborted,
         logged (``_close_overdue``).  A peer that never reads kept the closed link, its
-        stream and up to ``MAX_QUEUED`` + ``max_buffer`` bytes for ever.  (One that keeps
-        taking some keeps it, as a slow reader keeps a live link: what is left only shrinks.)
+        stream and up to ``MAX_QUEUED`` + ``max_buffer`` bytes for ever.  So does one that
+        keeps taking a little (a byte per check did): whatever it takes, the close lasts
+        at most ``MAX_CLOSE_TIMEOUTS`` heartbeat timeouts.  A live link has no such bound,
+        nor needs one: what a slow reader leaves it is capped, and it serves the node.
 
         Closing a link closed already does nothing more (a FIN waiting for held bytes
         keeps waiting: closing the stream now would drop them)."""
@@ -388,24 +393,31 @@ class Link(StreamProtocol):
         if stream is not None and not self._ended and (self._held or stream.buffered):
             self._close_overdue(None)
 
-    def _close_overdue(self, before: int | None) -> None:
+    def _close_overdue(self, before: int | None, checks: int = 0) -> None:
         """Bound a graceful close that waits for the peer (``before``: the bytes left at
-        the last check, None at the close): checked every heartbeat_timeout, and once
-        the peer took none of them since the last check (it stopped reading, or the link
-        carries nothing), the stream is aborted, what it still had dropped."""
+        the last check, None at the close; ``checks``: how many were made): checked every
+        heartbeat_timeout, and once the peer took none of them since the last check (it
+        stopped reading, or the link carries nothing), or at the ``MAX_CLOSE_TIMEOUTS``-th
+        check whatever it took, the stream is aborted, what it still had dropped."""
         self._close_timer = None
         stream = self.stream
         if self._ended or stream is None:
             return
         left = self._held_bytes + stream.buffered
         timeout = self.network.options.heartbeat_timeout
-        if before is None or left < before:
-            self._close_timer = self.network.scheduler.call_later(timeout, self._close_overdue, left)
+        if before is None or (left < before and checks < MAX_CLOSE_TIMEOUTS):
+            self._close_timer = self.network.scheduler.call_later(timeout, self._close_overdue, left, checks + 1)
             return
         peer = _text(self.conn.name) if self.conn is not None else "%s:%s" % stream.peer
-        self.network.log.warning(
-            "link to %s closed: the peer took none of the %d bytes still to be sent for %g s after the "
-            "close (NetworkOptions.heartbeat_timeout): aborted", peer, left, timeout)
+        if left < before:
+            self.network.log.warning(
+                "link to %s closed: %d bytes were still to be sent %g s after the close (a graceful close "
+                "lasts at most %d times NetworkOptions.heartbeat_timeout): aborted",
+                peer, left, timeout * checks, MAX_CLOSE_TIMEOUTS)
+        else:
+            self.network.log.warning(
+                "link to %s closed: the peer took none of the %d bytes still to be sent for %g s after the "
+                "close (NetworkOptions.heartbeat_timeout): aborted", peer, left, timeout)
         self._held.clear()
         self._held_bytes = self._held_backlog = 0
         self._fin_after_held = False

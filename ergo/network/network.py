@@ -887,10 +887,12 @@ class Network:
         for dial in (attempt, *joins):
             if dial is None:
                 continue
-            if self.stopped_why is not None and not dial.done():
+            if self.stopped_why is not None and not dial.done() and not self.transport.given_up_unseen:
                 # a graceful stop lets a pending dial connect, for its handshake to be refused
                 # in words (Link.connection_made): the peer may have accepted it already, and
                 # a reset then reads there as a probe's.  Given up as a dial is, if it takes long.
+                # (Not where a connect given up is never seen by the peer, as in simulation:
+                # given up at once, it leaves no timer to fire into the stopped node)
                 timer = self.scheduler.call_later(self.options.connect_timeout, _abandon, dial, pool, error)
                 dial._on_done(lambda _f, timer=timer: timer.cancel())
             else:
