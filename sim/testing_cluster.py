@@ -281,6 +281,8 @@ class ClusterModel:
         self.published: dict[int, _Registration] = {}
         #: the last event seq each (subscriber, event) heard
         self.last_event: dict[tuple[PID, Event], int] = {}
+        #: the watches of events each consumer was told the end of, and when
+        self.told: dict[tuple[PID, Event, str], list[tuple[_Watch, float]]] = {}
 
     @staticmethod
     def _pair(a: str, b: str) -> tuple[str, str]:
@@ -433,12 +435,16 @@ class ClusterModel:
         assert tag == "e" and message.event == event, f"{subscriber} got {message!r}, not as published"
         r = self.published.get(seq)
         assert r is not None and r.target == event, f"{subscriber} got seq {seq} of {event}, never published on it"
+        assert r.published is not None
+        at = r.published[seq]
         watches = [w for k in ("link", "monitor") for w in (self.watches.get((subscriber, event, k)),
                                                              self.released.get((subscriber, event, k)))
                    if w is not None]
+        # or one it was told the end of since: the notice goes ahead of the messages in its
+        # mailbox (an exit signal is urgent, a down message a system one; events are main)
+        watches += [w for k in ("link", "monitor") for w, told in self.told.get((subscriber, event, k), ())
+                    if at <= told]
         assert watches, f"{subscriber} got seq {seq} of {event} without subscribing to it"
-        assert r.published is not None
-        at = r.published[seq]
         assert any(at >= w.created - self.bound for w in watches), (
             f"{subscriber} got seq {seq} of {event}, published at {at:.3f}, long before it subscribed")
         key = (subscriber, event)
@@ -496,7 +502,7 @@ class ClusterModel:
         self.last_seq[key] = seq
         self.delivered.add((sender, recipient, seq))
 
-    def heard_notice(self, consumer: PID, kind: str, target: PID, reason: BaseException) -> None:
+    def heard_notice(self, consumer: PID, kind: str, target: Any, reason: BaseException) -> None:
         """``consumer`` was told that ``target`` is gone (by a link or a monitor): it must
         watch it in the model, and ``reason`` must be one the model allows."""
         w = self.watches.pop((consumer, target, kind), None)
@@ -507,6 +513,8 @@ class ClusterModel:
             "a duplicate notice, or one of a watch that should have been released")
         why = self._disallowed(w, reason)
         assert why is None, f"{consumer} was told {target} is gone ({kind}) with {reason!r}: {why}"
+        if type(target) is Event:
+            self.told.setdefault((consumer, target, kind), []).append((w, self.now))
 
     def heard_call(self, seq: int, outcome: tuple[str, Any]) -> None:
         """The call ``seq`` ended with ``outcome``: its own reply, or an error the model allows."""

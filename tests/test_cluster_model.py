@@ -21,7 +21,7 @@ from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 import sim
-from ergo import Actor, ErgoError, MessageDownPID, Node
+from ergo import Actor, ErgoError, Event, MessageDownPID, MessageEvent, MessageExitEvent, Node
 from ergo.network.connection import UP
 from ergo.wire import enp
 from sim.scenario import cluster, route
@@ -343,3 +343,24 @@ def test_a_restarted_nodes_first_dial_is_not_refused_as_already_connected():
     s.run_for(6.0)
     told = new._processes[asker.id].heard  # type: ignore[attr-defined]
     assert told == [], f"the new run's monitor of a live peer process was told {told}"
+
+
+def test_an_events_end_is_told_ahead_of_its_last_messages_and_the_model_allows_it():
+    """Found by the machine: an event published and then unregistered at once reaches a
+    linked subscriber on another node as the exit signal first, then the message: both
+    arrive in order, and the exit signal, urgent, goes ahead of the message in its
+    mailbox (as Ergo's Urgent queue does).  The model allows a message after its watch's
+    notice, if it was published before that notice."""
+    m = ClusterMachine()
+    m.first_processes(counts=[1, 1, 1])  # the first process of each host registers e1
+    consumer, producer = m.model.live()[:2]
+    event = Event("e1", producer.node)
+    m.watch_registered(consumer=consumer, watched=event, kind="link")
+    m.advance_time(0.01)
+    registration = m.model.events[event]
+    m.publish(r=registration, n=1)
+    m.unregister(registration)
+    m.settle_and_check()
+    heard = m.journal.heard[consumer]
+    assert [type(x) for x in heard] == [MessageExitEvent, MessageEvent], heard
+    m.teardown()
