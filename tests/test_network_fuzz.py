@@ -382,21 +382,41 @@ def test_what_a_peer_says_past_the_cookie_cannot_make_log_lines_of_its_own(clust
     """A peer that knows the cookie still chooses words that end up in b's log lines: its
     node name (in "connected to", "disconnected from"), the text of the error its Ack
     gives an important send of b (in "was not delivered").  Written as they were, a
-    newline in them forged whole lines and a terminal escape rewrote the one before.
-    They are shown with their control characters escaped, as a REFUSE's text is."""
+    newline in them forged whole lines and a terminal escape rewrote the one before.  A
+    node name with such characters is refused in the handshake, the refusal saying so
+    escaped; the rest is shown with its control characters escaped, as a REFUSE's text is."""
     f = Fixture(cluster)
     b = f.b
-    peer, _ = f.dial_as(handshake.NodeInfo(name=FORGED_NAME, creation=1))
+    forged = handshake.NodeInfo(name="evil@rawhost", creation=1)
+    object.__setattr__(forged, "name", FORGED_NAME)  # (NodeInfo refuses it: forged past its check)
+    before = f.logged("refused a connection", "unprintable")
+    forger = f.connect()
+    dialer = handshake.Dialer(forged, COOKIE, expect=str.__str__(b.name))
+    while not forger.lost:  # the handshake as far as b lets it go
+        assert forger.stream is not None
+        out = dialer.data_to_send()
+        if out:
+            forger.stream.write(out)
+        f.cluster.run_until(lambda: forger.received or forger.lost)
+        data = bytes(forger.received)
+        forger.received.clear()
+        events = dialer.receive_data(data)
+        assert not [e for e in events if isinstance(e, handshake.Accepted)], "b accepted a forged name"
+    f.closed_and_logged(forger, "refused a connection", "unprintable", before=before)
+    assert FORGED_NAME not in b.network()._connections
+
+    name = "mallory@rawhost"
+    peer, _ = f.dial_as(handshake.NodeInfo(name=name, creation=1))
     assert peer.stream is not None
-    f.cluster.run_until(lambda: FORGED_NAME in b.network()._connections)
-    remote = PID(FORGED_NAME, 5, 1)
+    f.cluster.run_until(lambda: name in b.network()._connections)
+    remote = PID(name, 5, 1)
 
     class Sender(Actor):
         def handle_message(self, from_: Any, message: Any) -> None:
             self.send_important(remote, message)  # not awaited: a failure is logged
 
     b.send(b.spawn(Sender), "hello")
-    codec = enp.LinkCodec(FORGED_NAME, 1, str.__str__(b.name), b.creation, peer_max_message_size=4096)
+    codec = enp.LinkCodec(name, 1, str.__str__(b.name), b.creation, peer_max_message_size=4096)
     sent: list[Any] = []
 
     def arrived() -> bool:
@@ -411,8 +431,8 @@ def test_what_a_peer_says_past_the_cookie_cannot_make_log_lines_of_its_own(clust
     f.cluster.run_until(lambda: f.logged("was not delivered"))
     peer.stream.close()
     f.cluster.run_until(lambda: f.logged("disconnected from"))
-    assert f.logged("connected to", _escaped(FORGED_NAME)) == 1
-    assert f.logged("disconnected from", _escaped(FORGED_NAME)) == 1
+    assert f.logged("connected to", name) == 1
+    assert f.logged("disconnected from", name) == 1
     assert f.logged("was not delivered", _escaped(FORGED)) == 1
     assert not [t for t in b.captured.texts() if any(c in t for c in "\n\r\x1b")]
     f.round_trip()
