@@ -363,8 +363,9 @@ class ClusterModel:
             t = type(target)
             if t is not PID:
                 r = self._table(target).get(target)
-                if r is None:
-                    return (_UNKNOWN[t],)
+                if r is None:  # (an alias of an earlier run may be told so)
+                    old = t is Alias and target.creation != consumer.creation
+                    return (_UNKNOWN[t], ProcessIncarnation) if old else (_UNKNOWN[t],)
                 return (NotAllowed,) if r.owner == consumer and t is not Event else ()
             if target == consumer:
                 return (NotAllowed,)
@@ -473,6 +474,9 @@ class ClusterModel:
             early = not registered or any(r.ended_at is not None and r.ended_at <= w.created + self.bound
                                           for r in registered)
             return None if early or cut_off else "it was registered when it was watched"
+        if isinstance(reason, ProcessIncarnation):  # an alias has its node's creation
+            old = type(w.target) is Alias and w.target.creation < self.creation[th]
+            return None if old or cut_off else "it is not of an earlier run of its node"
         if any(r.reason is not None and reason == r.reason for r in runs):
             return None
         return f"no registration it watched ended so ({[(r.since, r.ended_at, r.reason) for r in runs]})"

@@ -21,7 +21,17 @@ from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 import sim
-from ergo import Actor, ErgoError, Event, MessageDownPID, MessageEvent, MessageExitEvent, Node
+from ergo import (
+    Actor,
+    ErgoError,
+    Event,
+    MessageDownPID,
+    MessageEvent,
+    MessageExitAlias,
+    MessageExitEvent,
+    Node,
+    ProcessIncarnation,
+)
 from ergo.network.connection import UP
 from ergo.wire import enp
 from sim.scenario import cluster, route
@@ -363,4 +373,23 @@ def test_an_events_end_is_told_ahead_of_its_last_messages_and_the_model_allows_i
     m.settle_and_check()
     heard = m.journal.heard[consumer]
     assert [type(x) for x in heard] == [MessageExitEvent, MessageEvent], heard
+    m.teardown()
+
+
+def test_a_remote_watch_of_an_alias_of_an_earlier_run_is_told_process_incarnation():
+    """Found by the machine: an alias carries its node's creation, so a link to an alias
+    of a run that crashed, made once the host runs again, is refused with
+    ``ProcessIncarnation`` (as a PID of that run is), not ``AliasUnknown``."""
+    m = ClusterMachine()
+    m.first_processes(counts=[1, 1, 1])
+    owner = next(pid for pid in m.model.live() if pid.node == "n3@host3")
+    consumer = next(pid for pid in m.model.live() if pid.node == "n2@host2")
+    m.registry(("create_alias", (owner,)))
+    (alias,) = m.model.aliases
+    m.crash("host3")
+    m.restart("host3")
+    m.watch_registered(consumer=consumer, watched=alias, kind="link")
+    m.settle_and_check()
+    (told,) = m.journal.heard[consumer]
+    assert type(told) is MessageExitAlias and isinstance(told.reason, ProcessIncarnation), told
     m.teardown()
