@@ -215,7 +215,7 @@ class _Registration:
 @dataclass
 class _Watch:
     consumer: PID
-    target: Any  # PID | Event
+    target: Any  # PID | Event | ProcessID | Alias
     kind: str  # "link" | "monitor"
     created: float
 
