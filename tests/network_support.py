@@ -38,6 +38,20 @@ TRANSPORTS = ["sim", "asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(
                                                                                 reason="uvloop is not installed"))]
 
 
+def tls_contexts(*names: str) -> tuple[Any, Any]:
+    """A server and a client ``ssl.SSLContext`` for the host ``names`` (127.0.0.1 by
+    default), of a certificate authority made here (trustme: the test is skipped without it)."""
+    import ssl
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*(names or ("127.0.0.1",))).configure_cert(server)
+    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ca.configure_trust(client)
+    return server, client
+
+
 def make_cluster(kind: str) -> Cluster:
     if kind == "sim":
         return SimCluster()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from network_support import HAVE_UVLOOP
+from network_support import HAVE_UVLOOP, tls_contexts
 
 import net
 import sim
@@ -685,6 +685,15 @@ class _Datagrams:
         pass
 
 
+def _one_link_options(server_ctx: Any, client_ctx: Any) -> NodeOptions:
+    """A node on 127.0.0.1 (TLS if given contexts) with one link per connection: when the
+    dial's handshake is done, no other connect is in flight (asyncio itself leaks a socket
+    accepted in the loop's last turn)."""
+    return NodeOptions(log=LogOptions(default_logger=False),
+                       network=NetworkOptions(cookie="c", registrar_port=None, pool_size=1, ssl=client_ctx,
+                                              acceptors=(AcceptorOptions(host="127.0.0.1", port=0, ssl=server_ctx),)))
+
+
 @pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
 @pytest.mark.parametrize("kind", ["asyncio", pytest.param("uvloop", marks=pytest.mark.skipif(
     not HAVE_UVLOOP, reason="uvloop is not installed"))])
@@ -694,24 +703,10 @@ def test_the_transports_of_a_loop_that_ended_are_closed_not_collected_unclosed(k
     import gc
     import warnings
 
-    trustme = pytest.importorskip("trustme") if tls else None
-    server_ctx = client_ctx = None
-    if trustme is not None:
-        import ssl
-
-        ca = trustme.CA()
-        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
-        client_ctx = ssl.create_default_context()
-        ca.configure_trust(client_ctx)
+    server_ctx, client_ctx = tls_contexts() if tls else (None, None)
 
     def options() -> NodeOptions:
-        # one link per connection: when the dial's handshake is done, no other connect is in
-        # flight (asyncio itself leaks a socket accepted in the loop's last turn)
-        return NodeOptions(log=LogOptions(default_logger=False),
-                           network=NetworkOptions(cookie="c", registrar_port=None, pool_size=1, ssl=client_ctx,
-                                                  acceptors=(AcceptorOptions(host="127.0.0.1", port=0,
-                                                                             ssl=server_ctx),)))
+        return _one_link_options(server_ctx, client_ctx)
 
     holder: dict = {}
 
@@ -792,20 +787,11 @@ def test_a_node_found_stopped_with_a_tls_handshake_pending_at_its_acceptor_close
     # abort and cancel, callbacks of the closed loop: they raised, and the rest of the
     # node's stop (its connections' sockets) was skipped
     import socket
-    import ssl
 
-    trustme = pytest.importorskip("trustme")
-    ca = trustme.CA()
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
-    client_ctx = ssl.create_default_context()
-    ca.configure_trust(client_ctx)
+    server_ctx, client_ctx = tls_contexts()
 
     def options() -> NodeOptions:
-        return NodeOptions(log=LogOptions(default_logger=False),
-                           network=NetworkOptions(cookie="c", registrar_port=None, pool_size=1, ssl=client_ctx,
-                                                  acceptors=(AcceptorOptions(host="127.0.0.1", port=0,
-                                                                             ssl=server_ctx),)))
+        return _one_link_options(server_ctx, client_ctx)
 
     if kind == "uvloop":
         import uvloop

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from network_support import TRANSPORTS, Cluster, SimCluster, hold_a_call, make_cluster
+from network_support import TRANSPORTS, Cluster, SimCluster, hold_a_call, make_cluster, tls_contexts
 from support import Collector
 
 from ergo import (
@@ -679,24 +679,10 @@ def test_send_exit_to_a_remote_process_that_traps_exits(cluster):
     assert b.process_info(trapping).pid == trapping  # still alive
 
 
-def _tls_contexts() -> tuple[Any, Any]:
-    import ssl
-
-    import trustme
-
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "host2")  # the host each transport dials
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(server)
-    client = ssl.create_default_context()
-    ca.configure_trust(client)
-    return server, client
-
-
 def test_tls_with_certificates_made_here(cluster):
     """b accepts TLS only (certificates from a throwaway CA); a dials it with a client
     context and works as over TCP; c, without a client context, gets a clear NoConnection."""
-    server, client = _tls_contexts()
+    server, client = tls_contexts("127.0.0.1", "host2")  # the host each transport dials
     port = 11144 if cluster.name == "sim" else 0
     a = cluster.start(1, ssl=client)
     b = cluster.start(2, acceptors=(AcceptorOptions(port=port, ssl=server),))
@@ -719,7 +705,7 @@ def test_tls_acceptor_refuses_a_plain_dialer(cluster):
     """A route that forgets tls=True to a TLS-only acceptor: the dial fails with
     NoConnection saying TLS may be why (on asyncio it said only "connection closed during
     the handshake (in state wait_challenge)"), and the acceptor keeps serving TLS peers."""
-    server, client = _tls_contexts()
+    server, client = tls_contexts("127.0.0.1", "host2")  # the host each transport dials
     port = 11144 if cluster.name == "sim" else 0
     a = cluster.start(1, ssl=client)
     b = cluster.start(2, acceptors=(AcceptorOptions(port=port, ssl=server),))

@@ -20,13 +20,12 @@ import dataclasses
 import gc
 import os
 import socket
-import ssl
 import struct
 import weakref
 from typing import Any
 
 import pytest
-from network_support import COOKIE, TRANSPORTS, AsyncioCluster, Counter, SimCluster
+from network_support import COOKIE, TRANSPORTS, AsyncioCluster, Counter, SimCluster, tls_contexts
 from support import Collector
 from test_network_fuzz import Fixture, RawPeer
 from transport_support import raw_closed
@@ -304,12 +303,7 @@ def test_sockets_that_never_start_tls_are_bounded(kind):
     kept at most MAX_TLS_HANDSHAKES at once (asyncio alone held each for 60 s with a 256
     KiB buffer; uvloop's own TLS server held any number for 10 s), each one more aborting
     the oldest, and a real node still connects over TLS."""
-    trustme = pytest.importorskip("trustme")
-    ca = trustme.CA()
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server)
-    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    ca.configure_trust(client)
+    server, client = tls_contexts()
     cluster = AsyncioCluster(uvloop=kind == "uvloop")
     socks: list[socket.socket] = []
     try:
