@@ -86,6 +86,22 @@ class Holder(Actor):
         self.held = []
 
 
+
+def _frames(f: Any, codec: Any, peer: Any, n: int, kind: type | None = None) -> list[Any]:
+    """The next ``n`` frames b sends the raw ``peer`` (decoded by ``codec``), of ``kind``
+    only if given, heartbeats left out."""
+    frames: list[Any] = []
+
+    def enough() -> bool:
+        frames.extend(x for x in codec.feed(bytes(peer.received))
+                      if type(x) is not enp.Heartbeat and (kind is None or type(x) is kind))
+        peer.received.clear()
+        return len(frames) >= n
+
+    f.cluster.run_until(enough)
+    return frames
+
+
 def test_a_peer_cannot_send_for_another_nodes_process_nor_through_this_node(cluster):
     """Frames from the peer naming a sender of b (a message, an exit signal "from" a
     process of b), of a third node a, or a recipient on a (which b would pass on to a as
@@ -999,27 +1015,13 @@ def test_subscriptions_withdrawn_before_a_silent_peer_answers_are_bounded(cluste
         watcher.monitor(remote)
         watcher.demonitor(remote)
     codec = enp.LinkCodec("raw1@rawhost", 1, str.__str__(b.name), b.creation)
-    asked: list[Any] = []
-
-    def all_asked() -> bool:
-        asked.extend(m for m in codec.feed(bytes(silent.received)) if type(m) is enp.Monitor)
-        silent.received.clear()
-        return len(asked) == 10
-
-    f.cluster.run_until(all_asked)
+    asked = _frames(f, codec, silent, 10, enp.Monitor)
     assert len(conn.orphans) == 4 and not conn.waiting and not conn.watches
     for monitor in asked:  # each answered late: subscribed
         codec.send(enp.Result(b._core_pid, monitor.ref, None, None))
     silent.stream.write(bytes(codec.flush()))
     f.cluster.run_until(lambda: not conn.orphans)
-    withdrawn: list[Any] = []
-
-    def all_withdrawn() -> bool:
-        withdrawn.extend(m for m in codec.feed(bytes(silent.received)) if type(m) is enp.Demonitor)
-        silent.received.clear()
-        return len(withdrawn) == 4
-
-    f.cluster.run_until(all_withdrawn)
+    withdrawn = _frames(f, codec, silent, 4, enp.Demonitor)
     f.round_trip()
     assert len(withdrawn) == 4 + len([m for m in codec.feed(bytes(silent.received)) if type(m) is enp.Demonitor])
 
@@ -1162,14 +1164,7 @@ def test_a_call_reusing_the_ref_of_a_call_in_flight_is_refused(cluster):
         codec.send(enp.RequestPID(me, second._pid, ref, "again", 0))
     peer.stream.write(bytes(codec.flush()))
     f.cluster.run_until(lambda: len(first.held) == 3)
-    answers: list[Any] = []
-
-    def answered() -> bool:
-        answers.extend(x for x in codec.feed(bytes(peer.received)) if type(x) is not enp.Heartbeat)
-        peer.received.clear()
-        return len(answers) == 3
-
-    f.cluster.run_until(answered)
+    answers = _frames(f, codec, peer, 3)
     assert all(type(x) is enp.ResponseError and "in flight" in str(x.error) for x in answers), answers
     assert not second.held and len(first._calls_in) == 3
     peer.stream.abort()
@@ -1239,14 +1234,7 @@ def test_the_answer_to_an_earlier_subscription_does_not_reach_the_watchers_of_a_
     first.monitor(target)
     first.demonitor(target)
     second.monitor(target)
-    frames: list[Any] = []
-
-    def both_sent() -> bool:
-        frames.extend(x for x in codec.feed(bytes(peer.received)) if type(x) is enp.Monitor)
-        peer.received.clear()
-        return len(frames) == 2
-
-    f.cluster.run_until(both_sent)
+    frames = _frames(f, codec, peer, 2, enp.Monitor)
     assert len(conn.waiting) == 1
     refused = ProcessUnknown("no process is registered as late")
     codec.send(enp.Result(b._core_pid, frames[0].ref, refused, None))
