@@ -690,6 +690,13 @@ def _faults(machine: ClusterMachine) -> st.SearchStrategy[tuple[str, tuple[Any, 
     return st.one_of(choices)
 
 
+#: the notices a watch gives: message type -> (the watch's kind, the field naming its target)
+_NOTICES: dict[type, tuple[str, str]] = {
+    MessageDownPID: ("monitor", "pid"), MessageExitPID: ("link", "pid"),
+    MessageDownEvent: ("monitor", "event"), MessageExitEvent: ("link", "event"),
+    MessageDownProcessID: ("monitor", "process_id"), MessageExitProcessID: ("link", "process_id"),
+    MessageDownAlias: ("monitor", "alias"), MessageExitAlias: ("link", "alias"),
+}
 _STOPS = [TerminateReasonNormal, TerminateReasonShutdown, TerminateReason("custom"), PANIC, "kill"]
 _MAX_PROCESSES = 9
 
@@ -1033,24 +1040,11 @@ class ClusterMachine(RuleBasedStateMachine):
                 t = type(message)
                 if t is tuple and len(message) == 4 and message[0] == "m":
                     m.heard_message(pid, message)
-                elif t is MessageDownPID:
-                    m.heard_notice(pid, "monitor", message.pid, message.reason)
-                elif t is MessageExitPID:
-                    m.heard_notice(pid, "link", message.pid, message.reason)
                 elif t is MessageEvent:
                     m.heard_event(pid, message)
-                elif t is MessageDownEvent:
-                    m.heard_notice(pid, "monitor", message.event, message.reason)
-                elif t is MessageExitEvent:
-                    m.heard_notice(pid, "link", message.event, message.reason)
-                elif t is MessageDownProcessID:
-                    m.heard_notice(pid, "monitor", message.process_id, message.reason)
-                elif t is MessageExitProcessID:
-                    m.heard_notice(pid, "link", message.process_id, message.reason)
-                elif t is MessageDownAlias:
-                    m.heard_notice(pid, "monitor", message.alias, message.reason)
-                elif t is MessageExitAlias:
-                    m.heard_notice(pid, "link", message.alias, message.reason)
+                elif t in _NOTICES:
+                    kind, field = _NOTICES[t]
+                    m.heard_notice(pid, kind, getattr(message, field), message.reason)
                 else:
                     raise AssertionError(f"{pid} heard something the model never sends: {message!r}")
             self._seen[pid] = len(heard)
