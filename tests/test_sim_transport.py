@@ -111,18 +111,25 @@ def test_refusal_comes_after_one_round_trip():
         fut.result()
 
 
-@pytest.mark.parametrize("when", [0.5, 1.5], ids=["before-the-syn-arrives", "while-the-syn-ack-travels"])
-def test_a_connect_given_up_before_its_accept_arrives_never_reaches_the_listeners_program(when):
-    # the listener's side was handed to its program when the SYN arrived, so a dialer
-    # that had given up (its connect timeout) left the acceptor a connection nobody owned,
-    # reset one round trip later (a node logged it as a refusal); a kernel completes the
-    # handshake with the dialer's ACK, which a dialer that gave up answers with a reset
+def _connect_across_a_second() -> tuple[SimHarness, Any, list[Recorder], list[Recorder], Any]:
+    """A connect from host1 to a listener of host2, 1 s away: the harness, the listener,
+    the protocols each side made (none yet) and the connect's future."""
     h = SimHarness()
     h.sim.set_latency("host1", "host2", 1.0)
     accepted: list[Recorder] = []
     listener = h.server.listen("host2", 0, lambda: accepted.append(Recorder(h)) or accepted[-1])
     made: list[Recorder] = []
     fut = h.client.connect("host2", listener.address[1], lambda: made.append(Recorder(h)) or made[-1])
+    return h, listener, accepted, made, fut
+
+
+@pytest.mark.parametrize("when", [0.5, 1.5], ids=["before-the-syn-arrives", "while-the-syn-ack-travels"])
+def test_a_connect_given_up_before_its_accept_arrives_never_reaches_the_listeners_program(when):
+    # the listener's side was handed to its program when the SYN arrived, so a dialer
+    # that had given up (its connect timeout) left the acceptor a connection nobody owned,
+    # reset one round trip later (a node logged it as a refusal); a kernel completes the
+    # handshake with the dialer's ACK, which a dialer that gave up answers with a reset
+    h, listener, accepted, made, fut = _connect_across_a_second()
     h.sim.run_for(when)
     fut.set_exception(NoConnection("gave up"))  # what the caller's connect timeout does
     h.sim.run_for(10)
@@ -135,12 +142,7 @@ def test_a_connect_given_up_before_its_accept_arrives_never_reaches_the_listener
 
 
 def test_a_listener_closed_before_the_dialers_ack_arrives_resets_the_connection():
-    h = SimHarness()
-    h.sim.set_latency("host1", "host2", 1.0)
-    accepted: list[Recorder] = []
-    listener = h.server.listen("host2", 0, lambda: accepted.append(Recorder(h)) or accepted[-1])
-    made: list[Recorder] = []
-    fut = h.client.connect("host2", listener.address[1], lambda: made.append(Recorder(h)) or made[-1])
+    h, listener, accepted, made, fut = _connect_across_a_second()
     h.sim.run_for(1.5)  # the SYN-ACK is on its way back
     listener.close()
     h.sim.run_until(fut.done)
