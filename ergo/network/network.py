@@ -273,7 +273,7 @@ class Network:
             heartbeat_timeout=min(int(options.heartbeat_timeout * 1000), handshake._MAX_HEARTBEAT_TIMEOUT),
         )
         #: the node's logger (its lines name the node), what peers say in them escaped
-        self.log = printable_log(node._log)
+        self.log = printable_log(node._runtime_log)
         if warning:
             self.log.warning("%s", warning)
         self._connections: dict[str, Connection] = {}  # up, by peer name
