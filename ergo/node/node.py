@@ -51,6 +51,7 @@ from ..network.network import Network
 from ..network.throttle import printable_log
 from ..scheduler import CallFuture, Future, Scheduler, TimerHandle, check_delay
 from ..transport import Transport
+from ..wire._brief import printable
 from .application import DEFAULT_STOP_TIMEOUT, Applications
 from .calls import CallTimeouts
 from .env import Env, _env_name
@@ -410,6 +411,12 @@ class Node(Env):
             raise Incorrect(f"options must be ProcessOptions or None, not {type(options).__name__}")
         elif not checked:
             options.check()  # a dataclass can be changed after it was made: check what is used
+        fallback = options.fallback
+        if fallback is not None and isinstance(fallback.name, PID) and fallback.name.node != self._name:
+            # a full mailbox passes a message on to a local process only (as Ergo's, a name
+            # here): one of another node never took it, and said this node had no network
+            raise Incorrect(f"a fallback is a process of this node ({self._name}), not {fallback.name} of node "
+                            f"{printable(str.__str__(fallback.name.node))}")
         for a in args:
             if type(a) is ProcessOptions:  # Ergo's order, spawn(factory, options, *args): say so
                 raise Incorrect("ProcessOptions go in options=..., not among init's arguments: "
