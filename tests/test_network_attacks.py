@@ -1544,3 +1544,45 @@ def test_a_printable_log_escapes_a_repr_once_and_every_level_it_has():
         ("trace", "trace t\\nt"),
         ("panic", "panic p\\rp %"),
     ]
+
+
+class _ErrorServer(Actor):
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        self.send_response_error(from_, ref, _Forged(FORGED_REASON))
+        return NoReply
+
+
+class _Caller(Actor):
+    async def handle_message(self, from_: Any, message: Any) -> None:
+        await self.call(message, "hi")  # raises the peer's error: a panic, logged with its traceback
+
+
+def test_a_peers_error_text_in_a_panics_traceback_cannot_make_lines_of_its_own(cluster):
+    """A handler that does not catch the error a remote call got panics, and the panic is
+    logged with its traceback, whose last line is the error's text: a peer's words, which
+    made log lines of their own there (in the node's loggers and in the ``logging``
+    tree's, which formatted the traceback itself).  Each exception's text in a traceback
+    is escaped; the traceback's own lines are Python's."""
+    import logging
+
+    a, b = cluster.cluster(2)
+    lines: list[str] = []
+
+    class Tree(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(logging.Formatter().format(record))
+
+    tree = Tree(level=logging.CRITICAL)
+    logging.getLogger("ergo").addHandler(tree)
+    try:
+        caller = b.spawn(_Caller)
+        b.send(caller, a.spawn(_ErrorServer))
+        cluster.run_until(lambda: caller.id not in b._processes and lines)
+    finally:
+        logging.getLogger("ergo").removeHandler(tree)
+    escaped = "boom\\n2026-01-01 00:00:00 [critical] all clear\\r\\x1b[2K"
+    (panic,) = [t for t in b.captured.texts() if t.startswith("panic in a handler")]
+    (tree_line,) = lines
+    for text in (panic, tree_line):
+        assert text.splitlines()[-1] == f"ergo.wire.edf.RemoteError: _Forged: {escaped}"
+        assert not any(c in text for c in "\r\x1b") and "2026-01-01" not in text.replace(escaped, "")
