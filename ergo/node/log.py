@@ -298,13 +298,13 @@ def _traceback_text(exc: BaseException) -> str:
     characters escaped.  That text may be another node's: an error a remote call got, an
     exit reason; written as it was, a newline in it made log lines of its own."""
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    seen: set[int] = set()
+    seen: list[BaseException] = []  # (by identity: a chain is short, and may loop)
     todo: list[BaseException] = [exc]
     while todo:
         e = todo.pop()
-        if id(e) in seen:
+        if any(e is x for x in seen):
             continue
-        seen.add(id(e))
+        seen.append(e)
         todo.extend(x for x in (e.__cause__, e.__context__, *getattr(e, "exceptions", ()))
                     if isinstance(x, BaseException))
         try:
