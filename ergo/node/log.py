@@ -280,7 +280,9 @@ def _tree_logger(source: Any) -> logging.Logger:
 def _record_fields(source: Any) -> dict[str, str]:
     """Who logged, as plain strings a JSON handler can print (``record.node``, ``record.pid``...)."""
     if isinstance(source, MessageLogProcess):
-        return {"node": source.node.value, "pid": str(source.pid), "process_name": source.name.value,
+        # (a registered name may be another node's choice, a remote spawn_register's: escaped,
+        # as an Atom prints itself, without its quotes)
+        return {"node": source.node.value, "pid": str(source.pid), "process_name": printable(source.name.value),
                 "behavior": source.behavior}
     if isinstance(source, MessageLogMeta):
         return {"node": source.node.value, "pid": str(source.parent), "meta": str(source.meta),
