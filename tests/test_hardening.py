@@ -344,6 +344,21 @@ def test_a_fallback_that_cannot_take_the_message_is_mailbox_full(backend):
         node.send(pid, "second")
 
 
+def test_a_fallback_on_another_node_is_refused_at_spawn(backend):
+    """A full mailbox passes a message on to a process of its own node only (Ergo's
+    fallback is a name there).  A fallback PID of another node was taken, and every
+    message it should have taken was refused with a MailboxFull saying the node had no
+    network, even on a node that had one: the spawn refuses it (as it does for a remote
+    spawn's options, which a peer chose)."""
+    node = backend.node()
+    elsewhere = PID("other@host", 7, 1)
+    with pytest.raises(Incorrect, match="a fallback is a process of this node .* of node other@host"):
+        node.spawn(Collector, options=ProcessOptions(mailbox_size=1, fallback=Fallback(elsewhere, "t")))
+    assert probe(node, lambda p: p.spawn(Collector, options=ProcessOptions(fallback=Fallback(elsewhere)))) is Incorrect
+    here = node.spawn(Collector)
+    node.spawn(Collector, options=ProcessOptions(mailbox_size=1, fallback=Fallback(here, "t")))  # its own: fine
+
+
 def test_a_call_into_a_full_mailbox_is_refused_at_once_never_forwarded(backend):
     node = backend.node()
     spare = node.spawn_register("spare", Collector)

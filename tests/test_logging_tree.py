@@ -100,6 +100,21 @@ def test_process_lines_go_to_a_logger_named_by_behaviour_with_fields(simulation:
     node.stop()
 
 
+def test_a_process_name_in_a_records_fields_has_its_control_characters_escaped(simulation: sim.Sim, tree: Keep):
+    """A registered name may be another node's choice (its remote ``spawn_register``, which
+    any name passes), and ``record.process_name`` gave it as it was: a handler's format
+    with ``%(process_name)s`` wrote a newline in it as a line of its own.  It is escaped,
+    as an Atom prints itself."""
+    s = simulation
+    node = _node(s, default_logger=False)
+    pid = node.spawn_register("w\n2026-01-01 [critical] forged\x1b[2K", Talker)
+    node.send(pid, "hello")
+    s.run()
+    (r,) = tree.of(f"ergo.process.{Talker.__qualname__}")
+    assert r.process_name == "w\\n2026-01-01 [critical] forged\\x1b[2K"
+    node.stop()
+
+
 def test_fields_reach_a_json_formatter(simulation: sim.Sim, tree: Keep):
     s = simulation
     node = _node(s, default_logger=False)

@@ -34,6 +34,9 @@ from ergo import (
     PID,
     Actor,
     Alias,
+    Application,
+    ApplicationMemberSpec,
+    ApplicationSpec,
     Event,
     Malformed,
     MessageDownEvent,
@@ -1444,3 +1447,124 @@ def test_what_a_sender_writes_when_told_a_queued_frame_failed_is_held_within_the
         assert "over the limit" in str(conn.error)
     finally:
         c.close()
+
+
+class _Forged(Exception):
+    """An exception of a class node b does not know: it arrives as a RemoteError of its text."""
+
+
+#: an exit reason's text that, written as it is, would make a log line of its own
+FORGED_REASON = "boom\n2026-01-01 00:00:00 [critical] all clear\r\x1b[2K"
+
+
+class _AppMember(Actor):
+    def handle_message(self, from_: Any, message: Any) -> None:
+        pass
+
+
+class _PermanentApp(Application):
+    def load(self, node: Any, *args: Any) -> ApplicationSpec:
+        return ApplicationSpec("app", [ApplicationMemberSpec(_AppMember, name="member")])
+
+
+def test_a_peers_exit_reason_cannot_make_lines_of_its_own_in_the_nodes_application_lines(cluster):
+    """A peer that sends an exit signal (or ends a linked process) chooses its reason's text,
+    and a member of a permanent application that it takes down is logged with it three
+    times: "will be stopped due to ... with reason", "stopped with reason", "permanent
+    application stopped (...)".  Those are the node's own lines, not the network's: its
+    reason was written as it was, a newline forging whole lines.  Every line of the
+    runtime shows what it prints of others' words escaped, as the network's do."""
+    a, b = cluster.cluster(2)
+    b.application_load(_PermanentApp())
+    b.application_start_permanent("app")
+    member = next(p for p in b.process_list() if b.process_info(p).name == "member")
+
+    class Killer(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            self.send_exit(message, _Forged(FORGED_REASON))
+
+    a.send(a.spawn(Killer), member)
+    cluster.run_until(lambda: not b.is_alive())
+    escaped = "boom\\n2026-01-01 00:00:00 [critical] all clear\\r\\x1b[2K"
+    texts = b.captured.texts()
+    assert [t for t in texts if "application app" in t and escaped in t] == [
+        f"application app (permanent) will be stopped due to termination of {member} with reason: "
+        f"_Forged: {escaped}",
+        f"application app (permanent) stopped with reason _Forged: {escaped}",
+        f"permanent application app stopped (_Forged: {escaped}): the node stops",
+    ]
+    assert not [t for t in texts if any(c in t for c in "\n\r\x1b")]
+
+
+def test_a_printable_log_escapes_a_repr_once_and_every_level_it_has():
+    """``%r`` in a line of the runtime's logger showed the repr of the escaped text: quoted
+    and its backslashes doubled (``'a\\\\nb'``), and ``trace`` and ``panic`` were passed to
+    the logger as they were, unescaped.  A ``%r`` shows the argument's repr, escaped once;
+    ``%d`` a number as it is; every level escapes."""
+    from ergo.network.throttle import PrintableLog
+
+    class Record:
+        _level = 0
+
+        def __init__(self) -> None:
+            self.lines: list[tuple[str, str]] = []
+
+        def __getattr__(self, level: str) -> Any:
+            def line(fmt: str, *args: Any, exc_info: Any = None) -> None:
+                self.lines.append((level, fmt % args))
+            return line
+
+    record = Record()
+    log = PrintableLog(record)
+    log.warning("got %r from %s (%d bytes, %.1f s)", "a\nb", "x\x1by", 3, 0.25)
+    log.error("failed: %r", ValueError("bad\nline"))
+    log.trace("trace %s", "t\nt")
+    log.panic("panic %s %%", "p\rp", exc_info=ValueError("x"))
+    assert record.lines == [
+        ("warning", "got 'a\\nb' from x\\x1by (3 bytes, 0.2 s)"),
+        ("error", "failed: ValueError('bad\\nline')"),
+        ("trace", "trace t\\nt"),
+        ("panic", "panic p\\rp %"),
+    ]
+
+
+class _ErrorServer(Actor):
+    def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+        self.send_response_error(from_, ref, _Forged(FORGED_REASON))
+        return NoReply
+
+
+class _Caller(Actor):
+    async def handle_message(self, from_: Any, message: Any) -> None:
+        await self.call(message, "hi")  # raises the peer's error: a panic, logged with its traceback
+
+
+def test_a_peers_error_text_in_a_panics_traceback_cannot_make_lines_of_its_own(cluster):
+    """A handler that does not catch the error a remote call got panics, and the panic is
+    logged with its traceback, whose last line is the error's text: a peer's words, which
+    made log lines of their own there (in the node's loggers and in the ``logging``
+    tree's, which formatted the traceback itself).  Each exception's text in a traceback
+    is escaped; the traceback's own lines are Python's."""
+    import logging
+
+    a, b = cluster.cluster(2)
+    lines: list[str] = []
+
+    class Tree(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(logging.Formatter().format(record))
+
+    tree = Tree(level=logging.CRITICAL)
+    logging.getLogger("ergo").addHandler(tree)
+    try:
+        caller = b.spawn(_Caller)
+        b.send(caller, a.spawn(_ErrorServer))
+        cluster.run_until(lambda: caller.id not in b._processes and lines)
+    finally:
+        logging.getLogger("ergo").removeHandler(tree)
+    escaped = "boom\\n2026-01-01 00:00:00 [critical] all clear\\r\\x1b[2K"
+    (panic,) = [t for t in b.captured.texts() if t.startswith("panic in a handler")]
+    (tree_line,) = lines
+    for text in (panic, tree_line):
+        assert text.splitlines()[-1] == f"ergo.wire.edf.RemoteError: _Forged: {escaped}"
+        assert not any(c in text for c in "\r\x1b") and "2026-01-01" not in text.replace(escaped, "")

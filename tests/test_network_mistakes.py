@@ -12,9 +12,11 @@ from ergo import (
     PID,
     Actor,
     EncodeError,
+    Incorrect,
     NoConnection,
     NoReply,
     ProcessID,
+    ProcessOptions,
     ProcessUnknown,
     Ref,
     TerminateReasonKill,
@@ -82,3 +84,38 @@ def test_killing_a_process_of_another_node_says_whose_it_is_and_what_reaches_it(
         a.process_info(pid)
     a.send_exit(pid, TerminateReasonKill)  # what the error says does reach it
     cluster.run_until(lambda: not b.process_list())
+
+
+class Idle(Actor):
+    def init(self, *args: Any) -> None:
+        self.args = args
+
+
+def test_process_options_among_a_remote_spawns_arguments_are_refused_saying_where_they_go(
+        cluster: SimCluster) -> None:
+    """Ergo's RemoteSpawn takes its options before the arguments; passed so here they were
+    arguments for ``init``, and the spawn failed with an EncodeError telling the newcomer
+    to register ProcessOptions as a type on both nodes (which would have handed them to
+    ``init``).  As a local spawn, it says they go in ``options=``; nothing is sent."""
+    a, b = cluster.cluster(2)
+    b.network().enable_spawn("idle", Idle)
+    a.wait_for(a.network().connect(b.name))
+    remote = a.network().node(b.name)
+    before = set(b._processes)
+    with pytest.raises(Incorrect, match=r"ProcessOptions go in options=\.\.\., not among init's arguments"):
+        remote.spawn("idle", ProcessOptions(mailbox_size=3))
+    with pytest.raises(Incorrect, match=r"ProcessOptions go in options=\.\.\."):
+        remote.spawn_register("worker", "idle", 1, ProcessOptions())
+    raised: list[BaseException] = []
+
+    class Spawner(Actor):
+        def handle_message(self, from_: Any, message: Any) -> None:
+            try:
+                self.remote_spawn(b.name, "idle", ProcessOptions(mailbox_size=3))
+            except Incorrect as e:
+                raised.append(e)
+
+    a.send(a.spawn(Spawner), "go")
+    cluster.run_until(lambda: raised)
+    cluster.run_for(1)
+    assert set(b._processes) == before

@@ -155,3 +155,17 @@ def test_process_remote_spawn_to_a_node_without_a_route_fails_its_future_with_no
         run(node1, probe, lambda p: p.remote_spawn("not a node name", "idle"))
     with pytest.raises(Incorrect):
         run(node1, probe, lambda p: p.remote_spawn_register("nobody@nowhere", "", "idle"))
+
+
+def test_a_remote_spawn_whose_fallback_is_a_process_of_another_node_is_answered_incorrect(pair):
+    """The fallback of a remote spawn is a process of the node that spawns (a full mailbox
+    passes messages on there only).  A requester's own PID (or a third node's) was taken,
+    and the new process then refused every message it should have passed on, saying its
+    node had no network: the spawn is answered ``Incorrect``, and nothing is spawned."""
+    node1, node2 = pair
+    before = set(node2._processes)
+    remote2 = node1.network().node(node2.name)
+    fut = remote2.spawn("idle", options=ProcessOptions(mailbox_size=1, fallback=Fallback(node1.spawn(Idle), "t")))
+    with pytest.raises(Incorrect, match="a fallback is a process of this node"):
+        node1.wait_for(fut)
+    assert set(node2._processes) == before

@@ -273,7 +273,7 @@ class Network:
             heartbeat_timeout=min(int(options.heartbeat_timeout * 1000), handshake._MAX_HEARTBEAT_TIMEOUT),
         )
         #: the node's logger (its lines name the node), what peers say in them escaped
-        self.log = printable_log(node._log)
+        self.log = printable_log(node._runtime_log)
         if warning:
             self.log.warning("%s", warning)
         self._connections: dict[str, Connection] = {}  # up, by peer name
@@ -1350,6 +1350,7 @@ class Network:
         fut: Future[PID] = Future()
         if not isinstance(name, str) or not name:
             raise Incorrect(f"a remote spawn names what the peer enabled, a non-empty str, not {name!r}"[:200])
+        _check_spawn_args(args)
         if options is None:
             options = _NO_OPTIONS
         elif not isinstance(options, ProcessOptions):
@@ -1414,6 +1415,7 @@ class Network:
             raise NotAllowed(f"{requester._pid} cannot remote_spawn on its own node {target}: use spawn")
         if not isinstance(name, str) or not name:  # bad input is raised, not dialed for
             raise Incorrect(f"a remote spawn names what the peer enabled, a non-empty str, not {name!r}"[:200])
+        _check_spawn_args(args)
         if options is not None and not isinstance(options, ProcessOptions):
             raise Incorrect(f"options must be ProcessOptions, not {type(options).__name__}")
         try:
@@ -1985,6 +1987,17 @@ def _node_name(name: Any) -> Atom:
 
 #: the options of a spawn that sets none
 _NO_OPTIONS = ProcessOptions()
+
+
+def _check_spawn_args(args: tuple[Any, ...]) -> None:
+    """``Incorrect`` for ProcessOptions among a remote spawn's arguments for ``init``, in
+    Ergo's order (``RemoteSpawn(node, name, options, args...)``): encoding them said to
+    register ProcessOptions as a type, which would have handed them to ``init``."""
+    for a in args:
+        if type(a) is ProcessOptions:
+            raise Incorrect("ProcessOptions go in options=..., not among init's arguments (Ergo's order): "
+                            "remote_spawn(node, name, *args, options=ProcessOptions(...)), and so for "
+                            "RemoteNode.spawn(name, *args, options=...)")
 
 
 def _spawn_fields(options: ProcessOptions, parent_level: LogLevel) -> dict[str, Any]:

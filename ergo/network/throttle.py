@@ -12,6 +12,7 @@ its own.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,35 +22,61 @@ from ..wire._brief import printable
 
 __all__ = ["PrintableLog", "Repeats", "Throttle", "printable_log"]
 
-_DEBUG, _INFO, _WARNING, _ERROR = int(LogLevel.DEBUG), int(LogLevel.INFO), int(LogLevel.WARNING), int(LogLevel.ERROR)
+_TRACE, _DEBUG, _INFO, _WARNING, _ERROR, _PANIC = (
+    int(LogLevel.TRACE), int(LogLevel.DEBUG), int(LogLevel.INFO), int(LogLevel.WARNING), int(LogLevel.ERROR),
+    int(LogLevel.PANIC))
 
 
-def _printable_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``args`` for ``fmt % args`` with ``%s``: each one's text, its control and other
-    unprintable characters escaped (numbers as they are, for ``%d`` and ``%g``)."""
+#: one conversion of a ``%`` format: its flags, width, precision and type (``%%`` included)
+_CONVERSION = re.compile(r"%(\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)", re.DOTALL)
+
+
+def _text_of(arg: Any, conversion: str) -> str:
+    try:
+        return repr(arg) if conversion in "ra" else str(arg)
+    except Exception:  # noqa: BLE001 - a value whose str() fails still makes its line
+        return f"<{type(arg).__qualname__}>"
+
+
+def _printable_call(fmt: str, args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+    """``fmt % args`` made safe: each argument's text (``%s``: its ``str``, ``%r``/``%a``:
+    its ``repr``, the conversion then made a ``%s``) with its control and other unprintable
+    characters escaped; numbers for ``%d``, ``%g``, ``%x``... as they are.  A format that
+    does not match its arguments (a mapping key, a ``*`` width) has each argument's ``str``
+    escaped, and ``fmt`` as it is."""
+    conversions = [m for m in _CONVERSION.finditer(fmt) if m.group(4) != "%"]
+    if len(conversions) != len(args) or any(m.group(1) or "*" in m.group(0) for m in conversions):
+        return fmt, tuple(arg if isinstance(arg, (int, float)) else printable(_text_of(arg, "s")) for arg in args)
     out: list[Any] = []
-    for arg in args:
-        if isinstance(arg, (int, float)):
-            out.append(arg)
-            continue
-        try:
-            text = str(arg)
-        except Exception:  # noqa: BLE001 - a value whose str() fails still makes its line
-            text = f"<{type(arg).__qualname__}>"
-        out.append(printable(text))
-    return tuple(out)
+    parts: list[str] = []
+    at = 0
+    for m, arg in zip(conversions, args, strict=True):
+        kind = m.group(4)
+        if kind in "sra":
+            out.append(printable(_text_of(arg, kind)))
+            if kind != "s":  # its text is the repr already: a %r of it would quote it again
+                parts.append(fmt[at:m.end() - 1])
+                parts.append("s")
+                at = m.end()
+        else:
+            out.append(arg)  # %d, %g, %x, %c...: a number (or a character) as the format wants it
+    parts.append(fmt[at:])
+    return "".join(parts), tuple(out)
 
 
 class PrintableLog:
-    """A logger (``debug/info/warning/error(fmt, *args)``, as a node's ``log``) whose lines
-    show their arguments with control characters escaped (``\\n``, ``\\r``, ``\\x1b``).
+    """A logger (``trace/debug/info/warning/error/panic(fmt, *args)``, as a node's ``log``)
+    whose lines show their arguments with control characters escaped (``\\n``, ``\\r``,
+    ``\\x1b``); a ``%r`` shows the argument's repr, escaped and not quoted again.
 
     The network writes what peers say into its lines: an error's text from a frame, a
     node name (a handshake lets any ``name@host`` in, a newline included), a name given
     to the registrar.  Written as it is, a newline in it forged whole log lines (a
     terminal escape rewrote the one before).  Every line of the network goes through
     this, so a new line cannot forget it; its format strings are the network's own.
-    A line below the logger's level (a node log's ``level``) costs no conversion."""
+    So do the node's own lines of applications and events (``Node._runtime_log``): an
+    exit reason or an error they show may be a peer's.  A line below the logger's level
+    (a node log's ``level``) costs no conversion."""
 
     __slots__ = ("_log",)
 
@@ -63,21 +90,31 @@ class PrintableLog:
     def _enabled(self, level: int) -> bool:
         return bool(getattr(self._log, "_level", 0) <= level)
 
-    def debug(self, fmt: str, *args: Any) -> None:
-        if self._enabled(_DEBUG):
-            self._log.debug(fmt, *_printable_args(args))
+    def _line(self, name: str, level: int, fmt: str, args: tuple[Any, ...], exc_info: BaseException | None) -> None:
+        if self._enabled(level):
+            fmt, args = _printable_call(fmt, args)
+            if exc_info is None:  # (a logger with no exc_info, as the registrar's, takes the line too)
+                getattr(self._log, name)(fmt, *args)
+            else:
+                getattr(self._log, name)(fmt, *args, exc_info=exc_info)
 
-    def info(self, fmt: str, *args: Any) -> None:
-        if self._enabled(_INFO):
-            self._log.info(fmt, *_printable_args(args))
+    def trace(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
+        self._line("trace", _TRACE, fmt, args, exc_info)
 
-    def warning(self, fmt: str, *args: Any) -> None:
-        if self._enabled(_WARNING):
-            self._log.warning(fmt, *_printable_args(args))
+    def debug(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
+        self._line("debug", _DEBUG, fmt, args, exc_info)
 
-    def error(self, fmt: str, *args: Any) -> None:
-        if self._enabled(_ERROR):
-            self._log.error(fmt, *_printable_args(args))
+    def info(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
+        self._line("info", _INFO, fmt, args, exc_info)
+
+    def warning(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
+        self._line("warning", _WARNING, fmt, args, exc_info)
+
+    def error(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
+        self._line("error", _ERROR, fmt, args, exc_info)
+
+    def panic(self, fmt: str, *args: Any, exc_info: BaseException | None = None) -> None:
+        self._line("panic", _PANIC, fmt, args, exc_info)
 
 
 def printable_log(log: Any) -> PrintableLog:

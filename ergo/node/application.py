@@ -122,7 +122,7 @@ class Applications:
         except ErgoError:
             raise  # the behaviour's own refusal, as Ergo returns Load's error
         except Exception as e:
-            node._log.panic("application %s: load raised %r", type(behavior).__qualname__, e, exc_info=e)
+            node._runtime_log.panic("application %s: load raised %r", type(behavior).__qualname__, e, exc_info=e)
             # the text as every process writes it (a set in the error's args is written in
             # order, not in PYTHONHASHSEED's), bounded, and made even if e's __str__ fails:
             # it may cross the network, as the answer to a remote application start
@@ -175,12 +175,12 @@ class Applications:
             except ApplicationRunning:
                 continue
             except ApplicationUnknown:
-                node._log.error("unable to start %s: unknown dependent application %s", me, it)
+                node._runtime_log.error("unable to start %s: unknown dependent application %s", me, it)
                 raise ApplicationDepends(f"application {me} depends on {it}, which is not loaded") from None
             except ApplicationDepends:
                 raise
             except Exception as e:
-                node._log.error("unable to start %s: start dependent application %s failed: %s", me, it, e)
+                node._runtime_log.error("unable to start %s: start dependent application %s failed: %s", me, it, e)
                 why = f"application {me}: its dependency {it} failed to start: {brief_error(e, 300)}"
                 raise ApplicationDepends(why) from e
         # in the spec's mode unless told (Ergo's ApplicationStart): not the last start's
@@ -220,11 +220,11 @@ class Applications:
         app.started = node._scheduler.now()
         app.parent = node._name
         self._order.append(app.name)
-        node._log.info("application %s (%s) started", app.name.value, mode)
+        node._runtime_log.info("application %s (%s) started", app.name.value, mode)
         try:
             app.behavior.start(mode)
         except Exception as e:  # the application runs all the same, as in Ergo
-            node._log.panic("application %s: start raised %r", app.name.value, e, exc_info=e)
+            node._runtime_log.panic("application %s: start raised %r", app.name.value, e, exc_info=e)
 
     # -- stop ------------------------------------------------------------------------
 
@@ -292,7 +292,7 @@ class Applications:
             app = self._apps[name]
             if app.state is not RUNNING:
                 continue
-            node._log.debug("stopping application %s", name.value)
+            node._runtime_log.debug("stopping application %s", name.value)
             self._begin_stop(app, False)
             if app.state is LOADED:
                 continue
@@ -326,7 +326,7 @@ class Applications:
     def _stop_late(self, app: _App) -> None:
         self._stop_timer = None
         if self.stopping:
-            self._node._log.warning("application %s is still stopping after %s s: the node's stop goes on",
+            self._node._runtime_log.warning("application %s is still stopping after %s s: the node's stop goes on",
                                     app.name.value, DEFAULT_STOP_TIMEOUT)
             self._stop_next()
 
@@ -347,7 +347,7 @@ class Applications:
             if mode is ApplicationMode.PERMANENT or (
                     mode is ApplicationMode.TRANSIENT and reason != TerminateReasonNormal
                     and reason != TerminateReasonShutdown):
-                node._log.info("application %s (%s) will be stopped due to termination of %s with reason: %s",
+                node._runtime_log.info("application %s (%s) will be stopped due to termination of %s with reason: %s",
                                app.name.value, mode, pid, reason)
                 app.state = STOPPING
                 app.reason = reason
@@ -368,15 +368,15 @@ class Applications:
         app.parent = None
         if app.name in self._order:
             self._order.remove(app.name)
-        node._log.info("application %s (%s) stopped with reason %s", app.name.value, mode, reason)
+        node._runtime_log.info("application %s (%s) stopped with reason %s", app.name.value, mode, reason)
         try:
             app.behavior.terminate(reason)
         except Exception as e:
-            node._log.panic("application %s: terminate raised %r", app.name.value, e, exc_info=e)
+            node._runtime_log.panic("application %s: terminate raised %r", app.name.value, e, exc_info=e)
         app.stopped.set_result(None)
         if mode is ApplicationMode.PERMANENT and not requested and node.is_alive() and not node._stopping():
             # a permanent application is one the node cannot run without (OTP's rule)
-            node._log.error("permanent application %s stopped (%s): the node stops", app.name.value, reason)
+            node._runtime_log.error("permanent application %s stopped (%s): the node stops", app.name.value, reason)
             node._scheduler.call_soon(node._begin_stop)
         if self.stopping and app is self._target:
             self._stop_next()

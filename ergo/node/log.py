@@ -34,6 +34,7 @@ from ..gen.errors import Incorrect, Taken, Unknown
 from ..gen.messages import MessageLog, MessageLogMeta, MessageLogNetwork, MessageLogNode, MessageLogProcess
 from ..gen.options import LogOptions, _levels
 from ..gen.types import LogLevel
+from ..wire._brief import printable
 
 # the ``ergo`` tree never falls back to logging's last resort (warnings on stderr) when
 # the application configured nothing: the node's default logger covers that case
@@ -279,7 +280,9 @@ def _tree_logger(source: Any) -> logging.Logger:
 def _record_fields(source: Any) -> dict[str, str]:
     """Who logged, as plain strings a JSON handler can print (``record.node``, ``record.pid``...)."""
     if isinstance(source, MessageLogProcess):
-        return {"node": source.node.value, "pid": str(source.pid), "process_name": source.name.value,
+        # (a registered name may be another node's choice, a remote spawn_register's: escaped,
+        # as an Atom prints itself, without its quotes)
+        return {"node": source.node.value, "pid": str(source.pid), "process_name": printable(source.name.value),
                 "behavior": source.behavior}
     if isinstance(source, MessageLogMeta):
         return {"node": source.node.value, "pid": str(source.parent), "meta": str(source.meta),
@@ -289,6 +292,35 @@ def _record_fields(source: Any) -> dict[str, str]:
     if isinstance(source, MessageLogNode):
         return {"node": source.node.value}
     return {}
+
+
+def _traceback_text(exc: BaseException) -> str:
+    """``exc``'s traceback as Python formats it, but for the text of each exception in it
+    (those it was raised from or during too), which has its control and other unprintable
+    characters escaped.  That text may be another node's: an error a remote call got, an
+    exit reason; written as it was, a newline in it made log lines of its own."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    seen: list[BaseException] = []  # (by identity: a chain is short, and may loop)
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop()
+        if any(e is x for x in seen):
+            continue
+        seen.append(e)
+        todo.extend(x for x in (e.__cause__, e.__context__, *getattr(e, "exceptions", ()))
+                    if isinstance(x, BaseException))
+        try:
+            said = str(e)
+        except Exception:  # noqa: BLE001 - Python's own formatting said so already
+            continue
+        if said.isprintable():
+            continue
+        kind = type(e).__qualname__
+        module = type(e).__module__
+        if module not in ("__main__", "builtins"):  # as the traceback module names it
+            kind = f"{module}.{kind}"
+        text = text.replace(f"{kind}: {said}\n", f"{kind}: {printable(said)}\n")
+    return text.rstrip()
 
 
 class Logging:
@@ -319,13 +351,15 @@ class Logging:
         exc_info = None
         if exc is not None:
             exc_info = (type(exc), exc, exc.__traceback__)
-            tb = "".join(traceback.format_exception(*exc_info)).rstrip()
+            tb = _traceback_text(exc)
         message = MessageLog(self._node._scheduler.time(), LogLevel(level), source, fmt, args, traceback=tb)
         record = logging.LogRecord(tree.name, int(level), "", 0, fmt, args, exc_info)
         record.created = message.time
         record.msecs = (message.time - int(message.time)) * 1000
         record.levelname = _LEVEL_NAMES.get(int(level), str(message.level).upper())
         record.ergo = message
+        if tb:  # the tree's formatters print this one, not one of their own with the texts as they are
+            record.exc_text = tb
         record.__dict__.update(_record_fields(source))
         if self._handlers:
             self._logger.handle(record)

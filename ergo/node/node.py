@@ -48,8 +48,10 @@ from ..gen.options import (
 )
 from ..gen.types import LogLevel, MessagePriority, ProcessState
 from ..network.network import Network
+from ..network.throttle import printable_log
 from ..scheduler import CallFuture, Future, Scheduler, TimerHandle, check_delay
 from ..transport import Transport
+from ..wire._brief import printable
 from .application import DEFAULT_STOP_TIMEOUT, Applications
 from .calls import CallTimeouts
 from .env import Env, _env_name
@@ -178,6 +180,10 @@ class Node(Env):
             level = LogLevel.INFO
         self._logging = Logging(self, options.log)
         self._log = Log(self._logging, level, MessageLogNode(self._name, self._creation))
+        #: the same logger for the runtime's own lines (applications, events, the network):
+        #: what they show of others' words (an exit reason or an error's text a peer sent)
+        #: has its control characters escaped, so that it cannot make lines of its own
+        self._runtime_log = printable_log(self._log)
         self._log.info("node %s started (creation %d)", self._name.value, self._creation)
         if tracer is not None:
             tracer.node_started(self)
@@ -233,7 +239,7 @@ class Node(Env):
                 if self._apps.info(name).state is not ApplicationStatus.RUNNING:  # a dependency started it
                     self._apps.start(name, None, None)
         except BaseException as e:
-            self._log.error("unable to start application %s: %r", what, e)
+            self._runtime_log.error("unable to start application %s: %r", what, e)
             self.stop_force()
             raise
 
@@ -405,6 +411,12 @@ class Node(Env):
             raise Incorrect(f"options must be ProcessOptions or None, not {type(options).__name__}")
         elif not checked:
             options.check()  # a dataclass can be changed after it was made: check what is used
+        fallback = options.fallback
+        if fallback is not None and isinstance(fallback.name, PID) and fallback.name.node != self._name:
+            # a full mailbox passes a message on to a local process only (as Ergo's, a name
+            # here): one of another node never took it, and said this node had no network
+            raise Incorrect(f"a fallback is a process of this node ({self._name}), not {fallback.name} of node "
+                            f"{printable(str.__str__(fallback.name.node))}")
         for a in args:
             if type(a) is ProcessOptions:  # Ergo's order, spawn(factory, options, *args): say so
                 raise Incorrect("ProcessOptions go in options=..., not among init's arguments: "
@@ -697,7 +709,7 @@ class Node(Env):
             self._check_running()
             self._route_send(self._core_pid, to, message, _NORMAL)
         except Exception as e:
-            self._log.warning("send_threadsafe to %s failed: %r", to, e)
+            self._runtime_log.warning("send_threadsafe to %s failed: %r", to, e)
 
     def call_threadsafe(self, to: Target, request: Any,
                         timeout: float = DEFAULT_CALL_TIMEOUT) -> concurrent.futures.Future[Any]:

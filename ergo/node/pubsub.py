@@ -433,7 +433,7 @@ class PubSub:
             try:
                 c._push(queue, item)
             except Exception as e:  # a full mailbox loses this event for that consumer only
-                node._log.error("event %s not delivered to %s: %s", item[3].event, pid, e)
+                node._runtime_log.error("event %s not delivered to %s: %s", item[3].event, pid, e)
 
     def consumer_gone(self, p: Process) -> None:
         """A terminated process stops watching: release its side of every link and monitor."""
@@ -521,7 +521,7 @@ class PubSub:
             try:
                 c._push(queue, item)
             except Exception as e:  # a full mailbox loses this event for that consumer only
-                node._log.error("event %s not delivered to %s: %s", event, pid, e)
+                node._runtime_log.error("event %s not delivered to %s: %s", event, pid, e)
 
     def _subscribed(self, event: Event) -> list[MessageEvent]:
         entry = self._events[event]
