@@ -165,6 +165,14 @@ def _handshake(f: Fixture, name: str, join: str | None = None) -> tuple[Any, han
     return f.dial_as(handshake.NodeInfo(name=name, creation=1), join)
 
 
+def _connected_raw_peer(f: Fixture, name: str = "raw1@rawhost") -> tuple[Any, Any]:
+    """A raw stream past a real handshake as node ``name``, and b's connection to it once up."""
+    peer, _ = _handshake(f, name)
+    assert peer.stream is not None
+    f.cluster.run_until(lambda: name in f.b.network()._connections)
+    return peer, f.b.network()._connections[name]
+
+
 def test_a_peer_cannot_join_more_links_than_its_pool(cluster):
     """The dialer of a connection opens ``pool_size - 1`` more links with JOIN; a peer that
     sends more JOINs has each extra link closed (logged), so b keeps at most the pool."""
@@ -778,10 +786,7 @@ def test_a_peer_that_never_answers_leaves_nothing_waiting_past_the_important_tim
     try:
         f = Fixture(cluster)
         b = f.b
-        silent, _ = _handshake(f, "raw1@rawhost")
-        assert silent.stream is not None
-        cluster.run_until(lambda: "raw1@rawhost" in b.network()._connections)
-        conn = b.network()._connections["raw1@rawhost"]
+        silent, conn = _connected_raw_peer(f)
         remote = PID("raw1@rawhost", 5, 1)
         journal: list[Any] = []
 
@@ -1008,10 +1013,7 @@ def test_subscriptions_withdrawn_before_a_silent_peer_answers_are_bounded(cluste
     monkeypatch.setattr(network_module, "MAX_ORPHANS", 4)
     f = Fixture(cluster)
     b = f.b
-    silent, _ = _handshake(f, "raw1@rawhost")
-    assert silent.stream is not None
-    f.cluster.run_until(lambda: "raw1@rawhost" in b.network()._connections)
-    conn = b.network()._connections["raw1@rawhost"]
+    silent, conn = _connected_raw_peer(f)
     watcher = b._processes[b.spawn(Trapper, []).id]
     remote = PID("raw1@rawhost", 5, 1)
     for _ in range(10):
@@ -1224,10 +1226,7 @@ def test_the_answer_to_an_earlier_subscription_does_not_reach_the_watchers_of_a_
     subscription."""
     f = Fixture(cluster)
     b = f.b
-    peer, _ = _handshake(f, "raw1@rawhost")
-    assert peer.stream is not None
-    f.cluster.run_until(lambda: "raw1@rawhost" in b.network()._connections)
-    conn = b.network()._connections["raw1@rawhost"]
+    peer, conn = _connected_raw_peer(f)
     codec = enp.LinkCodec("raw1@rawhost", 1, str.__str__(b.name), b._creation, peer_max_message_size=4096)
     early: list[Any] = []
     late: list[Any] = []
