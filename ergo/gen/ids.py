@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, TypeAlias, TypeVar
 from ..wire._brief import printable  # (a module of plain text helpers: it imports nothing of ergo)
 from .errors import AtomTooLong, Incorrect
 
-__all__ = ["Atom", "PID", "ProcessID", "Ref", "Alias", "Event", "Target", "crc32", "node_crc", "trusted"]
+__all__ = ["Atom", "PID", "ProcessID", "Ref", "Alias", "Event", "Target", "crc32", "node_crc", "node_name_problem",
+           "trusted"]
 
 _POLY = 0xD5828281
 
@@ -39,6 +40,27 @@ def crc32(data: bytes) -> int:
     for b in data:
         crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
     return crc ^ 0xFFFFFFFF
+
+
+def node_name_problem(name: object) -> str | None:
+    """What is wrong with ``name`` as a node name, or None: ``name@host``, one ``@``, both
+    parts non-empty, at most 255 bytes of UTF-8, every character printable (a name goes
+    into log lines, where a newline would make lines of its own).  The one rule for a
+    node's own name, a peer's in its handshake and a registrar's ``Register``."""
+    if not isinstance(name, str):
+        return f"a node name is a str like 'demo@localhost', not {type(name).__name__}"
+    text = str.__str__(name)
+    if text.count("@") != 1:
+        return f"a node name has exactly one '@' (name@host): {text[:60]!r}"
+    local, host = text.split("@")
+    if not local or not host:
+        return f"both parts of a node name must be non-empty (name@host): {text[:60]!r}"
+    size = len(text.encode("utf-8"))
+    if size > 255:
+        return f"a node name is at most 255 bytes, this one has {size}"
+    if not text.isprintable():
+        return f"a node name has no control or other unprintable characters: {text[:60]!r}"
+    return None
 
 
 @lru_cache(maxsize=4096)

@@ -52,6 +52,7 @@ from ..gen.errors import (
     TooLarge,
     Unregistered,
 )
+from ..gen.ids import node_name_problem
 from ..scheduler import Future, Scheduler, TimerHandle, check_delay
 from ..transport import (
     Address,
@@ -190,14 +191,10 @@ class Registrar(ABC):
 
 def _node_host(node: object) -> str:
     """The host part of ``name@host``, or ``Incorrect``."""
-    if not isinstance(node, str) or node.count("@") != 1 or node.startswith("@") or node.endswith("@"):
-        shown = repr(node[:60]) if isinstance(node, str) else type(node).__name__
-        raise Incorrect(f"a node name is name@host, not {shown}")
-    if len(node.encode("utf-8")) > 255:
-        raise Incorrect(f"a node name is at most 255 bytes, not {len(node.encode('utf-8'))}")
-    if not node.isprintable():
-        raise Incorrect(f"a node name has no control or other unprintable characters: {node[:60]!r}")
-    return node.split("@", 1)[1]
+    problem = node_name_problem(node)
+    if problem is not None:
+        raise Incorrect(problem)
+    return str.__str__(node).split("@", 1)[1]  # (a str: node_name_problem said so)
 
 
 def _positive(seconds: object, what: str) -> float:

@@ -34,7 +34,7 @@ from ..gen.errors import (
     TerminateReasonShutdown,
     Timeout,
 )
-from ..gen.ids import PID, Alias, Atom, ProcessID, Ref, Target, set_hash, trusted
+from ..gen.ids import PID, Alias, Atom, ProcessID, Ref, Target, node_name_problem, set_hash, trusted
 from ..gen.messages import MessageExitPID, MessageLogNode, _pair_maker
 from ..gen.options import (
     DEFAULT_CALL_TIMEOUT,
@@ -99,20 +99,12 @@ _exit_pid = _pair_maker(MessageExitPID)  # MessageExitPID(pid, reason), per send
 
 
 def validate_node_name(name: object) -> Atom:
-    """``name@host``: one ``@``, both parts non-empty, at most 255 bytes, every character
-    printable (a name goes into log lines, where a newline would make lines of its own)."""
-    if not isinstance(name, str):
-        raise Incorrect(f"a node name is a str like 'demo@localhost', not {type(name).__name__}")
-    if name.count("@") != 1:
-        raise Incorrect(f"a node name has exactly one '@' (name@host): {str.__str__(name)!r}")
-    local, host = str.__str__(name).split("@")
-    if not local or not host:
-        raise Incorrect(f"both parts of a node name must be non-empty (name@host): {str.__str__(name)!r}")
-    if len(name.encode("utf-8")) > 255:
-        raise Incorrect(f"a node name is at most 255 bytes, this one has {len(name.encode('utf-8'))}")
-    if not name.isprintable():
-        raise Incorrect(f"a node name has no control or other unprintable characters: {str.__str__(name)!r}")
-    return Atom(name)
+    """``name`` as a node name's Atom, or ``Incorrect`` saying what is wrong with it (see
+    ``node_name_problem``)."""
+    problem = node_name_problem(name)
+    if problem is not None:
+        raise Incorrect(problem)
+    return Atom(name)  # type: ignore[arg-type]  # a str: node_name_problem said so
 
 
 class Node(Env):

@@ -36,7 +36,7 @@ from typing import Any
 import msgpack
 
 from ergo.gen.errors import ErgoError, Incorrect, Malformed
-from ergo.gen.ids import Atom
+from ergo.gen.ids import Atom, node_name_problem
 from ergo.gen.options import DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_NETWORK_FLAGS, NetworkFlags
 
 from . import enp
@@ -237,14 +237,9 @@ def _check_info(info: Any) -> str | None:
     """What is wrong with an introduced node description, or None."""
     if not isinstance(info, dict):
         return "not a map"
-    name = info.get("name")
-    if not isinstance(name, str):
-        return f"name must be a str, not {brief(name)}"
-    host = name.partition("@")[2]
-    if name.count("@") != 1 or not host or name.startswith("@") or len(name.encode("utf-8")) > 255:
-        return f"node name {brief(name)} is not name@host of at most 255 bytes"
-    if not name.isprintable():
-        return f"node name {brief(name)} has unprintable characters"
+    problem = node_name_problem(info.get("name"))
+    if problem is not None:
+        return problem
     for key, (low, high) in _INT_RANGES.items():
         value = info.get(key)
         if type(value) is not int or not low <= value <= high:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, dataclass_transform
 import msgpack
 
 from ergo.gen.errors import ERRORS, ErgoError, Incorrect, Malformed
+from ergo.gen.ids import node_name_problem
 
 from ._brief import brief, brief_error
 from .edf import RemoteError
@@ -156,16 +157,6 @@ class ResolveReply(_Message):
     error: ErgoError | None = None
 
 
-def _node_problem(node: Any) -> str | None:
-    if not isinstance(node, str) or node.count("@") != 1 or node.startswith("@") or node.endswith("@"):
-        return f"node name must be name@host, not {brief(node)}"
-    if len(node.encode("utf-8")) > 255:
-        return "node name longer than 255 bytes"
-    if not node.isprintable():
-        return "node name with unprintable characters"
-    return None
-
-
 def encode(msg: Any) -> bytes:
     """One registrar message as bytes (a whole UDP datagram, or a piece of the TCP stream)."""
     cls = type(msg)
@@ -174,7 +165,7 @@ def encode(msg: Any) -> bytes:
     items: list[Any] = []
     for kind, value in zip(cls._SPEC, (getattr(msg, f) for f in cls.__slots__)):
         if kind == "node":
-            problem = _node_problem(value)
+            problem = node_name_problem(value)
             if problem:
                 raise Incorrect(problem)
             items.append(str.__str__(value))
@@ -204,7 +195,7 @@ def _decode_body(mtype: int, raw: bytes) -> Any:
     values: list[Any] = []
     for kind, item in zip(spec, items):
         if kind == "node":
-            problem = _node_problem(item)
+            problem = node_name_problem(item)
             if problem:
                 raise RegistrarProtocolError(f"{cls.__name__}: {problem}")
             values.append(item)
