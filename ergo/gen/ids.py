@@ -155,6 +155,18 @@ def _keep_hash(ref: Ref | Alias) -> int:
     return h
 
 
+def _keyed_hash(self: Ref | Alias) -> int:
+    """A Ref's or an Alias's hash: the node name's hash (salted) mixed with the id's, made
+    once (see _Keyed): a call keys several tables by its ref.  Not the id alone: refs a
+    peer invents with one id and ever new node names shared one hash.  The id is three
+    ints, whose tuple hash a peer can make collide at will: the decoder counts the refs
+    and aliases of a value (see edf.MAX_SHARED_HASH)."""
+    try:
+        return self._hash
+    except AttributeError:  # a copy, or made by trusted()
+        return _keep_hash(self)
+
+
 #: sets a Ref's or Alias's ``_hash`` slot: ``set_hash(ref, hash((node, id)))``, by who
 #: makes one without its constructor (the node's make_ref, the codec)
 set_hash = _Keyed.__dict__["_hash"].__set__
@@ -252,16 +264,7 @@ class Ref(_Keyed):
         _ref_id(self.id, "Ref.id")
         _set(self, "_hash", hash((self.node, self.id)))
 
-    def __hash__(self) -> int:
-        # the node name's hash (salted) mixed with the id's, made once (see _Keyed): a call
-        # keys several tables by its ref.  Not the id alone: refs a peer invents with one
-        # id and ever new node names shared one hash.  The id is three ints, whose tuple
-        # hash a peer can make collide at will: the decoder counts the refs and aliases of
-        # a value (see edf.MAX_SHARED_HASH)
-        try:
-            return self._hash
-        except AttributeError:  # a copy, or made by trusted()
-            return _keep_hash(self)
+    __hash__ = _keyed_hash  # (in the class's body: a frozen dataclass would make its own)
 
     def __str__(self) -> str:
         return "Ref#<%s.%d.%d.%d>" % (node_crc(self.node), *self.id)
@@ -286,16 +289,7 @@ class Alias(_Keyed):
         _ref_id(self.id, "Alias.id")
         _set(self, "_hash", hash((self.node, self.id)))
 
-    def __hash__(self) -> int:
-        # the node name's hash (salted) mixed with the id's, made once (see _Keyed): a call
-        # keys several tables by its ref.  Not the id alone: refs a peer invents with one
-        # id and ever new node names shared one hash.  The id is three ints, whose tuple
-        # hash a peer can make collide at will: the decoder counts the refs and aliases of
-        # a value (see edf.MAX_SHARED_HASH)
-        try:
-            return self._hash
-        except AttributeError:  # a copy, or made by trusted()
-            return _keep_hash(self)
+    __hash__ = _keyed_hash  # (in the class's body: a frozen dataclass would make its own)
 
     def __str__(self) -> str:
         return "Alias#<%s.%d.%d.%d>" % (node_crc(self.node), *self.id)
