@@ -55,7 +55,7 @@ from ..wire.edf import RemoteError
 from ..wire.registrar import Route
 from .connection import DIALING, DOWN, UP, Connection, Link
 from .registrar import EsrdRegistrar
-from .throttle import Repeats, Throttle, printable_log
+from .throttle import Repeats, Throttle
 
 if TYPE_CHECKING:
     from ..node.node import Node
@@ -273,7 +273,7 @@ class Network:
             heartbeat_timeout=min(int(options.heartbeat_timeout * 1000), handshake._MAX_HEARTBEAT_TIMEOUT),
         )
         #: the node's logger (its lines name the node), what peers say in them escaped
-        self.log = printable_log(node._runtime_log)
+        self.log = node._runtime_log
         if warning:
             self.log.warning("%s", warning)
         self._connections: dict[str, Connection] = {}  # up, by peer name
@@ -1348,13 +1348,9 @@ class Network:
         node (``RemoteNode.spawn``), its log level, and no process to link with (either link
         option is then ``Incorrect``)."""
         fut: Future[PID] = Future()
-        if not isinstance(name, str) or not name:
-            raise Incorrect(f"a remote spawn names what the peer enabled, a non-empty str, not {name!r}"[:200])
-        _check_spawn_args(args)
+        _check_spawn_request(name, args, options)
         if options is None:
             options = _NO_OPTIONS
-        elif not isinstance(options, ProcessOptions):
-            raise Incorrect(f"options must be ProcessOptions, not {type(options).__name__}")
         else:
             options.check()  # a dataclass can be changed after it was made
         node = self._node
@@ -1392,18 +1388,26 @@ class Network:
                 fut.set_exception(Malformed(f"{_text(conn.name)} answered a spawn with {result}, of node "
                                             f"{_text(result.node)} (creation {result.creation}), not one of its own"))
             else:
-                if link_child is not None and link_child._state < TERMINATED:
+                if link_child is not None:
                     # Ergo's RemoteSpawn links the requester to the child once it is spawned;
                     # a child gone meanwhile is refused as any link is (an exit signal)
-                    pubsub = node._pubsub
-                    try:
-                        pubsub.add(link_child, result, pubsub._links, "_linked")
-                    except ErgoError as e:
-                        self.log.warning("network: %s could not link to %s it spawned: %s", link_child._pid, result, e)
+                    self._link_spawned(link_child, result, "it spawned")
                 fut.set_result(result)
 
         self._await_answer(conn, ref, answered, f"answer a spawn of {name!r}"[:120])
         return fut
+
+    def _link_spawned(self, process: Process, target: PID, who: str) -> None:
+        """Link ``process`` to ``target`` for a remote spawn's ``link_child`` or
+        ``link_parent``, unless it ended meanwhile; a refusal is logged (the spawn is
+        done all the same: the requester gets its PID)."""
+        if process._state >= TERMINATED:
+            return
+        pubsub = self._node._pubsub
+        try:
+            pubsub.add(process, target, pubsub._links, "_linked")
+        except ErgoError as e:
+            self.log.warning("network: %s could not link to %s, %s: %s", process._pid, target, who, e)
 
     def spawn_on(self, requester: Process, peer: Any, name: str, register: str | None, args: tuple[Any, ...],
                  options: ProcessOptions | None) -> Future[PID]:
@@ -1413,11 +1417,7 @@ class Network:
         target = _node_name(peer)
         if target == self._node._name:
             raise NotAllowed(f"{requester._pid} cannot remote_spawn on its own node {target}: use spawn")
-        if not isinstance(name, str) or not name:  # bad input is raised, not dialed for
-            raise Incorrect(f"a remote spawn names what the peer enabled, a non-empty str, not {name!r}"[:200])
-        _check_spawn_args(args)
-        if options is not None and not isinstance(options, ProcessOptions):
-            raise Incorrect(f"options must be ProcessOptions, not {type(options).__name__}")
+        _check_spawn_request(name, args, options)  # bad input is raised, not dialed for
         try:
             conn = self.connection(target)
         except ErgoError as e:
@@ -1775,16 +1775,11 @@ class Network:
                 pid = node.spawn_register(f.register, factory, *f.args, options=options)
             else:
                 pid = node.spawn(factory, *f.args, options=options)
-            if options.link_parent:
+            child = node._processes.get(pid.id) if options.link_parent else None
+            if child is not None:
                 # Ergo's LinkParent: the new process is linked to the process that asked
                 # (its parent there), so that one's end, or the connection's, takes it down
-                child = node._processes.get(pid.id)
-                if child is not None and child._state < TERMINATED:
-                    pubsub = node._pubsub
-                    try:
-                        pubsub.add(child, f.from_, pubsub._links, "_linked")
-                    except ErgoError as e:  # (spawned all the same: the requester gets its PID)
-                        self.log.warning("network: %s spawned for %s could not link to it: %s", pid, f.from_, e)
+                self._link_spawned(child, f.from_, "that spawned it")
         except ErgoError as e:
             error = e
         except Exception as e:  # a factory that raised: the requester learns why
@@ -1989,10 +1984,15 @@ def _node_name(name: Any) -> Atom:
 _NO_OPTIONS = ProcessOptions()
 
 
-def _check_spawn_args(args: tuple[Any, ...]) -> None:
-    """``Incorrect`` for ProcessOptions among a remote spawn's arguments for ``init``, in
+def _check_spawn_request(name: Any, args: tuple[Any, ...], options: Any) -> None:
+    """``Incorrect`` for a remote spawn asked wrongly: ``name`` not a non-empty str,
+    ``options`` not ProcessOptions, or ProcessOptions among the arguments for ``init``, in
     Ergo's order (``RemoteSpawn(node, name, options, args...)``): encoding them said to
     register ProcessOptions as a type, which would have handed them to ``init``."""
+    if not isinstance(name, str) or not name:
+        raise Incorrect(f"a remote spawn names what the peer enabled, a non-empty str, not {name!r}"[:200])
+    if options is not None and not isinstance(options, ProcessOptions):
+        raise Incorrect(f"options must be ProcessOptions, not {type(options).__name__}")
     for a in args:
         if type(a) is ProcessOptions:
             raise Incorrect("ProcessOptions go in options=..., not among init's arguments (Ergo's order): "
