@@ -613,14 +613,14 @@ def encode(
     cls = type(msg)
     if FRAME_TYPES.get(getattr(cls, "TYPE", None)) is not cls:  # type: ignore[arg-type]
         raise edf.EncodeError(f"{cls.__qualname__} is not an ENP message")
-    if order is None:
-        order = _default_order(msg)
-    elif type(order) is not int or not 0 <= order <= 255:
+    if order is not None and (type(order) is not int or not 0 <= order <= 255):
         raise Incorrect(f"order must be an int 0..255, not {brief(order)}")
     items = list(cls._get(msg))
     wrong = _wrong(cls, items)
     if wrong:
         raise Incorrect(wrong)
+    if order is None:  # (once the fields are checked: a sender is a PID)
+        order = _default_order(msg)
     pack = (registry or edf.DEFAULT)._pack
     for i, _ in cls._blobs:
         items[i] = pack(items[i])
