@@ -946,6 +946,7 @@ _RUN_FIX = 12  # the most values an entry holds with a fixarray header (3 + 12 i
 _RUN_WIDE = b"\xdd\x00\x00\x00\x00"  # the array 32 header of a longer one, its count set at its end
 _U32 = struct.Struct(">I")
 _PID_CACHE = 4096
+_ASKED_MAX = 4096  # refs of calls in flight a codec keeps (LinkCodec._asked)
 _ONLY_LIST = {list}
 _ONLY_FOUR = {4}
 _ONLY_INT = {int}
@@ -1106,7 +1107,7 @@ class LinkCodec:
     # slots: more attributes than an instance dict shares its keys for (30 in CPython 3.11),
     # past which every attribute access of the hot path takes the slow, generic way
     __slots__ = (
-        "_batch", "_batch_folded", "_batch_last", "_batch_marked", "_batch_n", "_by_index", "_checked_from",
+        "_asked", "_batch", "_batch_folded", "_batch_last", "_batch_marked", "_batch_n", "_by_index", "_checked_from",
         "_checked_to", "_decode", "_decoder", "_encode", "_limit", "_local_pids", "_names", "_next_name", "_out",
         "_pack_entry", "_peer_names", "_peer_pids", "_reg", "_room", "_run_base", "_run_from", "_run_limit",
         "_run_prio", "_run_start", "_run_to", "batch_bytes", "batch_entries", "batch_events", "feed", "local",
@@ -1126,6 +1127,7 @@ class LinkCodec:
         batch_bytes: int = BATCH_BYTES,
         batch_entries: int = BATCH_ENTRIES,
         batch_events: bool = False,
+        asked: dict[tuple[int, int, int], Ref] | None = None,
     ) -> None:
         for what, value in (("local", local), ("peer", peer)):
             if not isinstance(value, str) or not value:
@@ -1206,6 +1208,18 @@ class LinkCodec:
         self._peer_pids: dict[int, PID] = {}
         self._local_pids: dict[int, PID] = {}
         self._peer_names: list[ProcessID | None] = [None] * NAME_TABLE_SIZE
+        # The refs of this node's calls sent in a LinkRequestPID, by their ids, until the
+        # LinkResponse (or LinkAck) with those ids takes its ref from here: the very object
+        # the caller keyed its call by (a dict finds it by identity, without Ref's __eq__,
+        # which is Python code), not a copy to build.  It never holds a wrong ref: a ref of
+        # this node and creation (send_call checks both) is equal to any ref with its ids
+        # that the peer's answer could stand for.  At most _ASKED_MAX entries (a call never
+        # answered leaves one): full, it is emptied, which costs only the next answers a
+        # copy each.  The codecs of one connection's links may share it (``asked``): an
+        # answer need not come back on the link its request took.
+        if asked is not None and type(asked) is not dict:
+            raise Incorrect(f"LinkCodec asked must be a dict, not {brief(asked)}")
+        self._asked: dict[tuple[int, int, int], Ref] = {} if asked is None else asked
 
     @classmethod
     def for_link(cls, local: Any, peer: Any, registry: Registry | None = None, **options: Any) -> LinkCodec:
@@ -1554,6 +1568,11 @@ class LinkCodec:
             head = _pack_call(MAGIC, VERSION, length, 1 + from_id % 255, ftype, from_id, to.id, flags, *ref.id)
         except struct.error:  # a ref id outside 64 bits: encode says so
             return self._full(_call_message(kind, from_, to, ref, message, priority, important), compress)
+        if ftype == TYPE_LINK_REQUEST_PID:
+            asked = self._asked
+            if len(asked) >= _ASKED_MAX:
+                asked.clear()
+            asked[ref.id] = ref
         if compress is None and length <= self._limit and not self._batch_n:
             out = self._out  # (no open batch: nothing to close, and it holds no bytes)
             out += head
@@ -1819,12 +1838,14 @@ class LinkCodec:
         # the ref (as _ref makes it, written out): a request's is the peer's; the answer to a
         # call, or to an important message, of this node carries this node's own
         ids = (a, b, c)
-        node = self.peer if cls is RequestPID else self.local
-        ref = _trusted_new(Ref)
-        _set_field(ref, "node", node)
-        _set_field(ref, "creation", self.peer_creation if cls is RequestPID else self.local_creation)
-        _set_field(ref, "id", ids)
-        set_hash(ref, hash((node, ids)))
+        ref = None if cls is RequestPID else self._asked.pop(ids, None)  # (see __init__)
+        if ref is None:
+            node = self.peer if cls is RequestPID else self.local
+            ref = _trusted_new(Ref)
+            _set_field(ref, "node", node)
+            _set_field(ref, "creation", self.peer_creation if cls is RequestPID else self.local_creation)
+            _set_field(ref, "id", ids)
+            set_hash(ref, hash((node, ids)))
         error = None
         try:
             value = self._decode(view[start + _F_PID_REF_SIZE : end], _CALL_VALUES[cls], flags & _FLAG_MARKED)

@@ -367,6 +367,55 @@ def test_send_call_refuses_what_no_call_frame_carries():
     assert sender.pending == 0
 
 
+def _answer(caller: enp.LinkCodec, callee: enp.LinkCodec, request_bytes: bytes) -> list:
+    """The callee's answer to every request in ``request_bytes``, fed to ``caller``."""
+    for request in callee.feed(request_bytes):
+        callee.send_call(enp.Response, request.to, request.from_, request.ref, request.message)
+    return caller.feed(bytes(callee.flush()))
+
+
+def test_the_answer_to_a_call_carries_the_very_ref_the_call_was_sent_with():
+    # the caller keys its call by the ref; the answer's ref found by identity spares
+    # Ref's __eq__ (Python code) in every table the answer is looked up in
+    caller, callee = link()
+    ref = Ref(A, CA, (11, 0, 0))
+    caller.send_call(enp.RequestPID, FROM, TO, ref, "ping")
+    (answer,) = _answer(caller, callee, bytes(caller.flush()))
+    assert answer.ref is ref and answer.message == "ping"
+    # one the caller never sent on this codec (nor its pool's) arrives as an equal copy
+    callee.send_call(enp.Response, TO, FROM, Ref(A, CA, (12, 0, 0)), "late")
+    (late,) = caller.feed(bytes(callee.flush()))
+    assert late.ref == Ref(A, CA, (12, 0, 0)) and hash(late.ref) == hash(Ref(A, CA, (12, 0, 0)))
+
+
+def test_the_links_of_one_pool_sharing_their_calls_answer_on_any_of_them():
+    asked: dict = {}
+    first = enp.LinkCodec(A, CA, B, CB, registry=REG, asked=asked)
+    second = enp.LinkCodec(A, CA, B, CB, registry=REG, asked=asked)
+    _, callee = link()
+    ref = Ref(A, CA, (21, 0, 0))
+    first.send_call(enp.RequestPID, FROM, TO, ref, 1)
+    (answer,) = _answer(second, callee, bytes(first.flush()))
+    assert answer.ref is ref and asked == {}
+    with pytest.raises(gerrors.Incorrect, match="asked must be a dict"):
+        enp.LinkCodec(A, CA, B, CB, asked=[])  # type: ignore[arg-type]
+
+
+def test_the_refs_of_calls_never_answered_are_kept_only_up_to_a_bound():
+    caller, callee = link()
+    refs = [Ref(A, CA, (i, 0, 0)) for i in range(enp._ASKED_MAX + 10)]
+    for ref in refs:
+        caller.send_call(enp.RequestPID, FROM, TO, ref, 1)
+        caller.flush()
+    assert 0 < len(caller._asked) <= enp._ASKED_MAX
+    callee.send_call(enp.Response, TO, FROM, refs[-1], "answer")  # the last one, kept
+    (answer,) = caller.feed(bytes(callee.flush()))
+    assert answer.ref is refs[-1]
+    callee.send_call(enp.Response, TO, FROM, Ref(A, CA, (0, 0, 0)), "forgotten")
+    (forgotten,) = caller.feed(bytes(callee.flush()))
+    assert forgotten.ref == Ref(A, CA, (0, 0, 0))
+
+
 def test_a_frame_above_the_peers_limit_is_too_large_and_the_link_goes_on():
     sender, receiver = link(peer_max_message_size=200)
     sender.send_pid(FROM, TO, "before")
