@@ -1536,6 +1536,12 @@ class LinkCodec:
                 self.check_target(to)  # which raises what is wrong with it
             self._checked_from = from_
             self._checked_to = to
+            # the caller's own PID object serves the answer's ``to`` (see _local_pid): the
+            # network then finds its call's caller by identity, not with PID's __eq__
+            local_pids = self._local_pids
+            if len(local_pids) >= _PID_CACHE:
+                local_pids.clear()
+            local_pids[from_.id] = from_  # (in place of a copy made before)
         # a request's ref is made by the caller (this node); the ref of a response or an
         # acknowledgement by the peer (the caller, the sender of the important message)
         if ftype == TYPE_LINK_REQUEST_PID:
@@ -1722,6 +1728,9 @@ class LinkCodec:
         return pid
 
     def _local_pid(self, ident: int) -> PID:
+        # The PIDs of this node by id: made here, or the very objects this node's processes
+        # sent calls from (send_call checked them: this node's name and creation, a u64),
+        # equal to what would be made; at most _PID_CACHE, emptied when full.
         pid = self._local_pids.get(ident)
         if pid is None:
             if len(self._local_pids) >= _PID_CACHE:

@@ -374,14 +374,18 @@ def _answer(caller: enp.LinkCodec, callee: enp.LinkCodec, request_bytes: bytes) 
     return caller.feed(bytes(callee.flush()))
 
 
-def test_the_answer_to_a_call_carries_the_very_ref_the_call_was_sent_with():
+def test_the_answer_to_a_call_carries_the_very_ref_and_caller_the_call_was_sent_with():
     # the caller keys its call by the ref; the answer's ref found by identity spares
     # Ref's __eq__ (Python code) in every table the answer is looked up in
     caller, callee = link()
     ref = Ref(A, CA, (11, 0, 0))
-    caller.send_call(enp.RequestPID, FROM, TO, ref, "ping")
+    me = PID(A, 1005, CA)
+    callee.send_pid(TO, PID(A, 1005, CA), "a copy of me, decoded before the call")
+    assert caller.feed(bytes(callee.flush()))[0].to is not me
+    caller.send_call(enp.RequestPID, me, TO, ref, "ping")
     (answer,) = _answer(caller, callee, bytes(caller.flush()))
     assert answer.ref is ref and answer.message == "ping"
+    assert answer.to is me  # and its caller, the PID it sent it from
     # one the caller never sent on this codec (nor its pool's) arrives as an equal copy
     callee.send_call(enp.Response, TO, FROM, Ref(A, CA, (12, 0, 0)), "late")
     (late,) = caller.feed(bytes(callee.flush()))
