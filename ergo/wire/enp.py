@@ -1195,10 +1195,10 @@ class LinkCodec:
                 TYPE_BATCH: self._dec_batch,
                 TYPE_LINK_SEND_PID: self._dec_send_pid,
                 TYPE_LINK_SEND_PROCESS_ID: self._dec_send_name,
-                TYPE_LINK_REQUEST_PID: self._dec_request,
+                TYPE_LINK_REQUEST_PID: self._call_decoder(RequestPID),
                 TYPE_LINK_REQUEST_PROCESS_ID: self._dec_request_name,
-                TYPE_LINK_RESPONSE: self._dec_response,
-                TYPE_LINK_ACK: self._dec_ack,
+                TYPE_LINK_RESPONSE: self._call_decoder(Response),
+                TYPE_LINK_ACK: self._call_decoder(Ack),
             }
         )
         #: Every message completed by ``data``, in order (see the class and
@@ -1837,50 +1837,52 @@ class LinkCodec:
             raise ProtocolError(f"name reference {index} to an entry never defined")
         return to
 
-    def _dec_call(self, view: memoryview, start: int, end: int, events: list[Any], cls: Any) -> None:
-        # a call frame of type ``cls``, in ``view[start:end]`` (the body after the header)
-        if end - start < _F_PID_REF_SIZE:
-            raise ProtocolError(f"{_CALL_NAMES[cls]} frame shorter than its fields")
-        from_id, to_id, flags, a, b, c = _unpack_call(view, start)
-        if flags & ~(_FLAG_PRIORITY | _FLAG_IMPORTANT | _FLAG_MARKED) or flags & _FLAG_PRIORITY == 3:
-            self._flags(flags, _CALL_NAMES[cls])  # which raises what is wrong
-        # the ref (as _ref makes it, written out): a request's is the peer's; the answer to a
-        # call, or to an important message, of this node carries this node's own
-        ids = (a, b, c)
-        ref = None if cls is RequestPID else self._asked.pop(ids, None)  # (see __init__)
-        if ref is None:
-            node = self.peer if cls is RequestPID else self.local
-            ref = _trusted_new(Ref)
-            _set_field(ref, "node", node)
-            _set_field(ref, "creation", self.peer_creation if cls is RequestPID else self.local_creation)
-            _set_field(ref, "id", ids)
-            set_hash(ref, hash((node, ids)))
-        error = None
-        try:
-            value = self._decode(view[start + _F_PID_REF_SIZE : end], _CALL_VALUES[cls], flags & _FLAG_MARKED)
-        except DecodeError as e:
-            value, error = None, DecodeError(str(e))  # fresh: no traceback holding the caller's buffer
-        from_ = self._peer_pids.get(from_id) or self._peer_pid(from_id)
-        to = self._local_pids.get(to_id) or self._local_pid(to_id)
-        msg: Any
-        if cls is Ack:
-            if flags & (_FLAG_PRIORITY | _FLAG_IMPORTANT):
-                raise ProtocolError(f"LinkAck flags {flags:#04x}: an acknowledgement has no priority")
-            msg = _Ack(from_, to, ref, value)
-            if error is None and value is not None and not isinstance(value, BaseException):
-                raise ProtocolError(f"Ack.error must be an error or nil, not {brief(value)}")
-        else:
-            msg = cls(from_, to, ref, value, flags & _FLAG_PRIORITY, flags & _FLAG_IMPORTANT != 0)
-        events.append(msg if error is None else Undecodable(msg, error))
+    def _call_decoder(self, cls: Any) -> Callable[[memoryview, int, int, list[Any]], None]:
+        """The decoder of the call frames of type ``cls`` (RequestPID, Response or Ack): a
+        closure over the class, so that the frame loop calls it directly (the hot path of a
+        remote call: a method taking the class would cost a call more per frame)."""
+        codec = self
+        what = _CALL_NAMES[cls]
+        value_what = _CALL_VALUES[cls]
+        request = cls is RequestPID
 
-    def _dec_request(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
-        self._dec_call(view, start, end, events, RequestPID)
+        def dec_call(view: memoryview, start: int, end: int, events: list[Any]) -> None:
+            # a call frame in ``view[start:end]`` (the body after the header)
+            if end - start < _F_PID_REF_SIZE:
+                raise ProtocolError(f"{what} frame shorter than its fields")
+            from_id, to_id, flags, a, b, c = _unpack_call(view, start)
+            if flags & ~(_FLAG_PRIORITY | _FLAG_IMPORTANT | _FLAG_MARKED) or flags & _FLAG_PRIORITY == 3:
+                codec._flags(flags, what)  # which raises what is wrong
+            # the ref (as _ref makes it, written out): a request's is the peer's; the answer
+            # to a call, or to an important message, of this node carries this node's own
+            ids = (a, b, c)
+            ref = None if request else codec._asked.pop(ids, None)  # (see __init__)
+            if ref is None:
+                node = codec.peer if request else codec.local
+                ref = _trusted_new(Ref)
+                _set_field(ref, "node", node)
+                _set_field(ref, "creation", codec.peer_creation if request else codec.local_creation)
+                _set_field(ref, "id", ids)
+                set_hash(ref, hash((node, ids)))
+            error = None
+            try:
+                value = codec._decode(view[start + _F_PID_REF_SIZE : end], value_what, flags & _FLAG_MARKED)
+            except DecodeError as e:
+                value, error = None, DecodeError(str(e))  # fresh: no traceback holding the caller's buffer
+            from_ = codec._peer_pids.get(from_id) or codec._peer_pid(from_id)
+            to = codec._local_pids.get(to_id) or codec._local_pid(to_id)
+            msg: Any
+            if cls is Ack:
+                if flags & (_FLAG_PRIORITY | _FLAG_IMPORTANT):
+                    raise ProtocolError(f"LinkAck flags {flags:#04x}: an acknowledgement has no priority")
+                msg = _Ack(from_, to, ref, value)
+                if error is None and value is not None and not isinstance(value, BaseException):
+                    raise ProtocolError(f"Ack.error must be an error or nil, not {brief(value)}")
+            else:
+                msg = cls(from_, to, ref, value, flags & _FLAG_PRIORITY, flags & _FLAG_IMPORTANT != 0)
+            events.append(msg if error is None else Undecodable(msg, error))
 
-    def _dec_response(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
-        self._dec_call(view, start, end, events, Response)
-
-    def _dec_ack(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
-        self._dec_call(view, start, end, events, Ack)
+        return dec_call
 
     def _dec_batch(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
         # One unpack call for the whole batch; if it fails (a value that does not decode,
