@@ -1104,10 +1104,11 @@ class LinkCodec:
     **Calls.**  The answer to a call this codec sent (a LinkResponse or LinkAck with the
     ids of a LinkRequestPID's ref) carries the very Ref object the call was sent with, and
     its ``to`` is the very PID the caller sent it from, as long as the codec holds them
-    (at most 4096 of each), so the caller's tables find them by identity.  An answer may
-    come back on another link of the pool than its request took: the codecs of one
-    connection's links may share the table of calls in flight, given as ``asked`` (a dict
-    the codecs fill and empty, one per connection of this node).
+    (at most 4096 of each), so the caller's tables find them by identity (else they are
+    equal copies).  An answer may come back on another link of the pool than its request
+    took: the codecs of one connection's links may share the table of calls in flight,
+    given as ``asked`` (a dict the codecs fill and empty, one per connection of this
+    node); the PIDs are the link's own.
 
     One codec serves one link, used from one thread at a time (the node's).
     """
