@@ -14,8 +14,9 @@ Two ways to use it (byte layouts in ``docs/wire.md``):
   registry)``), it leaves the node names and creations out of the frames of the hot path,
   sends names of processes through a per-link table, and packs plain sends into batch
   frames.  Sending: ``send(msg, compress=None)`` / ``send_pid(from_, to, message,
-  priority, important, ref, compress=None)`` append to its output and return the bytes to
-  write now once 64 KiB are pending (else None); ``flush()`` returns the rest when the
+  priority, important, ref, compress=None)`` / ``send_call(kind, from_, to, ref, message,
+  priority, important, compress)`` append to its output and return the bytes to write now
+  once 64 KiB are pending (else None); ``flush()`` returns the rest when the
   node's run ends.  ``TooLarge``, ``ProcessIncarnation``, ``Incorrect`` and ``EncodeError``
   are raised at the call, with nothing appended.  Receiving: ``feed(memoryview)`` returns
   the messages, identifiers whole; it decodes in place and copies only an unfinished
@@ -613,14 +614,14 @@ def encode(
     cls = type(msg)
     if FRAME_TYPES.get(getattr(cls, "TYPE", None)) is not cls:  # type: ignore[arg-type]
         raise edf.EncodeError(f"{cls.__qualname__} is not an ENP message")
-    if order is None:
-        order = _default_order(msg)
-    elif type(order) is not int or not 0 <= order <= 255:
+    if order is not None and (type(order) is not int or not 0 <= order <= 255):
         raise Incorrect(f"order must be an int 0..255, not {brief(order)}")
     items = list(cls._get(msg))
     wrong = _wrong(cls, items)
     if wrong:
         raise Incorrect(wrong)
+    if order is None:  # (once the fields are checked: a sender is a PID)
+        order = _default_order(msg)
     pack = (registry or edf.DEFAULT)._pack
     for i, _ in cls._blobs:
         items[i] = pack(items[i])
@@ -945,6 +946,7 @@ _RUN_FIX = 12  # the most values an entry holds with a fixarray header (3 + 12 i
 _RUN_WIDE = b"\xdd\x00\x00\x00\x00"  # the array 32 header of a longer one, its count set at its end
 _U32 = struct.Struct(">I")
 _PID_CACHE = 4096
+_ASKED_MAX = 4096  # refs of calls in flight a codec keeps (LinkCodec._asked)
 _ONLY_LIST = {list}
 _ONLY_FOUR = {4}
 _ONLY_INT = {int}
@@ -959,6 +961,10 @@ _trusted_new = object.__new__
 _CALL_TYPES = {RequestPID: TYPE_LINK_REQUEST_PID, Response: TYPE_LINK_RESPONSE, Ack: TYPE_LINK_ACK}
 _CALL_NAMES = {RequestPID: "LinkRequestPID", Response: "LinkResponse", Ack: "LinkAck"}
 _CALL_VALUES = {cls: f"{cls.__name__} value" for cls in _CALL_NAMES}
+_H_CALL_SIZE = _H_CALL.size
+_pack_call = _H_CALL.pack
+_F_PID_REF_SIZE = _F_PID_REF.size
+_unpack_call = _F_PID_REF.unpack_from
 _set_field = object.__setattr__
 
 
@@ -1014,6 +1020,18 @@ def speaks_for(msg: Any, sender: Atom, receiver: Atom) -> str | None:
     return None
 
 
+def _call_message(
+    kind: Any, from_: Any, to: Any, ref: Any, message: Any, priority: Any, important: Any
+) -> RequestPID | Response | Ack:
+    # the message send_call stands for, when it takes the slow way
+    if kind is Ack:
+        if priority != 0 or important is not False:
+            raise Incorrect(f"an Ack has no priority and is not important (priority {brief(priority)}, "
+                            f"important {brief(important)})")
+        return _Ack(from_, to, ref, message)
+    return kind(from_, to, ref, message, priority, important)
+
+
 def _pid(node: Atom, ident: int, creation: int) -> PID:
     # a PID from checked parts (a link's names and creations, a u64 from the wire)
     pid = _trusted_new(PID)
@@ -1058,9 +1076,10 @@ class LinkCodec:
     Everything else (and a send whose sender is not of this node, or whose ref is not this
     node's) travels as the frames :func:`encode` makes, with every identifier in full.
 
-    **Sending.**  :meth:`send` (any ENP message) and :meth:`send_pid` (the same for a
-    :class:`SendPID`, without making one) append the frame to the codec's output, in call
-    order.  They return the bytes to write *now* once the output reached
+    **Sending.**  :meth:`send` (any ENP message), :meth:`send_pid` (the same for a
+    :class:`SendPID`, without making one) and :meth:`send_call` (for a :class:`RequestPID`,
+    :class:`Response` or :class:`Ack`, without making one) append the frame to the codec's
+    output, in call order.  They return the bytes to write *now* once the output reached
     ``batch_bytes`` (64 KiB by default), else None; :meth:`flush` returns everything
     pending (b"" if nothing), closing the open batch: call it when the runner's batch
     ends.  The order of the calls is the order on the wire, so messages from one sender to
@@ -1082,13 +1101,22 @@ class LinkCodec:
     bytes raise :class:`ProtocolError` (with ``events``) and the link must close; a value
     that does not decode arrives as :class:`Undecodable` with its routing fields.
 
+    **Calls.**  The answer to a call this codec sent (a LinkResponse or LinkAck with the
+    ids of a LinkRequestPID's ref) carries the very Ref object the call was sent with, and
+    its ``to`` is the very PID the caller sent it from, as long as the codec holds them
+    (at most 4096 of each), so the caller's tables find them by identity (else they are
+    equal copies).  An answer may come back on another link of the pool than its request
+    took: the codecs of one connection's links may share the table of calls in flight,
+    given as ``asked`` (a dict the codecs fill and empty, one per connection of this
+    node); the PIDs are the link's own.
+
     One codec serves one link, used from one thread at a time (the node's).
     """
 
     # slots: more attributes than an instance dict shares its keys for (30 in CPython 3.11),
     # past which every attribute access of the hot path takes the slow, generic way
     __slots__ = (
-        "_batch", "_batch_folded", "_batch_last", "_batch_marked", "_batch_n", "_by_index", "_checked_from",
+        "_asked", "_batch", "_batch_folded", "_batch_last", "_batch_marked", "_batch_n", "_by_index", "_checked_from",
         "_checked_to", "_decode", "_decoder", "_encode", "_limit", "_local_pids", "_names", "_next_name", "_out",
         "_pack_entry", "_peer_names", "_peer_pids", "_reg", "_room", "_run_base", "_run_from", "_run_limit",
         "_run_prio", "_run_start", "_run_to", "batch_bytes", "batch_entries", "batch_events", "feed", "local",
@@ -1108,6 +1136,7 @@ class LinkCodec:
         batch_bytes: int = BATCH_BYTES,
         batch_entries: int = BATCH_ENTRIES,
         batch_events: bool = False,
+        asked: dict[tuple[int, int, int], Ref] | None = None,
     ) -> None:
         for what, value in (("local", local), ("peer", peer)):
             if not isinstance(value, str) or not value:
@@ -1138,8 +1167,9 @@ class LinkCodec:
             self._room = max(peer_max_message_size - _BATCH_HEAD.size, 0)
         self._reg = registry or edf.DEFAULT
         self._encode = self._reg._encoder()
-        self._pack_entry = self._reg._new_packer().pack  # raw: its errors are re-raised by _encode
-        self._checked_from: Any = None  # the last (sender, recipient) send_pid found fit
+        # raw (its errors are re-raised as _encode does): batch entries, and the values of the call frames
+        self._pack_entry = self._reg._new_packer().pack
+        self._checked_from: Any = None  # the last (sender, recipient) send_pid or send_call found fit
         self._checked_to: Any = None
         # the largest frame the fast paths append without the checks of _frame
         self._limit = min(peer_max_message_size or _MAX_LENGTH, _MAX_LENGTH)
@@ -1174,10 +1204,10 @@ class LinkCodec:
                 TYPE_BATCH: self._dec_batch,
                 TYPE_LINK_SEND_PID: self._dec_send_pid,
                 TYPE_LINK_SEND_PROCESS_ID: self._dec_send_name,
-                TYPE_LINK_REQUEST_PID: self._dec_request,
+                TYPE_LINK_REQUEST_PID: self._call_decoder(RequestPID),
                 TYPE_LINK_REQUEST_PROCESS_ID: self._dec_request_name,
-                TYPE_LINK_RESPONSE: self._dec_response,
-                TYPE_LINK_ACK: self._dec_ack,
+                TYPE_LINK_RESPONSE: self._call_decoder(Response),
+                TYPE_LINK_ACK: self._call_decoder(Ack),
             }
         )
         #: Every message completed by ``data``, in order (see the class and
@@ -1187,6 +1217,18 @@ class LinkCodec:
         self._peer_pids: dict[int, PID] = {}
         self._local_pids: dict[int, PID] = {}
         self._peer_names: list[ProcessID | None] = [None] * NAME_TABLE_SIZE
+        # The refs of this node's calls sent in a LinkRequestPID, by their ids, until the
+        # LinkResponse (or LinkAck) with those ids takes its ref from here: the very object
+        # the caller keyed its call by (a dict finds it by identity, without Ref's __eq__,
+        # which is Python code), not a copy to build.  It never holds a wrong ref: a ref of
+        # this node and creation (send_call checks both) is equal to any ref with its ids
+        # that the peer's answer could stand for.  At most _ASKED_MAX entries (a call never
+        # answered leaves one): full, it is emptied, which costs only the next answers a
+        # copy each.  The codecs of one connection's links may share it (``asked``): an
+        # answer need not come back on the link its request took.
+        if asked is not None and type(asked) is not dict:
+            raise Incorrect(f"LinkCodec asked must be a dict, not {brief(asked)}")
+        self._asked: dict[tuple[int, int, int], Ref] = {} if asked is None else asked
 
     @classmethod
     def for_link(cls, local: Any, peer: Any, registry: Registry | None = None, **options: Any) -> LinkCodec:
@@ -1406,10 +1448,12 @@ class LinkCodec:
             return self.send_pid(
                 msg.from_, msg.to, msg.message, msg.priority, msg.important, msg.ref, compress=compress
             )
+        if kind is RequestPID or kind is Response:
+            return self.send_call(kind, msg.from_, msg.to, msg.ref, msg.message, msg.priority, msg.important, compress)
+        if kind is Ack:
+            return self.send_call(Ack, msg.from_, msg.to, msg.ref, msg.error, 0, False, compress)
         if (kind is SendProcessID or kind is RequestProcessID) and self._ours(msg.from_) and type(msg.to) is ProcessID:
             return self._send_name(msg, compress)
-        if (kind is RequestPID or kind is Response or kind is Ack) and self._ours(msg.from_) and type(msg.to) is PID:
-            return self._call(msg, compress)
         return self._full(msg, compress)
 
     def _ours(self, pid: Any) -> bool:
@@ -1465,40 +1509,90 @@ class LinkCodec:
             self._define(index, to.name)
         return out
 
-    def _call(self, msg: RequestPID | Response | Ack, compress: int | None) -> bytearray | None:
-        kind = type(msg)
-        ref = msg.ref
-        if kind is Ack:
-            priority, important, payload = 0, False, msg.error  # type: ignore[union-attr]
-            if payload is not None and not isinstance(payload, BaseException):
-                return self._full(msg, compress)  # which says what is wrong with it
-        else:
-            priority, important, payload = msg.priority, msg.important, msg.message  # type: ignore[union-attr]
+    def send_call(
+        self,
+        kind: type[RequestPID] | type[Response] | type[Ack],
+        from_: PID,
+        to: PID,
+        ref: Ref,
+        message: Any,
+        priority: int = 0,
+        important: bool = False,
+        compress: int | None = None,
+    ) -> bytearray | None:
+        """Encode ``kind(from_, to, ref, message, priority, important)`` without making it:
+        ``kind`` is :class:`RequestPID` or :class:`Response`, or :class:`Ack` (``message``
+        is then its ``error``, and ``priority`` and ``important`` must be 0 and False).
+        The same bytes, results and errors as :meth:`send` of that message."""
+        ftype = _CALL_TYPES.get(kind)
+        if ftype is None:
+            raise Incorrect(f"send_call sends a RequestPID, Response or Ack, not a {brief(kind)}")
+        # The hot path of a remote call, written out: the call frames of processes of the two
+        # nodes, not compressed, appended to the output as they are.  The pair of PIDs last
+        # found fit (here or by send_pid: the same checks) is not checked again, since
+        # identifiers are immutable and the link's names and creations fixed.
+        if from_ is not self._checked_from or to is not self._checked_to:
+            if (
+                from_.__class__ is not PID
+                or from_.creation != self.local_creation
+                or from_.node != self.local
+                or not 0 <= from_.id <= _U64
+                or to.__class__ is not PID
+                or not 0 <= to.id <= _U64
+            ):
+                return self._full(_call_message(kind, from_, to, ref, message, priority, important), compress)
+            if to.creation != self.peer_creation or to.node != self.peer:
+                self.check_target(to)  # which raises what is wrong with it
+            self._checked_from = from_
+            self._checked_to = to
+            # the caller's own PID object serves the answer's ``to`` (see _local_pid): the
+            # network then finds its call's caller by identity, not with PID's __eq__
+            local_pids = self._local_pids
+            if len(local_pids) >= _PID_CACHE:
+                local_pids.clear()
+            local_pids[from_.id] = from_  # (in place of a copy made before)
         # a request's ref is made by the caller (this node); the ref of a response or an
         # acknowledgement by the peer (the caller, the sender of the important message)
-        if kind is RequestPID:
+        if ftype == TYPE_LINK_REQUEST_PID:
             node, creation = self.local, self.local_creation
         else:
             node, creation = self.peer, self.peer_creation
         if (
-            type(ref) is not Ref
-            or ref.node != node
+            ref.__class__ is not Ref
             or ref.creation != creation
+            or ref.node != node
             or priority.__class__ is not int
             or not 0 <= priority <= 2
             or important.__class__ is not bool
         ):
-            return self._full(msg, compress)
-        to = msg.to
-        if to.node != self.peer or to.creation != self.peer_creation:
-            self.check_target(to)  # which raises what is wrong with it
-        value = self._encode(payload)
-        flags = priority | (_FLAG_IMPORTANT if important else 0) | (_FLAG_MARKED if has_marks(value) else 0)
-        from_id = msg.from_.id
-        head = _H_CALL.pack(
-            MAGIC, VERSION, _H_CALL.size + len(value), 1 + from_id % 255, _CALL_TYPES[kind],
-            from_id, to.id, flags, *ref.id,
-        )  # fmt: skip
+            return self._full(_call_message(kind, from_, to, ref, message, priority, important), compress)
+        if ftype == TYPE_LINK_ACK and (
+            priority or important or (message is not None and not isinstance(message, BaseException))
+        ):
+            return self._full(_call_message(kind, from_, to, ref, message, priority, important), compress)
+        try:
+            value = self._pack_entry(message)
+        except Exception as e:  # noqa: BLE001 - what _encode raises for it
+            raise edf._encode_failure(message, e) from None
+        flags = priority | _FLAG_IMPORTANT if important else priority
+        if 0xC7 in value and has_marks(value):  # memchr first: no call for most values
+            flags |= _FLAG_MARKED
+        from_id = from_.id
+        length = _H_CALL_SIZE + len(value)
+        try:
+            head = _pack_call(MAGIC, VERSION, length, 1 + from_id % 255, ftype, from_id, to.id, flags, *ref.id)
+        except struct.error:  # a ref id outside 64 bits: encode says so
+            return self._full(_call_message(kind, from_, to, ref, message, priority, important), compress)
+        if ftype == TYPE_LINK_REQUEST_PID:
+            asked = self._asked
+            if len(asked) >= _ASKED_MAX:
+                asked.clear()
+            asked[ref.id] = ref
+        if compress is None and length <= self._limit and not self._batch_n:
+            out = self._out  # (no open batch: nothing to close, and it holds no bytes)
+            out += head
+            out += value
+            return None if len(out) < self.batch_bytes else self.flush()
         return self._frame(kind.__name__, head, value, compress)
 
     def _full(self, msg: Any, compress: int | None) -> bytearray | None:
@@ -1643,6 +1737,9 @@ class LinkCodec:
         return pid
 
     def _local_pid(self, ident: int) -> PID:
+        # The PIDs of this node by id: made here, or the very objects this node's processes
+        # sent calls from (send_call checked them: this node's name and creation, a u64),
+        # equal to what would be made; at most _PID_CACHE, emptied when full.
         pid = self._local_pids.get(ident)
         if pid is None:
             if len(self._local_pids) >= _PID_CACHE:
@@ -1749,43 +1846,52 @@ class LinkCodec:
             raise ProtocolError(f"name reference {index} to an entry never defined")
         return to
 
-    def _dec_call(self, body: memoryview, events: list[Any], cls: Any) -> None:
-        if len(body) < _F_PID_REF.size:
-            raise ProtocolError(f"{_CALL_NAMES[cls]} frame shorter than its fields")
-        from_id, to_id, flags, a, b, c = _F_PID_REF.unpack_from(body)
-        if flags & ~(_FLAG_PRIORITY | _FLAG_IMPORTANT | _FLAG_MARKED) or flags & _FLAG_PRIORITY == 3:
-            self._flags(flags, _CALL_NAMES[cls])  # which raises what is wrong
-        priority = flags & _FLAG_PRIORITY
-        if cls is RequestPID:
-            ref = _ref(self.peer, self.peer_creation, (a, b, c))
-        else:  # the answer to a call, or to an important message, of this node: its own ref
-            ref = _ref(self.local, self.local_creation, (a, b, c))
-        error = None
-        try:
-            value = self._decode(body[_F_PID_REF.size :], _CALL_VALUES[cls], flags & _FLAG_MARKED)
-        except DecodeError as e:
-            value, error = None, DecodeError(str(e))  # fresh: no traceback holding the caller's buffer
-        from_ = self._peer_pids.get(from_id) or self._peer_pid(from_id)
-        to = self._local_pids.get(to_id) or self._local_pid(to_id)
-        msg: Any
-        if cls is Ack:
-            if flags & (_FLAG_PRIORITY | _FLAG_IMPORTANT):
-                raise ProtocolError(f"LinkAck flags {flags:#04x}: an acknowledgement has no priority")
-            msg = _Ack(from_, to, ref, value)
-            if error is None and value is not None and not isinstance(value, BaseException):
-                raise ProtocolError(f"Ack.error must be an error or nil, not {brief(value)}")
-        else:
-            msg = cls(from_, to, ref, value, priority, flags & _FLAG_IMPORTANT != 0)
-        events.append(msg if error is None else Undecodable(msg, error))
+    def _call_decoder(self, cls: Any) -> Callable[[memoryview, int, int, list[Any]], None]:
+        """The decoder of the call frames of type ``cls`` (RequestPID, Response or Ack): a
+        closure over the class, so that the frame loop calls it directly (the hot path of a
+        remote call: a method taking the class would cost a call more per frame)."""
+        codec = self
+        what = _CALL_NAMES[cls]
+        value_what = _CALL_VALUES[cls]
+        request = cls is RequestPID
 
-    def _dec_request(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
-        self._dec_call(view[start:end], events, RequestPID)
+        def dec_call(view: memoryview, start: int, end: int, events: list[Any]) -> None:
+            # a call frame in ``view[start:end]`` (the body after the header)
+            if end - start < _F_PID_REF_SIZE:
+                raise ProtocolError(f"{what} frame shorter than its fields")
+            from_id, to_id, flags, a, b, c = _unpack_call(view, start)
+            if flags & ~(_FLAG_PRIORITY | _FLAG_IMPORTANT | _FLAG_MARKED) or flags & _FLAG_PRIORITY == 3:
+                codec._flags(flags, what)  # which raises what is wrong
+            # the ref (as _ref makes it, written out): a request's is the peer's; the answer
+            # to a call, or to an important message, of this node carries this node's own
+            ids = (a, b, c)
+            ref = None if request else codec._asked.pop(ids, None)  # (see __init__)
+            if ref is None:
+                node = codec.peer if request else codec.local
+                ref = _trusted_new(Ref)
+                _set_field(ref, "node", node)
+                _set_field(ref, "creation", codec.peer_creation if request else codec.local_creation)
+                _set_field(ref, "id", ids)
+                set_hash(ref, hash((node, ids)))
+            error = None
+            try:
+                value = codec._decode(view[start + _F_PID_REF_SIZE : end], value_what, flags & _FLAG_MARKED)
+            except DecodeError as e:
+                value, error = None, DecodeError(str(e))  # fresh: no traceback holding the caller's buffer
+            from_ = codec._peer_pids.get(from_id) or codec._peer_pid(from_id)
+            to = codec._local_pids.get(to_id) or codec._local_pid(to_id)
+            msg: Any
+            if cls is Ack:
+                if flags & (_FLAG_PRIORITY | _FLAG_IMPORTANT):
+                    raise ProtocolError(f"LinkAck flags {flags:#04x}: an acknowledgement has no priority")
+                msg = _Ack(from_, to, ref, value)
+                if error is None and value is not None and not isinstance(value, BaseException):
+                    raise ProtocolError(f"Ack.error must be an error or nil, not {brief(value)}")
+            else:
+                msg = cls(from_, to, ref, value, flags & _FLAG_PRIORITY, flags & _FLAG_IMPORTANT != 0)
+            events.append(msg if error is None else Undecodable(msg, error))
 
-    def _dec_response(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
-        self._dec_call(view[start:end], events, Response)
-
-    def _dec_ack(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
-        self._dec_call(view[start:end], events, Ack)
+        return dec_call
 
     def _dec_batch(self, view: memoryview, start: int, end: int, events: list[Any]) -> None:
         # One unpack call for the whole batch; if it fails (a value that does not decode,

@@ -320,6 +320,13 @@ def test_an_undecodable_value_is_not_mistaken_for_a_value_of_the_wrong_type():
     assert isinstance(event, enp.Undecodable) and event.message == enp.Spawn(A, REF, "f", None, None, ())
 
 
+@pytest.mark.parametrize("sender", [ProcessID("srv", "a@h"), None, 5], ids=["ProcessID", "None", "int"])
+def test_encode_refuses_a_sender_that_is_no_pid_as_incorrect(sender):
+    # the default order key is the sender's: it is taken once the fields are checked
+    with pytest.raises(gerrors.Incorrect, match="RequestPID.from_ must be a PID"):
+        enp.encode(enp.RequestPID(sender, B, REF, 1), registry=REG)
+
+
 @pytest.mark.parametrize("order", [256, -1, "1", 1.0, True])
 def test_encode_with_an_order_key_out_of_range_is_incorrect(order):
     with pytest.raises(gerrors.Incorrect, match="order must be an int 0..255"):

@@ -292,6 +292,134 @@ def test_the_frames_a_node_sends_for_itself_pass():
     assert frames_same(receiver.feed(sender.flush()), ok)
 
 
+# the fields of a call frame, good and bad: another node's or incarnation's PID, a PID or
+# ref id outside 64 bits, a ref of the wrong node, a priority or important of the wrong type
+call_kinds = st.sampled_from([enp.RequestPID, enp.Response, enp.Ack])
+call_froms = st.sampled_from([FROM, FROM, PID(A, 0, CA), PID(A, 5, CA - 1), PID(C, 1, 1), PID(A, -1, CA),
+                              PID(A, 2**64, CA), ProcessID("srv", A)])
+call_tos = st.sampled_from([TO, TO, PID(B, 7, CB), PID(B, 7, CB + 1), PID(C, 7, CB), PID(B, -1, CB),
+                            PID(B, 2**64, CB), ProcessID("srv", B)])
+call_refs = st.sampled_from([MY_REF, THEIR_REF, Ref(C, 1, (1, 2, 3)), Ref(A, CA, (2**64, 0, 0)),
+                             Ref(B, CB, (-1, 0, 0)), Ref(A, CA + 1, (1, 2, 3)), None])
+call_values = st.one_of(values, st.none(), reasons, st.just(_Unregistered(1)), st.just(_nested(edf.MAX_DEPTH)))
+
+
+@given(
+    st.lists(
+        st.tuples(call_kinds, call_froms, call_tos, call_refs, call_values, st.sampled_from([0, 1, 2, 3, -1, True]),
+                  st.sampled_from([False, True, 0]), st.sampled_from([None, 0, 64])),
+        min_size=1, max_size=8,
+    )
+)
+def test_a_call_frame_arrives_as_sent_or_its_send_raises_a_documented_error(calls):
+    """Whatever its fields, ``send_call`` (the network's way to send a call frame without
+    making the message) either appends the frame of that message, which arrives whole
+    as ``send`` of it would, or raises Incorrect, ProcessIncarnation, EncodeError or
+    TooLarge with nothing appended: never struct's error for an id outside 64 bits."""
+    sender, receiver = link(peer_max_message_size=4000)
+    twin, _ = link(peer_max_message_size=4000)
+    sent = []
+    for kind, from_, to, ref, value, priority, important, compress in calls:
+        if kind is enp.Ack:
+            msg = enp.Ack(from_, to, ref, value)
+            fields = (from_, to, ref, value)
+        else:
+            msg = kind(from_, to, ref, value, priority, important)
+            fields = (from_, to, ref, value, priority, important)
+        before = sender.pending
+        try:
+            sender.send_call(kind, *fields, compress=compress)
+        except (gerrors.Incorrect, gerrors.ProcessIncarnation, edf.EncodeError, gerrors.TooLarge) as e:
+            assert sender.pending == before
+            with pytest.raises(type(e)) as again:
+                twin.send(msg, compress=compress)
+            assert str(again.value) == str(e)
+            continue
+        twin.send(msg, compress=compress)
+        sent.append(msg)
+    data = bytes(sender.flush())
+    assert data == bytes(twin.flush())
+    assert frames_same(receiver.feed(data), sent)
+
+
+def test_a_call_frame_is_the_bytes_docs_wire_md_gives():
+    sender, _ = link()
+    sender.send_call(enp.RequestPID, FROM, TO, MY_REF, "hi", 1, True)
+    sender.send_call(enp.Response, FROM, TO, THEIR_REF, (1,))
+    assert bytes(sender.flush()) == bytes.fromhex(
+        "4e03 00000034 f1 83"  # length 52, order 1 + 1005 % 255, type 131 (LinkRequestPID)
+        "00000000000003ed 00000000000003f2 05"  # from 1005, to 1010, priority 1 | important
+        "0000000000000001 0000000000000002 0000000000000003"  # the ref's ids
+        "a26869"  # "hi"
+        "4e03 00000036 f1 8b"  # length 54, type 139 (LinkResponse)
+        "00000000000003ed 00000000000003f2 08"  # priority 0, may hold marked arrays
+        "0000000000000004 0000000000000005 0000000000000006"
+        "92c7001001"  # (1,)
+    )
+
+
+def test_send_call_refuses_what_no_call_frame_carries():
+    sender, _ = link()
+    with pytest.raises(gerrors.Incorrect, match="RequestPID, Response or Ack"):
+        sender.send_call(enp.SendPID, FROM, TO, MY_REF, "x")  # type: ignore[arg-type]
+    with pytest.raises(gerrors.Incorrect, match="an Ack has no priority"):
+        sender.send_call(enp.Ack, FROM, TO, THEIR_REF, None, 1)
+    assert sender.pending == 0
+
+
+def _answer(caller: enp.LinkCodec, callee: enp.LinkCodec, request_bytes: bytes) -> list:
+    """The callee's answer to every request in ``request_bytes``, fed to ``caller``."""
+    for request in callee.feed(request_bytes):
+        callee.send_call(enp.Response, request.to, request.from_, request.ref, request.message)
+    return caller.feed(bytes(callee.flush()))
+
+
+def test_the_answer_to_a_call_carries_the_very_ref_and_caller_the_call_was_sent_with():
+    # the caller keys its call by the ref; the answer's ref found by identity spares
+    # Ref's __eq__ (Python code) in every table the answer is looked up in
+    caller, callee = link()
+    ref = Ref(A, CA, (11, 0, 0))
+    me = PID(A, 1005, CA)
+    callee.send_pid(TO, PID(A, 1005, CA), "a copy of me, decoded before the call")
+    assert caller.feed(bytes(callee.flush()))[0].to is not me
+    caller.send_call(enp.RequestPID, me, TO, ref, "ping")
+    (answer,) = _answer(caller, callee, bytes(caller.flush()))
+    assert answer.ref is ref and answer.message == "ping"
+    assert answer.to is me  # and its caller, the PID it sent it from
+    # one the caller never sent on this codec (nor its pool's) arrives as an equal copy
+    callee.send_call(enp.Response, TO, FROM, Ref(A, CA, (12, 0, 0)), "late")
+    (late,) = caller.feed(bytes(callee.flush()))
+    assert late.ref == Ref(A, CA, (12, 0, 0)) and hash(late.ref) == hash(Ref(A, CA, (12, 0, 0)))
+
+
+def test_the_links_of_one_pool_sharing_their_calls_answer_on_any_of_them():
+    asked: dict = {}
+    first = enp.LinkCodec(A, CA, B, CB, registry=REG, asked=asked)
+    second = enp.LinkCodec(A, CA, B, CB, registry=REG, asked=asked)
+    _, callee = link()
+    ref = Ref(A, CA, (21, 0, 0))
+    first.send_call(enp.RequestPID, FROM, TO, ref, 1)
+    (answer,) = _answer(second, callee, bytes(first.flush()))
+    assert answer.ref is ref and asked == {}
+    with pytest.raises(gerrors.Incorrect, match="asked must be a dict"):
+        enp.LinkCodec(A, CA, B, CB, asked=[])  # type: ignore[arg-type]
+
+
+def test_the_refs_of_calls_never_answered_are_kept_only_up_to_a_bound():
+    caller, callee = link()
+    refs = [Ref(A, CA, (i, 0, 0)) for i in range(enp._ASKED_MAX + 10)]
+    for ref in refs:
+        caller.send_call(enp.RequestPID, FROM, TO, ref, 1)
+        caller.flush()
+    assert 0 < len(caller._asked) <= enp._ASKED_MAX
+    callee.send_call(enp.Response, TO, FROM, refs[-1], "answer")  # the last one, kept
+    (answer,) = caller.feed(bytes(callee.flush()))
+    assert answer.ref is refs[-1]
+    callee.send_call(enp.Response, TO, FROM, Ref(A, CA, (0, 0, 0)), "forgotten")
+    (forgotten,) = caller.feed(bytes(callee.flush()))
+    assert forgotten.ref == Ref(A, CA, (0, 0, 0))
+
+
 def test_a_frame_above_the_peers_limit_is_too_large_and_the_link_goes_on():
     sender, receiver = link(peer_max_message_size=200)
     sender.send_pid(FROM, TO, "before")
