@@ -81,6 +81,8 @@ class AsyncioScheduler(Scheduler):
         self._ready = ReadyQueue(self._arm)
         self._ready.token = _Token(self)
         self.soon = self._ready.push  # type: ignore[method-assign]  # call_soon, one call less
+        # a read callback's work goes straight to the queue's run_io: one call less per read
+        self.run_io = self._ready.run_io  # type: ignore[method-assign]
         try:
             _ready_queues[loop] = self._ready
         except TypeError:  # a loop that cannot be weakly referenced: its tasks wake through its own queue
@@ -149,7 +151,12 @@ class AsyncioScheduler(Scheduler):
         return time.time()
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._ready.push(fn, args)
+        # ReadyQueue.push inlined (the network's flush of every frame it sends comes here)
+        ready = self._ready
+        ready._queue.append((fn, args))
+        if not ready._armed:
+            self._arm()
+            ready._armed = True
 
     def pending(self) -> int:
         return len(self._ready)
@@ -157,7 +164,7 @@ class AsyncioScheduler(Scheduler):
     def run_io(self, fn: Callable[..., Any], *args: Any) -> None:
         # a process woken by bytes just read runs in this read callback, not one turn of
         # the loop (a poll of the selector) later: a remote call's round trip is a turn
-        # shorter on each side
+        # shorter on each side.  (Replaced on each instance by the queue's own run_io.)
         self._ready.run_io(fn, *args)
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
