@@ -671,16 +671,18 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
         return self._closing
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise Incorrect(f"a stream writes bytes-like data, not {type(data).__name__}")
-        if self._closing:
+        if type(data) is not bytes:  # (bytes, what the network writes, tested first)
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise Incorrect(f"a stream writes bytes-like data, not {type(data).__name__}")
+            if self._closing:
+                return
+            # bytes as they are now: asyncio (3.12 on) and uvloop may keep a reference to what
+            # they cannot send at once, and the caller may reuse its buffer after this call
+            data = bytes(data)
+        elif self._closing:
             return
         t = self._t
         assert t is not None
-        # bytes as they are now: asyncio (3.12 on) and uvloop may keep a reference to what
-        # they cannot send at once, and the caller may reuse its buffer after this call
-        if type(data) is not bytes:
-            data = bytes(data)
         t.write(data)
         # the cap is checked only if it can have been crossed (see connection_made): not
         # while the transport has not said pause, the common case (two calls saved a write)
