@@ -356,6 +356,11 @@ class Scheduler(ABC):
     #: (simulation uses it to make asyncio's calls a clear error there)
     step_guard: Any = None
 
+    #: False where :meth:`buggify` never fires (an event loop), so that a hot path may skip
+    #: the call: ``if sched.may_buggify and sched.buggify(name)``.  True unless a backend
+    #: says otherwise (simulation: its points are activated while it runs)
+    may_buggify: bool = True
+
     def buggify(self, name: str) -> bool:
         """Whether the fault point ``name`` fires now (``"network.split_write"``, ...).
 

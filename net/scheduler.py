@@ -68,6 +68,7 @@ set_loop_bridge(_BRIDGE)
 class AsyncioScheduler(Scheduler):
     tasks = True
     idle_timers_free = True
+    may_buggify = False  # fault points are simulation's (buggify is Scheduler's: always False)
 
     def __init__(self, loop: asyncio.AbstractEventLoop, owner: str = "the node") -> None:
         self._loop = loop
