@@ -33,8 +33,9 @@ class _AsyncioBridge(LoopBridge):
     def __init__(self) -> None:
         self._last: tuple[Any, ReadyQueue | None] = (None, None)  # the loop looked up last, its queue
 
-    # asyncio's C function itself: a task asks for it (Future.get_loop) at every await
+    # asyncio's C functions themselves: a task asks for the loop (Future.get_loop) at every await
     running_loop = staticmethod(_running_loop)
+    get_loop = staticmethod(asyncio.get_running_loop)
 
     def waker(self, fn: Callable[[Future], Any], fut: Future, context: Any) -> tuple[Any, ...] | None:
         # on the node's ready queue, a task woken by a reply runs in the same drain as the

@@ -186,3 +186,20 @@ def test_no_fault_point_fires_on_asyncio_and_its_scheduler_says_so_up_front():
 
     asyncio.run(main())
     assert SimScheduler.may_buggify is True
+
+
+def test_a_runtime_future_tells_an_asyncio_task_the_running_loop_and_raises_where_none_runs():
+    """asyncio's own ``get_running_loop`` answers ``Future.get_loop`` (a task asks it at
+    every await of a call): the running loop inside one, asyncio's RuntimeError outside."""
+    from ergo.scheduler import Future
+
+    fut: Future[int] = Future()
+
+    async def main() -> None:
+        assert fut.get_loop() is asyncio.get_running_loop()
+        asyncio.get_running_loop().call_soon(fut.set_result, 7)
+        assert await fut == 7  # a task awaits it
+
+    asyncio.run(main())
+    with pytest.raises(RuntimeError, match="no running event loop"):
+        fut.get_loop()
