@@ -77,6 +77,12 @@ class LoopBridge(ABC):
         the task waiting for it, never from inside ``set_result``); None if no loop runs
         here.  A tuple, not a closure: this is on the path of every await of a call."""
 
+    #: a function of no arguments giving the running loop, or raising the backend's own
+    #: error if none runs (``asyncio.get_running_loop``), installed as ``Future.get_loop``;
+    #: None keeps the method.  A task calls ``get_loop`` at every await: a C function costs
+    #: it less than a Python method would
+    get_loop: Callable[[], Any] | None = None
+
     @abstractmethod
     def cancelled_error(self, msg: Any = None) -> BaseException:
         """The exception a cancelled future raises (``asyncio.CancelledError``)."""
@@ -97,6 +103,8 @@ def set_loop_bridge(bridge: LoopBridge) -> None:
     _bridge = bridge
     _running_loop = bridge.running_loop
     _waker = bridge.waker
+    if bridge.get_loop is not None:
+        Future.get_loop = staticmethod(bridge.get_loop)  # type: ignore[method-assign,assignment]
 
 
 class Future(Generic[T]):
@@ -192,7 +200,9 @@ class Future(Generic[T]):
         return removed
 
     def get_loop(self) -> Any:
-        """The running event loop (asyncio asks this of what a task awaits)."""
+        """The running event loop (asyncio asks this of what a task awaits).  An event-loop
+        backend replaces this with its own function (``LoopBridge.get_loop``; on asyncio,
+        ``asyncio.get_running_loop``, which raises RuntimeError where no loop runs)."""
         loop = _running_loop() if _running_loop is not None else None
         if loop is None:
             from .gen.errors import NotAllowed
@@ -356,6 +366,11 @@ class Scheduler(ABC):
     #: (simulation uses it to make asyncio's calls a clear error there)
     step_guard: Any = None
 
+    #: False where :meth:`buggify` never fires (an event loop), so that a hot path may skip
+    #: the call: ``if sched.may_buggify and sched.buggify(name)``.  True unless a backend
+    #: says otherwise (simulation: its points are activated while it runs)
+    may_buggify: bool = True
+
     def buggify(self, name: str) -> bool:
         """Whether the fault point ``name`` fires now (``"network.split_write"``, ...).
 
@@ -498,12 +513,25 @@ class ReadyQueue:
             return
         armed = self._armed
         self._armed = True  # what fn queues is run here: do not ask the backend for a drain
+        queue = self._queue
         try:
             fn(*args)
-            self._run_queued()
+            # _run_queued inlined (once per read of a socket)
+            popleft = queue.popleft
+            n = len(queue)
+            if n < self.BUDGET:
+                n = self.BUDGET
+            self._running = True
+            try:
+                while n and queue:
+                    fn, args = popleft()
+                    fn(*args)
+                    n -= 1
+            finally:
+                self._running = False
         finally:
             if not armed:
-                if self._queue:
+                if queue:
                     self._arm()
                 else:
                     self._armed = False

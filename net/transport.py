@@ -181,6 +181,10 @@ def _bind(host: str, port: int, kind: socket.SocketKind) -> socket.socket:
     return sock
 
 
+#: asyncio's own TCP transport (see _AsyncioStream.connection_made)
+_SELECTOR_TRANSPORT: Any = getattr(getattr(asyncio, "selector_events", None), "_SelectorSocketTransport", None)
+
+
 def _address(sockaddr: Any) -> Address:
     """``(host, port)`` of a socket address (IPv6 ones carry two more fields)."""
     return (str(sockaddr[0]), int(sockaddr[1]))
@@ -535,6 +539,10 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
         self._lost = False
         self._dropped = False  # aborted: nothing waits any more (uvloop still counts it a while)
         self._reading = True
+        #: whether a write may skip the check of ``max_buffer`` (see write): only on asyncio's
+        #: own TCP transport (see connection_made), and not while it says to pause
+        self._cap_unreachable = False
+        self._selector = False
         #: bytes read while reading was paused (uvloop starts reading after connection_made,
         #: so a pause made there takes effect a moment late): kept for resume_reading
         self._held: list[bytes] = []
@@ -547,6 +555,13 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
         # not an isinstance check: uvloop's transports are not subclasses of asyncio's
         self._t = transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(high=self._limits.high, low=self._limits.low)
+        if type(transport) is _SELECTOR_TRANSPORT:
+            # asyncio's own TCP transport calls pause_writing from inside the write that
+            # takes its buffer past ``high`` (<= ``max_buffer``), and resume_writing only
+            # once it is back at ``low``: while it has not said pause, no more than ``high``
+            # bytes wait, and the cap cannot have been crossed.  uvloop's and TLS
+            # transports count and tell differently: every write of theirs is checked
+            self._selector = self._cap_unreachable = True
         self.local = _address(transport.get_extra_info("sockname"))
         self.peer = _address(transport.get_extra_info("peername"))
         gone = (self._future is not None and self._future.done()) or (
@@ -604,9 +619,11 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
         return False  # the peer's FIN closes this end too: connection_lost(None)
 
     def pause_writing(self) -> None:
+        self._cap_unreachable = False  # (at once: this is called inside the write that crossed high)
         self._loop.call_soon(self._call, "pause_writing")
 
     def resume_writing(self) -> None:
+        self._cap_unreachable = self._selector
         self._loop.call_soon(self._call, "resume_writing")
 
     def _call(self, name: str) -> None:
@@ -654,16 +671,23 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
         return self._closing
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise Incorrect(f"a stream writes bytes-like data, not {type(data).__name__}")
-        if self._closing:
+        if type(data) is not bytes:  # (bytes, what the network writes, tested first)
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise Incorrect(f"a stream writes bytes-like data, not {type(data).__name__}")
+            if self._closing:
+                return
+            # bytes as they are now: asyncio (3.12 on) and uvloop may keep a reference to what
+            # they cannot send at once, and the caller may reuse its buffer after this call
+            data = bytes(data)
+        elif self._closing:
             return
         t = self._t
         assert t is not None
-        # bytes as they are now: asyncio (3.12 on) and uvloop may keep a reference to what
-        # they cannot send at once, and the caller may reuse its buffer after this call
-        t.write(data if type(data) is bytes else bytes(data))
-        self._check_cap(t)
+        t.write(data)
+        # the cap is checked only if it can have been crossed (see connection_made): not
+        # while the transport has not said pause, the common case (two calls saved a write)
+        if not self._cap_unreachable:
+            self._check_cap(t)
 
     def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
         copied = []
@@ -676,7 +700,7 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
         t = self._t
         assert t is not None
         t.writelines(copied)
-        self._check_cap(t)
+        self._check_cap(t)  # always: asyncio's writelines (3.12) need not say pause inside the call
 
     def _check_cap(self, t: asyncio.Transport) -> None:
         size = t.get_write_buffer_size()

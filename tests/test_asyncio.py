@@ -166,3 +166,40 @@ def test_plain_script_waits_and_stops_gracefully_on_a_signal(tmp_path, sig):
     assert f"got {sig.name}: stopping gracefully" in out
     assert "worker terminated: <" in out and ">: shutdown" in out  # ExitSignal(parent, shutdown)
     assert "wait returned True" in out
+
+
+def test_no_fault_point_fires_on_asyncio_and_its_scheduler_says_so_up_front():
+    """``Scheduler.may_buggify`` lets a hot path skip ``buggify`` altogether: an asyncio
+    scheduler says False and answers False for every point; simulation's says True (its
+    points are switched on while it runs)."""
+    from sim.faults import POINTS
+    from sim.scheduler import SimScheduler
+
+    async def main() -> None:
+        node = net.start_node("faults@localhost", handle_signals=False)
+        try:
+            sched = node._scheduler
+            assert sched.may_buggify is False
+            assert not any(sched.buggify(point) for point in POINTS)
+        finally:
+            node.stop()
+
+    asyncio.run(main())
+    assert SimScheduler.may_buggify is True
+
+
+def test_a_runtime_future_tells_an_asyncio_task_the_running_loop_and_raises_where_none_runs():
+    """asyncio's own ``get_running_loop`` answers ``Future.get_loop`` (a task asks it at
+    every await of a call): the running loop inside one, asyncio's RuntimeError outside."""
+    from ergo.scheduler import Future
+
+    fut: Future[int] = Future()
+
+    async def main() -> None:
+        assert fut.get_loop() is asyncio.get_running_loop()
+        asyncio.get_running_loop().call_soon(fut.set_result, 7)
+        assert await fut == 7  # a task awaits it
+
+    asyncio.run(main())
+    with pytest.raises(RuntimeError, match="no running event loop"):
+        fut.get_loop()

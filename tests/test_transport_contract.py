@@ -258,6 +258,21 @@ def test_a_reader_that_never_reads_cannot_make_the_writer_buffer_past_the_cap(h)
     assert isinstance(server.lost, NoConnection)
 
 
+def test_one_write_that_crosses_the_cap_aborts_the_stream_though_no_pause_came_before_it(h):
+    """The cap holds for the write that first takes the stream past ``high``, not only for
+    writes after the writer was told to pause (the asyncio stream checks the cap only
+    once its transport said pause, which it does inside that very write)."""
+    cap = 1024 * 1024
+    h.set_limits(FlowLimits(high=64 * 1024, low=16 * 1024, max_buffer=cap))
+    _listener, client, _server = connected(h, paused=True)
+    client.do("write", b"x" * 1024)  # far under every limit
+    assert not client.stream.closing
+    client.do("write", b"z" * (64 * cap))  # more than the kernel's buffers take at once
+    assert client.stream.closing  # aborted by the write itself
+    h.run_until(lambda: client.is_lost, "the abort at the cap")
+    assert isinstance(client.lost, NoConnection) and f"over the limit of {cap}" in str(client.lost)
+
+
 def test_closing_a_listener_refuses_new_connects_and_keeps_accepted_streams(h):
     listener, client, server = connected(h, echo=True)
     listener.close()

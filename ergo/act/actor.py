@@ -125,7 +125,11 @@ class Actor(Process):
                 result = self.handle_call(item[1], item[2], item[3])
             if type(result) is CoroutineType:
                 return result  # async: _after replies with what it returns
-            self._reply(item[1], item[2], result)
+            # Runner._reply inlined (once per call handled): NoReply answers later, and a
+            # call already answered (send_response) or ended is not answered again
+            calls = self._calls_in
+            if result is not NoReply and calls and item[2] in calls:
+                self._node._route_response(item[1], item[2], result, None)
             return None
         if kind == EXIT:
             message = item[3]
