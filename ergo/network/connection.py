@@ -289,12 +289,14 @@ class Link(StreamProtocol):
                 self.fail(over_the_cap(self._held_bytes - self._held_backlog, limits, self.stream.backlog_cause()))
             return
         self.bytes_out += len(data)
-        sched = self.network.scheduler
+        net = self.network
+        sched = net.scheduler
         self.last_out = sched.now()
         if self._late is not None:  # behind a late handshake message
             self._late.append(bytes(data))
             return
-        if sched.buggify("network.split_write") and len(data) > 1:
+        faults = net.faults
+        if faults and sched.buggify("network.split_write") and len(data) > 1:
             cuts = sorted({sched.random.randrange(1, len(data)) for _ in range(3)})
             start = 0
             for cut in (*cuts, len(data)):
@@ -302,9 +304,9 @@ class Link(StreamProtocol):
                 start = cut
         else:
             self.stream.write(data)
-        if self._backlog and self.stream.buffered > self.network.transport.limits.high:
+        if self._backlog and self.stream.buffered > net.transport.limits.high:
             self.paused = True  # as the transport is about to say: the rest of the backlog is held
-        if sched.buggify("network.link_drop"):
+        if faults and sched.buggify("network.link_drop"):
             self.fail("buggify: the link dropped at a frame boundary")
 
     def write_backlog(self, send: Callable[[], None]) -> None:

@@ -46,7 +46,7 @@ from ..gen.messages import MessageEvent
 from ..gen.options import CompressionOptions, Fallback, NetworkFlags, NetworkOptions, ProcessOptions
 from ..gen.types import LogLevel, MessagePriority
 from ..node.runner import _QUEUE_OF_PRIORITY, MSG, TERMINATED
-from ..scheduler import Future, TimerHandle
+from ..scheduler import Future, Scheduler, TimerHandle
 from ..transport import Stream, Transport
 from ..wire import edf, handshake
 from ..wire import enp as _enp
@@ -260,6 +260,9 @@ class Network:
         self._node = node
         self.transport = transport
         self.scheduler = node._scheduler
+        #: whether the scheduler has fault points that may fire (simulation's buggify): the
+        #: base Scheduler's never fire, so a link's write asks only when it may (two calls a write saved)
+        self.faults = type(self.scheduler).buggify is not Scheduler.buggify
         rng = self.scheduler.random
         self.random_bytes: Callable[[int], bytes] = lambda n: rng.getrandbits(8 * n).to_bytes(n, "big")
         options, warning = options.with_cookie(self.random_bytes)
@@ -1699,21 +1702,22 @@ class Network:
     def _on_request(self, conn: Connection, f: Any) -> None:
         node = self._node
         owed = conn.owed
+        ref = f.ref
         try:
-            if f.ref in owed:
+            if ref in owed:
                 # a peer's refs are unique (its own counter): a second call under one ref
                 # would take the first's place in conn.owed, and the first target would owe
                 # an answer nothing could clear (its entry outlived the connection)
-                raise Incorrect(f"a call with the ref {f.ref} is in flight already: refs are unique")
+                raise Incorrect(f"a call with the ref {ref} is in flight already: refs are unique")
             to = f.to
             if type(to) is PID and to.creation != node._creation and to.node == node._name:
                 raise ProcessIncarnation(f"{to} is of an earlier incarnation of {_text(node._name)}")
-            target = node._route_request(None, to, f.ref, f.message,
-                                         _PRIORITY_OF.get(f.priority, MessagePriority.NORMAL), 1, from_=f.from_)
+            priority = _PRIORITY_OF.get(f.priority, _NORMAL) if f.priority else _NORMAL
+            target = node._route_request(None, to, ref, f.message, priority, 1, from_=f.from_)
         except ErgoError as e:  # the caller learns at once, instead of at its timeout
-            conn.send(enp.ResponseError(node._core_pid, f.from_, f.ref, e), enp.order_key(f.from_))
+            conn.send(enp.ResponseError(node._core_pid, f.from_, ref, e), enp.order_key(f.from_))
             return
-        owed[f.ref] = target
+        owed[ref] = target
         if len(owed) > MAX_OWED_CALLS:
             self._forget_oldest(conn)
 

@@ -859,7 +859,7 @@ class Node(Env):
         if kind == INSPECT:
             p._push(URGENT, (kind, from_, ref, request))
         else:
-            item = _addressed((kind, from_, ref, request), to, p)
+            item = (kind, from_, ref, request) if type(to) is PID else _addressed((kind, from_, ref, request), to, p)
             if priority is _NORMAL:
                 p._push_main(item)
             else:
