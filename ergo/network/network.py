@@ -263,6 +263,8 @@ class Network:
         #: whether the scheduler has fault points that may fire (simulation's buggify): the
         #: base Scheduler's never fire, so a link's write asks only when it may (two calls a write saved)
         self.faults = type(self.scheduler).buggify is not Scheduler.buggify
+        #: ``self.deliver``, bound once: a link hands each read's frames to it
+        self.deliver_call = self.deliver
         rng = self.scheduler.random
         self.random_bytes: Callable[[int], bytes] = lambda n: rng.getrandbits(8 * n).to_bytes(n, "big")
         options, warning = options.with_cookie(self.random_bytes)
@@ -1107,7 +1109,7 @@ class Network:
                         link._write(out)
                     if not link._flushing:
                         link._flushing = True
-                        self.scheduler.call_soon(link._flush)
+                        self.scheduler.call_soon(link._flush_call)
                     conn.frames_out += 1
                     return
         node = self._node
@@ -1143,7 +1145,7 @@ class Network:
                     link._write(out)
                 if not link._flushing:
                     link._flushing = True
-                    self.scheduler.call_soon(link._flush)
+                    self.scheduler.call_soon(link._flush_call)
                 conn.frames_out += 1
                 return
         conn = self._check_creation(conn, to)
@@ -1203,7 +1205,7 @@ class Network:
                 link._write(out)
             if not link._flushing:
                 link._flushing = True
-                self.scheduler.call_soon(link._flush)
+                self.scheduler.call_soon(link._flush_call)
             conn.frames_out += 1
             calls = conn._calls_in
             if calls is None:
@@ -1293,7 +1295,7 @@ class Network:
                         link._write(out)
                     if not link._flushing:
                         link._flushing = True
-                        self.scheduler.call_soon(link._flush)
+                        self.scheduler.call_soon(link._flush_call)
                     conn.frames_out += 1
                     return
                 p = self._sender(sender)
