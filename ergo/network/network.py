@@ -1744,7 +1744,7 @@ class Network:
         calls = conn._calls_in
         caller = calls.pop(ref, None) if calls else None
         if caller is not None and (caller is to or (
-            caller.id == to.id and caller.creation == to.creation and caller.node == to.node and type(to) is PID
+            type(to) is PID and caller.id == to.id and caller.creation == to.creation and caller.node == to.node
         )):  # fmt: skip
             # _asked inlined, and _same_pid, for the common case: the reply to a call of this
             # node's ``to``, which the connection owed
@@ -2067,7 +2067,7 @@ def _same_pid(caller: PID, to: Any) -> bool:
     fields compared as PID's ``__eq__`` compares them, without its Python frame (``to``
     is the decoder's PID object, never the caller's own)."""
     return caller is to or (
-        caller.id == to.id and caller.creation == to.creation and caller.node == to.node and type(to) is PID
+        type(to) is PID and caller.id == to.id and caller.creation == to.creation and caller.node == to.node
     )
 
 
