@@ -278,7 +278,7 @@ class Link(StreamProtocol):
             self._write(out)
         if not self._flushing:
             self._flushing = True
-            self.network.scheduler.call_soon(self._flush_call)
+            self.network.scheduler.soon(self._flush_call, ())
 
     def _write(self, data: bytes | bytearray) -> None:
         if self.lost or self.stream is None:

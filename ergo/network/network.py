@@ -1109,7 +1109,7 @@ class Network:
                         link._write(out)
                     if not link._flushing:
                         link._flushing = True
-                        self.scheduler.call_soon(link._flush_call)
+                        self.scheduler.soon(link._flush_call, ())
                     conn.frames_out += 1
                     return
         node = self._node
@@ -1145,7 +1145,7 @@ class Network:
                     link._write(out)
                 if not link._flushing:
                     link._flushing = True
-                    self.scheduler.call_soon(link._flush_call)
+                    self.scheduler.soon(link._flush_call, ())
                 conn.frames_out += 1
                 return
         conn = self._check_creation(conn, to)
@@ -1205,7 +1205,7 @@ class Network:
                 link._write(out)
             if not link._flushing:
                 link._flushing = True
-                self.scheduler.call_soon(link._flush_call)
+                self.scheduler.soon(link._flush_call, ())
             conn.frames_out += 1
             calls = conn._calls_in
             if calls is None:
@@ -1295,7 +1295,7 @@ class Network:
                         link._write(out)
                     if not link._flushing:
                         link._flushing = True
-                        self.scheduler.call_soon(link._flush_call)
+                        self.scheduler.soon(link._flush_call, ())
                     conn.frames_out += 1
                     return
                 p = self._sender(sender)
