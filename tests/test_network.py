@@ -116,6 +116,45 @@ def test_a_remote_call_by_name_pid_and_alias(cluster):
     assert a.network().nodes() == [b.name] and b.network().nodes() == [a.name]
 
 
+def test_a_remote_call_and_its_reply_write_the_same_frames_on_the_fast_lane_as_on_the_general_path():
+    # Network.request/response take a fast lane when the router hands them the local
+    # process (a PID target on an up connection, normal priority, no compression); without
+    # it they take the general path.  Both must frame the same bytes and leave the same debt.
+    cluster = SimCluster()
+    try:
+        a, b = cluster.cluster(2)
+        counter = b.spawn_register("counter", Counter)
+        assert a.call(counter, "pid") == counter  # connected both ways
+        caller = a.spawn(Watcher)
+        p = a._processes[caller.id]
+        conn_a = a.network()._connections[b.name]
+        link_a = conn_a.routes.get(1 + caller.id % 255) or conn_a.links[0]
+        ref = a.make_ref()
+
+        def request(fast: bool) -> tuple[bytes, Any]:
+            a.network().request(caller, counter, ref, ("x", 1), MessagePriority.NORMAL, p if fast else None)
+            link = conn_a.routes[1 + caller.id % 255]
+            assert link is link_a or link_a.lost
+            return bytes(link.codec.flush()), conn_a._calls_in.pop(ref)
+
+        assert request(True) == request(False) and request(True)[0]
+        q = b._processes[counter.id]
+        conn_b = b.network()._connections[a.name]
+
+        def reply(fast: bool) -> bytes:
+            b.network().response(counter, caller, ref, ["y", 2], None, q if fast else None)
+            return bytes(conn_b.routes[1 + counter.id % 255].codec.flush())
+
+        assert reply(True) == reply(False) and reply(True)
+        # and the fast lane still refuses a PID of another run of the peer, sending nothing
+        with pytest.raises(ProcessIncarnation):
+            a.network().request(caller, PID(b.name, counter.id, counter.creation - 1), ref, "x",
+                                MessagePriority.NORMAL, p)
+        assert not conn_a._calls_in and not bytes(link_a.codec.flush())
+    finally:
+        cluster.close()
+
+
 def test_remote_replies_none_errors_and_deferred(cluster):
     a, b = cluster.cluster(2)
     b.spawn_register("counter", Counter)

@@ -72,6 +72,9 @@ class Link(StreamProtocol):
         #: the frames queued while dialing are being written (see ``write_backlog``)
         self._backlog = False
         self._flushing = False
+        #: ``self._flush``, bound once: a turn with output queues it (a bound method made
+        #: per turn is an allocation the garbage collector counts)
+        self._flush_call = self._flush
         self.paused = False
         self.lost = False
         self.last_in = 0.0
@@ -124,7 +127,8 @@ class Link(StreamProtocol):
         if self.lost:
             return
         self.bytes_in += len(data)
-        self.last_in = self.network.scheduler.now()
+        net = self.network
+        self.last_in = net.scheduler.now()
         hs = self.hs
         if hs is not None:
             events = hs.receive_data(data)
@@ -158,8 +162,9 @@ class Link(StreamProtocol):
             self.fail(f"the peer refused it after the handshake: {late}" if late is not None
                       else f"malformed frame: {brief_error(e)}")
             return
-        if frames and self.conn is not None:
-            self.network.scheduler.run_io(self.network.deliver, self, self.conn, frames)
+        conn = self.conn
+        if frames and conn is not None:
+            net.scheduler.run_io(net.deliver_call, self, conn, frames)
 
     def connection_lost(self, error: ErgoError | None) -> None:
         self._ended = True
@@ -273,7 +278,7 @@ class Link(StreamProtocol):
             self._write(out)
         if not self._flushing:
             self._flushing = True
-            self.network.scheduler.call_soon(self._flush)
+            self.network.scheduler.soon(self._flush_call, ())
 
     def _write(self, data: bytes | bytearray) -> None:
         if self.lost or self.stream is None:
@@ -289,12 +294,14 @@ class Link(StreamProtocol):
                 self.fail(over_the_cap(self._held_bytes - self._held_backlog, limits, self.stream.backlog_cause()))
             return
         self.bytes_out += len(data)
-        sched = self.network.scheduler
+        net = self.network
+        sched = net.scheduler
         self.last_out = sched.now()
         if self._late is not None:  # behind a late handshake message
             self._late.append(bytes(data))
             return
-        if sched.buggify("network.split_write") and len(data) > 1:
+        faults = net.faults
+        if faults and sched.buggify("network.split_write") and len(data) > 1:
             cuts = sorted({sched.random.randrange(1, len(data)) for _ in range(3)})
             start = 0
             for cut in (*cuts, len(data)):
@@ -302,9 +309,9 @@ class Link(StreamProtocol):
                 start = cut
         else:
             self.stream.write(data)
-        if self._backlog and self.stream.buffered > self.network.transport.limits.high:
+        if self._backlog and self.stream.buffered > net.transport.limits.high:
             self.paused = True  # as the transport is about to say: the rest of the backlog is held
-        if sched.buggify("network.link_drop"):
+        if faults and sched.buggify("network.link_drop"):
             self.fail("buggify: the link dropped at a frame boundary")
 
     def write_backlog(self, send: Callable[[], None]) -> None:
@@ -324,11 +331,21 @@ class Link(StreamProtocol):
 
     def _flush(self) -> None:
         self._flushing = False
-        if self.codec is None or self.lost:
+        codec = self.codec
+        if codec is None or self.lost:
             return
-        out = self.codec.flush()
+        out = codec.flush()
         if out:
-            self._write(out)
+            net = self.network
+            stream = self.stream
+            if self.paused or self._late is not None or self._backlog or net.faults or stream is None:
+                self._write(out)
+                return
+            # _write inlined for its common case (one write a turn, most of a round trip's):
+            # nothing held, no late handshake bytes, no backlog, no fault points
+            self.bytes_out += len(out)
+            self.last_out = net.scheduler.now()
+            stream.write(out)
 
     def fail(self, why: str) -> None:
         """Close this link for a reason of its own (bad bytes, a dead peer): logged, aborted."""

@@ -46,7 +46,7 @@ from ..gen.messages import MessageEvent
 from ..gen.options import CompressionOptions, Fallback, NetworkFlags, NetworkOptions, ProcessOptions
 from ..gen.types import LogLevel, MessagePriority
 from ..node.runner import _QUEUE_OF_PRIORITY, MSG, TERMINATED
-from ..scheduler import Future, TimerHandle
+from ..scheduler import Future, Scheduler, TimerHandle
 from ..transport import Stream, Transport
 from ..wire import edf, handshake
 from ..wire import enp as _enp
@@ -110,6 +110,8 @@ _NORMAL = MessagePriority.NORMAL
 _SEND_PID = enp.SendPID
 _SENDS = enp.Sends
 _SEND_RUN = enp.SendRun
+_REQUEST_PID = enp.RequestPID
+_RESPONSE = enp.Response
 #: a mailbox queue (what pub/sub hands a consumer) -> the ENP priority it came from
 _PRIORITY_OF_QUEUE = {q: _PRIORITY[p] for p, q in _QUEUE_OF_PRIORITY.items()}
 _TERMINATE = {PID: enp.TerminatePID, ProcessID: enp.TerminateProcessID, Alias: enp.TerminateAlias,
@@ -258,6 +260,11 @@ class Network:
         self._node = node
         self.transport = transport
         self.scheduler = node._scheduler
+        #: whether the scheduler has fault points that may fire (simulation's buggify): the
+        #: base Scheduler's never fire, so a link's write asks only when it may (two calls a write saved)
+        self.faults = type(self.scheduler).buggify is not Scheduler.buggify
+        #: ``self.deliver``, bound once: a link hands each read's frames to it
+        self.deliver_call = self.deliver
         rng = self.scheduler.random
         self.random_bytes: Callable[[int], bytes] = lambda n: rng.getrandbits(8 * n).to_bytes(n, "big")
         options, warning = options.with_cookie(self.random_bytes)
@@ -1102,7 +1109,7 @@ class Network:
                         link._write(out)
                     if not link._flushing:
                         link._flushing = True
-                        self.scheduler.call_soon(link._flush)
+                        self.scheduler.soon(link._flush_call, ())
                     conn.frames_out += 1
                     return
         node = self._node
@@ -1138,7 +1145,7 @@ class Network:
                     link._write(out)
                 if not link._flushing:
                     link._flushing = True
-                    self.scheduler.call_soon(link._flush)
+                    self.scheduler.soon(link._flush_call, ())
                 conn.frames_out += 1
                 return
         conn = self._check_creation(conn, to)
@@ -1170,8 +1177,41 @@ class Network:
         self._await_answer(conn, ref, answered, "acknowledge an important message")
         return fut
 
-    def request(self, from_: PID, to: Any, ref: Ref, message: Any, priority: MessagePriority) -> Connection:
-        """Send a call; returns the connection, which owes the caller an answer (or a failure)."""
+    def request(self, from_: PID, to: Any, ref: Ref, message: Any, priority: MessagePriority,
+                caller: Any = None) -> Connection:
+        """Send a call; returns the connection, which owes the caller an answer (or a failure).
+        ``caller``: the local process ``from_`` is, if the node's router knows it (else None)."""
+        conn = self._connections.get(to.node)  # (an Atom hashes and compares as its str)
+        if (
+            conn is not None and conn.state is UP and type(to) is PID and priority is _NORMAL
+            and caller is not None and not caller._compression.enable
+            and to.creation == conn.peer.creation  # type: ignore[union-attr]  # up: the handshake told it
+            and not self._stopped
+        ):  # fmt: skip
+            # The fast lane: a call from a local process that does not compress, to a PID of
+            # the peer's current run, on an up connection, at normal priority (most calls).
+            # What it skips finds nothing to do in that case: connection() would return
+            # ``conn``, _check_creation too (the creations match), _sender would find
+            # ``caller``, and Connection.send's choice of link and Link.send are inlined
+            # (the same link, the same bytes, the same errors, raised before anything is
+            # sent or recorded).
+            order = 1 + from_.id % 255  # enp.order_key
+            link = conn.routes.get(order)
+            if link is None or link.lost:
+                links = conn.links
+                link = conn.routes[order] = links[order % len(links)]
+            out = link.codec.send(_REQUEST_PID(from_, to, ref, message, 0))
+            if out:
+                link._write(out)
+            if not link._flushing:
+                link._flushing = True
+                self.scheduler.soon(link._flush_call, ())
+            conn.frames_out += 1
+            calls = conn._calls_in
+            if calls is None:
+                calls = conn._calls_in = {}
+            calls[ref] = from_
+            return conn
         conn = self._check_creation(self.connection(to.node), to)
         p = self._sender(from_)
         compression = p._compression if p is not None and p._compression.enable else None
@@ -1219,18 +1259,47 @@ class Network:
                              "callers have timed out, or will)", _text(conn.name), MAX_OWED_CALLS)
         conn.owed_forgotten += 1
 
-    def response(self, from_: PID | None, to: PID, ref: Ref, value: Any, error: BaseException | None) -> None:
+    def response(self, from_: PID | None, to: PID, ref: Ref, value: Any, error: BaseException | None,
+                 replier: Any = None) -> None:
+        """Answer the call ``ref`` of the remote ``to`` with ``value`` or ``error``, from the
+        local process ``from_`` (None: the node's core).  ``replier``: the process ``from_``
+        is, if the node's router knows it (else None)."""
         sender = from_ if from_ is not None else self._node._core_pid
-        conn = self._connections.get(_text(to.node))
+        conn = self._connections.get(to.node)  # (an Atom hashes and compares as its str)
         if conn is None:
             return  # the caller's node is gone: so is the caller (its connection's end forgot the call)
         target = conn.owed.pop(ref, None)
-        if target is not None and target._calls_in:
-            target._calls_in.pop(ref, None)
-        p = self._sender(sender)
-        compression = p._compression if p is not None and p._compression.enable else None
+        if target is not None:
+            calls = target._calls_in
+            if calls:
+                calls.pop(ref, None)
         if error is None:
             try:
+                if (
+                    replier is not None and conn.state is UP and type(to) is PID and not replier._compression.enable
+                    and to.creation == conn.peer.creation  # type: ignore[union-attr]  # up: the handshake told it
+                    and not self._stopped
+                ):  # fmt: skip
+                    # The fast lane: a reply from a local process that does not compress, to
+                    # a PID of the peer's current run (the codec has no creation to refuse)
+                    # on an up connection.  _sender would find ``replier``; Connection.send's
+                    # choice of link and Link.send are inlined (the same link, the same
+                    # bytes, the same errors, raised before anything is sent).
+                    order = 1 + sender.id % 255  # enp.order_key
+                    link = conn.routes.get(order)
+                    if link is None or link.lost:
+                        links = conn.links
+                        link = conn.routes[order] = links[order % len(links)]
+                    out = link.codec.send(_RESPONSE(sender, to, ref, value))
+                    if out:
+                        link._write(out)
+                    if not link._flushing:
+                        link._flushing = True
+                        self.scheduler.soon(link._flush_call, ())
+                    conn.frames_out += 1
+                    return
+                p = self._sender(sender)
+                compression = p._compression if p is not None and p._compression.enable else None
                 conn.send(enp.Response(sender, to, ref, value), enp.order_key(sender), compression)
                 return
             except ErgoError as e:  # a reply that cannot travel (too large, unencodable): the caller is told,
@@ -1503,7 +1572,18 @@ class Network:
                     self.log.debug("network: a message from %s to %s was dropped: %s", frame.from_, to, e)
                     continue
             last = None  # a handler may run code (a remote spawn): forget the mailbox
-            dispatch(conn, frame)
+            if frame.__class__ is _RESPONSE or frame.__class__ is _REQUEST_PID:
+                # a call's frames, the other common case: dispatch's lookup of the handler left out
+                try:
+                    if frame.__class__ is _RESPONSE:
+                        self._on_response(conn, frame)
+                    else:
+                        self._on_request(conn, frame)
+                except ErgoError as e:
+                    self.log.debug("network: a %s from %s was not delivered: %s", type(frame).__name__,
+                                   _text(conn.name), e)
+            else:
+                dispatch(conn, frame)
             if link.lost:
                 return
 
@@ -1624,21 +1704,22 @@ class Network:
     def _on_request(self, conn: Connection, f: Any) -> None:
         node = self._node
         owed = conn.owed
+        ref = f.ref
         try:
-            if f.ref in owed:
+            if ref in owed:
                 # a peer's refs are unique (its own counter): a second call under one ref
                 # would take the first's place in conn.owed, and the first target would owe
                 # an answer nothing could clear (its entry outlived the connection)
-                raise Incorrect(f"a call with the ref {f.ref} is in flight already: refs are unique")
+                raise Incorrect(f"a call with the ref {ref} is in flight already: refs are unique")
             to = f.to
             if type(to) is PID and to.creation != node._creation and to.node == node._name:
                 raise ProcessIncarnation(f"{to} is of an earlier incarnation of {_text(node._name)}")
-            target = node._route_request(None, to, f.ref, f.message,
-                                         _PRIORITY_OF.get(f.priority, MessagePriority.NORMAL), 1, from_=f.from_)
+            priority = _PRIORITY_OF.get(f.priority, _NORMAL) if f.priority else _NORMAL
+            target = node._route_request(None, to, ref, f.message, priority, 1, from_=f.from_)
         except ErgoError as e:  # the caller learns at once, instead of at its timeout
-            conn.send(enp.ResponseError(node._core_pid, f.from_, f.ref, e), enp.order_key(f.from_))
+            conn.send(enp.ResponseError(node._core_pid, f.from_, ref, e), enp.order_key(f.from_))
             return
-        owed[f.ref] = target
+        owed[ref] = target
         if len(owed) > MAX_OWED_CALLS:
             self._forget_oldest(conn)
 
@@ -1650,17 +1731,29 @@ class Network:
         made to others.  A late reply (its call timed out) is dropped as well."""
         calls = conn._calls_in
         caller = calls.pop(ref, None) if calls else None  # (one lookup of the ref: its hash is Python code)
-        if caller is not to and caller != to:
-            if caller is not None:  # a call of another process of this node: still owed
-                calls[ref] = caller  # type: ignore[index]
-            self.log.debug("network: a reply from %s to %s for a call not made to it (or timed out): dropped",
-                           _text(conn.name), to)
-            return False
-        return True
+        if caller is not None and _same_pid(caller, to):
+            return True
+        if caller is not None:  # a call of another process of this node: still owed
+            calls[ref] = caller  # type: ignore[index]
+        self.log.debug("network: a reply from %s to %s for a call not made to it (or timed out): dropped",
+                       _text(conn.name), to)
+        return False
 
     def _on_response(self, conn: Connection, f: Any) -> None:
-        if self._asked(conn, f.ref, f.to):
-            self._node._route_response(f.to, f.ref, f.message, None)
+        ref, to = f.ref, f.to
+        calls = conn._calls_in
+        caller = calls.pop(ref, None) if calls else None
+        if caller is not None and (caller is to or (
+            type(to) is PID and caller.id == to.id and caller.creation == to.creation and caller.node == to.node
+        )):  # fmt: skip
+            # _asked inlined, and _same_pid, for the common case: the reply to a call of this
+            # node's ``to``, which the connection owed
+            self._node._route_response(to, ref, f.message, None)
+            return
+        if caller is not None:
+            calls[ref] = caller  # type: ignore[index]  # put back, as _asked does
+        self.log.debug("network: a reply from %s to %s for a call not made to it (or timed out): dropped",
+                       _text(conn.name), to)
 
     def _on_response_error(self, conn: Connection, f: Any) -> None:
         if self._asked(conn, f.ref, f.to):
@@ -1967,6 +2060,15 @@ def _held_back(allowed: tuple[int, float], what: str, every: float) -> str:
     if not held:
         return ""
     return f" ({held} more {what} since the last such line, {ago:.0f} s ago; at most one line every {every:g} s)"
+
+
+def _same_pid(caller: PID, to: Any) -> bool:
+    """``caller == to`` for the caller of a call (a PID) and the PID a reply names: the
+    fields compared as PID's ``__eq__`` compares them, without its Python frame (``to``
+    is the decoder's PID object, never the caller's own)."""
+    return caller is to or (
+        type(to) is PID and caller.id == to.id and caller.creation == to.creation and caller.node == to.node
+    )
 
 
 def _text(name: Any) -> str:

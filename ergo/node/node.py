@@ -838,6 +838,12 @@ class Node(Env):
             if p is None or p._pid.creation != to.creation:  # type: ignore[attr-defined]  # a Process
                 raise ProcessUnknown(f"no process {to} on {self._name}")
         else:
+            net = self._network
+            if type(to) is PID and net is not None and to.node and kind != INSPECT:
+                # a remote PID (to.node is not this node's): _is_remote and _net inlined
+                if isinstance(caller, Process):
+                    return net.request(caller._pid, to, ref, request, priority, caller)
+                return net.request(self._core_pid, to, ref, request, priority)
             if self._is_remote(to):
                 if kind == INSPECT:
                     raise NotAllowed(f"inspect works on local processes only, not {to}")
@@ -853,7 +859,7 @@ class Node(Env):
         if kind == INSPECT:
             p._push(URGENT, (kind, from_, ref, request))
         else:
-            item = _addressed((kind, from_, ref, request), to, p)
+            item = (kind, from_, ref, request) if type(to) is PID else _addressed((kind, from_, ref, request), to, p)
             if priority is _NORMAL:
                 p._push_main(item)
             else:
@@ -954,7 +960,13 @@ class Node(Env):
             raise Incorrect(f"a response needs the call's Ref, not {show(ref)}")
         if to.node != self._name:
             current = self._current
-            self._net(to).response(current._pid if isinstance(current, Process) else None, to, ref, value, error)
+            net = self._network  # _net inlined
+            if net is None:
+                self._remote(to)
+            if isinstance(current, Process):
+                net.response(current._pid, to, ref, value, error, current)  # type: ignore[union-attr]
+            else:
+                net.response(None, to, ref, value, error)  # type: ignore[union-attr]
             return
         if to.id == 1 and to == self._core_pid:  # the id first: PID's __eq__ is Python code
             entry = self._core_pending.pop(ref, None)
