@@ -155,6 +155,23 @@ def test_a_remote_call_and_its_reply_write_the_same_frames_on_the_fast_lane_as_o
         cluster.close()
 
 
+def test_the_links_of_a_pool_share_their_connection_s_table_of_calls_in_flight():
+    # a call's answer may come back on another link of the pool than the call took: the
+    # codec that decodes it must know the call's Ref all the same (enp.LinkCodec's asked)
+    cluster = SimCluster()
+    try:
+        a, b = cluster.cluster(2)
+        counter = b.spawn_register("counter", Counter)
+        assert a.call(counter, "pid") == counter
+        cluster.run_for(1.0)  # the pool's other links joined
+        for here, there in ((a, b), (b, a)):
+            conn = here.network()._connections[there.name]
+            assert len(conn.links) == 3
+            assert all(link.codec._asked is conn.asked for link in conn.links)
+    finally:
+        cluster.close()
+
+
 def test_remote_replies_none_errors_and_deferred(cluster):
     a, b = cluster.cluster(2)
     b.spawn_register("counter", Counter)

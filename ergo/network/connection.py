@@ -265,8 +265,11 @@ class Link(StreamProtocol):
     def start_enp(self, accepted: handshake.Accepted) -> None:
         """The handshake succeeded: frames from now on (``accepted.tail`` holds the first bytes)."""
         net = self.network
+        # the links of one connection share its table of calls in flight (see enp.LinkCodec):
+        # a call's answer may come back on another link of the pool than the call took
+        asked = self.conn.asked if self.conn is not None else None
         self.codec = self.decoder = enp.LinkCodec.for_link(self.info, accepted.peer, net.registry,
-                                                           batch_events=True)
+                                                           batch_events=True, asked=asked)
         if accepted.tail:
             self.data_received(memoryview(accepted.tail))
 
@@ -274,6 +277,16 @@ class Link(StreamProtocol):
         """Encode a frame (errors raised here, nothing sent); the frames of one turn of the
         scheduler go out in one write, or sooner once 64 KiB are pending."""
         out = self.codec.send(msg, compress=compress)
+        if out:
+            self._write(out)
+        if not self._flushing:
+            self._flushing = True
+            self.network.scheduler.soon(self._flush_call, ())
+
+    def send_call(self, kind: Any, from_: PID, to: PID, ref: Ref, message: Any) -> None:
+        """:meth:`send` of ``kind(from_, to, ref, message)`` (a RequestPID or Response at normal
+        priority, not compressed) without making it (``LinkCodec.send_call``)."""
+        out = self.codec.send_call(kind, from_, to, ref, message)
         if out:
             self._write(out)
         if not self._flushing:
@@ -469,6 +482,9 @@ class Connection:
         self.frames_out = 0
         #: calls made to processes on the peer, not answered yet: ref -> caller (see Node._fail_calls)
         self._calls_in: dict[Ref, PID] | None = None
+        #: the codecs' table of this node's calls in flight, shared by the links of the pool
+        #: (see enp.LinkCodec: an answer hands back the very Ref its call was made with)
+        self.asked: dict[tuple[int, int, int], Ref] = {}
         #: calls from the peer's processes that local processes owe an answer: ref -> the
         #: target owing it, oldest first (at most network.MAX_OWED_CALLS: see Network._on_request, _forget_oldest)
         self.owed: dict[Ref, Any] = {}
@@ -516,16 +532,7 @@ class Connection:
         threshold of ``compression`` (a sender's ``CompressionOptions``) if given.
         Encoding errors and ``TooLarge`` are raised here, before anything is sent."""
         if self.state is UP:
-            if order:
-                # a key keeps the link it first took while that link lives: picking by
-                # ``order % len(links)`` alone moved a sender to another link whenever the
-                # pool grew or shrank, and its new frames overtook those still on the old one
-                link = self.routes.get(order)
-                if link is None or link.lost:
-                    links = self.links
-                    link = self.routes[order] = links[order % len(links)]
-            else:
-                link = self.links[0]
+            link = self.link_for(order) if order else self.links[0]
             link.send(msg, compression.threshold if compression is not None else None)
             self.frames_out += 1
         elif self.state is DIALING:
@@ -540,6 +547,24 @@ class Connection:
             self.queued_bytes += len(frame)
         else:
             raise NoConnection(f"the connection to {_text(self.name)} is down")
+
+    def send_call(self, kind: Any, from_: PID, to: PID, ref: Ref, message: Any) -> None:
+        """:meth:`send` of ``kind(from_, to, ref, message)``, a RequestPID or Response from a
+        local process to a PID of the peer's current run, at normal priority, not compressed,
+        on an up connection (the caller checked all that: the fast lane of a remote call)."""
+        self.link_for(1 + from_.id % 255).send_call(kind, from_, to, ref, message)  # (enp.order_key)
+        self.frames_out += 1
+
+    def link_for(self, order: int) -> Link:
+        """The link of the pool the frames of order key ``order`` (1..255) take, while it lives."""
+        # a key keeps the link it first took while that link lives: picking by
+        # ``order % len(links)`` alone moved a sender to another link whenever the pool grew
+        # or shrank, and its new frames overtook those still on the old one
+        link = self.routes.get(order)
+        if link is None or link.lost:
+            links = self.links
+            link = self.routes[order] = links[order % len(links)]
+        return link
 
     # -- receiving ------------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from ..gen.messages import MessageEvent
 from ..gen.options import CompressionOptions, Fallback, NetworkFlags, NetworkOptions, ProcessOptions
 from ..gen.types import LogLevel, MessagePriority
 from ..node.runner import _QUEUE_OF_PRIORITY, MSG, TERMINATED
-from ..scheduler import Future, Scheduler, TimerHandle
+from ..scheduler import Future, TimerHandle
 from ..transport import Stream, Transport
 from ..wire import edf, handshake
 from ..wire import enp as _enp
@@ -260,9 +260,9 @@ class Network:
         self._node = node
         self.transport = transport
         self.scheduler = node._scheduler
-        #: whether the scheduler has fault points that may fire (simulation's buggify): the
-        #: base Scheduler's never fire, so a link's write asks only when it may (two calls a write saved)
-        self.faults = type(self.scheduler).buggify is not Scheduler.buggify
+        #: whether the scheduler has fault points that may fire (simulation's buggify; see
+        #: Scheduler.may_buggify): a link's write asks only when they may (two calls a write saved)
+        self.faults = self.scheduler.may_buggify
         #: ``self.deliver``, bound once: a link hands each read's frames to it
         self.deliver_call = self.deliver
         rng = self.scheduler.random
@@ -1195,18 +1195,7 @@ class Network:
             # ``caller``, and Connection.send's choice of link and Link.send are inlined
             # (the same link, the same bytes, the same errors, raised before anything is
             # sent or recorded).
-            order = 1 + from_.id % 255  # enp.order_key
-            link = conn.routes.get(order)
-            if link is None or link.lost:
-                links = conn.links
-                link = conn.routes[order] = links[order % len(links)]
-            out = link.codec.send(_REQUEST_PID(from_, to, ref, message, 0))
-            if out:
-                link._write(out)
-            if not link._flushing:
-                link._flushing = True
-                self.scheduler.soon(link._flush_call, ())
-            conn.frames_out += 1
+            conn.send_call(_REQUEST_PID, from_, to, ref, message)
             calls = conn._calls_in
             if calls is None:
                 calls = conn._calls_in = {}
@@ -1285,18 +1274,7 @@ class Network:
                     # on an up connection.  _sender would find ``replier``; Connection.send's
                     # choice of link and Link.send are inlined (the same link, the same
                     # bytes, the same errors, raised before anything is sent).
-                    order = 1 + sender.id % 255  # enp.order_key
-                    link = conn.routes.get(order)
-                    if link is None or link.lost:
-                        links = conn.links
-                        link = conn.routes[order] = links[order % len(links)]
-                    out = link.codec.send(_RESPONSE(sender, to, ref, value))
-                    if out:
-                        link._write(out)
-                    if not link._flushing:
-                        link._flushing = True
-                        self.scheduler.soon(link._flush_call, ())
-                    conn.frames_out += 1
+                    conn.send_call(_RESPONSE, sender, to, ref, value)
                     return
                 p = self._sender(sender)
                 compression = p._compression if p is not None and p._compression.enable else None
