@@ -15,6 +15,7 @@ import random
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -111,8 +112,7 @@ class AsyncioScheduler(Scheduler):
         except RuntimeError:
             ready.token = token
             if self._dropping:
-                self._ready._queue.clear()
-                return
+                return  # (see end: its queue drops what it is given)
             self._check_open()
             raise
 
@@ -135,8 +135,11 @@ class AsyncioScheduler(Scheduler):
 
     def end(self) -> None:
         if self._loop.is_closed():
+            # the node ended with its loop: what it is asked from now on is dropped, by a
+            # queue that holds nothing (a cleared one kept all that came after the next
+            # push, which the closed loop refuses to arm and which still marks it armed)
             self._dropping = True
-            self._ready._queue.clear()
+            self._ready._queue = deque(maxlen=0)
 
     def _check_open(self) -> None:
         """Raise ``NodeTerminated`` saying why if the loop is closed: asyncio's own

@@ -827,3 +827,20 @@ def test_a_node_found_stopped_with_a_tls_handshake_pending_at_its_acceptor_close
             assert sock is None or sock.fileno() == -1, stream
     finally:
         silent.close()
+
+
+def test_work_queued_after_a_closed_loop_ended_its_scheduler_is_dropped_not_kept():
+    # once the node ended with its loop closed (Scheduler.end), what is queued is dropped:
+    # the first push found the loop closed and cleared the queue, and every later one was
+    # kept for ever (the queue read as armed, so nothing asked the loop again)
+    from net.scheduler import AsyncioScheduler
+
+    loop = asyncio.new_event_loop()
+    sched = AsyncioScheduler(loop)
+    loop.close()
+    sched.end()
+    ran: list[int] = []
+    for i in range(100):
+        sched.call_soon(ran.append, i)
+        sched.soon(ran.append, (i,))
+    assert sched.pending() == 0 and ran == []
