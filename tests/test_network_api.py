@@ -149,6 +149,9 @@ def test_routes_are_checked_and_listed(cluster):
         net.remove_route("^x@")
     with pytest.raises(NoRoute):
         a.wait_for(net.get_node("nowhere@host9"))  # no static route, no registrar
+    for wrong in ("badname", "", 7, "a@b\nforged"):  # no node name: said at the call, not in a future
+        with pytest.raises(Incorrect):
+            net.get_node(wrong)
 
 
 @dataclasses.dataclass

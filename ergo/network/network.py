@@ -499,9 +499,10 @@ class Network:
 
     def connect(self, name: Any) -> Future[RemoteNode]:
         """The peer ``name``, connected (dialed if needed)."""
+        name = _node_name(name)  # a name that is none raises here, at the call (Incorrect)
         fut: Future[RemoteNode] = Future()
         try:
-            conn = self.connection(_node_name(name))
+            conn = self.connection(name)
         except ErgoError as e:
             fut.set_exception(e)
             return fut
@@ -1925,7 +1926,8 @@ class Network:
     def get_node(self, name: Any) -> Future[RemoteNode]:
         """The peer ``name``, connected first if need be (Ergo's ``GetNode``): ``await`` the
         future in a handler, or ``node.wait_for(...)`` outside one.  It fails with
-        ``NoRoute``, ``NoConnection`` (refused, wrong cookie, unreachable) or ``Timeout``."""
+        ``NoRoute``, ``NoConnection`` (refused, wrong cookie, unreachable) or ``Timeout``;
+        a ``name`` that is no node name (``name@host``) raises ``Incorrect`` at once."""
         return self.connect(name)
 
     @property
