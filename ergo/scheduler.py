@@ -513,25 +513,12 @@ class ReadyQueue:
             return
         armed = self._armed
         self._armed = True  # what fn queues is run here: do not ask the backend for a drain
-        queue = self._queue
         try:
             fn(*args)
-            # _run_queued inlined (once per read of a socket)
-            popleft = queue.popleft
-            n = len(queue)
-            if n < self.BUDGET:
-                n = self.BUDGET
-            self._running = True
-            try:
-                while n and queue:
-                    fn, args = popleft()
-                    fn(*args)
-                    n -= 1
-            finally:
-                self._running = False
+            self._run_queued()
         finally:
             if not armed:
-                if queue:
+                if self._queue:
                     self._arm()
                 else:
                     self._armed = False

@@ -1297,17 +1297,8 @@ class LinkCodec:
         # immutable)
         run = from_ is self._run_from and to is self._run_to
         if not run and (from_ is not self._checked_from or to is not self._checked_to):
-            if (
-                from_.__class__ is not PID
-                or from_.creation != self.local_creation
-                or from_.node != self.local
-                or not 0 <= from_.id <= _U64
-                or to.__class__ is not PID
-                or not 0 <= to.id <= _U64
-            ):
+            if not self._compact_pair(from_, to):
                 return self._full(_SendPID(from_, to, message, priority, important, ref), compress)
-            if to.creation != self.peer_creation or to.node != self.peer:
-                self.check_target(to)
         if important is False and ref is None and compress is None and self.batch_entries:
             # a plain send: an entry of the open batch
             if priority.__class__ is not int or not 0 <= priority <= 2:
@@ -1456,6 +1447,23 @@ class LinkCodec:
             return self._send_name(msg, compress)
         return self._full(msg, compress)
 
+    def _compact_pair(self, from_: Any, to: Any) -> bool:
+        """Whether a frame from ``from_`` to ``to`` may name them by their ids alone (a PID of
+        this node's run, a PID of the peer's, ids within 64 bits); ``to`` of another node
+        or run raises what is wrong with it (``check_target``).  False: the full frame."""
+        if (
+            from_.__class__ is not PID
+            or from_.creation != self.local_creation
+            or from_.node != self.local
+            or not 0 <= from_.id <= _U64
+            or to.__class__ is not PID
+            or not 0 <= to.id <= _U64
+        ):
+            return False
+        if to.creation != self.peer_creation or to.node != self.peer:
+            self.check_target(to)
+        return True
+
     def _ours(self, pid: Any) -> bool:
         return type(pid) is PID and pid.node == self.local and pid.creation == self.local_creation and pid.id <= _U64
 
@@ -1532,17 +1540,8 @@ class LinkCodec:
         # found fit (here or by send_pid: the same checks) is not checked again, since
         # identifiers are immutable and the link's names and creations fixed.
         if from_ is not self._checked_from or to is not self._checked_to:
-            if (
-                from_.__class__ is not PID
-                or from_.creation != self.local_creation
-                or from_.node != self.local
-                or not 0 <= from_.id <= _U64
-                or to.__class__ is not PID
-                or not 0 <= to.id <= _U64
-            ):
+            if not self._compact_pair(from_, to):
                 return self._full(_call_message(kind, from_, to, ref, message, priority, important), compress)
-            if to.creation != self.peer_creation or to.node != self.peer:
-                self.check_target(to)  # which raises what is wrong with it
             self._checked_from = from_
             self._checked_to = to
             # the caller's own PID object serves the answer's ``to`` (see _local_pid): the
