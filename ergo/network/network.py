@@ -1193,9 +1193,9 @@ class Network:
             # the peer's current run, on an up connection, at normal priority (most calls).
             # What it skips finds nothing to do in that case: connection() would return
             # ``conn``, _check_creation too (the creations match), _sender would find
-            # ``caller``, and Connection.send's choice of link and Link.send are inlined
-            # (the same link, the same bytes, the same errors, raised before anything is
-            # sent or recorded).
+            # ``caller``, and Connection.send_call frames it on the link Connection.send
+            # would take, without a RequestPID to take apart (the same bytes, the same
+            # errors, raised before anything is sent or recorded).
             conn.send_call(_REQUEST_PID, from_, to, ref, message)
             calls = conn._calls_in
             if calls is None:
@@ -1272,9 +1272,9 @@ class Network:
                 ):  # fmt: skip
                     # The fast lane: a reply from a local process that does not compress, to
                     # a PID of the peer's current run (the codec has no creation to refuse)
-                    # on an up connection.  _sender would find ``replier``; Connection.send's
-                    # choice of link and Link.send are inlined (the same link, the same
-                    # bytes, the same errors, raised before anything is sent).
+                    # on an up connection.  _sender would find ``replier``; Connection.send_call
+                    # frames it on the link Connection.send would take, without a Response to
+                    # take apart (the same bytes, the same errors, raised before anything is sent).
                     conn.send_call(_RESPONSE, sender, to, ref, value)
                     return
                 p = self._sender(sender)
@@ -1719,20 +1719,8 @@ class Network:
         return False
 
     def _on_response(self, conn: Connection, f: Any) -> None:
-        ref, to = f.ref, f.to
-        calls = conn._calls_in
-        caller = calls.pop(ref, None) if calls else None
-        if caller is not None and (caller is to or (
-            type(to) is PID and caller.id == to.id and caller.creation == to.creation and caller.node == to.node
-        )):  # fmt: skip
-            # _asked inlined, and _same_pid, for the common case: the reply to a call of this
-            # node's ``to``, which the connection owed
-            self._node._route_response(to, ref, f.message, None)
-            return
-        if caller is not None:
-            calls[ref] = caller  # type: ignore[index]  # put back, as _asked does
-        self.log.debug("network: a reply from %s to %s for a call not made to it (or timed out): dropped",
-                       _text(conn.name), to)
+        if self._asked(conn, f.ref, f.to):
+            self._node._route_response(f.to, f.ref, f.message, None)
 
     def _on_response_error(self, conn: Connection, f: Any) -> None:
         if self._asked(conn, f.ref, f.to):
@@ -2044,8 +2032,9 @@ def _held_back(allowed: tuple[int, float], what: str, every: float) -> str:
 
 def _same_pid(caller: PID, to: Any) -> bool:
     """``caller == to`` for the caller of a call (a PID) and the PID a reply names: the
-    fields compared as PID's ``__eq__`` compares them, without its Python frame (``to``
-    is the decoder's PID object, never the caller's own)."""
+    fields compared as PID's ``__eq__`` compares them, without its Python frame (``to`` is
+    most often the caller's own object, which the link's codec hands back: see
+    enp.LinkCodec, Calls)."""
     return caller is to or (
         type(to) is PID and caller.id == to.id and caller.creation == to.creation and caller.node == to.node
     )
