@@ -41,8 +41,6 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "the hash Ref.__hash__ would make, kept on the ref for its lookups: never an order",
     ("ergo/wire/enp.py", "hash", "_ref"):
         "the hash Ref.__hash__ would make, kept on the ref for its lookups: never an order",
-    ("ergo/wire/enp.py", "hash", "dec_call"):
-        "the hash Ref.__hash__ would make, kept on the ref for its lookups (_ref, inlined): never an order",
     ("ergo/gen/errors.py", "hash", "__hash__"):
         "an error hashes as its class name and args: only dict lookups use it",
     ("ergo/wire/edf.py", "hash", "_enter"):

@@ -1861,17 +1861,15 @@ class LinkCodec:
             from_id, to_id, flags, a, b, c = _unpack_call(view, start)
             if flags & ~(_FLAG_PRIORITY | _FLAG_IMPORTANT | _FLAG_MARKED) or flags & _FLAG_PRIORITY == 3:
                 codec._flags(flags, what)  # which raises what is wrong
-            # the ref (as _ref makes it, written out): a request's is the peer's; the answer
+            # the ref: a request's is the peer's; the answer
             # to a call, or to an important message, of this node carries this node's own
             ids = (a, b, c)
             ref = None if request else codec._asked.pop(ids, None)  # (see __init__)
             if ref is None:
-                node = codec.peer if request else codec.local
-                ref = _trusted_new(Ref)
-                _set_field(ref, "node", node)
-                _set_field(ref, "creation", codec.peer_creation if request else codec.local_creation)
-                _set_field(ref, "id", ids)
-                set_hash(ref, hash((node, ids)))
+                if request:
+                    ref = _ref(codec.peer, codec.peer_creation, ids)
+                else:
+                    ref = _ref(codec.local, codec.local_creation, ids)
             error = None
             try:
                 value = codec._decode(view[start + _F_PID_REF_SIZE : end], value_what, flags & _FLAG_MARKED)
