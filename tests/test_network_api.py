@@ -473,3 +473,62 @@ def test_a_remote_application_start_to_a_node_that_does_not_offer_it_is_not_allo
     remote = a.wait_for(a.network().get_node(b.name))
     with pytest.raises(NotAllowed, match="does not offer remote application start"):
         a.wait_for(remote.application_start("app"))
+
+
+@pytest.mark.parametrize("registrar", [True, False])
+@pytest.mark.parametrize("name", ["noat", "a@", "@host2", "x\ny@host2", "a@b@host2"])
+def test_a_call_or_send_to_a_process_of_no_node_name_is_incorrect_at_once_and_dials_nothing(registrar, name):
+    """A ProcessID (or Alias, PID) whose node is no node name (``name@host``) is the
+    caller's mistake, known at once: a send and a call raise ``Incorrect`` saying what is
+    wrong with it, every time, and nothing is dialed for it (no connection waits, so a
+    call after a send does not wait out ``connect_timeout`` for a dial that never was,
+    and no "cannot connect" line), with a registrar or with a static route matching it."""
+    s = sim.Sim(1)
+    lines = io.StringIO()
+    network = NetworkOptions(cookie="c") if registrar else NetworkOptions(cookie="c", registrar_port=None)
+    a = s.start_node("a@host1", NodeOptions(network=network, log=LogOptions(output=lines)))
+    if not registrar:
+        a.network().add_route(".*", NetworkRoute("host2", 11144))
+    target = ProcessID("counter", name)
+    for _ in range(2):
+        with pytest.raises(Incorrect, match="node name"):
+            a.send(target, "hi")
+        with pytest.raises(Incorrect, match="node name"):
+            a.call(target, "hi", timeout=30)
+    assert s.now == 0
+    assert a.network()._pending == {} and a.network().nodes() == []
+    s.run_for(10)
+    assert "cannot connect" not in lines.getvalue()
+    with pytest.raises(Incorrect, match="node name"):
+        a.network().get_node(name)
+
+
+@pytest.mark.parametrize("nodes", [5, 1.5, True, object(), "n2@host2", b"n2@host2", ["n2@host2", 7], ["nohost"]])
+def test_enabling_for_nodes_that_are_no_collection_of_node_names_is_incorrect_saying_so(nodes):
+    """``nodes`` is None or a collection of node names: anything else (a number, a single
+    name given bare, which would be taken letter by letter, a member that is no node name)
+    is ``Incorrect`` saying so, and nothing is enabled."""
+    net = _lone_node().network()
+    with pytest.raises(Incorrect, match=r"nodes|node name"):
+        net.enable_spawn("counter", Collector, nodes)
+    with pytest.raises(Incorrect, match=r"nodes|node name"):
+        net.enable_application_start("app", nodes)
+    assert net.info()["spawn"] == [] and net.info()["application_start"] == []
+    net.enable_spawn("counter", Collector, ("n2@host2", ergo.Atom("n3@host3")))  # any iterable of names
+    net.enable_application_start("app", {"n2@host2"})
+    assert net.info()["spawn"] == ["counter"] and net.info()["application_start"] == ["app"]
+
+
+@pytest.mark.parametrize("name", [[], {}, ["x"], None, 5])
+def test_disabling_a_name_of_the_wrong_type_is_incorrect_not_a_type_error(name):
+    net = _lone_node().network()
+    with pytest.raises(Incorrect, match="is a non-empty str"):
+        net.disable_spawn(name)
+    with pytest.raises(Incorrect, match="is a non-empty str"):
+        net.disable_application_start(name)
+
+
+def _lone_node() -> ergo.Node:
+    """A networked node on a simulated host, for what its network() checks before any I/O."""
+    return sim.Sim(1).start_node("a@host1", NodeOptions(network=NetworkOptions(cookie="c", registrar_port=None),
+                                                        log=LogOptions(default_logger=False)))

@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
@@ -519,13 +519,23 @@ class Network:
         return fut
 
     def _dial(self, name: str) -> Connection:
+        # a name that is none (a PID's or ProcessID's node is whatever the caller made) is
+        # the caller's mistake, raised before anything waits for it: a pending connection
+        # left behind had the next call to it wait out connect_timeout for nothing
+        _node_name(name)
         if name == _text(self._node._name):
             raise NotAllowed(f"node {name} cannot connect to itself")
+        try:
+            routes = self._resolve(name)
+        except ErgoError as e:  # the registrar refused the question outright: that is the dial's end
+            conn = Connection(self, Atom(name))
+            conn.state, conn.error = DOWN, e
+            return conn
         conn = Connection(self, Atom(name))
         self._pending[name] = conn
         self.dialing.add(name)
         conn.timer = self.scheduler.call_later(self.options.connect_timeout, self._dial_timeout, conn)
-        self._resolve(name)._on_done(lambda f: self._dial_route(conn, f))
+        routes._on_done(lambda f: self._dial_route(conn, f))
         return conn
 
     def _dial_route(self, conn: Connection, routes: Future[tuple[NetworkRoute, ...]]) -> None:
@@ -1975,10 +1985,11 @@ class Network:
             raise Incorrect(f"a spawnable name is a non-empty str, not {name!r}"[:200])
         if not callable(factory):
             raise Incorrect(f"a spawnable factory is a Process class or a callable, not {type(factory).__name__}")
-        allowed = None if nodes is None else frozenset(_text(_node_name(n)) for n in nodes)
-        self._spawnable[name] = (factory, allowed)
+        self._spawnable[name] = (factory, _allowed_nodes(nodes, "enable_spawn"))
 
     def disable_spawn(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise Incorrect(f"a spawnable name is a non-empty str, not {name!r}"[:200])
         if self._spawnable.pop(name, None) is None:
             raise NameUnknown(f"{name!r} is not enabled for remote spawn")
 
@@ -1987,9 +1998,11 @@ class Network:
         ``EnableApplicationStart``); it need not be loaded yet, only when a start comes."""
         if not isinstance(name, str) or not name:
             raise Incorrect(f"an application name is a non-empty str, not {name!r}"[:200])
-        self._startable[name] = None if nodes is None else frozenset(_text(_node_name(n)) for n in nodes)
+        self._startable[name] = _allowed_nodes(nodes, "enable_application_start")
 
     def disable_application_start(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise Incorrect(f"an application name is a non-empty str, not {name!r}"[:200])
         if name not in self._startable:
             raise NameUnknown(f"{name!r} is not enabled for remote application start")
         del self._startable[name]
@@ -2043,6 +2056,18 @@ def _same_pid(caller: PID, to: Any) -> bool:
 def _text(name: Any) -> str:
     """A node name as a plain str (an Atom's ``str()`` is quoted, as Ergo prints atoms)."""
     return str.__str__(name)
+
+
+def _allowed_nodes(nodes: Any, what: str) -> frozenset[str] | None:
+    """The names of ``nodes`` (None: every node), or ``Incorrect``: a single name given
+    bare (a str is iterable, letter by letter), something that is no collection, a
+    member that is no node name."""
+    if nodes is None:
+        return None
+    if isinstance(nodes, (str, bytes, bytearray)) or not isinstance(nodes, Iterable):
+        raise Incorrect(f"{what}'s nodes are None (every node) or a collection of node names such as "
+                        f"['b@host'], not {nodes!r}"[:200])
+    return frozenset(_text(_node_name(n)) for n in nodes)
 
 
 def _node_name(name: Any) -> Atom:
