@@ -8,7 +8,7 @@ import io
 from typing import Any
 
 import pytest
-from network_support import TRANSPORTS, Cluster, hold_a_call, make_cluster
+from network_support import COOKIE, TRANSPORTS, Cluster, Counter, hold_a_call, make_cluster
 from support import Collector
 from test_calls_fail_fast import Holder
 
@@ -532,3 +532,30 @@ def _lone_node() -> ergo.Node:
     """A networked node on a simulated host, for what its network() checks before any I/O."""
     return sim.Sim(1).start_node("a@host1", NodeOptions(network=NetworkOptions(cookie="c", registrar_port=None),
                                                         log=LogOptions(default_logger=False)))
+
+
+def test_a_routes_cookie_is_the_one_its_dials_prove(cluster):
+    """``NetworkRoute.cookie`` (Ergo's ``NetworkRoute.Cookie``) overrides the node's own
+    cookie for the connections dialed through that route, its pool's links included; a
+    wrong one is refused as a wrong node cookie is, the message naming the route's."""
+    a = cluster.start(1, cookie="mine")
+    b = cluster.start(2)
+    b.spawn_register("counter", Counter)
+    host, port = b.network()._listeners[0].address
+    a.network().add_route("^n2@", NetworkRoute(host, port, cookie="not b's"))
+    with pytest.raises(NoConnection, match="NetworkRoute.cookie"):
+        a.call(ProcessID("counter", b.name), "incr")
+    a.network().remove_route("^n2@")
+    a.network().add_route("^n2@", NetworkRoute(host, port))
+    with pytest.raises(NoConnection, match="NetworkOptions.cookie"):  # the node's own cookie: not b's either
+        a.call(ProcessID("counter", b.name), "incr")
+    a.network().remove_route("^n2@")
+    a.network().add_route("^n2@", NetworkRoute(host, port, cookie=COOKIE))
+    assert a.call(ProcessID("counter", b.name), "incr") == 1
+    cluster.run_until(lambda: a.network().info()["peers"][str.__str__(b.name)]["links"] == 3)
+
+
+@pytest.mark.parametrize("fields", [{"tls": 1}, {"tls": "yes"}, {"cookie": 5}, {"cookie": b"c"}])
+def test_a_network_route_of_the_wrong_type_is_incorrect_when_made(fields):
+    with pytest.raises(Incorrect, match=f"NetworkRoute.{next(iter(fields))}"):
+        NetworkRoute("host2", 11144, **fields)

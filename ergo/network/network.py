@@ -127,7 +127,8 @@ class NetworkRoute:
     host: str
     port: int
     tls: bool = False
-    #: the cookie for this peer (default: the node's own)
+    #: the cookie the dials through this route prove (Ergo's ``NetworkRoute.Cookie``);
+    #: None or "": the node's own (``NetworkOptions.cookie``)
     cookie: str | None = None
 
     def __post_init__(self) -> None:
@@ -135,6 +136,10 @@ class NetworkRoute:
             raise Incorrect(f"NetworkRoute.host is a non-empty str, not {self.host!r}"[:200])
         if type(self.port) is not int or not 1 <= self.port <= 65535:
             raise Incorrect(f"NetworkRoute.port is an int in 1..65535, not {self.port!r}"[:200])
+        if type(self.tls) is not bool:
+            raise Incorrect(f"NetworkRoute.tls is a bool, not {self.tls!r}"[:200])
+        if self.cookie is not None and not isinstance(self.cookie, str):
+            raise Incorrect(f"NetworkRoute.cookie is a str or None (the node's own), not {type(self.cookie).__name__}")
 
 
 class RemoteConsumer:
@@ -545,6 +550,7 @@ class Network:
             self._dial_failed(conn, routes._exception)
             return
         route = routes._result[0]
+        conn.cookie = route.cookie or None  # the pool's joins prove the same one
         ssl = None
         if route.tls:
             ssl = self.options.ssl
@@ -858,7 +864,9 @@ class Network:
             # waits.  The accepted handshake's own timeout bounds the wait.
             return
         why = str(reason)
-        if isinstance(reason, handshake.BadCookie):  # the commonest mistake: say what to do about it
+        if isinstance(reason, handshake.BadCookie) and conn.cookie is not None:
+            why = f"the cookie of the route to it differs from its own (NetworkRoute.cookie): {why}"
+        elif isinstance(reason, handshake.BadCookie):  # the commonest mistake: say what to do about it
             why = (f"the two nodes' cookies differ (give both the same NetworkOptions.cookie"
                    f"{'; this node has none, so it made a random one' if self._cookie_made else ''}): {why}")
         self._dial_failed(conn, NoConnection(f"{_text(conn.name)} refused the connection: {why}"))
