@@ -559,3 +559,39 @@ def test_a_routes_cookie_is_the_one_its_dials_prove(cluster):
 def test_a_network_route_of_the_wrong_type_is_incorrect_when_made(fields):
     with pytest.raises(Incorrect, match=f"NetworkRoute.{next(iter(fields))}"):
         NetworkRoute("host2", 11144, **fields)
+
+
+@pytest.mark.parametrize("name", ["noat", "a@", "x\ny@host2"])
+@pytest.mark.parametrize("verb", ["link", "monitor"])
+def test_watching_a_node_or_a_process_of_no_node_name_is_incorrect_at_once(verb, name):
+    """``link`` / ``monitor`` of ``Atom(name)`` or of a remote target whose node is no node
+    name raise ``Incorrect`` in the caller, as a send or call does (a node's down message
+    has no reason: it said only that the "node" was down), and nothing is dialed; a real
+    name that cannot be reached is still told as a down."""
+    s = sim.Sim(1)
+    a = s.start_node("a@host1", NodeOptions(network=NetworkOptions(cookie="c", registrar_port=None),
+                                            log=LogOptions(default_logger=False)))
+    outcomes: list[Any] = []
+
+    class Watcher(Actor):
+        def init(self) -> None:
+            self.trap_exit = True
+
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            try:
+                getattr(self, verb)(request)
+            except Incorrect as e:
+                return str(e)
+            return "watching"
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            outcomes.append(message)
+
+    w = a.spawn(Watcher)
+    for target in (ergo.Atom(name), ProcessID("counter", name)):
+        assert "node name" in a.call(w, target)
+    s.run_for(10)
+    assert outcomes == [] and a.network()._pending == {}
+    assert a.call(w, ergo.Atom("b@host2")) == "watching"  # no route to it: told as a down
+    s.run_for(1)
+    assert [type(m).__name__ for m in outcomes] == ["MessageExitNode" if verb == "link" else "MessageDownNode"]
