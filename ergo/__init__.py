@@ -45,6 +45,7 @@ from .gen.options import (
 from .gen.types import Compression, LogLevel, MessagePriority, NoReply, ProcessState
 from .node.log import DefaultFormatter, JSONFormatter, Log
 from .node.meta import MetaBehavior, MetaProcess
+from .network import NetworkRoute, RemoteNode
 from .node.node import Node
 from .node.process import Process
 from .scheduler import Future, Scheduler, TimerHandle
@@ -82,6 +83,7 @@ __all__ = [
     "MetaProcess",
     "NetworkOptions",
     "NetworkFlags",
+    "NetworkRoute",
     "AcceptorOptions",
     "Node",
     "NodeInfo",
@@ -97,6 +99,7 @@ __all__ = [
     "ProcessState",
     "Ref",
     "RemoteError",
+    "RemoteNode",
     "Scheduler",
     "Supervisor",
     "SupervisorChild",
