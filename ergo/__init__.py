@@ -43,9 +43,9 @@ from .gen.options import (
     ProcessOptions,
 )
 from .gen.types import Compression, LogLevel, MessagePriority, NoReply, ProcessState
+from .network import NetworkRoute, RemoteNode
 from .node.log import DefaultFormatter, JSONFormatter, Log
 from .node.meta import MetaBehavior, MetaProcess
-from .network import NetworkRoute, RemoteNode
 from .node.node import Node
 from .node.process import Process
 from .scheduler import Future, Scheduler, TimerHandle

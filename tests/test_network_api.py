@@ -600,7 +600,8 @@ def test_watching_a_node_or_a_process_of_no_node_name_is_incorrect_at_once(verb,
 def test_the_network_classes_the_docs_name_are_in_ergo():
     """docs/network.md writes ``NetworkRoute(host, port)`` and ``RemoteNode``; a newcomer
     looks for them where NetworkOptions is (``ergo.NetworkRoute`` was an AttributeError)."""
-    from ergo.network import NetworkRoute as Route_, RemoteNode as Remote_
+    from ergo.network import NetworkRoute as Route_
+    from ergo.network import RemoteNode as Remote_
 
     assert ergo.NetworkRoute is Route_ and ergo.RemoteNode is Remote_
     assert {"NetworkRoute", "RemoteNode", "AcceptorOptions", "NetworkOptions", "NetworkFlags"} <= set(ergo.__all__)

@@ -4,9 +4,9 @@ own, and on simulated hosts."""
 from __future__ import annotations
 
 import re
-import textwrap
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest

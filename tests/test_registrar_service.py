@@ -932,10 +932,10 @@ def test_lines_about_registration_connections_are_logged_at_most_a_hundred_a_sec
     for first in range(0, pairs, batch):
         raws = [Raw() for _ in range(first, min(pairs, first + batch))]
         connects = [s.host("host1").transport.connect("host1", DEFAULT_PORT, lambda raw=raw: raw) for raw in raws]
-        s.run_until(lambda: all(c.done() for c in connects), timeout=1)
+        s.run_until(lambda connects=connects: all(c.done() for c in connects), timeout=1)
         for i, raw in enumerate(raws, first):
             raw.stream.write(encode(Register(f"x{i}@host1", routes("host1"))) + encode(Unregister(f"x{i}@host1")))
-        s.run_until(lambda: all(len(raw.messages) == 2 for raw in raws), timeout=1)
+        s.run_until(lambda raws=raws: all(len(raw.messages) == 2 for raw in raws), timeout=1)
         assert all(m.error is None for raw in raws for m in raw.messages)
     assert s.now < 1  # all within the second the lines are counted in
 
@@ -978,3 +978,23 @@ def test_a_registration_connection_that_never_reads_cannot_make_the_server_hold_
     assert r1.info()["registered"] == ["a@host1", "b@host1"]
     assert outcome(s, make(s, "host1").register("e@host1", routes("host1")), timeout=5) is None
     assert r2.info()["nodes"] == {"b@host1": "registered"}
+
+
+def test_a_resolve_every_asker_gave_up_on_stops_and_frees_its_port(s, host1):
+    """A caller gives up on a resolve by completing its future itself (as on a transport's
+    connect): once every asker of the name did, the query ends, its UDP port closed, rather
+    than held for the rest of the resolve timeout (a dial that timed out left one behind,
+    and dials to many silent hosts ran the process out of descriptors); one still asked
+    for goes on, and its asker gets the answer."""
+    r = make(s, "host2")
+    s.host("silent")
+    first, second = r.resolve("x@silent"), r.resolve("x@silent")
+    other = r.resolve("a@host1")
+    assert sorted(r.info()["resolving"]) == ["a@host1", "x@silent"]
+    query = r._queries["x@silent"]
+    first.set_exception(NoConnection("given up"))
+    assert not query.done  # the second asker still waits
+    second.set_exception(NoConnection("given up"))
+    assert query.done and r.info()["resolving"] == ["a@host1"]
+    assert query.endpoint is not None and query.endpoint not in s.host("host2").transport.endpoints
+    assert outcome(s, other) == routes("host1", 1001)

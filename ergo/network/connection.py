@@ -477,6 +477,10 @@ class Connection:
         self.since = 0.0
         #: the cookie its dials prove, the route's (NetworkRoute.cookie); None: the node's own
         self.cookie: str | None = None
+        #: its dial holds one of the node's MAX_DIALS turns (see Network._dial), and the
+        #: resolve it waits for, given up if the dial ends first
+        self.dial_slot = False
+        self.resolving: Any = None
         self.queue: list[Any] = []  # frames (messages) waiting while dialing
         #: order key (1..255) -> the link its frames take (see send)
         self.routes: dict[int, Link] = {}

@@ -70,6 +70,10 @@ enp: Any = _enp
 
 #: accepted streams whose handshake is in progress that a node keeps; one more drops the oldest
 MAX_HANDSHAKES = 128
+#: dials (resolve, connect, handshake) a node runs at once; the others wait their turn,
+#: in order: each holds a socket (and while resolving, a UDP port of its own), and the
+#: names dialed are whatever the node's processes send to, which a peer may choose
+MAX_DIALS = 256
 #: refused connections logged one by one each second at most; the others are counted
 REFUSALS_LOGGED = 100
 #: seconds between two lines about failed dials to one peer: the first failure is logged at
@@ -296,6 +300,11 @@ class Network:
         #: the live mappings the handshake's Acceptor reads
         self.connection_ids: dict[str, str] = {}
         self.dialing: set[str] = set()
+        #: dials running (their resolve or connect started: ``Connection.dial_slot``), at
+        #: most MAX_DIALS; the connections waiting for a turn, oldest first
+        self._dials = 0
+        self._dials_waiting: dict[Connection, None] = {}
+        self._dials_next = False
         #: the names whose connection waits for an accepted handshake past its introduction
         self.accepting = _Accepting(self._pending)
         self._listeners: list[Any] = []
@@ -481,7 +490,14 @@ class Network:
             else:
                 fut.set_result(tuple(NetworkRoute(r.host, r.port, r.tls) for r in f._result))
 
+        def given_up(f: Future[Any]) -> None:
+            # completed by the dial that gave up on it: so is the registrar's (which frees
+            # the query's UDP port if nobody else waits for it)
+            if not resolving.done():
+                resolving.set_exception(f._exception or NoConnection(f"the resolve of {name} was given up"))
+
         resolving._on_done(done)
+        fut._on_done(given_up)
         return fut
 
     # -- connections ----------------------------------------------------------------------
@@ -530,18 +546,59 @@ class Network:
         _node_name(name)
         if name == _text(self._node._name):
             raise NotAllowed(f"node {name} cannot connect to itself")
-        try:
-            routes = self._resolve(name)
-        except ErgoError as e:  # the registrar refused the question outright: that is the dial's end
-            conn = Connection(self, Atom(name))
-            conn.state, conn.error = DOWN, e
-            return conn
         conn = Connection(self, Atom(name))
+        if self._registrar is None and not any(pattern.search(name) for _, pattern, _, _ in self._routes):
+            # known at once: no turn to wait for (connection() raises it, logged as a failed dial)
+            self._pending[name] = conn
+            self.dialing.add(name)
+            self._dial_route(conn, self._resolve(name))
+            return conn
         self._pending[name] = conn
         self.dialing.add(name)
+        # (the timer counts from the send: a dial that waits for its turn has the rest of it)
         conn.timer = self.scheduler.call_later(self.options.connect_timeout, self._dial_timeout, conn)
-        routes._on_done(lambda f: self._dial_route(conn, f))
+        if self._dials < MAX_DIALS:
+            self._dial_start(conn)
+        else:
+            self._dials_waiting[conn] = None
         return conn
+
+    def _dial_start(self, conn: Connection) -> None:
+        """``conn``'s dial takes one of the MAX_DIALS turns: resolve, then connect."""
+        conn.dial_slot = True
+        self._dials += 1
+        try:
+            routes = self._resolve(_text(conn.name))
+        except ErgoError as e:  # the registrar refused the question outright: that is the dial's end
+            self._dial_failed(conn, e)
+            return
+        conn.resolving = routes
+        routes._on_done(lambda f: self._dial_route(conn, f) if conn.resolving is f else None)
+
+    def _dial_over(self, conn: Connection) -> None:
+        """``conn``'s dial ended (up, failed, or the peer's own dial kept): its turn goes
+        to the next waiting one, on the scheduler's next turn (not inside this one's end)."""
+        self.dialing.discard(_text(conn.name))
+        self._dials_waiting.pop(conn, None)  # (ended while it waited: timed out, the peer dialed us)
+        resolving, conn.resolving = conn.resolving, None
+        if resolving is not None and not resolving.done():
+            # a resolve still in flight is given up (its UDP port freed), as a connect is: a
+            # dial that timed out left it waiting out its own timeout, a socket for each
+            resolving.set_exception(NoConnection(f"the dial of {_text(conn.name)} ended"))
+        if conn.dial_slot:
+            conn.dial_slot = False
+            self._dials -= 1
+            if self._dials_waiting and not self._dials_next:
+                self._dials_next = True
+                self.scheduler.call_soon(self._next_dials)
+
+    def _next_dials(self) -> None:
+        self._dials_next = False
+        waiting = self._dials_waiting
+        while waiting and self._dials < MAX_DIALS:
+            conn = next(iter(waiting))
+            del waiting[conn]
+            self._dial_start(conn)  # (one that ended while it waited left the queue then: _dial_over)
 
     def _dial_route(self, conn: Connection, routes: Future[tuple[NetworkRoute, ...]]) -> None:
         if conn.state is not DIALING:
@@ -688,7 +745,7 @@ class Network:
         """Our dial of ``conn`` loses to the peer's: its attempt stops, its links close
         (they never joined the pool, so their loss says nothing), its timer ends; what was
         queued on ``conn`` waits for the peer's connection."""
-        self.dialing.discard(_text(conn.name))
+        self._dial_over(conn)
         dialing, conn.attempt = conn.attempt, None
         for own in list(conn.links):
             own.close()
@@ -755,7 +812,7 @@ class Network:
         conn.pool_size = accepted.pool_size
         conn.add_link(link)
         self._pending.pop(name, None)
-        self.dialing.discard(name)
+        self._dial_over(conn)
         if conn.timer is not None:
             conn.timer.cancel()
             conn.timer = None
@@ -888,6 +945,7 @@ class Network:
         if self._pending.get(name) is conn:
             del self._pending[name]
             self.dialing.discard(name)
+        self._dial_over(conn)
         if conn.timer is not None:
             conn.timer.cancel()
             conn.timer = None

@@ -177,7 +177,9 @@ class Registrar(ABC):
         """The routes of ``node`` (``name@host``), asked of ``host``'s registrar.
 
         Fails with ``NoRoute`` when that registrar does not know the name, with
-        ``NoConnection`` when it does not answer within the resolve timeout.
+        ``NoConnection`` when it does not answer within the resolve timeout.  A caller
+        that no longer wants the answer completes the future itself (``set_exception``,
+        as a transport's connect is given up): a resolve nobody waits for any more stops.
         """
 
     @abstractmethod
@@ -368,6 +370,8 @@ class EsrdRegistrar(Registrar):
             query.start()
         else:
             query.waiters.append(future)
+        if not query.done:
+            future._on_done(query.given_up)
         return future
 
     def close(self) -> None:
@@ -973,6 +977,13 @@ class _Query(DatagramProtocol):
             self.finish(NoRoute(f"no route to {self.node}: the registrar on {self.where} does not know it"))
         else:
             self.finish(msg.error)
+
+    def given_up(self, _future: Future[tuple[Route, ...]]) -> None:
+        """A waiter's future completed: by its caller, giving up (as a transport's connect
+        is given up), unless the query finished it.  Once every waiter gave up, the query
+        ends: its UDP port is closed rather than held for the rest of the resolve timeout."""
+        if not self.done and all(w.done() for w in self.waiters):
+            self.finish(NoConnection(f"the resolve of {self.node} was given up"))
 
     def finish(self, outcome: tuple[Route, ...] | ErgoError) -> None:
         if self.done:
