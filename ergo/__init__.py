@@ -43,6 +43,7 @@ from .gen.options import (
     ProcessOptions,
 )
 from .gen.types import Compression, LogLevel, MessagePriority, NoReply, ProcessState
+from .network import NetworkRoute, RemoteNode
 from .node.log import DefaultFormatter, JSONFormatter, Log
 from .node.meta import MetaBehavior, MetaProcess
 from .node.node import Node
@@ -82,6 +83,7 @@ __all__ = [
     "MetaProcess",
     "NetworkOptions",
     "NetworkFlags",
+    "NetworkRoute",
     "AcceptorOptions",
     "Node",
     "NodeInfo",
@@ -97,6 +99,7 @@ __all__ = [
     "ProcessState",
     "Ref",
     "RemoteError",
+    "RemoteNode",
     "Scheduler",
     "Supervisor",
     "SupervisorChild",

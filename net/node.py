@@ -10,7 +10,7 @@ import weakref
 from types import FrameType
 from typing import Any
 
-from ergo.gen.errors import NotAllowed, Timeout
+from ergo.gen.errors import Incorrect, NotAllowed, Timeout
 from ergo.gen.options import NodeOptions
 from ergo.node.node import Node, validate_node_name
 
@@ -53,6 +53,9 @@ def start_node(name: str, options: NodeOptions | None = None, handle_signals: bo
             created = True
     on_main = threading.current_thread() is threading.main_thread()
     try:
+        if handle_signals is not None and type(handle_signals) is not bool:
+            raise Incorrect(f"handle_signals is True, False or None (in a plain script only), not {handle_signals!r}"
+                            [:200])
         if handle_signals and not on_main:
             raise NotAllowed("signal handlers can be installed on the main thread only: start the node there, "
                              "or pass handle_signals=False")

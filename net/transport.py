@@ -27,7 +27,7 @@ import struct
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from ergo.gen.errors import ErgoError, Incorrect, NoConnection, NotAllowed, Taken
+from ergo.gen.errors import ErgoError, Incorrect, NoConnection, NotAllowed, Taken, TooLarge
 from ergo.scheduler import Future
 from ergo.transport import (
     Address,
@@ -147,6 +147,10 @@ class AsyncioTransport(Transport):
         return endpoint
 
 
+#: what socket() fails with when the process or the system has run out of something
+_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
 def _bind(host: str, port: int, kind: socket.SocketKind) -> socket.socket:
     """A socket bound to ``(host, port)`` (listening, for a stream), or the project's error."""
     try:
@@ -156,7 +160,13 @@ def _bind(host: str, port: int, kind: socket.SocketKind) -> socket.socket:
     # a name with both (``localhost``): IPv4, so that a datagram endpoint and a listener
     # named alike end up on the same address whatever order the resolver gives
     family, type_, proto, _, addr = min(infos, key=lambda info: info[0] != socket.AF_INET)
-    sock = socket.socket(family, type_, proto)
+    try:
+        sock = socket.socket(family, type_, proto)
+    except OSError as exc:  # out of descriptors or buffers: a limit, not the caller's mistake
+        if exc.errno in _EXHAUSTED:
+            raise TooLarge(f"cannot bind {host}:{port}: {exc.strerror or exc} (no socket can be made now: "
+                           "the process's file descriptors or the system's buffers ran out)") from None
+        raise Incorrect(f"cannot bind {host}:{port}: {exc.strerror or exc}") from None
     try:
         if kind == socket.SOCK_STREAM:
             # as asyncio's create_server does: a restarted node can take its port back while
@@ -177,6 +187,9 @@ def _bind(host: str, port: int, kind: socket.SocketKind) -> socket.socket:
                              ) from None
         if exc.errno == errno.EADDRNOTAVAIL:
             raise Incorrect(f"cannot bind {host}:{port}: {host} is not an address of this host") from None
+        if exc.errno in _EXHAUSTED:
+            raise TooLarge(f"cannot bind {host}:{port}: {exc.strerror or exc} (the system's buffers ran out)"
+                           ) from None
         raise Incorrect(f"cannot bind {host}:{port}: {exc.strerror or exc}") from None
     return sock
 

@@ -21,6 +21,7 @@ import net
 import sim
 from ergo import (
     Actor,
+    Incorrect,
     LogOptions,
     NetworkOptions,
     NodeOptions,
@@ -844,3 +845,12 @@ def test_work_queued_after_a_closed_loop_ended_its_scheduler_is_dropped_not_kept
         sched.call_soon(ran.append, i)
         sched.soon(ran.append, (i,))
     assert sched.pending() == 0 and ran == []
+
+
+@pytest.mark.parametrize("wrong", ["yes", 1, 0])
+def test_handle_signals_of_the_wrong_type_is_incorrect_and_starts_nothing(wrong):
+    """``handle_signals`` is True, False or None: "yes" (or 0, 1) was taken for its truth
+    and the node started; it is refused saying what the argument takes, before anything
+    is bound."""
+    with pytest.raises(Incorrect, match="handle_signals is True, False or None"):
+        net.start_node("signals@127.0.0.1", handle_signals=wrong)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from transport_support import AsyncioHarness, Datagrams, Recorder, raw_closed
 
-from ergo.gen.errors import Incorrect, NoConnection, Taken
+from ergo.gen.errors import Incorrect, NoConnection, Taken, TooLarge
 from net import transport as net_transport
 from net.transport import _connect_error
 
@@ -370,3 +370,18 @@ def test_ports_are_freed_by_close_after_the_loop_ended_before_serving_began():
     for kind, port in ((socket.SOCK_STREAM, listener.address[1]), (socket.SOCK_DGRAM, endpoint.address[1])):
         with socket.socket(socket.AF_INET, kind) as again:
             again.bind(("127.0.0.1", port))  # free again
+
+
+@pytest.mark.parametrize("code", [errno.EMFILE, errno.ENFILE, errno.ENOBUFS])
+def test_a_socket_the_os_cannot_make_is_the_projects_error_not_an_oserror(h, monkeypatch, code):
+    """Out of file descriptors (or buffers), making a listener's or a datagram port's
+    socket raised the OSError itself, out of a send that dialed (a resolve's UDP port):
+    it is ``TooLarge`` saying what ran out, as the seam's other OS errors are its own."""
+    def exhausted(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(code, "no more")
+
+    monkeypatch.setattr(net_transport.socket, "socket", exhausted)
+    with pytest.raises(TooLarge, match=r"cannot bind 127\.0\.0\.1:0: no more"):
+        h.server.datagram("127.0.0.1", 0, Datagrams(h))
+    with pytest.raises(TooLarge, match=r"cannot bind 127\.0\.0\.1:0: no more"):
+        h.server.listen("127.0.0.1", 0, lambda: Recorder(h))

@@ -8,7 +8,7 @@ import io
 from typing import Any
 
 import pytest
-from network_support import TRANSPORTS, Cluster, hold_a_call, make_cluster
+from network_support import COOKIE, TRANSPORTS, Cluster, Counter, hold_a_call, make_cluster
 from support import Collector
 from test_calls_fail_fast import Holder
 
@@ -473,3 +473,135 @@ def test_a_remote_application_start_to_a_node_that_does_not_offer_it_is_not_allo
     remote = a.wait_for(a.network().get_node(b.name))
     with pytest.raises(NotAllowed, match="does not offer remote application start"):
         a.wait_for(remote.application_start("app"))
+
+
+@pytest.mark.parametrize("registrar", [True, False])
+@pytest.mark.parametrize("name", ["noat", "a@", "@host2", "x\ny@host2", "a@b@host2"])
+def test_a_call_or_send_to_a_process_of_no_node_name_is_incorrect_at_once_and_dials_nothing(registrar, name):
+    """A ProcessID (or Alias, PID) whose node is no node name (``name@host``) is the
+    caller's mistake, known at once: a send and a call raise ``Incorrect`` saying what is
+    wrong with it, every time, and nothing is dialed for it (no connection waits, so a
+    call after a send does not wait out ``connect_timeout`` for a dial that never was,
+    and no "cannot connect" line), with a registrar or with a static route matching it."""
+    s = sim.Sim(1)
+    lines = io.StringIO()
+    network = NetworkOptions(cookie="c") if registrar else NetworkOptions(cookie="c", registrar_port=None)
+    a = s.start_node("a@host1", NodeOptions(network=network, log=LogOptions(output=lines)))
+    if not registrar:
+        a.network().add_route(".*", NetworkRoute("host2", 11144))
+    target = ProcessID("counter", name)
+    for _ in range(2):
+        with pytest.raises(Incorrect, match="node name"):
+            a.send(target, "hi")
+        with pytest.raises(Incorrect, match="node name"):
+            a.call(target, "hi", timeout=30)
+    assert s.now == 0
+    assert a.network()._pending == {} and a.network().nodes() == []
+    s.run_for(10)
+    assert "cannot connect" not in lines.getvalue()
+    with pytest.raises(Incorrect, match="node name"):
+        a.network().get_node(name)
+
+
+@pytest.mark.parametrize("nodes", [5, 1.5, True, object(), "n2@host2", b"n2@host2", ["n2@host2", 7], ["nohost"]])
+def test_enabling_for_nodes_that_are_no_collection_of_node_names_is_incorrect_saying_so(nodes):
+    """``nodes`` is None or a collection of node names: anything else (a number, a single
+    name given bare, which would be taken letter by letter, a member that is no node name)
+    is ``Incorrect`` saying so, and nothing is enabled."""
+    net = _lone_node().network()
+    with pytest.raises(Incorrect, match=r"nodes|node name"):
+        net.enable_spawn("counter", Collector, nodes)
+    with pytest.raises(Incorrect, match=r"nodes|node name"):
+        net.enable_application_start("app", nodes)
+    assert net.info()["spawn"] == [] and net.info()["application_start"] == []
+    net.enable_spawn("counter", Collector, ("n2@host2", ergo.Atom("n3@host3")))  # any iterable of names
+    net.enable_application_start("app", {"n2@host2"})
+    assert net.info()["spawn"] == ["counter"] and net.info()["application_start"] == ["app"]
+
+
+@pytest.mark.parametrize("name", [[], {}, ["x"], None, 5])
+def test_disabling_a_name_of_the_wrong_type_is_incorrect_not_a_type_error(name):
+    net = _lone_node().network()
+    with pytest.raises(Incorrect, match="is a non-empty str"):
+        net.disable_spawn(name)
+    with pytest.raises(Incorrect, match="is a non-empty str"):
+        net.disable_application_start(name)
+
+
+def _lone_node() -> ergo.Node:
+    """A networked node on a simulated host, for what its network() checks before any I/O."""
+    return sim.Sim(1).start_node("a@host1", NodeOptions(network=NetworkOptions(cookie="c", registrar_port=None),
+                                                        log=LogOptions(default_logger=False)))
+
+
+def test_a_routes_cookie_is_the_one_its_dials_prove(cluster):
+    """``NetworkRoute.cookie`` (Ergo's ``NetworkRoute.Cookie``) overrides the node's own
+    cookie for the connections dialed through that route, its pool's links included; a
+    wrong one is refused as a wrong node cookie is, the message naming the route's."""
+    a = cluster.start(1, cookie="mine")
+    b = cluster.start(2)
+    b.spawn_register("counter", Counter)
+    host, port = b.network()._listeners[0].address
+    a.network().add_route("^n2@", NetworkRoute(host, port, cookie="not b's"))
+    with pytest.raises(NoConnection, match="NetworkRoute.cookie"):
+        a.call(ProcessID("counter", b.name), "incr")
+    a.network().remove_route("^n2@")
+    a.network().add_route("^n2@", NetworkRoute(host, port))
+    with pytest.raises(NoConnection, match="NetworkOptions.cookie"):  # the node's own cookie: not b's either
+        a.call(ProcessID("counter", b.name), "incr")
+    a.network().remove_route("^n2@")
+    a.network().add_route("^n2@", NetworkRoute(host, port, cookie=COOKIE))
+    assert a.call(ProcessID("counter", b.name), "incr") == 1
+    cluster.run_until(lambda: a.network().info()["peers"][str.__str__(b.name)]["links"] == 3)
+
+
+@pytest.mark.parametrize("fields", [{"tls": 1}, {"tls": "yes"}, {"cookie": 5}, {"cookie": b"c"}])
+def test_a_network_route_of_the_wrong_type_is_incorrect_when_made(fields):
+    with pytest.raises(Incorrect, match=f"NetworkRoute.{next(iter(fields))}"):
+        NetworkRoute("host2", 11144, **fields)
+
+
+@pytest.mark.parametrize("name", ["noat", "a@", "x\ny@host2"])
+@pytest.mark.parametrize("verb", ["link", "monitor"])
+def test_watching_a_node_or_a_process_of_no_node_name_is_incorrect_at_once(verb, name):
+    """``link`` / ``monitor`` of ``Atom(name)`` or of a remote target whose node is no node
+    name raise ``Incorrect`` in the caller, as a send or call does (a node's down message
+    has no reason: it said only that the "node" was down), and nothing is dialed; a real
+    name that cannot be reached is still told as a down."""
+    s = sim.Sim(1)
+    a = s.start_node("a@host1", NodeOptions(network=NetworkOptions(cookie="c", registrar_port=None),
+                                            log=LogOptions(default_logger=False)))
+    outcomes: list[Any] = []
+
+    class Watcher(Actor):
+        def init(self) -> None:
+            self.trap_exit = True
+
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            try:
+                getattr(self, verb)(request)
+            except Incorrect as e:
+                return str(e)
+            return "watching"
+
+        def handle_message(self, from_: Any, message: Any) -> None:
+            outcomes.append(message)
+
+    w = a.spawn(Watcher)
+    for target in (ergo.Atom(name), ProcessID("counter", name)):
+        assert "node name" in a.call(w, target)
+    s.run_for(10)
+    assert outcomes == [] and a.network()._pending == {}
+    assert a.call(w, ergo.Atom("b@host2")) == "watching"  # no route to it: told as a down
+    s.run_for(1)
+    assert [type(m).__name__ for m in outcomes] == ["MessageExitNode" if verb == "link" else "MessageDownNode"]
+
+
+def test_the_network_classes_the_docs_name_are_in_ergo():
+    """docs/network.md writes ``NetworkRoute(host, port)`` and ``RemoteNode``; a newcomer
+    looks for them where NetworkOptions is (``ergo.NetworkRoute`` was an AttributeError)."""
+    from ergo.network import NetworkRoute as Route_
+    from ergo.network import RemoteNode as Remote_
+
+    assert ergo.NetworkRoute is Route_ and ergo.RemoteNode is Remote_
+    assert {"NetworkRoute", "RemoteNode", "AcceptorOptions", "NetworkOptions", "NetworkFlags"} <= set(ergo.__all__)

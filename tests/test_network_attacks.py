@@ -30,6 +30,7 @@ from support import Collector
 from test_network_fuzz import Fixture, RawPeer
 from transport_support import raw_closed
 
+import sim
 from ergo import (
     PID,
     Actor,
@@ -38,13 +39,16 @@ from ergo import (
     ApplicationMemberSpec,
     ApplicationSpec,
     Event,
+    LogOptions,
     Malformed,
     MessageDownEvent,
     MessageDownPID,
     MessageEvent,
     MessageExitPID,
     NetworkFlags,
+    NetworkOptions,
     NoConnection,
+    NodeOptions,
     NoReply,
     NoRoute,
     ProcessID,
@@ -1567,3 +1571,52 @@ def test_a_peers_error_text_in_a_panics_traceback_cannot_make_lines_of_its_own(c
     for text in (panic, tree_line):
         assert text.splitlines()[-1] == f"ergo.wire.edf.RemoteError: _Forged: {escaped}"
         assert not any(c in text for c in "\r\x1b") and "2026-01-01" not in text.replace(escaped, "")
+
+
+def test_dials_in_progress_are_bounded_and_the_rest_wait_their_turn():
+    """Every send to a node that is not connected dials it, and the names a node's
+    processes send to may come from a peer (the PIDs in its messages): each dial held a
+    socket, and on a host that does not answer a UDP port of its own for the resolve, for
+    up to its timeout.  Thousands of them ran out of file descriptors, which then failed
+    the node's every other socket (and the send itself with an OSError).  At most
+    MAX_DIALS dials run at once; the others wait, queued in order, their sends accepted,
+    and each starts when one ends (within its own connect_timeout); what is connected is
+    served meanwhile."""
+    s = sim.Sim(1)
+    o = NodeOptions(network=NetworkOptions(cookie=COOKIE), log=LogOptions(default_logger=False))
+    a, b = s.start_node("a@host1", o), s.start_node("b@host2", o)
+    b.spawn_register("counter", Counter)
+    assert a.call(ProcessID("counter", "b@host2"), "incr") == 1
+    s.host("silent")  # a host whose registrar never answers (nobody runs there)
+    n = network_module.MAX_DIALS * 3
+    for i in range(n):
+        a.send(ProcessID("x", f"n{i}@silent"), "hi")
+    net_ = a.network()
+    most = 0
+
+    def count() -> bool:
+        nonlocal most
+        most = max(most, len(net_._registrar._queries), sum(c.dial_slot for c in net_._pending.values()))
+        return not net_._pending
+
+    assert a.call(ProcessID("counter", "b@host2"), "incr") == 2
+    s.run_until(count, timeout=60)
+    assert 0 < most <= network_module.MAX_DIALS
+    assert net_._dials == 0 and not net_._dials_waiting
+    # a dial queued so long that its connect_timeout passed failed with Timeout, as any slow dial
+    assert a.call(ProcessID("counter", "b@host2"), "incr") == 3
+
+
+def test_a_dial_that_ends_gives_up_its_resolve_in_flight():
+    """A dial that times out while its resolve is still waiting for a registrar that does
+    not answer gives that resolve up (its UDP port closed at once), as it gives up a
+    connect: left to its own timeout, each such dial held a socket longer than itself."""
+    s = sim.Sim(1)
+    o = NodeOptions(network=NetworkOptions(cookie=COOKIE, connect_timeout=1.0), log=LogOptions(default_logger=False))
+    a = s.start_node("a@host1", o)
+    s.host("silent")
+    a.send(ProcessID("x", "n@silent"), "hi")
+    registrar = a.network()._registrar
+    assert registrar.info()["resolving"] == ["n@silent"]
+    s.run_for(1.01)  # the dial's timeout (1 s), not the resolve's (3 s)
+    assert a.network()._pending == {} and registrar.info()["resolving"] == []

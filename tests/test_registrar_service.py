@@ -321,17 +321,28 @@ def test_the_server_refuses_another_hosts_name_and_a_second_name_on_one_connecti
     raw.stream.write(encode(Register("x@host2", routes("host2"))))
     s.run_until(lambda: raw.lost != "open", timeout=10)
     assert len(raw.messages) == 1 and isinstance(raw.messages[0].error, Incorrect)
+    # a second name on a registered connection is refused, and the connection closed
+    # with its first name (a refused request ends a connection, whatever it holds)
     raw = raw_connect(s, "host1", "host1")
     raw.stream.write(encode(Register("c@host1", routes("host1"))))
     raw.stream.write(encode(Register("d@host1", routes("host1"))))
-    s.run_until(lambda: len(raw.messages) == 2, timeout=10)
+    s.run_until(lambda: raw.lost != "open", timeout=10)
     assert raw.messages[0] == RegisterReply(None) and isinstance(raw.messages[1].error, Incorrect)
-    assert r1.info()["registered"] == ["a@host1", "b@host1", "c@host1"]
+    assert r1.info()["registered"] == ["a@host1", "b@host1"]
+    # so is an Unregister of a name that is not this connection's, and its own ends it too
+    raw = raw_connect(s, "host1", "host1")
+    raw.stream.write(encode(Register("c@host1", routes("host1"))))
     raw.stream.write(encode(Unregister("a@host1")))  # not this connection's name
+    s.run_until(lambda: raw.lost != "open", timeout=10)
+    assert raw.messages[0] == RegisterReply(None) and isinstance(raw.messages[1].error, NameUnknown)
+    assert r1.info()["registered"] == ["a@host1", "b@host1"]
+    raw = raw_connect(s, "host1", "host1")
+    raw.stream.write(encode(Register("c@host1", routes("host1"))))
     raw.stream.write(encode(Unregister("c@host1")))
-    s.run_until(lambda: len(raw.messages) == 4, timeout=10)
-    assert isinstance(raw.messages[2].error, NameUnknown) and raw.messages[3] == UnregisterReply(None)
-    assert r1.info()["registered"] == ["a@host1", "b@host1"] and raw.lost == "open"
+    raw.stream.write(encode(Register("c@host1", routes("host1"))))  # after its Unregister: not read
+    s.run_until(lambda: raw.lost != "open", timeout=10)
+    assert raw.messages == [RegisterReply(None), UnregisterReply(None)]
+    assert r1.info()["registered"] == ["a@host1", "b@host1"] and r1.info()["connections"] == 1
 
 
 def test_settled_registrars_leave_no_timer_running(s, host1):
@@ -912,23 +923,78 @@ def test_the_server_still_refuses_a_name_of_another_host_from_another_address(s,
 
 def test_lines_about_registration_connections_are_logged_at_most_a_hundred_a_second(s, host1):
     """Registering is not authenticated: anyone who reaches the port makes a line per
-    connection (here one Register/Unregister pair after another on one connection, two
-    lines each).  The first CONN_LINES of a second are logged, the rest in one line when
-    the second is over; the names are served all the same."""
+    connection (here connections that each register and unregister a name, two lines
+    each).  The first CONN_LINES of a second are logged, the rest in one line when the
+    second is over; the names are served all the same."""
     r1, _ = host1
-    raw = raw_connect(s, "host1", "host1")
     pairs = CONN_LINES
-    raw.stream.write(b"".join(encode(Register("x@host1", routes("host1"))) + encode(Unregister("x@host1"))
-                              for _ in range(pairs)))
-    s.run_until(lambda: len(raw.messages) == 2 * pairs, timeout=10)
-    assert all(m.error is None for m in raw.messages)
+    batch = MAX_UNREGISTERED // 2  # connections open at once (more would close the oldest, with a line)
+    for first in range(0, pairs, batch):
+        raws = [Raw() for _ in range(first, min(pairs, first + batch))]
+        connects = [s.host("host1").transport.connect("host1", DEFAULT_PORT, lambda raw=raw: raw) for raw in raws]
+        s.run_until(lambda connects=connects: all(c.done() for c in connects), timeout=1)
+        for i, raw in enumerate(raws, first):
+            raw.stream.write(encode(Register(f"x{i}@host1", routes("host1"))) + encode(Unregister(f"x{i}@host1")))
+        s.run_until(lambda raws=raws: all(len(raw.messages) == 2 for raw in raws), timeout=1)
+        assert all(m.error is None for raw in raws for m in raw.messages)
+    assert s.now < 1  # all within the second the lines are counted in
 
     def about(text: str) -> int:
         return sum(1 for _, line in r1._log.lines if text in line)  # type: ignore[attr-defined]
 
     # b@host1's registration (the fixture's) made one line of that second too
-    logged = about("registered b@host1 from") + about("registered x@host1 from") + about("x@host1 is no longer")
+    logged = about("registered b@host1 from") + about("registered x") + about("is no longer registered")
     assert logged == CONN_LINES
     more = 2 * pairs + 1 - CONN_LINES
     s.run_until(lambda: about(f"{more} more lines about registration connections") == 1, timeout=10)
     assert outcome(s, make(s, "host1").register("c@host1", routes("host1"))) is None
+
+
+def test_a_registration_connection_that_never_reads_cannot_make_the_server_hold_its_answers(s, host1):
+    """Registering is not authenticated, and a connection may send requests without ever
+    reading the answers: each answer the server wrote for it waited in the server's send
+    buffer (a 10-byte Unregister of another's name fetched a 60-byte NameUnknown), and a
+    close did not free them (a graceful close waits for the peer to take them): twenty
+    such connections held 260 MB for good.  A connection gets one answer to a refused
+    request and is closed with it, and one to its Unregister, so whatever it sends, the
+    server holds a few bytes for it, and only while it lives."""
+    r1, r2 = host1
+    flood = encode(Unregister("x@host1")) * 20_000  # 200 KB of requests the server would answer
+    raws = []
+    for i in range(10):
+        raw = raw_connect(s, "host2", "host1")
+        raw.stream.pause_reading()
+        if i % 2:  # a registered one asks again and again
+            raw.stream.write(encode(Register(f"c{i}@host1", routes("host1"))))
+            for _ in range(5):
+                raw.stream.write(encode(Register(f"d{i}@host1", routes("host1"))) * 5_000)
+        for _ in range(5):
+            raw.stream.write(flood)
+        raws.append(raw)
+    s.run_for(1.0)
+    assert sum(c.stream.buffered for c in r1._server_conns if c.stream is not None) < 4096
+    s.run_for(5.0)
+    assert r1.info()["connections"] == 1  # b@host1's registration alone: every flooding one is closed
+    assert r1.info()["registered"] == ["a@host1", "b@host1"]
+    assert outcome(s, make(s, "host1").register("e@host1", routes("host1")), timeout=5) is None
+    assert r2.info()["nodes"] == {"b@host1": "registered"}
+
+
+def test_a_resolve_every_asker_gave_up_on_stops_and_frees_its_port(s, host1):
+    """A caller gives up on a resolve by completing its future itself (as on a transport's
+    connect): once every asker of the name did, the query ends, its UDP port closed, rather
+    than held for the rest of the resolve timeout (a dial that timed out left one behind,
+    and dials to many silent hosts ran the process out of descriptors); one still asked
+    for goes on, and its asker gets the answer."""
+    r = make(s, "host2")
+    s.host("silent")
+    first, second = r.resolve("x@silent"), r.resolve("x@silent")
+    other = r.resolve("a@host1")
+    assert sorted(r.info()["resolving"]) == ["a@host1", "x@silent"]
+    query = r._queries["x@silent"]
+    first.set_exception(NoConnection("given up"))
+    assert not query.done  # the second asker still waits
+    second.set_exception(NoConnection("given up"))
+    assert query.done and r.info()["resolving"] == ["a@host1"]
+    assert query.endpoint is not None and query.endpoint not in s.host("host2").transport.endpoints
+    assert outcome(s, other) == routes("host1", 1001)

@@ -105,7 +105,8 @@ class Link(StreamProtocol):
         self.last_in = self.last_out = now
         if self.dialer:
             assert self.conn is not None
-            self.hs = handshake.Dialer(self.info, net.cookie, expect=_text(self.conn.name), join=self.join,
+            self.hs = handshake.Dialer(self.info, self.conn.cookie or net.cookie, expect=_text(self.conn.name),
+                                       join=self.join,
                                        random=net.random_bytes)
         else:
             self.hs = handshake.Acceptor(self.info, net.cookie, peers=net.connection_ids, dialing=net.dialing,
@@ -474,6 +475,12 @@ class Connection:
         self.pool_size = 1
         self.dialed = False  # this node dialed the first link (and so the pool's others)
         self.since = 0.0
+        #: the cookie its dials prove, the route's (NetworkRoute.cookie); None: the node's own
+        self.cookie: str | None = None
+        #: its dial holds one of the node's MAX_DIALS turns (see Network._dial), and the
+        #: resolve it waits for, given up if the dial ends first
+        self.dial_slot = False
+        self.resolving: Any = None
         self.queue: list[Any] = []  # frames (messages) waiting while dialing
         #: order key (1..255) -> the link its frames take (see send)
         self.routes: dict[int, Link] = {}

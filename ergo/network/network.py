@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
@@ -70,6 +70,10 @@ enp: Any = _enp
 
 #: accepted streams whose handshake is in progress that a node keeps; one more drops the oldest
 MAX_HANDSHAKES = 128
+#: dials (resolve, connect, handshake) a node runs at once; the others wait their turn,
+#: in order: each holds a socket (and while resolving, a UDP port of its own), and the
+#: names dialed are whatever the node's processes send to, which a peer may choose
+MAX_DIALS = 256
 #: refused connections logged one by one each second at most; the others are counted
 REFUSALS_LOGGED = 100
 #: seconds between two lines about failed dials to one peer: the first failure is logged at
@@ -127,7 +131,8 @@ class NetworkRoute:
     host: str
     port: int
     tls: bool = False
-    #: the cookie for this peer (default: the node's own)
+    #: the cookie the dials through this route prove (Ergo's ``NetworkRoute.Cookie``);
+    #: None or "": the node's own (``NetworkOptions.cookie``)
     cookie: str | None = None
 
     def __post_init__(self) -> None:
@@ -135,6 +140,10 @@ class NetworkRoute:
             raise Incorrect(f"NetworkRoute.host is a non-empty str, not {self.host!r}"[:200])
         if type(self.port) is not int or not 1 <= self.port <= 65535:
             raise Incorrect(f"NetworkRoute.port is an int in 1..65535, not {self.port!r}"[:200])
+        if type(self.tls) is not bool:
+            raise Incorrect(f"NetworkRoute.tls is a bool, not {self.tls!r}"[:200])
+        if self.cookie is not None and not isinstance(self.cookie, str):
+            raise Incorrect(f"NetworkRoute.cookie is a str or None (the node's own), not {type(self.cookie).__name__}")
 
 
 class RemoteConsumer:
@@ -291,6 +300,11 @@ class Network:
         #: the live mappings the handshake's Acceptor reads
         self.connection_ids: dict[str, str] = {}
         self.dialing: set[str] = set()
+        #: dials running (their resolve or connect started: ``Connection.dial_slot``), at
+        #: most MAX_DIALS; the connections waiting for a turn, oldest first
+        self._dials = 0
+        self._dials_waiting: dict[Connection, None] = {}
+        self._dials_next = False
         #: the names whose connection waits for an accepted handshake past its introduction
         self.accepting = _Accepting(self._pending)
         self._listeners: list[Any] = []
@@ -476,7 +490,14 @@ class Network:
             else:
                 fut.set_result(tuple(NetworkRoute(r.host, r.port, r.tls) for r in f._result))
 
+        def given_up(f: Future[Any]) -> None:
+            # completed by the dial that gave up on it: so is the registrar's (which frees
+            # the query's UDP port if nobody else waits for it)
+            if not resolving.done():
+                resolving.set_exception(f._exception or NoConnection(f"the resolve of {name} was given up"))
+
         resolving._on_done(done)
+        fut._on_done(given_up)
         return fut
 
     # -- connections ----------------------------------------------------------------------
@@ -519,14 +540,65 @@ class Network:
         return fut
 
     def _dial(self, name: str) -> Connection:
+        # a name that is none (a PID's or ProcessID's node is whatever the caller made) is
+        # the caller's mistake, raised before anything waits for it: a pending connection
+        # left behind had the next call to it wait out connect_timeout for nothing
+        _node_name(name)
         if name == _text(self._node._name):
             raise NotAllowed(f"node {name} cannot connect to itself")
         conn = Connection(self, Atom(name))
+        if self._registrar is None and not any(pattern.search(name) for _, pattern, _, _ in self._routes):
+            # known at once: no turn to wait for (connection() raises it, logged as a failed dial)
+            self._pending[name] = conn
+            self.dialing.add(name)
+            self._dial_route(conn, self._resolve(name))
+            return conn
         self._pending[name] = conn
         self.dialing.add(name)
+        # (the timer counts from the send: a dial that waits for its turn has the rest of it)
         conn.timer = self.scheduler.call_later(self.options.connect_timeout, self._dial_timeout, conn)
-        self._resolve(name)._on_done(lambda f: self._dial_route(conn, f))
+        if self._dials < MAX_DIALS:
+            self._dial_start(conn)
+        else:
+            self._dials_waiting[conn] = None
         return conn
+
+    def _dial_start(self, conn: Connection) -> None:
+        """``conn``'s dial takes one of the MAX_DIALS turns: resolve, then connect."""
+        conn.dial_slot = True
+        self._dials += 1
+        try:
+            routes = self._resolve(_text(conn.name))
+        except ErgoError as e:  # the registrar refused the question outright: that is the dial's end
+            self._dial_failed(conn, e)
+            return
+        conn.resolving = routes
+        routes._on_done(lambda f: self._dial_route(conn, f) if conn.resolving is f else None)
+
+    def _dial_over(self, conn: Connection) -> None:
+        """``conn``'s dial ended (up, failed, or the peer's own dial kept): its turn goes
+        to the next waiting one, on the scheduler's next turn (not inside this one's end)."""
+        self.dialing.discard(_text(conn.name))
+        self._dials_waiting.pop(conn, None)  # (ended while it waited: timed out, the peer dialed us)
+        resolving, conn.resolving = conn.resolving, None
+        if resolving is not None and not resolving.done():
+            # a resolve still in flight is given up (its UDP port freed), as a connect is: a
+            # dial that timed out left it waiting out its own timeout, a socket for each
+            resolving.set_exception(NoConnection(f"the dial of {_text(conn.name)} ended"))
+        if conn.dial_slot:
+            conn.dial_slot = False
+            self._dials -= 1
+            if self._dials_waiting and not self._dials_next:
+                self._dials_next = True
+                self.scheduler.call_soon(self._next_dials)
+
+    def _next_dials(self) -> None:
+        self._dials_next = False
+        waiting = self._dials_waiting
+        while waiting and self._dials < MAX_DIALS:
+            conn = next(iter(waiting))
+            del waiting[conn]
+            self._dial_start(conn)  # (one that ended while it waited left the queue then: _dial_over)
 
     def _dial_route(self, conn: Connection, routes: Future[tuple[NetworkRoute, ...]]) -> None:
         if conn.state is not DIALING:
@@ -535,6 +607,7 @@ class Network:
             self._dial_failed(conn, routes._exception)
             return
         route = routes._result[0]
+        conn.cookie = route.cookie or None  # the pool's joins prove the same one
         ssl = None
         if route.tls:
             ssl = self.options.ssl
@@ -672,7 +745,7 @@ class Network:
         """Our dial of ``conn`` loses to the peer's: its attempt stops, its links close
         (they never joined the pool, so their loss says nothing), its timer ends; what was
         queued on ``conn`` waits for the peer's connection."""
-        self.dialing.discard(_text(conn.name))
+        self._dial_over(conn)
         dialing, conn.attempt = conn.attempt, None
         for own in list(conn.links):
             own.close()
@@ -739,7 +812,7 @@ class Network:
         conn.pool_size = accepted.pool_size
         conn.add_link(link)
         self._pending.pop(name, None)
-        self.dialing.discard(name)
+        self._dial_over(conn)
         if conn.timer is not None:
             conn.timer.cancel()
             conn.timer = None
@@ -848,7 +921,9 @@ class Network:
             # waits.  The accepted handshake's own timeout bounds the wait.
             return
         why = str(reason)
-        if isinstance(reason, handshake.BadCookie):  # the commonest mistake: say what to do about it
+        if isinstance(reason, handshake.BadCookie) and conn.cookie is not None:
+            why = f"the cookie of the route to it differs from its own (NetworkRoute.cookie): {why}"
+        elif isinstance(reason, handshake.BadCookie):  # the commonest mistake: say what to do about it
             why = (f"the two nodes' cookies differ (give both the same NetworkOptions.cookie"
                    f"{'; this node has none, so it made a random one' if self._cookie_made else ''}): {why}")
         self._dial_failed(conn, NoConnection(f"{_text(conn.name)} refused the connection: {why}"))
@@ -870,6 +945,7 @@ class Network:
         if self._pending.get(name) is conn:
             del self._pending[name]
             self.dialing.discard(name)
+        self._dial_over(conn)
         if conn.timer is not None:
             conn.timer.cancel()
             conn.timer = None
@@ -1975,10 +2051,11 @@ class Network:
             raise Incorrect(f"a spawnable name is a non-empty str, not {name!r}"[:200])
         if not callable(factory):
             raise Incorrect(f"a spawnable factory is a Process class or a callable, not {type(factory).__name__}")
-        allowed = None if nodes is None else frozenset(_text(_node_name(n)) for n in nodes)
-        self._spawnable[name] = (factory, allowed)
+        self._spawnable[name] = (factory, _allowed_nodes(nodes, "enable_spawn"))
 
     def disable_spawn(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise Incorrect(f"a spawnable name is a non-empty str, not {name!r}"[:200])
         if self._spawnable.pop(name, None) is None:
             raise NameUnknown(f"{name!r} is not enabled for remote spawn")
 
@@ -1987,9 +2064,11 @@ class Network:
         ``EnableApplicationStart``); it need not be loaded yet, only when a start comes."""
         if not isinstance(name, str) or not name:
             raise Incorrect(f"an application name is a non-empty str, not {name!r}"[:200])
-        self._startable[name] = None if nodes is None else frozenset(_text(_node_name(n)) for n in nodes)
+        self._startable[name] = _allowed_nodes(nodes, "enable_application_start")
 
     def disable_application_start(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise Incorrect(f"an application name is a non-empty str, not {name!r}"[:200])
         if name not in self._startable:
             raise NameUnknown(f"{name!r} is not enabled for remote application start")
         del self._startable[name]
@@ -2043,6 +2122,18 @@ def _same_pid(caller: PID, to: Any) -> bool:
 def _text(name: Any) -> str:
     """A node name as a plain str (an Atom's ``str()`` is quoted, as Ergo prints atoms)."""
     return str.__str__(name)
+
+
+def _allowed_nodes(nodes: Any, what: str) -> frozenset[str] | None:
+    """The names of ``nodes`` (None: every node), or ``Incorrect``: a single name given
+    bare (a str is iterable, letter by letter), something that is no collection, a
+    member that is no node name."""
+    if nodes is None:
+        return None
+    if isinstance(nodes, (str, bytes, bytearray)) or not isinstance(nodes, Iterable):
+        raise Incorrect(f"{what}'s nodes are None (every node) or a collection of node names such as "
+                        f"['b@host'], not {nodes!r}"[:200])
+    return frozenset(_text(_node_name(n)) for n in nodes)
 
 
 def _node_name(name: Any) -> Atom:

@@ -13,7 +13,8 @@ Service Registration and Discovery") over the transport seam, speaking the proto
   finds the port taken and registers each of its nodes over a TCP connection to it (one
   connection per node); the server keeps the name while that connection lives and drops
   it when the connection closes.  A name already registered refuses the new one with
-  ``Taken``.
+  ``Taken``.  A connection registers one node, once: after a refused request or its
+  ``Unregister`` the server answers and closes it.
 * **Failover.**  When the serving registrar goes (closed, or its process died: its
   connections close), every survivor waits a random delay below the retry period (drawn
   from the scheduler's ``random``, so a simulation is determined by its seed) and tries to
@@ -176,7 +177,9 @@ class Registrar(ABC):
         """The routes of ``node`` (``name@host``), asked of ``host``'s registrar.
 
         Fails with ``NoRoute`` when that registrar does not know the name, with
-        ``NoConnection`` when it does not answer within the resolve timeout.
+        ``NoConnection`` when it does not answer within the resolve timeout.  A caller
+        that no longer wants the answer completes the future itself (``set_exception``,
+        as a transport's connect is given up): a resolve nobody waits for any more stops.
         """
 
     @abstractmethod
@@ -367,6 +370,8 @@ class EsrdRegistrar(Registrar):
             query.start()
         else:
             query.waiters.append(future)
+        if not query.done:
+            future._on_done(query.given_up)
         return future
 
     def close(self) -> None:
@@ -835,13 +840,19 @@ class _ServerConn(StreamProtocol):
             messages = self.decoder.feed(data)
         except RegistrarProtocolError as e:  # what came before the bad bytes still counts
             messages, bad = e.events, e  # type: ignore[attr-defined]
+        # A connection registers one node, and may unregister it: it gets one answer to
+        # each, and is closed after a refused request (as Ergo does for a refused Register:
+        # a refused connection has nothing more to say) and after its Unregister.  So
+        # whatever it sends, it is answered a few bytes: one that sent requests without
+        # reading the answers had them wait in our send buffer, and after a close too,
+        # which waits for the peer to take them (registering is not authenticated).
         for msg in messages:
             kind = type(msg)
             if kind is Register:
                 error = r._serve_register(self, msg)
                 stream.write(encode(RegisterReply(error)))
-                if error is not None and self.node is None:
-                    stream.close()  # as Ergo does: a refused connection has nothing more to say
+                if error is not None:
+                    self._closing_after_answer()  # its name, if it had one, goes with it
                     return
                 if self.timer is not None:
                     self.timer.cancel()
@@ -849,6 +860,8 @@ class _ServerConn(StreamProtocol):
                 r._unregistered.pop(self, None)
             elif kind is Unregister:
                 stream.write(encode(UnregisterReply(r._serve_unregister(self, msg))))
+                self._closing_after_answer()
+                return
             else:
                 r._malformed += 1
                 r._about_conn(r._log.error, "registrar: closing the registration connection from %s:%d: "
@@ -860,6 +873,13 @@ class _ServerConn(StreamProtocol):
             r._about_conn(r._log.error, "registrar: closing the registration connection from %s:%d (%s): %s",
                           self.peer[0], self.peer[1], self.node or "not registered", bad)
             stream.abort()
+
+    def _closing_after_answer(self) -> None:
+        """Close once the answer just written is sent; the name it holds goes now."""
+        r = self.registrar
+        r._unregistered.pop(self, None)
+        r._forget(self)
+        self.close()
 
     def connection_lost(self, error: ErgoError | None) -> None:
         if self.timer is not None:
@@ -957,6 +977,13 @@ class _Query(DatagramProtocol):
             self.finish(NoRoute(f"no route to {self.node}: the registrar on {self.where} does not know it"))
         else:
             self.finish(msg.error)
+
+    def given_up(self, _future: Future[tuple[Route, ...]]) -> None:
+        """A waiter's future completed: by its caller, giving up (as a transport's connect
+        is given up), unless the query finished it.  Once every waiter gave up, the query
+        ends: its UDP port is closed rather than held for the rest of the resolve timeout."""
+        if not self.done and all(w.done() for w in self.waiters):
+            self.finish(NoConnection(f"the resolve of {self.node} was given up"))
 
     def finish(self, outcome: tuple[Route, ...] | ErgoError) -> None:
         if self.done:

@@ -35,7 +35,7 @@ from ..gen.errors import (
     TargetUnknown,
     Unregistered,
 )
-from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref, trusted
+from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref, node_name_problem, trusted
 from ..gen.messages import (
     MessageDownAlias,
     MessageDownEvent,
@@ -177,12 +177,14 @@ class PubSub:
             elif t is Atom:  # a node name, as in Ergo's Link(target any)
                 if target == node._name:
                     raise NotAllowed(f"{consumer._pid} cannot link to or monitor its own node")
+                _check_node_name(target)
                 node._net(target)
                 remote = True
             elif t is str:
                 raise Incorrect(f"cannot link to or monitor the str {show(target)}: use ProcessID(name, node) for a "
                                 "registered process, or Atom('name@host') for a node")
             elif t in (PID, ProcessID, Alias, Event) and target.node != node._name:
+                _check_node_name(target.node)
                 node._net(target)
                 if consumer._pid.node != node._name:
                     raise NotAllowed(f"{target} is not on {node._name}")
@@ -561,3 +563,12 @@ class PubSub:
         """How many targets have links, monitors, and how many events exist (for leak tests)."""
         return len(self._links), len(self._monitors), len(self._events)
 
+
+
+def _check_node_name(name: Any) -> None:
+    """``Incorrect`` for a remote target whose node is no node name (``"noat"``, ``"a@"``):
+    the caller's mistake, known at once (a node monitor's down message has no reason to
+    say it with, and nothing is dialed for it)."""
+    problem = node_name_problem(name)
+    if problem is not None:
+        raise Incorrect(problem)
