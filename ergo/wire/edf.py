@@ -167,12 +167,13 @@ MAX_DEPTH = 1024
 #: most this many per hash, building any set or map of one value costs at most this many
 #: comparisons per key.  See ``docs/wire.md``.
 MAX_SHARED_HASH = 32
-# The first _UNCOUNTED such values of a decode are only remembered (at most this many can
-# collide, which is harmless); the table is built from them when one more arrives, so small
-# messages never pay for hashing their tuples.
+# The first _UNCOUNTED such values of a decode are only counted (at most this many can
+# collide, which is harmless); at one more the decode starts again from the first byte with
+# every one entered in the table, so small messages never pay for hashing their tuples.
 _UNCOUNTED = MAX_SHARED_HASH
 
 _ExtType = msgpack.ExtType
+_unpackb = msgpack.unpackb
 _PID_HEAD = struct.Struct(">Qq")  # id (u64), creation (i64), then the node name
 _REF_HEAD = struct.Struct(">qQQQ")  # creation (i64), id[0..2] (u64), then the node name
 _CACHE_MAX = 4096
@@ -208,9 +209,17 @@ def _utf8(data: bytes, what: str) -> str:
 class Registry:
     """The types one node can send and rebuild: built-ins plus its registered dataclasses and errors.
 
-    Encoding and decoding are safe to call from several threads and re-entrantly (a
-    registered class's ``__post_init__`` may itself encode).
+    ``encode(value)`` returns the EDF bytes of ``value`` and raises :class:`EncodeError`
+    for anything EDF cannot carry.  ``decode(data, what="value")`` returns the value in
+    ``data``, which must hold exactly one EDF value, and raises :class:`DecodeError`
+    (whose message calls it ``what``) otherwise.  Both are safe to call from several
+    threads and re-entrantly (a registered class's ``__post_init__`` may itself encode).
     """
+
+    #: ``encode(value) -> bytes`` (see the class)
+    encode: Callable[[Any], bytes]
+    #: ``decode(data, what="value") -> value`` (see the class)
+    decode: Callable[..., Any]
 
     def __init__(self) -> None:
         self._records: dict[str, tuple[type, int]] = {}  # name -> (class, number of fields)
@@ -229,11 +238,13 @@ class Registry:
             set: self._enc_set,
             frozenset: self._enc_frozenset,
         }
-        # a pool of packers (one per thread or re-entrant encode at a time) and of decoding
-        # states (see _unpack)
+        # encode and decode each own a packer or a decoding state, and take a pool's while
+        # theirs is in use (by another thread, or a decode within a decode)
         self._packers: list[msgpack.Packer] = []
         self._default = self._make_default()
         self._decoders: list[Callable[..., Any]] = []
+        self.encode = self._shared_encoder()
+        self.decode = self._make_decoder(shared=True)
         for name, cls in ERRORS.items():
             self._add_error(cls, name)
         for cls in (DecodeError, EncodeError, RemoteError):
@@ -291,8 +302,29 @@ class Registry:
 
     # -- encoding -------------------------------------------------------------------------
 
-    def encode(self, value: Any) -> bytes:
-        """The EDF bytes of ``value``; raises :class:`EncodeError` for anything EDF cannot carry."""
+    def _shared_encoder(self) -> Callable[[Any], bytes]:
+        # encode: one packer of its own, taken with a token (an atomic list pop, so two
+        # threads never share it); while it is busy, a packer of the pool's
+        pack = self._new_packer().pack
+        free = [True]
+        spare = self._encode_spare
+
+        def encode(value: Any) -> bytes:
+            try:
+                free.pop()
+            except IndexError:  # in use: by another thread, or an encode within this one
+                return spare(value)
+            try:
+                return pack(value)
+            except Exception as e:  # noqa: BLE001 - e.g. a registered class whose fields fail to read
+                raise _encode_failure(value, e) from None  # (a failed pack leaves the packer empty)
+            finally:
+                free.append(True)
+
+        encode.__doc__ = "The EDF bytes of ``value``; raises :class:`EncodeError` for anything EDF cannot carry."
+        return encode
+
+    def _encode_spare(self, value: Any) -> bytes:
         pool = self._packers
         try:
             packer = pool.pop()
@@ -305,8 +337,6 @@ class Registry:
             raise _encode_failure(value, e) from None
         pool.append(packer)
         return data
-
-    _pack = encode
 
     def _new_packer(self) -> msgpack.Packer:
         return msgpack.Packer(default=self._default, use_bin_type=True, strict_types=True, datetime=True)
@@ -335,30 +365,14 @@ class Registry:
         return self._make_decoder()
 
     def _make_default(self) -> Callable[[Any], Any]:
+        # The hook runs once per identifier and tuple of every message: the common types
+        # are tested first, and it reads module globals rather than closure cells (a
+        # function copies every cell it reads into its frame at each call).
         encoders = self._encoders
         records = self._record_names
         fallback = self._fallback
-        id_types = frozenset(_ID_ENCODERS)
 
-        tuple_head = _TUPLE_HEAD
-        atom_cache = _atom_cache
-
-        def default(obj: Any) -> Any:
-            # what msgpack packs in place of ``obj``: an ext value, or a marked array (a list
-            # whose head is a marker) that the same packer then packs, items and all
-            t = obj.__class__
-            if t is tuple:
-                return [tuple_head, *obj]
-            if t in id_types:
-                try:
-                    return obj._wire
-                except AttributeError:  # never sent before: encode it once, keep it on it
-                    return _ID_ENCODERS[t](obj)
-            if t is Atom:
-                try:
-                    return atom_cache[obj]
-                except KeyError:
-                    return _enc_atom(obj)
+        def other(obj: Any, t: type) -> Any:
             known = records.get(t)
             if known is not None:
                 return [_RECORD_HEAD, known[0], *known[1](obj)]
@@ -366,6 +380,24 @@ class Registry:
             if enc is not None:
                 return enc(obj)
             return fallback(obj)
+
+        def default(obj: Any) -> Any:
+            # what msgpack packs in place of ``obj``: an ext value, or a marked array (a list
+            # whose head is a marker) that the same packer then packs, items and all
+            t = obj.__class__
+            if t is tuple:
+                return [_TUPLE_HEAD, *obj]
+            if t in _ID_TYPES:
+                try:
+                    return obj._wire
+                except AttributeError:  # never sent before: encode it once, keep it on it
+                    return _ID_ENCODERS[t](obj)
+            if t is Atom:
+                try:
+                    return _atom_cache[obj]
+                except KeyError:
+                    return _enc_atom(obj)
+            return other(obj, t)
 
         return default
 
@@ -426,60 +458,59 @@ class Registry:
             try:
                 # an exit reason must always travel: arguments that cannot be encoded are
                 # sent as their str().  Errors are rare, so checking costs a nested pack.
-                self._pack(args)
+                self.encode(args)
             except EncodeError:
                 args = [stable_text(a) for a in args]
         return [_ERROR_HEAD, name, *args]
 
     # -- decoding -------------------------------------------------------------------------
 
-    def decode(self, data: bytes | bytearray | memoryview, what: str = "value") -> Any:
-        """The value in ``data``, which must hold exactly one EDF value; else :class:`DecodeError`
-        (whose message calls it ``what``)."""
-        # A decode takes a decoder (its hooks and their state) from a pool: cheaper than
-        # making hooks per decode, and one per thread or re-entrant decode at a time.
+    def _decode_spare(self, data: bytes | bytearray | memoryview, what: str) -> Any:
+        # decode's state is in use (by another thread, or a decode within a decode): a
+        # decoder from the pool, made when the pool is empty (cheaper than hooks per decode)
         pool = self._decoders
         try:
             dec = pool.pop()
         except IndexError:
             dec = self._make_decoder()
         try:
-            # bytes without the byte every marker starts with hold no marked array: msgpack
-            # need not call the list hook for each of their arrays (the byte is searched for
-            # with memchr; a view is not searched, it gets the hook)
-            return dec(data, what, data.__class__ is not bytes or 0xC7 in data)
+            return dec(data, what, _may_mark(data))
         finally:
             pool.append(dec)
 
-    _unpack = decode
-
-    def _make_decoder(self) -> Callable[..., Any]:
-        # A decoder is three closures over one decode's state: ``opened``, how many markers
-        # the ext hook made that no list hook consumed yet (a marker anywhere but at the head
-        # of an array is refused); ``kept``, the first _UNCOUNTED values a set or map could
-        # use as keys, ``room``, how many more it keeps, and then ``table``, the distinct
-        # values per hash (see MAX_SHARED_HASH).  The hooks run once per identifier and
-        # marked array of every message, so they are written for speed: identity tests,
-        # the caches read inline, the state in the closure's own cells.
+    def _make_decoder(self, shared: bool = False) -> Callable[..., Any]:
+        # A decoder is closures over one decode's state: ``opened``, how many markers the
+        # ext hook made that no list hook consumed yet (a marker anywhere but at the head of
+        # an array is refused); ``room``, how many more values a set or map could use as
+        # keys are only counted; ``tabling``, whether each such value is entered in
+        # ``table``, the distinct values per hash (see MAX_SHARED_HASH).  A decode counts
+        # the first _UNCOUNTED; at one more it starts again from the first byte with every
+        # one tabled (_Recount), so a small message never pays for hashing its tuples, nor
+        # for remembering them.  The hooks run once per identifier and marked array of
+        # every message, so they are written for speed: identity tests, the caches read
+        # inline, the state in the closure's own cells, constants read as module globals
+        # (a function copies every cell it reads into its frame at each call).
+        #
+        # ``shared``: the decoder is the Registry's ``decode``, which threads and a decode
+        # within a decode may call at once: it takes a token (an atomic list pop) and, when
+        # the token is out, hands the bytes to a decoder of the pool's.  Unshared ones (a
+        # link's, the pool's) have one user at a time.
         dec_id = self._dec_id
         atom = self._atom
         atoms = self._atoms
         pids = self._ids[EXT_PID]
         refs = self._ids[EXT_REF]
-        marks = _MARKS
         records = self._records
         dec_error = self._dec_error
-        tuple_mark = _MARKS[EXT_TUPLE]
         record_mark = _MARKS[EXT_RECORD]
         set_mark = _MARKS[EXT_SET]
         frozenset_mark = _MARKS[EXT_FROZENSET]
-        uncounted = _UNCOUNTED
-        unpackb = msgpack.unpackb
         opened = 0
-        room = uncounted
-        kept: list[Any] = []
-        keep = kept.append
+        room = _UNCOUNTED
+        tabling = False
         table: dict[int, Any] = {}
+        free = [True]
+        spare = self._decode_spare
 
         def ext_hook(code: int, data: bytes) -> Any:
             nonlocal opened, room
@@ -494,14 +525,13 @@ class Registry:
                         value = refs[data]
                         if room:  # note()'s common case inline: a ref's id is three ints
                             room -= 1
-                            keep(value)
                             return value
                         return note(value)
                 elif code == EXT_TUPLE:
                     opened += 1
-                    return tuple_mark
+                    return _TUPLE_MARK
                 else:
-                    mark = marks.get(code)
+                    mark = _MARKS.get(code)
                     if mark is not None:
                         opened += 1
                         return mark
@@ -519,7 +549,7 @@ class Registry:
                         # a ref's or alias's hash is its id's (three ints a peer can make
                         # collide) mixed with its node's: counted as a tuple is
                         return note(value) if code == EXT_REF or code == EXT_ALIAS else value
-                if code in marks:
+                if code in _MARKS:
                     raise DecodeError(f"a {EXT_CODES[code]} marker carries {len(data)} bytes (it has none)")
                 if code == EXT_BIGINT:
                     if not data:
@@ -533,17 +563,14 @@ class Registry:
 
         def note(value: Any) -> Any:
             # a decoded value a set or map could use as a key: the first few are only
-            # kept; from the one after, each is entered in the table of values per hash
+            # counted; one more, and the decode starts again with every one tabled
             nonlocal room
             if room:
                 room -= 1
-                keep(value)
-            else:
-                if kept:  # the first time: the table starts with the values kept so far
-                    for v in kept:
-                        _enter(table, v)
-                    kept.clear()
+            elif tabling:
                 _enter(table, value)
+            else:
+                raise _Recount
             return value
 
         def list_hook(items: list[Any]) -> Any:
@@ -551,15 +578,13 @@ class Registry:
             nonlocal opened, room
             if items:
                 head = items[0]
-                if head is tuple_mark:  # the most common marked array, on the shortest path
+                if head is _TUPLE_MARK:  # the most common marked array, on the shortest path
                     opened -= 1
                     del items[0]
-                    value = tuple(items)
                     if room:  # note()'s common case inline
                         room -= 1
-                        keep(value)
-                        return value
-                    return note(value)
+                        return tuple(items)
+                    return note(tuple(items))
                 if head.__class__ is _Mark:
                     return marked(items, head)
             return items
@@ -595,22 +620,43 @@ class Registry:
                 return note(value)
             return note(dec_error(items))
 
-        def decode(data: Any, what: str, marked: Any = 1) -> Any:
-            nonlocal opened, room
+        def decode(data: Any, what: str = "value", marked: Any = 1) -> Any:
+            # ``marked``: whether the bytes may hold marked arrays; when the sender said they
+            # do not (see has_marks), msgpack is not asked to call the list hook for every
+            # array (a sender that was wrong only costs a second decode)
+            nonlocal opened, room, tabling
+            if shared:
+                try:
+                    free.pop()
+                except IndexError:
+                    return spare(data, what)
+                marked = data.__class__ is not bytes or 0xC7 in data  # _may_mark's test, inline
             try:
-                value = unpackb(
+                value = _unpackb(
                     data, ext_hook=ext_hook, list_hook=list_hook if marked else None,
-                    strict_map_key=False, timestamp=3, raw=False,
+                    strict_map_key=False, timestamp=3,
                 )  # fmt: skip
+            except _Recount:  # more values a set or map could key than are only counted
+                opened = room = 0
+                tabling = True
+                try:
+                    value = _unpackb(
+                        data, ext_hook=ext_hook, list_hook=list_hook if marked else None,
+                        strict_map_key=False, timestamp=3,
+                    )  # fmt: skip
+                except Exception as e:  # noqa: BLE001
+                    opened = 0
+                    raise _decode_failure(e, what) from None
+                finally:
+                    tabling = False
+                    table.clear()  # hold on to no decoded value between decodes
             except Exception as e:  # noqa: BLE001 - hostile bytes must only ever raise DecodeError
                 opened = 0
                 raise _decode_failure(e, what) from None
             finally:
-                if room != uncounted:  # hold on to no decoded value between decodes
-                    room = uncounted
-                    kept.clear()
-                    if table:
-                        table.clear()
+                room = _UNCOUNTED
+                if shared:
+                    free.append(True)
             if opened:
                 opened = 0
                 if not marked:  # the bytes had markers after all: decode them as such
@@ -758,6 +804,17 @@ def has_marks(data: bytes) -> bool:
     return 0xC7 in data and _find_mark(data) is not None
 
 
+def _may_mark(data: Any) -> bool:
+    # whether EDF bytes may hold a marked array: bytes without the byte every marker starts
+    # with hold none (found with memchr; a view is not searched, it may)
+    return data.__class__ is not bytes or 0xC7 in data
+
+
+class _Recount(DecodeError):
+    """Raised by a decoder's hooks at the first value past the ones only counted: the
+    decode starts again with every value tabled (never leaves the decoder)."""
+
+
 def _encode_failure(value: Any, e: Exception) -> EncodeError:
     """The EncodeError for what packing ``value`` raised."""
     if isinstance(e, EncodeError):
@@ -787,6 +844,7 @@ class _Mark:
 
 
 _MARKS = {code: _Mark(code) for code in (EXT_TUPLE, EXT_SET, EXT_FROZENSET, EXT_ERROR, EXT_RECORD)}
+_TUPLE_MARK = _MARKS[EXT_TUPLE]
 _TUPLE_HEAD = _tuple_new(_ExtType, (EXT_TUPLE, b""))
 _SET_HEAD = _tuple_new(_ExtType, (EXT_SET, b""))
 _FROZENSET_HEAD = _tuple_new(_ExtType, (EXT_FROZENSET, b""))
@@ -794,6 +852,7 @@ _ERROR_HEAD = _tuple_new(_ExtType, (EXT_ERROR, b""))
 _RECORD_HEAD = _tuple_new(_ExtType, (EXT_RECORD, b""))
 
 # Atoms are str subclasses and can have no slot: their ext values are cached by value.
+# (Every identifier type has a ``_wire`` slot: see _keep.)
 _atom_cache: dict[str, msgpack.ExtType] = {}
 
 
@@ -803,7 +862,9 @@ def _enc_atom(obj: Atom) -> msgpack.ExtType:
         ext = _tuple_new(_ExtType, (EXT_ATOM, str.__str__(obj).encode("utf-8")))
         if len(_atom_cache) >= _CACHE_MAX:
             _atom_cache.clear()
-        _atom_cache[str.__str__(obj)] = ext
+        # an Atom itself is the key (its lookups then match by identity); a subclass's text,
+        # which its own __eq__ or __hash__ cannot change
+        _atom_cache[obj if obj.__class__ is Atom else str.__str__(obj)] = ext
     return ext
 
 
@@ -860,6 +921,9 @@ _ID_ENCODERS: dict[type, Callable[[Any], msgpack.ExtType]] = {
 }
 
 
+_ID_TYPES = frozenset(_ID_ENCODERS)
+
+
 def _enc_bigint(obj: int) -> msgpack.ExtType:
     # only reached for ints msgpack cannot hold in 64 bits
     return _tuple_new(_ExtType, (EXT_BIGINT, obj.to_bytes((obj.bit_length() + 8) // 8, "big", signed=True)))
@@ -876,12 +940,12 @@ def register_type(cls: type, name: str | None = None) -> str:
 
 def encode(value: Any) -> bytes:
     """``value`` as EDF bytes, using :data:`DEFAULT`."""
-    return DEFAULT._pack(value)
+    return DEFAULT.encode(value)
 
 
 def decode(data: bytes | bytearray | memoryview) -> Any:
     """The one EDF value in ``data``, using :data:`DEFAULT`; :class:`DecodeError` on bad input."""
-    return DEFAULT._unpack(data, "value")
+    return DEFAULT.decode(data)
 
 
 def _no_fields(obj: object) -> tuple[Any, ...]:

@@ -622,7 +622,7 @@ def encode(
         raise Incorrect(wrong)
     if order is None:  # (once the fields are checked: a sender is a PID)
         order = _default_order(msg)
-    pack = (registry or edf.DEFAULT)._pack
+    pack = (registry or edf.DEFAULT).encode
     for i, _ in cls._blobs:
         items[i] = pack(items[i])
     return _assemble(cls.__name__, cls.TYPE, order, pack(items), compression, threshold, max_message_size)
@@ -837,7 +837,7 @@ class FrameDecoder:
             return
         reg = self._reg
         try:
-            items = reg._unpack(body, f"{cls.__name__} frame")
+            items = reg.decode(body, f"{cls.__name__} frame")
         except DecodeError as e:
             self._fail(str(e))
         if type(items) is not list or len(items) != len(cls._SPEC):
@@ -848,7 +848,7 @@ class FrameDecoder:
             if type(value) is not bytes:
                 self._fail(f"{cls.__name__}.{cls._NAMES[i]} must be an EDF value in a bin, not {brief(value)}")
             try:
-                items[i] = reg._unpack(value, cls._what)
+                items[i] = reg.decode(value, cls._what)
             except DecodeError as e:
                 error = DecodeError(str(e))
                 items[i] = _UNDECODED

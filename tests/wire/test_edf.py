@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import enum
 import math
+import sys
 
 import msgpack
 import pytest
@@ -388,3 +389,62 @@ def test_the_well_known_terminate_reasons_decode_as_the_very_objects():
         assert edf.decode(edf.encode(reason)) is reason
     other = edf.decode(edf.encode(TerminateReason("custom")))
     assert other == TerminateReason("custom")
+
+
+def test_a_decode_within_a_decode_and_an_encode_within_an_encode_use_state_of_their_own():
+    # a registered class's __post_init__ runs inside the registry's decode (and here encodes
+    # and decodes with the same registry): the inner calls must not share the outer's
+    # packer or decoding state, whose counts and buffer they would overwrite
+    reg = edf.Registry()
+    inner = reg.encode(("inner", 1))
+
+    @dataclasses.dataclass
+    class Nested:
+        a: int
+        got: object = dataclasses.field(init=False)
+
+        def __post_init__(self):
+            self.got = (reg.decode(inner), reg.encode(self.a))
+
+    reg.register_type(Nested, "nested")
+    # a set's items are ordered by their own encodings: encodes within the encode
+    value = [("t", i) for i in range(3)] + [Nested(7), {("s", 1), ("s", 2)}] + [("u", i) for i in range(40)]
+    out = reg.decode(reg.encode(value))
+    assert out == value
+    assert out[3].got == (("inner", 1), reg.encode(7))  # (and > 32 keyable values: decoded twice)
+    with pytest.raises(edf.DecodeError, match="heads no array"):  # the state is whole again after
+        reg.decode(b"\x92\x01\xc7\x00\x10")
+
+
+def test_threads_encoding_and_decoding_with_one_registry_at_once_each_get_their_own_values():
+    import threading
+
+    reg = edf.Registry()
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(300):
+                value = [(k, i, j) for j in range(k % 40)] + [Atom("x"), PID("a@h", i, 1)]
+                assert reg.decode(reg.encode(value)) == value
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert errors == []
+
+
+def test_a_value_with_more_keyable_values_than_are_only_counted_decodes_whole():
+    # past the 32nd tuple the decode starts again with every one tabled: the value is the same
+    for n in (edf.MAX_SHARED_HASH, edf.MAX_SHARED_HASH + 1, 500):
+        value = {"rows": [(i, str(i)) for i in range(n)], "refs": [Ref("a@h", 1, (i, 0, 0)) for i in range(3)]}
+        assert REG.decode(REG.encode(value)) == value
