@@ -129,7 +129,14 @@ class Actor(Process):
             # call already answered (send_response) or ended is not answered again
             calls = self._calls_in
             if result is not NoReply and calls and item[2] in calls:
-                self._node._route_response(item[1], item[2], result, None)
+                to, node = item[1], self._node
+                net = node._network
+                if net is not None and to.node != node._name:
+                    # a remote caller: Node._route_response's remote branch (one Python frame
+                    # less); its checks of ``to`` and the ref hold, the runtime queued them
+                    net.response(self._pid, to, item[2], result, None, self)
+                else:
+                    node._route_response(to, item[2], result, None)
             return None
         if kind == EXIT:
             message = item[3]
