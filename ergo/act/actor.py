@@ -128,7 +128,9 @@ class Actor(Process):
             # Runner._reply inlined (once per call handled): NoReply answers later, and a
             # call already answered (send_response) or ended is not answered again
             calls = self._calls_in
-            if result is not NoReply and calls and item[2] in calls:
+            # (popped here, not only tested: the reply's routing then finds it gone, one
+            # lookup of the ref less, whose hash is Python code)
+            if result is not NoReply and calls and calls.pop(item[2], None) is not None:
                 to, node = item[1], self._node
                 net = node._network
                 if net is not None and to.node != node._name:
