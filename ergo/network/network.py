@@ -1574,46 +1574,26 @@ class Network:
                     self.log.debug("network: a message from %s to %s was dropped: %s", frame.from_, to, e)
                     continue
             last = None  # a handler may run code (a remote spawn): forget the mailbox
-            if frame.__class__ is _RESPONSE or frame.__class__ is _REQUEST_PID:
+            if frame.__class__ is tuple:
+                # a call's frame in the codec's form for the common case (see enp.LinkCodec's
+                # call_events): (RequestPID or Response, from_, to, ref, value), at normal
+                # priority, not important, its value decoded; no frame object is made for it
+                cls, from_, to, ref, value = frame
+                try:
+                    if cls is _RESPONSE:
+                        if self._asked(conn, ref, to):  # _on_response, its frame taken apart
+                            node._route_response(to, ref, value, None)
+                    else:
+                        self._request_in(conn, from_, to, ref, value)
+                except ErgoError as e:
+                    self.log.debug("network: a %s from %s was not delivered: %s", cls.__name__, _text(conn.name), e)
+            elif frame.__class__ is _RESPONSE or frame.__class__ is _REQUEST_PID:
                 # a call's frames, the other common case: dispatch's lookup of the handler left out
                 try:
                     if frame.__class__ is _RESPONSE:
                         self._on_response(conn, frame)
                     else:
-                        # A call at normal priority to a live process of this node's run, the
-                        # common request: _on_request and Node._route_request inlined (two
-                        # Python frames less), and the test that no call with its ref is in
-                        # flight already made by the insertion itself (one lookup of the ref
-                        # less: its hash is Python code), undone if the mailbox refuses it.
-                        # Anything else takes _on_request, which decides as before.
-                        to = frame.to
-                        p = processes.get(to.id) if not frame.priority and to.creation == creation else None
-                        if (
-                            p is not None and p._pid.creation == creation and p._state < TERMINATED
-                            and to.node == node._name
-                        ):  # fmt: skip
-                            ref = frame.ref
-                            owed = conn.owed
-                            n = len(owed)
-                            owed.setdefault(ref, p)
-                            if len(owed) == n:  # in flight already: _on_request refuses it
-                                self._on_request(conn, frame)
-                            else:
-                                try:
-                                    p._push_main((REQUEST, frame.from_, ref, frame.message))
-                                except ErgoError as e:  # the caller learns at once, as from _on_request
-                                    del owed[ref]
-                                    conn.send(enp.ResponseError(node._core_pid, frame.from_, ref, e),
-                                              enp.order_key(frame.from_))
-                                else:
-                                    calls = p._calls_in
-                                    if calls is None:
-                                        calls = p._calls_in = {}
-                                    calls[ref] = frame.from_
-                                    if n >= MAX_OWED_CALLS:
-                                        self._forget_oldest(conn)
-                        else:
-                            self._on_request(conn, frame)
+                        self._on_request(conn, frame)
                 except ErgoError as e:
                     self.log.debug("network: a %s from %s was not delivered: %s", type(frame).__name__,
                                    _text(conn.name), e)
@@ -1621,6 +1601,38 @@ class Network:
                 dispatch(conn, frame)
             if link.lost:
                 return
+
+    def _request_in(self, conn: Connection, from_: PID, to: PID, ref: Ref, value: Any) -> None:
+        """A call from ``conn``'s peer at normal priority, as ``deliver`` takes it from the
+        codec (see enp.LinkCodec's ``call_events``).  To a live process of this node's run,
+        the common request, _on_request and Node._route_request are inlined here, and the
+        test that no call with its ref is in flight already is made by the insertion itself
+        (one lookup of the ref less: its hash is Python code), undone if the mailbox refuses
+        the call.  Anything else takes _on_request, which decides as before."""
+        node = self._node
+        creation = node._creation
+        p = node._processes.get(to.id) if to.creation == creation else None
+        if p is None or p._pid.creation != creation or p._state >= TERMINATED or to.node != node._name:
+            self._on_request(conn, _REQUEST_PID(from_, to, ref, value))
+            return
+        owed = conn.owed
+        n = len(owed)
+        owed.setdefault(ref, p)
+        if len(owed) == n:  # in flight already: _on_request refuses it
+            self._on_request(conn, _REQUEST_PID(from_, to, ref, value))
+            return
+        try:
+            p._push_main((REQUEST, from_, ref, value))
+        except ErgoError as e:  # the caller learns at once, as from _on_request
+            del owed[ref]
+            conn.send(enp.ResponseError(node._core_pid, from_, ref, e), enp.order_key(from_))
+            return
+        calls = p._calls_in
+        if calls is None:
+            calls = p._calls_in = {}
+        calls[ref] = from_
+        if n >= MAX_OWED_CALLS:
+            self._forget_oldest(conn)
 
     def _deliver_sends(self, conn: Connection, sends: Any) -> None:
         """The plain sends of one batch (an ``enp.Sends``), in order.  The common batch, every
