@@ -1627,6 +1627,9 @@ class Network:
             del owed[ref]
             conn.send(enp.ResponseError(node._core_pid, from_, ref, e), enp.order_key(from_))
             return
+        except BaseException:  # (a tracer's own failure, say) nothing is left owed, as before
+            del owed[ref]
+            raise
         calls = p._calls_in
         if calls is None:
             calls = p._calls_in = {}
