@@ -79,6 +79,34 @@ def test_important_delivery_says_whether_the_message_reached_the_mailbox(cluster
     assert a.call(sender, ("important", blocked, "one too many")) == "MailboxFull"
 
 
+def test_a_remote_call_to_a_full_mailbox_fails_at_once_and_leaves_nothing_owed(cluster):
+    """A call from another node to a process whose mailbox is full is refused with
+    ``MailboxFull`` at once (not at its timeout); the node keeps no debt for it (neither
+    the connection nor the target), so the next call, once there is room, is answered."""
+    a, b = cluster.cluster(2)
+    holder = b.spawn(Holder)
+
+    class Blocker(Actor):
+        async def handle_message(self, from_: Any, message: Any) -> None:
+            if message == "occupy":
+                await self.call(holder, "wait", timeout=60)  # until the holder answers
+
+        def handle_call(self, from_: Any, ref: Any, request: Any) -> Any:
+            return ("answered", request)
+
+    blocked = b.spawn(Blocker, options=ProcessOptions(mailbox_size=1))
+    b.send(blocked, "occupy")
+    cluster.run_until(lambda: b.process_info(blocked).state == ProcessState.WAIT_RESPONSE)
+    b.send(blocked, "fill")  # its one mailbox slot
+    with pytest.raises(ergo.MailboxFull):
+        a.call(blocked, "one too many", timeout=60)
+    assert not b.network()._connections[a.name].owed
+    assert not b._processes[blocked.id]._calls_in
+    b.send(holder, "answer all")  # the blocker goes on and empties its mailbox
+    cluster.run_until(lambda: b.process_info(blocked).state == ProcessState.SLEEP)
+    assert a.call(blocked, "later", timeout=60) == ("answered", "later")
+
+
 def test_a_process_with_important_delivery_logs_what_was_not_delivered(cluster):
     a, b = cluster.cluster(2)
 

@@ -128,8 +128,17 @@ class Actor(Process):
             # Runner._reply inlined (once per call handled): NoReply answers later, and a
             # call already answered (send_response) or ended is not answered again
             calls = self._calls_in
-            if result is not NoReply and calls and item[2] in calls:
-                self._node._route_response(item[1], item[2], result, None)
+            # (popped here, not only tested: the reply's routing then finds it gone, one
+            # lookup of the ref less, whose hash is Python code)
+            if result is not NoReply and calls and calls.pop(item[2], None) is not None:
+                to, node = item[1], self._node
+                net = node._network
+                if net is not None and to.node != node._name:
+                    # a remote caller: Node._route_response's remote branch (one Python frame
+                    # less); its checks of ``to`` and the ref hold, the runtime queued them
+                    net.response(self._pid, to, item[2], result, None, self)
+                else:
+                    node._route_response(to, item[2], result, None)
             return None
         if kind == EXIT:
             message = item[3]

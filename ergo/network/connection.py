@@ -270,7 +270,7 @@ class Link(StreamProtocol):
         # a call's answer may come back on another link of the pool than the call took
         asked = self.conn.asked if self.conn is not None else None
         self.codec = self.decoder = enp.LinkCodec.for_link(self.info, accepted.peer, net.registry,
-                                                           batch_events=True, asked=asked)
+                                                           batch_events=True, asked=asked, call_events=True)
         if accepted.tail:
             self.data_received(memoryview(accepted.tail))
 

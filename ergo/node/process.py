@@ -326,7 +326,14 @@ class Process(Runner, Env):
             timeout = check_delay(timeout, "a call's timeout")
         node = self._node
         ref = node.make_ref()
-        target = node._route_request(self, to, ref, request, self._priority, kind)
+        net = node._network
+        if type(to) is PID and net is not None and to.node != node._name and to.node and kind == REQUEST:
+            # a call to a PID of another node (Node._route_request's remote branch, one
+            # Python frame less): the network sends it and returns the connection, which
+            # owes the answer
+            target: Any = net.request(self._pid, to, ref, request, self._priority, self)
+        else:
+            target = node._route_request(self, to, ref, request, self._priority, kind)
         fut: CallFuture[Any] = CallFuture(to, node)
         entry = fut._entry = [fut, target, None, ref, self, to]  # see calls.py
         node._timeouts.add(entry, timeout)

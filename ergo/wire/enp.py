@@ -1097,8 +1097,10 @@ class LinkCodec:
     valid only during the call and copies only an unfinished frame), returning the
     messages with every identifier whole (a batch as its sends, in order; with
     ``batch_events=True``, a batch of plain sends to PIDs, one value each, as one
-    :class:`Sends`, and in any other batch each run as one :class:`SendRun`).  Malformed
-    bytes raise :class:`ProtocolError` (with ``events``) and the link must close; a value
+    :class:`Sends`, and in any other batch each run as one :class:`SendRun`; with
+    ``call_events=True``, a compact RequestPID or Response at normal priority, not
+    important, whose value decoded, as the tuple ``(RequestPID or Response, from_, to,
+    ref, value)``).  Malformed bytes raise :class:`ProtocolError` (with ``events``) and the link must close; a value
     that does not decode arrives as :class:`Undecodable` with its routing fields.
 
     **Calls.**  The answer to a call this codec sent (a LinkResponse or LinkAck with the
@@ -1119,7 +1121,8 @@ class LinkCodec:
         "_asked", "_batch", "_batch_folded", "_batch_last", "_batch_marked", "_batch_n", "_by_index", "_checked_from",
         "_checked_to", "_decode", "_decoder", "_encode", "_limit", "_local_pids", "_names", "_next_name", "_out",
         "_pack_entry", "_peer_names", "_peer_pids", "_reg", "_room", "_run_base", "_run_from", "_run_limit",
-        "_run_prio", "_run_start", "_run_to", "batch_bytes", "batch_entries", "batch_events", "feed", "local",
+        "_run_prio", "_run_start", "_run_to", "batch_bytes", "batch_entries", "batch_events", "call_events", "feed",
+        "local",
         "local_creation", "peer", "peer_creation", "peer_max_message_size",
     )
 
@@ -1137,6 +1140,7 @@ class LinkCodec:
         batch_entries: int = BATCH_ENTRIES,
         batch_events: bool = False,
         asked: dict[tuple[int, int, int], Ref] | None = None,
+        call_events: bool = False,
     ) -> None:
         for what, value in (("local", local), ("peer", peer)):
             if not isinstance(value, str) or not value:
@@ -1161,6 +1165,10 @@ class LinkCodec:
         self._batch_last = batch_entries - 1  # an entry at this count goes through _entry
         #: a batch of plain sends to PIDs arrives as one Sends event (True) or as its SendPIDs
         self.batch_events = bool(batch_events)
+        #: a LinkRequestPID or LinkResponse at normal priority, not important, whose value
+        #: decoded, arrives as the tuple ``(RequestPID or Response, from_, to, ref, value)``
+        #: (True) or as its frame; fixed when the codec is made
+        self.call_events = bool(call_events)
         # the most entry bytes one batch frame may hold (this side's setting, the peer's limit)
         self._room = batch_bytes
         if peer_max_message_size and peer_max_message_size - _BATCH_HEAD.size < batch_bytes:
@@ -1853,6 +1861,9 @@ class LinkCodec:
         what = _CALL_NAMES[cls]
         value_what = _CALL_VALUES[cls]
         request = cls is RequestPID
+        # the network's form of the common call frame (see call_events): a tuple costs a
+        # fraction of a frame object, whose dataclass __init__ is Python code
+        as_tuple = codec.call_events and cls is not Ack
 
         def dec_call(view: memoryview, start: int, end: int, events: list[Any]) -> None:
             # a call frame in ``view[start:end]`` (the body after the header)
@@ -1878,6 +1889,9 @@ class LinkCodec:
             from_ = codec._peer_pids.get(from_id) or codec._peer_pid(from_id)
             to = codec._local_pids.get(to_id) or codec._local_pid(to_id)
             msg: Any
+            if as_tuple and error is None and not flags & (_FLAG_PRIORITY | _FLAG_IMPORTANT):
+                events.append((cls, from_, to, ref, value))
+                return
             if cls is Ack:
                 if flags & (_FLAG_PRIORITY | _FLAG_IMPORTANT):
                     raise ProtocolError(f"LinkAck flags {flags:#04x}: an acknowledgement has no priority")

@@ -97,14 +97,15 @@ def link_bytes() -> st.SearchStrategy[bytes]:
 
 
 def _decode_link(data: bytes) -> None:
-    for batch_events in (False, True):
-        decoder = enp.LinkCodec("b@h", 9, "a@h", 7, registry=REG, batch_events=batch_events)
+    for batch_events in (False, True):  # (with call_events too: the network's codec)
+        decoder = enp.LinkCodec("b@h", 9, "a@h", 7, registry=REG, batch_events=batch_events, call_events=batch_events)
         try:
             for event in decoder.feed(memoryview(data)):
                 assert (
                     type(event) in enp.FRAME_TYPES.values()
                     or isinstance(event, enp.Undecodable)
                     or (batch_events and type(event) in (enp.Sends, enp.SendRun))
+                    or (batch_events and type(event) is tuple and event[0] in (enp.RequestPID, enp.Response))
                 )
         except enp.ProtocolError:
             assert decoder.failed

@@ -167,6 +167,29 @@ def test_plain_sends_share_one_batch_frame_and_the_rest_take_compact_frames():
     assert got[5] == enp.Response(FROM, TO, THEIR_REF, "f")
 
 
+def test_with_call_events_a_plain_call_frame_arrives_as_a_tuple_and_any_other_as_its_frame():
+    """The network's codec (``call_events=True``) hands a compact RequestPID or Response at
+    normal priority, not important, whose value decoded, as ``(cls, from_, to, ref,
+    value)``: the same fields as the frame, no frame object.  A priority, an important
+    flag, a value that does not decode, and the Ack still arrive as frames."""
+    sender, _ = link()
+    receiver = enp.LinkCodec(B, CB, A, CA, registry=REG, call_events=True)
+    sender.send(enp.RequestPID(FROM, TO, MY_REF, "e"))
+    sender.send(enp.Response(FROM, TO, THEIR_REF, "f"))
+    sender.send(enp.RequestPID(FROM, TO, MY_REF, "g", 1))
+    sender.send(enp.Response(FROM, TO, THEIR_REF, "h", 0, True))
+    sender.send(enp.Ack(FROM, TO, THEIR_REF))
+    got = receiver.feed(bytes(sender.flush()))
+    assert got[0] == (enp.RequestPID, FROM, TO, MY_REF, "e")
+    assert got[1] == (enp.Response, FROM, TO, THEIR_REF, "f")
+    assert got[2] == enp.RequestPID(FROM, TO, MY_REF, "g", 1)
+    assert got[3] == enp.Response(FROM, TO, THEIR_REF, "h", 0, True)
+    assert got[4] == enp.Ack(FROM, TO, THEIR_REF)
+    plain = enp.LinkCodec(B, CB, A, CA, registry=REG)  # without: every one a frame
+    sender.send(enp.RequestPID(FROM, TO, MY_REF, "e"))
+    assert plain.feed(bytes(sender.flush())) == [enp.RequestPID(FROM, TO, MY_REF, "e")]
+
+
 def test_compact_frames_leave_the_node_names_out():
     sender, _ = link(batch_entries=0)
     sender.send_pid(FROM, TO, "hi")
