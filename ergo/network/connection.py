@@ -284,16 +284,6 @@ class Link(StreamProtocol):
             self._flushing = True
             self.network.scheduler.soon(self._flush_call, ())
 
-    def send_call(self, kind: Any, from_: PID, to: PID, ref: Ref, message: Any) -> None:
-        """:meth:`send` of ``kind(from_, to, ref, message)`` (a RequestPID or Response at normal
-        priority, not compressed) without making it (``LinkCodec.send_call``)."""
-        out = self.codec.send_call(kind, from_, to, ref, message)
-        if out:
-            self._write(out)
-        if not self._flushing:
-            self._flushing = True
-            self.network.scheduler.soon(self._flush_call, ())
-
     def _write(self, data: bytes | bytearray) -> None:
         if self.lost or self.stream is None:
             return
@@ -558,8 +548,19 @@ class Connection:
     def send_call(self, kind: Any, from_: PID, to: PID, ref: Ref, message: Any) -> None:
         """:meth:`send` of ``kind(from_, to, ref, message)``, a RequestPID or Response from a
         local process to a PID of the peer's current run, at normal priority, not compressed,
-        on an up connection (the caller checked all that: the fast lane of a remote call)."""
-        self.link_for(1 + from_.id % 255).send_call(kind, from_, to, ref, message)  # (enp.order_key)
+        on an up connection (the caller checked all that: the fast lane of a remote call).
+        It frames it with ``LinkCodec.send_call``, without making it; link_for and the link's
+        write are inlined (one Python frame per call instead of three)."""
+        order = 1 + from_.id % 255  # enp.order_key
+        link = self.routes.get(order)
+        if link is None or link.lost:
+            link = self.link_for(order)
+        out = link.codec.send_call(kind, from_, to, ref, message)
+        if out:
+            link._write(out)
+        if not link._flushing:
+            link._flushing = True
+            self.network.scheduler.soon(link._flush_call, ())
         self.frames_out += 1
 
     def link_for(self, order: int) -> Link:

@@ -1272,19 +1272,7 @@ class Network:
             # ``caller``, and Connection.send_call frames it on the link Connection.send
             # would take, without a RequestPID to take apart (the same bytes, the same
             # errors, raised before anything is sent or recorded).
-            # Connection.send_call inlined, with its choice of link (link_for) and
-            # Link.send_call: three Python frames less per call, the same link and bytes
-            order = 1 + from_.id % 255  # enp.order_key
-            link = conn.routes.get(order)
-            if link is None or link.lost:
-                link = conn.link_for(order)
-            out = link.codec.send_call(_REQUEST_PID, from_, to, ref, message)
-            if out:
-                link._write(out)
-            if not link._flushing:
-                link._flushing = True
-                self.scheduler.soon(link._flush_call, ())
-            conn.frames_out += 1
+            conn.send_call(_REQUEST_PID, from_, to, ref, message)
             calls = conn._calls_in
             if calls is None:
                 calls = conn._calls_in = {}
@@ -1363,18 +1351,7 @@ class Network:
                     # on an up connection.  _sender would find ``replier``; Connection.send_call
                     # frames it on the link Connection.send would take, without a Response to
                     # take apart (the same bytes, the same errors, raised before anything is sent).
-                    # Connection.send_call, link_for and Link.send_call inlined, as in request
-                    order = 1 + sender.id % 255  # enp.order_key
-                    link = conn.routes.get(order)
-                    if link is None or link.lost:
-                        link = conn.link_for(order)
-                    out = link.codec.send_call(_RESPONSE, sender, to, ref, value)
-                    if out:
-                        link._write(out)
-                    if not link._flushing:
-                        link._flushing = True
-                        self.scheduler.soon(link._flush_call, ())
-                    conn.frames_out += 1
+                    conn.send_call(_RESPONSE, sender, to, ref, value)
                     return
                 p = self._sender(sender)
                 compression = p._compression if p is not None and p._compression.enable else None
