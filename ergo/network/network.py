@@ -1601,15 +1601,18 @@ class Network:
         last: Any = None  # the recipient of the last plain send delivered, and its mailbox
         push: Any = None
         for frame in frames:
-            if frame.__class__ is _SEND_RUN:
+            # (type(), not ``frame.__class__``: a frame's class changes from one to the next,
+            # and an attribute lookup that sees many classes is the slow, generic one)
+            kind = type(frame)
+            if kind is _SEND_RUN:
                 last = None
                 self._deliver_run(conn, frame)
                 continue
-            if frame.__class__ is _SENDS:
+            if kind is _SENDS:
                 last = None
                 self._deliver_sends(conn, frame)
                 continue
-            if frame.__class__ is _SEND_PID and not frame.priority and not frame.important:
+            if kind is _SEND_PID and not frame.priority and not frame.important:
                 to = frame.to
                 try:
                     if to is last:
@@ -1627,7 +1630,7 @@ class Network:
                     self.log.debug("network: a message from %s to %s was dropped: %s", frame.from_, to, e)
                     continue
             last = None  # a handler may run code (a remote spawn): forget the mailbox
-            if frame.__class__ is tuple:
+            if kind is tuple:
                 # a call's frame in the codec's form for the common case (see enp.LinkCodec's
                 # call_events): (RequestPID or Response, from_, to, ref, value), at normal
                 # priority, not important, its value decoded; no frame object is made for it
@@ -1640,10 +1643,10 @@ class Network:
                         self._request_in(conn, from_, to, ref, value)
                 except ErgoError as e:
                     self.log.debug("network: a %s from %s was not delivered: %s", cls.__name__, _text(conn.name), e)
-            elif frame.__class__ is _RESPONSE or frame.__class__ is _REQUEST_PID:
+            elif kind is _RESPONSE or kind is _REQUEST_PID:
                 # a call's frames, the other common case: dispatch's lookup of the handler left out
                 try:
-                    if frame.__class__ is _RESPONSE:
+                    if kind is _RESPONSE:
                         self._on_response(conn, frame)
                     else:
                         self._on_request(conn, frame)

@@ -367,7 +367,9 @@ class Registry:
     def _make_default(self) -> Callable[[Any], Any]:
         # The hook runs once per identifier and tuple of every message: the common types
         # are tested first, and it reads module globals rather than closure cells (a
-        # function copies every cell it reads into its frame at each call).
+        # function copies every cell it reads into its frame at each call).  A PID's and a
+        # Ref's ``_wire`` are read in two places: an attribute lookup that sees one class
+        # stays specialized, one that sees several falls back to the generic lookup.
         encoders = self._encoders
         records = self._record_names
         fallback = self._fallback
@@ -384,19 +386,29 @@ class Registry:
         def default(obj: Any) -> Any:
             # what msgpack packs in place of ``obj``: an ext value, or a marked array (a list
             # whose head is a marker) that the same packer then packs, items and all
-            t = obj.__class__
+            t = type(obj)  # (not obj.__class__: a lookup that sees many classes is the slow one)
             if t is tuple:
                 return [_TUPLE_HEAD, *obj]
-            if t in _ID_TYPES:
+            if t is PID:
                 try:
                     return obj._wire
                 except AttributeError:  # never sent before: encode it once, keep it on it
-                    return _ID_ENCODERS[t](obj)
+                    return _enc_pid(obj)
+            if t is Ref:
+                try:
+                    return obj._wire
+                except AttributeError:
+                    return _enc_ref(obj)
             if t is Atom:
                 try:
                     return _atom_cache[obj]
                 except KeyError:
                     return _enc_atom(obj)
+            if t in _ID_TYPES:
+                try:
+                    return obj._wire
+                except AttributeError:
+                    return _ID_ENCODERS[t](obj)
             return other(obj, t)
 
         return default
@@ -585,7 +597,7 @@ class Registry:
                         room -= 1
                         return tuple(items)
                     return note(tuple(items))
-                if head.__class__ is _Mark:
+                if type(head) is _Mark:
                     return marked(items, head)
             return items
 
@@ -593,7 +605,7 @@ class Registry:
             nonlocal opened
             opened -= 1
             if head is record_mark:
-                if len(items) < 2 or items[1].__class__ is not str:
+                if len(items) < 2 or type(items[1]) is not str:
                     raise DecodeError("a record must start with its type name")
                 name = items[1]
                 known = records.get(name)
@@ -864,7 +876,7 @@ def _enc_atom(obj: Atom) -> msgpack.ExtType:
             _atom_cache.clear()
         # an Atom itself is the key (its lookups then match by identity); a subclass's text,
         # which its own __eq__ or __hash__ cannot change
-        _atom_cache[obj if obj.__class__ is Atom else str.__str__(obj)] = ext
+        _atom_cache[obj if type(obj) is Atom else str.__str__(obj)] = ext
     return ext
 
 
