@@ -639,7 +639,11 @@ def test_a_flood_of_bad_datagrams_is_logged_once_a_second(s, host1):
     assert outcome(s, make(s, "host2").resolve("b@host1")) == routes("host1", 1002)
 
 
-def test_a_resolver_ignores_garbage_and_strangers_and_takes_the_real_reply(s, host1):
+def test_a_resolver_takes_a_reply_only_from_the_registrar_it_asked(s, host1):
+    """Anyone can send a datagram to a resolve's UDP port: a well-formed ResolveReply
+    from the registrar port of another host (or from another port of the right host),
+    arriving before the real one, is dropped and counted, never taken as the answer (it
+    redirected the dial to the forger's routes)."""
     s.host("host2")
     s.set_latency("host1", "host2", 0.01)
     r3 = make(s, "host2")
@@ -647,19 +651,41 @@ def test_a_resolver_ignores_garbage_and_strangers_and_takes_the_real_reply(s, ho
     query = r3._queries["a@host1"]
     assert query.endpoint is not None
     port = query.endpoint.address[1]
-    # before the real reply: a forged one from another port of host1, and garbage and a
-    # message of the wrong kind from a registrar port elsewhere
-    forger = s.host("host1").transport.datagram("host1", 0, Datagrams())
-    forger.sendto(encode(ResolveReply(routes("evil"))), ("host2", port))
+    forged = encode(ResolveReply(routes("evil")))
     stranger = s.host("host3").transport.datagram("host3", DEFAULT_PORT, Datagrams())
-    stranger.sendto(b"junk", ("host2", port))
-    stranger.sendto(encode(Resolve("a@host1")), ("host2", port))
+    stranger.sendto(forged, ("host2", port))
+    other_port = s.host("host1").transport.datagram("host1", 0, Datagrams())
+    other_port.sendto(forged, ("host2", port))
     assert outcome(s, fut) == routes("host1", 1001)
+    assert r3.info()["dropped_replies"] == 2
     log = r3._log._log  # (behind the PrintableLog that escapes what peers chose)
     assert isinstance(log, Lines)
-    assert log.has("debug", "ignored a datagram from host1")
-    assert log.has("warning", "dropped a malformed reply from host3:4499")
-    assert log.has("warning", "dropped a Resolve from host3:4499")
+    assert log.has("warning", "dropped a datagram from host3:4499 resolving a@host1: only the registrar asked "
+                   "(host1:4499) answers")
+
+
+def test_a_resolver_drops_garbage_from_the_registrar_and_logs_a_line_a_second(s):
+    """What comes from the registrar's address but is not a ResolveReply (garbage, a
+    Resolve) is dropped too and the resolve waits on; the lines about dropped datagrams
+    are one a second, the rest counted (a datagram costs its sender nothing)."""
+    s.host("host2")
+    registrar_port = Datagrams()
+    fake = s.host("host1").transport.datagram("host1", DEFAULT_PORT, registrar_port)  # host1's registrar
+    r3 = make(s, "host2")
+    fut = r3.resolve("a@host1")
+    s.run_until(lambda: registrar_port.got, timeout=10)
+    asker = registrar_port.got[0][1]
+    for _ in range(100):
+        fake.sendto(b"junk", asker)
+    fake.sendto(encode(Resolve("a@host1")), asker)
+    s.run_for(0.5)
+    assert not fut.done() and r3.info()["dropped_replies"] == 101
+    log = r3._log._log
+    assert isinstance(log, Lines)
+    dropped = [text for level, text in log.lines if "dropped" in text]
+    assert len(dropped) == 1 and dropped[0].startswith("registrar: dropped a malformed reply from host1:4499")
+    fake.sendto(encode(ResolveReply(routes("host1", 1001))), asker)
+    assert outcome(s, fut) == routes("host1", 1001)
 
 
 @settings(max_examples=40, deadline=None)

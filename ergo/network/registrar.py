@@ -24,7 +24,8 @@ Service Registration and Discovery") over the transport seam, speaking the proto
 * **Resolving** ``name@host`` sends a ``Resolve`` datagram to ``host``'s registrar port
   from an ephemeral UDP port of its own and waits for the ``ResolveReply``, sending again
   a few times on silence (datagrams may be lost) within a bounded total time, then fails
-  with ``NoConnection`` saying which registrar did not answer.  A name the host's registrar
+  with ``NoConnection`` saying which registrar did not answer.  Only a reply from the
+  address and port the ``Resolve`` went to is taken (see :class:`_Query`).  A name the host's registrar
   does not know fails with ``NoRoute``.  The server resolves its own host's names without
   a datagram.
 * **Bad input.**  Malformed bytes on a registration connection close that connection
@@ -318,6 +319,10 @@ class EsrdRegistrar(Registrar):
         #: lines about the server's registration connections (_about_conn), and dropped datagrams
         self._conn_lines = Throttle(self._scheduler, CONN_LINES, self._conn_lines_told)
         self._dropped = Throttle(self._scheduler, 1)
+        #: datagrams our resolves dropped (not from the registrar asked, malformed, not a
+        #: ResolveReply), and the line a second at most that says so
+        self._dropped_replies = 0
+        self._dropped_reply_lines = Throttle(self._scheduler, 1)
 
     # -- the interface --------------------------------------------------------------------
 
@@ -400,6 +405,7 @@ class EsrdRegistrar(Registrar):
             "port": self.port,
             "nodes": {node: reg.state for node, reg in self._regs.items()},
             "resolving": sorted(self._queries),
+            "dropped_replies": self._dropped_replies,
         }
         if self._listener is not None:
             info["registered"] = sorted(self._table)
@@ -628,6 +634,13 @@ class EsrdRegistrar(Registrar):
         self._malformed += 1
         if self._dropped.allow():
             self._log.warning("registrar: dropped %s%s", what, self._dropped.held_back())
+
+    def _dropped_reply(self, what: str) -> None:
+        """Count a datagram a resolve dropped; log one line a second at most (anyone may
+        send to a resolve's port, from a forged source too)."""
+        self._dropped_replies += 1
+        if self._dropped_reply_lines.allow():
+            self._log.warning("registrar: dropped %s%s", what, self._dropped_reply_lines.held_back())
 
     def _serve_resolve(self, data: bytes, addr: Address) -> None:
         if self._endpoint is None:
@@ -908,13 +921,25 @@ class _ServerDatagrams(DatagramProtocol):
 
 
 class _Query(DatagramProtocol):
-    """One resolve in flight: a UDP port of its own (so the reply is known to be ours), a
-    datagram sent up to ``resolve_tries`` times within ``resolve_timeout``."""
+    """One resolve in flight: a UDP port of its own, a datagram sent up to
+    ``resolve_tries`` times within ``resolve_timeout``.
+
+    Its answer is the first ``ResolveReply`` that comes from the very address and port the
+    ``Resolve`` went to (``source``: the host's registrar).  Anyone can send a datagram to
+    the query's port, and without the check a reply from anywhere was taken as the
+    answer: a forged one redirected the dial to the forger's routes.  The protocol has no
+    request id (nor has Ergo's), so what a reply is matched by is its source and the
+    query's own ephemeral port (Ergo's resolver reads from a UDP socket connected to the
+    registrar's address, which the kernel filters the same way).  Anything else is
+    dropped, counted and logged a line a second at most (``_dropped_reply``).
+    """
 
     def __init__(self, registrar: EsrdRegistrar, node: str, host: str) -> None:
         self.registrar = registrar
         self.node = node
         self.target: Address = (host, registrar.port)
+        #: ``target`` as a datagram from it shows its source (None: the name resolves to nothing)
+        self.source: Address | None = None
         self.waiters: list[Future[tuple[Route, ...]]] = []
         self.endpoint: DatagramEndpoint | None = None
         self.timer: TimerHandle | None = None
@@ -931,6 +956,11 @@ class _Query(DatagramProtocol):
             self.endpoint = r._transport.datagram(r.host, 0, self)
         except ErgoError as e:
             self.finish(NoConnection(f"cannot resolve {self.node}: no UDP port to ask from on {r.host}: {e}"))
+            return
+        try:
+            self.source = self.endpoint.source_of(self.target)
+        except ErgoError as e:  # an address the transport refuses outright
+            self.finish(NoConnection(f"cannot resolve {self.node}: {e}"))
             return
         self._send()
 
@@ -957,19 +987,18 @@ class _Query(DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Address) -> None:
         if self.done:
             return
-        log = self.registrar._log
-        if addr[1] != self.target[1]:
-            log.debug("registrar: ignored a datagram from %s:%d while resolving %s", addr[0], addr[1], self.node)
+        r = self.registrar
+        if addr != self.source:
+            r._dropped_reply(f"a datagram from {addr[0]}:{addr[1]} resolving {self.node}: only the registrar "
+                             f"asked ({self.where}) answers")
             return
         try:
             msg = decode_datagram(data)
         except RegistrarProtocolError as e:
-            log.warning("registrar: dropped a malformed reply from %s:%d resolving %s: %s",
-                        addr[0], addr[1], self.node, e)
+            r._dropped_reply(f"a malformed reply from {addr[0]}:{addr[1]} resolving {self.node}: {e}")
             return
         if type(msg) is not ResolveReply:
-            log.warning("registrar: dropped a %s from %s:%d resolving %s", type(msg).__name__, addr[0], addr[1],
-                        self.node)
+            r._dropped_reply(f"a {type(msg).__name__} from {addr[0]}:{addr[1]} resolving {self.node}")
             return
         if msg.error is None and msg.routes:
             self.finish(msg.routes)
