@@ -37,7 +37,7 @@ from ergo.gen.errors import (
 )
 from ergo.gen.options import AcceptorOptions
 from ergo.network import EsrdRegistrar, Registrar, Route
-from ergo.network.registrar import CONN_LINES, MAX_RESOLVE_REPLY, MAX_UNREGISTERED
+from ergo.network.registrar import CONN_LINES, MAX_RESOLVE_REPLY, MAX_ROUTES, MAX_UNREGISTERED
 from ergo.scheduler import Future
 from ergo.transport import DatagramProtocol, StreamProtocol
 from ergo.wire.registrar import (
@@ -300,19 +300,42 @@ def test_the_server_keeps_a_name_exactly_while_its_connection_lives(s, host1):
 
 def test_register_refuses_routes_whose_resolve_reply_would_exceed_its_bound(s, host1):
     """A Resolve is a UDP datagram of a few bytes from any (forgeable) source: the reply
-    must not be a whole datagram (a 6500-fold amplifier), so the routes a node registers
-    must fit MAX_RESOLVE_REPLY bytes, at the register call and at the server alike."""
+    must stay small (MAX_RESOLVE_REPLY, 256 bytes), so what a node registers is bounded in
+    number (MAX_ROUTES) and in encoded size, at the register call and at the server alike;
+    two routes on long host names are already too much."""
     r1, _ = host1
-    fits = tuple(Route("host1", 1000 + i) for i in range(40))
-    assert len(encode(ResolveReply(fits))) <= MAX_RESOLVE_REPLY
-    many = tuple(Route("host1", 1000 + i) for i in range(120))
-    with pytest.raises(TooLarge, match="MAX_RESOLVE_REPLY"):
-        make(s, "host1").register("c@host1", many)
-    raw = raw_connect(s, "host1", "host1")
-    raw.stream.write(encode(Register("c@host1", many)))
-    s.run_until(lambda: raw.messages, timeout=10)
-    assert isinstance(raw.messages[0], RegisterReply) and isinstance(raw.messages[0].error, TooLarge)
+    fits = tuple(Route("host1", 1000 + i) for i in range(MAX_ROUTES))
+    assert len(encode(ResolveReply(fits))) <= MAX_RESOLVE_REPLY == 256
+    too_many = tuple(Route("h", 1000 + i) for i in range(MAX_ROUTES + 1))
+    too_long = (Route("h" * 150, 1000), Route("h" * 150, 1001))
+    for routes_, why in [(too_many, "MAX_ROUTES"), (too_long, "MAX_RESOLVE_REPLY")]:
+        with pytest.raises(TooLarge, match=why):
+            make(s, "host1").register("c@host1", routes_)
+        raw = raw_connect(s, "host1", "host1")
+        raw.stream.write(encode(Register("c@host1", routes_)))
+        s.run_until(lambda: raw.messages, timeout=10)  # noqa: B023 - run within the iteration
+        assert isinstance(raw.messages[0], RegisterReply) and isinstance(raw.messages[0].error, TooLarge)
+        assert why in str(raw.messages[0].error)
+    assert "c@host1" not in r1.info()["registered"]
     assert outcome(s, make(s, "host1").register("c@host1", fits)) is None
+    assert outcome(s, make(s, "host2").resolve("c@host1")) == fits
+
+
+def test_the_answer_for_a_name_nobody_holds_is_shorter_than_the_question(s, host1):
+    """Anyone may ask for any name, registered or not: the NoRoute answer does not repeat
+    the name (it was the question's length plus some 60 bytes); the resolver still says
+    which name and which registrar."""
+    got = Datagrams()
+    ep = s.host("host2").transport.datagram("host2", 0, got)
+    question = encode(Resolve("n" * 200 + "@host1"))
+    ep.sendto(question, ("host1", DEFAULT_PORT))
+    s.run_until(lambda: got.got, timeout=10)
+    (answer, _), = got.got
+    assert isinstance(decode_datagram(answer).error, NoRoute)
+    assert len(answer) < 40 < len(question)
+    error = outcome(s, make(s, "host2").resolve("zz@host1"))
+    assert isinstance(error, NoRoute) and str(error) == ("no route to zz@host1: the registrar on host1:4499 does "
+                                                         "not know it")
 
 
 def test_the_server_refuses_another_hosts_name_and_a_second_name_on_one_connection(s, host1):
@@ -735,6 +758,28 @@ def test_nodes_find_each_other_through_their_hosts_registrars_and_after_a_failov
     s.run_for(2)
     d = s.start_node("d@host3", _networked())
     assert d.call(ProcessID("echo", "b@host1"), 2) == ("echo", 2)  # b's registrar serves now
+
+
+def test_a_node_with_several_acceptors_fits_the_bound_and_one_past_it_fails_its_start():
+    """What a node registers is one route per acceptor: eight acceptors fit the resolve
+    reply's bound and are resolved as registered; a node with more routes than a
+    registration may carry fails its start with TooLarge saying why, its ports freed."""
+    s = sim.Sim(seed=4)
+    log = LogOptions(default_logger=False)
+
+    def acceptors(n: int) -> NodeOptions:
+        ports = tuple(AcceptorOptions(port=11144 + 10 * i, port_range=10) for i in range(n))
+        return NodeOptions(log=log, network=NetworkOptions(cookie="registrar-test", acceptors=ports))
+
+    b = s.start_node("b@host1", acceptors(8))
+    b.spawn_register("echo", Echo)
+    c = s.start_node("c@host2", _networked())
+    assert c.call(ProcessID("echo", "b@host1"), 1) == ("echo", 1)
+    assert outcome(s, make(s, "host2").resolve("b@host1")) == tuple(Route("host1", 11144 + 10 * i) for i in range(8))
+    with pytest.raises(TooLarge, match=r"d@host1 registers 17 routes, more than 16 \(MAX_ROUTES; a node registers "
+                                        r"one per acceptor, NetworkOptions.acceptors\)"):
+        s.start_node("d@host1", acceptors(MAX_ROUTES + 1))
+    assert sorted(s.host("host1").ports.stream) == [4499, *(11144 + 10 * i for i in range(8))]
 
 
 def test_a_hidden_node_resolves_through_the_registrar_but_is_not_registered():

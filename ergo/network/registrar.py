@@ -31,7 +31,9 @@ Service Registration and Discovery") over the transport seam, speaking the proto
 * **Bad input.**  Malformed bytes on a registration connection close that connection
   (logged; its name, if any, is dropped); a connection that does not register within the
   attempt timeout is closed too.  A malformed datagram is dropped (logged).  Either way the
-  server keeps serving everyone else.
+  server keeps serving everyone else.  What one registration carries is bounded
+  (``MAX_ROUTES``, ``MAX_RESOLVE_REPLY``), and so is the answer for an unknown name, so
+  that the reply to a ``Resolve``, sent to a source anyone can forge, stays small.
 
 All of it runs on the scheduler's thread, driven by the transport's callbacks and the
 scheduler's timers: nothing here blocks, sleeps or reads a clock of its own.
@@ -93,6 +95,7 @@ __all__ = [
     "CONN_LINES",
     "MAX_REGISTERED",
     "MAX_RESOLVE_REPLY",
+    "MAX_ROUTES",
     "MAX_UNREGISTERED",
     "Registrar",
     "RegistrarLog",
@@ -115,10 +118,20 @@ MAX_UNREGISTERED = 64
 CONN_LINES = 100
 #: names a serving registrar holds at most (a host runs a few nodes, not thousands)
 MAX_REGISTERED = 1024
-#: the largest ResolveReply a registration may need (bytes): the routes of one node, a few
-#: acceptors; a reply to a UDP question anyone can ask with a forged source is an
-#: amplifier, and a reply of a whole datagram (64 KiB for a 10-byte Resolve) a 6500-fold one
-MAX_RESOLVE_REPLY = 1024
+#: routes one registration may carry (a node registers one per acceptor)
+MAX_ROUTES = 16
+#: the largest ResolveReply a registration may need (bytes, header included): the routes
+#: of one node, a few acceptors (one acceptor on a host name of 40 characters: 57 bytes;
+#: eight on 127.0.0.1: 144).  A reply to a UDP question anyone can ask with a forged source
+#: is an amplifier: a reply of a whole datagram (64 KiB for a 10-byte Resolve) was a
+#: 6500-fold one; at this bound a reply is at most 256 bytes, 25.6 times the smallest
+#: Resolve (of ``a@h``: 10 bytes), 7.5 times on the wire (with 28 bytes of IP and UDP
+#: headers each)
+MAX_RESOLVE_REPLY = 256
+#: the text of the NoRoute a server answers for a name it does not hold: anyone may ask
+#: for any name, and the name repeated in the reply made it the question's length plus
+#: some 60 bytes (the resolver says which name and which registrar itself)
+_NOT_REGISTERED = "not registered"
 
 
 class RegistrarLog(Protocol):
@@ -221,12 +234,17 @@ def _check_routes(node: str, routes: object) -> tuple[Route, ...]:
 
 def _reply_too_large(node: str, routes: tuple[Route, ...]) -> TooLarge | None:
     """Why ``node`` may not register ``routes`` (checked by the register call and by the
-    server alike), or None: their ResolveReply must fit MAX_RESOLVE_REPLY bytes, since a
-    10-byte Resolve, from any (spoofable) UDP source, must not fetch 64 KiB."""
-    if len(encode(ResolveReply(routes))) <= MAX_RESOLVE_REPLY:
+    server alike), or None: at most MAX_ROUTES of them, and their ResolveReply must fit
+    MAX_RESOLVE_REPLY bytes, since a Resolve of a few bytes, from any (forgeable) UDP
+    source, must not fetch much more."""
+    if len(routes) > MAX_ROUTES:
+        return TooLarge(f"{node} registers {len(routes)} routes, more than {MAX_ROUTES} (MAX_ROUTES; a node "
+                        "registers one per acceptor, NetworkOptions.acceptors)")
+    size = len(encode(ResolveReply(routes)))
+    if size <= MAX_RESOLVE_REPLY:
         return None
-    return TooLarge(f"{node} registers {len(routes)} routes: their resolve reply would exceed "
-                    f"{MAX_RESOLVE_REPLY} bytes (MAX_RESOLVE_REPLY)")
+    return TooLarge(f"{node} registers {len(routes)} routes whose resolve reply would be {size} bytes, more than "
+                    f"{MAX_RESOLVE_REPLY} (MAX_RESOLVE_REPLY): fewer acceptors or shorter host names fit")
 
 
 #: failed registration attempts in a row at which the streak is said again (a warning),
@@ -656,7 +674,7 @@ class EsrdRegistrar(Registrar):
             return
         entry = self._table.get(msg.node)
         if entry is None:
-            reply = ResolveReply(error=NoRoute(f"{msg.node} is not registered with the registrar on {self._where}"))
+            reply = ResolveReply(error=NoRoute(_NOT_REGISTERED))
         else:
             reply = ResolveReply(entry[0])
         self._endpoint.sendto(encode(reply), addr)
