@@ -297,6 +297,18 @@ class DatagramEndpoint(ABC):
         """Send one datagram (at most :data:`MAX_DATAGRAM` bytes, else ``TooLarge``) to
         ``addr``; it may be lost.  Dropped once closed."""
 
+    def source_of(self, addr: Address) -> Address | None:
+        """``addr`` as :meth:`DatagramProtocol.datagram_received` reports a datagram that
+        comes from it: its host resolved to the address ``sendto(data, addr)`` sends to,
+        spelt as the OS spells a source (an IPv6 address in its short form), or None if the
+        name resolves to nothing (``sendto`` drops those).  So a reply can be checked to
+        come from where the question went: ``source == endpoint.source_of(target)``.
+        ``Incorrect`` for a malformed address.  By default ``addr`` itself (the simulation's
+        host names are their addresses)."""
+        if not isinstance(addr, tuple) or len(addr) != 2:
+            raise Incorrect(f"a datagram's address is a (host, port) tuple, not {addr!r}"[:200])
+        return check_address(addr[0], addr[1], "a datagram's source")
+
     @abstractmethod
     def close(self) -> None:
         """Unbind the port.  Idempotent."""

@@ -203,6 +203,18 @@ def _address(sockaddr: Any) -> Address:
     return (str(sockaddr[0]), int(sockaddr[1]))
 
 
+def _as_reported(ip: str) -> str:
+    """The IP address ``ip`` spelt as a received datagram's source is (``inet_ntop``'s form:
+    ``::1`` for ``0:0::1``, ``::ffff:1.2.3.4`` for an IPv4-mapped one), so that two
+    spellings of one address compare equal."""
+    base, sep, scope = ip.partition("%")
+    family = socket.AF_INET6 if ":" in base else socket.AF_INET
+    try:
+        return socket.inet_ntop(family, socket.inet_pton(family, base)) + sep + scope
+    except (OSError, ValueError):
+        return ip
+
+
 def _check_server_context(ctx: Any, host: str, port: int) -> None:
     """A listener's context must be able to serve: a client context (what
     ``ssl.create_default_context()`` makes, with no argument) failed every handshake it was
@@ -846,6 +858,12 @@ class _AsyncioDatagram(asyncio.DatagramProtocol, DatagramEndpoint):
             self._t.sendto(payload, resolved)
         elif len(self._pending) < _PENDING_DATAGRAMS:
             self._pending.append((payload, resolved))
+
+    def source_of(self, addr: Address) -> Address | None:
+        if not isinstance(addr, tuple) or len(addr) != 2:
+            raise Incorrect(f"a datagram's address is a (host, port) tuple, not {addr!r}"[:200])
+        resolved = self._resolve(check_address(addr[0], addr[1], "a datagram's source"))
+        return None if resolved is None else (_as_reported(resolved[0]), resolved[1])
 
     def _resolve(self, target: Address) -> Address | None:
         """``target`` with an IP address for its host: uvloop's ``sendto`` takes no names.  A

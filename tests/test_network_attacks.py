@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from network_support import COOKIE, TRANSPORTS, AsyncioCluster, Counter, SimCluster, tls_contexts
-from support import Collector
+from support import Collector, ListLogger
 from test_network_fuzz import Fixture, RawPeer
 from transport_support import raw_closed
 
@@ -55,6 +55,7 @@ from ergo import (
     ProcessUnknown,
     Ref,
     Timeout,
+    TooLarge,
 )
 from ergo.gen.options import AcceptorOptions
 from ergo.network import NetworkRoute
@@ -1605,6 +1606,38 @@ def test_dials_in_progress_are_bounded_and_the_rest_wait_their_turn():
     assert net_._dials == 0 and not net_._dials_waiting
     # a dial queued so long that its connect_timeout passed failed with Timeout, as any slow dial
     assert a.call(ProcessID("counter", "b@host2"), "incr") == 3
+
+
+def test_dials_waiting_for_a_turn_are_bounded_and_one_more_fails_at_once(monkeypatch):
+    """Beyond the MAX_DIALS running dials, at most MAX_DIALS_WAITING wait for a turn (each
+    holds its connection and up to 4 MiB of queued frames, and the names dialed may come
+    from a peer): a send that needs one more dial fails at once with TooLarge saying why,
+    while the waiting dials keep their turn and what was queued for them, a send to a
+    peer already being dialed is queued as before, and once dials end new ones start."""
+    monkeypatch.setattr(network_module, "MAX_DIALS", 2)
+    monkeypatch.setattr(network_module, "MAX_DIALS_WAITING", 3)
+    s = sim.Sim(1)
+    o = NodeOptions(network=NetworkOptions(cookie=COOKIE, connect_timeout=1.0), log=LogOptions(default_logger=False))
+    a, b = s.start_node("a@host1", o), s.start_node("b@host2", o)
+    captured = ListLogger()
+    a.logger_add("captured", captured)
+    b.spawn_register("counter", Counter)
+    assert a.call(ProcessID("counter", "b@host2"), "incr") == 1
+    s.host("silent")  # a host whose registrar never answers
+    for i in range(5):  # 2 run, 3 wait
+        a.send(ProcessID("x", f"n{i}@silent"), "hi")
+    net_ = a.network()
+    assert net_._dials == 2 and len(net_._dials_waiting) == 3
+    with pytest.raises(TooLarge, match=r"cannot dial n5@silent: 2 dials run and 3 wait for a turn.*MAX_DIALS_WAITING"):
+        a.send(ProcessID("x", "n5@silent"), "hi")
+    assert "n5@silent" not in net_._pending
+    a.send(ProcessID("x", "n4@silent"), "again")  # a dial that waits takes more frames
+    assert [len(net_._pending[f"n{i}@silent"].queue) for i in range(5)] == [1, 1, 1, 1, 2]
+    assert a.call(ProcessID("counter", "b@host2"), "incr") == 2  # what is connected is served
+    s.run_until(lambda: not net_._pending, timeout=30)  # the dials time out, in turn
+    a.send(ProcessID("x", "n5@silent"), "hi")  # room again
+    assert "n5@silent" in net_._pending
+    assert any("cannot connect to n5@silent: cannot dial n5@silent: 2 dials run" in t for t in captured.texts())
 
 
 def test_a_dial_that_ends_gives_up_its_resolve_in_flight():

@@ -37,7 +37,7 @@ from ergo.gen.errors import (
 )
 from ergo.gen.options import AcceptorOptions
 from ergo.network import EsrdRegistrar, Registrar, Route
-from ergo.network.registrar import CONN_LINES, MAX_RESOLVE_REPLY, MAX_UNREGISTERED
+from ergo.network.registrar import CONN_LINES, MAX_RESOLVE_REPLY, MAX_ROUTES, MAX_UNREGISTERED
 from ergo.scheduler import Future
 from ergo.transport import DatagramProtocol, StreamProtocol
 from ergo.wire.registrar import (
@@ -300,19 +300,42 @@ def test_the_server_keeps_a_name_exactly_while_its_connection_lives(s, host1):
 
 def test_register_refuses_routes_whose_resolve_reply_would_exceed_its_bound(s, host1):
     """A Resolve is a UDP datagram of a few bytes from any (forgeable) source: the reply
-    must not be a whole datagram (a 6500-fold amplifier), so the routes a node registers
-    must fit MAX_RESOLVE_REPLY bytes, at the register call and at the server alike."""
+    must stay small (MAX_RESOLVE_REPLY, 256 bytes), so what a node registers is bounded in
+    number (MAX_ROUTES) and in encoded size, at the register call and at the server alike;
+    two routes on long host names are already too much."""
     r1, _ = host1
-    fits = tuple(Route("host1", 1000 + i) for i in range(40))
-    assert len(encode(ResolveReply(fits))) <= MAX_RESOLVE_REPLY
-    many = tuple(Route("host1", 1000 + i) for i in range(120))
-    with pytest.raises(TooLarge, match="MAX_RESOLVE_REPLY"):
-        make(s, "host1").register("c@host1", many)
-    raw = raw_connect(s, "host1", "host1")
-    raw.stream.write(encode(Register("c@host1", many)))
-    s.run_until(lambda: raw.messages, timeout=10)
-    assert isinstance(raw.messages[0], RegisterReply) and isinstance(raw.messages[0].error, TooLarge)
+    fits = tuple(Route("host1", 1000 + i) for i in range(MAX_ROUTES))
+    assert len(encode(ResolveReply(fits))) <= MAX_RESOLVE_REPLY == 256
+    too_many = tuple(Route("h", 1000 + i) for i in range(MAX_ROUTES + 1))
+    too_long = (Route("h" * 150, 1000), Route("h" * 150, 1001))
+    for routes_, why in [(too_many, "MAX_ROUTES"), (too_long, "MAX_RESOLVE_REPLY")]:
+        with pytest.raises(TooLarge, match=why):
+            make(s, "host1").register("c@host1", routes_)
+        raw = raw_connect(s, "host1", "host1")
+        raw.stream.write(encode(Register("c@host1", routes_)))
+        s.run_until(lambda: raw.messages, timeout=10)  # noqa: B023 - run within the iteration
+        assert isinstance(raw.messages[0], RegisterReply) and isinstance(raw.messages[0].error, TooLarge)
+        assert why in str(raw.messages[0].error)
+    assert "c@host1" not in r1.info()["registered"]
     assert outcome(s, make(s, "host1").register("c@host1", fits)) is None
+    assert outcome(s, make(s, "host2").resolve("c@host1")) == fits
+
+
+def test_the_answer_for_a_name_nobody_holds_is_shorter_than_the_question(s, host1):
+    """Anyone may ask for any name, registered or not: the NoRoute answer does not repeat
+    the name (it was the question's length plus some 60 bytes); the resolver still says
+    which name and which registrar."""
+    got = Datagrams()
+    ep = s.host("host2").transport.datagram("host2", 0, got)
+    question = encode(Resolve("n" * 200 + "@host1"))
+    ep.sendto(question, ("host1", DEFAULT_PORT))
+    s.run_until(lambda: got.got, timeout=10)
+    (answer, _), = got.got
+    assert isinstance(decode_datagram(answer).error, NoRoute)
+    assert len(answer) < 40 < len(question)
+    error = outcome(s, make(s, "host2").resolve("zz@host1"))
+    assert isinstance(error, NoRoute) and str(error) == ("no route to zz@host1: the registrar on host1:4499 does "
+                                                         "not know it")
 
 
 def test_the_server_refuses_another_hosts_name_and_a_second_name_on_one_connection(s, host1):
@@ -639,7 +662,11 @@ def test_a_flood_of_bad_datagrams_is_logged_once_a_second(s, host1):
     assert outcome(s, make(s, "host2").resolve("b@host1")) == routes("host1", 1002)
 
 
-def test_a_resolver_ignores_garbage_and_strangers_and_takes_the_real_reply(s, host1):
+def test_a_resolver_takes_a_reply_only_from_the_registrar_it_asked(s, host1):
+    """Anyone can send a datagram to a resolve's UDP port: a well-formed ResolveReply
+    from the registrar port of another host (or from another port of the right host),
+    arriving before the real one, is dropped and counted, never taken as the answer (it
+    redirected the dial to the forger's routes)."""
     s.host("host2")
     s.set_latency("host1", "host2", 0.01)
     r3 = make(s, "host2")
@@ -647,19 +674,41 @@ def test_a_resolver_ignores_garbage_and_strangers_and_takes_the_real_reply(s, ho
     query = r3._queries["a@host1"]
     assert query.endpoint is not None
     port = query.endpoint.address[1]
-    # before the real reply: a forged one from another port of host1, and garbage and a
-    # message of the wrong kind from a registrar port elsewhere
-    forger = s.host("host1").transport.datagram("host1", 0, Datagrams())
-    forger.sendto(encode(ResolveReply(routes("evil"))), ("host2", port))
+    forged = encode(ResolveReply(routes("evil")))
     stranger = s.host("host3").transport.datagram("host3", DEFAULT_PORT, Datagrams())
-    stranger.sendto(b"junk", ("host2", port))
-    stranger.sendto(encode(Resolve("a@host1")), ("host2", port))
+    stranger.sendto(forged, ("host2", port))
+    other_port = s.host("host1").transport.datagram("host1", 0, Datagrams())
+    other_port.sendto(forged, ("host2", port))
     assert outcome(s, fut) == routes("host1", 1001)
+    assert r3.info()["dropped_replies"] == 2
     log = r3._log._log  # (behind the PrintableLog that escapes what peers chose)
     assert isinstance(log, Lines)
-    assert log.has("debug", "ignored a datagram from host1")
-    assert log.has("warning", "dropped a malformed reply from host3:4499")
-    assert log.has("warning", "dropped a Resolve from host3:4499")
+    assert log.has("warning", "dropped a datagram from host3:4499 resolving a@host1: only the registrar asked "
+                   "(host1:4499) answers")
+
+
+def test_a_resolver_drops_garbage_from_the_registrar_and_logs_a_line_a_second(s):
+    """What comes from the registrar's address but is not a ResolveReply (garbage, a
+    Resolve) is dropped too and the resolve waits on; the lines about dropped datagrams
+    are one a second, the rest counted (a datagram costs its sender nothing)."""
+    s.host("host2")
+    registrar_port = Datagrams()
+    fake = s.host("host1").transport.datagram("host1", DEFAULT_PORT, registrar_port)  # host1's registrar
+    r3 = make(s, "host2")
+    fut = r3.resolve("a@host1")
+    s.run_until(lambda: registrar_port.got, timeout=10)
+    asker = registrar_port.got[0][1]
+    for _ in range(100):
+        fake.sendto(b"junk", asker)
+    fake.sendto(encode(Resolve("a@host1")), asker)
+    s.run_for(0.5)
+    assert not fut.done() and r3.info()["dropped_replies"] == 101
+    log = r3._log._log
+    assert isinstance(log, Lines)
+    dropped = [text for level, text in log.lines if "dropped" in text]
+    assert len(dropped) == 1 and dropped[0].startswith("registrar: dropped a malformed reply from host1:4499")
+    fake.sendto(encode(ResolveReply(routes("host1", 1001))), asker)
+    assert outcome(s, fut) == routes("host1", 1001)
 
 
 @settings(max_examples=40, deadline=None)
@@ -709,6 +758,28 @@ def test_nodes_find_each_other_through_their_hosts_registrars_and_after_a_failov
     s.run_for(2)
     d = s.start_node("d@host3", _networked())
     assert d.call(ProcessID("echo", "b@host1"), 2) == ("echo", 2)  # b's registrar serves now
+
+
+def test_a_node_with_several_acceptors_fits_the_bound_and_one_past_it_fails_its_start():
+    """What a node registers is one route per acceptor: eight acceptors fit the resolve
+    reply's bound and are resolved as registered; a node with more routes than a
+    registration may carry fails its start with TooLarge saying why, its ports freed."""
+    s = sim.Sim(seed=4)
+    log = LogOptions(default_logger=False)
+
+    def acceptors(n: int) -> NodeOptions:
+        ports = tuple(AcceptorOptions(port=11144 + 10 * i, port_range=10) for i in range(n))
+        return NodeOptions(log=log, network=NetworkOptions(cookie="registrar-test", acceptors=ports))
+
+    b = s.start_node("b@host1", acceptors(8))
+    b.spawn_register("echo", Echo)
+    c = s.start_node("c@host2", _networked())
+    assert c.call(ProcessID("echo", "b@host1"), 1) == ("echo", 1)
+    assert outcome(s, make(s, "host2").resolve("b@host1")) == tuple(Route("host1", 11144 + 10 * i) for i in range(8))
+    with pytest.raises(TooLarge, match=r"d@host1 registers 17 routes, more than 16 \(MAX_ROUTES; a node registers "
+                                        r"one per acceptor, NetworkOptions.acceptors\)"):
+        s.start_node("d@host1", acceptors(MAX_ROUTES + 1))
+    assert sorted(s.host("host1").ports.stream) == [4499, *(11144 + 10 * i for i in range(8))]
 
 
 def test_a_hidden_node_resolves_through_the_registrar_but_is_not_registered():

@@ -205,6 +205,30 @@ def test_datagram_round_trip(h):
     a.sendto(b"after close", b.address)  # dropped
 
 
+def test_source_of_spells_an_address_as_a_datagram_from_it_shows_its_source(h):
+    """A resolver checks that a reply comes from where its question went: the source a
+    datagram shows equals ``source_of`` of the address it was sent to, the host given by
+    name (``localhost`` on sockets) or in another spelling of its address."""
+    a_got, b_got = Datagrams(h), Datagrams(h)
+    a = h.client.datagram(h.client_host, 0, a_got)
+    b = h.server.datagram(h.server_host, 0, b_got)
+    port = b.address[1]
+    for target in [(name, port) for name in h.server_names]:
+        a.sendto(b"?", target)
+        h.run_until(lambda: b_got.got, "the request")
+        _, asker = b_got.got.pop()
+        b.sendto(b"!", asker)
+        h.run_until(lambda: a_got.got, "the reply")
+        (_, source), = a_got.got
+        a_got.got.clear()
+        assert source == a.source_of(target) == b.address
+    assert a.source_of((h.server_host, port + 1)) != source
+    with pytest.raises(Incorrect):
+        a.source_of(("", 1))
+    a.close()
+    b.close()
+
+
 def test_a_paused_reader_makes_the_writer_pause_and_resume_delivers_everything(h):
     h.set_limits(FlowLimits(high=64 * 1024, low=16 * 1024, max_buffer=64 * 1024 * 1024))
     _listener, client, server = connected(h, paused=True)

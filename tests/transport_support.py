@@ -28,6 +28,9 @@ class Harness:
     server_host: str
     #: an address the client's host cannot bind (not one of its own)
     foreign_host: str
+    #: ways to address the server's host, each spelt otherwise than its sockets show it
+    #: where the backend has more than one (a name, a long form of its address)
+    server_names: tuple[str, ...]
 
     def poke(self) -> None:
         pass
@@ -52,6 +55,7 @@ class SimHarness(Harness):
     def __init__(self, seed: int = 1) -> None:
         self.sim = sim.Sim(seed)
         self.client_host, self.server_host, self.foreign_host = "host1", "host2", "host2"
+        self.server_names = ("host2",)  # a simulated host's name is its address
         self.client = self.sim.host("host1").transport
         self.server = self.sim.host("host2").transport
 
@@ -94,6 +98,7 @@ class AsyncioHarness(Harness):
             self.loop = asyncio.new_event_loop()
         self.client_host = self.server_host = "127.0.0.1"
         self.foreign_host = "192.0.2.1"  # TEST-NET-1: never an address of this machine
+        self.server_names = ("127.0.0.1", "localhost", "127.1")
         self.opened: list[Any] = []
         self.client: AsyncioTransport = _Tracking(self.loop, self.opened)
         self.server: AsyncioTransport = _Tracking(self.loop, self.opened)

@@ -39,6 +39,7 @@ from ..gen.errors import (
     ProcessIncarnation,
     Taken,
     Timeout,
+    TooLarge,
     Unsupported,
 )
 from ..gen.ids import PID, Alias, Atom, Event, ProcessID, Ref
@@ -74,6 +75,11 @@ MAX_HANDSHAKES = 128
 #: in order: each holds a socket (and while resolving, a UDP port of its own), and the
 #: names dialed are whatever the node's processes send to, which a peer may choose
 MAX_DIALS = 256
+#: dials a node keeps waiting for a turn beyond the MAX_DIALS running; one more fails at
+#: once with ``TooLarge``: each waiting dial holds its connection and up to 4 MiB of frames
+#: queued for it, and the names are whatever the node's processes send to.  A legitimate
+#: burst (a node dialing a whole cluster at start) stays far below it
+MAX_DIALS_WAITING = 4096
 #: refused connections logged one by one each second at most; the others are counted
 REFUSALS_LOGGED = 100
 #: seconds between two lines about failed dials to one peer: the first failure is logged at
@@ -546,13 +552,22 @@ class Network:
         _node_name(name)
         if name == _text(self._node._name):
             raise NotAllowed(f"node {name} cannot connect to itself")
-        conn = Connection(self, Atom(name))
         if self._registrar is None and not any(pattern.search(name) for _, pattern, _, _ in self._routes):
             # known at once: no turn to wait for (connection() raises it, logged as a failed dial)
+            conn = Connection(self, Atom(name))
             self._pending[name] = conn
             self.dialing.add(name)
             self._dial_route(conn, self._resolve(name))
             return conn
+        if self._dials >= MAX_DIALS and len(self._dials_waiting) >= MAX_DIALS_WAITING:
+            # refused before anything is made for it: the dials that wait keep their turn
+            # and the frames queued for them
+            error = TooLarge(f"cannot dial {name}: {MAX_DIALS} dials run and {len(self._dials_waiting)} wait for "
+                             f"a turn, the most a node keeps waiting (MAX_DIALS_WAITING); try again once "
+                             f"dials end (each ends within connect_timeout)")
+            self._log_dial_failure(name, error)
+            raise error
+        conn = Connection(self, Atom(name))
         self._pending[name] = conn
         self.dialing.add(name)
         # (the timer counts from the send: a dial that waits for its turn has the rest of it)

@@ -24,13 +24,16 @@ Service Registration and Discovery") over the transport seam, speaking the proto
 * **Resolving** ``name@host`` sends a ``Resolve`` datagram to ``host``'s registrar port
   from an ephemeral UDP port of its own and waits for the ``ResolveReply``, sending again
   a few times on silence (datagrams may be lost) within a bounded total time, then fails
-  with ``NoConnection`` saying which registrar did not answer.  A name the host's registrar
+  with ``NoConnection`` saying which registrar did not answer.  Only a reply from the
+  address and port the ``Resolve`` went to is taken (see :class:`_Query`).  A name the host's registrar
   does not know fails with ``NoRoute``.  The server resolves its own host's names without
   a datagram.
 * **Bad input.**  Malformed bytes on a registration connection close that connection
   (logged; its name, if any, is dropped); a connection that does not register within the
   attempt timeout is closed too.  A malformed datagram is dropped (logged).  Either way the
-  server keeps serving everyone else.
+  server keeps serving everyone else.  What one registration carries is bounded
+  (``MAX_ROUTES``, ``MAX_RESOLVE_REPLY``), and so is the answer for an unknown name, so
+  that the reply to a ``Resolve``, sent to a source anyone can forge, stays small.
 
 All of it runs on the scheduler's thread, driven by the transport's callbacks and the
 scheduler's timers: nothing here blocks, sleeps or reads a clock of its own.
@@ -92,6 +95,7 @@ __all__ = [
     "CONN_LINES",
     "MAX_REGISTERED",
     "MAX_RESOLVE_REPLY",
+    "MAX_ROUTES",
     "MAX_UNREGISTERED",
     "Registrar",
     "RegistrarLog",
@@ -114,10 +118,20 @@ MAX_UNREGISTERED = 64
 CONN_LINES = 100
 #: names a serving registrar holds at most (a host runs a few nodes, not thousands)
 MAX_REGISTERED = 1024
-#: the largest ResolveReply a registration may need (bytes): the routes of one node, a few
-#: acceptors; a reply to a UDP question anyone can ask with a forged source is an
-#: amplifier, and a reply of a whole datagram (64 KiB for a 10-byte Resolve) a 6500-fold one
-MAX_RESOLVE_REPLY = 1024
+#: routes one registration may carry (a node registers one per acceptor)
+MAX_ROUTES = 16
+#: the largest ResolveReply a registration may need (bytes, header included): the routes
+#: of one node, a few acceptors (one acceptor on a host name of 40 characters: 57 bytes;
+#: eight on 127.0.0.1: 144).  A reply to a UDP question anyone can ask with a forged source
+#: is an amplifier: a reply of a whole datagram (64 KiB for a 10-byte Resolve) was a
+#: 6500-fold one; at this bound a reply is at most 256 bytes, 25.6 times the smallest
+#: Resolve (of ``a@h``: 10 bytes), 7.5 times on the wire (with 28 bytes of IP and UDP
+#: headers each)
+MAX_RESOLVE_REPLY = 256
+#: the text of the NoRoute a server answers for a name it does not hold: anyone may ask
+#: for any name, and the name repeated in the reply made it the question's length plus
+#: some 60 bytes (the resolver says which name and which registrar itself)
+_NOT_REGISTERED = "not registered"
 
 
 class RegistrarLog(Protocol):
@@ -220,12 +234,17 @@ def _check_routes(node: str, routes: object) -> tuple[Route, ...]:
 
 def _reply_too_large(node: str, routes: tuple[Route, ...]) -> TooLarge | None:
     """Why ``node`` may not register ``routes`` (checked by the register call and by the
-    server alike), or None: their ResolveReply must fit MAX_RESOLVE_REPLY bytes, since a
-    10-byte Resolve, from any (spoofable) UDP source, must not fetch 64 KiB."""
-    if len(encode(ResolveReply(routes))) <= MAX_RESOLVE_REPLY:
+    server alike), or None: at most MAX_ROUTES of them, and their ResolveReply must fit
+    MAX_RESOLVE_REPLY bytes, since a Resolve of a few bytes, from any (forgeable) UDP
+    source, must not fetch much more."""
+    if len(routes) > MAX_ROUTES:
+        return TooLarge(f"{node} registers {len(routes)} routes, more than {MAX_ROUTES} (MAX_ROUTES; a node "
+                        "registers one per acceptor, NetworkOptions.acceptors)")
+    size = len(encode(ResolveReply(routes)))
+    if size <= MAX_RESOLVE_REPLY:
         return None
-    return TooLarge(f"{node} registers {len(routes)} routes: their resolve reply would exceed "
-                    f"{MAX_RESOLVE_REPLY} bytes (MAX_RESOLVE_REPLY)")
+    return TooLarge(f"{node} registers {len(routes)} routes whose resolve reply would be {size} bytes, more than "
+                    f"{MAX_RESOLVE_REPLY} (MAX_RESOLVE_REPLY): fewer acceptors or shorter host names fit")
 
 
 #: failed registration attempts in a row at which the streak is said again (a warning),
@@ -318,6 +337,10 @@ class EsrdRegistrar(Registrar):
         #: lines about the server's registration connections (_about_conn), and dropped datagrams
         self._conn_lines = Throttle(self._scheduler, CONN_LINES, self._conn_lines_told)
         self._dropped = Throttle(self._scheduler, 1)
+        #: datagrams our resolves dropped (not from the registrar asked, malformed, not a
+        #: ResolveReply), and the line a second at most that says so
+        self._dropped_replies = 0
+        self._dropped_reply_lines = Throttle(self._scheduler, 1)
 
     # -- the interface --------------------------------------------------------------------
 
@@ -400,6 +423,7 @@ class EsrdRegistrar(Registrar):
             "port": self.port,
             "nodes": {node: reg.state for node, reg in self._regs.items()},
             "resolving": sorted(self._queries),
+            "dropped_replies": self._dropped_replies,
         }
         if self._listener is not None:
             info["registered"] = sorted(self._table)
@@ -629,6 +653,13 @@ class EsrdRegistrar(Registrar):
         if self._dropped.allow():
             self._log.warning("registrar: dropped %s%s", what, self._dropped.held_back())
 
+    def _dropped_reply(self, what: str) -> None:
+        """Count a datagram a resolve dropped; log one line a second at most (anyone may
+        send to a resolve's port, from a forged source too)."""
+        self._dropped_replies += 1
+        if self._dropped_reply_lines.allow():
+            self._log.warning("registrar: dropped %s%s", what, self._dropped_reply_lines.held_back())
+
     def _serve_resolve(self, data: bytes, addr: Address) -> None:
         if self._endpoint is None:
             return
@@ -643,7 +674,7 @@ class EsrdRegistrar(Registrar):
             return
         entry = self._table.get(msg.node)
         if entry is None:
-            reply = ResolveReply(error=NoRoute(f"{msg.node} is not registered with the registrar on {self._where}"))
+            reply = ResolveReply(error=NoRoute(_NOT_REGISTERED))
         else:
             reply = ResolveReply(entry[0])
         self._endpoint.sendto(encode(reply), addr)
@@ -908,13 +939,25 @@ class _ServerDatagrams(DatagramProtocol):
 
 
 class _Query(DatagramProtocol):
-    """One resolve in flight: a UDP port of its own (so the reply is known to be ours), a
-    datagram sent up to ``resolve_tries`` times within ``resolve_timeout``."""
+    """One resolve in flight: a UDP port of its own, a datagram sent up to
+    ``resolve_tries`` times within ``resolve_timeout``.
+
+    Its answer is the first ``ResolveReply`` that comes from the very address and port the
+    ``Resolve`` went to (``source``: the host's registrar).  Anyone can send a datagram to
+    the query's port, and without the check a reply from anywhere was taken as the
+    answer: a forged one redirected the dial to the forger's routes.  The protocol has no
+    request id (nor has Ergo's), so what a reply is matched by is its source and the
+    query's own ephemeral port (Ergo's resolver reads from a UDP socket connected to the
+    registrar's address, which the kernel filters the same way).  Anything else is
+    dropped, counted and logged a line a second at most (``_dropped_reply``).
+    """
 
     def __init__(self, registrar: EsrdRegistrar, node: str, host: str) -> None:
         self.registrar = registrar
         self.node = node
         self.target: Address = (host, registrar.port)
+        #: ``target`` as a datagram from it shows its source (None: the name resolves to nothing)
+        self.source: Address | None = None
         self.waiters: list[Future[tuple[Route, ...]]] = []
         self.endpoint: DatagramEndpoint | None = None
         self.timer: TimerHandle | None = None
@@ -931,6 +974,11 @@ class _Query(DatagramProtocol):
             self.endpoint = r._transport.datagram(r.host, 0, self)
         except ErgoError as e:
             self.finish(NoConnection(f"cannot resolve {self.node}: no UDP port to ask from on {r.host}: {e}"))
+            return
+        try:
+            self.source = self.endpoint.source_of(self.target)
+        except ErgoError as e:  # an address the transport refuses outright
+            self.finish(NoConnection(f"cannot resolve {self.node}: {e}"))
             return
         self._send()
 
@@ -957,19 +1005,18 @@ class _Query(DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Address) -> None:
         if self.done:
             return
-        log = self.registrar._log
-        if addr[1] != self.target[1]:
-            log.debug("registrar: ignored a datagram from %s:%d while resolving %s", addr[0], addr[1], self.node)
+        r = self.registrar
+        if addr != self.source:
+            r._dropped_reply(f"a datagram from {addr[0]}:{addr[1]} resolving {self.node}: only the registrar "
+                             f"asked ({self.where}) answers")
             return
         try:
             msg = decode_datagram(data)
         except RegistrarProtocolError as e:
-            log.warning("registrar: dropped a malformed reply from %s:%d resolving %s: %s",
-                        addr[0], addr[1], self.node, e)
+            r._dropped_reply(f"a malformed reply from {addr[0]}:{addr[1]} resolving {self.node}: {e}")
             return
         if type(msg) is not ResolveReply:
-            log.warning("registrar: dropped a %s from %s:%d resolving %s", type(msg).__name__, addr[0], addr[1],
-                        self.node)
+            r._dropped_reply(f"a {type(msg).__name__} from {addr[0]}:{addr[1]} resolving {self.node}")
             return
         if msg.error is None and msg.routes:
             self.finish(msg.routes)
