@@ -564,7 +564,6 @@ class PubSub:
         return len(self._links), len(self._monitors), len(self._events)
 
 
-
 def _check_node_name(name: Any) -> None:
     """``Incorrect`` for a remote target whose node is no node name (``"noat"``, ``"a@"``):
     the caller's mistake, known at once (a node monitor's down message has no reason to
