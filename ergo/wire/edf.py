@@ -526,20 +526,22 @@ class Registry:
 
         def ext_hook(code: int, data: bytes) -> Any:
             nonlocal opened, room
-            # the cached identifiers by subscript (a miss costs an exception, once per value)
+            # the cached identifiers by subscript (a miss costs an exception, once per value);
+            # the codes written as numbers, which cost less than a module global's lookup
+            # (EXT_PID 2, EXT_ATOM 1, EXT_REF 4, EXT_TUPLE 16: docs/wire.md, pinned by tests)
             try:
                 if data:
-                    if code == EXT_PID:
+                    if code == 2:  # EXT_PID
                         return pids[data]
-                    if code == EXT_ATOM:
+                    if code == 1:  # EXT_ATOM
                         return atoms[data]
-                    if code == EXT_REF:
+                    if code == 4:  # EXT_REF
                         value = refs[data]
                         if room:  # note()'s common case inline: a ref's id is three ints
                             room -= 1
                             return value
                         return note(value)
-                elif code == EXT_TUPLE:
+                elif code == 16:  # EXT_TUPLE
                     opened += 1
                     return _TUPLE_MARK
                 else:
@@ -589,14 +591,14 @@ class Registry:
             # called by msgpack for every array once its items are decoded (innermost first)
             nonlocal opened, room
             if items:
-                head = items[0]
-                if head is _TUPLE_MARK:  # the most common marked array, on the shortest path
+                if items[0] is _TUPLE_MARK:  # the most common marked array, on the shortest path
                     opened -= 1
                     del items[0]
                     if room:  # note()'s common case inline
                         room -= 1
                         return tuple(items)
                     return note(tuple(items))
+                head = items[0]
                 if type(head) is _Mark:
                     return marked(items, head)
             return items
