@@ -552,14 +552,9 @@ class Network:
         _node_name(name)
         if name == _text(self._node._name):
             raise NotAllowed(f"node {name} cannot connect to itself")
-        if self._registrar is None and not any(pattern.search(name) for _, pattern, _, _ in self._routes):
-            # known at once: no turn to wait for (connection() raises it, logged as a failed dial)
-            conn = Connection(self, Atom(name))
-            self._pending[name] = conn
-            self.dialing.add(name)
-            self._dial_route(conn, self._resolve(name))
-            return conn
-        if self._dials >= MAX_DIALS and len(self._dials_waiting) >= MAX_DIALS_WAITING:
+        # no registrar and no static route: the failure is known at once, without a turn
+        known = self._registrar is None and not any(pattern.search(name) for _, pattern, _, _ in self._routes)
+        if not known and self._dials >= MAX_DIALS and len(self._dials_waiting) >= MAX_DIALS_WAITING:
             # refused before anything is made for it: the dials that wait keep their turn
             # and the frames queued for them
             error = TooLarge(f"cannot dial {name}: {MAX_DIALS} dials run and {len(self._dials_waiting)} wait for "
@@ -570,6 +565,9 @@ class Network:
         conn = Connection(self, Atom(name))
         self._pending[name] = conn
         self.dialing.add(name)
+        if known:  # (connection() raises it, logged as a failed dial)
+            self._dial_route(conn, self._resolve(name))
+            return conn
         # (the timer counts from the send: a dial that waits for its turn has the rest of it)
         conn.timer = self.scheduler.call_later(self.options.connect_timeout, self._dial_timeout, conn)
         if self._dials < MAX_DIALS:
@@ -592,8 +590,8 @@ class Network:
 
     def _dial_over(self, conn: Connection) -> None:
         """``conn``'s dial ended (up, failed, or the peer's own dial kept): its turn goes
-        to the next waiting one, on the scheduler's next turn (not inside this one's end)."""
-        self.dialing.discard(_text(conn.name))
+        to the next waiting one, on the scheduler's next turn (not inside this one's end).
+        (Its name leaves ``dialing`` at the caller: only while ``conn`` is the name's dial.)"""
         self._dials_waiting.pop(conn, None)  # (ended while it waited: timed out, the peer dialed us)
         resolving, conn.resolving = conn.resolving, None
         if resolving is not None and not resolving.done():
@@ -760,6 +758,7 @@ class Network:
         """Our dial of ``conn`` loses to the peer's: its attempt stops, its links close
         (they never joined the pool, so their loss says nothing), its timer ends; what was
         queued on ``conn`` waits for the peer's connection."""
+        self.dialing.discard(_text(conn.name))
         self._dial_over(conn)
         dialing, conn.attempt = conn.attempt, None
         for own in list(conn.links):
@@ -827,6 +826,7 @@ class Network:
         conn.pool_size = accepted.pool_size
         conn.add_link(link)
         self._pending.pop(name, None)
+        self.dialing.discard(name)
         self._dial_over(conn)
         if conn.timer is not None:
             conn.timer.cancel()
