@@ -528,7 +528,7 @@ class Registry:
             nonlocal opened, room
             # the cached identifiers by subscript (a miss costs an exception, once per value);
             # the codes written as numbers, which cost less than a module global's lookup
-            # (EXT_PID 2, EXT_ATOM 1, EXT_REF 4, EXT_TUPLE 16: docs/wire.md, pinned by tests)
+            # (EXT_PID 2, EXT_ATOM 1, EXT_REF 4, EXT_TUPLE 16: docs/wire.md; test_wire_constants pins them)
             try:
                 if data:
                     if code == 2:  # EXT_PID

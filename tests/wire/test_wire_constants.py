@@ -53,6 +53,12 @@ def test_ext_codes_are_the_documented_ones():
     assert edf.EXT_CODES == documented
 
 
+def test_the_codes_the_decoders_fast_path_writes_as_numbers_are_the_constants():
+    # edf's ext hook compares 1, 2, 4 and 16 (a literal costs less than a global's lookup):
+    # were a constant to change, those values would take the slow path unnoticed
+    assert (edf.EXT_ATOM, edf.EXT_PID, edf.EXT_REF, edf.EXT_TUPLE) == (1, 2, 4, 16)
+
+
 def _sample(name: str) -> object:
     return {
         "Atom": Atom("a@h"),
