@@ -14,7 +14,10 @@ Service Registration and Discovery") over the transport seam, speaking the proto
   connection per node); the server keeps the name while that connection lives and drops
   it when the connection closes.  A name already registered refuses the new one with
   ``Taken``.  A connection registers one node, once: after a refused request or its
-  ``Unregister`` the server answers and closes it.
+  ``Unregister`` the server answers and closes it.  Only the host's own nodes register:
+  a connection from another machine (neither from a loopback address nor from the
+  address it reached) is closed at once, logged, and counted in ``info()["foreign"]``
+  (Ergo's server listens for registrations on localhost alone).
 * **Failover.**  When the serving registrar goes (closed, or its process died: its
   connections close), every survivor waits a random delay below the retry period (drawn
   from the scheduler's ``random``, so a simulation is determined by its seed) and tries to
@@ -41,6 +44,7 @@ scheduler's timers: nothing here blocks, sleeps or reads a clock of its own.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from abc import ABC, abstractmethod
 from typing import Any, Protocol
@@ -311,7 +315,7 @@ class EsrdRegistrar(Registrar):
         self._transport = transport
         self.host = host
         self.port = port
-        # (names a Register gives, anyone who reaches the port chooses: escaped in its lines)
+        # (names a Register gives, any program of the host chooses: escaped in its lines)
         self._log: RegistrarLog = printable_log(log if log is not None else _TreeLog())
         self._retry = _positive(retry, "retry")
         self._attempt_timeout = _positive(attempt_timeout, "attempt_timeout")
@@ -334,6 +338,8 @@ class EsrdRegistrar(Registrar):
         self._unregistered: dict[_ServerConn, None] = {}
         #: malformed datagrams dropped and registration connections closed for bad bytes, while serving
         self._malformed = 0
+        #: registration connections from another machine closed at once, while serving (see _from_this_host)
+        self._foreign = 0
         #: lines about the server's registration connections (_about_conn), and dropped datagrams
         self._conn_lines = Throttle(self._scheduler, CONN_LINES, self._conn_lines_told)
         self._dropped = Throttle(self._scheduler, 1)
@@ -429,6 +435,7 @@ class EsrdRegistrar(Registrar):
             info["registered"] = sorted(self._table)
             info["connections"] = len(self._server_conns)
             info["malformed"] = self._malformed
+            info["foreign"] = self._foreign
         return info
 
     def __repr__(self) -> str:
@@ -637,7 +644,8 @@ class EsrdRegistrar(Registrar):
         """Log a line about one registration connection the server took (registered, gone,
         closed for garbage or silence): at most CONN_LINES a second, the rest counted and
         told in one line once the second is over.  Registering is not authenticated, so
-        anyone who reaches the port makes such lines, one or two per connection or per
+        any program of the host (and, a line per connection closed at once, anyone who
+        reaches the port) makes such lines, one or two per connection or per
         Register/Unregister pair it sends, and could fill the log at that rate."""
         if self._conn_lines.allow():
             say(fmt, *args)
@@ -807,6 +815,24 @@ class _ClientConn(StreamProtocol):
         self.drop()
 
 
+def _from_this_host(stream: Stream) -> bool:
+    """Whether an accepted registration connection comes from this machine: from a
+    loopback address, or from the very address it reached (a machine's connection to an
+    address of its own has that address as its source; a simulated host has one address).
+    A packet from another machine cannot carry either source: the kernel drops it as a
+    martian, and TCP's handshake needs the answers to reach the real source."""
+    peer, here = stream.peer[0], stream.local[0]
+    if peer == here:
+        return True
+    try:
+        ip = ipaddress.ip_address(peer.partition("%")[0])  # (an IPv6 address may name its zone)
+    except ValueError:  # a simulated host's name, not an IP address
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 from a dual-stack listener
+    return ip.is_loopback
+
+
 def _same_address(conn: _ServerConn, host: str) -> bool:
     """Whether a node of ``host`` registering over ``conn`` lives at this server's own
     address under another spelling of it: ``b@127.0.0.1`` registering with the server of
@@ -838,9 +864,18 @@ class _ServerConn(StreamProtocol):
         if r._listener is None:  # accepted as we stopped serving
             stream.close()
             return
+        if not _from_this_host(stream):
+            # Only the nodes of this host register here (Ergo's server listens on localhost
+            # for that): a connection from another machine is closed before it can hold a
+            # slot of MAX_UNREGISTERED, squat a name or redirect one
+            r._foreign += 1
+            r._about_conn(r._log.warning, "registrar: closed the connection from %s:%d: only the nodes of this "
+                          "host register here", self.peer[0], self.peer[1])
+            stream.close()
+            return
         r._server_conns[self] = None
         self.timer = r._scheduler.call_later(r._attempt_timeout, self._idle)
-        # Anyone who reaches the port may connect and say nothing (or half a message, up
+        # Any program of the host may connect and say nothing (or half a message, up
         # to 64 KiB) until the attempt timeout: at most MAX_UNREGISTERED such connections
         # are kept, and one more closes the oldest (a real node registers in one round trip)
         waiting = r._unregistered
