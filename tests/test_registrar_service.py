@@ -791,6 +791,31 @@ def test_a_hidden_node_resolves_through_the_registrar_but_is_not_registered():
     assert isinstance(outcome(s, make(s, "host1").resolve("h@host2")), NoConnection)  # host2 serves nobody
 
 
+def test_the_links_of_a_pool_join_on_the_first_links_route_without_resolving_again():
+    """One resolve per connection: the pool's other links dial the route the first took
+    (as Ergo's pool redials the acceptor's addresses), so the pool fills when the peer's
+    registrar is away the moment after, and no join reaches another address."""
+    s = sim.Sim(seed=4)
+    b = s.start_node("b@host1", _networked())
+    b.spawn_register("echo", Echo)
+    c = s.start_node("c@host2", _networked())
+    registrar = c.network()._registrar
+    asked: list[str] = []
+    resolve = registrar.resolve
+
+    def counted(name: str) -> Any:
+        asked.append(name)
+        if len(asked) > 1:  # the registrar is gone (or would answer elsewhere) for any later one
+            raise AssertionError(f"resolved {name} again")
+        return resolve(name)
+
+    registrar.resolve = counted  # type: ignore[method-assign]
+    assert c.call(ProcessID("echo", "b@host1"), 1) == ("echo", 1)
+    s.run_until(lambda: len(c.network()._connections["b@host1"].links) == 3
+                == len(b.network()._connections["c@host2"].links), timeout=5)
+    assert asked == ["b@host1"]
+
+
 def test_a_call_to_a_name_its_hosts_registrar_does_not_know_fails_with_noroute():
     s = sim.Sim(seed=4)
     s.start_node("b@host1", _networked())

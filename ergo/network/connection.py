@@ -28,7 +28,7 @@ from ..wire._brief import brief_error
 from .throttle import Throttle
 
 if TYPE_CHECKING:
-    from .network import Network
+    from .network import Network, NetworkRoute
 
 __all__ = ["Connection", "Link"]
 
@@ -467,6 +467,8 @@ class Connection:
         self.since = 0.0
         #: the cookie its dials prove, the route's (NetworkRoute.cookie); None: the node's own
         self.cookie: str | None = None
+        #: the route its first link was dialed on: the pool's joins dial the same one
+        self.route: NetworkRoute | None = None
         #: its dial holds one of the node's MAX_DIALS turns (see Network._dial), and the
         #: resolve it waits for, given up if the dial ends first
         self.dial_slot = False

@@ -619,8 +619,8 @@ class Network:
         if routes._exception is not None:
             self._dial_failed(conn, routes._exception)
             return
-        route = routes._result[0]
-        conn.cookie = route.cookie or None  # the pool's joins prove the same one
+        route = conn.route = routes._result[0]  # the pool's joins dial it too
+        conn.cookie = route.cookie or None  # and prove the same cookie
         ssl = None
         if route.tls:
             ssl = self.options.ssl
@@ -675,20 +675,18 @@ class Network:
                              count, DIAL_FAILURES_LOGGED)
 
     def _join(self, conn: Connection) -> None:
-        routes = self._resolve(_text(conn.name))
-
-        def dial(f: Future[tuple[NetworkRoute, ...]]) -> None:
-            if f._exception is not None or conn.state is not UP:
-                return
-            route = f._result[0]
-            ssl = self.options.ssl if route.tls else None
-            try:
-                conn.joins.append(self.transport.connect(
-                    route.host, route.port, lambda: Link(self, conn, dialer=True, join=conn.connection_id), ssl=ssl))
-            except ErgoError:
-                pass
-
-        routes._on_done(dial)
+        """Dial one more link of ``conn``'s pool, on the route its first link took (as Ergo
+        redials the addresses the acceptor gave: no resolve, so a pool fills while the
+        peer's registrar is away, and every link reaches the run the first one did)."""
+        route = conn.route
+        if route is None:  # (set by the dial of the first link, which this node made)
+            return
+        ssl = self.options.ssl if route.tls else None
+        try:
+            conn.joins.append(self.transport.connect(
+                route.host, route.port, lambda: Link(self, conn, dialer=True, join=conn.connection_id), ssl=ssl))
+        except ErgoError:
+            pass
 
     # -- the handshake's outcome (called by Link) -------------------------------------------
 
