@@ -939,6 +939,28 @@ def test_on_asyncio_resolving_a_host_without_a_registrar_fails_within_its_bound(
     assert isinstance(err, NoConnection) and f"127.0.0.25:{port} did not answer" in str(err)
 
 
+def test_on_asyncio_resolving_a_host_nobody_knows_fails_at_once_naming_it(aio, monkeypatch):
+    """A name with no address (the resolver's answer is made up here, so that no DNS is
+    asked) cannot be sent a datagram: said at once, not after the resolve timeout."""
+    import net.transport
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "nohost":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(net.transport.socket, "getaddrinfo", getaddrinfo)
+    r = aio.make("127.0.0.24", _free_port("127.0.0.24"), resolve_timeout=60.0, resolve_tries=3)
+    started = aio.loop.time()
+    err = aio.result(r.resolve("a@nohost"))
+    assert isinstance(err, NoConnection)
+    assert str(err) == "cannot resolve a@nohost: the host nohost is unknown (its name resolves to no address)"
+    assert aio.loop.time() - started < 30  # (not the resolve timeout of 60 s)
+    assert r.info()["resolving"] == []
+
+
 _SERVER_PROCESS = """
 import asyncio, sys
 from ergo.network import EsrdRegistrar, Route

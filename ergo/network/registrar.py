@@ -1015,6 +1015,10 @@ class _Query(DatagramProtocol):
         except ErgoError as e:  # an address the transport refuses outright
             self.finish(NoConnection(f"cannot resolve {self.node}: {e}"))
             return
+        if self.source is None:  # no datagram could go out: said now, not after resolve_timeout
+            self.finish(NoConnection(f"cannot resolve {self.node}: the host {self.target[0]} is unknown (its name "
+                                     "resolves to no address)"))
+            return
         self._send()
 
     def _send(self) -> None:
