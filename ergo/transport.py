@@ -67,12 +67,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .gen.errors import ErgoError, Incorrect, NoConnection, TooLarge
-
-if TYPE_CHECKING:
-    from .scheduler import Future
+from .scheduler import Future
 
 __all__ = [
     "BACKLOG_CAUSE",
@@ -297,17 +295,21 @@ class DatagramEndpoint(ABC):
         """Send one datagram (at most :data:`MAX_DATAGRAM` bytes, else ``TooLarge``) to
         ``addr``; it may be lost.  Dropped once closed."""
 
-    def source_of(self, addr: Address) -> Address | None:
+    def lookup(self, addr: Address) -> Future[Address | None]:
         """``addr`` as :meth:`DatagramProtocol.datagram_received` reports a datagram that
-        comes from it: its host resolved to the address ``sendto(data, addr)`` sends to,
+        comes from it: its host looked up to the address ``sendto(data, addr)`` sends to,
         spelt as the OS spells a source (an IPv6 address in its short form), or None if the
         name resolves to nothing (``sendto`` drops those).  So a reply can be checked to
-        come from where the question went: ``source == endpoint.source_of(target)``.
-        ``Incorrect`` for a malformed address.  By default ``addr`` itself (the simulation's
-        host names are their addresses)."""
+        come from where the question went: ``source == endpoint.lookup(target).result()``.
+        A future, as a name may take a lookup (the hosts file, DNS) that must not block the
+        scheduler's thread; at once for an address.  ``Incorrect`` for a malformed address.
+        By default ``addr`` itself, at once (the simulation's host names are their
+        addresses)."""
         if not isinstance(addr, tuple) or len(addr) != 2:
             raise Incorrect(f"a datagram's address is a (host, port) tuple, not {addr!r}"[:200])
-        return check_address(addr[0], addr[1], "a datagram's source")
+        future: Future[Address | None] = Future()
+        future.set_result(check_address(addr[0], addr[1], "a datagram's address"))
+        return future
 
     @abstractmethod
     def close(self) -> None:

@@ -63,6 +63,8 @@ MAX_TLS_HANDSHAKES = 128
 TLS_HANDSHAKE_TIMEOUT = 10.0
 #: host names a datagram endpoint remembers the address of (forgotten all at once past this)
 _NAMES_KEPT = 256
+#: host names a datagram endpoint looks up at once; a lookup of one more name answers None
+_LOOKUPS = 16
 #: SO_LINGER on, timeout 0: close() then sends a reset, which is what abort() promises the peer
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
@@ -140,7 +142,7 @@ class AsyncioTransport(Transport):
     def datagram(self, host: str, port: int, protocol: DatagramProtocol) -> DatagramEndpoint:
         check_address(host, port, "a datagram endpoint")
         sock = _bind(host, port, socket.SOCK_DGRAM)
-        endpoint = _AsyncioDatagram(sock, protocol)
+        endpoint = _AsyncioDatagram(sock, protocol, self.loop)
         # opened on the loop's next turn, as a listener is served: closed before that (a node
         # whose start failed, on a loop that never runs again), it leaves no task behind
         self.loop.call_soon(endpoint._begin, self.loop)
@@ -808,13 +810,16 @@ class _AsyncioStream(asyncio.BufferedProtocol, Stream):
 
 
 class _AsyncioDatagram(asyncio.DatagramProtocol, DatagramEndpoint):
-    def __init__(self, sock: socket.socket, protocol: DatagramProtocol) -> None:
+    def __init__(self, sock: socket.socket, protocol: DatagramProtocol, loop: asyncio.AbstractEventLoop) -> None:
         self._sock = sock
         self._protocol = protocol
+        self._loop = loop
         self.address: Address = _address(sock.getsockname())
         self._t: asyncio.DatagramTransport | None = None
         self._pending: list[tuple[bytes, Address]] = []
         self._names: dict[str, str] = {}  # host name -> IP address, looked up once
+        #: host names being looked up -> what waits for the answer (see _look_up)
+        self._lookups: dict[str, tuple[asyncio.Task[None], list[Callable[[str | None], None]]]] = {}
         self._closed = False
         self._task: asyncio.Task[None] | None = None
 
@@ -848,48 +853,89 @@ class _AsyncioDatagram(asyncio.DatagramProtocol, DatagramEndpoint):
         payload = check_datagram(data)
         if not isinstance(addr, tuple) or len(addr) != 2:
             raise Incorrect(f"a datagram's address is a (host, port) tuple, not {addr!r}"[:200])
-        target = check_address(addr[0], addr[1], "a datagram's destination")
+        host, port = check_address(addr[0], addr[1], "a datagram's destination")
         if self._closed:
             return
-        resolved = self._resolve(target)
-        if resolved is None:  # a name nobody knows: silence, as for any lost datagram
+        ip = self._known(host)
+        if ip is not None:
+            self._send(payload, (ip, port))
+        else:  # uvloop's sendto takes no names: sent once the name is looked up (dropped if it has no address)
+            self._look_up(host, port, lambda ip: self._send(payload, (ip, port)) if ip is not None else None)
+
+    def _send(self, payload: bytes, addr: Address) -> None:
+        if self._closed:
             return
         if self._t is not None:
-            self._t.sendto(payload, resolved)
+            self._t.sendto(payload, addr)
         elif len(self._pending) < _PENDING_DATAGRAMS:
-            self._pending.append((payload, resolved))
+            self._pending.append((payload, addr))
 
-    def source_of(self, addr: Address) -> Address | None:
+    def lookup(self, addr: Address) -> Future[Address | None]:
         if not isinstance(addr, tuple) or len(addr) != 2:
             raise Incorrect(f"a datagram's address is a (host, port) tuple, not {addr!r}"[:200])
-        resolved = self._resolve(check_address(addr[0], addr[1], "a datagram's source"))
-        return None if resolved is None else (_as_reported(resolved[0]), resolved[1])
+        host, port = check_address(addr[0], addr[1], "a datagram's address")
+        future: Future[Address | None] = Future()
+        ip = self._known(host)
+        if ip is not None:
+            future.set_result((_as_reported(ip), port))
+        else:
+            def answer(ip: str | None) -> None:
+                future.set_result(None if ip is None else (_as_reported(ip), port))
 
-    def _resolve(self, target: Address) -> Address | None:
-        """``target`` with an IP address for its host: uvloop's ``sendto`` takes no names.  A
-        name (``localhost``) is looked up once, synchronously (fast for the hosts file; the
-        registrar's peers are addressed by the host part of node names), and remembered."""
-        host, port = target
+            self._look_up(host, port, answer)
+        return future
+
+    def _known(self, host: str) -> str | None:
+        """``host`` if it is an IP address, the address a name was looked up to, else None."""
         try:
-            ipaddress.ip_address(host)
-            return target
+            ipaddress.ip_address(host.partition("%")[0])
+            return host
         except ValueError:
-            pass
-        ip = self._names.get(host)
-        if ip is None:
-            try:
-                info = socket.getaddrinfo(host, port, family=self._sock.family, type=socket.SOCK_DGRAM)
-            except OSError:
-                return None
+            return self._names.get(host)
+
+    def _look_up(self, host: str, port: int, then: Callable[[str | None], None]) -> None:
+        """Call ``then`` with the IP address of the name ``host`` (None: it has none), looked
+        up by the loop's resolver (in its executor: the hosts file, DNS) without blocking
+        the loop, once for every caller asking meanwhile, and remembered.  The endpoint's
+        family (IPv4 for a name with both, see _bind) is asked for."""
+        if self._closed:
+            return
+        waiting = self._lookups.get(host)
+        if waiting is not None:
+            if len(waiting[1]) < _PENDING_DATAGRAMS:
+                waiting[1].append(then)
+            else:
+                then(None)  # (as a datagram too many is dropped)
+            return
+        if len(self._lookups) >= _LOOKUPS:
+            then(None)
+            return
+        task = self._loop.create_task(self._lookup(host, port))
+        self._lookups[host] = (task, [then])
+
+    async def _lookup(self, host: str, port: int) -> None:
+        ip: str | None = None
+        try:
+            info = await self._loop.getaddrinfo(host, port, family=self._sock.family, type=socket.SOCK_DGRAM)
             ip = str(info[0][4][0])
+        except (OSError, UnicodeError, IndexError):  # no such name (socket.gaierror), or no address of our family
+            pass
+        if ip is not None:
             if len(self._names) >= _NAMES_KEPT:
                 self._names.clear()
             self._names[host] = ip
-        return (ip, port)
+        _, waiting = self._lookups.pop(host, (None, []))
+        if self._closed:
+            return
+        for then in waiting:
+            then(ip)
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            lookups, self._lookups = self._lookups, {}
+            for task, _ in lookups.values():  # (what waits for them is told nothing: closed)
+                task.cancel()
             if self._t is not None:
                 try:
                     self._t.close()

@@ -939,26 +939,86 @@ def test_on_asyncio_resolving_a_host_without_a_registrar_fails_within_its_bound(
     assert isinstance(err, NoConnection) and f"127.0.0.25:{port} did not answer" in str(err)
 
 
-def test_on_asyncio_resolving_a_host_nobody_knows_fails_at_once_naming_it(aio, monkeypatch):
-    """A name with no address (the resolver's answer is made up here, so that no DNS is
-    asked) cannot be sent a datagram: said at once, not after the resolve timeout."""
-    import net.transport
+@pytest.fixture
+def resolver(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """asyncio's resolver (which runs socket.getaddrinfo in the loop's executor) with two
+    names made up, so that no DNS is asked: "nohost" has no address, "slowhost" answers
+    only when the test says (``resolver.answer()``); the names it was asked, in order."""
+    import threading
 
     real = socket.getaddrinfo
+    asked: list[str] = []
+    release = threading.Event()
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host == "nohost":
+        if host in ("nohost", "slowhost"):
+            asked.append(host)
+            if host == "slowhost":
+                release.wait(30)
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return real(host, *args, **kwargs)
 
-    monkeypatch.setattr(net.transport.socket, "getaddrinfo", getaddrinfo)
-    r = aio.make("127.0.0.24", _free_port("127.0.0.24"), resolve_timeout=60.0, resolve_tries=3)
-    started = aio.loop.time()
-    err = aio.result(r.resolve("a@nohost"))
-    assert isinstance(err, NoConnection)
-    assert str(err) == "cannot resolve a@nohost: the host nohost is unknown (its name resolves to no address)"
-    assert aio.loop.time() - started < 30  # (not the resolve timeout of 60 s)
-    assert r.info()["resolving"] == []
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    class Resolver:
+        names = asked
+        answer = release.set
+
+    yield Resolver
+    release.set()
+
+
+def test_on_asyncio_resolving_a_host_nobody_knows_fails_at_once_naming_it(resolver):
+    """A name with no address cannot be sent a datagram: said at once, not after the
+    resolve timeout (asyncio's loop; uvloop asks the system's resolver without Python)."""
+    aio = Loop("asyncio")
+    try:
+        r = aio.make("127.0.0.24", _free_port("127.0.0.24"), resolve_timeout=60.0, resolve_tries=3)
+        started = aio.loop.time()
+        err = aio.result(r.resolve("a@nohost"))
+        assert resolver.names == ["nohost"]
+        assert isinstance(err, NoConnection)
+        assert str(err) == "cannot resolve a@nohost: the host nohost is unknown (its name resolves to no address)"
+        assert aio.loop.time() - started < 30  # (not the resolve timeout of 60 s)
+        assert r.info()["resolving"] == []
+    finally:
+        aio.close()
+
+
+def test_on_asyncio_a_slow_lookup_of_a_host_name_does_not_block_the_loop(resolver):
+    """A host name is looked up in the loop's executor: while the resolver takes its time
+    (a slow DNS), the loop goes on (another resolve is answered meanwhile), and the
+    resolve gives up after its resolve_timeout in all, saying so."""
+    aio = Loop("asyncio")
+    try:
+        host = "127.0.0.26"
+        port = _free_port(host)
+        server = aio.make(host, port)
+        aio.result(server.register(f"a@{host}", routes(host, 1001)))
+        r = aio.make("127.0.0.27", port, resolve_timeout=30.0, resolve_tries=3)
+        slow = r.resolve("b@slowhost")
+        assert aio.result(r.resolve(f"a@{host}")) == routes(host, 1001)  # answered meanwhile
+        assert resolver.names == ["slowhost"] and not slow.done()
+        resolver.answer()  # (no address after all)
+        err = aio.result(slow)
+        assert isinstance(err, NoConnection) and "the host slowhost is unknown" in str(err)
+    finally:
+        resolver.answer()
+        aio.close()
+
+
+def test_on_asyncio_a_lookup_that_outlasts_the_resolve_timeout_fails_the_resolve(resolver):
+    aio = Loop("asyncio")
+    try:
+        r = aio.make("127.0.0.27", _free_port("127.0.0.27"), resolve_timeout=0.2, resolve_tries=3)
+        err = aio.result(r.resolve("b@slowhost"))  # (the resolver answers only at the test's end)
+        assert isinstance(err, NoConnection)
+        assert str(err) == ("cannot resolve b@slowhost: looking up the address of the host slowhost took more "
+                            "than 0.2 s")
+        assert r.info()["resolving"] == []
+    finally:
+        resolver.answer()
+        aio.close()
 
 
 _SERVER_PROCESS = """

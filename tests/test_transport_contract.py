@@ -205,10 +205,11 @@ def test_datagram_round_trip(h):
     a.sendto(b"after close", b.address)  # dropped
 
 
-def test_source_of_spells_an_address_as_a_datagram_from_it_shows_its_source(h):
+def test_lookup_spells_an_address_as_a_datagram_from_it_shows_its_source(h):
     """A resolver checks that a reply comes from where its question went: the source a
-    datagram shows equals ``source_of`` of the address it was sent to, the host given by
-    name (``localhost`` on sockets) or in another spelling of its address."""
+    datagram shows equals ``lookup`` of the address it was sent to, the host given by
+    name (``localhost`` on sockets, looked up without blocking) or in another spelling of
+    its address."""
     a_got, b_got = Datagrams(h), Datagrams(h)
     a = h.client.datagram(h.client_host, 0, a_got)
     b = h.server.datagram(h.server_host, 0, b_got)
@@ -221,10 +222,14 @@ def test_source_of_spells_an_address_as_a_datagram_from_it_shows_its_source(h):
         h.run_until(lambda: a_got.got, "the reply")
         (_, source), = a_got.got
         a_got.got.clear()
-        assert source == a.source_of(target) == b.address
-    assert a.source_of((h.server_host, port + 1)) != source
+        looking = a.lookup(target)
+        h.run_until(looking.done, "the lookup")
+        assert source == looking.result() == b.address
+    looking = a.lookup((h.server_host, port + 1))
+    h.run_until(looking.done, "the lookup")
+    assert looking.result() != source
     with pytest.raises(Incorrect):
-        a.source_of(("", 1))
+        a.lookup(("", 1))
     a.close()
     b.close()
 

@@ -347,6 +347,8 @@ class EsrdRegistrar(Registrar):
         #: ResolveReply), and the line a second at most that says so
         self._dropped_replies = 0
         self._dropped_reply_lines = Throttle(self._scheduler, 1)
+        #: the address of ``host`` a resolve's UDP port was bound on (see _Query.start)
+        self._ask_from: str | None = None
 
     # -- the interface --------------------------------------------------------------------
 
@@ -991,7 +993,7 @@ class _Query(DatagramProtocol):
         self.registrar = registrar
         self.node = node
         self.target: Address = (host, registrar.port)
-        #: ``target`` as a datagram from it shows its source (None: the name resolves to nothing)
+        #: ``target`` as a datagram from it shows its source, once looked up (None until then)
         self.source: Address | None = None
         self.waiters: list[Future[tuple[Route, ...]]] = []
         self.endpoint: DatagramEndpoint | None = None
@@ -1006,20 +1008,43 @@ class _Query(DatagramProtocol):
     def start(self) -> None:
         r = self.registrar
         try:
-            self.endpoint = r._transport.datagram(r.host, 0, self)
+            # bound on the address the first query's port was (a host name is looked up
+            # once, binding, and binding is synchronous: not again at every resolve)
+            self.endpoint = r._transport.datagram(r._ask_from or r.host, 0, self)
         except ErgoError as e:
             self.finish(NoConnection(f"cannot resolve {self.node}: no UDP port to ask from on {r.host}: {e}"))
             return
+        r._ask_from = self.endpoint.address[0]
         try:
-            self.source = self.endpoint.source_of(self.target)
+            looking = self.endpoint.lookup(self.target)
         except ErgoError as e:  # an address the transport refuses outright
             self.finish(NoConnection(f"cannot resolve {self.node}: {e}"))
             return
-        if self.source is None:  # no datagram could go out: said now, not after resolve_timeout
+        if looking.done():
+            self._looked_up(looking)
+            return
+        # a host name the transport looks up first (asyncio: its executor asks the hosts
+        # file and DNS, without blocking the loop), within the resolve's time in all
+        looking._on_done(self._looked_up)
+        self.timer = r._scheduler.call_later(r._resolve_timeout, self._lookup_timed_out)
+
+    def _looked_up(self, looking: Future[Address | None]) -> None:
+        if self.done:
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.source = looking.result()
+        if self.source is None:  # no datagram can go out: said now, not after resolve_timeout
             self.finish(NoConnection(f"cannot resolve {self.node}: the host {self.target[0]} is unknown (its name "
                                      "resolves to no address)"))
             return
         self._send()
+
+    def _lookup_timed_out(self) -> None:
+        self.timer = None
+        self.finish(NoConnection(f"cannot resolve {self.node}: looking up the address of the host {self.target[0]} "
+                                 f"took more than {self.registrar._resolve_timeout} s"))
 
     def _send(self) -> None:
         self.timer = None
@@ -1035,7 +1060,8 @@ class _Query(DatagramProtocol):
         assert self.endpoint is not None
         self.sent += 1
         try:
-            self.endpoint.sendto(encode(Resolve(self.node)), self.target)
+            # to the address looked up (the reply's source), so no lookup is made again
+            self.endpoint.sendto(encode(Resolve(self.node)), self.source or self.target)
         except ErgoError as e:  # an address the transport refuses outright
             self.finish(NoConnection(f"cannot resolve {self.node}: {e}"))
             return
