@@ -780,7 +780,7 @@ def test_a_node_with_several_acceptors_fits_the_bound_and_one_past_it_fails_its_
     assert sorted(s.host("host1").ports.stream) == [4499, *(11144 + 10 * i for i in range(8))]
 
 
-def test_a_hidden_node_resolves_through_the_registrar_but_is_not_registered():
+def test_a_hidden_node_resolves_through_the_registrar_but_is_not_registered(caplog):
     s = sim.Sim(seed=4)
     b = s.start_node("b@host1", _networked())
     b.spawn_register("echo", Echo)
@@ -789,6 +789,11 @@ def test_a_hidden_node_resolves_through_the_registrar_but_is_not_registered():
     hidden = s.start_node("h@host2", NodeOptions(log=options.log, network=replace(options.network, mode="hidden")))
     assert hidden.call(ProcessID("echo", "b@host1"), 3) == ("echo", 3)
     assert isinstance(outcome(s, make(s, "host1").resolve("h@host2")), NoConnection)  # host2 serves nobody
+    # the acceptor it was given is not started, and it says so (Ergo ignores it silently)
+    assert 11144 not in s.host("host2").ports.stream
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "network: h@host2 is hidden: the 1 acceptor of NetworkOptions.acceptors is not started (a hidden node "
+        "only dials out)"]
 
 
 def test_the_links_of_a_pool_join_on_the_first_links_route_without_resolving_again():

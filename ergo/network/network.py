@@ -365,6 +365,11 @@ class Network:
                 routes.append(Route(acceptor.host or host, port, acceptor.ssl is not None))
                 self.log.info("network: accepting connections on %s:%d%s", bound_host, port,
                               " (TLS)" if acceptor.ssl is not None else "")
+        elif self.options.acceptors:  # hidden: said, rather than ignored without a word (as Ergo does)
+            n = len(self.options.acceptors)
+            self.log.warning("network: %s is hidden: the %d acceptor%s of NetworkOptions.acceptors %s not started "
+                             "(a hidden node only dials out)", _text(self._node._name), n, "" if n == 1 else "s",
+                             "is" if n == 1 else "are")
         if self.options.registrar_port is not None:
             self._start_registrar(host, tuple(routes), self.options.registrar_port)
 
