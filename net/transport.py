@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import socket
 import ssl as _ssl
@@ -819,7 +820,7 @@ class _AsyncioDatagram(asyncio.DatagramProtocol, DatagramEndpoint):
         self._pending: list[tuple[bytes, Address]] = []
         self._names: dict[str, str] = {}  # host name -> IP address, looked up once
         #: host names being looked up -> what waits for the answer (see _look_up)
-        self._lookups: dict[str, tuple[asyncio.Task[None], list[Callable[[str | None], None]]]] = {}
+        self._lookups: dict[str, tuple[asyncio.Future[Any], list[Callable[[str | None], None]]]] = {}
         self._closed = False
         self._task: asyncio.Task[None] | None = None
 
@@ -910,32 +911,37 @@ class _AsyncioDatagram(asyncio.DatagramProtocol, DatagramEndpoint):
         if len(self._lookups) >= _LOOKUPS:
             then(None)
             return
-        task = self._loop.create_task(self._lookup(host, port))
-        self._lookups[host] = (task, [then])
+        # a future of the executor, not a task: one given up (closed) leaves nothing pending
+        # behind for a loop closed meanwhile to warn about
+        looking = self._loop.run_in_executor(None, functools.partial(
+            socket.getaddrinfo, host, port, family=self._sock.family, type=socket.SOCK_DGRAM))
+        self._lookups[host] = (looking, [then])
+        looking.add_done_callback(functools.partial(self._looked_up, host))
 
-    async def _lookup(self, host: str, port: int) -> None:
+    def _looked_up(self, host: str, looking: asyncio.Future[Any]) -> None:
+        entry = self._lookups.get(host)
+        if entry is None or entry[0] is not looking:  # closed meanwhile
+            return
+        del self._lookups[host]
         ip: str | None = None
-        try:
-            info = await self._loop.getaddrinfo(host, port, family=self._sock.family, type=socket.SOCK_DGRAM)
-            ip = str(info[0][4][0])
-        except (OSError, UnicodeError, IndexError):  # no such name (socket.gaierror), or no address of our family
-            pass
+        if not looking.cancelled() and looking.exception() is None:
+            info = looking.result()
+            if info:
+                ip = str(info[0][4][0])
+        # (else no such name, socket.gaierror, or no address of the endpoint's family)
         if ip is not None:
             if len(self._names) >= _NAMES_KEPT:
                 self._names.clear()
             self._names[host] = ip
-        _, waiting = self._lookups.pop(host, (None, []))
-        if self._closed:
-            return
-        for then in waiting:
+        for then in entry[1]:
             then(ip)
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             lookups, self._lookups = self._lookups, {}
-            for task, _ in lookups.values():  # (what waits for them is told nothing: closed)
-                task.cancel()
+            for looking, _ in lookups.values():  # (what waits for them is told nothing: closed)
+                looking.cancel()
             if self._t is not None:
                 try:
                     self._t.close()
