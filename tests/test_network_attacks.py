@@ -52,6 +52,7 @@ from ergo import (
     NoReply,
     NoRoute,
     ProcessID,
+    ProcessOptions,
     ProcessUnknown,
     Ref,
     Timeout,
@@ -357,6 +358,39 @@ def test_monitors_of_an_event_repeated_by_a_peer_are_logged_cut_at_most_once_a_s
         cluster.run_until(lambda: f.logged("was cut to its last") == 2)
         assert f.logged("was cut to its last", "(199 more cut since the last line)") == 1
         assert not peer.lost
+        f.round_trip()
+    finally:
+        cluster.close()
+
+
+def test_events_a_peer_sends_to_a_full_mailbox_are_logged_at_most_once_a_second():
+    """A process of b with a mailbox of 1 monitors an event of a peer, which then sends
+    500 messages of it (40 bytes each): the full mailbox loses 499, logged in one line a
+    second for that event and process, the next (two messages later, the mailbox full
+    again) saying how many it stands for, not a line per event the peer sent."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        b = f.b
+        name = "raw1@rawhost"
+        peer, _ = _connected_raw_peer(f, name)
+        assert peer.stream is not None
+        got: list[Any] = []
+        subscriber = b.spawn(Subscriber, got, options=ProcessOptions(mailbox_size=1))
+        news = Event("news", name)
+        subscribed = b._start_call(subscriber, news, 5)
+        reader = enp.LinkCodec(name, 1, str.__str__(b.name), b.creation)
+        (monitor,) = _frames(f, reader, peer, 1, enp.Monitor)
+        peer.stream.write(enp.encode(enp.Result(monitor.from_, monitor.ref, None, [0, []])))
+        cluster.run_until(subscribed.done)
+        me = PID(name, 5, 1)
+        peer.stream.write(b"".join(enp.encode(enp.SendEvent(me, news, 1, i, 0)) for i in range(500)))
+        cluster.run_until(lambda: f.logged("not delivered to") == 1)
+        cluster.run_for(1.5)
+        assert got == [0] and f.logged("not delivered to") == 1
+        peer.stream.write(b"".join(enp.encode(enp.SendEvent(me, news, 1, i, 0)) for i in (500, 501)))
+        cluster.run_until(lambda: f.logged("not delivered to") == 2)
+        assert f.logged(f"not delivered to {subscriber}", "(498 more not delivered to it since the last") == 1
         f.round_trip()
     finally:
         cluster.close()
