@@ -52,6 +52,7 @@ from ergo import (
     NoReply,
     NoRoute,
     ProcessID,
+    ProcessOptions,
     ProcessUnknown,
     Ref,
     Timeout,
@@ -327,6 +328,72 @@ def test_an_event_buffer_larger_than_the_subscribers_limit_arrives_cut_to_its_ne
     assert not a.network()._connections[str.__str__(b.name)].waiting
     assert a.call(a.spawn(Subscriber, []), news) == got
     assert sum(1 for t in b.captured.texts() if "was cut to its last" in t) == 1
+
+
+def test_monitors_of_an_event_repeated_by_a_peer_are_logged_cut_at_most_once_a_second():
+    """A peer with a small max message size monitors an event of b whose buffer does not
+    fit, 200 times over (the same Monitor, 50 bytes each): b answers each with the newest
+    messages that fit, but logs one "cut" line a second for that peer, the next saying
+    how many it stands for, not a line per Monitor the peer sends."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        b = f.b
+        producer = b.spawn(Producer)
+        for i in range(100):
+            b.send(producer, f"{i:04d}" + "x" * 200)
+        name = "tiny1@rawhost"
+        peer = _tiny_peer(f, name, 2048)
+        assert peer.stream is not None
+        me, news = PID(name, 5, 1), Event("news", b.name)
+        for i in range(1, 201):
+            peer.stream.write(enp.encode(enp.Monitor(me, news, Ref(name, 1, (i, 0, 0)))))
+        reader = enp.LinkCodec(name, 1, str.__str__(b.name), b.creation)
+        answers = _frames(f, reader, peer, 200, enp.Result)
+        assert [a.ref.id[0] for a in answers] == list(range(1, 201))
+        assert all(a.error is None and 0 < len(a.result[1]) < 100 for a in answers)
+        assert f.logged("was cut to its last") == 1
+        cluster.run_for(1.5)
+        peer.stream.write(enp.encode(enp.Monitor(me, news, Ref(name, 1, (201, 0, 0)))))
+        cluster.run_until(lambda: f.logged("was cut to its last") == 2)
+        assert f.logged("was cut to its last", "(199 more cut since the last line)") == 1
+        assert not peer.lost
+        f.round_trip()
+    finally:
+        cluster.close()
+
+
+def test_events_a_peer_sends_to_a_full_mailbox_are_logged_at_most_once_a_second():
+    """A process of b with a mailbox of 1 monitors an event of a peer, which then sends
+    500 messages of it (40 bytes each): the full mailbox loses 499, logged in one line a
+    second for that event and process, the next (two messages later, the mailbox full
+    again) saying how many it stands for, not a line per event the peer sent."""
+    cluster = SimCluster()
+    try:
+        f = Fixture(cluster)
+        b = f.b
+        name = "raw1@rawhost"
+        peer, _ = _connected_raw_peer(f, name)
+        assert peer.stream is not None
+        got: list[Any] = []
+        subscriber = b.spawn(Subscriber, got, options=ProcessOptions(mailbox_size=1))
+        news = Event("news", name)
+        subscribed = b._start_call(subscriber, news, 5)
+        reader = enp.LinkCodec(name, 1, str.__str__(b.name), b.creation)
+        (monitor,) = _frames(f, reader, peer, 1, enp.Monitor)
+        peer.stream.write(enp.encode(enp.Result(monitor.from_, monitor.ref, None, [0, []])))
+        cluster.run_until(subscribed.done)
+        me = PID(name, 5, 1)
+        peer.stream.write(b"".join(enp.encode(enp.SendEvent(me, news, 1, i, 0)) for i in range(500)))
+        cluster.run_until(lambda: f.logged("not delivered to") == 1)
+        cluster.run_for(1.5)
+        assert got == [0] and f.logged("not delivered to") == 1
+        peer.stream.write(b"".join(enp.encode(enp.SendEvent(me, news, 1, i, 0)) for i in (500, 501)))
+        cluster.run_until(lambda: f.logged("not delivered to") == 2)
+        assert f.logged(f"not delivered to {subscriber}", "(498 more not delivered to it since the last") == 1
+        f.round_trip()
+    finally:
+        cluster.close()
 
 
 @pytest.mark.parametrize("kind", TRANSPORTS[1:])

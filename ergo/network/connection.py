@@ -515,6 +515,10 @@ class Connection:
         self.claim_disproved = False
         #: the lines about values from the peer that could not be decoded: one a second
         self.undecodable = Throttle(network.scheduler, 1)
+        #: the lines about what this node sent the peer cut to fit its max message size (an
+        #: event's buffer, a reason): one a second, since the peer asks for them (a Monitor
+        #: of an event, repeated, is answered with the buffer each time)
+        self.cut = Throttle(network.scheduler, 1)
 
     # what Node._fail_calls asks of a target
     def _describe(self) -> str:

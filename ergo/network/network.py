@@ -1152,7 +1152,9 @@ class Network:
         cut = RemoteError(type(reason).__name__, f"{brief_error(reason, 200)} (cut short: {brief_error(error)})")
         try:
             conn.send(make(cut), order)
-            self.log.warning("network: a reason sent to %s was cut short: %s", _text(conn.name), brief_error(error))
+            if conn.cut.allow():
+                self.log.warning("network: a reason sent to %s was cut short: %s%s", _text(conn.name),
+                                 brief_error(error), conn.cut.held_back("cut"))
             return
         except ErgoError as e:
             error = e
@@ -1917,8 +1919,13 @@ class Network:
             events = events[len(events) // 2:] if len(events) > 1 else []
             try:
                 conn.send(enp.Result(f.from_, f.ref, None, [result[0], events]), order)
-                self.log.warning("network: the buffer of %s sent to %s was cut to its last %d messages: %s",
-                                 target, _text(conn.name), len(events), brief_error(failure))
+                # one line a second per peer: each Monitor of the event, the same one
+                # repeated too, is answered with its buffer, and a peer sending them made a
+                # line for every 50 bytes or so it sent
+                if conn.cut.allow():
+                    self.log.warning("network: the buffer of %s sent to %s was cut to its last %d messages: %s%s",
+                                     target, _text(conn.name), len(events), brief_error(failure),
+                                     conn.cut.held_back("cut"))
                 return
             except ErgoError as e:
                 failure = e

@@ -157,11 +157,11 @@ class Throttle:
         self.unlogged += 1
         return False
 
-    def held_back(self) -> str:
-        """`` (N more dropped since the last line)`` for a line let through after N were held
-        back (without ``told``), else "": the count starts again."""
+    def held_back(self, what: str = "dropped") -> str:
+        """`` (N more dropped since the last line)`` (``what`` for "dropped") for a line let
+        through after N were held back (without ``told``), else "": the count starts again."""
         count, self.unlogged = self.unlogged, 0
-        return f" ({count} more dropped since the last line)" if count else ""
+        return f" ({count} more {what} since the last line)" if count else ""
 
     def _tell(self) -> None:
         count, self.unlogged = self.unlogged, 0

@@ -53,6 +53,7 @@ from ..gen.messages import (
     _pair_maker,
 )
 from ..gen.types import MessagePriority
+from ..network.throttle import Repeats
 from .runner import EVENT, EXIT, MSG, SYSTEM, TERMINATED, URGENT, Runner, show
 
 if TYPE_CHECKING:
@@ -91,6 +92,11 @@ class _EventEntry:
         self.consumers = 0
 
 
+#: The lines about messages of an event lost to a full mailbox: at most one every this many
+#: seconds per event and consumer, for at most this many pairs remembered (see PubSub._lost)
+LOST_EVENT_LINES_EVERY = 1.0
+MAX_LOST_EVENT_KEYS = 1024
+
 #: The most last messages of a remote event this node keeps for its later subscribers,
 #: whatever buffer the producer's node announces.
 MAX_FOLLOWED_BUFFER = 4096
@@ -116,6 +122,8 @@ class PubSub:
         self._events: dict[Event, _EventEntry] = {}
         self._produced: dict[PID, dict[Event, None]] = {}  # producer -> its events
         self._followed: dict[Event, _Followed] = {}  # remote events subscribed to, and their buffers
+        #: the lines about events a full mailbox lost: per event and consumer, one a second
+        self._lost_lines = Repeats(node._scheduler, LOST_EVENT_LINES_EVERY, MAX_LOST_EVENT_KEYS)
         #: node name -> the targets of that node linked to or monitored here (a node's own
         #: Atom aside): a lost connection fires them without scanning every link and monitor
         #: of this node (see node_down)
@@ -435,7 +443,7 @@ class PubSub:
             try:
                 c._push(queue, item)
             except Exception as e:  # a full mailbox loses this event for that consumer only
-                node._runtime_log.error("event %s not delivered to %s: %s", item[3].event, pid, e)
+                self._lost(item[3].event, pid, e)
 
     def consumer_gone(self, p: Process) -> None:
         """A terminated process stops watching: release its side of every link and monitor."""
@@ -523,7 +531,19 @@ class PubSub:
             try:
                 c._push(queue, item)
             except Exception as e:  # a full mailbox loses this event for that consumer only
-                node._runtime_log.error("event %s not delivered to %s: %s", event, pid, e)
+                self._lost(event, pid, e)
+
+    def _lost(self, event: Event, pid: PID, error: Exception) -> None:
+        """Log that ``pid`` lost a message of ``event`` (its mailbox is full): at most one line
+        a second per event and consumer, saying how many it stands for.  A line each let a
+        producer, a peer node's among them, write a line per event it sent (40 bytes each)
+        for as long as a consumer's mailbox stayed full."""
+        allowed = self._lost_lines.allow((event, pid))
+        if allowed is None:
+            return
+        held, ago = allowed
+        more = f" ({held} more not delivered to it since the last such line, {ago:.0f} s ago)" if held else ""
+        self._node._runtime_log.error("event %s not delivered to %s: %s%s", event, pid, error, more)
 
     def _subscribed(self, event: Event) -> list[MessageEvent]:
         entry = self._events[event]
