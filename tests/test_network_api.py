@@ -8,11 +8,12 @@ import io
 from typing import Any
 
 import pytest
-from network_support import COOKIE, TRANSPORTS, Cluster, Counter, hold_a_call, make_cluster
+from network_support import COOKIE, TRANSPORTS, Cluster, Counter, hold_a_call, make_cluster, options
 from support import Collector
 from test_calls_fail_fast import Holder
 
 import ergo
+import net as ergo_net
 import sim
 from ergo import (
     Actor,
@@ -633,3 +634,42 @@ def test_the_network_classes_the_docs_name_are_in_ergo():
 
     assert ergo.NetworkRoute is Route_ and ergo.RemoteNode is Remote_
     assert {"NetworkRoute", "RemoteNode", "AcceptorOptions", "NetworkOptions", "NetworkFlags"} <= set(ergo.__all__)
+
+
+def _start_alone(cluster: Cluster, opts: NodeOptions) -> ergo.Node:
+    """A node named n9 on ``cluster``'s transport, started with ``opts`` as they are."""
+    if cluster.name == "sim":
+        return cluster.sim.start_node("n9@host9", opts)  # type: ignore[attr-defined]
+
+    async def start() -> ergo.Node:
+        return ergo_net.start_node("n9@127.0.0.1", opts, handle_signals=False)
+
+    return cluster.loop.run_until_complete(start())  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("field", "value", "said"), [
+    ("mode", "on", "NetworkOptions.mode must be enabled, hidden or disabled, not 'on'"),
+    ("cookie", 5, "NetworkOptions.cookie must be a str or None, not int"),
+    ("heartbeat_interval", 0, "NetworkOptions.heartbeat_interval is a number of seconds > 0, not 0"),
+    ("heartbeat_timeout", 0.5, "NetworkOptions.heartbeat_timeout (0.5) must be longer than heartbeat_interval"),
+    ("pool_size", 0, "NetworkOptions.pool_size must be an int in 1..255, not 0"),
+    ("max_message_size", -5, "NetworkOptions.max_message_size must be an int in 0..2**32-1"),
+    ("flags", "all", "NetworkOptions.flags is NetworkFlags"),
+    ("acceptors", None, "NetworkOptions.acceptors is a tuple of AcceptorOptions"),
+])
+def test_network_options_changed_after_they_were_made_are_checked_when_the_node_starts(cluster, field, value, said):
+    """``NetworkOptions`` is a dataclass a user may change after making it (as
+    ``ProcessOptions``, which spawn checks again).  A field changed to a wrong value was
+    taken as it was: a mode of 'on' ran as enabled, a heartbeat interval of 0 ran, and
+    others failed deep inside ("NodeInfo: pool_size must be ...", a ValueError of int()).
+    The node's start checks them again, with the words of ``NetworkOptions(...)``, before
+    anything runs; the name stays free."""
+    opts = options(acceptors=(ergo.AcceptorOptions(port=0),))
+    assert opts.network is not None
+    setattr(opts.network, field, value)
+    with pytest.raises(Incorrect) as err:
+        _start_alone(cluster, opts)
+    assert str(err.value).startswith(said)
+    node = _start_alone(cluster, options(acceptors=(ergo.AcceptorOptions(port=0),)))
+    cluster.nodes.append(node)  # stopped by the fixture
+    assert node.is_alive()

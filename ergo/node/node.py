@@ -124,6 +124,8 @@ class Node(Env):
             raise Incorrect(f"NodeOptions.log must be LogOptions, not {type(options.log).__name__}")
         if options.network is not None and not isinstance(options.network, NetworkOptions):
             raise Incorrect(f"NodeOptions.network must be NetworkOptions or None, not {type(options.network).__name__}")
+        if options.network is not None:
+            options.network.check()  # a dataclass can be changed after it was made: check what is used
         self._scheduler = scheduler
         self._options = options
         self._started = scheduler.now()
