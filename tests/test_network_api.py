@@ -673,3 +673,44 @@ def test_network_options_changed_after_they_were_made_are_checked_when_the_node_
     node = _start_alone(cluster, options(acceptors=(ergo.AcceptorOptions(port=0),)))
     cluster.nodes.append(node)  # stopped by the fixture
     assert node.is_alive()
+
+
+def test_a_remote_node_handle_stands_for_its_connection_and_says_so_once_it_is_down(cluster):
+    """A ``RemoteNode`` is one connection, as Ergo's: kept after that connection went down
+    and the node was dialed again, it stays the old one (not connected, its counters and
+    the creation it reached kept), its requests fail with ``NoConnection`` saying the
+    handle is stale and how to get the current one (they said only "the connection to ...
+    is down", with the node connected), and its ``disconnect()`` leaves the new connection
+    alone.  ``network().node(name)`` gives the new connection's handle, which works."""
+    a, b = cluster.cluster(2)
+    b.spawn_register("counter", Counter)
+    b.network().enable_spawn("counter", Counter)
+    old = a.wait_for(a.network().get_node(b.name))
+    assert a.call(ProcessID("counter", b.name), "incr") == 1
+    name = str.__str__(b.name)
+    cluster.run_until(lambda: old.info()["links"] == 3)
+    old.disconnect()
+    assert a.call(ProcessID("counter", b.name), "incr") == 2  # dialed again: a new connection
+    assert a.network().nodes() == [b.name]
+
+    assert not old.is_connected() and old.uptime == 0.0
+    assert old.name == b.name and old.creation == b.creation
+    info = old.info()
+    assert info["state"] == "down" and info["links"] == 0
+    assert info["messages_out"] >= 1 and info["bytes_out"] > 0 and info["bytes_in"] > 0  # what it carried
+    said = (rf"^this RemoteNode's connection to {name} \(creation {b.creation}\) is down \(disconnected from "
+            rf"{name}\): a RemoteNode stands for one connection; network\(\)\.node\('{name}'\) or "
+            rf"get_node\('{name}'\) gives the current one$")
+    for request in (old.spawn("counter"), old.spawn_register("c2", "counter"), old.application_start("app")):
+        assert request.done()
+        with pytest.raises(NoConnection, match=said):
+            request.result()
+    with pytest.raises(Incorrect):  # a wrong argument is still said first
+        old.spawn(None)  # type: ignore[arg-type]
+    old.disconnect()  # its connection is gone already: the new one stays
+    assert a.network().nodes() == [b.name]
+
+    current = a.network().node(b.name)
+    assert current.is_connected() and current.info()["state"] == "up"
+    pid = a.wait_for(current.spawn("counter"))
+    assert a.call(pid, "incr") == 1
