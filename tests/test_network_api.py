@@ -174,8 +174,11 @@ def test_routes_are_checked_and_listed(cluster):
         NetworkRoute("", 5)
     assert [(m, r.port, w) for m, r, w in net.routes()] == [("^x@", 1, 5)]
     net.remove_route("^x@")
-    with pytest.raises(NoRoute):
+    with pytest.raises(NoRoute, match=r"^no route for '\^x@'$"):
         net.remove_route("^x@")
+    for wrong in (None, 5, ""):  # said as add_route says it (was NoRoute "no route for None")
+        with pytest.raises(Incorrect, match="a route's match is a non-empty regular expression"):
+            net.remove_route(wrong)
     with pytest.raises(NoRoute):
         a.wait_for(net.get_node("nowhere@host9"))  # no static route, no registrar
     for wrong in ("badname", "", 7, "a@b\nforged"):  # no node name: said at the call, not in a future

@@ -478,6 +478,9 @@ class Network:
         self._routes.sort(key=lambda r: -r[3])
 
     def remove_route(self, match: str) -> None:
+        """Remove the route added for ``match``; ``NoRoute`` if there is none."""
+        if not isinstance(match, str) or not match:
+            raise Incorrect(f"a route's match is a non-empty regular expression, not {match!r}"[:200])
         for i, r in enumerate(self._routes):
             if r[0] == match:
                 del self._routes[i]
