@@ -8,11 +8,12 @@ import io
 from typing import Any
 
 import pytest
-from network_support import COOKIE, TRANSPORTS, Cluster, Counter, hold_a_call, make_cluster
+from network_support import COOKIE, TRANSPORTS, Cluster, Counter, hold_a_call, make_cluster, options
 from support import Collector
 from test_calls_fail_fast import Holder
 
 import ergo
+import net as ergo_net
 import sim
 from ergo import (
     Actor,
@@ -173,8 +174,11 @@ def test_routes_are_checked_and_listed(cluster):
         NetworkRoute("", 5)
     assert [(m, r.port, w) for m, r, w in net.routes()] == [("^x@", 1, 5)]
     net.remove_route("^x@")
-    with pytest.raises(NoRoute):
+    with pytest.raises(NoRoute, match=r"^no route for '\^x@'$"):
         net.remove_route("^x@")
+    for wrong in (None, 5, ""):  # said as add_route says it (was NoRoute "no route for None")
+        with pytest.raises(Incorrect, match="a route's match is a non-empty regular expression"):
+            net.remove_route(wrong)
     with pytest.raises(NoRoute):
         a.wait_for(net.get_node("nowhere@host9"))  # no static route, no registrar
     for wrong in ("badname", "", 7, "a@b\nforged"):  # no node name: said at the call, not in a future
@@ -633,3 +637,83 @@ def test_the_network_classes_the_docs_name_are_in_ergo():
 
     assert ergo.NetworkRoute is Route_ and ergo.RemoteNode is Remote_
     assert {"NetworkRoute", "RemoteNode", "AcceptorOptions", "NetworkOptions", "NetworkFlags"} <= set(ergo.__all__)
+
+
+def _start_alone(cluster: Cluster, opts: NodeOptions) -> ergo.Node:
+    """A node named n9 on ``cluster``'s transport, started with ``opts`` as they are."""
+    if cluster.name == "sim":
+        return cluster.sim.start_node("n9@host9", opts)  # type: ignore[attr-defined]
+
+    async def start() -> ergo.Node:
+        return ergo_net.start_node("n9@127.0.0.1", opts, handle_signals=False)
+
+    return cluster.loop.run_until_complete(start())  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("field", "value", "said"), [
+    ("mode", "on", "NetworkOptions.mode must be enabled, hidden or disabled, not 'on'"),
+    ("cookie", 5, "NetworkOptions.cookie must be a str or None, not int"),
+    ("heartbeat_interval", 0, "NetworkOptions.heartbeat_interval is a number of seconds > 0, not 0"),
+    ("heartbeat_timeout", 0.5, "NetworkOptions.heartbeat_timeout (0.5) must be longer than heartbeat_interval"),
+    ("pool_size", 0, "NetworkOptions.pool_size must be an int in 1..255, not 0"),
+    ("max_message_size", -5, "NetworkOptions.max_message_size must be an int in 0..2**32-1"),
+    ("flags", "all", "NetworkOptions.flags is NetworkFlags"),
+    ("acceptors", None, "NetworkOptions.acceptors is a tuple of AcceptorOptions"),
+])
+def test_network_options_changed_after_they_were_made_are_checked_when_the_node_starts(cluster, field, value, said):
+    """``NetworkOptions`` is a dataclass a user may change after making it (as
+    ``ProcessOptions``, which spawn checks again).  A field changed to a wrong value was
+    taken as it was: a mode of 'on' ran as enabled, a heartbeat interval of 0 ran, and
+    others failed deep inside ("NodeInfo: pool_size must be ...", a ValueError of int()).
+    The node's start checks them again, with the words of ``NetworkOptions(...)``, before
+    anything runs; the name stays free."""
+    opts = options(acceptors=(ergo.AcceptorOptions(port=0),))
+    assert opts.network is not None
+    setattr(opts.network, field, value)
+    with pytest.raises(Incorrect) as err:
+        _start_alone(cluster, opts)
+    assert str(err.value).startswith(said)
+    node = _start_alone(cluster, options(acceptors=(ergo.AcceptorOptions(port=0),)))
+    cluster.nodes.append(node)  # stopped by the fixture
+    assert node.is_alive()
+
+
+def test_a_remote_node_handle_stands_for_its_connection_and_says_so_once_it_is_down(cluster):
+    """A ``RemoteNode`` is one connection, as Ergo's: kept after that connection went down
+    and the node was dialed again, it stays the old one (not connected, its counters and
+    the creation it reached kept), its requests fail with ``NoConnection`` saying the
+    handle is stale and how to get the current one (they said only "the connection to ...
+    is down", with the node connected), and its ``disconnect()`` leaves the new connection
+    alone.  ``network().node(name)`` gives the new connection's handle, which works."""
+    a, b = cluster.cluster(2)
+    b.spawn_register("counter", Counter)
+    b.network().enable_spawn("counter", Counter)
+    old = a.wait_for(a.network().get_node(b.name))
+    assert a.call(ProcessID("counter", b.name), "incr") == 1
+    name = str.__str__(b.name)
+    cluster.run_until(lambda: old.info()["links"] == 3)
+    old.disconnect()
+    assert a.call(ProcessID("counter", b.name), "incr") == 2  # dialed again: a new connection
+    assert a.network().nodes() == [b.name]
+
+    assert not old.is_connected() and old.uptime == 0.0
+    assert old.name == b.name and old.creation == b.creation
+    info = old.info()
+    assert info["state"] == "down" and info["links"] == 0
+    assert info["messages_out"] >= 1 and info["bytes_out"] > 0 and info["bytes_in"] > 0  # what it carried
+    said = (rf"^this RemoteNode's connection to {name} \(creation {b.creation}\) is down \(disconnected from "
+            rf"{name}\): a RemoteNode stands for one connection; network\(\)\.node\('{name}'\) or "
+            rf"get_node\('{name}'\) gives the current one$")
+    for request in (old.spawn("counter"), old.spawn_register("c2", "counter"), old.application_start("app")):
+        assert request.done()
+        with pytest.raises(NoConnection, match=said):
+            request.result()
+    with pytest.raises(Incorrect):  # a wrong argument is still said first
+        old.spawn(None)  # type: ignore[arg-type]
+    old.disconnect()  # its connection is gone already: the new one stays
+    assert a.network().nodes() == [b.name]
+
+    current = a.network().node(b.name)
+    assert current.is_connected() and current.info()["state"] == "up"
+    pid = a.wait_for(current.spawn("counter"))
+    assert a.call(pid, "incr") == 1

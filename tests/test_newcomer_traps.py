@@ -9,7 +9,7 @@ import pytest
 from support import Collector
 
 import sim
-from ergo import Actor, Incorrect, ProcessOptions
+from ergo import Actor, Atom, Incorrect, ProcessOptions, ProcessUnknown
 
 
 class Keeper(Actor):
@@ -85,3 +85,18 @@ def test_a_local_send_does_not_copy_the_message(backend):
     node.send(pid, message)
     [received] = node.call(pid, ("wait", 1))
     assert received is message  # shared, not copied: see docs/node.md, "Messages are not copied"
+
+
+def test_sending_to_a_node_name_says_a_process_of_that_node_is_a_process_id(backend):
+    """``send("b@host", ...)`` (or ``call``) reads as "to node b" to a newcomer, and was
+    "no process is registered as 'b@host'" (a local name, as in Ergo): the error now says
+    what reaches a process there.  A plain name that is not registered is told as before."""
+    node = backend.node()
+    said = (r"^no process is registered as 'b@host2' on '.+' \('b@host2' reads as a node name: "
+            r"a process of node b@host2 is ProcessID\(name, 'b@host2'\) or its PID\)$")
+    with pytest.raises(ProcessUnknown, match=said):
+        node.send("b@host2", "hello")
+    with pytest.raises(ProcessUnknown, match=said):
+        node.call(Atom("b@host2"), "hello")
+    with pytest.raises(ProcessUnknown, match=r"^no process is registered as 'worker' on '[^']+'$"):
+        node.send("worker", "hello")

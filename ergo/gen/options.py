@@ -211,6 +211,12 @@ class NetworkOptions:
     connect_timeout: float = 5.0
 
     def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """``Incorrect`` for an option of the wrong type or out of range (run when made, and
+        again when a node starts with them: a dataclass's fields can be changed after it was
+        made, and a field changed so reached the handshake or the heartbeats unchecked)."""
         from .errors import Incorrect
 
         if self.mode not in ("enabled", "hidden", "disabled"):

@@ -479,6 +479,10 @@ class Connection:
         self.queued_bytes = 0
         self.frames_in = 0
         self.frames_out = 0
+        #: the bytes of the links the connection lost when it went down, so that ``info()``
+        #: of a RemoteNode whose connection is down still counts them with its messages
+        self.bytes_in_gone = 0
+        self.bytes_out_gone = 0
         #: calls made to processes on the peer, not answered yet: ref -> caller (see Node._fail_calls)
         self._calls_in: dict[Ref, PID] | None = None
         #: the codecs' table of this node's calls in flight, shared by the links of the pool

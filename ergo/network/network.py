@@ -200,7 +200,14 @@ class RemoteConsumer:
 
 
 class RemoteNode:
-    """A connected peer (Ergo's ``gen.RemoteNode``): ``node.network().node(name)``."""
+    """A connected peer (Ergo's ``gen.RemoteNode``): ``node.network().node(name)``.
+
+    It stands for one connection, as Ergo's does: once that connection is down (lost,
+    disconnected, the peer restarted), the handle stays so even when the node is connected
+    again (``is_connected()`` False, ``info()["state"]`` "down", ``creation`` the run it
+    reached), its ``spawn`` and ``application_start`` fail with ``NoConnection`` saying so,
+    and its ``disconnect()`` does nothing (a newer connection is not this handle's).
+    ``network().node(name)`` or ``get_node(name)`` gives the current connection's."""
 
     def __init__(self, network: Network, conn: Connection) -> None:
         self._network = network
@@ -259,7 +266,8 @@ class RemoteNode:
         return self._network.remote_application_start(self._conn, name, 3, options)
 
     def disconnect(self) -> None:
-        """Close the connection (everything watching the peer is told ``NoConnection``)."""
+        """Close the connection (everything watching the peer is told ``NoConnection``);
+        nothing if it is down already (a newer connection to the node is left alone)."""
         if self._conn.state is UP:
             error = NoConnection(f"disconnected from {_text(self._conn.name)}")
             self._network.connection_down(self._conn, error, graceful=True)
@@ -475,6 +483,9 @@ class Network:
         self._routes.sort(key=lambda r: -r[3])
 
     def remove_route(self, match: str) -> None:
+        """Remove the route added for ``match``; ``NoRoute`` if there is none."""
+        if not isinstance(match, str) or not match:
+            raise Incorrect(f"a route's match is a non-empty regular expression, not {match!r}"[:200])
         for i, r in enumerate(self._routes):
             if r[0] == match:
                 del self._routes[i]
@@ -973,6 +984,8 @@ class Network:
         pool = conn.links
         for link in list(pool):
             link.why = link.why or str(error)
+            conn.bytes_in_gone += link.bytes_in
+            conn.bytes_out_gone += link.bytes_out
             if graceful:
                 link.close()
             elif link.stream is not None and not link.stream.closing and not link._fin_after_held:
@@ -1504,6 +1517,9 @@ class Network:
                             "spawns for the node: call process.remote_spawn(node, name, ...) from that process")
         level = requester._level() if requester is not None else node._log._level
         fields = _spawn_fields(options, LogLevel(level))
+        if conn.state is DOWN:  # a RemoteNode kept after its connection went
+            fut.set_exception(self._handle_down(conn))
+            return fut
         if conn.peer is not None and not conn.peer.flags & NetworkFlags.REMOTE_SPAWN:
             fut.set_exception(NotAllowed(f"{_text(conn.name)} does not offer remote spawn (its NetworkFlags)"))
             return fut
@@ -1540,6 +1556,13 @@ class Network:
 
         self._await_answer(conn, ref, answered, f"answer a spawn of {name!r}"[:120])
         return fut
+
+    def _handle_down(self, conn: Connection) -> NoConnection:
+        """What a RemoteNode whose connection ``conn`` is down fails its requests with."""
+        name = _text(conn.name)
+        return NoConnection(f"this RemoteNode's connection to {name} (creation {conn.creation}) is down "
+                            f"({conn.error}): a RemoteNode stands for one connection; network().node({name!r}) "
+                            f"or get_node({name!r}) gives the current one")
 
     def _link_spawned(self, process: Process, target: PID, who: str) -> None:
         """Link ``process`` to ``target`` for a remote spawn's ``link_child`` or
@@ -1580,6 +1603,9 @@ class Network:
         elif not isinstance(options, ApplicationOptions):
             raise Incorrect(f"options are ApplicationOptions or None, not {type(options).__name__}")
         fields = {"env": dict(options.env), "log_level": str(options.log_level)}
+        if conn.state is DOWN:  # a RemoteNode kept after its connection went
+            fut.set_exception(self._handle_down(conn))
+            return fut
         if conn.peer is not None and not conn.peer.flags & NetworkFlags.REMOTE_APPLICATION_START:
             fut.set_exception(NotAllowed(f"{_text(conn.name)} does not offer remote application start "
                                          "(its NetworkFlags)"))
@@ -2112,8 +2138,8 @@ class Network:
             "links": len(conn.links),
             "messages_in": conn.frames_in,
             "messages_out": conn.frames_out,
-            "bytes_in": sum(link.bytes_in for link in conn.links),
-            "bytes_out": sum(link.bytes_out for link in conn.links),
+            "bytes_in": conn.bytes_in_gone + sum(link.bytes_in for link in conn.links),
+            "bytes_out": conn.bytes_out_gone + sum(link.bytes_out for link in conn.links),
             "calls_in_flight": len(conn._calls_in or ()),
             # calls from the peer that this node's processes owe an answer, and how many were forgotten
             "calls_owed": len(conn.owed),

@@ -107,6 +107,16 @@ def validate_node_name(name: object) -> Atom:
     return Atom(name)  # type: ignore[arg-type]  # a str: node_name_problem said so
 
 
+def _node_name_hint(name: str) -> str:
+    """What to add to "no process is registered as ``name``" when ``name`` reads as a node
+    name: a newcomer sending to "b@host" meant a process of that node."""
+    if node_name_problem(name) is not None:
+        return ""
+    shown = str.__str__(name)
+    return (f" ('{shown}' reads as a node name: a process of node {shown} is "
+            f"ProcessID(name, '{shown}') or its PID)")
+
+
 class Node(Env):
     """A running node.  Made by a backend: ``sim.Sim().host(...).start_node(...)`` or ``net.start_node(...)``."""
 
@@ -124,6 +134,8 @@ class Node(Env):
             raise Incorrect(f"NodeOptions.log must be LogOptions, not {type(options.log).__name__}")
         if options.network is not None and not isinstance(options.network, NetworkOptions):
             raise Incorrect(f"NodeOptions.network must be NetworkOptions or None, not {type(options.network).__name__}")
+        if options.network is not None:
+            options.network.check()  # a dataclass can be changed after it was made: check what is used
         self._scheduler = scheduler
         self._options = options
         self._started = scheduler.now()
@@ -774,7 +786,8 @@ class Node(Env):
             # unknown as any other, never an AtomTooLong
             p = self._names.get(to)
             if p is None:
-                raise ProcessUnknown(f"no process is registered as '{str.__str__(to)}' on {self._name}")
+                raise ProcessUnknown(f"no process is registered as '{str.__str__(to)}' on {self._name}"
+                                     + _node_name_hint(to))
             return p
         if t is Alias:
             if to.node != self._name:
