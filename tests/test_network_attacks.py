@@ -1720,3 +1720,40 @@ def test_a_dial_that_ends_gives_up_its_resolve_in_flight():
     assert registrar.info()["resolving"] == ["n@silent"]
     s.run_for(1.01)  # the dial's timeout (1 s), not the resolve's (3 s)
     assert a.network()._pending == {} and registrar.info()["resolving"] == []
+
+
+def test_a_connection_closed_before_its_first_byte_is_no_warning_and_a_byte_then_a_close_is(cluster):
+    """A TCP probe (a load balancer's, Kubernetes' tcpSocket check) connects and closes
+    without a byte, every few seconds: no claim was made, nothing is refused, so it is a
+    debug line, not a warning (Ergo logs nothing on such an EOF), closed cleanly or reset.
+    Part of a message and then a close still warns."""
+    from ergo import LogLevel
+
+    f = Fixture(cluster)
+    accepted = f.b.network()._accepted_handshakes
+    for how in ("close", "abort"):
+        peer = f.connect()
+        f.cluster.run_until(lambda: len(accepted) == 1)
+        getattr(peer.stream, how)()
+        f.cluster.run_until(lambda: not accepted)
+    assert not [t for t in f.b.captured.texts(LogLevel.WARNING) if "refused a connection" in t]
+    f.round_trip()
+    peer = f.connect()
+    f.cluster.run_until(lambda: len(accepted) == 1)
+    peer.stream.write(b"W")  # the first byte of a handshake message
+    peer.stream.close()
+    f.cluster.run_until(lambda: f.logged("refused a connection", "closed during the handshake") == 1)
+
+
+def test_a_disconnect_right_after_connecting_leaves_the_peer_without_a_warning(cluster):
+    """get_node, then disconnect at once: the pool's joins, still connecting, are given
+    up and reset; the peer, which may have accepted them already, logs no refusal."""
+    from ergo import LogLevel
+
+    a, b = cluster.cluster(2, pool_size=3)
+    got = a.network().get_node(b.name)
+    cluster.run_until(got.done)
+    got.result().disconnect()
+    cluster.run_until(lambda: not b.network().nodes() and not b.network()._accepted_handshakes
+                      and not a.network()._handshaking)
+    assert not [t for t in b.captured.texts(LogLevel.WARNING) if "refused a connection" in t]

@@ -921,11 +921,17 @@ class Network:
             if (refused is not None and refused.by_peer and isinstance(reason, handshake.HandshakeTruncated)
                     and hs.greeted):
                 # the dialer gave up and said so (its node stopped, its own timeout): nothing
-                # was wrong here.  A close without a word (a probe's) still warns, below, and
+                # was wrong here.  A close after part of a message still warns, below, and
                 # so does a REFUSE before any HELLO, which no dialer sends
                 if self._refusals.allow():
                     self.log.info("network: a connection from %s ended in its handshake: the dialer gave up (%s)",
                                   peer, reason)
+            elif isinstance(reason, handshake.HandshakeTruncated) and link.lost and link.bytes_in == 0:
+                # closed (or reset) by the peer before a byte: no claim to refuse, nothing wrong here.
+                # A TCP probe (a load balancer's or Kubernetes' tcpSocket check) does it every
+                # few seconds, and so does a dialer that gives up before its first write (a
+                # pool's joins at a disconnect): a debug line, as Ergo says nothing on EOF
+                self.log.debug("network: a connection from %s closed before its first byte (%s)", peer, reason)
             elif not isinstance(reason, handshake.SimultaneousConnect):
                 # a refusal of a node (by the name it gave) repeats when it comes again from
                 # its host, whatever the port
