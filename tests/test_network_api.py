@@ -701,8 +701,9 @@ def test_a_remote_node_handle_stands_for_its_connection_and_says_so_once_it_is_d
     info = old.info()
     assert info["state"] == "down" and info["links"] == 0
     assert info["messages_out"] >= 1 and info["bytes_out"] > 0 and info["bytes_in"] > 0  # what it carried
-    said = (rf"^this RemoteNode's connection to {name} \(creation {b.creation}\) is down \(disconnected from "
-            rf"{name}\): a RemoteNode stands for one connection; network\(\)\.node\('{name}'\) or "
+    said = (rf"^this RemoteNode's connection to {name} \(creation {b.creation}\) is down \(the connection "
+            rf"to {name} was closed by {str.__str__(a.name)} \(RemoteNode\.disconnect\)\): a RemoteNode stands "
+            rf"for one connection; network\(\)\.node\('{name}'\) or "
             rf"get_node\('{name}'\) gives the current one$")
     for request in (old.spawn("counter"), old.spawn_register("c2", "counter"), old.application_start("app")):
         assert request.done()

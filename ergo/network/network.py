@@ -269,7 +269,8 @@ class RemoteNode:
         """Close the connection (everything watching the peer is told ``NoConnection``);
         nothing if it is down already (a newer connection to the node is left alone)."""
         if self._conn.state is UP:
-            error = NoConnection(f"disconnected from {_text(self._conn.name)}")
+            error = NoConnection(f"the connection to {_text(self._conn.name)} was closed by "
+                                 f"{_text(self._network._node._name)} (RemoteNode.disconnect)")
             self._network.connection_down(self._conn, error, graceful=True)
 
     def __repr__(self) -> str:
